@@ -1,0 +1,292 @@
+//! The validation context: where errors go, how they find their line and column, and small parsers
+//! (durations, regexes, URLs, secrets) that every kind shares.
+
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::error::ConfigError;
+use super::path::Path;
+use crate::secret::Template;
+use crate::yaml::{Mark, Node, from_node};
+
+/// A secret reference and where it is written, so `validate` can check it resolves on this machine.
+#[derive(Debug, Clone)]
+pub struct SecretRef {
+    /// The template holding the reference.
+    pub template: Template,
+    /// An error prototype pointing at the reference (file, line, col, path).
+    pub place: ConfigError,
+}
+
+/// Collects the errors of one file while its sections are validated. Validation is pure: no I/O.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    file: &'a str,
+    root: &'a Node,
+    pub(crate) errors: Vec<ConfigError>,
+    pub(crate) secrets: Vec<SecretRef>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for `file`, whose parsed tree is `root`.
+    pub fn new(file: &'a str, root: &'a Node) -> Self {
+        Self {
+            file,
+            root,
+            errors: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// The file being validated.
+    pub fn file(&self) -> &'a str {
+        self.file
+    }
+
+    /// The node at `path`, if the file has it.
+    pub fn node(&self, path: &Path) -> Option<&'a Node> {
+        self.root.find(&path.segs())
+    }
+
+    /// Where `path` is written: its value, or the nearest ancestor that exists.
+    pub fn mark(&self, path: &Path) -> Mark {
+        let mut at = path.clone();
+        loop {
+            if let Some(node) = self.node(&at) {
+                return node.mark;
+            }
+            if at.is_root() {
+                return self.root.mark;
+            }
+            at = at.parent();
+        }
+    }
+
+    /// Where the key that ends `path` is written (falls back to the value's place).
+    pub fn key_mark(&self, path: &Path) -> Mark {
+        if let (Some(key), Some(parent)) = (path.last_key(), self.node(&path.parent())) {
+            if let Some(mark) = parent.key_mark(key) {
+                return mark;
+            }
+        }
+        self.mark(path)
+    }
+
+    /// An error located at the value of `path`.
+    pub fn located(&self, path: &Path, message: impl Into<String>) -> ConfigError {
+        self.at(self.mark(path), path, message)
+    }
+
+    fn at(&self, mark: Mark, path: &Path, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            line: mark.line,
+            col: mark.col,
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Records an error at the value of `path`.
+    pub fn error(&mut self, path: &Path, message: impl Into<String>) {
+        let error = self.located(path, message);
+        self.errors.push(error);
+    }
+
+    /// Records an error at the key that ends `path` (for "unknown", "duplicate", "not allowed here").
+    pub fn error_at_key(&mut self, path: &Path, message: impl Into<String>) {
+        let error = self.at(self.key_mark(path), path, message);
+        self.errors.push(error);
+    }
+
+    /// Records an error found elsewhere.
+    pub fn push(&mut self, error: ConfigError) {
+        self.errors.push(error);
+    }
+
+    /// Deserializes the node at `path` into `T`, recording a located error if it does not fit.
+    pub fn deserialize<T: serde::de::DeserializeOwned>(&mut self, path: &Path) -> Option<T> {
+        let node = self.node(path)?;
+        match from_node::<T>(node, &path.to_string()) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let located = self.at(error.mark, path, error.message);
+                self.errors.push(ConfigError {
+                    path: error.path,
+                    ..located
+                });
+                None
+            }
+        }
+    }
+
+    /// Parses a duration written at `path`.
+    pub fn duration(&mut self, path: &Path, text: &str) -> Option<Duration> {
+        crate::duration::parse(text)
+            .map_err(|message| self.error(path, message))
+            .ok()
+    }
+
+    /// Parses an optional duration written at `path`.
+    pub fn opt_duration(&mut self, path: &Path, text: Option<&str>) -> Option<Duration> {
+        text.and_then(|text| self.duration(path, text))
+    }
+
+    /// Compiles a regular expression written at `path`.
+    pub fn regex(&mut self, path: &Path, text: &str) -> Option<Regex> {
+        match regex::RegexBuilder::new(text).size_limit(1 << 20).build() {
+            Ok(regex) => Some(regex),
+            Err(error) => {
+                let detail = error.to_string();
+                let last = detail
+                    .lines()
+                    .rev()
+                    .find(|line| !line.trim().is_empty())
+                    .unwrap_or("invalid");
+                let last = last.trim().trim_start_matches("error: ");
+                self.error(
+                    path,
+                    format!("{text:?} is not a valid regular expression: {last}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Parses a string that may hold `${env:..}` / `${file:..}` references; remembers them for `validate`.
+    pub fn template(&mut self, path: &Path, text: &str) -> Option<Template> {
+        match Template::parse(text) {
+            Ok(template) => {
+                if template.has_secrets() {
+                    let place = self.located(path, String::new());
+                    self.secrets.push(SecretRef {
+                        template: template.clone(),
+                        place,
+                    });
+                }
+                Some(template)
+            }
+            Err(message) => {
+                self.error(path, message);
+                None
+            }
+        }
+    }
+
+    /// Parses a byte size such as `1MiB`, `512KiB`, `10MB` or `4096` written at `path`.
+    pub fn size(&mut self, path: &Path, text: &str) -> Option<u64> {
+        parse_size(text)
+            .map_err(|message| self.error(path, message))
+            .ok()
+    }
+
+    /// Checks a `host:port` target and returns its parts.
+    pub fn host_port(
+        &mut self,
+        path: &Path,
+        text: &str,
+        default_port: Option<u16>,
+    ) -> Option<(String, u16)> {
+        match split_host_port(text, default_port) {
+            Ok(parts) => Some(parts),
+            Err(message) => {
+                self.error(path, message);
+                None
+            }
+        }
+    }
+}
+
+/// Parses a byte size: a number with an optional unit `B`, `KB`, `MB`, `GB`, `KiB`, `MiB`, `GiB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let bad = || format!("{text:?} is not a size; write for example 4096, 512KiB or 10MiB");
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "MB" => 1000 * 1000,
+        "GB" => 1000 * 1000 * 1000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(scale).ok_or_else(bad)
+}
+
+/// Splits `host:port`, `[v6]:port`, or a bare host when a default port is given.
+pub fn split_host_port(text: &str, default_port: Option<u16>) -> Result<(String, u16), String> {
+    let bad = |why: &str| format!("{text:?} is not a valid target: {why}");
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing \"]\""))?;
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return Err(bad("unexpected text after \"]\"")),
+        }
+    } else if text.matches(':').count() > 1 {
+        (text, None)
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() || host.contains(['/', ' ', '@']) {
+        return Err(bad("write host:port, for example db.example.com:5432"));
+    }
+    let port = match port {
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0)
+            .ok_or_else(|| bad("bad port"))?,
+        None => default_port.ok_or_else(|| bad("a port is required, as in host:port"))?,
+    };
+    Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_size, split_host_port};
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("10 MB"), Ok(10_000_000));
+        assert!(parse_size("1 TiB").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn splits_targets() {
+        assert_eq!(
+            split_host_port("a.example:25", None),
+            Ok(("a.example".to_owned(), 25))
+        );
+        assert_eq!(
+            split_host_port("[::1]:443", None),
+            Ok(("::1".to_owned(), 443))
+        );
+        assert_eq!(
+            split_host_port("::1", Some(443)),
+            Ok(("::1".to_owned(), 443))
+        );
+        assert_eq!(
+            split_host_port("a.example", Some(443)),
+            Ok(("a.example".to_owned(), 443))
+        );
+        assert!(split_host_port("a.example", None).is_err());
+        assert!(split_host_port("a.example:0", None).is_err());
+        assert!(split_host_port("a.example:99999", None).is_err());
+        assert!(split_host_port("http://a.example:80", None).is_err());
+    }
+}

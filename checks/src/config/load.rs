@@ -1,0 +1,150 @@
+//! Loading: files and directories of `*.yaml` into located YAML trees, then into a validated [`Config`].
+
+use std::path::{Path as FsPath, PathBuf};
+
+use super::{Config, ConfigError, ConfigErrors, validate};
+use crate::yaml::{self, Node};
+
+/// Files larger than this are refused before parsing.
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// One parsed file.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The file as the user named it (used in error messages).
+    pub name: String,
+    /// Its YAML tree.
+    pub root: Node,
+}
+
+/// Parses and validates one config held in memory; `name` is used in error messages.
+pub fn load_str(name: &str, text: &str) -> Result<Config, ConfigErrors> {
+    let file = parse_file(name, text).map_err(|error| ConfigErrors(vec![error]))?;
+    validate(&[file])
+}
+
+/// Loads files and directories (every `*.yaml` and `*.yml` inside, in name order, recursively) as one config.
+/// Every error of every file is reported; a config with any error is rejected whole.
+pub fn load_paths(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut files = Vec::new();
+    let mut names = Vec::new();
+    for path in paths {
+        collect(path, &mut names, &mut errors);
+    }
+    if names.is_empty() && errors.is_empty() {
+        errors.push(whole_file(
+            &paths_label(paths),
+            "no *.yaml or *.yml files found",
+        ));
+    }
+    for name in names {
+        let label = name.display().to_string();
+        match read(&name) {
+            Ok(text) => match parse_file(&label, &text) {
+                Ok(file) => files.push(file),
+                Err(error) => errors.push(error),
+            },
+            Err(message) => errors.push(whole_file(&label, &message)),
+        }
+    }
+    match validate(&files) {
+        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(_) => Err(ConfigErrors(errors).sorted()),
+        Err(mut more) => {
+            errors.append(&mut more.0);
+            Err(ConfigErrors(errors).sorted())
+        }
+    }
+}
+
+fn paths_label(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn whole_file(file: &str, message: &str) -> ConfigError {
+    ConfigError {
+        file: file.to_owned(),
+        line: 0,
+        col: 0,
+        path: String::new(),
+        message: message.to_owned(),
+    }
+}
+
+fn collect(path: &FsPath, out: &mut Vec<PathBuf>, errors: &mut Vec<ConfigError>) {
+    let label = path.display().to_string();
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) => return errors.push(whole_file(&label, &io_message(&error))),
+    };
+    if !metadata.is_dir() {
+        out.push(path.to_owned());
+        return;
+    }
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(error) => return errors.push(whole_file(&label, &io_message(&error))),
+    };
+    let mut children: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
+    children.sort();
+    for child in children {
+        let is_yaml = child
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml");
+        let hidden = child
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if child.is_dir() {
+            collect(&child, out, errors);
+        } else if is_yaml {
+            out.push(child);
+        }
+    }
+}
+
+fn read(path: &FsPath) -> Result<String, String> {
+    let metadata = std::fs::metadata(path).map_err(|error| io_message(&error))?;
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(format!("file is larger than {} MiB", MAX_FILE_BYTES >> 20));
+    }
+    let bytes = std::fs::read(path).map_err(|error| io_message(&error))?;
+    String::from_utf8(bytes).map_err(|error| {
+        format!(
+            "file is not UTF-8 (invalid byte at offset {})",
+            error.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn io_message(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => error.to_string(),
+    }
+}
+
+fn parse_file(name: &str, text: &str) -> Result<SourceFile, ConfigError> {
+    yaml::parse(text)
+        .map(|root| SourceFile {
+            name: name.to_owned(),
+            root,
+        })
+        .map_err(|error| ConfigError {
+            file: name.to_owned(),
+            line: error.mark.line,
+            col: error.mark.col,
+            path: String::new(),
+            message: error.message,
+        })
+}

@@ -1,0 +1,204 @@
+//! The config: loading files, the raw YAML model, validation into ready types, and the JSON Schema.
+
+mod context;
+mod error;
+mod load;
+mod path;
+pub mod reference;
+pub mod spec;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use context::{Ctx, SecretRef, parse_size, split_host_port};
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{SourceFile, load_paths, load_str};
+pub use path::Path;
+pub use validate::validate;
+
+use crate::{browser, dns, http, icmp, tcp, tls};
+
+/// A validated config, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Declared regions (or the implicit `local` one).
+    pub regions: BTreeMap<String, Region>,
+    /// Every check, in file order.
+    pub checks: Vec<Check>,
+    /// Every secret reference and where it is written.
+    pub secrets: Vec<SecretRef>,
+}
+
+/// One region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Region {
+    /// Labels added to every result from this region.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Where something is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The file as the user named it.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// A validated check.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Unique name.
+    pub name: String,
+    /// When it runs.
+    pub schedule: Schedule,
+    /// How long one run may take.
+    pub timeout: Duration,
+    /// Regions it runs from.
+    pub regions: Vec<String>,
+    /// Labels attached to its results.
+    pub labels: BTreeMap<String, String>,
+    /// What it does.
+    pub kind: CheckKind,
+    /// Where it is defined.
+    pub place: Place,
+}
+
+/// When a check runs.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    /// Every so often, on a fixed grid.
+    Every(Duration),
+    /// On a crontab schedule in a time zone.
+    Cron(CronSchedule),
+}
+
+/// A parsed crontab schedule.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    /// The expression as written.
+    pub expr: String,
+    /// The parsed expression.
+    pub cron: croner::Cron,
+    /// The time zone it is read in.
+    pub timezone: chrono_tz::Tz,
+}
+
+/// What a check does: exactly one kind. A new kind is a module plus a variant here.
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    /// An HTTP(S) request.
+    Http(http::HttpCheck),
+    /// A DNS query.
+    Dns(dns::DnsCheck),
+    /// A TLS handshake.
+    Tls(tls::TlsCheck),
+    /// A TCP connection.
+    Tcp(tcp::TcpCheck),
+    /// ICMP echo requests.
+    Icmp(icmp::IcmpCheck),
+    /// A browser journey.
+    Browser(browser::BrowserCheck),
+}
+
+impl CheckKind {
+    /// Every kind key, in the order the docs list them.
+    pub const KEYS: [&'static str; 6] = ["http", "dns", "tls", "tcp", "icmp", "browser"];
+
+    /// The kind key, as written in YAML.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Http(_) => "http",
+            Self::Dns(_) => "dns",
+            Self::Tls(_) => "tls",
+            Self::Tcp(_) => "tcp",
+            Self::Icmp(_) => "icmp",
+            Self::Browser(_) => "browser",
+        }
+    }
+
+    /// What the check probes, as the `instance` label shows it.
+    pub fn target(&self) -> String {
+        match self {
+            Self::Http(check) => check.target(),
+            Self::Dns(check) => check.target(),
+            Self::Tls(check) => check.target(),
+            Self::Tcp(check) => check.target(),
+            Self::Icmp(check) => check.target(),
+            Self::Browser(check) => check.target(),
+        }
+    }
+}
+
+/// A kind's raw YAML body: it validates itself into the kind's ready type.
+pub trait KindSpec: serde::de::DeserializeOwned {
+    /// The validated check.
+    type Check;
+    /// Validates the body written at `path`, recording every error in `cx`. Pure: no I/O.
+    fn validate(self, cx: &mut Ctx<'_>, path: &Path) -> Option<Self::Check>;
+}
+
+impl Schedule {
+    /// How many times a day this schedule fires (cron: counted over one day, in its time zone).
+    pub fn runs_per_day(&self) -> f64 {
+        match self {
+            Self::Every(interval) => 86_400.0 / interval.as_secs_f64().max(1.0),
+            Self::Cron(cron) => {
+                use chrono::TimeZone;
+                let Some(start) = cron.timezone.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single()
+                else {
+                    return 0.0;
+                };
+                let end = start + chrono::Duration::days(1);
+                cron.cron
+                    .iter_from(start, croner::Direction::Forward)
+                    .take_while(|at| *at < end)
+                    .take(1441)
+                    .count() as f64
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Runs a day over every check and region.
+    pub fn runs_per_day(&self) -> f64 {
+        self.checks
+            .iter()
+            .map(|check| check.schedule.runs_per_day() * check.regions.len() as f64)
+            .sum()
+    }
+
+    /// Checks that every secret reference resolves on this machine; one error per unresolvable one.
+    pub fn check_secrets(&self) -> Vec<ConfigError> {
+        self.secrets
+            .iter()
+            .filter_map(|reference| {
+                let error = reference.template.check_resolvable().err()?;
+                Some(ConfigError {
+                    message: error.0,
+                    ..reference.place.clone()
+                })
+            })
+            .collect()
+    }
+}
+
+/// The closest candidate to `word`, for "did you mean".
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::jaro_winkler(word, candidate), candidate))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}

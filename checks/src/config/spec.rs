@@ -1,0 +1,116 @@
+//! The raw config as written in YAML: strict serde types whose doc comments are the user documentation.
+//!
+//! Values that need parsing (durations, cron, regexes, URLs) stay strings here; `validate` turns them into
+//! ready types. Each kind's body is deserialized separately (see [`Deferred`]) so one bad check body does
+//! not hide the errors of the rest of the file.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::{browser, dns, http, icmp, tcp, tls};
+
+/// A probenet config file. Several files (or a directory of `*.yaml`) are merged.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "probenet config")]
+pub struct RawFile {
+    /// The regions checks run from: a map of region name to its options (`{}` for none).
+    /// Without any region, checks run from one implicit region named `local`.
+    pub regions: Option<Deferred<BTreeMap<String, RawRegion>>>,
+    /// Defaults applied to every check that does not set its own. At most one file may set them.
+    pub defaults: Option<Deferred<RawDefaults>>,
+    /// The checks.
+    pub checks: Option<Deferred<Vec<RawCheck>>>,
+}
+
+/// Options of one region.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    /// Labels added to every result from this region (for example `provider: aws`).
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// Defaults for every check.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// How often checks run, from `1s` to `1h` (default `1m`).
+    pub interval: Option<String>,
+    /// How long a run may take before it fails with reason `timeout` (default `10s`, at most the interval).
+    pub timeout: Option<String>,
+    /// The regions checks run from (default: every declared region).
+    pub regions: Option<Vec<String>>,
+}
+
+/// One check: a name, common options and exactly one kind key (`http`, `dns`, `tls`, `tcp`, `icmp`, `browser`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// A unique name: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
+    pub name: String,
+    /// How often the check runs, from `1s` to `1h`, such as `30s` or `5m`. Exclusive with `schedule`.
+    pub interval: Option<String>,
+    /// A standard 5-field crontab line (`*/5 * * * *`, `0 9 * * MON-FRI`) or `@hourly`. Exclusive with `interval`.
+    pub schedule: Option<String>,
+    /// The IANA time zone `schedule` is read in (default `UTC`), such as `Europe/Paris`.
+    pub timezone: Option<String>,
+    /// How long a run may take before it fails with reason `timeout`; at most the interval.
+    pub timeout: Option<String>,
+    /// The regions this check runs from; each must be declared under `regions`.
+    pub regions: Option<Vec<String>>,
+    /// Labels attached to every result of this check (label names: letters, digits and `_`).
+    pub labels: Option<BTreeMap<String, String>>,
+    /// An HTTP(S) request and what its response must look like.
+    pub http: Option<Deferred<http::HttpSpec>>,
+    /// A DNS query and what its answer must look like.
+    pub dns: Option<Deferred<dns::DnsSpec>>,
+    /// A TLS handshake and what the certificate must look like.
+    pub tls: Option<Deferred<tls::TlsSpec>>,
+    /// A TCP connection.
+    pub tcp: Option<Deferred<tcp::TcpSpec>>,
+    /// ICMP echo requests (ping).
+    pub icmp: Option<Deferred<icmp::IcmpSpec>>,
+    /// A scripted journey in a headless browser.
+    pub browser: Option<Deferred<browser::BrowserSpec>>,
+}
+
+/// A section deserialized later, on its own, so that its errors do not hide others.
+/// Deserializing it only checks that a value is present; its schema is `T`'s.
+#[derive(Debug)]
+pub struct Deferred<T>(PhantomData<T>);
+
+impl<'de, T> Deserialize<'de> for Deferred<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer)?;
+        Ok(Self(PhantomData))
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Deferred<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// The JSON Schema of the config file, for editors (draft-07, which most YAML language servers read).
+pub fn json_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    generator.into_root_schema_for::<RawFile>().to_value()
+}

@@ -1,0 +1,539 @@
+//! Validation: raw YAML trees of every file into one ready [`Config`], reporting every error at once.
+//!
+//! Pure: no file system, network or environment. Secret references are only parsed here;
+//! `Config::check_secrets` resolves them later, on the machine that runs the checks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::spec::{RawCheck, RawDefaults, RawFile, RawRegion};
+use super::{
+    Check, CheckKind, Config, ConfigErrors, Ctx, KindSpec, Path, Place, Region, Schedule,
+    SourceFile, suggest,
+};
+use crate::yaml::{Node, NodeKind};
+
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The region checks run from when a config declares none.
+pub const LOCAL_REGION: &str = "local";
+
+/// Defaults after validation, with the place each came from (for error messages).
+#[derive(Debug, Default)]
+struct Defaults {
+    interval: Option<Duration>,
+    timeout: Option<Duration>,
+    regions: Option<Vec<String>>,
+}
+
+/// Validates every file into one config, or returns every error found in any of them.
+pub fn validate(files: &[SourceFile]) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut regions: BTreeMap<String, (Region, Place)> = BTreeMap::new();
+    let mut defaults_raw: Option<(usize, RawDefaults)> = None;
+
+    // Pass 1: the shape of each file, its regions and defaults.
+    let mut shaped = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        let mut cx = Ctx::new(&file.name, &file.root);
+        let ok = match &file.root.kind {
+            NodeKind::Map(_) => cx.deserialize::<RawFile>(&Path::root()).is_some(),
+            _ if file.root.is_null() => true,
+            _ => {
+                cx.error(
+                    &Path::root(),
+                    "a config file is a mapping with `regions`, `defaults` and `checks`",
+                );
+                false
+            }
+        };
+        if ok || matches!(file.root.kind, NodeKind::Map(_)) {
+            shaped.push(index);
+            collect_regions(&mut cx, &mut regions);
+            if let Some(node) = file.root.get("defaults") {
+                if let Some((first, _)) = &defaults_raw {
+                    let first = &files[*first];
+                    let at = first.root.key_mark("defaults").unwrap_or(node.mark);
+                    cx.error_at_key(
+                        &Path::root().key("defaults"),
+                        format!(
+                            "defaults are already set in {}:{}:{}",
+                            first.name, at.line, at.col
+                        ),
+                    );
+                } else if node.is_null() {
+                    defaults_raw = Some((index, RawDefaults::default()));
+                } else if let Some(raw) =
+                    cx.deserialize::<RawDefaults>(&Path::root().key("defaults"))
+                {
+                    defaults_raw = Some((index, raw));
+                }
+            }
+        }
+        errors.append(&mut cx.errors);
+    }
+
+    let declared: Vec<String> = regions.keys().cloned().collect();
+    let defaults = match &defaults_raw {
+        Some((index, raw)) => {
+            let file = &files[*index];
+            let mut cx = Ctx::new(&file.name, &file.root);
+            let defaults = validate_defaults(&mut cx, raw, &declared);
+            errors.append(&mut cx.errors);
+            defaults
+        }
+        None => Defaults::default(),
+    };
+
+    // Pass 2: every check of every file.
+    let mut checks: Vec<Check> = Vec::new();
+    let mut secrets = Vec::new();
+    let mut names: HashMap<String, Place> = HashMap::new();
+    for index in shaped {
+        let file = &files[index];
+        let mut cx = Ctx::new(&file.name, &file.root);
+        let checks_path = Path::root().key("checks");
+        match file.root.get("checks") {
+            None => {}
+            Some(node) if node.is_null() => {}
+            Some(Node {
+                kind: NodeKind::Seq(items),
+                ..
+            }) => {
+                for i in 0..items.len() {
+                    let path = checks_path.index(i);
+                    if let Some(check) = validate_check(&mut cx, &path, &defaults, &declared) {
+                        match names.get(&check.name) {
+                            Some(first) => cx.error(
+                                &path.key("name"),
+                                format!(
+                                    "duplicate check name {:?} (first defined at {first})",
+                                    check.name
+                                ),
+                            ),
+                            None => {
+                                names.insert(check.name.clone(), check.place.clone());
+                                checks.push(check);
+                            }
+                        }
+                    }
+                }
+            }
+            Some(node) => cx.error(
+                &checks_path,
+                format!("expected a list of checks, found {}", node.type_name()),
+            ),
+        }
+        errors.append(&mut cx.errors);
+        secrets.append(&mut cx.secrets);
+    }
+
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors).sorted());
+    }
+    let regions = if regions.is_empty() {
+        BTreeMap::from([(LOCAL_REGION.to_owned(), Region::default())])
+    } else {
+        regions
+            .into_iter()
+            .map(|(name, (region, _))| (name, region))
+            .collect()
+    };
+    Ok(Config {
+        regions,
+        checks,
+        secrets,
+    })
+}
+
+fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Place)>) {
+    let base = Path::root().key("regions");
+    let Some(node) = cx.node(&base) else { return };
+    let NodeKind::Map(entries) = &node.kind else {
+        if !node.is_null() {
+            cx.error(
+                &base,
+                format!(
+                    "expected a mapping of region name to options, found {}",
+                    node.type_name()
+                ),
+            );
+        }
+        return;
+    };
+    for (key, value) in entries {
+        let path = base.key(&key.text);
+        if !is_name(&key.text) {
+            cx.error_at_key(
+                &path,
+                format!(
+                    "{:?} is not a valid region name: use lowercase letters, digits, `-` and `_`",
+                    key.text
+                ),
+            );
+            continue;
+        }
+        let raw = if value.is_null() {
+            Some(RawRegion::default())
+        } else {
+            cx.deserialize::<RawRegion>(&path)
+        };
+        let Some(raw) = raw else { continue };
+        let labels = validate_labels(cx, &path.key("labels"), raw.labels.unwrap_or_default());
+        let place = Place {
+            file: cx.file().to_owned(),
+            line: key.mark.line,
+            col: key.mark.col,
+        };
+        if let Some((_, first)) = regions.get(&key.text) {
+            cx.error_at_key(
+                &path,
+                format!("region {:?} is already declared at {first}", key.text),
+            );
+            continue;
+        }
+        regions.insert(key.text.clone(), (Region { labels }, place));
+    }
+}
+
+fn validate_defaults(cx: &mut Ctx<'_>, raw: &RawDefaults, declared: &[String]) -> Defaults {
+    let base = Path::root().key("defaults");
+    let interval = cx.opt_duration(&base.key("interval"), raw.interval.as_deref());
+    if let Some(interval) = interval {
+        check_interval(cx, &base.key("interval"), interval);
+    }
+    let timeout = cx.opt_duration(&base.key("timeout"), raw.timeout.as_deref());
+    if let (Some(interval), Some(timeout)) = (interval, timeout) {
+        if timeout > interval {
+            cx.error(&base.key("timeout"), timeout_message(timeout, interval));
+        }
+    }
+    let regions = raw
+        .regions
+        .as_ref()
+        .map(|list| validate_region_list(cx, &base.key("regions"), list, declared));
+    Defaults {
+        interval,
+        timeout,
+        regions,
+    }
+}
+
+fn validate_check(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    defaults: &Defaults,
+    declared: &[String],
+) -> Option<Check> {
+    let raw = cx.deserialize::<RawCheck>(path);
+    let present: Vec<&str> = CheckKind::KEYS
+        .iter()
+        .copied()
+        .filter(|key| cx.node(&path.key(key)).is_some())
+        .collect();
+    // The kind body is validated even when the common fields are wrong, so its errors show too.
+    let kind = match present.as_slice() {
+        [] => {
+            if raw.is_some() {
+                cx.error(
+                    path,
+                    format!("no check kind: add one of {}", CheckKind::KEYS.join(", ")),
+                );
+            }
+            None
+        }
+        [key] => validate_kind(cx, &path.key(key)),
+        [first, second, ..] => {
+            cx.error_at_key(
+                &path.key(second),
+                format!(
+                    "a check has exactly one kind, but this one has both `{first}` and `{second}`"
+                ),
+            );
+            None
+        }
+    };
+    let raw = raw?;
+
+    if !is_name(&raw.name) || raw.name.len() > 63 {
+        cx.error(
+            &path.key("name"),
+            format!(
+                "{:?} is not a valid check name: use 1 to 63 lowercase letters, digits, `-` and `_`, starting with a letter or digit",
+                raw.name
+            ),
+        );
+    }
+    let schedule = validate_schedule(cx, path, &raw, defaults);
+    let timeout_path = path.key("timeout");
+    let timeout = match raw.timeout.as_deref() {
+        Some(text) => cx.duration(&timeout_path, text),
+        None => Some(defaults.timeout.unwrap_or(DEFAULT_TIMEOUT)),
+    };
+    let regions = match &raw.regions {
+        Some(list) => Some(validate_region_list(
+            cx,
+            &path.key("regions"),
+            list,
+            declared,
+        )),
+        None => Some(defaults.regions.clone().unwrap_or_else(|| {
+            if declared.is_empty() {
+                vec![LOCAL_REGION.to_owned()]
+            } else {
+                declared.to_vec()
+            }
+        })),
+    };
+    let labels = validate_labels(cx, &path.key("labels"), raw.labels.unwrap_or_default());
+
+    let (schedule, mut timeout, regions, kind) = (schedule?, timeout?, regions?, kind?);
+    let shortest_gap = match &schedule {
+        Schedule::Every(interval) => *interval,
+        Schedule::Cron(cron) => shortest_cron_gap(cron),
+    };
+    if timeout > shortest_gap {
+        let explicit = raw.timeout.is_some() || defaults.timeout.is_some();
+        if explicit {
+            let at = if raw.timeout.is_some() {
+                timeout_path
+            } else if raw.interval.is_some() {
+                path.key("interval")
+            } else {
+                path.key("schedule")
+            };
+            let from = if raw.timeout.is_some() {
+                ""
+            } else {
+                " (from defaults)"
+            };
+            cx.error(
+                &at,
+                format!("{}{from}", timeout_message(timeout, shortest_gap)),
+            );
+            return None;
+        }
+        timeout = shortest_gap;
+    }
+    let mark = cx.mark(path);
+    Some(Check {
+        name: raw.name,
+        schedule,
+        timeout,
+        regions,
+        labels,
+        kind,
+        place: Place {
+            file: cx.file().to_owned(),
+            line: mark.line,
+            col: mark.col,
+        },
+    })
+}
+
+fn validate_kind(cx: &mut Ctx<'_>, path: &Path) -> Option<CheckKind> {
+    fn body<S: KindSpec>(cx: &mut Ctx<'_>, path: &Path) -> Option<S::Check> {
+        if cx.node(path).is_some_and(Node::is_null) {
+            cx.error(path, "the check's options are missing");
+            return None;
+        }
+        cx.deserialize::<S>(path)?.validate(cx, path)
+    }
+    match path.last_key()? {
+        "http" => body::<crate::http::HttpSpec>(cx, path).map(CheckKind::Http),
+        "dns" => body::<crate::dns::DnsSpec>(cx, path).map(CheckKind::Dns),
+        "tls" => body::<crate::tls::TlsSpec>(cx, path).map(CheckKind::Tls),
+        "tcp" => body::<crate::tcp::TcpSpec>(cx, path).map(CheckKind::Tcp),
+        "icmp" => body::<crate::icmp::IcmpSpec>(cx, path).map(CheckKind::Icmp),
+        "browser" => body::<crate::browser::BrowserSpec>(cx, path).map(CheckKind::Browser),
+        _ => None,
+    }
+}
+
+fn validate_schedule(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    raw: &RawCheck,
+    defaults: &Defaults,
+) -> Option<Schedule> {
+    if raw.timezone.is_some() && raw.schedule.is_none() {
+        cx.error_at_key(
+            &path.key("timezone"),
+            "`timezone` only applies to a `schedule`",
+        );
+    }
+    match (&raw.interval, &raw.schedule) {
+        (Some(_), Some(_)) => {
+            cx.error_at_key(
+                &path.key("schedule"),
+                "set either `interval` or `schedule`, not both",
+            );
+            None
+        }
+        (Some(text), None) => {
+            let at = path.key("interval");
+            let interval = cx.duration(&at, text)?;
+            check_interval(cx, &at, interval).then_some(Schedule::Every(interval))
+        }
+        (None, Some(expr)) => {
+            let at = path.key("schedule");
+            let timezone = match raw.timezone.as_deref() {
+                None => Some(chrono_tz::UTC),
+                Some(name) => chrono_tz::Tz::from_str(name)
+                    .map_err(|_| {
+                        cx.error(
+                            &path.key("timezone"),
+                            format!("{name:?} is not a known IANA time zone, such as Europe/Paris"),
+                        )
+                    })
+                    .ok(),
+            };
+            let cron = parse_cron(expr)
+                .map_err(|message| cx.error(&at, message))
+                .ok()?;
+            Some(Schedule::Cron(super::CronSchedule {
+                expr: expr.clone(),
+                cron,
+                timezone: timezone?,
+            }))
+        }
+        (None, None) => Some(Schedule::Every(
+            defaults.interval.unwrap_or(DEFAULT_INTERVAL),
+        )),
+    }
+}
+
+/// Parses a standard 5-field crontab line or an `@alias`.
+fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    let trimmed = expr.trim();
+    let fields = trimmed.split_whitespace().count();
+    if !trimmed.starts_with('@') && fields != 5 {
+        return Err(format!(
+            "{expr:?} is not a 5-field crontab line (minute hour day-of-month month day-of-week); it has {fields} fields"
+        ));
+    }
+    croner::Cron::from_str(trimmed)
+        .map_err(|error| format!("{expr:?} is not a valid crontab line: {error}"))
+}
+
+/// The shortest gap between two runs of a cron schedule, over its next 100 runs.
+fn shortest_cron_gap(cron: &super::CronSchedule) -> Duration {
+    use chrono::TimeZone;
+    let Some(start) = cron.timezone.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single() else {
+        return MAX_INTERVAL;
+    };
+    let times: Vec<_> = cron
+        .cron
+        .iter_from(start, croner::Direction::Forward)
+        .take(100)
+        .collect();
+    times
+        .windows(2)
+        .filter_map(|pair| (pair[1] - pair[0]).to_std().ok())
+        .min()
+        .unwrap_or(MAX_INTERVAL)
+}
+
+fn check_interval(cx: &mut Ctx<'_>, path: &Path, interval: Duration) -> bool {
+    let ok = (MIN_INTERVAL..=MAX_INTERVAL).contains(&interval);
+    if !ok {
+        cx.error(
+            path,
+            format!(
+                "{} is outside the allowed range of 1s to 1h",
+                crate::duration::format(interval)
+            ),
+        );
+    }
+    ok
+}
+
+fn timeout_message(timeout: Duration, interval: Duration) -> String {
+    format!(
+        "the timeout {} is longer than the interval {}; runs would overlap",
+        crate::duration::format(timeout),
+        crate::duration::format(interval)
+    )
+}
+
+fn validate_region_list(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    list: &[String],
+    declared: &[String],
+) -> Vec<String> {
+    if list.is_empty() {
+        cx.error(path, "the list of regions is empty");
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, name) in list.iter().enumerate() {
+        let at = path.index(i);
+        if out.contains(name) {
+            cx.error(&at, format!("region {name:?} is listed twice"));
+        } else if declared.iter().any(|known| known == name)
+            || (declared.is_empty() && name == LOCAL_REGION)
+        {
+            out.push(name.clone());
+        } else if declared.is_empty() {
+            cx.error(
+                &at,
+                format!("unknown region {name:?}: declare it under `regions` first"),
+            );
+        } else {
+            let hint = suggest(name, declared.iter().map(String::as_str))
+                .map(|close| format!(" (did you mean {close:?}?)"))
+                .unwrap_or_default();
+            cx.error(
+                &at,
+                format!(
+                    "unknown region {name:?}{hint}; declared regions: {}",
+                    declared.join(", ")
+                ),
+            );
+        }
+    }
+    out
+}
+
+fn validate_labels(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    labels: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    const RESERVED: [&str; 3] = ["job", "instance", "probe"];
+    let mut out = BTreeMap::new();
+    for (name, value) in labels {
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            cx.error_at_key(
+                &path.key(&name),
+                format!("{name:?} is not a valid label name: use letters, digits and `_`"),
+            );
+        } else if RESERVED.contains(&name.as_str()) || name.starts_with("__") {
+            cx.error_at_key(
+                &path.key(&name),
+                format!("label {name:?} is reserved: probenet sets it itself"),
+            );
+        } else {
+            out.insert(name, value);
+        }
+    }
+    out
+}
+
+/// Check and region names: `[a-z0-9][a-z0-9_-]*`.
+fn is_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}

@@ -1,0 +1,677 @@
+//! Running an HTTP check: resolve, connect, TLS, request, body, redirects; then judging the response.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT,
+};
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::spec::{HttpCheck, HttpExpect, HttpVersion, IpVersion};
+use crate::outcome::{Assertion, Outcome, Reason, State};
+use crate::run::{Execute, RunContext};
+
+const USER_AGENT_VALUE: &str = concat!("probenet/", env!("CARGO_PKG_VERSION"));
+
+impl Execute for HttpCheck {
+    async fn execute(&self, cx: &RunContext) -> Outcome {
+        match run(self, cx).await {
+            Ok(outcome) => outcome,
+            Err(failure) => Outcome {
+                details: failure.details,
+                ..Outcome::failed(failure.reason, failure.message)
+            },
+        }
+    }
+}
+
+/// A run that ended before there was a response to judge.
+struct Failure {
+    reason: Reason,
+    message: String,
+    details: serde_json::Value,
+}
+
+impl Failure {
+    fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+}
+
+/// The request parts that come from secrets, resolved once per run.
+struct Prepared {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    authorization: Option<HeaderValue>,
+    body: Bytes,
+}
+
+/// One response as far as it was read.
+struct Response {
+    status: u16,
+    version: &'static str,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    truncated: bool,
+    tls: bool,
+}
+
+async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
+    let prepared = prepare(check, cx)?;
+    let mut url = check.url.clone();
+    let mut method = check.method.clone();
+    let mut body = prepared.body.clone();
+    let mut visited = vec![url.to_string()];
+    let mut redirects = 0u32;
+    let response = loop {
+        let same_origin = url.origin() == check.url.origin();
+        let response = hop(
+            check,
+            cx,
+            &url,
+            &method,
+            &prepared,
+            body.clone(),
+            same_origin,
+        )
+        .await?;
+        let location = response
+            .headers
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok());
+        let follow = check.max_redirects > 0
+            && (300..400).contains(&response.status)
+            && response.status != 304;
+        let Some(location) = location.filter(|_| follow) else {
+            break response;
+        };
+        let next = url.join(location).map_err(|error| {
+            Failure::new(
+                Reason::Protocol,
+                format!("redirect to an invalid location {location:?}: {error}"),
+            )
+        })?;
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(Failure::new(
+                Reason::Redirects,
+                format!("redirect to unsupported scheme {:?}", next.scheme()),
+            ));
+        }
+        redirects += 1;
+        cx.log(format!("{} redirect to {next}", response.status));
+        if visited.contains(&next.to_string()) {
+            visited.push(next.to_string());
+            return Err(Failure::new(
+                Reason::Redirects,
+                format!("redirect loop: {}", visited.join(" -> ")),
+            ));
+        }
+        if redirects > check.max_redirects {
+            return Err(Failure::new(
+                Reason::Redirects,
+                format!("more than {} redirects", check.max_redirects),
+            ));
+        }
+        if response.status == 303
+            || (matches!(response.status, 301 | 302) && method == Method::POST)
+        {
+            method = Method::GET;
+            body = Bytes::new();
+        }
+        visited.push(next.to_string());
+        url = next;
+    };
+    let total = cx.elapsed();
+    let judged = judge(&check.expect, &response, total);
+    let details = serde_json::json!({
+        "status_code": response.status,
+        "http_version": response.version,
+        "redirects": redirects,
+        "final_url": url.to_string(),
+        "content_length": response.body.len(),
+        "body_truncated": response.truncated,
+        "tls": response.tls,
+    });
+    Ok(Outcome {
+        state: judged.state,
+        duration_seconds: total.as_secs_f64(),
+        phases: Vec::new(),
+        reason: judged.failure.as_ref().map(|(reason, _)| *reason),
+        error: judged.failure.map(|(_, message)| message),
+        assertions: judged.assertions,
+        details,
+        log: Vec::new(),
+    })
+}
+
+fn prepare(check: &HttpCheck, cx: &RunContext) -> Result<Prepared, Failure> {
+    let secret = |error: crate::secret::ResolveError| Failure::new(Reason::Secret, error.0);
+    let value = |text: String, what: &str| {
+        let mut value = HeaderValue::from_str(&text).map_err(|_| {
+            Failure::new(
+                Reason::Protocol,
+                format!("{what}: the value is not a valid header value"),
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok::<_, Failure>(value)
+    };
+    let mut headers = Vec::new();
+    for (name, template) in &check.headers {
+        let text = cx.resolve(template).map_err(secret)?;
+        headers.push((name.clone(), value(text, &format!("header {name}"))?));
+    }
+    let authorization = if let Some((user, password)) = &check.basic_auth {
+        let password = cx.resolve(password).map_err(secret)?;
+        Some(value(
+            format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
+            "basic_auth",
+        )?)
+    } else if let Some(token) = &check.bearer_token {
+        Some(value(
+            format!("Bearer {}", cx.resolve(token).map_err(secret)?),
+            "bearer_token",
+        )?)
+    } else {
+        None
+    };
+    let body = match &check.body {
+        Some(template) => Bytes::from(cx.resolve(template).map_err(secret)?),
+        None => Bytes::new(),
+    };
+    Ok(Prepared {
+        headers,
+        authorization,
+        body,
+    })
+}
+
+/// One request on a fresh connection. Every phase is added to the run's phases.
+async fn hop(
+    check: &HttpCheck,
+    cx: &RunContext,
+    url: &url::Url,
+    method: &Method,
+    prepared: &Prepared,
+    body: Bytes,
+    same_origin: bool,
+) -> Result<Response, Failure> {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addr = cx
+        .timed("resolve", resolve(&host, port, check.ip_version))
+        .await?;
+    cx.log(format!("resolved {host} to {}", addr.ip()));
+    let tcp = cx
+        .timed("connect", TcpStream::connect(addr))
+        .await
+        .map_err(|error| Failure::new(Reason::Connect, format!("connect to {addr}: {error}")))?;
+    tcp.set_nodelay(true).ok();
+
+    let mut request = Request::builder().method(method.clone());
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let headers = request.headers_mut();
+    if let Some(headers) = headers {
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        for (name, value) in &prepared.headers {
+            // Credentials go only to the origin they were configured for.
+            if same_origin || *name != AUTHORIZATION {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        if let (Some(auth), true) = (&prepared.authorization, same_origin) {
+            headers.insert(AUTHORIZATION, auth.clone());
+        }
+        if !body.is_empty() {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+    }
+
+    if url.scheme() == "https" {
+        let alpn: &[&[u8]] = match check.http_version {
+            None => &[b"h2", b"http/1.1"],
+            Some(HttpVersion::Http2) => &[b"h2"],
+            Some(HttpVersion::Http1) => &[b"http/1.1"],
+        };
+        let config = super::tls::client_config(&check.tls, alpn)
+            .map_err(|message| Failure::new(Reason::Tls, message))?;
+        let name = check
+            .tls
+            .server_name
+            .clone()
+            .unwrap_or_else(|| host.clone());
+        let server_name = rustls::pki_types::ServerName::try_from(name)
+            .map_err(|error| Failure::new(Reason::Tls, format!("server name: {error}")))?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let stream = cx
+            .timed("tls", connector.connect(server_name, tcp))
+            .await
+            .map_err(|error| {
+                Failure::new(
+                    Reason::Tls,
+                    format!("tls handshake with {addr}: {}", describe(&error)),
+                )
+            })?;
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        if check.http_version == Some(HttpVersion::Http2) && !h2 {
+            return Err(Failure::new(
+                Reason::Protocol,
+                "the server did not agree to HTTP/2",
+            ));
+        }
+        let request = finish(request, url, &authority, h2, body)?;
+        exchange(cx, stream, h2, request, check.body_limit, true).await
+    } else {
+        let h2 = check.http_version == Some(HttpVersion::Http2);
+        let request = finish(request, url, &authority, h2, body)?;
+        exchange(cx, tcp, h2, request, check.body_limit, false).await
+    }
+}
+
+fn finish(
+    mut request: http::request::Builder,
+    url: &url::Url,
+    authority: &str,
+    h2: bool,
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, Failure> {
+    let path_and_query = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let uri = if h2 {
+        format!("{}://{authority}{path_and_query}", url.scheme())
+    } else {
+        if let Some(headers) = request.headers_mut() {
+            if let Ok(value) = HeaderValue::from_str(authority) {
+                headers.insert(HOST, value);
+            }
+        }
+        path_and_query
+    };
+    request
+        .uri(uri)
+        .body(Full::new(body))
+        .map_err(|error| Failure::new(Reason::Protocol, format!("building the request: {error}")))
+}
+
+/// Aborts the spawned connection task when the run ends or is cancelled by its timeout.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn exchange<S>(
+    cx: &RunContext,
+    io: S,
+    h2: bool,
+    request: Request<Full<Bytes>>,
+    body_limit: u64,
+    tls: bool,
+) -> Result<Response, Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
+    let protocol =
+        |error: hyper::Error| Failure::new(Reason::Protocol, format!("http: {}", describe(&error)));
+    let start = Instant::now();
+    let (response, _connection) = if h2 {
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(protocol)?;
+        let guard = AbortOnDrop(tokio::spawn(async move {
+            let _ = connection.await;
+        }));
+        (sender.send_request(request).await.map_err(protocol)?, guard)
+    } else {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(protocol)?;
+        let guard = AbortOnDrop(tokio::spawn(async move {
+            let _ = connection.await;
+        }));
+        (sender.send_request(request).await.map_err(protocol)?, guard)
+    };
+    cx.phase("processing", start.elapsed());
+
+    let status = response.status().as_u16();
+    let version = match response.version() {
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_10 => "1.0",
+        _ => "1.1",
+    };
+    let (parts, mut incoming) = response.into_parts();
+    let start = Instant::now();
+    let limit = usize::try_from(body_limit).unwrap_or(usize::MAX);
+    let mut body = Vec::new();
+    let mut truncated = false;
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|error| {
+            Failure::new(
+                Reason::Body,
+                format!("reading the body: {}", describe(&error)),
+            )
+        })?;
+        if let Some(data) = frame.data_ref() {
+            let room = limit.saturating_sub(body.len());
+            if data.len() > room {
+                body.extend_from_slice(&data[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(data);
+        }
+    }
+    cx.phase("transfer", start.elapsed());
+    if truncated {
+        cx.log(format!(
+            "body truncated at the body_limit of {body_limit} bytes"
+        ));
+    }
+    Ok(Response {
+        status,
+        version,
+        headers: parts.headers,
+        body,
+        truncated,
+        tls,
+    })
+}
+
+async fn resolve(host: &str, port: u16, preference: IpVersion) -> Result<SocketAddr, Failure> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|error| Failure::new(Reason::Dns, format!("resolving {host}: {error}")))?
+        .collect();
+    addrs
+        .iter()
+        .copied()
+        .find(|addr| match preference {
+            IpVersion::Any => true,
+            IpVersion::Ipv4 => addr.is_ipv4(),
+            IpVersion::Ipv6 => addr.is_ipv6(),
+        })
+        .ok_or_else(|| {
+            Failure::new(
+                Reason::Dns,
+                format!("{host} has no address of the asked family"),
+            )
+        })
+}
+
+/// The verdict on a response.
+struct Judged {
+    state: State,
+    assertions: Vec<Assertion>,
+    failure: Option<(Reason, String)>,
+}
+
+/// Evaluates every assertion; the first failing one gives the reason.
+fn judge(expect: &HttpExpect, response: &Response, total: Duration) -> Judged {
+    let body = String::from_utf8_lossy(&response.body);
+    let mut assertions = Vec::new();
+    let mut failure: Option<(Reason, String)> = None;
+    let mut check =
+        |reason: Reason, name: &str, expected: String, observed: String, passed: bool| {
+            if !passed && failure.is_none() {
+                failure = Some((
+                    reason,
+                    format!("{name}: expected {expected}, got {observed}"),
+                ));
+            }
+            assertions.push(Assertion {
+                name: name.to_owned(),
+                expected,
+                observed,
+                passed,
+            });
+        };
+
+    let accepted = expect
+        .status
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let status_ok = expect
+        .status
+        .iter()
+        .any(|status| status.matches(response.status));
+    check(
+        Reason::Status,
+        "status",
+        accepted,
+        response.status.to_string(),
+        status_ok,
+    );
+    let snippet = |found: bool| if found { "found" } else { "not found" }.to_owned();
+    if let Some(text) = &expect.body_contains {
+        let found = body.contains(text.as_str());
+        check(
+            Reason::Body,
+            "body_contains",
+            format!("{text:?}"),
+            snippet(found),
+            found,
+        );
+    }
+    if let Some(text) = &expect.body_not_contains {
+        let found = body.contains(text.as_str());
+        check(
+            Reason::Body,
+            "body_not_contains",
+            format!("no {text:?}"),
+            snippet(found),
+            !found,
+        );
+    }
+    if let Some(regex) = &expect.body_regex {
+        let found = regex.find(&body).map(|m| shorten(m.as_str()));
+        let passed = found.is_some();
+        check(
+            Reason::Body,
+            "body_regex",
+            format!("/{regex}/"),
+            found.unwrap_or_else(|| "no match".to_owned()),
+            passed,
+        );
+    }
+    if let Some(regex) = &expect.body_not_regex {
+        let found = regex.find(&body).map(|m| shorten(m.as_str()));
+        let passed = found.is_none();
+        check(
+            Reason::Body,
+            "body_not_regex",
+            format!("no /{regex}/"),
+            found.unwrap_or_else(|| "no match".to_owned()),
+            passed,
+        );
+    }
+    for (name, regex) in &expect.headers {
+        let value = response
+            .headers
+            .get(name)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let passed = value.as_deref().is_some_and(|value| regex.is_match(value));
+        let observed = value
+            .map(|value| shorten(&value))
+            .unwrap_or_else(|| "absent".to_owned());
+        check(
+            Reason::Header,
+            &format!("header {name}"),
+            format!("/{regex}/"),
+            observed,
+            passed,
+        );
+    }
+    let seconds = |duration: Duration| format!("{:.3}s", duration.as_secs_f64());
+    if let Some(max) = expect.max_duration {
+        check(
+            Reason::Duration,
+            "max_duration",
+            format!("at most {}", seconds(max)),
+            seconds(total),
+            total <= max,
+        );
+    }
+    let degraded = expect.degraded_after.is_some_and(|after| total > after);
+    let state = match (&failure, degraded) {
+        (Some(_), _) => State::Down,
+        (None, true) => State::Degraded,
+        (None, false) => State::Up,
+    };
+    if let (None, true, Some(after)) = (&failure, degraded, expect.degraded_after) {
+        failure = Some((
+            Reason::Duration,
+            format!(
+                "degraded: took {}, more than {}",
+                seconds(total),
+                seconds(after)
+            ),
+        ));
+    }
+    Judged {
+        state,
+        assertions,
+        failure,
+    }
+}
+
+fn shorten(text: &str) -> String {
+    const MAX: usize = 80;
+    if text.chars().count() <= MAX {
+        format!("{text:?}")
+    } else {
+        format!("{:?}...", text.chars().take(MAX).collect::<String>())
+    }
+}
+
+/// An error and its sources, joined with ": ", each only once.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = inner.source();
+    }
+    parts.join(": ")
+}
+
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let bytes = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(bytes[0]) << 16) | (u32::from(bytes[1]) << 8) | u32::from(bytes[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::StatusMatch;
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            version: "1.1",
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+            truncated: false,
+            tls: false,
+        }
+    }
+
+    fn expect() -> HttpExpect {
+        HttpExpect {
+            status: vec![StatusMatch::Class(2)],
+            body_contains: None,
+            body_not_contains: None,
+            body_regex: None,
+            body_not_regex: None,
+            headers: Vec::new(),
+            max_duration: None,
+            degraded_after: None,
+        }
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (input, output) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), output);
+        }
+    }
+
+    #[test]
+    fn status_and_body_failures_name_the_first_failing_assertion() {
+        let mut e = expect();
+        e.body_contains = Some("Welcome".to_owned());
+        let judged = judge(&e, &response(500, "oops"), Duration::from_millis(5));
+        assert_eq!(judged.state, State::Down);
+        assert_eq!(judged.failure.map(|f| f.0), Some(Reason::Status));
+        assert_eq!(judged.assertions.len(), 2);
+        assert!(judged.assertions.iter().all(|a| !a.passed));
+
+        let judged = judge(&e, &response(200, "hello"), Duration::from_millis(5));
+        assert_eq!(judged.failure.as_ref().map(|f| f.0), Some(Reason::Body));
+        assert_eq!(judged.assertions[1].observed, "not found");
+    }
+
+    #[test]
+    fn slow_but_correct_is_degraded_not_down() {
+        let mut e = expect();
+        e.degraded_after = Some(Duration::from_millis(100));
+        let judged = judge(&e, &response(204, ""), Duration::from_millis(300));
+        assert_eq!(judged.state, State::Degraded);
+        let judged = judge(&e, &response(204, ""), Duration::from_millis(50));
+        assert_eq!(judged.state, State::Up);
+        assert!(judged.failure.is_none());
+    }
+}

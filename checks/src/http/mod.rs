@@ -1,0 +1,11 @@
+//! The `http` kind: one request (and its redirects) on fresh connections, timed phase by phase
+//! as blackbox_exporter times them, and judged against its `expect` block.
+
+mod execute;
+mod spec;
+mod tls;
+
+pub use spec::{
+    BasicAuthSpec, HttpCheck, HttpExpect, HttpExpectSpec, HttpSpec, HttpTls, HttpTlsSpec,
+    HttpVersion, IpVersion, StatusMatch, StatusSpec,
+};

@@ -1,0 +1,24 @@
+//! probenet's check model: the YAML config, its validation, the check kinds and the outcome of a run.
+//!
+//! The flow is `load` (files → located YAML trees) → `spec` (raw serde types, one per file section) →
+//! `validate` (one pure function into ready [`Config`] types, every error at once) → `run` (one check, once).
+
+pub mod config;
+pub mod duration;
+pub mod outcome;
+pub mod run;
+pub mod secret;
+pub mod yaml;
+
+pub mod browser;
+pub mod dns;
+pub mod http;
+pub mod icmp;
+pub mod tcp;
+pub mod tls;
+
+pub use config::{
+    Check, CheckKind, Config, ConfigError, ConfigErrors, Schedule, load_paths, load_str,
+};
+pub use outcome::{Assertion, Outcome, Phase, Reason, State};
+pub use run::{RunContext, run_once};

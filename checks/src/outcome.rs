@@ -1,0 +1,141 @@
+//! The result of one run of one check: state, phases, the failure reason and every assertion.
+
+use serde::{Deserialize, Serialize};
+
+/// How a run went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Every assertion passed.
+    Up,
+    /// Every assertion passed, but the run was slower than `degraded_after`.
+    Degraded,
+    /// The run failed; `reason` says why.
+    Down,
+}
+
+/// Why a run failed: a small fixed set, safe to use as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The check's timeout passed before it finished.
+    Timeout,
+    /// The target's name did not resolve.
+    Dns,
+    /// The TCP connection failed.
+    Connect,
+    /// The TLS handshake failed.
+    Tls,
+    /// The HTTP status code was not one of the expected ones.
+    Status,
+    /// The body did not contain, or did contain, what was asked.
+    Body,
+    /// A header assertion failed.
+    Header,
+    /// A duration limit was passed.
+    Duration,
+    /// Too many redirects, or a redirect loop.
+    Redirects,
+    /// Another assertion failed.
+    Assertion,
+    /// The target answered something that is not valid for the protocol.
+    Protocol,
+    /// A secret reference could not be resolved on this machine.
+    Secret,
+    /// This kind of check cannot run here yet.
+    Unsupported,
+}
+
+impl Reason {
+    /// The label value, as in JSON output and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Dns => "dns",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Status => "status",
+            Self::Body => "body",
+            Self::Header => "header",
+            Self::Duration => "duration",
+            Self::Redirects => "redirects",
+            Self::Assertion => "assertion",
+            Self::Protocol => "protocol",
+            Self::Secret => "secret",
+            Self::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// A named phase of a run and how long it took, in seconds. Phases of the same name are summed
+/// (an HTTP check with redirects adds up `connect` over every hop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    /// The phase, for example `resolve`, `connect`, `tls`, `processing`, `transfer`.
+    pub name: String,
+    /// Seconds spent in this phase.
+    pub seconds: f64,
+}
+
+/// One assertion and what was observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assertion {
+    /// What was asserted, for example `status`, `body_contains`, `max_duration`.
+    pub name: String,
+    /// What the config expected, as written.
+    pub expected: String,
+    /// What the run observed.
+    pub observed: String,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Up, degraded or down.
+    pub state: State,
+    /// Total seconds from start to finish (or to the timeout).
+    pub duration_seconds: f64,
+    /// Phases in the order they first happened.
+    pub phases: Vec<Phase>,
+    /// Why the run failed, when it did (or `duration` when it was degraded).
+    pub reason: Option<Reason>,
+    /// A one-line human explanation of the failure. Never holds a secret.
+    pub error: Option<String>,
+    /// Every assertion evaluated, passed or not.
+    pub assertions: Vec<Assertion>,
+    /// Kind-specific details (HTTP status, TLS chain, DNS answers...), as JSON.
+    pub details: serde_json::Value,
+    /// A short log of what the run did.
+    pub log: Vec<String>,
+}
+
+impl Outcome {
+    /// Whether the run counts as a success (up or degraded).
+    pub fn success(&self) -> bool {
+        self.state != State::Down
+    }
+
+    /// A failed outcome with the given reason and message and nothing else.
+    pub fn failed(reason: Reason, error: impl Into<String>) -> Self {
+        Self {
+            state: State::Down,
+            duration_seconds: 0.0,
+            phases: Vec::new(),
+            reason: Some(reason),
+            error: Some(error.into()),
+            assertions: Vec::new(),
+            details: serde_json::Value::Null,
+            log: Vec::new(),
+        }
+    }
+
+    /// The seconds spent in `name`, if that phase happened.
+    pub fn phase(&self, name: &str) -> Option<f64> {
+        self.phases
+            .iter()
+            .find(|phase| phase.name == name)
+            .map(|phase| phase.seconds)
+    }
+}

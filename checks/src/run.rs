@@ -1,0 +1,193 @@
+//! Running one check once: the runtime that owns timeouts, phases, secrets and redaction, and the
+//! dispatch to each kind's executor.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::{Check, CheckKind};
+use crate::outcome::{Outcome, Phase, Reason, State};
+use crate::secret::{self, ResolveError, Template};
+
+/// What an executor may use while it runs: phase timers, secret resolution, a short log.
+/// The runtime owns it and builds the final outcome from it, also when the run times out.
+#[derive(Debug)]
+pub struct RunContext {
+    region: String,
+    started: Instant,
+    phases: Mutex<Vec<Phase>>,
+    secrets: Mutex<Vec<String>>,
+    log: Mutex<Vec<String>>,
+}
+
+/// The most lines a run's log keeps.
+const MAX_LOG_LINES: usize = 50;
+
+impl RunContext {
+    /// A context for a run from `region`, starting now.
+    pub fn new(region: &str) -> Self {
+        Self {
+            region: region.to_owned(),
+            started: Instant::now(),
+            phases: Mutex::new(Vec::new()),
+            secrets: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The region this run is for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Adds `duration` to the phase `name` (phases of the same name are summed, as over redirects).
+    pub fn phase(&self, name: &str, duration: Duration) {
+        let mut phases = self
+            .phases
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match phases.iter_mut().find(|phase| phase.name == name) {
+            Some(phase) => phase.seconds += duration.as_secs_f64(),
+            None => phases.push(Phase {
+                name: name.to_owned(),
+                seconds: duration.as_secs_f64(),
+            }),
+        }
+    }
+
+    /// Times `future` as the phase `name`.
+    pub async fn timed<T>(&self, name: &str, future: impl Future<Output = T>) -> T {
+        let start = Instant::now();
+        let out = future.await;
+        self.phase(name, start.elapsed());
+        out
+    }
+
+    /// Resolves a template, remembering its secret values so they are redacted from the outcome.
+    pub fn resolve(&self, template: &Template) -> Result<String, ResolveError> {
+        let mut secrets = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        template.resolve(&mut secrets)
+    }
+
+    /// Adds a line to the run's log (bounded).
+    pub fn log(&self, line: impl Into<String>) {
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if log.len() < MAX_LOG_LINES {
+            log.push(line.into());
+        }
+    }
+
+    fn take_phases(&self) -> Vec<Phase> {
+        std::mem::take(
+            &mut *self
+                .phases
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    fn take_log(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .log
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+/// A check kind's executor: it measures and judges. Timeouts, phases and redaction belong to the runtime.
+pub trait Execute {
+    /// Runs the check once. Phases go through `cx.phase`; the returned outcome's phases are ignored.
+    fn execute(&self, cx: &RunContext) -> impl Future<Output = Outcome> + Send;
+}
+
+/// Runs `check` once from `region`, within its timeout, and returns its outcome with phases filled in
+/// and every secret value redacted.
+pub async fn run_once(check: &Check, region: &str) -> Outcome {
+    let cx = RunContext::new(region);
+    let result = tokio::time::timeout(check.timeout, dispatch(&check.kind, &cx)).await;
+    let mut outcome = match result {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::failed(
+            Reason::Timeout,
+            format!(
+                "no result within the timeout of {}",
+                crate::duration::format(check.timeout)
+            ),
+        ),
+    };
+    outcome.duration_seconds = cx.elapsed().as_secs_f64();
+    outcome.phases = cx.take_phases();
+    let mut log = cx.take_log();
+    log.append(&mut outcome.log);
+    outcome.log = log;
+    if outcome.reason.is_some() && outcome.state != State::Degraded {
+        outcome.state = State::Down;
+    }
+    redact_outcome(&mut outcome, &cx.secrets());
+    outcome
+}
+
+async fn dispatch(kind: &CheckKind, cx: &RunContext) -> Outcome {
+    match kind {
+        CheckKind::Http(check) => check.execute(cx).await,
+        CheckKind::Dns(_)
+        | CheckKind::Tls(_)
+        | CheckKind::Tcp(_)
+        | CheckKind::Icmp(_)
+        | CheckKind::Browser(_) => Outcome::failed(
+            Reason::Unsupported,
+            format!(
+                "`{}` checks are not supported yet by this version of probenet",
+                kind.key()
+            ),
+        ),
+    }
+}
+
+fn redact_outcome(outcome: &mut Outcome, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    let clean = |text: &mut String| *text = secret::redact(text, secrets);
+    if let Some(error) = &mut outcome.error {
+        clean(error);
+    }
+    outcome.log.iter_mut().for_each(clean);
+    for assertion in &mut outcome.assertions {
+        clean(&mut assertion.observed);
+        clean(&mut assertion.expected);
+    }
+    redact_json(&mut outcome.details, secrets);
+}
+
+fn redact_json(value: &mut serde_json::Value, secrets: &[String]) {
+    match value {
+        serde_json::Value::String(text) => *text = secret::redact(text, secrets),
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|item| redact_json(item, secrets))
+        }
+        serde_json::Value::Object(map) => {
+            map.values_mut().for_each(|item| redact_json(item, secrets))
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,3 @@
+//! Result sinks: Prometheus exposition, remote write, result logs and the embedded store.
+//!
+//! Not built yet: see the exporters issue.

@@ -1,0 +1,3 @@
+//! Deployment of the whole stack (local and Kubernetes), its certificates, tokens and upgrades.
+//!
+//! Not built yet: see the installer issue.

@@ -1,0 +1,40 @@
+//! One module per subcommand; each returns the process exit code.
+
+use std::process::ExitCode;
+
+mod run;
+mod schema;
+mod validate;
+
+/// Exit code for a config or usage error (clap uses 2 for usage errors too).
+pub const EXIT_CONFIG: u8 = 2;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check config files and directories: a summary, or every error as FILE:LINE:COL: PATH: MESSAGE.
+    Validate(validate::Args),
+    /// Run checks once from this machine and print their results.
+    Run(run::Args),
+    /// Print the JSON Schema of the config (for editors), or the Markdown reference.
+    Schema(schema::Args),
+}
+
+pub fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Validate(args) => validate::main(&args),
+        Command::Run(args) => run::main(&args),
+        Command::Schema(args) => schema::main(&args),
+    }
+}
+
+/// Prints every config error, one a line, and a count.
+fn print_errors(errors: &[probenet_checks::ConfigError]) {
+    for error in errors {
+        eprintln!("{error}");
+    }
+    let plural = if errors.len() == 1 { "" } else { "s" };
+    eprintln!(
+        "probenet: {} error{plural} in the config; nothing was applied",
+        errors.len()
+    );
+}

@@ -1,0 +1,42 @@
+//! `probenet validate PATH...`: load, validate and check secrets; print a summary or every error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use probenet_checks::load_paths;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Config files or directories (every *.yaml and *.yml inside, merged).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Do not check that `${env:..}` and `${file:..}` secrets resolve on this machine.
+    #[arg(long)]
+    skip_secrets: bool,
+}
+
+pub fn main(args: &Args) -> ExitCode {
+    let config = match load_paths(&args.paths) {
+        Ok(config) => config,
+        Err(errors) => {
+            super::print_errors(&errors.0);
+            return ExitCode::from(1);
+        }
+    };
+    if !args.skip_secrets {
+        let errors = config.check_secrets();
+        if !errors.is_empty() {
+            super::print_errors(&errors);
+            return ExitCode::from(1);
+        }
+    }
+    let checks = config.checks.len();
+    let regions = config.regions.len();
+    println!(
+        "ok: {checks} check{}, {regions} region{}, {} runs a day",
+        if checks == 1 { "" } else { "s" },
+        if regions == 1 { "" } else { "s" },
+        config.runs_per_day().round()
+    );
+    ExitCode::SUCCESS
+}
