@@ -8,22 +8,20 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if trimmed.is_empty() {
         return Err("empty duration; write for example 30s or 1m".to_owned());
     }
-    let bad =
-        || format!("{trimmed:?} is not a duration; write for example 500ms, 30s, 5m or 1h30m");
+    let bad = || format!("{trimmed:?} is not a duration; write for example 500ms, 30s, 5m or 1h30m");
+    if trimmed.contains(char::is_whitespace) {
+        return Err(bad());
+    }
     let mut rest = trimmed;
     let mut total = 0f64;
     while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if number_len == 0 {
             return Err(bad());
         }
         let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
         rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
         let seconds_per_unit = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" => 1.0,
@@ -31,14 +29,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             "d" => 86400.0,
             "" => {
-                return Err(format!(
-                    "{trimmed:?} has no unit; write for example {number}s"
-                ));
+                return Err(format!("{trimmed:?} has no unit; write for example {number}s"));
             }
             unit => {
-                return Err(format!(
-                    "{trimmed:?} has an unknown unit {unit:?}; use ms, s, m, h or d"
-                ));
+                return Err(format!("{trimmed:?} has an unknown unit {unit:?}; use ms, s, m, h or d"));
             }
         };
         rest = &rest[unit_len..];
@@ -87,7 +81,7 @@ mod tests {
     fn rejects_bad_forms() {
         assert!(parse("").is_err());
         assert!(parse("30").unwrap_err().contains("no unit"));
-        assert!(parse("5 minutes").is_err());
+        assert!(parse("5 minutes").unwrap_err().contains("is not a duration"));
         assert!(parse("3w").unwrap_err().contains("unknown unit \"w\""));
         assert!(parse("s").is_err());
         assert!(parse("1..2s").is_err());

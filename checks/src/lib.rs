@@ -17,8 +17,6 @@ pub mod icmp;
 pub mod tcp;
 pub mod tls;
 
-pub use config::{
-    Check, CheckKind, Config, ConfigError, ConfigErrors, Schedule, load_paths, load_str,
-};
+pub use config::{Check, CheckKind, Config, ConfigError, ConfigErrors, Schedule, load_paths, load_str};
 pub use outcome::{Assertion, Outcome, Phase, Reason, State};
 pub use run::{RunContext, run_once};

@@ -133,9 +133,6 @@ impl Outcome {
 
     /// The seconds spent in `name`, if that phase happened.
     pub fn phase(&self, name: &str) -> Option<f64> {
-        self.phases
-            .iter()
-            .find(|phase| phase.name == name)
-            .map(|phase| phase.seconds)
+        self.phases.iter().find(|phase| phase.name == name).map(|phase| phase.seconds)
     }
 }

@@ -46,16 +46,10 @@ impl RunContext {
 
     /// Adds `duration` to the phase `name` (phases of the same name are summed, as over redirects).
     pub fn phase(&self, name: &str, duration: Duration) {
-        let mut phases = self
-            .phases
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut phases = self.phases.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match phases.iter_mut().find(|phase| phase.name == name) {
             Some(phase) => phase.seconds += duration.as_secs_f64(),
-            None => phases.push(Phase {
-                name: name.to_owned(),
-                seconds: duration.as_secs_f64(),
-            }),
+            None => phases.push(Phase { name: name.to_owned(), seconds: duration.as_secs_f64() }),
         }
     }
 
@@ -69,47 +63,28 @@ impl RunContext {
 
     /// Resolves a template, remembering its secret values so they are redacted from the outcome.
     pub fn resolve(&self, template: &Template) -> Result<String, ResolveError> {
-        let mut secrets = self
-            .secrets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut secrets = self.secrets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         template.resolve(&mut secrets)
     }
 
     /// Adds a line to the run's log (bounded).
     pub fn log(&self, line: impl Into<String>) {
-        let mut log = self
-            .log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if log.len() < MAX_LOG_LINES {
             log.push(line.into());
         }
     }
 
     fn take_phases(&self) -> Vec<Phase> {
-        std::mem::take(
-            &mut *self
-                .phases
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        std::mem::take(&mut *self.phases.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     fn take_log(&self) -> Vec<String> {
-        std::mem::take(
-            &mut *self
-                .log
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     fn secrets(&self) -> Vec<String> {
-        self.secrets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.secrets.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 }
 
@@ -128,10 +103,7 @@ pub async fn run_once(check: &Check, region: &str) -> Outcome {
         Ok(outcome) => outcome,
         Err(_) => Outcome::failed(
             Reason::Timeout,
-            format!(
-                "no result within the timeout of {}",
-                crate::duration::format(check.timeout)
-            ),
+            format!("no result within the timeout of {}", crate::duration::format(check.timeout)),
         ),
     };
     outcome.duration_seconds = cx.elapsed().as_secs_f64();
@@ -149,17 +121,12 @@ pub async fn run_once(check: &Check, region: &str) -> Outcome {
 async fn dispatch(kind: &CheckKind, cx: &RunContext) -> Outcome {
     match kind {
         CheckKind::Http(check) => check.execute(cx).await,
-        CheckKind::Dns(_)
-        | CheckKind::Tls(_)
-        | CheckKind::Tcp(_)
-        | CheckKind::Icmp(_)
-        | CheckKind::Browser(_) => Outcome::failed(
-            Reason::Unsupported,
-            format!(
-                "`{}` checks are not supported yet by this version of probenet",
-                kind.key()
-            ),
-        ),
+        CheckKind::Dns(_) | CheckKind::Tls(_) | CheckKind::Tcp(_) | CheckKind::Icmp(_) | CheckKind::Browser(_) => {
+            Outcome::failed(
+                Reason::Unsupported,
+                format!("`{}` checks are not supported yet by this version of probenet", kind.key()),
+            )
+        }
     }
 }
 
@@ -182,12 +149,8 @@ fn redact_outcome(outcome: &mut Outcome, secrets: &[String]) {
 fn redact_json(value: &mut serde_json::Value, secrets: &[String]) {
     match value {
         serde_json::Value::String(text) => *text = secret::redact(text, secrets),
-        serde_json::Value::Array(items) => {
-            items.iter_mut().for_each(|item| redact_json(item, secrets))
-        }
-        serde_json::Value::Object(map) => {
-            map.values_mut().for_each(|item| redact_json(item, secrets))
-        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|item| redact_json(item, secrets)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|item| redact_json(item, secrets)),
         _ => {}
     }
 }

@@ -38,16 +38,14 @@ impl Template {
                 literal.push_str("${");
                 rest = after;
             } else if let Some(after) = rest.strip_prefix("${") {
-                let end = after.find('}').ok_or_else(|| {
-                    "unterminated secret reference: \"${\" has no closing \"}\"".to_owned()
-                })?;
+                let end = after
+                    .find('}')
+                    .ok_or_else(|| "unterminated secret reference: \"${\" has no closing \"}\"".to_owned())?;
                 let reference = &after[..end];
                 let part = match reference.split_once(':') {
                     Some(("env", name)) if is_env_name(name) => Part::Env(name.to_owned()),
                     Some(("env", name)) => {
-                        return Err(format!(
-                            "${{env:{name}}}: {name:?} is not an environment variable name"
-                        ));
+                        return Err(format!("${{env:{name}}}: {name:?} is not an environment variable name"));
                     }
                     Some(("file", path)) if !path.is_empty() => Part::File(PathBuf::from(path)),
                     Some(("file", _)) => return Err("${file:}: the file path is empty".to_owned()),
@@ -76,16 +74,12 @@ impl Template {
 
     /// A template of plain text without references.
     pub fn literal(text: &str) -> Self {
-        Self {
-            parts: vec![Part::Literal(text.to_owned())],
-        }
+        Self { parts: vec![Part::Literal(text.to_owned())] }
     }
 
     /// Whether resolving this template reads a secret.
     pub fn has_secrets(&self) -> bool {
-        self.parts
-            .iter()
-            .any(|part| !matches!(part, Part::Literal(_)))
+        self.parts.iter().any(|part| !matches!(part, Part::Literal(_)))
     }
 
     /// Checks that every reference resolves on this machine, without keeping any value.
@@ -101,20 +95,14 @@ impl Template {
                 Part::Literal(text) => out.push_str(text),
                 Part::Env(name) => {
                     let value = std::env::var(name).map_err(|_| {
-                        ResolveError(format!(
-                            "secret ${{env:{name}}}: environment variable {name} is not set"
-                        ))
+                        ResolveError(format!("secret ${{env:{name}}}: environment variable {name} is not set"))
                     })?;
                     remember(secrets, &value);
                     out.push_str(&value);
                 }
                 Part::File(path) => {
                     let value = std::fs::read_to_string(path).map_err(|error| {
-                        ResolveError(format!(
-                            "secret ${{file:{}}}: {}",
-                            path.display(),
-                            error.kind()
-                        ))
+                        ResolveError(format!("secret ${{file:{}}}: {}", path.display(), error.kind()))
                     })?;
                     let value = value.trim_end_matches(['\n', '\r']).to_owned();
                     remember(secrets, &value);
@@ -147,9 +135,7 @@ fn remember(secrets: &mut Vec<String>, value: &str) {
 
 fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -177,22 +163,13 @@ mod tests {
     #[test]
     fn parses_and_resolves_env_and_file() {
         let dir = tempfile::tempdir().ok();
-        let path = dir
-            .as_ref()
-            .map(|d| d.path().join("token"))
-            .unwrap_or_default();
+        let path = dir.as_ref().map(|d| d.path().join("token")).unwrap_or_default();
         std::fs::write(&path, "s3cr3t-file\n").ok();
-        let template = Template::parse(&format!(
-            "Bearer ${{file:{}}} and $${{literal}}",
-            path.display()
-        ));
+        let template = Template::parse(&format!("Bearer ${{file:{}}} and $${{literal}}", path.display()));
         let template = template.unwrap_or_else(|e| panic!("{e}"));
         assert!(template.has_secrets());
         let mut secrets = Vec::new();
-        assert_eq!(
-            template.resolve(&mut secrets),
-            Ok("Bearer s3cr3t-file and ${literal}".to_owned())
-        );
+        assert_eq!(template.resolve(&mut secrets), Ok("Bearer s3cr3t-file and ${literal}".to_owned()));
         assert_eq!(secrets, vec!["s3cr3t-file".to_owned()]);
         assert!(!format!("{template:?}").contains("s3cr3t"));
     }
@@ -201,26 +178,14 @@ mod tests {
     fn rejects_bad_references() {
         assert!(Template::parse("${env:}").is_err());
         assert!(Template::parse("${env:1X}").is_err());
-        assert!(
-            Template::parse("${vault:x}")
-                .unwrap_err()
-                .contains("unknown secret reference")
-        );
-        assert!(
-            Template::parse("abc ${env:X")
-                .unwrap_err()
-                .contains("unterminated")
-        );
-        assert_eq!(
-            Template::parse("cost: $5"),
-            Ok(Template::literal("cost: $5"))
-        );
+        assert!(Template::parse("${vault:x}").unwrap_err().contains("unknown secret reference"));
+        assert!(Template::parse("abc ${env:X").unwrap_err().contains("unterminated"));
+        assert_eq!(Template::parse("cost: $5"), Ok(Template::literal("cost: $5")));
     }
 
     #[test]
     fn unresolvable_reference_names_the_variable_only() {
-        let template =
-            Template::parse("${env:PROBENET_TEST_SURELY_UNSET}").unwrap_or_else(|e| panic!("{e}"));
+        let template = Template::parse("${env:PROBENET_TEST_SURELY_UNSET}").unwrap_or_else(|e| panic!("{e}"));
         let error = template.check_resolvable().unwrap_err();
         assert_eq!(
             error.0,
@@ -230,9 +195,6 @@ mod tests {
 
     #[test]
     fn redacts_known_values() {
-        assert_eq!(
-            redact("auth Bearer abc123 failed", &["abc123".to_owned()]),
-            "auth Bearer [redacted] failed"
-        );
+        assert_eq!(redact("auth Bearer abc123 failed", &["abc123".to_owned()]), "auth Bearer [redacted] failed");
     }
 }

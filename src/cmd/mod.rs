@@ -33,8 +33,5 @@ fn print_errors(errors: &[probenet_checks::ConfigError]) {
         eprintln!("{error}");
     }
     let plural = if errors.len() == 1 { "" } else { "s" };
-    eprintln!(
-        "probenet: {} error{plural} in the config; nothing was applied",
-        errors.len()
-    );
+    eprintln!("probenet: {} error{plural} in the config; nothing was applied", errors.len());
 }

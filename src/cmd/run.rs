@@ -43,12 +43,9 @@ pub fn main(args: &Args) -> ExitCode {
     };
     for name in &args.checks {
         if !config.checks.iter().any(|check| &check.name == name) {
-            let hint = probenet_checks::config::suggest(
-                name,
-                config.checks.iter().map(|check| check.name.as_str()),
-            )
-            .map(|close| format!(" (did you mean {close:?}?)"))
-            .unwrap_or_default();
+            let hint = probenet_checks::config::suggest(name, config.checks.iter().map(|check| check.name.as_str()))
+                .map(|close| format!(" (did you mean {close:?}?)"))
+                .unwrap_or_default();
             eprintln!("probenet: no check named {name:?}{hint}");
             return ExitCode::from(super::EXIT_CONFIG);
         }
@@ -56,10 +53,7 @@ pub fn main(args: &Args) -> ExitCode {
     if let Some(region) = &args.region {
         if !config.regions.contains_key(region) {
             let known: Vec<&str> = config.regions.keys().map(String::as_str).collect();
-            eprintln!(
-                "probenet: unknown region {region:?}; declared regions: {}",
-                known.join(", ")
-            );
+            eprintln!("probenet: unknown region {region:?}; declared regions: {}", known.join(", "));
             return ExitCode::from(super::EXIT_CONFIG);
         }
     }
@@ -80,10 +74,7 @@ pub fn main(args: &Args) -> ExitCode {
         return ExitCode::from(super::EXIT_CONFIG);
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("probenet: cannot start the runtime: {error}");
@@ -94,24 +85,16 @@ pub fn main(args: &Args) -> ExitCode {
     let all_passed = outcomes.iter().all(Outcome::success);
     let mut stdout = std::io::stdout().lock();
     let printed = match args.output {
-        Output::Json => {
-            outcomes
-                .iter()
-                .zip(&selected)
-                .try_for_each(|(outcome, (check, region))| {
-                    writeln!(stdout, "{}", json_line(check, region, outcome))
-                })
-        }
+        Output::Json => outcomes
+            .iter()
+            .zip(&selected)
+            .try_for_each(|(outcome, (check, region))| writeln!(stdout, "{}", json_line(check, region, outcome))),
         Output::Table => write!(stdout, "{}", table(&selected, &outcomes)),
     };
     if printed.is_err() {
         return ExitCode::FAILURE;
     }
-    if all_passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    if all_passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 async fn run_all(selected: &[(Check, String)], concurrency: usize) -> Vec<Outcome> {
@@ -127,21 +110,15 @@ async fn run_all(selected: &[(Check, String)], concurrency: usize) -> Vec<Outcom
     let mut outcomes = Vec::new();
     for task in tasks {
         outcomes.push(task.await.unwrap_or_else(|error| {
-            Outcome::failed(
-                probenet_checks::Reason::Protocol,
-                format!("the check crashed: {error}"),
-            )
+            Outcome::failed(probenet_checks::Reason::Protocol, format!("the check crashed: {error}"))
         }));
     }
     outcomes
 }
 
 fn json_line(check: &Check, region: &str, outcome: &Outcome) -> serde_json::Value {
-    let phases: serde_json::Map<String, serde_json::Value> = outcome
-        .phases
-        .iter()
-        .map(|phase| (phase.name.clone(), phase.seconds.into()))
-        .collect();
+    let phases: serde_json::Map<String, serde_json::Value> =
+        outcome.phases.iter().map(|phase| (phase.name.clone(), phase.seconds.into())).collect();
     serde_json::json!({
         "check": check.name,
         "kind": check.kind.key(),
@@ -159,11 +136,7 @@ fn json_line(check: &Check, region: &str, outcome: &Outcome) -> serde_json::Valu
 }
 
 fn table(selected: &[(Check, String)], outcomes: &[Outcome]) -> String {
-    let mut rows = vec![
-        ["CHECK", "KIND", "REGION", "RESULT", "DURATION", "REASON"]
-            .map(str::to_owned)
-            .to_vec(),
-    ];
+    let mut rows = vec![["CHECK", "KIND", "REGION", "RESULT", "DURATION", "REASON"].map(str::to_owned).to_vec()];
     let mut errors = Vec::new();
     for ((check, region), outcome) in selected.iter().zip(outcomes) {
         let result = match outcome.state {
@@ -177,25 +150,17 @@ fn table(selected: &[(Check, String)], outcomes: &[Outcome]) -> String {
             region.clone(),
             result.to_owned(),
             format!("{:.3}s", outcome.duration_seconds),
-            outcome
-                .reason
-                .map(|reason| reason.as_str().to_owned())
-                .unwrap_or_else(|| "-".to_owned()),
+            outcome.reason.map(|reason| reason.as_str().to_owned()).unwrap_or_else(|| "-".to_owned()),
         ]);
         if let Some(error) = &outcome.error {
             errors.push(format!("{}: {error}", check.name));
         }
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|row| row[i].len()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|i| rows.iter().map(|row| row[i].len()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }

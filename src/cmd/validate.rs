@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use probenet_checks::load_paths;
+use probenet_checks::config::{load_paths, load_paths_checking_secrets};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,20 +16,14 @@ pub struct Args {
 }
 
 pub fn main(args: &Args) -> ExitCode {
-    let config = match load_paths(&args.paths) {
+    let loaded = if args.skip_secrets { load_paths(&args.paths) } else { load_paths_checking_secrets(&args.paths) };
+    let config = match loaded {
         Ok(config) => config,
         Err(errors) => {
             super::print_errors(&errors.0);
             return ExitCode::from(1);
         }
     };
-    if !args.skip_secrets {
-        let errors = config.check_secrets();
-        if !errors.is_empty() {
-            super::print_errors(&errors);
-            return ExitCode::from(1);
-        }
-    }
     let checks = config.checks.len();
     let regions = config.regions.len();
     println!(

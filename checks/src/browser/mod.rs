@@ -83,10 +83,7 @@ impl KindSpec for BrowserSpec {
             return None;
         }
         if !matches!(self.steps.first(), Some(StepSpec::Goto(_))) {
-            cx.error(
-                &path.key("steps").index(0),
-                "a journey starts with a `goto` step",
-            );
+            cx.error(&path.key("steps").index(0), "a journey starts with a `goto` step");
         }
         let mut ok = true;
         let mut steps = Vec::new();
@@ -96,21 +93,14 @@ impl KindSpec for BrowserSpec {
                 StepSpec::Goto(text) => match url::Url::parse(&text) {
                     Ok(url) if matches!(url.scheme(), "http" | "https") => Some(Step::Goto(url)),
                     _ => {
-                        cx.error(
-                            &at.key("goto"),
-                            format!("{text:?} is not an http or https URL"),
-                        );
+                        cx.error(&at.key("goto"), format!("{text:?} is not an http or https URL"));
                         None
                     }
                 },
                 StepSpec::Click(selector) => Some(Step::Click(selector)),
-                StepSpec::Fill(fill) => {
-                    cx.template(&at.key("fill").key("text"), &fill.text)
-                        .map(|text| Step::Fill {
-                            selector: fill.selector,
-                            text,
-                        })
-                }
+                StepSpec::Fill(fill) => cx
+                    .template(&at.key("fill").key("text"), &fill.text)
+                    .map(|text| Step::Fill { selector: fill.selector, text }),
                 StepSpec::ExpectText(text) => Some(Step::ExpectText(text)),
                 StepSpec::ExpectTitle(text) => Some(Step::ExpectTitle(text)),
                 StepSpec::WaitFor(selector) => Some(Step::WaitFor(selector)),

@@ -31,12 +31,7 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// A context for `file`, whose parsed tree is `root`.
     pub fn new(file: &'a str, root: &'a Node) -> Self {
-        Self {
-            file,
-            root,
-            errors: Vec::new(),
-            secrets: Vec::new(),
-        }
+        Self { file, root, errors: Vec::new(), secrets: Vec::new() }
     }
 
     /// The file being validated.
@@ -112,10 +107,7 @@ impl<'a> Ctx<'a> {
             Ok(value) => Some(value),
             Err(error) => {
                 let located = self.at(error.mark, path, error.message);
-                self.errors.push(ConfigError {
-                    path: error.path,
-                    ..located
-                });
+                self.errors.push(ConfigError { path: error.path, ..located });
                 None
             }
         }
@@ -123,9 +115,7 @@ impl<'a> Ctx<'a> {
 
     /// Parses a duration written at `path`.
     pub fn duration(&mut self, path: &Path, text: &str) -> Option<Duration> {
-        crate::duration::parse(text)
-            .map_err(|message| self.error(path, message))
-            .ok()
+        crate::duration::parse(text).map_err(|message| self.error(path, message)).ok()
     }
 
     /// Parses an optional duration written at `path`.
@@ -139,16 +129,9 @@ impl<'a> Ctx<'a> {
             Ok(regex) => Some(regex),
             Err(error) => {
                 let detail = error.to_string();
-                let last = detail
-                    .lines()
-                    .rev()
-                    .find(|line| !line.trim().is_empty())
-                    .unwrap_or("invalid");
+                let last = detail.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("invalid");
                 let last = last.trim().trim_start_matches("error: ");
-                self.error(
-                    path,
-                    format!("{text:?} is not a valid regular expression: {last}"),
-                );
+                self.error(path, format!("{text:?} is not a valid regular expression: {last}"));
                 None
             }
         }
@@ -160,10 +143,7 @@ impl<'a> Ctx<'a> {
             Ok(template) => {
                 if template.has_secrets() {
                     let place = self.located(path, String::new());
-                    self.secrets.push(SecretRef {
-                        template: template.clone(),
-                        place,
-                    });
+                    self.secrets.push(SecretRef { template: template.clone(), place });
                 }
                 Some(template)
             }
@@ -176,18 +156,11 @@ impl<'a> Ctx<'a> {
 
     /// Parses a byte size such as `1MiB`, `512KiB`, `10MB` or `4096` written at `path`.
     pub fn size(&mut self, path: &Path, text: &str) -> Option<u64> {
-        parse_size(text)
-            .map_err(|message| self.error(path, message))
-            .ok()
+        parse_size(text).map_err(|message| self.error(path, message)).ok()
     }
 
     /// Checks a `host:port` target and returns its parts.
-    pub fn host_port(
-        &mut self,
-        path: &Path,
-        text: &str,
-        default_port: Option<u16>,
-    ) -> Option<(String, u16)> {
+    pub fn host_port(&mut self, path: &Path, text: &str, default_port: Option<u16>) -> Option<(String, u16)> {
         match split_host_port(text, default_port) {
             Ok(parts) => Some(parts),
             Err(message) => {
@@ -201,9 +174,7 @@ impl<'a> Ctx<'a> {
 /// Parses a byte size: a number with an optional unit `B`, `KB`, `MB`, `GB`, `KiB`, `MiB`, `GiB`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
     let bad = || format!("{text:?} is not a size; write for example 4096, 512KiB or 10MiB");
     let number: u64 = number.parse().map_err(|_| bad())?;
@@ -242,11 +213,7 @@ pub fn split_host_port(text: &str, default_port: Option<u16>) -> Result<(String,
         return Err(bad("write host:port, for example db.example.com:5432"));
     }
     let port = match port {
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .filter(|port| *port > 0)
-            .ok_or_else(|| bad("bad port"))?,
+        Some(port) => port.parse::<u16>().ok().filter(|port| *port > 0).ok_or_else(|| bad("bad port"))?,
         None => default_port.ok_or_else(|| bad("a port is required, as in host:port"))?,
     };
     Ok((host.to_owned(), port))
@@ -268,22 +235,10 @@ mod tests {
 
     #[test]
     fn splits_targets() {
-        assert_eq!(
-            split_host_port("a.example:25", None),
-            Ok(("a.example".to_owned(), 25))
-        );
-        assert_eq!(
-            split_host_port("[::1]:443", None),
-            Ok(("::1".to_owned(), 443))
-        );
-        assert_eq!(
-            split_host_port("::1", Some(443)),
-            Ok(("::1".to_owned(), 443))
-        );
-        assert_eq!(
-            split_host_port("a.example", Some(443)),
-            Ok(("a.example".to_owned(), 443))
-        );
+        assert_eq!(split_host_port("a.example:25", None), Ok(("a.example".to_owned(), 25)));
+        assert_eq!(split_host_port("[::1]:443", None), Ok(("::1".to_owned(), 443)));
+        assert_eq!(split_host_port("::1", Some(443)), Ok(("::1".to_owned(), 443)));
+        assert_eq!(split_host_port("a.example", Some(443)), Ok(("a.example".to_owned(), 443)));
         assert!(split_host_port("a.example", None).is_err());
         assert!(split_host_port("a.example:0", None).is_err());
         assert!(split_host_port("a.example:99999", None).is_err());

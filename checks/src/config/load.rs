@@ -2,6 +2,7 @@
 
 use std::path::{Path as FsPath, PathBuf};
 
+use super::validate::validate_collecting_secrets;
 use super::{Config, ConfigError, ConfigErrors, validate};
 use crate::yaml::{self, Node};
 
@@ -26,6 +27,16 @@ pub fn load_str(name: &str, text: &str) -> Result<Config, ConfigErrors> {
 /// Loads files and directories (every `*.yaml` and `*.yml` inside, in name order, recursively) as one config.
 /// Every error of every file is reported; a config with any error is rejected whole.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
+    load(paths, false)
+}
+
+/// Like [`load_paths`], and also reports every `${env:..}` / `${file:..}` reference that does not resolve
+/// on this machine, together with the other errors.
+pub fn load_paths_checking_secrets(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
+    load(paths, true)
+}
+
+fn load(paths: &[PathBuf], check_secrets: bool) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let mut files = Vec::new();
     let mut names = Vec::new();
@@ -33,10 +44,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
         collect(path, &mut names, &mut errors);
     }
     if names.is_empty() && errors.is_empty() {
-        errors.push(whole_file(
-            &paths_label(paths),
-            "no *.yaml or *.yml files found",
-        ));
+        errors.push(whole_file(&paths_label(paths), "no *.yaml or *.yml files found"));
     }
     for name in names {
         let label = name.display().to_string();
@@ -48,7 +56,15 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
             Err(message) => errors.push(whole_file(&label, &message)),
         }
     }
-    match validate(&files) {
+    let (result, secrets) = validate_collecting_secrets(&files);
+    if check_secrets {
+        for reference in secrets {
+            if let Err(error) = reference.template.check_resolvable() {
+                errors.push(ConfigError { message: error.0, ..reference.place });
+            }
+        }
+    }
+    match result {
         Ok(config) if errors.is_empty() => Ok(config),
         Ok(_) => Err(ConfigErrors(errors).sorted()),
         Err(mut more) => {
@@ -59,21 +75,11 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
 }
 
 fn paths_label(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|path| path.display().to_string())
-        .collect::<Vec<_>>()
-        .join(" ")
+    paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(" ")
 }
 
 fn whole_file(file: &str, message: &str) -> ConfigError {
-    ConfigError {
-        file: file.to_owned(),
-        line: 0,
-        col: 0,
-        path: String::new(),
-        message: message.to_owned(),
-    }
+    ConfigError { file: file.to_owned(), line: 0, col: 0, path: String::new(), message: message.to_owned() }
 }
 
 fn collect(path: &FsPath, out: &mut Vec<PathBuf>, errors: &mut Vec<ConfigError>) {
@@ -90,17 +96,11 @@ fn collect(path: &FsPath, out: &mut Vec<PathBuf>, errors: &mut Vec<ConfigError>)
         Ok(entries) => entries,
         Err(error) => return errors.push(whole_file(&label, &io_message(&error))),
     };
-    let mut children: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .collect();
+    let mut children: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
     children.sort();
     for child in children {
-        let is_yaml = child
-            .extension()
-            .is_some_and(|ext| ext == "yaml" || ext == "yml");
-        let hidden = child
-            .file_name()
-            .is_some_and(|name| name.to_string_lossy().starts_with('.'));
+        let is_yaml = child.extension().is_some_and(|ext| ext == "yaml" || ext == "yml");
+        let hidden = child.file_name().is_some_and(|name| name.to_string_lossy().starts_with('.'));
         if hidden {
             continue;
         }
@@ -118,12 +118,8 @@ fn read(path: &FsPath) -> Result<String, String> {
         return Err(format!("file is larger than {} MiB", MAX_FILE_BYTES >> 20));
     }
     let bytes = std::fs::read(path).map_err(|error| io_message(&error))?;
-    String::from_utf8(bytes).map_err(|error| {
-        format!(
-            "file is not UTF-8 (invalid byte at offset {})",
-            error.utf8_error().valid_up_to()
-        )
-    })
+    String::from_utf8(bytes)
+        .map_err(|error| format!("file is not UTF-8 (invalid byte at offset {})", error.utf8_error().valid_up_to()))
 }
 
 fn io_message(error: &std::io::Error) -> String {
@@ -135,16 +131,11 @@ fn io_message(error: &std::io::Error) -> String {
 }
 
 fn parse_file(name: &str, text: &str) -> Result<SourceFile, ConfigError> {
-    yaml::parse(text)
-        .map(|root| SourceFile {
-            name: name.to_owned(),
-            root,
-        })
-        .map_err(|error| ConfigError {
-            file: name.to_owned(),
-            line: error.mark.line,
-            col: error.mark.col,
-            path: String::new(),
-            message: error.message,
-        })
+    yaml::parse(text).map(|root| SourceFile { name: name.to_owned(), root }).map_err(|error| ConfigError {
+        file: name.to_owned(),
+        line: error.mark.line,
+        col: error.mark.col,
+        path: String::new(),
+        message: error.message,
+    })
 }

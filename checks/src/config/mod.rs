@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use context::{Ctx, SecretRef, parse_size, split_host_port};
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{SourceFile, load_paths, load_str};
+pub use load::{SourceFile, load_paths, load_paths_checking_secrets, load_str};
 pub use path::Path;
 pub use validate::validate;
 
@@ -154,16 +154,12 @@ impl Schedule {
             Self::Every(interval) => 86_400.0 / interval.as_secs_f64().max(1.0),
             Self::Cron(cron) => {
                 use chrono::TimeZone;
-                let Some(start) = cron.timezone.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single()
-                else {
+                let Some(start) = cron.timezone.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single() else {
                     return 0.0;
                 };
                 let end = start + chrono::Duration::days(1);
-                cron.cron
-                    .iter_from(start, croner::Direction::Forward)
-                    .take_while(|at| *at < end)
-                    .take(1441)
-                    .count() as f64
+                cron.cron.iter_from(start, croner::Direction::Forward).take_while(|at| *at < end).take(1441).count()
+                    as f64
             }
         }
     }
@@ -172,10 +168,7 @@ impl Schedule {
 impl Config {
     /// Runs a day over every check and region.
     pub fn runs_per_day(&self) -> f64 {
-        self.checks
-            .iter()
-            .map(|check| check.schedule.runs_per_day() * check.regions.len() as f64)
-            .sum()
+        self.checks.iter().map(|check| check.schedule.runs_per_day() * check.regions.len() as f64).sum()
     }
 
     /// Checks that every secret reference resolves on this machine; one error per unresolvable one.
@@ -184,10 +177,7 @@ impl Config {
             .iter()
             .filter_map(|reference| {
                 let error = reference.template.check_resolvable().err()?;
-                Some(ConfigError {
-                    message: error.0,
-                    ..reference.place.clone()
-                })
+                Some(ConfigError { message: error.0, ..reference.place.clone() })
             })
             .collect()
     }

@@ -88,13 +88,7 @@ mod tests {
 
     #[test]
     fn displays_like_users_read_it() {
-        let path = Path::root()
-            .key("checks")
-            .index(2)
-            .key("http")
-            .key("expect")
-            .key("status")
-            .index(1);
+        let path = Path::root().key("checks").index(2).key("http").key("expect").key("status").index(1);
         assert_eq!(path.to_string(), "checks[2].http.expect.status[1]");
         assert_eq!(path.parent().to_string(), "checks[2].http.expect.status");
         assert_eq!(Path::root().to_string(), "");

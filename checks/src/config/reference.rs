@@ -9,13 +9,9 @@ use serde_json::Value;
 pub fn markdown() -> String {
     let schema = super::spec::json_schema();
     let empty = serde_json::Map::new();
-    let definitions = schema
-        .get("definitions")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let definitions = schema.get("definitions").and_then(Value::as_object).unwrap_or(&empty);
     let mut out = String::new();
-    let mut queue: VecDeque<(String, &Value)> =
-        VecDeque::from([("probenet config".to_owned(), &schema)]);
+    let mut queue: VecDeque<(String, &Value)> = VecDeque::from([("probenet config".to_owned(), &schema)]);
     let mut seen = BTreeSet::new();
     while let Some((name, node)) = queue.pop_front() {
         if !seen.insert(name.clone()) {
@@ -35,34 +31,16 @@ pub fn markdown() -> String {
             out.push_str("| key | type | required | description |\n|---|---|---|---|\n");
             for (key, property) in properties {
                 let ty = type_of(property, &mut refs);
-                let description = property
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let required = if required.contains(&key.as_str()) {
-                    "yes"
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    out,
-                    "| `{key}` | {ty} | {required} | {} |",
-                    cell(description)
-                );
+                let description = property.get("description").and_then(Value::as_str).unwrap_or("");
+                let required = if required.contains(&key.as_str()) { "yes" } else { "" };
+                let _ = writeln!(out, "| `{key}` | {ty} | {required} | {} |", cell(description));
             }
             out.push('\n');
-        } else if let Some(variants) = node
-            .get("oneOf")
-            .or_else(|| node.get("anyOf"))
-            .and_then(Value::as_array)
-        {
+        } else if let Some(variants) = node.get("oneOf").or_else(|| node.get("anyOf")).and_then(Value::as_array) {
             out.push_str("One of:\n\n| form | description |\n|---|---|\n");
             for variant in variants {
                 let form = variant_form(variant, &mut refs);
-                let description = variant
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let description = variant.get("description").and_then(Value::as_str).unwrap_or("");
                 let _ = writeln!(out, "| {form} | {} |", cell(description));
             }
             out.push('\n');
@@ -104,11 +82,7 @@ fn type_of(node: &Value, refs: &mut Vec<String>) -> String {
         refs.push(name);
         return link;
     }
-    if let Some(variants) = node
-        .get("anyOf")
-        .or_else(|| node.get("oneOf"))
-        .and_then(Value::as_array)
-    {
+    if let Some(variants) = node.get("anyOf").or_else(|| node.get("oneOf")).and_then(Value::as_array) {
         let forms: Vec<String> = variants
             .iter()
             .filter(|variant| variant.get("type").and_then(Value::as_str) != Some("null"))
@@ -117,31 +91,18 @@ fn type_of(node: &Value, refs: &mut Vec<String>) -> String {
         return forms.join(" or ");
     }
     if let Some(values) = node.get("enum").and_then(Value::as_array) {
-        let values: Vec<String> = values
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|value| format!("`{value}`"))
-            .collect();
+        let values: Vec<String> = values.iter().filter_map(Value::as_str).map(|value| format!("`{value}`")).collect();
         return format!("one of {}", values.join(", "));
     }
     let types: Vec<&str> = match node.get("type") {
         Some(Value::String(ty)) => vec![ty.as_str()],
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|ty| *ty != "null")
-            .collect(),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).filter(|ty| *ty != "null").collect(),
         _ => Vec::new(),
     };
     let rendered: Vec<String> = types
         .iter()
         .map(|ty| match *ty {
-            "array" => format!(
-                "list of {}",
-                node.get("items")
-                    .map(|items| type_of(items, refs))
-                    .unwrap_or_default()
-            ),
+            "array" => format!("list of {}", node.get("items").map(|items| type_of(items, refs)).unwrap_or_default()),
             "object" => match node.get("additionalProperties") {
                 Some(value @ Value::Object(_)) => {
                     format!("map of string to {}", type_of(value, refs))
@@ -151,11 +112,7 @@ fn type_of(node: &Value, refs: &mut Vec<String>) -> String {
             other => other.to_owned(),
         })
         .collect();
-    if rendered.is_empty() {
-        "any".to_owned()
-    } else {
-        rendered.join(" or ")
-    }
+    if rendered.is_empty() { "any".to_owned() } else { rendered.join(" or ") }
 }
 
 fn one_paragraph(text: &str) -> String {

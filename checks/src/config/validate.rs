@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::spec::{RawCheck, RawDefaults, RawFile, RawRegion};
 use super::{
-    Check, CheckKind, Config, ConfigErrors, Ctx, KindSpec, Path, Place, Region, Schedule,
-    SourceFile, suggest,
+    Check, CheckKind, Config, ConfigErrors, Ctx, KindSpec, Path, Place, Region, Schedule, SecretRef, SourceFile,
+    suggest,
 };
 use crate::yaml::{Node, NodeKind};
 
@@ -31,6 +31,12 @@ struct Defaults {
 
 /// Validates every file into one config, or returns every error found in any of them.
 pub fn validate(files: &[SourceFile]) -> Result<Config, ConfigErrors> {
+    validate_collecting_secrets(files).0
+}
+
+/// Like [`validate`], and also returns every secret reference found, even when the config has errors,
+/// so that unresolvable secrets can be reported together with the other errors.
+pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Config, ConfigErrors>, Vec<SecretRef>) {
     let mut errors = Vec::new();
     let mut regions: BTreeMap<String, (Region, Place)> = BTreeMap::new();
     let mut defaults_raw: Option<(usize, RawDefaults)> = None;
@@ -43,10 +49,7 @@ pub fn validate(files: &[SourceFile]) -> Result<Config, ConfigErrors> {
             NodeKind::Map(_) => cx.deserialize::<RawFile>(&Path::root()).is_some(),
             _ if file.root.is_null() => true,
             _ => {
-                cx.error(
-                    &Path::root(),
-                    "a config file is a mapping with `regions`, `defaults` and `checks`",
-                );
+                cx.error(&Path::root(), "a config file is a mapping with `regions`, `defaults` and `checks`");
                 false
             }
         };
@@ -59,16 +62,11 @@ pub fn validate(files: &[SourceFile]) -> Result<Config, ConfigErrors> {
                     let at = first.root.key_mark("defaults").unwrap_or(node.mark);
                     cx.error_at_key(
                         &Path::root().key("defaults"),
-                        format!(
-                            "defaults are already set in {}:{}:{}",
-                            first.name, at.line, at.col
-                        ),
+                        format!("defaults are already set in {}:{}:{}", first.name, at.line, at.col),
                     );
                 } else if node.is_null() {
                     defaults_raw = Some((index, RawDefaults::default()));
-                } else if let Some(raw) =
-                    cx.deserialize::<RawDefaults>(&Path::root().key("defaults"))
-                {
+                } else if let Some(raw) = cx.deserialize::<RawDefaults>(&Path::root().key("defaults")) {
                     defaults_raw = Some((index, raw));
                 }
             }
@@ -99,54 +97,29 @@ pub fn validate(files: &[SourceFile]) -> Result<Config, ConfigErrors> {
         match file.root.get("checks") {
             None => {}
             Some(node) if node.is_null() => {}
-            Some(Node {
-                kind: NodeKind::Seq(items),
-                ..
-            }) => {
+            Some(Node { kind: NodeKind::Seq(items), .. }) => {
                 for i in 0..items.len() {
                     let path = checks_path.index(i);
-                    if let Some(check) = validate_check(&mut cx, &path, &defaults, &declared) {
-                        match names.get(&check.name) {
-                            Some(first) => cx.error(
-                                &path.key("name"),
-                                format!(
-                                    "duplicate check name {:?} (first defined at {first})",
-                                    check.name
-                                ),
-                            ),
-                            None => {
-                                names.insert(check.name.clone(), check.place.clone());
-                                checks.push(check);
-                            }
-                        }
+                    if let Some(check) = validate_check(&mut cx, &path, &defaults, &declared, &mut names) {
+                        checks.push(check);
                     }
                 }
             }
-            Some(node) => cx.error(
-                &checks_path,
-                format!("expected a list of checks, found {}", node.type_name()),
-            ),
+            Some(node) => cx.error(&checks_path, format!("expected a list of checks, found {}", node.type_name())),
         }
         errors.append(&mut cx.errors);
         secrets.append(&mut cx.secrets);
     }
 
     if !errors.is_empty() {
-        return Err(ConfigErrors(errors).sorted());
+        return (Err(ConfigErrors(errors).sorted()), secrets);
     }
     let regions = if regions.is_empty() {
         BTreeMap::from([(LOCAL_REGION.to_owned(), Region::default())])
     } else {
-        regions
-            .into_iter()
-            .map(|(name, (region, _))| (name, region))
-            .collect()
+        regions.into_iter().map(|(name, (region, _))| (name, region)).collect()
     };
-    Ok(Config {
-        regions,
-        checks,
-        secrets,
-    })
+    (Ok(Config { regions, checks, secrets: secrets.clone() }), secrets)
 }
 
 fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Place)>) {
@@ -154,13 +127,7 @@ fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Pla
     let Some(node) = cx.node(&base) else { return };
     let NodeKind::Map(entries) = &node.kind else {
         if !node.is_null() {
-            cx.error(
-                &base,
-                format!(
-                    "expected a mapping of region name to options, found {}",
-                    node.type_name()
-                ),
-            );
+            cx.error(&base, format!("expected a mapping of region name to options, found {}", node.type_name()));
         }
         return;
     };
@@ -169,30 +136,16 @@ fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Pla
         if !is_name(&key.text) {
             cx.error_at_key(
                 &path,
-                format!(
-                    "{:?} is not a valid region name: use lowercase letters, digits, `-` and `_`",
-                    key.text
-                ),
+                format!("{:?} is not a valid region name: use lowercase letters, digits, `-` and `_`", key.text),
             );
             continue;
         }
-        let raw = if value.is_null() {
-            Some(RawRegion::default())
-        } else {
-            cx.deserialize::<RawRegion>(&path)
-        };
+        let raw = if value.is_null() { Some(RawRegion::default()) } else { cx.deserialize::<RawRegion>(&path) };
         let Some(raw) = raw else { continue };
         let labels = validate_labels(cx, &path.key("labels"), raw.labels.unwrap_or_default());
-        let place = Place {
-            file: cx.file().to_owned(),
-            line: key.mark.line,
-            col: key.mark.col,
-        };
+        let place = Place { file: cx.file().to_owned(), line: key.mark.line, col: key.mark.col };
         if let Some((_, first)) = regions.get(&key.text) {
-            cx.error_at_key(
-                &path,
-                format!("region {:?} is already declared at {first}", key.text),
-            );
+            cx.error_at_key(&path, format!("region {:?} is already declared at {first}", key.text));
             continue;
         }
         regions.insert(key.text.clone(), (Region { labels }, place));
@@ -211,15 +164,8 @@ fn validate_defaults(cx: &mut Ctx<'_>, raw: &RawDefaults, declared: &[String]) -
             cx.error(&base.key("timeout"), timeout_message(timeout, interval));
         }
     }
-    let regions = raw
-        .regions
-        .as_ref()
-        .map(|list| validate_region_list(cx, &base.key("regions"), list, declared));
-    Defaults {
-        interval,
-        timeout,
-        regions,
-    }
+    let regions = raw.regions.as_ref().map(|list| validate_region_list(cx, &base.key("regions"), list, declared));
+    Defaults { interval, timeout, regions }
 }
 
 fn validate_check(
@@ -227,21 +173,31 @@ fn validate_check(
     path: &Path,
     defaults: &Defaults,
     declared: &[String],
+    names: &mut HashMap<String, Place>,
 ) -> Option<Check> {
     let raw = cx.deserialize::<RawCheck>(path);
-    let present: Vec<&str> = CheckKind::KEYS
-        .iter()
-        .copied()
-        .filter(|key| cx.node(&path.key(key)).is_some())
-        .collect();
+    if let Some(raw) = &raw {
+        let at = cx.mark(&path.key("name"));
+        match names.get(&raw.name) {
+            Some(first) => {
+                cx.error(&path.key("name"), format!("duplicate check name {:?} (first defined at {first})", raw.name))
+            }
+            None => {
+                let place = Place { file: cx.file().to_owned(), line: at.line, col: at.col };
+                names.insert(raw.name.clone(), place);
+            }
+        }
+    }
+    let check_node = cx.node(path);
+    let mut present: Vec<(crate::yaml::Mark, &str)> =
+        CheckKind::KEYS.iter().filter_map(|key| Some((check_node?.key_mark(key)?, *key))).collect();
+    present.sort();
+    let present: Vec<&str> = present.into_iter().map(|(_, key)| key).collect();
     // The kind body is validated even when the common fields are wrong, so its errors show too.
     let kind = match present.as_slice() {
         [] => {
             if raw.is_some() {
-                cx.error(
-                    path,
-                    format!("no check kind: add one of {}", CheckKind::KEYS.join(", ")),
-                );
+                cx.error(path, format!("no check kind: add one of {}", CheckKind::KEYS.join(", ")));
             }
             None
         }
@@ -249,9 +205,7 @@ fn validate_check(
         [first, second, ..] => {
             cx.error_at_key(
                 &path.key(second),
-                format!(
-                    "a check has exactly one kind, but this one has both `{first}` and `{second}`"
-                ),
+                format!("a check has exactly one kind, but this one has both `{first}` and `{second}`"),
             );
             None
         }
@@ -273,21 +227,13 @@ fn validate_check(
         Some(text) => cx.duration(&timeout_path, text),
         None => Some(defaults.timeout.unwrap_or(DEFAULT_TIMEOUT)),
     };
-    let regions = match &raw.regions {
-        Some(list) => Some(validate_region_list(
-            cx,
-            &path.key("regions"),
-            list,
-            declared,
-        )),
-        None => Some(defaults.regions.clone().unwrap_or_else(|| {
-            if declared.is_empty() {
-                vec![LOCAL_REGION.to_owned()]
-            } else {
-                declared.to_vec()
-            }
-        })),
-    };
+    let regions =
+        match &raw.regions {
+            Some(list) => Some(validate_region_list(cx, &path.key("regions"), list, declared)),
+            None => Some(defaults.regions.clone().unwrap_or_else(|| {
+                if declared.is_empty() { vec![LOCAL_REGION.to_owned()] } else { declared.to_vec() }
+            })),
+        };
     let labels = validate_labels(cx, &path.key("labels"), raw.labels.unwrap_or_default());
 
     let (schedule, mut timeout, regions, kind) = (schedule?, timeout?, regions?, kind?);
@@ -305,15 +251,8 @@ fn validate_check(
             } else {
                 path.key("schedule")
             };
-            let from = if raw.timeout.is_some() {
-                ""
-            } else {
-                " (from defaults)"
-            };
-            cx.error(
-                &at,
-                format!("{}{from}", timeout_message(timeout, shortest_gap)),
-            );
+            let from = if raw.timeout.is_some() { "" } else { " (from defaults)" };
+            cx.error(&at, format!("{}{from}", timeout_message(timeout, shortest_gap)));
             return None;
         }
         timeout = shortest_gap;
@@ -326,11 +265,7 @@ fn validate_check(
         regions,
         labels,
         kind,
-        place: Place {
-            file: cx.file().to_owned(),
-            line: mark.line,
-            col: mark.col,
-        },
+        place: Place { file: cx.file().to_owned(), line: mark.line, col: mark.col },
     })
 }
 
@@ -353,24 +288,13 @@ fn validate_kind(cx: &mut Ctx<'_>, path: &Path) -> Option<CheckKind> {
     }
 }
 
-fn validate_schedule(
-    cx: &mut Ctx<'_>,
-    path: &Path,
-    raw: &RawCheck,
-    defaults: &Defaults,
-) -> Option<Schedule> {
+fn validate_schedule(cx: &mut Ctx<'_>, path: &Path, raw: &RawCheck, defaults: &Defaults) -> Option<Schedule> {
     if raw.timezone.is_some() && raw.schedule.is_none() {
-        cx.error_at_key(
-            &path.key("timezone"),
-            "`timezone` only applies to a `schedule`",
-        );
+        cx.error_at_key(&path.key("timezone"), "`timezone` only applies to a `schedule`");
     }
     match (&raw.interval, &raw.schedule) {
         (Some(_), Some(_)) => {
-            cx.error_at_key(
-                &path.key("schedule"),
-                "set either `interval` or `schedule`, not both",
-            );
+            cx.error_at_key(&path.key("schedule"), "set either `interval` or `schedule`, not both");
             None
         }
         (Some(text), None) => {
@@ -391,18 +315,10 @@ fn validate_schedule(
                     })
                     .ok(),
             };
-            let cron = parse_cron(expr)
-                .map_err(|message| cx.error(&at, message))
-                .ok()?;
-            Some(Schedule::Cron(super::CronSchedule {
-                expr: expr.clone(),
-                cron,
-                timezone: timezone?,
-            }))
+            let cron = parse_cron(expr).map_err(|message| cx.error(&at, message)).ok()?;
+            Some(Schedule::Cron(super::CronSchedule { expr: expr.clone(), cron, timezone: timezone? }))
         }
-        (None, None) => Some(Schedule::Every(
-            defaults.interval.unwrap_or(DEFAULT_INTERVAL),
-        )),
+        (None, None) => Some(Schedule::Every(defaults.interval.unwrap_or(DEFAULT_INTERVAL))),
     }
 }
 
@@ -415,8 +331,11 @@ fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
             "{expr:?} is not a 5-field crontab line (minute hour day-of-month month day-of-week); it has {fields} fields"
         ));
     }
-    croner::Cron::from_str(trimmed)
-        .map_err(|error| format!("{expr:?} is not a valid crontab line: {error}"))
+    croner::Cron::from_str(trimmed).map_err(|error| {
+        let detail = error.to_string();
+        let detail = detail.rsplit(": ").next().unwrap_or(&detail).trim_end_matches('.').to_lowercase();
+        format!("{expr:?} is not a valid crontab line: {detail}")
+    })
 }
 
 /// The shortest gap between two runs of a cron schedule, over its next 100 runs.
@@ -425,28 +344,14 @@ fn shortest_cron_gap(cron: &super::CronSchedule) -> Duration {
     let Some(start) = cron.timezone.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single() else {
         return MAX_INTERVAL;
     };
-    let times: Vec<_> = cron
-        .cron
-        .iter_from(start, croner::Direction::Forward)
-        .take(100)
-        .collect();
-    times
-        .windows(2)
-        .filter_map(|pair| (pair[1] - pair[0]).to_std().ok())
-        .min()
-        .unwrap_or(MAX_INTERVAL)
+    let times: Vec<_> = cron.cron.iter_from(start, croner::Direction::Forward).take(100).collect();
+    times.windows(2).filter_map(|pair| (pair[1] - pair[0]).to_std().ok()).min().unwrap_or(MAX_INTERVAL)
 }
 
 fn check_interval(cx: &mut Ctx<'_>, path: &Path, interval: Duration) -> bool {
     let ok = (MIN_INTERVAL..=MAX_INTERVAL).contains(&interval);
     if !ok {
-        cx.error(
-            path,
-            format!(
-                "{} is outside the allowed range of 1s to 1h",
-                crate::duration::format(interval)
-            ),
-        );
+        cx.error(path, format!("{} is outside the allowed range of 1s to 1h", crate::duration::format(interval)));
     }
     ok
 }
@@ -459,12 +364,7 @@ fn timeout_message(timeout: Duration, interval: Duration) -> String {
     )
 }
 
-fn validate_region_list(
-    cx: &mut Ctx<'_>,
-    path: &Path,
-    list: &[String],
-    declared: &[String],
-) -> Vec<String> {
+fn validate_region_list(cx: &mut Ctx<'_>, path: &Path, list: &[String], declared: &[String]) -> Vec<String> {
     if list.is_empty() {
         cx.error(path, "the list of regions is empty");
     }
@@ -473,43 +373,25 @@ fn validate_region_list(
         let at = path.index(i);
         if out.contains(name) {
             cx.error(&at, format!("region {name:?} is listed twice"));
-        } else if declared.iter().any(|known| known == name)
-            || (declared.is_empty() && name == LOCAL_REGION)
-        {
+        } else if declared.iter().any(|known| known == name) || (declared.is_empty() && name == LOCAL_REGION) {
             out.push(name.clone());
         } else if declared.is_empty() {
-            cx.error(
-                &at,
-                format!("unknown region {name:?}: declare it under `regions` first"),
-            );
+            cx.error(&at, format!("unknown region {name:?}: declare it under `regions` first"));
         } else {
             let hint = suggest(name, declared.iter().map(String::as_str))
                 .map(|close| format!(" (did you mean {close:?}?)"))
                 .unwrap_or_default();
-            cx.error(
-                &at,
-                format!(
-                    "unknown region {name:?}{hint}; declared regions: {}",
-                    declared.join(", ")
-                ),
-            );
+            cx.error(&at, format!("unknown region {name:?}{hint}; declared regions: {}", declared.join(", ")));
         }
     }
     out
 }
 
-fn validate_labels(
-    cx: &mut Ctx<'_>,
-    path: &Path,
-    labels: BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
+fn validate_labels(cx: &mut Ctx<'_>, path: &Path, labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
     const RESERVED: [&str; 3] = ["job", "instance", "probe"];
     let mut out = BTreeMap::new();
     for (name, value) in labels {
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             cx.error_at_key(
@@ -517,10 +399,7 @@ fn validate_labels(
                 format!("{name:?} is not a valid label name: use letters, digits and `_`"),
             );
         } else if RESERVED.contains(&name.as_str()) || name.starts_with("__") {
-            cx.error_at_key(
-                &path.key(&name),
-                format!("label {name:?} is reserved: probenet sets it itself"),
-            );
+            cx.error_at_key(&path.key(&name), format!("label {name:?} is reserved: probenet sets it itself"));
         } else {
             out.insert(name, value);
         }
@@ -530,10 +409,6 @@ fn validate_labels(
 
 /// Check and region names: `[a-z0-9][a-z0-9_-]*`.
 fn is_name(name: &str) -> bool {
-    name.chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }

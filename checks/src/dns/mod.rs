@@ -40,13 +40,9 @@ pub struct DnsExpectSpec {
     pub min_answers: Option<u32>,
 }
 
-const RECORDS: [&str; 10] = [
-    "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA",
-];
-const RCODES: [&str; 10] = [
-    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
-    "NXRRSET", "NOTAUTH",
-];
+const RECORDS: [&str; 10] = ["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA"];
+const RCODES: [&str; 10] =
+    ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH"];
 
 /// A validated DNS check.
 #[derive(Debug, Clone)]
@@ -74,55 +70,33 @@ impl KindSpec for DnsSpec {
 
     fn validate(self, cx: &mut Ctx<'_>, path: &Path) -> Option<DnsCheck> {
         let mut ok = true;
-        if self.query.is_empty()
-            || self.query.len() > 253
-            || self.query.contains(char::is_whitespace)
-        {
-            cx.error(
-                &path.key("query"),
-                format!("{:?} is not a domain name", self.query),
-            );
+        if self.query.is_empty() || self.query.len() > 253 || self.query.contains(char::is_whitespace) {
+            cx.error(&path.key("query"), format!("{:?} is not a domain name", self.query));
             ok = false;
         }
-        let record = self
-            .record
-            .unwrap_or_else(|| "A".to_owned())
-            .to_ascii_uppercase();
+        let record = self.record.unwrap_or_else(|| "A".to_owned()).to_ascii_uppercase();
         if !RECORDS.contains(&record.as_str()) {
-            cx.error(
-                &path.key("record"),
-                format!(
-                    "{record:?} is not a supported record type: {}",
-                    RECORDS.join(", ")
-                ),
-            );
+            cx.error(&path.key("record"), format!("{record:?} is not a supported record type: {}", RECORDS.join(", ")));
             ok = false;
         }
         let server = match self.server.as_deref() {
             None => None,
-            Some(text) => match text
-                .parse::<SocketAddr>()
-                .or_else(|_| text.parse().map(|ip| SocketAddr::new(ip, 53)))
-            {
-                Ok(addr) => Some(addr),
-                Err(_) => {
-                    cx.error(
-                        &path.key("server"),
-                        format!("{text:?} is not an IP address with an optional port"),
-                    );
-                    ok = false;
-                    None
+            Some(text) => {
+                match text.parse::<SocketAddr>().or_else(|_| text.parse().map(|ip| SocketAddr::new(ip, 53))) {
+                    Ok(addr) => Some(addr),
+                    Err(_) => {
+                        cx.error(&path.key("server"), format!("{text:?} is not an IP address with an optional port"));
+                        ok = false;
+                        None
+                    }
                 }
-            },
+            }
         };
         let tcp = match self.transport.as_deref() {
             None | Some("udp") => false,
             Some("tcp") => true,
             Some(other) => {
-                cx.error(
-                    &path.key("transport"),
-                    format!("{other:?} is not udp or tcp"),
-                );
+                cx.error(&path.key("transport"), format!("{other:?} is not udp or tcp"));
                 ok = false;
                 false
             }
@@ -144,10 +118,7 @@ impl KindSpec for DnsSpec {
             server,
             tcp,
             recursion: self.recursion.unwrap_or(true),
-            rcodes: rcodes
-                .iter()
-                .map(|rcode| rcode.to_ascii_uppercase())
-                .collect(),
+            rcodes: rcodes.iter().map(|rcode| rcode.to_ascii_uppercase()).collect(),
             answers: expect.answers.unwrap_or_default(),
             min_answers: expect.min_answers.unwrap_or(0),
         })

@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT,
-};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT};
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -24,10 +22,7 @@ impl Execute for HttpCheck {
     async fn execute(&self, cx: &RunContext) -> Outcome {
         match run(self, cx).await {
             Ok(outcome) => outcome,
-            Err(failure) => Outcome {
-                details: failure.details,
-                ..Outcome::failed(failure.reason, failure.message)
-            },
+            Err(failure) => Outcome { details: failure.details, ..Outcome::failed(failure.reason, failure.message) },
         }
     }
 }
@@ -41,11 +36,7 @@ struct Failure {
 
 impl Failure {
     fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-            details: serde_json::Value::Null,
-        }
+        Self { reason, message: message.into(), details: serde_json::Value::Null }
     }
 }
 
@@ -75,56 +66,28 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
     let mut redirects = 0u32;
     let response = loop {
         let same_origin = url.origin() == check.url.origin();
-        let response = hop(
-            check,
-            cx,
-            &url,
-            &method,
-            &prepared,
-            body.clone(),
-            same_origin,
-        )
-        .await?;
-        let location = response
-            .headers
-            .get(LOCATION)
-            .and_then(|value| value.to_str().ok());
-        let follow = check.max_redirects > 0
-            && (300..400).contains(&response.status)
-            && response.status != 304;
+        let response = hop(check, cx, &url, &method, &prepared, body.clone(), same_origin).await?;
+        let location = response.headers.get(LOCATION).and_then(|value| value.to_str().ok());
+        let follow = check.max_redirects > 0 && (300..400).contains(&response.status) && response.status != 304;
         let Some(location) = location.filter(|_| follow) else {
             break response;
         };
         let next = url.join(location).map_err(|error| {
-            Failure::new(
-                Reason::Protocol,
-                format!("redirect to an invalid location {location:?}: {error}"),
-            )
+            Failure::new(Reason::Protocol, format!("redirect to an invalid location {location:?}: {error}"))
         })?;
         if !matches!(next.scheme(), "http" | "https") {
-            return Err(Failure::new(
-                Reason::Redirects,
-                format!("redirect to unsupported scheme {:?}", next.scheme()),
-            ));
+            return Err(Failure::new(Reason::Redirects, format!("redirect to unsupported scheme {:?}", next.scheme())));
         }
         redirects += 1;
         cx.log(format!("{} redirect to {next}", response.status));
         if visited.contains(&next.to_string()) {
             visited.push(next.to_string());
-            return Err(Failure::new(
-                Reason::Redirects,
-                format!("redirect loop: {}", visited.join(" -> ")),
-            ));
+            return Err(Failure::new(Reason::Redirects, format!("redirect loop: {}", visited.join(" -> "))));
         }
         if redirects > check.max_redirects {
-            return Err(Failure::new(
-                Reason::Redirects,
-                format!("more than {} redirects", check.max_redirects),
-            ));
+            return Err(Failure::new(Reason::Redirects, format!("more than {} redirects", check.max_redirects)));
         }
-        if response.status == 303
-            || (matches!(response.status, 301 | 302) && method == Method::POST)
-        {
+        if response.status == 303 || (matches!(response.status, 301 | 302) && method == Method::POST) {
             method = Method::GET;
             body = Bytes::new();
         }
@@ -157,12 +120,8 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
 fn prepare(check: &HttpCheck, cx: &RunContext) -> Result<Prepared, Failure> {
     let secret = |error: crate::secret::ResolveError| Failure::new(Reason::Secret, error.0);
     let value = |text: String, what: &str| {
-        let mut value = HeaderValue::from_str(&text).map_err(|_| {
-            Failure::new(
-                Reason::Protocol,
-                format!("{what}: the value is not a valid header value"),
-            )
-        })?;
+        let mut value = HeaderValue::from_str(&text)
+            .map_err(|_| Failure::new(Reason::Protocol, format!("{what}: the value is not a valid header value")))?;
         value.set_sensitive(true);
         Ok::<_, Failure>(value)
     };
@@ -173,15 +132,9 @@ fn prepare(check: &HttpCheck, cx: &RunContext) -> Result<Prepared, Failure> {
     }
     let authorization = if let Some((user, password)) = &check.basic_auth {
         let password = cx.resolve(password).map_err(secret)?;
-        Some(value(
-            format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
-            "basic_auth",
-        )?)
+        Some(value(format!("Basic {}", base64(format!("{user}:{password}").as_bytes())), "basic_auth")?)
     } else if let Some(token) = &check.bearer_token {
-        Some(value(
-            format!("Bearer {}", cx.resolve(token).map_err(secret)?),
-            "bearer_token",
-        )?)
+        Some(value(format!("Bearer {}", cx.resolve(token).map_err(secret)?), "bearer_token")?)
     } else {
         None
     };
@@ -189,11 +142,7 @@ fn prepare(check: &HttpCheck, cx: &RunContext) -> Result<Prepared, Failure> {
         Some(template) => Bytes::from(cx.resolve(template).map_err(secret)?),
         None => Bytes::new(),
     };
-    Ok(Prepared {
-        headers,
-        authorization,
-        body,
-    })
+    Ok(Prepared { headers, authorization, body })
 }
 
 /// One request on a fresh connection. Every phase is added to the run's phases.
@@ -206,16 +155,9 @@ async fn hop(
     body: Bytes,
     same_origin: bool,
 ) -> Result<Response, Failure> {
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
-    let addr = cx
-        .timed("resolve", resolve(&host, port, check.ip_version))
-        .await?;
+    let addr = cx.timed("resolve", resolve(&host, port, check.ip_version)).await?;
     cx.log(format!("resolved {host} to {}", addr.ip()));
     let tcp = cx
         .timed("connect", TcpStream::connect(addr))
@@ -251,31 +193,19 @@ async fn hop(
             Some(HttpVersion::Http2) => &[b"h2"],
             Some(HttpVersion::Http1) => &[b"http/1.1"],
         };
-        let config = super::tls::client_config(&check.tls, alpn)
-            .map_err(|message| Failure::new(Reason::Tls, message))?;
-        let name = check
-            .tls
-            .server_name
-            .clone()
-            .unwrap_or_else(|| host.clone());
+        let config =
+            super::tls::client_config(&check.tls, alpn).map_err(|message| Failure::new(Reason::Tls, message))?;
+        let name = check.tls.server_name.clone().unwrap_or_else(|| host.clone());
         let server_name = rustls::pki_types::ServerName::try_from(name)
             .map_err(|error| Failure::new(Reason::Tls, format!("server name: {error}")))?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let stream = cx
             .timed("tls", connector.connect(server_name, tcp))
             .await
-            .map_err(|error| {
-                Failure::new(
-                    Reason::Tls,
-                    format!("tls handshake with {addr}: {}", describe(&error)),
-                )
-            })?;
+            .map_err(|error| Failure::new(Reason::Tls, format!("tls handshake with {addr}: {}", describe(&error))))?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         if check.http_version == Some(HttpVersion::Http2) && !h2 {
-            return Err(Failure::new(
-                Reason::Protocol,
-                "the server did not agree to HTTP/2",
-            ));
+            return Err(Failure::new(Reason::Protocol, "the server did not agree to HTTP/2"));
         }
         let request = finish(request, url, &authority, h2, body)?;
         exchange(cx, stream, h2, request, check.body_limit, true).await
@@ -334,22 +264,17 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let io = TokioIo::new(io);
-    let protocol =
-        |error: hyper::Error| Failure::new(Reason::Protocol, format!("http: {}", describe(&error)));
+    let protocol = |error: hyper::Error| Failure::new(Reason::Protocol, format!("http: {}", describe(&error)));
     let start = Instant::now();
     let (response, _connection) = if h2 {
         let (mut sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                .await
-                .map_err(protocol)?;
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(protocol)?;
         let guard = AbortOnDrop(tokio::spawn(async move {
             let _ = connection.await;
         }));
         (sender.send_request(request).await.map_err(protocol)?, guard)
     } else {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-            .await
-            .map_err(protocol)?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(protocol)?;
         let guard = AbortOnDrop(tokio::spawn(async move {
             let _ = connection.await;
         }));
@@ -369,12 +294,8 @@ where
     let mut body = Vec::new();
     let mut truncated = false;
     while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|error| {
-            Failure::new(
-                Reason::Body,
-                format!("reading the body: {}", describe(&error)),
-            )
-        })?;
+        let frame =
+            frame.map_err(|error| Failure::new(Reason::Body, format!("reading the body: {}", describe(&error))))?;
         if let Some(data) = frame.data_ref() {
             let room = limit.saturating_sub(body.len());
             if data.len() > room {
@@ -387,18 +308,9 @@ where
     }
     cx.phase("transfer", start.elapsed());
     if truncated {
-        cx.log(format!(
-            "body truncated at the body_limit of {body_limit} bytes"
-        ));
+        cx.log(format!("body truncated at the body_limit of {body_limit} bytes"));
     }
-    Ok(Response {
-        status,
-        version,
-        headers: parts.headers,
-        body,
-        truncated,
-        tls,
-    })
+    Ok(Response { status, version, headers: parts.headers, body, truncated, tls })
 }
 
 async fn resolve(host: &str, port: u16, preference: IpVersion) -> Result<SocketAddr, Failure> {
@@ -417,12 +329,7 @@ async fn resolve(host: &str, port: u16, preference: IpVersion) -> Result<SocketA
             IpVersion::Ipv4 => addr.is_ipv4(),
             IpVersion::Ipv6 => addr.is_ipv6(),
         })
-        .ok_or_else(|| {
-            Failure::new(
-                Reason::Dns,
-                format!("{host} has no address of the asked family"),
-            )
-        })
+        .ok_or_else(|| Failure::new(Reason::Dns, format!("{host} has no address of the asked family")))
 }
 
 /// The verdict on a response.
@@ -437,70 +344,29 @@ fn judge(expect: &HttpExpect, response: &Response, total: Duration) -> Judged {
     let body = String::from_utf8_lossy(&response.body);
     let mut assertions = Vec::new();
     let mut failure: Option<(Reason, String)> = None;
-    let mut check =
-        |reason: Reason, name: &str, expected: String, observed: String, passed: bool| {
-            if !passed && failure.is_none() {
-                failure = Some((
-                    reason,
-                    format!("{name}: expected {expected}, got {observed}"),
-                ));
-            }
-            assertions.push(Assertion {
-                name: name.to_owned(),
-                expected,
-                observed,
-                passed,
-            });
-        };
+    let mut check = |reason: Reason, name: &str, expected: String, observed: String, passed: bool| {
+        if !passed && failure.is_none() {
+            failure = Some((reason, format!("{name}: expected {expected}, got {observed}")));
+        }
+        assertions.push(Assertion { name: name.to_owned(), expected, observed, passed });
+    };
 
-    let accepted = expect
-        .status
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let status_ok = expect
-        .status
-        .iter()
-        .any(|status| status.matches(response.status));
-    check(
-        Reason::Status,
-        "status",
-        accepted,
-        response.status.to_string(),
-        status_ok,
-    );
+    let accepted = expect.status.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let status_ok = expect.status.iter().any(|status| status.matches(response.status));
+    check(Reason::Status, "status", accepted, response.status.to_string(), status_ok);
     let snippet = |found: bool| if found { "found" } else { "not found" }.to_owned();
     if let Some(text) = &expect.body_contains {
         let found = body.contains(text.as_str());
-        check(
-            Reason::Body,
-            "body_contains",
-            format!("{text:?}"),
-            snippet(found),
-            found,
-        );
+        check(Reason::Body, "body_contains", format!("{text:?}"), snippet(found), found);
     }
     if let Some(text) = &expect.body_not_contains {
         let found = body.contains(text.as_str());
-        check(
-            Reason::Body,
-            "body_not_contains",
-            format!("no {text:?}"),
-            snippet(found),
-            !found,
-        );
+        check(Reason::Body, "body_not_contains", format!("no {text:?}"), snippet(found), !found);
     }
     if let Some(regex) = &expect.body_regex {
         let found = regex.find(&body).map(|m| shorten(m.as_str()));
         let passed = found.is_some();
-        check(
-            Reason::Body,
-            "body_regex",
-            format!("/{regex}/"),
-            found.unwrap_or_else(|| "no match".to_owned()),
-            passed,
-        );
+        check(Reason::Body, "body_regex", format!("/{regex}/"), found.unwrap_or_else(|| "no match".to_owned()), passed);
     }
     if let Some(regex) = &expect.body_not_regex {
         let found = regex.find(&body).map(|m| shorten(m.as_str()));
@@ -514,31 +380,14 @@ fn judge(expect: &HttpExpect, response: &Response, total: Duration) -> Judged {
         );
     }
     for (name, regex) in &expect.headers {
-        let value = response
-            .headers
-            .get(name)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let value = response.headers.get(name).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let passed = value.as_deref().is_some_and(|value| regex.is_match(value));
-        let observed = value
-            .map(|value| shorten(&value))
-            .unwrap_or_else(|| "absent".to_owned());
-        check(
-            Reason::Header,
-            &format!("header {name}"),
-            format!("/{regex}/"),
-            observed,
-            passed,
-        );
+        let observed = value.map(|value| shorten(&value)).unwrap_or_else(|| "absent".to_owned());
+        check(Reason::Header, &format!("header {name}"), format!("/{regex}/"), observed, passed);
     }
     let seconds = |duration: Duration| format!("{:.3}s", duration.as_secs_f64());
     if let Some(max) = expect.max_duration {
-        check(
-            Reason::Duration,
-            "max_duration",
-            format!("at most {}", seconds(max)),
-            seconds(total),
-            total <= max,
-        );
+        check(Reason::Duration, "max_duration", format!("at most {}", seconds(max)), seconds(total), total <= max);
     }
     let degraded = expect.degraded_after.is_some_and(|after| total > after);
     let state = match (&failure, degraded) {
@@ -547,20 +396,9 @@ fn judge(expect: &HttpExpect, response: &Response, total: Duration) -> Judged {
         (None, false) => State::Up,
     };
     if let (None, true, Some(after)) = (&failure, degraded, expect.degraded_after) {
-        failure = Some((
-            Reason::Duration,
-            format!(
-                "degraded: took {}, more than {}",
-                seconds(total),
-                seconds(after)
-            ),
-        ));
+        failure = Some((Reason::Duration, format!("degraded: took {}, more than {}", seconds(total), seconds(after))));
     }
-    Judged {
-        state,
-        assertions,
-        failure,
-    }
+    Judged { state, assertions, failure }
 }
 
 fn shorten(text: &str) -> String {
@@ -590,11 +428,7 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let bytes = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
+        let bytes = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
         let n = (u32::from(bytes[0]) << 16) | (u32::from(bytes[1]) << 8) | u32::from(bytes[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -638,13 +472,7 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (input, output) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
+        for (input, output) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
             assert_eq!(base64(input.as_bytes()), output);
         }
     }

@@ -6,6 +6,6 @@ mod spec;
 mod tls;
 
 pub use spec::{
-    BasicAuthSpec, HttpCheck, HttpExpect, HttpExpectSpec, HttpSpec, HttpTls, HttpTlsSpec,
-    HttpVersion, IpVersion, StatusMatch, StatusSpec,
+    BasicAuthSpec, HttpCheck, HttpExpect, HttpExpectSpec, HttpSpec, HttpTls, HttpTlsSpec, HttpVersion, IpVersion,
+    StatusMatch, StatusSpec,
 };

@@ -176,17 +176,9 @@ impl std::fmt::Display for StatusMatch {
 fn parse_status(text: &str) -> Option<StatusMatch> {
     let lower = text.trim().to_ascii_lowercase();
     if let Some(class) = lower.strip_suffix("xx") {
-        return class
-            .parse::<u16>()
-            .ok()
-            .filter(|class| (1..=5).contains(class))
-            .map(StatusMatch::Class);
+        return class.parse::<u16>().ok().filter(|class| (1..=5).contains(class)).map(StatusMatch::Class);
     }
-    lower
-        .parse::<u16>()
-        .ok()
-        .filter(|code| (100..=599).contains(code))
-        .map(StatusMatch::Code)
+    lower.parse::<u16>().ok().filter(|code| (100..=599).contains(code)).map(StatusMatch::Code)
 }
 
 /// A validated HTTP check.
@@ -269,46 +261,28 @@ impl KindSpec for HttpSpec {
 
     fn validate(self, cx: &mut Ctx<'_>, path: &Path) -> Option<HttpCheck> {
         let url = match url::Url::parse(&self.url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(url)
-            }
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
             Ok(url) if url.host().is_none() => {
                 cx.error(&path.key("url"), format!("{:?} has no host", self.url));
                 None
             }
             Ok(url) => {
-                cx.error(
-                    &path.key("url"),
-                    format!(
-                        "{:?}: scheme {:?} is not http or https",
-                        self.url,
-                        url.scheme()
-                    ),
-                );
+                cx.error(&path.key("url"), format!("{:?}: scheme {:?} is not http or https", self.url, url.scheme()));
                 None
             }
             Err(error) => {
-                cx.error(
-                    &path.key("url"),
-                    format!("{:?} is not a valid URL: {error}", self.url),
-                );
+                cx.error(&path.key("url"), format!("{:?} is not a valid URL: {error}", self.url));
                 None
             }
         };
         if url.as_ref().is_some_and(|url| url.password().is_some()) {
-            cx.error(
-                &path.key("url"),
-                "put credentials in `basic_auth` with a secret reference, not in the URL",
-            );
+            cx.error(&path.key("url"), "put credentials in `basic_auth` with a secret reference, not in the URL");
         }
         let method_text = self.method.as_deref().unwrap_or("GET");
         let method = match http::Method::from_bytes(method_text.as_bytes()) {
             Ok(method) if method_text.bytes().all(|b| b.is_ascii_uppercase()) => Some(method),
             _ => {
-                cx.error(
-                    &path.key("method"),
-                    format!("{method_text:?} is not an HTTP method such as GET or POST"),
-                );
+                cx.error(&path.key("method"), format!("{method_text:?} is not an HTTP method such as GET or POST"));
                 None
             }
         };
@@ -322,23 +296,14 @@ impl KindSpec for HttpSpec {
                 headers.push((parsed, template));
             }
         }
-        let body = self
-            .body
-            .as_deref()
-            .and_then(|text| cx.template(&path.key("body"), text));
+        let body = self.body.as_deref().and_then(|text| cx.template(&path.key("body"), text));
         let basic_auth = self.basic_auth.and_then(|auth| {
             let password = cx.template(&path.key("basic_auth").key("password"), &auth.password)?;
             Some((auth.username, password))
         });
-        let bearer_token = self
-            .bearer_token
-            .as_deref()
-            .and_then(|text| cx.template(&path.key("bearer_token"), text));
+        let bearer_token = self.bearer_token.as_deref().and_then(|text| cx.template(&path.key("bearer_token"), text));
         if bearer_token.is_some() && basic_auth.is_some() {
-            cx.error_at_key(
-                &path.key("bearer_token"),
-                "set either `basic_auth` or `bearer_token`, not both",
-            );
+            cx.error_at_key(&path.key("bearer_token"), "set either `basic_auth` or `bearer_token`, not both");
         }
         let max_redirects = match self.follow_redirects {
             Some(false) => 0,
@@ -349,10 +314,7 @@ impl KindSpec for HttpSpec {
             Some("1.1") => Some(Some(HttpVersion::Http1)),
             Some("2") | Some("2.0") => Some(Some(HttpVersion::Http2)),
             Some(other) => {
-                cx.error(
-                    &path.key("http_version"),
-                    format!("{other:?} is not one of auto, 1.1, 2"),
-                );
+                cx.error(&path.key("http_version"), format!("{other:?} is not one of auto, 1.1, 2"));
                 None
             }
         };
@@ -387,26 +349,17 @@ fn validate_tls(cx: &mut Ctx<'_>, path: &Path, spec: Option<HttpTlsSpec>) -> Opt
         (Some(cert), Some(key)) => Some((cert.into(), key.into())),
         (None, None) => None,
         (Some(_), None) => {
-            cx.error_at_key(
-                &path.key("client_cert"),
-                "`client_cert` needs `client_key` too",
-            );
+            cx.error_at_key(&path.key("client_cert"), "`client_cert` needs `client_key` too");
             return None;
         }
         (None, Some(_)) => {
-            cx.error_at_key(
-                &path.key("client_key"),
-                "`client_key` needs `client_cert` too",
-            );
+            cx.error_at_key(&path.key("client_key"), "`client_key` needs `client_cert` too");
             return None;
         }
     };
     if let Some(name) = &spec.server_name {
         if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
-            cx.error(
-                &path.key("server_name"),
-                format!("{name:?} is not a valid server name"),
-            );
+            cx.error(&path.key("server_name"), format!("{name:?} is not a valid server name"));
             return None;
         }
     }
@@ -424,10 +377,7 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Optio
         None => vec![StatusMatch::Class(2)],
         Some(list) => {
             if list.is_empty() {
-                cx.error(
-                    &path.key("status"),
-                    "the list of accepted statuses is empty",
-                );
+                cx.error(&path.key("status"), "the list of accepted statuses is empty");
                 ok = false;
             }
             let mut out = Vec::new();
@@ -437,10 +387,7 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Optio
                     None => {
                         cx.error(
                             &path.key("status").index(i),
-                            format!(
-                                "{:?} is not a status code or class (such as 200 or \"2xx\")",
-                                item.0
-                            ),
+                            format!("{:?} is not a status code or class (such as 200 or \"2xx\")", item.0),
                         );
                         ok = false;
                     }
@@ -473,24 +420,15 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Optio
             }
         }
     }
-    let max_duration = spec
-        .max_duration
-        .as_deref()
-        .map(|text| cx.duration(&path.key("max_duration"), text));
-    let degraded_after = spec
-        .degraded_after
-        .as_deref()
-        .map(|text| cx.duration(&path.key("degraded_after"), text));
+    let max_duration = spec.max_duration.as_deref().map(|text| cx.duration(&path.key("max_duration"), text));
+    let degraded_after = spec.degraded_after.as_deref().map(|text| cx.duration(&path.key("degraded_after"), text));
     if matches!(max_duration, Some(None)) || matches!(degraded_after, Some(None)) {
         ok = false;
     }
     let (max_duration, degraded_after) = (max_duration.flatten(), degraded_after.flatten());
     if let (Some(max), Some(degraded)) = (max_duration, degraded_after) {
         if degraded >= max {
-            cx.error(
-                &path.key("degraded_after"),
-                "`degraded_after` must be shorter than `max_duration`",
-            );
+            cx.error(&path.key("degraded_after"), "`degraded_after` must be shorter than `max_duration`");
             ok = false;
         }
     }

@@ -12,9 +12,7 @@ use super::spec::HttpTls;
 
 fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .clone()
+    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider())).clone()
 }
 
 /// The system's trust roots, loaded once per process.
@@ -36,9 +34,7 @@ pub(super) fn client_config(tls: &HttpTls, alpn: &[&[u8]]) -> Result<ClientConfi
         .with_safe_default_protocol_versions()
         .map_err(|error| format!("tls setup: {error}"))?;
     let builder = if tls.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
     } else {
         let roots = match &tls.ca_file {
             Some(path) => {
@@ -63,11 +59,9 @@ pub(super) fn client_config(tls: &HttpTls, alpn: &[&[u8]]) -> Result<ClientConfi
                 .map_err(|error| format!("client_cert {}: {error}", cert.display()))?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| format!("client_cert {}: {error}", cert.display()))?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|error| format!("client_key {}: {error}", key.display()))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|error| format!("client certificate: {error}"))?
+            let key =
+                PrivateKeyDer::from_pem_file(key).map_err(|error| format!("client_key {}: {error}", key.display()))?;
+            builder.with_client_auth_cert(chain, key).map_err(|error| format!("client certificate: {error}"))?
         }
         None => builder.with_no_client_auth(),
     };
@@ -97,12 +91,7 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -111,12 +100,7 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -33,25 +33,15 @@ impl KindSpec for IcmpSpec {
     fn validate(self, cx: &mut Ctx<'_>, path: &Path) -> Option<IcmpCheck> {
         let count = self.count.unwrap_or(1);
         if !(1..=100).contains(&count) {
-            cx.error(
-                &path.key("count"),
-                format!("{count} is outside the allowed range of 1 to 100"),
-            );
+            cx.error(&path.key("count"), format!("{count} is outside the allowed range of 1 to 100"));
             return None;
         }
-        if self.host.is_empty()
-            || self.host.contains(['/', ':', ' ']) && self.host.parse::<std::net::IpAddr>().is_err()
+        if self.host.is_empty() || self.host.contains(['/', ':', ' ']) && self.host.parse::<std::net::IpAddr>().is_err()
         {
-            cx.error(
-                &path.key("host"),
-                format!("{:?} is not a host name or IP address", self.host),
-            );
+            cx.error(&path.key("host"), format!("{:?} is not a host name or IP address", self.host));
             return None;
         }
-        Some(IcmpCheck {
-            host: self.host,
-            count,
-        })
+        Some(IcmpCheck { host: self.host, count })
     }
 }
 

@@ -52,10 +52,7 @@ impl KindSpec for TlsSpec {
         let (host, port) = cx.host_port(&path.key("target"), &self.target, Some(443))?;
         let server_name = self.server_name.unwrap_or_else(|| host.clone());
         if rustls_pki_types::ServerName::try_from(server_name.as_str()).is_err() {
-            cx.error(
-                &path.key("server_name"),
-                format!("{server_name:?} is not a valid server name"),
-            );
+            cx.error(&path.key("server_name"), format!("{server_name:?} is not a valid server name"));
             return None;
         }
         let expect = self.expect.unwrap_or_default();
