@@ -29,7 +29,10 @@ mod tests {
     fn ok(src: &str) -> Node {
         match parse(src) {
             Ok(node) => node,
-            Err(e) => panic!("unexpected error for {src:?}: {}:{}: {e}", e.mark.line, e.mark.col),
+            Err(e) => panic!(
+                "unexpected error for {src:?}: {}:{}: {e}",
+                e.mark.line, e.mark.col
+            ),
         }
     }
 
@@ -61,7 +64,10 @@ mod tests {
         assert_eq!(scalar(url), ("u", false));
         let tags = item.get("tags").unwrap();
         assert_eq!(tags.mark, m(5, 11));
-        assert_eq!(tags.find(&[PathSeg::Index(1)]).map(|n| n.mark), Some(m(5, 15)));
+        assert_eq!(
+            tags.find(&[PathSeg::Index(1)]).map(|n| n.mark),
+            Some(m(5, 15))
+        );
 
         let flow = root.get("flow").unwrap();
         assert_eq!(flow.mark, m(6, 7));
@@ -72,7 +78,10 @@ mod tests {
         assert_eq!(b.mark, m(6, 17));
         let y = root.find(&[PathSeg::Key("flow"), PathSeg::Key("b"), PathSeg::Index(1)]);
         assert_eq!(y.map(|n| (scalar(n).0, n.mark)), Some(("y", m(6, 21))));
-        assert!(root.find(&[PathSeg::Key("flow"), PathSeg::Index(0)]).is_none());
+        assert!(
+            root.find(&[PathSeg::Key("flow"), PathSeg::Index(0)])
+                .is_none()
+        );
     }
 
     #[test]
@@ -126,10 +135,16 @@ mod tests {
     fn duplicate_key() {
         let e = err("a: 1\nb:\n    name: x\n    other: 2\n    name: y\n");
         assert_eq!(e.mark, m(5, 5));
-        assert_eq!(e.message, "duplicate key \"name\" (first at line 3 column 5)");
+        assert_eq!(
+            e.message,
+            "duplicate key \"name\" (first at line 3 column 5)"
+        );
         assert_eq!(e.to_string(), e.message);
         let e = err("{a: 1, a: 2}");
-        assert_eq!((e.mark, e.message.as_str()), (m(1, 8), "duplicate key \"a\" (first at line 1 column 2)"));
+        assert_eq!(
+            (e.mark, e.message.as_str()),
+            (m(1, 8), "duplicate key \"a\" (first at line 1 column 2)")
+        );
     }
 
     #[test]
@@ -148,11 +163,16 @@ mod tests {
         let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
         for i in 1..=9 {
             let p = i - 1;
-            src.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            src.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         let started = std::time::Instant::now();
         let e = err(&src);
-        assert_eq!(e.message, "document too large: more than 100000 nodes after expanding aliases");
+        assert_eq!(
+            e.message,
+            "document too large: more than 100000 nodes after expanding aliases"
+        );
         assert!(e.mark.line > 1 && e.mark.line <= 10, "{:?}", e.mark);
         assert!(started.elapsed().as_secs() < 2);
     }
@@ -161,10 +181,17 @@ mod tests {
     fn aliases_expand() {
         let root = ok("base: &b\n  x: 1\nuse: *b\nlist: [&s hi, *s]\n");
         let used = root.get("use").unwrap();
-        assert_eq!(used.mark, m(3, 6), "an alias node is located where the alias is written");
+        assert_eq!(
+            used.mark,
+            m(3, 6),
+            "an alias node is located where the alias is written"
+        );
         assert_eq!(used.get("x").map(|n| n.mark), Some(m(2, 6)));
         let list = root.get("list").unwrap();
-        assert_eq!(list.find(&[PathSeg::Index(1)]).map(scalar), Some(("hi", true)));
+        assert_eq!(
+            list.find(&[PathSeg::Index(1)]).map(scalar),
+            Some(("hi", true))
+        );
     }
 
     #[test]
@@ -189,21 +216,36 @@ mod tests {
         assert_eq!(err(&too_deep).message, "nesting deeper than 64 levels");
         // Aliases cannot be used to get past the limit.
         let nested = format!("{}{}", "[".repeat(40), "]".repeat(40));
-        let src = format!("a: &a {nested}\nb: {}*a{}\n", "[".repeat(30), "]".repeat(30));
+        let src = format!(
+            "a: &a {nested}\nb: {}*a{}\n",
+            "[".repeat(30),
+            "]".repeat(30)
+        );
         let e = err(&src);
-        assert_eq!((e.mark, e.message.as_str()), (m(2, 34), "nesting deeper than 64 levels"));
+        assert_eq!(
+            (e.mark, e.message.as_str()),
+            (m(2, 34), "nesting deeper than 64 levels")
+        );
     }
 
     #[test]
     fn tags() {
         let e = err("a: 1\nb: !foo x\n");
-        assert_eq!((e.mark, e.message.as_str()), (m(2, 4), "unsupported tag \"!foo\""));
-        assert_eq!(err("a: !!binary aGk=").message, "unsupported tag \"!!binary\"");
-        let root =
-            ok("a: !!str 12\nb: !!int 3\nc: !!map {x: 1}\nd: !!seq [1]\ne: !!null ~\nf: !!bool true\ng: !!float 1.5\n");
+        assert_eq!(
+            (e.mark, e.message.as_str()),
+            (m(2, 4), "unsupported tag \"!foo\"")
+        );
+        assert_eq!(
+            err("a: !!binary aGk=").message,
+            "unsupported tag \"!!binary\""
+        );
+        let root = ok(
+            "a: !!str 12\nb: !!int 3\nc: !!map {x: 1}\nd: !!seq [1]\ne: !!null ~\nf: !!bool true\ng: !!float 1.5\n",
+        );
         assert_eq!(root.get("a").map(scalar), Some(("12", false)));
         assert_eq!(root.get("b").map(scalar), Some(("3", true)));
         assert_eq!(root.get("c").map(Node::type_name), Some("a mapping"));
+        assert_eq!(scalar(&ok("! 12")), ("12", false));
     }
 
     #[test]
@@ -212,7 +254,10 @@ mod tests {
         assert!(e.mark.line >= 2, "{e:?}");
         assert!(!e.message.is_empty() && !e.message.contains("ScanError"));
         let e = err("a: b: c\n");
-        assert_eq!((e.mark, e.message.as_str()), (m(1, 5), "mapping values are not allowed in this context"));
+        assert_eq!(
+            (e.mark, e.message.as_str()),
+            (m(1, 5), "mapping values are not allowed in this context")
+        );
         let e = err("a:\n  b: 1\n c: 2\n");
         assert_eq!(e.mark.line, 3, "{e:?}");
     }
@@ -220,9 +265,18 @@ mod tests {
     #[test]
     fn non_scalar_keys() {
         let e = err("? [a]\n: b\n");
-        assert_eq!((e.mark, e.message.as_str()), (m(1, 3), "mapping keys must be plain strings"));
-        assert_eq!(err("{{a: 1}: 2}").message, "mapping keys must be plain strings");
-        assert_eq!(err("x: &k [1]\n*k : 2\n").message, "mapping keys must be plain strings");
+        assert_eq!(
+            (e.mark, e.message.as_str()),
+            (m(1, 3), "mapping keys must be plain strings")
+        );
+        assert_eq!(
+            err("{{a: 1}: 2}").message,
+            "mapping keys must be plain strings"
+        );
+        assert_eq!(
+            err("x: &k [1]\n*k : 2\n").message,
+            "mapping keys must be plain strings"
+        );
     }
 
     #[test]
@@ -252,7 +306,11 @@ single:
         assert_eq!(check.get("timeout").map(scalar), Some(("10", true)));
         assert_eq!(check.get("retries").map(scalar), Some(("2", true)));
         assert_eq!(check.get("region").map(scalar), Some(("eu", true)));
-        assert_eq!(check.key_mark("retries"), Some(m(3, 3)), "merged keys keep their anchor marks");
+        assert_eq!(
+            check.key_mark("retries"),
+            Some(m(3, 3)),
+            "merged keys keep their anchor marks"
+        );
         assert_eq!(check.key_mark("region"), Some(m(6, 3)));
         let single = root.get("single").unwrap();
         assert_eq!(single.get("retries").map(scalar), Some(("3", true)));
@@ -355,13 +413,21 @@ checks:
         let http = c.http.as_ref().unwrap();
         assert_eq!(http.url, "https://example.com");
         assert_eq!(http.method, None);
-        assert_eq!(http.expect, Some(Expect { status: vec![200, 204] }));
+        assert_eq!(
+            http.expect,
+            Some(Expect {
+                status: vec![200, 204]
+            })
+        );
         assert_eq!(
             c.steps,
             vec![
                 Step::Reload,
                 Step::Goto("/login".into()),
-                Step::Click { selector: "#go".into(), times: None },
+                Step::Click {
+                    selector: "#go".into(),
+                    times: None
+                },
                 Step::Fill("user".into(), "bob".into()),
             ]
         );
@@ -381,7 +447,10 @@ checks:
         assert_eq!(e.message, "expected an integer, found a string \"3\"");
         assert_eq!((e.mark, e.path.as_str()), (m(2, 4), "n"));
         let e = de::<N>("n: -1").unwrap_err();
-        assert_eq!(e.message, "-1 is out of range for this field (0 to 4294967295)");
+        assert_eq!(
+            e.message,
+            "-1 is out of range for this field (0 to 4294967295)"
+        );
         let e = de::<N>("n: 1.5").unwrap_err();
         assert_eq!(e.message, "expected an integer, found the number 1.5");
         let e = de::<N>("n: [1]").unwrap_err();
@@ -400,7 +469,10 @@ checks:
         assert_eq!(de::<S>("s: true").map(|v| v.s), Ok("true".to_string()));
         assert_eq!(de::<S>("s: ''").map(|v| v.s), Ok(String::new()));
         let e = de::<S>("s: ~").unwrap_err();
-        assert_eq!((e.message.as_str(), e.path.as_str()), ("expected a string, found null", "s"));
+        assert_eq!(
+            (e.message.as_str(), e.path.as_str()),
+            ("expected a string, found null", "s")
+        );
         let e = de::<S>("s: {a: 1}").unwrap_err();
         assert_eq!(e.message, "expected a string, found a mapping");
 
@@ -413,7 +485,10 @@ checks:
         let v = de::<B>("b: False\nf: 2\ng: -.inf").unwrap();
         assert!(!v.b && v.f == 2.0 && v.g == f32::NEG_INFINITY);
         let e = de::<B>("b: yes\nf: 1\ng: 1").unwrap_err();
-        assert_eq!((e.message.as_str(), e.mark), ("expected a boolean, found a string \"yes\"", m(1, 4)));
+        assert_eq!(
+            (e.message.as_str(), e.mark),
+            ("expected a boolean, found a string \"yes\"", m(1, 4))
+        );
         let e = de::<B>("b: true\nf: '1'\ng: 1").unwrap_err();
         assert_eq!(e.message, "expected a number, found a string \"1\"");
         let e = de::<B>("b: true\nf: 1\ng: 1e300").unwrap_err();
@@ -432,14 +507,20 @@ checks:
       methd: GET
 ";
         let e = de::<Config>(src).unwrap_err();
-        assert_eq!(e.message, "unknown field \"methd\" (did you mean \"method\"?)");
+        assert_eq!(
+            e.message,
+            "unknown field \"methd\" (did you mean \"method\"?)"
+        );
         assert_eq!(e.path, "checks[1].http.methd");
         assert_eq!(e.mark, m(7, 7));
         let e = from_node::<Config>(&ok(src), "file").unwrap_err();
         assert_eq!(e.path, "file.checks[1].http.methd");
 
         let e = de::<Http>("url: x\nzzzzzz: 1").unwrap_err();
-        assert_eq!(e.message, "unknown field \"zzzzzz\"; expected one of: url, method, expect");
+        assert_eq!(
+            e.message,
+            "unknown field \"zzzzzz\"; expected one of: url, method, expect"
+        );
         assert_eq!((e.mark, e.path.as_str()), (m(2, 1), "zzzzzz"));
     }
 
@@ -462,7 +543,10 @@ checks:
         assert_eq!(e.message, "expected an integer, found a string \"x\"");
         assert_eq!((e.path.as_str(), e.mark), ("a.b[2]", m(2, 13)));
         let e = de::<A>("a: [1]").unwrap_err();
-        assert_eq!((e.message.as_str(), e.path.as_str()), ("expected a mapping, found a list", "a"));
+        assert_eq!(
+            (e.message.as_str(), e.path.as_str()),
+            ("expected a mapping, found a list", "a")
+        );
     }
 
     #[test]
@@ -476,27 +560,45 @@ checks:
     fn enum_errors() {
         let src = "version: x\nchecks:\n  - name: a\n    steps:\n      - goto: /\n        click: {selector: a}\n";
         let e = de::<Config>(src).unwrap_err();
-        assert_eq!(e.message, "expected exactly one of: reload, goto, click, fill");
+        assert_eq!(
+            e.message,
+            "expected exactly one of: reload, goto, click, fill"
+        );
         assert_eq!((e.path.as_str(), e.mark), ("checks[0].steps[0]", m(5, 9)));
 
         let e = de::<Vec<Step>>("- clik: {selector: a}").unwrap_err();
-        assert_eq!(e.message, "unknown variant \"clik\" (did you mean \"click\"?)");
+        assert_eq!(
+            e.message,
+            "unknown variant \"clik\" (did you mean \"click\"?)"
+        );
         assert_eq!((e.path.as_str(), e.mark), ("[0].clik", m(1, 3)));
         let e = de::<Vec<Step>>("- reload\n- xyzzy").unwrap_err();
-        assert_eq!(e.message, "unknown variant \"xyzzy\"; expected one of: reload, goto, click, fill");
+        assert_eq!(
+            e.message,
+            "unknown variant \"xyzzy\"; expected one of: reload, goto, click, fill"
+        );
         assert_eq!((e.path.as_str(), e.mark), ("[1]", m(2, 3)));
         let e = de::<Vec<Step>>("- goto").unwrap_err();
         assert_eq!(e.message, "\"goto\" needs a value");
         let e = de::<Vec<Step>>("- reload: 3").unwrap_err();
-        assert_eq!((e.message.as_str(), e.mark), ("\"reload\" takes no value", m(1, 11)));
+        assert_eq!(
+            (e.message.as_str(), e.mark),
+            ("\"reload\" takes no value", m(1, 11))
+        );
         assert_eq!(de::<Vec<Step>>("- reload:"), Ok(vec![Step::Reload]));
         let e = de::<Vec<Step>>("- click: {selector: a, times: 256}").unwrap_err();
         assert_eq!((e.path.as_str(), e.mark), ("[0].click.times", m(1, 31)));
         let e = de::<Vec<Step>>("- click: {selectr: a}").unwrap_err();
-        assert_eq!(e.message, "unknown field \"selectr\" (did you mean \"selector\"?)");
+        assert_eq!(
+            e.message,
+            "unknown field \"selectr\" (did you mean \"selector\"?)"
+        );
         assert_eq!(e.path, "[0].click.selectr");
         let e = de::<Vec<Step>>("- fill: [a]").unwrap_err();
-        assert_eq!((e.message.as_str(), e.path.as_str()), ("expected a list of 2 items, found 1 item", "[0].fill"));
+        assert_eq!(
+            (e.message.as_str(), e.path.as_str()),
+            ("expected a list of 2 items, found 1 item", "[0].fill")
+        );
     }
 
     #[test]
@@ -506,27 +608,95 @@ checks:
         impl<'de> Deserialize<'de> for Even {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let n = u32::deserialize(d)?;
-                if n % 2 == 0 { Ok(Even(n)) } else { Err(serde::de::Error::custom(format!("{n} is odd"))) }
+                if n % 2 == 0 {
+                    Ok(Even(n))
+                } else {
+                    Err(serde::de::Error::custom(format!("{n} is odd")))
+                }
             }
         }
         #[derive(Debug, Deserialize)]
         struct W {
-            #[allow(dead_code)]
             xs: Vec<Even>,
+            o: Option<Even>,
         }
-        let e = de::<W>("xs: [2, 4, 5]").unwrap_err();
+        let w = de::<W>("xs: [2, 4]\no: 6").unwrap();
+        assert_eq!(w.xs.iter().map(|e| e.0).collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(w.o.map(|e| e.0), Some(6));
+        let e = de::<W>("xs: [2, 4, 5]\no: 2").unwrap_err();
         assert_eq!(e, DeError::new(m(1, 12), "xs[2]", "5 is odd"));
+        let e = de::<W>("xs: []\no: 7").unwrap_err();
+        assert_eq!(e, DeError::new(m(2, 4), "o", "7 is odd"));
     }
 
     #[test]
     fn unknown_field_message_variants() {
         use serde::de::Error as _;
-        assert_eq!(DeError::unknown_field("foo", &[]).message, "unknown field \"foo\"");
-        assert_eq!(DeError::unknown_field("foo", &["a", "b"]).message, "unknown field \"foo\"; expected one of: a, b");
-        assert_eq!(DeError::unknown_field("URL", &["url"]).message, "unknown field \"URL\" (did you mean \"url\"?)");
-        assert_eq!(DeError::duplicate_field("f").message, "duplicate field \"f\"");
+        assert_eq!(
+            DeError::unknown_field("foo", &[]).message,
+            "unknown field \"foo\""
+        );
+        assert_eq!(
+            DeError::unknown_field("foo", &["a", "b"]).message,
+            "unknown field \"foo\"; expected one of: a, b"
+        );
+        assert_eq!(
+            DeError::unknown_field("URL", &["url"]).message,
+            "unknown field \"URL\" (did you mean \"url\"?)"
+        );
+        assert_eq!(
+            DeError::duplicate_field("f").message,
+            "duplicate field \"f\""
+        );
         assert_eq!(DeError::custom("as is").message, "as is");
         assert_eq!(DeError::custom("x").mark, Mark::default());
+    }
+
+    #[test]
+    fn duplicate_field_via_alias_points_at_second_key() {
+        #[derive(Debug, Deserialize)]
+        struct U {
+            #[serde(alias = "uri")]
+            #[allow(dead_code)]
+            url: String,
+        }
+        let e = de::<U>("url: a\nuri: b").unwrap_err();
+        assert_eq!(e, DeError::new(m(2, 1), "uri", "duplicate field \"url\""));
+    }
+
+    #[test]
+    fn buffered_and_tuple_messages() {
+        #[derive(Debug, Deserialize)]
+        #[serde(tag = "type", rename_all = "lowercase")]
+        #[allow(dead_code)]
+        enum Tagged {
+            Http { url: String },
+        }
+        // Internally tagged enums buffer their content: errors land on the enclosing mapping.
+        let e = de::<Tagged>("type: http\nurl: [1]").unwrap_err();
+        assert_eq!(
+            e,
+            DeError::new(m(1, 1), "", "expected a string, found a list")
+        );
+        let e = de::<(u8, u8)>("[1,2,3]").unwrap_err();
+        assert_eq!(e.message, "expected a list of 2 items, found 3 items");
+        let e = de::<Vec<u8>>("x: 1").unwrap_err();
+        assert_eq!(e.message, "expected a list, found a mapping");
+        let e = de::<char>("ab").unwrap_err();
+        assert_eq!(
+            e.message,
+            "expected a single character, found a string \"ab\""
+        );
+        assert_eq!(de::<char>("'x'"), Ok('x'));
+        let long = "y".repeat(60);
+        let e = de::<u8>(&format!("'{long}'")).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!(
+                "expected an integer, found a string \"{}...\"",
+                "y".repeat(40)
+            )
+        );
     }
 
     #[test]
@@ -549,11 +719,18 @@ checks:
             Http { url: String },
         }
         let e = de::<Tagged>("type: http\nurl: [1]").unwrap_err();
-        assert!(!e.message.contains("Tagged") && !e.message.contains("Http"), "{}", e.message);
+        assert!(
+            !e.message.contains("Tagged") && !e.message.contains("Http"),
+            "{}",
+            e.message
+        );
         let e = de::<(u8, u8)>("[1]").unwrap_err();
         assert!(!e.message.contains("u8"), "{}", e.message);
         let e = de::<Step>("[a]").unwrap_err();
-        assert_eq!(e.message, "expected exactly one of: reload, goto, click, fill, found a list");
+        assert_eq!(
+            e.message,
+            "expected exactly one of: reload, goto, click, fill, found a list"
+        );
     }
 
     // ---- never panic ----
@@ -619,39 +796,51 @@ checks:
     }
 
     fn fragment() -> impl Strategy<Value = String> {
-        let piece = prop_oneof![
-            Just("{"),
-            Just("}"),
-            Just("["),
-            Just("]"),
-            Just(":"),
-            Just(","),
-            Just("-"),
-            Just("'"),
-            Just("\""),
-            Just("&"),
-            Just("*"),
-            Just("!"),
-            Just("|"),
-            Just(">"),
-            Just(" "),
-            Just("  "),
-            Just("\n"),
-            Just("a"),
-            Just("key"),
-            Just("<<"),
-            Just("1"),
-            Just("0x"),
-            Just("~"),
-            Just("!!str"),
-            Just("---"),
-            Just("#"),
-            Just("?"),
-            Just("true"),
-            Just(".inf"),
-            Just("é"),
+        const PIECES: &[&str] = &[
+            "{", "}", "[", "]", ":", ",", "-", "'", "\"", "&", "*", "!", "|", ">", " ", "  ", "\n",
+            "a", "key", "<<", "1", "0x", "~", "!!str", "---", "#", "?", "true", ".inf", "é",
         ];
+        let piece = proptest::sample::select(PIECES);
         proptest::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+    }
+
+    /// Indented YAML-ish lines, so that parsing often succeeds and deserialization runs deep.
+    fn yaml_lines() -> impl Strategy<Value = String> {
+        const LINES: &[&str] = &[
+            "a: 1",
+            "- x",
+            "b:",
+            "- a: *x",
+            "c: &x [1, 2]",
+            "<<: *m",
+            "d: &m {k: v}",
+            "name: n",
+            "checks:",
+            "steps:",
+            "- goto: /",
+            "- click: {selector: a}",
+            "- reload",
+            "version: 1",
+            "http: {url: u, methd: 1}",
+            "expect: {status: [200, '3']}",
+            "count: 99999999999999999999",
+            "env: {A: -1}",
+            "labels: {x: ~}",
+            "- fill: [a, b, c]",
+            "enabled: yes",
+            "? k",
+            ": v",
+            "l: |",
+            "  text",
+            "q: !!str 5",
+            "- [[[1]]]",
+            "- {}",
+            "- ''",
+            "f: 1e999",
+        ];
+        let line = (0usize..4, proptest::sample::select(LINES))
+            .prop_map(|(indent, text)| format!("{}{text}\n", "  ".repeat(indent)));
+        proptest::collection::vec(line, 0..25).prop_map(|v| v.concat())
     }
 
     fn exercise(src: &str) {
@@ -673,6 +862,11 @@ checks:
 
         #[test]
         fn never_panics_on_yamlish_fragments(src in fragment()) {
+            exercise(&src);
+        }
+
+        #[test]
+        fn never_panics_on_yamlish_lines(src in yaml_lines()) {
             exercise(&src);
         }
     }
