@@ -102,7 +102,7 @@ impl Template {
                 }
                 Part::File(path) => {
                     let value = std::fs::read_to_string(path).map_err(|error| {
-                        ResolveError(format!("secret ${{file:{}}}: {}", path.display(), error.kind()))
+                        ResolveError(format!("secret ${{file:{}}}: {}", path.display(), io_reason(&error)))
                     })?;
                     let value = value.trim_end_matches(['\n', '\r']).to_owned();
                     remember(secrets, &value);
@@ -123,6 +123,16 @@ impl Template {
                 Part::File(path) => format!("${{file:{}}}", path.display()),
             })
             .collect()
+    }
+}
+
+fn io_reason(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file",
+        std::io::ErrorKind::PermissionDenied => "permission denied",
+        std::io::ErrorKind::IsADirectory => "is a directory",
+        std::io::ErrorKind::InvalidData => "the file is not UTF-8 text",
+        _ => "cannot be read",
     }
 }
 

@@ -73,6 +73,7 @@ impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, seg) in self.0.iter().enumerate() {
             match seg {
+                Seg::Key(key) if !is_simple(key) => write!(f, "[{key:?}]")?,
                 Seg::Key(key) if i == 0 => f.write_str(key)?,
                 Seg::Key(key) => write!(f, ".{key}")?,
                 Seg::Index(index) => write!(f, "[{index}]")?,
@@ -80,6 +81,11 @@ impl fmt::Display for Path {
         }
         Ok(())
     }
+}
+
+/// Keys written bare in a path; any other key is written `["like this"]`, as the YAML module does.
+fn is_simple(key: &str) -> bool {
+    !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
 }
 
 #[cfg(test)]
@@ -92,5 +98,6 @@ mod tests {
         assert_eq!(path.to_string(), "checks[2].http.expect.status[1]");
         assert_eq!(path.parent().to_string(), "checks[2].http.expect.status");
         assert_eq!(Path::root().to_string(), "");
+        assert_eq!(Path::root().key("regions").key("EU West").to_string(), "regions[\"EU West\"]");
     }
 }

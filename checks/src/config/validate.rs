@@ -144,11 +144,18 @@ fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Pla
         let Some(raw) = raw else { continue };
         let labels = validate_labels(cx, &path.key("labels"), raw.labels.unwrap_or_default());
         let place = Place { file: cx.file().to_owned(), line: key.mark.line, col: key.mark.col };
-        if let Some((_, first)) = regions.get(&key.text) {
-            cx.error_at_key(&path, format!("region {:?} is already declared at {first}", key.text));
-            continue;
+        let region = Region { labels };
+        match regions.get(&key.text) {
+            // Files of one config may each declare the regions they use, as long as they agree.
+            Some((known, _)) if *known == region => {}
+            Some((_, first)) => cx.error_at_key(
+                &path,
+                format!("region {:?} is declared differently at {first}; declare it once", key.text),
+            ),
+            None => {
+                regions.insert(key.text.clone(), (region, place));
+            }
         }
-        regions.insert(key.text.clone(), (Region { labels }, place));
     }
 }
 
