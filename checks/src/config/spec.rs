@@ -30,6 +30,7 @@ pub struct RawFile {
 /// Options of one region.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Region")]
 pub struct RawRegion {
     /// Labels added to every result from this region (for example `provider: aws`).
     pub labels: Option<BTreeMap<String, String>>,
@@ -38,6 +39,7 @@ pub struct RawRegion {
 /// Defaults for every check.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub struct RawDefaults {
     /// How often checks run, from `1s` to `1h` (default `1m`).
     pub interval: Option<String>,
@@ -50,6 +52,7 @@ pub struct RawDefaults {
 /// One check: a name, common options and exactly one kind key (`http`, `dns`, `tls`, `tcp`, `icmp`, `browser`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Check")]
 pub struct RawCheck {
     /// A unique name: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
     pub name: String,

@@ -1,0 +1,2 @@
+//! End-to-end tests of the `probenet` binary against local servers.
+#![allow(clippy::unwrap_used)]
