@@ -50,12 +50,12 @@ pub fn main(args: &Args) -> ExitCode {
             return ExitCode::from(super::EXIT_CONFIG);
         }
     }
-    if let Some(region) = &args.region {
-        if !config.regions.contains_key(region) {
-            let known: Vec<&str> = config.regions.keys().map(String::as_str).collect();
-            eprintln!("probenet: unknown region {region:?}; declared regions: {}", known.join(", "));
-            return ExitCode::from(super::EXIT_CONFIG);
-        }
+    if let Some(region) = &args.region
+        && !config.regions.contains_key(region)
+    {
+        let known: Vec<&str> = config.regions.keys().map(String::as_str).collect();
+        eprintln!("probenet: unknown region {region:?}; declared regions: {}", known.join(", "));
+        return ExitCode::from(super::EXIT_CONFIG);
     }
     let selected: Vec<(Check, String)> = config
         .checks

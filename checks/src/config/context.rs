@@ -60,10 +60,10 @@ impl<'a> Ctx<'a> {
 
     /// Where the key that ends `path` is written (falls back to the value's place).
     pub fn key_mark(&self, path: &Path) -> Mark {
-        if let (Some(key), Some(parent)) = (path.last_key(), self.node(&path.parent())) {
-            if let Some(mark) = parent.key_mark(key) {
-                return mark;
-            }
+        if let (Some(key), Some(parent)) = (path.last_key(), self.node(&path.parent()))
+            && let Some(mark) = parent.key_mark(key)
+        {
+            return mark;
         }
         self.mark(path)
     }

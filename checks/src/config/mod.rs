@@ -79,7 +79,7 @@ pub enum Schedule {
     /// Every so often, on a fixed grid.
     Every(Duration),
     /// On a crontab schedule in a time zone.
-    Cron(CronSchedule),
+    Cron(Box<CronSchedule>),
 }
 
 /// A parsed crontab schedule.
@@ -97,7 +97,7 @@ pub struct CronSchedule {
 #[derive(Debug, Clone)]
 pub enum CheckKind {
     /// An HTTP(S) request.
-    Http(http::HttpCheck),
+    Http(Box<http::HttpCheck>),
     /// A DNS query.
     Dns(dns::DnsCheck),
     /// A TLS handshake.

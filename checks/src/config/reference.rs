@@ -57,10 +57,10 @@ pub fn markdown() -> String {
 }
 
 fn variant_form(variant: &Value, refs: &mut Vec<String>) -> String {
-    if let Some(properties) = variant.get("properties").and_then(Value::as_object) {
-        if let Some((key, value)) = properties.iter().next() {
-            return format!("`{key}:` {}", type_of(value, refs));
-        }
+    if let Some(properties) = variant.get("properties").and_then(Value::as_object)
+        && let Some((key, value)) = properties.iter().next()
+    {
+        return format!("`{key}:` {}", type_of(value, refs));
     }
     if let Some(values) = variant.get("enum").and_then(Value::as_array) {
         return values

@@ -166,10 +166,10 @@ fn validate_defaults(cx: &mut Ctx<'_>, raw: &RawDefaults, declared: &[String]) -
         check_interval(cx, &base.key("interval"), interval);
     }
     let timeout = cx.opt_duration(&base.key("timeout"), raw.timeout.as_deref());
-    if let (Some(interval), Some(timeout)) = (interval, timeout) {
-        if timeout > interval {
-            cx.error(&base.key("timeout"), timeout_message(timeout, interval));
-        }
+    if let (Some(interval), Some(timeout)) = (interval, timeout)
+        && timeout > interval
+    {
+        cx.error(&base.key("timeout"), timeout_message(timeout, interval));
     }
     let regions = raw.regions.as_ref().map(|list| validate_region_list(cx, &base.key("regions"), list, declared));
     Defaults { interval, timeout, regions }
@@ -285,7 +285,7 @@ fn validate_kind(cx: &mut Ctx<'_>, path: &Path) -> Option<CheckKind> {
         cx.deserialize::<S>(path)?.validate(cx, path)
     }
     match path.last_key()? {
-        "http" => body::<crate::http::HttpSpec>(cx, path).map(CheckKind::Http),
+        "http" => body::<crate::http::HttpSpec>(cx, path).map(|check| CheckKind::Http(Box::new(check))),
         "dns" => body::<crate::dns::DnsSpec>(cx, path).map(CheckKind::Dns),
         "tls" => body::<crate::tls::TlsSpec>(cx, path).map(CheckKind::Tls),
         "tcp" => body::<crate::tcp::TcpSpec>(cx, path).map(CheckKind::Tcp),
@@ -323,7 +323,7 @@ fn validate_schedule(cx: &mut Ctx<'_>, path: &Path, raw: &RawCheck, defaults: &D
                     .ok(),
             };
             let cron = parse_cron(expr).map_err(|message| cx.error(&at, message)).ok()?;
-            Some(Schedule::Cron(super::CronSchedule { expr: expr.clone(), cron, timezone: timezone? }))
+            Some(Schedule::Cron(Box::new(super::CronSchedule { expr: expr.clone(), cron, timezone: timezone? })))
         }
         (None, None) => Some(Schedule::Every(defaults.interval.unwrap_or(DEFAULT_INTERVAL))),
     }

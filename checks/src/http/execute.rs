@@ -230,10 +230,10 @@ fn finish(
     let uri = if h2 {
         format!("{}://{authority}{path_and_query}", url.scheme())
     } else {
-        if let Some(headers) = request.headers_mut() {
-            if let Ok(value) = HeaderValue::from_str(authority) {
-                headers.insert(HOST, value);
-            }
+        if let Some(headers) = request.headers_mut()
+            && let Ok(value) = HeaderValue::from_str(authority)
+        {
+            headers.insert(HOST, value);
         }
         path_and_query
     };

@@ -357,11 +357,11 @@ fn validate_tls(cx: &mut Ctx<'_>, path: &Path, spec: Option<HttpTlsSpec>) -> Opt
             return None;
         }
     };
-    if let Some(name) = &spec.server_name {
-        if rustls_pki_types::ServerName::try_from(name.as_str()).is_err() {
-            cx.error(&path.key("server_name"), format!("{name:?} is not a valid server name"));
-            return None;
-        }
+    if let Some(name) = &spec.server_name
+        && rustls_pki_types::ServerName::try_from(name.as_str()).is_err()
+    {
+        cx.error(&path.key("server_name"), format!("{name:?} is not a valid server name"));
+        return None;
     }
     Some(HttpTls {
         ca_file: spec.ca_file.map(Into::into),
@@ -426,11 +426,11 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Optio
         ok = false;
     }
     let (max_duration, degraded_after) = (max_duration.flatten(), degraded_after.flatten());
-    if let (Some(max), Some(degraded)) = (max_duration, degraded_after) {
-        if degraded >= max {
-            cx.error(&path.key("degraded_after"), "`degraded_after` must be shorter than `max_duration`");
-            ok = false;
-        }
+    if let (Some(max), Some(degraded)) = (max_duration, degraded_after)
+        && degraded >= max
+    {
+        cx.error(&path.key("degraded_after"), "`degraded_after` must be shorter than `max_duration`");
+        ok = false;
     }
     ok.then_some(HttpExpect {
         status,

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, EnumAccess, Expected, MapAccess, SeqAccess,
-    Unexpected, VariantAccess, Visitor,
+    self, DeserializeOwned, DeserializeSeed, EnumAccess, Expected, MapAccess, SeqAccess, Unexpected, VariantAccess,
+    Visitor,
 };
 
 use super::tree::{Key, Mark, Node, NodeKind, Plain, quote, resolve_plain};
@@ -29,19 +29,11 @@ pub struct DeError {
 impl DeError {
     /// A located error.
     pub fn new(mark: Mark, path: impl Into<String>, message: impl Into<String>) -> Self {
-        DeError {
-            mark,
-            path: path.into(),
-            message: message.into(),
-        }
+        DeError { mark, path: path.into(), message: message.into() }
     }
 
     fn unlocated(message: String) -> Self {
-        DeError {
-            mark: Mark::default(),
-            path: String::new(),
-            message,
-        }
+        DeError { mark: Mark::default(), path: String::new(), message }
     }
 
     /// Fills in mark and path unless the error is already located (innermost location wins).
@@ -107,9 +99,7 @@ fn describe_unexpected(u: Unexpected<'_>) -> String {
         Unexpected::Map => "a mapping".into(),
         Unexpected::Enum => "a choice".into(),
         Unexpected::UnitVariant => "a name".into(),
-        Unexpected::NewtypeVariant | Unexpected::TupleVariant | Unexpected::StructVariant => {
-            "a mapping".into()
-        }
+        Unexpected::NewtypeVariant | Unexpected::TupleVariant | Unexpected::StructVariant => "a mapping".into(),
         Unexpected::Other(s) => s.into(),
     }
 }
@@ -123,8 +113,9 @@ fn humanize_expected(exp: &dyn Expected) -> String {
             .map_or_else(|| "a list".to_string(), |n| format!("a list of {n} items"))
     };
     match s.as_str() {
-        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128"
-        | "isize" => "an integer".into(),
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => {
+            "an integer".into()
+        }
         "f32" | "f64" => "a number".into(),
         "bool" | "a boolean" => "a boolean".into(),
         "char" | "a character" => "a single character".into(),
@@ -137,12 +128,8 @@ fn humanize_expected(exp: &dyn Expected) -> String {
         "variant identifier" => "a variant name".into(),
         _ if s.starts_with("unit struct ") || s.starts_with("unit variant") => "null".into(),
         _ if s.starts_with("struct ") || s.starts_with("struct variant ") => "a mapping".into(),
-        _ if s.starts_with("tuple") || s.starts_with("a tuple") || s.starts_with("an array") => {
-            count(&s)
-        }
-        _ if s.starts_with("newtype ") || s.starts_with("enum ") || s.contains("::") => {
-            "a valid value".into()
-        }
+        _ if s.starts_with("tuple") || s.starts_with("a tuple") || s.starts_with("an array") => count(&s),
+        _ if s.starts_with("newtype ") || s.starts_with("enum ") || s.contains("::") => "a valid value".into(),
         _ => s,
     }
 }
@@ -153,11 +140,7 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
-        DeError::unlocated(format!(
-            "expected {}, found {}",
-            humanize_expected(exp),
-            describe_unexpected(unexp)
-        ))
+        DeError::unlocated(format!("expected {}, found {}", humanize_expected(exp), describe_unexpected(unexp)))
     }
 
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
@@ -166,10 +149,7 @@ impl de::Error for DeError {
 
     fn invalid_length(len: usize, exp: &dyn Expected) -> Self {
         let items = if len == 1 { "item" } else { "items" };
-        DeError::unlocated(format!(
-            "expected {}, found {len} {items}",
-            humanize_expected(exp)
-        ))
+        DeError::unlocated(format!("expected {}, found {len} {items}", humanize_expected(exp)))
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
@@ -191,10 +171,7 @@ impl de::Error for DeError {
 
 /// Appends a mapping key to a dotted path: `a.b`, or `a["x.y"]` for keys that are not simple names.
 pub fn join_key(prefix: &str, key: &str) -> String {
-    let simple = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    let simple = !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
     match (simple, prefix.is_empty()) {
         (true, true) => key.to_string(),
         (true, false) => format!("{prefix}.{key}"),
@@ -234,31 +211,15 @@ struct De<'de> {
 impl<'de> De<'de> {
     fn node(node: &'de Node, path: String) -> Self {
         let view = match &node.kind {
-            NodeKind::Scalar { text, plain } => View::Scalar {
-                text,
-                plain: *plain,
-                key: false,
-            },
+            NodeKind::Scalar { text, plain } => View::Scalar { text, plain: *plain, key: false },
             NodeKind::Seq(items) => View::Seq(items),
             NodeKind::Map(pairs) => View::Map(pairs),
         };
-        De {
-            view,
-            mark: node.mark,
-            path,
-        }
+        De { view, mark: node.mark, path }
     }
 
     fn key(key: &'de Key, path: String) -> Self {
-        De {
-            view: View::Scalar {
-                text: &key.text,
-                plain: true,
-                key: true,
-            },
-            mark: key.mark,
-            path,
-        }
+        De { view: View::Scalar { text: &key.text, plain: true, key: true }, mark: key.mark, path }
     }
 
     fn locate(&self, e: DeError) -> DeError {
@@ -272,9 +233,7 @@ impl<'de> De<'de> {
     /// Resolution of a plain scalar; `None` for quoted scalars and collections. Keys are never null.
     fn resolved(&self) -> Option<Plain> {
         match self.view {
-            View::Scalar {
-                text, plain: true, ..
-            } => match (resolve_plain(text), self.view) {
+            View::Scalar { text, plain: true, .. } => match (resolve_plain(text), self.view) {
                 (Plain::Null, View::Scalar { key: true, .. }) => Some(Plain::Str),
                 (p, _) => Some(p),
             },
@@ -313,10 +272,9 @@ impl<'de> De<'de> {
     fn int(&self, min: i128, max: i128) -> Result<i128, DeError> {
         match self.resolved() {
             Some(Plain::Int(Some(v))) if (min..=max).contains(&v) => Ok(v),
-            Some(Plain::Int(_)) => Err(self.err(format!(
-                "{} is out of range for this field ({min} to {max})",
-                self.text()
-            ))),
+            Some(Plain::Int(_)) => {
+                Err(self.err(format!("{} is out of range for this field ({min} to {max})", self.text())))
+            }
             _ => Err(self.expected("an integer")),
         }
     }
@@ -335,39 +293,22 @@ impl<'de> De<'de> {
     }
 
     fn seq<V: Visitor<'de>>(self, items: &'de [Node], visitor: V) -> Result<V::Value, DeError> {
-        let mut acc = SeqAcc {
-            iter: items.iter().enumerate(),
-            parent: &self.path,
-        };
+        let mut acc = SeqAcc { iter: items.iter().enumerate(), parent: &self.path };
         let value = visitor.visit_seq(&mut acc).map_err(|e| self.locate(e))?;
         let left = acc.iter.len();
         if left > 0 {
             let used = items.len() - left;
-            return Err(self.err(format!(
-                "expected a list of {used} items, found {} items",
-                items.len()
-            )));
+            return Err(self.err(format!("expected a list of {used} items, found {} items", items.len())));
         }
         Ok(value)
     }
 
-    fn map<V: Visitor<'de>>(
-        self,
-        pairs: &'de [(Key, Node)],
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
-        let mut acc = MapAcc {
-            iter: pairs.iter(),
-            parent: &self.path,
-            value: None,
-            last_key: None,
-        };
+    fn map<V: Visitor<'de>>(self, pairs: &'de [(Key, Node)], visitor: V) -> Result<V::Value, DeError> {
+        let mut acc = MapAcc { iter: pairs.iter(), parent: &self.path, value: None, last_key: None };
         match visitor.visit_map(&mut acc) {
             Ok(v) => Ok(v),
             Err(e) => match acc.last_key {
-                Some((mark, path)) if e.message.starts_with("duplicate field ") => {
-                    Err(e.located(mark, &path))
-                }
+                Some((mark, path)) if e.message.starts_with("duplicate field ") => Err(e.located(mark, &path)),
                 _ => Err(self.locate(e)),
             },
         }
@@ -391,12 +332,9 @@ impl<'de> de::Deserializer<'de> for De<'de> {
         let result = match self.view {
             View::Seq(items) => return self.seq(items, visitor),
             View::Map(pairs) => return self.map(pairs, visitor),
-            View::Scalar {
-                text, key: true, ..
+            View::Scalar { text, key: true, .. } | View::Scalar { text, plain: false, .. } => {
+                visitor.visit_borrowed_str(text)
             }
-            | View::Scalar {
-                text, plain: false, ..
-            } => visitor.visit_borrowed_str(text),
             View::Scalar { text, .. } => match resolve_plain(text) {
                 Plain::Null => visitor.visit_unit(),
                 Plain::Bool(b) => visitor.visit_bool(b),
@@ -500,30 +438,16 @@ impl<'de> de::Deserializer<'de> for De<'de> {
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        if self.is_null() {
-            visitor.visit_unit().map_err(|e| self.locate(e))
-        } else {
-            Err(self.expected("null"))
-        }
+        if self.is_null() { visitor.visit_unit().map_err(|e| self.locate(e)) } else { Err(self.expected("null")) }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         let (mark, path) = (self.mark, self.path.clone());
-        visitor
-            .visit_newtype_struct(self)
-            .map_err(|e| e.located(mark, &path))
+        visitor.visit_newtype_struct(self).map_err(|e| e.located(mark, &path))
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -533,11 +457,7 @@ impl<'de> de::Deserializer<'de> for De<'de> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -579,24 +499,12 @@ impl<'de> de::Deserializer<'de> for De<'de> {
             }
             View::Scalar { text, plain, .. } => EnumAcc {
                 name: text,
-                name_de: De {
-                    view: View::Scalar {
-                        text,
-                        plain,
-                        key: true,
-                    },
-                    mark: self.mark,
-                    path: self.path.clone(),
-                },
+                name_de: De { view: View::Scalar { text, plain, key: true }, mark: self.mark, path: self.path.clone() },
                 value: None,
             },
             View::Map([(key, value)]) => {
                 let path = join_key(&self.path, &key.text);
-                EnumAcc {
-                    name: &key.text,
-                    name_de: De::key(key, path),
-                    value: Some(value),
-                }
+                EnumAcc { name: &key.text, name_de: De::key(key, path), value: Some(value) }
             }
             View::Map(_) => return Err(self.err(one_of)),
             View::Seq(_) => return Err(self.err(format!("{one_of}, found a list"))),
@@ -606,9 +514,7 @@ impl<'de> de::Deserializer<'de> for De<'de> {
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.view {
-            View::Scalar { text, .. } => {
-                visitor.visit_borrowed_str(text).map_err(|e| self.locate(e))
-            }
+            View::Scalar { text, .. } => visitor.visit_borrowed_str(text).map_err(|e| self.locate(e)),
             _ => Err(self.expected("a name")),
         }
     }
@@ -630,18 +536,13 @@ struct SeqAcc<'a, 'de> {
 impl<'de> SeqAccess<'de> for SeqAcc<'_, 'de> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         let Some((i, node)) = self.iter.next() else {
             return Ok(None);
         };
         let path = join_index(self.parent, i);
         // Locate here too: a `Deserialize` impl may fail after our deserializer returned.
-        seed.deserialize(De::node(node, path.clone()))
-            .map(Some)
-            .map_err(|e| e.located(node.mark, &path))
+        seed.deserialize(De::node(node, path.clone())).map(Some).map_err(|e| e.located(node.mark, &path))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -661,17 +562,12 @@ struct MapAcc<'a, 'de> {
 impl<'de> MapAccess<'de> for MapAcc<'_, 'de> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         let Some((key, node)) = self.iter.next() else {
             return Ok(None);
         };
         let path = join_key(self.parent, &key.text);
-        let k = seed
-            .deserialize(De::key(key, path.clone()))
-            .map_err(|e| e.located(key.mark, &path))?;
+        let k = seed.deserialize(De::key(key, path.clone())).map_err(|e| e.located(key.mark, &path))?;
         self.last_key = Some((key.mark, path.clone()));
         self.value = Some((node, path));
         Ok(Some(k))
@@ -679,9 +575,9 @@ impl<'de> MapAccess<'de> for MapAcc<'_, 'de> {
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, DeError> {
         match self.value.take() {
-            Some((node, path)) => seed
-                .deserialize(De::node(node, path.clone()))
-                .map_err(|e| e.located(node.mark, &path)),
+            Some((node, path)) => {
+                seed.deserialize(De::node(node, path.clone())).map_err(|e| e.located(node.mark, &path))
+            }
             None => Err(de::Error::custom("a value was requested before its key")),
         }
     }
@@ -711,33 +607,16 @@ impl<'de> EnumAccess<'de> for EnumAcc<'de> {
     type Error = DeError;
     type Variant = VariantAcc<'de>;
 
-    fn variant_seed<T: DeserializeSeed<'de>>(
-        self,
-        seed: T,
-    ) -> Result<(T::Value, VariantAcc<'de>), DeError> {
+    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, VariantAcc<'de>), DeError> {
         let (mark, path) = (self.name_de.mark, self.name_de.path.clone());
-        let v = seed
-            .deserialize(self.name_de)
-            .map_err(|e| e.located(mark, &path))?;
-        Ok((
-            v,
-            VariantAcc {
-                name: self.name,
-                mark,
-                path,
-                value: self.value,
-            },
-        ))
+        let v = seed.deserialize(self.name_de).map_err(|e| e.located(mark, &path))?;
+        Ok((v, VariantAcc { name: self.name, mark, path, value: self.value }))
     }
 }
 
 impl VariantAcc<'_> {
     fn needs_value(&self) -> DeError {
-        DeError::new(
-            self.mark,
-            self.path.clone(),
-            format!("{} needs a value", quote(self.name, QUOTE_MAX)),
-        )
+        DeError::new(self.mark, self.path.clone(), format!("{} needs a value", quote(self.name, QUOTE_MAX)))
     }
 }
 
@@ -746,20 +625,18 @@ impl<'de> VariantAccess<'de> for VariantAcc<'de> {
 
     fn unit_variant(self) -> Result<(), DeError> {
         match self.value {
-            Some(node) if !node.is_null() => Err(DeError::new(
-                node.mark,
-                self.path,
-                format!("{} takes no value", quote(self.name, QUOTE_MAX)),
-            )),
+            Some(node) if !node.is_null() => {
+                Err(DeError::new(node.mark, self.path, format!("{} takes no value", quote(self.name, QUOTE_MAX))))
+            }
             _ => Ok(()),
         }
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
         match self.value {
-            Some(node) => seed
-                .deserialize(De::node(node, self.path.clone()))
-                .map_err(|e| e.located(node.mark, &self.path)),
+            Some(node) => {
+                seed.deserialize(De::node(node, self.path.clone())).map_err(|e| e.located(node.mark, &self.path))
+            }
             None => Err(self.needs_value()),
         }
     }

@@ -29,10 +29,7 @@ mod tests {
     fn ok(src: &str) -> Node {
         match parse(src) {
             Ok(node) => node,
-            Err(e) => panic!(
-                "unexpected error for {src:?}: {}:{}: {e}",
-                e.mark.line, e.mark.col
-            ),
+            Err(e) => panic!("unexpected error for {src:?}: {}:{}: {e}", e.mark.line, e.mark.col),
         }
     }
 
@@ -64,10 +61,7 @@ mod tests {
         assert_eq!(scalar(url), ("u", false));
         let tags = item.get("tags").unwrap();
         assert_eq!(tags.mark, m(5, 11));
-        assert_eq!(
-            tags.find(&[PathSeg::Index(1)]).map(|n| n.mark),
-            Some(m(5, 15))
-        );
+        assert_eq!(tags.find(&[PathSeg::Index(1)]).map(|n| n.mark), Some(m(5, 15)));
 
         let flow = root.get("flow").unwrap();
         assert_eq!(flow.mark, m(6, 7));
@@ -78,10 +72,7 @@ mod tests {
         assert_eq!(b.mark, m(6, 17));
         let y = root.find(&[PathSeg::Key("flow"), PathSeg::Key("b"), PathSeg::Index(1)]);
         assert_eq!(y.map(|n| (scalar(n).0, n.mark)), Some(("y", m(6, 21))));
-        assert!(
-            root.find(&[PathSeg::Key("flow"), PathSeg::Index(0)])
-                .is_none()
-        );
+        assert!(root.find(&[PathSeg::Key("flow"), PathSeg::Index(0)]).is_none());
     }
 
     #[test]
@@ -135,16 +126,10 @@ mod tests {
     fn duplicate_key() {
         let e = err("a: 1\nb:\n    name: x\n    other: 2\n    name: y\n");
         assert_eq!(e.mark, m(5, 5));
-        assert_eq!(
-            e.message,
-            "duplicate key \"name\" (first at line 3 column 5)"
-        );
+        assert_eq!(e.message, "duplicate key \"name\" (first at line 3 column 5)");
         assert_eq!(e.to_string(), e.message);
         let e = err("{a: 1, a: 2}");
-        assert_eq!(
-            (e.mark, e.message.as_str()),
-            (m(1, 8), "duplicate key \"a\" (first at line 1 column 2)")
-        );
+        assert_eq!((e.mark, e.message.as_str()), (m(1, 8), "duplicate key \"a\" (first at line 1 column 2)"));
     }
 
     #[test]
@@ -163,16 +148,11 @@ mod tests {
         let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
         for i in 1..=9 {
             let p = i - 1;
-            src.push_str(&format!(
-                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
-            ));
+            src.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
         }
         let started = std::time::Instant::now();
         let e = err(&src);
-        assert_eq!(
-            e.message,
-            "document too large: more than 100000 nodes after expanding aliases"
-        );
+        assert_eq!(e.message, "document too large: more than 100000 nodes after expanding aliases");
         assert!(e.mark.line > 1 && e.mark.line <= 10, "{:?}", e.mark);
         assert!(started.elapsed().as_secs() < 2);
     }
@@ -181,17 +161,10 @@ mod tests {
     fn aliases_expand() {
         let root = ok("base: &b\n  x: 1\nuse: *b\nlist: [&s hi, *s]\n");
         let used = root.get("use").unwrap();
-        assert_eq!(
-            used.mark,
-            m(3, 6),
-            "an alias node is located where the alias is written"
-        );
+        assert_eq!(used.mark, m(3, 6), "an alias node is located where the alias is written");
         assert_eq!(used.get("x").map(|n| n.mark), Some(m(2, 6)));
         let list = root.get("list").unwrap();
-        assert_eq!(
-            list.find(&[PathSeg::Index(1)]).map(scalar),
-            Some(("hi", true))
-        );
+        assert_eq!(list.find(&[PathSeg::Index(1)]).map(scalar), Some(("hi", true)));
     }
 
     #[test]
@@ -216,32 +189,18 @@ mod tests {
         assert_eq!(err(&too_deep).message, "nesting deeper than 64 levels");
         // Aliases cannot be used to get past the limit.
         let nested = format!("{}{}", "[".repeat(40), "]".repeat(40));
-        let src = format!(
-            "a: &a {nested}\nb: {}*a{}\n",
-            "[".repeat(30),
-            "]".repeat(30)
-        );
+        let src = format!("a: &a {nested}\nb: {}*a{}\n", "[".repeat(30), "]".repeat(30));
         let e = err(&src);
-        assert_eq!(
-            (e.mark, e.message.as_str()),
-            (m(2, 34), "nesting deeper than 64 levels")
-        );
+        assert_eq!((e.mark, e.message.as_str()), (m(2, 34), "nesting deeper than 64 levels"));
     }
 
     #[test]
     fn tags() {
         let e = err("a: 1\nb: !foo x\n");
-        assert_eq!(
-            (e.mark, e.message.as_str()),
-            (m(2, 4), "unsupported tag \"!foo\"")
-        );
-        assert_eq!(
-            err("a: !!binary aGk=").message,
-            "unsupported tag \"!!binary\""
-        );
-        let root = ok(
-            "a: !!str 12\nb: !!int 3\nc: !!map {x: 1}\nd: !!seq [1]\ne: !!null ~\nf: !!bool true\ng: !!float 1.5\n",
-        );
+        assert_eq!((e.mark, e.message.as_str()), (m(2, 4), "unsupported tag \"!foo\""));
+        assert_eq!(err("a: !!binary aGk=").message, "unsupported tag \"!!binary\"");
+        let root =
+            ok("a: !!str 12\nb: !!int 3\nc: !!map {x: 1}\nd: !!seq [1]\ne: !!null ~\nf: !!bool true\ng: !!float 1.5\n");
         assert_eq!(root.get("a").map(scalar), Some(("12", false)));
         assert_eq!(root.get("b").map(scalar), Some(("3", true)));
         assert_eq!(root.get("c").map(Node::type_name), Some("a mapping"));
@@ -254,10 +213,7 @@ mod tests {
         assert!(e.mark.line >= 2, "{e:?}");
         assert!(!e.message.is_empty() && !e.message.contains("ScanError"));
         let e = err("a: b: c\n");
-        assert_eq!(
-            (e.mark, e.message.as_str()),
-            (m(1, 5), "mapping values are not allowed in this context")
-        );
+        assert_eq!((e.mark, e.message.as_str()), (m(1, 5), "mapping values are not allowed in this context"));
         let e = err("a:\n  b: 1\n c: 2\n");
         assert_eq!(e.mark.line, 3, "{e:?}");
     }
@@ -265,18 +221,9 @@ mod tests {
     #[test]
     fn non_scalar_keys() {
         let e = err("? [a]\n: b\n");
-        assert_eq!(
-            (e.mark, e.message.as_str()),
-            (m(1, 3), "mapping keys must be plain strings")
-        );
-        assert_eq!(
-            err("{{a: 1}: 2}").message,
-            "mapping keys must be plain strings"
-        );
-        assert_eq!(
-            err("x: &k [1]\n*k : 2\n").message,
-            "mapping keys must be plain strings"
-        );
+        assert_eq!((e.mark, e.message.as_str()), (m(1, 3), "mapping keys must be plain strings"));
+        assert_eq!(err("{{a: 1}: 2}").message, "mapping keys must be plain strings");
+        assert_eq!(err("x: &k [1]\n*k : 2\n").message, "mapping keys must be plain strings");
     }
 
     #[test]
@@ -306,11 +253,7 @@ single:
         assert_eq!(check.get("timeout").map(scalar), Some(("10", true)));
         assert_eq!(check.get("retries").map(scalar), Some(("2", true)));
         assert_eq!(check.get("region").map(scalar), Some(("eu", true)));
-        assert_eq!(
-            check.key_mark("retries"),
-            Some(m(3, 3)),
-            "merged keys keep their anchor marks"
-        );
+        assert_eq!(check.key_mark("retries"), Some(m(3, 3)), "merged keys keep their anchor marks");
         assert_eq!(check.key_mark("region"), Some(m(6, 3)));
         let single = root.get("single").unwrap();
         assert_eq!(single.get("retries").map(scalar), Some(("3", true)));
@@ -413,21 +356,13 @@ checks:
         let http = c.http.as_ref().unwrap();
         assert_eq!(http.url, "https://example.com");
         assert_eq!(http.method, None);
-        assert_eq!(
-            http.expect,
-            Some(Expect {
-                status: vec![200, 204]
-            })
-        );
+        assert_eq!(http.expect, Some(Expect { status: vec![200, 204] }));
         assert_eq!(
             c.steps,
             vec![
                 Step::Reload,
                 Step::Goto("/login".into()),
-                Step::Click {
-                    selector: "#go".into(),
-                    times: None
-                },
+                Step::Click { selector: "#go".into(), times: None },
                 Step::Fill("user".into(), "bob".into()),
             ]
         );
@@ -447,10 +382,7 @@ checks:
         assert_eq!(e.message, "expected an integer, found a string \"3\"");
         assert_eq!((e.mark, e.path.as_str()), (m(2, 4), "n"));
         let e = de::<N>("n: -1").unwrap_err();
-        assert_eq!(
-            e.message,
-            "-1 is out of range for this field (0 to 4294967295)"
-        );
+        assert_eq!(e.message, "-1 is out of range for this field (0 to 4294967295)");
         let e = de::<N>("n: 1.5").unwrap_err();
         assert_eq!(e.message, "expected an integer, found the number 1.5");
         let e = de::<N>("n: [1]").unwrap_err();
@@ -469,10 +401,7 @@ checks:
         assert_eq!(de::<S>("s: true").map(|v| v.s), Ok("true".to_string()));
         assert_eq!(de::<S>("s: ''").map(|v| v.s), Ok(String::new()));
         let e = de::<S>("s: ~").unwrap_err();
-        assert_eq!(
-            (e.message.as_str(), e.path.as_str()),
-            ("expected a string, found null", "s")
-        );
+        assert_eq!((e.message.as_str(), e.path.as_str()), ("expected a string, found null", "s"));
         let e = de::<S>("s: {a: 1}").unwrap_err();
         assert_eq!(e.message, "expected a string, found a mapping");
 
@@ -485,10 +414,7 @@ checks:
         let v = de::<B>("b: False\nf: 2\ng: -.inf").unwrap();
         assert!(!v.b && v.f == 2.0 && v.g == f32::NEG_INFINITY);
         let e = de::<B>("b: yes\nf: 1\ng: 1").unwrap_err();
-        assert_eq!(
-            (e.message.as_str(), e.mark),
-            ("expected a boolean, found a string \"yes\"", m(1, 4))
-        );
+        assert_eq!((e.message.as_str(), e.mark), ("expected a boolean, found a string \"yes\"", m(1, 4)));
         let e = de::<B>("b: true\nf: '1'\ng: 1").unwrap_err();
         assert_eq!(e.message, "expected a number, found a string \"1\"");
         let e = de::<B>("b: true\nf: 1\ng: 1e300").unwrap_err();
@@ -507,20 +433,14 @@ checks:
       methd: GET
 ";
         let e = de::<Config>(src).unwrap_err();
-        assert_eq!(
-            e.message,
-            "unknown field \"methd\" (did you mean \"method\"?)"
-        );
+        assert_eq!(e.message, "unknown field \"methd\" (did you mean \"method\"?)");
         assert_eq!(e.path, "checks[1].http.methd");
         assert_eq!(e.mark, m(7, 7));
         let e = from_node::<Config>(&ok(src), "file").unwrap_err();
         assert_eq!(e.path, "file.checks[1].http.methd");
 
         let e = de::<Http>("url: x\nzzzzzz: 1").unwrap_err();
-        assert_eq!(
-            e.message,
-            "unknown field \"zzzzzz\"; expected one of: url, method, expect"
-        );
+        assert_eq!(e.message, "unknown field \"zzzzzz\"; expected one of: url, method, expect");
         assert_eq!((e.mark, e.path.as_str()), (m(2, 1), "zzzzzz"));
     }
 
@@ -543,10 +463,7 @@ checks:
         assert_eq!(e.message, "expected an integer, found a string \"x\"");
         assert_eq!((e.path.as_str(), e.mark), ("a.b[2]", m(2, 13)));
         let e = de::<A>("a: [1]").unwrap_err();
-        assert_eq!(
-            (e.message.as_str(), e.path.as_str()),
-            ("expected a mapping, found a list", "a")
-        );
+        assert_eq!((e.message.as_str(), e.path.as_str()), ("expected a mapping, found a list", "a"));
     }
 
     #[test]
@@ -560,45 +477,27 @@ checks:
     fn enum_errors() {
         let src = "version: x\nchecks:\n  - name: a\n    steps:\n      - goto: /\n        click: {selector: a}\n";
         let e = de::<Config>(src).unwrap_err();
-        assert_eq!(
-            e.message,
-            "expected exactly one of: reload, goto, click, fill"
-        );
+        assert_eq!(e.message, "expected exactly one of: reload, goto, click, fill");
         assert_eq!((e.path.as_str(), e.mark), ("checks[0].steps[0]", m(5, 9)));
 
         let e = de::<Vec<Step>>("- clik: {selector: a}").unwrap_err();
-        assert_eq!(
-            e.message,
-            "unknown variant \"clik\" (did you mean \"click\"?)"
-        );
+        assert_eq!(e.message, "unknown variant \"clik\" (did you mean \"click\"?)");
         assert_eq!((e.path.as_str(), e.mark), ("[0].clik", m(1, 3)));
         let e = de::<Vec<Step>>("- reload\n- xyzzy").unwrap_err();
-        assert_eq!(
-            e.message,
-            "unknown variant \"xyzzy\"; expected one of: reload, goto, click, fill"
-        );
+        assert_eq!(e.message, "unknown variant \"xyzzy\"; expected one of: reload, goto, click, fill");
         assert_eq!((e.path.as_str(), e.mark), ("[1]", m(2, 3)));
         let e = de::<Vec<Step>>("- goto").unwrap_err();
         assert_eq!(e.message, "\"goto\" needs a value");
         let e = de::<Vec<Step>>("- reload: 3").unwrap_err();
-        assert_eq!(
-            (e.message.as_str(), e.mark),
-            ("\"reload\" takes no value", m(1, 11))
-        );
+        assert_eq!((e.message.as_str(), e.mark), ("\"reload\" takes no value", m(1, 11)));
         assert_eq!(de::<Vec<Step>>("- reload:"), Ok(vec![Step::Reload]));
         let e = de::<Vec<Step>>("- click: {selector: a, times: 256}").unwrap_err();
         assert_eq!((e.path.as_str(), e.mark), ("[0].click.times", m(1, 31)));
         let e = de::<Vec<Step>>("- click: {selectr: a}").unwrap_err();
-        assert_eq!(
-            e.message,
-            "unknown field \"selectr\" (did you mean \"selector\"?)"
-        );
+        assert_eq!(e.message, "unknown field \"selectr\" (did you mean \"selector\"?)");
         assert_eq!(e.path, "[0].click.selectr");
         let e = de::<Vec<Step>>("- fill: [a]").unwrap_err();
-        assert_eq!(
-            (e.message.as_str(), e.path.as_str()),
-            ("expected a list of 2 items, found 1 item", "[0].fill")
-        );
+        assert_eq!((e.message.as_str(), e.path.as_str()), ("expected a list of 2 items, found 1 item", "[0].fill"));
     }
 
     #[test]
@@ -608,11 +507,7 @@ checks:
         impl<'de> Deserialize<'de> for Even {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let n = u32::deserialize(d)?;
-                if n % 2 == 0 {
-                    Ok(Even(n))
-                } else {
-                    Err(serde::de::Error::custom(format!("{n} is odd")))
-                }
+                if n % 2 == 0 { Ok(Even(n)) } else { Err(serde::de::Error::custom(format!("{n} is odd"))) }
             }
         }
         #[derive(Debug, Deserialize)]
@@ -632,22 +527,10 @@ checks:
     #[test]
     fn unknown_field_message_variants() {
         use serde::de::Error as _;
-        assert_eq!(
-            DeError::unknown_field("foo", &[]).message,
-            "unknown field \"foo\""
-        );
-        assert_eq!(
-            DeError::unknown_field("foo", &["a", "b"]).message,
-            "unknown field \"foo\"; expected one of: a, b"
-        );
-        assert_eq!(
-            DeError::unknown_field("URL", &["url"]).message,
-            "unknown field \"URL\" (did you mean \"url\"?)"
-        );
-        assert_eq!(
-            DeError::duplicate_field("f").message,
-            "duplicate field \"f\""
-        );
+        assert_eq!(DeError::unknown_field("foo", &[]).message, "unknown field \"foo\"");
+        assert_eq!(DeError::unknown_field("foo", &["a", "b"]).message, "unknown field \"foo\"; expected one of: a, b");
+        assert_eq!(DeError::unknown_field("URL", &["url"]).message, "unknown field \"URL\" (did you mean \"url\"?)");
+        assert_eq!(DeError::duplicate_field("f").message, "duplicate field \"f\"");
         assert_eq!(DeError::custom("as is").message, "as is");
         assert_eq!(DeError::custom("x").mark, Mark::default());
     }
@@ -674,29 +557,17 @@ checks:
         }
         // Internally tagged enums buffer their content: errors land on the enclosing mapping.
         let e = de::<Tagged>("type: http\nurl: [1]").unwrap_err();
-        assert_eq!(
-            e,
-            DeError::new(m(1, 1), "", "expected a string, found a list")
-        );
+        assert_eq!(e, DeError::new(m(1, 1), "", "expected a string, found a list"));
         let e = de::<(u8, u8)>("[1,2,3]").unwrap_err();
         assert_eq!(e.message, "expected a list of 2 items, found 3 items");
         let e = de::<Vec<u8>>("x: 1").unwrap_err();
         assert_eq!(e.message, "expected a list, found a mapping");
         let e = de::<char>("ab").unwrap_err();
-        assert_eq!(
-            e.message,
-            "expected a single character, found a string \"ab\""
-        );
+        assert_eq!(e.message, "expected a single character, found a string \"ab\"");
         assert_eq!(de::<char>("'x'"), Ok('x'));
         let long = "y".repeat(60);
         let e = de::<u8>(&format!("'{long}'")).unwrap_err();
-        assert_eq!(
-            e.message,
-            format!(
-                "expected an integer, found a string \"{}...\"",
-                "y".repeat(40)
-            )
-        );
+        assert_eq!(e.message, format!("expected an integer, found a string \"{}...\"", "y".repeat(40)));
     }
 
     #[test]
@@ -719,18 +590,11 @@ checks:
             Http { url: String },
         }
         let e = de::<Tagged>("type: http\nurl: [1]").unwrap_err();
-        assert!(
-            !e.message.contains("Tagged") && !e.message.contains("Http"),
-            "{}",
-            e.message
-        );
+        assert!(!e.message.contains("Tagged") && !e.message.contains("Http"), "{}", e.message);
         let e = de::<(u8, u8)>("[1]").unwrap_err();
         assert!(!e.message.contains("u8"), "{}", e.message);
         let e = de::<Step>("[a]").unwrap_err();
-        assert_eq!(
-            e.message,
-            "expected exactly one of: reload, goto, click, fill, found a list"
-        );
+        assert_eq!(e.message, "expected exactly one of: reload, goto, click, fill, found a list");
     }
 
     // ---- never panic ----
@@ -797,8 +661,8 @@ checks:
 
     fn fragment() -> impl Strategy<Value = String> {
         const PIECES: &[&str] = &[
-            "{", "}", "[", "]", ":", ",", "-", "'", "\"", "&", "*", "!", "|", ">", " ", "  ", "\n",
-            "a", "key", "<<", "1", "0x", "~", "!!str", "---", "#", "?", "true", ".inf", "é",
+            "{", "}", "[", "]", ":", ",", "-", "'", "\"", "&", "*", "!", "|", ">", " ", "  ", "\n", "a", "key", "<<",
+            "1", "0x", "~", "!!str", "---", "#", "?", "true", ".inf", "é",
         ];
         let piece = proptest::sample::select(PIECES);
         proptest::collection::vec(piece, 0..60).prop_map(|v| v.concat())

@@ -21,10 +21,7 @@ pub struct Mark {
 
 impl Mark {
     fn from_marker(m: Marker) -> Self {
-        Mark {
-            line: m.line(),
-            col: m.col() + 1,
-        }
+        Mark { line: m.line(), col: m.col() + 1 }
     }
 }
 
@@ -73,10 +70,7 @@ pub struct YamlError {
 
 impl YamlError {
     fn new(mark: Mark, message: impl Into<String>) -> Self {
-        YamlError {
-            mark,
-            message: message.into(),
-        }
+        YamlError { mark, message: message.into() }
     }
 }
 
@@ -126,11 +120,7 @@ pub(super) fn resolve_plain(text: &str) -> Plain {
         (None, None) => (false, text),
     };
     if matches!(unsigned, ".inf" | ".Inf" | ".INF") {
-        return Plain::Float(if negative {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        });
+        return Plain::Float(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
     }
     if is_float_syntax(unsigned)
         && let Ok(v) = text.parse::<f64>()
@@ -226,10 +216,7 @@ impl Node {
     /// Where `key` itself is written in this mapping.
     pub fn key_mark(&self, key: &str) -> Option<Mark> {
         match &self.kind {
-            NodeKind::Map(pairs) => pairs
-                .iter()
-                .find(|(k, _)| k.text == key)
-                .map(|(k, _)| k.mark),
+            NodeKind::Map(pairs) => pairs.iter().find(|(k, _)| k.text == key).map(|(k, _)| k.mark),
             _ => None,
         }
     }
@@ -302,10 +289,7 @@ struct Builder {
 }
 
 fn too_large(mark: Mark) -> YamlError {
-    YamlError::new(
-        mark,
-        format!("document too large: more than {MAX_NODES} nodes after expanding aliases"),
-    )
+    YamlError::new(mark, format!("document too large: more than {MAX_NODES} nodes after expanding aliases"))
 }
 
 fn too_deep(mark: Mark) -> YamlError {
@@ -334,10 +318,7 @@ fn check_tag(tag: Option<&Tag>, mark: Mark) -> Result<bool, YamlError> {
     } else if tag.handle.is_empty() && tag.suffix == "!" {
         return Ok(true);
     }
-    Err(YamlError::new(
-        mark,
-        format!("unsupported tag {}", quote(&tag_name(tag), 60)),
-    ))
+    Err(YamlError::new(mark, format!("unsupported tag {}", quote(&tag_name(tag), 60))))
 }
 
 fn scan_error(err: &ScanError) -> YamlError {
@@ -371,22 +352,12 @@ impl Builder {
             return Err(too_deep(mark));
         }
         self.count(1, mark)?;
-        self.stack.push(Frame {
-            kind,
-            mark,
-            anchor,
-            size: 1,
-            height: 1,
-        });
+        self.stack.push(Frame { kind, mark, anchor, size: 1, height: 1 });
         Ok(())
     }
 
     fn check_not_key(&self, mark: Mark) -> Result<(), YamlError> {
-        if let Some(Frame {
-            kind: FrameKind::Map { pending: None, .. },
-            ..
-        }) = self.stack.last()
-        {
+        if let Some(Frame { kind: FrameKind::Map { pending: None, .. }, .. }) = self.stack.last() {
             return Err(YamlError::new(mark, "mapping keys must be plain strings"));
         }
         Ok(())
@@ -398,58 +369,30 @@ impl Builder {
         };
         let kind = match frame.kind {
             FrameKind::Seq(items) => NodeKind::Seq(items),
-            FrameKind::Map {
-                pairs,
-                seen,
-                pending,
-                merges,
-            } => {
+            FrameKind::Map { pairs, seen, pending, merges } => {
                 if let Some((key, _)) = pending {
                     return Err(YamlError::new(key.mark, "mapping key without a value"));
                 }
                 NodeKind::Map(apply_merges(pairs, seen, merges)?)
             }
         };
-        let node = Node {
-            kind,
-            mark: frame.mark,
-        };
+        let node = Node { kind, mark: frame.mark };
         self.finish(node, frame.anchor, frame.size, frame.height, false)
     }
 
     /// Registers an anchor if any, then attaches the node to its parent.
-    fn finish(
-        &mut self,
-        node: Node,
-        anchor: usize,
-        size: usize,
-        height: usize,
-        plain: bool,
-    ) -> Result<(), YamlError> {
+    fn finish(&mut self, node: Node, anchor: usize, size: usize, height: usize, plain: bool) -> Result<(), YamlError> {
         if anchor != 0 {
             self.anchor_nodes = self.anchor_nodes.saturating_add(size);
             if self.anchor_nodes > MAX_NODES {
                 return Err(too_large(node.mark));
             }
-            self.anchors.insert(
-                anchor,
-                Anchored {
-                    node: node.clone(),
-                    size,
-                    height,
-                },
-            );
+            self.anchors.insert(anchor, Anchored { node: node.clone(), size, height });
         }
         self.attach(node, size, height, plain)
     }
 
-    fn attach(
-        &mut self,
-        node: Node,
-        size: usize,
-        height: usize,
-        plain: bool,
-    ) -> Result<(), YamlError> {
+    fn attach(&mut self, node: Node, size: usize, height: usize, plain: bool) -> Result<(), YamlError> {
         let Some(frame) = self.stack.last_mut() else {
             self.root = Some(node);
             return Ok(());
@@ -458,18 +401,10 @@ impl Builder {
         frame.height = frame.height.max(height + 1);
         match &mut frame.kind {
             FrameKind::Seq(items) => items.push(node),
-            FrameKind::Map {
-                pairs,
-                seen,
-                pending,
-                merges,
-            } => match pending.take() {
+            FrameKind::Map { pairs, seen, pending, merges } => match pending.take() {
                 None => {
                     let NodeKind::Scalar { text, .. } = node.kind else {
-                        return Err(YamlError::new(
-                            node.mark,
-                            "mapping keys must be plain strings",
-                        ));
+                        return Err(YamlError::new(node.mark, "mapping keys must be plain strings"));
                     };
                     let is_merge = plain && text == "<<";
                     if let Some(first) = seen.get(&text) {
@@ -484,13 +419,7 @@ impl Builder {
                         ));
                     }
                     seen.insert(text.clone(), node.mark);
-                    *pending = Some((
-                        Key {
-                            text,
-                            mark: node.mark,
-                        },
-                        is_merge,
-                    ));
+                    *pending = Some((Key { text, mark: node.mark }, is_merge));
                 }
                 Some((_, true)) => merges.push((pairs.len(), node)),
                 Some((key, false)) => pairs.push((key, node)),
@@ -501,10 +430,7 @@ impl Builder {
 
     fn alias(&mut self, id: usize, mark: Mark) -> Result<(), YamlError> {
         let Some(anchored) = self.anchors.get(&id) else {
-            return Err(YamlError::new(
-                mark,
-                "alias refers to a node that is not complete yet (recursive alias)",
-            ));
+            return Err(YamlError::new(mark, "alias refers to a node that is not complete yet (recursive alias)"));
         };
         let (size, height) = (anchored.size, anchored.height);
         if height > 0 {
@@ -536,12 +462,7 @@ fn apply_merges(
     }
     let mut inserts: Vec<(usize, Vec<(Key, Node)>)> = Vec::new();
     for (at, value) in merges {
-        let bad = |mark| {
-            YamlError::new(
-                mark,
-                "a merge key (<<) needs a mapping or a list of mappings",
-            )
-        };
+        let bad = |mark| YamlError::new(mark, "a merge key (<<) needs a mapping or a list of mappings");
         let sources = match value.kind {
             NodeKind::Map(p) => vec![p],
             NodeKind::Seq(items) => {
@@ -585,13 +506,7 @@ fn apply_merges(
 /// Parse one YAML document. An empty input (or only comments) gives a plain empty scalar (null).
 pub fn parse(src: &str) -> Result<Node, YamlError> {
     let mut parser = Parser::new_from_str(src);
-    let mut b = Builder {
-        stack: Vec::new(),
-        anchors: HashMap::new(),
-        nodes: 0,
-        anchor_nodes: 0,
-        root: None,
-    };
+    let mut b = Builder { stack: Vec::new(), anchors: HashMap::new(), nodes: 0, anchor_nodes: 0, root: None };
     let mut documents = 0usize;
     let mut end = Mark { line: 1, col: 1 };
     while let Some(next) = parser.next_event() {
@@ -604,23 +519,14 @@ pub fn parse(src: &str) -> Result<Node, YamlError> {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(YamlError::new(
-                        mark,
-                        "only one YAML document per file is supported",
-                    ));
+                    return Err(YamlError::new(mark, "only one YAML document per file is supported"));
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let forced_str = check_tag(tag.as_deref(), mark)?;
                 let plain = style == ScalarStyle::Plain && !forced_str;
                 b.count(1, mark)?;
-                let node = Node {
-                    kind: NodeKind::Scalar {
-                        text: text.into_owned(),
-                        plain,
-                    },
-                    mark,
-                };
+                let node = Node { kind: NodeKind::Scalar { text: text.into_owned(), plain }, mark };
                 b.finish(node, anchor, 1, 0, plain)?;
             }
             Event::SequenceStart(anchor, tag) => {
@@ -629,12 +535,8 @@ pub fn parse(src: &str) -> Result<Node, YamlError> {
             }
             Event::MappingStart(anchor, tag) => {
                 check_tag(tag.as_deref(), mark)?;
-                let kind = FrameKind::Map {
-                    pairs: Vec::new(),
-                    seen: HashMap::new(),
-                    pending: None,
-                    merges: Vec::new(),
-                };
+                let kind =
+                    FrameKind::Map { pairs: Vec::new(), seen: HashMap::new(), pending: None, merges: Vec::new() };
                 b.open(kind, mark, anchor)?;
             }
             Event::SequenceEnd | Event::MappingEnd => b.close(mark)?,
@@ -645,10 +547,7 @@ pub fn parse(src: &str) -> Result<Node, YamlError> {
         return Err(YamlError::new(end, "unexpected end of input"));
     }
     Ok(b.root.unwrap_or(Node {
-        kind: NodeKind::Scalar {
-            text: String::new(),
-            plain: true,
-        },
+        kind: NodeKind::Scalar { text: String::new(), plain: true },
         mark: Mark { line: 1, col: 1 },
     }))
 }
