@@ -121,13 +121,17 @@ pub async fn run_once(check: &Check, region: &str) -> Outcome {
 async fn dispatch(kind: &CheckKind, cx: &RunContext) -> Outcome {
     match kind {
         CheckKind::Http(check) => check.execute(cx).await,
-        CheckKind::Dns(_) | CheckKind::Tls(_) | CheckKind::Tcp(_) | CheckKind::Icmp(_) | CheckKind::Browser(_) => {
-            Outcome::failed(
-                Reason::Unsupported,
-                format!("`{}` checks are not supported yet by this version of probenet", kind.key()),
-            )
-        }
+        CheckKind::Dns(check) => check.execute(cx).await,
+        CheckKind::Tls(check) => check.execute(cx).await,
+        CheckKind::Tcp(check) => check.execute(cx).await,
+        CheckKind::Icmp(check) => check.execute(cx).await,
+        CheckKind::Browser(check) => check.execute(cx).await,
     }
+}
+
+/// The outcome of a kind that this version of probenet cannot run yet: a failure, never a success.
+pub fn unsupported(kind: &str) -> Outcome {
+    Outcome::failed(Reason::Unsupported, format!("`{kind}` checks are not supported yet by this version of probenet"))
 }
 
 fn redact_outcome(outcome: &mut Outcome, secrets: &[String]) {

@@ -126,3 +126,9 @@ impl BrowserCheck {
             .unwrap_or_default()
     }
 }
+
+impl crate::run::Execute for BrowserCheck {
+    async fn execute(&self, _cx: &crate::run::RunContext) -> crate::Outcome {
+        crate::run::unsupported("browser")
+    }
+}

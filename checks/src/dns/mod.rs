@@ -131,3 +131,9 @@ impl DnsCheck {
         self.query.clone()
     }
 }
+
+impl crate::run::Execute for DnsCheck {
+    async fn execute(&self, _cx: &crate::run::RunContext) -> crate::Outcome {
+        crate::run::unsupported("dns")
+    }
+}

@@ -51,3 +51,9 @@ impl IcmpCheck {
         self.host.clone()
     }
 }
+
+impl crate::run::Execute for IcmpCheck {
+    async fn execute(&self, _cx: &crate::run::RunContext) -> crate::Outcome {
+        crate::run::unsupported("icmp")
+    }
+}

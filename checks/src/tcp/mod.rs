@@ -40,3 +40,9 @@ impl TcpCheck {
         format!("{}:{}", self.host, self.port)
     }
 }
+
+impl crate::run::Execute for TcpCheck {
+    async fn execute(&self, _cx: &crate::run::RunContext) -> crate::Outcome {
+        crate::run::unsupported("tcp")
+    }
+}

@@ -72,3 +72,9 @@ impl TlsCheck {
         format!("{}:{}", self.host, self.port)
     }
 }
+
+impl crate::run::Execute for TlsCheck {
+    async fn execute(&self, _cx: &crate::run::RunContext) -> crate::Outcome {
+        crate::run::unsupported("tls")
+    }
+}
