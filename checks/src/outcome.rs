@@ -24,8 +24,18 @@ pub enum Reason {
     Dns,
     /// The TCP connection failed.
     Connect,
-    /// The TLS handshake failed.
+    /// The TLS handshake failed for another reason than the certificate checks below.
     Tls,
+    /// A certificate in the chain has expired.
+    CertExpired,
+    /// A certificate in the chain is not valid yet.
+    CertNotYetValid,
+    /// The chain does not lead to a trusted root (self-signed, unknown issuer).
+    CertUntrusted,
+    /// The certificate is not valid for the name asked for.
+    CertHostname,
+    /// The certificate expires sooner than `min_days_remaining`.
+    CertExpiring,
     /// The HTTP status code was not one of the expected ones.
     Status,
     /// The body did not contain, or did contain, what was asked.
@@ -36,6 +46,10 @@ pub enum Reason {
     Duration,
     /// Too many redirects, or a redirect loop.
     Redirects,
+    /// A DNS answer had an unexpected response code.
+    Rcode,
+    /// Too many ICMP echo requests went unanswered.
+    Loss,
     /// Another assertion failed.
     Assertion,
     /// The target answered something that is not valid for the protocol.
@@ -54,11 +68,18 @@ impl Reason {
             Self::Dns => "dns",
             Self::Connect => "connect",
             Self::Tls => "tls",
+            Self::CertExpired => "cert_expired",
+            Self::CertNotYetValid => "cert_not_yet_valid",
+            Self::CertUntrusted => "cert_untrusted",
+            Self::CertHostname => "cert_hostname",
+            Self::CertExpiring => "cert_expiring",
             Self::Status => "status",
             Self::Body => "body",
             Self::Header => "header",
             Self::Duration => "duration",
             Self::Redirects => "redirects",
+            Self::Rcode => "rcode",
+            Self::Loss => "loss",
             Self::Assertion => "assertion",
             Self::Protocol => "protocol",
             Self::Secret => "secret",
