@@ -75,6 +75,12 @@ impl RunContext {
         }
     }
 
+    /// Seconds spent so far in the phase `name`, if it happened.
+    pub fn phase_seconds(&self, name: &str) -> Option<f64> {
+        let phases = self.phases.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        phases.iter().find(|phase| phase.name == name).map(|phase| phase.seconds)
+    }
+
     fn take_phases(&self) -> Vec<Phase> {
         std::mem::take(&mut *self.phases.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }

@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::spec::{HttpCheck, HttpExpect, HttpVersion, IpVersion};
+use super::spec::{HttpCheck, HttpExpect, HttpVersion, IpVersion, JsonAssert, JsonTest};
 use crate::outcome::{Assertion, Outcome, Reason, State};
 use crate::run::{Execute, RunContext};
 
@@ -95,7 +95,7 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
         url = next;
     };
     let total = cx.elapsed();
-    let judged = judge(&check.expect, &response, total);
+    let judged = judge(&check.expect, &response, total, &|phase| cx.phase_seconds(phase));
     let details = serde_json::json!({
         "status_code": response.status,
         "http_version": response.version,
@@ -340,7 +340,7 @@ struct Judged {
 }
 
 /// Evaluates every assertion; the first failing one gives the reason.
-fn judge(expect: &HttpExpect, response: &Response, total: Duration) -> Judged {
+fn judge(expect: &HttpExpect, response: &Response, total: Duration, phase: &dyn Fn(&str) -> Option<f64>) -> Judged {
     let body = String::from_utf8_lossy(&response.body);
     let mut assertions = Vec::new();
     let mut failure: Option<(Reason, String)> = None;
@@ -385,7 +385,23 @@ fn judge(expect: &HttpExpect, response: &Response, total: Duration) -> Judged {
         let observed = value.map(|value| shorten(&value)).unwrap_or_else(|| "absent".to_owned());
         check(Reason::Header, &format!("header {name}"), format!("/{regex}/"), observed, passed);
     }
+    if !expect.json.is_empty() {
+        let parsed = serde_json::from_slice::<serde_json::Value>(&response.body);
+        for assertion in &expect.json {
+            let name = format!("json {}", assertion.text);
+            let (expected, observed, passed) = match &parsed {
+                Err(error) => (json_expected(&assertion.test), format!("the body is not JSON: {error}"), false),
+                Ok(document) => judge_json(assertion, document),
+            };
+            check(Reason::Body, &name, expected, observed, passed);
+        }
+    }
     let seconds = |duration: Duration| format!("{:.3}s", duration.as_secs_f64());
+    for (name, limit) in &expect.max_phase_duration {
+        let spent = Duration::from_secs_f64(phase(name).unwrap_or(0.0));
+        let label = format!("max_phase_duration {name}");
+        check(Reason::Duration, &label, format!("at most {}", seconds(*limit)), seconds(spent), spent <= *limit);
+    }
     if let Some(max) = expect.max_duration {
         check(Reason::Duration, "max_duration", format!("at most {}", seconds(max)), seconds(total), total <= max);
     }
@@ -399,6 +415,43 @@ fn judge(expect: &HttpExpect, response: &Response, total: Duration) -> Judged {
         failure = Some((Reason::Duration, format!("degraded: took {}, more than {}", seconds(total), seconds(after))));
     }
     Judged { state, assertions, failure }
+}
+
+fn json_expected(test: &JsonTest) -> String {
+    match test {
+        JsonTest::Equals(value) => format!("a node equal to {value}"),
+        JsonTest::Regex(regex) => format!("a node matching /{regex}/"),
+        JsonTest::Exists(true) => "at least one node".to_owned(),
+        JsonTest::Exists(false) => "no node".to_owned(),
+    }
+}
+
+/// Evaluates one JSON assertion: (expected, observed, passed).
+fn judge_json(assertion: &JsonAssert, document: &serde_json::Value) -> (String, String, bool) {
+    let nodes = assertion.path.query(document).all();
+    let observed = match nodes.as_slice() {
+        [] => "no match".to_owned(),
+        [one] => truncate(&one.to_string()),
+        many => format!("{} nodes, first {}", many.len(), truncate(&many[0].to_string())),
+    };
+    let passed = match &assertion.test {
+        JsonTest::Equals(value) => nodes.iter().any(|node| *node == value),
+        JsonTest::Regex(regex) => nodes.iter().any(|node| match node {
+            serde_json::Value::String(text) => regex.is_match(text),
+            other => regex.is_match(&other.to_string()),
+        }),
+        JsonTest::Exists(exists) => nodes.is_empty() != *exists,
+    };
+    (json_expected(&assertion.test), observed, passed)
+}
+
+/// JSON text cut to a readable length (it is already quoted where needed).
+fn truncate(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 fn shorten(text: &str) -> String {
@@ -465,9 +518,63 @@ mod tests {
             body_regex: None,
             body_not_regex: None,
             headers: Vec::new(),
+            json: Vec::new(),
             max_duration: None,
+            max_phase_duration: Vec::new(),
             degraded_after: None,
         }
+    }
+
+    fn no_phases(_: &str) -> Option<f64> {
+        None
+    }
+
+    fn json_assert(path: &str, test: JsonTest) -> JsonAssert {
+        let parsed = serde_json_path::JsonPath::parse(path).unwrap_or_else(|error| panic!("{error}"));
+        JsonAssert { text: path.to_owned(), path: parsed, test }
+    }
+
+    #[test]
+    fn json_assertions_check_equals_regex_and_exists() {
+        let mut e = expect();
+        e.json = vec![
+            json_assert("$.status", JsonTest::Equals(serde_json::json!("ok"))),
+            json_assert(
+                "$.items[*].id",
+                JsonTest::Regex(regex::Regex::new("^4[0-9]$").unwrap_or_else(|e| panic!("{e}"))),
+            ),
+            json_assert("$.count", JsonTest::Equals(serde_json::json!(3))),
+            json_assert("$.error", JsonTest::Exists(false)),
+        ];
+        let body = r#"{"status": "ok", "count": 3, "items": [{"id": 7}, {"id": 42}]}"#;
+        let judged = judge(&e, &response(200, body), Duration::from_millis(5), &no_phases);
+        assert_eq!(judged.state, State::Up, "{:?}", judged.assertions);
+
+        let body = r#"{"status": "degraded", "count": 3, "items": [{"id": 7}], "error": "db down"}"#;
+        let judged = judge(&e, &response(200, body), Duration::from_millis(5), &no_phases);
+        assert_eq!(judged.failure.as_ref().map(|f| f.0), Some(Reason::Body));
+        let passed: Vec<bool> = judged.assertions.iter().map(|a| a.passed).collect();
+        assert_eq!(passed, vec![true, false, false, true, false]);
+        assert_eq!(judged.assertions[1].observed, "\"degraded\"");
+
+        let judged = judge(&e, &response(200, "<html>"), Duration::from_millis(5), &no_phases);
+        assert!(judged.assertions[1].observed.starts_with("the body is not JSON"));
+    }
+
+    #[test]
+    fn a_slow_phase_fails_with_reason_duration() {
+        let mut e = expect();
+        e.max_phase_duration = vec![("connect", Duration::from_millis(100)), ("processing", Duration::from_secs(1))];
+        let phases = |name: &str| match name {
+            "connect" => Some(0.25),
+            "processing" => Some(0.5),
+            _ => None,
+        };
+        let judged = judge(&e, &response(200, ""), Duration::from_millis(800), &phases);
+        assert_eq!(judged.failure.as_ref().map(|f| f.0), Some(Reason::Duration));
+        assert_eq!(judged.assertions[1].observed, "0.250s");
+        assert!(!judged.assertions[1].passed);
+        assert!(judged.assertions[2].passed);
     }
 
     #[test]
@@ -481,13 +588,13 @@ mod tests {
     fn status_and_body_failures_name_the_first_failing_assertion() {
         let mut e = expect();
         e.body_contains = Some("Welcome".to_owned());
-        let judged = judge(&e, &response(500, "oops"), Duration::from_millis(5));
+        let judged = judge(&e, &response(500, "oops"), Duration::from_millis(5), &no_phases);
         assert_eq!(judged.state, State::Down);
         assert_eq!(judged.failure.map(|f| f.0), Some(Reason::Status));
         assert_eq!(judged.assertions.len(), 2);
         assert!(judged.assertions.iter().all(|a| !a.passed));
 
-        let judged = judge(&e, &response(200, "hello"), Duration::from_millis(5));
+        let judged = judge(&e, &response(200, "hello"), Duration::from_millis(5), &no_phases);
         assert_eq!(judged.failure.as_ref().map(|f| f.0), Some(Reason::Body));
         assert_eq!(judged.assertions[1].observed, "not found");
     }
@@ -496,9 +603,9 @@ mod tests {
     fn slow_but_correct_is_degraded_not_down() {
         let mut e = expect();
         e.degraded_after = Some(Duration::from_millis(100));
-        let judged = judge(&e, &response(204, ""), Duration::from_millis(300));
+        let judged = judge(&e, &response(204, ""), Duration::from_millis(300), &no_phases);
         assert_eq!(judged.state, State::Degraded);
-        let judged = judge(&e, &response(204, ""), Duration::from_millis(50));
+        let judged = judge(&e, &response(204, ""), Duration::from_millis(50), &no_phases);
         assert_eq!(judged.state, State::Up);
         assert!(judged.failure.is_none());
     }

@@ -7,5 +7,5 @@ mod tls;
 
 pub use spec::{
     BasicAuthSpec, HttpCheck, HttpExpect, HttpExpectSpec, HttpSpec, HttpTls, HttpTlsSpec, HttpVersion, IpVersion,
-    StatusMatch, StatusSpec,
+    JsonAssert, JsonAssertSpec, JsonTest, PHASES, StatusMatch, StatusSpec,
 };

@@ -97,10 +97,29 @@ pub struct HttpExpectSpec {
     pub body_not_regex: Option<String>,
     /// Response headers that must be present and match a regular expression (header name to regex).
     pub headers: Option<BTreeMap<String, String>>,
+    /// JSON body assertions: each a JSONPath (RFC 9535) with `equals`, `regex` or `exists`.
+    pub json: Option<Vec<JsonAssertSpec>>,
     /// The whole run must take at most this long, or it fails with reason `duration`.
     pub max_duration: Option<String>,
+    /// Limits per phase (`resolve`, `connect`, `tls`, `processing`, `transfer`), summed over redirects,
+    /// such as `{connect: 200ms, processing: 1s}`; a slower phase fails with reason `duration`.
+    pub max_phase_duration: Option<BTreeMap<String, String>>,
     /// A run slower than this passes but is reported as degraded.
     pub degraded_after: Option<String>,
+}
+
+/// One JSON body assertion. With none of `equals`, `regex` and `exists`, the path must match something.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonAssertSpec {
+    /// A JSONPath query such as `$.status` or `$.items[*].id`.
+    pub path: String,
+    /// A value (string, number, boolean, null, list or mapping) that one of the matched nodes must equal.
+    pub equals: Option<serde_json::Value>,
+    /// A regular expression that one of the matched nodes must match (non-strings are matched as JSON text).
+    pub regex: Option<String>,
+    /// `true`: the path must match at least one node; `false`: it must match none.
+    pub exists: Option<bool>,
 }
 
 /// A status code (`200`) or class (`"2xx"`).
@@ -232,6 +251,31 @@ pub struct HttpTls {
     pub insecure: bool,
 }
 
+/// A validated JSON body assertion.
+#[derive(Debug, Clone)]
+pub struct JsonAssert {
+    /// The query as written.
+    pub text: String,
+    /// The parsed query.
+    pub path: serde_json_path::JsonPath,
+    /// What the matched nodes must satisfy.
+    pub test: JsonTest,
+}
+
+/// What a JSON assertion checks.
+#[derive(Debug, Clone)]
+pub enum JsonTest {
+    /// One matched node equals this value.
+    Equals(serde_json::Value),
+    /// One matched node matches this regex.
+    Regex(Regex),
+    /// The path matches something (true) or nothing (false).
+    Exists(bool),
+}
+
+/// The phases of an HTTP check, in order.
+pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
+
 /// Validated assertions.
 #[derive(Debug, Clone)]
 pub struct HttpExpect {
@@ -247,8 +291,12 @@ pub struct HttpExpect {
     pub body_not_regex: Option<Regex>,
     /// Header name and the regex its value must match.
     pub headers: Vec<(http::HeaderName, Regex)>,
+    /// JSON body assertions.
+    pub json: Vec<JsonAssert>,
     /// The longest acceptable run.
     pub max_duration: Option<Duration>,
+    /// The longest acceptable time per phase.
+    pub max_phase_duration: Vec<(&'static str, Duration)>,
     /// Slower than this is degraded.
     pub degraded_after: Option<Duration>,
 }
@@ -420,6 +468,47 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Optio
             }
         }
     }
+    let mut json = Vec::new();
+    for (i, item) in spec.json.unwrap_or_default().into_iter().enumerate() {
+        let at = path.key("json").index(i);
+        let query = match serde_json_path::JsonPath::parse(&item.path) {
+            Ok(query) => Some(query),
+            Err(error) => {
+                cx.error(&at.key("path"), format!("{:?} is not a valid JSONPath: {error}", item.path));
+                None
+            }
+        };
+        let test = match (item.equals, item.regex, item.exists) {
+            (Some(value), None, None) => Some(JsonTest::Equals(value)),
+            (None, Some(text), None) => cx.regex(&at.key("regex"), &text).map(JsonTest::Regex),
+            (None, None, exists) => Some(JsonTest::Exists(exists.unwrap_or(true))),
+            _ => {
+                cx.error(&at, "set only one of `equals`, `regex` and `exists`");
+                None
+            }
+        };
+        match (query, test) {
+            (Some(path), Some(test)) => json.push(JsonAssert { text: item.path, path, test }),
+            _ => ok = false,
+        }
+    }
+    let mut max_phase_duration = Vec::new();
+    for (phase, text) in spec.max_phase_duration.unwrap_or_default() {
+        let at = path.key("max_phase_duration").key(&phase);
+        match PHASES.iter().find(|known| **known == phase) {
+            Some(known) => match cx.duration(&at, &text) {
+                Some(limit) => max_phase_duration.push((*known, limit)),
+                None => ok = false,
+            },
+            None => {
+                let hint = crate::config::suggest(&phase, PHASES)
+                    .map(|close| format!(" (did you mean {close:?}?)"))
+                    .unwrap_or_default();
+                cx.error_at_key(&at, format!("{phase:?} is not a phase{hint}; phases: {}", PHASES.join(", ")));
+                ok = false;
+            }
+        }
+    }
     let max_duration = spec.max_duration.as_deref().map(|text| cx.duration(&path.key("max_duration"), text));
     let degraded_after = spec.degraded_after.as_deref().map(|text| cx.duration(&path.key("degraded_after"), text));
     if matches!(max_duration, Some(None)) || matches!(degraded_after, Some(None)) {
@@ -439,7 +528,9 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Optio
         body_regex,
         body_not_regex,
         headers,
+        json,
         max_duration,
+        max_phase_duration,
         degraded_after,
     })
 }
