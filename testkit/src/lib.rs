@@ -1,0 +1,174 @@
+//! A region for tests and benchmarks: a prober namespace and a target namespace joined by a delay line.
+//!
+//! This kernel has no `netem`, so latency is made in user space: each namespace gets a TUN device with
+//! point-to-point addresses (prober 10.200.0.1, target 10.200.0.2, private to the two namespaces), and two
+//! threads of this process move every packet between the devices, holding the prober-to-target direction for
+//! the chosen delay. Every exchange, the TCP handshake included, then sees a round trip of at least that delay.
+//! The namespaces and devices are removed on drop.
+
+use std::fs::File;
+use std::io;
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sched::{CloneFlags, setns};
+use tun_rs::{DeviceBuilder, InterruptEvent, SyncDevice};
+
+/// The prober side's address inside its namespace.
+pub const PROBER_IP: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
+/// The target side's address inside its namespace.
+pub const TARGET_IP: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
+const DEVICE: &str = "pndelay";
+
+/// A region: two namespaces and the delay line between them.
+pub struct Region {
+    prober_ns: String,
+    target_ns: String,
+    delay: Duration,
+    stop: Arc<InterruptEvent>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Region {
+    /// Creates the namespaces and starts the delay line. `delay` is the added round-trip time.
+    pub fn create(name: &str, delay: Duration) -> io::Result<Self> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let unique = format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let prober_ns = format!("pn-{name}-{unique}-p");
+        let target_ns = format!("pn-{name}-{unique}-t");
+        let mut region =
+            Self { prober_ns, target_ns, delay, stop: Arc::new(InterruptEvent::new()?), threads: Vec::new() };
+        for ns in [&region.prober_ns, &region.target_ns] {
+            ip(&["netns", "add", ns])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        let prober = open_tun(&region.prober_ns, PROBER_IP, TARGET_IP)?;
+        let target = open_tun(&region.target_ns, TARGET_IP, PROBER_IP)?;
+        region.start(prober, target)?;
+        Ok(region)
+    }
+
+    /// The namespace probes run in.
+    pub fn prober_ns(&self) -> &str {
+        &self.prober_ns
+    }
+
+    /// The namespace targets run in.
+    pub fn target_ns(&self) -> &str {
+        &self.target_ns
+    }
+
+    /// The added round-trip time.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// Runs `f` on a thread inside the target namespace: sockets it creates (a listener bound to
+    /// [`TARGET_IP`]) stay in that namespace when handed back.
+    pub fn in_target<T: Send + 'static>(&self, f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+        in_namespace(&self.target_ns, f)
+    }
+
+    /// Runs `f` on a thread inside the prober namespace.
+    pub fn in_prober<T: Send + 'static>(&self, f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+        in_namespace(&self.prober_ns, f)
+    }
+
+    /// A command that runs `program` inside the prober namespace.
+    pub fn prober_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.prober_ns]).arg(program);
+        command
+    }
+
+    fn start(&mut self, prober: SyncDevice, target: SyncDevice) -> io::Result<()> {
+        let prober = Arc::new(prober);
+        let target = Arc::new(target);
+        let (queue, delayed) = mpsc::channel::<(Instant, Vec<u8>)>();
+        let delay = self.delay;
+
+        // Prober to target: read, stamp, and hand to the writer, which holds each packet for the delay.
+        let (from, stop) = (prober.clone(), self.stop.clone());
+        self.threads.push(std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(len) = from.recv_intr(&mut buf, &stop) {
+                if queue.send((Instant::now() + delay, buf[..len].to_vec())).is_err() {
+                    break;
+                }
+            }
+        }));
+        let to = target.clone();
+        self.threads.push(std::thread::spawn(move || {
+            while let Ok((due, packet)) = delayed.recv() {
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                let _ = to.send(&packet);
+            }
+        }));
+        // Target to prober: straight through.
+        let (from, to, stop) = (target, prober, self.stop.clone());
+        self.threads.push(std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(len) = from.recv_intr(&mut buf, &stop) {
+                let _ = to.send(&buf[..len]);
+            }
+        }));
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Region")
+            .field("prober_ns", &self.prober_ns)
+            .field("target_ns", &self.target_ns)
+            .field("delay", &self.delay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        let _ = self.stop.trigger();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        for ns in [&self.prober_ns, &self.target_ns] {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    let handle = File::open(format!("/var/run/netns/{ns}"))?;
+    std::thread::spawn(move || {
+        setns(&handle, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+        f()
+    })
+    .join()
+    .map_err(|_| io::Error::other("the namespace thread panicked"))?
+}
+
+fn open_tun(ns: &str, local: Ipv4Addr, peer: Ipv4Addr) -> io::Result<SyncDevice> {
+    let device = in_namespace(ns, || DeviceBuilder::new().name(DEVICE).packet_information(false).build_sync())?;
+    device.set_nonblocking(true)?;
+    let (local, peer) = (format!("{local}/32"), format!("{peer}/32"));
+    ip(&["-n", ns, "addr", "add", &local, "peer", &peer, "dev", DEVICE])?;
+    ip(&["-n", ns, "link", "set", DEVICE, "up"])?;
+    Ok(device)
+}
+
+fn ip(args: &[&str]) -> io::Result<()> {
+    let output = Command::new("ip").args(args).output()?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim())))
+    }
+}
