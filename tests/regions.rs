@@ -39,16 +39,19 @@ fn probe_from(region: &Region, target: SocketAddr) -> serde_json::Value {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "probe from {} failed: {stdout} {}", region.prober_ns(), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "probe from {} failed: {stdout} {}",
+        region.prober_ns(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_str(stdout.lines().next().unwrap_or_default()).unwrap()
 }
 
 fn can_create_namespaces() -> bool {
-    let ok = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .is_ok_and(|output| output.status.success())
-        && std::path::Path::new("/dev/net/tun").exists();
+    let ok =
+        std::process::Command::new("ip").args(["netns", "list"]).output().is_ok_and(|output| output.status.success())
+            && std::path::Path::new("/dev/net/tun").exists();
     if !ok {
         eprintln!("skipped: this test needs root, `ip netns` and /dev/net/tun");
     }
@@ -68,14 +71,25 @@ fn connect_phase_reflects_each_regions_delay() {
     let mut near_connect = Vec::new();
     let mut far_connect = Vec::new();
     for _ in 0..3 {
-        for (region, target, samples) in [(&near, near_target, &mut near_connect), (&far, far_target, &mut far_connect)] {
+        for (region, target, samples) in [(&near, near_target, &mut near_connect), (&far, far_target, &mut far_connect)]
+        {
             let line = probe_from(region, target);
             assert_eq!(line["success"], true, "{line}");
             let connect = line["phases"]["connect"].as_f64().unwrap();
             let processing = line["phases"]["processing"].as_f64().unwrap();
             // Every round trip crosses the delay line: the handshake, and the request to its first byte.
-            assert!(connect >= region.delay().as_secs_f64(), "{}: connect {connect}s < {:?}", region.prober_ns(), region.delay());
-            assert!(processing >= region.delay().as_secs_f64(), "{}: processing {processing}s < {:?}", region.prober_ns(), region.delay());
+            assert!(
+                connect >= region.delay().as_secs_f64(),
+                "{}: connect {connect}s < {:?}",
+                region.prober_ns(),
+                region.delay()
+            );
+            assert!(
+                processing >= region.delay().as_secs_f64(),
+                "{}: processing {processing}s < {:?}",
+                region.prober_ns(),
+                region.delay()
+            );
             samples.push(connect);
         }
     }

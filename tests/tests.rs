@@ -1,2 +1,16 @@
-//! End-to-end tests of the `probenet` binary against local servers.
+//! End-to-end tests: the real `probenet` binary against local HTTP(S) servers, one test binary.
 #![allow(clippy::unwrap_used)]
+
+// Modules:
+// - util:     the harness (test servers, certificates, running the binary)
+// - validate: `probenet validate` and `probenet schema` on the examples and on broken configs
+// - run:      `probenet run`: the quick start, outputs, selection, exit codes, connection failures
+// - http:     the HTTP executor: redirects, timing, bodies, assertions, TLS, HTTP/2, secrets
+// - regions:  probes from network namespaces behind delay lines measure each region's latency
+
+mod util;
+
+mod http;
+mod regions;
+mod run;
+mod validate;

@@ -67,6 +67,14 @@ impl RunContext {
         template.resolve(&mut secrets)
     }
 
+    /// Registers a value derived from secrets (an encoded credential, say) so it is redacted like a secret.
+    pub fn remember_secret(&self, value: &str) {
+        let mut secrets = self.secrets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !value.is_empty() && !secrets.iter().any(|known| known == value) {
+            secrets.push(value.to_owned());
+        }
+    }
+
     /// Adds a line to the run's log (bounded).
     pub fn log(&self, line: impl Into<String>) {
         let mut log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -140,25 +148,46 @@ pub fn unsupported(kind: &str) -> Outcome {
     Outcome::failed(Reason::Unsupported, format!("`{kind}` checks are not supported yet by this version of probenet"))
 }
 
+/// Redacts every secret value from the outcome's text, then bounds each text. Executors hand over raw
+/// observations (unescaped, uncut) so that a secret is always found whole before anything is cut or escaped.
 fn redact_outcome(outcome: &mut Outcome, secrets: &[String]) {
-    if secrets.is_empty() {
-        return;
-    }
-    let clean = |text: &mut String| *text = secret::redact(text, secrets);
+    let clean = |text: &mut String, limit: usize| *text = present(&secret::redact(text, secrets), limit);
     if let Some(error) = &mut outcome.error {
-        clean(error);
+        clean(error, MAX_ERROR_CHARS);
     }
-    outcome.log.iter_mut().for_each(clean);
+    outcome.log.iter_mut().for_each(|line| clean(line, MAX_ERROR_CHARS));
     for assertion in &mut outcome.assertions {
-        clean(&mut assertion.observed);
-        clean(&mut assertion.expected);
+        clean(&mut assertion.observed, MAX_OBSERVED_CHARS);
+        clean(&mut assertion.expected, MAX_OBSERVED_CHARS);
     }
     redact_json(&mut outcome.details, secrets);
 }
 
+/// The longest error or log line an outcome keeps.
+const MAX_ERROR_CHARS: usize = 400;
+/// The longest observed or expected value an assertion keeps.
+const MAX_OBSERVED_CHARS: usize = 160;
+
+/// Escapes control characters (so a value stays on one line) and cuts the text to `limit` characters.
+fn present(text: &str, limit: usize) -> String {
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == limit {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn redact_json(value: &mut serde_json::Value, secrets: &[String]) {
     match value {
-        serde_json::Value::String(text) => *text = secret::redact(text, secrets),
+        serde_json::Value::String(text) if !secrets.is_empty() => *text = secret::redact(text, secrets),
         serde_json::Value::Array(items) => items.iter_mut().for_each(|item| redact_json(item, secrets)),
         serde_json::Value::Object(map) => map.values_mut().for_each(|item| redact_json(item, secrets)),
         _ => {}

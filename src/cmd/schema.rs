@@ -10,18 +10,18 @@ pub struct Args {
 }
 
 pub fn main(args: &Args) -> ExitCode {
-    if args.markdown {
-        print!("{}", probenet_checks::config::reference::markdown());
-        return ExitCode::SUCCESS;
-    }
-    match serde_json::to_string_pretty(&probenet_checks::config::spec::json_schema()) {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
+    let text = if args.markdown {
+        probenet_checks::config::reference::markdown()
+    } else {
+        match serde_json::to_string_pretty(&probenet_checks::config::spec::json_schema()) {
+            Ok(text) => text + "\n",
+            Err(error) => {
+                eprintln!("probenet: cannot print the schema: {error}");
+                return ExitCode::FAILURE;
+            }
         }
-        Err(error) => {
-            eprintln!("probenet: cannot print the schema: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    };
+    // A closed pipe (`probenet schema | head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    ExitCode::SUCCESS
 }

@@ -8,7 +8,7 @@ use regex::Regex;
 use super::error::ConfigError;
 use super::path::Path;
 use crate::secret::Template;
-use crate::yaml::{Mark, Node, from_node};
+use crate::yaml::{Mark, Node, NodeKind, from_node, join_key};
 
 /// A secret reference and where it is written, so `validate` can check it resolves on this machine.
 #[derive(Debug, Clone)]
@@ -100,17 +100,38 @@ impl<'a> Ctx<'a> {
         self.errors.push(error);
     }
 
-    /// Deserializes the node at `path` into `T`, recording a located error if it does not fit.
+    /// Deserializes the node at `path` into `T`, recording a located error for every part that does not fit.
+    ///
+    /// A serde deserializer stops at its first error. To report every one, the key (or list item) holding an
+    /// error is removed from a copy of the node and deserialization is tried again, up to once per child.
+    /// When that ends in a value, it is returned (built without the broken parts) so that validation can
+    /// still report the semantic errors of the rest; the recorded errors keep the config from being used.
     pub fn deserialize<T: serde::de::DeserializeOwned>(&mut self, path: &Path) -> Option<T> {
         let node = self.node(path)?;
-        match from_node::<T>(node, &path.to_string()) {
-            Ok(value) => Some(value),
-            Err(error) => {
-                let located = self.at(error.mark, path, error.message);
-                self.errors.push(ConfigError { path: error.path, ..located });
-                None
+        let base = path.to_string();
+        let mut current = std::borrow::Cow::Borrowed(node);
+        let children = match &node.kind {
+            NodeKind::Map(entries) => entries.len(),
+            NodeKind::Seq(_) | NodeKind::Scalar { .. } => 0,
+        };
+        let mut pruned: Vec<String> = Vec::new();
+        for _ in 0..=children {
+            let error = match from_node::<T>(&current, &base) {
+                Ok(value) => return Some(value),
+                Err(error) => error,
+            };
+            // A required key removed for being broken is not also "missing".
+            if pruned.iter().any(|key| error.message == format!("missing field {key:?}")) {
+                return None;
+            }
+            let located = self.at(error.mark, path, error.message);
+            self.errors.push(ConfigError { path: error.path.clone(), ..located });
+            match prune_child(current.to_mut(), &base, &error.path) {
+                Some(key) => pruned.push(key),
+                None => return None,
             }
         }
+        None
     }
 
     /// Parses a duration written at `path`.
@@ -169,6 +190,28 @@ impl<'a> Ctx<'a> {
             }
         }
     }
+}
+
+/// Removes from `node` (whose path is `base`) the entry that holds the error at `error_path`, as deep as the
+/// path goes, and returns its key; `None` when the error is about `node` itself.
+fn prune_child(node: &mut Node, base: &str, error_path: &str) -> Option<String> {
+    let NodeKind::Map(entries) = &mut node.kind else {
+        // A list item cannot be dropped without shifting the paths of the items after it: lists stop at their
+        // first broken item.
+        return None;
+    };
+    let (at, child_path) = entries.iter().enumerate().find_map(|(at, (key, _))| {
+        let child = join_key(base, &key.text);
+        let within =
+            error_path == child || error_path.strip_prefix(&child).is_some_and(|rest| rest.starts_with(['.', '[']));
+        within.then_some((at, child))
+    })?;
+    if error_path != child_path
+        && let Some(key) = prune_child(&mut entries[at].1, &child_path, error_path)
+    {
+        return Some(key);
+    }
+    Some(entries.remove(at).0.text)
 }
 
 /// Parses a byte size: a number with an optional unit `B`, `KB`, `MB`, `GB`, `KiB`, `MiB`, `GiB`.

@@ -42,7 +42,8 @@ impl Failure {
 
 /// The request parts that come from secrets, resolved once per run.
 struct Prepared {
-    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Configured headers; the flag says the value holds a secret.
+    headers: Vec<(HeaderName, HeaderValue, bool)>,
     authorization: Option<HeaderValue>,
     body: Bytes,
 }
@@ -128,11 +129,13 @@ fn prepare(check: &HttpCheck, cx: &RunContext) -> Result<Prepared, Failure> {
     let mut headers = Vec::new();
     for (name, template) in &check.headers {
         let text = cx.resolve(template).map_err(secret)?;
-        headers.push((name.clone(), value(text, &format!("header {name}"))?));
+        headers.push((name.clone(), value(text, &format!("header {name}"))?, template.has_secrets()));
     }
     let authorization = if let Some((user, password)) = &check.basic_auth {
         let password = cx.resolve(password).map_err(secret)?;
-        Some(value(format!("Basic {}", base64(format!("{user}:{password}").as_bytes())), "basic_auth")?)
+        let encoded = base64(format!("{user}:{password}").as_bytes());
+        cx.remember_secret(&encoded);
+        Some(value(format!("Basic {encoded}"), "basic_auth")?)
     } else if let Some(token) = &check.bearer_token {
         Some(value(format!("Bearer {}", cx.resolve(token).map_err(secret)?), "bearer_token")?)
     } else {
@@ -173,9 +176,9 @@ async fn hop(
     let headers = request.headers_mut();
     if let Some(headers) = headers {
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        for (name, value) in &prepared.headers {
-            // Credentials go only to the origin they were configured for.
-            if same_origin || *name != AUTHORIZATION {
+        for (name, value, secret) in &prepared.headers {
+            // Credentials, and any header holding a secret, go only to the origin they were configured for.
+            if same_origin || !(*secret || *name == AUTHORIZATION) {
                 headers.insert(name.clone(), value.clone());
             }
         }
@@ -195,7 +198,12 @@ async fn hop(
         };
         let config =
             super::tls::client_config(&check.tls, alpn).map_err(|message| Failure::new(Reason::Tls, message))?;
-        let name = check.tls.server_name.clone().unwrap_or_else(|| host.clone());
+        // `server_name` belongs to the configured URL's host; a redirect to another host is checked as that host.
+        let configured_host = check.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        let name = match &check.tls.server_name {
+            Some(name) if host == configured_host => name.clone(),
+            _ => host.clone(),
+        };
         let server_name = rustls::pki_types::ServerName::try_from(name)
             .map_err(|error| Failure::new(Reason::Tls, format!("server name: {error}")))?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
@@ -230,7 +238,9 @@ fn finish(
     let uri = if h2 {
         format!("{}://{authority}{path_and_query}", url.scheme())
     } else {
+        // A `Host` header from the config wins, as it does over HTTP/2 where it is sent as given.
         if let Some(headers) = request.headers_mut()
+            && !headers.contains_key(HOST)
             && let Ok(value) = HeaderValue::from_str(authority)
         {
             headers.insert(HOST, value);
@@ -364,12 +374,12 @@ fn judge(expect: &HttpExpect, response: &Response, total: Duration, phase: &dyn 
         check(Reason::Body, "body_not_contains", format!("no {text:?}"), snippet(found), !found);
     }
     if let Some(regex) = &expect.body_regex {
-        let found = regex.find(&body).map(|m| shorten(m.as_str()));
+        let found = regex.find(&body).map(|m| quoted(m.as_str()));
         let passed = found.is_some();
         check(Reason::Body, "body_regex", format!("/{regex}/"), found.unwrap_or_else(|| "no match".to_owned()), passed);
     }
     if let Some(regex) = &expect.body_not_regex {
-        let found = regex.find(&body).map(|m| shorten(m.as_str()));
+        let found = regex.find(&body).map(|m| quoted(m.as_str()));
         let passed = found.is_none();
         check(
             Reason::Body,
@@ -382,7 +392,7 @@ fn judge(expect: &HttpExpect, response: &Response, total: Duration, phase: &dyn 
     for (name, regex) in &expect.headers {
         let value = response.headers.get(name).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let passed = value.as_deref().is_some_and(|value| regex.is_match(value));
-        let observed = value.map(|value| shorten(&value)).unwrap_or_else(|| "absent".to_owned());
+        let observed = value.map(|value| quoted(&value)).unwrap_or_else(|| "absent".to_owned());
         check(Reason::Header, &format!("header {name}"), format!("/{regex}/"), observed, passed);
     }
     if !expect.json.is_empty() {
@@ -431,11 +441,11 @@ fn judge_json(assertion: &JsonAssert, document: &serde_json::Value) -> (String, 
     let nodes = assertion.path.query(document).all();
     let observed = match nodes.as_slice() {
         [] => "no match".to_owned(),
-        [one] => truncate(&one.to_string()),
-        many => format!("{} nodes, first {}", many.len(), truncate(&many[0].to_string())),
+        [one] => one.to_string(),
+        many => format!("{} nodes, first {}", many.len(), many[0]),
     };
     let passed = match &assertion.test {
-        JsonTest::Equals(value) => nodes.iter().any(|node| *node == value),
+        JsonTest::Equals(value) => nodes.contains(&value),
         JsonTest::Regex(regex) => nodes.iter().any(|node| match node {
             serde_json::Value::String(text) => regex.is_match(text),
             other => regex.is_match(&other.to_string()),
@@ -445,22 +455,9 @@ fn judge_json(assertion: &JsonAssert, document: &serde_json::Value) -> (String, 
     (json_expected(&assertion.test), observed, passed)
 }
 
-/// JSON text cut to a readable length (it is already quoted where needed).
-fn truncate(text: &str) -> String {
-    const MAX: usize = 80;
-    match text.char_indices().nth(MAX) {
-        Some((at, _)) => format!("{}...", &text[..at]),
-        None => text.to_owned(),
-    }
-}
-
-fn shorten(text: &str) -> String {
-    const MAX: usize = 80;
-    if text.chars().count() <= MAX {
-        format!("{text:?}")
-    } else {
-        format!("{:?}...", text.chars().take(MAX).collect::<String>())
-    }
+/// An observed text, quoted. Not escaped or cut here: the runtime redacts secrets first, then bounds it.
+fn quoted(text: &str) -> String {
+    format!("\"{text}\"")
 }
 
 /// An error and its sources, joined with ": ", each only once.

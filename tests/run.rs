@@ -1,0 +1,224 @@
+//! `probenet run`: the quick start against a local site, both outputs, check selection, exit codes and
+//! failures before any HTTP (connection refused, unresolvable host), and kinds that cannot run yet.
+
+use crate::util::{Config, REPO, Server, assertion, closed_port, http_check, phase, run_json};
+
+/// `examples/quickstart.yaml`, pointed at `srv` instead of 127.0.0.1:8000.
+fn quickstart(srv: &Server) -> Config {
+    let text = std::fs::read_to_string(format!("{REPO}/examples/quickstart.yaml")).unwrap();
+    assert!(text.contains("127.0.0.1:8000"), "the quick start no longer targets 127.0.0.1:8000");
+    Config::new(&text.replace("127.0.0.1:8000", &srv.addr().to_string()))
+}
+
+/// The quick start's demo site, with the home page answering `status` and `body`.
+async fn demo_site(status: u16, body: &str) -> Server {
+    Server::http1().route("/", status, body).json("/health.json", r#"{"status": "ok"}"#).start().await
+}
+
+#[tokio::test]
+async fn quickstart_passes_against_the_demo_site() {
+    let srv = demo_site(200, "Welcome to the shop").await;
+    let out = quickstart(&srv).run_json(&[]).await;
+    out.assert_code(0);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    for (line, path) in lines.iter().zip(["/", "/health.json"]) {
+        assert_eq!(line["success"], true, "{line}");
+        assert_eq!(line["state"], "up", "{line}");
+        assert_eq!(line["kind"], "http");
+        assert_eq!(line["region"], "local");
+        assert_eq!(line["target"], srv.url(path));
+        assert!(line["reason"].is_null() && line["error"].is_null(), "{line}");
+        for name in ["resolve", "connect", "processing", "transfer"] {
+            assert!(phase(line, name) >= 0.0);
+        }
+        assert!(line["phases"].get("tls").is_none(), "plain HTTP has no tls phase: {line}");
+        let status = assertion(line, "status");
+        assert_eq!(status["observed"], "200");
+        assert_eq!(status["passed"], true);
+        assert_eq!(line["details"]["status_code"], 200);
+        assert_eq!(line["details"]["http_version"], "1.1");
+        assert_eq!(line["details"]["tls"], false);
+        assert!(line["duration_seconds"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(lines[0]["check"], "demo-homepage");
+    assert_eq!(lines[1]["check"], "demo-health");
+    assert_eq!(assertion(&lines[0], "body_contains")["observed"], "found");
+    assert_eq!(assertion(&lines[1], "header content-type")["passed"], true);
+    assert_eq!(assertion(&lines[1], "body_regex")["passed"], true);
+    assert_eq!((srv.hits("/"), srv.hits("/health.json")), (1, 1));
+}
+
+#[tokio::test]
+async fn quickstart_fails_with_reason_status_when_the_home_page_answers_500() {
+    let srv = demo_site(500, "Welcome, but broken").await;
+    let out = quickstart(&srv).run_json(&[]).await;
+    out.assert_code(1);
+    let home = out.check("demo-homepage");
+    assert_eq!(home["success"], false);
+    assert_eq!(home["state"], "down");
+    assert_eq!(home["reason"], "status");
+    assert_eq!(home["error"], "status: expected 200, got 500");
+    assert_eq!(assertion(&home, "status")["observed"], "500");
+    assert_eq!(out.check("demo-health")["success"], true, "the other check is unaffected");
+}
+
+#[tokio::test]
+async fn quickstart_fails_with_reason_body_when_the_welcome_is_missing() {
+    let srv = demo_site(200, "Under maintenance").await;
+    let out = quickstart(&srv).run_json(&[]).await;
+    out.assert_code(1);
+    let home = out.check("demo-homepage");
+    assert_eq!(home["success"], false);
+    assert_eq!(home["reason"], "body");
+    assert_eq!(assertion(&home, "status")["passed"], true);
+    let body = assertion(&home, "body_contains");
+    assert_eq!(body["passed"], false);
+    assert_eq!(body["expected"], "\"Welcome\"");
+    assert_eq!(body["observed"], "not found");
+}
+
+#[tokio::test]
+async fn table_output_names_every_check_and_marks_failures_down() {
+    let srv = demo_site(500, "oops").await;
+    let out = quickstart(&srv).run_table(&[]).await;
+    out.assert_code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let columns: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(columns, ["CHECK", "KIND", "REGION", "RESULT", "DURATION", "REASON"]);
+    let row = |name: &str| -> Vec<&str> {
+        let line = lines.iter().find(|line| line.starts_with(name)).unwrap_or_else(|| panic!("{}", out.stdout));
+        line.split_whitespace().collect()
+    };
+    let home = row("demo-homepage ");
+    assert_eq!((home[1], home[2], home[3], home[5]), ("http", "local", "DOWN", "status"), "{}", out.stdout);
+    let health = row("demo-health ");
+    assert_eq!((health[3], health[5]), ("up", "-"), "{}", out.stdout);
+    assert!(out.stdout.contains("\ndemo-homepage: status: expected 200, got 500\n"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn check_selects_one_check_and_an_unknown_name_suggests_the_closest() {
+    let srv = demo_site(200, "Welcome").await;
+    let config = quickstart(&srv);
+    let out = config.run_json(&["--check", "demo-health"]).await;
+    out.assert_code(0);
+    assert_eq!(out.only()["check"], "demo-health");
+    assert_eq!((srv.hits("/"), srv.hits("/health.json")), (0, 1), "only the selected check ran");
+
+    let out = config.run_json(&["--check", "demo-helth"]).await;
+    out.assert_code(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(out.stderr, "probenet: no check named \"demo-helth\" (did you mean \"demo-health\"?)\n");
+    assert_eq!(srv.hits("/health.json"), 1, "nothing ran");
+}
+
+#[tokio::test]
+async fn a_config_error_exits_2_before_running_anything() {
+    let srv = demo_site(200, "Welcome").await;
+    let config = Config::new(&http_check("home", &srv.url("/"), "expect: {status: [200], max_duration: 2 secs}"));
+    let out = config.run_json(&[]).await;
+    out.assert_code(2);
+    assert_eq!(out.stdout, "");
+    let file = config.path.display();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "{file}:6:45: checks[0].http.expect.max_duration: \"2 secs\" is not a duration; \
+             write for example 500ms, 30s, 5m or 1h30m\nprobenet: 1 error in the config; nothing was applied\n"
+        )
+    );
+    assert_eq!(srv.hits("/"), 0);
+}
+
+#[tokio::test]
+async fn connection_refused_fails_with_reason_connect() {
+    let port = closed_port().await;
+    let out = run_json(&http_check("refused", &format!("http://127.0.0.1:{port}/"), "")).await;
+    out.assert_code(1);
+    let result = out.only();
+    assert_eq!(result["success"], false);
+    assert_eq!(result["reason"], "connect");
+    let error = result["error"].as_str().unwrap();
+    assert!(error.starts_with(&format!("connect to 127.0.0.1:{port}: ")), "{error}");
+    assert!(phase(&result, "connect") >= 0.0);
+    assert!(result["phases"].get("processing").is_none(), "no request was sent: {result}");
+}
+
+#[tokio::test]
+async fn an_unresolvable_host_fails_with_reason_dns() {
+    // `.invalid` never resolves (RFC 2606), online or offline.
+    let out = run_json(&http_check("nowhere", "http://nonexistent.invalid/", "")).await;
+    out.assert_code(1);
+    let result = out.only();
+    assert_eq!(result["success"], false);
+    assert_eq!(result["reason"], "dns");
+    assert!(result["error"].as_str().unwrap().starts_with("resolving nonexistent.invalid: "), "{result}");
+    assert!(result["phases"].get("connect").is_none(), "{result}");
+}
+
+#[tokio::test]
+async fn kinds_without_an_executor_fail_as_unsupported_never_succeed() {
+    let port = closed_port().await;
+    let yaml = format!(
+        r#"checks:
+  - name: a-tcp
+    tcp: {{target: "127.0.0.1:{port}"}}
+  - name: a-dns
+    dns: {{query: localhost, server: "127.0.0.1:{port}"}}
+  - name: a-tls
+    tls: {{target: "127.0.0.1:{port}"}}
+  - name: an-icmp
+    icmp: {{host: 127.0.0.1}}
+  - name: a-browser
+    browser: {{steps: [{{goto: "http://127.0.0.1:{port}/"}}]}}
+"#
+    );
+    let out = run_json(&yaml).await;
+    out.assert_code(1);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 5, "{}", out.stdout);
+    for (line, kind) in lines.iter().zip(["tcp", "dns", "tls", "icmp", "browser"]) {
+        assert_eq!(line["kind"], kind);
+        assert_eq!(line["success"], false, "{line}");
+        assert_eq!(line["state"], "down", "{line}");
+        assert_eq!(line["reason"], "unsupported", "{line}");
+        assert_eq!(
+            line["error"],
+            format!("`{kind}` checks are not supported yet by this version of probenet"),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn region_selects_and_labels_results_and_an_unknown_one_exits_2() {
+    let srv = Server::http1().route("/", 200, "hi").start().await;
+    let yaml = format!(
+        r#"regions:
+  eu-west: {{}}
+  us-east: {{}}
+checks:
+  - name: everywhere
+    http: {{url: "{url}"}}
+  - name: us-only
+    regions: [us-east]
+    http: {{url: "{url}"}}
+"#,
+        url = srv.url("/")
+    );
+    let config = Config::new(&yaml);
+    let out = config.run_json(&[]).await;
+    out.assert_code(0);
+    assert_eq!(out.check("everywhere")["region"], "eu-west", "a check's first region by default");
+    assert_eq!(out.check("us-only")["region"], "us-east");
+
+    let out = config.run_json(&["--region", "eu-west"]).await;
+    out.assert_code(0);
+    assert_eq!(out.only()["check"], "everywhere");
+
+    let out = config.run_json(&["--region", "mars"]).await;
+    out.assert_code(2);
+    assert_eq!(out.stderr, "probenet: unknown region \"mars\"; declared regions: eu-west, us-east\n");
+    assert_eq!(srv.hits("/"), 3);
+}
