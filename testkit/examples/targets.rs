@@ -1,6 +1,6 @@
 //! Local probe targets for whole-process benchmarks: HTTP, HTTPS, DNS and TCP servers on 127.0.0.1.
 //!
-//! `targets CA_PEM_PATH` starts them, writes the CA certificate of the HTTPS server to CA_PEM_PATH, prints one
+//! `targets CA_PEM_PATH [BIND_IP]` starts them (on 127.0.0.1 unless BIND_IP is given), writes the CA certificate of the HTTPS server to CA_PEM_PATH, prints one
 //! JSON line `{"http": PORT, "https": PORT, "dns": PORT, "tcp": PORT}` and serves until stdin closes. The
 //! servers are minimal and cheap so that what a benchmark measures is the prober, not the target.
 
@@ -17,10 +17,11 @@ const RESPONSE: &[u8] =
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ca_path = std::env::args().nth(1).unwrap_or_else(|| "targets-ca.pem".to_owned());
-    let http = TcpListener::bind("127.0.0.1:0").await?;
-    let https = TcpListener::bind("127.0.0.1:0").await?;
-    let tcp = TcpListener::bind("127.0.0.1:0").await?;
-    let dns = UdpSocket::bind("127.0.0.1:0").await?;
+    let ip: std::net::IpAddr = std::env::args().nth(2).unwrap_or_else(|| "127.0.0.1".to_owned()).parse()?;
+    let http = TcpListener::bind((ip, 0)).await?;
+    let https = TcpListener::bind((ip, 0)).await?;
+    let tcp = TcpListener::bind((ip, 0)).await?;
+    let dns = UdpSocket::bind((ip, 0)).await?;
     println!(
         "{{\"http\": {}, \"https\": {}, \"dns\": {}, \"tcp\": {}}}",
         http.local_addr()?.port(),
@@ -29,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tcp.local_addr()?.port()
     );
 
-    let acceptor = tls_acceptor(&ca_path)?;
+    let acceptor = tls_acceptor(&ca_path, ip)?;
     tokio::spawn(serve_http(http, None));
     tokio::spawn(serve_http(https, Some(acceptor)));
     tokio::spawn(async move {
@@ -94,7 +95,7 @@ async fn serve_dns(socket: UdpSocket) {
     }
 }
 
-fn tls_acceptor(ca_path: &str) -> Result<tokio_rustls::TlsAcceptor, Box<dyn std::error::Error>> {
+fn tls_acceptor(ca_path: &str, ip: std::net::IpAddr) -> Result<tokio_rustls::TlsAcceptor, Box<dyn std::error::Error>> {
     let ca_key = rcgen::KeyPair::generate()?;
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -102,7 +103,7 @@ fn tls_acceptor(ca_path: &str) -> Result<tokio_rustls::TlsAcceptor, Box<dyn std:
     let ca = ca_params.self_signed(&ca_key)?;
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let leaf_key = rcgen::KeyPair::generate()?;
-    let leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+    let leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), ip.to_string()])?;
     let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
     std::fs::write(ca_path, ca.pem())?;
     let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der())?;
