@@ -85,7 +85,8 @@ async fn run(check: &DnsCheck, cx: &RunContext, details: &mut Value) -> Result<O
     let mut question = Query::query(check.name.clone(), check.record_type);
     question.set_query_class(check.class);
     query.add_query(question);
-    let packet = query.to_vec().map_err(|error| Failure::new(Reason::Protocol, format!("encoding the query: {error}")))?;
+    let packet =
+        query.to_vec().map_err(|error| Failure::new(Reason::Protocol, format!("encoding the query: {error}")))?;
     let transport = if check.tcp { "tcp" } else { "udp" };
     cx.log(format!("asking {addr} over {transport} for {} {} {}", check.name.to_ascii(), check.class, check.record));
 
@@ -350,7 +351,8 @@ mod tests {
 
     #[test]
     fn resolv_conf_gives_the_first_usable_nameserver() {
-        let text = "# comment\nsearch example.com\nnameserver fe80::1%eth0\nnameserver 10.0.0.2 \nnameserver 10.0.0.3\n";
+        let text =
+            "# comment\nsearch example.com\nnameserver fe80::1%eth0\nnameserver 10.0.0.2 \nnameserver 10.0.0.3\n";
         assert_eq!(first_nameserver(text), Some("10.0.0.2:53".parse().unwrap()));
         assert_eq!(first_nameserver("nameserver ::1\n"), Some("[::1]:53".parse().unwrap()));
         assert_eq!(first_nameserver("nameserver fe80::1%2\n"), Some("[fe80::1%2]:53".parse().unwrap()));

@@ -47,7 +47,7 @@ pub fn judge(expect: &DnsExpect, response: &Rendered) -> Judged {
         assertions.push(Assertion { name: name.to_owned(), expected, observed, passed });
     };
 
-    let rcode_ok = expect.rcodes.iter().any(|rcode| *rcode == response.rcode);
+    let rcode_ok = expect.rcodes.contains(&response.rcode);
     check(Reason::Rcode, "rcode", expect.rcodes.join(", "), response.rcode.clone(), rcode_ok);
     if let Some(wanted) = expect.authoritative {
         let observed = response.authoritative.to_string();

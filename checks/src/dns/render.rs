@@ -65,9 +65,7 @@ fn rdata(data: &RData, presentation: bool) -> String {
             soa.expire,
             soa.minimum
         ),
-        RData::TXT(txt) if presentation => {
-            txt.txt_data.iter().map(|part| quote(part)).collect::<Vec<_>>().join(" ")
-        }
+        RData::TXT(txt) if presentation => txt.txt_data.iter().map(|part| quote(part)).collect::<Vec<_>>().join(" "),
         RData::TXT(txt) => txt.txt_data.iter().map(|part| String::from_utf8_lossy(part)).collect(),
         RData::CAA(caa) if presentation => format!("{} {} {}", caa.flags(), caa.tag, quote(&caa.value)),
         RData::CAA(caa) => format!("{} {} {}", caa.flags(), caa.tag, String::from_utf8_lossy(&caa.value)),

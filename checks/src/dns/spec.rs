@@ -109,7 +109,7 @@ pub struct DnsCheck {
     /// The recursion-desired flag.
     pub recursion: bool,
     /// Assertions.
-    pub expect: DnsExpect,
+    pub expect: Box<DnsExpect>,
 }
 
 /// Validated assertions.
@@ -146,11 +146,7 @@ impl KindSpec for DnsSpec {
     fn validate(self, cx: &mut Ctx<'_>, path: &Path) -> Option<DnsCheck> {
         let mut ok = true;
         let record = self.record.unwrap_or_else(|| "A".to_owned()).to_ascii_uppercase();
-        let record_type = if RECORDS.contains(&record.as_str()) {
-            record.parse::<RecordType>().ok()
-        } else {
-            None
-        };
+        let record_type = if RECORDS.contains(&record.as_str()) { record.parse::<RecordType>().ok() } else { None };
         if record_type.is_none() {
             cx.error(&path.key("record"), format!("{record:?} is not a supported record type: {}", RECORDS.join(", ")));
             ok = false;
@@ -207,7 +203,7 @@ impl KindSpec for DnsSpec {
             server,
             tcp,
             recursion: self.recursion.unwrap_or(true),
-            expect: expect?,
+            expect: Box::new(expect?),
         })
     }
 }
