@@ -333,6 +333,17 @@ mod tests {
     }
 
     #[test]
+    fn every_supported_record_and_rcode_is_known_to_hickory() {
+        for record in RECORDS {
+            assert_eq!(record.parse::<RecordType>().unwrap().to_string(), record);
+        }
+        for (value, rcode) in RCODES.iter().enumerate() {
+            let code = hickory_proto::op::ResponseCode::from(0, u8::try_from(value).unwrap());
+            assert_eq!(super::super::render::rcode(code), *rcode);
+        }
+    }
+
+    #[test]
     fn query_names_are_fully_qualified() {
         assert_eq!(query_name("www.example.com", false).unwrap().to_ascii(), "www.example.com.");
         assert_eq!(query_name("www.example.com.", false).unwrap().to_ascii(), "www.example.com.");
