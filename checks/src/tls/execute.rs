@@ -100,7 +100,7 @@ async fn run(check: &TlsCheck, cx: &RunContext) -> Result<Outcome, Failure> {
         report.verdict.as_str()
     ));
     for problem in &report.problems {
-        cx.log(format!("certificate {}: {}", problem.kind.as_str(), problem.message));
+        cx.log(format!("{}: {}", problem.kind.as_str(), problem.message));
     }
     let now = chrono::Utc::now().timestamp();
     let judged = judge(&check.expect, &report, version, now);

@@ -287,20 +287,22 @@ pub fn classify(error: &rustls::Error) -> Verdict {
 
 fn trust_problem(error: &rustls::Error, certs: &[CertInfo], no_roots: bool) -> Problem {
     let kind = classify(error);
-    let leaf = certs.first();
+    let self_signed = certs.len() == 1 && certs.first().is_some_and(CertInfo::is_self_issued);
     let message = match error {
         _ if no_roots => "no trusted root certificates on this machine".to_owned(),
-        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => match leaf {
-            Some(leaf) if certs.len() == 1 && leaf.is_self_issued() => {
-                format!("self-signed certificate {} is not trusted", leaf.label())
-            }
-            _ => {
-                let top = certs.iter().rev().find(|cert| cert.parsed()).map(|cert| format!("{:?}", cert.issuer));
-                format!("unknown issuer: no trusted root for {}", top.unwrap_or_else(|| "the chain".to_owned()))
-            }
-        },
+        _ if kind == Verdict::Untrusted && self_signed => {
+            format!("self-signed certificate {} is not trusted", certs.first().map(CertInfo::label).unwrap_or_default())
+        }
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            let top = certs.iter().rev().find(|cert| cert.parsed()).map(|cert| format!("{:?}", cert.issuer));
+            format!("unknown issuer: no trusted root for {}", top.unwrap_or_else(|| "the chain".to_owned()))
+        }
         rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
             "a certificate of the chain has a bad signature".to_owned()
+        }
+        _ if kind == Verdict::Untrusted => {
+            "no trusted path: a signature in the chain uses an unsupported algorithm or does not match its issuer's key"
+                .to_owned()
         }
         other => other.to_string(),
     };
