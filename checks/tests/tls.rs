@@ -551,3 +551,39 @@ async fn unreadable_ca_file_is_reason_tls_and_names_the_file() {
     assert_eq!(outcome.reason, Some(Reason::Tls), "{outcome:#?}");
     assert!(outcome.error.as_deref().unwrap().contains("/nonexistent/probenet-ca.pem"), "{outcome:#?}");
 }
+
+/// The reusable API, as the HTTP and TCP kinds use it: the handshake succeeds and the report tells.
+#[tokio::test]
+async fn recording_verifier_lets_the_handshake_finish_and_reports() {
+    use probenet_checks::tls::{RecordingVerifier, TrustRoots, Verdict, client_config, provider};
+    let pki = Pki::new();
+    let leaf = Spec::leaf("localhost").days(-30, -2).signed_by(&pki.ca);
+    let server = TlsServer::start_with(&[&leaf, &pki.ca], leaf.key_der(), rustls::ALL_VERSIONS, &["h2"], None).await;
+    let ca_file = pki.ca_file();
+    let (config, verifier) = client_config(Some(std::path::Path::new(&ca_file)), &[b"h2"], None).unwrap();
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let report = verifier.report().unwrap();
+    assert_eq!(report.verdict, Verdict::Expired);
+    assert_eq!(report.verdict.reason(), Some(Reason::CertExpired));
+    assert_eq!(report.certs.len(), 2);
+    assert_eq!(report.earliest_expiry(), Some(leaf.not_after()));
+    assert_eq!(report.last_chain_expiry(), Some(leaf.not_after()));
+    assert!(report.error.as_deref().unwrap().contains("expired"));
+    assert!(verifier.take().is_some());
+    assert!(verifier.take().is_none());
+
+    // Without any root (a machine with no CA bundle), every chain is untrusted and still reported.
+    let empty = RecordingVerifier::new(TrustRoots::from_certs(Vec::new()), provider());
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let now = rustls::pki_types::UnixTime::now();
+    let report = empty.analyse(&leaf.der, &[], &name, &[], now);
+    assert_eq!(report.verdict, Verdict::Expired);
+    let kinds: Vec<Verdict> = report.problems.iter().map(|problem| problem.kind).collect();
+    assert_eq!(kinds, [Verdict::Expired, Verdict::Untrusted]);
+    assert_eq!(report.problem(Verdict::Untrusted).unwrap().message, "no trusted root certificates on this machine");
+    assert_eq!(report.last_chain_expiry(), None);
+    assert_eq!(report.earliest_expiry(), Some(leaf.not_after()));
+}

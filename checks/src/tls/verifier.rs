@@ -155,7 +155,7 @@ impl RecordingVerifier {
             Some(inner) => {
                 inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now).map(drop)
             }
-            None => Err(rustls::Error::General("no trusted root certificates".to_owned())),
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
         };
         let error = strict.as_ref().err().map(ToString::to_string);
         let parsed = match ParsedCertificate::try_from(end_entity) {
@@ -212,8 +212,9 @@ impl RecordingVerifier {
             _ => certs.iter().collect(),
         };
         problems.extend(on_path.iter().filter_map(|cert| cert.date_problem(now_unix)));
+        // rustls's own verdict is always among the problems, even where the path rebuilt by names differs.
         if let Err(error) = &strict
-            && problems.is_empty()
+            && !problems.iter().any(|problem| problem.kind == classify(error))
         {
             problems.push(Problem { kind: classify(error), message: error.to_string() });
         }
