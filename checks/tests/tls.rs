@@ -364,6 +364,8 @@ async fn self_signed_with_the_name_of_a_trusted_root_is_cert_untrusted() {
     let outcome = run(&format!("{{target: 'localhost:{}', ca_file: '{}'}}", server.port(), pki.ca_file())).await;
     assert_eq!(outcome.reason, Some(Reason::CertUntrusted), "{outcome:#?}");
     assert!(assertion(&outcome, "trusted").observed.contains("self-signed"), "{outcome:#?}");
+    // Its name matches the root, but it is no path to it.
+    assert_eq!(outcome.details["last_chain_expiry"], Value::Null);
 }
 
 #[tokio::test]

@@ -218,6 +218,8 @@ impl RecordingVerifier {
         {
             problems.push(Problem { kind: classify(error), message: error.to_string() });
         }
+        // A path rebuilt by names only counts once rustls found the chain trusted.
+        let last_chain_expiry = last_chain_expiry.filter(|_| trusted == Some(true));
         ChainReport::new(problems, trusted, error, name, certs, last_chain_expiry)
     }
 }
