@@ -1,80 +1,21 @@
-//! The `tls` kind: a TLS handshake and what the certificate chain must look like.
+//! The `tls` kind: a TLS handshake, the whole certificate chain and a precise verdict on it, also when the
+//! chain is invalid; and the reusable pieces other kinds use to report the same (HTTP, TCP with TLS).
 //!
-//! Validated here; executing it is the check-kinds issue's work, and until then a run fails with reason
-//! `unsupported`.
+//! - [`client_config`] builds a rustls client config around a [`RecordingVerifier`], which records the
+//!   presented chain and every problem in it, then lets the handshake finish. The caller judges afterwards.
+//! - [`ChainReport`] holds the parsed chain ([`CertInfo`]), the [`Verdict`] and its [`Problem`]s, and the
+//!   expiries blackbox_exporter reports (`earliest_expiry`, `last_chain_expiry`).
+//! - [`judge`] evaluates a [`TlsExpect`] against a report and the negotiated version.
+//!
+//! Precedence when a chain has several problems: expired, not yet valid, untrusted, other, hostname (see
+//! [`Verdict`]); a check's assertions follow the same order, then fingerprint, days remaining, version.
 
-use schemars::JsonSchema;
-use serde::Deserialize;
+mod chain;
+mod execute;
+mod spec;
+mod verifier;
 
-use crate::config::{Ctx, KindSpec, Path};
-
-/// A TLS handshake and what the certificate must look like.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TlsSpec {
-    /// The server to connect to, as `host:port` (port 443 when left out).
-    pub target: String,
-    /// The name sent in SNI and checked against the certificate (default: the target's host).
-    pub server_name: Option<String>,
-    /// A PEM file of CA certificates to trust instead of the system's.
-    pub ca_file: Option<String>,
-    /// What the certificate must look like.
-    pub expect: Option<TlsExpectSpec>,
-}
-
-/// What the certificate chain must look like.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TlsExpectSpec {
-    /// The fewest days before the earliest expiry in the chain (default 0: not expired).
-    pub min_days_remaining: Option<u32>,
-}
-
-/// A validated TLS check.
-#[derive(Debug, Clone)]
-pub struct TlsCheck {
-    /// Host to connect to.
-    pub host: String,
-    /// Port to connect to.
-    pub port: u16,
-    /// SNI and verification name.
-    pub server_name: String,
-    /// CA file to trust instead of the system's.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// The fewest days left.
-    pub min_days_remaining: u32,
-}
-
-impl KindSpec for TlsSpec {
-    type Check = TlsCheck;
-
-    fn validate(self, cx: &mut Ctx<'_>, path: &Path) -> Option<TlsCheck> {
-        let (host, port) = cx.host_port(&path.key("target"), &self.target, Some(443))?;
-        let server_name = self.server_name.unwrap_or_else(|| host.clone());
-        if rustls_pki_types::ServerName::try_from(server_name.as_str()).is_err() {
-            cx.error(&path.key("server_name"), format!("{server_name:?} is not a valid server name"));
-            return None;
-        }
-        let expect = self.expect.unwrap_or_default();
-        Some(TlsCheck {
-            host,
-            port,
-            server_name,
-            ca_file: self.ca_file.map(Into::into),
-            min_days_remaining: expect.min_days_remaining.unwrap_or(0),
-        })
-    }
-}
-
-impl TlsCheck {
-    /// `host:port`, as the `instance` label shows it.
-    pub fn target(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-}
-
-impl crate::run::Execute for TlsCheck {
-    async fn execute(&self, _cx: &crate::run::RunContext) -> crate::Outcome {
-        crate::run::unsupported("tls")
-    }
-}
+pub use chain::{CertInfo, ChainReport, Problem, Verdict, rfc3339, sha256_hex};
+pub use execute::{Judged, judge};
+pub use spec::{TlsCheck, TlsExpect, TlsExpectSpec, TlsSpec, TlsVersion, parse_fingerprint};
+pub use verifier::{RecordingVerifier, Session, TrustRoots, classify, client_config, provider, version_name};
