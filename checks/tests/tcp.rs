@@ -1,5 +1,6 @@
 //! TCP checks against real servers on loopback: an SMTP-like banner server, a Redis-like responder, a refused
 //! port, a silent server, one that closes at once and one that floods.
+#![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -356,7 +357,7 @@ fn script_steps_are_validated_with_located_errors() {
     let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
     println!("{text:#?}");
     assert_eq!(text.len(), 5);
-    assert!(text[0].contains("tcp.ip_version: the target 127.0.0.1 is not an address of this family"));
+    assert!(text[0].contains("tcp.ip_version: the target 127.0.0.1 is an IPv4 address, but `ip_version` is ipv6"));
     assert!(text[1].contains("script[0].send: a step has either `send` or `expect`, not both"));
     assert!(text[2].contains("script[1]: a step needs `send`"));
     assert!(text[3].contains("script[2].expect: \"(\" is not a valid regular expression"));

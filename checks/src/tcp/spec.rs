@@ -80,7 +80,7 @@ impl KindSpec for TcpSpec {
             && let Ok(ip) = host.parse::<std::net::IpAddr>()
             && !family_fits(ip, ip_version)
         {
-            cx.error(&path.key("ip_version"), format!("the target {host} is not an address of this family"));
+            cx.error(&path.key("ip_version"), family_mismatch(&format!("the target {host}"), ip));
         }
         let script = validate_script(cx, &path.key("script"), self.script.unwrap_or_default());
         let (host, port) = target?;
@@ -89,12 +89,18 @@ impl KindSpec for TcpSpec {
 }
 
 /// Whether `ip` belongs to the family `version` asks for.
-pub(crate) fn family_fits(ip: std::net::IpAddr, version: IpVersion) -> bool {
+pub(super) fn family_fits(ip: std::net::IpAddr, version: IpVersion) -> bool {
     match version {
         IpVersion::Any => true,
         IpVersion::Ipv4 => ip.is_ipv4(),
         IpVersion::Ipv6 => ip.is_ipv6(),
     }
+}
+
+/// The error for an address of the other family than `ip_version` asks for.
+fn family_mismatch(what: &str, ip: std::net::IpAddr) -> String {
+    let (family, asked) = if ip.is_ipv4() { ("IPv4", "ipv6") } else { ("IPv6", "ipv4") };
+    format!("{what} is an {family} address, but `ip_version` is {asked}")
 }
 
 fn validate_script(cx: &mut Ctx<'_>, path: &Path, steps: Vec<TcpStepSpec>) -> Option<Vec<TcpStep>> {
