@@ -1,0 +1,216 @@
+//! The `icmp` kind as written in YAML, and its validation into [`IcmpCheck`].
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::config::{Ctx, KindSpec, Path};
+use crate::duration::format;
+use crate::http::IpVersion;
+use crate::yaml::NodeKind;
+
+/// ICMP echo requests.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpSpec {
+    /// The host name or IP address to ping.
+    pub host: String,
+    /// How many echo requests to send, 1 to 100 (default 1).
+    pub count: Option<u32>,
+    /// The time between two echo requests, at least `10ms` (default `1s`). `count` × `interval` must fit within
+    /// the check's timeout; replies are awaited until shortly before it.
+    pub interval: Option<String>,
+    /// Which address family to use: `any` (default: the first address the resolver gives), `ipv4` or `ipv6`.
+    pub ip_version: Option<IpVersion>,
+    /// Bytes of payload in each echo request, 0 to 65500 (default 56, as `ping`).
+    pub payload_size: Option<u32>,
+    /// What the replies must look like. Without it, the check fails (reason `loss`) only when no reply comes.
+    pub expect: Option<IcmpExpectSpec>,
+}
+
+/// What the replies to the echo requests must look like. Every assertion is evaluated and reported.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpExpectSpec {
+    /// The largest share of unanswered requests, from 0 to 1 (`0.2` is 20%); more fails with reason `loss`.
+    /// Default: fail only when every request goes unanswered.
+    pub max_loss: Option<f64>,
+    /// The longest acceptable average round-trip time, such as `50ms`; slower fails with reason `duration`.
+    pub max_rtt: Option<String>,
+}
+
+/// A validated ICMP check.
+#[derive(Debug, Clone)]
+pub struct IcmpCheck {
+    /// The host.
+    pub host: String,
+    /// Echo requests per run.
+    pub count: u32,
+    /// Time between two requests.
+    pub interval: Duration,
+    /// Address family preference.
+    pub ip_version: IpVersion,
+    /// Payload bytes per request.
+    pub payload_size: usize,
+    /// The largest acceptable loss ratio; `None` fails only at 100% loss.
+    pub max_loss: Option<f64>,
+    /// The longest acceptable average round-trip time.
+    pub max_rtt: Option<Duration>,
+    /// The check's timeout as far as validation can tell; replies are awaited until shortly before it.
+    pub timeout: Duration,
+}
+
+const MAX_COUNT: u32 = 100;
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+const DEFAULT_PAYLOAD: u32 = 56;
+const MAX_PAYLOAD: u32 = 65_500;
+/// The timeout of a check that sets none (as `config::validate` has it).
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl KindSpec for IcmpSpec {
+    type Check = IcmpCheck;
+
+    fn validate(self, cx: &mut Ctx<'_>, path: &Path) -> Option<IcmpCheck> {
+        let mut ok = true;
+        let count = self.count.unwrap_or(1);
+        if !(1..=MAX_COUNT).contains(&count) {
+            cx.error(&path.key("count"), format!("{count} is outside the allowed range of 1 to {MAX_COUNT}"));
+            ok = false;
+        }
+        if self.host.is_empty() || self.host.contains(['/', ':', ' ']) && self.host.parse::<IpAddr>().is_err() {
+            cx.error(&path.key("host"), format!("{:?} is not a host name or IP address", self.host));
+            ok = false;
+        }
+        let ip_version = self.ip_version.unwrap_or(IpVersion::Any);
+        if let Ok(ip) = self.host.parse::<IpAddr>()
+            && !family_fits(ip, ip_version)
+        {
+            cx.error(&path.key("ip_version"), family_mismatch(&format!("the host {ip}"), ip));
+            ok = false;
+        }
+        let interval = match self.interval.as_deref() {
+            None => Some(DEFAULT_INTERVAL),
+            Some(text) => match cx.duration(&path.key("interval"), text) {
+                Some(interval) if interval < MIN_INTERVAL => {
+                    cx.error(
+                        &path.key("interval"),
+                        format!("{} is shorter than the minimum of {}", format(interval), format(MIN_INTERVAL)),
+                    );
+                    None
+                }
+                other => other,
+            },
+        };
+        let payload_size = self.payload_size.unwrap_or(DEFAULT_PAYLOAD);
+        if payload_size > MAX_PAYLOAD {
+            cx.error(
+                &path.key("payload_size"),
+                format!("{payload_size} is outside the allowed range of 0 to {MAX_PAYLOAD}"),
+            );
+            ok = false;
+        }
+        let timeout = check_timeout(cx, path);
+        if let (Some(interval), Some(timeout), true) = (interval, timeout, (1..=MAX_COUNT).contains(&count)) {
+            let needed = interval * count;
+            if needed > timeout {
+                let at = ["interval", "count"].into_iter().map(|key| path.key(key)).find(|at| cx.node(at).is_some());
+                cx.error(
+                    &at.unwrap_or_else(|| path.clone()),
+                    format!(
+                        "{count} {} every {} {} {}, longer than the check's timeout of {}",
+                        if count == 1 { "request" } else { "requests" },
+                        format(interval),
+                        if count == 1 { "takes" } else { "take" },
+                        format(needed),
+                        format(timeout)
+                    ),
+                );
+                ok = false;
+            }
+        }
+        let expect = validate_expect(cx, &path.key("expect"), self.expect.unwrap_or_default());
+        let (interval, (max_loss, max_rtt)) = (interval?, expect?);
+        ok.then_some(IcmpCheck {
+            host: self.host,
+            count,
+            interval,
+            ip_version,
+            payload_size: payload_size as usize,
+            max_loss,
+            max_rtt,
+            timeout: timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
+        })
+    }
+}
+
+/// Whether `ip` belongs to the family `version` asks for.
+pub(super) fn family_fits(ip: IpAddr, version: IpVersion) -> bool {
+    match version {
+        IpVersion::Any => true,
+        IpVersion::Ipv4 => ip.is_ipv4(),
+        IpVersion::Ipv6 => ip.is_ipv6(),
+    }
+}
+
+/// The error for an address of the other family than `ip_version` asks for.
+fn family_mismatch(what: &str, ip: IpAddr) -> String {
+    let (family, asked) = if ip.is_ipv4() { ("IPv4", "ipv6") } else { ("IPv6", "ipv4") };
+    format!("{what} is an {family} address, but `ip_version` is {asked}")
+}
+
+type Expect = (Option<f64>, Option<Duration>);
+
+fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: IcmpExpectSpec) -> Option<Expect> {
+    let mut ok = true;
+    if let Some(max) = spec.max_loss
+        && !(0.0..=1.0).contains(&max)
+    {
+        cx.error(&path.key("max_loss"), format!("{max} is outside the allowed range of 0 to 1 (0.1 is 10%)"));
+        ok = false;
+    }
+    let max_rtt = match spec.max_rtt.as_deref() {
+        None => None,
+        Some(text) => match cx.duration(&path.key("max_rtt"), text) {
+            Some(zero) if zero.is_zero() => {
+                cx.error(&path.key("max_rtt"), "the longest round-trip time must be more than 0s");
+                return None;
+            }
+            Some(max) => Some(max),
+            None => return None,
+        },
+    };
+    ok.then_some((spec.max_loss, max_rtt))
+}
+
+/// The timeout of the check whose `icmp` body is at `path`, as the common validation will set it: the check's
+/// own `timeout`, else `defaults.timeout` of this file, else 10s shortened to the interval. `None` when it is
+/// written but invalid (that error is reported by the common validation). `defaults` set in another file of
+/// the config are not seen here.
+fn check_timeout(cx: &Ctx<'_>, path: &Path) -> Option<Duration> {
+    let check = path.parent();
+    let defaults = Path::root().key("defaults");
+    let text = |at: &Path| match cx.node(at).map(|node| &node.kind) {
+        Some(NodeKind::Scalar { text, .. }) => Some(text.clone()),
+        _ => None,
+    };
+    if let Some(written) = text(&check.key("timeout")).or_else(|| text(&defaults.key("timeout"))) {
+        return crate::duration::parse(&written).ok();
+    }
+    let interval = match text(&check.key("interval")) {
+        Some(written) => Some(written),
+        None if cx.node(&check.key("schedule")).is_none() => text(&defaults.key("interval")),
+        None => None,
+    };
+    let interval = interval.and_then(|written| crate::duration::parse(&written).ok());
+    Some(interval.map_or(DEFAULT_CHECK_TIMEOUT, |interval| interval.min(DEFAULT_CHECK_TIMEOUT)))
+}
+
+impl IcmpCheck {
+    /// The host, as the `instance` label shows it.
+    pub fn target(&self) -> String {
+        self.host.clone()
+    }
+}
