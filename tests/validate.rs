@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 
 use crate::util::{Config, REPO, probenet};
 
-const EXAMPLE_SECRETS: [&str; 3] = ["ORDERS_API_KEY", "ADMIN_PASSWORD", "SHOP_USER"];
+const EXAMPLE_SECRETS: [&str; 4] = ["ORDERS_API_KEY", "ADMIN_PASSWORD", "SHOP_USER", "REDIS_PASSWORD"];
 
 /// How many checks the example files hold, counted from their text (`  - name:` items under `checks:`).
 fn example_checks() -> usize {
@@ -45,7 +45,9 @@ async fn examples_without_their_secrets_name_each_missing_one() {
              environment variable ORDERS_API_KEY is not set",
             "examples/http.yaml:36:49: checks[2].http.basic_auth.password: secret ${env:ADMIN_PASSWORD}: \
              environment variable ADMIN_PASSWORD is not set",
-            "probenet: 3 errors in the config; nothing was applied",
+            "examples/tcp.yaml:22:17: checks[2].tcp.script[0].send: secret ${env:REDIS_PASSWORD}: \
+             environment variable REDIS_PASSWORD is not set",
+            "probenet: 4 errors in the config; nothing was applied",
         ]
     );
     // Setting only some of them reports only the others.
