@@ -14,6 +14,7 @@ use crate::secret::{self, ResolveError, Template};
 pub struct RunContext {
     region: String,
     started: Instant,
+    timeout: Duration,
     phases: Mutex<Vec<Phase>>,
     secrets: Mutex<Vec<String>>,
     log: Mutex<Vec<String>>,
@@ -23,11 +24,12 @@ pub struct RunContext {
 const MAX_LOG_LINES: usize = 50;
 
 impl RunContext {
-    /// A context for a run from `region`, starting now.
-    pub fn new(region: &str) -> Self {
+    /// A context for a run from `region` with this timeout, starting now.
+    pub fn new(region: &str, timeout: Duration) -> Self {
         Self {
             region: region.to_owned(),
             started: Instant::now(),
+            timeout,
             phases: Mutex::new(Vec::new()),
             secrets: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
@@ -37,6 +39,11 @@ impl RunContext {
     /// The region this run is for.
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// The run's timeout (the runtime enforces it; an executor may plan within it, as ICMP does).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Time since the run started.
@@ -111,7 +118,7 @@ pub trait Execute {
 /// Runs `check` once from `region`, within its timeout, and returns its outcome with phases filled in
 /// and every secret value redacted.
 pub async fn run_once(check: &Check, region: &str) -> Outcome {
-    let cx = RunContext::new(region);
+    let cx = RunContext::new(region, check.timeout);
     let result = tokio::time::timeout(check.timeout, dispatch(&check.kind, &cx)).await;
     let mut outcome = match result {
         Ok(outcome) => outcome,

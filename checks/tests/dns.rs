@@ -50,9 +50,18 @@ async fn authoritative(ip: std::net::IpAddr) -> Authoritative {
     }
     let mut catalog = Catalog::new();
     catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
-    let udp = UdpSocket::bind((ip, 0)).await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.unwrap();
+    // The UDP and TCP servers share a port: take a free UDP port and retry when its TCP twin is taken.
+    let mut attempt = 0;
+    let (udp, tcp, addr) = loop {
+        attempt += 1;
+        let udp = UdpSocket::bind((ip, 0)).await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, tcp, addr),
+            Err(error) if attempt < 50 => eprintln!("port {} taken for TCP ({error}); trying another", addr.port()),
+            Err(error) => panic!("no port free for both UDP and TCP: {error}"),
+        }
+    };
     let mut server = Server::new(catalog);
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 64);

@@ -104,8 +104,10 @@ impl<'a> Ctx<'a> {
     ///
     /// A serde deserializer stops at its first error. To report every one, the key (or list item) holding an
     /// error is removed from a copy of the node and deserialization is tried again, up to once per child.
-    /// When that ends in a value, it is returned (built without the broken parts) so that validation can
-    /// still report the semantic errors of the rest; the recorded errors keep the config from being used.
+    /// When that ends in a value, it is returned (built without the broken keys) so that validation can
+    /// still report the semantic errors of the rest; the recorded errors keep the config from being used. A
+    /// broken list item takes its whole list out, and then no value is returned, since validating what is left
+    /// would report misleading errors.
     pub fn deserialize<T: serde::de::DeserializeOwned>(&mut self, path: &Path) -> Option<T> {
         let node = self.node(path)?;
         let base = path.to_string();
@@ -115,9 +117,11 @@ impl<'a> Ctx<'a> {
             NodeKind::Seq(_) | NodeKind::Scalar { .. } => 0,
         };
         let mut pruned: Vec<String> = Vec::new();
+        let mut whole = true;
         for _ in 0..=children {
             let error = match from_node::<T>(&current, &base) {
-                Ok(value) => return Some(value),
+                // Without a whole list, the rest would report misleading errors ("the script is empty").
+                Ok(value) => return whole.then_some(value),
                 Err(error) => error,
             };
             // A required key removed for being broken is not also "missing".
@@ -127,7 +131,10 @@ impl<'a> Ctx<'a> {
             let located = self.at(error.mark, path, error.message);
             self.errors.push(ConfigError { path: error.path.clone(), ..located });
             match prune_child(current.to_mut(), &base, &error.path) {
-                Some(key) => pruned.push(key),
+                Some((key, exact)) => {
+                    whole &= exact;
+                    pruned.push(key);
+                }
                 None => return None,
             }
         }
@@ -193,11 +200,11 @@ impl<'a> Ctx<'a> {
 }
 
 /// Removes from `node` (whose path is `base`) the entry that holds the error at `error_path`, as deep as the
-/// path goes, and returns its key; `None` when the error is about `node` itself.
-fn prune_child(node: &mut Node, base: &str, error_path: &str) -> Option<String> {
+/// path goes, and returns its key and whether it was exactly the broken entry (rather than a list holding it);
+/// `None` when the error is about `node` itself.
+fn prune_child(node: &mut Node, base: &str, error_path: &str) -> Option<(String, bool)> {
     let NodeKind::Map(entries) = &mut node.kind else {
-        // A list item cannot be dropped without shifting the paths of the items after it: lists stop at their
-        // first broken item.
+        // A list item cannot be dropped without shifting the paths of the items after it: the list goes whole.
         return None;
     };
     let (at, child_path) = entries.iter().enumerate().find_map(|(at, (key, _))| {
@@ -206,12 +213,11 @@ fn prune_child(node: &mut Node, base: &str, error_path: &str) -> Option<String> 
             error_path == child || error_path.strip_prefix(&child).is_some_and(|rest| rest.starts_with(['.', '[']));
         within.then_some((at, child))
     })?;
-    if error_path != child_path
-        && let Some(key) = prune_child(&mut entries[at].1, &child_path, error_path)
-    {
-        return Some(key);
+    let exact = error_path == child_path;
+    if !exact && let Some(found) = prune_child(&mut entries[at].1, &child_path, error_path) {
+        return Some(found);
     }
-    Some(entries.remove(at).0.text)
+    Some((entries.remove(at).0.text, exact))
 }
 
 /// Parses a byte size: a number with an optional unit `B`, `KB`, `MB`, `GB`, `KiB`, `MiB`, `GiB`.

@@ -139,6 +139,17 @@ impl CheckKind {
     }
 }
 
+impl CheckKind {
+    /// Why this check cannot finish within `timeout` whatever the target does, and the keys of the kind's
+    /// body (the first one written is blamed) that make it so.
+    pub fn timeout_problem(&self, timeout: Duration) -> Option<(&'static [&'static str], String)> {
+        match self {
+            Self::Icmp(check) => check.timeout_problem(timeout).map(|message| (&["interval", "count"][..], message)),
+            Self::Http(_) | Self::Dns(_) | Self::Tls(_) | Self::Tcp(_) | Self::Browser(_) => None,
+        }
+    }
+}
+
 /// A kind's raw YAML body: it validates itself into the kind's ready type.
 pub trait KindSpec: serde::de::DeserializeOwned {
     /// The validated check.

@@ -264,6 +264,12 @@ fn validate_check(
         }
         timeout = shortest_gap;
     }
+    if let Some((keys, message)) = kind.timeout_problem(timeout) {
+        let body = path.key(kind.key());
+        let at = keys.iter().map(|key| body.key(key)).find(|at| cx.node(at).is_some()).unwrap_or(body);
+        cx.error(&at, message);
+        return None;
+    }
     let mark = cx.mark(path);
     Some(Check {
         name: raw.name,

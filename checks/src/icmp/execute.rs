@@ -96,8 +96,9 @@ async fn run(check: &IcmpCheck, cx: &RunContext) -> Result<Outcome, (Reason, Str
     cx.log(format!("pinging {ip} from a {} socket", socket.kind.name()));
 
     // Stop a little before the check's timeout, so that a run with losses still reports them.
-    let margin = (check.timeout / 10).min(Duration::from_millis(250));
-    let budget = check.timeout.saturating_sub(margin).saturating_sub(cx.elapsed());
+    let timeout = cx.timeout();
+    let margin = (timeout / 10).min(Duration::from_millis(250));
+    let budget = timeout.saturating_sub(margin).saturating_sub(cx.elapsed());
     let pings = ping(check, cx, &socket, ip, budget).await;
 
     let sent = pings.sent();
@@ -285,7 +286,6 @@ mod tests {
             payload_size: 56,
             max_loss,
             max_rtt,
-            timeout: Duration::from_secs(10),
         }
     }
 

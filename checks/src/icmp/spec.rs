@@ -9,7 +9,6 @@ use serde::Deserialize;
 use crate::config::{Ctx, KindSpec, Path};
 use crate::duration::format;
 use crate::http::IpVersion;
-use crate::yaml::NodeKind;
 
 /// ICMP echo requests.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -58,8 +57,6 @@ pub struct IcmpCheck {
     pub max_loss: Option<f64>,
     /// The longest acceptable average round-trip time.
     pub max_rtt: Option<Duration>,
-    /// The check's timeout as far as validation can tell; replies are awaited until shortly before it.
-    pub timeout: Duration,
 }
 
 const MAX_COUNT: u32 = 100;
@@ -67,8 +64,6 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 const DEFAULT_PAYLOAD: u32 = 56;
 const MAX_PAYLOAD: u32 = 65_500;
-/// The timeout of a check that sets none (as `config::validate` has it).
-const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl KindSpec for IcmpSpec {
     type Check = IcmpCheck;
@@ -112,25 +107,6 @@ impl KindSpec for IcmpSpec {
             );
             ok = false;
         }
-        let timeout = check_timeout(cx, path);
-        if let (Some(interval), Some(timeout), true) = (interval, timeout, (1..=MAX_COUNT).contains(&count)) {
-            let needed = interval * count;
-            if needed > timeout {
-                let at = ["interval", "count"].into_iter().map(|key| path.key(key)).find(|at| cx.node(at).is_some());
-                cx.error(
-                    &at.unwrap_or_else(|| path.clone()),
-                    format!(
-                        "{count} {} every {} {} {}, longer than the check's timeout of {}",
-                        if count == 1 { "request" } else { "requests" },
-                        format(interval),
-                        if count == 1 { "takes" } else { "take" },
-                        format(needed),
-                        format(timeout)
-                    ),
-                );
-                ok = false;
-            }
-        }
         let expect = validate_expect(cx, &path.key("expect"), self.expect.unwrap_or_default());
         let (interval, (max_loss, max_rtt)) = (interval?, expect?);
         ok.then_some(IcmpCheck {
@@ -141,7 +117,6 @@ impl KindSpec for IcmpSpec {
             payload_size: payload_size as usize,
             max_loss,
             max_rtt,
-            timeout: timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
         })
     }
 }
@@ -185,30 +160,23 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: IcmpExpectSpec) -> Optio
     ok.then_some((spec.max_loss, max_rtt))
 }
 
-/// The timeout of the check whose `icmp` body is at `path`, as the common validation will set it: the check's
-/// own `timeout`, else `defaults.timeout` of this file, else 10s shortened to the interval. `None` when it is
-/// written but invalid (that error is reported by the common validation). `defaults` set in another file of
-/// the config are not seen here.
-fn check_timeout(cx: &Ctx<'_>, path: &Path) -> Option<Duration> {
-    let check = path.parent();
-    let defaults = Path::root().key("defaults");
-    let text = |at: &Path| match cx.node(at).map(|node| &node.kind) {
-        Some(NodeKind::Scalar { text, .. }) => Some(text.clone()),
-        _ => None,
-    };
-    if let Some(written) = text(&check.key("timeout")).or_else(|| text(&defaults.key("timeout"))) {
-        return crate::duration::parse(&written).ok();
-    }
-    let interval = match text(&check.key("interval")) {
-        Some(written) => Some(written),
-        None if cx.node(&check.key("schedule")).is_none() => text(&defaults.key("interval")),
-        None => None,
-    };
-    let interval = interval.and_then(|written| crate::duration::parse(&written).ok());
-    Some(interval.map_or(DEFAULT_CHECK_TIMEOUT, |interval| interval.min(DEFAULT_CHECK_TIMEOUT)))
-}
-
 impl IcmpCheck {
+    /// Why a check with this timeout could not send every request in time, if it could not.
+    pub fn timeout_problem(&self, timeout: Duration) -> Option<String> {
+        let needed = self.interval * self.count;
+        (needed > timeout).then(|| {
+            let count = self.count;
+            format!(
+                "{count} {} every {} {} {}, longer than the check's timeout of {}",
+                if count == 1 { "request" } else { "requests" },
+                format(self.interval),
+                if count == 1 { "takes" } else { "take" },
+                format(needed),
+                format(timeout)
+            )
+        })
+    }
+
     /// The host, as the `instance` label shows it.
     pub fn target(&self) -> String {
         self.host.clone()
