@@ -383,14 +383,16 @@ async fn plain_http_version_2_uses_prior_knowledge() {
 }
 
 #[tokio::test]
-async fn https_without_the_ca_fails_with_reason_tls() {
+async fn https_without_the_ca_fails_as_untrusted_and_sends_nothing() {
     let pki = Pki::new();
     let srv = tls_server(pki.valid_leaf()).await;
     let out = tls_config(&pki, &srv.url("/"), &[("system-roots", "")]).run_json(&[]).await;
     out.assert_code(1);
     let result = out.only();
-    assert_eq!(result["reason"], "tls", "{result}");
+    assert_eq!(result["reason"], "cert_untrusted", "{result}");
     assert!(error(&result).to_lowercase().contains("unknown"), "{result}");
+    // The chain is reported even though it is not trusted.
+    assert_eq!(result["details"]["certificate"]["chain"].as_array().map(Vec::len), Some(1), "{result}");
     assert_eq!(srv.hits("/"), 0);
 }
 
@@ -402,7 +404,7 @@ async fn an_expired_certificate_fails_unless_insecure() {
     let out = tls_config(&pki, &srv.url("/"), &checks).run_json(&[]).await;
     out.assert_code(1);
     let strict = out.check("strict");
-    assert_eq!(strict["reason"], "tls", "{strict}");
+    assert_eq!(strict["reason"], "cert_expired", "{strict}");
     assert!(error(&strict).contains("expired"), "{strict}");
     let insecure = out.check("insecure");
     assert_eq!(insecure["success"], true, "{insecure}");
@@ -421,8 +423,8 @@ async fn a_certificate_for_another_host_fails_unless_server_name_says_so() {
     let out = tls_config(&pki, &srv.url("/"), &checks).run_json(&[]).await;
     out.assert_code(1);
     let by_address = out.check("by-address");
-    assert_eq!(by_address["reason"], "tls", "{by_address}");
-    assert!(error(&by_address).contains("not valid for name"), "{by_address}");
+    assert_eq!(by_address["reason"], "cert_hostname", "{by_address}");
+    assert!(error(&by_address).contains("not valid for"), "{by_address}");
     assert_eq!(out.check("named")["success"], true, "{}", out.stdout);
 }
 
@@ -568,4 +570,32 @@ async fn secret_headers_are_not_sent_to_another_origin_on_redirect() {
     let out = config.command(&["--output", "json"], &[]).env("PROBE_TEST_TOKEN", TOKEN).output().await;
     assert_eq!(other.hits("/echo"), 1);
     out.assert_code(0);
+}
+
+#[tokio::test]
+async fn a_certificate_expiring_soon_fails_min_days_remaining_after_the_request() {
+    let pki = Pki::new();
+    // Valid now, but only until the end of next year: fewer than 1,000 days left.
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = 1970 + i32::try_from(seconds / 31_556_952).unwrap();
+    let srv = tls_server(pki.leaf(&["127.0.0.1", "localhost"], (now - 1, 1, 1), (now + 1, 12, 31))).await;
+    let checks = [
+        ("soon", ", tls: {ca_file: \"CA_FILE\"}, expect: {min_days_remaining: 1000}"),
+        ("fine", ", tls: {ca_file: \"CA_FILE\"}, expect: {min_days_remaining: 7}"),
+    ];
+    let out = tls_config(&pki, &srv.url("/"), &checks).run_json(&[]).await;
+    out.assert_code(1);
+    let soon = out.check("soon");
+    assert_eq!(soon["reason"], "cert_expiring", "{soon}");
+    let days = assertion(&soon, "min_days_remaining");
+    assert_eq!(days["passed"], false, "{soon}");
+    assert!(days["observed"].as_str().unwrap().contains("days"), "{soon}");
+    // The chain is trusted, so the request was made and judged too.
+    assert_eq!(assertion(&soon, "status")["passed"], true, "{soon}");
+    let fine = out.check("fine");
+    assert_eq!(fine["success"], true, "{fine}");
+    assert_eq!(fine["details"]["certificate"]["verdict"], "ok", "{fine}");
+    assert!(fine["details"]["certificate"]["earliest_expiry_unix"].as_i64().unwrap() > 0, "{fine}");
+    assert!(fine["details"]["tls_version"].as_str().unwrap().starts_with("TLSv1."), "{fine}");
+    assert_eq!(srv.hits("/"), 2);
 }

@@ -3,7 +3,6 @@
 
 mod execute;
 mod spec;
-mod tls;
 
 pub use spec::{
     BasicAuthSpec, HttpCheck, HttpExpect, HttpExpectSpec, HttpSpec, HttpTls, HttpTlsSpec, HttpVersion, IpVersion,

@@ -106,6 +106,10 @@ pub struct HttpExpectSpec {
     pub max_phase_duration: Option<BTreeMap<String, String>>,
     /// A run slower than this passes but is reported as degraded.
     pub degraded_after: Option<String>,
+    /// For `https://`: the fewest whole days before the earliest expiry in the certificate chain. Fails with
+    /// reason `cert_expiring`. (An expired, untrusted or wrong-host certificate always fails, with its own
+    /// reason, unless `tls.insecure` is set.)
+    pub min_days_remaining: Option<u32>,
 }
 
 /// One JSON body assertion. With none of `equals`, `regex` and `exists`, the path must match something.
@@ -299,6 +303,8 @@ pub struct HttpExpect {
     pub max_phase_duration: Vec<(&'static str, Duration)>,
     /// Slower than this is degraded.
     pub degraded_after: Option<Duration>,
+    /// The fewest days before the earliest certificate expiry.
+    pub min_days_remaining: Option<u32>,
 }
 
 const DEFAULT_MAX_REDIRECTS: u32 = 10;
@@ -532,6 +538,7 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Optio
         max_duration,
         max_phase_duration,
         degraded_after,
+        min_days_remaining: spec.min_days_remaining,
     })
 }
 
