@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod net;
 pub mod outcome;
 pub mod run;
 pub mod secret;

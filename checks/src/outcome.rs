@@ -157,3 +157,47 @@ impl Outcome {
         self.phases.iter().find(|phase| phase.name == name).map(|phase| phase.seconds)
     }
 }
+
+/// Assertions as an executor evaluates them: every one is recorded, and the first failing one gives the
+/// run its reason and message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Judgement {
+    /// Every assertion evaluated, in order.
+    pub assertions: Vec<Assertion>,
+    /// The reason and message of the first failing one.
+    pub failure: Option<(Reason, String)>,
+}
+
+impl Judgement {
+    /// Records one assertion; if it is the first to fail, its reason becomes the run's.
+    pub fn check(&mut self, reason: Reason, name: &str, expected: String, observed: String, passed: bool) {
+        if !passed && self.failure.is_none() {
+            self.failure = Some((reason, format!("{name}: expected {expected}, got {observed}")));
+        }
+        self.assertions.push(Assertion { name: name.to_owned(), expected, observed, passed });
+    }
+}
+
+/// A run that ended before there was anything to judge: why, and what was seen until then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The reason.
+    pub reason: Reason,
+    /// A one-line explanation.
+    pub message: String,
+    /// What the run saw before it failed (an address, a certificate chain...).
+    pub details: serde_json::Value,
+}
+
+impl Failure {
+    /// A failure with nothing seen yet.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into(), details: serde_json::Value::Null }
+    }
+}
+
+impl From<Failure> for Outcome {
+    fn from(failure: Failure) -> Self {
+        Self { details: failure.details, ..Self::failed(failure.reason, failure.message) }
+    }
+}

@@ -12,6 +12,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use super::judge::{Rendered, judge};
 use super::render;
 use super::spec::{DnsCheck, DnsServer};
+use crate::outcome::Failure;
 use crate::outcome::{Outcome, Reason, State};
 use crate::run::{Execute, RunContext};
 
@@ -33,18 +34,6 @@ impl Execute for DnsCheck {
             Ok(outcome) => outcome,
             Err(failure) => Outcome { details, ..Outcome::failed(failure.reason, failure.message) },
         }
-    }
-}
-
-/// A run that ended before there was a response to judge.
-struct Failure {
-    reason: Reason,
-    message: String,
-}
-
-impl Failure {
-    fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use regex::Regex;
 
 use super::spec::{DnsExpect, SectionExpect};
-use crate::outcome::{Assertion, Reason};
+use crate::outcome::{Judgement, Reason};
 
 /// A response as the assertions see it.
 #[derive(Debug, Clone, Default)]
@@ -25,26 +25,16 @@ pub struct Rendered {
 }
 
 /// The verdict on a response.
-#[derive(Debug)]
-pub struct Judged {
-    /// Every assertion, in order.
-    pub assertions: Vec<Assertion>,
-    /// The first failing assertion's reason and message.
-    pub failure: Option<(Reason, String)>,
-}
+pub type Judged = Judgement;
 
 /// The most records listed in one observed value.
 const MAX_LISTED: usize = 10;
 
 /// Evaluates every assertion; the first failing one gives the reason.
 pub fn judge(expect: &DnsExpect, response: &Rendered) -> Judged {
-    let mut assertions = Vec::new();
-    let mut failure: Option<(Reason, String)> = None;
+    let mut judgement = Judgement::default();
     let mut check = |reason: Reason, name: &str, expected: String, observed: String, passed: bool| {
-        if !passed && failure.is_none() {
-            failure = Some((reason, format!("{name}: expected {expected}, got {observed}")));
-        }
-        assertions.push(Assertion { name: name.to_owned(), expected, observed, passed });
+        judgement.check(reason, name, expected, observed, passed);
     };
 
     let rcode_ok = expect.rcodes.contains(&response.rcode);
@@ -84,7 +74,7 @@ pub fn judge(expect: &DnsExpect, response: &Rendered) -> Judged {
             check(Reason::Assertion, &format!("{section}_not_regex"), format!("no /{regex}/"), observed, passed);
         }
     }
-    Judged { assertions, failure }
+    judgement
 }
 
 fn first_match<'a>(regex: &Regex, records: &'a [String]) -> Option<&'a str> {

@@ -1,6 +1,5 @@
 //! Running an HTTP check: resolve, connect, TLS, request, body, redirects; then judging the response.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::spec::{HttpCheck, HttpExpect, HttpVersion, IpVersion, JsonAssert, JsonTest};
+use super::spec::{HttpCheck, HttpExpect, HttpVersion, JsonAssert, JsonTest};
+use crate::net::describe;
+use crate::outcome::Failure;
+use crate::outcome::Judgement;
 use crate::outcome::{Assertion, Outcome, Reason, State};
 use crate::run::{Execute, RunContext};
 
@@ -22,21 +24,8 @@ impl Execute for HttpCheck {
     async fn execute(&self, cx: &RunContext) -> Outcome {
         match run(self, cx).await {
             Ok(outcome) => outcome,
-            Err(failure) => Outcome { details: failure.details, ..Outcome::failed(failure.reason, failure.message) },
+            Err(failure) => failure.into(),
         }
-    }
-}
-
-/// A run that ended before there was a response to judge.
-struct Failure {
-    reason: Reason,
-    message: String,
-    details: serde_json::Value,
-}
-
-impl Failure {
-    fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), details: serde_json::Value::Null }
     }
 }
 
@@ -176,7 +165,10 @@ async fn hop(
 ) -> Result<Response, Failure> {
     let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
-    let addr = cx.timed("resolve", resolve(&host, port, check.ip_version)).await?;
+    let addr = cx
+        .timed("resolve", crate::net::resolve(&host, port, check.ip_version))
+        .await
+        .map_err(|message| Failure::new(Reason::Dns, message))?;
     cx.log(format!("resolved {host} to {}", addr.ip()));
     let tcp = cx
         .timed("connect", TcpStream::connect(addr))
@@ -400,25 +392,6 @@ where
     Ok(Response { status, version, headers: parts.headers, body, truncated, tls })
 }
 
-async fn resolve(host: &str, port: u16, preference: IpVersion) -> Result<SocketAddr, Failure> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|error| Failure::new(Reason::Dns, format!("resolving {host}: {error}")))?
-        .collect();
-    addrs
-        .iter()
-        .copied()
-        .find(|addr| match preference {
-            IpVersion::Any => true,
-            IpVersion::Ipv4 => addr.is_ipv4(),
-            IpVersion::Ipv6 => addr.is_ipv6(),
-        })
-        .ok_or_else(|| Failure::new(Reason::Dns, format!("{host} has no address of the asked family")))
-}
-
 /// The verdict on a response.
 struct Judged {
     state: State,
@@ -429,13 +402,9 @@ struct Judged {
 /// Evaluates every assertion; the first failing one gives the reason.
 fn judge(expect: &HttpExpect, response: &Response, total: Duration, phase: &dyn Fn(&str) -> Option<f64>) -> Judged {
     let body = String::from_utf8_lossy(&response.body);
-    let mut assertions = Vec::new();
-    let mut failure: Option<(Reason, String)> = None;
+    let mut judgement = Judgement::default();
     let mut check = |reason: Reason, name: &str, expected: String, observed: String, passed: bool| {
-        if !passed && failure.is_none() {
-            failure = Some((reason, format!("{name}: expected {expected}, got {observed}")));
-        }
-        assertions.push(Assertion { name: name.to_owned(), expected, observed, passed });
+        judgement.check(reason, name, expected, observed, passed);
     };
 
     if let Some(seen) = &response.tls {
@@ -501,6 +470,7 @@ fn judge(expect: &HttpExpect, response: &Response, total: Duration, phase: &dyn 
     if let Some(max) = expect.max_duration {
         check(Reason::Duration, "max_duration", format!("at most {}", seconds(max)), seconds(total), total <= max);
     }
+    let Judgement { assertions, mut failure } = judgement;
     let degraded = expect.degraded_after.is_some_and(|after| total > after);
     let state = match (&failure, degraded) {
         (Some(_), _) => State::Down,
@@ -544,20 +514,6 @@ fn judge_json(assertion: &JsonAssert, document: &serde_json::Value) -> (String, 
 /// An observed text, quoted. Not escaped or cut here: the runtime redacts secrets first, then bounds it.
 fn quoted(text: &str) -> String {
     format!("\"{text}\"")
-}
-
-/// An error and its sources, joined with ": ", each only once.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        source = inner.source();
-    }
-    parts.join(": ")
 }
 
 fn base64(input: &[u8]) -> String {

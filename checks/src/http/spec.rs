@@ -53,17 +53,7 @@ pub struct BasicAuthSpec {
     pub password: String,
 }
 
-/// An address family preference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum IpVersion {
-    /// Whatever the resolver gives first.
-    Any,
-    /// IPv4 only.
-    Ipv4,
-    /// IPv6 only.
-    Ipv6,
-}
+pub use crate::net::IpVersion;
 
 /// TLS options of an HTTP check.
 #[derive(Debug, Deserialize, JsonSchema)]

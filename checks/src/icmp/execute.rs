@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::packet::{self, HEADER_LEN};
 use super::socket::{IcmpSocket, SocketKind};
-use super::spec::{IcmpCheck, family_fits};
-use crate::http::IpVersion;
+use super::spec::IcmpCheck;
 use crate::outcome::{Assertion, Outcome, Reason, State};
 use crate::run::{Execute, RunContext};
 
@@ -85,7 +84,8 @@ fn stats(rtts: &[Duration]) -> Option<Stats> {
 }
 
 async fn run(check: &IcmpCheck, cx: &RunContext) -> Result<Outcome, (Reason, String)> {
-    let ip = cx.timed("resolve", resolve(&check.host, check.ip_version)).await.map_err(|m| (Reason::Dns, m))?;
+    let resolved = crate::net::resolve(&check.host, 0, check.ip_version);
+    let ip = cx.timed("resolve", resolved).await.map(|addr| addr.ip()).map_err(|m| (Reason::Dns, m))?;
     if ip.to_string() != check.host {
         cx.log(format!("resolved {} to {ip}", check.host));
     }
@@ -261,21 +261,10 @@ fn millis(seconds: f64) -> String {
     format!("{:.3}ms", seconds * 1000.0)
 }
 
-/// The address to ping: an IP as is, else the first resolved address of the asked family.
-async fn resolve(host: &str, preference: IpVersion) -> Result<IpAddr, String> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(ip);
-    }
-    let mut addrs = tokio::net::lookup_host((host, 0)).await.map_err(|error| format!("resolving {host}: {error}"))?;
-    addrs
-        .find(|addr| family_fits(addr.ip(), preference))
-        .map(|addr| addr.ip())
-        .ok_or_else(|| format!("{host} has no address of the asked family"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::IpVersion;
 
     fn check(max_loss: Option<f64>, max_rtt: Option<Duration>) -> IcmpCheck {
         IcmpCheck {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::config::{Ctx, KindSpec, Path};
 use crate::duration::format;
-use crate::http::IpVersion;
+use crate::net::{IpVersion, family_mismatch};
 
 /// ICMP echo requests.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -81,7 +81,7 @@ impl KindSpec for IcmpSpec {
         }
         let ip_version = self.ip_version.unwrap_or(IpVersion::Any);
         if let Ok(ip) = self.host.parse::<IpAddr>()
-            && !family_fits(ip, ip_version)
+            && !ip_version.fits(ip)
         {
             cx.error(&path.key("ip_version"), family_mismatch(&format!("the host {ip}"), ip));
             ok = false;
@@ -119,21 +119,6 @@ impl KindSpec for IcmpSpec {
             max_rtt,
         })
     }
-}
-
-/// Whether `ip` belongs to the family `version` asks for.
-pub(super) fn family_fits(ip: IpAddr, version: IpVersion) -> bool {
-    match version {
-        IpVersion::Any => true,
-        IpVersion::Ipv4 => ip.is_ipv4(),
-        IpVersion::Ipv6 => ip.is_ipv6(),
-    }
-}
-
-/// The error for an address of the other family than `ip_version` asks for.
-fn family_mismatch(what: &str, ip: IpAddr) -> String {
-    let (family, asked) = if ip.is_ipv4() { ("IPv4", "ipv6") } else { ("IPv6", "ipv4") };
-    format!("{what} is an {family} address, but `ip_version` is {asked}")
 }
 
 type Expect = (Option<f64>, Option<Duration>);

@@ -1,13 +1,11 @@
 //! Running a TCP check: resolve, connect, then the send/expect script; every `expect` is an assertion.
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::spec::{TcpCheck, TcpStep};
-use crate::http::IpVersion;
 use crate::outcome::{Assertion, Outcome, Reason, State};
 use crate::run::{Execute, RunContext};
 
@@ -20,7 +18,7 @@ const SHOWN_CHARS: usize = 120;
 
 impl Execute for TcpCheck {
     async fn execute(&self, cx: &RunContext) -> Outcome {
-        let addr = match cx.timed("resolve", resolve(&self.host, self.port, self.ip_version)).await {
+        let addr = match cx.timed("resolve", crate::net::resolve(&self.host, self.port, self.ip_version)).await {
             Ok(addr) => addr,
             Err(message) => return Outcome::failed(Reason::Dns, message),
         };
@@ -234,20 +232,6 @@ fn shorten(text: &str) -> String {
     } else {
         format!("{:?}...", text.chars().take(SHOWN_CHARS).collect::<String>())
     }
-}
-
-/// The address to connect to: an IP as is, else the first resolved address of the asked family.
-async fn resolve(host: &str, port: u16, preference: IpVersion) -> Result<SocketAddr, String> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    let addrs: Vec<SocketAddr> =
-        tokio::net::lookup_host((host, port)).await.map_err(|error| format!("resolving {host}: {error}"))?.collect();
-    addrs
-        .iter()
-        .copied()
-        .find(|addr| super::spec::family_fits(addr.ip(), preference))
-        .ok_or_else(|| format!("{host} has no address of the asked family"))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::config::{Ctx, KindSpec, Path};
-use crate::http::IpVersion;
+use crate::net::{IpVersion, family_mismatch};
 use crate::secret::Template;
 
 /// A TCP connection, and optionally a conversation over it.
@@ -78,7 +78,7 @@ impl KindSpec for TcpSpec {
         let ip_version = self.ip_version.unwrap_or(IpVersion::Any);
         if let Some((host, _)) = &target
             && let Ok(ip) = host.parse::<std::net::IpAddr>()
-            && !family_fits(ip, ip_version)
+            && !ip_version.fits(ip)
         {
             cx.error(&path.key("ip_version"), family_mismatch(&format!("the target {host}"), ip));
         }
@@ -86,21 +86,6 @@ impl KindSpec for TcpSpec {
         let (host, port) = target?;
         Some(TcpCheck { host, port, ip_version, script: script? })
     }
-}
-
-/// Whether `ip` belongs to the family `version` asks for.
-pub(super) fn family_fits(ip: std::net::IpAddr, version: IpVersion) -> bool {
-    match version {
-        IpVersion::Any => true,
-        IpVersion::Ipv4 => ip.is_ipv4(),
-        IpVersion::Ipv6 => ip.is_ipv6(),
-    }
-}
-
-/// The error for an address of the other family than `ip_version` asks for.
-fn family_mismatch(what: &str, ip: std::net::IpAddr) -> String {
-    let (family, asked) = if ip.is_ipv4() { ("IPv4", "ipv6") } else { ("IPv6", "ipv4") };
-    format!("{what} is an {family} address, but `ip_version` is {asked}")
 }
 
 fn validate_script(cx: &mut Ctx<'_>, path: &Path, steps: Vec<TcpStepSpec>) -> Option<Vec<TcpStep>> {

@@ -1,6 +1,6 @@
 //! Running a TLS check: resolve, connect, handshake; then judging the chain and the session.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,10 @@ use tokio::net::TcpStream;
 use super::chain::{ChainReport, Verdict};
 use super::spec::{TlsCheck, TlsExpect, TlsVersion};
 use super::verifier::{Session, client_config, version_name};
-use crate::outcome::{Assertion, Outcome, Reason, State};
+use crate::net::describe;
+use crate::outcome::Failure;
+use crate::outcome::Judgement;
+use crate::outcome::{Outcome, Reason, State};
 use crate::run::{Execute, RunContext};
 
 /// The most resolved addresses tried, one after the other, before the check gives up connecting.
@@ -23,21 +26,8 @@ impl Execute for TlsCheck {
     async fn execute(&self, cx: &RunContext) -> Outcome {
         match run(self, cx).await {
             Ok(outcome) => outcome,
-            Err(failure) => Outcome { details: failure.details, ..Outcome::failed(failure.reason, failure.message) },
+            Err(failure) => failure.into(),
         }
-    }
-}
-
-/// A run that ended before there was a session to judge.
-struct Failure {
-    reason: Reason,
-    message: String,
-    details: serde_json::Value,
-}
-
-impl Failure {
-    fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), details: serde_json::Value::Null }
     }
 }
 
@@ -50,7 +40,10 @@ async fn run(check: &TlsCheck, cx: &RunContext) -> Result<Outcome, Failure> {
         .map_err(|error| Failure::new(Reason::Tls, format!("server name {:?}: {error}", check.server_name)))?;
     let sni = matches!(server_name, ServerName::DnsName(_));
 
-    let addrs = cx.timed("resolve", resolve(&check.host, check.port)).await?;
+    let addrs = cx
+        .timed("resolve", crate::net::resolve_all(&check.host, check.port, crate::net::IpVersion::Any))
+        .await
+        .map_err(|message| Failure::new(Reason::Dns, message))?;
     let (tcp, addr) = cx.timed("connect", connect(cx, &addrs)).await?;
     tcp.set_nodelay(true).ok();
 
@@ -124,20 +117,6 @@ fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
     }
 }
 
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|error| Failure::new(Reason::Dns, format!("resolving {host}: {error}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Failure::new(Reason::Dns, format!("{host} has no address")));
-    }
-    Ok(addrs)
-}
-
 /// Connects to the addresses in turn (as the resolver ordered them) until one answers.
 async fn connect(cx: &RunContext, addrs: &[SocketAddr]) -> Result<(TcpStream, SocketAddr), Failure> {
     let mut errors = Vec::new();
@@ -154,24 +133,14 @@ async fn connect(cx: &RunContext, addrs: &[SocketAddr]) -> Result<(TcpStream, So
 }
 
 /// The verdict on a session: every assertion, and the reason of the first failing one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Judged {
-    /// Every assertion evaluated, in precedence order.
-    pub assertions: Vec<Assertion>,
-    /// The reason and message of the first failing assertion.
-    pub failure: Option<(Reason, String)>,
-}
+pub type Judged = Judgement;
 
 /// Evaluates every assertion on a chain and the negotiated version at `now` (unix seconds). The order is
 /// the precedence of reasons: validity dates, trust, hostname, fingerprint pin, days remaining, version.
 pub fn judge(expect: &TlsExpect, report: &ChainReport, version: Option<rustls::ProtocolVersion>, now: i64) -> Judged {
-    let mut assertions = Vec::new();
-    let mut failure: Option<(Reason, String)> = None;
+    let mut judgement = Judgement::default();
     let mut check = |reason: Reason, name: &str, expected: String, observed: String, passed: bool| {
-        if !passed && failure.is_none() {
-            failure = Some((reason, format!("{name}: expected {expected}, got {observed}")));
-        }
-        assertions.push(Assertion { name: name.to_owned(), expected, observed, passed });
+        judgement.check(reason, name, expected, observed, passed);
     };
 
     let date = report.date_problem();
@@ -240,21 +209,7 @@ pub fn judge(expect: &TlsExpect, report: &ChainReport, version: Option<rustls::P
             negotiated.is_some_and(|negotiated| negotiated >= min),
         );
     }
-    Judged { assertions, failure }
-}
-
-/// An error and its sources, joined with ": ", each only once.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        source = inner.source();
-    }
-    parts.join(": ")
+    judgement
 }
 
 #[cfg(test)]
