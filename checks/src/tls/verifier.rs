@@ -29,6 +29,8 @@ pub fn provider() -> Arc<CryptoProvider> {
 pub struct TrustRoots {
     store: Arc<RootCertStore>,
     anchors: Arc<Vec<Anchor>>,
+    /// rustls's verifier over `store`, built once (it is only ever built with the process-wide provider).
+    webpki: Arc<OnceLock<Option<Arc<WebPkiServerVerifier>>>>,
 }
 
 impl TrustRoots {
@@ -37,7 +39,7 @@ impl TrustRoots {
         let anchors = certs.iter().filter_map(|cert| Anchor::parse(cert)).collect();
         let mut store = RootCertStore::empty();
         store.add_parsable_certificates(certs);
-        Self { store: Arc::new(store), anchors: Arc::new(anchors) }
+        Self { store: Arc::new(store), anchors: Arc::new(anchors), webpki: Arc::new(OnceLock::new()) }
     }
 
     /// The system's roots (rustls-native-certs), loaded once per process. May be empty.
@@ -46,8 +48,32 @@ impl TrustRoots {
         ROOTS.get_or_init(|| Self::from_certs(rustls_native_certs::load_native_certs().certs)).clone()
     }
 
-    /// Roots from a PEM file, read now. Errors name the file only.
+    /// Roots from a PEM file. The parsed roots are kept per file and reused while the file's size and
+    /// modification time stay the same, so a check that runs every few seconds does not parse its CA file
+    /// (and rebuild the trust anchors) on every run. Errors name the file only.
     pub fn from_pem_file(path: &std::path::Path) -> Result<Self, String> {
+        type Stamp = (Option<std::time::SystemTime>, u64);
+        static CACHE: OnceLock<Mutex<std::collections::HashMap<std::path::PathBuf, (Stamp, TrustRoots)>>> =
+            OnceLock::new();
+        const MAX_CACHED: usize = 256;
+        let metadata = std::fs::metadata(path).map_err(|error| format!("ca_file {}: {error}", path.display()))?;
+        let stamp: Stamp = (metadata.modified().ok(), metadata.len());
+        let cache = CACHE.get_or_init(|| Mutex::new(std::collections::HashMap::new()));
+        if let Some((cached, roots)) = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(path)
+            && *cached == stamp
+        {
+            return Ok(roots.clone());
+        }
+        let roots = Self::read_pem_file(path)?;
+        let mut cache = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(path.to_owned(), (stamp, roots.clone()));
+        Ok(roots)
+    }
+
+    fn read_pem_file(path: &std::path::Path) -> Result<Self, String> {
         let certs = CertificateDer::pem_file_iter(path)
             .map_err(|error| format!("ca_file {}: {error}", path.display()))?
             .collect::<Result<Vec<_>, _>>()
@@ -122,9 +148,15 @@ pub struct RecordingVerifier {
 const MAX_TIME_SHIFTS: usize = 4;
 
 impl RecordingVerifier {
-    /// A verifier trusting `roots`.
+    /// A verifier trusting `roots`. rustls's verifier over the roots is built once per set of roots, with the
+    /// provider given first (in probenet always the process-wide [`provider`]).
     pub fn new(roots: TrustRoots, provider: Arc<CryptoProvider>) -> Self {
-        let inner = WebPkiServerVerifier::builder_with_provider(roots.store.clone(), provider.clone()).build().ok();
+        let inner = roots
+            .webpki
+            .get_or_init(|| {
+                WebPkiServerVerifier::builder_with_provider(roots.store.clone(), provider.clone()).build().ok()
+            })
+            .clone();
         Self { inner, roots, provider, report: Mutex::new(None) }
     }
 
