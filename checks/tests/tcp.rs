@@ -363,3 +363,91 @@ fn script_steps_are_validated_with_located_errors() {
     assert!(text[3].contains("script[2].expect: \"(\" is not a valid regular expression"));
     assert!(text[4].contains("script[3].timeout: `timeout` only applies to an `expect` step"));
 }
+
+/// A CA and a leaf for `localhost`/127.0.0.1 with the given validity (years), as PEM CA and rustls parts.
+fn pki(not_before: i32, not_after: i32) -> (String, rustls::ServerConfig) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "probenet tcp test CA");
+    ca_params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    ca_params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    leaf_params.distinguished_name.push(rcgen::DnType::CommonName, "probenet tcp test server");
+    leaf_params.not_before = rcgen::date_time_ymd(not_before, 1, 1);
+    leaf_params.not_after = rcgen::date_time_ymd(not_after, 1, 1);
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap();
+    (ca.pem(), config)
+}
+
+/// A Redis-like server behind TLS (as on port 6380).
+async fn tls_redis(config: rustls::ServerConfig) -> SocketAddr {
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    server("127.0.0.1", move |stream| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(stream) = acceptor.accept(stream).await else { return };
+            let (read, mut write) = tokio::io::split(stream);
+            let mut lines = BufReader::new(read).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let reply: &[u8] = if line.trim_end() == "PING" { b"+PONG\r\n" } else { b"-ERR\r\n" };
+                if write.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_script_runs_inside_tls_and_a_bad_certificate_stops_it_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    let (ca, valid) = pki(2000, 2099);
+    std::fs::write(&ca_path, ca).unwrap();
+    let good = tls_redis(valid).await;
+    let yaml = |addr: SocketAddr, extra: &str| {
+        format!(
+            "checks:\n  - name: redis-tls\n    timeout: 5s\n    tcp:\n      target: \"{addr}\"\n      tls: {{ca_file: \"{}\"{extra}}}\n      script: [{{send: \"PING\\r\\n\"}}, {{expect: \"^\\\\+PONG\"}}]\n",
+            ca_path.display()
+        )
+    };
+    let outcome = run(&yaml(good, "")).await;
+    assert_eq!(outcome.state, State::Up, "{:?}", outcome.error);
+    assert!(outcome.phase("tls").is_some_and(|seconds| seconds > 0.0));
+    assert!(outcome.details["tls_version"].as_str().unwrap().starts_with("TLSv1."));
+    assert_eq!(outcome.details["certificate"]["verdict"], "ok");
+    assert_eq!(names_and_results(&outcome), vec![("script[1].expect".to_owned(), true)]);
+
+    // An expired leaf from the same CA: fails as expired, the script never runs, unless insecure.
+    let (_, expired) = pki(2000, 2001);
+    let bad = tls_redis(expired).await;
+    let outcome = run(&yaml(bad, "")).await;
+    assert_eq!(outcome.reason, Some(Reason::CertExpired), "{:?}", outcome.error);
+    assert_eq!(outcome.details["certificate"]["verdict"], "expired");
+    assert!(outcome.assertions.iter().all(|a| a.name != "script[1].expect"));
+    let outcome = run(&yaml(bad, ", insecure: true")).await;
+    assert_eq!(outcome.state, State::Up, "{:?}", outcome.error);
+
+    // Speaking TLS to a plain server fails the handshake with reason tls.
+    let plain = server("127.0.0.1", |stream| async move {
+        let mut stream = stream;
+        let _ = stream.write_all(b"220 plain text\r\n").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    })
+    .await;
+    let outcome = run(&yaml(plain, "")).await;
+    assert_eq!(outcome.reason, Some(Reason::Tls), "{:?}", outcome.error);
+}

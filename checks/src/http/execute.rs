@@ -1,6 +1,5 @@
 //! Running an HTTP check: resolve, connect, TLS, request, body, redirects; then judging the response.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -44,14 +43,7 @@ struct Response {
     headers: HeaderMap,
     body: Vec<u8>,
     truncated: bool,
-    tls: Option<TlsSeen>,
-}
-
-/// What the TLS handshake of a hop showed: the chain, the session and the certificate assertions.
-struct TlsSeen {
-    report: Option<crate::tls::ChainReport>,
-    session: crate::tls::Session,
-    judged: crate::tls::Judged,
+    tls: Option<crate::tls::Handshake>,
 }
 
 async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
@@ -104,7 +96,7 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
     });
     let details = match (&response.tls, details) {
         (Some(seen), serde_json::Value::Object(mut map)) => {
-            if let serde_json::Value::Object(tls) = tls_details(seen) {
+            if let serde_json::Value::Object(tls) = seen.details() {
                 map.extend(tls);
             }
             serde_json::Value::Object(map)
@@ -204,31 +196,13 @@ async fn hop(
             Some(HttpVersion::Http2) => &[b"h2"],
             Some(HttpVersion::Http1) => &[b"http/1.1"],
         };
-        let identity = check.tls.client_identity.as_ref().map(|(cert, key)| (cert.as_path(), key.as_path()));
-        let (config, verifier) = crate::tls::client_config(check.tls.ca_file.as_deref(), alpn, identity)
-            .map_err(|message| Failure::new(Reason::Tls, message))?;
         // `server_name` belongs to the configured URL's host; a redirect to another host is checked as that host.
         let configured_host = check.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
         let name = match &check.tls.server_name {
             Some(name) if host == configured_host => name.clone(),
             _ => host.clone(),
         };
-        let server_name = rustls::pki_types::ServerName::try_from(name)
-            .map_err(|error| Failure::new(Reason::Tls, format!("server name: {error}")))?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let handshake = cx.timed("tls", connector.connect(server_name, tcp)).await;
-        let report = verifier.take();
-        let stream = handshake.map_err(|error| Failure {
-            details: serde_json::json!({"certificate": report.as_ref().map(crate::tls::ChainReport::details)}),
-            ..Failure::new(Reason::Tls, format!("tls handshake with {addr}: {}", describe(&error)))
-        })?;
-        let seen = judge_certificate(check, report, crate::tls::Session::of(stream.get_ref().1));
-        // Nothing is sent to a server whose certificate is not trusted (unless `insecure` says so).
-        if let Some((reason, message)) =
-            seen.judged.failure.clone().filter(|(reason, _)| *reason != Reason::CertExpiring)
-        {
-            return Err(Failure { details: tls_details(&seen), ..Failure::new(reason, message) });
-        }
+        let (stream, seen) = check.tls.connect(cx, tcp, &name, alpn, check.expect.min_days_remaining).await?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         if check.http_version == Some(HttpVersion::Http2) && !h2 {
             return Err(Failure::new(Reason::Protocol, "the server did not agree to HTTP/2"));
@@ -240,57 +214,6 @@ async fn hop(
         let request = finish(request, url, &authority, h2, body)?;
         exchange(cx, tcp, h2, request, check.body_limit, None).await
     }
-}
-
-/// Judges a hop's certificate chain: trust, hostname and dates (skipped with `insecure`), and
-/// `min_days_remaining`.
-fn judge_certificate(
-    check: &HttpCheck,
-    report: Option<crate::tls::ChainReport>,
-    session: crate::tls::Session,
-) -> TlsSeen {
-    let expect = crate::tls::TlsExpect {
-        trusted: !check.tls.insecure,
-        hostname: !check.tls.insecure,
-        min_days_remaining: check.expect.min_days_remaining,
-        ..crate::tls::TlsExpect::default()
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
-    let judged = match &report {
-        Some(report) => {
-            let mut judged = crate::tls::judge(&expect, report, None, now);
-            if check.tls.insecure {
-                // `insecure` accepts any certificate: its dates, trust and name are reported in details only.
-                judged
-                    .assertions
-                    .retain(|assertion| !matches!(assertion.name.as_str(), "validity" | "trusted" | "hostname"));
-                judged.failure = judged.assertions.iter().find(|assertion| !assertion.passed).map(|assertion| {
-                    (
-                        Reason::CertExpiring,
-                        format!("{}: expected {}, got {}", assertion.name, assertion.expected, assertion.observed),
-                    )
-                });
-            }
-            judged
-        }
-        None => crate::tls::Judged {
-            assertions: Vec::new(),
-            failure: (!check.tls.insecure).then(|| (Reason::Tls, "the server presented no certificate".to_owned())),
-        },
-    };
-    TlsSeen { report, session, judged }
-}
-
-/// The TLS part of an outcome's details.
-fn tls_details(seen: &TlsSeen) -> serde_json::Value {
-    serde_json::json!({
-        "tls_version": seen.session.version,
-        "cipher_suite": seen.session.cipher_suite,
-        "alpn": seen.session.alpn,
-        "certificate": seen.report.as_ref().map(crate::tls::ChainReport::details),
-    })
 }
 
 fn finish(
@@ -337,7 +260,7 @@ async fn exchange<S>(
     h2: bool,
     request: Request<Full<Bytes>>,
     body_limit: u64,
-    tls: Option<TlsSeen>,
+    tls: Option<crate::tls::Handshake>,
 ) -> Result<Response, Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,

@@ -5,6 +5,6 @@ mod execute;
 mod spec;
 
 pub use spec::{
-    BasicAuthSpec, HttpCheck, HttpExpect, HttpExpectSpec, HttpSpec, HttpTls, HttpTlsSpec, HttpVersion, IpVersion,
-    JsonAssert, JsonAssertSpec, JsonTest, PHASES, StatusMatch, StatusSpec,
+    BasicAuthSpec, HttpCheck, HttpExpect, HttpExpectSpec, HttpSpec, HttpVersion, IpVersion, JsonAssert, JsonAssertSpec,
+    JsonTest, PHASES, StatusMatch, StatusSpec,
 };

@@ -38,7 +38,7 @@ pub struct HttpSpec {
     /// How much of the body is read (default `1MiB`); the rest is not downloaded.
     pub body_limit: Option<String>,
     /// TLS options for `https://` URLs.
-    pub tls: Option<HttpTlsSpec>,
+    pub tls: Option<crate::tls::ClientTlsSpec>,
     /// What the response must look like. Without it, any 2xx status passes.
     pub expect: Option<HttpExpectSpec>,
 }
@@ -54,22 +54,6 @@ pub struct BasicAuthSpec {
 }
 
 pub use crate::net::IpVersion;
-
-/// TLS options of an HTTP check.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HttpTlsSpec {
-    /// A PEM file of CA certificates to trust instead of the system's.
-    pub ca_file: Option<String>,
-    /// A PEM client certificate (chain) for mutual TLS.
-    pub client_cert: Option<String>,
-    /// The PEM private key of `client_cert`.
-    pub client_key: Option<String>,
-    /// The name sent in SNI and checked against the certificate (default: the URL's host).
-    pub server_name: Option<String>,
-    /// Accept any certificate. Only for targets you cannot give a CA for; the chain is still reported.
-    pub insecure: Option<bool>,
-}
 
 /// What an HTTP response must look like. Every assertion is evaluated and reported.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -218,7 +202,7 @@ pub struct HttpCheck {
     /// The most body bytes read.
     pub body_limit: u64,
     /// TLS options.
-    pub tls: HttpTls,
+    pub tls: crate::tls::ClientTls,
     /// Assertions.
     pub expect: HttpExpect,
 }
@@ -230,19 +214,6 @@ pub enum HttpVersion {
     Http1,
     /// HTTP/2 (over TLS by ALPN, over plain TCP with prior knowledge).
     Http2,
-}
-
-/// Validated TLS options. File paths are read when the check runs.
-#[derive(Debug, Clone, Default)]
-pub struct HttpTls {
-    /// CA certificates to trust instead of the system's.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Client certificate and key for mutual TLS.
-    pub client_identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    /// SNI and verification name override.
-    pub server_name: Option<String>,
-    /// Accept any certificate.
-    pub insecure: bool,
 }
 
 /// A validated JSON body assertion.
@@ -366,7 +337,7 @@ impl KindSpec for HttpSpec {
             Some(text) => cx.size(&path.key("body_limit"), text),
             None => Some(DEFAULT_BODY_LIMIT),
         };
-        let tls = validate_tls(cx, &path.key("tls"), self.tls);
+        let tls = crate::tls::validate_client_tls(cx, &path.key("tls"), self.tls);
         let expect = validate_expect(cx, &path.key("expect"), self.expect.unwrap_or_default());
         Some(HttpCheck {
             url: url?,
@@ -383,36 +354,6 @@ impl KindSpec for HttpSpec {
             expect: expect?,
         })
     }
-}
-
-fn validate_tls(cx: &mut Ctx<'_>, path: &Path, spec: Option<HttpTlsSpec>) -> Option<HttpTls> {
-    let Some(spec) = spec else {
-        return Some(HttpTls::default());
-    };
-    let client_identity = match (spec.client_cert, spec.client_key) {
-        (Some(cert), Some(key)) => Some((cert.into(), key.into())),
-        (None, None) => None,
-        (Some(_), None) => {
-            cx.error_at_key(&path.key("client_cert"), "`client_cert` needs `client_key` too");
-            return None;
-        }
-        (None, Some(_)) => {
-            cx.error_at_key(&path.key("client_key"), "`client_key` needs `client_cert` too");
-            return None;
-        }
-    };
-    if let Some(name) = &spec.server_name
-        && rustls_pki_types::ServerName::try_from(name.as_str()).is_err()
-    {
-        cx.error(&path.key("server_name"), format!("{name:?} is not a valid server name"));
-        return None;
-    }
-    Some(HttpTls {
-        ca_file: spec.ca_file.map(Into::into),
-        client_identity,
-        server_name: spec.server_name,
-        insecure: spec.insecure.unwrap_or(false),
-    })
 }
 
 fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Option<HttpExpect> {

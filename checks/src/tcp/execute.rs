@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::spec::{TcpCheck, TcpStep};
@@ -25,7 +25,7 @@ impl Execute for TcpCheck {
         if addr.ip().to_string() != self.host {
             cx.log(format!("resolved {} to {}", self.host, addr.ip()));
         }
-        let mut stream = match cx.timed("connect", TcpStream::connect(addr)).await {
+        let stream = match cx.timed("connect", TcpStream::connect(addr)).await {
             Ok(stream) => stream,
             Err(error) => {
                 let details = serde_json::json!({ "remote_address": addr.to_string() });
@@ -35,12 +35,21 @@ impl Execute for TcpCheck {
         stream.set_nodelay(true).ok();
         let local = stream.local_addr().map(|addr| addr.to_string()).ok();
         let mut session = Session::default();
-        if !self.script.is_empty() {
-            cx.timed("script", session.run(cx, &mut stream, &self.script)).await;
+        let mut handshake = None;
+        match &self.tls {
+            None => session.talk(cx, stream, &self.script).await,
+            Some(tls) => {
+                let name = tls.server_name.clone().unwrap_or_else(|| self.host.clone());
+                match tls.connect(cx, stream, &name, &[], None).await {
+                    Ok((stream, seen)) => {
+                        handshake = Some(seen);
+                        session.talk(cx, stream, &self.script).await;
+                    }
+                    Err(failure) => return failure.into(),
+                }
+            }
         }
-        // A polite close; the peer may already be gone, which changes nothing.
-        let _ = tokio::time::timeout(Duration::from_millis(200), stream.shutdown()).await;
-        let details = serde_json::json!({
+        let mut details = serde_json::json!({
             "remote_address": addr.to_string(),
             "local_address": local,
             "bytes_sent": session.sent,
@@ -48,6 +57,11 @@ impl Execute for TcpCheck {
             "banner": session.banner(),
             "steps_run": session.steps_run,
         });
+        if let (Some(seen), serde_json::Value::Object(map)) = (&handshake, &mut details)
+            && let serde_json::Value::Object(tls) = seen.details()
+        {
+            map.extend(tls);
+        }
         let state = if session.failure.is_some() { State::Down } else { State::Up };
         Outcome {
             state,
@@ -87,7 +101,16 @@ enum Miss {
 impl Session {
     /// Runs the script until its end or its first failing step. Steps after a failure are reported as
     /// not reached, so that every `expect` shows up as an assertion.
-    async fn run(&mut self, cx: &RunContext, stream: &mut TcpStream, script: &[TcpStep]) {
+    /// Runs the script over `stream` (plain or TLS), then closes it politely.
+    async fn talk<S: AsyncRead + AsyncWrite + Unpin>(&mut self, cx: &RunContext, mut stream: S, script: &[TcpStep]) {
+        if !script.is_empty() {
+            cx.timed("script", self.run(cx, &mut stream, script)).await;
+        }
+        // A polite close; the peer may already be gone, which changes nothing.
+        let _ = tokio::time::timeout(Duration::from_millis(200), stream.shutdown()).await;
+    }
+
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(&mut self, cx: &RunContext, stream: &mut S, script: &[TcpStep]) {
         for (i, step) in script.iter().enumerate() {
             let name = format!("script[{i}].expect");
             if self.failure.is_some() {
@@ -151,9 +174,9 @@ impl Session {
 
     /// Reads until `regex` matches the unconsumed data; consumes through the end of the matched line and
     /// returns that line.
-    async fn read_until(
+    async fn read_until<S: AsyncRead + Unpin>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         regex: &regex::bytes::Regex,
         deadline: Option<Instant>,
         timeout: Option<Duration>,

@@ -20,6 +20,10 @@ pub struct TcpSpec {
     /// Steps run in order once connected, each a `send` or an `expect`, such as
     /// `[{expect: "^220 "}, {send: "QUIT\r\n"}]`. Without it, the check only connects.
     pub script: Option<Vec<TcpStepSpec>>,
+    /// Speak TLS right after connecting (implicit TLS, as on ports 465, 993 or 6380) with these options (`{}`
+    /// for the defaults); the script then runs inside TLS. An expired, untrusted or wrong-host certificate
+    /// fails with its own reason before the script runs, unless `insecure` is set.
+    pub tls: Option<crate::tls::ClientTlsSpec>,
 }
 
 /// One step of a TCP script: exactly one of `send` or `expect`.
@@ -49,6 +53,8 @@ pub struct TcpCheck {
     pub ip_version: IpVersion,
     /// The script, empty when the check only connects.
     pub script: Vec<TcpStep>,
+    /// TLS right after connecting, when asked for.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 /// One validated script step.
@@ -83,8 +89,12 @@ impl KindSpec for TcpSpec {
             cx.error(&path.key("ip_version"), family_mismatch(&format!("the target {host}"), ip));
         }
         let script = validate_script(cx, &path.key("script"), self.script.unwrap_or_default());
+        let tls = match self.tls {
+            Some(spec) => Some(crate::tls::validate_client_tls(cx, &path.key("tls"), Some(spec))?),
+            None => None,
+        };
         let (host, port) = target?;
-        Some(TcpCheck { host, port, ip_version, script: script? })
+        Some(TcpCheck { host, port, ip_version, script: script?, tls })
     }
 }
 

@@ -11,11 +11,13 @@
 //! [`Verdict`]); a check's assertions follow the same order, then fingerprint, days remaining, version.
 
 mod chain;
+mod client;
 mod execute;
 mod spec;
 mod verifier;
 
 pub use chain::{CertInfo, ChainReport, Problem, Verdict, rfc3339, sha256_hex};
+pub use client::{ClientTls, ClientTlsSpec, Handshake, validate_client_tls};
 pub use execute::{Judged, judge};
 pub use spec::{TlsCheck, TlsExpect, TlsExpectSpec, TlsSpec, TlsVersion, parse_fingerprint};
 pub use verifier::{RecordingVerifier, Session, TrustRoots, classify, client_config, provider, version_name};
