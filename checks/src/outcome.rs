@@ -58,6 +58,8 @@ pub enum Reason {
     Secret,
     /// This kind of check cannot run here yet.
     Unsupported,
+    /// A browser check ran on a machine or build without a usable browser.
+    BrowserUnavailable,
 }
 
 impl Reason {
@@ -84,6 +86,7 @@ impl Reason {
             Self::Protocol => "protocol",
             Self::Secret => "secret",
             Self::Unsupported => "unsupported",
+            Self::BrowserUnavailable => "browser_unavailable",
         }
     }
 }
@@ -130,6 +133,23 @@ pub struct Outcome {
     pub details: serde_json::Value,
     /// A short log of what the run did.
     pub log: Vec<String>,
+    /// Files the run produced, such as a browser screenshot of the failing step.
+    #[serde(default)]
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A file a run produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// What it is, such as `failure.png`.
+    pub name: String,
+    /// Its media type, such as `image/png`.
+    pub media_type: String,
+    /// The content. Not part of JSON output: it is written to a file, whose path is then set.
+    #[serde(skip)]
+    pub data: Vec<u8>,
+    /// Where the file was written, once it was.
+    pub path: Option<String>,
 }
 
 impl Outcome {
@@ -149,6 +169,7 @@ impl Outcome {
             assertions: Vec::new(),
             details: serde_json::Value::Null,
             log: Vec::new(),
+            artifacts: Vec::new(),
         }
     }
 

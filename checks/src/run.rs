@@ -150,6 +150,29 @@ async fn dispatch(kind: &CheckKind, cx: &RunContext) -> Outcome {
     }
 }
 
+/// Runs browser journeys. It lives outside this crate (Chromium's protocol code is the slowest thing to
+/// compile), and the binary installs one at start-up with [`install_browser_runner`].
+pub trait BrowserRunner: Send + Sync + std::fmt::Debug {
+    /// Runs `check` once; the runtime owns the timeout, phases and redaction as for every kind.
+    fn run<'a>(
+        &'a self,
+        check: &'a crate::browser::BrowserCheck,
+        cx: &'a RunContext,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+}
+
+static BROWSER_RUNNER: std::sync::OnceLock<std::sync::Arc<dyn BrowserRunner>> = std::sync::OnceLock::new();
+
+/// Installs the process's browser runner; false if one was installed already.
+pub fn install_browser_runner(runner: std::sync::Arc<dyn BrowserRunner>) -> bool {
+    BROWSER_RUNNER.set(runner).is_ok()
+}
+
+/// The installed browser runner, if any.
+pub fn browser_runner() -> Option<&'static std::sync::Arc<dyn BrowserRunner>> {
+    BROWSER_RUNNER.get()
+}
+
 /// The outcome of a kind that this version of probenet cannot run yet: a failure, never a success.
 pub fn unsupported(kind: &str) -> Outcome {
     Outcome::failed(Reason::Unsupported, format!("`{kind}` checks are not supported yet by this version of probenet"))

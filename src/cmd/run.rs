@@ -28,6 +28,9 @@ pub struct Args {
     /// How to print results.
     #[arg(long, value_enum, default_value = "table")]
     output: Output,
+    /// Where files a run produces (a browser screenshot of a failing step) are written.
+    #[arg(long, value_name = "DIR", default_value = "probenet-artifacts")]
+    artifacts: PathBuf,
     /// How many checks run at the same time.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
@@ -81,7 +84,10 @@ pub fn main(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcomes = runtime.block_on(run_all(&selected, usize::from(args.concurrency)));
+    let mut outcomes = runtime.block_on(run_all(&selected, usize::from(args.concurrency)));
+    for (outcome, (check, region)) in outcomes.iter_mut().zip(&selected) {
+        save_artifacts(&args.artifacts, &check.name, region, outcome);
+    }
     let all_passed = outcomes.iter().all(Outcome::success);
     let mut stdout = std::io::stdout().lock();
     let printed = match args.output {
@@ -132,7 +138,33 @@ fn json_line(check: &Check, region: &str, outcome: &Outcome) -> serde_json::Valu
         "error": outcome.error,
         "assertions": outcome.assertions,
         "details": outcome.details,
+        "artifacts": outcome.artifacts,
     })
+}
+
+/// Writes a run's artifacts under `dir` and records their paths; a file that cannot be written is said so
+/// on stderr and left without a path.
+fn save_artifacts(dir: &std::path::Path, check: &str, region: &str, outcome: &mut Outcome) {
+    if outcome.artifacts.is_empty() {
+        return;
+    }
+    if let Err(error) = std::fs::create_dir_all(dir) {
+        eprintln!("probenet: cannot create {}: {error}", dir.display());
+        return;
+    }
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    for artifact in &mut outcome.artifacts {
+        let name: String = artifact
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+            .collect();
+        let path = dir.join(format!("{check}-{region}-{stamp}-{name}"));
+        match std::fs::write(&path, &artifact.data) {
+            Ok(()) => artifact.path = Some(path.display().to_string()),
+            Err(error) => eprintln!("probenet: cannot write {}: {error}", path.display()),
+        }
+    }
 }
 
 fn table(selected: &[(Check, String)], outcomes: &[Outcome]) -> String {
@@ -154,6 +186,11 @@ fn table(selected: &[(Check, String)], outcomes: &[Outcome]) -> String {
         ]);
         if let Some(error) = &outcome.error {
             errors.push(format!("{}: {error}", check.name));
+        }
+        for artifact in &outcome.artifacts {
+            if let Some(path) = &artifact.path {
+                errors.push(format!("{}: {} saved to {path}", check.name, artifact.name));
+            }
         }
     }
     let widths: Vec<usize> =

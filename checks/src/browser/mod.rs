@@ -128,7 +128,10 @@ impl BrowserCheck {
 }
 
 impl crate::run::Execute for BrowserCheck {
-    async fn execute(&self, _cx: &crate::run::RunContext) -> crate::Outcome {
-        crate::run::unsupported("browser")
+    async fn execute(&self, cx: &crate::run::RunContext) -> crate::Outcome {
+        match crate::run::browser_runner() {
+            Some(runner) => runner.run(self, cx).await,
+            None => crate::run::unsupported("browser"),
+        }
     }
 }

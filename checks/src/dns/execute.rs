@@ -144,6 +144,7 @@ async fn run(check: &DnsCheck, cx: &RunContext, details: &mut Value) -> Result<O
         assertions: judged.assertions,
         details: details.clone(),
         log: Vec::new(),
+        artifacts: Vec::new(),
     })
 }
 

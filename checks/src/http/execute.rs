@@ -112,6 +112,7 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
         assertions: judged.assertions,
         details,
         log: Vec::new(),
+        artifacts: Vec::new(),
     })
 }
 

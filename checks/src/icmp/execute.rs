@@ -140,6 +140,7 @@ async fn run(check: &IcmpCheck, cx: &RunContext) -> Result<Outcome, (Reason, Str
         assertions,
         details,
         log: Vec::new(),
+        artifacts: Vec::new(),
     })
 }
 

@@ -72,6 +72,7 @@ impl Execute for TcpCheck {
             assertions: session.assertions,
             details,
             log: Vec::new(),
+            artifacts: Vec::new(),
         }
     }
 }

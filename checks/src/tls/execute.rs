@@ -108,6 +108,7 @@ async fn run(check: &TlsCheck, cx: &RunContext) -> Result<Outcome, Failure> {
         assertions: judged.assertions,
         details,
         log: Vec::new(),
+        artifacts: Vec::new(),
     })
 }
 
