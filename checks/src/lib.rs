@@ -9,6 +9,7 @@ pub mod net;
 pub mod outcome;
 pub mod run;
 pub mod secret;
+pub mod wire;
 pub mod yaml;
 
 pub mod browser;

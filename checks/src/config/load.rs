@@ -4,6 +4,7 @@ use std::path::{Path as FsPath, PathBuf};
 
 use super::validate::validate_collecting_secrets;
 use super::{Config, ConfigError, ConfigErrors, validate};
+use crate::wire::ConfigFile;
 use crate::yaml::{self, Node};
 
 /// Files larger than this are refused before parsing.
@@ -36,9 +37,10 @@ pub fn load_paths_checking_secrets(paths: &[PathBuf]) -> Result<Config, ConfigEr
     load(paths, true)
 }
 
-fn load(paths: &[PathBuf], check_secrets: bool) -> Result<Config, ConfigErrors> {
+/// Reads the files a set of paths names (directories: every `*.yaml`/`*.yml` inside, recursively, in name
+/// order) without validating them: what a scheduler hands its probers.
+pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<ConfigFile>, ConfigErrors> {
     let mut errors = Vec::new();
-    let mut files = Vec::new();
     let mut names = Vec::new();
     for path in paths {
         collect(path, &mut names, &mut errors);
@@ -46,14 +48,33 @@ fn load(paths: &[PathBuf], check_secrets: bool) -> Result<Config, ConfigErrors> 
     if names.is_empty() && errors.is_empty() {
         errors.push(whole_file(&paths_label(paths), "no *.yaml or *.yml files found"));
     }
+    let mut sources = Vec::new();
     for name in names {
         let label = name.display().to_string();
         match read(&name) {
-            Ok(text) => match parse_file(&label, &text) {
-                Ok(file) => files.push(file),
-                Err(error) => errors.push(error),
-            },
+            Ok(text) => sources.push(ConfigFile { name: label, text }),
             Err(message) => errors.push(whole_file(&label, &message)),
+        }
+    }
+    if errors.is_empty() { Ok(sources) } else { Err(ConfigErrors(errors).sorted()) }
+}
+
+/// Parses and validates config files held in memory (as a prober receives them).
+pub fn load_sources(sources: &[ConfigFile]) -> Result<Config, ConfigErrors> {
+    validate_sources(sources, false)
+}
+
+fn load(paths: &[PathBuf], check_secrets: bool) -> Result<Config, ConfigErrors> {
+    validate_sources(&read_sources(paths)?, check_secrets)
+}
+
+fn validate_sources(sources: &[ConfigFile], check_secrets: bool) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut files = Vec::new();
+    for source in sources {
+        match parse_file(&source.name, &source.text) {
+            Ok(file) => files.push(file),
+            Err(error) => errors.push(error),
         }
     }
     let (result, secrets) = validate_collecting_secrets(&files);

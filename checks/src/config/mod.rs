@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use context::{Ctx, SecretRef, parse_size, split_host_port};
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{SourceFile, load_paths, load_paths_checking_secrets, load_str};
+pub use load::{SourceFile, load_paths, load_paths_checking_secrets, load_sources, load_str, read_sources};
 pub use path::Path;
 pub use validate::validate;
 
@@ -28,6 +28,23 @@ pub struct Config {
     pub checks: Vec<Check>,
     /// Every secret reference and where it is written.
     pub secrets: Vec<SecretRef>,
+    /// How checks are spread over probers.
+    pub scheduling: Scheduling,
+}
+
+/// How the scheduler spreads checks over probers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduling {
+    /// Probers of a region that run each of its checks.
+    pub probers_per_region: u32,
+    /// How long a registration lasts without a heartbeat.
+    pub lease: Duration,
+}
+
+impl Default for Scheduling {
+    fn default() -> Self {
+        Self { probers_per_region: 1, lease: Duration::from_secs(15) }
+    }
 }
 
 /// One region.

@@ -25,6 +25,22 @@ pub struct RawFile {
     pub defaults: Option<Deferred<RawDefaults>>,
     /// The checks.
     pub checks: Option<Deferred<Vec<RawCheck>>>,
+    /// How the scheduler spreads checks over probers. At most one file may set it.
+    pub scheduling: Option<Deferred<RawScheduling>>,
+}
+
+/// How the scheduler spreads checks over probers.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Scheduling")]
+pub struct RawScheduling {
+    /// How many probers of a region run each of its checks, 1 to 5 (default 1). With 2 or more, the runs of a
+    /// check are staggered over its interval, one prober after the other, so a check is probed more often
+    /// from the region and keeps being probed when one prober dies.
+    pub probers_per_region: Option<u32>,
+    /// How long a prober's registration lasts without a heartbeat, `3s` to `5m` (default `15s`); after it, its
+    /// checks move to the other probers of its region.
+    pub lease: Option<String>,
 }
 
 /// Options of one region.

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::spec::{RawCheck, RawDefaults, RawFile, RawRegion};
+use super::spec::{RawCheck, RawDefaults, RawFile, RawRegion, RawScheduling};
 use super::{
-    Check, CheckKind, Config, ConfigErrors, Ctx, KindSpec, Path, Place, Region, Schedule, SecretRef, SourceFile,
-    suggest,
+    Check, CheckKind, Config, ConfigErrors, Ctx, KindSpec, Path, Place, Region, Schedule, Scheduling, SecretRef,
+    SourceFile, suggest,
 };
 use crate::yaml::{Node, NodeKind};
 
@@ -40,6 +40,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
     let mut errors = Vec::new();
     let mut regions: BTreeMap<String, (Region, Place)> = BTreeMap::new();
     let mut defaults_raw: Option<(usize, RawDefaults)> = None;
+    let mut scheduling: Option<(usize, Scheduling)> = None;
 
     // Pass 1: the shape of each file, its regions and defaults.
     let mut shaped = Vec::new();
@@ -56,6 +57,23 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         if ok || matches!(file.root.kind, NodeKind::Map(_)) {
             shaped.push(index);
             collect_regions(&mut cx, &mut regions);
+            if cx.node(&Path::root().key("scheduling")).is_some() {
+                match &scheduling {
+                    Some((first, _)) => {
+                        let first = &files[*first];
+                        let at = first.root.key_mark("scheduling").unwrap_or_default();
+                        cx.error_at_key(
+                            &Path::root().key("scheduling"),
+                            format!("scheduling is already set in {}:{}:{}", first.name, at.line, at.col),
+                        );
+                    }
+                    None => {
+                        if let Some(parsed) = validate_scheduling(&mut cx) {
+                            scheduling = Some((index, parsed));
+                        }
+                    }
+                }
+            }
             if let Some(node) = file.root.get("defaults") {
                 if let Some((first, _)) = &defaults_raw {
                     let first = &files[*first];
@@ -119,7 +137,8 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
     } else {
         regions.into_iter().map(|(name, (region, _))| (name, region)).collect()
     };
-    (Ok(Config { regions, checks, secrets: secrets.clone() }), secrets)
+    let scheduling = scheduling.map(|(_, scheduling)| scheduling).unwrap_or_default();
+    (Ok(Config { regions, checks, secrets: secrets.clone(), scheduling }), secrets)
 }
 
 fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Place)>) {
@@ -157,6 +176,39 @@ fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Pla
             }
         }
     }
+}
+
+fn validate_scheduling(cx: &mut Ctx<'_>) -> Option<Scheduling> {
+    let base = Path::root().key("scheduling");
+    let raw = if cx.node(&base).is_some_and(Node::is_null) {
+        RawScheduling::default()
+    } else {
+        cx.deserialize::<RawScheduling>(&base)?
+    };
+    let mut ok = true;
+    let probers_per_region = raw.probers_per_region.unwrap_or(1);
+    if !(1..=5).contains(&probers_per_region) {
+        cx.error(
+            &base.key("probers_per_region"),
+            format!("{probers_per_region} is outside the allowed range of 1 to 5"),
+        );
+        ok = false;
+    }
+    let lease = match raw.lease.as_deref() {
+        None => Some(Scheduling::default().lease),
+        Some(text) => {
+            let at = base.key("lease");
+            let lease = cx.duration(&at, text)?;
+            if !(Duration::from_secs(3)..=Duration::from_secs(300)).contains(&lease) {
+                cx.error(&at, format!("{} is outside the allowed range of 3s to 5m", crate::duration::format(lease)));
+                None
+            } else {
+                Some(lease)
+            }
+        }
+    };
+    let lease = lease?;
+    ok.then_some(Scheduling { probers_per_region, lease })
 }
 
 fn validate_defaults(cx: &mut Ctx<'_>, raw: &RawDefaults, declared: &[String]) -> Defaults {
