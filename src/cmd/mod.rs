@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 mod run;
 mod schema;
+#[allow(dead_code)] // wired into `probenet up` once the scheduler and prober land
+mod up;
 mod validate;
 
 /// Exit code for a config or usage error (clap uses 2 for usage errors too).
