@@ -190,6 +190,27 @@ pub struct Judgement {
 }
 
 impl Judgement {
+    /// The outcome of a run judged this way: up when every assertion passed, else down with the first
+    /// failure's reason and message. The runtime fills in the duration and the phases.
+    pub fn into_outcome(self, details: serde_json::Value) -> Outcome {
+        let state = if self.failure.is_some() { State::Down } else { State::Up };
+        let (reason, error) = match self.failure {
+            Some((reason, message)) => (Some(reason), Some(message)),
+            None => (None, None),
+        };
+        Outcome {
+            state,
+            duration_seconds: 0.0,
+            phases: Vec::new(),
+            reason,
+            error,
+            assertions: self.assertions,
+            details,
+            log: Vec::new(),
+            artifacts: Vec::new(),
+        }
+    }
+
     /// Records one assertion; if it is the first to fail, its reason becomes the run's.
     pub fn check(&mut self, reason: Reason, name: &str, expected: String, observed: String, passed: bool) {
         if !passed && self.failure.is_none() {
@@ -220,5 +241,12 @@ impl Failure {
 impl From<Failure> for Outcome {
     fn from(failure: Failure) -> Self {
         Self { details: failure.details, ..Self::failed(failure.reason, failure.message) }
+    }
+}
+
+/// Adds the keys of the JSON object `from` to the JSON object `into` (anything else is left as it is).
+pub fn merge_details(into: &mut serde_json::Value, from: serde_json::Value) {
+    if let (serde_json::Value::Object(into), serde_json::Value::Object(from)) = (into, from) {
+        into.extend(from);
     }
 }

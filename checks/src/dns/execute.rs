@@ -13,7 +13,7 @@ use super::judge::{Rendered, judge};
 use super::render;
 use super::spec::{DnsCheck, DnsServer};
 use crate::outcome::Failure;
-use crate::outcome::{Outcome, Reason, State};
+use crate::outcome::{Outcome, Reason};
 use crate::run::{Execute, RunContext};
 
 /// The file the system resolver's servers are read from when a check names no server.
@@ -131,21 +131,8 @@ async fn run(check: &DnsCheck, cx: &RunContext, details: &mut Value) -> Result<O
         "response_bytes": received.bytes,
         "ignored_responses": received.ignored,
     });
-    if let (Some(target), Value::Object(extra)) = (details.as_object_mut(), extra) {
-        target.extend(extra);
-    }
-    let state = if judged.failure.is_some() { State::Down } else { State::Up };
-    Ok(Outcome {
-        state,
-        duration_seconds: cx.elapsed().as_secs_f64(),
-        phases: Vec::new(),
-        reason: judged.failure.as_ref().map(|(reason, _)| *reason),
-        error: judged.failure.map(|(_, message)| message),
-        assertions: judged.assertions,
-        details: details.clone(),
-        log: Vec::new(),
-        artifacts: Vec::new(),
-    })
+    crate::outcome::merge_details(details, extra);
+    Ok(judged.into_outcome(details.clone()))
 }
 
 /// The server's address: as written, resolved from its host name, or the system resolver's first nameserver.

@@ -94,26 +94,15 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
         "body_truncated": response.truncated,
         "tls": response.tls.is_some(),
     });
-    let details = match (&response.tls, details) {
-        (Some(seen), serde_json::Value::Object(mut map)) => {
-            if let serde_json::Value::Object(tls) = seen.details() {
-                map.extend(tls);
-            }
-            serde_json::Value::Object(map)
-        }
-        (_, details) => details,
-    };
-    Ok(Outcome {
-        state: judged.state,
-        duration_seconds: total.as_secs_f64(),
-        phases: Vec::new(),
-        reason: judged.failure.as_ref().map(|(reason, _)| *reason),
-        error: judged.failure.map(|(_, message)| message),
-        assertions: judged.assertions,
-        details,
-        log: Vec::new(),
-        artifacts: Vec::new(),
-    })
+    let mut details = details;
+    if let Some(seen) = &response.tls {
+        crate::outcome::merge_details(&mut details, seen.details());
+    }
+    let state = judged.state;
+    let mut outcome = Judgement { assertions: judged.assertions, failure: judged.failure }.into_outcome(details);
+    // Slow but correct is degraded: the reason says why, the state keeps it a success.
+    outcome.state = state;
+    Ok(outcome)
 }
 
 fn prepare(check: &HttpCheck, cx: &RunContext) -> Result<Prepared, Failure> {

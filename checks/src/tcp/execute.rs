@@ -6,7 +6,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::spec::{TcpCheck, TcpStep};
-use crate::outcome::{Assertion, Outcome, Reason, State};
+use crate::outcome::{Assertion, Judgement, Outcome, Reason};
 use crate::run::{Execute, RunContext};
 
 /// The most unmatched data an `expect` step buffers before it gives up.
@@ -57,23 +57,10 @@ impl Execute for TcpCheck {
             "banner": session.banner(),
             "steps_run": session.steps_run,
         });
-        if let (Some(seen), serde_json::Value::Object(map)) = (&handshake, &mut details)
-            && let serde_json::Value::Object(tls) = seen.details()
-        {
-            map.extend(tls);
+        if let Some(seen) = &handshake {
+            crate::outcome::merge_details(&mut details, seen.details());
         }
-        let state = if session.failure.is_some() { State::Down } else { State::Up };
-        Outcome {
-            state,
-            duration_seconds: cx.elapsed().as_secs_f64(),
-            phases: Vec::new(),
-            reason: session.failure.as_ref().map(|(reason, _)| *reason),
-            error: session.failure.map(|(_, message)| message),
-            assertions: session.assertions,
-            details,
-            log: Vec::new(),
-            artifacts: Vec::new(),
-        }
+        Judgement { assertions: session.assertions, failure: session.failure }.into_outcome(details)
     }
 }
 

@@ -14,7 +14,7 @@ use super::verifier::{Session, client_config, version_name};
 use crate::net::describe;
 use crate::outcome::Failure;
 use crate::outcome::Judgement;
-use crate::outcome::{Outcome, Reason, State};
+use crate::outcome::{Outcome, Reason};
 use crate::run::{Execute, RunContext};
 
 /// The most resolved addresses tried, one after the other, before the check gives up connecting.
@@ -64,7 +64,7 @@ async fn run(check: &TlsCheck, cx: &RunContext) -> Result<Outcome, Failure> {
         Err(error) => {
             let mut details = connection(None);
             if let Some(report) = verifier.take() {
-                merge(&mut details, report.details());
+                crate::outcome::merge_details(&mut details, report.details());
             }
             return Err(Failure {
                 reason: Reason::Tls,
@@ -98,24 +98,8 @@ async fn run(check: &TlsCheck, cx: &RunContext) -> Result<Outcome, Failure> {
     let now = chrono::Utc::now().timestamp();
     let judged = judge(&check.expect, &report, version, now);
     let mut details = connection(Some(&session));
-    merge(&mut details, report.details());
-    Ok(Outcome {
-        state: if judged.failure.is_some() { State::Down } else { State::Up },
-        duration_seconds: cx.elapsed().as_secs_f64(),
-        phases: Vec::new(),
-        reason: judged.failure.as_ref().map(|(reason, _)| *reason),
-        error: judged.failure.map(|(_, message)| message),
-        assertions: judged.assertions,
-        details,
-        log: Vec::new(),
-        artifacts: Vec::new(),
-    })
-}
-
-fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
-    if let (serde_json::Value::Object(into), serde_json::Value::Object(from)) = (into, from) {
-        into.extend(from);
-    }
+    crate::outcome::merge_details(&mut details, report.details());
+    Ok(judged.into_outcome(details))
 }
 
 /// Connects to the addresses in turn (as the resolver ordered them) until one answers.
