@@ -113,3 +113,31 @@ fn namespaces_are_removed_when_the_region_is_dropped() {
         assert!(!list.contains(&name), "{name} is still there");
     }
 }
+
+#[test]
+fn a_control_link_reaches_the_root_namespace_without_the_delay() {
+    if !can_create_namespaces() {
+        return;
+    }
+    let region = Region::create("control", Duration::from_secs(2)).unwrap();
+    let (host_ip, _) = region.control_link(7).unwrap();
+    let listener = TcpListener::bind((host_ip, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(1) {
+            let _ = stream.map(|mut stream| stream.write_all(b"hi"));
+        }
+    });
+    let started = std::time::Instant::now();
+    let got = region
+        .in_prober(move || {
+            let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            let mut buf = String::new();
+            stream.read_to_string(&mut buf)?;
+            Ok(buf)
+        })
+        .unwrap();
+    assert_eq!(got, "hi");
+    // The 2 s delay line is not on this path (a bound far from any real timing, not a timing assertion).
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+}

@@ -78,6 +78,26 @@ impl Region {
         in_namespace(&self.prober_ns, f)
     }
 
+    /// Links the prober namespace to this (the root) namespace with a veth pair, for control traffic that must
+    /// not cross the delay line (a prober talking to its scheduler). `index` (0 to 63) picks the private /30:
+    /// the root side gets 10.201.INDEX.1, the prober side 10.201.INDEX.2, which the prober namespace routes
+    /// only to the root side. Returns (root side, prober side). The link goes with the namespace.
+    pub fn control_link(&self, index: u8) -> io::Result<(Ipv4Addr, Ipv4Addr)> {
+        if index > 63 {
+            return Err(io::Error::other("control link index must be 0 to 63"));
+        }
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let host_if = format!("pnc{}h{}", std::process::id() % 100_000, NEXT.fetch_add(1, Ordering::Relaxed));
+        let ns_if = "pnctl";
+        let (host_ip, ns_ip) = (Ipv4Addr::new(10, 201, index, 1), Ipv4Addr::new(10, 201, index, 2));
+        ip(&["link", "add", &host_if, "type", "veth", "peer", "name", ns_if, "netns", &self.prober_ns])?;
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &host_if])?;
+        ip(&["link", "set", &host_if, "up"])?;
+        ip(&["-n", &self.prober_ns, "addr", "add", &format!("{ns_ip}/30"), "dev", ns_if])?;
+        ip(&["-n", &self.prober_ns, "link", "set", ns_if, "up"])?;
+        Ok((host_ip, ns_ip))
+    }
+
     /// A command that runs `program` inside the prober namespace.
     pub fn prober_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new("ip");
