@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 mod run;
+mod scheduler;
 mod schema;
+mod token;
 mod validate;
 
 /// Exit code for a config or usage error (clap uses 2 for usage errors too).
@@ -17,6 +19,10 @@ pub enum Command {
     Run(run::Args),
     /// Print the JSON Schema of the config (for editors), or the Markdown reference.
     Schema(schema::Args),
+    /// Run the scheduler: hands checks to probers over HTTPS and collects their results.
+    Scheduler(scheduler::Args),
+    /// Manage bearer tokens of probers and of the admin API.
+    Token(token::Args),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -24,6 +30,8 @@ pub fn run(command: Command) -> ExitCode {
         Command::Validate(args) => validate::main(&args),
         Command::Run(args) => run::main(&args),
         Command::Schema(args) => schema::main(&args),
+        Command::Scheduler(args) => scheduler::main(args),
+        Command::Token(args) => token::main(args),
     }
 }
 
