@@ -165,6 +165,60 @@ struct Candidates {
 /// staggered by `i * interval / n`; 0 for cron checks.
 pub fn assign(checks: &[CheckInput<'_>], probers: &[ProberInput<'_>], per_region: u32) -> Table {
     let per_pair = (per_region as usize).clamp(1, MAX_PER_REGION);
+    let regions = candidates(probers);
+    let total: usize = checks.iter().map(|check| check.regions.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+    let parts: Vec<Part> = if total < PARALLEL_FROM || threads < 2 {
+        vec![fill(checks, 0, &regions, probers, per_pair)]
+    } else {
+        // Chunks of checks with about the same number of pairs, one per thread, joined in order.
+        let mut chunks = Vec::with_capacity(threads);
+        let (mut from, mut pairs) = (0, 0);
+        for (i, check) in checks.iter().enumerate() {
+            pairs += check.regions.len();
+            if pairs >= total.div_ceil(threads) {
+                chunks.push((from, i + 1));
+                (from, pairs) = (i + 1, 0);
+            }
+        }
+        if from < checks.len() {
+            chunks.push((from, checks.len()));
+        }
+        let regions = &regions;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|(from, to)| scope.spawn(move || fill(&checks[*from..*to], *from, regions, probers, per_pair)))
+                .collect();
+            handles
+                .into_iter()
+                .zip(&chunks)
+                .map(|(handle, (from, to))| {
+                    // A thread cannot panic here; if one did, compute its chunk again on this thread.
+                    handle.join().unwrap_or_else(|_| fill(&checks[*from..*to], *from, regions, probers, per_pair))
+                })
+                .collect()
+        })
+    };
+    let mut table = Table {
+        per_pair,
+        pairs: Vec::with_capacity(total),
+        owners: Vec::with_capacity(total * per_pair),
+        offsets: Vec::with_capacity(total * per_pair),
+        ..Table::default()
+    };
+    for part in parts {
+        table.pairs.extend(part.pairs);
+        table.owners.extend(part.owners);
+        table.offsets.extend(part.offsets);
+        table.unassigned += part.unassigned;
+    }
+    table.index_by_prober(probers.len());
+    table
+}
+
+/// The candidates of every region, by kind bucket.
+fn candidates<'a>(probers: &[ProberInput<'a>]) -> HashMap<&'a str, Vec<Candidates>> {
     let mut regions: HashMap<&str, Vec<Candidates>> = HashMap::new();
     for (index, prober) in probers.iter().enumerate() {
         let mask = kind_mask(prober.kinds);
@@ -177,35 +231,58 @@ pub fn assign(checks: &[CheckInput<'_>], probers: &[ProberInput<'_>], per_region
             }
         }
     }
+    regions
+}
+
+/// Below this many pairs, one thread does it all.
+const PARALLEL_FROM: usize = 100_000;
+/// The most threads one assignment uses.
+const MAX_THREADS: usize = 8;
+
+/// The assignment of a run of consecutive checks.
+#[derive(Debug, Default)]
+struct Part {
+    pairs: Vec<(u32, u32)>,
+    owners: Vec<u32>,
+    offsets: Vec<u64>,
+    unassigned: usize,
+}
+
+/// Assigns the pairs of `checks`, the first of which has index `first` in the config.
+fn fill(
+    checks: &[CheckInput<'_>],
+    first: usize,
+    regions: &HashMap<&str, Vec<Candidates>>,
+    probers: &[ProberInput<'_>],
+    per_pair: usize,
+) -> Part {
     let total: usize = checks.iter().map(|check| check.regions.len()).sum();
-    let mut table = Table {
-        per_pair,
+    let mut part = Part {
         pairs: Vec::with_capacity(total),
         owners: Vec::with_capacity(total * per_pair),
         offsets: Vec::with_capacity(total * per_pair),
-        ..Table::default()
+        unassigned: 0,
     };
     let mut best = [(0u64, NONE); MAX_PER_REGION];
     for (check_index, check) in checks.iter().enumerate() {
         let bucket = kind_bucket(check.kind);
         for (region_index, region) in check.regions.iter().enumerate() {
-            table.pairs.push((check_index as u32, region_index as u32));
+            part.pairs.push(((first + check_index) as u32, region_index as u32));
             let found = match regions.get(region.as_str()) {
                 Some(buckets) => top(&buckets[bucket], pair_key(check.name, region), per_pair, probers, &mut best),
                 None => 0,
             };
             if found == 0 {
-                table.unassigned += 1;
+                part.unassigned += 1;
             }
             let base = wire::offset_ms(check.name, region, check.interval_ms);
             for (replica, (_, owner)) in best.iter().enumerate().take(per_pair) {
-                table.owners.push(if replica < found { *owner } else { NONE });
-                table.offsets.push(replica_offset(base, replica, per_pair, check.interval_ms));
+                part.owners.push(if replica < found { *owner } else { NONE });
+                part.offsets.push(replica_offset(base, replica, per_pair, check.interval_ms));
             }
         }
     }
-    table.index_by_prober(probers.len());
-    table
+    part
 }
 
 /// Replica `replica` of `n`: `base`, staggered by `replica * interval / n`, on the interval grid.
@@ -227,19 +304,22 @@ fn top(
     let better = |a: (u64, u32), b: (u64, u32)| {
         a.0 > b.0 || (a.0 == b.0 && probers[a.1 as usize].name < probers[b.1 as usize].name)
     };
-    let mut entries = candidates.keys.iter().zip(&candidates.index);
+    let entries = candidates.keys.iter().zip(&candidates.index);
     if k == 1 {
-        let Some((key, index)) = entries.next() else {
+        // The common case, kept tight: only scores and positions in the loop.
+        let keys = &candidates.keys;
+        let Some(first) = keys.first() else {
             return 0;
         };
-        let mut top = (score(pair, *key), *index);
-        for (key, index) in entries {
-            let candidate = (score(pair, *key), *index);
-            if candidate.0 >= top.0 && better(candidate, top) {
-                top = candidate;
+        let name = |at: usize| probers[candidates.index[at] as usize].name;
+        let (mut top, mut top_at) = (score(pair, *first), 0);
+        for (at, key) in keys.iter().enumerate().skip(1) {
+            let candidate = score(pair, *key);
+            if candidate > top || (candidate == top && name(at) < name(top_at)) {
+                (top, top_at) = (candidate, at);
             }
         }
-        best[0] = top;
+        best[0] = (top, candidates.index[top_at]);
         return 1;
     }
     let mut count = 0;
@@ -423,6 +503,30 @@ mod tests {
         assert_eq!(table.unassigned(), 0);
         assert!((0..10).all(|pair| table.slots(pair).filter(|slot| slot.0.is_none()).count() == 1));
         assert_eq!((0..2).map(|p| table.assigned(p)).sum::<usize>(), 20);
+    }
+
+    #[test]
+    fn threads_give_the_same_table_as_one_thread() {
+        let world = World::new(30_000, &["eu", "us", "ap", "sa"], 60_000)
+            .probers("eu", names("e", 5))
+            .probers("us", names("u", 3))
+            .probers("ap", names("a", 1));
+        let checks: Vec<CheckInput<'_>> = world
+            .checks
+            .iter()
+            .map(|(name, kind, interval_ms, regions)| CheckInput { name, kind, interval_ms: *interval_ms, regions })
+            .collect();
+        let probers: Vec<ProberInput<'_>> =
+            world.probers.iter().map(|(name, region, kinds)| ProberInput { name, region, kinds }).collect();
+        for per_pair in [1, 2] {
+            let table = assign(&checks, &probers, per_pair as u32);
+            assert!(table.len() >= PARALLEL_FROM);
+            let one = fill(&checks, 0, &candidates(&probers), &probers, per_pair);
+            assert_eq!(table.pairs, one.pairs);
+            assert_eq!(table.owners, one.owners);
+            assert_eq!(table.offsets, one.offsets);
+            assert_eq!(table.unassigned(), 30_000);
+        }
     }
 
     #[test]
