@@ -168,7 +168,8 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     tasks.spawn(server::serve(listener, acceptor, router, stopping));
     tasks.spawn(shared.duties());
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(url = format!("{scheme}://{addr}"), checks, "scheduler listening");
+    let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
+    tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
     Ok(Running { addr, tls, stop, tasks })
 }
 
