@@ -116,8 +116,12 @@ pub async fn deregister(
     let scope = authorize(&shared, &headers)?;
     let beat: Heartbeat = json_body(body, SMALL_BODY).await?;
     require_region(&scope, &beat.region)?;
-    let was_live = shared.with_registry(|registry| registry.get(&beat.name).is_some());
-    shared.with_registry(|registry| registry.deregister(&beat.name, &beat.region)).map_err(registry_error)?;
+    let was_live = shared
+        .with_registry(|registry| {
+            let live = registry.get(&beat.name).is_some();
+            registry.deregister(&beat.name, &beat.region).map(|()| live)
+        })
+        .map_err(registry_error)?;
     if was_live {
         tracing::info!(prober = beat.name, region = beat.region, "prober deregistered; its checks move now");
     }

@@ -144,10 +144,11 @@ impl Store for MemoryStore {
         let inner = self.lock();
         let since = query.since_ms.unwrap_or(i64::MIN);
         let mut found: Vec<&RunResult> = Vec::new();
-        for (check, regions) in &inner.pairs {
-            if query.check.as_ref().is_some_and(|wanted| wanted != check) {
-                continue;
-            }
+        let checks: Box<dyn Iterator<Item = &HashMap<String, Window>>> = match &query.check {
+            Some(check) => Box::new(inner.pairs.get(check).into_iter()),
+            None => Box::new(inner.pairs.values()),
+        };
+        for regions in checks {
             for (region, window) in regions {
                 if query.region.as_ref().is_some_and(|wanted| wanted != region) {
                     continue;

@@ -218,3 +218,23 @@ async fn results_are_ingested_once_per_run_id() {
     assert!(metrics.contains("\nprobenet_scheduler_results_duplicate 5\n"), "{metrics}");
     net.stop().await;
 }
+
+#[tokio::test]
+async fn stopping_answers_held_long_polls_at_once() {
+    let net = Net::start(CONFIG).await;
+    net.register("p1", "eu").await;
+    let generation = net.assignments("p1", "eu", 0, 0).await.generation;
+    let poll = {
+        let client = net.client.clone();
+        let url = format!("{}/v1/assignments?prober=p1&generation={generation}&wait_seconds=60", net.base);
+        let token = net.eu.clone();
+        tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.map(|r| r.status()) })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!poll.is_finished());
+    let start = Instant::now();
+    net.stop().await;
+    let answered = poll.await.unwrap();
+    assert!(start.elapsed() < Duration::from_secs(4), "stopping took {:?}", start.elapsed());
+    assert_eq!(answered.ok(), Some(StatusCode::OK));
+}
