@@ -1,3 +1,197 @@
-//! The control plane: prober registry, assignment of (check, region) pairs, the HTTPS API and result ingest.
-//!
-//! Not built yet: see the scheduler issue. Nothing here is wired into the `probenet` binary until it works.
+//! The control plane: prober registry and leases, assignment of (check, region) pairs, the HTTPS API and
+//! result ingest. Embeddable: [`start`] returns a handle, nothing global, no process exit.
+
+pub mod api;
+pub mod assign;
+pub mod config;
+mod files;
+pub mod metrics;
+pub mod pki;
+pub mod protocol;
+pub mod registry;
+mod server;
+pub mod state;
+pub mod store;
+pub mod time;
+pub mod tokens;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use probenet_checks::ConfigErrors;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Loaded, Stamps};
+use crate::pki::{PkiError, ServerTls};
+use crate::state::Shared;
+use crate::store::MemoryStore;
+use crate::tokens::{TokenError, Tokens};
+
+/// How the scheduler serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Its own CA and server certificate, made in the data directory on first start.
+    Auto,
+    /// A given certificate chain and key (PEM files).
+    Files {
+        /// The certificate chain, leaf first.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
+    /// Plain HTTP: only on a loopback address.
+    PlainHttp,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Config files and directories.
+    pub config: Vec<PathBuf>,
+    /// The address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The data directory: CA, certificates, tokens.
+    pub data: PathBuf,
+    /// How to serve.
+    pub tls: TlsMode,
+    /// Extra names for the server certificate (`TlsMode::Auto`).
+    pub sans: Vec<String>,
+}
+
+/// Why the scheduler could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config has errors.
+    #[error("the config has {} error{}", .0.0.len(), if .0.0.len() == 1 { "" } else { "s" })]
+    Config(ConfigErrors),
+    /// Plain HTTP was asked for on an address other than loopback.
+    #[error("plain HTTP is only allowed on a loopback address, not {0}; drop --plain-http to serve HTTPS")]
+    PlainHttpNotLoopback(SocketAddr),
+    /// The data directory could not be made.
+    #[error("{path}: {source}")]
+    Data {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Certificates could not be made or loaded.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// The tokens file could not be read.
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
+    /// A start-up task failed to run.
+    #[error("start-up failed: {0}")]
+    Internal(String),
+}
+
+/// A running scheduler.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    tls: Option<ServerTls>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL probers and clients use (`https://` unless in plain-HTTP mode).
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM of the CA probers should trust, when the scheduler made its own (None with given files or in
+    /// plain-HTTP mode).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().and_then(|tls| tls.ca_pem.as_deref())
+    }
+
+    /// SHA-256 (lowercase hex) of the CA it made, or of the given server certificate; None in plain HTTP.
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.fingerprint.as_str())
+    }
+
+    /// Stops accepting, ends long-polls, lets open requests finish (bounded), and waits for every task.
+    pub async fn shutdown(mut self) {
+        self.stop.send_replace(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Loads the config, prepares TLS and tokens, binds the listen address and starts serving.
+pub async fn start(options: Options) -> Result<Running, Error> {
+    if options.tls == TlsMode::PlainHttp && !options.listen.ip().is_loopback() {
+        return Err(Error::PlainHttpNotLoopback(options.listen));
+    }
+    let prepared = {
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || prepare(&options))
+            .await
+            .map_err(|error| Error::Internal(error.to_string()))??
+    };
+    let (loaded, stamps, tls, tokens) = prepared;
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| Error::Listen { addr: options.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen { addr: options.listen, source })?;
+    let (stop, stopping) = watch::channel(false);
+    let checks = loaded.config.checks.len();
+    let shared = Arc::new(Shared::new(
+        options.config.clone(),
+        loaded,
+        stamps,
+        Arc::new(MemoryStore::default()),
+        tokens,
+        stopping.clone(),
+    ));
+    let router = api::router(shared.clone());
+    let acceptor = tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.clone()));
+    let mut tasks = JoinSet::new();
+    tasks.spawn(server::serve(listener, acceptor, router, stopping));
+    tasks.spawn(shared.duties());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
+    tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
+    Ok(Running { addr, tls, stop, tasks })
+}
+
+type Prepared = (Loaded, Stamps, Option<ServerTls>, Tokens);
+
+fn prepare(options: &Options) -> Result<Prepared, Error> {
+    let stamps = Stamps::take(&options.config);
+    let loaded = Loaded::load(&options.config).map_err(Error::Config)?;
+    files::create_private_dir(&options.data).map_err(|source| Error::Data { path: options.data.clone(), source })?;
+    let tls = match &options.tls {
+        TlsMode::Auto => Some(pki::auto(&options.data, &pki::wanted_sans(options.listen, &options.sans))?),
+        TlsMode::Files { cert, key } => Some(pki::from_files(cert, key)?),
+        TlsMode::PlainHttp => None,
+    };
+    let tokens = Tokens::open(&options.data)?;
+    Ok((loaded, stamps, tls, tokens))
+}
+
+/// Runs until `shutdown` completes, then stops cleanly.
+pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let running = start(options).await?;
+    shutdown.await;
+    running.shutdown().await;
+    Ok(())
+}

@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 mod run;
+mod scheduler;
 mod schema;
-#[allow(dead_code)] // wired into `probenet up` once the scheduler and prober land
+mod token;
+#[allow(dead_code)] // wired into `probenet up` once the prober lands
 mod up;
 mod validate;
 
@@ -19,6 +21,10 @@ pub enum Command {
     Run(run::Args),
     /// Print the JSON Schema of the config (for editors), or the Markdown reference.
     Schema(schema::Args),
+    /// Run the scheduler: hands checks to probers over HTTPS and collects their results.
+    Scheduler(scheduler::Args),
+    /// Manage bearer tokens of probers and of the admin API.
+    Token(token::Args),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -26,6 +32,8 @@ pub fn run(command: Command) -> ExitCode {
         Command::Validate(args) => validate::main(&args),
         Command::Run(args) => run::main(&args),
         Command::Schema(args) => schema::main(&args),
+        Command::Scheduler(args) => scheduler::main(args),
+        Command::Token(args) => token::main(args),
     }
 }
 

@@ -1,0 +1,323 @@
+//! The HTTP API: the router, bearer-token authorisation, JSON errors, and the admin read API under
+//! `/api/v1/` (the prober protocol under `/v1/` lives in [`crate::protocol`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use probenet_checks::Schedule;
+use probenet_checks::wire::RunResult;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::state::Shared;
+use crate::store::Query as ResultQuery;
+use crate::tokens::Scope;
+use crate::{metrics, protocol, time};
+
+/// The most results `/api/v1/results` returns.
+pub const MAX_LIMIT: usize = 1_000;
+const DEFAULT_LIMIT: usize = 100;
+
+/// Every route of the scheduler.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/register", post(protocol::register))
+        .route("/v1/heartbeat", post(protocol::heartbeat))
+        .route("/v1/deregister", post(protocol::deregister))
+        .route("/v1/assignments", get(protocol::assignments))
+        .route("/v1/results", post(protocol::results))
+        .route("/api/v1/probers", get(probers))
+        .route("/api/v1/assignments", get(assignments))
+        .route("/api/v1/checks", get(checks))
+        .route("/api/v1/results", get(results))
+        .route("/api/v1/config", get(config))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
+        .with_state(shared)
+}
+
+/// An error answered as `{"error": "..."}`. Never holds a token.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with this status.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The scope of the request's bearer token: 401 without one or with one this scheduler does not know.
+pub fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Scope, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+    let text = value.to_str().map_err(|_| ApiError::unauthorized("malformed authorization header"))?;
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthorized("authorization is not a bearer token"));
+    }
+    shared.tokens.verify(token.trim()).ok_or_else(|| ApiError::unauthorized("unknown token"))
+}
+
+/// 403 unless the token is an admin token.
+fn require_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    match authorize(shared, headers)? {
+        Scope::Admin => Ok(()),
+        Scope::Region(_) => Err(ApiError::forbidden("this API needs an admin token")),
+    }
+}
+
+/// A JSON request body of at most `limit` bytes.
+pub async fn json_body<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than {limit} bytes"))
+    })?;
+    serde_json::from_slice(&bytes).map_err(|error| ApiError::bad_request(format!("invalid request body: {error}")))
+}
+
+/// Query parameters, or a JSON 400.
+pub fn params(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<HashMap<String, String>, ApiError> {
+    query
+        .map(|Query(params)| params)
+        .map_err(|error| ApiError::bad_request(format!("invalid query: {}", error.body_text())))
+}
+
+/// A query parameter that must parse as `T` when present.
+pub fn param<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str) -> Result<Option<T>, ApiError> {
+    params
+        .get(name)
+        .filter(|value| !value.is_empty())
+        .map(|value| value.parse().map_err(|_| ApiError::bad_request(format!("invalid {name}: {value:?}"))))
+        .transpose()
+}
+
+#[derive(Debug, Serialize)]
+struct ProberView {
+    name: String,
+    region: String,
+    version: String,
+    kinds: Vec<String>,
+    registered_at: String,
+    last_heartbeat: String,
+    assigned: usize,
+}
+
+async fn probers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Vec<ProberView>>, ApiError> {
+    require_admin(&shared, &headers)?;
+    let plan = shared.plan().await;
+    let live: Vec<_> = shared.with_registry(|registry| registry.probers().cloned().collect());
+    Ok(Json(
+        live.into_iter()
+            .map(|prober| ProberView {
+                assigned: plan.index.get(&prober.name).map_or(0, |p| plan.table.assigned(*p)),
+                registered_at: time::rfc3339_ms(prober.registered_at_ms),
+                last_heartbeat: time::rfc3339_ms(prober.last_heartbeat_ms),
+                name: prober.name,
+                region: prober.region,
+                version: prober.version,
+                kinds: prober.kinds,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+struct AssignmentView<'a> {
+    check: &'a str,
+    region: &'a str,
+    prober: Option<&'a str>,
+    offset_ms: u64,
+}
+
+async fn assignments(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    require_admin(&shared, &headers)?;
+    let params = params(query)?;
+    let (check_filter, region_filter) = (params.get("check"), params.get("region"));
+    let plan = shared.plan().await;
+    let checks = &plan.config.config.checks;
+    let mut out = Vec::new();
+    for pair in 0..plan.table.len() {
+        let (c, r) = plan.table.pair(pair);
+        let (check, region) = (checks[c].name.as_str(), checks[c].regions[r].as_str());
+        if check_filter.is_some_and(|wanted| wanted != check) || region_filter.is_some_and(|wanted| wanted != region) {
+            continue;
+        }
+        let before = out.len();
+        for (prober, offset_ms) in plan.table.slots(pair) {
+            if let Some(p) = prober {
+                out.push(AssignmentView { check, region, prober: Some(plan.probers[p].name.as_str()), offset_ms });
+            }
+        }
+        if out.len() == before {
+            let offset_ms = plan.table.slots(pair).next().map_or(0, |(_, offset)| offset);
+            out.push(AssignmentView { check, region, prober: None, offset_ms });
+        }
+    }
+    Ok(Json(out).into_response())
+}
+
+#[derive(Debug, Serialize)]
+struct CheckView {
+    check: String,
+    region: String,
+    kind: &'static str,
+    state: &'static str,
+    last_result: Option<RunResult>,
+}
+
+async fn checks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Vec<CheckView>>, ApiError> {
+    require_admin(&shared, &headers)?;
+    let config = shared.config();
+    let now = time::now_ms();
+    let mut out = Vec::new();
+    for check in &config.config.checks {
+        // A result older than three intervals (and a timeout) no longer says how the check is.
+        let stale_before = match &check.schedule {
+            Schedule::Every(interval) => {
+                let window = 3 * interval.as_millis() + check.timeout.as_millis();
+                Some(now - i64::try_from(window).unwrap_or(i64::MAX / 2))
+            }
+            Schedule::Cron(_) => None,
+        };
+        for region in &check.regions {
+            let last_result = shared.store.latest(&check.name, region);
+            let state = match &last_result {
+                Some(result) if stale_before.is_none_or(|before| result.planned_at_ms >= before) => {
+                    match result.outcome.state {
+                        probenet_checks::State::Up => "up",
+                        probenet_checks::State::Degraded => "degraded",
+                        probenet_checks::State::Down => "down",
+                    }
+                }
+                _ => "unknown",
+            };
+            out.push(CheckView {
+                check: check.name.clone(),
+                region: region.clone(),
+                kind: check.kind.key(),
+                state,
+                last_result,
+            });
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn results(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Vec<RunResult>>, ApiError> {
+    require_admin(&shared, &headers)?;
+    let params = params(query)?;
+    let since_ms = match params.get("since").filter(|since| !since.is_empty()) {
+        None => None,
+        Some(since) => Some(since.parse::<i64>().ok().or_else(|| time::parse_rfc3339_ms(since)).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid since {since:?}: use RFC 3339 or unix milliseconds"))
+        })?),
+    };
+    let limit = param::<usize>(&params, "limit")?.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let query = ResultQuery {
+        check: params.get("check").filter(|check| !check.is_empty()).cloned(),
+        region: params.get("region").filter(|region| !region.is_empty()).cloned(),
+        since_ms,
+        limit,
+    };
+    Ok(Json(shared.store.query(&query)))
+}
+
+#[derive(Debug, Serialize)]
+struct ConfigView {
+    loaded_at: String,
+    files: Vec<String>,
+    config_hash: String,
+    generation: u64,
+    checks: usize,
+    pairs: usize,
+    errors: Vec<ErrorView>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorView {
+    file: String,
+    line: usize,
+    col: usize,
+    path: String,
+    message: String,
+    text: String,
+}
+
+async fn config(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<ConfigView>, ApiError> {
+    require_admin(&shared, &headers)?;
+    let view = shared.config_view();
+    let loaded = &view.loaded;
+    Ok(Json(ConfigView {
+        loaded_at: time::rfc3339_ms(loaded.loaded_at_ms),
+        files: loaded.files.iter().map(|file| file.name.clone()).collect(),
+        config_hash: loaded.hash.clone(),
+        generation: view.generation,
+        checks: loaded.config.checks.len(),
+        pairs: loaded.config.checks.iter().map(|check| check.regions.len()).sum(),
+        errors: view
+            .rejected
+            .iter()
+            .map(|error| ErrorView {
+                file: error.file.clone(),
+                line: error.line,
+                col: error.col,
+                path: error.path.clone(),
+                message: error.message.clone(),
+                text: error.to_string(),
+            })
+            .collect(),
+    }))
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+    let plan = shared.plan().await;
+    let text = metrics::render(&shared, &plan);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}

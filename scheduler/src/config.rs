@@ -1,0 +1,137 @@
+//! The running config: loaded from files with the checks crate's loader, the hash probers use to skip
+//! re-parsing, and the file stamps whose change triggers a reload.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use probenet_checks::config::{load_sources, read_sources};
+use probenet_checks::wire::{self, ConfigFile};
+use probenet_checks::{Config, ConfigErrors};
+
+/// A validated config and what it was loaded from.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The validated config.
+    pub config: Config,
+    /// The files, as read (what probers receive).
+    pub files: Vec<ConfigFile>,
+    /// A hash of the files (hex).
+    pub hash: String,
+    /// When it was loaded, unix ms.
+    pub loaded_at_ms: i64,
+    /// Check index by name.
+    checks: HashMap<String, usize>,
+}
+
+impl Loaded {
+    /// Reads and validates the config at `paths`.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, ConfigErrors> {
+        let files = read_sources(paths)?;
+        let config = load_sources(&files)?;
+        Ok(Self::new(config, files))
+    }
+
+    /// Wraps a validated config and its files.
+    pub fn new(config: Config, files: Vec<ConfigFile>) -> Self {
+        let checks = config.checks.iter().enumerate().map(|(index, check)| (check.name.clone(), index)).collect();
+        Self { hash: hash_files(&files), config, files, loaded_at_ms: crate::time::now_ms(), checks }
+    }
+
+    /// Whether (check, region) is a pair of this config.
+    pub fn has_pair(&self, check: &str, region: &str) -> bool {
+        self.checks.get(check).is_some_and(|index| self.config.checks[*index].regions.iter().any(|r| r == region))
+    }
+
+    /// A check by name.
+    pub fn check(&self, name: &str) -> Option<&probenet_checks::Check> {
+        self.checks.get(name).map(|index| &self.config.checks[*index])
+    }
+
+    /// Every (check, region) pair, in config order.
+    pub fn pairs(&self) -> Vec<(&str, &str)> {
+        self.config
+            .checks
+            .iter()
+            .flat_map(|check| check.regions.iter().map(|region| (check.name.as_str(), region.as_str())))
+            .collect()
+    }
+}
+
+/// A stable hash of config files (names and texts), 16 hex digits.
+pub fn hash_files(files: &[ConfigFile]) -> String {
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(files.len() * 4);
+    for file in files {
+        parts.extend([file.name.as_bytes(), b"\0", file.text.as_bytes(), b"\0"]);
+    }
+    format!("{:016x}", wire::stable_hash(&parts))
+}
+
+/// What a set of config paths looks like on disk: every file and directory under them with its modification
+/// time and size. Two equal stamps mean nothing changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stamps(Vec<(PathBuf, Option<(SystemTime, u64)>)>);
+
+/// The most entries looked at under the config paths.
+const MAX_ENTRIES: usize = 10_000;
+
+impl Stamps {
+    /// Takes the stamps of `paths` (directories recursively, hidden entries skipped).
+    pub fn take(paths: &[PathBuf]) -> Self {
+        let mut out = Vec::new();
+        for path in paths {
+            stamp(path, &mut out);
+        }
+        Self(out)
+    }
+}
+
+fn stamp(path: &Path, out: &mut Vec<(PathBuf, Option<(SystemTime, u64)>)>) {
+    if out.len() >= MAX_ENTRIES {
+        return;
+    }
+    let metadata = std::fs::metadata(path).ok();
+    out.push((
+        path.to_owned(),
+        metadata.as_ref().map(|meta| (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len())),
+    ));
+    if !metadata.is_some_and(|meta| meta.is_dir()) {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    let mut children: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|child| !child.file_name().is_some_and(|name| name.to_string_lossy().starts_with('.')))
+        .collect();
+    children.sort();
+    for child in children {
+        stamp(&child, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_change_with_files_and_hashes_with_contents() {
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let paths = vec![dir.path().to_owned()];
+        let before = Stamps::take(&paths);
+        assert_eq!(before, Stamps::take(&paths));
+        std::fs::write(dir.path().join("a.yaml"), "checks: []\n").unwrap_or_else(|error| panic!("{error}"));
+        let after = Stamps::take(&paths);
+        assert_ne!(before, after);
+        // Hidden entries are not looked at (their directory's time still moves).
+        std::fs::write(dir.path().join(".hidden.yaml"), "x").unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(Stamps::take(&paths).0.len(), 2);
+
+        let file = |name: &str, text: &str| ConfigFile { name: name.into(), text: text.into() };
+        assert_eq!(hash_files(&[file("a", "x")]), hash_files(&[file("a", "x")]));
+        assert_ne!(hash_files(&[file("a", "x")]), hash_files(&[file("a", "y")]));
+        assert_ne!(hash_files(&[file("a", "x")]), hash_files(&[file("b", "x")]));
+        assert_eq!(hash_files(&[]).len(), 16);
+    }
+}

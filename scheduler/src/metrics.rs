@@ -1,0 +1,93 @@
+//! The scheduler's own series in the Prometheus text format (0.0.4), written by hand.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use crate::state::{Plan, Shared};
+
+/// Renders every series.
+pub fn render(shared: &Shared, plan: &Plan) -> String {
+    let mut out = String::new();
+    let mut by_region: BTreeMap<&str, usize> =
+        plan.config.config.regions.keys().map(|region| (region.as_str(), 0)).collect();
+    for prober in &plan.probers {
+        *by_region.entry(prober.region.as_str()).or_default() += 1;
+    }
+    header(&mut out, "probenet_scheduler_probers", "gauge", "Live probers, by region.");
+    for (region, count) in &by_region {
+        let _ = writeln!(out, "probenet_scheduler_probers{{region=\"{}\"}} {count}", escape(region));
+    }
+    gauge(
+        &mut out,
+        "probenet_scheduler_pairs",
+        "(check, region) pairs in the running config.",
+        plan.table.len() as u64,
+    );
+    gauge(
+        &mut out,
+        "probenet_scheduler_unassigned_pairs",
+        "Pairs no live prober of their region can run.",
+        plan.table.unassigned() as u64,
+    );
+    let totals = shared.store.totals();
+    counter(&mut out, "probenet_scheduler_results_ingested", "Results stored.", totals.accepted as u64);
+    counter(
+        &mut out,
+        "probenet_scheduler_results_duplicate",
+        "Results received again (a replay) and not stored twice.",
+        totals.duplicates as u64,
+    );
+    counter(
+        &mut out,
+        "probenet_scheduler_results_dropped",
+        "Results of checks no longer in the config: acknowledged, not stored.",
+        shared.results_dropped.load(Ordering::Relaxed),
+    );
+    header(&mut out, "probenet_scheduler_config_reloads", "counter", "Config reloads, by result.");
+    let _ = writeln!(
+        out,
+        "probenet_scheduler_config_reloads{{result=\"ok\"}} {}",
+        shared.reloads_ok.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "probenet_scheduler_config_reloads{{result=\"error\"}} {}",
+        shared.reloads_error.load(Ordering::Relaxed)
+    );
+    gauge(
+        &mut out,
+        "probenet_scheduler_generation",
+        "Changes of the config or the prober set so far.",
+        plan.generation,
+    );
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    header(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    header(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// A label value escaped for the text format.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(super::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

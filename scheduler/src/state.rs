@@ -1,0 +1,266 @@
+//! The scheduler's shared state: the running config, the registry, the assignment of the current
+//! generation (computed on demand, once per generation), the result store, and the background duties
+//! (lease expiry, config reload) that change them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use probenet_checks::ConfigError;
+use tokio::sync::watch;
+
+use crate::assign::{self, CheckInput, ProberInput, Table};
+use crate::config::{Loaded, Stamps};
+use crate::registry::{Prober, Registry};
+use crate::store::Store;
+use crate::tokens::Tokens;
+
+/// Everything request handlers and background tasks share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The config paths, as given.
+    pub paths: Vec<PathBuf>,
+    /// What changes together: config, registry, the cached plan.
+    inner: Mutex<Inner>,
+    /// Serialises plan computations so a burst of requests computes a new generation's plan once.
+    plan_lock: Mutex<()>,
+    /// Where results go.
+    pub store: Arc<dyn Store>,
+    /// Accepted tokens.
+    pub tokens: Tokens,
+    /// Reloads that applied a config.
+    pub reloads_ok: AtomicU64,
+    /// Reloads that rejected a config.
+    pub reloads_error: AtomicU64,
+    /// Results for pairs not in the running config: acknowledged, not stored.
+    pub results_dropped: AtomicU64,
+    /// True once the scheduler is stopping (long-polls return at once).
+    pub stopping: watch::Receiver<bool>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    config: Arc<Loaded>,
+    /// Errors of the last rejected reload; empty once a reload succeeds.
+    rejected: Vec<ConfigError>,
+    stamps: Stamps,
+    plan: Option<Arc<Plan>>,
+}
+
+/// The assignment of one generation.
+#[derive(Debug)]
+pub struct Plan {
+    /// The generation it was computed for.
+    pub generation: u64,
+    /// The config it covers.
+    pub config: Arc<Loaded>,
+    /// The live probers it covers, by name; [`Table`] indices point here.
+    pub probers: Vec<Prober>,
+    /// Prober index by name.
+    pub index: HashMap<String, usize>,
+    /// The assignment.
+    pub table: Table,
+}
+
+/// A snapshot of the config as the API shows it.
+#[derive(Debug, Clone)]
+pub struct ConfigView {
+    /// The running config.
+    pub loaded: Arc<Loaded>,
+    /// The current generation.
+    pub generation: u64,
+    /// Errors of the last rejected reload.
+    pub rejected: Vec<ConfigError>,
+}
+
+impl Shared {
+    /// Shared state around a loaded config.
+    pub fn new(
+        paths: Vec<PathBuf>,
+        loaded: Loaded,
+        stamps: Stamps,
+        store: Arc<dyn Store>,
+        tokens: Tokens,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        store.set_pairs(&loaded.pairs());
+        let registry = Registry::new(loaded.config.scheduling.lease);
+        Self {
+            paths,
+            inner: Mutex::new(Inner { registry, config: Arc::new(loaded), rejected: Vec::new(), stamps, plan: None }),
+            plan_lock: Mutex::new(()),
+            store,
+            tokens,
+            reloads_ok: AtomicU64::new(0),
+            reloads_error: AtomicU64::new(0),
+            results_dropped: AtomicU64::new(0),
+            stopping,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the registry (registration, heartbeat...).
+    pub fn with_registry<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> T {
+        f(&mut self.lock().registry)
+    }
+
+    /// The running config.
+    pub fn config(&self) -> Arc<Loaded> {
+        self.lock().config.clone()
+    }
+
+    /// The config as the API shows it.
+    pub fn config_view(&self) -> ConfigView {
+        let inner = self.lock();
+        ConfigView {
+            loaded: inner.config.clone(),
+            generation: inner.registry.generation(),
+            rejected: inner.rejected.clone(),
+        }
+    }
+
+    /// The plan of the current generation, computed if needed (off the async threads for big configs).
+    pub async fn plan(self: &Arc<Self>) -> Arc<Plan> {
+        if let Some(plan) = self.cached_plan() {
+            return plan;
+        }
+        let state = self.clone();
+        match tokio::task::spawn_blocking(move || state.plan_now()).await {
+            Ok(plan) => plan,
+            Err(_) => self.plan_now(),
+        }
+    }
+
+    fn cached_plan(&self) -> Option<Arc<Plan>> {
+        let inner = self.lock();
+        inner.plan.clone().filter(|plan| plan.generation == inner.registry.generation())
+    }
+
+    /// Computes the current generation's plan unless another thread just did.
+    pub fn plan_now(&self) -> Arc<Plan> {
+        let _computing = self.plan_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let (generation, config, mut probers) = {
+            let inner = self.lock();
+            if let Some(plan) = inner.plan.clone().filter(|plan| plan.generation == inner.registry.generation()) {
+                return plan;
+            }
+            (inner.registry.generation(), inner.config.clone(), inner.registry.probers().cloned().collect::<Vec<_>>())
+        };
+        probers.sort_by(|a, b| a.name.cmp(&b.name));
+        let checks: Vec<CheckInput<'_>> = config.config.checks.iter().map(CheckInput::of).collect();
+        let inputs: Vec<ProberInput<'_>> = probers
+            .iter()
+            .map(|prober| ProberInput { name: &prober.name, region: &prober.region, kinds: &prober.kinds })
+            .collect();
+        let table = assign::assign(&checks, &inputs, config.config.scheduling.probers_per_region);
+        drop(checks);
+        drop(inputs);
+        let index = probers.iter().enumerate().map(|(i, prober)| (prober.name.clone(), i)).collect();
+        let plan = Arc::new(Plan { generation, config, probers, index, table });
+        let mut inner = self.lock();
+        if inner.registry.generation() == generation {
+            inner.plan = Some(plan.clone());
+        }
+        plan
+    }
+
+    /// A receiver of generation changes, and the generation now.
+    pub fn subscribe(&self) -> (watch::Receiver<u64>, u64) {
+        let inner = self.lock();
+        (inner.registry.subscribe(), inner.registry.generation())
+    }
+
+    /// Removes probers whose lease ended.
+    pub fn expire(&self) {
+        let expired = self.lock().registry.expire(Instant::now());
+        for prober in expired {
+            tracing::warn!(
+                prober = prober.name,
+                region = prober.region,
+                "lease expired; its checks move to other probers"
+            );
+        }
+    }
+
+    /// Reloads the config when its files changed (or always, when `forced`). A config with errors is
+    /// rejected and logged one error a line; the running one stays.
+    pub fn reload(&self, forced: bool) {
+        let stamps = Stamps::take(&self.paths);
+        if !forced && self.lock().stamps == stamps {
+            return;
+        }
+        let result = Loaded::load(&self.paths);
+        let mut inner = self.lock();
+        inner.stamps = stamps;
+        match result {
+            Ok(loaded) if loaded.hash == inner.config.hash => {
+                inner.rejected.clear();
+                self.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(hash = loaded.hash, "config files touched; nothing changed");
+            }
+            Ok(loaded) => {
+                self.store.set_pairs(&loaded.pairs());
+                inner.registry.set_lease(loaded.config.scheduling.lease);
+                inner.rejected.clear();
+                let checks = loaded.config.checks.len();
+                inner.config = Arc::new(loaded);
+                inner.registry.bump();
+                self.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(checks, generation = inner.registry.generation(), "config reloaded");
+            }
+            Err(errors) => {
+                self.reloads_error.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(errors = errors.0.len(), "config rejected; the running config stays");
+                for error in &errors.0 {
+                    tracing::warn!("{error}");
+                }
+                inner.rejected = errors.0;
+            }
+        }
+    }
+
+    /// Runs lease expiry and config reload (every 2 s, and on SIGHUP) until the scheduler stops.
+    pub async fn duties(self: Arc<Self>) {
+        let mut stopping = self.stopping.clone();
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::warn!(%error, "no SIGHUP handler; the config still reloads when its files change");
+                None
+            }
+        };
+        let mut expiry = tokio::time::interval(Duration::from_millis(250));
+        let mut poll = tokio::time::interval(Duration::from_secs(2));
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        poll.tick().await;
+        loop {
+            let forced = tokio::select! {
+                () = crate::server::stopped(&mut stopping) => return,
+                _ = expiry.tick() => {
+                    self.expire();
+                    continue;
+                }
+                _ = poll.tick() => false,
+                Some(()) = async { match hangup.as_mut() { Some(signal) => signal.recv().await, None => std::future::pending().await } } => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    true
+                }
+            };
+            let state = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                state.reload(forced);
+                if let Err(error) = state.tokens.refresh() {
+                    tracing::warn!(%error, "tokens file not re-read; keeping the tokens read before");
+                }
+            })
+            .await;
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The scheduler end to end, in-process: a real server on 127.0.0.1:0 over TLS from its own CA, and a client
+//! that trusts only that CA.
+#![allow(clippy::unwrap_used)]
+
+// Modules:
+// - util:     the harness (start a scheduler with tokens, call it, wait for a condition)
+// - protocol: the prober protocol: register, heartbeat, assignments, long-poll, leases, results, auth
+// - read_api: the admin API, /healthz and /metrics
+// - reload:   config reload: a bad config is rejected and shown, a good one applied
+// - serving:  TLS set-up (own CA reused, given files), plain HTTP only on loopback, HTTP/2
+
+mod util;
+
+mod protocol;
+mod read_api;
+mod reload;
+mod serving;

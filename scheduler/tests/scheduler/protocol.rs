@@ -1,0 +1,240 @@
+//! The prober protocol under /v1: registration, heartbeats, assignments and their long-poll, leases,
+//! deregistration, result ingest, and who may do what.
+
+use std::time::{Duration, Instant};
+
+use probenet_checks::State;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::util::{CONFIG, Net, eventually, result};
+
+fn pair(check: &str, region: &str) -> (String, String) {
+    (check.to_owned(), region.to_owned())
+}
+
+#[tokio::test]
+async fn a_prober_registers_heartbeats_and_gets_its_region_s_pairs() {
+    let net = Net::start(CONFIG).await;
+    let registered = net.register("p1", "eu").await;
+    assert_eq!(registered.lease_seconds, 15.0);
+    assert_eq!(registered.heartbeat_seconds, 5.0);
+    assert_eq!(net.heartbeat("p1", "eu").await, StatusCode::OK);
+
+    let assignments = net.assignments("p1", "eu", 0, 0).await;
+    assert!(assignments.generation > 1);
+    assert_eq!(assignments.config.len(), 1);
+    assert_eq!(assignments.config[0].text, CONFIG);
+    assert_eq!(assignments.config_hash.len(), 16);
+    let mut pairs: Vec<_> = assignments.assigned.iter().map(|a| (a.check.clone(), a.region.clone())).collect();
+    pairs.sort();
+    assert_eq!(pairs, [pair("api", "eu"), pair("eu-only", "eu"), pair("home", "eu")]);
+    // Offsets are the grid offsets of the wire module.
+    for assignment in &assignments.assigned {
+        let interval = if assignment.check == "api" { 10_000 } else { 30_000 };
+        assert_eq!(assignment.offset_ms, probenet_checks::wire::offset_ms(&assignment.check, "eu", interval));
+    }
+    // Nobody runs the us pairs yet.
+    let listed = net.admin_get("/api/v1/assignments?region=us").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    assert!(listed.as_array().unwrap().iter().all(|entry| entry["prober"].is_null()));
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_are_bound_to_their_region_and_errors_are_json_without_secrets() {
+    let net = Net::start(CONFIG).await;
+    let register = |name: &str, region: &str, protocol: u32| json!({ "name": name, "region": region, "version": "0.1.0", "protocol": protocol });
+    // Another region's token.
+    let (status, body) = net.call("POST", Some(&net.us), "/v1/register", Some(register("p1", "eu", 1))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("region"), "{body}");
+    // No token, an unknown token, an admin token.
+    let (status, body) = net.call("POST", None, "/v1/register", Some(register("p1", "eu", 1))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let wrong = format!("{}x", net.eu);
+    let (status, body) = net.call("POST", Some(&wrong), "/v1/register", Some(register("p1", "eu", 1))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!body.to_string().contains(&wrong[4..20]), "{body}");
+    let (status, _) = net.call("POST", Some(&net.admin), "/v1/register", Some(register("p1", "eu", 1))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A protocol version it does not speak.
+    for protocol in [0, 2, 99] {
+        let (status, body) =
+            net.call("POST", Some(&net.eu), "/v1/register", Some(register("p1", "eu", protocol))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("protocol"), "{body}");
+    }
+    // A body that is not a Register.
+    let (status, body) = net.call("POST", Some(&net.eu), "/v1/register", Some(json!({"name": 3}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // A name live in eu cannot register from us, nor be driven with the us token.
+    net.register("p1", "eu").await;
+    let (status, _) = net.call("POST", Some(&net.us), "/v1/register", Some(register("p1", "us", 1))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = net.call("GET", Some(&net.us), "/v1/assignments?prober=p1", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = net.call("GET", Some(&net.eu), "/v1/assignments?prober=nobody", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(net.heartbeat("nobody", "eu").await, StatusCode::NOT_FOUND);
+    // Region tokens cannot read the admin API.
+    let (status, _) = net.call("GET", Some(&net.eu), "/api/v1/probers", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = net.call("GET", None, "/api/v1/results", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The tokens file holds hashes only.
+    let stored = std::fs::read_to_string(net.dir.path().join("data/tokens.json")).unwrap();
+    for token in [&net.eu, &net.us, &net.admin] {
+        assert!(!stored.contains(&token[4..]), "a token is stored in plain text");
+    }
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_when_a_second_prober_registers_and_after_the_wait_otherwise() {
+    let net = std::sync::Arc::new(Net::start(CONFIG).await);
+    net.register("p1", "eu").await;
+    let first = net.assignments("p1", "eu", 0, 0).await;
+    assert_eq!(first.assigned.len(), 3);
+
+    let poll = {
+        let net = net.clone();
+        let generation = first.generation;
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let answer = net.assignments("p1", "eu", generation, 30).await;
+            (answer, start.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!poll.is_finished(), "the long-poll returned before anything changed");
+    net.register("p2", "eu").await;
+    let (after, waited) = poll.await.unwrap();
+    assert!(waited < Duration::from_secs(20), "the long-poll took {waited:?}");
+    assert!(after.generation > first.generation);
+
+    // The two probers now share eu's pairs: neither holds a pair twice or misses one. (Three pairs over
+    // two probers: p2 may also get none; rendezvous decides, deterministically.)
+    let (p1, p2) = (net.pairs_of("p1", "eu").await, net.pairs_of("p2", "eu").await);
+    let mut all: Vec<_> = p1.iter().chain(&p2).cloned().collect();
+    all.sort();
+    assert_eq!(all, [pair("api", "eu"), pair("eu-only", "eu"), pair("home", "eu")]);
+    assert_eq!(after.assigned.len(), p1.len());
+
+    // Nothing changes: the poll is answered after wait_seconds, with the same generation.
+    let start = Instant::now();
+    let same = net.assignments("p1", "eu", after.generation, 1).await;
+    assert!(start.elapsed() >= Duration::from_millis(950), "{:?}", start.elapsed());
+    assert_eq!(same.generation, after.generation);
+    if let Ok(net) = std::sync::Arc::try_unwrap(net) {
+        net.stop().await;
+    }
+}
+
+/// Many probers so that a second one certainly takes pairs: ten checks in eu.
+fn ten_checks() -> String {
+    let mut config = String::from("regions: {eu: {}, us: {}}\ndefaults: {interval: 30s, regions: [eu]}\nchecks:\n");
+    for i in 0..10 {
+        config.push_str(&format!("  - {{name: c{i}, tcp: {{target: '127.0.0.1:9'}}}}\n"));
+    }
+    config
+}
+
+#[tokio::test]
+async fn a_second_prober_takes_a_share_and_deregistering_hands_it_back_at_once() {
+    let net = Net::start(&ten_checks()).await;
+    net.register("p1", "eu").await;
+    assert_eq!(net.pairs_of("p1", "eu").await.len(), 10);
+    for name in ["p2", "p3"] {
+        net.register(name, "eu").await;
+    }
+    let shares: Vec<usize> = [net.pairs_of("p1", "eu").await.len(), net.pairs_of("p2", "eu").await.len()].into();
+    let p3 = net.pairs_of("p3", "eu").await.len();
+    assert_eq!(shares.iter().sum::<usize>() + p3, 10);
+    assert!(shares[0] < 10, "p1 kept everything: {shares:?}");
+
+    assert_eq!(net.deregister("p2", "eu").await, StatusCode::NO_CONTENT);
+    assert_eq!(net.deregister("p3", "eu").await, StatusCode::NO_CONTENT);
+    // At once: no lease to wait for.
+    assert_eq!(net.pairs_of("p1", "eu").await.len(), 10);
+    let probers = net.admin_get("/api/v1/probers").await;
+    assert_eq!(probers.as_array().map(Vec::len), Some(1));
+    assert_eq!(probers[0]["assigned"], 10);
+    // Deregistering again is harmless.
+    assert_eq!(net.deregister("p2", "eu").await, StatusCode::NO_CONTENT);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn a_prober_whose_lease_expires_loses_its_pairs() {
+    let config = ten_checks().replace("checks:\n", "scheduling: {lease: 3s}\nchecks:\n");
+    let net = Net::start(&config).await;
+    assert_eq!(net.register("alive", "eu").await.lease_seconds, 3.0);
+    net.register("silent", "eu").await;
+    let silent_share = net.pairs_of("silent", "eu").await.len();
+    assert!(silent_share > 0 && silent_share < 10, "{silent_share}");
+    let start = Instant::now();
+    // Keep "alive" alive; "silent" stops heartbeating.
+    let expired = eventually(Duration::from_secs(10), || async {
+        assert_eq!(net.heartbeat("alive", "eu").await, StatusCode::OK);
+        let probers = net.admin_get("/api/v1/probers").await;
+        (probers.as_array().map(Vec::len) == Some(1)).then_some(())
+    })
+    .await;
+    let _: () = expired;
+    assert!(start.elapsed() >= Duration::from_millis(2_500), "expired early: {:?}", start.elapsed());
+    assert_eq!(net.pairs_of("alive", "eu").await.len(), 10);
+    assert_eq!(net.heartbeat("silent", "eu").await, StatusCode::NOT_FOUND);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn results_are_ingested_once_per_run_id() {
+    let net = Net::start(CONFIG).await;
+    net.register("p1", "eu").await;
+    let batch: Vec<_> = (0..5).map(|i| result("home", "eu", 1_000_000 + i * 30_000, State::Up)).collect();
+    let (status, ack) = net.post_results("eu", &batch).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack, json!({"accepted": 5, "duplicates": 0}));
+    // A replay of the same batch (a prober's spool after an outage) is acknowledged, not counted twice.
+    let (_, ack) = net.post_results("eu", &batch).await;
+    assert_eq!(ack, json!({"accepted": 0, "duplicates": 5}));
+    let stored = net.admin_get("/api/v1/results?check=home&region=eu").await;
+    let planned: Vec<i64> = stored.as_array().unwrap().iter().map(|r| r["planned_at_ms"].as_i64().unwrap()).collect();
+    assert_eq!(planned, [1_120_000, 1_090_000, 1_060_000, 1_030_000, 1_000_000]);
+
+    // Results of another region with this token are refused whole; those of unknown checks are dropped.
+    let (status, _) = net.post_results("eu", &[result("home", "us", 1, State::Up)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, ack) = net.post_results("eu", &[result("gone", "eu", 1, State::Up)]).await;
+    assert_eq!((status, ack), (StatusCode::OK, json!({"accepted": 0, "duplicates": 0})));
+    let (status, _) = net.call("POST", None, "/v1/results", Some(json!({"prober": "p1", "results": []}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let metrics = net.client.get(format!("{}/metrics", net.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("\nprobenet_scheduler_results_ingested 5\n"), "{metrics}");
+    assert!(metrics.contains("\nprobenet_scheduler_results_duplicate 5\n"), "{metrics}");
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_answers_held_long_polls_at_once() {
+    let net = Net::start(CONFIG).await;
+    net.register("p1", "eu").await;
+    let generation = net.assignments("p1", "eu", 0, 0).await.generation;
+    let poll = {
+        let client = net.client.clone();
+        let url = format!("{}/v1/assignments?prober=p1&generation={generation}&wait_seconds=60", net.base);
+        let token = net.eu.clone();
+        tokio::spawn(async move { client.get(url).bearer_auth(token).send().await.map(|r| r.status()) })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!poll.is_finished());
+    let start = Instant::now();
+    net.stop().await;
+    let answered = poll.await.unwrap();
+    assert!(start.elapsed() < Duration::from_secs(4), "stopping took {:?}", start.elapsed());
+    assert_eq!(answered.ok(), Some(StatusCode::OK));
+}

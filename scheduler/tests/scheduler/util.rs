@@ -1,0 +1,216 @@
+//! The harness: a real scheduler in-process on 127.0.0.1:0 with TLS from its own CA, tokens, and a client
+//! that trusts only that CA.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use probenet_checks::wire::{Assignments, Heartbeat, PROTOCOL_VERSION, Register, Registered, RunResult};
+use probenet_checks::{Outcome, State};
+use probenet_scheduler::tokens::{self, Scope};
+use probenet_scheduler::{Options, Running, TlsMode};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Two regions, three checks (one only in eu).
+pub const CONFIG: &str = "\
+regions:
+  eu: {}
+  us: {}
+defaults:
+  interval: 30s
+  timeout: 5s
+  regions: [eu, us]
+checks:
+  - name: home
+    http: {url: 'http://127.0.0.1:9/'}
+  - name: api
+    interval: 10s
+    http: {url: 'http://127.0.0.1:9/api'}
+  - name: eu-only
+    regions: [eu]
+    tcp: {target: '127.0.0.1:9'}
+";
+
+/// A running scheduler and what a test needs to talk to it.
+pub struct Net {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub running: Option<Running>,
+    pub client: reqwest::Client,
+    pub base: String,
+    pub admin: String,
+    pub eu: String,
+    pub us: String,
+}
+
+pub fn options(dir: &std::path::Path, config: PathBuf) -> Options {
+    Options {
+        config: vec![config],
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data: dir.join("data"),
+        tls: TlsMode::Auto,
+        sans: Vec::new(),
+    }
+}
+
+/// A client trusting only `ca_pem`.
+pub fn client(ca_pem: &str) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+    reqwest::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(90)).build().unwrap()
+}
+
+impl Net {
+    /// Starts a scheduler on `config` (YAML) with a token for eu, one for us, and an admin token.
+    pub async fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checks.yaml");
+        std::fs::write(&path, config).unwrap();
+        let data = dir.path().join("data");
+        let eu = tokens::create(&data, &Scope::Region("eu".into())).unwrap();
+        let us = tokens::create(&data, &Scope::Region("us".into())).unwrap();
+        let admin = tokens::create(&data, &Scope::Admin).unwrap();
+        let running = probenet_scheduler::start(options(dir.path(), path.clone())).await.unwrap();
+        let client = client(running.ca_pem().unwrap());
+        // The certificate names localhost, so the client can use either.
+        let base = format!("https://localhost:{}", running.addr().port());
+        Self { dir, config: path, running: Some(running), client, base, admin, eu, us }
+    }
+
+    pub fn token(&self, region: &str) -> &str {
+        match region {
+            "eu" => &self.eu,
+            "us" => &self.us,
+            _ => panic!("no token for {region}"),
+        }
+    }
+
+    /// A request with an optional bearer token; the status and the JSON body (Null when there is none).
+    pub async fn call(
+        &self,
+        method: &str,
+        token: Option<&str>,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut request = match method {
+            "GET" => self.client.get(url),
+            "POST" => self.client.post(url),
+            other => panic!("method {other}"),
+        };
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let (status, body) = self.call("GET", Some(&self.admin), path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        body
+    }
+
+    pub async fn register(&self, name: &str, region: &str) -> Registered {
+        let body = serde_json::to_value(Register {
+            name: name.into(),
+            region: region.into(),
+            version: "0.1.0".into(),
+            protocol: PROTOCOL_VERSION,
+            kinds: Vec::new(),
+        })
+        .unwrap();
+        let (status, body) = self.call("POST", Some(self.token(region)), "/v1/register", Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_value(body).unwrap()
+    }
+
+    pub async fn heartbeat(&self, name: &str, region: &str) -> StatusCode {
+        let body = serde_json::to_value(Heartbeat { name: name.into(), region: region.into() }).unwrap();
+        self.call("POST", Some(self.token(region)), "/v1/heartbeat", Some(body)).await.0
+    }
+
+    pub async fn deregister(&self, name: &str, region: &str) -> StatusCode {
+        let body = serde_json::to_value(Heartbeat { name: name.into(), region: region.into() }).unwrap();
+        self.call("POST", Some(self.token(region)), "/v1/deregister", Some(body)).await.0
+    }
+
+    pub async fn assignments(&self, name: &str, region: &str, generation: u64, wait_seconds: u64) -> Assignments {
+        let path = format!("/v1/assignments?prober={name}&generation={generation}&wait_seconds={wait_seconds}");
+        let (status, body) = self.call("GET", Some(self.token(region)), &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// The (check, region) pairs a prober holds, sorted.
+    pub async fn pairs_of(&self, name: &str, region: &str) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = self
+            .assignments(name, region, 0, 0)
+            .await
+            .assigned
+            .into_iter()
+            .map(|assignment| (assignment.check, assignment.region))
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
+    pub async fn post_results(&self, region: &str, results: &[RunResult]) -> (StatusCode, Value) {
+        let batch = json!({ "prober": "p1", "results": results });
+        self.call("POST", Some(self.token(region)), "/v1/results", Some(batch)).await
+    }
+
+    pub fn write_config(&self, text: &str) {
+        // A rename, so the scheduler never reads half a file.
+        let temporary = self.dir.path().join(".checks.yaml.tmp");
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(&temporary, &self.config).unwrap();
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
+
+/// Polls `probe` every 100 ms until it returns Some, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(start.elapsed() < limit, "condition not met within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A result of a run planned at `planned_at_ms`.
+pub fn result(check: &str, region: &str, planned_at_ms: i64, state: State) -> RunResult {
+    let mut outcome = Outcome::failed(probenet_checks::Reason::Connect, "connection refused".to_owned());
+    outcome.state = state;
+    if state != State::Down {
+        outcome.reason = None;
+        outcome.error = None;
+    }
+    RunResult {
+        check: check.into(),
+        region: region.into(),
+        planned_at_ms,
+        started_at_ms: planned_at_ms + 2,
+        prober: "p1".into(),
+        outcome,
+    }
+}
