@@ -89,13 +89,7 @@ impl Client {
     /// A client for the scheduler at `scheduler` (`https://host:port`, or `http://` to a loopback address
     /// only, so a token never crosses a network in clear), trusting only the certificates of `ca` if given
     /// (else the system's roots).
-    pub fn new(
-        scheduler: &str,
-        token: &str,
-        ca: Option<&Path>,
-        name: &str,
-        region: &str,
-    ) -> Result<Self, ClientError> {
+    pub fn new(scheduler: &str, token: &str, ca: Option<&Path>, name: &str, region: &str) -> Result<Self, ClientError> {
         let base = parse_base(scheduler)?;
         let token = token.trim();
         if token.is_empty() {
@@ -319,7 +313,8 @@ impl Backoff {
 /// A random number for jitter, from the standard library's per-process random hash keys.
 fn random_u64() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    hasher
+        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     hasher.finish()
 }
 

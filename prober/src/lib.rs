@@ -144,14 +144,23 @@ pub async fn run_with_stats(
         return Err(Error::Options("the region is empty".to_owned()));
     }
     let limits = Limits::with_overrides(&options.limits).map_err(Error::Options)?;
-    let client =
-        Arc::new(Client::new(&options.scheduler, &options.token, options.ca.as_deref(), &options.name, &options.region)?);
+    let client = Arc::new(Client::new(
+        &options.scheduler,
+        &options.token,
+        options.ca.as_deref(),
+        &options.name,
+        &options.region,
+    )?);
     let counters = stats.counters.clone();
     let spool = match Spool::open(&options.spool, options.spool_max_bytes) {
         Ok(spool) => {
             counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
             if spool.results() > 0 {
-                tracing::info!(results = spool.results(), bytes = spool.bytes(), "results in the spool will be replayed");
+                tracing::info!(
+                    results = spool.results(),
+                    bytes = spool.bytes(),
+                    "results in the spool will be replayed"
+                );
             }
             Some(Arc::new(Mutex::new(spool)))
         }
@@ -277,7 +286,9 @@ impl Session<'_> {
                     return Ok(());
                 }
                 Err(error @ CallError::Unauthorized(_)) => return Err(Error::Unauthorized(error)),
-                Err(error @ (CallError::Rejected { .. } | CallError::Unknown(_))) => return Err(Error::Rejected(error)),
+                Err(error @ (CallError::Rejected { .. } | CallError::Unknown(_))) => {
+                    return Err(Error::Rejected(error));
+                }
                 Err(CallError::Transient(message)) => {
                     if !warned {
                         tracing::warn!("cannot register yet ({message}); retrying");
@@ -296,7 +307,9 @@ impl Session<'_> {
         let _guard = self.reregistering.lock().await;
         if self.epoch.load(Ordering::Acquire) == seen {
             self.set_registered(false);
-            tracing::info!("the scheduler does not know this prober (it restarted, or the lease expired); registering again");
+            tracing::info!(
+                "the scheduler does not know this prober (it restarted, or the lease expired); registering again"
+            );
             self.register().await?;
             self.epoch.fetch_add(1, Ordering::AcqRel);
         }

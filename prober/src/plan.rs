@@ -101,7 +101,8 @@ impl Planner {
             self.parses += 1;
             match load_sources(&assignments.config) {
                 Ok(config) => {
-                    self.checks = config.checks.into_iter().map(|check| (check.name.clone(), Arc::new(check))).collect();
+                    self.checks =
+                        config.checks.into_iter().map(|check| (check.name.clone(), Arc::new(check))).collect();
                     self.hash = Some(assignments.config_hash.clone());
                     self.rejected_hash = None;
                     plan.config_changed = true;

@@ -55,7 +55,10 @@ impl Limits {
         let mut limits = Self::default();
         for (kind, limit) in overrides {
             let Some(index) = CheckKind::KEYS.iter().position(|key| key == kind) else {
-                return Err(format!("unknown check kind {kind:?} in a limit; kinds are {}", CheckKind::KEYS.join(", ")));
+                return Err(format!(
+                    "unknown check kind {kind:?} in a limit; kinds are {}",
+                    CheckKind::KEYS.join(", ")
+                ));
             };
             if *limit == 0 {
                 return Err(format!("the limit of {kind} must be at least 1"));

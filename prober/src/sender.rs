@@ -50,7 +50,7 @@ struct Job {
 }
 
 enum Event {
-    Result(Option<RunResult>),
+    Result(Option<Box<RunResult>>),
     BatchDue,
     PostDone(Result<Ack, CallError>),
     Wake,
@@ -106,7 +106,7 @@ impl Sender {
                     if self.pending.is_empty() {
                         self.pending_deadline = Some(Instant::now() + BATCH_WAIT);
                     }
-                    self.pending.push(result);
+                    self.pending.push(*result);
                     if self.pending.len() >= BATCH_MAX {
                         self.seal().await;
                     }
@@ -138,7 +138,7 @@ impl Sender {
                     None => std::future::pending().await,
                 }
             } => Event::PostDone(done.unwrap_or_else(|error| Err(CallError::Transient(format!("post task failed: {error}"))))),
-            result = self.parts.results.recv(), if self.results_open => Event::Result(result),
+            result = self.parts.results.recv(), if self.results_open => Event::Result(result.map(Box::new)),
             () = sleep_until_opt(pending_deadline), if pending_deadline.is_some() => Event::BatchDue,
             () = tokio::time::sleep_until(self.retry_at), if waiting_retry => Event::Wake,
             changed = self.parts.registered.changed(), if !registered && self.registered_open => {
@@ -190,7 +190,11 @@ impl Sender {
                 }
                 Err(error) => {
                     add(&self.parts.counters.spool_dropped, segment.results);
-                    tracing::error!(segment = segment.seq, results = segment.results, "cannot read a spool segment ({error}); dropped");
+                    tracing::error!(
+                        segment = segment.seq,
+                        results = segment.results,
+                        "cannot read a spool segment ({error}); dropped"
+                    );
                     self.remove_segment(segment.seq).await;
                 }
             }
@@ -208,7 +212,12 @@ impl Sender {
                 add(&self.parts.counters.results_sent, count);
                 add(&self.parts.counters.results_duplicate, ack.duplicates);
                 if ack.accepted + ack.duplicates != count {
-                    tracing::warn!(sent = count, accepted = ack.accepted, duplicates = ack.duplicates, "the acknowledgement does not add up");
+                    tracing::warn!(
+                        sent = count,
+                        accepted = ack.accepted,
+                        duplicates = ack.duplicates,
+                        "the acknowledgement does not add up"
+                    );
                 }
                 if let Source::Spool(seq) = job.source {
                     add(&self.parts.counters.results_replayed, count);
@@ -275,7 +284,7 @@ impl Sender {
         if self.online && !self.fatal {
             self.memory_results += batch.len();
             self.memory.push_back(batch);
-        } else if let Err(batch) = self.to_spool(batch).await {
+        } else if let Err(batch) = self.write_spool(batch).await {
             self.memory_results += batch.len();
             self.memory.push_back(batch);
         }
@@ -287,9 +296,12 @@ impl Sender {
         while self.memory_results > MEMORY_MAX_RESULTS {
             let Some(batch) = self.memory.pop_front() else { break };
             self.memory_results -= batch.len();
-            if let Err(batch) = self.to_spool(batch).await {
+            if let Err(batch) = self.write_spool(batch).await {
                 add(&self.parts.counters.results_dropped, batch.len());
-                tracing::error!(results = batch.len(), "results dropped: the in-memory backlog is full and the spool cannot take them");
+                tracing::error!(
+                    results = batch.len(),
+                    "results dropped: the in-memory backlog is full and the spool cannot take them"
+                );
             }
         }
     }
@@ -298,7 +310,7 @@ impl Sender {
     async fn spill(&mut self) {
         while let Some(batch) = self.memory.pop_front() {
             self.memory_results -= batch.len();
-            if let Err(batch) = self.to_spool(batch).await {
+            if let Err(batch) = self.write_spool(batch).await {
                 self.memory_results += batch.len();
                 self.memory.push_front(batch);
                 break;
@@ -307,7 +319,7 @@ impl Sender {
     }
 
     /// Writes a batch to the spool; gives it back if there is no spool or the write fails.
-    async fn to_spool(&mut self, batch: Vec<RunResult>) -> Result<(), Vec<RunResult>> {
+    async fn write_spool(&mut self, batch: Vec<RunResult>) -> Result<(), Vec<RunResult>> {
         let Some(spool) = self.parts.spool.clone() else { return Err(batch) };
         let count = batch.len();
         let written = blocking(spool, move |spool| {
@@ -326,7 +338,11 @@ impl Sender {
                 add(&self.parts.counters.results_spooled, pushed.written);
                 if pushed.dropped > 0 {
                     add(&self.parts.counters.spool_dropped, pushed.dropped);
-                    tracing::warn!(results = pushed.dropped, segments = pushed.dropped_segments, "the spool is full: its oldest results were dropped");
+                    tracing::warn!(
+                        results = pushed.dropped,
+                        segments = pushed.dropped_segments,
+                        "the spool is full: its oldest results were dropped"
+                    );
                 }
                 if self.spool_failing {
                     tracing::info!("the spool takes results again");
@@ -337,7 +353,9 @@ impl Sender {
             Err(error) => {
                 add(&self.parts.counters.spool_write_errors, 1);
                 if !self.spool_failing {
-                    tracing::error!("cannot write to the spool ({error}); results stay in memory (up to {MEMORY_MAX_RESULTS})");
+                    tracing::error!(
+                        "cannot write to the spool ({error}); results stay in memory (up to {MEMORY_MAX_RESULTS})"
+                    );
                     self.spool_failing = true;
                 }
                 Err(batch)
@@ -351,7 +369,10 @@ impl Sender {
         if let Some((result, bytes)) = removed {
             self.parts.counters.spool_bytes.store(bytes, std::sync::atomic::Ordering::Relaxed);
             if let Err(error) = result {
-                tracing::warn!(segment = seq, "cannot remove an acknowledged spool segment ({error}); it may be sent again");
+                tracing::warn!(
+                    segment = seq,
+                    "cannot remove an acknowledged spool segment ({error}); it may be sent again"
+                );
             }
         }
     }
@@ -373,8 +394,8 @@ impl Sender {
             if let Some((_, handle)) = self.in_flight.as_mut() {
                 match tokio::time::timeout_at(deadline, handle).await {
                     Ok(done) => {
-                        let done =
-                            done.unwrap_or_else(|error| Err(CallError::Transient(format!("post task failed: {error}"))));
+                        let done = done
+                            .unwrap_or_else(|error| Err(CallError::Transient(format!("post task failed: {error}"))));
                         self.post_done(done).await;
                     }
                     Err(_) => {
@@ -398,7 +419,10 @@ impl Sender {
         self.spill().await;
         if self.memory_results > 0 {
             add(&self.parts.counters.results_dropped, self.memory_results);
-            tracing::error!(results = self.memory_results, "results lost at shutdown: the scheduler and the spool could not take them");
+            tracing::error!(
+                results = self.memory_results,
+                "results lost at shutdown: the scheduler and the spool could not take them"
+            );
             self.memory.clear();
             self.memory_results = 0;
         }

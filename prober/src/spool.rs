@@ -73,7 +73,8 @@ impl Spool {
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Self, OpenError> {
         let io_error = |error| OpenError::Io { path: dir.display().to_string(), error };
         fs::create_dir_all(dir).map_err(io_error)?;
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE)).map_err(io_error)?;
+        let lock =
+            OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE)).map_err(io_error)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(OpenError::Locked(dir.display().to_string())),
@@ -94,7 +95,15 @@ impl Spool {
         segments.sort_by_key(|segment| segment.seq);
         let next_seq = segments.last().map_or(1, |segment| segment.seq + 1);
         let bytes = segments.iter().map(|segment| segment.bytes).sum();
-        Ok(Self { dir: dir.to_owned(), max_bytes, segments: segments.into(), bytes, next_seq, pinned: None, _lock: lock })
+        Ok(Self {
+            dir: dir.to_owned(),
+            max_bytes,
+            segments: segments.into(),
+            bytes,
+            next_seq,
+            pinned: None,
+            _lock: lock,
+        })
     }
 
     /// The directory.

@@ -1,5 +1,6 @@
 //! From assignments to pairs: planned times on the grid and in cron time zones, the config parsed once per
 //! hash, a bad config keeping the previous one, unknown checks skipped.
+#![allow(clippy::unwrap_used)] // test helpers panic on setup failures, like the tests themselves
 
 use probenet_checks::wire::{self, Assignment, Assignments, ConfigFile};
 use probenet_prober::plan::{Planner, next_planned_ms};
@@ -73,7 +74,11 @@ fn the_config_is_parsed_once_per_hash() {
 fn a_config_that_does_not_validate_keeps_the_previous_one() {
     let mut planner = Planner::new();
     let first = planner.update(&assignments("h1", CONFIG, &[("web", "eu-west")]));
-    let bad = planner.update(&assignments("h2", "checks:\n  - name: web\n    interval: 5 parsecs\n    tcp: {}\n", &[("web", "eu-west")]));
+    let bad = planner.update(&assignments(
+        "h2",
+        "checks:\n  - name: web\n    interval: 5 parsecs\n    tcp: {}\n",
+        &[("web", "eu-west")],
+    ));
     assert!(!bad.config_errors.is_empty());
     assert!(bad.config_errors.iter().any(|error| error.contains("checks.yaml:")), "{:?}", bad.config_errors);
     assert!(!bad.config_changed);

@@ -1,5 +1,6 @@
 //! The spool on real files: write and read back, the byte bound dropping the oldest segments with a count,
 //! replay order, a restart, and directories that cannot be written.
+#![allow(clippy::unwrap_used)] // test helpers panic on setup failures, like the tests themselves
 
 use probenet_checks::wire::RunResult;
 use probenet_checks::{Outcome, Reason};
@@ -41,7 +42,8 @@ fn batches_are_written_synced_and_read_back_oldest_first() {
     }
     assert_eq!(spool.results(), 30);
     assert_eq!(segment_files(dir.path()).len(), 3);
-    let on_disk: u64 = segment_files(dir.path()).iter().map(|name| dir.path().join(name).metadata().unwrap().len()).sum();
+    let on_disk: u64 =
+        segment_files(dir.path()).iter().map(|name| dir.path().join(name).metadata().unwrap().len()).sum();
     assert_eq!(spool.bytes(), on_disk);
 
     let mut replayed = Vec::new();
