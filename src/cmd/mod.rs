@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod prober;
 mod run;
 mod schema;
 mod validate;
@@ -17,6 +18,8 @@ pub enum Command {
     Run(run::Args),
     /// Print the JSON Schema of the config (for editors), or the Markdown reference.
     Schema(schema::Args),
+    /// Run the checks a scheduler assigns to this machine, in one region, until SIGTERM or Ctrl-C.
+    Prober(prober::Args),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -24,6 +27,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Validate(args) => validate::main(&args),
         Command::Run(args) => run::main(&args),
         Command::Schema(args) => schema::main(&args),
+        Command::Prober(args) => prober::main(&args),
     }
 }
 
