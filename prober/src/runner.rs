@@ -1,7 +1,7 @@
-//! The run loop: one dispatcher task holds every assigned pair in a min-heap of planned times, sleeps until
-//! the earliest, and starts each due run as its own task under its kind's concurrency limit. A run that
-//! would overrun the same pair's previous one, or that finds no permit within a short grace, is skipped and
-//! counted, never piled up.
+//! The run loop: one dispatcher (on a blocking-pool thread, for a precise wait) holds every assigned pair in
+//! a min-heap of planned times, waits until the earliest, and starts each due run as its own task on the
+//! runtime under its kind's concurrency limit. A run that would overrun the same pair's previous one, or
+//! that finds no permit within a short grace, is skipped and counted, never piled up.
 //!
 //! Memory per pair is a slot (the check's `Arc`, the region, the offset, a running flag) and a 16-byte heap
 //! entry; a run's own state exists only while it runs.
@@ -24,9 +24,9 @@ use crate::stats::{Counters, StatsHandle, add};
 
 /// The longest a run waits for a permit of its kind before it is skipped as busy.
 const MAX_PERMIT_GRACE: Duration = Duration::from_millis(100);
-/// How early (in microseconds) a wake-up may be and still start a run: timers and the wall clock do not
+/// How early (in microseconds) a wake-up may be and still start a run: the wait and the wall clock do not
 /// agree to the microsecond.
-const EARLY_TOLERANCE_US: i64 = 200;
+const EARLY_TOLERANCE_US: i64 = 50;
 /// A pair further behind than this (in milliseconds) skips to its next planned time instead of catching up.
 const BEHIND_LIMIT_MS: i64 = 1_000;
 
@@ -95,7 +95,7 @@ enum Command {
 /// The run loop of one prober. Dropping it stops dispatching (in-flight runs finish on their own).
 #[derive(Debug)]
 pub struct Runner {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: std::sync::mpsc::Sender<Command>,
     shared: Arc<Shared>,
     cancel: watch::Sender<bool>,
 }
@@ -114,7 +114,7 @@ impl Runner {
             stopping: AtomicBool::new(false),
             cancel: cancel_rx,
         });
-        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (commands, commands_rx) = std::sync::mpsc::channel();
         let dispatcher = Dispatcher {
             shared: shared.clone(),
             slots: Vec::new(),
@@ -123,7 +123,9 @@ impl Runner {
             index: HashMap::new(),
             heap: BinaryHeap::new(),
         };
-        tokio::spawn(dispatcher.run(commands_rx));
+        // A blocking-pool thread keeps the runtime's context (runs are spawned onto the runtime) and ends
+        // when the runner stops or is dropped.
+        tokio::task::spawn_blocking(move || dispatcher.run(commands_rx));
         Self { commands, shared, cancel }
     }
 
@@ -190,30 +192,25 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let sleep = tokio::time::sleep_until(far_future());
-        tokio::pin!(sleep);
-        let mut armed_for: Option<i64> = None;
+    /// The loop, on a thread of its own: a precise wait (not the runtime's 1 ms timer wheel, whose rounding
+    /// up would add up to 2 ms to every start) until the earliest planned run or a command.
+    fn run(mut self, commands: std::sync::mpsc::Receiver<Command>) {
         loop {
-            let due = self.heap.peek().map(|Reverse((at, _, _))| *at);
-            if due != armed_for {
-                sleep.as_mut().reset(due.map_or_else(far_future, instant_of));
-                armed_for = due;
-            }
-            tokio::select! {
-                biased;
-                command = commands.recv() => match command {
-                    Some(Command::Apply(pairs)) => self.apply(pairs),
-                    Some(Command::Stop(done)) => {
-                        let _ = done.send(());
-                        break;
-                    }
-                    None => break,
-                },
-                () = &mut sleep => {
-                    armed_for = None;
-                    self.fire_due();
+            let wait = match self.heap.peek() {
+                Some(Reverse((at, _, _))) => {
+                    let ahead_us = at.saturating_mul(1000) - now_us() - EARLY_TOLERANCE_US;
+                    Duration::from_micros(u64::try_from(ahead_us).unwrap_or(0))
                 }
+                None => Duration::from_secs(3600),
+            };
+            match commands.recv_timeout(wait) {
+                Ok(Command::Apply(pairs)) => self.apply(pairs),
+                Ok(Command::Stop(done)) => {
+                    let _ = done.send(());
+                    break;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => self.fire_due(),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         self.shared.counters.assigned_pairs.store(0, Ordering::Relaxed);
@@ -450,19 +447,4 @@ impl Drop for InFlight {
             self.shared.idle.notify_waiters();
         }
     }
-}
-
-/// The monotonic instant of a wall-clock time in milliseconds since the Unix epoch, computed afresh each
-/// time so a clock step moves the next wake-up with it.
-fn instant_of(at_ms: i64) -> Instant {
-    let now = Instant::now();
-    let ahead_us = at_ms.saturating_mul(1000) - now_us();
-    match u64::try_from(ahead_us) {
-        Ok(us) => now + Duration::from_micros(us),
-        Err(_) => now,
-    }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
 }

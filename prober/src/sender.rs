@@ -54,6 +54,7 @@ enum Event {
     BatchDue,
     PostDone(Result<Ack, CallError>),
     Wake,
+    Registered,
     RegisteredClosed,
     Finish(Duration),
 }
@@ -115,6 +116,13 @@ impl Sender {
                 Event::BatchDue => self.seal().await,
                 Event::PostDone(result) => self.post_done(result).await,
                 Event::Wake => {}
+                Event::Registered => {
+                    // Registered again: the scheduler is back, replay now rather than at the next backoff.
+                    if *self.parts.registered.borrow() {
+                        self.retry_at = Instant::now();
+                        self.backoff.reset();
+                    }
+                }
                 Event::RegisteredClosed => self.registered_open = false,
                 Event::Finish(limit) => {
                     self.flush(limit).await;
@@ -142,7 +150,7 @@ impl Sender {
             () = sleep_until_opt(pending_deadline), if pending_deadline.is_some() => Event::BatchDue,
             () = tokio::time::sleep_until(self.retry_at), if waiting_retry => Event::Wake,
             changed = self.parts.registered.changed(), if !registered && self.registered_open => {
-                if changed.is_ok() { Event::Wake } else { Event::RegisteredClosed }
+                if changed.is_ok() { Event::Registered } else { Event::RegisteredClosed }
             }
         }
     }
