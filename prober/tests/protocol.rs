@@ -369,3 +369,39 @@ async fn new_assignments_arrive_through_the_long_poll() {
     assert!(store.results.iter().filter(|r| r.check == "alpha").all(|r| r.planned_at_ms < changed_at - 1000));
     assert!(!store.results.iter().any(|r| r.check == "ghost"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_write_error_keeps_results_in_memory_until_the_scheduler_is_back() {
+    let target = Target::start().await;
+    let mut scheduler = Scheduler::start(setup(&target, &[("alpha", 5, 0), ("beta", 5, 500)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let prober = start(options(&scheduler.url, &spool));
+    assert!(wait_until(Duration::from_secs(10), || scheduler.store().results.len() >= 2).await);
+    // The spool's directory goes away (as a full or failing disk would refuse writes).
+    std::fs::remove_dir_all(&spool).unwrap();
+    scheduler.stop().await;
+    assert!(
+        wait_until(Duration::from_secs(15), || prober.stats.snapshot().spool_write_errors >= 2).await,
+        "{:?}",
+        prober.stats.snapshot()
+    );
+    let during = prober.stats.snapshot();
+    assert_eq!(during.results_spooled, 0);
+    assert!(during.runs > during.results_sent, "results wait in memory");
+    scheduler.restart().await;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let stats = prober.stats.snapshot();
+            stats.results_sent > during.runs
+        })
+        .await,
+        "{:?}",
+        prober.stats.snapshot()
+    );
+    let stats = prober.shutdown().await.unwrap();
+    let store = scheduler.store();
+    assert_eq!(stats.runs as usize, store.results.len(), "nothing lost: {stats:?}");
+    assert_eq!(store.duplicates, 0);
+    assert_eq!((stats.results_spooled, stats.results_dropped, stats.spool_dropped), (0, 0, 0));
+}
