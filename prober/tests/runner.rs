@@ -91,8 +91,10 @@ async fn each_pair_runs_once_per_interval_on_its_grid() {
             .map(|second| second * 1000 + offset as i64)
             .filter(|at| *at >= applied_at && *at <= stopped_at)
             .collect();
-        let tolerance = |a: &[i64], b: &[i64]| a == b || a == &b[..b.len().saturating_sub(1)];
-        assert!(tolerance(times, &expected), "{name}: ran at {times:?}, grid {expected:?}");
+        // The grid points at the very edges may fall between the clock reading and the command (or the stop).
+        let trimmed = |from: usize, to: usize| expected.get(from..expected.len().saturating_sub(to));
+        let matches = [(0, 0), (1, 0), (0, 1), (1, 1)].iter().any(|(from, to)| trimmed(*from, *to) == Some(times));
+        assert!(matches, "{name}: ran at {times:?}, grid {expected:?}");
         assert!(times.len() >= 4, "{name}: {times:?}");
         assert!(times.windows(2).all(|pair| pair[1] - pair[0] == 1000), "{name}: consecutive, no gap, no duplicate");
     }
@@ -203,9 +205,9 @@ async fn per_kind_limits_are_respected() {
 async fn a_run_waits_briefly_for_a_permit() {
     let target = Target::start().await;
     let mut planner = Planner::new();
-    // `second` is due while `first` (40 ms) holds the only permit: it gets it within the grace and runs.
+    // `second` is due while `first` (20 ms) holds the only permit: it gets it within the grace and runs.
     let checks = [
-        ("first", http_check("first", "1s", "1s", &target.url(40, "first")), 0),
+        ("first", http_check("first", "1s", "1s", &target.url(20, "first")), 0),
         ("second", http_check("second", "1s", "1s", &target.url(10, "second")), 5),
     ];
     let limits = Limits::with_overrides(&HashMap::from([("http".to_owned(), 1)])).unwrap();
@@ -218,11 +220,21 @@ async fn a_run_waits_briefly_for_a_permit() {
     runner.stop(Duration::from_secs(2)).await;
     let results = collected.await.unwrap();
     let planned = by_check(&results);
-    assert_eq!(planned["first"].len(), planned["second"].len(), "{planned:?}");
-    assert!(planned["second"].len() >= 2);
+    assert!(planned["first"].len().abs_diff(planned["second"].len()) <= 1, "{planned:?}");
+    assert!(planned["second"].len() >= 2, "{planned:?}");
     assert_eq!(stats.snapshot().skipped_busy, 0);
-    let waited = results.iter().filter(|result| result.check == "second").map(|r| r.started_at_ms - r.planned_at_ms);
-    assert!(waited.clone().all(|ms| ms >= 20), "second started only after first: {:?}", waited.collect::<Vec<_>>());
+    // Each `second` run started only once the `first` run just before it was done.
+    let mut waited = 0;
+    for second in results.iter().filter(|result| result.check == "second") {
+        let Some(first) = results.iter().find(|r| r.check == "first" && r.planned_at_ms == second.planned_at_ms - 5)
+        else {
+            continue;
+        };
+        let first_end = first.started_at_ms as f64 + first.outcome.duration_seconds * 1000.0;
+        assert!(second.started_at_ms as f64 >= first_end - 1.0, "second started before first ended");
+        waited += 1;
+    }
+    assert!(waited >= 2);
     assert_eq!(target.max_in_flight(), 1);
 }
 
