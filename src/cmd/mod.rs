@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod prober;
 mod run;
 mod scheduler;
 mod schema;
@@ -25,6 +26,8 @@ pub enum Command {
     Scheduler(scheduler::Args),
     /// Manage bearer tokens of probers and of the admin API.
     Token(token::Args),
+    /// Run the checks a scheduler assigns to this machine, in one region, until SIGTERM or Ctrl-C.
+    Prober(prober::Args),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -34,6 +37,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Schema(args) => schema::main(&args),
         Command::Scheduler(args) => scheduler::main(args),
         Command::Token(args) => token::main(args),
+        Command::Prober(args) => prober::main(&args),
     }
 }
 

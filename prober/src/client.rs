@@ -1,0 +1,366 @@
+//! The scheduler's HTTP client: the calls of `probenet_checks::wire` with the prober's bearer token, the CA it
+//! trusts, the classification of failures (transient, unknown prober, refused) and retry backoff.
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::time::Duration;
+
+use probenet_checks::config::CheckKind;
+use probenet_checks::wire::{
+    Ack, Assignments, Heartbeat, PROTOCOL_VERSION, Register, Registered, ResultBatch, RunResult,
+};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+/// How long to wait for a TCP (and TLS) connection to the scheduler.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call other than the long poll may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Extra time a long poll may take beyond the wait it asks for.
+const POLL_SLACK: Duration = Duration::from_secs(15);
+
+/// Why a call to the scheduler failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// 401 or 403: the token is wrong, revoked or bound to another region. Fatal.
+    #[error("the scheduler refused this prober's token (HTTP {0}); check the token file and the token's region")]
+    Unauthorized(u16),
+    /// 404 or 410: the scheduler does not know this prober (it restarted, or the lease expired).
+    #[error("the scheduler does not know this prober (HTTP {0})")]
+    Unknown(u16),
+    /// A connection error, a timeout, a 5xx, 408 or 429: worth retrying.
+    #[error("{0}")]
+    Transient(String),
+    /// Another 4xx: the request itself is refused; retrying it will not help.
+    #[error("the scheduler refused the request (HTTP {status}): {body}")]
+    Rejected {
+        /// The status code.
+        status: u16,
+        /// The start of the answer's body.
+        body: String,
+    },
+}
+
+/// Why a [`Client`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The scheduler URL is not usable.
+    #[error("invalid scheduler url {url:?}: {message}")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The CA file could not be read or holds no certificate.
+    #[error("cannot use the CA file {path}: {message}")]
+    Ca {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The token cannot be sent in a header.
+    #[error("the token is empty or holds characters that cannot be sent in a header")]
+    Token,
+    /// The HTTP client could not be built.
+    #[error("cannot build the http client: {0}")]
+    Build(String),
+}
+
+/// A client of one scheduler, for one prober. Cheap to share behind an `Arc`.
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    auth: HeaderValue,
+    name: String,
+    region: String,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token stays out of every log line.
+        f.debug_struct("Client").field("base", &self.base.as_str()).field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for the scheduler at `scheduler` (`https://host:port`, or `http://` to a loopback address
+    /// only, so a token never crosses a network in clear), trusting only the certificates of `ca` if given
+    /// (else the system's roots).
+    pub fn new(scheduler: &str, token: &str, ca: Option<&Path>, name: &str, region: &str) -> Result<Self, ClientError> {
+        let base = parse_base(scheduler)?;
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ClientError::Token);
+        }
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| ClientError::Token)?;
+        auth.set_sensitive(true);
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("probenet-prober/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = ca {
+            let ca_error = |message: String| ClientError::Ca { path: path.display().to_string(), message };
+            let pem = std::fs::read(path).map_err(|error| ca_error(error.to_string()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| ca_error(error.to_string()))?;
+            if certs.is_empty() {
+                return Err(ca_error("no PEM certificate in it".to_owned()));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder.build().map_err(|error| ClientError::Build(describe(&error)))?;
+        Ok(Self { http, base, auth, name: name.to_owned(), region: region.to_owned() })
+    }
+
+    /// The prober's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `POST /v1/register`.
+    pub async fn register(&self) -> Result<Registered, CallError> {
+        let body = Register {
+            name: self.name.clone(),
+            region: self.region.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol: PROTOCOL_VERSION,
+            kinds: CheckKind::KEYS.iter().map(|kind| (*kind).to_owned()).collect(),
+        };
+        self.json(Method::POST, "v1/register", &body, CALL_TIMEOUT).await
+    }
+
+    /// `POST /v1/heartbeat`: renews the lease.
+    pub async fn heartbeat(&self) -> Result<Registered, CallError> {
+        self.json(Method::POST, "v1/heartbeat", &self.identity(), CALL_TIMEOUT).await
+    }
+
+    /// `POST /v1/deregister`: hands the prober's work back at once.
+    pub async fn deregister(&self, timeout: Duration) -> Result<(), CallError> {
+        let url = self.url("v1/deregister")?;
+        let request = self.http.post(url).json(&self.identity()).timeout(timeout);
+        self.send(request).await.map(drop)
+    }
+
+    /// `GET /v1/assignments`: answers at once when the scheduler's generation differs from `generation`,
+    /// else holds up to `wait` for a change.
+    pub async fn assignments(&self, generation: u64, wait: Duration) -> Result<Assignments, CallError> {
+        let mut url = self.url("v1/assignments")?;
+        url.query_pairs_mut()
+            .append_pair("prober", &self.name)
+            .append_pair("generation", &generation.to_string())
+            .append_pair("wait_seconds", &wait.as_secs().to_string());
+        let request = self.http.get(url).timeout(wait + POLL_SLACK);
+        let response = self.send(request).await?;
+        decode(response).await
+    }
+
+    /// `POST /v1/results` with a batch already serialized by [`encode_batch`].
+    pub async fn results(&self, body: Vec<u8>) -> Result<Ack, CallError> {
+        let url = self.url("v1/results")?;
+        let request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .timeout(CALL_TIMEOUT);
+        let response = self.send(request).await?;
+        decode(response).await
+    }
+
+    fn identity(&self) -> Heartbeat {
+        Heartbeat { name: self.name.clone(), region: self.region.clone() }
+    }
+
+    fn url(&self, path: &str) -> Result<Url, CallError> {
+        self.base.join(path).map_err(|error| CallError::Transient(format!("bad url: {error}")))
+    }
+
+    async fn json<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
+        let request = self.http.request(method, self.url(path)?).json(body).timeout(timeout);
+        let response = self.send(request).await?;
+        decode(response).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, CallError> {
+        let response = request
+            .header(AUTHORIZATION, self.auth.clone())
+            .send()
+            .await
+            .map_err(|error| CallError::Transient(describe(&error)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let code = status.as_u16();
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => CallError::Unauthorized(code),
+            StatusCode::NOT_FOUND | StatusCode::GONE => CallError::Unknown(code),
+            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
+                CallError::Transient(format!("the scheduler answered {status}"))
+            }
+            _ if status.is_server_error() => CallError::Transient(format!("the scheduler answered {status}")),
+            _ => {
+                let text = response.text().await.unwrap_or_default();
+                CallError::Rejected { status: code, body: text.chars().take(300).collect() }
+            }
+        })
+    }
+}
+
+/// Serializes a batch of results as `POST /v1/results` sends it, keeping the results for the caller (they
+/// go to the spool if the post fails).
+pub fn encode_batch(prober: &str, results: &mut Vec<RunResult>) -> Vec<u8> {
+    let batch = ResultBatch { prober: prober.to_owned(), results: std::mem::take(results) };
+    let body = serde_json::to_vec(&batch).unwrap_or_default();
+    *results = batch.results;
+    body
+}
+
+async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, CallError> {
+    let bytes = response.bytes().await.map_err(|error| CallError::Transient(describe(&error)))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|error| CallError::Transient(format!("the scheduler's answer is not what the protocol says: {error}")))
+}
+
+fn parse_base(text: &str) -> Result<Url, ClientError> {
+    let bad = |message: &str| ClientError::Url { url: text.to_owned(), message: message.to_owned() };
+    let mut url = Url::parse(text.trim()).map_err(|error| bad(&error.to_string()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let host = url.host_str().unwrap_or_default();
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                return Err(bad("plain http is only allowed to a loopback address; use https"));
+            }
+        }
+        _ => return Err(bad("use an https:// url")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("no query or fragment, please"));
+    }
+    // A base path must end with `/` for `join` to keep it.
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// A readable message for a reqwest error, with its causes (never a header: the token stays out).
+fn describe(error: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut message = if error.is_timeout() {
+        "the scheduler did not answer in time".to_owned()
+    } else if error.is_connect() {
+        "cannot connect to the scheduler".to_owned()
+    } else {
+        "request to the scheduler failed".to_owned()
+    };
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Capped exponential backoff with jitter: each delay is drawn from [d/2, d], d doubling up to the cap.
+#[derive(Debug, Clone)]
+pub(crate) struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    pub fn new(min: Duration, max: Duration) -> Self {
+        Self { min, max, next: min }
+    }
+
+    /// The next delay to wait.
+    pub fn next_delay(&mut self) -> Duration {
+        let current = self.next;
+        self.next = (current * 2).min(self.max);
+        let half = current / 2;
+        let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX).max(1);
+        half + Duration::from_millis(random_u64() % jitter_ms)
+    }
+
+    /// After a success: the next failure starts from the minimum again.
+    pub fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// A random number for jitter, from the standard library's per-process random hash keys.
+fn random_u64() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher
+        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(parse_base("https://scheduler.example.com:7400").is_ok());
+        assert!(parse_base("http://127.0.0.1:7400").is_ok());
+        assert!(parse_base("http://[::1]:7400").is_ok());
+        assert!(parse_base("http://localhost:7400").is_ok());
+        assert!(parse_base("http://scheduler.example.com").is_err());
+        assert!(parse_base("http://10.0.0.1:7400").is_err());
+        assert!(parse_base("ftp://127.0.0.1").is_err());
+        assert!(parse_base("not a url").is_err());
+        let url = parse_base("https://example.com/probenet").unwrap();
+        assert_eq!(url.join("v1/register").unwrap().as_str(), "https://example.com/probenet/v1/register");
+    }
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_jitter() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        let delays: Vec<Duration> = (0..10).map(|_| backoff.next_delay()).collect();
+        assert!(delays[0] >= Duration::from_millis(50) && delays[0] <= Duration::from_millis(100));
+        assert!(delays.iter().all(|delay| *delay <= Duration::from_secs(2)));
+        assert!(delays[9] >= Duration::from_secs(1));
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let client = Client::new("http://127.0.0.1:1", " s3cr3t-token\n", None, "p1", "eu").unwrap();
+        assert!(!format!("{client:?}").contains("s3cr3t"));
+        assert!(Client::new("http://127.0.0.1:1", "  \n", None, "p1", "eu").is_err());
+        assert!(Client::new("http://127.0.0.1:1", "a\nb", None, "p1", "eu").is_err());
+    }
+
+    #[test]
+    fn encoding_a_batch_keeps_the_results() {
+        let mut results = Vec::new();
+        let body = encode_batch("p1", &mut results);
+        let batch: ResultBatch = serde_json::from_slice(&body).unwrap();
+        assert_eq!(batch.prober, "p1");
+        assert!(results.is_empty());
+    }
+}
