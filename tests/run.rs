@@ -10,6 +10,9 @@ fn quickstart(srv: &Server) -> Config {
     Config::new(&text.replace("127.0.0.1:8000", &srv.addr().to_string()))
 }
 
+/// The quick start's two plain HTTP checks of the shop, from its first region.
+const QUICKSTART_HTTP: &[&str] = &["--check", "shop-homepage", "--check", "shop-health", "--region", "local-a"];
+
 /// The quick start's demo site, with the home page answering `status` and `body`.
 async fn demo_site(status: u16, body: &str) -> Server {
     Server::http1().route("/", status, body).json("/health.json", r#"{"status": "ok"}"#).start().await
@@ -18,7 +21,7 @@ async fn demo_site(status: u16, body: &str) -> Server {
 #[tokio::test]
 async fn quickstart_passes_against_the_demo_site() {
     let srv = demo_site(200, "Welcome to the shop").await;
-    let out = quickstart(&srv).run_json(&[]).await;
+    let out = quickstart(&srv).run_json(QUICKSTART_HTTP).await;
     out.assert_code(0);
     let lines = out.json_lines();
     assert_eq!(lines.len(), 2, "{}", out.stdout);
@@ -26,7 +29,7 @@ async fn quickstart_passes_against_the_demo_site() {
         assert_eq!(line["success"], true, "{line}");
         assert_eq!(line["state"], "up", "{line}");
         assert_eq!(line["kind"], "http");
-        assert_eq!(line["region"], "local");
+        assert_eq!(line["region"], "local-a");
         assert_eq!(line["target"], srv.url(path));
         assert!(line["reason"].is_null() && line["error"].is_null(), "{line}");
         for name in ["resolve", "connect", "processing", "transfer"] {
@@ -41,34 +44,34 @@ async fn quickstart_passes_against_the_demo_site() {
         assert_eq!(line["details"]["tls"], false);
         assert!(line["duration_seconds"].as_f64().unwrap() > 0.0);
     }
-    assert_eq!(lines[0]["check"], "demo-homepage");
-    assert_eq!(lines[1]["check"], "demo-health");
+    assert_eq!(lines[0]["check"], "shop-homepage");
+    assert_eq!(lines[1]["check"], "shop-health");
     assert_eq!(assertion(&lines[0], "body_contains")["observed"], "found");
     assert_eq!(assertion(&lines[1], "header content-type")["passed"], true);
-    assert_eq!(assertion(&lines[1], "body_regex")["passed"], true);
+    assert_eq!(assertion(&lines[1], "json $.status")["passed"], true);
     assert_eq!((srv.hits("/"), srv.hits("/health.json")), (1, 1));
 }
 
 #[tokio::test]
 async fn quickstart_fails_with_reason_status_when_the_home_page_answers_500() {
     let srv = demo_site(500, "Welcome, but broken").await;
-    let out = quickstart(&srv).run_json(&[]).await;
+    let out = quickstart(&srv).run_json(QUICKSTART_HTTP).await;
     out.assert_code(1);
-    let home = out.check("demo-homepage");
+    let home = out.check("shop-homepage");
     assert_eq!(home["success"], false);
     assert_eq!(home["state"], "down");
     assert_eq!(home["reason"], "status");
     assert_eq!(home["error"], "status: expected 200, got 500");
     assert_eq!(assertion(&home, "status")["observed"], "500");
-    assert_eq!(out.check("demo-health")["success"], true, "the other check is unaffected");
+    assert_eq!(out.check("shop-health")["success"], true, "the other check is unaffected");
 }
 
 #[tokio::test]
 async fn quickstart_fails_with_reason_body_when_the_welcome_is_missing() {
     let srv = demo_site(200, "Under maintenance").await;
-    let out = quickstart(&srv).run_json(&[]).await;
+    let out = quickstart(&srv).run_json(QUICKSTART_HTTP).await;
     out.assert_code(1);
-    let home = out.check("demo-homepage");
+    let home = out.check("shop-homepage");
     assert_eq!(home["success"], false);
     assert_eq!(home["reason"], "body");
     assert_eq!(assertion(&home, "status")["passed"], true);
@@ -81,7 +84,7 @@ async fn quickstart_fails_with_reason_body_when_the_welcome_is_missing() {
 #[tokio::test]
 async fn table_output_names_every_check_and_marks_failures_down() {
     let srv = demo_site(500, "oops").await;
-    let out = quickstart(&srv).run_table(&[]).await;
+    let out = quickstart(&srv).run_table(QUICKSTART_HTTP).await;
     out.assert_code(1);
     let lines: Vec<&str> = out.stdout.lines().collect();
     let columns: Vec<&str> = lines[0].split_whitespace().collect();
@@ -90,26 +93,26 @@ async fn table_output_names_every_check_and_marks_failures_down() {
         let line = lines.iter().find(|line| line.starts_with(name)).unwrap_or_else(|| panic!("{}", out.stdout));
         line.split_whitespace().collect()
     };
-    let home = row("demo-homepage ");
-    assert_eq!((home[1], home[2], home[3], home[5]), ("http", "local", "DOWN", "status"), "{}", out.stdout);
-    let health = row("demo-health ");
+    let home = row("shop-homepage ");
+    assert_eq!((home[1], home[2], home[3], home[5]), ("http", "local-a", "DOWN", "status"), "{}", out.stdout);
+    let health = row("shop-health ");
     assert_eq!((health[3], health[5]), ("up", "-"), "{}", out.stdout);
-    assert!(out.stdout.contains("\ndemo-homepage: status: expected 200, got 500\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("\nshop-homepage: status: expected 200, got 500\n"), "{}", out.stdout);
 }
 
 #[tokio::test]
 async fn check_selects_one_check_and_an_unknown_name_suggests_the_closest() {
     let srv = demo_site(200, "Welcome").await;
     let config = quickstart(&srv);
-    let out = config.run_json(&["--check", "demo-health"]).await;
+    let out = config.run_json(&["--check", "shop-health"]).await;
     out.assert_code(0);
-    assert_eq!(out.only()["check"], "demo-health");
+    assert_eq!(out.only()["check"], "shop-health");
     assert_eq!((srv.hits("/"), srv.hits("/health.json")), (0, 1), "only the selected check ran");
 
-    let out = config.run_json(&["--check", "demo-helth"]).await;
+    let out = config.run_json(&["--check", "shop-helth"]).await;
     out.assert_code(2);
     assert_eq!(out.stdout, "");
-    assert_eq!(out.stderr, "probenet: no check named \"demo-helth\" (did you mean \"demo-health\"?)\n");
+    assert_eq!(out.stderr, "probenet: no check named \"shop-helth\" (did you mean \"shop-health\"?)\n");
     assert_eq!(srv.hits("/health.json"), 1, "nothing ran");
 }
 

@@ -7,7 +7,6 @@ mod run;
 mod scheduler;
 mod schema;
 mod token;
-#[allow(dead_code)] // wired into `probenet up` once the prober lands
 mod up;
 mod validate;
 
@@ -18,6 +17,8 @@ pub const EXIT_CONFIG: u8 = 2;
 pub enum Command {
     /// Check config files and directories: a summary, or every error as FILE:LINE:COL: PATH: MESSAGE.
     Validate(validate::Args),
+    /// The whole network on this machine: the scheduler, a prober per region, and with --demo a service to probe.
+    Up(up::Args),
     /// Run checks once from this machine and print their results.
     Run(run::Args),
     /// Print the JSON Schema of the config (for editors), or the Markdown reference.
@@ -34,6 +35,7 @@ pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Validate(args) => validate::main(&args),
         Command::Run(args) => run::main(&args),
+        Command::Up(args) => up::main(&args),
         Command::Schema(args) => schema::main(&args),
         Command::Scheduler(args) => scheduler::main(args),
         Command::Token(args) => token::main(args),
