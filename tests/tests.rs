@@ -7,10 +7,12 @@
 // - run:      `probenet run`: the quick start, outputs, selection, exit codes, connection failures
 // - http:     the HTTP executor: redirects, timing, bodies, assertions, TLS, HTTP/2, secrets
 // - regions:  probes from network namespaces behind delay lines measure each region's latency
+// - network:  a scheduler and six probers in three regions: exactly once per interval, failover, restarts
 
 mod util;
 
 mod http;
+mod network;
 mod regions;
 mod run;
 mod validate;
