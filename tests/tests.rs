@@ -7,6 +7,7 @@
 // - run:      `probenet run`: the quick start, outputs, selection, exit codes, connection failures
 // - http:     the HTTP executor: redirects, timing, bodies, assertions, TLS, HTTP/2, secrets
 // - regions:  probes from network namespaces behind delay lines measure each region's latency
+// - up:       `probenet up --demo`: the quick start on one machine
 // - network:  a scheduler and six probers in three regions: exactly once per interval, failover, restarts
 
 mod util;
@@ -15,4 +16,5 @@ mod http;
 mod network;
 mod regions;
 mod run;
+mod up;
 mod validate;

@@ -69,11 +69,32 @@ impl Probenet {
         self
     }
 
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.arg(arg);
+        self
+    }
+
     /// Runs to the end and captures everything it printed.
-    pub async fn output(mut self) -> Output {
-        let output = tokio::time::timeout(RUN_LIMIT, self.command.output())
+    pub async fn output(self) -> Output {
+        self.output_within(RUN_LIMIT).await
+    }
+
+    /// Like [`Self::output`], for a run that is meant to last longer than usual.
+    pub async fn output_within(mut self, limit: Duration) -> Output {
+        let output = tokio::time::timeout(limit, self.command.output())
             .await
-            .unwrap_or_else(|_| panic!("probenet did not finish within {RUN_LIMIT:?}: {:?}", self.command))
+            .unwrap_or_else(|_| panic!("probenet did not finish within {limit:?}: {:?}", self.command))
             .unwrap();
         Output {
             code: output.status.code().unwrap_or(-1),
