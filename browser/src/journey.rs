@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::driver::{self, Driver, Fail, Probe, Waited};
 use crate::observer::Observer;
-use crate::vitals::{PageSnapshot, Pages, SNAPSHOT};
+use crate::vitals::{PageSnapshot, Pages, SNAPSHOT, settled_snapshot};
 
 /// When a journey must be done: its steps end at `steps`, the diagnostics of a failure (URL, screenshot,
 /// final measurements) at `end`, just before the runtime's own timeout.
@@ -138,12 +138,12 @@ pub async fn run(
             break;
         }
         if !matches!(step.action, Action::Sleep(_) | Action::Screenshot(_)) {
-            measure(driver, budget.steps, &mut journey).await;
+            measure(driver, budget.steps, &mut journey, false).await;
         }
     }
     if journey.failed().is_none() {
         let until = Instant::now().max(budget.steps).min(budget.end);
-        measure(driver, until, &mut journey).await;
+        measure(driver, until, &mut journey, true).await;
         if let Some(last) = journey.pages.all().last() {
             journey.url = Some(last.url.clone());
             journey.title = Some(last.title.clone());
@@ -368,10 +368,11 @@ pub fn net_reason(message: &str) -> Reason {
     }
 }
 
-/// Reads the current document's measurements into the journey.
-async fn measure(driver: &Driver<'_>, until: Instant, journey: &mut Journey) {
-    let until = until.min(Instant::now() + Duration::from_secs(1));
-    if let Ok(value) = driver.value(until, SNAPSHOT).await
+/// Reads the current document's measurements into the journey; `settle` waits for the page to paint first.
+async fn measure(driver: &Driver<'_>, until: Instant, journey: &mut Journey, settle: bool) {
+    let until = until.min(Instant::now() + Duration::from_millis(1500));
+    let script = if settle { settled_snapshot() } else { SNAPSHOT.to_owned() };
+    if let Ok(value) = driver.value(until, &script).await
         && let Some(snapshot) = PageSnapshot::parse(&value)
     {
         journey.pages.record(snapshot);
@@ -392,7 +393,7 @@ async fn diagnose(driver: &Driver<'_>, number: usize, budget: Budget, journey: &
     if let Ok(Value::String(title)) = driver.value(short(300), driver::TITLE).await {
         journey.title = Some(title);
     }
-    measure(driver, end, journey).await;
+    measure(driver, end, journey, true).await;
 }
 
 async fn screenshot(driver: &Driver<'_>, until: Instant) -> Result<Vec<u8>, Fail> {

@@ -14,12 +14,16 @@ pub const INIT_SCRIPT: &str = r#"(() => {
   if (window.__probenet) return;
   const m = { lcp: null, cls: 0, inp: null, win: 0, winStart: 0, last: 0 };
   Object.defineProperty(window, '__probenet', { value: m, enumerable: false });
+  const observers = [];
   const observe = (type, each, extra) => {
     try {
-      new PerformanceObserver((list) => list.getEntries().forEach(each))
-        .observe(Object.assign({ type, buffered: true }, extra || {}));
+      const observer = new PerformanceObserver((list) => list.getEntries().forEach(each));
+      observer.observe(Object.assign({ type, buffered: true }, extra || {}));
+      observers.push([observer, each]);
     } catch (e) {}
   };
+  // Entries recorded but not delivered yet.
+  m.flush = () => observers.forEach(([observer, each]) => observer.takeRecords().forEach(each));
   observe('largest-contentful-paint', (e) => { m.lcp = e.startTime; });
   observe('layout-shift', (e) => {
     if (e.hadRecentInput) return;
@@ -41,6 +45,7 @@ pub const INIT_SCRIPT: &str = r#"(() => {
 pub const SNAPSHOT: &str = r#"(() => {
   const n = performance.getEntriesByType('navigation')[0];
   const m = window.__probenet || {};
+  if (m.flush) m.flush();
   const at = (t) => (n && t > 0 ? t : null);
   return {
     origin: performance.timeOrigin,
@@ -55,6 +60,24 @@ pub const SNAPSHOT: &str = r#"(() => {
     inp: m.inp === undefined ? null : m.inp,
   };
 })()"#;
+
+/// Like [`SNAPSHOT`], once the page has painted its first content and three more frames (at most about a
+/// second), so that what the last step changed is measured too: paint entries (LCP) are recorded only once a
+/// frame is presented, a few frames after it was drawn.
+pub fn settled_snapshot() -> String {
+    format!(
+        r#"new Promise((done) => {{
+  const start = performance.now();
+  let frames = 0;
+  const tick = () => {{
+    if (performance.getEntriesByType('paint').some((e) => e.name === 'first-contentful-paint')) frames++;
+    if (frames >= 3 || performance.now() - start > 1000) done(); else requestAnimationFrame(tick);
+  }};
+  requestAnimationFrame(tick);
+  setTimeout(done, 1200);
+}}).then(() => {SNAPSHOT})"#
+    )
+}
 
 /// The measurements of one document, as last read.
 #[derive(Debug, Clone, PartialEq)]
