@@ -84,12 +84,21 @@ pub struct ChromiumRunner {
 struct Inner {
     options: Options,
     permits: Arc<Semaphore>,
-    /// The shared browser; locked while one starts, so only one starts.
-    slot: Arc<tokio::sync::Mutex<Option<Arc<Chromium>>>>,
-    /// Browsers being replaced, stopped once unused.
-    retiring: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-    stopping: watch::Sender<bool>,
+    shared: Arc<Shared>,
     host: Host,
+}
+
+/// The browser and what the runner's thread does with it.
+#[derive(Debug)]
+struct Shared {
+    /// The configured binary, if any.
+    chromium: Option<PathBuf>,
+    /// The shared browser; locked while one starts, so only one starts.
+    slot: tokio::sync::Mutex<Option<Arc<Chromium>>>,
+    /// Browsers being replaced, stopped once unused.
+    retiring: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Turns true at shutdown.
+    stopping: watch::Sender<bool>,
 }
 
 /// The thread that runs Chromium's connections and processes: they outlive the runtime of any one caller.
@@ -108,20 +117,19 @@ impl ChromiumRunner {
     /// A runner with these options. Chromium starts at the first journey, not here.
     pub fn new(options: Options) -> Self {
         let concurrency = options.concurrency.clamp(1, MAX_CONCURRENCY);
-        let slot: Arc<tokio::sync::Mutex<Option<Arc<Chromium>>>> = Arc::default();
-        let retiring: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
-        let (stopping, _) = watch::channel(false);
-        let host = Host::start(slot.clone(), retiring.clone());
-        Self {
-            inner: Arc::new(Inner {
-                options,
-                permits: Arc::new(Semaphore::new(concurrency)),
-                slot,
-                retiring,
-                stopping,
-                host,
-            }),
-        }
+        let shared = Arc::new(Shared {
+            chromium: options.chromium.clone(),
+            slot: tokio::sync::Mutex::default(),
+            retiring: Mutex::default(),
+            stopping: watch::channel(false).0,
+        });
+        let host = Host::start(shared.clone());
+        Self { inner: Arc::new(Inner { options, permits: Arc::new(Semaphore::new(concurrency)), shared, host }) }
+    }
+
+    /// Starts the shared browser now rather than at the first journey (a prober may do it at start-up).
+    pub async fn start(&self) -> Result<(), String> {
+        self.inner.browser().await.map(drop)
     }
 
     /// Closes Chromium and waits until its process is reaped; later runs fail with reason
@@ -132,7 +140,7 @@ impl ChromiumRunner {
 
     /// The process id of the current browser, if one runs.
     pub fn browser_pid(&self) -> Option<u32> {
-        let slot = self.inner.slot.try_lock().ok()?;
+        let slot = self.inner.shared.slot.try_lock().ok()?;
         slot.as_ref().filter(|chromium| chromium.alive()).and_then(|chromium| chromium.pid)
     }
 
@@ -153,10 +161,7 @@ impl BrowserRunner for ChromiumRunner {
 }
 
 impl Host {
-    fn start(
-        slot: Arc<tokio::sync::Mutex<Option<Arc<Chromium>>>>,
-        retiring: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-    ) -> Self {
+    fn start(shared: Arc<Shared>) -> Self {
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("probenet-chromium".to_owned()).spawn(move || {
@@ -170,11 +175,11 @@ impl Host {
             let _ = handle_tx.send(Ok(runtime.handle().clone()));
             runtime.block_on(async move {
                 let _ = stop_rx.await;
-                let current = slot.lock().await.take();
+                let current = shared.slot.lock().await.take();
                 if let Some(chromium) = current {
                     chromium.stop().await;
                 }
-                let tasks: Vec<_> = lock(&retiring).drain(..).collect();
+                let tasks: Vec<_> = lock(&shared.retiring).drain(..).collect();
                 for task in tasks {
                     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
                 }
@@ -194,7 +199,7 @@ impl Host {
 impl Inner {
     fn shutdown(&self) {
         self.permits.close();
-        self.stopping.send_replace(true);
+        self.shared.stopping.send_replace(true);
         if let Some(stop) = lock(&self.host.stop).take() {
             let _ = stop.send(());
         }
@@ -230,7 +235,7 @@ impl Inner {
             }
         };
         let started = Instant::now();
-        let (chromium, launched) = match timeout_at(budget.steps, self.browser(&host)).await {
+        let (chromium, launched) = match timeout_at(budget.steps, self.browser()).await {
             Ok(Ok(found)) => found,
             Ok(Err(message)) => return Outcome::failed(Reason::BrowserUnavailable, message),
             Err(_) => return Outcome::failed(Reason::Timeout, "Chromium did not start within the check's timeout"),
@@ -258,15 +263,29 @@ impl Inner {
     }
 
     /// The shared browser, started (or restarted, when it died) if needed; true when this call started it.
-    async fn browser(&self, host: &Handle) -> Result<(Arc<Chromium>, bool), String> {
+    /// The start runs on the browser's thread: when the caller gives up (its check timed out), the browser
+    /// still starts, for the next run.
+    async fn browser(&self) -> Result<(Arc<Chromium>, bool), String> {
+        let host = self.host.handle.as_ref().map_err(Clone::clone)?;
+        let found = host.spawn(self.shared.clone().ensure()).await;
+        found.map_err(|error| format!("the browser thread failed: {error}"))?
+    }
+}
+
+impl Shared {
+    /// The shared browser, started if needed. Runs on the browser's thread.
+    async fn ensure(self: Arc<Self>) -> Result<(Arc<Chromium>, bool), String> {
         let mut slot = self.slot.lock().await;
+        if *self.stopping.borrow() {
+            return Err("the browser runner is stopped".to_owned());
+        }
         if let Some(current) = slot.as_ref().filter(|chromium| chromium.alive()) {
             return Ok((current.clone(), false));
         }
         if let Some(old) = slot.take() {
-            self.retire(host, old);
+            self.retire(old);
         }
-        let binary = match &self.options.chromium {
+        let binary = match &self.chromium {
             Some(path) => match chromium::find_binary(|name| match name {
                 chromium::ENV_BINARY => Some(path.clone().into_os_string()),
                 _ => std::env::var_os(name),
@@ -276,16 +295,15 @@ impl Inner {
             },
             None => chromium::find_binary(|name| std::env::var_os(name))?,
         };
-        let launched = host.spawn(async move { Chromium::launch(&binary).await }).await;
-        let chromium = Arc::new(launched.map_err(|error| format!("the browser thread failed: {error}"))??);
+        let chromium = Arc::new(Chromium::launch(&binary).await?);
         *slot = Some(chromium.clone());
         Ok((chromium, true))
     }
 
     /// Stops a replaced browser once the runs still using it are done (or at shutdown).
-    fn retire(&self, host: &Handle, old: Arc<Chromium>) {
+    fn retire(&self, old: Arc<Chromium>) {
         let mut stopping = self.stopping.subscribe();
-        let task = host.spawn(async move {
+        let task = tokio::spawn(async move {
             let unused = async {
                 let deadline = Instant::now() + RETIRE_GRACE;
                 while Arc::strong_count(&old) > 1 && Instant::now() < deadline && !old.has_exited() {

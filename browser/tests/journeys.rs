@@ -35,6 +35,7 @@ async fn a_login_journey_passes_with_each_step_timed() {
     if !util::chromium_present() {
         return;
     }
+    util::warm_up().await;
     let site = Site::start().await;
     let password = secret_file("s3cret-pw");
     let check = journey("login", "15s", &login_steps(&site, password.path()), "{no_console_errors: true}");
@@ -79,6 +80,7 @@ async fn a_wrong_password_fails_at_the_step_that_expects_the_welcome_with_a_scre
     if !util::chromium_present() {
         return;
     }
+    util::warm_up().await;
     let site = Site::start().await;
     let password = secret_file("wrong-pw");
     let check = journey("login-wrong", "15s", &login_steps(&site, password.path()), "");
@@ -113,6 +115,7 @@ async fn a_javascript_error_fails_no_console_errors_and_is_reported() {
     if !util::chromium_present() {
         return;
     }
+    util::warm_up().await;
     let site = Site::start().await;
     let steps = format!("        - goto: \"{}\"\n        - expect_text: Broken page\n", site.url("/broken"));
     let check = journey("broken", "10s", &steps, "{no_console_errors: true}");
@@ -138,6 +141,7 @@ async fn a_page_that_never_finishes_loading_is_closed_at_the_timeout_and_the_nex
     if !util::chromium_present() {
         return;
     }
+    util::warm_up().await;
     let site = Site::start().await;
     let steps = format!("        - goto: \"{}\"\n", site.url("/hang"));
     let check = journey("hanging", "3s", &steps, "");
@@ -167,6 +171,7 @@ async fn a_slow_largest_contentful_paint_is_measured() {
     if !util::chromium_present() {
         return;
     }
+    util::warm_up().await;
     let site = Site::start().await;
     let steps = format!("        - goto: \"{}\"\n        - wait_for: \"#hero\"\n", site.url("/lcp?delay=800"));
     let check = journey("slow-lcp", "10s", &steps, "{max_lcp: 300ms}");
@@ -210,6 +215,7 @@ async fn concurrent_checks_and_successive_runs_share_no_cookies_or_storage() {
     if !util::chromium_present() {
         return;
     }
+    util::warm_up().await;
     let site = Site::start().await;
     let (a, b) = (cookie_journey(&site, "a", "b"), cookie_journey(&site, "b", "a"));
     let (first, second) = tokio::join!(run(&a), run(&b));
@@ -225,6 +231,7 @@ async fn every_step_kind_runs() {
     if !util::chromium_present() {
         return;
     }
+    util::warm_up().await;
     let site = Site::start().await;
     let steps = format!(
         r##"        - goto: "{url}"
@@ -261,6 +268,7 @@ async fn network_and_status_failures_have_their_reasons() {
     if !util::chromium_present() {
         return;
     }
+    util::warm_up().await;
     let port = util::closed_port().await;
     let steps = format!("        - goto: \"http://127.0.0.1:{port}/\"\n");
     let outcome = run(&journey("refused", "10s", &steps, "")).await;

@@ -39,6 +39,14 @@ pub fn installed() -> &'static ChromiumRunner {
     })
 }
 
+/// Starts the installed runner's browser ahead of a journey, so that a journey with a short timeout does not
+/// spend it starting Chromium on a busy machine.
+pub async fn warm_up() {
+    if let Err(why) = installed().start().await {
+        panic!("Chromium does not start: {why}");
+    }
+}
+
 /// Loads one check from YAML.
 pub fn check(yaml: &str) -> Check {
     match probenet_checks::load_str("test.yaml", yaml) {
