@@ -366,3 +366,21 @@ pub fn standard(value: &Value) -> Probe<Value> {
     }
     Probe::Wait(value.get("seen").and_then(Value::as_str).unwrap_or("not yet").to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_the_config_accepts_has_a_definition() {
+        for key in probenet_checks::browser::KEYS {
+            let name = if key == "Space" { " " } else { key };
+            assert!(chromiumoxide::keys::get_key_definition(name).is_some(), "no key definition for {key}");
+        }
+    }
+
+    #[test]
+    fn literals_are_valid_javascript_strings() {
+        assert_eq!(literal("a\"b'c</script>"), "\"a\\\"b'c</script>\"");
+    }
+}

@@ -19,3 +19,6 @@ impl crate::run::Execute for BrowserCheck {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
