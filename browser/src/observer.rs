@@ -39,7 +39,7 @@ pub struct Observed {
     pub console_errors: usize,
     /// The first few of them.
     pub console_messages: Vec<String>,
-    /// Requests sent (redirects not counted again).
+    /// Requests sent (redirects not counted again, the browser's own favicon request not counted).
     pub requests: usize,
     /// Requests that failed: no response, or a status of 400 or more.
     pub failed_requests: usize,
@@ -64,7 +64,8 @@ impl Observer {
     /// Takes in every event that has arrived.
     pub fn drain(&mut self) {
         for event in ready(&mut self.requests) {
-            if event.redirect_response.is_none() {
+            let favicon = event.r#type.as_ref().is_some_and(|kind| browser_favicon(kind, &event.request.url));
+            if event.redirect_response.is_none() && !favicon {
                 self.seen.requests += 1;
             }
             if self.seen.urls.len() < URLS {
