@@ -167,7 +167,8 @@ async fn a_browser_check_runs_and_against_a_closed_port_fails_never_succeeds() {
     browser: {{steps: [{{goto: "http://127.0.0.1:{port}/"}}]}}
 "#
     );
-    let out = run_json(&yaml).await;
+    let artifacts = tempfile::tempdir().unwrap();
+    let out = Config::new(&yaml).run_json(&["--artifacts", artifacts.path().to_str().unwrap()]).await;
     out.assert_code(1);
     let line = out.only();
     assert_eq!(line["kind"], "browser");
@@ -181,6 +182,10 @@ async fn a_browser_check_runs_and_against_a_closed_port_fails_never_succeeds() {
         let error = line["error"].as_str().unwrap_or_default();
         assert!(error.starts_with("step 1 goto ") && error.contains("ERR_CONNECTION_REFUSED"), "{line}");
         assert_eq!(line["details"]["failed_step"]["step"], 1, "{line}");
+        // The screenshot of the failing step is written under --artifacts.
+        let path = line["artifacts"][0]["path"].as_str().unwrap_or_default();
+        assert!(path.starts_with(artifacts.path().to_str().unwrap()) && path.ends_with("failure-step-1.png"), "{line}");
+        assert!(std::fs::read(path).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG: {path}");
     }
 }
 
