@@ -21,7 +21,7 @@ fn login_steps(site: &Site, password_file: &std::path::Path) -> String {
         - fill: {{selector: "#password", text: "${{file:{password}}}"}}
         - click: "#login"
         - expect_text: "Welcome, alice"
-          timeout: 2s
+          timeout: 3s
         - expect_title: Account
         - expect_url: "/account$"
 "##,
@@ -89,7 +89,7 @@ async fn a_wrong_password_fails_at_the_step_that_expects_the_welcome_with_a_scre
     assert_eq!(outcome.reason, Some(Reason::Assertion), "{outcome:#?}");
     let error = outcome.error.clone().unwrap_or_default();
     assert!(error.starts_with("step 5 expect_text \"Welcome, alice\": "), "{error}");
-    assert!(error.contains("within the step's timeout of 2s"), "{error}");
+    assert!(error.contains("within the step's timeout of 3s"), "{error}");
     assert!(error.contains("/session"), "the error names the page: {error}");
     let failed = &outcome.details["failed_step"];
     assert_eq!(failed["step"], 5, "{failed}");

@@ -29,11 +29,12 @@ pub fn chromium_present() -> bool {
     }
 }
 
-/// The process's installed runner (once per test binary), as `probenet` installs it.
+/// The process's installed runner (once per test binary), as `probenet` installs it, with room for every test
+/// of a binary at once: a journey waiting for a slot would spend its timeout there (the limit has its own test).
 pub fn installed() -> &'static ChromiumRunner {
     static RUNNER: OnceLock<ChromiumRunner> = OnceLock::new();
     RUNNER.get_or_init(|| {
-        let runner = ChromiumRunner::new(Options::default());
+        let runner = ChromiumRunner::new(Options { chromium: None, concurrency: 8 });
         probenet_checks::run::install_browser_runner(Arc::new(runner.clone()));
         runner
     })
