@@ -38,6 +38,8 @@ pub enum Waited {
     Deadline(String),
     /// Waiting cannot succeed (an invalid selector, an element of the wrong kind).
     Fatal(String),
+    /// The page never answered (its main thread is busy, or a navigation never commits).
+    Unresponsive,
     /// The browser process exited.
     Exited,
 }
@@ -98,13 +100,17 @@ impl Driver<'_> {
     /// Errors of single looks (a navigation replacing the document) are waited out.
     pub async fn poll<T>(&self, until: Instant, script: &str, judge: impl Fn(&Value) -> Probe<T>) -> Result<T, Waited> {
         let mut seen = "nothing yet".to_owned();
+        let mut answered = false;
         loop {
-            match self.value(until, script).await {
+            let look = self.value(until, script).await;
+            answered |= look.is_ok();
+            match look {
                 Ok(value) => match judge(&value) {
                     Probe::Ready(ready) => return Ok(ready),
                     Probe::Wait(now) => seen = now,
                     Probe::Fatal(message) => return Err(Waited::Fatal(message)),
                 },
+                Err(Fail::Deadline) if !answered => return Err(Waited::Unresponsive),
                 Err(Fail::Deadline) => return Err(Waited::Deadline(seen)),
                 Err(Fail::Exited) => return Err(Waited::Exited),
                 Err(Fail::Js(message) | Fail::Cdp(message)) => seen = message,

@@ -190,24 +190,23 @@ async fn run_step(
         (true, Some(limit)) => format!("within the step's timeout of {}", probenet_checks::duration::format(limit)),
         _ => format!("within the check's timeout of {}", probenet_checks::duration::format(budget.timeout)),
     };
-    // When the check's own time runs out, the reason is `timeout` whatever the step was doing.
-    let late = |reason: Reason| if own_limit { reason } else { Reason::Timeout };
+    // A condition that did not hold in the time there was (the step's or what is left of the check's) is an
+    // assertion that failed; a page or a call that did not finish in that time is a timeout.
     let waited = |waited: Waited, what: &str| match waited {
-        Waited::Deadline(seen) => StepFailure {
-            reason: late(Reason::Assertion),
-            message: format!("{what} {limit}: {seen}"),
-            observed: Some(seen),
-        },
+        Waited::Deadline(seen) => {
+            StepFailure { reason: Reason::Assertion, message: format!("{what} {limit}: {seen}"), observed: Some(seen) }
+        }
         Waited::Fatal(message) => StepFailure { reason: Reason::Assertion, observed: Some(message.clone()), message },
+        Waited::Unresponsive => StepFailure::new(Reason::Timeout, format!("{what} {limit}: the page did not respond")),
         Waited::Exited => exited(),
     };
     let failed = |fail: Fail, what: &str| match fail {
-        Fail::Deadline => StepFailure::new(late(Reason::Timeout), format!("{what}: no result {limit}")),
+        Fail::Deadline => StepFailure::new(Reason::Timeout, format!("{what}: no result {limit}")),
         Fail::Exited => exited(),
         Fail::Js(message) | Fail::Cdp(message) => StepFailure::new(Reason::Protocol, format!("{what}: {message}")),
     };
     match &step.action {
-        Action::Goto(url) => goto(driver, url, until, &limit, late(Reason::Timeout)).await,
+        Action::Goto(url) => goto(driver, url, until, &limit).await,
         Action::Click(selector) => {
             let target = driver
                 .poll(until, &driver::clickable(selector), driver::standard)
@@ -321,17 +320,11 @@ fn exited() -> StepFailure {
 }
 
 /// Opens `url` and waits for `load`; maps network errors to reasons, and a 4xx or 5xx document to `status`.
-async fn goto(
-    driver: &Driver<'_>,
-    url: &url::Url,
-    until: Instant,
-    limit: &str,
-    late: Reason,
-) -> Result<(), StepFailure> {
+async fn goto(driver: &Driver<'_>, url: &url::Url, until: Instant, limit: &str) -> Result<(), StepFailure> {
     match driver.call(until, driver.page.goto(NavigateParams::new(url.as_str()))).await {
         Ok(_) => {}
         Err(Fail::Deadline) => {
-            return Err(StepFailure::new(late, format!("the page did not finish loading {limit}")));
+            return Err(StepFailure::new(Reason::Timeout, format!("the page did not finish loading {limit}")));
         }
         Err(Fail::Exited) => return Err(exited()),
         Err(Fail::Js(message) | Fail::Cdp(message)) => {

@@ -35,6 +35,8 @@ pub const MAX_CONCURRENCY: usize = 64;
 
 /// How long closing a run's browser context may take before the browser is replaced.
 const DISPOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a page may take before the browser is deemed stuck.
+const STUCK: Duration = Duration::from_secs(5);
 /// How long a replaced browser may keep serving the runs that still use it.
 const RETIRE_GRACE: Duration = Duration::from_secs(120);
 
@@ -115,8 +117,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ChromiumRunner {
     /// A runner with these options. Chromium starts at the first journey, not here.
-    pub fn new(options: Options) -> Self {
-        let concurrency = options.concurrency.clamp(1, MAX_CONCURRENCY);
+    pub fn new(mut options: Options) -> Self {
+        options.concurrency = options.concurrency.clamp(1, MAX_CONCURRENCY);
+        let concurrency = options.concurrency;
         let shared = Arc::new(Shared {
             chromium: options.chromium.clone(),
             slot: tokio::sync::Mutex::default(),
@@ -146,7 +149,7 @@ impl ChromiumRunner {
 
     /// How many journeys run at once.
     pub fn concurrency(&self) -> usize {
-        self.inner.options.concurrency.clamp(1, MAX_CONCURRENCY)
+        self.inner.options.concurrency
     }
 }
 
@@ -244,6 +247,7 @@ impl Inner {
             cx.phase("launch", started.elapsed());
             cx.log(format!("started {} (pid {})", chromium.version, chromium.pid.unwrap_or_default()));
         }
+        let setup = Instant::now();
         let opened = timeout_at(budget.steps, cx.timed("setup", Session::open(chromium.clone(), host, permit))).await;
         let (session, mut observer) = match opened {
             Ok(Ok(opened)) => opened,
@@ -252,7 +256,11 @@ impl Inner {
                 return Outcome::failed(reason, format!("cannot open a page: {message}"));
             }
             Err(_) => {
-                chromium.mark_unhealthy();
+                // A browser that cannot open a page in seconds is stuck: the next run starts a new one. (A
+                // shorter wait may just be a run whose timeout went into starting the browser.)
+                if setup.elapsed() >= STUCK {
+                    chromium.mark_unhealthy();
+                }
                 return Outcome::failed(Reason::Timeout, "the browser did not open a page within the check's timeout");
             }
         };
