@@ -100,6 +100,26 @@ fn running_as_root() -> bool {
     })
 }
 
+/// The start of a profile directory's name, followed by the owning process's id.
+const PROFILE_PREFIX: &str = "probenet-chromium-";
+
+/// Removes the profile directories of processes that are gone (killed before they could clean up).
+fn remove_stale_profiles() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let owner =
+            name.to_str().and_then(|name| name.strip_prefix(PROFILE_PREFIX)?.split('-').next()?.parse::<u32>().ok());
+        if let Some(owner) = owner
+            && !Path::new(&format!("/proc/{owner}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// The arguments that run Chromium as the first process of a new PID namespace, killed with `unshare`.
 const UNSHARE_ARGS: [&str; 4] = ["--pid", "--fork", "--kill-child=SIGKILL", "--"];
 
@@ -178,8 +198,9 @@ impl Chromium {
     /// Starts `binary` and connects to it. Call it on the runner's thread: the process and the connection
     /// belong to the runtime that starts them.
     pub async fn launch(binary: &Path) -> Result<Self, String> {
+        remove_stale_profiles();
         let profile = tempfile::Builder::new()
-            .prefix("probenet-chromium-")
+            .prefix(&format!("{PROFILE_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|error| format!("cannot create a browser profile directory: {error}"))?;
         // `setpriv --pdeathsig` makes the kernel kill the process if this thread dies without stopping it (a
