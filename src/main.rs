@@ -16,5 +16,6 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _browser = probenet_browser::install();
     cmd::run(cli.command)
 }

@@ -161,22 +161,35 @@ async fn an_unresolvable_host_fails_with_reason_dns() {
 }
 
 #[tokio::test]
-async fn kinds_without_an_executor_fail_as_unsupported_never_succeed() {
+async fn a_browser_check_runs_and_against_a_closed_port_fails_never_succeeds() {
     let port = closed_port().await;
     let yaml = format!(
         r#"checks:
   - name: a-browser
+    timeout: 30s
     browser: {{steps: [{{goto: "http://127.0.0.1:{port}/"}}]}}
 "#
     );
-    let out = run_json(&yaml).await;
+    let artifacts = tempfile::tempdir().unwrap();
+    let out = Config::new(&yaml).run_json(&["--artifacts", artifacts.path().to_str().unwrap()]).await;
     out.assert_code(1);
     let line = out.only();
     assert_eq!(line["kind"], "browser");
     assert_eq!(line["success"], false, "{line}");
     assert_eq!(line["state"], "down", "{line}");
-    assert_eq!(line["reason"], "unsupported", "{line}");
-    assert_eq!(line["error"], "`browser` checks are not supported yet by this version of probenet", "{line}");
+    // With Chromium the page cannot load; without it the check says so. Never `unsupported`, never a success.
+    let chromium = probenet_browser::find_binary(|name| std::env::var_os(name)).is_ok();
+    let expected = if chromium { "connect" } else { "browser_unavailable" };
+    assert_eq!(line["reason"], expected, "{line}");
+    if chromium {
+        let error = line["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("step 1 goto ") && error.contains("ERR_CONNECTION_REFUSED"), "{line}");
+        assert_eq!(line["details"]["failed_step"]["step"], 1, "{line}");
+        // The screenshot of the failing step is written under --artifacts.
+        let path = line["artifacts"][0]["path"].as_str().unwrap_or_default();
+        assert!(path.starts_with(artifacts.path().to_str().unwrap()) && path.ends_with("failure-step-1.png"), "{line}");
+        assert!(std::fs::read(path).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG: {path}");
+    }
 }
 
 #[tokio::test]

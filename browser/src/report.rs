@@ -1,0 +1,135 @@
+//! Turning a journey into an outcome: the failing step first, then the journey-wide assertions, and the details
+//! (steps, navigation timing, web vitals, console and network).
+
+use probenet_checks::browser::BrowserExpect;
+use probenet_checks::outcome::{Judgement, Outcome, Reason, State};
+use serde_json::{Value, json};
+
+use crate::journey::Journey;
+use crate::observer::Observed;
+use crate::vitals::{PageSnapshot, seconds};
+
+/// The browser a journey ran in, for the details.
+#[derive(Debug, Clone)]
+pub struct BrowserInfo {
+    /// Its version.
+    pub version: String,
+    /// Whether this run started it.
+    pub launched: bool,
+}
+
+/// Judges a journey and builds its outcome (phases are the runtime's).
+pub fn outcome(expect: &BrowserExpect, journey: Journey, observed: &Observed, browser: &BrowserInfo) -> Outcome {
+    let first = journey.pages.first();
+    let judged = judge(expect, first, observed);
+    let failed = journey.failed().cloned();
+    let failure = match &failed {
+        Some(step) => step.failure.as_ref().map(|(reason, message)| {
+            let at = journey.url.as_deref().map(|url| format!(" (page {url})")).unwrap_or_default();
+            (*reason, format!("step {} {} {}: {message}{at}", step.number, step.action, step.target))
+        }),
+        None => judged.failure.clone(),
+    };
+    let steps: Vec<Value> = journey
+        .steps
+        .iter()
+        .map(|step| {
+            let mut entry = json!({
+                "step": step.number,
+                "action": step.action,
+                "target": step.target,
+                "seconds": (step.seconds * 1000.0).round() / 1000.0,
+                "passed": step.failure.is_none(),
+            });
+            if let (Some((_, message)), Value::Object(map)) = (&step.failure, &mut entry) {
+                map.insert("error".to_owned(), json!(message));
+            }
+            entry
+        })
+        .collect();
+    let failed_step = failed.as_ref().map(|step| {
+        json!({
+            "step": step.number,
+            "action": step.action,
+            "target": step.target,
+            "error": step.failure.as_ref().map(|(_, message)| message.clone()),
+            "reason": step.failure.as_ref().map(|(reason, _)| reason.as_str()),
+            "url": journey.url,
+        })
+    });
+    let mut details = json!({
+        "steps": steps,
+        "failed_step": failed_step,
+        "url": journey.url,
+        "title": journey.title,
+        "navigation": first.map(|page| json!({
+            "url": page.url,
+            "status": page.status,
+            "ttfb_seconds": page.ttfb.map(seconds),
+            "dom_content_loaded_seconds": page.dcl.map(seconds),
+            "load_seconds": page.load.map(seconds),
+        })),
+        "web_vitals": first.map(|page| json!({
+            "lcp_seconds": page.lcp.map(seconds),
+            "cls": page.cls.map(|cls| (cls * 10_000.0).round() / 10_000.0),
+            "inp_seconds": page.inp.map(seconds),
+        })),
+        "pages": journey.pages.all().iter().map(PageSnapshot::details).collect::<Vec<_>>(),
+        "browser": {"version": browser.version, "launched": browser.launched},
+    });
+    if let (Value::Object(map), Value::Object(more)) = (&mut details, observed.details()) {
+        map.extend(more);
+    }
+    let mut assertions = journey.assertions;
+    assertions.extend(judged.assertions);
+    Outcome {
+        state: if failure.is_some() { State::Down } else { State::Up },
+        duration_seconds: 0.0,
+        phases: Vec::new(),
+        reason: failure.as_ref().map(|(reason, _)| *reason),
+        error: failure.map(|(_, message)| message),
+        assertions,
+        details,
+        log: Vec::new(),
+        artifacts: journey.artifacts,
+    }
+}
+
+/// Evaluates every journey-wide assertion that is set.
+fn judge(expect: &BrowserExpect, first: Option<&PageSnapshot>, observed: &Observed) -> Judgement {
+    let mut judgement = Judgement::default();
+    if expect.no_console_errors {
+        let seen = match observed.console_messages.first() {
+            None => "none".to_owned(),
+            Some(message) => format!("{} ({message})", observed.console_errors),
+        };
+        judgement.check(Reason::Assertion, "no_console_errors", "none".to_owned(), seen, observed.console_errors == 0);
+    }
+    if let Some(max) = expect.max_failed_requests {
+        let seen = match observed.failed.first() {
+            None => observed.failed_requests.to_string(),
+            Some((url, why)) => format!("{} ({why}: {url})", observed.failed_requests),
+        };
+        let passed = observed.failed_requests <= max as usize;
+        judgement.check(Reason::Assertion, "max_failed_requests", format!("at most {max}"), seen, passed);
+    }
+    if let Some(max) = expect.max_lcp {
+        let lcp = first.and_then(|page| page.lcp);
+        let seen = lcp.map_or_else(|| "none".to_owned(), |ms| format!("{}s", seconds(ms)));
+        let passed = lcp.is_some_and(|ms| ms <= max.as_secs_f64() * 1000.0);
+        let expected = format!("at most {}", probenet_checks::duration::format(max));
+        judgement.check(Reason::Duration, "max_lcp", expected, seen, passed);
+    }
+    if let Some(max) = expect.max_cls {
+        let cls = first.and_then(|page| page.cls);
+        let seen = cls.map_or_else(|| "none".to_owned(), |cls| format!("{cls:.4}"));
+        judgement.check(
+            Reason::Assertion,
+            "max_cls",
+            format!("at most {max}"),
+            seen,
+            cls.is_some_and(|cls| cls <= max),
+        );
+    }
+    judgement
+}
