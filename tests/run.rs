@@ -1,5 +1,5 @@
 //! `probenet run`: the quick start against a local site, both outputs, check selection, exit codes and
-//! failures before any HTTP (connection refused, unresolvable host), and kinds that cannot run yet.
+//! failures before any HTTP (connection refused, unresolvable host), and a browser check that cannot connect.
 
 use crate::util::{Config, REPO, Server, assertion, closed_port, http_check, phase, run_json};
 
