@@ -2,7 +2,7 @@
 //! (steps, navigation timing, web vitals, console and network).
 
 use probenet_checks::browser::BrowserExpect;
-use probenet_checks::outcome::{Judgement, Outcome, Reason, State};
+use probenet_checks::outcome::{Judgement, Outcome, Reason};
 use serde_json::{Value, json};
 
 use crate::journey::Journey;
@@ -77,22 +77,12 @@ pub fn outcome(expect: &BrowserExpect, journey: Journey, observed: &Observed, br
         "pages": journey.pages.all().iter().map(PageSnapshot::details).collect::<Vec<_>>(),
         "browser": {"version": browser.version, "launched": browser.launched},
     });
-    if let (Value::Object(map), Value::Object(more)) = (&mut details, observed.details()) {
-        map.extend(more);
-    }
+    probenet_checks::outcome::merge_details(&mut details, observed.details());
     let mut assertions = journey.assertions;
     assertions.extend(judged.assertions);
-    Outcome {
-        state: if failure.is_some() { State::Down } else { State::Up },
-        duration_seconds: 0.0,
-        phases: Vec::new(),
-        reason: failure.as_ref().map(|(reason, _)| *reason),
-        error: failure.map(|(_, message)| message),
-        assertions,
-        details,
-        log: Vec::new(),
-        artifacts: journey.artifacts,
-    }
+    let mut outcome = Judgement { assertions, failure }.into_outcome(details);
+    outcome.artifacts = journey.artifacts;
+    outcome
 }
 
 /// Evaluates every journey-wide assertion that is set.

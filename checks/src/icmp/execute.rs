@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::packet::{self, HEADER_LEN};
 use super::socket::{IcmpSocket, SocketKind};
 use super::spec::IcmpCheck;
-use crate::outcome::{Assertion, Outcome, Reason, State};
+use crate::outcome::{Assertion, Outcome, Reason};
 use crate::run::{Execute, RunContext};
 
 /// Errors kept in the details, at most.
@@ -131,17 +131,7 @@ async fn run(check: &IcmpCheck, cx: &RunContext) -> Result<Outcome, (Reason, Str
         "replies": replies,
         "errors": pings.errors,
     });
-    Ok(Outcome {
-        state: if failure.is_some() { State::Down } else { State::Up },
-        duration_seconds: cx.elapsed().as_secs_f64(),
-        phases: Vec::new(),
-        reason: failure.as_ref().map(|(reason, _)| *reason),
-        error: failure.map(|(_, message)| message),
-        assertions,
-        details,
-        log: Vec::new(),
-        artifacts: Vec::new(),
-    })
+    Ok(crate::outcome::Judgement { assertions, failure }.into_outcome(details))
 }
 
 /// Sends the requests on schedule and collects replies until every sent request is answered or `budget` is
