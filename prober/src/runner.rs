@@ -206,6 +206,8 @@ impl Dispatcher {
             match commands.recv_timeout(wait) {
                 Ok(Command::Apply(pairs)) => self.apply(pairs),
                 Ok(Command::Stop(done)) => {
+                    // Nothing is assigned any more; say so before the stopper reads the counters.
+                    self.shared.counters.assigned_pairs.store(0, Ordering::Relaxed);
                     let _ = done.send(());
                     break;
                 }
