@@ -183,7 +183,9 @@ async fn ping_a_peer_in_a_network_namespace_then_lose_it() {
     assert!(outcome.details["replies"].as_array().unwrap().iter().all(|r| r["rtt_seconds"].is_null()));
     assert_eq!(outcome.error.as_deref(), Some("max_loss: expected at most 50%, got 100% (2 of 2 lost)"));
     assert!(outcome.phase("rtt").is_none());
-    assert!(elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(2), "{elapsed:?}");
+    // It waited for late replies until just before the timeout (reason `loss`, not `timeout`, shows it stopped
+    // in time; no upper wall-clock bound, which a loaded machine could break).
+    assert!(elapsed >= Duration::from_millis(1500), "{elapsed:?}");
 
     // Inside the namespace, allow unprivileged ping sockets for gid 0 (a per-namespace setting) and run the
     // datagram-socket test there: this covers the path taken on machines that allow ping sockets.
