@@ -105,7 +105,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
     }
     println!("probenet is up: scheduler {url}, {} checks, {} regions", config.checks.len(), config.regions.len());
     if let Some(fingerprint) = scheduler.fingerprint() {
-        println!("ca fingerprint: {fingerprint} ({})", args.data.join("ca.pem").display());
+        println!("ca fingerprint: sha256:{fingerprint} ({})", args.data.join("ca.pem").display());
     }
     println!(
         "read API: curl -H \"Authorization: Bearer $(cat {})\" {url}/api/v1/checks",
