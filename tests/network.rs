@@ -70,7 +70,8 @@ struct Network {
     scheduler: Option<Child>,
     probers: BTreeMap<String, Child>,
     admin: String,
-    client: reqwest::blocking::Client,
+    /// Trusts the CA the scheduler made on its first start.
+    client: Option<reqwest::blocking::Client>,
 }
 
 impl Network {
@@ -91,6 +92,14 @@ impl Network {
             command.args(["--san", &host_ip.to_string()]);
         }
         self.scheduler = Some(command.spawn().unwrap());
+        let port = self.port;
+        self.wait("the scheduler to listen", Duration::from_secs(20), |_| {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        if self.client.is_none() {
+            let ca = reqwest::Certificate::from_pem(&std::fs::read(self.data().join("ca.pem")).unwrap()).unwrap();
+            self.client = Some(reqwest::blocking::Client::builder().tls_certs_only([ca]).build().unwrap());
+        }
         self.wait("the scheduler to answer", Duration::from_secs(20), |net| net.get("/healthz").is_some());
     }
 
@@ -116,7 +125,7 @@ impl Network {
 
     fn get(&self, path: &str) -> Option<Value> {
         let url = format!("https://127.0.0.1:{}{path}", self.port);
-        let response = self.client.get(url).bearer_auth(&self.admin).send().ok()?;
+        let response = self.client.as_ref()?.get(url).bearer_auth(&self.admin).send().ok()?;
         if !response.status().is_success() {
             return None;
         }
@@ -209,12 +218,12 @@ fn the_network_spreads_checks_over_regions_and_survives_failures() {
         std::fs::write(dir.path().join(format!("{name}.token")), token(&data, &["--region", name])).unwrap();
     }
     let admin = token(&data, &["--admin"]);
-    let client = reqwest::blocking::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
-    let mut net = Network { dir, port, regions, scheduler: None, probers: BTreeMap::new(), admin, client };
+    let mut net = Network { dir, port, regions, scheduler: None, probers: BTreeMap::new(), admin, client: None };
     net.start_scheduler();
 
     // Tokens: none, and another region's, are refused.
-    let anonymous = net.client.get(format!("https://127.0.0.1:{port}/api/v1/probers")).send().unwrap();
+    let client = net.client.as_ref().unwrap();
+    let anonymous = client.get(format!("https://127.0.0.1:{port}/api/v1/probers")).send().unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
     let wrong = net.regions[0]
         .1
