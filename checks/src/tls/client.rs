@@ -50,18 +50,7 @@ pub fn validate_client_tls(cx: &mut Ctx<'_>, path: &Path, spec: Option<ClientTls
     let Some(spec) = spec else {
         return Some(ClientTls::default());
     };
-    let client_identity = match (spec.client_cert, spec.client_key) {
-        (Some(cert), Some(key)) => Some((cert.into(), key.into())),
-        (None, None) => None,
-        (Some(_), None) => {
-            cx.error_at_key(&path.key("client_cert"), "`client_cert` needs `client_key` too");
-            return None;
-        }
-        (None, Some(_)) => {
-            cx.error_at_key(&path.key("client_key"), "`client_key` needs `client_cert` too");
-            return None;
-        }
-    };
+    let client_identity = validate_client_identity(cx, path, spec.client_cert, spec.client_key)?;
     if let Some(name) = &spec.server_name
         && rustls::pki_types::ServerName::try_from(name.as_str()).is_err()
     {
@@ -74,6 +63,28 @@ pub fn validate_client_tls(cx: &mut Ctx<'_>, path: &Path, spec: Option<ClientTls
         server_name: spec.server_name,
         insecure: spec.insecure.unwrap_or(false),
     })
+}
+
+/// A client certificate and its key, which come as a pair: `Some(None)` for neither, `None` (with an error
+/// recorded) for only one of them.
+pub fn validate_client_identity(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    cert: Option<String>,
+    key: Option<String>,
+) -> Option<Option<(std::path::PathBuf, std::path::PathBuf)>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Some(Some((cert.into(), key.into()))),
+        (None, None) => Some(None),
+        (Some(_), None) => {
+            cx.error_at_key(&path.key("client_cert"), "`client_cert` needs `client_key` too");
+            None
+        }
+        (None, Some(_)) => {
+            cx.error_at_key(&path.key("client_key"), "`client_key` needs `client_cert` too");
+            None
+        }
+    }
 }
 
 /// What a handshake showed: the chain, the session and the certificate assertions.

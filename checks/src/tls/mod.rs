@@ -17,7 +17,7 @@ mod spec;
 mod verifier;
 
 pub use chain::{CertInfo, ChainReport, Problem, Verdict, rfc3339, sha256_hex};
-pub use client::{ClientTls, ClientTlsSpec, Handshake, validate_client_tls};
+pub use client::{ClientTls, ClientTlsSpec, Handshake, validate_client_identity, validate_client_tls};
 pub use execute::{Judged, judge};
 pub use spec::{TlsCheck, TlsExpect, TlsExpectSpec, TlsSpec, TlsVersion, parse_fingerprint};
 pub use verifier::{RecordingVerifier, Session, TrustRoots, classify, client_config, provider, version_name};

@@ -164,18 +164,7 @@ impl KindSpec for TlsSpec {
             }
             (None, None) => None,
         };
-        let client_identity = match (self.client_cert, self.client_key) {
-            (Some(cert), Some(key)) => Some(Some((cert.into(), key.into()))),
-            (None, None) => Some(None),
-            (Some(_), None) => {
-                cx.error_at_key(&path.key("client_cert"), "`client_cert` needs `client_key` too");
-                None
-            }
-            (None, Some(_)) => {
-                cx.error_at_key(&path.key("client_key"), "`client_key` needs `client_cert` too");
-                None
-            }
-        };
+        let client_identity = super::validate_client_identity(cx, path, self.client_cert, self.client_key);
         let alpn = validate_alpn(cx, &path.key("alpn"), self.alpn);
         let insecure = self.insecure.unwrap_or(false);
         let expect = validate_expect(cx, &path.key("expect"), self.expect.unwrap_or_default(), insecure);
