@@ -1,3 +1,5 @@
 //! Alert rules over results from many regions, their state machine, SLO burn rates and notifiers.
-//!
-//! Not built yet: see the alerting issue.
+
+pub mod notification;
+
+pub use notification::{DeliveryError, Notification, Notifier, Status};
