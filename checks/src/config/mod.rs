@@ -2,6 +2,7 @@
 
 mod context;
 mod error;
+pub mod exporters;
 mod load;
 mod path;
 pub mod reference;
@@ -30,6 +31,8 @@ pub struct Config {
     pub secrets: Vec<SecretRef>,
     /// How checks are spread over probers.
     pub scheduling: Scheduling,
+    /// Where results go besides the embedded store.
+    pub exporters: Vec<exporters::Exporter>,
 }
 
 /// How the scheduler spreads checks over probers.

@@ -27,6 +27,9 @@ pub struct RawFile {
     pub checks: Option<Deferred<Vec<RawCheck>>>,
     /// How the scheduler spreads checks over probers. At most one file may set it.
     pub scheduling: Option<Deferred<RawScheduling>>,
+    /// Where results go besides the scheduler's embedded store: remote write, result logs, Loki. Every file may
+    /// add exporters.
+    pub exporters: Option<Deferred<Vec<super::exporters::RawExporter>>>,
 }
 
 /// How the scheduler spreads checks over probers.

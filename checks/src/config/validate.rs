@@ -41,9 +41,11 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
     let mut regions: BTreeMap<String, (Region, Place)> = BTreeMap::new();
     let mut defaults_raw: Option<(usize, RawDefaults)> = None;
     let mut scheduling: Option<(usize, Scheduling)> = None;
+    let mut exporters = Vec::new();
 
     // Pass 1: the shape of each file, its regions and defaults.
     let mut shaped = Vec::new();
+    let mut secrets = Vec::new();
     for (index, file) in files.iter().enumerate() {
         let mut cx = Ctx::new(&file.name, &file.root);
         let ok = match &file.root.kind {
@@ -57,6 +59,8 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         if ok || matches!(file.root.kind, NodeKind::Map(_)) {
             shaped.push(index);
             collect_regions(&mut cx, &mut regions);
+            exporters.extend(super::exporters::validate_exporters(&mut cx));
+            secrets.append(&mut cx.secrets);
             if cx.node(&Path::root().key("scheduling")).is_some() {
                 match &scheduling {
                     Some((first, _)) => {
@@ -106,7 +110,6 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
 
     // Pass 2: every check of every file.
     let mut checks: Vec<Check> = Vec::new();
-    let mut secrets = Vec::new();
     let mut names: HashMap<String, Place> = HashMap::new();
     for index in shaped {
         let file = &files[index];
@@ -138,7 +141,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         regions.into_iter().map(|(name, (region, _))| (name, region)).collect()
     };
     let scheduling = scheduling.map(|(_, scheduling)| scheduling).unwrap_or_default();
-    (Ok(Config { regions, checks, secrets: secrets.clone(), scheduling }), secrets)
+    (Ok(Config { regions, checks, secrets: secrets.clone(), scheduling, exporters }), secrets)
 }
 
 fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Place)>) {
