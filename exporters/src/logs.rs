@@ -244,7 +244,16 @@ impl RotatingFile {
         if self.open.is_none() {
             let name = self.path.display().to_string();
             if let Some(dir) = self.path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|error| classify(&dir.display().to_string(), &error))?;
+                std::fs::create_dir_all(dir).map_err(|error| {
+                    let name = dir.display().to_string();
+                    if error.kind() == io::ErrorKind::AlreadyExists {
+                        SendError::Reject(format!(
+                            "logs: cannot create directory {name}: a part of it is not a directory"
+                        ))
+                    } else {
+                        classify(&name, &error)
+                    }
+                })?;
             }
             let file = OpenOptions::new()
                 .append(true)
