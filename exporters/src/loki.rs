@@ -212,12 +212,12 @@ impl LokiSink {
                 ("success".to_owned(), result.outcome.success().to_string()),
             ];
             labels.extend(self.labels.iter().map(|(name, value)| (name.clone(), secrets.redact_str(value))));
-            let mut line = record(check, result, &self.record);
-            if let Value::Object(map) = &mut line {
-                for field in LINE_OMITS {
-                    map.remove(field);
+            let line = match record(check, result, &self.record) {
+                Value::Object(map) => {
+                    Value::Object(map.into_iter().filter(|(key, _)| !LINE_OMITS.contains(&key.as_str())).collect())
                 }
-            }
+                other => other,
+            };
             let entry = (i128::from(result.started_at_ms) * 1_000_000, line.to_string());
             let at = *index.entry(labels.clone()).or_insert_with(|| {
                 streams.push((labels, Vec::new()));
