@@ -22,6 +22,9 @@ pub const LINE_OMITS: [&str; 4] = ["ts", "check", "region", "success"];
 /// The longest piece of a response body quoted in an error.
 const MAX_QUOTED: usize = 200;
 
+/// A stream's labels, in the order they are sent.
+type LabelSet = Vec<(String, String)>;
+
 /// Where and how to push.
 #[derive(Clone)]
 pub struct LokiOptions {
@@ -202,8 +205,8 @@ impl LokiSink {
     pub fn body(&self, batch: &[Event]) -> Option<Vec<u8>> {
         let secrets = &self.record.secrets;
         // Streams in the order their first line appears; entries as (unix ns, line).
-        let mut streams: Vec<(Vec<(String, String)>, Vec<(i128, String)>)> = Vec::new();
-        let mut index: HashMap<Vec<(String, String)>, usize> = HashMap::new();
+        let mut streams: Vec<(LabelSet, Vec<(i128, String)>)> = Vec::new();
+        let mut index: HashMap<LabelSet, usize> = HashMap::new();
         for event in batch {
             let Event::Result { check, result } = event else { continue };
             let mut labels = vec![

@@ -1,5 +1,7 @@
 //! The result log: the record's fields, rotation, redaction, failures counted by the queue, stdout mode.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on setup failures, like the tests themselves
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

@@ -1,5 +1,7 @@
 //! The Loki sink against a capturing HTTP server: the exact push body, headers, retries, refusals, redaction.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on setup failures, like the tests themselves
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
