@@ -3,6 +3,12 @@
 //! Every sink implements [`Sink`]; a [`SinkHandle`] runs it behind its own bounded queue, so a slow or dead
 //! sink never blocks probing.
 
+pub mod logs;
+pub mod loki;
+pub mod record;
 pub mod sink;
 
+pub use logs::{LogOptions, LogSink};
+pub use loki::{LokiError, LokiOptions, LokiSink};
+pub use record::{RecordOptions, Secrets, record};
 pub use sink::{CheckMeta, Event, Exporters, QueueOptions, SendError, Sink, SinkCounters, SinkHandle};
