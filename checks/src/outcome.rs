@@ -145,8 +145,9 @@ pub struct Artifact {
     pub name: String,
     /// Its media type, such as `image/png`.
     pub media_type: String,
-    /// The content. Not part of JSON output: it is written to a file, whose path is then set.
-    #[serde(skip)]
+    /// The content, base64 in JSON while it travels (prober to scheduler); empty once written to a file, whose
+    /// path is then set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "base64_bytes")]
     pub data: Vec<u8>,
     /// Where the file was written, once it was.
     pub path: Option<String>,
@@ -248,5 +249,21 @@ impl From<Failure> for Outcome {
 pub fn merge_details(into: &mut serde_json::Value, from: serde_json::Value) {
     if let (serde_json::Value::Object(into), serde_json::Value::Object(from)) = (into, from) {
         into.extend(from);
+    }
+}
+
+/// Artifact bytes as standard base64 in JSON.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
     }
 }

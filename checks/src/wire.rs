@@ -210,4 +210,25 @@ mod tests {
         let parsed: Register = serde_json::from_str(older_register).unwrap_or_else(|error| panic!("{error}"));
         assert!(parsed.kinds.is_empty());
     }
+
+    #[test]
+    fn artifact_bytes_travel_as_base64_and_are_left_out_when_empty() {
+        let mut outcome = crate::Outcome::failed(crate::Reason::Assertion, "step 2 failed");
+        outcome.artifacts.push(crate::outcome::Artifact {
+            name: "failure.png".into(),
+            media_type: "image/png".into(),
+            data: vec![0x89, b'P', b'N', b'G', 0, 255],
+            path: None,
+        });
+        let json = serde_json::to_value(&outcome).unwrap_or_default();
+        assert_eq!(json["artifacts"][0]["data"], "iVBORwD/");
+        let back: crate::Outcome = serde_json::from_value(json).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(back.artifacts[0].data, [0x89, b'P', b'N', b'G', 0, 255]);
+        outcome.artifacts[0].data.clear();
+        outcome.artifacts[0].path = Some("a.png".into());
+        let json = serde_json::to_value(&outcome).unwrap_or_default();
+        assert!(json["artifacts"][0].get("data").is_none(), "{json}");
+        let bad = r#"{"name": "x", "media_type": "image/png", "data": "not base64!", "path": null}"#;
+        assert!(serde_json::from_str::<crate::outcome::Artifact>(bad).is_err());
+    }
 }

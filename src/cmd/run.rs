@@ -161,7 +161,10 @@ fn save_artifacts(dir: &std::path::Path, check: &str, region: &str, outcome: &mu
             .collect();
         let path = dir.join(format!("{check}-{region}-{stamp}-{name}"));
         match std::fs::write(&path, &artifact.data) {
-            Ok(()) => artifact.path = Some(path.display().to_string()),
+            Ok(()) => {
+                artifact.path = Some(path.display().to_string());
+                artifact.data = Vec::new();
+            }
             Err(error) => eprintln!("probenet: cannot write {}: {error}", path.display()),
         }
     }
