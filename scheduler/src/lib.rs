@@ -6,6 +6,7 @@ pub mod assign;
 pub mod config;
 mod files;
 pub mod metrics;
+pub mod outputs;
 pub mod pki;
 pub mod protocol;
 pub mod registry;
@@ -25,6 +26,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Loaded, Stamps};
+use crate::outputs::Outputs;
 use crate::pki::{PkiError, ServerTls};
 use crate::state::Shared;
 use crate::store::MemoryStore;
@@ -92,6 +94,9 @@ pub enum Error {
     /// The tokens file could not be read.
     #[error(transparent)]
     Tokens(#[from] TokenError),
+    /// An exporter could not start.
+    #[error(transparent)]
+    Exporter(#[from] probenet_exporters::build::BuildError),
     /// A start-up task failed to run.
     #[error("start-up failed: {0}")]
     Internal(String),
@@ -104,6 +109,7 @@ pub struct Running {
     tls: Option<ServerTls>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    shared: Arc<Shared>,
 }
 
 impl Running {
@@ -133,6 +139,7 @@ impl Running {
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
         while self.tasks.join_next().await.is_some() {}
+        self.shared.outputs.close(std::time::Duration::from_secs(5)).await;
     }
 }
 
@@ -154,11 +161,13 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let addr = listener.local_addr().map_err(|source| Error::Listen { addr: options.listen, source })?;
     let (stop, stopping) = watch::channel(false);
     let checks = loaded.config.checks.len();
+    let outputs = Outputs::start(&loaded)?;
     let shared = Arc::new(Shared::new(
         options.config.clone(),
         loaded,
         stamps,
         Arc::new(MemoryStore::default()),
+        outputs,
         tokens,
         stopping.clone(),
     ));
@@ -166,11 +175,11 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let acceptor = tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.clone()));
     let mut tasks = JoinSet::new();
     tasks.spawn(server::serve(listener, acceptor, router, stopping));
-    tasks.spawn(shared.duties());
+    tasks.spawn(shared.clone().duties());
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
     tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
-    Ok(Running { addr, tls, stop, tasks })
+    Ok(Running { addr, tls, stop, tasks, shared })
 }
 
 type Prepared = (Loaded, Stamps, Option<ServerTls>, Tokens);

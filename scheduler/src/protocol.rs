@@ -217,6 +217,14 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         shared.results_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
         tracing::debug!(prober = batch.prober, dropped, "results of checks no longer in the config dropped");
     }
-    let ingested = shared.store.ingest(known);
+    let store = shared.store.clone();
+    let (ingested, fresh) = tokio::task::spawn_blocking(move || store.ingest(known))
+        .await
+        .map_err(|error| ApiError::unavailable(format!("results not stored: {error}")))?
+        .map_err(|error| {
+            tracing::warn!(%error, prober = batch.prober, "results not stored; the prober keeps them and sends again");
+            ApiError::unavailable(error.to_string())
+        })?;
+    shared.outputs.publish(&fresh);
     Ok(Json(Ack { accepted: ingested.accepted, duplicates: ingested.duplicates }))
 }

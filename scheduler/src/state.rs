@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::assign::{self, CheckInput, ProberInput, Table};
 use crate::config::{Loaded, Stamps};
+use crate::outputs::Outputs;
 use crate::registry::{Prober, Registry};
 use crate::store::Store;
 use crate::tokens::Tokens;
@@ -28,6 +29,8 @@ pub struct Shared {
     plan_lock: Mutex<()>,
     /// Where results go.
     pub store: Arc<dyn Store>,
+    /// Where stored results go next: the exporters.
+    pub outputs: Outputs,
     /// Accepted tokens.
     pub tokens: Tokens,
     /// Reloads that applied a config.
@@ -83,6 +86,7 @@ impl Shared {
         loaded: Loaded,
         stamps: Stamps,
         store: Arc<dyn Store>,
+        outputs: Outputs,
         tokens: Tokens,
         stopping: watch::Receiver<bool>,
     ) -> Self {
@@ -93,6 +97,7 @@ impl Shared {
             inner: Mutex::new(Inner { registry, config: Arc::new(loaded), rejected: Vec::new(), stamps, plan: None }),
             plan_lock: Mutex::new(()),
             store,
+            outputs,
             tokens,
             reloads_ok: AtomicU64::new(0),
             reloads_error: AtomicU64::new(0),
@@ -209,6 +214,7 @@ impl Shared {
                 inner.registry.set_lease(loaded.config.scheduling.lease);
                 inner.rejected.clear();
                 let checks = loaded.config.checks.len();
+                self.outputs.reconfigure(&inner.config, &loaded);
                 inner.config = Arc::new(loaded);
                 inner.registry.bump();
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);

@@ -15,6 +15,11 @@ pub struct Ingested {
     pub duplicates: usize,
 }
 
+/// Why a batch was not stored (nothing of it was).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("results not stored: {0}")]
+pub struct StoreError(pub String);
+
 /// A query for recent results, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
@@ -31,7 +36,9 @@ pub struct Query {
 /// Where results go. Implementations are shared between request handlers.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores results not seen before; a result whose `RunResult::id()` was seen counts as a duplicate.
-    fn ingest(&self, results: Vec<RunResult>) -> Ingested;
+    /// Returns the counts and the results stored now (for the exporters), or why nothing was stored: then the
+    /// batch is not acknowledged and the prober sends it again later.
+    fn ingest(&self, results: Vec<RunResult>) -> Result<(Ingested, Vec<RunResult>), StoreError>;
     /// The latest result (by planned time) of a pair.
     fn latest(&self, check: &str, region: &str) -> Option<RunResult>;
     /// Results matching the query, newest first.
@@ -114,10 +121,11 @@ impl Window {
 }
 
 impl Store for MemoryStore {
-    fn ingest(&self, results: Vec<RunResult>) -> Ingested {
+    fn ingest(&self, results: Vec<RunResult>) -> Result<(Ingested, Vec<RunResult>), StoreError> {
         let mut inner = self.lock();
         let per_pair = inner.per_pair;
         let mut ingested = Ingested::default();
+        let mut fresh = Vec::new();
         for result in results {
             let window = inner.pairs.entry(result.check.clone()).or_default().entry(result.region.clone()).or_default();
             let planned = result.planned_at_ms;
@@ -125,13 +133,14 @@ impl Store for MemoryStore {
                 ingested.duplicates += 1;
                 continue;
             }
+            fresh.push(result.clone());
             window.results.insert(planned, result);
             window.trim(per_pair);
             ingested.accepted += 1;
         }
         inner.accepted += ingested.accepted as u64;
         inner.duplicates += ingested.duplicates as u64;
-        ingested
+        Ok((ingested, fresh))
     }
 
     fn latest(&self, check: &str, region: &str) -> Option<RunResult> {
@@ -212,14 +221,20 @@ mod tests {
         }
     }
 
+    fn ingest(store: &MemoryStore, results: Vec<RunResult>) -> Ingested {
+        let (ingested, fresh) = store.ingest(results).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(fresh.len(), ingested.accepted);
+        ingested
+    }
+
     #[test]
     fn ingest_is_idempotent_on_the_run_id() {
         let store = MemoryStore::default();
         let batch: Vec<RunResult> = (0..5).map(|i| result("a", "eu", i * 1000)).collect();
-        assert_eq!(store.ingest(batch.clone()), Ingested { accepted: 5, duplicates: 0 });
-        assert_eq!(store.ingest(batch), Ingested { accepted: 0, duplicates: 5 });
+        assert_eq!(ingest(&store, batch.clone()), Ingested { accepted: 5, duplicates: 0 });
+        assert_eq!(ingest(&store, batch), Ingested { accepted: 0, duplicates: 5 });
         // Same planned time from another region or check is another run.
-        assert_eq!(store.ingest(vec![result("a", "us", 0), result("b", "eu", 0)]).accepted, 2);
+        assert_eq!(ingest(&store, vec![result("a", "us", 0), result("b", "eu", 0)]).accepted, 2);
         assert_eq!(store.totals(), Ingested { accepted: 7, duplicates: 5 });
         assert_eq!(store.latest("a", "eu").map(|r| r.planned_at_ms), Some(4000));
         assert_eq!(store.latest("a", "nowhere"), None);
@@ -229,8 +244,8 @@ mod tests {
     fn queries_are_newest_first_filtered_and_limited() {
         let store = MemoryStore::default();
         // Out of order, as replays arrive.
-        store.ingest([3, 1, 4, 0, 2].iter().map(|i| result("a", "eu", i * 1000)).collect());
-        store.ingest(vec![result("b", "eu", 2500)]);
+        ingest(&store, [3, 1, 4, 0, 2].iter().map(|i| result("a", "eu", i * 1000)).collect());
+        ingest(&store, vec![result("b", "eu", 2500)]);
         let query = |check: Option<&str>, since_ms, limit| {
             store
                 .query(&Query { check: check.map(Into::into), region: Some("eu".into()), since_ms, limit })
@@ -247,19 +262,19 @@ mod tests {
     #[test]
     fn memory_stays_bounded_and_evicted_runs_still_count_as_duplicates() {
         let store = MemoryStore::new(50, 1_000);
-        store.ingest((0..60).map(|i| result("a", "eu", i)).collect());
+        ingest(&store, (0..60).map(|i| result("a", "eu", i)).collect());
         assert_eq!(store.query(&Query { limit: 100, ..Query::default() }).len(), 50);
         // An evicted run replayed is not stored again.
-        assert_eq!(store.ingest(vec![result("a", "eu", 3)]), Ingested { accepted: 0, duplicates: 1 });
+        assert_eq!(ingest(&store, vec![result("a", "eu", 3)]), Ingested { accepted: 0, duplicates: 1 });
         // Pairs leaving the config are dropped; many pairs shrink the window.
-        store.ingest(vec![result("b", "eu", 1)]);
+        ingest(&store, vec![result("b", "eu", 1)]);
         store.set_pairs(&[("b", "eu")]);
         assert_eq!(store.latest("a", "eu"), None);
         assert!(store.latest("b", "eu").is_some());
         let pairs: Vec<(String, String)> = (0..500).map(|i| (format!("c{i}"), "eu".to_owned())).collect();
         let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(c, r)| (c.as_str(), r.as_str())).collect();
         store.set_pairs(&borrowed);
-        store.ingest((0..100).map(|i| result("c1", "eu", i)).collect());
+        ingest(&store, (0..100).map(|i| result("c1", "eu", i)).collect());
         assert_eq!(store.query(&Query { limit: 1000, ..Query::default() }).len(), MIN_PER_PAIR);
     }
 }

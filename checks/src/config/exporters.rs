@@ -79,8 +79,6 @@ pub struct RawLoki {
     pub basic_auth: Option<BasicAuthSpec>,
     /// A PEM file of CA certificates to trust besides the system's.
     pub ca_file: Option<String>,
-    /// Accept any certificate from Loki. Only for tests.
-    pub insecure_skip_verify: Option<bool>,
     /// How long one request may take (default `30s`).
     pub timeout: Option<String>,
     /// Labels added to every stream (keep them few: each value is a stream).
@@ -248,7 +246,7 @@ fn validate_exporter(cx: &mut Ctx<'_>, path: &Path) -> Option<Exporter> {
                 basic_auth: raw.basic_auth,
                 headers: BTreeMap::new(),
                 ca_file: raw.ca_file,
-                insecure_skip_verify: raw.insecure_skip_verify.unwrap_or(false),
+                insecure_skip_verify: false,
                 timeout: raw.timeout.as_deref(),
                 labels: raw.labels.unwrap_or_default(),
                 labels_key: "labels",
