@@ -156,7 +156,7 @@ pub fn labels(notification: &Notification) -> BTreeMap<String, String> {
         .labels
         .iter()
         .filter(|(_, value)| !value.is_empty())
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(name, value)| (label_name(name), value.clone()))
         .collect();
     labels.insert("alertname".into(), notification.alert.clone());
     labels.insert("severity".into(), notification.severity.clone());
@@ -173,6 +173,15 @@ pub fn labels(notification: &Notification) -> BTreeMap<String, String> {
     }
     labels.retain(|_, value| !value.is_empty());
     labels
+}
+
+/// A label name as Prometheus accepts it: `[a-zA-Z_][a-zA-Z0-9_]*`, other characters turned into `_`.
+fn label_name(name: &str) -> String {
+    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
 }
 
 /// The alert's annotations: `summary` (the title), `description` (the summary and the facts), `dashboard`,
