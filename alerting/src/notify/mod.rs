@@ -1,0 +1,40 @@
+//! Notifiers that deliver [`Notification`](crate::Notification)s, and the dispatcher that queues and retries them.
+//!
+//! Every notifier is built from its own options struct (the YAML config maps onto them); secrets arrive as
+//! resolved strings and never appear in errors, logs or `Debug` output. Delivery is one attempt per call of
+//! [`Notifier::deliver`](crate::Notifier::deliver); the [`Dispatcher`] around the notifiers owns queueing,
+//! retries with backoff and the record of recent deliveries.
+
+mod alertmanager;
+mod dispatch;
+mod email;
+mod http;
+mod pagerduty;
+mod slack;
+mod smtp;
+pub mod text;
+mod webhook;
+
+pub use alertmanager::{AlertmanagerNotifier, AlertmanagerOptions, HttpAuth};
+pub use dispatch::{DeliveryRecord, DeliveryStatus, Dispatcher, DispatcherOptions, NotifierCounters};
+pub use email::{EmailNotifier, EmailOptions, SmtpTls};
+pub use pagerduty::{PAGERDUTY_EVENTS_URL, PagerDutyNotifier, PagerDutyOptions, pagerduty_severity};
+pub use slack::{SlackNotifier, SlackOptions};
+pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookNotifier, WebhookOptions, sign};
+
+/// Why a notifier could not be built from its options. Messages never hold a secret or a secret-bearing URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The URL does not parse or is not http(s).
+    #[error("invalid url: {0}")]
+    Url(String),
+    /// The CA file cannot be read or holds no certificate.
+    #[error("ca_file: {0}")]
+    CaFile(String),
+    /// An option has a value that cannot work (an empty address, a header that is not valid HTTP).
+    #[error("{0}")]
+    Invalid(String),
+    /// The HTTP client could not be set up.
+    #[error("http client: {0}")]
+    Client(String),
+}

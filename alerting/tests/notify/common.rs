@@ -1,0 +1,147 @@
+//! Shared test helpers: a sample notification, an HTTP receiver that records requests and answers from a
+//! script, free ports and bounded polling.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use probenet_alerting::{Notification, Status};
+
+/// A firing notification with every field set.
+pub fn sample() -> Notification {
+    Notification {
+        alert: "site-down".into(),
+        key: "site-down/homepage".into(),
+        status: Status::Firing,
+        severity: "page".into(),
+        check: Some("homepage".into()),
+        target: Some("https://example.com/".into()),
+        regions: vec!["eu-west".into(), "us-east".into()],
+        total_regions: 3,
+        since_ms: 1_714_564_800_000,
+        ended_ms: None,
+        reason: Some("timeout".into()),
+        error: Some("no response within 10s".into()),
+        labels: BTreeMap::from([("team".into(), "web".into())]),
+        summary: "homepage is down in 2 of 3 regions since 12:00 UTC".into(),
+        dashboard_url: Some("https://dash.example.com/checks/homepage".into()),
+    }
+}
+
+/// The sample, resolved 15 minutes later.
+pub fn resolved() -> Notification {
+    let mut notification = sample();
+    notification.status = Status::Resolved;
+    notification.ended_ms = Some(notification.since_ms + 15 * 60_000);
+    notification
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|value| value.to_str().expect("an ASCII header").to_owned())
+    }
+}
+
+/// Decides the answer to a request (after it is recorded).
+pub type Judge = Arc<dyn Fn(&Received) -> (StatusCode, String) + Send + Sync>;
+
+/// An HTTP receiver on loopback: records every request; answers from `script` first, then with `judge`.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<(StatusCode, String)>>>,
+    task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::with_judge(Arc::new(|_: &Received| (StatusCode::OK, "ok".to_owned()))).await
+    }
+
+    pub async fn with_judge(judge: Judge) -> Self {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let script: Arc<Mutex<VecDeque<(StatusCode, String)>>> = Arc::default();
+        let (record, answers) = (received.clone(), script.clone());
+        let handler = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (record, answers, judge) = (record.clone(), answers.clone(), judge.clone());
+            async move {
+                let request = Received { method, uri, headers, body };
+                let answer = answers.lock().unwrap().pop_front().unwrap_or_else(|| judge(&request));
+                record.lock().unwrap().push(request);
+                answer.into_response()
+            }
+        };
+        let router = axum::Router::new().fallback(handler);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self { addr, received, script, task: Arc::new(task) }
+    }
+
+    /// Answers the next requests with these, in order.
+    pub fn then(&self, status: u16, body: &str) -> &Self {
+        self.script.lock().unwrap().push_back((StatusCode::from_u16(status).unwrap(), body.to_owned()));
+        self
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.task) == 1 {
+            self.task.abort();
+        }
+    }
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn refused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Polls `probe` every 50 ms until it gives a value or `limit` passes.
+pub async fn poll<T, F, Fut>(limit: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
