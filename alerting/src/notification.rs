@@ -67,6 +67,11 @@ pub enum DeliveryError {
 pub trait Notifier: Send + Sync + std::fmt::Debug + 'static {
     /// The notifier's kind: `webhook`, `slack`, `alertmanager`, `pagerduty`, `email`.
     fn kind(&self) -> &'static str;
+    /// How often a firing alert must be sent again to stay active at the receiver (Alertmanager ends alerts
+    /// that are not re-sent); `None`: once is enough.
+    fn resend_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Delivers one notification once (the dispatcher around it retries).
     fn deliver<'a>(&'a self, notification: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>>;
 }

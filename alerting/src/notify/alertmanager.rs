@@ -216,6 +216,10 @@ impl Notifier for AlertmanagerNotifier {
         "alertmanager"
     }
 
+    fn resend_interval(&self) -> Option<Duration> {
+        Some(self.resend_interval)
+    }
+
     fn deliver<'a>(&'a self, notification: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             let body = self.payload(notification, chrono::Utc::now().timestamp_millis());
