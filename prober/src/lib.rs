@@ -6,6 +6,7 @@
 //! region in-process, each with its own spool directory.
 
 pub mod client;
+pub mod outputs;
 pub mod plan;
 pub mod runner;
 mod sender;
@@ -172,6 +173,7 @@ pub async fn run_with_stats(
     };
     tracing::info!(name = %options.name, region = %options.region, scheduler = %options.scheduler, "prober starting");
 
+    let outputs = Arc::new(outputs::Outputs::default());
     let (results_tx, results_rx) = mpsc::channel(sender::QUEUE_CAPACITY);
     let (registered_tx, registered_rx) = watch::channel(false);
     let (fatal_tx, mut fatal_rx) = mpsc::channel(1);
@@ -185,6 +187,7 @@ pub async fn run_with_stats(
             registered: registered_rx,
             finish: finish_rx,
             fatal: fatal_tx,
+            outputs: outputs.clone(),
         })
         .run(),
     );
@@ -194,6 +197,8 @@ pub async fn run_with_stats(
         runner: &runner,
         counters: counters.clone(),
         registered: registered_tx,
+        outputs: outputs.clone(),
+        assigned: Mutex::new(Vec::new()),
         epoch: AtomicU64::new(0),
         reregistering: tokio::sync::Mutex::new(()),
         heartbeat_ms: AtomicU64::new(5_000),
@@ -222,6 +227,7 @@ pub async fn run_with_stats(
     if let Err(error) = sender.await {
         tracing::error!("the result sender failed: {error}");
     }
+    outputs.close(FLUSH_TIMEOUT).await;
     let snapshot = stats.snapshot();
     tracing::info!(
         runs = snapshot.runs,
@@ -242,6 +248,9 @@ struct Session<'a> {
     runner: &'a Runner,
     counters: Arc<Counters>,
     registered: watch::Sender<bool>,
+    outputs: Arc<outputs::Outputs>,
+    /// The pairs last applied.
+    assigned: Mutex<Vec<(String, String)>>,
     /// Bumped at each (re-)registration, so two loops that both find the prober unknown register once.
     epoch: AtomicU64,
     reregistering: tokio::sync::Mutex<()>,
@@ -376,7 +385,12 @@ impl Session<'_> {
     }
 
     fn apply(&self, planner: &mut Planner, assignments: &probenet_checks::wire::Assignments) {
-        let plan = planner.update(assignments);
+        let mut plan = planner.update(assignments);
+        if let Some((checks, exporters)) = plan.new_config.take() {
+            let assigned: Vec<(String, String)> =
+                self.assigned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            self.outputs.configure(&checks, &assigned, &exporters);
+        }
         if !plan.config_errors.is_empty() {
             add(&self.counters.config_errors, 1);
             tracing::error!(
@@ -393,6 +407,8 @@ impl Session<'_> {
         }
         tracing::info!(generation = assignments.generation, pairs = plan.pairs.len(), "assignments applied");
         self.counters.generation.store(assignments.generation, Ordering::Relaxed);
+        *self.assigned.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            plan.pairs.iter().map(|pair| (pair.check.name.clone(), pair.region.to_string())).collect();
         self.runner.apply(plan.pairs);
     }
 }

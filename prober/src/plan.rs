@@ -68,6 +68,8 @@ pub struct Plan {
     pub config_errors: Vec<String>,
     /// Whether a new config was parsed for this plan.
     pub config_changed: bool,
+    /// With a new config: every check it defines and its exporters.
+    pub new_config: Option<(Vec<Arc<Check>>, Vec<probenet_checks::config::exporters::Exporter>)>,
 }
 
 /// Keeps the validated config between assignment updates, re-parsing it only when its hash changes.
@@ -103,6 +105,7 @@ impl Planner {
                 Ok(config) => {
                     self.checks =
                         config.checks.into_iter().map(|check| (check.name.clone(), Arc::new(check))).collect();
+                    plan.new_config = Some((self.checks.values().cloned().collect(), config.exporters));
                     self.hash = Some(assignments.config_hash.clone());
                     self.rejected_hash = None;
                     plan.config_changed = true;

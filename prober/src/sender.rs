@@ -37,6 +37,8 @@ pub(crate) struct Parts {
     pub finish: oneshot::Receiver<Duration>,
     /// Where a fatal answer (401/403) is reported.
     pub fatal: mpsc::Sender<CallError>,
+    /// The prober's own outputs (exporters `on: probers`), offered every result as it comes.
+    pub outputs: Arc<crate::outputs::Outputs>,
 }
 
 enum Source {
@@ -104,6 +106,7 @@ impl Sender {
             let event = self.next_event().await;
             match event {
                 Event::Result(Some(result)) => {
+                    self.parts.outputs.publish(&result);
                     if self.pending.is_empty() {
                         self.pending_deadline = Some(Instant::now() + BATCH_WAIT);
                     }
