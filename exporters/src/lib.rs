@@ -3,6 +3,12 @@
 //! Every sink implements [`Sink`]; a [`SinkHandle`] runs it behind its own bounded queue, so a slow or dead
 //! sink never blocks probing.
 
+pub mod exposition;
+pub mod remote_write;
+pub mod samples;
 pub mod sink;
 
+pub use exposition::{FamilySamples, Latest, ProberHealth, sink_families};
+pub use remote_write::{RemoteWriteError, RemoteWriteOptions, RemoteWriteSink};
+pub use samples::{Family, MetricType, Sample, SeriesOptions, Totals};
 pub use sink::{CheckMeta, Event, Exporters, QueueOptions, SendError, Sink, SinkCounters, SinkHandle};
