@@ -445,3 +445,62 @@ fn own(b: &mut Builder, outcome: &Outcome, started_at_ms: i64) {
     b.gauge("probenet_check_assertions_failed", failed as f64);
     b.gauge("probenet_check_last_run_timestamp_seconds", started_at_ms as f64 / 1000.0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails to compile when a reason is added without being listed in [`REASONS`].
+    fn listed(reason: Reason) -> bool {
+        match reason {
+            Reason::Timeout
+            | Reason::Dns
+            | Reason::Connect
+            | Reason::Tls
+            | Reason::CertExpired
+            | Reason::CertNotYetValid
+            | Reason::CertUntrusted
+            | Reason::CertHostname
+            | Reason::CertExpiring
+            | Reason::Status
+            | Reason::Body
+            | Reason::Header
+            | Reason::Duration
+            | Reason::Redirects
+            | Reason::Rcode
+            | Reason::Loss
+            | Reason::Assertion
+            | Reason::Protocol
+            | Reason::Secret
+            | Reason::Unsupported
+            | Reason::BrowserUnavailable => REASONS.contains(&reason),
+        }
+    }
+
+    #[test]
+    fn every_reason_is_listed_once() {
+        assert!(REASONS.iter().all(|reason| listed(*reason)));
+        let names: std::collections::BTreeSet<&str> = REASONS.iter().map(|reason| reason.as_str()).collect();
+        assert_eq!(names.len(), REASONS.len());
+    }
+
+    #[test]
+    fn series_names_find_their_family() {
+        assert_eq!(family("probe_all_success_sum").map(|f| f.name), Some("probe_all_success"));
+        assert_eq!(family("probe_all_success_bucket"), None);
+        assert_eq!(family("probe_all_duration_seconds_bucket").map(|f| f.name), Some("probe_all_duration_seconds"));
+        assert_eq!(family("probe_success_count"), None);
+        assert_eq!(family("probe_http_ssl").map(|f| f.kind), Some(MetricType::Gauge));
+    }
+
+    #[test]
+    fn config_version_follows_what_labels_the_check() {
+        let mut check =
+            CheckMeta { name: "a".into(), kind: "http".into(), target: "http://x/".into(), labels: BTreeMap::new() };
+        let first = config_version(&check);
+        check.name = "b".into();
+        assert_eq!(config_version(&check), first, "the name is the job label, not part of the version");
+        check.labels.insert("team".into(), "web".into());
+        assert_ne!(config_version(&check), first);
+    }
+}
