@@ -479,5 +479,13 @@ async fn credentials_are_sent_only_as_configured_and_never_shown() {
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "not a certificate").unwrap_or_else(|error| panic!("{error}"));
-    assert!(refused(RemoteWriteOptions { ca_file: Some(junk), ..options }).contains("no valid PEM"));
+    assert!(refused(RemoteWriteOptions { ca_file: Some(junk), ..options.clone() }).contains("no valid PEM"));
+    // An extra CA is accepted by the TLS backend (a PEM bundle written here: the system's, if present).
+    let bundle = dir.path().join("ca.pem");
+    let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    if !system.is_empty() {
+        std::fs::write(&bundle, system).unwrap_or_else(|error| panic!("{error}"));
+        let with_ca = RemoteWriteOptions { url: "https://127.0.0.1:9/".into(), ca_file: Some(bundle), ..options };
+        RemoteWriteSink::new(with_ca).unwrap_or_else(|error| panic!("{error}"));
+    }
 }
