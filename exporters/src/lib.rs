@@ -4,12 +4,18 @@
 //! sink never blocks probing.
 
 pub mod build;
+pub mod exposition;
 pub mod logs;
 pub mod loki;
 pub mod record;
+pub mod remote_write;
+pub mod samples;
 pub mod sink;
 
+pub use exposition::{FamilySamples, Latest, ProberHealth, sink_families};
 pub use logs::{LogOptions, LogSink};
 pub use loki::{LokiError, LokiOptions, LokiSink};
 pub use record::{RecordOptions, Secrets, record};
+pub use remote_write::{RemoteWriteError, RemoteWriteOptions, RemoteWriteSink};
+pub use samples::{Family, MetricType, Sample, SeriesOptions, Totals};
 pub use sink::{CheckMeta, Event, Exporters, QueueOptions, SendError, Sink, SinkCounters, SinkHandle};

@@ -1,0 +1,397 @@
+//! The Prometheus remote-write 1.0 sink: results become samples (protobuf, snappy), batched per series and
+//! ordered by time, retried on 5xx and 429 only, with stale markers when a series ends.
+
+pub mod proto;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use crate::samples::{MetricType, SeriesOptions, Totals, family, samples};
+use crate::sink::{Event, SendError, Sink};
+use proto::{Label, MetricMetadata, TimeSeries, WriteRequest};
+
+const USER_AGENT: &str = concat!("probenet/", env!("CARGO_PKG_VERSION"));
+/// The most bytes of a receiver's error body kept in a message.
+const MAX_BODY_IN_ERROR: usize = 256;
+
+/// Where and how to write.
+#[derive(Clone, Default)]
+pub struct RemoteWriteOptions {
+    /// The receiver, such as `http://127.0.0.1:9090/api/v1/write`. Credentials in it (`user:password@`) are
+    /// used as basic auth and removed from the URL.
+    pub url: String,
+    /// Sent as `Authorization: Bearer TOKEN`.
+    pub bearer_token: Option<String>,
+    /// Sent as basic auth (user, password).
+    pub basic_auth: Option<(String, String)>,
+    /// A PEM file of extra CA certificates to trust (besides the system's).
+    pub ca_file: Option<PathBuf>,
+    /// Accepts any server certificate. For tests only.
+    pub insecure_skip_verify: bool,
+    /// Extra headers sent with every request (such as `X-Scope-OrgID`).
+    pub headers: Vec<(String, String)>,
+    /// Timeout of one request; 30 s when zero.
+    pub timeout: Duration,
+    /// Labels added to every series (a label a series already has wins).
+    pub external_labels: Vec<(String, String)>,
+    /// Geohashes and frequencies for `sm_check_info`.
+    pub series: SeriesOptions,
+}
+
+impl fmt::Debug for RemoteWriteOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteWriteOptions")
+            .field("url", &strip_userinfo(&self.url))
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
+            .field("basic_auth", &self.basic_auth.as_ref().map(|(user, _)| (user, "<redacted>")))
+            .field("ca_file", &self.ca_file)
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("headers", &self.headers.iter().map(|(name, _)| name).collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("external_labels", &self.external_labels)
+            .finish()
+    }
+}
+
+/// Why a sink could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteWriteError {
+    /// The URL does not parse or is not http(s).
+    #[error("invalid remote write url: {0}")]
+    Url(String),
+    /// More than one kind of credentials.
+    #[error("only one of bearer_token, basic_auth and url credentials may be set")]
+    Credentials,
+    /// The CA file could not be read.
+    #[error("reading ca_file {path}: {error}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The CA file holds no usable certificate.
+    #[error("ca_file {0}: no valid PEM certificate")]
+    Certificate(String),
+    /// A header name or value is invalid.
+    #[error("header {0:?}: invalid name or value")]
+    Header(String),
+    /// The HTTP client could not be built.
+    #[error("building the http client: {0}")]
+    Client(String),
+}
+
+enum Auth {
+    Bearer(String),
+    Basic(String, String),
+}
+
+/// What the sink remembers of a (check, region) pair.
+#[derive(Debug, Clone, Default)]
+struct Pair {
+    totals: Totals,
+    /// The series written for its latest result, so those that vanish (or all, on removal) get a stale marker.
+    series: BTreeSet<Vec<Label>>,
+    last_ms: i64,
+    removed: bool,
+}
+
+/// Writes results to a Prometheus remote-write receiver (Prometheus, VictoriaMetrics, Mimir...).
+pub struct RemoteWriteSink {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    auth: Option<Auth>,
+    external_labels: Vec<(String, String)>,
+    series: SeriesOptions,
+    /// Values that must never appear in a message.
+    secrets: Vec<String>,
+    pairs: Mutex<HashMap<(String, String), Pair>>,
+}
+
+impl fmt::Debug for RemoteWriteSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteWriteSink").field("url", &self.url.as_str()).finish_non_exhaustive()
+    }
+}
+
+impl RemoteWriteSink {
+    /// Checks the options and builds the HTTP client (rustls, the given CA added, the timeout).
+    pub fn new(options: RemoteWriteOptions) -> Result<Self, RemoteWriteError> {
+        let mut url = reqwest::Url::parse(&options.url)
+            .map_err(|error| RemoteWriteError::Url(format!("{}: {error}", strip_userinfo(&options.url))))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(RemoteWriteError::Url(format!("unsupported scheme {:?}", url.scheme())));
+        }
+        let mut secrets = Vec::new();
+        let from_url = (!url.username().is_empty() || url.password().is_some())
+            .then(|| (percent_decode(url.username()), percent_decode(url.password().unwrap_or_default())));
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let auth = match (options.bearer_token, options.basic_auth, from_url) {
+            (None, None, None) => None,
+            (Some(token), None, None) => Some(Auth::Bearer(token)),
+            (None, Some((user, password)), None) | (None, None, Some((user, password))) => {
+                Some(Auth::Basic(user, password))
+            }
+            _ => return Err(RemoteWriteError::Credentials),
+        };
+        match &auth {
+            Some(Auth::Bearer(token)) => secrets.push(token.clone()),
+            Some(Auth::Basic(_, password)) => secrets.push(password.clone()),
+            None => {}
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &options.headers {
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| RemoteWriteError::Header(name.clone()))?;
+            let mut value =
+                HeaderValue::try_from(value.as_str()).map_err(|_| RemoteWriteError::Header(name.to_string()))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        secrets.extend(options.headers.iter().map(|(_, value)| value.clone()));
+        secrets.retain(|secret| !secret.is_empty());
+        let timeout = if options.timeout.is_zero() { Duration::from_secs(30) } else { options.timeout };
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .default_headers(headers)
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_danger_accept_invalid_certs(options.insecure_skip_verify);
+        if let Some(path) = &options.ca_file {
+            let shown = path.display().to_string();
+            let pem = std::fs::read(path).map_err(|error| RemoteWriteError::CaFile { path: shown.clone(), error })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|certs| !certs.is_empty())
+                .ok_or(RemoteWriteError::Certificate(shown))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client = builder.build().map_err(|error| RemoteWriteError::Client(chain(&error.without_url())))?;
+        Ok(Self {
+            client,
+            url,
+            auth,
+            external_labels: options.external_labels,
+            series: options.series,
+            secrets,
+            pairs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The series of a batch (each with its samples, oldest first) and the pairs' state after it.
+    fn build(&self, batch: &[Event]) -> (WriteRequest, HashMap<(String, String), Pair>) {
+        let known = self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut work: HashMap<(String, String), Pair> = HashMap::new();
+        let mut series: BTreeMap<Vec<Label>, Vec<(i64, f64)>> = BTreeMap::new();
+        for event in batch {
+            let key = match event {
+                Event::Result { check, result } => (check.name.clone(), result.region.clone()),
+                Event::Removed { check, region, .. } => (check.name.clone(), region.clone()),
+            };
+            let pair = work.entry(key.clone()).or_insert_with(|| known.get(&key).cloned().unwrap_or_default());
+            match event {
+                Event::Result { check, result } => {
+                    if pair.removed {
+                        *pair = Pair::default();
+                    }
+                    if !pair.totals.observe(result) {
+                        continue;
+                    }
+                    let mut now = BTreeSet::new();
+                    for sample in samples(check, result, &pair.totals, &self.series) {
+                        let labels = self.labels(sample.name, &sample.labels);
+                        series.entry(labels.clone()).or_default().push((sample.timestamp_ms, sample.value));
+                        now.insert(labels);
+                    }
+                    let at = result.started_at_ms.max(pair.last_ms);
+                    for gone in pair.series.difference(&now) {
+                        series.entry(gone.clone()).or_default().push((at, proto::stale_nan()));
+                    }
+                    pair.series = now;
+                    pair.last_ms = at;
+                }
+                Event::Removed { at_ms, .. } => {
+                    let at = (*at_ms).max(pair.last_ms + 1);
+                    for gone in std::mem::take(&mut pair.series) {
+                        series.entry(gone).or_default().push((at, proto::stale_nan()));
+                    }
+                    *pair = Pair { removed: true, ..Pair::default() };
+                }
+            }
+        }
+        drop(known);
+        let mut families = BTreeSet::new();
+        let timeseries = series
+            .into_iter()
+            .map(|(labels, mut points)| {
+                // Oldest first; of two samples at one time, the later one written wins.
+                points.reverse();
+                points.sort_by_key(|(at, _)| *at);
+                points.dedup_by_key(|(at, _)| *at);
+                if let Some(name) = labels.iter().find(|label| label.name == "__name__")
+                    && let Some(family) = family(&name.value)
+                {
+                    families.insert(family.name);
+                }
+                let samples = points.into_iter().map(|(timestamp, value)| proto::Sample { value, timestamp }).collect();
+                TimeSeries { labels, samples }
+            })
+            .collect();
+        let metadata = families.into_iter().filter_map(family).map(metadata).collect();
+        (WriteRequest { timeseries, metadata }, work)
+    }
+
+    /// `__name__`, the sample's labels and the external labels, sorted by name.
+    fn labels(&self, name: &str, labels: &[(String, String)]) -> Vec<Label> {
+        let mut out = Vec::with_capacity(labels.len() + 1 + self.external_labels.len());
+        out.push(Label { name: "__name__".to_owned(), value: name.to_owned() });
+        out.extend(labels.iter().map(|(name, value)| Label { name: name.clone(), value: value.clone() }));
+        for (name, value) in &self.external_labels {
+            if !out.iter().any(|label| &label.name == name) {
+                out.push(Label { name: name.clone(), value: value.clone() });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    fn commit(&self, work: HashMap<(String, String), Pair>) {
+        let mut pairs = self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (key, pair) in work {
+            if pair.removed {
+                pairs.remove(&key);
+            } else {
+                pairs.insert(key, pair);
+            }
+        }
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Result<(), SendError> {
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_ENCODING, "snappy")
+            .header(CONTENT_TYPE, "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body);
+        request = match &self.auth {
+            Some(Auth::Bearer(token)) => request.bearer_auth(token),
+            Some(Auth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        };
+        let response = request.send().await.map_err(|error| {
+            SendError::Retry(self.redact(&format!("remote write: {}", chain(&error.without_url()))))
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        let mut end = body.len().min(MAX_BODY_IN_ERROR);
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        let message = self.redact(&format!("remote write: {status}: {}", body[..end].trim()));
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Err(SendError::Retry(message))
+        } else {
+            Err(SendError::Reject(message))
+        }
+    }
+
+    fn redact(&self, message: &str) -> String {
+        let mut message = message.to_owned();
+        for secret in &self.secrets {
+            message = message.replace(secret.as_str(), "<redacted>");
+        }
+        message
+    }
+}
+
+impl Sink for RemoteWriteSink {
+    fn kind(&self) -> &'static str {
+        "remote_write"
+    }
+
+    fn send<'a>(&'a self, batch: &'a [Event]) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(async move {
+            let (request, work) = self.build(batch);
+            if request.timeseries.is_empty() {
+                self.commit(work);
+                return Ok(());
+            }
+            let body = proto::encode(&request).map_err(|error| SendError::Reject(format!("snappy: {error}")))?;
+            let result = self.post(body).await;
+            // A refused batch is dropped by the queue: its series count as written, or stale markers would follow.
+            if !matches!(result, Err(SendError::Retry(_))) {
+                self.commit(work);
+            }
+            result
+        })
+    }
+}
+
+fn metadata(family: &crate::samples::Family) -> MetricMetadata {
+    let kind = match family.kind {
+        MetricType::Counter => 1,
+        MetricType::Gauge => 2,
+        MetricType::Histogram => 3,
+        MetricType::Summary => 5,
+    };
+    MetricMetadata {
+        r#type: kind,
+        metric_family_name: family.name.to_owned(),
+        help: family.help.to_owned(),
+        unit: String::new(),
+    }
+}
+
+/// An error and its sources, joined with `: `.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// A URL with any `user:password@` removed, for messages.
+fn strip_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &url[..scheme + 3], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// `%XX` sequences decoded (URL user names and passwords are percent-encoded).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
