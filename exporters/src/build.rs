@@ -5,9 +5,13 @@ use std::sync::Arc;
 
 use probenet_checks::config::exporters::{ExportOn, Exporter, ExporterKind, HttpTarget};
 use probenet_checks::secret::Template;
+use probenet_checks::{Config, Schedule};
 
 use crate::record::Secrets;
-use crate::{Exporters, LogOptions, LogSink, LokiOptions, LokiSink, QueueOptions, Sink, SinkHandle};
+use crate::{
+    Exporters, LogOptions, LogSink, LokiOptions, LokiSink, QueueOptions, RemoteWriteOptions, RemoteWriteSink,
+    SeriesOptions, Sink, SinkHandle,
+};
 
 /// Why an exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -21,12 +25,13 @@ pub struct BuildError {
     pub message: String,
 }
 
-/// Starts every exporter meant for `on` (inside a Tokio runtime). Secrets are resolved here; one that cannot
-/// be is an error, and no sink is started then.
-pub fn start(exporters: &[Exporter], on: ExportOn) -> Result<Exporters, BuildError> {
+/// Starts every exporter of `config` meant for `on` (inside a Tokio runtime). Secrets are resolved here; one
+/// that cannot be is an error, and no sink is started then.
+pub fn start(config: &Config, on: ExportOn) -> Result<Exporters, BuildError> {
+    let series = series_options(config);
     let mut sinks = Vec::new();
-    for (index, exporter) in exporters.iter().filter(|exporter| exporter.on == on).enumerate() {
-        let sink = build(exporter)?;
+    for (index, exporter) in config.exporters.iter().filter(|exporter| exporter.on == on).enumerate() {
+        let sink = build(exporter, &series)?;
         let name = format!("{}-{index}", exporter.kind.key());
         sinks.push((name, sink));
     }
@@ -35,8 +40,25 @@ pub fn start(exporters: &[Exporter], on: ExportOn) -> Result<Exporters, BuildErr
     ))
 }
 
+/// What series need from the config besides the results: each check's interval and each region's geohash
+/// (from a region label `geohash`), for `sm_check_info`.
+pub fn series_options(config: &Config) -> SeriesOptions {
+    let mut options = SeriesOptions::default();
+    for check in &config.checks {
+        if let Schedule::Every(interval) = &check.schedule {
+            options.frequency_ms.insert(check.name.clone(), u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
+        }
+    }
+    for (name, region) in &config.regions {
+        if let Some(geohash) = region.labels.get("geohash") {
+            options.geohash.insert(name.clone(), geohash.clone());
+        }
+    }
+    options
+}
+
 /// One sink from its config.
-pub fn build(exporter: &Exporter) -> Result<Arc<dyn Sink>, BuildError> {
+pub fn build(exporter: &Exporter, series: &SeriesOptions) -> Result<Arc<dyn Sink>, BuildError> {
     let kind = exporter.kind.key();
     let fail = |message: String| BuildError { place: exporter.place.to_string(), kind, message };
     let mut secrets = Vec::new();
@@ -64,7 +86,18 @@ pub fn build(exporter: &Exporter) -> Result<Arc<dyn Sink>, BuildError> {
         }
         ExporterKind::RemoteWrite(target) => {
             let resolved = resolve(target, &mut secrets).map_err(fail)?;
-            remote_write(target, resolved).map_err(fail)?
+            let options = RemoteWriteOptions {
+                url: target.url.to_string(),
+                bearer_token: resolved.bearer_token,
+                basic_auth: resolved.basic_auth,
+                ca_file: target.ca_file.clone(),
+                insecure_skip_verify: target.insecure_skip_verify,
+                headers: resolved.headers,
+                timeout: target.timeout,
+                external_labels: target.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                series: series.clone(),
+            };
+            Arc::new(RemoteWriteSink::new(options).map_err(|error| fail(error.to_string()))?)
         }
     };
     Ok(sink)
@@ -90,8 +123,4 @@ fn resolve(target: &HttpTarget, secrets: &mut Vec<String>) -> Result<Resolved, S
         headers.push((name.clone(), one(value)?));
     }
     Ok(Resolved { bearer_token, basic_auth, headers })
-}
-
-fn remote_write(_target: &HttpTarget, _resolved: Resolved) -> Result<Arc<dyn Sink>, String> {
-    Err("remote write is not built into this binary yet".to_owned())
 }

@@ -176,6 +176,11 @@ impl Latest {
         }
     }
 
+    /// The (check, region) pairs held.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect()
+    }
+
     /// Pairs held.
     pub fn len(&self) -> usize {
         self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()

@@ -6,6 +6,7 @@
 //! region in-process, each with its own spool directory.
 
 pub mod client;
+mod metrics;
 pub mod outputs;
 pub mod plan;
 pub mod runner;
@@ -60,6 +61,9 @@ pub struct Options {
     pub spool_max_bytes: u64,
     /// Concurrency limits per check kind, overriding the defaults.
     pub limits: HashMap<String, usize>,
+    /// Where to serve `/metrics` (the latest result of each assigned pair and the prober's health) and
+    /// `/healthz`; none by default.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Options {
@@ -75,6 +79,7 @@ impl Options {
             spool: PathBuf::from("probenet-spool"),
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             limits: HashMap::new(),
+            metrics_listen: None,
         }
     }
 }
@@ -90,6 +95,7 @@ impl std::fmt::Debug for Options {
             .field("spool", &self.spool)
             .field("spool_max_bytes", &self.spool_max_bytes)
             .field("limits", &self.limits)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -174,6 +180,23 @@ pub async fn run_with_stats(
     tracing::info!(name = %options.name, region = %options.region, scheduler = %options.scheduler, "prober starting");
 
     let outputs = Arc::new(outputs::Outputs::default());
+    let metrics_server = match options.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|error| Error::Options(format!("cannot serve metrics on {addr}: {error}")))?;
+            let state = metrics::State {
+                outputs: outputs.clone(),
+                stats: stats.clone(),
+                name: options.name.clone(),
+                region: options.region.clone(),
+                started: std::time::SystemTime::now(),
+            };
+            tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving /metrics");
+            Some(tokio::spawn(metrics::serve(listener, state)))
+        }
+        None => None,
+    };
     let (results_tx, results_rx) = mpsc::channel(sender::QUEUE_CAPACITY);
     let (registered_tx, registered_rx) = watch::channel(false);
     let (fatal_tx, mut fatal_rx) = mpsc::channel(1);
@@ -228,6 +251,9 @@ pub async fn run_with_stats(
         tracing::error!("the result sender failed: {error}");
     }
     outputs.close(FLUSH_TIMEOUT).await;
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     let snapshot = stats.snapshot();
     tracing::info!(
         runs = snapshot.runs,
@@ -386,10 +412,10 @@ impl Session<'_> {
 
     fn apply(&self, planner: &mut Planner, assignments: &probenet_checks::wire::Assignments) {
         let mut plan = planner.update(assignments);
-        if let Some((checks, exporters)) = plan.new_config.take() {
+        if let Some(config) = plan.new_config.take() {
             let assigned: Vec<(String, String)> =
                 self.assigned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-            self.outputs.configure(&checks, &assigned, &exporters);
+            self.outputs.configure(&config, &assigned);
         }
         if !plan.config_errors.is_empty() {
             add(&self.counters.config_errors, 1);
@@ -407,8 +433,10 @@ impl Session<'_> {
         }
         tracing::info!(generation = assignments.generation, pairs = plan.pairs.len(), "assignments applied");
         self.counters.generation.store(assignments.generation, Ordering::Relaxed);
-        *self.assigned.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+        let assigned: Vec<(String, String)> =
             plan.pairs.iter().map(|pair| (pair.check.name.clone(), pair.region.to_string())).collect();
+        self.outputs.retain(&assigned);
+        *self.assigned.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = assigned;
         self.runner.apply(plan.pairs);
     }
 }

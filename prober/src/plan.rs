@@ -68,8 +68,8 @@ pub struct Plan {
     pub config_errors: Vec<String>,
     /// Whether a new config was parsed for this plan.
     pub config_changed: bool,
-    /// With a new config: every check it defines and its exporters.
-    pub new_config: Option<(Vec<Arc<Check>>, Vec<probenet_checks::config::exporters::Exporter>)>,
+    /// The new config, when one was parsed for this plan.
+    pub new_config: Option<Arc<probenet_checks::Config>>,
 }
 
 /// Keeps the validated config between assignment updates, re-parsing it only when its hash changes.
@@ -104,8 +104,8 @@ impl Planner {
             match load_sources(&assignments.config) {
                 Ok(config) => {
                     self.checks =
-                        config.checks.into_iter().map(|check| (check.name.clone(), Arc::new(check))).collect();
-                    plan.new_config = Some((self.checks.values().cloned().collect(), config.exporters));
+                        config.checks.iter().map(|check| (check.name.clone(), Arc::new(check.clone()))).collect();
+                    plan.new_config = Some(Arc::new(config));
                     self.hash = Some(assignments.config_hash.clone());
                     self.rejected_hash = None;
                     plan.config_changed = true;

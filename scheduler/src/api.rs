@@ -323,6 +323,7 @@ async fn config(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
 
 async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
     let plan = shared.plan().await;
-    let text = metrics::render(&shared, &plan);
+    let mut text = metrics::render(&shared, &plan);
+    text.push_str(&shared.outputs.render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use probenet_checks::config::exporters::ExportOn;
 use probenet_checks::wire::RunResult;
 use probenet_exporters::build::{self, BuildError};
-use probenet_exporters::{CheckMeta, Event, Exporters};
+use probenet_exporters::{CheckMeta, Event, Exporters, FamilySamples, Latest};
 
 use crate::config::Loaded;
 
@@ -24,14 +24,21 @@ struct Inner {
     /// What the sinks were built from, to rebuild them only when it changes.
     built_from: String,
     checks: HashMap<String, Arc<CheckMeta>>,
+    /// The latest result of each pair, for `/metrics`.
+    latest: Arc<Latest>,
 }
 
 impl Outputs {
     /// Starts the scheduler's exporters of `loaded` (inside a Tokio runtime).
     pub fn start(loaded: &Loaded) -> Result<Self, BuildError> {
-        let sinks = build::start(&loaded.config.exporters, ExportOn::Scheduler)?;
+        let sinks = build::start(&loaded.config, ExportOn::Scheduler)?;
         Ok(Self {
-            inner: Mutex::new(Inner { sinks: Arc::new(sinks), built_from: describe(loaded), checks: metas(loaded) }),
+            inner: Mutex::new(Inner {
+                sinks: Arc::new(sinks),
+                built_from: describe(loaded),
+                checks: metas(loaded),
+                latest: Arc::new(Latest::new(build::series_options(&loaded.config))),
+            }),
         })
     }
 
@@ -44,7 +51,9 @@ impl Outputs {
         let inner = self.lock();
         for result in results {
             let Some(check) = inner.checks.get(&result.check) else { continue };
-            inner.sinks.offer(&Event::Result { check: check.clone(), result: Arc::new(result.clone()) });
+            let event = Event::Result { check: check.clone(), result: Arc::new(result.clone()) };
+            inner.latest.record(&event);
+            inner.sinks.offer(&event);
         }
     }
 
@@ -60,7 +69,9 @@ impl Outputs {
                 continue;
             }
             if let Some(meta) = inner.checks.get(check) {
-                inner.sinks.offer(&Event::Removed { check: meta.clone(), region: region.to_owned(), at_ms: now_ms });
+                let event = Event::Removed { check: meta.clone(), region: region.to_owned(), at_ms: now_ms };
+                inner.latest.record(&event);
+                inner.sinks.offer(&event);
             }
         }
         inner.checks = metas(new);
@@ -68,7 +79,7 @@ impl Outputs {
         if wanted == inner.built_from {
             return;
         }
-        match build::start(&new.config.exporters, ExportOn::Scheduler) {
+        match build::start(&new.config, ExportOn::Scheduler) {
             Ok(sinks) => {
                 let old_sinks = std::mem::replace(&mut inner.sinks, Arc::new(sinks));
                 inner.built_from = wanted;
@@ -82,6 +93,16 @@ impl Outputs {
     /// The running sinks (for metrics).
     pub fn sinks(&self) -> Arc<Exporters> {
         self.lock().sinks.clone()
+    }
+
+    /// The exposition of every pair's latest result and of the sinks' counters.
+    pub fn render(&self) -> String {
+        let (latest, sinks) = {
+            let inner = self.lock();
+            (inner.latest.clone(), inner.sinks.clone())
+        };
+        let extra: Vec<FamilySamples> = probenet_exporters::sink_families(sinks.sinks());
+        latest.render_with(&extra)
     }
 
     /// Delivers what the sinks hold, for at most `grace`.

@@ -39,6 +39,10 @@ pub struct Args {
     /// and tcp 256, tls 128, icmp 64, browser 2.
     #[arg(long = "limit", value_name = "KIND=N", value_parser = parse_limit)]
     limits: Vec<(String, usize)>,
+    /// Serve Prometheus `/metrics` (the latest result of each assigned check, blackbox_exporter names, and the
+    /// prober's health) and `/healthz` on this address, such as 127.0.0.1:9470.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn parse_limit(text: &str) -> Result<(String, usize), String> {
@@ -71,6 +75,7 @@ pub fn main(args: &Args) -> ExitCode {
     options.spool = args.spool.clone();
     options.spool_max_bytes = args.spool_max_bytes;
     options.limits = args.limits.iter().cloned().collect::<HashMap<_, _>>();
+    options.metrics_listen = args.metrics_listen;
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
