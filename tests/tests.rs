@@ -12,6 +12,7 @@
 
 mod util;
 
+mod exporters;
 mod http;
 mod network;
 mod regions;

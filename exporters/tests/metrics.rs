@@ -5,8 +5,7 @@
 mod fixtures;
 #[path = "metrics/receiver.rs"]
 mod receiver;
-#[path = "metrics/stores.rs"]
-mod stores;
+use probenet_testkit::stores;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

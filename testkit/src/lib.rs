@@ -6,6 +6,8 @@
 //! the chosen delay. Every exchange, the TCP handshake included, then sees a round trip of at least that delay.
 //! The namespaces and devices are removed on drop.
 
+pub mod stores;
+
 use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;

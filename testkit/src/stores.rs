@@ -1,4 +1,4 @@
-//! Prometheus and VictoriaMetrics started by a test: own data dir, free port, bounded readiness wait, killed
+//! Prometheus and VictoriaMetrics (Debian's packages) started by a test: own data dir, free port, bounded readiness wait, killed
 //! on drop; and their query API.
 
 use std::net::TcpListener;
@@ -13,6 +13,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A running store process; killed (and its data dir removed) on drop.
+#[derive(Debug)]
 pub struct Store {
     child: Child,
     /// `http://127.0.0.1:PORT`.
