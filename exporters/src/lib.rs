@@ -4,5 +4,6 @@
 //! sink never blocks probing.
 
 pub mod sink;
+pub mod store;
 
 pub use sink::{CheckMeta, Event, Exporters, QueueOptions, SendError, Sink, SinkCounters, SinkHandle};
