@@ -30,7 +30,13 @@ pub struct Run {
 }
 
 /// Applies runs newer than every stored run of the pair, oldest first; returns the open incident after them.
-pub fn apply(conn: &Connection, check: i64, region: i64, mut open: Option<Open>, runs: &[Run]) -> rusqlite::Result<Option<Open>> {
+pub fn apply(
+    conn: &Connection,
+    check: i64,
+    region: i64,
+    mut open: Option<Open>,
+    runs: &[Run],
+) -> rusqlite::Result<Option<Open>> {
     let mut dirty = false;
     for run in runs {
         match (&mut open, run.failed) {
@@ -49,9 +55,8 @@ pub fn apply(conn: &Connection, check: i64, region: i64, mut open: Option<Open>,
                 dirty = false;
             }
             (Some(incident), false) => {
-                conn.prepare_cached("UPDATE incidents SET end_ms = ?2, runs = ?3, last_ms = ?4 WHERE id = ?1")?.execute(
-                    params![incident.id, run.planned_at_ms, incident.runs, incident.last_ms],
-                )?;
+                conn.prepare_cached("UPDATE incidents SET end_ms = ?2, runs = ?3, last_ms = ?4 WHERE id = ?1")?
+                    .execute(params![incident.id, run.planned_at_ms, incident.runs, incident.last_ms])?;
                 open = None;
                 dirty = false;
             }

@@ -80,7 +80,9 @@ impl Store {
         let mut runs: HashMap<(i64, i64), Vec<Run>> = HashMap::new();
         let mut dirs = BTreeSet::new();
         for (result, &(check, region)) in results.iter().zip(&ids) {
-            let what = || format!("storing the result of {}/{} planned at {}", result.check, result.region, result.planned_at_ms);
+            let what = || {
+                format!("storing the result of {}/{} planned at {}", result.check, result.region, result.planned_at_ms)
+            };
             let mut files = Vec::new();
             let with_paths;
             let outcome: &Outcome = if result.outcome.artifacts.iter().any(|artifact| !artifact.data.is_empty()) {
@@ -107,7 +109,14 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .and_then(|mut statement| {
-                    statement.execute(params![check, region, result.planned_at_ms, state, outcome.duration_seconds, body])
+                    statement.execute(params![
+                        check,
+                        region,
+                        result.planned_at_ms,
+                        state,
+                        outcome.duration_seconds,
+                        body
+                    ])
                 })
                 .map_err(StoreError::sqlite(what()))?;
             if inserted == 0 {

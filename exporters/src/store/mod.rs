@@ -52,7 +52,13 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         let day = Duration::from_secs(86_400);
-        Self { raw_retention: day * 7, minute_retention: day * 400, rollup_retention: day * 400, readers: 4, durable: true }
+        Self {
+            raw_retention: day * 7,
+            minute_retention: day * 400,
+            rollup_retention: day * 400,
+            readers: 4,
+            durable: true,
+        }
     }
 }
 
@@ -179,7 +185,8 @@ fn configure(conn: &Connection, durable: bool, path: &Path) -> Result<(), StoreE
 impl Store {
     /// Opens (creating or migrating) the store in `dir`: `dir/probenet.db` and `dir/artifacts/`.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(StoreError::io(format!("creating the store directory {}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(StoreError::io(format!("creating the store directory {}", dir.display())))?;
         let artifacts = dir.join(ARTIFACT_DIR);
         std::fs::create_dir_all(&artifacts)
             .map_err(StoreError::io(format!("creating the artifact directory {}", artifacts.display())))?;
@@ -198,8 +205,9 @@ impl Store {
         let max_planned = pairs.values().map(|pair| pair.last_planned_ms).max().unwrap_or(i64::MIN);
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
-            let reader = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(StoreError::sqlite(format!("opening {}", path.display())))?;
+            let reader =
+                Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(StoreError::sqlite(format!("opening {}", path.display())))?;
             reader.busy_timeout(Duration::from_secs(10)).map_err(StoreError::sqlite("configuring a reader"))?;
             reader.pragma_update(None, "query_only", true).map_err(StoreError::sqlite("configuring a reader"))?;
             readers.push(Mutex::new(reader));
@@ -282,14 +290,20 @@ impl Store {
                 return Ok(Some(*id));
             }
         }
-        let sql = if check { "SELECT id FROM checks WHERE name = ?1" } else { "SELECT id FROM regions WHERE name = ?1" };
+        let sql =
+            if check { "SELECT id FROM checks WHERE name = ?1" } else { "SELECT id FROM regions WHERE name = ?1" };
         conn.prepare_cached(sql)
             .and_then(|mut statement| statement.query_row([name], |row| row.get(0)).optional())
             .map_err(StoreError::sqlite("looking up a name"))
     }
 
     /// The check and region names of a pair of ids.
-    pub(crate) fn pair_names(&self, conn: &Connection, check: i64, region: i64) -> Result<(String, String), StoreError> {
+    pub(crate) fn pair_names(
+        &self,
+        conn: &Connection,
+        check: i64,
+        region: i64,
+    ) -> Result<(String, String), StoreError> {
         {
             let names = self.inner.names.read().map_err(|_| StoreError::Poisoned)?;
             if let (Some(c), Some(r)) = (names.check_names.get(&check), names.region_names.get(&region)) {
@@ -314,9 +328,8 @@ impl Store {
 pub(crate) fn load_names(conn: &Connection) -> Result<Names, StoreError> {
     let mut names = Names::default();
     for (table, check) in [("checks", true), ("regions", false)] {
-        let mut statement = conn
-            .prepare(&format!("SELECT id, name FROM {table}"))
-            .map_err(StoreError::sqlite("loading names"))?;
+        let mut statement =
+            conn.prepare(&format!("SELECT id, name FROM {table}")).map_err(StoreError::sqlite("loading names"))?;
         let rows = statement
             .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

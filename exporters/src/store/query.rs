@@ -10,9 +10,7 @@ use rusqlite::{Connection, params_from_iter};
 
 use super::codec::decode_body;
 use super::rollup::{Agg, DAY_MS, Level, Source, Term, plan, row_agg_at};
-use super::{
-    Bucket, Incident, Latency, LatencyPoint, Pair, ResultQuery, Store, StoreError, Uptime, UptimeQuery,
-};
+use super::{Bucket, Incident, Latency, LatencyPoint, Pair, ResultQuery, Store, StoreError, Uptime, UptimeQuery};
 
 /// Which pairs a query covers: `None` (a name never stored) matches nothing.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +23,12 @@ struct Filter {
 type Row = (i64, i64, i64, Agg);
 
 impl Store {
-    fn filter(&self, conn: &Connection, check: Option<&str>, region: Option<&str>) -> Result<Option<Filter>, StoreError> {
+    fn filter(
+        &self,
+        conn: &Connection,
+        check: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<Option<Filter>, StoreError> {
         let check = match check {
             Some(name) => match self.check_id(conn, name)? {
                 Some(id) => Some(id),
@@ -72,7 +75,8 @@ impl Store {
             "SELECT r.check_id, r.region_id, r.planned_at_ms, r.body FROM results r WHERE r.planned_at_ms >= ?1 \
              AND r.planned_at_ms < ?2",
         );
-        let mut values = vec![Value::from(query.since_ms.unwrap_or(i64::MIN)), Value::from(query.until_ms.unwrap_or(i64::MAX))];
+        let mut values =
+            vec![Value::from(query.since_ms.unwrap_or(i64::MIN)), Value::from(query.until_ms.unwrap_or(i64::MAX))];
         if let Some(check) = filter.check {
             values.push(Value::from(check));
             sql.push_str(&format!(" AND r.check_id = ?{}", values.len()));
@@ -90,7 +94,9 @@ impl Store {
             .prepare_cached(&sql)
             .and_then(|mut statement| {
                 statement
-                    .query_map(params_from_iter(values), |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+                    .query_map(params_from_iter(values), |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    })?
                     .collect()
             })
             .map_err(StoreError::sqlite("reading results"))?;
@@ -137,7 +143,10 @@ impl Store {
                 let read = |i| row.get::<_, Option<i64>>(i).map(Option::unwrap_or_default);
                 let counts = (|| Ok::<_, rusqlite::Error>([read(2)?, read(3)?, read(4)?, read(5)?]))()
                     .map_err(StoreError::sqlite("computing uptime"))?;
-                let key = (row.get(0).map_err(StoreError::sqlite("computing uptime"))?, row.get(1).map_err(StoreError::sqlite("computing uptime"))?);
+                let key = (
+                    row.get(0).map_err(StoreError::sqlite("computing uptime"))?,
+                    row.get(1).map_err(StoreError::sqlite("computing uptime"))?,
+                );
                 let sum = sums.entry(key).or_default();
                 for (total, value) in sum.iter_mut().zip(counts) {
                     *total += term.sign * value;
@@ -157,7 +166,13 @@ impl Store {
     }
 
     /// Rows of many terms, terms of the same sign and source merged where their ranges touch.
-    fn scan(&self, conn: &Connection, terms: Vec<Term>, filter: &Filter, mut each: impl FnMut(i64, Row)) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        conn: &Connection,
+        terms: Vec<Term>,
+        filter: &Filter,
+        mut each: impl FnMut(i64, Row),
+    ) -> Result<(), StoreError> {
         let mut merged: Vec<Term> = Vec::new();
         let mut terms = terms;
         terms.sort_by_key(|term| (term.sign, source_key(term.source), term.from_ms));
@@ -271,7 +286,13 @@ impl Store {
 
     /// Latency per region of a check over `[from_ms, to_ms)`: percentiles from the log-scale histograms
     /// (within 4.4%), exact means.
-    pub fn latency(&self, check: &str, region: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<Latency>, StoreError> {
+    pub fn latency(
+        &self,
+        check: &str,
+        region: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Latency>, StoreError> {
         let conn = self.reader()?;
         let Some(filter) = self.filter(&conn, Some(check), region)? else { return Ok(Vec::new()) };
         let series = self.series(&conn, &filter, from_ms, to_ms, (to_ms - from_ms).max(1), true)?;
@@ -373,7 +394,9 @@ impl Store {
         let conn = self.reader()?;
         let rows: Vec<(i64, i64, i64)> = conn
             .prepare_cached("SELECT check_id, region_id, last_planned_ms FROM pairs")
-            .and_then(|mut statement| statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?.collect())
+            .and_then(|mut statement| {
+                statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?.collect()
+            })
             .map_err(StoreError::sqlite("reading pairs"))?;
         let mut out = Vec::with_capacity(rows.len());
         for (check_id, region_id, last_planned_ms) in rows {

@@ -151,7 +151,14 @@ pub fn row_agg_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Agg
 }
 
 /// Writes (inserts or replaces) one rollup row.
-pub fn write_row(conn: &Connection, level: Level, check: i64, region: i64, start: i64, agg: &Agg) -> rusqlite::Result<()> {
+pub fn write_row(
+    conn: &Connection,
+    level: Level,
+    check: i64,
+    region: i64,
+    start: i64,
+    agg: &Agg,
+) -> rusqlite::Result<()> {
     let sql = format!(
         "INSERT OR REPLACE INTO {} (check_id, region_id, start_ms, runs, up, degraded, down, seconds, hist, phases) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",

@@ -151,7 +151,8 @@ fn backfill_days_and_incidents(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 
 /// The database's schema version.
 pub fn version(conn: &Connection) -> Result<i64, StoreError> {
-    conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(StoreError::sqlite("reading the schema version"))
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(StoreError::sqlite("reading the schema version"))
 }
 
 /// Brings the database to `target` (at most [`CURRENT_VERSION`]) one step at a time, each step in a
