@@ -1,6 +1,8 @@
 //! The embedded store: round trips, exact uptime over any window, latency, incidents, retention, migrations
 //! from every earlier schema version, bad directories, and a writer killed mid-batch.
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "store/helpers.rs"]
 mod helpers;
 #[path = "store/migrations.rs"]
@@ -262,7 +264,7 @@ fn migrations_run_from_every_earlier_version() {
             assert_eq!(downs, brute.iter().map(|b| b.3).sum::<i64>(), "from version {version}");
         }
         if version >= 1 {
-            let latest = expected.iter().filter(|r| r.check == "web" && r.region == "us").next_back().unwrap();
+            let latest = expected.iter().rfind(|r| r.check == "web" && r.region == "us").unwrap();
             assert_eq!(&store.latest("web", "us").unwrap().unwrap(), latest);
             let failures = expected.iter().filter(|r| r.outcome.state == State::Down).count();
             let incident_runs: i64 =
@@ -303,7 +305,7 @@ fn a_failed_ingest_stores_nothing_and_says_what_failed() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let good = result("api", "eu", T0, State::Up, 0.1);
-    store.ingest(&[good.clone()]).unwrap();
+    store.ingest(std::slice::from_ref(&good)).unwrap();
     // The artifact's day directory is a file: the write fails after the batch's first rows are in.
     std::fs::write(store.artifact_dir().join((T0 / DAY + 1).to_string()), b"in the way").unwrap();
     let batch = vec![
@@ -312,7 +314,7 @@ fn a_failed_ingest_stores_nothing_and_says_what_failed() {
     ];
     let error = store.ingest(&batch).unwrap_err();
     assert!(error.to_string().starts_with("writing artifact"), "{error}");
-    assert_eq!(store.results(&ResultQuery::default()).unwrap(), [good.clone()]);
+    assert_eq!(store.results(&ResultQuery::default()).unwrap(), std::slice::from_ref(&good));
     let uptime = store.uptime(&UptimeQuery { from_ms: 0, to_ms: T0 + 2 * DAY, ..UptimeQuery::default() }).unwrap();
     assert_eq!(uptime.iter().map(|u| u.runs).sum::<i64>(), 1);
     assert!(store.incidents(None, None, 0, T0 + 2 * DAY).unwrap().is_empty());
