@@ -148,6 +148,31 @@ fn uptime_is_exact_over_any_window_and_buckets_add_up() {
 }
 
 #[test]
+fn without_minute_rollups_hour_aligned_windows_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions { minute_retention: Duration::from_secs(86_400), ..StoreOptions::default() };
+    let store = Store::open(dir.path(), options).unwrap();
+    let results = three_days();
+    for chunk in results.chunks(1000) {
+        store.ingest(chunk).unwrap();
+    }
+    let pruned = store.prune(T0 + 10 * DAY).unwrap();
+    assert_eq!(pruned.results, results.len());
+    assert!(pruned.rollups >= results.len(), "every minute row went: {pruned:?}");
+    let hour = 3_600_000;
+    for (from, to) in [(T0 + 5 * hour, T0 + 2 * DAY + 7 * hour), (T0 + 17 * hour + 5, T0 + 40 * hour - 3)] {
+        let got = store.uptime(&UptimeQuery { from_ms: from, to_ms: to, ..UptimeQuery::default() }).unwrap();
+        // A partial hour counts whole when it starts inside the window.
+        let ceil = |at: i64| (at + hour - 1) / hour * hour;
+        let (from, to) = (ceil(from), ceil(to));
+        for u in got {
+            let brute = brute_uptime(&results, &u.check, &u.region, from, to);
+            assert_eq!((u.runs, u.down), (brute.0, brute.3), "{}/{} over {from}..{to}", u.check, u.region);
+        }
+    }
+}
+
+#[test]
 fn latency_percentiles_are_within_the_histogram_bound() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

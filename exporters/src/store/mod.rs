@@ -154,6 +154,8 @@ pub(crate) struct Inner {
     pub(crate) max_planned_ms: AtomicI64,
     /// Raw results planned before this were pruned (the cutoff of the last prune).
     pub(crate) raw_pruned_before_ms: AtomicI64,
+    /// Minute rollups starting before this were pruned.
+    pub(crate) minute_pruned_before_ms: AtomicI64,
 }
 
 /// The embedded store. Clones share the same database.
@@ -197,11 +199,14 @@ impl Store {
 
         let names = load_names(&conn)?;
         let pairs = load_pairs(&conn)?;
-        let raw_pruned_before: i64 = conn
-            .query_row("SELECT value FROM meta WHERE key = 'raw_pruned_before_ms'", [], |row| row.get(0))
-            .optional()
-            .map_err(StoreError::sqlite("loading settings"))?
-            .unwrap_or(i64::MIN);
+        let setting = |key: &str| {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get::<_, i64>(0))
+                .optional()
+                .map_err(StoreError::sqlite("loading settings"))
+                .map(|value| value.unwrap_or(i64::MIN))
+        };
+        let raw_pruned_before = setting("raw_pruned_before_ms")?;
+        let minute_pruned_before = setting("minute_pruned_before_ms")?;
         let max_planned = pairs.values().map(|pair| pair.last_planned_ms).max().unwrap_or(i64::MIN);
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
@@ -224,6 +229,7 @@ impl Store {
             duplicates: AtomicU64::new(0),
             max_planned_ms: AtomicI64::new(max_planned),
             raw_pruned_before_ms: AtomicI64::new(raw_pruned_before),
+            minute_pruned_before_ms: AtomicI64::new(minute_pruned_before),
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -319,9 +325,12 @@ impl Store {
         }
     }
 
-    /// The oldest `planned_at_ms` whose raw results are all still kept.
-    pub(crate) fn raw_since_ms(&self) -> i64 {
-        self.inner.raw_pruned_before_ms.load(Ordering::Relaxed)
+    /// What is still stored.
+    pub(crate) fn kept(&self) -> rollup::Kept {
+        rollup::Kept {
+            raw_since_ms: self.inner.raw_pruned_before_ms.load(Ordering::Relaxed),
+            minute_since_ms: self.inner.minute_pruned_before_ms.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -51,7 +51,7 @@ impl Store {
     fn window_plan(&self, from_ms: i64, to_ms: i64, complement: bool) -> Vec<Term> {
         let max_planned = self.inner.max_planned_ms.load(Ordering::Relaxed);
         let to = if max_planned < to_ms { Level::Day.start(to_ms - 1) + DAY_MS } else { to_ms };
-        plan(from_ms, to.max(to_ms), self.raw_since_ms(), complement)
+        plan(from_ms, to.max(to_ms), self.kept(), complement)
     }
 
     /// The latest result of a pair.

@@ -73,19 +73,24 @@ impl Store {
             }
         }
         tx.execute("DELETE FROM artifacts WHERE planned_at_ms < ?1", [raw_cut]).map_err(failed())?;
-        let before: Option<i64> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'raw_pruned_before_ms'", [], |row| row.get(0))
-            .optional()
-            .map_err(failed())?;
-        let since = before.map_or(raw_cut, |before| before.max(raw_cut));
-        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('raw_pruned_before_ms', ?1)", [since])
-            .map_err(failed())?;
+        let mut since =
+            [(raw_cut, "raw_pruned_before_ms"), (minute_cut - Level::Minute.unit_ms() + 1, "minute_pruned_before_ms")];
+        for (cut, key) in &mut since {
+            let before: Option<i64> = tx
+                .query_row("SELECT value FROM meta WHERE key = ?1", [*key], |row| row.get(0))
+                .optional()
+                .map_err(failed())?;
+            *cut = before.map_or(*cut, |before| before.max(*cut));
+            tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![*key, *cut])
+                .map_err(failed())?;
+        }
         let known: HashSet<String> = tx
             .prepare("SELECT path FROM artifacts")
             .and_then(|mut statement| statement.query_map([], |row| row.get(0))?.collect())
             .map_err(failed())?;
         tx.commit().map_err(failed())?;
-        self.inner.raw_pruned_before_ms.store(since, Ordering::Relaxed);
+        self.inner.raw_pruned_before_ms.store(since[0].0, Ordering::Relaxed);
+        self.inner.minute_pruned_before_ms.store(since[1].0, Ordering::Relaxed);
         // Still under the writer lock: no ingest is between writing a file and committing its row.
         pruned.orphans = self.remove_orphans(&known)?;
         drop(writer);

@@ -248,14 +248,29 @@ pub struct Term {
     pub to_ms: i64,
 }
 
+/// What is still stored: rows before these may have been pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    /// Raw results planned at or after this are all kept.
+    pub raw_since_ms: i64,
+    /// Minute rollups starting at or after this are all kept.
+    pub minute_since_ms: i64,
+}
+
+impl Kept {
+    /// Everything kept.
+    pub const ALL: Kept = Kept { raw_since_ms: i64::MIN, minute_since_ms: i64::MIN };
+}
+
 /// Covers `[from_ms, to_ms)` with terms: whole days from `rollup_day`, whole hours, whole minutes, and raw
-/// results for the partial minutes at the edges. Where `raw_since_ms` is later than an edge (raw results
-/// pruned), a partial minute counts whole when it starts inside the window and not at all otherwise. With
+/// results for the partial minutes at the edges. Where raw results at an edge were pruned, a partial minute
+/// counts whole when it starts inside the window and not at all otherwise; likewise a partial hour where its
+/// minute rollups were pruned. With
 /// `complement`, an edge may instead be covered as a coarser row minus what lies outside the window, whichever
 /// reads fewer rows (uptime counts subtract exactly; histograms are only ever added).
-pub fn plan(from_ms: i64, to_ms: i64, raw_since_ms: i64, complement: bool) -> Vec<Term> {
+pub fn plan(from_ms: i64, to_ms: i64, kept: Kept, complement: bool) -> Vec<Term> {
     let mut terms = Vec::new();
-    cover(&mut terms, 1, from_ms, to_ms, Some(Level::Day), raw_since_ms, complement);
+    cover(&mut terms, 1, from_ms, to_ms, Some(Level::Day), kept, complement);
     terms
 }
 
@@ -267,12 +282,19 @@ fn finer(level: Level) -> Option<Level> {
     }
 }
 
-fn cover(terms: &mut Vec<Term>, sign: i64, a: i64, b: i64, level: Option<Level>, raw_since: i64, complement: bool) {
+fn cover(terms: &mut Vec<Term>, sign: i64, a: i64, b: i64, level: Option<Level>, kept: Kept, complement: bool) {
     if a >= b {
         return;
     }
+    if level == Some(Level::Minute) && a < kept.minute_since_ms {
+        // Minute rows are gone: the partial hour counts whole when it starts inside [a, b).
+        if Level::Hour.start(a) == a {
+            terms.push(Term { sign, source: Source::Rollup(Level::Hour), from_ms: a, to_ms: a + 1 });
+        }
+        return;
+    }
     let Some(level) = level else {
-        if a >= raw_since {
+        if a >= kept.raw_since_ms {
             terms.push(Term { sign, source: Source::Raw, from_ms: a, to_ms: b });
         } else {
             // Raw rows are gone: the partial minute counts whole when it starts inside [a, b).
@@ -291,18 +313,18 @@ fn cover(terms: &mut Vec<Term>, sign: i64, a: i64, b: i64, level: Option<Level>,
         let bucket = level.start(a);
         if complement && cost(level, a, b) > 1 + cost(level, bucket, a) + cost(level, b, bucket + unit) {
             terms.push(Term { sign, source: Source::Rollup(level), from_ms: bucket, to_ms: bucket + 1 });
-            cover(terms, -sign, bucket, a, finer(level), raw_since, complement);
-            cover(terms, -sign, b, bucket + unit, finer(level), raw_since, complement);
+            cover(terms, -sign, bucket, a, finer(level), kept, complement);
+            cover(terms, -sign, b, bucket + unit, finer(level), kept, complement);
         } else {
-            cover(terms, sign, a, b, finer(level), raw_since, complement);
+            cover(terms, sign, a, b, finer(level), kept, complement);
         }
         return;
     }
     if first < last {
         terms.push(Term { sign, source: Source::Rollup(level), from_ms: first, to_ms: last });
     }
-    cover(terms, sign, a, first, Some(level), raw_since, complement);
-    cover(terms, sign, last, b, Some(level), raw_since, complement);
+    cover(terms, sign, a, first, Some(level), kept, complement);
+    cover(terms, sign, last, b, Some(level), kept, complement);
 }
 
 /// Rows read to cover `[a, b)` (inside one bucket of `level`) with finer levels: the whole finer buckets plus,
@@ -356,7 +378,7 @@ mod tests {
         ];
         for complement in [false, true] {
             for (from, to) in windows {
-                let terms = plan(from, to, i64::MIN, complement);
+                let terms = plan(from, to, Kept::ALL, complement);
                 for at in [from - 1, from, from + 1, (from + to) / 2, to - 1, to, to + 1] {
                     let expected = i64::from(at >= from && at < to);
                     assert_eq!(covered(&terms, at), expected, "{from}..{to} at {at} ({complement}): {terms:?}");
