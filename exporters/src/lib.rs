@@ -11,6 +11,7 @@ pub mod record;
 pub mod remote_write;
 pub mod samples;
 pub mod sink;
+pub mod store;
 
 pub use exposition::{FamilySamples, Latest, ProberHealth, sink_families};
 pub use logs::{LogOptions, LogSink};

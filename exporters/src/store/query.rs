@@ -1,0 +1,434 @@
+//! Queries: latest and recent results, uptime over any window, uptime and latency series, latency percentiles,
+//! incidents, known pairs. Windows are covered by a [`plan`] of rollup and raw terms.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use probenet_checks::wire::RunResult;
+use rusqlite::types::Value;
+use rusqlite::{Connection, params_from_iter};
+
+use super::codec::decode_body;
+use super::rollup::{Agg, DAY_MS, Level, Source, Term, plan, row_agg_at};
+use super::{Bucket, Incident, Latency, LatencyPoint, Pair, ResultQuery, Store, StoreError, Uptime, UptimeQuery};
+
+/// Which pairs a query covers: `None` (a name never stored) matches nothing.
+#[derive(Debug, Clone, Copy)]
+struct Filter {
+    check: Option<i64>,
+    region: Option<i64>,
+}
+
+/// Rows of a term: (check, region, timestamp, aggregate).
+type Row = (i64, i64, i64, Agg);
+
+impl Store {
+    fn filter(
+        &self,
+        conn: &Connection,
+        check: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<Option<Filter>, StoreError> {
+        let check = match check {
+            Some(name) => match self.check_id(conn, name)? {
+                Some(id) => Some(id),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        let region = match region {
+            Some(name) => match self.region_id(conn, name)? {
+                Some(id) => Some(id),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        Ok(Some(Filter { check, region }))
+    }
+
+    /// The plan of a window. When nothing is stored at or after `to_ms`, the window is widened to the next day
+    /// boundary, which changes no count but saves reading the partial day at the right edge.
+    fn window_plan(&self, from_ms: i64, to_ms: i64, complement: bool) -> Vec<Term> {
+        let max_planned = self.inner.max_planned_ms.load(Ordering::Relaxed);
+        let to = if max_planned < to_ms { Level::Day.start(to_ms - 1) + DAY_MS } else { to_ms };
+        plan(from_ms, to.max(to_ms), self.kept(), complement)
+    }
+
+    /// The latest result of a pair.
+    pub fn latest(&self, check: &str, region: &str) -> Result<Option<RunResult>, StoreError> {
+        let query = ResultQuery {
+            check: Some(check.to_owned()),
+            region: Some(region.to_owned()),
+            limit: 1,
+            ..ResultQuery::default()
+        };
+        Ok(self.results(&query)?.into_iter().next())
+    }
+
+    /// Raw results, newest first (by `planned_at_ms`).
+    pub fn results(&self, query: &ResultQuery) -> Result<Vec<RunResult>, StoreError> {
+        let conn = self.reader()?;
+        let Some(filter) = self.filter(&conn, query.check.as_deref(), query.region.as_deref())? else {
+            return Ok(Vec::new());
+        };
+        let mut sql = String::from(
+            "SELECT r.check_id, r.region_id, r.planned_at_ms, r.body FROM results r WHERE r.planned_at_ms >= ?1 \
+             AND r.planned_at_ms < ?2",
+        );
+        let mut values =
+            vec![Value::from(query.since_ms.unwrap_or(i64::MIN)), Value::from(query.until_ms.unwrap_or(i64::MAX))];
+        if let Some(check) = filter.check {
+            values.push(Value::from(check));
+            sql.push_str(&format!(" AND r.check_id = ?{}", values.len()));
+        }
+        if let Some(region) = filter.region {
+            values.push(Value::from(region));
+            sql.push_str(&format!(" AND r.region_id = ?{}", values.len()));
+        }
+        if query.only_failures {
+            sql.push_str(" AND r.state = 2");
+        }
+        let limit = if query.limit == 0 { 100 } else { query.limit };
+        sql.push_str(&format!(" ORDER BY r.planned_at_ms DESC LIMIT {limit}"));
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> = conn
+            .prepare_cached(&sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params_from_iter(values), |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    })?
+                    .collect()
+            })
+            .map_err(StoreError::sqlite("reading results"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (check_id, region_id, planned_at_ms, body) in rows {
+            let (check, region) = self.pair_names(&conn, check_id, region_id)?;
+            let body = decode_body(&body)
+                .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
+            out.push(RunResult {
+                check,
+                region,
+                planned_at_ms,
+                started_at_ms: body.started_at_ms,
+                prober: body.prober,
+                outcome: body.outcome,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Uptime per (check, region) over `[from_ms, to_ms)`: days, hours and minutes from the rollups, the
+    /// partial minutes at the edges from raw results (whole minutes once raw results are pruned).
+    pub fn uptime(&self, query: &UptimeQuery) -> Result<Vec<Uptime>, StoreError> {
+        let conn = self.reader()?;
+        let Some(filter) = self.filter(&conn, query.check.as_deref(), query.region.as_deref())? else {
+            return Ok(Vec::new());
+        };
+        let mut sums: BTreeMap<(i64, i64), [i64; 4]> = BTreeMap::new();
+        for term in self.window_plan(query.from_ms, query.to_ms, true) {
+            let (source, columns) = match term.source {
+                Source::Raw => ("results", "count(*), sum(r.state = 0), sum(r.state = 1), sum(r.state = 2)"),
+                Source::Rollup(level) => (level.table(), "sum(r.runs), sum(r.up), sum(r.degraded), sum(r.down)"),
+            };
+            let time = if term.source == Source::Raw { "r.planned_at_ms" } else { "r.start_ms" };
+            let (filter_sql, values) = pair_filter(&filter, term);
+            let sql = format!(
+                "SELECT p.check_id, p.region_id, {columns} FROM pairs p CROSS JOIN {source} r \
+                 ON r.check_id = p.check_id AND r.region_id = p.region_id AND {time} >= ?1 AND {time} < ?2 \
+                 {filter_sql} GROUP BY p.check_id, p.region_id"
+            );
+            let mut statement = conn.prepare_cached(&sql).map_err(StoreError::sqlite("computing uptime"))?;
+            let mut rows = statement.query(params_from_iter(values)).map_err(StoreError::sqlite("computing uptime"))?;
+            while let Some(row) = rows.next().map_err(StoreError::sqlite("computing uptime"))? {
+                let read = |i| row.get::<_, Option<i64>>(i).map(Option::unwrap_or_default);
+                let counts = (|| Ok::<_, rusqlite::Error>([read(2)?, read(3)?, read(4)?, read(5)?]))()
+                    .map_err(StoreError::sqlite("computing uptime"))?;
+                let key = (
+                    row.get(0).map_err(StoreError::sqlite("computing uptime"))?,
+                    row.get(1).map_err(StoreError::sqlite("computing uptime"))?,
+                );
+                let sum = sums.entry(key).or_default();
+                for (total, value) in sum.iter_mut().zip(counts) {
+                    *total += term.sign * value;
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(sums.len());
+        for ((check_id, region_id), [runs, up, degraded, down]) in sums {
+            if runs <= 0 {
+                continue;
+            }
+            let (check, region) = self.pair_names(&conn, check_id, region_id)?;
+            let ratio = Some((up + degraded) as f64 / runs as f64);
+            out.push(Uptime { check, region, runs, up, degraded, down, ratio });
+        }
+        Ok(out)
+    }
+
+    /// Rows of many terms, terms of the same sign and source merged where their ranges touch.
+    fn scan(
+        &self,
+        conn: &Connection,
+        terms: Vec<Term>,
+        filter: &Filter,
+        mut each: impl FnMut(i64, Row),
+    ) -> Result<(), StoreError> {
+        let mut merged: Vec<Term> = Vec::new();
+        let mut terms = terms;
+        terms.sort_by_key(|term| (term.sign, source_key(term.source), term.from_ms));
+        for term in terms {
+            match merged.last_mut() {
+                Some(last) if last.sign == term.sign && last.source == term.source && last.to_ms >= term.from_ms => {
+                    last.to_ms = last.to_ms.max(term.to_ms);
+                }
+                _ => merged.push(term),
+            }
+        }
+        let failed = || StoreError::sqlite("reading rollups");
+        for term in merged {
+            let (filter_sql, values) = pair_filter(filter, term);
+            let sql = match term.source {
+                Source::Raw => format!(
+                    "SELECT p.check_id, p.region_id, r.planned_at_ms, r.state, r.duration, r.body FROM pairs p \
+                     CROSS JOIN results r ON r.check_id = p.check_id AND r.region_id = p.region_id \
+                     AND r.planned_at_ms >= ?1 AND r.planned_at_ms < ?2 {filter_sql}"
+                ),
+                Source::Rollup(level) => format!(
+                    "SELECT p.check_id, p.region_id, r.start_ms, r.runs, r.up, r.degraded, r.down, r.seconds, r.hist, \
+                     r.phases FROM pairs p CROSS JOIN {} r ON r.check_id = p.check_id AND r.region_id = p.region_id \
+                     AND r.start_ms >= ?1 AND r.start_ms < ?2 {filter_sql}",
+                    level.table()
+                ),
+            };
+            let mut statement = conn.prepare_cached(&sql).map_err(failed())?;
+            let mut rows = statement.query(params_from_iter(values)).map_err(failed())?;
+            while let Some(row) = rows.next().map_err(failed())? {
+                let (check, region, at): (i64, i64, i64) =
+                    (row.get(0).map_err(failed())?, row.get(1).map_err(failed())?, row.get(2).map_err(failed())?);
+                let agg = match term.source {
+                    Source::Raw => {
+                        let state: i64 = row.get(3).map_err(failed())?;
+                        let seconds: f64 = row.get(4).map_err(failed())?;
+                        let body: Vec<u8> = row.get(5).map_err(failed())?;
+                        let phases = decode_body(&body).map(|body| body.outcome.phases).unwrap_or_default();
+                        let mut agg = Agg::default();
+                        agg.record(state, seconds, phases.iter().map(|phase| (phase.name.as_str(), phase.seconds)));
+                        agg
+                    }
+                    Source::Rollup(_) => row_agg_at(row, 3).map_err(failed())?,
+                };
+                each(term.sign, (check, region, at, agg));
+            }
+        }
+        Ok(())
+    }
+
+    /// Per-bucket aggregates of `[from_ms, to_ms)` cut in `bucket_ms` steps, keyed by (bucket index, region id
+    /// when `per_region`).
+    fn series(
+        &self,
+        conn: &Connection,
+        filter: &Filter,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+        per_region: bool,
+    ) -> Result<BTreeMap<(i64, i64), Agg>, StoreError> {
+        let bucket_ms = bucket_ms.max(1);
+        let count = ((to_ms - from_ms).max(0) + bucket_ms - 1) / bucket_ms;
+        let mut terms = Vec::new();
+        for index in 0..count.min(100_000) {
+            let start = from_ms + index * bucket_ms;
+            terms.extend(self.window_plan(start, (start + bucket_ms).min(to_ms), false));
+        }
+        let mut out: BTreeMap<(i64, i64), Agg> = BTreeMap::new();
+        self.scan(conn, terms, filter, |sign, (_, region, at, agg)| {
+            if at < from_ms || at >= to_ms {
+                return;
+            }
+            let key = ((at - from_ms) / bucket_ms, if per_region { region } else { 0 });
+            out.entry(key).or_default().combine(&agg, sign);
+        })?;
+        Ok(out)
+    }
+
+    /// Uptime per bucket of `bucket_ms` over `[from_ms, to_ms)` for a check (one region or all together);
+    /// buckets without runs are included with zero runs.
+    pub fn uptime_buckets(
+        &self,
+        check: &str,
+        region: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let conn = self.reader()?;
+        let bucket_ms = bucket_ms.max(1);
+        let series = match self.filter(&conn, Some(check), region)? {
+            Some(filter) => self.series(&conn, &filter, from_ms, to_ms, bucket_ms, false)?,
+            None => BTreeMap::new(),
+        };
+        let count = ((to_ms - from_ms).max(0) + bucket_ms - 1) / bucket_ms;
+        Ok((0..count.min(100_000))
+            .map(|index| {
+                let agg = series.get(&(index, 0)).cloned().unwrap_or_default();
+                Bucket {
+                    start_ms: from_ms + index * bucket_ms,
+                    runs: agg.runs,
+                    up: agg.up,
+                    degraded: agg.degraded,
+                    down: agg.down,
+                    avg_seconds: (agg.runs > 0).then(|| agg.seconds / agg.runs as f64),
+                }
+            })
+            .collect())
+    }
+
+    /// Latency per region of a check over `[from_ms, to_ms)`: percentiles from the log-scale histograms
+    /// (within 4.4%), exact means.
+    pub fn latency(
+        &self,
+        check: &str,
+        region: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Latency>, StoreError> {
+        let conn = self.reader()?;
+        let Some(filter) = self.filter(&conn, Some(check), region)? else { return Ok(Vec::new()) };
+        let series = self.series(&conn, &filter, from_ms, to_ms, (to_ms - from_ms).max(1), true)?;
+        let mut out = Vec::new();
+        for ((_, region_id), agg) in series {
+            if agg.runs <= 0 {
+                continue;
+            }
+            let check_id = filter.check.unwrap_or_default();
+            let (_, region) = self.pair_names(&conn, check_id, region_id)?;
+            let quantile = |q| agg.hist.quantile(q);
+            out.push(Latency {
+                region,
+                runs: agg.runs,
+                p50: quantile(0.5),
+                p90: quantile(0.9),
+                p95: quantile(0.95),
+                p99: quantile(0.99),
+                avg: Some(agg.seconds / agg.runs as f64),
+                phases: agg.phase_averages(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Latency per step of `step_ms` over `[from_ms, to_ms)` for a check (one region or all together); steps
+    /// without runs are left out.
+    pub fn latency_series(
+        &self,
+        check: &str,
+        region: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+    ) -> Result<Vec<LatencyPoint>, StoreError> {
+        let conn = self.reader()?;
+        let Some(filter) = self.filter(&conn, Some(check), region)? else { return Ok(Vec::new()) };
+        let step_ms = step_ms.max(1);
+        let series = self.series(&conn, &filter, from_ms, to_ms, step_ms, false)?;
+        Ok(series
+            .into_iter()
+            .filter(|(_, agg)| agg.runs > 0)
+            .map(|((index, _), agg)| LatencyPoint {
+                start_ms: from_ms + index * step_ms,
+                runs: agg.runs,
+                p50: agg.hist.quantile(0.5),
+                p95: agg.hist.quantile(0.95),
+                avg: Some(agg.seconds / agg.runs as f64),
+                phases: agg.phase_averages(),
+            })
+            .collect())
+    }
+
+    /// Incidents overlapping `[from_ms, to_ms)`, newest first.
+    pub fn incidents(
+        &self,
+        check: Option<&str>,
+        region: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let conn = self.reader()?;
+        let Some(filter) = self.filter(&conn, check, region)? else { return Ok(Vec::new()) };
+        let mut sql = String::from(
+            "SELECT check_id, region_id, start_ms, end_ms, runs, reason, error FROM incidents \
+             WHERE start_ms < ?2 AND (end_ms IS NULL OR end_ms > ?1)",
+        );
+        let mut values = vec![Value::from(from_ms), Value::from(to_ms)];
+        if let Some(check) = filter.check {
+            values.push(Value::from(check));
+            sql.push_str(&format!(" AND check_id = ?{}", values.len()));
+        }
+        if let Some(region) = filter.region {
+            values.push(Value::from(region));
+            sql.push_str(&format!(" AND region_id = ?{}", values.len()));
+        }
+        sql.push_str(" ORDER BY start_ms DESC, check_id, region_id");
+        type IncidentRow = (i64, i64, i64, Option<i64>, i64, Option<String>, Option<String>);
+        let rows: Vec<IncidentRow> = conn
+            .prepare_cached(&sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params_from_iter(values), |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+                    })?
+                    .collect()
+            })
+            .map_err(StoreError::sqlite("reading incidents"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (check_id, region_id, start_ms, end_ms, runs, reason, error) in rows {
+            let (check, region) = self.pair_names(&conn, check_id, region_id)?;
+            out.push(Incident { check, region, start_ms, end_ms, runs, reason, error });
+        }
+        Ok(out)
+    }
+
+    /// Every (check, region) pair with results, by check then region.
+    pub fn pairs(&self) -> Result<Vec<Pair>, StoreError> {
+        let conn = self.reader()?;
+        let rows: Vec<(i64, i64, i64)> = conn
+            .prepare_cached("SELECT check_id, region_id, last_planned_ms FROM pairs")
+            .and_then(|mut statement| {
+                statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?.collect()
+            })
+            .map_err(StoreError::sqlite("reading pairs"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (check_id, region_id, last_planned_ms) in rows {
+            let (check, region) = self.pair_names(&conn, check_id, region_id)?;
+            out.push(Pair { check, region, last_planned_ms });
+        }
+        out.sort_by(|a, b| (&a.check, &a.region).cmp(&(&b.check, &b.region)));
+        Ok(out)
+    }
+}
+
+fn source_key(source: Source) -> u8 {
+    match source {
+        Source::Raw => 0,
+        Source::Rollup(Level::Minute) => 1,
+        Source::Rollup(Level::Hour) => 2,
+        Source::Rollup(Level::Day) => 3,
+    }
+}
+
+/// The `WHERE` on pairs and the parameters (`?1`, `?2` the term's range).
+fn pair_filter(filter: &Filter, term: Term) -> (String, Vec<Value>) {
+    let mut values = vec![Value::from(term.from_ms), Value::from(term.to_ms)];
+    let mut clauses = Vec::new();
+    if let Some(check) = filter.check {
+        values.push(Value::from(check));
+        clauses.push(format!("p.check_id = ?{}", values.len()));
+    }
+    if let Some(region) = filter.region {
+        values.push(Value::from(region));
+        clauses.push(format!("p.region_id = ?{}", values.len()));
+    }
+    let sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    (sql, values)
+}
