@@ -11,6 +11,7 @@ pub mod pki;
 pub mod protocol;
 pub mod registry;
 mod server;
+pub mod sqlite;
 pub mod state;
 pub mod store;
 pub mod time;
@@ -28,8 +29,8 @@ use tokio::task::JoinSet;
 use crate::config::{Loaded, Stamps};
 use crate::outputs::Outputs;
 use crate::pki::{PkiError, ServerTls};
+use crate::sqlite::SqliteStore;
 use crate::state::Shared;
-use crate::store::MemoryStore;
 use crate::tokens::{TokenError, Tokens};
 
 /// How the scheduler serves.
@@ -94,6 +95,9 @@ pub enum Error {
     /// The tokens file could not be read.
     #[error(transparent)]
     Tokens(#[from] TokenError),
+    /// The embedded store could not be opened.
+    #[error("the result store: {0}")]
+    Store(#[from] probenet_exporters::store::StoreError),
     /// An exporter could not start.
     #[error(transparent)]
     Exporter(#[from] probenet_exporters::build::BuildError),
@@ -110,6 +114,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     shared: Arc<Shared>,
+    store: SqliteStore,
 }
 
 impl Running {
@@ -135,6 +140,11 @@ impl Running {
         self.tls.as_ref().map(|tls| tls.fingerprint.as_str())
     }
 
+    /// The embedded result store.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
     /// Stops accepting, ends long-polls, lets open requests finish (bounded), and waits for every task.
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
@@ -154,7 +164,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
             .await
             .map_err(|error| Error::Internal(error.to_string()))??
     };
-    let (loaded, stamps, tls, tokens) = prepared;
+    let (loaded, stamps, tls, tokens, store) = prepared;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| Error::Listen { addr: options.listen, source })?;
@@ -166,7 +176,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         options.config.clone(),
         loaded,
         stamps,
-        Arc::new(MemoryStore::default()),
+        Arc::new(store.clone()),
         outputs,
         tokens,
         stopping.clone(),
@@ -174,15 +184,16 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let router = api::router(shared.clone());
     let acceptor = tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.clone()));
     let mut tasks = JoinSet::new();
-    tasks.spawn(server::serve(listener, acceptor, router, stopping));
+    tasks.spawn(server::serve(listener, acceptor, router, stopping.clone()));
     tasks.spawn(shared.clone().duties());
+    tasks.spawn(store.clone().prune_every(std::time::Duration::from_secs(3600), stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
     tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
-    Ok(Running { addr, tls, stop, tasks, shared })
+    Ok(Running { addr, tls, stop, tasks, shared, store })
 }
 
-type Prepared = (Loaded, Stamps, Option<ServerTls>, Tokens);
+type Prepared = (Loaded, Stamps, Option<ServerTls>, Tokens, SqliteStore);
 
 fn prepare(options: &Options) -> Result<Prepared, Error> {
     let stamps = Stamps::take(&options.config);
@@ -194,7 +205,8 @@ fn prepare(options: &Options) -> Result<Prepared, Error> {
         TlsMode::PlainHttp => None,
     };
     let tokens = Tokens::open(&options.data)?;
-    Ok((loaded, stamps, tls, tokens))
+    let store = SqliteStore::open(&options.data.join("store"))?;
+    Ok((loaded, stamps, tls, tokens, store))
 }
 
 /// Runs until `shutdown` completes, then stops cleanly.

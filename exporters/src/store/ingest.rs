@@ -55,9 +55,16 @@ impl Store {
     /// files (fsynced) before the commit and their relative path recorded. On error nothing of the batch is
     /// stored and what was stored before is untouched.
     pub fn ingest(&self, results: &[RunResult]) -> Result<Ingested, StoreError> {
+        self.ingest_marked(results).map(|(done, _)| done)
+    }
+
+    /// [`ingest`](Self::ingest), also returning the indices (into `results`) of the results stored now, so the
+    /// caller can pass on new results and not replays.
+    pub fn ingest_marked(&self, results: &[RunResult]) -> Result<(Ingested, Vec<usize>), StoreError> {
         if results.is_empty() {
-            return Ok(Ingested::default());
+            return Ok((Ingested::default(), Vec::new()));
         }
+        let mut fresh = Vec::new();
         let mut guard = self.writer()?;
         let super::Writer { conn, pairs } = &mut *guard;
         let tx = conn
@@ -79,7 +86,7 @@ impl Store {
         let mut aggs: [HashMap<(i64, i64, i64), Agg>; 3] = Default::default();
         let mut runs: HashMap<(i64, i64), Vec<Run>> = HashMap::new();
         let mut dirs = BTreeSet::new();
-        for (result, &(check, region)) in results.iter().zip(&ids) {
+        for (index, (result, &(check, region))) in results.iter().zip(&ids).enumerate() {
             let what = || {
                 format!("storing the result of {}/{} planned at {}", result.check, result.region, result.planned_at_ms)
             };
@@ -124,6 +131,7 @@ impl Store {
                 continue;
             }
             done.accepted += 1;
+            fresh.push(index);
             for (relative, data) in files {
                 dirs.insert(artifacts::write(&self.inner.artifacts, &relative, &data)?);
                 tx.prepare_cached(
@@ -200,6 +208,6 @@ impl Store {
         }
         self.inner.accepted.fetch_add(done.accepted as u64, Ordering::Relaxed);
         self.inner.duplicates.fetch_add(done.duplicates as u64, Ordering::Relaxed);
-        Ok(done)
+        Ok((done, fresh))
     }
 }
