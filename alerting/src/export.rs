@@ -1,0 +1,1 @@
+//! Prometheus alerting rules equivalent to the configured ones.
