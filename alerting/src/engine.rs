@@ -36,7 +36,7 @@ pub struct Options {
     pub repeat_interval: Duration,
     /// How long a region must look healthy again before its impairment ends (default 2m).
     pub impairment_resolve_after: Duration,
-    /// How often SLO buckets are written to the store (default 1m).
+    /// How often SLO buckets are written to the store (default 5m; also when the engine is dropped).
     pub flush_interval: Duration,
 }
 
@@ -46,7 +46,7 @@ impl Default for Options {
             dashboard_url: None,
             repeat_interval: Duration::from_secs(4 * 3600),
             impairment_resolve_after: Duration::from_secs(120),
-            flush_interval: Duration::from_secs(60),
+            flush_interval: Duration::from_secs(300),
         }
     }
 }
@@ -268,17 +268,32 @@ impl Engine {
     }
 
     fn evaluate_slos(&mut self, now: i64, out: &mut Vec<Outgoing>, seen: &mut BTreeSet<String>) {
-        let checks: Vec<CheckInfo> = self.rules.checks.values().filter(|check| check.slo.is_some()).cloned().collect();
-        for check in checks {
+        let names: Vec<String> =
+            self.rules.checks.values().filter(|check| check.slo.is_some()).map(|check| check.name.clone()).collect();
+        for name in names {
+            let Some(check) = self.rules.checks.get(&name).cloned() else { continue };
             let (Some(objective), Some(buckets)) = (&check.slo, self.slo.get(&check.name)) else { continue };
             let budget = objective.budget();
+            let burns: Vec<(f64, f64)> = BURN_ALERTS
+                .iter()
+                .map(|alert| {
+                    let long = slo::burn_rate(buckets.recent(now, alert.long_ms), budget);
+                    (long, slo::burn_rate(buckets.recent(now, alert.short_ms), budget))
+                })
+                .collect();
+            let firing =
+                |alert: &slo::BurnAlert, (long, short): (f64, f64)| long >= alert.factor && short >= alert.factor;
+            let keys: Vec<String> = BURN_ALERTS.iter().map(|alert| format!("{}/{}", alert.name, check.name)).collect();
+            let open = keys.iter().any(|key| self.instances.contains_key(key));
+            if !open && !BURN_ALERTS.iter().zip(&burns).any(|(alert, burn)| firing(alert, *burn)) {
+                // Nothing fires or resolves: skip the summaries (this runs at every evaluation).
+                seen.extend(keys);
+                continue;
+            }
             let remaining = slo::budget_remaining(buckets.window(now, millis(objective.window)), budget);
             let mut steps = Vec::new();
-            for alert in BURN_ALERTS {
-                let long = slo::burn_rate(buckets.recent(now, alert.long_ms), budget);
-                let short = slo::burn_rate(buckets.recent(now, alert.short_ms), budget);
-                let verdict =
-                    if long >= alert.factor && short >= alert.factor { Verdict::True } else { Verdict::False };
+            for (alert, (long, short)) in BURN_ALERTS.into_iter().zip(burns) {
+                let verdict = if firing(&alert, (long, short)) { Verdict::True } else { Verdict::False };
                 let what = format!(
                     "{} burns its error budget {long:.1}x over {} and {short:.1}x over {} (objective {}% over {}; \
                      {:.1}% of the budget left)",

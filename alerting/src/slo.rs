@@ -1,7 +1,7 @@
 //! SLO bookkeeping: good and bad runs per check in minute buckets (for the burn-rate windows, up to 6h) and
 //! hour buckets (for the objective's window), error budget remaining and multiwindow burn rates.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Serialize;
 
@@ -88,7 +88,8 @@ impl Resolution {
 /// The buckets of one check.
 #[derive(Debug, Clone, Default)]
 pub struct Buckets {
-    minutes: BTreeMap<i64, Counts>,
+    /// Minute buckets by start, oldest first (contiguous: the burn windows walk it from the back).
+    minutes: VecDeque<(i64, Counts)>,
     hours: BTreeMap<i64, Counts>,
     /// Buckets changed since the last flush.
     pub dirty: BTreeSet<(Resolution, i64)>,
@@ -100,7 +101,7 @@ impl Buckets {
         let one = Counts { total: 1, bad: u64::from(bad) };
         if at_ms > now_ms - MINUTES_KEPT_MS {
             let start = at_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
-            self.minutes.entry(start).or_default().add(one);
+            self.minute_mut(start).add(one);
             self.dirty.insert((Resolution::Minute, start));
         }
         let start = at_ms.div_euclid(HOUR_MS) * HOUR_MS;
@@ -108,18 +109,36 @@ impl Buckets {
         self.dirty.insert((Resolution::Hour, start));
     }
 
+    /// The minute bucket starting at `start`, created in its place when missing.
+    fn minute_mut(&mut self, start: i64) -> &mut Counts {
+        let at = match self.minutes.back() {
+            Some((last, _)) if *last < start => self.minutes.len(),
+            None => 0,
+            Some(_) => self.minutes.partition_point(|(known, _)| *known < start),
+        };
+        if self.minutes.get(at).is_none_or(|(known, _)| *known != start) {
+            self.minutes.insert(at, (start, Counts::default()));
+        }
+        &mut self.minutes[at].1
+    }
+
     /// Restores a stored bucket.
     pub fn load(&mut self, resolution: Resolution, start_ms: i64, counts: Counts) {
         match resolution {
-            Resolution::Minute => self.minutes.insert(start_ms, counts),
-            Resolution::Hour => self.hours.insert(start_ms, counts),
-        };
+            Resolution::Minute => *self.minute_mut(start_ms) = counts,
+            Resolution::Hour => {
+                self.hours.insert(start_ms, counts);
+            }
+        }
     }
 
     /// The counts of a bucket, for flushing.
     pub fn get(&self, resolution: Resolution, start_ms: i64) -> Option<Counts> {
         match resolution {
-            Resolution::Minute => self.minutes.get(&start_ms).copied(),
+            Resolution::Minute => {
+                let at = self.minutes.partition_point(|(known, _)| *known < start_ms);
+                self.minutes.get(at).filter(|(known, _)| *known == start_ms).map(|(_, counts)| *counts)
+            }
             Resolution::Hour => self.hours.get(&start_ms).copied(),
         }
     }
@@ -129,9 +148,9 @@ impl Buckets {
         let mut dropped = Vec::new();
         let minute_floor = now_ms - MINUTES_KEPT_MS;
         let hour_floor = (now_ms - window_ms - HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS;
-        while let Some((&start, _)) = self.minutes.first_key_value().filter(|(start, _)| **start < minute_floor) {
-            self.minutes.remove(&start);
-            dropped.push((Resolution::Minute, start));
+        while let Some((start, _)) = self.minutes.front().filter(|(start, _)| *start < minute_floor) {
+            dropped.push((Resolution::Minute, *start));
+            self.minutes.pop_front();
         }
         while let Some((&start, _)) = self.hours.first_key_value().filter(|(start, _)| **start < hour_floor) {
             self.hours.remove(&start);
@@ -140,12 +159,17 @@ impl Buckets {
         dropped
     }
 
-    /// The runs of the minute buckets that overlap the last `window_ms` (window at most 6h).
+    /// The runs of the last `window_ms` (at most 6h), to the minute: the minute buckets that start after
+    /// `now - window`, the current one included.
     pub fn recent(&self, now_ms: i64, window_ms: i64) -> Counts {
-        let from = (now_ms - window_ms).div_euclid(MINUTE_MS) * MINUTE_MS;
         let mut sum = Counts::default();
-        for counts in self.minutes.range(from..=now_ms).map(|(_, counts)| *counts) {
-            sum.add(counts);
+        for (start, counts) in self.minutes.iter().rev() {
+            if *start <= now_ms - window_ms {
+                break;
+            }
+            if *start <= now_ms {
+                sum.add(*counts);
+            }
         }
         sum
     }
