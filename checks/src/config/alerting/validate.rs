@@ -76,18 +76,28 @@ pub(crate) fn validate_alerting(
             None => {}
             Some(NodeKind::Seq(items)) => {
                 for i in 0..items.len() {
-                    let rule = validate_rule(&mut cx, &base.index(i), checks, check_names, &notifier_names);
-                    if let Some(rule) = rule {
-                        match alert_places.get(&rule.name) {
-                            Some(first) => cx.error(
-                                &base.index(i).key("name"),
-                                format!("duplicate alert name {:?} (first defined at {first})", rule.name),
-                            ),
-                            None => {
-                                alert_places.insert(rule.name.clone(), rule.place.clone());
-                                alerting.alerts.push(rule);
+                    let name_path = base.index(i).key("name");
+                    let duplicate = match cx.node(&name_path).map(|node| &node.kind) {
+                        Some(NodeKind::Scalar { text, .. }) => match alert_places.get(text) {
+                            Some(first) => {
+                                cx.error(
+                                    &name_path,
+                                    format!("duplicate alert name {text:?} (first defined at {first})"),
+                                );
+                                true
                             }
-                        }
+                            None => {
+                                let at = cx.mark(&name_path);
+                                let place = Place { file: cx.file().to_owned(), line: at.line, col: at.col };
+                                alert_places.insert(text.clone(), place);
+                                false
+                            }
+                        },
+                        _ => false,
+                    };
+                    let rule = validate_rule(&mut cx, &base.index(i), checks, check_names, &notifier_names);
+                    if let Some(rule) = rule.filter(|_| !duplicate) {
+                        alerting.alerts.push(rule);
                     }
                 }
             }
