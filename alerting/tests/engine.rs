@@ -1,6 +1,8 @@
 //! The rule engine over synthetic results and a manual clock: quorum, impairment, flapping, restarts,
 //! silences and repeats, each as it would page a human.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

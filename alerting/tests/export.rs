@@ -1,6 +1,8 @@
 //! `probenet export rules`: promtool accepts the exported rules, and `promtool test rules` shows they fire as
 //! the engine does (2 of 3 regions fire, 1 of 3 does not; burn alerts on a hard outage).
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 

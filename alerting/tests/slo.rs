@@ -1,6 +1,8 @@
 //! Thirty days of one-minute runs replayed through a manual clock: error budget remaining to the exact
 //! arithmetic, and which burn-rate alerts fire for a hard outage, a moderate one and a harmless blip.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

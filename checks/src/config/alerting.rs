@@ -2,6 +2,7 @@
 //!
 //! The rule engine (crate `probenet-alerting`) evaluates these; this module only checks them.
 
+mod notifiers;
 pub mod spec;
 mod validate;
 
