@@ -1,5 +1,6 @@
 //! The config: loading files, the raw YAML model, validation into ready types, and the JSON Schema.
 
+pub mod alerting;
 mod context;
 mod error;
 pub mod exporters;
@@ -33,6 +34,12 @@ pub struct Config {
     pub scheduling: Scheduling,
     /// Where results go besides the embedded store.
     pub exporters: Vec<exporters::Exporter>,
+    /// Alert rules, in file order.
+    pub alerts: Vec<alerting::AlertRule>,
+    /// Notifiers by name.
+    pub notifiers: BTreeMap<String, alerting::NotifierSpec>,
+    /// The region-impaired alert.
+    pub probe_health: alerting::ProbeHealth,
 }
 
 /// How the scheduler spreads checks over probers.
@@ -87,6 +94,8 @@ pub struct Check {
     pub regions: Vec<String>,
     /// Labels attached to its results.
     pub labels: BTreeMap<String, String>,
+    /// Its service level objective.
+    pub slo: Option<alerting::Slo>,
     /// What it does.
     pub kind: CheckKind,
     /// Where it is defined.

@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::alerting::spec as alerting;
 use crate::{browser, dns, http, icmp, tcp, tls};
 
 /// A probenet config file. Several files (or a directory of `*.yaml`) are merged.
@@ -30,6 +31,13 @@ pub struct RawFile {
     /// Where results go besides the scheduler's embedded store: remote write, result logs, Loki. Every file may
     /// add exporters.
     pub exporters: Option<Deferred<Vec<super::exporters::RawExporter>>>,
+    /// Where alerts are sent: a map of notifier name to exactly one kind (`webhook`, `slack`, `alertmanager`,
+    /// `pagerduty`, `email`).
+    pub notifiers: Option<Deferred<BTreeMap<String, alerting::RawNotifier>>>,
+    /// Alert rules over the checks' results in every region.
+    pub alerts: Option<Deferred<Vec<alerting::RawAlert>>>,
+    /// The `region-impaired` alert: when a region counts as impaired and who is told. At most one file may set it.
+    pub probe_health: Option<Deferred<alerting::RawProbeHealth>>,
 }
 
 /// How the scheduler spreads checks over probers.
@@ -87,6 +95,8 @@ pub struct RawCheck {
     pub regions: Option<Vec<String>>,
     /// Labels attached to every result of this check (label names: letters, digits and `_`).
     pub labels: Option<BTreeMap<String, String>>,
+    /// A service level objective: the share of runs that must succeed over a window, with burn-rate alerts.
+    pub slo: Option<alerting::RawSlo>,
     /// An HTTP(S) request and what its response must look like.
     pub http: Option<Deferred<http::HttpSpec>>,
     /// A DNS query and what its answer must look like.

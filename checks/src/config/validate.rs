@@ -111,6 +111,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
     // Pass 2: every check of every file.
     let mut checks: Vec<Check> = Vec::new();
     let mut names: HashMap<String, Place> = HashMap::new();
+    let shaped_files = shaped.clone();
     for index in shaped {
         let file = &files[index];
         let mut cx = Ctx::new(&file.name, &file.root);
@@ -132,6 +133,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         secrets.append(&mut cx.secrets);
     }
 
+    let alerting = super::alerting::validate_alerting(files, &shaped_files, &checks, &names, &mut errors, &mut secrets);
     if !errors.is_empty() {
         return (Err(ConfigErrors(errors).sorted()), secrets);
     }
@@ -141,7 +143,10 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         regions.into_iter().map(|(name, (region, _))| (name, region)).collect()
     };
     let scheduling = scheduling.map(|(_, scheduling)| scheduling).unwrap_or_default();
-    (Ok(Config { regions, checks, secrets: secrets.clone(), scheduling, exporters }), secrets)
+    let (alerts, notifiers, probe_health) = (alerting.alerts, alerting.notifiers, alerting.probe_health);
+    let config =
+        Config { regions, checks, secrets: secrets.clone(), scheduling, exporters, alerts, notifiers, probe_health };
+    (Ok(config), secrets)
 }
 
 fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Place)>) {
@@ -297,6 +302,7 @@ fn validate_check(
             })),
         };
     let labels = validate_labels(cx, &path.key("labels"), raw.labels.unwrap_or_default());
+    let slo = raw.slo.and_then(|slo| super::alerting::validate_slo(cx, &path.key("slo"), slo));
 
     let (schedule, mut timeout, regions, kind) = (schedule?, timeout?, regions?, kind?);
     let shortest_gap = match &schedule {
@@ -332,6 +338,7 @@ fn validate_check(
         timeout,
         regions,
         labels,
+        slo,
         kind,
         place: Place { file: cx.file().to_owned(), line: mark.line, col: mark.col },
     })
@@ -455,7 +462,11 @@ fn validate_region_list(cx: &mut Ctx<'_>, path: &Path, list: &[String], declared
     out
 }
 
-fn validate_labels(cx: &mut Ctx<'_>, path: &Path, labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(crate) fn validate_labels(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    labels: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     const RESERVED: [&str; 3] = ["job", "instance", "probe"];
     let mut out = BTreeMap::new();
     for (name, value) in labels {
@@ -476,7 +487,7 @@ fn validate_labels(cx: &mut Ctx<'_>, path: &Path, labels: BTreeMap<String, Strin
 }
 
 /// Check and region names: `[a-z0-9][a-z0-9_-]*`.
-fn is_name(name: &str) -> bool {
+pub(crate) fn is_name(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
