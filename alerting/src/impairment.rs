@@ -9,7 +9,7 @@ use crate::quorum::{Latest, most_common};
 use crate::rules::Rules;
 
 /// Why a region looks impaired.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Impairment {
     /// The region.
     pub region: String,

@@ -39,6 +39,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/checks", get(checks))
         .route("/api/v1/results", get(results))
         .route("/api/v1/config", get(config))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/silences", post(add_silence))
+        .route("/api/v1/silences/{id}", axum::routing::delete(expire_silence))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
@@ -326,4 +330,43 @@ async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
     let mut text = metrics::render(&shared, &plan);
     text.push_str(&shared.outputs.render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+async fn alerts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&shared, &headers)?;
+    Ok(Json(shared.alerting.view()))
+}
+
+async fn notifications(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&shared, &headers)?;
+    Ok(Json(shared.alerting.notifications()))
+}
+
+async fn add_silence(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(silence): Json<probenet_alerting::Silence>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&shared, &headers)?;
+    let id = shared
+        .alerting
+        .add_silence(silence)
+        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, error.to_string()))?;
+    Ok(Json(serde_json::json!({"id": id})))
+}
+
+async fn expire_silence(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&shared, &headers)?;
+    match shared.alerting.expire_silence(id) {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no silence {id}"))),
+        Err(error) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())),
+    }
 }

@@ -1,6 +1,7 @@
 //! The control plane: prober registry and leases, assignment of (check, region) pairs, the HTTPS API and
 //! result ingest. Embeddable: [`start`] returns a handle, nothing global, no process exit.
 
+pub mod alerts;
 pub mod api;
 pub mod assign;
 pub mod config;
@@ -62,6 +63,8 @@ pub struct Options {
     pub tls: TlsMode,
     /// Extra names for the server certificate (`TlsMode::Auto`).
     pub sans: Vec<String>,
+    /// The dashboard's public base URL, for links in notifications.
+    pub dashboard_url: Option<String>,
 }
 
 /// Why the scheduler could not start.
@@ -98,6 +101,9 @@ pub enum Error {
     /// The embedded store could not be opened.
     #[error("the result store: {0}")]
     Store(#[from] probenet_exporters::store::StoreError),
+    /// Alerting could not start.
+    #[error(transparent)]
+    Alerting(#[from] crate::alerts::AlertingError),
     /// An exporter could not start.
     #[error(transparent)]
     Exporter(#[from] probenet_exporters::build::BuildError),
@@ -150,6 +156,7 @@ impl Running {
         self.stop.send_replace(true);
         while self.tasks.join_next().await.is_some() {}
         self.shared.outputs.close(std::time::Duration::from_secs(5)).await;
+        self.shared.alerting.close(std::time::Duration::from_secs(5)).await;
     }
 }
 
@@ -172,12 +179,14 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let (stop, stopping) = watch::channel(false);
     let checks = loaded.config.checks.len();
     let outputs = Outputs::start(&loaded)?;
+    let alerting = crate::alerts::Alerting::start(&loaded, &options.data, options.dashboard_url.clone())?;
     let shared = Arc::new(Shared::new(
         options.config.clone(),
         loaded,
         stamps,
         Arc::new(store.clone()),
         outputs,
+        alerting,
         tokens,
         stopping.clone(),
     ));

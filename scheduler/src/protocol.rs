@@ -226,5 +226,6 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
             ApiError::unavailable(error.to_string())
         })?;
     shared.outputs.publish(&fresh);
+    shared.alerting.observe(&fresh);
     Ok(Json(Ack { accepted: ingested.accepted, duplicates: ingested.duplicates }))
 }

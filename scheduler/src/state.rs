@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use probenet_checks::ConfigError;
 use tokio::sync::watch;
 
+use crate::alerts::Alerting;
 use crate::assign::{self, CheckInput, ProberInput, Table};
 use crate::config::{Loaded, Stamps};
 use crate::outputs::Outputs;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// Where stored results go next: the exporters.
     pub outputs: Outputs,
+    /// The alert engine and notifiers.
+    pub alerting: Alerting,
     /// Accepted tokens.
     pub tokens: Tokens,
     /// Reloads that applied a config.
@@ -87,6 +90,7 @@ impl Shared {
         stamps: Stamps,
         store: Arc<dyn Store>,
         outputs: Outputs,
+        alerting: Alerting,
         tokens: Tokens,
         stopping: watch::Receiver<bool>,
     ) -> Self {
@@ -98,6 +102,7 @@ impl Shared {
             plan_lock: Mutex::new(()),
             store,
             outputs,
+            alerting,
             tokens,
             reloads_ok: AtomicU64::new(0),
             reloads_error: AtomicU64::new(0),
@@ -215,6 +220,7 @@ impl Shared {
                 inner.rejected.clear();
                 let checks = loaded.config.checks.len();
                 self.outputs.reconfigure(&inner.config, &loaded);
+                self.alerting.reconfigure(&loaded);
                 inner.config = Arc::new(loaded);
                 inner.registry.bump();
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
@@ -243,6 +249,8 @@ impl Shared {
         };
         let mut expiry = tokio::time::interval(Duration::from_millis(250));
         let mut poll = tokio::time::interval(Duration::from_secs(2));
+        let mut alerts = tokio::time::interval(Duration::from_secs(5));
+        alerts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         poll.tick().await;
@@ -251,6 +259,10 @@ impl Shared {
                 () = crate::server::stopped(&mut stopping) => return,
                 _ = expiry.tick() => {
                     self.expire();
+                    continue;
+                }
+                _ = alerts.tick() => {
+                    self.alerting.tick();
                     continue;
                 }
                 _ = poll.tick() => false,

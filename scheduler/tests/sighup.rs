@@ -25,6 +25,7 @@ async fn sighup_reloads_the_config() {
         data: dir.path().join("data"),
         tls: TlsMode::PlainHttp,
         sans: Vec::new(),
+        dashboard_url: None,
     };
     let running = probenet_scheduler::start(options).await.unwrap();
     let client = reqwest::Client::new();

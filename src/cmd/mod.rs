@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod export;
 mod prober;
 mod run;
 mod scheduler;
@@ -27,6 +28,8 @@ pub enum Command {
     Scheduler(scheduler::Args),
     /// Manage bearer tokens of probers and of the admin API.
     Token(token::Args),
+    /// Export what the config means for other tools: `export rules` (Prometheus alerting rules).
+    Export(export::Args),
     /// Run the checks a scheduler assigns to this machine, in one region, until SIGTERM or Ctrl-C.
     Prober(prober::Args),
 }
@@ -40,6 +43,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Scheduler(args) => scheduler::main(args),
         Command::Token(args) => token::main(args),
         Command::Prober(args) => prober::main(&args),
+        Command::Export(args) => export::main(&args),
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Args {
     /// An extra DNS name or IP address for the certificate it makes (repeat for several).
     #[arg(long = "san", value_name = "NAME", conflicts_with = "tls_cert")]
     sans: Vec<String>,
+    /// The dashboard's public base URL, for links in alert notifications (such as https://probenet.example).
+    #[arg(long, value_name = "URL")]
+    dashboard_url: Option<String>,
     /// Serve plain HTTP instead of HTTPS; only allowed on a loopback address.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "sans"])]
     plain_http: bool,
@@ -38,7 +41,14 @@ pub fn main(args: Args) -> ExitCode {
         (false, Some(cert), Some(key)) => TlsMode::Files { cert, key },
         _ => TlsMode::Auto,
     };
-    let options = Options { config: args.config, listen: args.listen, data: args.data, tls, sans: args.sans };
+    let options = Options {
+        config: args.config,
+        listen: args.listen,
+        data: args.data,
+        tls,
+        sans: args.sans,
+        dashboard_url: args.dashboard_url,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

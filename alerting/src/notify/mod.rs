@@ -8,6 +8,7 @@
 mod alertmanager;
 mod dispatch;
 mod email;
+mod from_config;
 mod http;
 mod pagerduty;
 mod slack;
@@ -18,6 +19,7 @@ mod webhook;
 pub use alertmanager::{AlertmanagerNotifier, AlertmanagerOptions, HttpAuth};
 pub use dispatch::{DeliveryRecord, DeliveryStatus, Dispatcher, DispatcherOptions, NotifierCounters};
 pub use email::{EmailNotifier, EmailOptions, SmtpTls};
+pub use from_config::notifiers;
 pub use pagerduty::{PAGERDUTY_EVENTS_URL, PagerDutyNotifier, PagerDutyOptions, pagerduty_severity};
 pub use slack::{SlackNotifier, SlackOptions};
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookNotifier, WebhookOptions, sign};

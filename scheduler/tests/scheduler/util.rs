@@ -50,6 +50,7 @@ pub fn options(dir: &std::path::Path, config: PathBuf) -> Options {
         data: dir.join("data"),
         tls: TlsMode::Auto,
         sans: Vec::new(),
+        dashboard_url: None,
     }
 }
 

@@ -80,6 +80,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         data: args.data.clone(),
         tls: if plain { probenet_scheduler::TlsMode::PlainHttp } else { probenet_scheduler::TlsMode::Auto },
         sans: Vec::new(),
+        dashboard_url: None,
     })
     .await?;
     let url = scheduler.url();
