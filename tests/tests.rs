@@ -12,6 +12,7 @@
 
 mod util;
 
+mod alerting;
 mod exporters;
 mod http;
 mod network;

@@ -184,9 +184,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         options.config.clone(),
         loaded,
         stamps,
-        Arc::new(store.clone()),
-        outputs,
-        alerting,
+        crate::state::Destinations { store: Arc::new(store.clone()), outputs, alerting },
         tokens,
         stopping.clone(),
     ));

@@ -19,6 +19,17 @@ use crate::registry::{Prober, Registry};
 use crate::store::Store;
 use crate::tokens::Tokens;
 
+/// Where ingested results go: the store first, then the exporters and the alert engine.
+#[derive(Debug)]
+pub struct Destinations {
+    /// The result store.
+    pub store: Arc<dyn Store>,
+    /// The exporters.
+    pub outputs: Outputs,
+    /// The alert engine.
+    pub alerting: Alerting,
+}
+
 /// Everything request handlers and background tasks share.
 #[derive(Debug)]
 pub struct Shared {
@@ -88,12 +99,11 @@ impl Shared {
         paths: Vec<PathBuf>,
         loaded: Loaded,
         stamps: Stamps,
-        store: Arc<dyn Store>,
-        outputs: Outputs,
-        alerting: Alerting,
+        destinations: Destinations,
         tokens: Tokens,
         stopping: watch::Receiver<bool>,
     ) -> Self {
+        let Destinations { store, outputs, alerting } = destinations;
         store.set_pairs(&loaded.pairs());
         let registry = Registry::new(loaded.config.scheduling.lease);
         Self {
