@@ -100,6 +100,17 @@ impl Region {
         Ok((host_ip, ns_ip))
     }
 
+    /// Cuts the region off: the prober side of the delay line goes down, so nothing in the prober namespace
+    /// reaches a target any more (connections fail at once: no route). [`restore`](Self::restore) undoes it.
+    pub fn cut(&self) -> io::Result<()> {
+        ip(&["-n", &self.prober_ns, "link", "set", DEVICE, "down"])
+    }
+
+    /// Brings the delay line back after [`cut`](Self::cut).
+    pub fn restore(&self) -> io::Result<()> {
+        ip(&["-n", &self.prober_ns, "link", "set", DEVICE, "up"])
+    }
+
     /// A command that runs `program` inside the prober namespace.
     pub fn prober_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new("ip");
