@@ -98,8 +98,8 @@ export function run(h) {
       (ago === null ? ', no run yet' : `, last run ${span(ago)} ago, ${ms(last)}`) +
       (row.max ? `; 24 h latency up to ${ms(row.max)}` : '');
     return `<a class="c s${state}" data-region="${esc(region)}" href="${base}/checks/${encodeURIComponent(row.name)}#region=${encodeURIComponent(region)}" title="${esc(title)}">` +
-      `<span class="rg">${esc(region)}</span><span class="l1"><i class="dot"></i><b class="u24">${pctH(u24)}</b>` +
-      `<svg class="spk" viewBox="0 0 ${SPARK_W} ${SPARK_H}" aria-hidden="true"><path d="${sparkPath(spark)}"/></svg></span>` +
+      `<i class="dot"></i><b class="u24">${pctH(u24)}</b>` +
+      `<svg class="spk" viewBox="0 0 ${SPARK_W} ${SPARK_H}" aria-hidden="true"><path d="${sparkPath(spark)}"/></svg>` +
       `<span class="l2"><span class="u7">${pctH(u7)}</span><span class="u30">${pctH(u30)}</span></span></a>`;
   }
 

@@ -43,8 +43,11 @@ fn json_with_etag(headers: &HeaderMap, value: &impl Serialize) -> Response {
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|given| given.split(',').any(|tag| tag.trim().trim_start_matches("W/") == etag));
-    let mut response =
-        if matches { StatusCode::NOT_MODIFIED.into_response() } else { ([(header::CONTENT_TYPE, "application/json")], body).into_response() };
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
     if let Ok(value) = HeaderValue::from_str(&etag) {
@@ -101,7 +104,8 @@ fn parse_span(text: &str) -> Option<i64> {
 
 /// The asked range: `from`/`to` in ms, or `range` (`24h` by default) ending now.
 fn range(params: &HashMap<String, String>, now_ms: i64) -> Result<Range, &'static str> {
-    let number = |key: &str| params.get(key).map(|value| value.parse::<i64>().map_err(|_| "from and to are milliseconds"));
+    let number =
+        |key: &str| params.get(key).map(|value| value.parse::<i64>().map_err(|_| "from and to are milliseconds"));
     let to_ms = number("to").transpose()?.unwrap_or(now_ms);
     let from_ms = match number("from").transpose()? {
         Some(from) => from,
@@ -228,7 +232,10 @@ mod tests {
     #[test]
     fn ranges_are_parsed_and_bounded() {
         let params = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        assert_eq!(range(&params(&[]), 100_000_000), Ok(Range { from_ms: 100_000_000 - 86_400_000, to_ms: 100_000_000 }));
+        assert_eq!(
+            range(&params(&[]), 100_000_000),
+            Ok(Range { from_ms: 100_000_000 - 86_400_000, to_ms: 100_000_000 })
+        );
         assert_eq!(range(&params(&[("range", "1h")]), 3_600_000), Ok(Range { from_ms: 0, to_ms: 3_600_000 }));
         assert_eq!(range(&params(&[("from", "5"), ("to", "9")]), 0), Ok(Range { from_ms: 5, to_ms: 9 }));
         assert!(range(&params(&[("range", "1y")]), 0).is_err());

@@ -20,7 +20,8 @@ const ASSETS: [(&str, &str, &[u8]); 7] = [
 ];
 
 /// The policy of every answer: nothing from elsewhere, no inline script or style.
-const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+const CSP: &str =
+    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// A short hash of every asset, appended to their URLs so that they can be cached for a year.
 fn assets_version() -> &'static str {

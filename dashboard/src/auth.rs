@@ -112,7 +112,9 @@ fn authorised(auth: &Auth, headers: &HeaderMap) -> bool {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).unwrap_or("");
     match auth {
         Auth::Token(token) => {
-            let bearer = authorization.strip_prefix("Bearer ").is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes()));
+            let bearer = authorization
+                .strip_prefix("Bearer ")
+                .is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes()));
             bearer || cookie(headers, COOKIE).is_some_and(|given| same(given.as_bytes(), token.as_bytes()))
         }
         Auth::Basic { user, password } => {
@@ -174,7 +176,9 @@ fn challenge(auth: &Auth, base: &str, wrong: bool, api: bool) -> Response {
     } else {
         let html = match auth {
             Auth::Token(_) => login_html(base, wrong),
-            Auth::Basic { .. } => crate::assets::message_html(base, "Sign in", "This dashboard needs a user name and a password."),
+            Auth::Basic { .. } => {
+                crate::assets::message_html(base, "Sign in", "This dashboard needs a user name and a password.")
+            }
         };
         (StatusCode::UNAUTHORIZED, Html(html)).into_response()
     };
@@ -225,7 +229,8 @@ mod tests {
 
     #[test]
     fn debug_hides_secrets() {
-        let shown = format!("{:?} {:?}", Auth::Token("t0p".into()), Auth::Basic { user: "u".into(), password: "pw9".into() });
+        let shown =
+            format!("{:?} {:?}", Auth::Token("t0p".into()), Auth::Basic { user: "u".into(), password: "pw9".into() });
         assert!(!shown.contains("t0p") && !shown.contains("pw9"), "{shown}");
     }
 }

@@ -36,7 +36,11 @@ pub fn format_uptime(uptime: Option<f64>) -> String {
         None => "–".to_owned(),
         Some(uptime) => {
             let hundredths = uptime_hundredths(uptime);
-            if hundredths == 10_000 { "100%".to_owned() } else { format!("{}.{:02}%", hundredths / 100, hundredths % 100) }
+            if hundredths == 10_000 {
+                "100%".to_owned()
+            } else {
+                format!("{}.{:02}%", hundredths / 100, hundredths % 100)
+            }
         }
     }
 }
@@ -75,7 +79,9 @@ pub fn encode_overview(overview: &Overview) -> Value {
                 .flat_map(|cell| cell.sparkline.iter().flatten())
                 .filter(|seconds| seconds.is_finite())
                 .fold(0.0_f64, |max, seconds| max.max(seconds * 1000.0));
+            // Whole milliseconds (a sparkline's scale needs no more).
             let max_ms = max_ms.ceil();
+            let scale = max_ms as i64;
             let cells: Vec<Value> = overview
                 .regions
                 .iter()
@@ -92,7 +98,7 @@ pub fn encode_overview(overview: &Overview) -> Value {
                     ]),
                 })
                 .collect();
-            json!([row.name, row.kind, row.target, row.labels, max_ms, cells])
+            json!([row.name, row.kind, row.target, row.labels, scale, cells])
         })
         .collect();
     json!({
@@ -141,7 +147,7 @@ mod tests {
             }],
         };
         let value = encode_overview(&overview);
-        assert_eq!(value["checks"][0][4], json!(200.0));
+        assert_eq!(value["checks"][0][4], json!(200));
         assert_eq!(value["checks"][0][5][0], Value::Null);
         assert_eq!(value["checks"][0][5][1], json!([2, 6, 123.4, 5000, null, 10000, "_.W0"]));
     }

@@ -19,7 +19,8 @@ const SELECTOR: &str = r#"job=~"$check",probe=~"$probe""#;
 
 /// A custom variable with an `All` option.
 fn variable(name: &str, label: &str, values: &[String]) -> Value {
-    let options: Vec<Value> = values.iter().map(|value| json!({ "text": value, "value": value, "selected": false })).collect();
+    let options: Vec<Value> =
+        values.iter().map(|value| json!({ "text": value, "value": value, "selected": false })).collect();
     json!({
         "type": "custom",
         "name": name,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::emulation::{MediaFeature, SetDeviceMetricsOverrideParams};
 use probenet_dashboard::compact::format_uptime;
 use probenet_dashboard::demo::{DemoOptions, DemoSource};
 use probenet_dashboard::model::Range;
@@ -51,9 +51,7 @@ async fn shown_rows(page: &support::Watched) -> Shown {
     let json: String = page.eval(READ_ROWS).await;
     let raw: BTreeMap<String, BTreeMap<String, [String; 4]>> = serde_json::from_str(&json).expect("rows as JSON");
     raw.into_iter()
-        .map(|(check, cells)| {
-            (check, cells.into_iter().map(|(region, [s, a, b, c])| (region, (s, a, b, c))).collect())
-        })
+        .map(|(check, cells)| (check, cells.into_iter().map(|(region, [s, a, b, c])| (region, (s, a, b, c))).collect()))
         .collect()
 }
 
@@ -61,6 +59,7 @@ async fn shown_rows(page: &support::Watched) -> Shown {
 async fn every_page_renders_the_source_without_console_errors() {
     let source = Arc::new(DemoSource::new(DemoOptions::default()));
     let server = serve(source.clone(), DashboardOptions::default()).await;
+    let _one = support::ONE_BROWSER.lock().await;
     let chromium = Chromium::launch(1280, 900).await;
     let tab = chromium.page().await;
 
@@ -70,7 +69,8 @@ async fn every_page_renders_the_source_without_console_errors() {
     assert_eq!(expected.len(), 24);
     let shown = shown_rows(&tab).await;
     assert_eq!(shown, expected, "the overview differs from the source");
-    let headers: Vec<String> = tab.eval("[...document.querySelectorAll('.ghead div')].slice(1).map(d => d.textContent)").await;
+    let headers: Vec<String> =
+        tab.eval("[...document.querySelectorAll('.ghead div')].slice(1).map(d => d.textContent)").await;
     assert_eq!(headers, DemoOptions::default().regions);
     tab.screenshot("overview").await;
 
@@ -91,7 +91,9 @@ async fn every_page_renders_the_source_without_console_errors() {
     let (check, region) = overview
         .checks
         .iter()
-        .find_map(|row| row.cells.iter().find(|cell| cell.state == State::Up).map(|cell| (row.name.clone(), cell.region.clone())))
+        .find_map(|row| {
+            row.cells.iter().find(|cell| cell.state == State::Up).map(|cell| (row.name.clone(), cell.region.clone()))
+        })
         .expect("an up cell");
     assert!(source.set_state(&check, &region, State::Down));
     let selector = format!("document.querySelector('[data-check=\"{check}\"] [data-region=\"{region}\"]').className");
@@ -142,6 +144,16 @@ async fn every_page_renders_the_source_without_console_errors() {
         tab.screenshot(name).await;
     }
 
+    // Dark mode follows the system setting.
+    let dark = MediaFeature { name: "prefers-color-scheme".to_owned(), value: "dark".to_owned() };
+    tab.page.emulate_media_features(vec![dark]).await.expect("dark mode");
+    tab.open(&server.url("/")).await;
+    let background: String = tab.eval("getComputedStyle(document.body).backgroundColor").await;
+    assert_eq!(background, "rgb(13, 17, 23)", "the dark palette is not applied");
+    tab.screenshot_viewport("overview-dark").await;
+    tab.open(&server.url(&format!("/checks/{browser_check}"))).await;
+    tab.screenshot_viewport("check-dark").await;
+
     let errors = tab.errors();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     drop(tab);
@@ -158,6 +170,7 @@ async fn the_status_page_is_public_while_the_dashboard_needs_its_token() {
         title: "probenet".to_owned(),
     };
     let server = serve(source, options).await;
+    let _one = support::ONE_BROWSER.lock().await;
     let chromium = Chromium::launch(1280, 900).await;
 
     // The status page needs nothing, and logs no error.
@@ -189,6 +202,7 @@ async fn the_status_page_is_public_while_the_dashboard_needs_its_token() {
 async fn pages_fit_a_phone() {
     let source = Arc::new(DemoSource::new(DemoOptions::default()));
     let server = serve(source.clone(), DashboardOptions::default()).await;
+    let _one = support::ONE_BROWSER.lock().await;
     let chromium = Chromium::launch(1280, 900).await;
     let tab = chromium.page().await;
     // Headless windows are at least 500 px wide: emulate a phone's screen instead.
@@ -201,7 +215,11 @@ async fn pages_fit_a_phone() {
         .find(|row| row.kind == "browser")
         .map(|row| row.name.clone())
         .expect("a browser check");
-    for (path, name) in [("/".to_owned(), "overview-phone"), (format!("/checks/{browser_check}"), "check-phone"), ("/status".to_owned(), "status-phone")] {
+    for (path, name) in [
+        ("/".to_owned(), "overview-phone"),
+        (format!("/checks/{browser_check}"), "check-phone"),
+        ("/status".to_owned(), "status-phone"),
+    ] {
         tab.open(&server.url(&path)).await;
         let (width, overflow): (i64, i64) =
             tab.eval("[window.innerWidth, document.documentElement.scrollWidth - window.innerWidth]").await;

@@ -24,9 +24,11 @@ fn queries(dashboard: &Value) -> Vec<(String, String)> {
         .iter()
         .flat_map(|panel| {
             let title = panel["title"].as_str().expect("title").to_owned();
-            panel["targets"].as_array().expect("targets").iter().map(move |target| {
-                (title.clone(), target["expr"].as_str().expect("expr").to_owned())
-            })
+            panel["targets"]
+                .as_array()
+                .expect("targets")
+                .iter()
+                .map(move |target| (title.clone(), target["expr"].as_str().expect("expr").to_owned()))
         })
         .collect()
 }
@@ -50,14 +52,24 @@ fn the_dashboard_has_the_expected_variables_panels_and_queries() {
 
     let queries = queries(&dashboard);
     let find = |title: &str| {
-        queries.iter().find(|(t, _)| t.starts_with(title)).map(|(_, q)| q.as_str()).unwrap_or_else(|| panic!("no panel {title}"))
+        queries
+            .iter()
+            .find(|(t, _)| t.starts_with(title))
+            .map(|(_, q)| q.as_str())
+            .unwrap_or_else(|| panic!("no panel {title}"))
     };
     assert_eq!(
         find("Uptime per region (dashboard range)"),
         r#"avg by (job, probe) (avg_over_time(probe_success{job=~"$check",probe=~"$probe"}[$__range]))"#
     );
-    assert!(find("HTTP latency by phase").contains("probe_http_duration_seconds{") && find("HTTP latency by phase").contains("by (phase)"));
-    assert!(find("Certificate expiry").contains("probe_ssl_earliest_cert_expiry{") && find("Certificate expiry").contains("- time()"));
+    assert!(
+        find("HTTP latency by phase").contains("probe_http_duration_seconds{")
+            && find("HTTP latency by phase").contains("by (phase)")
+    );
+    assert!(
+        find("Certificate expiry").contains("probe_ssl_earliest_cert_expiry{")
+            && find("Certificate expiry").contains("- time()")
+    );
     assert!(find("SLO error budget remaining").contains("/ (1 - $objective)"));
     for panel in dashboard["panels"].as_array().unwrap() {
         assert_eq!(panel["datasource"]["uid"], "${datasource}");
@@ -65,7 +77,8 @@ fn the_dashboard_has_the_expected_variables_panels_and_queries() {
             assert!(panel["gridPos"][key].is_u64(), "{} has no gridPos.{key}", panel["title"]);
         }
     }
-    let ids: std::collections::BTreeSet<u64> = dashboard["panels"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    let ids: std::collections::BTreeSet<u64> =
+        dashboard["panels"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
     assert_eq!(ids.len(), dashboard["panels"].as_array().unwrap().len(), "panel ids must be unique");
 }
 
@@ -82,7 +95,10 @@ fn every_query_is_valid_promql() {
             .replace("$check", ".*")
             .replace("$probe", ".*");
         assert!(!filled.contains('$'), "an unfilled variable in {filled}");
-        rules.push_str(&format!("      - record: probenet:grafana_{n}\n        expr: '{}'\n", filled.replace('\'', "''")));
+        rules.push_str(&format!(
+            "      - record: probenet:grafana_{n}\n        expr: '{}'\n",
+            filled.replace('\'', "''")
+        ));
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("rules.yml");
@@ -96,7 +112,11 @@ fn every_query_is_valid_promql() {
     );
 
     // And it does refuse a broken one (the check can fail).
-    std::fs::write(&file, "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: 'avg_over_time(up[5m]'\n").unwrap();
+    std::fs::write(
+        &file,
+        "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: 'avg_over_time(up[5m]'\n",
+    )
+    .unwrap();
     let output = Command::new(PROMTOOL).args(["check", "rules"]).arg(&file).output().expect("run promtool");
     assert!(!output.status.success());
 }

@@ -11,7 +11,10 @@ use probenet_dashboard::compact::uptime_hundredths;
 use probenet_dashboard::demo::{DemoOptions, DemoSource};
 use probenet_dashboard::{Auth, DashboardOptions, Source, State};
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH, LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
+use reqwest::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH, LOCATION,
+    SET_COOKIE, WWW_AUTHENTICATE,
+};
 use serde_json::Value;
 use support::serve;
 
@@ -37,7 +40,16 @@ fn with_auth(auth: Auth, status_page_public: bool) -> DashboardOptions {
 async fn token_auth_guards_pages_and_api_but_not_the_public_status_page() {
     let server = serve(demo(), with_auth(Auth::Token(TOKEN.to_owned()), true)).await;
     let http = client();
-    for path in ["/", "/checks/x", "/alerts", "/probers", "/slos", "/api/ui/overview", "/api/ui/events", "/api/ui/artifacts/screenshots/6-0.png"] {
+    for path in [
+        "/",
+        "/checks/x",
+        "/alerts",
+        "/probers",
+        "/slos",
+        "/api/ui/overview",
+        "/api/ui/events",
+        "/api/ui/artifacts/screenshots/6-0.png",
+    ] {
         let response = http.get(server.url(path)).send().await.expect("request");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path} must need the token");
         let body = response.text().await.expect("body");
@@ -93,8 +105,14 @@ async fn basic_auth_challenges_and_accepts_only_the_right_pair() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers()[WWW_AUTHENTICATE].to_str().expect("header").starts_with("Basic realm="));
     let encode = |pair: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
-    for (pair, status) in [("ops:pa:ss w0rd", StatusCode::OK), ("ops:pa:ss w0rD", StatusCode::UNAUTHORIZED), ("op:pa:ss w0rd", StatusCode::UNAUTHORIZED), ("ops:", StatusCode::UNAUTHORIZED)] {
-        let response = http.get(server.url("/api/ui/slos")).header(AUTHORIZATION, encode(pair)).send().await.expect("request");
+    for (pair, status) in [
+        ("ops:pa:ss w0rd", StatusCode::OK),
+        ("ops:pa:ss w0rD", StatusCode::UNAUTHORIZED),
+        ("op:pa:ss w0rd", StatusCode::UNAUTHORIZED),
+        ("ops:", StatusCode::UNAUTHORIZED),
+    ] {
+        let response =
+            http.get(server.url("/api/ui/slos")).header(AUTHORIZATION, encode(pair)).send().await.expect("request");
         assert_eq!(response.status(), status, "{pair}");
     }
     let bearer = http.get(server.url("/api/ui/slos")).bearer_auth("pa:ss w0rd").send().await.expect("request");
@@ -130,13 +148,15 @@ async fn the_overview_api_is_compact_and_matches_the_source() {
     }
 
     // Unchanged: 304. Changed: a new body.
-    let again = client().get(server.url("/api/ui/overview")).header(IF_NONE_MATCH, etag.clone()).send().await.expect("request");
+    let again =
+        client().get(server.url("/api/ui/overview")).header(IF_NONE_MATCH, etag.clone()).send().await.expect("request");
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     let name = overview.checks[0].name.clone();
     let region = overview.checks[0].cells[0].region.clone();
     let new_state = if overview.checks[0].cells[0].state == State::Down { State::Up } else { State::Down };
     assert!(source.set_state(&name, &region, new_state));
-    let changed = client().get(server.url("/api/ui/overview")).header(IF_NONE_MATCH, etag).send().await.expect("request");
+    let changed =
+        client().get(server.url("/api/ui/overview")).header(IF_NONE_MATCH, etag).send().await.expect("request");
     assert_eq!(changed.status(), StatusCode::OK);
     let json: Value = changed.json().await.expect("JSON");
     assert_eq!(json["checks"][0][5][0][0], new_state.index());
@@ -147,9 +167,21 @@ async fn check_details_artifacts_and_errors() {
     let source = demo();
     let server = serve(source.clone(), DashboardOptions::default()).await;
     let http = client();
-    let browser = source.overview().expect("overview").checks.into_iter().find(|row| row.kind == "browser").expect("browser check");
-    let detail: Value =
-        http.get(server.url(&format!("/api/ui/checks/{}?range=6h", browser.name))).send().await.expect("request").json().await.expect("JSON");
+    let browser = source
+        .overview()
+        .expect("overview")
+        .checks
+        .into_iter()
+        .find(|row| row.kind == "browser")
+        .expect("browser check");
+    let detail: Value = http
+        .get(server.url(&format!("/api/ui/checks/{}?range=6h", browser.name)))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
     assert_eq!(detail["name"], browser.name.as_str());
     assert_eq!(detail["to_ms"].as_i64(), Some(source.now_ms()));
     assert_eq!(detail["to_ms"].as_i64().unwrap() - detail["from_ms"].as_i64().unwrap(), 6 * 3_600_000);
@@ -235,7 +267,11 @@ async fn events_announce_the_version_and_its_changes() {
 
 #[tokio::test]
 async fn pages_and_assets_carry_the_policy_and_the_base_path() {
-    let options = DashboardOptions { base_path: "/ui/".to_owned(), title: "Ops <dash>".to_owned(), ..DashboardOptions::default() };
+    let options = DashboardOptions {
+        base_path: "/ui/".to_owned(),
+        title: "Ops <dash>".to_owned(),
+        ..DashboardOptions::default()
+    };
     let server = serve(demo(), options).await;
     let http = client();
     let page = http.get(server.url("/ui")).send().await.expect("request");
@@ -253,7 +289,10 @@ async fn pages_and_assets_carry_the_policy_and_the_base_path() {
         assert!(response.headers()[CACHE_CONTROL].to_str().unwrap().contains("immutable"));
         assert!(response.headers().contains_key(CONTENT_SECURITY_POLICY));
         let text = response.text().await.unwrap();
-        assert!(!text.contains("http://") && !text.contains("https://") || asset == "icon.svg", "{asset} refers to another site");
+        assert!(
+            !text.contains("http://") && !text.contains("https://") || asset == "icon.svg",
+            "{asset} refers to another site"
+        );
     }
     let missing = http.get(server.url("/ui/assets/nope.js")).send().await.expect("request");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
@@ -266,4 +305,24 @@ fn bad_options_are_refused() {
     assert!(probenet_dashboard::router(source.clone(), base).is_err());
     let empty = with_auth(Auth::Basic { user: "ops".to_owned(), password: String::new() }, true);
     assert!(probenet_dashboard::router(source, empty).is_err());
+}
+
+#[test]
+fn every_api_route_is_documented() {
+    let routes = include_str!("../src/lib.rs");
+    let openapi = include_str!("../../docs/openapi.yaml");
+    let documented: Vec<&str> =
+        openapi.lines().filter_map(|line| line.strip_prefix("  /api/ui/")?.strip_suffix(':')).collect();
+    let served: Vec<String> = routes
+        .split(".route(\"/api/ui/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|path| path.replace("{*path}", "{path}"))
+        .filter(|path| path != "login")
+        .collect();
+    assert!(served.len() >= 9, "{served:?}");
+    for path in &served {
+        assert!(documented.contains(&path.as_str()), "/api/ui/{path} is not in docs/openapi.yaml");
+    }
+    assert_eq!(documented.len(), served.len(), "documented {documented:?}, served {served:?}");
 }

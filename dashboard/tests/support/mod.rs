@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::log::{EventEntryAdded, LogEntryLevel};
+use chromiumoxide::cdp::browser_protocol::network::{EnableParams as NetworkEnable, SetCacheDisabledParams};
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::cdp::js_protocol::runtime::{ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown};
 use chromiumoxide::page::{Page, ScreenshotParams};
@@ -57,6 +58,9 @@ pub fn artifacts_dir() -> PathBuf {
     dir
 }
 
+/// Held by each browser test so that they run one at a time (two cores, one Chromium at a time).
+pub static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A headless Chromium with its own profile; killed when dropped.
 pub struct Chromium {
     pub browser: Browser,
@@ -66,7 +70,8 @@ pub struct Chromium {
 
 fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status.lines().find_map(|line| line.strip_prefix("Uid:")).and_then(|ids| ids.split_whitespace().nth(1)) == Some("0")
+        status.lines().find_map(|line| line.strip_prefix("Uid:")).and_then(|ids| ids.split_whitespace().nth(1))
+            == Some("0")
     })
 }
 
@@ -84,7 +89,7 @@ impl Chromium {
             .window_size(width, height)
             .viewport(None)
             .launch_timeout(Duration::from_secs(20))
-            .request_timeout(Duration::from_secs(20))
+            .request_timeout(Duration::from_secs(8))
             .env("LANG", "C.UTF-8")
             .args([
                 "--disable-background-networking",
@@ -113,6 +118,10 @@ impl Chromium {
         let mut console = page.event_listener::<EventConsoleApiCalled>().await.expect("console events");
         let mut exceptions = page.event_listener::<EventExceptionThrown>().await.expect("exception events");
         let mut log = page.event_listener::<EventEntryAdded>().await.expect("log events");
+        // chromiumoxide can lose track of a navigation whose resources all come from the cache (the
+        // screenshots, the assets): every load of a test fetches everything.
+        page.execute(NetworkEnable::default()).await.expect("enable Network");
+        page.execute(SetCacheDisabledParams::new(true)).await.expect("disable the cache");
         page.enable_runtime().await.expect("enable Runtime");
         page.enable_log().await.expect("enable Log");
         let sink = errors.clone();
@@ -158,16 +167,29 @@ impl Drop for Watched {
 impl Watched {
     /// Opens `url` and waits (at most 15 s) until the page has drawn its data (`data-ready` on the body).
     pub async fn open(&self, url: &str) {
-        self.page.goto(url).await.unwrap_or_else(|error| panic!("open {url}: {error}"));
+        // chromiumoxide sometimes loses track of a navigation on a busy machine and reports a timeout although
+        // the page loads: what counts is that the page draws its data and finishes loading.
+        if let Err(error) = self.page.goto(url).await {
+            eprintln!("note: chromiumoxide reported {error} for {url}; waiting for the page itself");
+        }
         self.wait_ready(url).await;
+        let state: String = self.eval("document.readyState").await;
+        assert_eq!(state, "complete", "{url} has not finished loading");
+    }
+
+    /// Evaluates an expression; `None` if it cannot be (the page is navigating, say).
+    pub async fn try_eval<T: serde::de::DeserializeOwned>(&self, expression: &str) -> Option<T> {
+        let evaluation = tokio::time::timeout(Duration::from_secs(2), self.page.evaluate(expression)).await;
+        evaluation.ok()?.ok()?.into_value().ok()
     }
 
     /// Waits for `data-ready`, failing on `data-error`.
     pub async fn wait_ready(&self, what: &str) {
         for _ in 0..300 {
             let state: String = self
-                .eval("document.body.dataset.error ? 'error:' + document.getElementById('main').textContent : (document.body.dataset.ready || '')")
-                .await;
+                .try_eval("document.body.dataset.error ? 'error:' + document.getElementById('main').textContent : (document.body.dataset.ready || '')")
+                .await
+                .unwrap_or_default();
             assert!(!state.starts_with("error:"), "{what} failed to load: {state}");
             if !state.is_empty() {
                 return;
@@ -179,7 +201,8 @@ impl Watched {
 
     /// Evaluates an expression and decodes its value.
     pub async fn eval<T: serde::de::DeserializeOwned>(&self, expression: &str) -> T {
-        let result = self.page.evaluate(expression).await.unwrap_or_else(|error| panic!("evaluate {expression}: {error}"));
+        let result =
+            self.page.evaluate(expression).await.unwrap_or_else(|error| panic!("evaluate {expression}: {error}"));
         result.into_value().unwrap_or_else(|error| panic!("decode the value of {expression}: {error}"))
     }
 
