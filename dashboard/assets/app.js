@@ -111,9 +111,17 @@ function live(refresh) {
     badge.textContent = on ? 'live' : 'reconnecting';
   };
   if (typeof EventSource === 'function') {
-    const events = new EventSource(`${base}/api/ui/events`);
-    events.addEventListener('version', (event) => { show(true); changed(event.data); });
-    events.addEventListener('error', () => show(false));
+    let events = null;
+    const connect = () => {
+      events = new EventSource(`${base}/api/ui/events`);
+      events.addEventListener('version', (event) => { show(true); changed(event.data); });
+      events.addEventListener('error', () => show(false));
+    };
+    connect();
+    // A page kept in the back-forward cache must not keep its stream open: browsers allow six connections
+    // per server, and pages left behind would use them up.
+    addEventListener('pagehide', () => { if (events) { events.close(); events = null; } });
+    addEventListener('pageshow', (event) => { if (event.persisted && !events) connect(); });
   } else {
     setInterval(async () => {
       try { changed(String((await api('/api/ui/version')).version)); show(true); } catch (_) { show(false); }

@@ -24,10 +24,10 @@ function probers(h, data) {
     const rows = region.probers.map((p) => {
       const age = p.last_heartbeat_ms === null ? null : (data.now_ms - p.last_heartbeat_ms) / 1000;
       const state = p.impaired ? '<span class="badge down">impaired</span>' : age !== null && age > 60 ? '<span class="badge degraded">late</span>' : '<span class="badge up">healthy</span>';
-      return `<tr><td><b>${esc(p.name)}</b>${p.impaired_reason ? `<div class="muted">${esc(p.impaired_reason)}</div>` : ''}</td><td>${state}</td><td class="num">${age === null ? 'never' : `${h.span(age)} ago`}</td><td class="mono">${esc(p.version)}</td><td class="num">${p.assigned.toLocaleString('en-US')}</td><td>${meter(p.load, 0.7, 0.9)}<span class="muted num">${p.load === null ? '' : `${Math.round(p.load * 100)}%`}</span></td></tr>`;
+      return `<tr><td><b>${esc(p.name)}</b>${p.impaired_reason ? `<div class="muted">${esc(p.impaired_reason)}</div>` : ''}</td><td>${state}</td><td class="num">${age === null ? 'never' : `${h.span(age)} ago`}</td><td class="mono">${esc(p.version)}</td><td class="num">${p.assigned.toLocaleString('en-US')}</td><td><span class="loadcell">${meter(p.load, 0.7, 0.9)}<span class="muted num">${p.load === null ? '' : `${Math.round(p.load * 100)}%`}</span></span></td></tr>`;
     }).join('');
     return `<section class="card" data-region="${esc(region.region)}"><h2>${esc(region.region)} <span class="badge ${healthy === region.probers.length ? 'up' : healthy ? 'degraded' : 'down'}">${healthy} of ${region.probers.length} healthy</span></h2>
-      ${rows ? `<div class="tablewrap"><table><tr><th>Prober</th><th>State</th><th>Heartbeat</th><th>Version</th><th>Assigned</th><th>Load</th></tr>${rows}</table></div>` : '<p class="muted">No prober in this region.</p>'}</section>`;
+      ${rows ? `<div class="tablewrap"><table class="fixed"><tr><th class="wide">Prober</th><th>State</th><th>Heartbeat</th><th>Version</th><th>Assigned</th><th>Load</th></tr>${rows}</table></div>` : '<p class="muted">No prober in this region.</p>'}</section>`;
   }).join('');
   return `<h1>Probers</h1>${sections || '<p class="empty">No prober has registered yet.</p>'}`;
 }

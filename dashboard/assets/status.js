@@ -21,7 +21,13 @@ function view(h, page) {
   const { esc } = h;
   const names = new Map(page.checks.map((c) => [c.name, c.display_name]));
   const overall = worst(page.checks.map((c) => worst(c.regions.map((r) => r.state))));
-  const banner = { up: 'All systems operational', degraded: 'Some systems are degraded', down: 'Some systems are down', no_data: 'No data yet' }[overall];
+  const affected = page.checks.filter((c) => worst(c.regions.map((r) => r.state)) === overall)
+    .map((c) => `${c.display_name} (${c.regions.filter((r) => r.state === overall).map((r) => r.region).join(', ')})`);
+  const shown = affected.slice(0, 3).join(', ') + (affected.length > 3 ? ` and ${affected.length - 3} more` : '');
+  const banner = {
+    up: 'All systems operational', no_data: 'No data yet',
+    degraded: `Degraded performance: ${shown}`, down: `Partial outage: ${shown}`,
+  }[overall];
   const checks = page.checks.map((c) => {
     const state = worst(c.regions.map((r) => r.state));
     const known = c.daily.filter((d) => d.uptime !== null);
@@ -38,7 +44,7 @@ function view(h, page) {
       <div class="muted">${h.time(i.started_at_ms)} · ${lasted} · ${esc(affected)}${i.regions.length ? ` in ${esc(i.regions.join(', '))}` : ''}</div>${i.summary ? `<p>${esc(i.summary)}</p>` : ''}</div>`;
   }).join('');
   document.title = page.title;
-  return `<h1>${esc(page.title)}</h1><div class="banner ${overall}" role="status">${banner}</div>
+  return `<h1>${esc(page.title)}</h1><div class="banner ${overall}" role="status">${esc(banner)}</div>
     <section class="card">${checks || '<p class="muted">Nothing is shown here yet.</p>'}</section>
     <section class="card"><h2>Incident history</h2>${incidents || '<p class="muted">No incidents.</p>'}</section>`;
 }

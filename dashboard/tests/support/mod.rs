@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::log::{EventEntryAdded, LogEntryLevel};
-use chromiumoxide::cdp::browser_protocol::network::{EnableParams as NetworkEnable, SetCacheDisabledParams};
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::cdp::js_protocol::runtime::{ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown};
 use chromiumoxide::page::{Page, ScreenshotParams};
@@ -118,10 +117,6 @@ impl Chromium {
         let mut console = page.event_listener::<EventConsoleApiCalled>().await.expect("console events");
         let mut exceptions = page.event_listener::<EventExceptionThrown>().await.expect("exception events");
         let mut log = page.event_listener::<EventEntryAdded>().await.expect("log events");
-        // chromiumoxide can lose track of a navigation whose resources all come from the cache (the
-        // screenshots, the assets): every load of a test fetches everything.
-        page.execute(NetworkEnable::default()).await.expect("enable Network");
-        page.execute(SetCacheDisabledParams::new(true)).await.expect("disable the cache");
         page.enable_runtime().await.expect("enable Runtime");
         page.enable_log().await.expect("enable Log");
         let sink = errors.clone();
@@ -167,11 +162,7 @@ impl Drop for Watched {
 impl Watched {
     /// Opens `url` and waits (at most 15 s) until the page has drawn its data (`data-ready` on the body).
     pub async fn open(&self, url: &str) {
-        // chromiumoxide sometimes loses track of a navigation on a busy machine and reports a timeout although
-        // the page loads: what counts is that the page draws its data and finishes loading.
-        if let Err(error) = self.page.goto(url).await {
-            eprintln!("note: chromiumoxide reported {error} for {url}; waiting for the page itself");
-        }
+        self.page.goto(url).await.unwrap_or_else(|error| panic!("open {url}: {error}"));
         self.wait_ready(url).await;
         let state: String = self.eval("document.readyState").await;
         assert_eq!(state, "complete", "{url} has not finished loading");
@@ -185,7 +176,8 @@ impl Watched {
 
     /// Waits for `data-ready`, failing on `data-error`.
     pub async fn wait_ready(&self, what: &str) {
-        for _ in 0..300 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while tokio::time::Instant::now() < deadline {
             let state: String = self
                 .try_eval("document.body.dataset.error ? 'error:' + document.getElementById('main').textContent : (document.body.dataset.ready || '')")
                 .await
