@@ -1,0 +1,192 @@
+// The page of one check: latency per region and by phase, daily uptime, recent failures, the definition.
+const REGION_COLORS = ['#3b82f6', '#10b981', '#f59e0b', '#ef4444', '#8b5cf6', '#06b6d4', '#ec4899', '#84cc16'];
+const PHASE_COLORS = ['#6366f1', '#0ea5e9', '#14b8a6', '#f59e0b', '#f43f5e', '#a855f7', '#64748b'];
+const RANGES = ['1h', '6h', '24h', '7d', '30d'];
+const TICKS = [60e3, 300e3, 900e3, 1800e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, 86400e3, 2 * 86400e3, 7 * 86400e3];
+
+/** A round step for about `count` ticks up to `max`. */
+function niceStep(max, count) {
+  const raw = max / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const unit = raw / power;
+  return (unit <= 1 ? 1 : unit <= 2 ? 2 : unit <= 5 ? 5 : 10) * power;
+}
+
+/** Draws a chart into `box`: lines per series, or stacked areas; values in ms; hover shows a tooltip. */
+function chart(h, box, { series, from, to, stacked, failures }) {
+  const width = Math.max(box.clientWidth, 280);
+  const height = 210;
+  const m = { l: 52, r: 8, t: 8, b: 22 };
+  const w = width - m.l - m.r;
+  const hh = height - m.t - m.b;
+  let layers = series;
+  if (stacked) {
+    const sums = new Map();
+    layers = series.map((s) => ({ ...s, points: s.points.map(([t, v]) => {
+      const below = sums.get(t) || 0;
+      const top = v === null ? null : below + v;
+      if (top !== null) sums.set(t, top);
+      return [t, top, below];
+    }) }));
+  }
+  let max = 0;
+  for (const s of layers) for (const [, v] of s.points) if (v !== null && v > max) max = v;
+  if (max <= 0) max = 1;
+  const step = niceStep(max * 1.08, 4);
+  const top = Math.ceil((max * 1.08) / step) * step;
+  const x = (t) => m.l + ((t - from) / Math.max(to - from, 1)) * w;
+  const y = (v) => m.t + hh - (v / top) * hh;
+  let svg = `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img"><g class="ax">`;
+  for (let v = 0; v <= top + step / 2; v += step) {
+    svg += `<line x1="${m.l}" x2="${width - m.r}" y1="${y(v)}" y2="${y(v)}"/><text x="${m.l - 6}" y="${y(v) + 4}" text-anchor="end">${h.ms(v)}</text>`;
+  }
+  const tick = TICKS.find((t) => (to - from) / t <= w / 90) || TICKS[TICKS.length - 1];
+  const offset = new Date().getTimezoneOffset() * 60e3;
+  const long = to - from > 36 * 3600e3;
+  for (let t = Math.ceil((from - offset) / tick) * tick + offset; t <= to; t += tick) {
+    const label = long ? h.day(t).slice(5) : h.time(t).slice(11);
+    const anchor = x(t) > width - m.r - 18 ? 'end' : x(t) < m.l + 18 ? 'start' : 'middle';
+    svg += `<text x="${x(t)}" y="${height - 5}" text-anchor="${anchor}">${label}</text>`;
+  }
+  svg += '</g>';
+  for (const s of layers.slice().reverse()) {
+    let d = '';
+    let pen = false;
+    if (stacked) {
+      const pts = s.points.filter((p) => p[1] !== null);
+      if (pts.length) {
+        d = pts.map(([t, v], i) => `${i ? 'L' : 'M'}${x(t).toFixed(1)} ${y(v).toFixed(1)}`).join('') +
+          pts.slice().reverse().map(([t, , b]) => `L${x(t).toFixed(1)} ${y(b).toFixed(1)}`).join('') + 'Z';
+      }
+      svg += `<path d="${d}" fill="${s.color}" fill-opacity="0.78" stroke="${s.color}" stroke-width="0.8"/>`;
+    } else {
+      for (const [t, v] of s.points) {
+        if (v === null) { pen = false; continue; }
+        d += `${pen ? 'L' : 'M'}${x(t).toFixed(1)} ${y(v).toFixed(1)}`;
+        pen = true;
+      }
+      svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6" stroke-linejoin="round"/>`;
+    }
+  }
+  for (const t of failures || []) svg += `<rect class="fail-tick" x="${(x(t) - 1.5).toFixed(1)}" y="${m.t + hh - 5}" width="3" height="5"><title>failed run at ${h.time(t)}</title></rect>`;
+  svg += `<line class="hl" x1="0" x2="0" y1="${m.t}" y2="${m.t + hh}" visibility="hidden"/></svg><div class="tip" hidden></div>`;
+  box.innerHTML = svg;
+  const line = box.querySelector('.hl');
+  const tip = box.querySelector('.tip');
+  const times = [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
+  box.querySelector('svg').addEventListener('mousemove', (event) => {
+    if (!times.length) return;
+    const rect = event.currentTarget.getBoundingClientRect();
+    const t = from + ((event.clientX - rect.left - m.l) / w) * (to - from);
+    let near = times[0];
+    for (const candidate of times) if (Math.abs(candidate - t) < Math.abs(near - t)) near = candidate;
+    line.setAttribute('x1', x(near));
+    line.setAttribute('x2', x(near));
+    line.setAttribute('visibility', 'visible');
+    const rows = series.map((s) => {
+      const point = s.points.find((p) => p[0] === near);
+      return `<div><i class="sw-${s.key}"></i>${h.esc(s.name)}: <b>${h.ms(point ? point[1] : null)}</b></div>`;
+    });
+    tip.innerHTML = `<div class="muted">${h.time(near)}</div>${rows.join('')}`;
+    tip.querySelectorAll('i').forEach((swatch, i) => { swatch.style.background = series[i].color; });
+    tip.hidden = false;
+    const left = x(near) + 12;
+    tip.style.left = `${left + tip.offsetWidth > width ? x(near) - tip.offsetWidth - 12 : left}px`;
+    tip.style.top = '8px';
+  });
+  box.querySelector('svg').addEventListener('mouseleave', () => { tip.hidden = true; line.setAttribute('visibility', 'hidden'); });
+}
+
+function legend(h, items) {
+  return `<div class="legend">${items.map(([name, color]) => `<span><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" rx="2" fill="${color}"/></svg> ${h.esc(name)}</span>`).join('')}</div>`;
+}
+
+function bars(h, days, height) {
+  const n = Math.max(days.length, 1);
+  const slot = 300 / n;
+  const rects = days.map((d, i) => {
+    const cls = d.uptime === null ? 'bar-none' : d.uptime >= 0.999 ? 'bar-up' : d.uptime >= 0.99 ? 'bar-mid' : 'bar-low';
+    return `<rect class="${cls}" x="${(i * slot).toFixed(2)}" y="0" width="${Math.max(slot - 1.2, 0.6).toFixed(2)}" height="${height}" rx="1"><title>${h.day(d.day_ms)}: ${d.uptime === null ? 'no data' : h.pct(d.uptime)}</title></rect>`;
+  }).join('');
+  return `<svg viewBox="0 0 300 ${height}" preserveAspectRatio="none" role="img">${rects}</svg>`;
+}
+
+function average(days) {
+  const known = days.filter((d) => d.uptime !== null);
+  return known.length ? known.reduce((sum, d) => sum + d.uptime, 0) / known.length : null;
+}
+
+export function run(h) {
+  const { base, esc, main } = h;
+  const name = decodeURIComponent(location.pathname.slice(base.length + '/checks/'.length));
+  const hash = new URLSearchParams(location.hash.slice(1));
+  let range = RANGES.includes(hash.get('range')) ? hash.get('range') : '24h';
+  let region = hash.get('region');
+  let detail = null;
+
+  function draw() {
+    const d = detail;
+    const regions = d.regions;
+    if (!regions.some((r) => r.region === region)) region = regions.length ? regions[0].region : null;
+    const selected = regions.find((r) => r.region === region);
+    const labels = Object.entries(d.labels).map(([k, v]) => `<span class="chip">${esc(k)}=${esc(v)}</span>`).join('');
+    const pills = regions.map((r, i) => `<button type="button" class="pill s${h.STATES.indexOf(r.state)}" data-region="${esc(r.region)}" aria-pressed="${r.region === region}"><i class="dot"></i>${esc(r.region)} <b>${h.pct(r.uptime)}</b></button>`).join('');
+    const failures = d.failures.map((f) => {
+      const asserts = f.assertions.length ? `<div class="tablewrap"><table class="asserts"><tr><th>Assertion</th><th>Expected</th><th>Observed</th><th></th></tr>${f.assertions.map((a) =>
+        `<tr><td>${esc(a.name)}</td><td class="mono">${esc(a.expected)}</td><td class="mono">${esc(a.observed)}</td><td class="${a.passed ? 'ok' : 'bad'}">${a.passed ? 'passed' : 'failed'}</td></tr>`).join('')}</table></div>` : '';
+      const url = f.screenshot ? `${base}/api/ui/artifacts/${f.screenshot.split('/').map(encodeURIComponent).join('/')}` : null;
+      const shot = url ? `<a class="shot" href="${url}" target="_blank" rel="noopener"><img src="${url}" alt="Screenshot of the failed run in ${esc(f.region)}"></a>` : '<span></span>';
+      return `<article class="fail"><div><header><span class="badge down">${esc(f.reason)}</span><b>${esc(f.region)}</b><time class="muted">${h.time(f.planned_at_ms)}</time></header><p class="err">${esc(f.error)}</p>${asserts}</div>${shot}</article>`;
+    }).join('');
+    main.innerHTML = `<div class="crumbs"><a href="${base}/">Overview</a> / ${esc(d.name)}</div>
+      <div class="head"><div><h1>${esc(d.name)}</h1><div class="meta"><span class="kind">${esc(d.kind)}</span><span class="mono">${esc(d.target)}</span>${labels}</div></div>
+      <div class="seg" role="group" aria-label="Time range">${RANGES.map((r) => `<button type="button" data-range="${r}" aria-pressed="${r === range}">${r}</button>`).join('')}</div></div>
+      <div class="pills" aria-label="Regions: state and uptime over the range">${pills}</div>
+      <div class="cols"><section class="card"><h2>Latency per region</h2><div class="chart" id="lat"></div>${legend(h, regions.map((r, i) => [r.region, REGION_COLORS[i % REGION_COLORS.length]]))}</section>
+      <section class="card"><h2>Phases in ${esc(region || '–')}</h2><div class="chart" id="phases"></div>${legend(h, d.phases.map((p, i) => [p, PHASE_COLORS[i % PHASE_COLORS.length]]))}</section></div>
+      <section class="card"><h2>Daily uptime, last ${regions[0] ? regions[0].daily.length : 0} days</h2><div class="daily">${regions.map((r) =>
+        `<span>${esc(r.region)}</span>${bars(h, r.daily, 22)}<span class="num">${h.pct(average(r.daily))}</span>`).join('')}</div></section>
+      <section class="card" id="failures"><h2>Recent failures</h2>${failures || '<p class="muted">No failed run in this period.</p>'}</section>
+      <section class="card"><h2>Definition</h2><pre class="def">${esc(d.definition)}</pre></section>`;
+    document.title = `${d.name} · probenet`;
+    const regionSeries = regions.map((r, i) => ({ key: i, name: r.region, color: REGION_COLORS[i % REGION_COLORS.length],
+      points: r.latency.map((p) => [p.at_ms, p.seconds === null ? null : p.seconds * 1000]) }));
+    const failed = regions.flatMap((r) => r.latency.filter((p) => p.failures > 0).map((p) => p.at_ms));
+    chart(h, document.getElementById('lat'), { series: regionSeries, from: d.from_ms, to: d.to_ms, failures: failed });
+    const phaseSeries = d.phases.map((p, i) => ({ key: i, name: p, color: PHASE_COLORS[i % PHASE_COLORS.length],
+      points: (selected ? selected.latency : []).map((pt) => [pt.at_ms, pt.phases[i] === null || pt.phases[i] === undefined ? null : pt.phases[i] * 1000]) }));
+    chart(h, document.getElementById('phases'), { series: phaseSeries, from: d.from_ms, to: d.to_ms, stacked: true });
+  }
+
+  function remember() {
+    const params = new URLSearchParams();
+    if (range !== '24h') params.set('range', range);
+    if (region) params.set('region', region);
+    history.replaceState(null, '', `${location.pathname}${params.toString() ? `#${params}` : ''}`);
+  }
+
+  async function load() {
+    detail = await h.api(`/api/ui/checks/${encodeURIComponent(name)}?range=${range}`);
+    draw();
+  }
+
+  main.addEventListener('click', (event) => {
+    const rangeButton = event.target.closest('button[data-range]');
+    if (rangeButton) {
+      range = rangeButton.dataset.range;
+      remember();
+      load().catch(h.fail);
+      return;
+    }
+    const pill = event.target.closest('button[data-region]');
+    if (pill) {
+      region = pill.dataset.region;
+      remember();
+      draw();
+    }
+  });
+  let resizing = 0;
+  window.addEventListener('resize', () => { clearTimeout(resizing); resizing = setTimeout(() => detail && draw(), 150); });
+  load().then(h.ready, h.fail);
+  h.live(load);
+}

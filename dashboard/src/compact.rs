@@ -1,0 +1,154 @@
+//! The compact JSON of `GET /api/ui/overview`: arrays instead of objects, integers instead of fractions, and a
+//! sparkline as one character per point, so that 1,000 checks x 5 regions stay well under 500 KB.
+//!
+//! ```text
+//! { "now": ms, "regions": [region...], "states": ["up","degraded","down","no_data"],
+//!   "checks": [[name, kind, target, {label: value}, spark_max_ms, [cell | null per region]]] }
+//! cell = [state index, seconds since the last run | null, last duration in ms | null,
+//!         uptime 24 h | null, uptime 7 d | null, uptime 30 d | null, sparkline]
+//! ```
+//!
+//! Uptimes are in hundredths of a percent, rounded down (`9995` is 99.95%: see [`uptime_hundredths`]). A
+//! sparkline character is one of [`SPARK_DIGITS`] (its index: `0` is 0 ms, `63` is `spark_max_ms`) or `.`
+//! for a point without data.
+
+use serde_json::{Value, json};
+
+use crate::model::{Overview, State};
+
+/// The 64 digits of a sparkline point, lowest first.
+pub const SPARK_DIGITS: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+
+/// The most points a sparkline keeps (the newest).
+pub const SPARK_POINTS: usize = 60;
+
+/// An uptime in hundredths of a percent, rounded down so that 99.999% never shows as 100.00%. A tiny
+/// allowance absorbs floating-point error (1999/2000 gives 9995, not 9994).
+pub fn uptime_hundredths(uptime: f64) -> i64 {
+    let scaled = (uptime.clamp(0.0, 1.0) * 10_000.0 + 1e-6).floor();
+    // In 0..=10_000 after the clamp, so the cast is exact.
+    scaled as i64
+}
+
+/// An uptime as the pages show it: `99.95%`, `100%`, or `–` without data.
+pub fn format_uptime(uptime: Option<f64>) -> String {
+    match uptime {
+        None => "–".to_owned(),
+        Some(uptime) => {
+            let hundredths = uptime_hundredths(uptime);
+            if hundredths == 10_000 {
+                "100%".to_owned()
+            } else {
+                format!("{}.{:02}%", hundredths / 100, hundredths % 100)
+            }
+        }
+    }
+}
+
+/// Milliseconds with one decimal, for JSON.
+fn millis(seconds: f64) -> f64 {
+    (seconds * 10_000.0).round() / 10.0
+}
+
+/// Encodes a sparkline against a row's maximum.
+fn spark(points: &[Option<f64>], max_ms: f64) -> String {
+    let start = points.len().saturating_sub(SPARK_POINTS);
+    points[start..]
+        .iter()
+        .map(|point| match point {
+            Some(seconds) if seconds.is_finite() && max_ms > 0.0 => {
+                let level = (seconds * 1000.0 / max_ms * 63.0).round().clamp(0.0, 63.0) as usize;
+                char::from(SPARK_DIGITS[level])
+            }
+            Some(_) => '0',
+            None => '.',
+        })
+        .collect()
+}
+
+/// The compact overview.
+pub fn encode_overview(overview: &Overview) -> Value {
+    let now = overview.generated_at_ms;
+    let checks: Vec<Value> = overview
+        .checks
+        .iter()
+        .map(|row| {
+            let max_ms = row
+                .cells
+                .iter()
+                .flat_map(|cell| cell.sparkline.iter().flatten())
+                .filter(|seconds| seconds.is_finite())
+                .fold(0.0_f64, |max, seconds| max.max(seconds * 1000.0));
+            // Whole milliseconds (a sparkline's scale needs no more).
+            let max_ms = max_ms.ceil();
+            let scale = max_ms as i64;
+            let cells: Vec<Value> = overview
+                .regions
+                .iter()
+                .map(|region| match row.cells.iter().find(|cell| &cell.region == region) {
+                    None => Value::Null,
+                    Some(cell) => json!([
+                        cell.state.index(),
+                        cell.last_run_ms.map(|at| (now - at).max(0) / 1000),
+                        cell.last_seconds.filter(|s| s.is_finite()).map(millis),
+                        cell.uptime_24h.map(uptime_hundredths),
+                        cell.uptime_7d.map(uptime_hundredths),
+                        cell.uptime_30d.map(uptime_hundredths),
+                        spark(&cell.sparkline, max_ms),
+                    ]),
+                })
+                .collect();
+            json!([row.name, row.kind, row.target, row.labels, scale, cells])
+        })
+        .collect();
+    json!({
+        "now": now,
+        "regions": overview.regions,
+        "states": State::ALL.iter().map(|state| state.as_str()).collect::<Vec<_>>(),
+        "checks": checks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Cell, CheckRow};
+
+    #[test]
+    fn uptimes_round_down() {
+        assert_eq!(format_uptime(Some(1999.0 / 2000.0)), "99.95%");
+        assert_eq!(format_uptime(Some(0.99999)), "99.99%");
+        assert_eq!(format_uptime(Some(1.0)), "100%");
+        assert_eq!(format_uptime(Some(0.0)), "0.00%");
+        assert_eq!(format_uptime(Some(0.5)), "50.00%");
+        assert_eq!(format_uptime(None), "–");
+    }
+
+    #[test]
+    fn overview_is_compact() {
+        let overview = Overview {
+            generated_at_ms: 10_000,
+            regions: vec!["a".into(), "b".into()],
+            checks: vec![CheckRow {
+                name: "web".into(),
+                kind: "http".into(),
+                target: "https://example.test".into(),
+                labels: Default::default(),
+                cells: vec![Cell {
+                    region: "b".into(),
+                    state: State::Down,
+                    last_run_ms: Some(4_000),
+                    last_seconds: Some(0.1234),
+                    uptime_24h: Some(0.5),
+                    uptime_7d: None,
+                    uptime_30d: Some(1.0),
+                    sparkline: vec![Some(0.2), None, Some(0.1), Some(0.0)],
+                }],
+            }],
+        };
+        let value = encode_overview(&overview);
+        assert_eq!(value["checks"][0][4], json!(200));
+        assert_eq!(value["checks"][0][5][0], Value::Null);
+        assert_eq!(value["checks"][0][5][1], json!([2, 6, 123.4, 5000, null, 10000, "_.W0"]));
+    }
+}

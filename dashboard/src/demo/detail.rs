@@ -1,0 +1,123 @@
+//! The check page of the demo source: latency series, daily uptime and made-up failures with screenshots.
+
+use super::{DAY_MS, DemoSource, HOUR_MS, mix, phases};
+use crate::model::{
+    Assertion, Cell, CheckDetail, CheckRow, DailyUptime, Failure, LatencyPoint, Range, RegionDetail, State,
+};
+
+/// The YAML a user might have written for a row.
+fn definition(row: &CheckRow) -> String {
+    let labels: String = row.labels.iter().map(|(key, value)| format!("      {key}: {value}\n")).collect();
+    let kind = match row.kind.as_str() {
+        "https" => "http",
+        other => other,
+    };
+    format!(
+        "checks:\n  - name: {}\n    kind: {kind}\n    target: {}\n    interval: 30s\n    timeout: 10s\n    labels:\n{labels}",
+        row.name, row.target
+    )
+}
+
+impl DemoSource {
+    pub(super) fn detail(&self, row: &CheckRow, check_index: usize, range: Range) -> CheckDetail {
+        let seed = self.options.seed;
+        let kinds = phases(&row.kind);
+        let span = (range.to_ms - range.from_ms).max(1);
+        let step = (span / 240).max(60_000);
+        let first = range.from_ms - range.from_ms.rem_euclid(step);
+        let today = self.options.now_ms - self.options.now_ms.rem_euclid(DAY_MS);
+        let regions = row
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(r, cell)| {
+                let far = 1.0 + r as f64 * 0.35;
+                let mut at = first;
+                let mut latency = Vec::new();
+                while at < range.to_ms && cell.state != State::NoData {
+                    let mut rng = mix(seed, &[check_index as u64, r as u64, at as u64]);
+                    let failures = u32::from(rng.unit() < 0.02);
+                    let spike = if rng.unit() < 0.05 { 2.5 } else { 1.0 };
+                    let values: Vec<Option<f64>> = kinds
+                        .iter()
+                        .map(|(_, typical)| Some(typical * far * spike * (0.7 + 0.6 * rng.unit())))
+                        .collect();
+                    let total = values.iter().flatten().sum();
+                    latency.push(LatencyPoint { at_ms: at, seconds: Some(total), phases: values, failures });
+                    at += step;
+                }
+                let daily = (0..30)
+                    .map(|d| {
+                        let mut rng = mix(seed, &[check_index as u64, r as u64, 2, d]);
+                        let day_ms = today - (29 - d as i64) * DAY_MS;
+                        let uptime = match cell.state {
+                            State::NoData => None,
+                            _ if rng.unit() < 0.85 => Some(1.0),
+                            _ => Some(1.0 - (rng.unit().powi(3) * 0.03 * 2000.0).round() / 2000.0),
+                        };
+                        DailyUptime { day_ms, uptime }
+                    })
+                    .collect();
+                RegionDetail { region: cell.region.clone(), state: cell.state, uptime: cell.uptime_24h, latency, daily }
+            })
+            .collect();
+        let mut rng = mix(seed, &[check_index as u64, 3]);
+        let regions_with_data: Vec<&Cell> = row.cells.iter().filter(|cell| cell.state != State::NoData).collect();
+        let count = if row.kind == "browser" { 4 } else { rng.below(5) };
+        let mut failures: Vec<Failure> = (0..count)
+            .filter_map(|k| {
+                let cell = regions_with_data.get(rng.below(regions_with_data.len().max(1)))?;
+                let planned_at_ms = self.options.now_ms - (rng.below(72) as i64 + 1) * HOUR_MS - k as i64 * 60_000;
+                Some(failure(row, cell, planned_at_ms, check_index, k))
+            })
+            .collect();
+        failures.sort_by_key(|failure| std::cmp::Reverse(failure.planned_at_ms));
+        CheckDetail {
+            name: row.name.clone(),
+            kind: row.kind.clone(),
+            target: row.target.clone(),
+            labels: row.labels.clone(),
+            definition: definition(row),
+            from_ms: range.from_ms,
+            to_ms: range.to_ms,
+            phases: kinds.iter().map(|(name, _)| (*name).to_owned()).collect(),
+            regions,
+            failures,
+        }
+    }
+}
+
+/// A made-up failure of a row in a region.
+fn failure(row: &CheckRow, cell: &Cell, planned_at_ms: i64, check_index: usize, k: usize) -> Failure {
+    let assertion = |name: &str, expected: &str, observed: &str, passed| Assertion {
+        name: name.to_owned(),
+        expected: expected.to_owned(),
+        observed: observed.to_owned(),
+        passed,
+    };
+    let (reason, error, assertions) = match row.kind.as_str() {
+        "http" | "https" => (
+            "status",
+            "status 503, expected one of 200".to_owned(),
+            vec![assertion("status", "200", "503", false), assertion("max_duration", "2s", "0.41s", true)],
+        ),
+        "browser" => (
+            "assertion",
+            "step 4 (expect_text \"Welcome\"): text not found within 5s".to_owned(),
+            vec![assertion("expect_text", "Welcome", "Service unavailable", false)],
+        ),
+        "tls" => (
+            "cert_expiring",
+            "certificate expires in 6 days (minimum 14)".to_owned(),
+            vec![assertion("min_days_remaining", "14", "6", false)],
+        ),
+        "dns" => (
+            "rcode",
+            "answer SERVFAIL, expected NOERROR".to_owned(),
+            vec![assertion("rcode", "NOERROR", "SERVFAIL", false)],
+        ),
+        _ => ("timeout", "no answer within 10s".to_owned(), Vec::new()),
+    };
+    let screenshot = (row.kind == "browser").then(|| format!("screenshots/{check_index}-{k}.png"));
+    Failure { region: cell.region.clone(), planned_at_ms, reason: reason.to_owned(), error, assertions, screenshot }
+}

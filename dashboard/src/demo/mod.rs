@@ -1,0 +1,442 @@
+//! A deterministic, seeded in-memory [`Source`]: for tests, the benchmark and demos. The same options always
+//! give the same figures; [`DemoSource::set_state`] changes one cell (and the version) to show live updates.
+
+mod detail;
+mod png;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use png::{encode_rgb, failure_screenshot};
+
+use crate::model::{
+    Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Incident, Overview, Prober, Probers,
+    Range, RegionProbers, Slo, State, StatusCheck, StatusPage, StatusRegion,
+};
+use crate::{Source, SourceError, SourceResult};
+
+/// 2026-06-01T12:00:00Z, the default "now".
+pub const DEFAULT_NOW_MS: i64 = 1_780_315_200_000;
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+const KINDS: [&str; 7] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser"];
+const SERVICES: [&str; 12] =
+    ["api", "checkout", "login", "search", "cdn", "db", "mail", "auth", "payments", "docs", "images", "billing"];
+const TEAMS: [&str; 4] = ["web", "platform", "payments", "identity"];
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// How many checks.
+    pub checks: usize,
+    /// The regions.
+    pub regions: Vec<String>,
+    /// The seed: the same seed gives the same data.
+    pub seed: u64,
+    /// The source's fixed "now".
+    pub now_ms: i64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        let regions = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"].map(String::from).to_vec();
+        Self { checks: 24, regions, seed: 7, now_ms: DEFAULT_NOW_MS }
+    }
+}
+
+/// SplitMix64: small, fast and good enough for made-up figures.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..1`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1_u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// A seed for one thing, mixed from the main seed and some numbers.
+fn mix(seed: u64, parts: &[u64]) -> Rng {
+    let mut rng = Rng::new(seed);
+    for part in parts {
+        rng = Rng::new(rng.next() ^ part.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    }
+    rng
+}
+
+/// The phases of a kind, and the typical seconds of each.
+fn phases(kind: &str) -> Vec<(&'static str, f64)> {
+    match kind {
+        "http" => vec![("resolve", 0.002), ("connect", 0.012), ("processing", 0.045), ("transfer", 0.004)],
+        "https" | "browser" => {
+            vec![("resolve", 0.002), ("connect", 0.014), ("tls", 0.028), ("processing", 0.06), ("transfer", 0.006)]
+        }
+        "tcp" => vec![("resolve", 0.002), ("connect", 0.015)],
+        "tls" => vec![("resolve", 0.002), ("connect", 0.014), ("tls", 0.03)],
+        "dns" => vec![("query", 0.008)],
+        _ => vec![("rtt", 0.02)],
+    }
+}
+
+/// The data, shared behind a lock.
+#[derive(Debug)]
+struct Data {
+    overview: Overview,
+    index: HashMap<String, usize>,
+    fail_with: Option<String>,
+}
+
+/// The demo source.
+#[derive(Debug)]
+pub struct DemoSource {
+    options: DemoOptions,
+    data: Mutex<Data>,
+    version: AtomicU64,
+}
+
+impl DemoSource {
+    /// Generates the data.
+    pub fn new(options: DemoOptions) -> Self {
+        let overview = generate_overview(&options);
+        let index = overview.checks.iter().enumerate().map(|(i, row)| (row.name.clone(), i)).collect();
+        Self { options, data: Mutex::new(Data { overview, index, fail_with: None }), version: AtomicU64::new(1) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sets the state of one check in one region and bumps the version; false if there is no such cell.
+    pub fn set_state(&self, check: &str, region: &str, state: State) -> bool {
+        let mut data = self.lock();
+        let Some(&i) = data.index.get(check) else {
+            return false;
+        };
+        let Some(cell) = data.overview.checks[i].cells.iter_mut().find(|cell| cell.region == region) else {
+            return false;
+        };
+        cell.state = state;
+        self.version.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// Makes every query fail with this message (or work again with `None`).
+    pub fn fail_with(&self, message: Option<String>) {
+        self.lock().fail_with = message;
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn check_failing(&self) -> SourceResult<()> {
+        match &self.lock().fail_with {
+            Some(message) => Err(SourceError::new(message.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+fn generate_overview(options: &DemoOptions) -> Overview {
+    let now = options.now_ms;
+    let checks = (0..options.checks)
+        .map(|i| {
+            let mut rng = mix(options.seed, &[i as u64]);
+            let kind = KINDS[i % KINDS.len()];
+            let service = SERVICES[rng.below(SERVICES.len())];
+            let name = format!("{service}-{kind}-{:03}", i + 1);
+            let host = format!("{service}.example.com");
+            let target = match kind {
+                "http" => format!("http://{host}/health"),
+                "https" => format!("https://{host}/"),
+                "browser" => format!("https://{host}/login"),
+                "tcp" => format!("{host}:5432"),
+                "tls" => format!("{host}:443"),
+                "icmp" => format!("10.{}.{}.{}", i / 65_536 % 256, i / 256 % 256, i % 256),
+                _ => host,
+            };
+            let mut labels = BTreeMap::new();
+            labels.insert("team".to_owned(), TEAMS[rng.below(TEAMS.len())].to_owned());
+            labels.insert("env".to_owned(), if rng.unit() < 0.8 { "prod" } else { "staging" }.to_owned());
+            let base: f64 = phases(kind).iter().map(|(_, seconds)| seconds).sum::<f64>() * (0.6 + rng.unit());
+            let cells = options
+                .regions
+                .iter()
+                .enumerate()
+                .map(|(r, region)| {
+                    let mut rng = mix(options.seed, &[i as u64, r as u64, 1]);
+                    let roll = rng.unit();
+                    let state = match roll {
+                        x if x < 0.02 => State::NoData,
+                        x if x < 0.06 => State::Down,
+                        x if x < 0.10 => State::Degraded,
+                        _ => State::Up,
+                    };
+                    if state == State::NoData {
+                        return Cell { region: region.clone(), state, sparkline: vec![None; 24], ..Cell::default() };
+                    }
+                    let far = 1.0 + r as f64 * 0.35;
+                    let loss = if state == State::Down { 0.05 } else { 0.004 };
+                    let mut uptime = |scale: f64| {
+                        if rng.unit() < 0.3 {
+                            1.0
+                        } else {
+                            1.0 - (rng.unit().powi(3) * loss * scale * 2000.0).round() / 2000.0
+                        }
+                    };
+                    let (u24, u7, u30) = (uptime(1.0), uptime(0.6), uptime(0.4));
+                    let sparkline = (0..24)
+                        .map(|h| {
+                            if state == State::Down && h >= 21 {
+                                None
+                            } else {
+                                Some(base * far * (0.85 + 0.3 * rng.unit() + if h % 9 == 4 { 0.4 } else { 0.0 }))
+                            }
+                        })
+                        .collect();
+                    Cell {
+                        region: region.clone(),
+                        state,
+                        last_run_ms: Some(now - (rng.below(60) as i64 + 1) * 1000),
+                        last_seconds: Some(base * far * if state == State::Degraded { 3.0 } else { 1.0 }),
+                        uptime_24h: Some(u24),
+                        uptime_7d: Some(u7),
+                        uptime_30d: Some(u30),
+                        sparkline,
+                    }
+                })
+                .collect();
+            CheckRow { name, kind: kind.to_owned(), target, labels, cells }
+        })
+        .collect();
+    Overview { generated_at_ms: now, regions: options.regions.clone(), checks }
+}
+
+impl Source for DemoSource {
+    fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.options.now_ms
+    }
+
+    fn overview(&self) -> SourceResult<Overview> {
+        self.check_failing()?;
+        Ok(self.lock().overview.clone())
+    }
+
+    fn check(&self, name: &str, range: Range) -> SourceResult<Option<CheckDetail>> {
+        self.check_failing()?;
+        let data = self.lock();
+        let Some(&i) = data.index.get(name) else {
+            return Ok(None);
+        };
+        let row = data.overview.checks[i].clone();
+        drop(data);
+        Ok(Some(self.detail(&row, i, range)))
+    }
+
+    fn artifact(&self, path: &str) -> SourceResult<Option<Artifact>> {
+        self.check_failing()?;
+        let Some(id) = path.strip_prefix("screenshots/").and_then(|rest| rest.strip_suffix(".png")) else {
+            return Ok(None);
+        };
+        let Some((check, k)) = id.split_once('-') else {
+            return Ok(None);
+        };
+        let (Ok(check), Ok(k)) = (check.parse::<usize>(), k.parse::<u8>()) else {
+            return Ok(None);
+        };
+        if check >= self.options.checks || KINDS[check % KINDS.len()] != "browser" || k > 8 {
+            return Ok(None);
+        }
+        let tint = (check as u8).wrapping_mul(37).wrapping_add(k.wrapping_mul(50));
+        Ok(Some(Artifact { media_type: "image/png".to_owned(), data: failure_screenshot(tint) }))
+    }
+
+    fn alerts(&self) -> SourceResult<Alerts> {
+        self.check_failing()?;
+        let data = self.lock();
+        let now = self.options.now_ms;
+        let mut firing = Vec::new();
+        for row in &data.overview.checks {
+            for cell in row.cells.iter().filter(|cell| cell.state == State::Down) {
+                firing.push(Alert {
+                    name: "CheckDown".to_owned(),
+                    check: Some(row.name.clone()),
+                    regions: vec![cell.region.clone()],
+                    severity: "critical".to_owned(),
+                    summary: format!("{} is down in {}", row.name, cell.region),
+                    started_at_ms: cell.last_run_ms.unwrap_or(now) - 600_000,
+                    resolved_at_ms: None,
+                });
+            }
+        }
+        firing.truncate(25);
+        let mut rng = mix(self.options.seed, &[9]);
+        let history = (0..30)
+            .filter_map(|n| {
+                let row = data.overview.checks.get(rng.below(data.overview.checks.len()))?;
+                let started = now - (n as i64 * 5 + 2) * HOUR_MS - rng.below(3_600) as i64 * 1000;
+                let slow = rng.unit() < 0.4;
+                Some(Alert {
+                    name: if slow { "CheckSlow" } else { "CheckDown" }.to_owned(),
+                    check: Some(row.name.clone()),
+                    regions: row.cells.first().map(|cell| vec![cell.region.clone()]).unwrap_or_default(),
+                    severity: if slow { "warning" } else { "critical" }.to_owned(),
+                    summary: format!("{} was {}", row.name, if slow { "slow" } else { "down" }),
+                    started_at_ms: started,
+                    resolved_at_ms: Some(started + (rng.below(50) as i64 + 3) * 60_000),
+                })
+            })
+            .collect();
+        Ok(Alerts { firing, history })
+    }
+
+    fn probers(&self) -> SourceResult<Probers> {
+        self.check_failing()?;
+        let now = self.options.now_ms;
+        let regions = self
+            .options
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(r, region)| {
+                let mut rng = mix(self.options.seed, &[r as u64, 11]);
+                let count = 2 + rng.below(2);
+                let probers = (0..count)
+                    .map(|n| {
+                        let impaired = r + 1 == self.options.regions.len() && n == 0;
+                        Prober {
+                            name: format!("{region}-{}", n + 1),
+                            version: if n == 2 { "0.0.9" } else { "0.1.0" }.to_owned(),
+                            last_heartbeat_ms: Some(
+                                now - if impaired { 95_000 } else { rng.below(9_000) as i64 + 500 },
+                            ),
+                            assigned: (self.options.checks / count) as u64,
+                            load: Some(((rng.unit() * 0.7 + 0.05) * 100.0).round() / 100.0),
+                            impaired,
+                            impaired_reason: impaired.then(|| "its own reference check fails (network)".to_owned()),
+                        }
+                    })
+                    .collect();
+                RegionProbers { region: region.clone(), probers }
+            })
+            .collect();
+        Ok(Probers { regions })
+    }
+
+    fn slos(&self) -> SourceResult<Vec<Slo>> {
+        self.check_failing()?;
+        let data = self.lock();
+        let objectives = [0.999, 0.995, 0.99];
+        Ok(data
+            .overview
+            .checks
+            .iter()
+            .take(8)
+            .enumerate()
+            .map(|(n, row)| {
+                let objective = objectives[n % objectives.len()];
+                let values: Vec<f64> = row.cells.iter().filter_map(|cell| cell.uptime_30d).collect();
+                let sli = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
+                let mut rng = mix(self.options.seed, &[n as u64, 13]);
+                let burn_rates = ["1h", "6h", "1d", "3d"]
+                    .iter()
+                    .map(|window| BurnRate {
+                        window: (*window).to_owned(),
+                        rate: Some((rng.unit().powi(2) * 300.0).round() / 100.0),
+                    })
+                    .collect();
+                Slo {
+                    name: format!("{} availability", row.name),
+                    check: row.name.clone(),
+                    objective,
+                    window_days: 30,
+                    sli,
+                    budget_remaining: sli.map(|sli| 1.0 - (1.0 - sli) / (1.0 - objective)),
+                    burn_rates,
+                }
+            })
+            .collect())
+    }
+
+    fn status_page(&self) -> SourceResult<Option<StatusPage>> {
+        self.check_failing()?;
+        let data = self.lock();
+        let today = self.options.now_ms - self.options.now_ms.rem_euclid(DAY_MS);
+        let names = ["Website", "API", "Sign-in", "Search", "CDN", "Payments"];
+        let checks: Vec<StatusCheck> = data
+            .overview
+            .checks
+            .iter()
+            .take(names.len())
+            .enumerate()
+            .map(|(n, row)| {
+                let mut rng = mix(self.options.seed, &[n as u64, 17]);
+                StatusCheck {
+                    name: row.name.clone(),
+                    display_name: names[n].to_owned(),
+                    regions: row
+                        .cells
+                        .iter()
+                        .map(|cell| StatusRegion { region: cell.region.clone(), state: cell.state })
+                        .collect(),
+                    daily: (0..90)
+                        .map(|d| DailyUptime {
+                            day_ms: today - (89 - d) * DAY_MS,
+                            uptime: Some(if rng.unit() < 0.9 {
+                                1.0
+                            } else {
+                                1.0 - (rng.unit().powi(3) * 40.0).round() / 2000.0
+                            }),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut incidents = Vec::new();
+        for check in &checks {
+            for region in check.regions.iter().filter(|region| region.state == State::Down) {
+                incidents.push(Incident {
+                    title: format!("{} unavailable in {}", check.display_name, region.region),
+                    checks: vec![check.name.clone()],
+                    regions: vec![region.region.clone()],
+                    state: State::Down,
+                    started_at_ms: self.options.now_ms - 25 * 60_000,
+                    resolved_at_ms: None,
+                    summary: "Requests fail with status 503.".to_owned(),
+                });
+            }
+        }
+        for (n, check) in checks.iter().enumerate().take(3) {
+            let started = self.options.now_ms - (n as i64 * 4 + 2) * DAY_MS - 5 * HOUR_MS;
+            incidents.push(Incident {
+                title: format!("Elevated latency for {}", check.display_name),
+                checks: vec![check.name.clone()],
+                regions: check.regions.iter().take(2).map(|region| region.region.clone()).collect(),
+                state: State::Degraded,
+                started_at_ms: started,
+                resolved_at_ms: Some(started + (n as i64 + 1) * 40 * 60_000),
+                summary: "Responses took over 2 seconds.".to_owned(),
+            });
+        }
+        Ok(Some(StatusPage { title: "Example Inc. status".to_owned(), checks, incidents }))
+    }
+}

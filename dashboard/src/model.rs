@@ -1,0 +1,342 @@
+//! The plain view types a [`Source`](crate::Source) returns: what every page shows, with no storage in them.
+//!
+//! Times are milliseconds since the Unix epoch (UTC); durations are seconds; uptimes are fractions in `0..=1`
+//! (the share of successful runs: up or degraded). `None` always means "no data", never zero.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use probenet_checks::Assertion;
+
+/// The state of one check in one region, as shown by a coloured dot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// The last run succeeded.
+    Up,
+    /// The last run succeeded but was slow (or the check is flapping: the source decides).
+    Degraded,
+    /// The last run failed.
+    Down,
+    /// No run yet, or the last one is too old to tell.
+    #[default]
+    NoData,
+}
+
+impl State {
+    /// Every state, in the order of the compact overview encoding (`0` is up, `3` is no data).
+    pub const ALL: [State; 4] = [State::Up, State::Degraded, State::Down, State::NoData];
+
+    /// The JSON name: `up`, `degraded`, `down` or `no_data`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Degraded => "degraded",
+            Self::Down => "down",
+            Self::NoData => "no_data",
+        }
+    }
+
+    /// The index in [`State::ALL`], used by the compact overview encoding.
+    pub fn index(self) -> u8 {
+        match self {
+            Self::Up => 0,
+            Self::Degraded => 1,
+            Self::Down => 2,
+            Self::NoData => 3,
+        }
+    }
+}
+
+/// Everything the overview page shows: every check against every region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Overview {
+    /// The source's "now": the time the figures were computed at.
+    pub generated_at_ms: i64,
+    /// The regions, in display order (the columns of the overview).
+    pub regions: Vec<String>,
+    /// The checks, in display order (the rows).
+    pub checks: Vec<CheckRow>,
+}
+
+/// One check in the overview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CheckRow {
+    /// The check's unique name.
+    pub name: String,
+    /// Its kind: `http`, `tcp`, `dns`, `tls`, `icmp`, `browser`...
+    pub kind: String,
+    /// What it probes (a URL, `host:port`, a name), never holding a secret.
+    pub target: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// One cell per region the check runs in. A region of [`Overview::regions`] without a cell is shown as not
+    /// assigned (blank), which differs from [`State::NoData`].
+    pub cells: Vec<Cell>,
+}
+
+/// One check in one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Cell {
+    /// The region, one of [`Overview::regions`].
+    pub region: String,
+    /// The current state.
+    pub state: State,
+    /// When the last run was planned.
+    pub last_run_ms: Option<i64>,
+    /// How long the last run took, in seconds.
+    pub last_seconds: Option<f64>,
+    /// The share of successful runs over the last 24 hours.
+    pub uptime_24h: Option<f64>,
+    /// The share of successful runs over the last 7 days.
+    pub uptime_7d: Option<f64>,
+    /// The share of successful runs over the last 30 days.
+    pub uptime_30d: Option<f64>,
+    /// Latency in seconds, oldest first, evenly spaced (for example the median of each of the last 24 hours);
+    /// `None` for a slot without a successful run. Up to 60 points are drawn.
+    pub sparkline: Vec<Option<f64>>,
+}
+
+/// A time range asked for by the check page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Range {
+    /// The start, inclusive.
+    pub from_ms: i64,
+    /// The end, exclusive.
+    pub to_ms: i64,
+}
+
+/// Everything the page of one check shows, for one time range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CheckDetail {
+    /// The check's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// What it probes.
+    pub target: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// The check's definition as the user wrote it (YAML), secrets left as references.
+    pub definition: String,
+    /// The range the series cover.
+    pub from_ms: i64,
+    /// The end of the range.
+    pub to_ms: i64,
+    /// The names of the latency phases, in the order they happen (`resolve`, `connect`, `tls`, `processing`,
+    /// `transfer`...): [`LatencyPoint::phases`] follows this order.
+    pub phases: Vec<String>,
+    /// Latency and state per region.
+    pub regions: Vec<RegionDetail>,
+    /// The most recent failed runs, newest first (a few dozen at most).
+    pub failures: Vec<Failure>,
+}
+
+/// One region of a check's page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RegionDetail {
+    /// The region.
+    pub region: String,
+    /// The current state.
+    pub state: State,
+    /// Uptime over the asked range.
+    pub uptime: Option<f64>,
+    /// Latency over the range, oldest first: one point per bucket (a few hundred at most).
+    pub latency: Vec<LatencyPoint>,
+    /// Uptime per UTC day, oldest first (the last 30 days, say).
+    pub daily: Vec<DailyUptime>,
+}
+
+/// The latency of one bucket of time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct LatencyPoint {
+    /// The start of the bucket.
+    pub at_ms: i64,
+    /// The total duration in seconds (the median of the bucket's successful runs, say); `None` if none.
+    pub seconds: Option<f64>,
+    /// Seconds per phase, in the order of [`CheckDetail::phases`]; `None` for a phase that did not happen.
+    pub phases: Vec<Option<f64>>,
+    /// Failed runs in the bucket.
+    pub failures: u32,
+}
+
+/// The uptime of one day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DailyUptime {
+    /// Midnight UTC at the start of the day.
+    pub day_ms: i64,
+    /// The share of successful runs that day; `None` if there was no run.
+    pub uptime: Option<f64>,
+}
+
+/// One failed run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Failure {
+    /// The region it ran in.
+    pub region: String,
+    /// When it was planned.
+    pub planned_at_ms: i64,
+    /// The failure reason label (`timeout`, `status`, `cert_expired`...: `probenet_checks::Reason::as_str`).
+    pub reason: String,
+    /// The one-line error text.
+    pub error: String,
+    /// Every assertion evaluated, with what was observed.
+    pub assertions: Vec<Assertion>,
+    /// The artifact path of the browser screenshot, served by [`Source::artifact`](crate::Source::artifact) at
+    /// `{base}/api/ui/artifacts/{path}`.
+    pub screenshot: Option<String>,
+}
+
+/// A file served from the store, such as a screenshot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Artifact {
+    /// Its media type, such as `image/png`.
+    pub media_type: String,
+    /// The content.
+    pub data: Vec<u8>,
+}
+
+/// Alerts now and before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Alerts {
+    /// The alerts firing now, most severe and oldest first.
+    pub firing: Vec<Alert>,
+    /// Resolved alerts, newest first (a few hundred at most).
+    pub history: Vec<Alert>,
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Alert {
+    /// The alert rule's name.
+    pub name: String,
+    /// The check it is about, if any.
+    pub check: Option<String>,
+    /// The regions it is about (empty: all, or not region-bound).
+    pub regions: Vec<String>,
+    /// Its severity, such as `critical`, `warning`, `info`.
+    pub severity: String,
+    /// A one-line summary.
+    pub summary: String,
+    /// When it started firing.
+    pub started_at_ms: i64,
+    /// When it resolved; `None` while it fires.
+    pub resolved_at_ms: Option<i64>,
+}
+
+/// The probers of every region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Probers {
+    /// One entry per region, in display order.
+    pub regions: Vec<RegionProbers>,
+}
+
+/// The probers of one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RegionProbers {
+    /// The region.
+    pub region: String,
+    /// Its probers.
+    pub probers: Vec<Prober>,
+}
+
+/// One prober.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Prober {
+    /// Its name.
+    pub name: String,
+    /// The probenet version it runs.
+    pub version: String,
+    /// Its last heartbeat; `None` if it never sent one.
+    pub last_heartbeat_ms: Option<i64>,
+    /// How many check/region pairs it is assigned.
+    pub assigned: u64,
+    /// Its load, `0..=1` (the share of its run capacity in use).
+    pub load: Option<f64>,
+    /// Whether it is marked impaired (its own failures are not counted against checks).
+    pub impaired: bool,
+    /// Why it is impaired, if it is.
+    pub impaired_reason: Option<String>,
+}
+
+/// One service level objective.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Slo {
+    /// Its name.
+    pub name: String,
+    /// The check it measures.
+    pub check: String,
+    /// The objective, such as `0.999`.
+    pub objective: f64,
+    /// The window, in days (30, say).
+    pub window_days: u32,
+    /// The uptime over the window so far.
+    pub sli: Option<f64>,
+    /// The share of the error budget left, `1` untouched, `0` spent, negative overspent.
+    pub budget_remaining: Option<f64>,
+    /// Burn rates over the usual windows (`1h`, `6h`, `1d`, `3d`...), in display order: `1` spends the budget
+    /// exactly over the window.
+    pub burn_rates: Vec<BurnRate>,
+}
+
+/// A burn rate over one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct BurnRate {
+    /// The window as written, such as `1h`.
+    pub window: String,
+    /// The rate; `None` if there is no data.
+    pub rate: Option<f64>,
+}
+
+/// The public status page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StatusPage {
+    /// Its title, such as `Example Inc. status`.
+    pub title: String,
+    /// The checks chosen for it, in display order.
+    pub checks: Vec<StatusCheck>,
+    /// Incidents, newest first (ongoing ones included).
+    pub incidents: Vec<Incident>,
+}
+
+/// A check on the status page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StatusCheck {
+    /// The check's name.
+    pub name: String,
+    /// The name shown to the public.
+    pub display_name: String,
+    /// The state per region.
+    pub regions: Vec<StatusRegion>,
+    /// Uptime per day, oldest first, all regions together (for the bars of the last 30 or 90 days).
+    pub daily: Vec<DailyUptime>,
+}
+
+/// The state of a status-page check in one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StatusRegion {
+    /// The region.
+    pub region: String,
+    /// Its state.
+    pub state: State,
+}
+
+/// An incident shown on the status page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Incident {
+    /// A short title.
+    pub title: String,
+    /// The check names it concerns (display names are looked up on the page).
+    pub checks: Vec<String>,
+    /// The regions it concerned.
+    pub regions: Vec<String>,
+    /// `down` or `degraded`.
+    pub state: State,
+    /// When it started.
+    pub started_at_ms: i64,
+    /// When it ended; `None` while ongoing.
+    pub resolved_at_ms: Option<i64>,
+    /// Free text, such as the error seen.
+    pub summary: String,
+}

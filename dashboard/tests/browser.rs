@@ -1,0 +1,234 @@
+//! End-to-end tests in headless Chromium: every page renders the seeded source's figures with no console
+//! error, a failure's screenshot shows, live updates arrive, and the status page is public while the dashboard
+//! asks for its token. Screenshots of every page land in `target/test-artifacts/dashboard/`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chromiumoxide::cdp::browser_protocol::emulation::{MediaFeature, SetDeviceMetricsOverrideParams};
+use probenet_dashboard::compact::format_uptime;
+use probenet_dashboard::demo::{DemoOptions, DemoSource};
+use probenet_dashboard::model::Range;
+use probenet_dashboard::{Auth, DashboardOptions, Source, State};
+use support::{Chromium, serve};
+
+/// What a row of the overview shows per region: state class index and the three uptimes.
+type Shown = BTreeMap<String, BTreeMap<String, (String, String, String, String)>>;
+
+const READ_ROWS: &str = r#"JSON.stringify(Object.fromEntries([...document.querySelectorAll('#grid .row')].map(row =>
+  [row.dataset.check, Object.fromEntries([...row.querySelectorAll('.c:not(.na)')].map(cell => [cell.dataset.region,
+    [(cell.className.match(/\bs(\d)\b/) || [])[1] || '', cell.querySelector('.u24').textContent,
+     cell.querySelector('.u7').textContent, cell.querySelector('.u30').textContent]]))])))"#;
+
+fn expected_rows(source: &DemoSource) -> Shown {
+    let overview = source.overview().expect("overview");
+    overview
+        .checks
+        .iter()
+        .map(|row| {
+            let cells = row
+                .cells
+                .iter()
+                .map(|cell| {
+                    let shown = (
+                        cell.state.index().to_string(),
+                        format_uptime(cell.uptime_24h),
+                        format_uptime(cell.uptime_7d),
+                        format_uptime(cell.uptime_30d),
+                    );
+                    (cell.region.clone(), shown)
+                })
+                .collect();
+            (row.name.clone(), cells)
+        })
+        .collect()
+}
+
+async fn shown_rows(page: &support::Watched) -> Shown {
+    let json: String = page.eval(READ_ROWS).await;
+    let raw: BTreeMap<String, BTreeMap<String, [String; 4]>> = serde_json::from_str(&json).expect("rows as JSON");
+    raw.into_iter()
+        .map(|(check, cells)| (check, cells.into_iter().map(|(region, [s, a, b, c])| (region, (s, a, b, c))).collect()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_the_source_without_console_errors() {
+    let source = Arc::new(DemoSource::new(DemoOptions::default()));
+    let server = serve(source.clone(), DashboardOptions::default()).await;
+    let _one = support::ONE_BROWSER.lock().await;
+    let chromium = Chromium::launch(1280, 900).await;
+    let tab = chromium.page().await;
+
+    // The overview: every check and region, with the uptimes the source computed.
+    tab.open(&server.url("/")).await;
+    let expected = expected_rows(&source);
+    assert_eq!(expected.len(), 24);
+    let shown = shown_rows(&tab).await;
+    assert_eq!(shown, expected, "the overview differs from the source");
+    let headers: Vec<String> =
+        tab.eval("[...document.querySelectorAll('.ghead div')].slice(1).map(d => d.textContent)").await;
+    assert_eq!(headers, DemoOptions::default().regions);
+    tab.screenshot("overview").await;
+
+    // Filters: kind, then a search, narrow the rows in place.
+    let browser_rows: usize = tab
+        .eval("(() => { const s = document.getElementById('kind'); s.value = 'browser'; s.dispatchEvent(new Event('change')); return new Promise(r => setTimeout(() => r(document.querySelectorAll('#grid .row').length), 100)); })()")
+        .await;
+    let browser_checks = expected.keys().filter(|name| name.contains("-browser-")).count();
+    assert_eq!(browser_rows, browser_checks);
+    let none: usize = tab
+        .eval("(() => { const s = document.getElementById('kind'); s.value = ''; s.dispatchEvent(new Event('change')); const q = document.getElementById('q'); q.value = 'no-such-check'; q.dispatchEvent(new Event('input')); return new Promise(r => setTimeout(() => r(document.querySelectorAll('#grid .row').length), 300)); })()")
+        .await;
+    assert_eq!(none, 0, "a search for nothing must hide every row");
+
+    // Live updates: a state changed in the source shows up without a reload.
+    tab.open(&server.url("/")).await;
+    let overview = source.overview().expect("overview");
+    let (check, region) = overview
+        .checks
+        .iter()
+        .find_map(|row| {
+            row.cells.iter().find(|cell| cell.state == State::Up).map(|cell| (row.name.clone(), cell.region.clone()))
+        })
+        .expect("an up cell");
+    assert!(source.set_state(&check, &region, State::Down));
+    let selector = format!("document.querySelector('[data-check=\"{check}\"] [data-region=\"{region}\"]').className");
+    let mut class = String::new();
+    for _ in 0..100 {
+        class = tab.eval(&selector).await;
+        if class.contains("s2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(class.contains("s2"), "the cell did not turn down live: {class}");
+
+    // A check page: a failure's screenshot (a PNG from the source) is shown.
+    let browser_check = expected.keys().find(|name| name.contains("-browser-")).expect("a browser check").clone();
+    let detail = source
+        .check(&browser_check, Range { from_ms: source.now_ms() - 86_400_000, to_ms: source.now_ms() })
+        .expect("detail")
+        .expect("the check exists");
+    assert!(!detail.failures.is_empty());
+    tab.open(&server.url(&format!("/checks/{browser_check}"))).await;
+    let images: Vec<(String, bool, u32)> = tab
+        .eval("Promise.all([...document.querySelectorAll('#failures img')].map(img => img.decode().then(() => [img.getAttribute('src'), img.complete, img.naturalWidth], () => [img.getAttribute('src'), false, 0])))")
+        .await;
+    assert_eq!(images.len(), detail.failures.len(), "one screenshot per failure");
+    for ((src, complete, width), failure) in images.iter().zip(&detail.failures) {
+        let path = failure.screenshot.as_deref().expect("a screenshot path");
+        assert_eq!(src, &format!("/api/ui/artifacts/{path}"));
+        assert!(*complete && *width == 480, "screenshot {src} did not load ({complete}, {width}px)");
+    }
+    let text: String = tab.eval("document.getElementById('main').innerText").await;
+    assert!(text.contains(&detail.failures[0].error), "the failure's error text is missing");
+    assert!(text.contains("Latency per region") && text.contains("Phases in"));
+    let lines: usize = tab.eval("document.querySelectorAll('#lat path').length").await;
+    assert_eq!(lines, detail.regions.len(), "one latency line per region");
+    tab.screenshot("check").await;
+
+    // The other pages.
+    for (path, name, marker) in [
+        ("/alerts", "alerts", "#firing tr"),
+        ("/probers", "probers", "section[data-region]"),
+        ("/slos", "slos", "section[data-slo]"),
+        ("/status", "status", ".svc"),
+    ] {
+        tab.open(&server.url(path)).await;
+        let count: usize = tab.eval(&format!("document.querySelectorAll('{marker}').length")).await;
+        assert!(count > 0, "{path} shows nothing ({marker})");
+        tab.screenshot(name).await;
+    }
+
+    // Dark mode follows the system setting.
+    let dark = MediaFeature { name: "prefers-color-scheme".to_owned(), value: "dark".to_owned() };
+    tab.page.emulate_media_features(vec![dark]).await.expect("dark mode");
+    tab.open(&server.url("/")).await;
+    let background: String = tab.eval("getComputedStyle(document.body).backgroundColor").await;
+    assert_eq!(background, "rgb(13, 17, 23)", "the dark palette is not applied");
+    tab.screenshot_viewport("overview-dark").await;
+    tab.open(&server.url(&format!("/checks/{browser_check}"))).await;
+    tab.screenshot_viewport("check-dark").await;
+
+    let errors = tab.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(tab);
+    chromium.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_is_public_while_the_dashboard_needs_its_token() {
+    let source = Arc::new(DemoSource::new(DemoOptions::default()));
+    let options = DashboardOptions {
+        auth: Some(Auth::Token("s3cret-token".to_owned())),
+        status_page_public: true,
+        base_path: "/ui".to_owned(),
+        title: "probenet".to_owned(),
+    };
+    let server = serve(source, options).await;
+    let _one = support::ONE_BROWSER.lock().await;
+    let chromium = Chromium::launch(1280, 900).await;
+
+    // The status page needs nothing, and logs no error.
+    let status = chromium.page().await;
+    status.open(&server.url("/ui/status")).await;
+    let services: usize = status.eval("document.querySelectorAll('.svc').length").await;
+    assert_eq!(services, 6);
+    assert!(status.errors().is_empty(), "console errors: {:#?}", status.errors());
+
+    // The dashboard answers with the sign-in form, and shows no data.
+    let login = chromium.page().await;
+    login.page.goto(server.url("/ui/")).await.expect("open the dashboard");
+    let form: bool = login.eval("!!document.querySelector('form.login input[name=token]')").await;
+    let grid: bool = login.eval("!!document.getElementById('grid')").await;
+    assert!(form && !grid, "the dashboard must ask for the token");
+    login.screenshot("login").await;
+
+    // Signing in with the token opens the overview (the cookie carries on to the API and the events).
+    login.page.goto(server.url("/ui/?token=s3cret-token")).await.expect("sign in");
+    login.wait_ready("the overview after signing in").await;
+    let url = login.page.url().await.expect("url").unwrap_or_default();
+    assert!(!url.contains("token="), "the token must leave the address bar: {url}");
+    let rows: usize = login.eval("document.querySelectorAll('#grid .row').length").await;
+    assert_eq!(rows, 24);
+    chromium.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_fit_a_phone() {
+    let source = Arc::new(DemoSource::new(DemoOptions::default()));
+    let server = serve(source.clone(), DashboardOptions::default()).await;
+    let _one = support::ONE_BROWSER.lock().await;
+    let chromium = Chromium::launch(1280, 900).await;
+    let tab = chromium.page().await;
+    // Headless windows are at least 500 px wide: emulate a phone's screen instead.
+    tab.page.execute(SetDeviceMetricsOverrideParams::new(390, 844, 2.0, true)).await.expect("phone metrics");
+    let browser_check = source
+        .overview()
+        .expect("overview")
+        .checks
+        .iter()
+        .find(|row| row.kind == "browser")
+        .map(|row| row.name.clone())
+        .expect("a browser check");
+    for (path, name) in [
+        ("/".to_owned(), "overview-phone"),
+        (format!("/checks/{browser_check}"), "check-phone"),
+        ("/status".to_owned(), "status-phone"),
+    ] {
+        tab.open(&server.url(&path)).await;
+        let (width, overflow): (i64, i64) =
+            tab.eval("[window.innerWidth, document.documentElement.scrollWidth - window.innerWidth]").await;
+        assert!(width <= 400, "the window is not phone-sized: {width}px");
+        assert!(overflow <= 0, "{path} scrolls sideways on a phone by {overflow}px");
+        tab.screenshot_viewport(name).await;
+    }
+    let errors = tab.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(tab);
+    chromium.close().await;
+}
