@@ -26,7 +26,12 @@ use crate::{metrics, protocol, time};
 pub const MAX_LIMIT: usize = 1_000;
 const DEFAULT_LIMIT: usize = 100;
 
-/// Every route of the scheduler.
+/// The JSON answer for a path nothing serves.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Every route of the scheduler's API (without a fallback: the dashboard, when served, answers the rest).
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/register", post(protocol::register))
@@ -45,7 +50,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/silences/{id}", axum::routing::delete(expire_silence))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics_text))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not found") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .with_state(shared)
 }

@@ -17,6 +17,7 @@ pub mod state;
 pub mod store;
 pub mod time;
 pub mod tokens;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -189,6 +190,12 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         stopping.clone(),
     ));
     let router = api::router(shared.clone());
+    let router = match dashboard_router(&shared, &store, options.listen) {
+        // API paths keep JSON errors; every other path is the dashboard's.
+        Ok(Some(dashboard)) => router.route("/api/v1/{*rest}", axum::routing::any(api::not_found)).merge(dashboard),
+        Ok(None) => router.fallback(api::not_found),
+        Err(message) => return Err(Error::Internal(message)),
+    };
     let acceptor = tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.clone()));
     let mut tasks = JoinSet::new();
     tasks.spawn(server::serve(listener, acceptor, router, stopping.clone()));
@@ -198,6 +205,35 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
     tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
     Ok(Running { addr, tls, stop, tasks, shared, store })
+}
+
+/// The dashboard's routes, with its read token from the config; none (and a log line) when the config sets no
+/// token and the scheduler listens beyond loopback.
+fn dashboard_router(
+    shared: &Arc<Shared>,
+    store: &SqliteStore,
+    listen: SocketAddr,
+) -> Result<Option<axum::Router>, String> {
+    let config = shared.config();
+    let dashboard = &config.config.dashboard;
+    let auth = match &dashboard.token {
+        Some(template) => Some(probenet_dashboard::Auth::Token(
+            template.resolve(&mut Vec::new()).map_err(|error| format!("dashboard.token: {}", error.0))?,
+        )),
+        None if listen.ip().is_loopback() => None,
+        None => {
+            tracing::warn!("the dashboard is off: set `dashboard.token` in the config to serve it beyond loopback");
+            return Ok(None);
+        }
+    };
+    let options = probenet_dashboard::DashboardOptions {
+        auth,
+        status_page_public: dashboard.status_page.as_ref().is_none_or(|page| page.public),
+        base_path: String::new(),
+        title: dashboard.title.clone(),
+    };
+    let source = Arc::new(crate::ui::UiSource::new(shared.clone(), store.clone()));
+    probenet_dashboard::router(source, options).map(Some).map_err(|error| error.to_string())
 }
 
 type Prepared = (Loaded, Stamps, Option<ServerTls>, Tokens, SqliteStore);

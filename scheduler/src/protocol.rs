@@ -227,5 +227,8 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         })?;
     shared.outputs.publish(&fresh);
     shared.alerting.observe(&fresh);
+    if !fresh.is_empty() {
+        shared.ui_version.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(Json(Ack { accepted: ingested.accepted, duplicates: ingested.duplicates }))
 }

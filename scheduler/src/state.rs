@@ -53,6 +53,8 @@ pub struct Shared {
     pub reloads_error: AtomicU64,
     /// Results for pairs not in the running config: acknowledged, not stored.
     pub results_dropped: AtomicU64,
+    /// Bumped whenever results are stored: the dashboard's pages refetch when it changes.
+    pub ui_version: AtomicU64,
     /// True once the scheduler is stopping (long-polls return at once).
     pub stopping: watch::Receiver<bool>,
 }
@@ -117,6 +119,7 @@ impl Shared {
             reloads_ok: AtomicU64::new(0),
             reloads_error: AtomicU64::new(0),
             results_dropped: AtomicU64::new(0),
+            ui_version: AtomicU64::new(0),
             stopping,
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod alerting;
 mod context;
+pub mod dashboard;
 mod error;
 pub mod exporters;
 mod load;
@@ -40,6 +41,8 @@ pub struct Config {
     pub notifiers: BTreeMap<String, alerting::NotifierSpec>,
     /// The region-impaired alert.
     pub probe_health: alerting::ProbeHealth,
+    /// The dashboard and the status page.
+    pub dashboard: dashboard::Dashboard,
 }
 
 /// How the scheduler spreads checks over probers.

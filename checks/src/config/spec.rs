@@ -38,6 +38,8 @@ pub struct RawFile {
     pub alerts: Option<Deferred<Vec<alerting::RawAlert>>>,
     /// The `region-impaired` alert: when a region counts as impaired and who is told. At most one file may set it.
     pub probe_health: Option<Deferred<alerting::RawProbeHealth>>,
+    /// The dashboard's title and read token, and the public status page. At most one file may set it.
+    pub dashboard: Option<Deferred<super::dashboard::RawDashboard>>,
 }
 
 /// How the scheduler spreads checks over probers.

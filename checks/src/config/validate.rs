@@ -134,6 +134,27 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
     }
 
     let alerting = super::alerting::validate_alerting(files, &shaped_files, &checks, &names, &mut errors, &mut secrets);
+    let check_names: Vec<&str> = checks.iter().map(|check| check.name.as_str()).collect();
+    let mut dashboard: Option<(usize, super::dashboard::Dashboard)> = None;
+    for &index in &shaped_files {
+        let file = &files[index];
+        let mut cx = Ctx::new(&file.name, &file.root);
+        if cx.node(&Path::root().key("dashboard")).is_none() {
+            continue;
+        }
+        if let Some((first, _)) = &dashboard {
+            let at = files[*first].root.key_mark("dashboard").unwrap_or_default();
+            cx.error_at_key(
+                &Path::root().key("dashboard"),
+                format!("dashboard is already set in {}:{}:{}", files[*first].name, at.line, at.col),
+            );
+        } else if let Some(parsed) = super::dashboard::validate_dashboard(&mut cx, &check_names) {
+            dashboard = Some((index, parsed));
+        }
+        errors.append(&mut cx.errors);
+        secrets.append(&mut cx.secrets);
+    }
+    let dashboard = dashboard.map(|(_, dashboard)| dashboard).unwrap_or_default();
     if !errors.is_empty() {
         return (Err(ConfigErrors(errors).sorted()), secrets);
     }
@@ -144,8 +165,17 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
     };
     let scheduling = scheduling.map(|(_, scheduling)| scheduling).unwrap_or_default();
     let (alerts, notifiers, probe_health) = (alerting.alerts, alerting.notifiers, alerting.probe_health);
-    let config =
-        Config { regions, checks, secrets: secrets.clone(), scheduling, exporters, alerts, notifiers, probe_health };
+    let config = Config {
+        regions,
+        checks,
+        secrets: secrets.clone(),
+        scheduling,
+        exporters,
+        alerts,
+        notifiers,
+        probe_health,
+        dashboard,
+    };
     (Ok(config), secrets)
 }
 

@@ -1,0 +1,103 @@
+//! The `dashboard` section: the web page's title, its read token, and the public status page.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Ctx, Path, suggest};
+use crate::secret::Template;
+
+/// The dashboard served by the scheduler (and by `probenet up`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Dashboard")]
+pub struct RawDashboard {
+    /// The title in the page header (default `probenet`).
+    pub title: Option<String>,
+    /// A read token for the dashboard, as a secret reference (`${env:NAME}`, `${file:PATH}`): open
+    /// `https://scheduler/?token=...` once, or send `Authorization: Bearer ...`. Without it the dashboard is
+    /// served only when the scheduler listens on a loopback address.
+    pub token: Option<String>,
+    /// A public, read-only status page at `/status`.
+    pub status_page: Option<RawStatusPage>,
+}
+
+/// The public status page.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "StatusPage")]
+pub struct RawStatusPage {
+    /// Its title, such as `Example Inc. status`.
+    pub title: Option<String>,
+    /// Whether it is served without the dashboard's token (default `true`).
+    pub public: Option<bool>,
+    /// The checks it shows, in order; each is a check name, or `{check: NAME, name: "Shown name"}`.
+    pub checks: Vec<RawStatusCheck>,
+}
+
+/// A check on the status page.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawStatusCheck {
+    /// Just the check's name.
+    Name(String),
+    /// The check and the name shown to the public.
+    Named {
+        /// The check.
+        check: String,
+        /// The name shown.
+        name: String,
+    },
+}
+
+/// The validated dashboard options.
+#[derive(Debug, Clone, Default)]
+pub struct Dashboard {
+    /// The page title.
+    pub title: String,
+    /// The read token.
+    pub token: Option<Template>,
+    /// The status page.
+    pub status_page: Option<StatusPage>,
+}
+
+/// The validated status page.
+#[derive(Debug, Clone)]
+pub struct StatusPage {
+    /// Its title.
+    pub title: String,
+    /// Served without the token.
+    pub public: bool,
+    /// (check, shown name), in order.
+    pub checks: Vec<(String, String)>,
+}
+
+/// Validates the `dashboard` section of one file; `checks` are every check name of the config.
+pub(super) fn validate_dashboard(cx: &mut Ctx<'_>, checks: &[&str]) -> Option<Dashboard> {
+    let base = Path::root().key("dashboard");
+    let node = cx.node(&base)?;
+    let raw = if node.is_null() { RawDashboard::default() } else { cx.deserialize::<RawDashboard>(&base)? };
+    let token = raw.token.as_deref().and_then(|text| cx.template(&base.key("token"), text));
+    let status_page = raw.status_page.map(|page| {
+        let mut shown = Vec::new();
+        for (index, entry) in page.checks.into_iter().enumerate() {
+            let (check, name) = match entry {
+                RawStatusCheck::Name(check) => (check.clone(), check),
+                RawStatusCheck::Named { check, name } => (check, name),
+            };
+            if !checks.contains(&check.as_str()) {
+                let hint = suggest(&check, checks.iter().copied())
+                    .map(|close| format!(" (did you mean {close:?}?)"))
+                    .unwrap_or_default();
+                cx.error(&base.key("status_page").key("checks").index(index), format!("unknown check {check:?}{hint}"));
+                continue;
+            }
+            shown.push((check, name));
+        }
+        StatusPage {
+            title: page.title.unwrap_or_else(|| "Status".to_owned()),
+            public: page.public.unwrap_or(true),
+            checks: shown,
+        }
+    });
+    Some(Dashboard { title: raw.title.unwrap_or_else(|| "probenet".to_owned()), token, status_page })
+}

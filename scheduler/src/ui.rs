@@ -1,0 +1,420 @@
+//! The dashboard's data: the running config, the embedded store, the registry and the alert engine behind
+//! `probenet_dashboard::Source`. The overview is computed at most every few seconds and shared by every viewer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use probenet_checks::wire::RunResult;
+use probenet_checks::{Check, Schedule};
+use probenet_dashboard::model::{
+    Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Failure, Incident, LatencyPoint,
+    Overview, Prober, Probers, Range, RegionDetail, RegionProbers, Slo, State, StatusCheck, StatusPage, StatusRegion,
+};
+use probenet_dashboard::{Source, SourceError, SourceResult};
+use probenet_exporters::store::{ResultQuery, UptimeQuery};
+
+use crate::sqlite::SqliteStore;
+use crate::state::Shared;
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+/// How long a computed overview is served again.
+const OVERVIEW_TTL: Duration = Duration::from_secs(5);
+
+/// The scheduler as a dashboard source.
+#[derive(Debug)]
+pub struct UiSource {
+    shared: Arc<Shared>,
+    store: SqliteStore,
+    overview: Mutex<Option<(Instant, Overview)>>,
+}
+
+impl UiSource {
+    /// A source over the scheduler's state and store.
+    pub fn new(shared: Arc<Shared>, store: SqliteStore) -> Self {
+        Self { shared, store, overview: Mutex::new(None) }
+    }
+}
+
+fn failed(error: impl std::fmt::Display) -> SourceError {
+    SourceError::new(format!("the store cannot answer: {error}"))
+}
+
+fn now_ms() -> i64 {
+    crate::time::now_ms()
+}
+
+/// A result older than three intervals and a timeout no longer tells the state.
+fn state_of(check: &Check, latest: Option<&RunResult>, now: i64) -> State {
+    let Some(result) = latest else { return State::NoData };
+    if let Schedule::Every(interval) = &check.schedule {
+        let window = i64::try_from(3 * interval.as_millis() + check.timeout.as_millis()).unwrap_or(i64::MAX / 2);
+        if result.planned_at_ms < now - window {
+            return State::NoData;
+        }
+    }
+    match result.outcome.state {
+        probenet_checks::State::Up => State::Up,
+        probenet_checks::State::Degraded => State::Degraded,
+        probenet_checks::State::Down => State::Down,
+    }
+}
+
+impl UiSource {
+    fn uptimes(&self, from: i64, to: i64) -> SourceResult<HashMap<(String, String), f64>> {
+        let rows = self.store.db().uptime(&UptimeQuery { check: None, region: None, from_ms: from, to_ms: to });
+        Ok(rows
+            .map_err(failed)?
+            .into_iter()
+            .filter_map(|row| row.ratio.map(|ratio| ((row.check, row.region), ratio)))
+            .collect())
+    }
+
+    fn compute_overview(&self) -> SourceResult<Overview> {
+        let config = self.shared.config();
+        let now = now_ms();
+        let day = self.uptimes(now - DAY_MS, now)?;
+        let week = self.uptimes(now - 7 * DAY_MS, now)?;
+        let month = self.uptimes(now - 30 * DAY_MS, now)?;
+        let db = self.store.db();
+        let mut checks = Vec::new();
+        for check in &config.config.checks {
+            let mut cells = Vec::new();
+            for region in &check.regions {
+                let latest = db.latest(&check.name, region).map_err(failed)?;
+                let key = (check.name.clone(), region.clone());
+                let series =
+                    db.latency_series(&check.name, Some(region), now - 24 * HOUR_MS, now, HOUR_MS).map_err(failed)?;
+                let mut sparkline = vec![None; 24];
+                for point in series {
+                    let slot = usize::try_from((point.start_ms - (now - 24 * HOUR_MS)).div_euclid(HOUR_MS)).ok();
+                    if let Some(slot) = slot.filter(|slot| *slot < 24) {
+                        sparkline[slot] = point.p50;
+                    }
+                }
+                cells.push(Cell {
+                    region: region.clone(),
+                    state: state_of(check, latest.as_ref(), now),
+                    last_run_ms: latest.as_ref().map(|result| result.planned_at_ms),
+                    last_seconds: latest.as_ref().map(|result| result.outcome.duration_seconds),
+                    uptime_24h: day.get(&key).copied(),
+                    uptime_7d: week.get(&key).copied(),
+                    uptime_30d: month.get(&key).copied(),
+                    sparkline,
+                });
+            }
+            checks.push(CheckRow {
+                name: check.name.clone(),
+                kind: check.kind.key().to_owned(),
+                target: check.kind.target(),
+                labels: check.labels.clone(),
+                cells,
+            });
+        }
+        Ok(Overview { generated_at_ms: now, regions: config.config.regions.keys().cloned().collect(), checks })
+    }
+
+    fn definition(&self, check: &Check) -> String {
+        let config = self.shared.config();
+        let Some(file) = config.files.iter().find(|file| file.name == check.place.file) else {
+            return String::new();
+        };
+        // The check's item: from its line to the next item at the same indentation.
+        let lines: Vec<&str> = file.text.lines().collect();
+        let start = check.place.line.saturating_sub(1);
+        let indent = check.place.col.saturating_sub(1);
+        let mut end = start + 1;
+        while end < lines.len() {
+            let line = lines[end];
+            let leading = line.len() - line.trim_start().len();
+            if !line.trim().is_empty() && leading <= indent.saturating_sub(2) {
+                break;
+            }
+            if leading == indent.saturating_sub(2) && line.trim_start().starts_with("- ") {
+                break;
+            }
+            end += 1;
+        }
+        lines.get(start.saturating_sub(0)..end).map(|slice| slice.join("\n")).unwrap_or_default()
+    }
+}
+
+impl Source for UiSource {
+    fn version(&self) -> u64 {
+        self.shared.ui_version.load(Ordering::Relaxed)
+    }
+
+    fn overview(&self) -> SourceResult<Overview> {
+        let mut cached = self.overview.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, overview)) = cached.as_ref()
+            && at.elapsed() < OVERVIEW_TTL
+        {
+            return Ok(overview.clone());
+        }
+        let overview = self.compute_overview()?;
+        *cached = Some((Instant::now(), overview.clone()));
+        Ok(overview)
+    }
+
+    fn check(&self, name: &str, range: Range) -> SourceResult<Option<CheckDetail>> {
+        let config = self.shared.config();
+        let Some(check) = config.check(name) else { return Ok(None) };
+        let db = self.store.db();
+        let now = now_ms();
+        let span = (range.to_ms - range.from_ms).max(60_000);
+        let step = (span / 120).max(60_000);
+        let latency_rows = db.latency(name, None, range.from_ms, range.to_ms).map_err(failed)?;
+        let mut phases: Vec<String> = Vec::new();
+        for row in &latency_rows {
+            for phase in row.phases.keys() {
+                if !phases.contains(phase) {
+                    phases.push(phase.clone());
+                }
+            }
+        }
+        let order = ["resolve", "connect", "tls", "processing", "transfer", "request", "setup", "rtt"];
+        phases.sort_by_key(|phase| order.iter().position(|known| known == phase).unwrap_or(order.len()));
+        let uptimes = db
+            .uptime(&UptimeQuery {
+                check: Some(name.to_owned()),
+                region: None,
+                from_ms: range.from_ms,
+                to_ms: range.to_ms,
+            })
+            .map_err(failed)?;
+        let day_start = (now - 30 * DAY_MS).div_euclid(DAY_MS) * DAY_MS;
+        let mut regions = Vec::new();
+        for region in &check.regions {
+            let latest = db.latest(name, region).map_err(failed)?;
+            let series = db.latency_series(name, Some(region), range.from_ms, range.to_ms, step).map_err(failed)?;
+            let buckets = db.uptime_buckets(name, Some(region), range.from_ms, range.to_ms, step).map_err(failed)?;
+            let failures_at: BTreeMap<i64, i64> = buckets.iter().map(|bucket| (bucket.start_ms, bucket.down)).collect();
+            let latency = series
+                .iter()
+                .map(|point| LatencyPoint {
+                    at_ms: point.start_ms,
+                    seconds: point.p50,
+                    phases: phases.iter().map(|phase| point.phases.get(phase).copied()).collect(),
+                    failures: u32::try_from(failures_at.get(&point.start_ms).copied().unwrap_or(0)).unwrap_or(0),
+                })
+                .collect();
+            let daily = db
+                .uptime_buckets(name, Some(region), day_start, day_start + 31 * DAY_MS, DAY_MS)
+                .map_err(failed)?
+                .into_iter()
+                .filter(|bucket| bucket.start_ms <= now)
+                .map(|bucket| DailyUptime {
+                    day_ms: bucket.start_ms,
+                    uptime: (bucket.runs > 0).then(|| (bucket.up + bucket.degraded) as f64 / bucket.runs as f64),
+                })
+                .collect();
+            regions.push(RegionDetail {
+                region: region.clone(),
+                state: state_of(check, latest.as_ref(), now),
+                uptime: uptimes.iter().find(|row| &row.region == region).and_then(|row| row.ratio),
+                latency,
+                daily,
+            });
+        }
+        let failures = db
+            .results(&ResultQuery {
+                check: Some(name.to_owned()),
+                region: None,
+                since_ms: Some(range.from_ms),
+                until_ms: Some(range.to_ms),
+                only_failures: true,
+                limit: 30,
+            })
+            .map_err(failed)?
+            .into_iter()
+            .map(|result| Failure {
+                region: result.region.clone(),
+                planned_at_ms: result.planned_at_ms,
+                reason: result.outcome.reason.map(|reason| reason.as_str().to_owned()).unwrap_or_default(),
+                error: result.outcome.error.clone().unwrap_or_default(),
+                assertions: result.outcome.assertions.clone(),
+                screenshot: result
+                    .outcome
+                    .artifacts
+                    .iter()
+                    .find(|artifact| artifact.media_type.starts_with("image/"))
+                    .and_then(|artifact| artifact.path.clone()),
+            })
+            .collect();
+        Ok(Some(CheckDetail {
+            name: check.name.clone(),
+            kind: check.kind.key().to_owned(),
+            target: check.kind.target(),
+            labels: check.labels.clone(),
+            definition: self.definition(check),
+            from_ms: range.from_ms,
+            to_ms: range.to_ms,
+            phases,
+            regions,
+            failures,
+        }))
+    }
+
+    fn artifact(&self, path: &str) -> SourceResult<Option<Artifact>> {
+        let Some(file) = self.store.db().artifact(path) else { return Ok(None) };
+        let media_type = if path.ends_with(".png") { "image/png" } else { "application/octet-stream" };
+        match std::fs::read(&file) {
+            Ok(data) => Ok(Some(Artifact { media_type: media_type.to_owned(), data })),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(SourceError::new(format!("cannot read the artifact: {error}"))),
+        }
+    }
+
+    fn alerts(&self) -> SourceResult<Alerts> {
+        let view = self.shared.alerting.view();
+        let firing = view["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|alert| alert["state"] == "firing")
+            .map(|alert| Alert {
+                name: alert["alert"].as_str().unwrap_or_default().to_owned(),
+                check: alert["check"].as_str().map(str::to_owned),
+                regions: strings(&alert["regions"]),
+                severity: alert["severity"].as_str().unwrap_or_default().to_owned(),
+                summary: alert["summary"].as_str().unwrap_or_default().to_owned(),
+                started_at_ms: alert["firing_since_ms"].as_i64().or(alert["since_ms"].as_i64()).unwrap_or(0),
+                resolved_at_ms: None,
+            })
+            .collect();
+        // History entries are state changes: a resolve closes the firing of the same key.
+        let mut history: Vec<Alert> = Vec::new();
+        let mut started: HashMap<String, i64> = HashMap::new();
+        let mut entries: Vec<&serde_json::Value> = view["history"].as_array().into_iter().flatten().collect();
+        entries.sort_by_key(|entry| entry["at_ms"].as_i64().unwrap_or(0));
+        for entry in entries {
+            let key = entry["key"].as_str().unwrap_or_default().to_owned();
+            let at = entry["at_ms"].as_i64().unwrap_or(0);
+            if entry["status"] == "firing" {
+                started.entry(key).or_insert(at);
+            } else {
+                history.push(Alert {
+                    name: entry["alert"].as_str().unwrap_or_default().to_owned(),
+                    check: entry["check"].as_str().map(str::to_owned),
+                    regions: strings(&entry["regions"]),
+                    severity: String::new(),
+                    summary: entry["summary"].as_str().unwrap_or_default().to_owned(),
+                    started_at_ms: started.remove(&key).unwrap_or(at),
+                    resolved_at_ms: Some(at),
+                });
+            }
+        }
+        history.reverse();
+        Ok(Alerts { firing, history })
+    }
+
+    fn probers(&self) -> SourceResult<Probers> {
+        let plan = self.shared.plan_now();
+        let view = self.shared.alerting.view();
+        let impaired: HashMap<String, String> = view["impaired_regions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| {
+                let region = row["region"].as_str()?.to_owned();
+                let failing = row["failing_checks"].as_array().map_or(0, Vec::len);
+                let reason = row["reason"].as_str().unwrap_or("failures");
+                Some((region, format!("{failing} checks fail here ({reason}) while other regions pass them")))
+            })
+            .collect();
+        let mut by_region: BTreeMap<String, Vec<Prober>> =
+            plan.config.config.regions.keys().map(|region| (region.clone(), Vec::new())).collect();
+        for (index, prober) in plan.probers.iter().enumerate() {
+            by_region.entry(prober.region.clone()).or_default().push(Prober {
+                name: prober.name.clone(),
+                version: prober.version.clone(),
+                last_heartbeat_ms: Some(prober.last_heartbeat_ms),
+                assigned: plan.table.assigned(index) as u64,
+                load: None,
+                impaired: impaired.contains_key(&prober.region),
+                impaired_reason: impaired.get(&prober.region).cloned(),
+            });
+        }
+        Ok(Probers {
+            regions: by_region.into_iter().map(|(region, probers)| RegionProbers { region, probers }).collect(),
+        })
+    }
+
+    fn slos(&self) -> SourceResult<Vec<Slo>> {
+        let view = self.shared.alerting.view();
+        Ok(view["slos"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|slo| {
+                let counts = &slo["window_counts"];
+                let total = counts["total"].as_f64().unwrap_or(0.0);
+                let good = total - counts["bad"].as_f64().unwrap_or(0.0);
+                let check = slo["check"].as_str().unwrap_or_default().to_owned();
+                Slo {
+                    name: check.clone(),
+                    check,
+                    objective: slo["objective"].as_f64().unwrap_or(0.0) / 100.0,
+                    window_days: u32::try_from(slo["window_ms"].as_i64().unwrap_or(0) / DAY_MS).unwrap_or(0),
+                    sli: (total > 0.0).then(|| good / total),
+                    budget_remaining: slo["budget_remaining"].as_f64(),
+                    burn_rates: ["5m", "30m", "1h", "6h"]
+                        .iter()
+                        .map(|window| BurnRate {
+                            window: (*window).to_owned(),
+                            rate: slo["burn_rates"][*window].as_f64(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    fn status_page(&self) -> SourceResult<Option<StatusPage>> {
+        let config = self.shared.config();
+        let Some(page) = &config.config.dashboard.status_page else { return Ok(None) };
+        let db = self.store.db();
+        let now = now_ms();
+        let day_start = (now - 29 * DAY_MS).div_euclid(DAY_MS) * DAY_MS;
+        let mut checks = Vec::new();
+        let mut incidents = Vec::new();
+        for (name, shown) in &page.checks {
+            let Some(check) = config.check(name) else { continue };
+            let mut regions = Vec::new();
+            for region in &check.regions {
+                let latest = db.latest(name, region).map_err(failed)?;
+                regions.push(StatusRegion { region: region.clone(), state: state_of(check, latest.as_ref(), now) });
+            }
+            let daily = db
+                .uptime_buckets(name, None, day_start, day_start + 30 * DAY_MS, DAY_MS)
+                .map_err(failed)?
+                .into_iter()
+                .map(|bucket| DailyUptime {
+                    day_ms: bucket.start_ms,
+                    uptime: (bucket.runs > 0).then(|| (bucket.up + bucket.degraded) as f64 / bucket.runs as f64),
+                })
+                .collect();
+            checks.push(StatusCheck { name: name.clone(), display_name: shown.clone(), regions, daily });
+            for incident in db.incidents(Some(name), None, now - 30 * DAY_MS, now).map_err(failed)? {
+                incidents.push(Incident {
+                    title: format!("{shown} down in {}", incident.region),
+                    checks: vec![name.clone()],
+                    regions: vec![incident.region.clone()],
+                    state: State::Down,
+                    started_at_ms: incident.start_ms,
+                    resolved_at_ms: incident.end_ms,
+                    summary: incident.reason.unwrap_or_default(),
+                });
+            }
+        }
+        incidents.sort_by_key(|incident| std::cmp::Reverse(incident.started_at_ms));
+        incidents.truncate(50);
+        Ok(Some(StatusPage { title: page.title.clone(), checks, incidents }))
+    }
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value.as_array().into_iter().flatten().filter_map(|item| item.as_str().map(str::to_owned)).collect()
+}
