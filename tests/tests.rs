@@ -13,6 +13,7 @@
 mod util;
 
 mod alerting;
+mod dashboard;
 mod exporters;
 mod http;
 mod network;

@@ -6,6 +6,7 @@
 //! the chosen delay. Every exchange, the TCP handshake included, then sees a round trip of at least that delay.
 //! The namespaces and devices are removed on drop.
 
+pub mod chromium;
 pub mod stores;
 
 use std::fs::File;

@@ -105,6 +105,8 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         });
     }
     println!("probenet is up: scheduler {url}, {} checks, {} regions", config.checks.len(), config.regions.len());
+    let login = if config.dashboard.token.is_some() { " (open it once with ?token=YOUR_TOKEN)" } else { "" };
+    println!("dashboard: {url}/{login}");
     if let Some(fingerprint) = scheduler.fingerprint() {
         println!("ca fingerprint: sha256:{fingerprint} ({})", args.data.join("ca.pem").display());
     }

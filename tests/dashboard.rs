@@ -1,0 +1,216 @@
+//! The dashboard of `probenet up`, in real headless Chromium, over a store seeded with 29 days of results: the
+//! overview shows every check and region with the uptimes the store computes, a check page shows a failure's
+//! screenshot, the status page needs no token while the dashboard does, no page logs a console error.
+//! Screenshots land in `target/test-artifacts/dashboard/up-*.png`.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use probenet_checks::outcome::Artifact;
+use probenet_checks::wire::RunResult;
+use probenet_checks::{Outcome, Phase, Reason, State};
+use probenet_exporters::store::{Store, StoreOptions, UptimeQuery};
+use probenet_testkit::chromium::{Chromium, ONE_BROWSER};
+
+const MINUTE: i64 = 60_000;
+const DAY: i64 = 1_440 * MINUTE;
+const TOKEN: &str = "dashboard-read-token-for-the-test";
+/// A 1x1 PNG.
+const PNG: [u8; 68] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x04, 0x00, 0x00, 0x00, 0xb5, 0x1c, 0x0c, 0x02, 0x00, 0x00, 0x00, 0x0b, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0x60, 0x00, 0x00, 0x00, 0x06, 0x00, 0x02, 0x30, 0x81, 0xd0, 0x2f, 0x00,
+    0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+fn outcome(up: bool, seconds: f64) -> Outcome {
+    let mut outcome = if up {
+        Outcome { state: State::Up, reason: None, error: None, ..Outcome::failed(Reason::Status, "") }
+    } else {
+        Outcome::failed(Reason::Status, "expected status 200, got 503")
+    };
+    outcome.duration_seconds = seconds;
+    outcome.phases = vec![
+        Phase { name: "connect".into(), seconds: seconds / 4.0 },
+        Phase { name: "processing".into(), seconds: seconds / 2.0 },
+    ];
+    outcome
+}
+
+/// Runs every 10 minutes over 29 days up to an hour ago, none within 20 minutes of the 24-hour and 7-day
+/// window edges, so the figures hold however long the test takes. `web` is up in `a`, down every 5th run in
+/// `b`; `journey` fails every 4th run with a screenshot.
+fn seed(store: &Store, now: i64) {
+    let mut batch = Vec::new();
+    let edges = [now - DAY, now - 7 * DAY];
+    let mut at = (now - 29 * DAY).div_euclid(10 * MINUTE) * 10 * MINUTE;
+    let mut index = 0;
+    while at < now - 60 * MINUTE {
+        if edges.iter().all(|edge| (at - edge).abs() > 20 * MINUTE) {
+            for (check, region, up) in [
+                ("web", "a", true),
+                ("web", "b", index % 5 != 0),
+                ("journey", "a", index % 4 != 0),
+                ("journey", "b", true),
+            ] {
+                let mut outcome = outcome(up, 0.1 + (index % 7) as f64 * 0.01);
+                if !up && check == "journey" {
+                    outcome.reason = Some(Reason::Assertion);
+                    outcome.error = Some("step 2: text \"Thank you\" not found".into());
+                    outcome.artifacts.push(Artifact {
+                        name: "failure.png".into(),
+                        media_type: "image/png".into(),
+                        data: PNG.to_vec(),
+                        path: None,
+                    });
+                }
+                batch.push(RunResult {
+                    check: check.into(),
+                    region: region.into(),
+                    planned_at_ms: at,
+                    started_at_ms: at + 3,
+                    prober: format!("seed-{region}"),
+                    outcome,
+                });
+            }
+        }
+        if batch.len() >= 2_000 {
+            store.ingest(&batch).unwrap();
+            batch.clear();
+        }
+        at += 10 * MINUTE;
+        index += 1;
+    }
+    store.ingest(&batch).unwrap();
+}
+
+fn percent(ratio: Option<f64>) -> String {
+    probenet_dashboard::compact::format_uptime(ratio)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_of_probenet_up_shows_the_stores_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let now = now_ms();
+    let expected: BTreeMap<(String, String), [String; 3]> = {
+        let store = Store::open(&data.join("store"), StoreOptions::default()).unwrap();
+        seed(&store, now);
+        let window = |days: i64| {
+            let rows = store.uptime(&UptimeQuery { check: None, region: None, from_ms: now - days * DAY, to_ms: now });
+            rows.unwrap().into_iter().map(|row| ((row.check, row.region), row.ratio)).collect::<BTreeMap<_, _>>()
+        };
+        let (day, week, month) = (window(1), window(7), window(30));
+        month.keys().map(|key| (key.clone(), [percent(day[key]), percent(week[key]), percent(month[key])])).collect()
+    };
+    assert_eq!(expected.len(), 4);
+    let web_b = &expected[&("web".to_owned(), "b".to_owned())][0];
+    assert!(web_b.starts_with("79.") || web_b.starts_with("80."), "the seed is as designed: {web_b}");
+
+    // Checks that do not run during the test (once a year), so the page shows the seeded figures only.
+    let config = dir.path().join("checks.yaml");
+    std::fs::write(
+        &config,
+        "regions: {a: {}, b: {}}\n\
+         dashboard:\n  title: Test network\n  token: \"${env:DASHBOARD_TOKEN}\"\n  \
+         status_page: {title: Test status, checks: [{check: web, name: Web site}]}\n\
+         checks:\n  - name: web\n    schedule: \"0 0 1 1 *\"\n    http: {url: \"http://127.0.0.1:9/\"}\n  \
+         - name: journey\n    schedule: \"0 0 1 1 *\"\n    browser:\n      steps:\n        \
+         - goto: http://127.0.0.1:9/\n        - expect_text: Thank you\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _up = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_probenet"))
+            .env("DASHBOARD_TOKEN", TOKEN)
+            .env_remove("RUST_LOG")
+            .args(["up", "-c"])
+            .arg(&config)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(&data)
+            .args(["--duration", "120s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(dir.path().join("up.log")).unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/status")).send().await.is_ok_and(|response| response.status().is_success()) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ready, "probenet up did not serve the status page; log in {}", dir.path().display());
+
+    // Without the token the dashboard refuses; the status page is public.
+    assert_eq!(client.get(format!("{base}/")).send().await.unwrap().status().as_u16(), 401);
+    assert_eq!(client.get(format!("{base}/api/ui/overview")).send().await.unwrap().status().as_u16(), 401);
+    let status = client.get(format!("{base}/api/ui/status")).send().await.unwrap();
+    assert_eq!(status.status().as_u16(), 200);
+
+    let _one = ONE_BROWSER.lock().await;
+    let chromium = Chromium::launch(1280, 900).await;
+    let tab = chromium.page().await;
+
+    // The public status page, in the browser, without a token.
+    tab.open(&format!("{base}/status")).await;
+    let text: String = tab.eval("document.body.innerText").await;
+    assert!(text.contains("Test status") && text.contains("Web site"), "{text}");
+    tab.screenshot("up-status").await;
+
+    // Logging in once with ?token= sets the cookie; the overview shows the store's figures.
+    tab.open(&format!("{base}/?token={TOKEN}")).await;
+    let url: String = tab.eval("location.href").await;
+    assert!(!url.contains(TOKEN), "the token leaves the address bar: {url}");
+    let json: String = tab
+        .eval(
+            r#"JSON.stringify([...document.querySelectorAll('#grid .row')].flatMap(row =>
+              [...row.querySelectorAll('.c:not(.na)')].map(cell => [row.dataset.check, cell.dataset.region,
+                cell.querySelector('.u24').textContent, cell.querySelector('.u7').textContent,
+                cell.querySelector('.u30').textContent])))"#,
+        )
+        .await;
+    let rows: Vec<[String; 5]> = serde_json::from_str(&json).unwrap();
+    let shown: BTreeMap<(String, String), [String; 3]> =
+        rows.into_iter().map(|[check, region, a, b, c]| ((check, region), [a, b, c])).collect();
+    assert_eq!(shown, expected, "the overview shows the store's uptimes for every check and region");
+    tab.screenshot("up-overview").await;
+
+    // The browser check's page shows its failures with their screenshots, which load.
+    tab.open(&format!("{base}/checks/journey")).await;
+    let images: Vec<(String, bool, u32)> = tab
+        .eval("Promise.all([...document.querySelectorAll('#failures img')].map(img => img.decode().then(() => [img.getAttribute('src'), img.complete, img.naturalWidth], () => [img.getAttribute('src'), false, 0])))")
+        .await;
+    assert!(!images.is_empty(), "no failure screenshot on the check page");
+    assert!(images.iter().all(|(_, complete, width)| *complete && *width == 1), "{images:?}");
+    let text: String = tab.eval("document.getElementById('main').innerText").await;
+    assert!(text.contains("Thank you"), "the failure's error text is shown: {text}");
+    tab.screenshot("up-check").await;
+
+    for path in ["/alerts", "/probers", "/slos"] {
+        tab.open(&format!("{base}{path}")).await;
+        tab.screenshot(&format!("up-{}", &path[1..])).await;
+    }
+    let errors = tab.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(tab);
+    chromium.close().await;
+}
