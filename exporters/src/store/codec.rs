@@ -107,8 +107,28 @@ impl Histogram {
 /// Per phase name: (sum of seconds, runs that had the phase).
 pub type PhaseSums = BTreeMap<String, (f64, u64)>;
 
-/// Encodes phase sums: per phase, name length varint, name, sum as f64 little-endian, count varint.
+/// Marks the compact phase encoding (schema version 4 on); the legacy one starts with a name length.
+const PHASES_COMPACT: u8 = 0xFF;
+
+/// Encodes phase sums: a marker byte, then per phase the name (dictionary index or inline, see
+/// [`super::body`]), the sum as f64 little-endian and the count varint.
 pub fn encode_phases(phases: &PhaseSums) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + phases.len() * 10);
+    if phases.is_empty() {
+        return out;
+    }
+    out.push(PHASES_COMPACT);
+    for (name, (sum, count)) in phases {
+        super::body::put_name(&mut out, name);
+        out.extend_from_slice(&sum.to_le_bytes());
+        put_varint(&mut out, *count);
+    }
+    out
+}
+
+/// Encodes phase sums the way schema versions 1 to 3 did: per phase, name length varint, name, sum as f64
+/// little-endian, count varint.
+pub fn encode_legacy_phases(phases: &PhaseSums) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, (sum, count)) in phases {
         put_varint(&mut out, name.len() as u64);
@@ -119,9 +139,22 @@ pub fn encode_phases(phases: &PhaseSums) -> Vec<u8> {
     out
 }
 
-/// Decodes [`encode_phases`]'s output; `None` when malformed.
-pub fn decode_phases(mut bytes: &[u8]) -> Option<PhaseSums> {
+/// Decodes [`encode_phases`]'s (or [`encode_legacy_phases`]'s) output; `None` when malformed.
+pub fn decode_phases(bytes: &[u8]) -> Option<PhaseSums> {
     let mut phases = PhaseSums::new();
+    if let Some((&PHASES_COMPACT, mut rest)) = bytes.split_first() {
+        while !rest.is_empty() {
+            let name = super::body::get_name(&mut rest)?;
+            let sum = f64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+            let (count, after) = get_varint(rest.get(8..)?)?;
+            let entry = phases.entry(name).or_insert((0.0, 0));
+            entry.0 += sum;
+            entry.1 += count;
+            rest = after;
+        }
+        return Some(phases);
+    }
+    let mut bytes = bytes;
     while !bytes.is_empty() {
         let (len, rest) = get_varint(bytes)?;
         let len = usize::try_from(len).ok()?;
@@ -173,14 +206,23 @@ struct BodyRef<'a> {
     outcome: &'a Outcome,
 }
 
-/// Serialises a [`Body`] made of these parts as JSON and compresses it with Snappy.
+/// Encodes a [`Body`] made of these parts in the compact form (see [`super::body`]).
 pub fn encode_body(started_at_ms: i64, prober: &str, outcome: &Outcome) -> Result<Vec<u8>, String> {
+    let value = serde_json::to_value(BodyRef { started_at_ms, prober, outcome }).map_err(|error| error.to_string())?;
+    Ok(super::body::encode(&value))
+}
+
+/// The body as schema versions 1 to 3 stored it: JSON compressed with Snappy.
+pub fn encode_legacy_body(started_at_ms: i64, prober: &str, outcome: &Outcome) -> Result<Vec<u8>, String> {
     let json = serde_json::to_vec(&BodyRef { started_at_ms, prober, outcome }).map_err(|error| error.to_string())?;
     snap::raw::Encoder::new().compress_vec(&json).map_err(|error| error.to_string())
 }
 
-/// Reverses [`encode_body`].
+/// Reverses [`encode_body`] (and [`encode_legacy_body`]).
 pub fn decode_body(bytes: &[u8]) -> Result<Body, String> {
+    if let Some(value) = super::body::decode(bytes) {
+        return serde_json::from_value(value).map_err(|error| error.to_string());
+    }
     let json = snap::raw::Decoder::new().decompress_vec(bytes).map_err(|error| error.to_string())?;
     serde_json::from_slice(&json).map_err(|error| error.to_string())
 }
@@ -213,7 +255,8 @@ mod tests {
         let mut phases = PhaseSums::new();
         phases.insert("connect".into(), (0.25, 3));
         phases.insert("tls".into(), (1.5, 2));
-        assert_eq!(decode_phases(&encode_phases(&phases)), Some(phases));
+        assert_eq!(decode_phases(&encode_phases(&phases)), Some(phases.clone()));
+        assert_eq!(decode_phases(&encode_legacy_phases(&phases)), Some(phases));
         assert_eq!(decode_phases(&[5, b'a']), None);
     }
 }

@@ -59,7 +59,7 @@ impl Store {
             return Ok(Ingested::default());
         }
         let mut guard = self.writer()?;
-        let super::Writer { conn, pairs } = &mut *guard;
+        let super::Writer { conn, pairs, rollups } = &mut *guard;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting an ingest transaction"))?;
@@ -145,8 +145,10 @@ impl Store {
             });
         }
 
+        let mut written = rollup::RowCache::new();
         for (level, map) in Level::ALL.iter().zip(&aggs) {
-            rollup::merge_rows(&tx, *level, map)
+            let last_stored = |check, region| pairs.get(&(check, region)).map(|state| state.last_planned_ms);
+            rollup::merge_rows(&tx, *level, map, rollups, &mut written, last_stored)
                 .map_err(StoreError::sqlite(format!("updating the {} rollups", level.table())))?;
         }
 
@@ -181,6 +183,7 @@ impl Store {
         }
         tx.commit().map_err(StoreError::sqlite("committing an ingest transaction"))?;
 
+        rollups.extend(written);
         let mut max_planned = self.inner.max_planned_ms.load(Ordering::Relaxed);
         for (pair, state) in new_states {
             max_planned = max_planned.max(state.last_planned_ms);

@@ -6,6 +6,7 @@
 //! `tokio::task::spawn_blocking`.
 
 mod artifacts;
+pub mod body;
 pub mod codec;
 pub mod incidents;
 mod ingest;
@@ -138,6 +139,8 @@ pub(crate) struct PairState {
 pub(crate) struct Writer {
     pub(crate) conn: Connection,
     pub(crate) pairs: HashMap<(i64, i64), PairState>,
+    /// The latest rollup rows written (committed), so ingest need not read them back.
+    pub(crate) rollups: rollup::RowCache,
 }
 
 pub(crate) struct Inner {
@@ -180,7 +183,15 @@ fn configure(conn: &Connection, durable: bool, path: &Path) -> Result<(), StoreE
     }
     let synchronous = if durable { "FULL" } else { "NORMAL" };
     conn.pragma_update(None, "synchronous", synchronous).map_err(StoreError::sqlite(what.clone()))?;
-    conn.pragma_update(None, "cache_size", -16_000).map_err(StoreError::sqlite(what))?;
+    for (pragma, value) in [
+        ("cache_size", -32_000),
+        ("journal_size_limit", 64 << 20),
+        ("mmap_size", 256 << 20),
+        ("temp_store", 2),
+        ("wal_autocheckpoint", 4_000),
+    ] {
+        conn.pragma_update(None, pragma, value).map_err(StoreError::sqlite(what.clone()))?;
+    }
     Ok(())
 }
 
@@ -215,13 +226,16 @@ impl Store {
                     .map_err(StoreError::sqlite(format!("opening {}", path.display())))?;
             reader.busy_timeout(Duration::from_secs(10)).map_err(StoreError::sqlite("configuring a reader"))?;
             reader.pragma_update(None, "query_only", true).map_err(StoreError::sqlite("configuring a reader"))?;
+            for (pragma, value) in [("cache_size", -16_000), ("mmap_size", 256 << 20), ("temp_store", 2)] {
+                reader.pragma_update(None, pragma, value).map_err(StoreError::sqlite("configuring a reader"))?;
+            }
             readers.push(Mutex::new(reader));
         }
         let inner = Inner {
             dir: dir.to_path_buf(),
             artifacts,
             options,
-            writer: Mutex::new(Writer { conn, pairs }),
+            writer: Mutex::new(Writer { conn, pairs, rollups: rollup::RowCache::new() }),
             readers,
             next_reader: AtomicUsize::new(0),
             names: RwLock::new(names),

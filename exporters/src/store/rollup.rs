@@ -179,13 +179,37 @@ pub fn write_row(
     Ok(())
 }
 
-/// Adds aggregates to existing rows (read, merge, write), per (check, region, start).
-pub fn merge_rows(conn: &Connection, level: Level, rows: &HashMap<(i64, i64, i64), Agg>) -> rusqlite::Result<()> {
+/// The latest rollup row of each (level, check, region) as the writer last wrote it: ingest merges into it
+/// without reading it back.
+pub type RowCache = HashMap<(Level, i64, i64), (i64, Agg)>;
+
+/// Adds aggregates to existing rows (merge, write), per (check, region, start). A row found in `cache` is not
+/// read, nor one after `last_stored(check, region)` (the latest `planned_at_ms` stored for the pair before this
+/// transaction: no row can start after its bucket); the rows written are put in `written`, to go into the cache
+/// once the transaction commits.
+pub fn merge_rows(
+    conn: &Connection,
+    level: Level,
+    rows: &HashMap<(i64, i64, i64), Agg>,
+    cache: &RowCache,
+    written: &mut RowCache,
+    last_stored: impl Fn(i64, i64) -> Option<i64>,
+) -> rusqlite::Result<()> {
     let mut keys: Vec<_> = rows.keys().copied().collect();
     keys.sort_unstable();
     for key @ (check, region, start) in keys {
         let Some(add) = rows.get(&key) else { continue };
-        let merged = match read_row(conn, level, check, region, start)? {
+        let cached = match written.get(&(level, check, region)).or_else(|| cache.get(&(level, check, region))) {
+            Some((at, agg)) if *at == start => Some(agg.clone()),
+            _ => None,
+        };
+        let fresh = last_stored(check, region).is_none_or(|last| level.start(last) < start);
+        let existing = match cached {
+            Some(agg) => Some(agg),
+            None if fresh => None,
+            None => read_row(conn, level, check, region, start)?,
+        };
+        let merged = match existing {
             Some(mut existing) => {
                 existing.combine(add, 1);
                 existing
@@ -193,6 +217,10 @@ pub fn merge_rows(conn: &Connection, level: Level, rows: &HashMap<(i64, i64, i64
             None => add.clone(),
         };
         write_row(conn, level, check, region, start, &merged)?;
+        let latest = written.get(&(level, check, region)).or_else(|| cache.get(&(level, check, region)));
+        if latest.is_none_or(|(at, _)| *at <= start) {
+            written.insert((level, check, region), (start, merged));
+        }
     }
     Ok(())
 }

@@ -128,10 +128,16 @@ pub const MIGRATIONS: &[Migration] = &[
         ",
         backfill: Some(backfill_days_and_incidents),
     },
+    Migration {
+        version: 4,
+        description: "compact result bodies and phase sums (rows written before stay readable as they are)",
+        sql: "INSERT OR IGNORE INTO meta (key, value) VALUES ('compact_since_version', 4);",
+        backfill: None,
+    },
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i64 = 3;
+pub const CURRENT_VERSION: i64 = 4;
 
 fn backfill_hours(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     rollup::backfill(tx, Level::Minute, Level::Hour)
