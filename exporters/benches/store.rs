@@ -8,7 +8,7 @@ use criterion::{Criterion, Throughput};
 use probenet_checks::outcome::{Assertion, Outcome, Phase, State};
 use probenet_checks::wire::RunResult;
 use probenet_exporters::store::codec::Histogram;
-use probenet_exporters::store::rollup::{Agg, DAY_MS, HOUR_MS, Level, MINUTE_MS, write_row};
+use probenet_exporters::store::rollup::{Agg, DAY_MS, HOUR_MS, Level, MINUTE_MS, counts, write_row};
 use probenet_exporters::store::{Store, StoreOptions, UptimeQuery};
 use rusqlite::{Connection, params};
 
@@ -124,7 +124,8 @@ fn seeded(runs: i64, salt: i64) -> Agg {
 }
 
 /// A store with what a 30-day uptime query at `now` reads: 31 days of day rows for every pair, hour rows of the
-/// day holding `now - 30 d` and minute rows of its hour (raw results that old are pruned).
+/// day holding `now - 30 d` and minute rows of its hour (raw results that old are pruned), with the running
+/// counts ingest keeps.
 fn seed_uptime_store(dir: &Path, now: i64) -> Store {
     drop(Store::open(dir, StoreOptions::default()).expect("create"));
     let mut conn = Connection::open(dir.join("probenet.db")).expect("open");
@@ -142,17 +143,42 @@ fn seed_uptime_store(dir: &Path, now: i64) -> Store {
     for check in 1..=CHECKS {
         for region in 1..=REGIONS {
             let salt = check * 5 + region;
-            tx.execute("INSERT INTO pairs VALUES (?1, ?2, ?3)", params![check, region, now - 30_000]).expect("pairs");
+            let mut before = [0i64; 4];
             for day in 0..=31 {
-                write_row(&tx, Level::Day, check, region, from_day + day * DAY_MS, &seeded(1440, salt + day))
-                    .expect("day");
+                let agg = seeded(1440, salt + day);
+                write_row(&tx, Level::Day, check, region, from_day + day * DAY_MS, &agg, before).expect("day");
+                for (total, value) in before.iter_mut().zip(counts(&agg)) {
+                    *total += value;
+                }
             }
+            tx.execute(
+                "INSERT INTO pairs (check_id, region_id, last_planned_ms, runs, up, degraded, down) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![check, region, now - 30_000, before[0], before[1], before[2], before[3]],
+            )
+            .expect("pairs");
+            let mut in_day = [0i64; 4];
             for hour in 0..24 {
-                write_row(&tx, Level::Hour, check, region, from_day + hour * HOUR_MS, &seeded(60, salt + hour))
-                    .expect("hour");
+                let agg = seeded(60, salt + hour);
+                for (total, value) in in_day.iter_mut().zip(counts(&agg)) {
+                    *total += value;
+                }
+                write_row(&tx, Level::Hour, check, region, from_day + hour * HOUR_MS, &agg, in_day).expect("hour");
+            }
+            // Minute rows of the hour holding `from`, with the day's running counts of the hours before it.
+            let hours_before = (from_hour - from_day) / HOUR_MS;
+            let mut in_day = [0i64; 4];
+            for hour in 0..hours_before {
+                for (total, value) in in_day.iter_mut().zip(counts(&seeded(60, salt + hour))) {
+                    *total += value;
+                }
             }
             for minute in 0..60 {
-                write_row(&tx, Level::Minute, check, region, from_hour + minute * MINUTE_MS, &seeded(1, salt + minute))
+                let agg = seeded(1, salt + minute);
+                for (total, value) in in_day.iter_mut().zip(counts(&agg)) {
+                    *total += value;
+                }
+                write_row(&tx, Level::Minute, check, region, from_hour + minute * MINUTE_MS, &agg, in_day)
                     .expect("minute");
             }
         }

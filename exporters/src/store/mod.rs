@@ -15,6 +15,7 @@ mod retention;
 pub mod rollup;
 pub mod schema;
 mod types;
+mod uptime;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -133,6 +134,8 @@ pub(crate) struct Names {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PairState {
     pub(crate) last_planned_ms: i64,
+    /// Runs, up, degraded, down of every result stored (the day rows' running counts end there).
+    pub(crate) totals: rollup::Counts,
     pub(crate) open: Option<incidents::Open>,
 }
 
@@ -373,7 +376,8 @@ pub(crate) fn load_names(conn: &Connection) -> Result<Names, StoreError> {
 fn load_pairs(conn: &Connection) -> Result<HashMap<(i64, i64), PairState>, StoreError> {
     let mut statement = conn
         .prepare(
-            "SELECT p.check_id, p.region_id, p.last_planned_ms, i.id, i.runs, i.last_ms FROM pairs p \
+            "SELECT p.check_id, p.region_id, p.last_planned_ms, i.id, i.runs, i.last_ms, p.runs, p.up, p.degraded, \
+             p.down FROM pairs p \
              LEFT JOIN incidents i ON i.check_id = p.check_id AND i.region_id = p.region_id AND i.end_ms IS NULL",
         )
         .map_err(StoreError::sqlite("loading pairs"))?;
@@ -383,7 +387,8 @@ fn load_pairs(conn: &Connection) -> Result<HashMap<(i64, i64), PairState>, Store
                 Some(id) => Some(incidents::Open { id, runs: row.get(4)?, last_ms: row.get(5)? }),
                 None => None,
             };
-            Ok(((row.get(0)?, row.get(1)?), PairState { last_planned_ms: row.get(2)?, open }))
+            let totals = rollup::row_counts(row, 6)?;
+            Ok(((row.get(0)?, row.get(1)?), PairState { last_planned_ms: row.get(2)?, totals, open }))
         })
         .and_then(|rows| rows.collect::<Result<HashMap<_, _>, _>>())
         .map_err(StoreError::sqlite("loading pairs"))?;

@@ -120,14 +120,50 @@ impl Agg {
     }
 }
 
-/// Reads one rollup row.
-pub fn read_row(conn: &Connection, level: Level, check: i64, region: i64, start: i64) -> rusqlite::Result<Option<Agg>> {
+/// Running counts (runs, up, degraded, down) kept in each rollup row since schema version 4: in minute and
+/// hour rows, of the pair's UTC day through the end of the bucket; in day rows, of everything before the day.
+pub type Counts = [i64; 4];
+
+/// The running-count columns of a level's table.
+pub fn prefix_columns(level: Level) -> &'static str {
+    match level {
+        Level::Day => "before_runs, before_up, before_degraded, before_down",
+        _ => "day_runs, day_up, day_degraded, day_down",
+    }
+}
+
+/// The counts of an aggregate.
+pub fn counts(agg: &Agg) -> Counts {
+    [agg.runs, agg.up, agg.degraded, agg.down]
+}
+
+fn add_counts(a: Counts, b: Counts) -> Counts {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]]
+}
+
+/// Reads one rollup row and its running counts.
+pub fn read_row(
+    conn: &Connection,
+    level: Level,
+    check: i64,
+    region: i64,
+    start: i64,
+) -> rusqlite::Result<Option<(Agg, Counts)>> {
     let sql = format!(
-        "SELECT runs, up, degraded, down, seconds, hist, phases FROM {} \
+        "SELECT runs, up, degraded, down, seconds, hist, phases, {} FROM {} \
          WHERE check_id = ?1 AND region_id = ?2 AND start_ms = ?3",
+        prefix_columns(level),
         level.table()
     );
-    conn.prepare_cached(&sql)?.query_row(params![check, region, start], row_agg).optional()
+    conn.prepare_cached(&sql)?
+        .query_row(params![check, region, start], |row| Ok((row_agg(row)?, row_counts(row, 7)?)))
+        .optional()
+}
+
+/// Four integer columns from `first` on.
+pub fn row_counts(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Counts> {
+    let get = |i: usize| row.get::<_, Option<i64>>(first + i).map(Option::unwrap_or_default);
+    Ok([get(0)?, get(1)?, get(2)?, get(3)?])
 }
 
 /// Reads the aggregate columns of a row selected as `runs, up, degraded, down, seconds, hist, phases`.
@@ -150,8 +186,43 @@ pub fn row_agg_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Agg
     })
 }
 
-/// Writes (inserts or replaces) one rollup row.
+/// Writes (inserts or replaces) one rollup row with its running counts (see [`Counts`]).
 pub fn write_row(
+    conn: &Connection,
+    level: Level,
+    check: i64,
+    region: i64,
+    start: i64,
+    agg: &Agg,
+    prefix: Counts,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT OR REPLACE INTO {} (check_id, region_id, start_ms, runs, up, degraded, down, seconds, hist, phases, \
+         {}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        level.table(),
+        prefix_columns(level)
+    );
+    conn.prepare_cached(&sql)?.execute(params![
+        check,
+        region,
+        start,
+        agg.runs,
+        agg.up,
+        agg.degraded,
+        agg.down,
+        agg.seconds,
+        agg.hist.encode(),
+        encode_phases(&agg.phases),
+        prefix[0],
+        prefix[1],
+        prefix[2],
+        prefix[3]
+    ])?;
+    Ok(())
+}
+
+/// Writes one rollup row without running counts (schema versions before 4; used by their backfills).
+pub fn write_legacy_row(
     conn: &Connection,
     level: Level,
     check: i64,
@@ -179,49 +250,148 @@ pub fn write_row(
     Ok(())
 }
 
-/// The latest rollup row of each (level, check, region) as the writer last wrote it: ingest merges into it
-/// without reading it back.
-pub type RowCache = HashMap<(Level, i64, i64), (i64, Agg)>;
+/// A pair's latest row of a level, as the writer keeps it.
+#[derive(Debug, Clone)]
+pub struct Latest {
+    /// Its bucket start.
+    pub start: i64,
+    /// Its aggregate.
+    pub agg: Agg,
+    /// Its running counts.
+    pub prefix: Counts,
+}
 
-/// Adds aggregates to existing rows (merge, write), per (check, region, start). A row found in `cache` is not
-/// read, nor one after `last_stored(check, region)` (the latest `planned_at_ms` stored for the pair before this
-/// transaction: no row can start after its bucket); the rows written are put in `written`, to go into the cache
-/// once the transaction commits.
+/// The latest rollup row of each (level, check, region), exactly as stored: ingest merges into it without
+/// reading it back, and derives the running counts of the next row from it.
+pub type RowCache = HashMap<(Level, i64, i64), Option<Latest>>;
+
+fn read_latest(conn: &Connection, level: Level, check: i64, region: i64) -> rusqlite::Result<Option<Latest>> {
+    let sql = format!(
+        "SELECT runs, up, degraded, down, seconds, hist, phases, {}, start_ms FROM {} \
+         WHERE check_id = ?1 AND region_id = ?2 ORDER BY start_ms DESC LIMIT 1",
+        prefix_columns(level),
+        level.table()
+    );
+    conn.prepare_cached(&sql)?
+        .query_row(params![check, region], |row| {
+            Ok(Latest { agg: row_agg(row)?, prefix: row_counts(row, 7)?, start: row.get(11)? })
+        })
+        .optional()
+}
+
+/// The end (exclusive) of the span a level's running counts cover from `start` on.
+fn scope_end(level: Level, start: i64) -> i64 {
+    match level {
+        Level::Day => i64::MAX,
+        _ => Level::Day.start(start) + DAY_MS,
+    }
+}
+
+/// Adds aggregates to the rows of a level, per (check, region, start), keeping the running counts right.
+/// `cache` holds the latest rows as committed; `written` collects the latest rows after this transaction
+/// (to go into the cache once it commits). `before_all(check, region)` gives the pair's counts of everything
+/// stored before this batch (the day rows' running counts start there when the pair has no day row).
 pub fn merge_rows(
     conn: &Connection,
     level: Level,
     rows: &HashMap<(i64, i64, i64), Agg>,
     cache: &RowCache,
     written: &mut RowCache,
-    last_stored: impl Fn(i64, i64) -> Option<i64>,
+    before_all: impl Fn(i64, i64) -> Counts,
 ) -> rusqlite::Result<()> {
     let mut keys: Vec<_> = rows.keys().copied().collect();
     keys.sort_unstable();
     for key @ (check, region, start) in keys {
         let Some(add) = rows.get(&key) else { continue };
-        let cached = match written.get(&(level, check, region)).or_else(|| cache.get(&(level, check, region))) {
-            Some((at, agg)) if *at == start => Some(agg.clone()),
-            _ => None,
+        let slot = (level, check, region);
+        let latest = match written.get(&slot).or_else(|| cache.get(&slot)) {
+            Some(latest) => latest.clone(),
+            None => read_latest(conn, level, check, region)?,
         };
-        let fresh = last_stored(check, region).is_none_or(|last| level.start(last) < start);
-        let existing = match cached {
-            Some(agg) => Some(agg),
-            None if fresh => None,
-            None => read_row(conn, level, check, region, start)?,
-        };
-        let merged = match existing {
-            Some(mut existing) => {
-                existing.combine(add, 1);
-                existing
+        let delta = counts(add);
+        let latest = match latest {
+            Some(mut latest) if latest.start == start => {
+                latest.agg.combine(add, 1);
+                if level != Level::Day {
+                    latest.prefix = add_counts(latest.prefix, delta);
+                }
+                write_row(conn, level, check, region, start, &latest.agg, latest.prefix)?;
+                Some(latest)
             }
-            None => add.clone(),
+            Some(latest) if latest.start > start => {
+                late_row(conn, level, (check, region, start), add, &latest)?;
+                let mut latest = latest;
+                if latest.start < scope_end(level, start) {
+                    latest.prefix = add_counts(latest.prefix, delta);
+                }
+                Some(latest)
+            }
+            previous => {
+                let prefix = match (level, &previous) {
+                    (Level::Day, Some(previous)) => add_counts(previous.prefix, counts(&previous.agg)),
+                    (Level::Day, None) => before_all(check, region),
+                    (_, Some(previous)) if Level::Day.start(previous.start) == Level::Day.start(start) => {
+                        add_counts(previous.prefix, delta)
+                    }
+                    _ => delta,
+                };
+                write_row(conn, level, check, region, start, add, prefix)?;
+                Some(Latest { start, agg: add.clone(), prefix })
+            }
         };
-        write_row(conn, level, check, region, start, &merged)?;
-        let latest = written.get(&(level, check, region)).or_else(|| cache.get(&(level, check, region)));
-        if latest.is_none_or(|(at, _)| *at <= start) {
-            written.insert((level, check, region), (start, merged));
+        written.insert(slot, latest);
+    }
+    Ok(())
+}
+
+/// Adds to a row older than the pair's latest: the row itself, then the running counts of the rows after it.
+fn late_row(conn: &Connection, level: Level, key: (i64, i64, i64), add: &Agg, latest: &Latest) -> rusqlite::Result<()> {
+    let (check, region, start) = key;
+    let delta = counts(add);
+    let end = scope_end(level, start);
+    match read_row(conn, level, check, region, start)? {
+        Some((mut agg, prefix)) => {
+            agg.combine(add, 1);
+            let prefix = if level == Level::Day { prefix } else { add_counts(prefix, delta) };
+            write_row(conn, level, check, region, start, &agg, prefix)?;
+        }
+        None => {
+            let prefix = if level == Level::Day {
+                // Everything before this day: the next day row's running counts (not yet shifted).
+                let sql = "SELECT before_runs, before_up, before_degraded, before_down FROM rollup_day \
+                           WHERE check_id = ?1 AND region_id = ?2 AND start_ms > ?3 ORDER BY start_ms LIMIT 1";
+                conn.prepare_cached(sql)?
+                    .query_row(params![check, region, start], |row| row_counts(row, 0))
+                    .optional()?
+                    .unwrap_or(latest.prefix)
+            } else {
+                let sql = format!(
+                    "SELECT {} FROM {} WHERE check_id = ?1 AND region_id = ?2 AND start_ms >= ?3 AND start_ms < ?4 \
+                     ORDER BY start_ms DESC LIMIT 1",
+                    prefix_columns(level),
+                    level.table()
+                );
+                let before = conn
+                    .prepare_cached(&sql)?
+                    .query_row(params![check, region, Level::Day.start(start), start], |row| row_counts(row, 0))
+                    .optional()?
+                    .unwrap_or_default();
+                add_counts(before, delta)
+            };
+            write_row(conn, level, check, region, start, add, prefix)?;
         }
     }
+    let columns: Vec<&str> = prefix_columns(level).split(", ").collect();
+    let sql = format!(
+        "UPDATE {} SET {c0} = {c0} + ?4, {c1} = {c1} + ?5, {c2} = {c2} + ?6, {c3} = {c3} + ?7 \
+         WHERE check_id = ?1 AND region_id = ?2 AND start_ms > ?3 AND start_ms < ?8",
+        level.table(),
+        c0 = columns[0],
+        c1 = columns[1],
+        c2 = columns[2],
+        c3 = columns[3]
+    );
+    conn.prepare_cached(&sql)?.execute(params![check, region, start, delta[0], delta[1], delta[2], delta[3], end])?;
     Ok(())
 }
 
@@ -242,14 +412,14 @@ pub fn backfill(conn: &Connection, from: Level, to: Level) -> rusqlite::Result<(
             Some((at, sum)) if *at == key => sum.combine(&agg, 1),
             _ => {
                 if let Some(((check, region, start), sum)) = current.take() {
-                    write_row(conn, to, check, region, start, &sum)?;
+                    write_legacy_row(conn, to, check, region, start, &sum)?;
                 }
                 current = Some((key, agg));
             }
         }
     }
     if let Some(((check, region, start), sum)) = current {
-        write_row(conn, to, check, region, start, &sum)?;
+        write_legacy_row(conn, to, check, region, start, &sum)?;
     }
     Ok(())
 }
