@@ -22,9 +22,14 @@ const T0: i64 = 1_750_032_000_000;
 fn http_result(pair: i64, run: i64) -> RunResult {
     let (check, region) = (pair / REGIONS, pair % REGIONS);
     let planned_at_ms = T0 + run * MINUTE_MS + (pair * 7919) % MINUTE_MS;
-    let seconds = 0.05 + ((pair * 31 + run * 17) % 200) as f64 / 1000.0;
+    // Durations as probers measure them: `Duration::as_secs_f64` of nanosecond timings.
+    let nanos = 50_000_000 + ((pair * 31 + run * 17) % 200) as u64 * 1_000_000 + (pair * 7 + run * 13) as u64 % 997_001;
+    let seconds = Duration::from_nanos(nanos).as_secs_f64();
     let state = if (pair + run) % 97 == 0 { State::Down } else { State::Up };
-    let phase = |name: &str, share: f64| Phase { name: name.to_owned(), seconds: seconds * share };
+    let phase = |name: &str, share: f64| Phase {
+        name: name.to_owned(),
+        seconds: Duration::from_nanos((nanos as f64 * share) as u64).as_secs_f64(),
+    };
     RunResult {
         check: format!("check-{check:04}"),
         region: format!("region-{region}"),
@@ -91,6 +96,7 @@ fn ingest_figures(count: usize, durable: bool) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path(), StoreOptions { durable, ..StoreOptions::default() }).expect("open");
     let mut feed = Feed { next: 0 };
+    let keep = std::env::var_os("STORE_BENCH_KEEP").filter(|_| durable);
     let mut busy = Duration::ZERO;
     for _ in 0..count / BATCH {
         let batch = feed.batch();
@@ -103,6 +109,10 @@ fn ingest_figures(count: usize, durable: bool) -> (f64, f64) {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpoint");
     drop(conn);
     let bytes = dir_bytes(dir.path()) as f64;
+    if let Some(keep) = keep {
+        // For a look at what takes the space (sqlite3 DB "SELECT name, sum(pgsize) FROM dbstat GROUP BY 1").
+        std::fs::copy(dir.path().join("probenet.db"), keep).expect("keeping the database");
+    }
     (count as f64 / busy.as_secs_f64(), bytes / count as f64 * 1e6)
 }
 

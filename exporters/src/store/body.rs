@@ -185,13 +185,19 @@ fn get_str(bytes: &mut &[u8]) -> Option<String> {
     Some(text)
 }
 
-/// The nanoseconds of a non-negative float when they give back exactly the same float.
-fn exact_nanos(value: f64) -> Option<u64> {
+/// The nanoseconds of a float that `Duration::as_secs_f64` gives back exactly (how probers measure phases
+/// and durations), so it is stored as a varint.
+pub(crate) fn exact_nanos(value: f64) -> Option<u64> {
     if !(0.0..1e9).contains(&value) {
         return None;
     }
     let nanos = (value * 1e9).round() as u64;
-    (nanos as f64 / 1e9 == value).then_some(nanos)
+    (from_nanos(nanos) == value).then_some(nanos)
+}
+
+/// The float of [`exact_nanos`]'s nanoseconds.
+pub(crate) fn from_nanos(nanos: u64) -> f64 {
+    std::time::Duration::from_nanos(nanos).as_secs_f64()
 }
 
 fn put_value(out: &mut Vec<u8>, value: &Value) {
@@ -254,7 +260,7 @@ fn get_value(bytes: &mut &[u8], depth: usize) -> Option<Value> {
         TRUE => Value::Bool(true),
         UINT => Value::Number(get_varint(bytes)?.into()),
         NEG => Value::Number((-i64::try_from(get_varint(bytes)?).ok()? - 1).into()),
-        NANOS => Value::Number(Number::from_f64(get_varint(bytes)? as f64 / 1e9)?),
+        NANOS => Value::Number(Number::from_f64(from_nanos(get_varint(bytes)?))?),
         FLOAT => {
             let float = f64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
             *bytes = &bytes[8..];

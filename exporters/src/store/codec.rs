@@ -111,7 +111,8 @@ pub type PhaseSums = BTreeMap<String, (f64, u64)>;
 const PHASES_COMPACT: u8 = 0xFF;
 
 /// Encodes phase sums: a marker byte, then per phase the name (dictionary index or inline, see
-/// [`super::body`]), the sum as f64 little-endian and the count varint.
+/// [`super::body`]), the count varint shifted left by one, its low bit set when the sum follows as exact
+/// nanoseconds (varint), else the sum as f64 little-endian.
 pub fn encode_phases(phases: &PhaseSums) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + phases.len() * 10);
     if phases.is_empty() {
@@ -120,8 +121,16 @@ pub fn encode_phases(phases: &PhaseSums) -> Vec<u8> {
     out.push(PHASES_COMPACT);
     for (name, (sum, count)) in phases {
         super::body::put_name(&mut out, name);
-        out.extend_from_slice(&sum.to_le_bytes());
-        put_varint(&mut out, *count);
+        match super::body::exact_nanos(*sum) {
+            Some(nanos) => {
+                put_varint(&mut out, (count << 1) | 1);
+                put_varint(&mut out, nanos);
+            }
+            None => {
+                put_varint(&mut out, count << 1);
+                out.extend_from_slice(&sum.to_le_bytes());
+            }
+        }
     }
     out
 }
@@ -145,11 +154,16 @@ pub fn decode_phases(bytes: &[u8]) -> Option<PhaseSums> {
     if let Some((&PHASES_COMPACT, mut rest)) = bytes.split_first() {
         while !rest.is_empty() {
             let name = super::body::get_name(&mut rest)?;
-            let sum = f64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-            let (count, after) = get_varint(rest.get(8..)?)?;
+            let (code, after) = get_varint(rest)?;
+            let (sum, after) = if code & 1 == 1 {
+                let (nanos, after) = get_varint(after)?;
+                (super::body::from_nanos(nanos), after)
+            } else {
+                (f64::from_le_bytes(after.get(..8)?.try_into().ok()?), after.get(8..)?)
+            };
             let entry = phases.entry(name).or_insert((0.0, 0));
             entry.0 += sum;
-            entry.1 += count;
+            entry.1 += code >> 1;
             rest = after;
         }
         return Some(phases);
@@ -206,9 +220,16 @@ struct BodyRef<'a> {
     outcome: &'a Outcome,
 }
 
-/// Encodes a [`Body`] made of these parts in the compact form (see [`super::body`]).
+/// Encodes a [`Body`] made of these parts in the compact form (see [`super::body`]). The `log` lines of a run
+/// that was up are left out (they say what every successful run says; failed and degraded runs keep theirs).
 pub fn encode_body(started_at_ms: i64, prober: &str, outcome: &Outcome) -> Result<Vec<u8>, String> {
-    let value = serde_json::to_value(BodyRef { started_at_ms, prober, outcome }).map_err(|error| error.to_string())?;
+    let mut value =
+        serde_json::to_value(BodyRef { started_at_ms, prober, outcome }).map_err(|error| error.to_string())?;
+    if outcome.state == probenet_checks::outcome::State::Up
+        && let Some(log) = value.get_mut("outcome").and_then(|outcome| outcome.get_mut("log"))
+    {
+        *log = serde_json::Value::Array(Vec::new());
+    }
     Ok(super::body::encode(&value))
 }
 
@@ -255,6 +276,7 @@ mod tests {
         let mut phases = PhaseSums::new();
         phases.insert("connect".into(), (0.25, 3));
         phases.insert("tls".into(), (1.5, 2));
+        phases.insert("a custom phase".into(), (0.1 + 0.2, 7));
         assert_eq!(decode_phases(&encode_phases(&phases)), Some(phases.clone()));
         assert_eq!(decode_phases(&encode_legacy_phases(&phases)), Some(phases));
         assert_eq!(decode_phases(&[5, b'a']), None);
