@@ -135,6 +135,21 @@ const FLOAT: u8 = 6;
 const STRING: u8 = 7;
 const ARRAY: u8 = 8;
 const OBJECT: u8 = 9;
+/// An array of two or more objects with the same keys (phases, assertions): the keys once, then the values.
+const TABLE: u8 = 10;
+
+/// The keys of an array of objects that all have the same keys, if it is one (two or more items).
+fn table_keys(items: &[Value]) -> Option<Vec<&String>> {
+    let first = items.first()?.as_object()?;
+    if items.len() < 2 || first.is_empty() {
+        return None;
+    }
+    let keys: Vec<&String> = first.keys().collect();
+    let same = items.iter().all(|item| {
+        item.as_object().is_some_and(|map| map.len() == keys.len() && map.keys().zip(&keys).all(|(a, b)| a == *b))
+    });
+    same.then_some(keys)
+}
 
 /// Encodes a JSON value.
 pub fn encode(value: &Value) -> Vec<u8> {
@@ -230,6 +245,19 @@ fn put_value(out: &mut Vec<u8>, value: &Value) {
             out.push(STRING);
             put_str(out, text);
         }
+        Value::Array(items) if let Some(keys) = table_keys(items) => {
+            out.push(TABLE);
+            put_varint(out, items.len() as u64);
+            put_varint(out, keys.len() as u64);
+            for key in &keys {
+                put_str(out, key);
+            }
+            for item in items {
+                for key in &keys {
+                    put_value(out, &item[key.as_str()]);
+                }
+            }
+        }
         Value::Array(items) => {
             out.push(ARRAY);
             put_varint(out, items.len() as u64);
@@ -272,6 +300,23 @@ fn get_value(bytes: &mut &[u8], depth: usize) -> Option<Value> {
             let mut items = Vec::with_capacity(len.min(bytes.len()));
             for _ in 0..len {
                 items.push(get_value(bytes, depth + 1)?);
+            }
+            Value::Array(items)
+        }
+        TABLE => {
+            let len = usize::try_from(get_varint(bytes)?).ok()?;
+            let width = usize::try_from(get_varint(bytes)?).ok()?;
+            let mut keys = Vec::with_capacity(width.min(bytes.len()));
+            for _ in 0..width {
+                keys.push(get_str(bytes)?);
+            }
+            let mut items = Vec::with_capacity(len.min(bytes.len()));
+            for _ in 0..len {
+                let mut map = Map::new();
+                for key in &keys {
+                    map.insert(key.clone(), get_value(bytes, depth + 1)?);
+                }
+                items.push(Value::Object(map));
             }
             Value::Array(items)
         }
@@ -318,7 +363,8 @@ mod tests {
     fn values_round_trip() {
         let value = serde_json::json!({
             "a": [1, -5, 0.1, 0.123456789123, 1e300, -2.5, 200.0, "tls", "free text", null, true, false],
-            "outcome": {"phases": [{"name": "connect", "seconds": 0.0123}]},
+            "outcome": {"phases": [{"name": "connect", "seconds": 0.0123}, {"name": "tls", "seconds": 0.5}]},
+            "mixed": [{"a": 1}, {"b": 2}, {"a": 3}], "empty": [{}, {}],
             "n": i64::MIN, "u": u64::MAX
         });
         let bytes = encode(&value);
