@@ -220,15 +220,20 @@ struct BodyRef<'a> {
     outcome: &'a Outcome,
 }
 
-/// Encodes a [`Body`] made of these parts in the compact form (see [`super::body`]). The `log` lines of a run
-/// that was up are left out (they say what every successful run says; failed and degraded runs keep theirs).
-pub fn encode_body(started_at_ms: i64, prober: &str, outcome: &Outcome) -> Result<Vec<u8>, String> {
-    let mut value =
-        serde_json::to_value(BodyRef { started_at_ms, prober, outcome }).map_err(|error| error.to_string())?;
-    if outcome.state == probenet_checks::outcome::State::Up
-        && let Some(log) = value.get_mut("outcome").and_then(|outcome| outcome.get_mut("log"))
-    {
-        *log = serde_json::Value::Array(Vec::new());
+/// Encodes a [`Body`] made of these parts in the compact form (see [`super::body`]). What the row's columns
+/// hold is left out (`started_at_ms` is kept relative to `planned_at_ms`; the outcome's state and duration are
+/// the `state` and `duration` columns), and so are the `log` lines of a run that was up (they say what every
+/// successful run says; failed and degraded runs keep theirs).
+pub fn encode_body(planned_at_ms: i64, started_at_ms: i64, prober: &str, outcome: &Outcome) -> Result<Vec<u8>, String> {
+    let relative = started_at_ms.wrapping_sub(planned_at_ms);
+    let mut value = serde_json::to_value(BodyRef { started_at_ms: relative, prober, outcome })
+        .map_err(|error| error.to_string())?;
+    if let Some(fields) = value.get_mut("outcome").and_then(serde_json::Value::as_object_mut) {
+        fields.remove("state");
+        fields.remove("duration_seconds");
+        if outcome.state == probenet_checks::outcome::State::Up {
+            fields.insert("log".into(), serde_json::Value::Array(Vec::new()));
+        }
     }
     Ok(super::body::encode(&value))
 }
@@ -239,9 +244,23 @@ pub fn encode_legacy_body(started_at_ms: i64, prober: &str, outcome: &Outcome) -
     snap::raw::Encoder::new().compress_vec(&json).map_err(|error| error.to_string())
 }
 
-/// Reverses [`encode_body`] (and [`encode_legacy_body`]).
-pub fn decode_body(bytes: &[u8]) -> Result<Body, String> {
-    if let Some(value) = super::body::decode(bytes) {
+/// Reverses [`encode_body`] (and [`encode_legacy_body`]), given the row's `planned_at_ms`, `state` code and
+/// `duration`.
+pub fn decode_body(bytes: &[u8], planned_at_ms: i64, state: i64, duration: f64) -> Result<Body, String> {
+    if let Some(mut value) = super::body::decode(bytes) {
+        if let Some(started) = value.get_mut("started_at_ms") {
+            let relative = started.as_i64().ok_or("a body without its start time")?;
+            *started = planned_at_ms.wrapping_add(relative).into();
+        }
+        if let Some(fields) = value.get_mut("outcome").and_then(serde_json::Value::as_object_mut) {
+            let state = match state {
+                0 => "up",
+                1 => "degraded",
+                _ => "down",
+            };
+            fields.entry("state").or_insert_with(|| state.into());
+            fields.entry("duration_seconds").or_insert_with(|| duration.into());
+        }
         return serde_json::from_value(value).map_err(|error| error.to_string());
     }
     let json = snap::raw::Decoder::new().decompress_vec(bytes).map_err(|error| error.to_string())?;

@@ -101,7 +101,7 @@ impl Store {
             } else {
                 &result.outcome
             };
-            let body = encode_body(result.started_at_ms, &result.prober, outcome)
+            let body = encode_body(result.planned_at_ms, result.started_at_ms, &result.prober, outcome)
                 .map_err(|message| StoreError::Codec(format!("{}: {message}", what())))?;
             let state = state_code(outcome.state);
             let inserted = tx

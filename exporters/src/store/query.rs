@@ -72,7 +72,8 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut sql = String::from(
-            "SELECT r.check_id, r.region_id, r.planned_at_ms, r.body FROM results r WHERE r.planned_at_ms >= ?1 \
+            "SELECT r.check_id, r.region_id, r.planned_at_ms, r.body, r.state, r.duration FROM results r \
+             WHERE r.planned_at_ms >= ?1 \
              AND r.planned_at_ms < ?2",
         );
         let mut values =
@@ -90,20 +91,21 @@ impl Store {
         }
         let limit = if query.limit == 0 { 100 } else { query.limit };
         sql.push_str(&format!(" ORDER BY r.planned_at_ms DESC LIMIT {limit}"));
-        let rows: Vec<(i64, i64, i64, Vec<u8>)> = conn
+        type ResultRow = (i64, i64, i64, Vec<u8>, i64, f64);
+        let rows: Vec<ResultRow> = conn
             .prepare_cached(&sql)
             .and_then(|mut statement| {
                 statement
                     .query_map(params_from_iter(values), |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
                     })?
                     .collect()
             })
             .map_err(StoreError::sqlite("reading results"))?;
         let mut out = Vec::with_capacity(rows.len());
-        for (check_id, region_id, planned_at_ms, body) in rows {
+        for (check_id, region_id, planned_at_ms, body, state, duration) in rows {
             let (check, region) = self.pair_names(&conn, check_id, region_id)?;
-            let body = decode_body(&body)
+            let body = decode_body(&body, planned_at_ms, state, duration)
                 .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
             out.push(RunResult {
                 check,
@@ -162,7 +164,8 @@ impl Store {
                         let state: i64 = row.get(3).map_err(failed())?;
                         let seconds: f64 = row.get(4).map_err(failed())?;
                         let body: Vec<u8> = row.get(5).map_err(failed())?;
-                        let phases = decode_body(&body).map(|body| body.outcome.phases).unwrap_or_default();
+                        let phases =
+                            decode_body(&body, at, state, seconds).map(|body| body.outcome.phases).unwrap_or_default();
                         let mut agg = Agg::default();
                         agg.record(state, seconds, phases.iter().map(|phase| (phase.name.as_str(), phase.seconds)));
                         agg
