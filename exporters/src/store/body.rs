@@ -3,6 +3,9 @@
 //! names, common detail keys and values) coded as one byte, integers and exact-nanosecond floats as varints.
 //! Lossless: decoding gives back the same JSON value, so the same `RunResult`.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use serde_json::{Map, Number, Value};
 
 /// The first byte of a compact body (a legacy Snappy body never starts a valid compact decode by accident:
@@ -179,9 +182,21 @@ pub(crate) fn get_name(bytes: &mut &[u8]) -> Option<String> {
     get_str(bytes)
 }
 
+/// The dictionary's index by string (the first entry of a string wins).
+fn dict_index() -> &'static HashMap<&'static str, usize> {
+    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index = HashMap::with_capacity(DICT.len());
+        for (i, entry) in DICT.iter().enumerate() {
+            index.entry(*entry).or_insert(i);
+        }
+        index
+    })
+}
+
 fn put_str(out: &mut Vec<u8>, text: &str) {
-    match DICT.iter().position(|entry| *entry == text) {
-        Some(index) => put_varint(out, index as u64),
+    match dict_index().get(text) {
+        Some(index) => put_varint(out, *index as u64),
         None => {
             put_varint(out, (DICT.len() + text.len()) as u64);
             out.extend_from_slice(text.as_bytes());
