@@ -10,6 +10,7 @@ pub mod body;
 pub mod codec;
 pub mod incidents;
 mod ingest;
+mod merge;
 mod query;
 mod retention;
 pub mod rollup;
