@@ -8,7 +8,7 @@ use criterion::{Criterion, Throughput};
 use probenet_checks::outcome::{Assertion, Outcome, Phase, State};
 use probenet_checks::wire::RunResult;
 use probenet_exporters::store::codec::Histogram;
-use probenet_exporters::store::rollup::{Agg, DAY_MS, HOUR_MS, Level, MINUTE_MS, write_row};
+use probenet_exporters::store::rollup::{Agg, DAY_MS, HOUR_MS, Level, MINUTE_MS, counts, write_row};
 use probenet_exporters::store::{Store, StoreOptions, UptimeQuery};
 use rusqlite::{Connection, params};
 
@@ -22,9 +22,14 @@ const T0: i64 = 1_750_032_000_000;
 fn http_result(pair: i64, run: i64) -> RunResult {
     let (check, region) = (pair / REGIONS, pair % REGIONS);
     let planned_at_ms = T0 + run * MINUTE_MS + (pair * 7919) % MINUTE_MS;
-    let seconds = 0.05 + ((pair * 31 + run * 17) % 200) as f64 / 1000.0;
+    // Durations as probers measure them: `Duration::as_secs_f64` of nanosecond timings.
+    let nanos = 50_000_000 + ((pair * 31 + run * 17) % 200) as u64 * 1_000_000 + (pair * 7 + run * 13) as u64 % 997_001;
+    let seconds = Duration::from_nanos(nanos).as_secs_f64();
     let state = if (pair + run) % 97 == 0 { State::Down } else { State::Up };
-    let phase = |name: &str, share: f64| Phase { name: name.to_owned(), seconds: seconds * share };
+    let phase = |name: &str, share: f64| Phase {
+        name: name.to_owned(),
+        seconds: Duration::from_nanos((nanos as f64 * share) as u64).as_secs_f64(),
+    };
     RunResult {
         check: format!("check-{check:04}"),
         region: format!("region-{region}"),
@@ -91,6 +96,7 @@ fn ingest_figures(count: usize, durable: bool) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path(), StoreOptions { durable, ..StoreOptions::default() }).expect("open");
     let mut feed = Feed { next: 0 };
+    let keep = std::env::var_os("STORE_BENCH_KEEP").filter(|_| durable);
     let mut busy = Duration::ZERO;
     for _ in 0..count / BATCH {
         let batch = feed.batch();
@@ -103,6 +109,10 @@ fn ingest_figures(count: usize, durable: bool) -> (f64, f64) {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpoint");
     drop(conn);
     let bytes = dir_bytes(dir.path()) as f64;
+    if let Some(keep) = keep {
+        // For a look at what takes the space (sqlite3 DB "SELECT name, sum(pgsize) FROM dbstat GROUP BY 1").
+        std::fs::copy(dir.path().join("probenet.db"), keep).expect("keeping the database");
+    }
     (count as f64 / busy.as_secs_f64(), bytes / count as f64 * 1e6)
 }
 
@@ -124,7 +134,8 @@ fn seeded(runs: i64, salt: i64) -> Agg {
 }
 
 /// A store with what a 30-day uptime query at `now` reads: 31 days of day rows for every pair, hour rows of the
-/// day holding `now - 30 d` and minute rows of its hour (raw results that old are pruned).
+/// day holding `now - 30 d` and minute rows of its hour (raw results that old are pruned), with the running
+/// counts ingest keeps.
 fn seed_uptime_store(dir: &Path, now: i64) -> Store {
     drop(Store::open(dir, StoreOptions::default()).expect("create"));
     let mut conn = Connection::open(dir.join("probenet.db")).expect("open");
@@ -142,17 +153,42 @@ fn seed_uptime_store(dir: &Path, now: i64) -> Store {
     for check in 1..=CHECKS {
         for region in 1..=REGIONS {
             let salt = check * 5 + region;
-            tx.execute("INSERT INTO pairs VALUES (?1, ?2, ?3)", params![check, region, now - 30_000]).expect("pairs");
+            let mut before = [0i64; 4];
             for day in 0..=31 {
-                write_row(&tx, Level::Day, check, region, from_day + day * DAY_MS, &seeded(1440, salt + day))
-                    .expect("day");
+                let agg = seeded(1440, salt + day);
+                write_row(&tx, Level::Day, check, region, from_day + day * DAY_MS, &agg, before).expect("day");
+                for (total, value) in before.iter_mut().zip(counts(&agg)) {
+                    *total += value;
+                }
             }
+            tx.execute(
+                "INSERT INTO pairs (check_id, region_id, last_planned_ms, runs, up, degraded, down) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![check, region, now - 30_000, before[0], before[1], before[2], before[3]],
+            )
+            .expect("pairs");
+            let mut in_day = [0i64; 4];
             for hour in 0..24 {
-                write_row(&tx, Level::Hour, check, region, from_day + hour * HOUR_MS, &seeded(60, salt + hour))
-                    .expect("hour");
+                let agg = seeded(60, salt + hour);
+                for (total, value) in in_day.iter_mut().zip(counts(&agg)) {
+                    *total += value;
+                }
+                write_row(&tx, Level::Hour, check, region, from_day + hour * HOUR_MS, &agg, in_day).expect("hour");
+            }
+            // Minute rows of the hour holding `from`, with the day's running counts of the hours before it.
+            let hours_before = (from_hour - from_day) / HOUR_MS;
+            let mut in_day = [0i64; 4];
+            for hour in 0..hours_before {
+                for (total, value) in in_day.iter_mut().zip(counts(&seeded(60, salt + hour))) {
+                    *total += value;
+                }
             }
             for minute in 0..60 {
-                write_row(&tx, Level::Minute, check, region, from_hour + minute * MINUTE_MS, &seeded(1, salt + minute))
+                let agg = seeded(1, salt + minute);
+                for (total, value) in in_day.iter_mut().zip(counts(&agg)) {
+                    *total += value;
+                }
+                write_row(&tx, Level::Minute, check, region, from_hour + minute * MINUTE_MS, &agg, in_day)
                     .expect("minute");
             }
         }

@@ -107,8 +107,37 @@ impl Histogram {
 /// Per phase name: (sum of seconds, runs that had the phase).
 pub type PhaseSums = BTreeMap<String, (f64, u64)>;
 
-/// Encodes phase sums: per phase, name length varint, name, sum as f64 little-endian, count varint.
+/// Marks the compact phase encoding (schema version 4 on); the legacy one starts with a name length.
+const PHASES_COMPACT: u8 = 0xFF;
+
+/// Encodes phase sums: a marker byte, then per phase the name (dictionary index or inline, see
+/// [`super::body`]), the count varint shifted left by one, its low bit set when the sum follows as exact
+/// nanoseconds (varint), else the sum as f64 little-endian.
 pub fn encode_phases(phases: &PhaseSums) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + phases.len() * 10);
+    if phases.is_empty() {
+        return out;
+    }
+    out.push(PHASES_COMPACT);
+    for (name, (sum, count)) in phases {
+        super::body::put_name(&mut out, name);
+        match super::body::exact_nanos(*sum) {
+            Some(nanos) => {
+                put_varint(&mut out, (count << 1) | 1);
+                put_varint(&mut out, nanos);
+            }
+            None => {
+                put_varint(&mut out, count << 1);
+                out.extend_from_slice(&sum.to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// Encodes phase sums the way schema versions 1 to 3 did: per phase, name length varint, name, sum as f64
+/// little-endian, count varint.
+pub fn encode_legacy_phases(phases: &PhaseSums) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, (sum, count)) in phases {
         put_varint(&mut out, name.len() as u64);
@@ -119,9 +148,27 @@ pub fn encode_phases(phases: &PhaseSums) -> Vec<u8> {
     out
 }
 
-/// Decodes [`encode_phases`]'s output; `None` when malformed.
-pub fn decode_phases(mut bytes: &[u8]) -> Option<PhaseSums> {
+/// Decodes [`encode_phases`]'s (or [`encode_legacy_phases`]'s) output; `None` when malformed.
+pub fn decode_phases(bytes: &[u8]) -> Option<PhaseSums> {
     let mut phases = PhaseSums::new();
+    if let Some((&PHASES_COMPACT, mut rest)) = bytes.split_first() {
+        while !rest.is_empty() {
+            let name = super::body::get_name(&mut rest)?;
+            let (code, after) = get_varint(rest)?;
+            let (sum, after) = if code & 1 == 1 {
+                let (nanos, after) = get_varint(after)?;
+                (super::body::from_nanos(nanos), after)
+            } else {
+                (f64::from_le_bytes(after.get(..8)?.try_into().ok()?), after.get(8..)?)
+            };
+            let entry = phases.entry(name).or_insert((0.0, 0));
+            entry.0 += sum;
+            entry.1 += code >> 1;
+            rest = after;
+        }
+        return Some(phases);
+    }
+    let mut bytes = bytes;
     while !bytes.is_empty() {
         let (len, rest) = get_varint(bytes)?;
         let len = usize::try_from(len).ok()?;
@@ -173,14 +220,49 @@ struct BodyRef<'a> {
     outcome: &'a Outcome,
 }
 
-/// Serialises a [`Body`] made of these parts as JSON and compresses it with Snappy.
-pub fn encode_body(started_at_ms: i64, prober: &str, outcome: &Outcome) -> Result<Vec<u8>, String> {
+/// Encodes a [`Body`] made of these parts in the compact form (see [`super::body`]). What the row's columns
+/// hold is left out (`started_at_ms` is kept relative to `planned_at_ms`; the outcome's state and duration are
+/// the `state` and `duration` columns), and so are the `log` lines of a run that was up (they say what every
+/// successful run says; failed and degraded runs keep theirs).
+pub fn encode_body(planned_at_ms: i64, started_at_ms: i64, prober: &str, outcome: &Outcome) -> Result<Vec<u8>, String> {
+    let relative = started_at_ms.wrapping_sub(planned_at_ms);
+    let mut value = serde_json::to_value(BodyRef { started_at_ms: relative, prober, outcome })
+        .map_err(|error| error.to_string())?;
+    if let Some(fields) = value.get_mut("outcome").and_then(serde_json::Value::as_object_mut) {
+        fields.remove("state");
+        fields.remove("duration_seconds");
+        if outcome.state == probenet_checks::outcome::State::Up {
+            fields.insert("log".into(), serde_json::Value::Array(Vec::new()));
+        }
+    }
+    Ok(super::body::encode(&value))
+}
+
+/// The body as schema versions 1 to 3 stored it: JSON compressed with Snappy.
+pub fn encode_legacy_body(started_at_ms: i64, prober: &str, outcome: &Outcome) -> Result<Vec<u8>, String> {
     let json = serde_json::to_vec(&BodyRef { started_at_ms, prober, outcome }).map_err(|error| error.to_string())?;
     snap::raw::Encoder::new().compress_vec(&json).map_err(|error| error.to_string())
 }
 
-/// Reverses [`encode_body`].
-pub fn decode_body(bytes: &[u8]) -> Result<Body, String> {
+/// Reverses [`encode_body`] (and [`encode_legacy_body`]), given the row's `planned_at_ms`, `state` code and
+/// `duration`.
+pub fn decode_body(bytes: &[u8], planned_at_ms: i64, state: i64, duration: f64) -> Result<Body, String> {
+    if let Some(mut value) = super::body::decode(bytes) {
+        if let Some(started) = value.get_mut("started_at_ms") {
+            let relative = started.as_i64().ok_or("a body without its start time")?;
+            *started = planned_at_ms.wrapping_add(relative).into();
+        }
+        if let Some(fields) = value.get_mut("outcome").and_then(serde_json::Value::as_object_mut) {
+            let state = match state {
+                0 => "up",
+                1 => "degraded",
+                _ => "down",
+            };
+            fields.entry("state").or_insert_with(|| state.into());
+            fields.entry("duration_seconds").or_insert_with(|| duration.into());
+        }
+        return serde_json::from_value(value).map_err(|error| error.to_string());
+    }
     let json = snap::raw::Decoder::new().decompress_vec(bytes).map_err(|error| error.to_string())?;
     serde_json::from_slice(&json).map_err(|error| error.to_string())
 }
@@ -213,7 +295,9 @@ mod tests {
         let mut phases = PhaseSums::new();
         phases.insert("connect".into(), (0.25, 3));
         phases.insert("tls".into(), (1.5, 2));
-        assert_eq!(decode_phases(&encode_phases(&phases)), Some(phases));
+        phases.insert("a custom phase".into(), (0.1 + 0.2, 7));
+        assert_eq!(decode_phases(&encode_phases(&phases)), Some(phases.clone()));
+        assert_eq!(decode_phases(&encode_legacy_phases(&phases)), Some(phases));
         assert_eq!(decode_phases(&[5, b'a']), None);
     }
 }

@@ -90,7 +90,7 @@ pub fn rebuild(conn: &Connection, check: i64, region: i64, from_ms: i64) -> rusq
     )?
     .execute(params![check, region, from])?;
     let mut statement = conn.prepare_cached(
-        "SELECT planned_at_ms, state, body FROM results WHERE check_id = ?1 AND region_id = ?2 \
+        "SELECT planned_at_ms, state, body, duration FROM results WHERE check_id = ?1 AND region_id = ?2 \
          AND planned_at_ms >= ?3 ORDER BY planned_at_ms",
     )?;
     let mut rows = statement.query(params![check, region, from])?;
@@ -101,7 +101,7 @@ pub fn rebuild(conn: &Connection, check: i64, region: i64, from_ms: i64) -> rusq
         let failed = row.get::<_, i64>(1)? == 2;
         let (reason, error) = if failed && !in_incident {
             let body: Vec<u8> = row.get(2)?;
-            match decode_body(&body) {
+            match decode_body(&body, planned_at_ms, 2, row.get(3)?) {
                 Ok(body) => (body.outcome.reason.map(|reason| reason.as_str().to_owned()), body.outcome.error),
                 Err(_) => (None, None),
             }

@@ -66,7 +66,7 @@ impl Store {
         }
         let mut fresh = Vec::new();
         let mut guard = self.writer()?;
-        let super::Writer { conn, pairs } = &mut *guard;
+        let super::Writer { conn, pairs, rollups } = &mut *guard;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting an ingest transaction"))?;
@@ -85,6 +85,7 @@ impl Store {
         let mut done = Ingested::default();
         let mut aggs: [HashMap<(i64, i64, i64), Agg>; 3] = Default::default();
         let mut runs: HashMap<(i64, i64), Vec<Run>> = HashMap::new();
+        let mut counts: HashMap<(i64, i64), rollup::Counts> = HashMap::new();
         let mut dirs = BTreeSet::new();
         for (index, (result, &(check, region))) in results.iter().zip(&ids).enumerate() {
             let what = || {
@@ -107,7 +108,7 @@ impl Store {
             } else {
                 &result.outcome
             };
-            let body = encode_body(result.started_at_ms, &result.prober, outcome)
+            let body = encode_body(result.planned_at_ms, result.started_at_ms, &result.prober, outcome)
                 .map_err(|message| StoreError::Codec(format!("{}: {message}", what())))?;
             let state = state_code(outcome.state);
             let inserted = tx
@@ -145,6 +146,9 @@ impl Store {
                 let phases = outcome.phases.iter().map(|phase| (phase.name.as_str(), phase.seconds));
                 map.entry(key).or_default().record(state, outcome.duration_seconds, phases);
             }
+            let count = counts.entry((check, region)).or_default();
+            count[0] += 1;
+            count[usize::try_from(state).unwrap_or(2).min(2) + 1] += 1;
             runs.entry((check, region)).or_default().push(Run {
                 planned_at_ms: result.planned_at_ms,
                 failed: state == 2,
@@ -153,8 +157,10 @@ impl Store {
             });
         }
 
+        let mut written = rollup::RowCache::new();
         for (level, map) in Level::ALL.iter().zip(&aggs) {
-            rollup::merge_rows(&tx, *level, map)
+            let before_all = |check, region| pairs.get(&(check, region)).map(|state| state.totals).unwrap_or_default();
+            rollup::merge_rows(&tx, *level, map, rollups, &mut written, before_all)
                 .map_err(StoreError::sqlite(format!("updating the {} rollups", level.table())))?;
         }
 
@@ -172,13 +178,21 @@ impl Store {
             }
             .map_err(StoreError::sqlite("updating incidents"))?;
             let last_planned_ms = before.map_or(last, |state| state.last_planned_ms.max(last));
+            let mut totals = before.map(|state| state.totals).unwrap_or_default();
+            for (total, added) in totals.iter_mut().zip(counts.get(&(check, region)).copied().unwrap_or_default()) {
+                *total += added;
+            }
             tx.prepare_cached(
-                "INSERT INTO pairs (check_id, region_id, last_planned_ms) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (check_id, region_id) DO UPDATE SET last_planned_ms = excluded.last_planned_ms",
+                "INSERT INTO pairs (check_id, region_id, last_planned_ms, runs, up, degraded, down) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (check_id, region_id) DO UPDATE SET \
+                 last_planned_ms = excluded.last_planned_ms, runs = excluded.runs, up = excluded.up, \
+                 degraded = excluded.degraded, down = excluded.down",
             )
-            .and_then(|mut statement| statement.execute(params![check, region, last_planned_ms]))
+            .and_then(|mut statement| {
+                statement.execute(params![check, region, last_planned_ms, totals[0], totals[1], totals[2], totals[3]])
+            })
             .map_err(StoreError::sqlite("updating pairs"))?;
-            new_states.push(((check, region), PairState { last_planned_ms, open }));
+            new_states.push(((check, region), PairState { last_planned_ms, totals, open }));
         }
 
         if !dirs.is_empty() {
@@ -189,6 +203,7 @@ impl Store {
         }
         tx.commit().map_err(StoreError::sqlite("committing an ingest transaction"))?;
 
+        rollups.extend(written);
         let mut max_planned = self.inner.max_planned_ms.load(Ordering::Relaxed);
         for (pair, state) in new_states {
             max_planned = max_planned.max(state.last_planned_ms);

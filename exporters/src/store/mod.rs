@@ -6,14 +6,17 @@
 //! `tokio::task::spawn_blocking`.
 
 mod artifacts;
+pub mod body;
 pub mod codec;
 pub mod incidents;
 mod ingest;
+mod merge;
 mod query;
 mod retention;
 pub mod rollup;
 pub mod schema;
 mod types;
+mod uptime;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -132,12 +135,16 @@ pub(crate) struct Names {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PairState {
     pub(crate) last_planned_ms: i64,
+    /// Runs, up, degraded, down of every result stored (the day rows' running counts end there).
+    pub(crate) totals: rollup::Counts,
     pub(crate) open: Option<incidents::Open>,
 }
 
 pub(crate) struct Writer {
     pub(crate) conn: Connection,
     pub(crate) pairs: HashMap<(i64, i64), PairState>,
+    /// The latest rollup rows written (committed), so ingest need not read them back.
+    pub(crate) rollups: rollup::RowCache,
 }
 
 pub(crate) struct Inner {
@@ -180,7 +187,15 @@ fn configure(conn: &Connection, durable: bool, path: &Path) -> Result<(), StoreE
     }
     let synchronous = if durable { "FULL" } else { "NORMAL" };
     conn.pragma_update(None, "synchronous", synchronous).map_err(StoreError::sqlite(what.clone()))?;
-    conn.pragma_update(None, "cache_size", -16_000).map_err(StoreError::sqlite(what))?;
+    for (pragma, value) in [
+        ("cache_size", -32_000),
+        ("journal_size_limit", 64 << 20),
+        ("mmap_size", 256 << 20),
+        ("temp_store", 2),
+        ("wal_autocheckpoint", 4_000),
+    ] {
+        conn.pragma_update(None, pragma, value).map_err(StoreError::sqlite(what.clone()))?;
+    }
     Ok(())
 }
 
@@ -215,13 +230,16 @@ impl Store {
                     .map_err(StoreError::sqlite(format!("opening {}", path.display())))?;
             reader.busy_timeout(Duration::from_secs(10)).map_err(StoreError::sqlite("configuring a reader"))?;
             reader.pragma_update(None, "query_only", true).map_err(StoreError::sqlite("configuring a reader"))?;
+            for (pragma, value) in [("cache_size", -16_000), ("mmap_size", 256 << 20), ("temp_store", 2)] {
+                reader.pragma_update(None, pragma, value).map_err(StoreError::sqlite("configuring a reader"))?;
+            }
             readers.push(Mutex::new(reader));
         }
         let inner = Inner {
             dir: dir.to_path_buf(),
             artifacts,
             options,
-            writer: Mutex::new(Writer { conn, pairs }),
+            writer: Mutex::new(Writer { conn, pairs, rollups: rollup::RowCache::new() }),
             readers,
             next_reader: AtomicUsize::new(0),
             names: RwLock::new(names),
@@ -359,7 +377,8 @@ pub(crate) fn load_names(conn: &Connection) -> Result<Names, StoreError> {
 fn load_pairs(conn: &Connection) -> Result<HashMap<(i64, i64), PairState>, StoreError> {
     let mut statement = conn
         .prepare(
-            "SELECT p.check_id, p.region_id, p.last_planned_ms, i.id, i.runs, i.last_ms FROM pairs p \
+            "SELECT p.check_id, p.region_id, p.last_planned_ms, i.id, i.runs, i.last_ms, p.runs, p.up, p.degraded, \
+             p.down FROM pairs p \
              LEFT JOIN incidents i ON i.check_id = p.check_id AND i.region_id = p.region_id AND i.end_ms IS NULL",
         )
         .map_err(StoreError::sqlite("loading pairs"))?;
@@ -369,7 +388,8 @@ fn load_pairs(conn: &Connection) -> Result<HashMap<(i64, i64), PairState>, Store
                 Some(id) => Some(incidents::Open { id, runs: row.get(4)?, last_ms: row.get(5)? }),
                 None => None,
             };
-            Ok(((row.get(0)?, row.get(1)?), PairState { last_planned_ms: row.get(2)?, open }))
+            let totals = rollup::row_counts(row, 6)?;
+            Ok(((row.get(0)?, row.get(1)?), PairState { last_planned_ms: row.get(2)?, totals, open }))
         })
         .and_then(|rows| rows.collect::<Result<HashMap<_, _>, _>>())
         .map_err(StoreError::sqlite("loading pairs"))?;

@@ -10,20 +10,20 @@ use rusqlite::{Connection, params_from_iter};
 
 use super::codec::decode_body;
 use super::rollup::{Agg, DAY_MS, Level, Source, Term, plan, row_agg_at};
-use super::{Bucket, Incident, Latency, LatencyPoint, Pair, ResultQuery, Store, StoreError, Uptime, UptimeQuery};
+use super::{Bucket, Incident, Latency, LatencyPoint, Pair, ResultQuery, Store, StoreError};
 
 /// Which pairs a query covers: `None` (a name never stored) matches nothing.
 #[derive(Debug, Clone, Copy)]
-struct Filter {
-    check: Option<i64>,
-    region: Option<i64>,
+pub(crate) struct Filter {
+    pub(crate) check: Option<i64>,
+    pub(crate) region: Option<i64>,
 }
 
 /// Rows of a term: (check, region, timestamp, aggregate).
 type Row = (i64, i64, i64, Agg);
 
 impl Store {
-    fn filter(
+    pub(crate) fn filter(
         &self,
         conn: &Connection,
         check: Option<&str>,
@@ -72,7 +72,8 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut sql = String::from(
-            "SELECT r.check_id, r.region_id, r.planned_at_ms, r.body FROM results r WHERE r.planned_at_ms >= ?1 \
+            "SELECT r.check_id, r.region_id, r.planned_at_ms, r.body, r.state, r.duration FROM results r \
+             WHERE r.planned_at_ms >= ?1 \
              AND r.planned_at_ms < ?2",
         );
         let mut values =
@@ -90,20 +91,21 @@ impl Store {
         }
         let limit = if query.limit == 0 { 100 } else { query.limit };
         sql.push_str(&format!(" ORDER BY r.planned_at_ms DESC LIMIT {limit}"));
-        let rows: Vec<(i64, i64, i64, Vec<u8>)> = conn
+        type ResultRow = (i64, i64, i64, Vec<u8>, i64, f64);
+        let rows: Vec<ResultRow> = conn
             .prepare_cached(&sql)
             .and_then(|mut statement| {
                 statement
                     .query_map(params_from_iter(values), |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
                     })?
                     .collect()
             })
             .map_err(StoreError::sqlite("reading results"))?;
         let mut out = Vec::with_capacity(rows.len());
-        for (check_id, region_id, planned_at_ms, body) in rows {
+        for (check_id, region_id, planned_at_ms, body, state, duration) in rows {
             let (check, region) = self.pair_names(&conn, check_id, region_id)?;
-            let body = decode_body(&body)
+            let body = decode_body(&body, planned_at_ms, state, duration)
                 .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
             out.push(RunResult {
                 check,
@@ -113,54 +115,6 @@ impl Store {
                 prober: body.prober,
                 outcome: body.outcome,
             });
-        }
-        Ok(out)
-    }
-
-    /// Uptime per (check, region) over `[from_ms, to_ms)`: days, hours and minutes from the rollups, the
-    /// partial minutes at the edges from raw results (whole minutes once raw results are pruned).
-    pub fn uptime(&self, query: &UptimeQuery) -> Result<Vec<Uptime>, StoreError> {
-        let conn = self.reader()?;
-        let Some(filter) = self.filter(&conn, query.check.as_deref(), query.region.as_deref())? else {
-            return Ok(Vec::new());
-        };
-        let mut sums: BTreeMap<(i64, i64), [i64; 4]> = BTreeMap::new();
-        for term in self.window_plan(query.from_ms, query.to_ms, true) {
-            let (source, columns) = match term.source {
-                Source::Raw => ("results", "count(*), sum(r.state = 0), sum(r.state = 1), sum(r.state = 2)"),
-                Source::Rollup(level) => (level.table(), "sum(r.runs), sum(r.up), sum(r.degraded), sum(r.down)"),
-            };
-            let time = if term.source == Source::Raw { "r.planned_at_ms" } else { "r.start_ms" };
-            let (filter_sql, values) = pair_filter(&filter, term);
-            let sql = format!(
-                "SELECT p.check_id, p.region_id, {columns} FROM pairs p CROSS JOIN {source} r \
-                 ON r.check_id = p.check_id AND r.region_id = p.region_id AND {time} >= ?1 AND {time} < ?2 \
-                 {filter_sql} GROUP BY p.check_id, p.region_id"
-            );
-            let mut statement = conn.prepare_cached(&sql).map_err(StoreError::sqlite("computing uptime"))?;
-            let mut rows = statement.query(params_from_iter(values)).map_err(StoreError::sqlite("computing uptime"))?;
-            while let Some(row) = rows.next().map_err(StoreError::sqlite("computing uptime"))? {
-                let read = |i| row.get::<_, Option<i64>>(i).map(Option::unwrap_or_default);
-                let counts = (|| Ok::<_, rusqlite::Error>([read(2)?, read(3)?, read(4)?, read(5)?]))()
-                    .map_err(StoreError::sqlite("computing uptime"))?;
-                let key = (
-                    row.get(0).map_err(StoreError::sqlite("computing uptime"))?,
-                    row.get(1).map_err(StoreError::sqlite("computing uptime"))?,
-                );
-                let sum = sums.entry(key).or_default();
-                for (total, value) in sum.iter_mut().zip(counts) {
-                    *total += term.sign * value;
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(sums.len());
-        for ((check_id, region_id), [runs, up, degraded, down]) in sums {
-            if runs <= 0 {
-                continue;
-            }
-            let (check, region) = self.pair_names(&conn, check_id, region_id)?;
-            let ratio = Some((up + degraded) as f64 / runs as f64);
-            out.push(Uptime { check, region, runs, up, degraded, down, ratio });
         }
         Ok(out)
     }
@@ -210,7 +164,8 @@ impl Store {
                         let state: i64 = row.get(3).map_err(failed())?;
                         let seconds: f64 = row.get(4).map_err(failed())?;
                         let body: Vec<u8> = row.get(5).map_err(failed())?;
-                        let phases = decode_body(&body).map(|body| body.outcome.phases).unwrap_or_default();
+                        let phases =
+                            decode_body(&body, at, state, seconds).map(|body| body.outcome.phases).unwrap_or_default();
                         let mut agg = Agg::default();
                         agg.record(state, seconds, phases.iter().map(|phase| (phase.name.as_str(), phase.seconds)));
                         agg

@@ -29,6 +29,9 @@ impl Store {
         let failed = || StoreError::sqlite("pruning old rows");
         for chunk in pairs.chunks(PAIRS_PER_TRANSACTION) {
             let mut writer = self.writer()?;
+            let writer = &mut *writer;
+            // Rows may go: the next ingest reads them again.
+            writer.rollups.clear();
             let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed())?;
             for &(check, region) in chunk {
                 pruned.results += tx

@@ -1,11 +1,10 @@
 //! Rollup rows (per minute, hour and day, per check and region): the aggregate, its rows, and the plan that
 //! covers a time window with the fewest rows.
 
-use std::collections::HashMap;
-
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::codec::{Histogram, PhaseSums, decode_phases, encode_phases};
+pub use super::merge::{Latest, RowCache, merge_rows};
 
 /// Milliseconds in a minute.
 pub const MINUTE_MS: i64 = 60_000;
@@ -120,14 +119,50 @@ impl Agg {
     }
 }
 
-/// Reads one rollup row.
-pub fn read_row(conn: &Connection, level: Level, check: i64, region: i64, start: i64) -> rusqlite::Result<Option<Agg>> {
+/// Running counts (runs, up, degraded, down) kept in each rollup row since schema version 4: in minute and
+/// hour rows, of the pair's UTC day through the end of the bucket; in day rows, of everything before the day.
+pub type Counts = [i64; 4];
+
+/// The running-count columns of a level's table.
+pub fn prefix_columns(level: Level) -> &'static str {
+    match level {
+        Level::Day => "before_runs, before_up, before_degraded, before_down",
+        _ => "day_runs, day_up, day_degraded, day_down",
+    }
+}
+
+/// The counts of an aggregate.
+pub fn counts(agg: &Agg) -> Counts {
+    [agg.runs, agg.up, agg.degraded, agg.down]
+}
+
+pub(crate) fn add_counts(a: Counts, b: Counts) -> Counts {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]]
+}
+
+/// Reads one rollup row and its running counts.
+pub fn read_row(
+    conn: &Connection,
+    level: Level,
+    check: i64,
+    region: i64,
+    start: i64,
+) -> rusqlite::Result<Option<(Agg, Counts)>> {
     let sql = format!(
-        "SELECT runs, up, degraded, down, seconds, hist, phases FROM {} \
+        "SELECT runs, up, degraded, down, seconds, hist, phases, {} FROM {} \
          WHERE check_id = ?1 AND region_id = ?2 AND start_ms = ?3",
+        prefix_columns(level),
         level.table()
     );
-    conn.prepare_cached(&sql)?.query_row(params![check, region, start], row_agg).optional()
+    conn.prepare_cached(&sql)?
+        .query_row(params![check, region, start], |row| Ok((row_agg(row)?, row_counts(row, 7)?)))
+        .optional()
+}
+
+/// Four integer columns from `first` on.
+pub fn row_counts(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Counts> {
+    let get = |i: usize| row.get::<_, Option<i64>>(first + i).map(Option::unwrap_or_default);
+    Ok([get(0)?, get(1)?, get(2)?, get(3)?])
 }
 
 /// Reads the aggregate columns of a row selected as `runs, up, degraded, down, seconds, hist, phases`.
@@ -150,8 +185,43 @@ pub fn row_agg_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Agg
     })
 }
 
-/// Writes (inserts or replaces) one rollup row.
+/// Writes (inserts or replaces) one rollup row with its running counts (see [`Counts`]).
 pub fn write_row(
+    conn: &Connection,
+    level: Level,
+    check: i64,
+    region: i64,
+    start: i64,
+    agg: &Agg,
+    prefix: Counts,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT OR REPLACE INTO {} (check_id, region_id, start_ms, runs, up, degraded, down, seconds, hist, phases, \
+         {}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        level.table(),
+        prefix_columns(level)
+    );
+    conn.prepare_cached(&sql)?.execute(params![
+        check,
+        region,
+        start,
+        agg.runs,
+        agg.up,
+        agg.degraded,
+        agg.down,
+        agg.seconds,
+        agg.hist.encode(),
+        encode_phases(&agg.phases),
+        prefix[0],
+        prefix[1],
+        prefix[2],
+        prefix[3]
+    ])?;
+    Ok(())
+}
+
+/// Writes one rollup row without running counts (schema versions before 4; used by their backfills).
+pub fn write_legacy_row(
     conn: &Connection,
     level: Level,
     check: i64,
@@ -179,24 +249,6 @@ pub fn write_row(
     Ok(())
 }
 
-/// Adds aggregates to existing rows (read, merge, write), per (check, region, start).
-pub fn merge_rows(conn: &Connection, level: Level, rows: &HashMap<(i64, i64, i64), Agg>) -> rusqlite::Result<()> {
-    let mut keys: Vec<_> = rows.keys().copied().collect();
-    keys.sort_unstable();
-    for key @ (check, region, start) in keys {
-        let Some(add) = rows.get(&key) else { continue };
-        let merged = match read_row(conn, level, check, region, start)? {
-            Some(mut existing) => {
-                existing.combine(add, 1);
-                existing
-            }
-            None => add.clone(),
-        };
-        write_row(conn, level, check, region, start, &merged)?;
-    }
-    Ok(())
-}
-
 /// Rebuilds a coarser level from a finer one over every row (used by migrations that add a level).
 pub fn backfill(conn: &Connection, from: Level, to: Level) -> rusqlite::Result<()> {
     let sql = format!(
@@ -214,14 +266,14 @@ pub fn backfill(conn: &Connection, from: Level, to: Level) -> rusqlite::Result<(
             Some((at, sum)) if *at == key => sum.combine(&agg, 1),
             _ => {
                 if let Some(((check, region, start), sum)) = current.take() {
-                    write_row(conn, to, check, region, start, &sum)?;
+                    write_legacy_row(conn, to, check, region, start, &sum)?;
                 }
                 current = Some((key, agg));
             }
         }
     }
     if let Some(((check, region, start), sum)) = current {
-        write_row(conn, to, check, region, start, &sum)?;
+        write_legacy_row(conn, to, check, region, start, &sum)?;
     }
     Ok(())
 }

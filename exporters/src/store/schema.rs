@@ -128,10 +128,54 @@ pub const MIGRATIONS: &[Migration] = &[
         ",
         backfill: Some(backfill_days_and_incidents),
     },
+    Migration {
+        version: 4,
+        description: "compact result bodies and phase sums (older rows stay readable as they are), running counts \
+                      in rollup rows and pairs",
+        sql: "
+            ALTER TABLE rollup_minute ADD COLUMN day_runs INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_minute ADD COLUMN day_up INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_minute ADD COLUMN day_degraded INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_minute ADD COLUMN day_down INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_hour ADD COLUMN day_runs INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_hour ADD COLUMN day_up INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_hour ADD COLUMN day_degraded INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_hour ADD COLUMN day_down INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_day ADD COLUMN before_runs INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_day ADD COLUMN before_up INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_day ADD COLUMN before_degraded INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE rollup_day ADD COLUMN before_down INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE pairs ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE pairs ADD COLUMN up INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE pairs ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE pairs ADD COLUMN down INTEGER NOT NULL DEFAULT 0;
+            UPDATE rollup_minute AS r SET day_runs = c.a, day_up = c.b, day_degraded = c.c, day_down = c.d FROM (
+                SELECT check_id, region_id, start_ms, sum(runs) OVER w AS a, sum(up) OVER w AS b,
+                    sum(degraded) OVER w AS c, sum(down) OVER w AS d FROM rollup_minute
+                WINDOW w AS (PARTITION BY check_id, region_id, start_ms / 86400000 ORDER BY start_ms)
+            ) AS c WHERE r.check_id = c.check_id AND r.region_id = c.region_id AND r.start_ms = c.start_ms;
+            UPDATE rollup_hour AS r SET day_runs = c.a, day_up = c.b, day_degraded = c.c, day_down = c.d FROM (
+                SELECT check_id, region_id, start_ms, sum(runs) OVER w AS a, sum(up) OVER w AS b,
+                    sum(degraded) OVER w AS c, sum(down) OVER w AS d FROM rollup_hour
+                WINDOW w AS (PARTITION BY check_id, region_id, start_ms / 86400000 ORDER BY start_ms)
+            ) AS c WHERE r.check_id = c.check_id AND r.region_id = c.region_id AND r.start_ms = c.start_ms;
+            UPDATE rollup_day AS r SET before_runs = c.a - r.runs, before_up = c.b - r.up,
+                before_degraded = c.c - r.degraded, before_down = c.d - r.down FROM (
+                SELECT check_id, region_id, start_ms, sum(runs) OVER w AS a, sum(up) OVER w AS b,
+                    sum(degraded) OVER w AS c, sum(down) OVER w AS d FROM rollup_day
+                WINDOW w AS (PARTITION BY check_id, region_id ORDER BY start_ms)
+            ) AS c WHERE r.check_id = c.check_id AND r.region_id = c.region_id AND r.start_ms = c.start_ms;
+            UPDATE pairs AS p SET runs = c.a, up = c.b, degraded = c.c, down = c.d FROM (
+                SELECT check_id, region_id, sum(runs) AS a, sum(up) AS b, sum(degraded) AS c, sum(down) AS d
+                FROM rollup_day GROUP BY check_id, region_id
+            ) AS c WHERE p.check_id = c.check_id AND p.region_id = c.region_id;
+        ",
+        backfill: None,
+    },
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i64 = 3;
+pub const CURRENT_VERSION: i64 = 4;
 
 fn backfill_hours(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     rollup::backfill(tx, Level::Minute, Level::Hour)
