@@ -14,6 +14,7 @@ mod util;
 
 mod alerting;
 mod dashboard;
+mod export;
 mod exporters;
 mod http;
 mod network;

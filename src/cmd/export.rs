@@ -1,5 +1,5 @@
 //! `probenet export rules`: the configured alerts as Prometheus alerting rules, for vmalert, Prometheus or
-//! Mimir.
+//! Mimir; `probenet export grafana`: a Grafana dashboard over the Prometheus-compatible store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,20 +18,41 @@ enum What {
         #[arg(short, long = "config", value_name = "PATH", required = true)]
         config: Vec<PathBuf>,
     },
+    /// A Grafana dashboard (JSON, to import) for the store fed by remote write: uptime per region, latency
+    /// phases, certificate expiry, SLO budget.
+    Grafana {
+        /// Config files or directories.
+        #[arg(short, long = "config", value_name = "PATH", required = true)]
+        config: Vec<PathBuf>,
+    },
 }
 
 pub fn main(args: &Args) -> ExitCode {
-    match &args.what {
-        What::Rules { config } => match probenet_checks::load_paths(config) {
-            Ok(config) => {
-                let text = probenet_alerting::export::prometheus_rules(&config);
-                let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                super::print_errors(&errors.0);
-                ExitCode::from(super::EXIT_CONFIG)
-            }
-        },
-    }
+    let (What::Rules { config: paths } | What::Grafana { config: paths }) = &args.what;
+    let config = match probenet_checks::load_paths(paths) {
+        Ok(config) => config,
+        Err(errors) => {
+            super::print_errors(&errors.0);
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let text = match &args.what {
+        What::Rules { .. } => probenet_alerting::export::prometheus_rules(&config),
+        What::Grafana { .. } => {
+            let checks: Vec<probenet_dashboard::GrafanaCheck> = config
+                .checks
+                .iter()
+                .map(|check| probenet_dashboard::GrafanaCheck {
+                    name: check.name.clone(),
+                    kind: check.kind.key().to_owned(),
+                })
+                .collect();
+            let regions: Vec<String> = config.regions.keys().cloned().collect();
+            let dashboard = probenet_dashboard::grafana_dashboard(&checks, &regions);
+            serde_json::to_string_pretty(&dashboard).unwrap_or_default() + "\n"
+        }
+    };
+    // A closed pipe (`probenet export rules | head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    ExitCode::SUCCESS
 }
