@@ -9,10 +9,12 @@
 // - regions:  probes from network namespaces behind delay lines measure each region's latency
 // - up:       `probenet up --demo`: the quick start on one machine
 // - network:  a scheduler and six probers in three regions: exactly once per interval, failover, restarts
+// - alerting_regions: alerts over probers in namespace regions (quorum, impairment); a real Alertmanager
 
 mod util;
 
 mod alerting;
+mod alerting_regions;
 mod exporters;
 mod http;
 mod network;
