@@ -262,9 +262,8 @@ fn a_quorum_of_regions_pages_once_and_one_region_does_not() {
             .unwrap();
         probers.push(Kill(child));
     }
-    let every_pair = |state: &str| {
-        (0..4).all(|i| REGIONS.iter().all(|(region, ..)| api.is(&format!("c{i}"), region, state)))
-    };
+    let every_pair =
+        |state: &str| (0..4).all(|i| REGIONS.iter().all(|(region, ..)| api.is(&format!("c{i}"), region, state)));
     let broken = |index: usize| regions[index].3.clone();
 
     // All up for a few seconds: nothing is sent.
