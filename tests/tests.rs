@@ -9,10 +9,16 @@
 // - regions:  probes from network namespaces behind delay lines measure each region's latency
 // - up:       `probenet up --demo`: the quick start on one machine
 // - network:  a scheduler and six probers in three regions: exactly once per interval, failover, restarts
+// - alerting: a signed webhook fires once, survives a scheduler restart, resolves once (loopback)
+// - alerting_regions: alerts over probers in namespace regions (quorum, impairment); a real Alertmanager
+// - exporters: remote write to VictoriaMetrics, result logs, Prometheus scraping a prober, stale markers
+// - export:   `probenet export rules` (promtool) and `export grafana`
+// - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 
 mod util;
 
 mod alerting;
+mod alerting_regions;
 mod dashboard;
 mod export;
 mod exporters;

@@ -1,5 +1,5 @@
-//! Prometheus and VictoriaMetrics (Debian's packages) started by a test: own data dir, free port, bounded readiness wait, killed
-//! on drop; and their query API.
+//! Prometheus, VictoriaMetrics and Alertmanager (Debian's packages) started by a test: own data dir, free port,
+//! bounded readiness wait, killed on drop; and their query API.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -137,4 +137,29 @@ pub async fn query_until(base: &str, promql: &str, time: Option<f64>, seconds: u
 /// Unix seconds now.
 pub fn now_seconds() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Alertmanager (Debian's `prometheus-alertmanager`) with clustering disabled and a receiver that sends
+/// nothing: its v2 API shows the alerts it is given. `base` is its URL.
+pub async fn alertmanager() -> Store {
+    let bin = binary("/usr/bin/prometheus-alertmanager");
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("tempdir: {error}"));
+    let config = "route:\n  receiver: quiet\n  group_wait: 100ms\n  group_interval: 1s\n  repeat_interval: 1h\n\
+                  receivers:\n  - name: quiet\n";
+    let config_path = dir.path().join("alertmanager.yml");
+    std::fs::write(&config_path, config).unwrap_or_else(|error| panic!("write config: {error}"));
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!("--storage.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("starting alertmanager: {error}"));
+    let mut store = Store { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+    wait_ready(&mut store, "/-/ready").await;
+    store
 }
