@@ -3,93 +3,22 @@
 //! Alertmanager receives the scheduler's alert and then its resolve.
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use probenet_testkit::{Region, TARGET_IP};
+
+use crate::util::processes::{Kill, command, now_ms, can_create_namespaces, notifications, receiver, token, wait_for};
 use serde_json::Value;
 
 const SECRET: &str = "regions-hook-secret-3f9a";
 const TARGET_PORT: u16 = 18_090;
 /// Short names and small delays; control links 20 to 22 (tests/network.rs uses 0 to 2, tests/regions.rs 7).
 const REGIONS: [(&str, u64, u8); 3] = [("r1", 5, 20), ("r2", 10, 21), ("r3", 20, 22)];
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn probenet() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_probenet"));
-    command.env_remove("RUST_LOG");
-    command
-}
-
-/// `probenet token create`, returning the token (the last line of its output).
-fn token(data: &Path, scope: &[&str]) -> String {
-    let output = probenet().args(["token", "create", "--data"]).arg(data).args(scope).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_owned()
-}
-
-/// Requests a receiver got: headers (lowercase names) and body.
-type Received = Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>;
-
-/// A webhook receiver on loopback: records (headers, body) of every request, answers 200. Bounded: 1,000.
-fn receiver() -> (u16, Arc<Received>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(1_000) {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut headers, mut line) = (Vec::new(), String::new());
-            let _ = reader.read_line(&mut line);
-            for _ in 0..100 {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = line.trim().split_once(':') {
-                    headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-                }
-            }
-            let length = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok());
-            let mut body = vec![0; length.unwrap_or(0)];
-            let _ = reader.read_exact(&mut body);
-            seen.lock().unwrap().push((headers, body));
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (port, got)
-}
-
-/// Every notification received so far, each signature verified and the secret absent from the body.
-fn notifications(got: &Received) -> Vec<Value> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|(headers, body)| {
-            let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-            let timestamp: i64 = header("x-probenet-timestamp").and_then(|t| t.parse().ok()).unwrap_or_default();
-            let expected = probenet_alerting::notify::sign(SECRET.as_bytes(), timestamp, body);
-            assert_eq!(header("x-probenet-signature"), Some(expected), "the signature verifies");
-            let text = String::from_utf8_lossy(body);
-            assert!(!text.contains(SECRET), "the secret never travels: {text}");
-            serde_json::from_slice(body).unwrap()
-        })
-        .collect()
-}
 
 /// Short lines naming each notification, for assertion messages.
 fn brief(all: &[Value]) -> String {
@@ -102,24 +31,6 @@ fn brief(all: &[Value]) -> String {
 fn regions_of(notification: &Value) -> BTreeSet<String> {
     let names = notification["regions"].as_array().cloned().unwrap_or_default();
     names.iter().filter_map(|name| name.as_str().map(str::to_owned)).collect()
-}
-
-/// Polls `done` every 200 ms until it holds, failing after `limit` with what it waited for.
-fn wait_for(what: &str, limit: Duration, logs: &Path, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}; logs in {}", logs.display());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn can_create_namespaces() -> bool {
-    let ok = Command::new("ip").args(["netns", "list"]).output().is_ok_and(|output| output.status.success())
-        && Path::new("/dev/net/tun").exists();
-    if !ok {
-        eprintln!("skipped: this test needs root, `ip netns` and /dev/net/tun");
-    }
-    ok
 }
 
 /// Paths a region's target answers 503 on (all others: 200).
@@ -195,10 +106,6 @@ impl Api {
     }
 }
 
-fn now_ms() -> i64 {
-    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
-}
-
 #[test]
 fn a_quorum_of_regions_pages_once_and_one_region_does_not() {
     if !can_create_namespaces() {
@@ -224,7 +131,7 @@ fn a_quorum_of_regions_pages_once_and_one_region_does_not() {
     let admin = token(&data, &["--admin"]);
 
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut command = probenet();
+    let mut command = command();
     command
         .env("HOOK_SECRET", SECRET)
         .args(["scheduler", "-c"])
@@ -270,20 +177,20 @@ fn a_quorum_of_regions_pages_once_and_one_region_does_not() {
     wait_for("every check up in every region", Duration::from_secs(30), &logs, || every_pair("up"));
     std::thread::sleep(Duration::from_secs(3));
     assert!(every_pair("up"), "every check stays up");
-    assert_eq!(notifications(&got).len(), 0, "all up, nothing sent:\n{}", brief(&notifications(&got)));
+    assert_eq!(notifications(&got, SECRET).len(), 0, "all up, nothing sent:\n{}", brief(&notifications(&got, SECRET)));
 
     // c0 fails in one region (below the quorum of 2) for 8 s: nothing is sent.
     broken(0).lock().unwrap().insert("/c0".into());
     wait_for("c0 down in r1", Duration::from_secs(5), &logs, || api.is("c0", "r1", "down"));
     std::thread::sleep(Duration::from_secs(8));
     assert!(api.is("c0", "r1", "down") && api.is("c0", "r2", "up"), "c0 still fails in r1 alone");
-    assert_eq!(notifications(&got).len(), 0, "one region is no quorum:\n{}", brief(&notifications(&got)));
+    assert_eq!(notifications(&got, SECRET).len(), 0, "one region is no quorum:\n{}", brief(&notifications(&got, SECRET)));
 
     // c0 fails in a second region: one firing `site-down`, naming exactly r1 and r2.
     broken(1).lock().unwrap().insert("/c0".into());
     wait_for("site-down to fire", Duration::from_secs(20), &logs, || !got.lock().unwrap().is_empty());
     std::thread::sleep(Duration::from_secs(2));
-    let all = notifications(&got);
+    let all = notifications(&got, SECRET);
     assert_eq!(all.len(), 1, "one firing notification:\n{}", brief(&all));
     assert_eq!(all[0]["status"], "firing");
     assert_eq!(all[0]["alert"], "site-down");
@@ -297,7 +204,7 @@ fn a_quorum_of_regions_pages_once_and_one_region_does_not() {
     broken(1).lock().unwrap().clear();
     wait_for("site-down to resolve", Duration::from_secs(20), &logs, || got.lock().unwrap().len() >= 2);
     std::thread::sleep(Duration::from_secs(2));
-    let all = notifications(&got);
+    let all = notifications(&got, SECRET);
     assert_eq!(all.len(), 2, "one resolve:\n{}", brief(&all));
     assert_eq!(all[1]["status"], "resolved");
     assert_eq!(all[1]["alert"], "site-down");
@@ -314,7 +221,7 @@ fn a_quorum_of_regions_pages_once_and_one_region_does_not() {
         (1..4).all(|i| api.is(&format!("c{i}"), "r3", "down") && api.is(&format!("c{i}"), "r1", "up")),
         "r3's probers still report fresh failures 12 s later (else no api-down would prove nothing)"
     );
-    let all = notifications(&got);
+    let all = notifications(&got, SECRET);
     let after: Vec<&Value> = all[2..].iter().collect();
     assert!(all.iter().all(|n| n["alert"] != "api-down"), "no api-down for an impaired region:\n{}", brief(&all));
     assert_eq!(after.len(), 1, "one region-impaired alert and nothing else:\n{}", brief(&all));
@@ -376,7 +283,7 @@ fn alertmanager_receives_the_schedulers_alert_and_its_resolve() {
     .unwrap();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let _scheduler = Kill(
-        probenet()
+        command()
             .args(["scheduler", "--plain-http", "-c"])
             .arg(&checks)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
@@ -392,7 +299,7 @@ fn alertmanager_receives_the_schedulers_alert_and_its_resolve() {
         std::fs::write(&token_file, token(&data, &["--region", region])).unwrap();
         let log = std::fs::File::create(dir.path().join(format!("prober-{region}.log"))).unwrap();
         probers.push(Kill(
-            probenet()
+            command()
                 .args(["prober", "--scheduler", &format!("http://127.0.0.1:{port}"), "--region", region])
                 .arg("--token-file")
                 .arg(&token_file)

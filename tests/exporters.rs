@@ -3,34 +3,17 @@
 //! the values match the runs, and a check removed from the config ends its series with stale markers.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use probenet_testkit::stores::{self, now_seconds, query, query_until};
 
 use crate::util::Server;
+use crate::util::processes::{Kill, command, free_port, token};
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn probenet() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_probenet"));
-    command.env_remove("RUST_LOG");
-    command
-}
-
-fn token(data: &Path, region: &str) -> PathBuf {
-    let output = probenet().args(["token", "create", "--data"]).arg(data).args(["--region", region]).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let token = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_owned();
+fn token_file(data: &Path, region: &str) -> PathBuf {
     let file = data.join(format!("{region}.token"));
-    std::fs::write(&file, token).unwrap();
+    std::fs::write(&file, token(data, &["--region", region])).unwrap();
     file
 }
 
@@ -47,10 +30,6 @@ fn config(home: &str, missing: &str, vm: &str, log: &Path, with_missing: bool) -
     yaml
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_write_logs_and_prober_metrics_carry_the_same_results() {
     let target = Server::http1().route("/", 200, "welcome").route("/gone", 404, "no").start().await;
@@ -65,7 +44,7 @@ async fn remote_write_logs_and_prober_metrics_carry_the_same_results() {
 
     let port = free_port();
     let _scheduler = Kill(
-        probenet()
+        command()
             .args(["scheduler", "--plain-http", "-c"])
             .arg(&checks)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
@@ -78,11 +57,11 @@ async fn remote_write_logs_and_prober_metrics_carry_the_same_results() {
     let metrics_port = free_port();
     let mut probers = Vec::new();
     for (region, metrics) in [("r1", Some(metrics_port)), ("r2", None)] {
-        let mut command = probenet();
+        let mut command = command();
         command
             .args(["prober", "--scheduler", &format!("http://127.0.0.1:{port}"), "--region", region])
             .arg("--token-file")
-            .arg(token(&data, region))
+            .arg(token_file(&data, region))
             .args(["--name", &format!("p-{region}"), "--spool"])
             .arg(dir.path().join(format!("spool-{region}")))
             .stdout(Stdio::null())

@@ -7,11 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use probenet_testkit::{Region, TARGET_IP};
+
+use crate::util::processes::{self, can_create_namespaces, now_ms, token};
 use serde_json::Value;
 
 const CHECKS: usize = 50;
@@ -50,19 +52,6 @@ fn config() -> String {
     yaml
 }
 
-fn probenet() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_probenet"));
-    command.env_remove("RUST_LOG");
-    command
-}
-
-/// `probenet token create`, returning the token (the last line of its output).
-fn token(data: &Path, scope: &[&str]) -> String {
-    let output = probenet().args(["token", "create", "--data"]).arg(data).args(scope).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_owned()
-}
-
 struct Network {
     dir: tempfile::TempDir,
     port: u16,
@@ -80,7 +69,7 @@ impl Network {
     }
 
     fn start_scheduler(&mut self) {
-        let mut command = probenet();
+        let mut command = processes::command();
         command
             .args(["scheduler", "-c"])
             .arg(self.dir.path().join("checks.yaml"))
@@ -168,15 +157,6 @@ impl Drop for Network {
             let _ = child.wait();
         }
     }
-}
-
-fn can_create_namespaces() -> bool {
-    let ok = Command::new("ip").args(["netns", "list"]).output().is_ok_and(|output| output.status.success())
-        && Path::new("/dev/net/tun").exists();
-    if !ok {
-        eprintln!("skipped: this test needs root, `ip netns` and /dev/net/tun");
-    }
-    ok
 }
 
 /// Every pair's planned times between `from` and `to` are consecutive grid points: no gap, no duplicate.
@@ -328,6 +308,3 @@ fn the_network_spreads_checks_over_regions_and_survives_failures() {
     assert!(problems.is_empty(), "results lost across the restart:\n{}", problems.join("\n"));
 }
 
-fn now_ms() -> i64 {
-    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
-}

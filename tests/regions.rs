@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
+use crate::util::processes::can_create_namespaces;
 use probenet_testkit::{Region, TARGET_IP};
 
 /// Serves a fixed HTTP response on TARGET_IP inside the region's target namespace, on a background thread.
@@ -48,15 +49,6 @@ fn probe_from(region: &Region, target: SocketAddr) -> serde_json::Value {
     serde_json::from_str(stdout.lines().next().unwrap_or_default()).unwrap()
 }
 
-fn can_create_namespaces() -> bool {
-    let ok =
-        std::process::Command::new("ip").args(["netns", "list"]).output().is_ok_and(|output| output.status.success())
-            && std::path::Path::new("/dev/net/tun").exists();
-    if !ok {
-        eprintln!("skipped: this test needs root, `ip netns` and /dev/net/tun");
-    }
-    ok
-}
 
 #[test]
 fn connect_phase_reflects_each_regions_delay() {

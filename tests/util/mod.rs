@@ -1,5 +1,7 @@
 //! The harness: local HTTP(S) test servers, certificates made on the fly, and running the real binary.
 
+pub mod processes;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
