@@ -14,12 +14,14 @@ pub(crate) struct Cx<'a> {
     root: &'a Node,
     /// What was found wrong so far.
     pub errors: Vec<ConfigError>,
+    /// Paths of keys dropped for not fitting their type (not to be reported missing too).
+    pruned: Vec<String>,
 }
 
 impl<'a> Cx<'a> {
     /// A context for `file`, whose tree is `root`.
     pub fn new(file: &'a str, root: &'a Node) -> Self {
-        Self { file, root, errors: Vec::new() }
+        Self { file, root, errors: Vec::new(), pruned: Vec::new() }
     }
 
     /// The node at `path`, if the file has it.
@@ -73,21 +75,27 @@ impl<'a> Cx<'a> {
         self.errors.push(ConfigError { file: self.file.to_owned(), line: mark.line, col: mark.col, path, message });
     }
 
-    /// Deserializes the node at `path` into `T`, recording a located error for every key that does not fit;
-    /// `None` when there was any (or when the node is missing).
+    /// Records that the key ending `path` is missing, unless it was written and dropped for not fitting.
+    pub fn missing(&mut self, path: &Path, at: &Path, message: impl Into<String>) {
+        if !self.pruned.contains(&path.to_string()) {
+            self.error(at, message);
+        }
+    }
+
+    /// Deserializes the node at `path` into `T`, recording a located error for every key that does not fit and
+    /// dropping it, so the value returned (`None` only when nothing fits) lets validation report the rest.
     pub fn deserialize<T: serde::de::DeserializeOwned>(&mut self, path: &Path) -> Option<T> {
         let node = self.node(path)?;
         let base = path.to_string();
         let mut current = node.clone();
-        let mut failed = false;
         for _ in 0..=count_nodes(node) {
             match from_node::<T>(&current, &base) {
-                Ok(value) => return (!failed).then_some(value),
+                Ok(value) => return Some(value),
                 Err(error) => {
-                    failed = true;
                     self.push(error.mark, error.path.clone(), error.message);
-                    if !prune(&mut current, &base, &error.path) {
-                        return None;
+                    match prune(&mut current, &base, &error.path) {
+                        Some(dropped) => self.pruned.push(dropped),
+                        None => return None,
                     }
                 }
             }
@@ -104,23 +112,23 @@ fn count_nodes(node: &Node) -> usize {
     }
 }
 
-/// Removes from `node` (at path `base`) the deepest mapping entry holding the error at `error_path`; false when
-/// the error is about `node` itself (nothing left to drop).
-fn prune(node: &mut Node, base: &str, error_path: &str) -> bool {
+/// Removes from `node` (at path `base`) the deepest mapping entry holding the error at `error_path` and returns
+/// its path; `None` when the error is about `node` itself (nothing left to drop).
+fn prune(node: &mut Node, base: &str, error_path: &str) -> Option<String> {
     let NodeKind::Map(entries) = &mut node.kind else {
-        return false;
+        return None;
     };
     let found = entries.iter().position(|(key, _)| {
         let child = join_key(base, &key.text);
         error_path == child || error_path.strip_prefix(&child).is_some_and(|rest| rest.starts_with(['.', '[']))
     });
-    let Some(at) = found else {
-        return false;
-    };
+    let at = found?;
     let child = join_key(base, &entries[at].0.text);
-    if error_path != child && prune(&mut entries[at].1, &child, error_path) {
-        return true;
+    if error_path != child
+        && let Some(dropped) = prune(&mut entries[at].1, &child, error_path)
+    {
+        return Some(dropped);
     }
     entries.remove(at);
-    true
+    Some(child)
 }

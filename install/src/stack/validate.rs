@@ -50,7 +50,7 @@ fn stack(cx: &mut Cx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
     let name = match raw.name {
         Some(name) => dns_label(cx, &top.key("name"), &name, "a stack name").then_some(name),
         None => {
-            cx.error(&top, "missing `name`: write for example `name: prod`");
+            cx.missing(&top.key("name"), &top, "missing `name`: write for example `name: prod`");
             None
         }
     };
@@ -61,7 +61,8 @@ fn stack(cx: &mut Cx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
             Vec::new()
         }
         None => {
-            cx.error(&top, "missing `checks`: the probenet config files to deploy, such as `checks: [checks.yaml]`");
+            let message = "missing `checks`: the probenet config files to deploy, such as `checks: [checks.yaml]`";
+            cx.missing(&top.key("checks"), &top, message);
             Vec::new()
         }
     };
@@ -81,7 +82,8 @@ fn stack(cx: &mut Cx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
             BTreeMap::new()
         }
         None => {
-            cx.error(&top, "missing `regions`: where probers run, such as `regions: {eu-west: {probers: 2}}`");
+            let message = "missing `regions`: where probers run, such as `regions: {eu-west: {probers: 2}}`";
+            cx.missing(&regions_path, &top, message);
             BTreeMap::new()
         }
     };
@@ -114,7 +116,7 @@ fn stack(cx: &mut Cx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
 fn scheduler(cx: &mut Cx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<SchedulerSpec> {
     let path = Path::root().key("scheduler");
     let Some(raw) = raw else {
-        cx.error(&Path::root(), "missing `scheduler`: at least its `host`, the name probers reach it by");
+        cx.missing(&path, &Path::root(), "missing `scheduler`: at least its `host`, the name probers reach it by");
         return None;
     };
     let host = match raw.host {
@@ -124,7 +126,8 @@ fn scheduler(cx: &mut Cx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<S
             None
         }
         None => {
-            cx.error(&path, "missing `host`: the name or address probers and browsers reach the scheduler by");
+            let message = "missing `host`: the name or address probers and browsers reach the scheduler by";
+            cx.missing(&path.key("host"), &path, message);
             None
         }
     };
@@ -256,7 +259,7 @@ fn alerting_spec(cx: &mut Cx<'_>, raw: RawAlerting) -> Option<AlertingSpec> {
     for (i, route) in am.routes.unwrap_or_default().into_iter().enumerate() {
         let at = am_path.key("routes").index(i);
         let Some(name) = route.receiver else {
-            cx.error(&at, "a route names its `receiver`");
+            cx.missing(&at.key("receiver"), &at, "a route names its `receiver`");
             continue;
         };
         known(cx, &at.key("receiver"), &name, &receivers);
