@@ -46,7 +46,7 @@ checks:
     dns: {query: example.com}
   - name: ping
     interval: 10s
-    icmp: {target: example.com}
+    icmp: {host: example.com}
   - name: nightly
     schedule: '0 3 * * *'
     tcp: {target: 'mail.example:25'}
