@@ -211,7 +211,27 @@ impl Plan {
     }
 }
 
+/// Whether an action runs at each install rather than creating something.
+fn runs_every_time(action: &Action) -> bool {
+    change_of_pure(action) == Some(Change::Run)
+}
+
+fn change_of_pure(action: &Action) -> Option<Change> {
+    match action {
+        Action::InstallPackages { .. }
+        | Action::DisablePackagedService { .. }
+        | Action::CreateUser { .. }
+        | Action::Start { .. }
+        | Action::WaitHealthy { .. }
+        | Action::ShowResults { .. } => Some(Change::Run),
+        _ => None,
+    }
+}
+
 fn change_of(action: &Action) -> Change {
+    if let Some(change) = change_of_pure(action) {
+        return change;
+    }
     let exists = |path: &Path| path.exists();
     match action {
         Action::CreateDir { path, .. } | Action::InstallBinary { path } => {
@@ -240,13 +260,7 @@ fn change_of(action: &Action) -> Change {
             Ok(_) => Change::Update,
             Err(_) => Change::Create,
         },
-        Action::Object { .. } => Change::Create,
-        Action::InstallPackages { .. }
-        | Action::DisablePackagedService { .. }
-        | Action::CreateUser { .. }
-        | Action::Start { .. }
-        | Action::WaitHealthy { .. }
-        | Action::ShowResults { .. } => Change::Run,
+        _ => Change::Create,
     }
 }
 
@@ -260,6 +274,7 @@ impl fmt::Display for Plan {
         writeln!(f, "plan for stack {:?} on {target}:", self.stack)?;
         for step in &self.steps {
             let sign = match step.change {
+                Change::Unknown if runs_every_time(&step.action) => ">",
                 Change::Create | Change::Unknown => "+",
                 Change::Update => "~",
                 Change::Keep => "=",
