@@ -25,7 +25,13 @@ fn a_known_config_costs_exactly_this() {
         loaded.config.checks.iter().map(|check| (check.name.as_str(), cost::series_per_result(check))).collect();
     assert_eq!(
         series,
-        [("web", https as usize), ("api", http as usize), ("dns", dns as usize), ("ping", icmp as usize), ("nightly", tcp as usize)]
+        [
+            ("web", https as usize),
+            ("api", http as usize),
+            ("dns", dns as usize),
+            ("ping", icmp as usize),
+            ("nightly", tcp as usize)
+        ]
     );
 
     // web: every 60s from 2 regions; api: 30s from 1; dns: 60s from 2; ping: 10s from 2; nightly: once a day
@@ -48,8 +54,12 @@ fn a_known_config_costs_exactly_this() {
     assert_eq!(http_kind.series, https * 2 + http);
 
     let shown = cost.to_string();
-    for line in ["runs per day:       25922", "active series:      501", "1.5 MB in VictoriaMetrics", "22.2 MB in the embedded store"]
-    {
+    for line in [
+        "runs per day:       25922",
+        "active series:      501",
+        "1.5 MB in VictoriaMetrics",
+        "22.2 MB in the embedded store",
+    ] {
         assert!(shown.contains(line), "{line:?} not in\n{shown}");
     }
 }

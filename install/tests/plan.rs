@@ -22,15 +22,23 @@ fn the_local_plan_creates_everything_in_a_safe_order() {
     let plan = local::plan(&loaded, &layout, ServiceManager::Systemd);
     let actions: Vec<Action> = plan.actions().cloned().collect();
 
-    let packages = position(&actions, |a| matches!(a, Action::InstallPackages { packages } if packages == &["victoria-metrics", "prometheus-alertmanager"]));
+    let packages = position(
+        &actions,
+        |a| matches!(a, Action::InstallPackages { packages } if packages == &["victoria-metrics", "prometheus-alertmanager"]),
+    );
     let user = position(&actions, |a| matches!(a, Action::CreateUser { .. }));
-    let secrets_dir = position(&actions, |a| matches!(a, Action::CreateDir { path, mode: 0o700 } if *path == layout.secrets_dir()));
-    let ca = position(&actions, |a| matches!(a, Action::CreateCa { cert, key } if *cert == layout.ca_cert() && *key == layout.ca_key()));
+    let secrets_dir =
+        position(&actions, |a| matches!(a, Action::CreateDir { path, mode: 0o700 } if *path == layout.secrets_dir()));
+    let ca = position(
+        &actions,
+        |a| matches!(a, Action::CreateCa { cert, key } if *cert == layout.ca_cert() && *key == layout.ca_key()),
+    );
     let server = position(&actions, |a| {
         matches!(a, Action::CreateCert { sans, cert, .. } if *cert == layout.server_cert()
             && sans == &["probenet.example.com", "localhost", "127.0.0.1", "::1"])
     });
-    let password = position(&actions, |a| matches!(a, Action::CreatePassword { file, .. } if *file == layout.store_password()));
+    let password =
+        position(&actions, |a| matches!(a, Action::CreatePassword { file, .. } if *file == layout.store_password()));
     let tokens: Vec<usize> = ["eu-west", "us-east"]
         .iter()
         .map(|region| {
@@ -40,7 +48,9 @@ fn the_local_plan_creates_everything_in_a_safe_order() {
     let units: Vec<usize> = actions
         .iter()
         .enumerate()
-        .filter(|(_, a)| matches!(a, Action::WriteFile { path, .. } if path.extension().is_some_and(|e| e == "service")))
+        .filter(
+            |(_, a)| matches!(a, Action::WriteFile { path, .. } if path.extension().is_some_and(|e| e == "service")),
+        )
         .map(|(i, _)| i)
         .collect();
     assert_eq!(units.len(), 3 + 1 + 3, "store, alertmanager, vmalert, scheduler, 3 probers");
@@ -70,10 +80,15 @@ fn the_local_plan_creates_everything_in_a_safe_order() {
     // Every start is followed by its wait: nothing starts before what it needs is healthy.
     for (i, action) in actions.iter().enumerate() {
         if let Action::Start { component } = action {
-            assert!(matches!(&actions[i + 1], Action::WaitHealthy { component: c, .. } if c == component), "{component}");
+            assert!(
+                matches!(&actions[i + 1], Action::WaitHealthy { component: c, .. } if c == component),
+                "{component}"
+            );
         }
     }
-    assert!(matches!(actions.last(), Some(Action::ShowResults { dashboard_url }) if dashboard_url == "https://probenet.example.com:7443/"));
+    assert!(
+        matches!(actions.last(), Some(Action::ShowResults { dashboard_url }) if dashboard_url == "https://probenet.example.com:7443/")
+    );
 
     // Files that may hold secrets are 0600; the plan as printed shows modes, never contents.
     let mode_of = |path: &PathBuf| {
@@ -143,7 +158,9 @@ fn units_wire_tls_tokens_and_namespaces() {
     // A prober in a namespace is waited for through the scheduler; one on the host by its own /healthz.
     let health = |name: &str| plan.components.iter().find(|c| c.name == name).map(|c| c.health.clone());
     assert_eq!(health("probenet-prober-us-east-1"), Some(Health::Registered { name: "us-east-1".to_owned() }));
-    assert!(matches!(health("probenet-prober-eu-west-2"), Some(Health::Http { url, .. }) if url == "http://127.0.0.1:9471/healthz"));
+    assert!(
+        matches!(health("probenet-prober-eu-west-2"), Some(Health::Http { url, .. }) if url == "http://127.0.0.1:9471/healthz")
+    );
 }
 
 #[test]
@@ -164,10 +181,16 @@ fn the_files_it_writes_are_accepted_by_probenet_promtool_and_amtool() {
     assert_eq!(config.exporters.len(), 1);
 
     for (tool, args) in [
-        ("/usr/bin/promtool", vec!["check".to_owned(), "rules".to_owned(), layout.vmalert_rules().display().to_string()]),
+        (
+            "/usr/bin/promtool",
+            vec!["check".to_owned(), "rules".to_owned(), layout.vmalert_rules().display().to_string()],
+        ),
         ("/usr/bin/amtool", vec!["check-config".to_owned(), layout.alertmanager_config().display().to_string()]),
     ] {
-        assert!(std::path::Path::new(tool).exists(), "{tool} is missing: install prometheus and prometheus-alertmanager");
+        assert!(
+            std::path::Path::new(tool).exists(),
+            "{tool} is missing: install prometheus and prometheus-alertmanager"
+        );
         let output = Command::new(tool).args(&args).output().expect("run the tool");
         assert!(
             output.status.success(),
@@ -216,7 +239,11 @@ fn without_systemd_the_supervisor_gets_the_components() {
     let layout = Layout::new(&loaded.stack).with_root(dir.path().join("root"));
     let plan = local::plan(&loaded, &layout, ServiceManager::Supervisor);
     assert!(!plan.actions().any(|a| matches!(a, Action::DisablePackagedService { .. })));
-    assert!(!plan.actions().any(|a| matches!(a, Action::WriteFile { path, .. } if path.extension().is_some_and(|e| e == "service"))));
+    assert!(
+        !plan
+            .actions()
+            .any(|a| matches!(a, Action::WriteFile { path, .. } if path.extension().is_some_and(|e| e == "service")))
+    );
     let text = plan
         .actions()
         .find_map(|a| match a {
@@ -234,7 +261,10 @@ fn without_systemd_the_supervisor_gets_the_components() {
 
 #[test]
 fn without_the_store_only_probenet_is_installed() {
-    let stack = common::STACK.replace("alerting:\n  alertmanager:\n    receivers:\n      ops: {webhook_url: 'https://hooks.example/secret-path'}\n", "store: {kind: none}\n");
+    let stack = common::STACK.replace(
+        "alerting:\n  alertmanager:\n    receivers:\n      ops: {webhook_url: 'https://hooks.example/secret-path'}\n",
+        "store: {kind: none}\n",
+    );
     let (dir, loaded) = common::load(&stack, common::CHECKS);
     let layout = Layout::new(&loaded.stack).with_root(dir.path().join("root"));
     let plan = local::plan(&loaded, &layout, ServiceManager::Systemd);
