@@ -148,7 +148,7 @@ pub fn env_from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
-/// A volume of a secret (files 0400: readable by the run-as user through fsGroup only).
+/// A volume of a secret (files 0440: the run-as user and its group only).
 pub fn secret_volume(name: &str, secret: &str) -> Volume {
     Volume {
         name: name.to_owned(),
