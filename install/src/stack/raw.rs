@@ -1,10 +1,11 @@
 //! The stack file as written: serde types, every key optional so that validation names what is missing.
+//! Fields are the YAML keys, documented in docs/install.md.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// The whole stack file.
+/// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStack {
@@ -17,6 +18,7 @@ pub struct RawStack {
     pub kubernetes: Option<RawKubernetes>,
 }
 
+/// `scheduler`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScheduler {
@@ -26,6 +28,7 @@ pub struct RawScheduler {
     pub dashboard_url: Option<String>,
 }
 
+/// One entry of `regions`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegion {
@@ -34,6 +37,7 @@ pub struct RawRegion {
     pub kubernetes: Option<RawRegionKubernetes>,
 }
 
+/// A region's `kubernetes`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegionKubernetes {
@@ -41,6 +45,7 @@ pub struct RawRegionKubernetes {
     pub namespace: Option<String>,
 }
 
+/// `store`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
@@ -49,6 +54,7 @@ pub struct RawStore {
     pub listen: Option<String>,
 }
 
+/// `alerting`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlerting {
@@ -56,6 +62,7 @@ pub struct RawAlerting {
     pub alertmanager: Option<RawAlertmanager>,
 }
 
+/// `alerting.vmalert`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawVmalert {
@@ -63,6 +70,7 @@ pub struct RawVmalert {
     pub evaluation_interval: Option<String>,
 }
 
+/// `alerting.alertmanager`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlertmanager {
@@ -72,6 +80,7 @@ pub struct RawAlertmanager {
     pub routes: Option<Vec<RawRoute>>,
 }
 
+/// One receiver.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReceiver {
@@ -79,6 +88,7 @@ pub struct RawReceiver {
     pub email: Option<RawEmail>,
 }
 
+/// A receiver's `email`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEmail {
@@ -87,6 +97,7 @@ pub struct RawEmail {
     pub smarthost: String,
 }
 
+/// One route.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
@@ -97,6 +108,7 @@ pub struct RawRoute {
     pub continue_matching: Option<bool>,
 }
 
+/// `kubernetes`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKubernetes {
@@ -110,6 +122,7 @@ pub struct RawKubernetes {
     pub replicas: Option<RawReplicas>,
 }
 
+/// `kubernetes.images`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawImages {
@@ -120,6 +133,7 @@ pub struct RawImages {
     pub alertmanager: Option<String>,
 }
 
+/// `kubernetes.storage`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
@@ -128,6 +142,7 @@ pub struct RawStorage {
     pub alertmanager: Option<String>,
 }
 
+/// `kubernetes.replicas`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReplicas {
