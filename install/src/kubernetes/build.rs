@@ -1,0 +1,240 @@
+//! Small builders for the typed objects: metadata and labels, resources, probes, security contexts, volumes.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSecurityContext, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// The user (and group) every container runs as: `nobody`.
+pub const RUN_AS: i64 = 65534;
+
+/// Labels of everything the stack `stack` deploys for `component`.
+pub fn labels(stack: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "probenet".to_owned()),
+        ("app.kubernetes.io/instance".to_owned(), stack.to_owned()),
+        ("app.kubernetes.io/component".to_owned(), component.to_owned()),
+        ("app.kubernetes.io/managed-by".to_owned(), "probenet-install".to_owned()),
+    ])
+}
+
+/// The labels that select a component's pods.
+pub fn selector_labels(stack: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "probenet".to_owned()),
+        ("app.kubernetes.io/instance".to_owned(), stack.to_owned()),
+        ("app.kubernetes.io/component".to_owned(), component.to_owned()),
+    ])
+}
+
+/// A selector of a component's pods.
+pub fn selector(stack: &str, component: &str) -> LabelSelector {
+    LabelSelector { match_labels: Some(selector_labels(stack, component)), ..LabelSelector::default() }
+}
+
+/// Metadata of an object.
+pub fn meta(name: &str, namespace: Option<&str>, stack: &str, component: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: namespace.map(str::to_owned),
+        labels: Some(labels(stack, component)),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Requests and limits: `(cpu, memory)` each.
+pub fn resources(requests: (&str, &str), limits: (&str, &str)) -> ResourceRequirements {
+    let pair = |(cpu, memory): (&str, &str)| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    ResourceRequirements {
+        requests: Some(pair(requests)),
+        limits: Some(pair(limits)),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// An HTTP GET probe on a named port.
+pub fn probe(path: &str, port: &str, https: bool, initial_delay: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String(port.to_owned()),
+            scheme: Some(if https { "HTTPS" } else { "HTTP" }.to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+/// A container port.
+pub fn port(name: &str, number: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.to_owned()),
+        container_port: number,
+        protocol: Some("TCP".to_owned()),
+        ..Default::default()
+    }
+}
+
+/// A non-root container with a read-only root file system, no privilege escalation and no capability but
+/// `add`.
+pub fn container_security(add: &[&str]) -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        read_only_root_filesystem: Some(true),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: (!add.is_empty()).then(|| add.iter().map(|cap| (*cap).to_owned()).collect()),
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// The pod's: non-root, volumes owned by the run-as group, the runtime's default seccomp profile.
+pub fn pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        fs_group: Some(RUN_AS),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_owned(), ..SeccompProfile::default() }),
+        ..PodSecurityContext::default()
+    }
+}
+
+/// A container of the stack: its image, args, ports, resources, probes and security context.
+pub fn container(name: &str, image: &str, args: Vec<String>, ports: Vec<ContainerPort>) -> Container {
+    Container {
+        name: name.to_owned(),
+        image: Some(image.to_owned()),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        args: Some(args),
+        ports: Some(ports),
+        security_context: Some(container_security(&[])),
+        ..Container::default()
+    }
+}
+
+/// An environment variable read from a secret's key.
+pub fn env_from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_owned(),
+                key: key.to_owned(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// A volume of a secret (files 0440: the run-as user and its group only).
+pub fn secret_volume(name: &str, secret: &str) -> Volume {
+    Volume {
+        name: name.to_owned(),
+        secret: Some(k8s_openapi::api::core::v1::SecretVolumeSource {
+            secret_name: Some(secret.to_owned()),
+            default_mode: Some(0o440),
+            ..Default::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+/// A volume of a config map.
+pub fn config_volume(name: &str, config_map: &str) -> Volume {
+    Volume {
+        name: name.to_owned(),
+        config_map: Some(k8s_openapi::api::core::v1::ConfigMapVolumeSource {
+            name: config_map.to_owned(),
+            ..Default::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+/// An empty scratch volume.
+pub fn empty_volume(name: &str) -> Volume {
+    Volume { name: name.to_owned(), empty_dir: Some(Default::default()), ..Volume::default() }
+}
+
+/// A read-only (or writable) mount.
+pub fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        read_only: Some(read_only),
+        ..VolumeMount::default()
+    }
+}
+
+/// A volume claim template.
+pub fn claim(name: &str, size: &str, storage_class: Option<&str>) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta { name: Some(name.to_owned()), ..ObjectMeta::default() },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+            storage_class_name: storage_class.map(str::to_owned),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(size.to_owned()))])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    }
+}
+
+/// A service in front of a component: `(name, port)` each; headless when `headless`.
+pub fn service(
+    name: &str,
+    namespace: &str,
+    stack: &str,
+    component: &str,
+    ports: &[(&str, i32)],
+    kind: Option<&str>,
+    headless: bool,
+) -> Service {
+    Service {
+        metadata: meta(name, Some(namespace), stack, component),
+        spec: Some(ServiceSpec {
+            type_: kind.map(str::to_owned),
+            cluster_ip: headless.then(|| "None".to_owned()),
+            selector: Some(selector_labels(stack, component)),
+            ports: Some(
+                ports
+                    .iter()
+                    .map(|(port_name, number)| ServicePort {
+                        name: Some((*port_name).to_owned()),
+                        port: *number,
+                        target_port: Some(IntOrString::String((*port_name).to_owned())),
+                        protocol: Some("TCP".to_owned()),
+                        ..ServicePort::default()
+                    })
+                    .collect(),
+            ),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}

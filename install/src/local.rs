@@ -1,0 +1,437 @@
+//! The local target: the components of a one-host install (store, alerting, scheduler, probers), their
+//! command lines, systemd units, and the plan that installs them in a safe order.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::layout::{Layout, STORE_USER, USER};
+use crate::plan::{Action, CertUsage, Change, PRIVATE, PUBLIC, Plan, ServiceManager, Step, Target};
+use crate::stack::{Loaded, StoreKind};
+
+/// The distribution packages of the bundled store and alerting.
+pub const PACKAGES: [&str; 2] = ["victoria-metrics", "prometheus-alertmanager"];
+/// The first port of the probers' `/metrics` and `/healthz` (one port per prober, on loopback).
+pub const PROBER_METRICS_PORT: u16 = 9470;
+
+/// What a component is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// VictoriaMetrics.
+    Store,
+    /// Alertmanager.
+    Alertmanager,
+    /// vmalert.
+    Vmalert,
+    /// The scheduler.
+    Scheduler,
+    /// A prober.
+    Prober {
+        /// Its region.
+        region: String,
+        /// Its index in the region, from 1.
+        index: u32,
+    },
+}
+
+/// How a component's health is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// A GET that answers 200.
+    Http {
+        /// The URL.
+        url: String,
+        /// The CA to trust (`https://`).
+        ca: Option<PathBuf>,
+        /// Basic auth: the user and the file holding the password.
+        basic_auth: Option<(String, PathBuf)>,
+        /// A client certificate and key to present.
+        client_cert: Option<(PathBuf, PathBuf)>,
+    },
+    /// The prober is listed by the scheduler's `/api/v1/probers` under this name (probers in a network
+    /// namespace, whose loopback the installer cannot reach).
+    Registered {
+        /// The prober's name.
+        name: String,
+    },
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Http { url, .. } => f.write_str(url),
+            Self::Registered { name } => write!(f, "{name} registered with the scheduler"),
+        }
+    }
+}
+
+/// One process of the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    /// Its name, also its unit's: `probenet-scheduler`, `probenet-prober-eu-west-1`, ...
+    pub name: String,
+    /// What it is.
+    pub role: Role,
+    /// The program and its arguments.
+    pub exec: Vec<String>,
+    /// A private file of `NAME=value` lines added to its environment.
+    pub env_file: Option<PathBuf>,
+    /// The network namespace it runs in.
+    pub netns: Option<String>,
+    /// The user it runs as.
+    pub user: String,
+    /// Directories it writes.
+    pub writable: Vec<PathBuf>,
+    /// Whether it needs `CAP_NET_RAW` (ICMP probers).
+    pub net_raw: bool,
+    /// Components it starts after.
+    pub after: Vec<String>,
+    /// How its health is read.
+    pub health: Health,
+}
+
+impl Component {
+    /// Its systemd unit.
+    pub fn unit(&self, stack: &str) -> String {
+        let mut after = vec!["network-online.target".to_owned()];
+        after.extend(self.after.iter().map(|name| format!("{name}.service")));
+        let mut unit = format!(
+            "# Written by `probenet install local` for the stack {stack:?}; `probenet upgrade` rewrites it.\n\
+             [Unit]\nDescription=probenet {} ({stack})\nWants=network-online.target\nAfter={}\n\n[Service]\n\
+             User={}\nGroup={}\nExecStart={}\n",
+            self.name,
+            after.join(" "),
+            self.user,
+            self.user,
+            self.exec.iter().map(|arg| systemd_quote(arg)).collect::<Vec<_>>().join(" ")
+        );
+        if let Some(env) = &self.env_file {
+            unit.push_str(&format!("EnvironmentFile={}\n", env.display()));
+        }
+        if let Some(netns) = &self.netns {
+            unit.push_str(&format!("NetworkNamespacePath=/run/netns/{netns}\n"));
+        }
+        if self.net_raw {
+            unit.push_str("AmbientCapabilities=CAP_NET_RAW\nCapabilityBoundingSet=CAP_NET_RAW\n");
+        } else {
+            unit.push_str("CapabilityBoundingSet=\n");
+        }
+        unit.push_str(
+            "Restart=on-failure\nRestartSec=2s\nUMask=0077\nNoNewPrivileges=yes\nPrivateTmp=yes\nProtectSystem=strict\n\
+             ProtectHome=yes\n",
+        );
+        for dir in &self.writable {
+            unit.push_str(&format!("ReadWritePaths={}\n", dir.display()));
+        }
+        unit.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+        unit
+    }
+}
+
+/// A word as systemd's `ExecStart=` reads it: quoted when it holds spaces, quotes, `$` or `%`.
+fn systemd_quote(word: &str) -> String {
+    let word = word.replace('%', "%%").replace('$', "$$");
+    if word.is_empty() || word.contains([' ', '"', '\'', '\\', '\t']) {
+        format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        word
+    }
+}
+
+fn s(path: PathBuf) -> String {
+    path.display().to_string()
+}
+
+/// The components of a local install, in start order: store, Alertmanager, vmalert, scheduler, then the
+/// probers region by region.
+pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
+    let stack = &loaded.stack;
+    let mut out = Vec::new();
+    let ca = Some(layout.ca_cert());
+    let store_auth = Some((STORE_USER.to_owned(), layout.store_password()));
+    let component = |name: &str, role: Role, exec: Vec<String>, health: Health| Component {
+        name: name.to_owned(),
+        role,
+        exec,
+        env_file: None,
+        netns: None,
+        user: USER.to_owned(),
+        writable: Vec::new(),
+        net_raw: false,
+        after: Vec::new(),
+        health,
+    };
+    let store_url = format!("https://{}", crate::files::loopback(stack.store.listen));
+    if stack.store.kind == StoreKind::VictoriaMetrics {
+        let exec = vec![
+            "/usr/bin/victoria-metrics".to_owned(),
+            "-envflag.enable".to_owned(),
+            format!("-storageDataPath={}", s(layout.store_data())),
+            format!("-retentionPeriod={}d", stack.store.retention_days()),
+            format!("-httpListenAddr={}", stack.store.listen),
+            "-tls".to_owned(),
+            format!("-tlsCertFile={}", s(layout.server_cert())),
+            format!("-tlsKeyFile={}", s(layout.server_key())),
+            format!("-httpAuth.username={STORE_USER}"),
+        ];
+        let health = Health::Http {
+            url: format!("{store_url}/health"),
+            ca: ca.clone(),
+            basic_auth: store_auth.clone(),
+            client_cert: None,
+        };
+        let mut store = component("probenet-victoria-metrics", Role::Store, exec, health);
+        store.env_file = Some(layout.store_env());
+        store.writable = vec![layout.store_data()];
+        out.push(store);
+    }
+    if let Some(alerting) = &stack.alerting {
+        let am_url = format!("https://{}", crate::files::loopback(alerting.alertmanager_listen));
+        let exec = vec![
+            "/usr/bin/prometheus-alertmanager".to_owned(),
+            format!("--config.file={}", s(layout.alertmanager_config())),
+            format!("--storage.path={}", s(layout.alertmanager_data())),
+            format!("--web.listen-address={}", alerting.alertmanager_listen),
+            format!("--web.config.file={}", s(layout.alertmanager_web())),
+            "--cluster.listen-address=".to_owned(),
+        ];
+        let health = Health::Http {
+            url: format!("{am_url}/-/healthy"),
+            ca: ca.clone(),
+            basic_auth: None,
+            client_cert: Some((layout.client_cert(), layout.client_key())),
+        };
+        let mut am = component("probenet-alertmanager", Role::Alertmanager, exec, health);
+        am.writable = vec![layout.alertmanager_data()];
+        out.push(am);
+        let ca_file = s(layout.ca_cert());
+        let password = s(layout.store_password());
+        let mut exec = vec![
+            "/usr/bin/vmalert".to_owned(),
+            "-envflag.enable".to_owned(),
+            format!("-rule={}", s(layout.vmalert_rules())),
+            format!("-evaluationInterval={}s", alerting.evaluation_interval.as_secs().max(1)),
+        ];
+        for (flag, url) in
+            [("datasource", store_url.clone()), ("remoteRead", store_url.clone()), ("remoteWrite", store_url.clone())]
+        {
+            exec.push(format!("-{flag}.url={url}"));
+            exec.push(format!("-{flag}.tlsCAFile={ca_file}"));
+            exec.push(format!("-{flag}.basicAuth.username={STORE_USER}"));
+            exec.push(format!("-{flag}.basicAuth.passwordFile={password}"));
+        }
+        exec.extend([
+            format!("-notifier.url={am_url}"),
+            format!("-notifier.tlsCAFile={ca_file}"),
+            format!("-notifier.tlsCertFile={}", s(layout.client_cert())),
+            format!("-notifier.tlsKeyFile={}", s(layout.client_key())),
+            format!("-httpListenAddr={}", alerting.vmalert_listen),
+            "-tls".to_owned(),
+            format!("-tlsCertFile={}", s(layout.server_cert())),
+            format!("-tlsKeyFile={}", s(layout.server_key())),
+            format!("-httpAuth.username={STORE_USER}"),
+        ]);
+        let url = format!("https://{}/health", crate::files::loopback(alerting.vmalert_listen));
+        let health = Health::Http { url, ca: ca.clone(), basic_auth: store_auth.clone(), client_cert: None };
+        let mut vmalert = component("probenet-vmalert", Role::Vmalert, exec, health);
+        vmalert.env_file = Some(layout.store_env());
+        vmalert.after = vec!["probenet-victoria-metrics".to_owned(), "probenet-alertmanager".to_owned()];
+        out.push(vmalert);
+    }
+    let mut exec = vec![s(layout.binary()), "scheduler".to_owned(), "-c".to_owned(), s(layout.checks_dir())];
+    if stack.store.kind == StoreKind::VictoriaMetrics {
+        exec.extend(["-c".to_owned(), s(layout.stack_config_dir())]);
+    }
+    exec.extend([
+        "--listen".to_owned(),
+        stack.scheduler.listen.to_string(),
+        "--data".to_owned(),
+        s(layout.data()),
+        "--tls-cert".to_owned(),
+        s(layout.server_cert()),
+        "--tls-key".to_owned(),
+        s(layout.server_key()),
+        "--dashboard-url".to_owned(),
+        stack.scheduler.dashboard_url.clone(),
+    ]);
+    let url = format!("https://{}/healthz", crate::files::loopback(stack.scheduler.listen));
+    let health = Health::Http { url, ca: ca.clone(), basic_auth: None, client_cert: None };
+    let mut scheduler = component("probenet-scheduler", Role::Scheduler, exec, health);
+    scheduler.writable = vec![layout.data()];
+    scheduler.after = out.iter().map(|component| component.name.clone()).collect();
+    out.push(scheduler);
+    let icmp = loaded.config.checks.iter().any(|check| check.kind.key() == "icmp");
+    let mut port = PROBER_METRICS_PORT;
+    for (region, spec) in &stack.regions {
+        for index in 1..=spec.probers {
+            let name = format!("{region}-{index}");
+            let metrics = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
+            port = port.saturating_add(1);
+            let exec = vec![
+                s(layout.binary()),
+                "prober".to_owned(),
+                "--scheduler".to_owned(),
+                stack.scheduler.url(),
+                "--region".to_owned(),
+                region.clone(),
+                "--token-file".to_owned(),
+                s(layout.token_file(region)),
+                "--ca".to_owned(),
+                s(layout.ca_cert()),
+                "--name".to_owned(),
+                name.clone(),
+                "--spool".to_owned(),
+                s(layout.spool(&name)),
+                "--metrics-listen".to_owned(),
+                metrics.to_string(),
+            ];
+            let health = match spec.netns {
+                Some(_) => Health::Registered { name: name.clone() },
+                None => Health::Http {
+                    url: format!("http://{metrics}/healthz"),
+                    ca: None,
+                    basic_auth: None,
+                    client_cert: None,
+                },
+            };
+            let mut prober = component(
+                &format!("probenet-prober-{name}"),
+                Role::Prober { region: region.clone(), index },
+                exec,
+                health,
+            );
+            prober.netns = spec.netns.clone();
+            prober.writable = vec![layout.spool(&name)];
+            prober.net_raw = icmp;
+            prober.after = vec!["probenet-scheduler".to_owned()];
+            out.push(prober);
+        }
+    }
+    out
+}
+
+/// The plan of `probenet install local`, in a safe order: packages, user, directories, certificates, secrets,
+/// configuration, units, then each component started and waited for (store, alerting, scheduler, probers
+/// region by region), then the dashboard URL. Pure: [`Plan::compare_with_host`] looks at the host.
+pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
+    let stack = &loaded.stack;
+    let components = components(loaded, layout);
+    let with_store = stack.store.kind == StoreKind::VictoriaMetrics;
+    let mut actions = Vec::new();
+    if with_store {
+        let packages: Vec<String> = match stack.alerting {
+            Some(_) => PACKAGES.iter().map(|name| (*name).to_owned()).collect(),
+            None => vec![PACKAGES[0].to_owned()],
+        };
+        actions.push(Action::InstallPackages { packages: packages.clone() });
+        if manager == ServiceManager::Systemd {
+            actions.extend(packages.into_iter().map(|unit| Action::DisablePackagedService { unit }));
+        }
+    }
+    actions.push(Action::CreateUser { name: USER.to_owned() });
+    actions.push(Action::InstallBinary { path: layout.binary() });
+    let mut dirs = vec![
+        (layout.etc(), 0o755),
+        (layout.checks_dir(), 0o750),
+        (layout.tls_dir(), 0o750),
+        (layout.secrets_dir(), 0o700),
+        (layout.data(), 0o700),
+    ];
+    if with_store {
+        dirs.extend([(layout.stack_config_dir(), 0o750), (layout.store_data(), 0o700)]);
+    }
+    if stack.alerting.is_some() {
+        dirs.extend([
+            (layout.vmalert_rules().parent().map(PathBuf::from).unwrap_or_default(), 0o750),
+            (layout.alertmanager_config().parent().map(PathBuf::from).unwrap_or_default(), 0o750),
+            (layout.alertmanager_data(), 0o700),
+        ]);
+    }
+    dirs.push((layout.data().join("spool"), 0o700));
+    for component in &components {
+        if let Role::Prober { .. } = component.role {
+            dirs.extend(component.writable.iter().map(|dir| (dir.clone(), 0o700)));
+        }
+    }
+    if manager == ServiceManager::Supervisor {
+        dirs.push((layout.log_dir(), 0o750));
+    }
+    actions.extend(dirs.into_iter().map(|(path, mode)| Action::CreateDir { path, mode }));
+    actions.push(Action::CreateCa { cert: layout.ca_cert(), key: layout.ca_key() });
+    let mut sans = vec![stack.scheduler.host.clone()];
+    for san in ["localhost", "127.0.0.1", "::1"] {
+        if !sans.iter().any(|known| known == san) {
+            sans.push(san.to_owned());
+        }
+    }
+    actions.push(Action::CreateCert {
+        usage: CertUsage::Server,
+        common_name: stack.scheduler.host.clone(),
+        sans,
+        cert: layout.server_cert(),
+        key: layout.server_key(),
+    });
+    if stack.alerting.is_some() {
+        actions.push(Action::CreateCert {
+            usage: CertUsage::Client,
+            common_name: "probenet-vmalert".to_owned(),
+            sans: vec!["probenet-vmalert".to_owned()],
+            cert: layout.client_cert(),
+            key: layout.client_key(),
+        });
+    }
+    if with_store {
+        actions.push(Action::CreatePassword {
+            purpose: "the store (VictoriaMetrics and vmalert basic auth)".to_owned(),
+            file: layout.store_password(),
+            env_file: layout.store_env(),
+            variable: "httpAuth_password".to_owned(),
+        });
+    }
+    for region in stack.regions.keys() {
+        actions.push(Action::CreateToken {
+            region: region.clone(),
+            data: layout.data(),
+            file: layout.token_file(region),
+        });
+    }
+    actions.extend(crate::files::config_files(loaded, layout));
+    match manager {
+        ServiceManager::Systemd => {
+            for component in &components {
+                actions.push(Action::WriteFile {
+                    path: layout.unit_file(&component.name),
+                    mode: PUBLIC,
+                    purpose: format!("systemd unit of {}", component.name),
+                    contents: component.unit(&stack.name),
+                });
+            }
+        }
+        ServiceManager::Supervisor => {
+            let mut contents = serde_json::to_string_pretty(&components).unwrap_or_default();
+            contents.push('\n');
+            actions.push(Action::WriteFile {
+                path: layout.supervisor_file(),
+                mode: PRIVATE,
+                purpose: "components for probenet supervise".to_owned(),
+                contents,
+            });
+        }
+    }
+    for component in &components {
+        actions.push(Action::Start { component: component.name.clone() });
+        actions.push(Action::WaitHealthy { component: component.name.clone(), health: component.health.clone() });
+    }
+    actions.push(Action::ShowResults { dashboard_url: stack.scheduler.dashboard_url.clone() });
+    Plan {
+        stack: stack.name.clone(),
+        target: Target::Local(manager),
+        steps: actions.into_iter().map(|action| Step { action, change: Change::Unknown }).collect(),
+        components,
+        cost: crate::cost::estimate(&loaded.config),
+    }
+}

@@ -1,0 +1,449 @@
+//! Validation of a stack file: its shape (serde), then every value, each error located.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path as FsPath, PathBuf};
+use std::time::Duration;
+
+use probenet_checks::config::{ConfigErrors, Path};
+use probenet_checks::yaml::{self, NodeKind};
+
+use super::raw::{RawAlerting, RawKubernetes, RawReceiver, RawRegion, RawStack, RawStore};
+use super::{
+    AlertingSpec, DEFAULT_ALERTMANAGER_LISTEN, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_NAMESPACE, DEFAULT_RETENTION,
+    DEFAULT_STORE_LISTEN, DEFAULT_VMALERT_LISTEN, Images, KubernetesSpec, Receiver, RegionSpec, Replicas, Route,
+    SchedulerSpec, Stack, Storage, StoreKind, StoreSpec, default_image,
+};
+use crate::located::Cx;
+
+/// The most probers one region may run.
+pub const MAX_PROBERS: u32 = 64;
+
+/// Parses and validates a stack file held in memory; `name` is used in errors and relative `checks` paths are
+/// resolved against `base` (the stack file's directory). Pure: reads no file.
+pub fn parse_str(name: &str, text: &str, base: &FsPath) -> Result<Stack, ConfigErrors> {
+    let root = yaml::parse(text).map_err(|error| {
+        ConfigErrors(vec![probenet_checks::ConfigError {
+            file: name.to_owned(),
+            line: error.mark.line,
+            col: error.mark.col,
+            path: String::new(),
+            message: error.message,
+        }])
+    })?;
+    let mut cx = Cx::new(name, &root);
+    let top = Path::root();
+    if !matches!(root.kind, NodeKind::Map(_)) {
+        cx.error(&top, "a stack file is a mapping with `name`, `checks`, `scheduler` and `regions`");
+        return Err(ConfigErrors(cx.errors));
+    }
+    let raw = cx.deserialize::<RawStack>(&top);
+    let stack = raw.and_then(|raw| stack(&mut cx, raw, base));
+    match stack {
+        Some(stack) if cx.errors.is_empty() => Ok(stack),
+        _ => Err(ConfigErrors(cx.errors).sorted()),
+    }
+}
+
+fn stack(cx: &mut Cx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
+    let top = Path::root();
+    let name = match raw.name {
+        Some(name) => dns_label(cx, &top.key("name"), &name, "a stack name").then_some(name),
+        None => {
+            cx.missing(&top.key("name"), &top, "missing `name`: write for example `name: prod`");
+            None
+        }
+    };
+    let checks = match raw.checks {
+        Some(list) if !list.is_empty() => list.iter().map(|item| base.join(item)).collect(),
+        Some(_) => {
+            cx.error(&top.key("checks"), "list at least one probenet config file or directory");
+            Vec::new()
+        }
+        None => {
+            let message = "missing `checks`: the probenet config files to deploy, such as `checks: [checks.yaml]`";
+            cx.missing(&top.key("checks"), &top, message);
+            Vec::new()
+        }
+    };
+    let scheduler = scheduler(cx, raw.scheduler);
+    let regions_path = top.key("regions");
+    let regions_place = cx.place(&regions_path);
+    let regions = match raw.regions {
+        Some(map) if !map.is_empty() => map
+            .into_iter()
+            .filter_map(|(name, region)| {
+                let path = regions_path.key(&name);
+                region_spec(cx, &path, &name, region.unwrap_or_default()).map(|region| (name, region))
+            })
+            .collect(),
+        Some(_) => {
+            cx.error(&regions_path, "declare at least one region, such as `regions: {eu-west: {probers: 2}}`");
+            BTreeMap::new()
+        }
+        None => {
+            let message = "missing `regions`: where probers run, such as `regions: {eu-west: {probers: 2}}`";
+            cx.missing(&regions_path, &top, message);
+            BTreeMap::new()
+        }
+    };
+    let store = store(cx, raw.store.unwrap_or_default());
+    let alerting = match (store.kind, raw.alerting) {
+        (StoreKind::None, Some(_)) => {
+            cx.error_at_key(
+                &top.key("alerting"),
+                "vmalert and Alertmanager need the victoria-metrics store; with `store: {kind: none}` use the \
+                 scheduler's own alerts (notifiers in the checks config)",
+            );
+            None
+        }
+        (StoreKind::None, None) => None,
+        (StoreKind::VictoriaMetrics, alerting) => alerting_spec(cx, alerting.unwrap_or_default()),
+    };
+    let kubernetes = kubernetes(cx, raw.kubernetes.unwrap_or_default(), &regions);
+    Some(Stack {
+        name: name?,
+        checks,
+        scheduler: scheduler?,
+        regions,
+        regions_place,
+        store,
+        alerting,
+        kubernetes: kubernetes?,
+    })
+}
+
+fn scheduler(cx: &mut Cx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<SchedulerSpec> {
+    let path = Path::root().key("scheduler");
+    let Some(raw) = raw else {
+        cx.missing(&path, &Path::root(), "missing `scheduler`: at least its `host`, the name probers reach it by");
+        return None;
+    };
+    let host = match raw.host {
+        Some(host) if !host.is_empty() && !host.contains(['/', ' ', '@']) => Some(host),
+        Some(host) => {
+            cx.error(&path.key("host"), format!("{host:?} is not a host name or address"));
+            None
+        }
+        None => {
+            let message = "missing `host`: the name or address probers and browsers reach the scheduler by";
+            cx.missing(&path.key("host"), &path, message);
+            None
+        }
+    };
+    let listen = socket(cx, &path.key("listen"), raw.listen.as_deref(), DEFAULT_LISTEN);
+    let data_dir = absolute(cx, &path.key("data_dir"), raw.data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR));
+    let dashboard_url = match (raw.dashboard_url, &host, listen) {
+        (Some(url), _, _) if url.starts_with("https://") || url.starts_with("http://") => Some(url),
+        (Some(url), _, _) => {
+            cx.error(&path.key("dashboard_url"), format!("{url:?} is not an http:// or https:// URL"));
+            None
+        }
+        (None, Some(host), Some(listen)) => Some(format!("https://{}:{}/", super::host_for_url(host), listen.port())),
+        (None, _, _) => None,
+    };
+    Some(SchedulerSpec { host: host?, listen: listen?, data_dir: data_dir?, dashboard_url: dashboard_url? })
+}
+
+fn region_spec(cx: &mut Cx<'_>, path: &Path, name: &str, raw: RawRegion) -> Option<RegionSpec> {
+    let place = cx.place(path);
+    let mut ok = true;
+    if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        cx.error_at_key(path, "a region name is 1 to 128 characters without spaces");
+        ok = false;
+    }
+    let probers = raw.probers.unwrap_or(1);
+    if probers == 0 || probers > MAX_PROBERS {
+        cx.error(&path.key("probers"), format!("a region runs 1 to {MAX_PROBERS} probers"));
+        ok = false;
+    }
+    if let Some(netns) = &raw.netns
+        && (netns.is_empty()
+            || netns.len() > 64
+            || !netns.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        cx.error(&path.key("netns"), format!("{netns:?} is not a network namespace name (letters, digits, - _ .)"));
+        ok = false;
+    }
+    let kube = raw.kubernetes.unwrap_or_default();
+    let namespace = match kube.namespace {
+        Some(namespace) => {
+            ok &= dns_label(cx, &path.key("kubernetes").key("namespace"), &namespace, "a namespace");
+            namespace
+        }
+        None => {
+            let namespace = format!("probenet-{name}");
+            if !is_dns_label(&namespace) {
+                cx.error_at_key(
+                    path,
+                    format!("{namespace:?} cannot be a Kubernetes namespace: set `kubernetes: {{namespace: ...}}`"),
+                );
+                ok = false;
+            }
+            namespace
+        }
+    };
+    ok.then_some(RegionSpec { probers, netns: raw.netns, context: kube.context, namespace, place })
+}
+
+fn store(cx: &mut Cx<'_>, raw: RawStore) -> StoreSpec {
+    let path = Path::root().key("store");
+    let kind = match raw.kind.as_deref() {
+        None | Some("victoria-metrics") => StoreKind::VictoriaMetrics,
+        Some("none") => StoreKind::None,
+        Some(other) => {
+            cx.error(&path.key("kind"), format!("unknown store {other:?}; stores are victoria-metrics and none"));
+            StoreKind::VictoriaMetrics
+        }
+    };
+    let retention = match raw.retention.as_deref() {
+        None => DEFAULT_RETENTION,
+        Some(text) => match probenet_checks::duration::parse(text) {
+            Ok(retention) if retention >= Duration::from_secs(86_400) => retention,
+            Ok(_) => {
+                cx.error(&path.key("retention"), "keep samples at least 1d");
+                DEFAULT_RETENTION
+            }
+            Err(message) => {
+                cx.error(&path.key("retention"), message);
+                DEFAULT_RETENTION
+            }
+        },
+    };
+    let fallback = SocketAddr::from(([127, 0, 0, 1], 8428));
+    let listen = socket(cx, &path.key("listen"), raw.listen.as_deref(), DEFAULT_STORE_LISTEN).unwrap_or(fallback);
+    StoreSpec { kind, retention, listen }
+}
+
+fn alerting_spec(cx: &mut Cx<'_>, raw: RawAlerting) -> Option<AlertingSpec> {
+    let path = Path::root().key("alerting");
+    let vmalert = raw.vmalert.unwrap_or_default();
+    let vmalert_listen =
+        socket(cx, &path.key("vmalert").key("listen"), vmalert.listen.as_deref(), DEFAULT_VMALERT_LISTEN);
+    let evaluation_interval = match vmalert.evaluation_interval.as_deref() {
+        None => Some(Duration::from_secs(30)),
+        Some(text) => {
+            let at = path.key("vmalert").key("evaluation_interval");
+            probenet_checks::duration::parse(text).map_err(|message| cx.error(&at, message)).ok()
+        }
+    };
+    let am_path = path.key("alertmanager");
+    let am = raw.alertmanager.unwrap_or_default();
+    let alertmanager_listen = socket(cx, &am_path.key("listen"), am.listen.as_deref(), DEFAULT_ALERTMANAGER_LISTEN);
+    let mut receivers = BTreeMap::new();
+    for (name, receiver) in am.receivers.unwrap_or_default() {
+        if let Some(receiver) = receiver_spec(cx, &am_path.key("receivers").key(&name), receiver) {
+            receivers.insert(name, receiver);
+        }
+    }
+    let receiver = match am.receiver {
+        Some(name) => name,
+        None if receivers.len() == 1 => receivers.keys().next().cloned().unwrap_or_default(),
+        None if receivers.is_empty() => {
+            receivers.insert("null".to_owned(), Receiver::Null);
+            "null".to_owned()
+        }
+        None => {
+            cx.error(&am_path, "with several receivers, name the default one: `receiver: NAME`");
+            String::new()
+        }
+    };
+    let known = |cx: &mut Cx<'_>, at: &Path, name: &str, receivers: &BTreeMap<String, Receiver>| {
+        if !name.is_empty() && !receivers.contains_key(name) {
+            let names: Vec<&str> = receivers.keys().map(String::as_str).collect();
+            cx.error(at, format!("unknown receiver {name:?}; receivers are {}", names.join(", ")));
+        }
+    };
+    known(cx, &am_path.key("receiver"), &receiver, &receivers);
+    let mut routes = Vec::new();
+    for (i, route) in am.routes.unwrap_or_default().into_iter().enumerate() {
+        let at = am_path.key("routes").index(i);
+        let Some(name) = route.receiver else {
+            cx.missing(&at.key("receiver"), &at, "a route names its `receiver`");
+            continue;
+        };
+        known(cx, &at.key("receiver"), &name, &receivers);
+        routes.push(Route {
+            matchers: route.matchers.unwrap_or_default(),
+            receiver: name,
+            continue_matching: route.continue_matching.unwrap_or(false),
+        });
+    }
+    Some(AlertingSpec {
+        vmalert_listen: vmalert_listen?,
+        evaluation_interval: evaluation_interval?,
+        alertmanager_listen: alertmanager_listen?,
+        receiver,
+        receivers,
+        routes,
+    })
+}
+
+fn receiver_spec(cx: &mut Cx<'_>, path: &Path, raw: RawReceiver) -> Option<Receiver> {
+    match (raw.webhook_url, raw.email) {
+        (Some(url), None) if url.starts_with("https://") || url.starts_with("http://") => {
+            Some(Receiver::Webhook { url })
+        }
+        (Some(_), None) => {
+            cx.error(&path.key("webhook_url"), "not an http:// or https:// URL");
+            None
+        }
+        (None, Some(email)) => Some(Receiver::Email { to: email.to, from: email.from, smarthost: email.smarthost }),
+        _ => {
+            cx.error_at_key(path, "a receiver has exactly one of `webhook_url` and `email`");
+            None
+        }
+    }
+}
+
+fn kubernetes(cx: &mut Cx<'_>, raw: RawKubernetes, regions: &BTreeMap<String, RegionSpec>) -> Option<KubernetesSpec> {
+    let path = Path::root().key("kubernetes");
+    let mut ok = true;
+    let namespace = raw.namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    ok &= dns_label(cx, &path.key("namespace"), &namespace, "a namespace");
+    let image = raw.image.unwrap_or_else(default_image);
+    ok &= image_ref(cx, &path.key("image"), &image);
+    let mut images = Images::default();
+    if let Some(raw) = raw.images {
+        let at = path.key("images");
+        for (key, value, slot) in [
+            ("vmstorage", raw.vmstorage, &mut images.vmstorage),
+            ("vminsert", raw.vminsert, &mut images.vminsert),
+            ("vmselect", raw.vmselect, &mut images.vmselect),
+            ("vmalert", raw.vmalert, &mut images.vmalert),
+            ("alertmanager", raw.alertmanager, &mut images.alertmanager),
+        ] {
+            if let Some(value) = value {
+                ok &= image_ref(cx, &at.key(key), &value);
+                *slot = value;
+            }
+        }
+    }
+    let mut storage = Storage::default();
+    if let Some(raw) = raw.storage {
+        let at = path.key("storage");
+        for (key, value, slot) in [
+            ("scheduler", raw.scheduler, &mut storage.scheduler),
+            ("vmstorage", raw.vmstorage, &mut storage.vmstorage),
+            ("alertmanager", raw.alertmanager, &mut storage.alertmanager),
+        ] {
+            if let Some(value) = value {
+                if !is_quantity(&value) {
+                    cx.error(&at.key(key), format!("{value:?} is not a size; write for example 10Gi"));
+                    ok = false;
+                }
+                *slot = value;
+            }
+        }
+    }
+    let mut replicas = Replicas::default();
+    if let Some(raw) = raw.replicas {
+        let at = path.key("replicas");
+        for (key, value, slot) in [
+            ("vmstorage", raw.vmstorage, &mut replicas.vmstorage),
+            ("vminsert", raw.vminsert, &mut replicas.vminsert),
+            ("vmselect", raw.vmselect, &mut replicas.vmselect),
+        ] {
+            if let Some(value) = value {
+                if !(1..=32).contains(&value) {
+                    cx.error(&at.key(key), "replicas are 1 to 32");
+                    ok = false;
+                }
+                *slot = value;
+            }
+        }
+    }
+    let cidrs = raw.scheduler_ingress_cidrs.unwrap_or_default();
+    for (i, cidr) in cidrs.iter().enumerate() {
+        if !is_cidr(cidr) {
+            cx.error(
+                &path.key("scheduler_ingress_cidrs").index(i),
+                format!("{cidr:?} is not a CIDR such as 203.0.113.0/24"),
+            );
+            ok = false;
+        }
+    }
+    if cidrs.is_empty() {
+        for (name, region) in regions {
+            if region.context.is_some() && region.context != raw.context {
+                let at = Path::root().key("regions").key(name).key("kubernetes").key("context");
+                cx.error(
+                    &at,
+                    "this region's cluster is not the central one: list its egress addresses in \
+                     kubernetes.scheduler_ingress_cidrs so that its probers may reach the scheduler",
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(KubernetesSpec {
+        context: raw.context,
+        namespace,
+        image,
+        storage_class: raw.storage_class,
+        scheduler_ingress_cidrs: cidrs,
+        images,
+        storage,
+        replicas,
+    })
+}
+
+fn socket(cx: &mut Cx<'_>, path: &Path, text: Option<&str>, default: &str) -> Option<SocketAddr> {
+    let text = text.unwrap_or(default);
+    match text.parse() {
+        Ok(address) => Some(address),
+        Err(_) => {
+            cx.error(path, format!("{text:?} is not an address such as 127.0.0.1:8428 or [::1]:8428"));
+            None
+        }
+    }
+}
+
+fn absolute(cx: &mut Cx<'_>, path: &Path, text: &str) -> Option<PathBuf> {
+    if text.starts_with('/') && !text.split('/').any(|part| part == "..") {
+        Some(PathBuf::from(text))
+    } else {
+        cx.error(path, format!("{text:?} is not an absolute path"));
+        None
+    }
+}
+
+fn is_dns_label(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 63
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
+fn dns_label(cx: &mut Cx<'_>, path: &Path, text: &str, what: &str) -> bool {
+    let ok = is_dns_label(text);
+    if !ok {
+        cx.error(path, format!("{what} is 1 to 63 lowercase letters, digits and -, as in prod-eu"));
+    }
+    ok
+}
+
+fn image_ref(cx: &mut Cx<'_>, path: &Path, text: &str) -> bool {
+    let ok = !text.is_empty() && !text.contains(char::is_whitespace) && text.contains(':');
+    if !ok {
+        cx.error(path, format!("{text:?} is not an image with a tag, such as ghcr.io/probenet/probenet:1.0.0"));
+    }
+    ok
+}
+
+fn is_quantity(text: &str) -> bool {
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    digits > 0 && matches!(&text[digits..], "" | "Ki" | "Mi" | "Gi" | "Ti" | "k" | "M" | "G" | "T")
+}
+
+fn is_cidr(text: &str) -> bool {
+    let Some((ip, prefix)) = text.split_once('/') else {
+        return false;
+    };
+    match (ip.parse::<std::net::IpAddr>(), prefix.parse::<u8>()) {
+        (Ok(std::net::IpAddr::V4(_)), Ok(prefix)) => prefix <= 32,
+        (Ok(std::net::IpAddr::V6(_)), Ok(prefix)) => prefix <= 128,
+        _ => false,
+    }
+}
