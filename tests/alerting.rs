@@ -103,6 +103,11 @@ fn a_target_down_in_every_region_fires_once_survives_a_restart_and_resolves_once
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(all[1]["status"], "resolved");
     assert_eq!(all[1]["key"], all[0]["key"]);
+    // The scheduler's metrics count its deliveries since it restarted (the resolve), and its alerting state.
+    let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics")).unwrap().text().unwrap();
+    assert!(metrics.contains("probenet_notifications_sent{notifier=\"oncall\",kind=\"webhook\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("probenet_notifications_failed{notifier=\"oncall\",kind=\"webhook\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("\nprobenet_alerts_firing 0\n"), "{metrics}");
     drop(probers);
     drop(running);
     let log = std::fs::read_to_string(dir.path().join("scheduler.log")).unwrap_or_default();

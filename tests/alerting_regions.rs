@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use probenet_testkit::{Region, TARGET_IP};
 
-use crate::util::processes::{Kill, command, now_ms, can_create_namespaces, notifications, receiver, token, wait_for};
+use crate::util::processes::{Kill, can_create_namespaces, command, notifications, now_ms, receiver, token, wait_for};
 use serde_json::Value;
 
 const SECRET: &str = "regions-hook-secret-3f9a";
@@ -184,7 +184,12 @@ fn a_quorum_of_regions_pages_once_and_one_region_does_not() {
     wait_for("c0 down in r1", Duration::from_secs(5), &logs, || api.is("c0", "r1", "down"));
     std::thread::sleep(Duration::from_secs(8));
     assert!(api.is("c0", "r1", "down") && api.is("c0", "r2", "up"), "c0 still fails in r1 alone");
-    assert_eq!(notifications(&got, SECRET).len(), 0, "one region is no quorum:\n{}", brief(&notifications(&got, SECRET)));
+    assert_eq!(
+        notifications(&got, SECRET).len(),
+        0,
+        "one region is no quorum:\n{}",
+        brief(&notifications(&got, SECRET))
+    );
 
     // c0 fails in a second region: one firing `site-down`, naming exactly r1 and r2.
     broken(1).lock().unwrap().insert("/c0".into());

@@ -21,7 +21,9 @@ fn config(home: &str, missing: &str, vm: &str, log: &Path, with_missing: bool) -
     let mut yaml = format!(
         "regions: {{r1: {{}}, r2: {{}}}}\ndefaults: {{interval: 1s, timeout: 900ms}}\n\
          exporters:\n  - remote_write: {{url: \"{vm}/api/v1/write\"}}\n  - logs: {{path: \"{}\"}}\n\
+         \x20 - logs: {{path: \"{}.probers\", on: probers}}\n\
          checks:\n  - name: home\n    labels: {{team: web}}\n    http: {{url: \"{home}\"}}\n",
+        log.display(),
         log.display()
     );
     if with_missing {
@@ -112,6 +114,18 @@ async fn remote_write_logs_and_prober_metrics_carry_the_same_results() {
         let found = records.iter().find(|record| record["check"] == check && record["region"] == region);
         let record = found.unwrap_or_else(|| panic!("no record of {check} in {region}: {text}"));
         assert_eq!(record["success"], check == "home", "{record}");
+    }
+
+    // The log configured `on: probers` is written by the probers themselves: records of both regions, each
+    // naming the prober that ran it.
+    let text = std::fs::read_to_string(log.with_extension("jsonl.probers")).unwrap_or_default();
+    let records: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    for region in ["r1", "r2"] {
+        let prober = format!("p-{region}");
+        assert!(
+            records.iter().any(|record| record["region"] == region && record["prober"] == prober.as_str()),
+            "{text}"
+        );
     }
 
     // Removing `missing` from the config ends its series: VictoriaMetrics answers nothing for it after the

@@ -307,4 +307,3 @@ fn the_network_spreads_checks_over_regions_and_survives_failures() {
     }
     assert!(problems.is_empty(), "results lost across the restart:\n{}", problems.join("\n"));
 }
-

@@ -49,7 +49,6 @@ fn probe_from(region: &Region, target: SocketAddr) -> serde_json::Value {
     serde_json::from_str(stdout.lines().next().unwrap_or_default()).unwrap()
 }
 
-
 #[test]
 fn connect_phase_reflects_each_regions_delay() {
     if !can_create_namespaces() {

@@ -100,6 +100,14 @@ impl Alerting {
         json!({"deliveries": dispatcher.deliveries(), "counters": dispatcher.counters()})
     }
 
+    /// Counters per notifier (sent, retried, failed, pending) and alerts firing now, for `/metrics`.
+    pub fn counters(&self) -> (std::collections::BTreeMap<String, notify::NotifierCounters>, usize) {
+        let inner = self.lock();
+        let firing =
+            inner.engine.alerts().iter().filter(|alert| alert.state == probenet_alerting::Phase::Firing).count();
+        (inner.dispatcher.counters(), firing)
+    }
+
     /// Adds a silence (or maintenance window); returns its id.
     pub fn add_silence(&self, silence: Silence) -> Result<u64, AlertError> {
         self.lock().engine.add_silence(silence)

@@ -61,7 +61,28 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
         "Changes of the config or the prober set so far.",
         plan.generation,
     );
+    alerting(&mut out, shared);
     out
+}
+
+/// The alert engine's series: alerts firing, and per notifier the notifications sent, retried and failed.
+fn alerting(out: &mut String, shared: &Shared) {
+    let (notifiers, firing) = shared.alerting.counters();
+    gauge(out, "probenet_alerts_firing", "Alerts firing now.", firing as u64);
+    let families: [(&str, &str, fn(&probenet_alerting::notify::NotifierCounters) -> u64); 4] = [
+        ("probenet_notifications_sent", "Notifications delivered, by notifier.", |c| c.sent),
+        ("probenet_notifications_retried", "Failed delivery attempts that were retried, by notifier.", |c| c.retried),
+        ("probenet_notifications_failed", "Notifications given up, by notifier.", |c| c.failed),
+        ("probenet_notifications_pending", "Notifications waiting to be delivered, by notifier.", |c| c.pending),
+    ];
+    for (name, help, value) in families {
+        let kind = if name.ends_with("pending") { "gauge" } else { "counter" };
+        header(out, name, kind, help);
+        for (notifier, counters) in &notifiers {
+            let labels = format!("notifier=\"{}\",kind=\"{}\"", escape(notifier), escape(&counters.kind));
+            let _ = writeln!(out, "{name}{{{labels}}} {}", value(counters));
+        }
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
