@@ -69,7 +69,8 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
 fn alerting(out: &mut String, shared: &Shared) {
     let (notifiers, firing) = shared.alerting.counters();
     gauge(out, "probenet_alerts_firing", "Alerts firing now.", firing as u64);
-    let families: [(&str, &str, fn(&probenet_alerting::notify::NotifierCounters) -> u64); 4] = [
+    type Read = fn(&probenet_alerting::notify::NotifierCounters) -> u64;
+    let families: [(&str, &str, Read); 4] = [
         ("probenet_notifications_sent", "Notifications delivered, by notifier.", |c| c.sent),
         ("probenet_notifications_retried", "Failed delivery attempts that were retried, by notifier.", |c| c.retried),
         ("probenet_notifications_failed", "Notifications given up, by notifier.", |c| c.failed),
