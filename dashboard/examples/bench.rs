@@ -96,7 +96,7 @@ fn seed(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..checks {
         for (r, region) in names.iter().enumerate() {
             for h in 1..=24 {
-                let up = (i + r + h as usize) % 17 != 0;
+                let up = !(i + r + h as usize).is_multiple_of(17);
                 let seconds = 0.05 + ((i * 7 + r * 3 + h as usize) % 50) as f64 / 1000.0;
                 let mut outcome = if up {
                     Outcome { state: State::Up, reason: None, error: None, ..Outcome::failed(Reason::Status, "") }
