@@ -122,7 +122,7 @@ fn collect(path: &FsPath, out: &mut Vec<PathBuf>, errors: &mut Vec<ConfigError>)
     for child in children {
         let is_yaml = child.extension().is_some_and(|ext| ext == "yaml" || ext == "yml");
         let hidden = child.file_name().is_some_and(|name| name.to_string_lossy().starts_with('.'));
-        if hidden {
+        if hidden || is_stack_file(&child) {
             continue;
         }
         if child.is_dir() {
@@ -131,6 +131,13 @@ fn collect(path: &FsPath, out: &mut Vec<PathBuf>, errors: &mut Vec<ConfigError>)
             out.push(child);
         }
     }
+}
+
+/// Stack files (`stack.yaml`, `NAME.stack.yaml`) describe a deployment for `probenet install`; a directory of
+/// configs may hold them, and they are not configs. Named on the command line, they are read like any file.
+pub fn is_stack_file(path: &FsPath) -> bool {
+    let name = path.file_name().map(|name| name.to_string_lossy().to_lowercase()).unwrap_or_default();
+    ["stack.yaml", "stack.yml"].iter().any(|stack| name == *stack || name.ends_with(&format!(".{stack}")))
 }
 
 fn read(path: &FsPath) -> Result<String, String> {

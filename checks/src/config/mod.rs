@@ -16,7 +16,9 @@ use std::time::Duration;
 
 pub use context::{Ctx, SecretRef, parse_size, split_host_port};
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{SourceFile, load_paths, load_paths_checking_secrets, load_sources, load_str, read_sources};
+pub use load::{
+    SourceFile, is_stack_file, load_paths, load_paths_checking_secrets, load_sources, load_str, read_sources,
+};
 pub use path::Path;
 pub use validate::validate;
 
