@@ -13,6 +13,7 @@
 // - alerting_regions: alerts over probers in namespace regions (quorum, impairment); a real Alertmanager
 // - exporters: remote write to VictoriaMetrics, result logs, Prometheus scraping a prober, stale markers
 // - export:   `probenet export rules` (promtool) and `export grafana`
+// - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 
 mod util;
@@ -23,6 +24,7 @@ mod dashboard;
 mod export;
 mod exporters;
 mod http;
+mod install;
 mod network;
 mod regions;
 mod run;

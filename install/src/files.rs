@@ -98,7 +98,7 @@ pub fn config_files(loaded: &Loaded, layout: &Layout) -> Vec<Action> {
             path: layout.vmalert_rules(),
             mode: SHARED,
             purpose: "vmalert rules exported from the checks config".to_owned(),
-            contents: probenet_alerting::export::prometheus_rules(&loaded.config),
+            contents: vmalert_rules(&probenet_alerting::export::prometheus_rules(&loaded.config)),
         });
         actions.push(Action::WriteFile {
             path: layout.alertmanager_config(),
@@ -120,6 +120,15 @@ pub fn config_files(loaded: &Loaded, layout: &Layout) -> Vec<Action> {
         });
     }
     actions
+}
+
+/// The exported rules as the distribution's vmalert reads them: without `keep_firing_for`, which older
+/// vmalert releases (Debian's) refuse as an unknown field; alerts then resolve at the first passing evaluation.
+pub fn vmalert_rules(rules: &str) -> String {
+    let mut out: String =
+        rules.lines().filter(|line| !line.trim_start().starts_with("keep_firing_for:")).collect::<Vec<_>>().join("\n");
+    out.push('\n');
+    out
 }
 
 /// Where to connect to a listener (loopback when it listens on every address).

@@ -22,6 +22,12 @@ impl Layout {
         Self { root: PathBuf::from("/"), data: stack.scheduler.data_dir.clone() }
     }
 
+    /// The layout below `root` when the stack is not at hand (`probenet supervise`): its configuration, log and
+    /// runtime paths are right; its data paths assume the default data directory.
+    pub fn for_root(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into(), data: PathBuf::from(crate::stack::DEFAULT_DATA_DIR) }
+    }
+
     /// The same layout below `root` (every path is prefixed).
     pub fn with_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.root = root.into();
@@ -167,6 +173,41 @@ impl Layout {
     /// The supervisor's logs, one file per component.
     pub fn log_dir(&self) -> PathBuf {
         self.at("/var/log/probenet")
+    }
+
+    /// The admin token the installer uses to read the scheduler's API (`probenet status`, first results).
+    pub fn admin_token(&self) -> PathBuf {
+        self.secrets_dir().join("admin.token")
+    }
+
+    /// Runtime state: the supervisor's pid file, its state and control files.
+    pub fn run_dir(&self) -> PathBuf {
+        self.at("/run/probenet")
+    }
+
+    /// The supervisor's pid file.
+    pub fn supervisor_pid(&self) -> PathBuf {
+        self.run_dir().join("supervise.pid")
+    }
+
+    /// The supervisor's state: each component's pid and state (JSON, rewritten as they change).
+    pub fn supervisor_state(&self) -> PathBuf {
+        self.run_dir().join("supervise-state.json")
+    }
+
+    /// Names of components the supervisor is asked to restart (one a line), read on SIGHUP.
+    pub fn supervisor_restart(&self) -> PathBuf {
+        self.run_dir().join("restart")
+    }
+
+    /// The supervisor's own log.
+    pub fn supervisor_log(&self) -> PathBuf {
+        self.log_dir().join("supervise.log")
+    }
+
+    /// The binary kept by `probenet upgrade` to roll back to.
+    pub fn previous_binary(&self) -> PathBuf {
+        self.at("/usr/local/bin/probenet.previous")
     }
 }
 

@@ -2,12 +2,21 @@
 //!
 //! `stack` reads and validates the stack file against the checks config it deploys; `plan` turns it into the
 //! ordered actions of a local install (or the object list of a Kubernetes one); `cost` estimates runs, series
-//! and storage; `kubernetes` builds typed objects and writes them as YAML with a README.
+//! and storage; `kubernetes` builds typed objects and writes them as YAML with a README. `apply` carries out a
+//! local plan (`secrets` makes keys and tokens), `supervise` keeps components running without systemd, and
+//! `status`, `upgrade` and `uninstall` operate an install.
 
 mod located;
 
+pub mod apply;
 pub mod files;
+pub mod http;
 pub mod local;
+pub mod secrets;
+pub mod status;
+pub mod supervise;
+pub mod uninstall;
+pub mod upgrade;
 
 pub mod cost;
 pub mod kubernetes;

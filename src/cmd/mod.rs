@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod export;
+mod install;
 mod prober;
 mod run;
 mod scheduler;
@@ -32,6 +33,16 @@ pub enum Command {
     Export(export::Args),
     /// Run the checks a scheduler assigns to this machine, in one region, until SIGTERM or Ctrl-C.
     Prober(prober::Args),
+    /// Deploy the whole stack: `install local` on this host, `install kubernetes` as manifests.
+    Install(install::InstallArgs),
+    /// Keep a local install's components running without systemd (started by `probenet install local`).
+    Supervise(install::SuperviseArgs),
+    /// A local install's components (health, version), the last result per region, and the cost.
+    Status(install::StatusArgs),
+    /// Replace a local install's probenet binary, restarting components in a safe order; rolls back on failure.
+    Upgrade(install::UpgradeArgs),
+    /// Remove what `probenet install local` created (the data only with --purge).
+    Uninstall(install::UninstallArgs),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -44,6 +55,11 @@ pub fn run(command: Command) -> ExitCode {
         Command::Token(args) => token::main(args),
         Command::Prober(args) => prober::main(&args),
         Command::Export(args) => export::main(&args),
+        Command::Install(args) => install::install(args),
+        Command::Supervise(args) => install::supervise(&args),
+        Command::Status(args) => install::status(&args),
+        Command::Upgrade(args) => install::upgrade(&args),
+        Command::Uninstall(args) => install::uninstall(&args),
     }
 }
 

@@ -1,0 +1,213 @@
+//! `probenet status`: each component's health and version, the supervisor's view of it, the last result time
+//! per region (from the scheduler's API) and the cost of the configured checks. Never shows a secret: tokens and
+//! passwords are only ever read from their files into request headers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::apply::{admin_get, check_health};
+use crate::http::Http;
+use crate::layout::Layout;
+use crate::local::{Component, Role};
+use crate::plan::Plan;
+use crate::supervise::{ComponentState, State};
+
+/// One component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentStatus {
+    /// Its name.
+    pub name: String,
+    /// Whether it answers its health check, or why not.
+    pub health: Result<(), String>,
+    /// Its version.
+    pub version: String,
+    /// What the supervisor says of it (without systemd).
+    pub supervised: Option<ComponentState>,
+}
+
+/// One region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionStatus {
+    /// The region.
+    pub region: String,
+    /// When its latest result was planned (unix ms), if any.
+    pub last_result_ms: Option<i64>,
+    /// Its check pairs by state (`up`, `down`, `degraded`, `unknown`).
+    pub states: BTreeMap<String, usize>,
+}
+
+/// What `probenet status` shows.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// The stack's name.
+    pub stack: String,
+    /// Every component, in start order.
+    pub components: Vec<ComponentStatus>,
+    /// Every region, or why they could not be read.
+    pub regions: Result<Vec<RegionStatus>, String>,
+    /// The cost of the configured checks.
+    pub cost: crate::cost::Cost,
+}
+
+impl Status {
+    /// Whether every component is healthy.
+    pub fn healthy(&self) -> bool {
+        self.components.iter().all(|component| component.health.is_ok())
+    }
+}
+
+/// The first line a program prints for its version flag, or its package's version.
+fn version(component: &Component) -> String {
+    let Some(program) = component.exec.first() else { return String::new() };
+    let package = match component.role {
+        Role::Store | Role::Vmalert => Some("victoria-metrics"),
+        Role::Alertmanager => Some("prometheus-alertmanager"),
+        Role::Scheduler | Role::Prober { .. } => None,
+    };
+    let output = Command::new(program).arg("--version").stdin(Stdio::null()).stderr(Stdio::piped()).output();
+    let text =
+        output.map(|out| format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    let line = text.unwrap_or_default().lines().next().unwrap_or_default().trim().to_owned();
+    if !line.is_empty() && !line.contains("flag provided but not defined") {
+        return line;
+    }
+    let Some(package) = package else { return "unknown".to_owned() };
+    let output = Command::new("dpkg-query").args(["-W", "-f=${Version}", package]).stderr(Stdio::null()).output();
+    match output {
+        Ok(out) if out.status.success() => format!("{package} {}", String::from_utf8_lossy(&out.stdout).trim()),
+        _ => "unknown".to_owned(),
+    }
+}
+
+/// Reads the scheduler's `/api/v1/checks` (with the admin token).
+pub fn checks(layout: &Layout, components: &[Component], http: &dyn Http) -> Result<Vec<serde_json::Value>, String> {
+    let get = admin_get(layout, components, "/api/v1/checks").ok_or_else(|| "no scheduler in the stack".to_owned())?;
+    let (status, body) = http.get(&get).map_err(|error| error.to_string())?;
+    if status != 200 {
+        return Err(format!("the scheduler answered {status}"));
+    }
+    let value: serde_json::Value = serde_json::from_str(&body).map_err(|error| error.to_string())?;
+    Ok(value.as_array().cloned().unwrap_or_default())
+}
+
+/// The status of the install of `plan`.
+pub fn status(plan: &Plan, layout: &Layout, http: &dyn Http) -> Status {
+    let supervised = State::read(layout);
+    let mut versions: BTreeMap<String, String> = BTreeMap::new();
+    let components = plan
+        .components
+        .iter()
+        .map(|component| {
+            let program = component.exec.first().cloned().unwrap_or_default();
+            let version = versions.entry(program).or_insert_with(|| version(component)).clone();
+            ComponentStatus {
+                name: component.name.clone(),
+                health: check_health(&component.health, layout, &plan.components, http),
+                version,
+                supervised: supervised.as_ref().and_then(|state| state.component(&component.name).cloned()),
+            }
+        })
+        .collect();
+    let regions = checks(layout, &plan.components, http).map(|checks| {
+        let mut regions: BTreeMap<String, RegionStatus> = BTreeMap::new();
+        for component in &plan.components {
+            if let Role::Prober { region, .. } = &component.role {
+                regions.entry(region.clone()).or_insert_with(|| RegionStatus {
+                    region: region.clone(),
+                    last_result_ms: None,
+                    states: BTreeMap::new(),
+                });
+            }
+        }
+        for check in checks {
+            let Some(region) = check["region"].as_str() else { continue };
+            let entry = regions.entry(region.to_owned()).or_insert_with(|| RegionStatus {
+                region: region.to_owned(),
+                last_result_ms: None,
+                states: BTreeMap::new(),
+            });
+            *entry.states.entry(check["state"].as_str().unwrap_or("unknown").to_owned()).or_default() += 1;
+            if let Some(at) = check["last_result"]["planned_at_ms"].as_i64() {
+                entry.last_result_ms = Some(entry.last_result_ms.map_or(at, |known| known.max(at)));
+            }
+        }
+        regions.into_values().collect()
+    });
+    Status { stack: plan.stack.clone(), components, regions, cost: plan.cost.clone() }
+}
+
+/// Unix ms as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(ms: i64) -> String {
+    probenet_scheduler::time::rfc3339_ms(ms)
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "stack {:?}:", self.stack)?;
+        let width = self.components.iter().map(|component| component.name.len()).max().unwrap_or(0);
+        for component in &self.components {
+            let health = match &component.health {
+                Ok(()) => "healthy".to_owned(),
+                Err(error) => format!("UNHEALTHY ({error})"),
+            };
+            let supervised = match &component.supervised {
+                Some(state) => format!(
+                    ", {:?}{}, {} restarts",
+                    state.state,
+                    state.pid.map(|pid| format!(" pid {pid}")).unwrap_or_default(),
+                    state.restarts
+                )
+                .to_lowercase(),
+                None => String::new(),
+            };
+            writeln!(f, "  {:width$}  {health}, {}{supervised}", component.name, component.version)?;
+        }
+        match &self.regions {
+            Ok(regions) => {
+                writeln!(f, "last result per region:")?;
+                for region in regions {
+                    let at = region.last_result_ms.map_or_else(|| "none yet".to_owned(), rfc3339);
+                    let states: Vec<String> = region.states.iter().map(|(state, n)| format!("{n} {state}")).collect();
+                    writeln!(f, "  {}: {at} ({})", region.region, states.join(", "))?;
+                }
+            }
+            Err(error) => writeln!(f, "last result per region: cannot read the scheduler: {error}")?,
+        }
+        write!(f, "{}", self.cost)
+    }
+}
+
+/// Waits (bounded) until every check pair has a result, then returns one line per pair.
+pub fn first_results(layout: &Layout, components: &[Component], http: &dyn Http, timeout: Duration) -> Vec<String> {
+    let started = Instant::now();
+    let mut checks_now = Vec::new();
+    while started.elapsed() < timeout {
+        if let Ok(found) = checks(layout, components, http) {
+            checks_now = found;
+            if !checks_now.is_empty() && checks_now.iter().all(|check| !check["last_result"].is_null()) {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    checks_now
+        .iter()
+        .map(|check| {
+            let result = &check["last_result"];
+            let detail = if result.is_null() {
+                "no result yet".to_owned()
+            } else {
+                let at = result["planned_at_ms"].as_i64().map(rfc3339).unwrap_or_default();
+                let error = result["outcome"]["error"].as_str().map(|e| format!(": {e}")).unwrap_or_default();
+                format!("{} at {at}{error}", check["state"].as_str().unwrap_or("unknown"))
+            };
+            format!(
+                "{} in {}: {detail}",
+                check["check"].as_str().unwrap_or("?"),
+                check["region"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}

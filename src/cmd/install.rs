@@ -1,0 +1,351 @@
+//! `probenet install local|kubernetes`, `supervise`, `status`, `upgrade` and `uninstall`: deploy and operate the
+//! whole stack (the logic lives in the `probenet-install` crate; this file parses arguments and brings the HTTP
+//! client).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use probenet_install::http::{Get, Http, HttpError};
+use probenet_install::layout::Layout;
+use probenet_install::plan::{Plan, ServiceManager};
+use probenet_install::supervise::Control;
+use probenet_install::{Loaded, apply, local, status, supervise, uninstall, upgrade};
+
+/// `probenet install`.
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    #[command(subcommand)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Target {
+    /// Install and start the stack on this Linux host: store, alerting, scheduler and probers.
+    Local(LocalArgs),
+    /// Write Kubernetes manifests for the stack (central cluster and one directory per region).
+    Kubernetes(KubernetesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StackArgs {
+    /// The stack file.
+    #[arg(short = 'f', long = "file", value_name = "STACK.yaml")]
+    file: PathBuf,
+    /// Install below this directory instead of / (every path is prefixed; for tests and trials).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct LocalArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Print what would be created and changed, and the cost, then stop.
+    #[arg(long)]
+    plan: bool,
+    /// Install missing distribution packages without asking.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct KubernetesArgs {
+    /// The stack file.
+    #[arg(short = 'f', long = "file", value_name = "STACK.yaml")]
+    file: PathBuf,
+    /// Where to write the manifests.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print the objects and the cost, then stop.
+    #[arg(long)]
+    plan: bool,
+}
+
+/// `probenet supervise`.
+#[derive(Debug, clap::Args)]
+pub struct SuperviseArgs {
+    /// The install's root (its etc/probenet/supervise.json).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+}
+
+/// `probenet status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+/// `probenet upgrade`.
+#[derive(Debug, clap::Args)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The new probenet binary.
+    #[arg(long, value_name = "FILE")]
+    binary: PathBuf,
+}
+
+/// `probenet uninstall`.
+#[derive(Debug, clap::Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Remove the data too (results, the store's samples, Alertmanager's state).
+    #[arg(long)]
+    purge: bool,
+}
+
+/// The HTTP client: reqwest over rustls, one client per request (health checks are few).
+struct Client {
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Client {
+    fn new() -> Result<Self, std::io::Error> {
+        Ok(Self { runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()? })
+    }
+}
+
+impl Http for Client {
+    fn get(&self, get: &Get) -> Result<(u16, String), HttpError> {
+        let error = |message: String| HttpError { url: get.url.clone(), message };
+        let read = |path: &Path| std::fs::read(path).map_err(|e| error(format!("{}: {e}", path.display())));
+        let mut builder = reqwest::Client::builder().timeout(get.timeout).connect_timeout(get.timeout);
+        if let Some(ca) = &get.ca {
+            let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?).map_err(|e| error(e.to_string()))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        if let Some((cert, key)) = &get.client_cert {
+            let mut pem = read(cert)?;
+            pem.extend(read(key)?);
+            builder = builder.identity(reqwest::Identity::from_pem(&pem).map_err(|e| error(e.to_string()))?);
+        }
+        let client = builder.build().map_err(|e| error(e.to_string()))?;
+        let mut request = client.get(&get.url);
+        if let Some((user, file)) = &get.basic_auth {
+            let password = String::from_utf8_lossy(&read(file)?).trim().to_owned();
+            request = request.basic_auth(user, Some(password));
+        }
+        if let Some(file) = &get.bearer_file {
+            request = request.bearer_auth(String::from_utf8_lossy(&read(file)?).trim());
+        }
+        self.runtime.block_on(async {
+            // Errors name the URL only: reqwest's own text could carry the request's URL with credentials.
+            let response = request.send().await.map_err(|e| error(reason(&e)))?;
+            let status = response.status().as_u16();
+            let body = response.text().await.map_err(|e| error(reason(&e)))?;
+            Ok((status, body))
+        })
+    }
+}
+
+fn reason(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(error);
+    let mut last = String::new();
+    while let Some(inner) = source {
+        last = inner.to_string();
+        source = inner.source();
+    }
+    if last.is_empty() { kind.to_owned() } else { format!("{kind}: {last}") }
+}
+
+fn load(file: &Path) -> Result<Loaded, ExitCode> {
+    probenet_install::load(file).map_err(|errors| {
+        super::print_errors(&errors.0);
+        ExitCode::from(super::EXIT_CONFIG)
+    })
+}
+
+/// The service manager: systemd when it runs this host and the install goes to `/`; the supervisor otherwise.
+fn manager(root: &Path) -> ServiceManager {
+    if root == Path::new("/") && Path::new("/run/systemd/system").is_dir() {
+        ServiceManager::Systemd
+    } else {
+        ServiceManager::Supervisor
+    }
+}
+
+/// The stack, its layout and its plan.
+fn prepare(args: &StackArgs) -> Result<(Loaded, Layout, Plan), ExitCode> {
+    let loaded = load(&args.file)?;
+    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let root = std::path::absolute(&root).unwrap_or(root);
+    let layout = Layout::new(&loaded.stack).with_root(&root);
+    let plan = local::plan(&loaded, &layout, manager(&root));
+    Ok((loaded, layout, plan))
+}
+
+fn client() -> Result<Client, ExitCode> {
+    Client::new().map_err(|error| {
+        eprintln!("probenet: cannot start the runtime: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+fn current_exe() -> Result<PathBuf, ExitCode> {
+    std::env::current_exe().map_err(|error| {
+        eprintln!("probenet: cannot find the running binary: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+fn fail(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("probenet: {error}");
+    ExitCode::FAILURE
+}
+
+/// `probenet install`.
+pub fn install(args: InstallArgs) -> ExitCode {
+    let result = match args.target {
+        Target::Local(args) => local_install(&args),
+        Target::Kubernetes(args) => kubernetes(&args),
+    };
+    result.unwrap_or_else(|code| code)
+}
+
+fn local_install(args: &LocalArgs) -> Result<ExitCode, ExitCode> {
+    let (loaded, layout, mut plan) = prepare(&args.stack)?;
+    if args.plan {
+        plan.compare_with_host();
+        print!("{plan}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let http = client()?;
+    let mut stderr = std::io::stderr();
+    let mut options = apply::Options {
+        layout: layout.clone(),
+        yes: args.yes,
+        binary: current_exe()?,
+        http: &http,
+        progress: &mut stderr,
+        health_timeout: apply::HEALTH_TIMEOUT,
+    };
+    apply::apply(&plan, &mut options).map_err(fail)?;
+    println!("probenet: stack {:?} is running", loaded.stack.name);
+    println!("dashboard: {}", loaded.stack.scheduler.dashboard_url);
+    println!("admin token (for the dashboard and the API): in {}", layout.admin_token().display());
+    println!("first results:");
+    for line in status::first_results(&layout, &plan.components, &http, Duration::from_secs(30)) {
+        println!("  {line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kubernetes(args: &KubernetesArgs) -> Result<ExitCode, ExitCode> {
+    let loaded = load(&args.file)?;
+    let regions = loaded.stack.regions.keys().map(String::as_str);
+    let secrets = probenet_install::kubernetes::Secrets::generate(regions).map_err(fail)?;
+    let manifests = probenet_install::kubernetes::manifests(&loaded, &secrets);
+    if args.plan {
+        print!("{}", manifests.plan(&args.out, probenet_install::cost::estimate(&loaded.config)));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let written = manifests.write(&args.out).map_err(fail)?;
+    println!("wrote {} files to {}; see {}", written.len(), args.out.display(), args.out.join("README.md").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `probenet supervise`: runs until SIGTERM or SIGINT; SIGHUP re-reads the component file.
+pub fn supervise(args: &SuperviseArgs) -> ExitCode {
+    let root = std::path::absolute(&args.root).unwrap_or_else(|_| args.root.clone());
+    let layout = Layout::for_root(&root);
+    let control = Arc::new(Control::default());
+    let signals = control.clone();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(format!("cannot start the runtime: {error}")),
+    };
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+                (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+            else {
+                let _ = ready_tx.send(false);
+                return;
+            };
+            let _ = ready_tx.send(true);
+            loop {
+                tokio::select! {
+                    _ = term.recv() => signals.stop.store(true, Ordering::SeqCst),
+                    _ = int.recv() => signals.stop.store(true, Ordering::SeqCst),
+                    _ = hup.recv() => signals.reload.store(true, Ordering::SeqCst),
+                }
+            }
+        });
+    });
+    if !ready_rx.recv_timeout(Duration::from_secs(5)).unwrap_or(false) {
+        return fail("cannot handle signals");
+    }
+    let http = match client() {
+        Ok(http) => http,
+        Err(code) => return code,
+    };
+    let user = apply::component_user(&layout);
+    let mut log = std::io::stderr();
+    match supervise::run(&layout, &control, &http, user, &mut log) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(error),
+    }
+}
+
+/// `probenet status`: exits 1 when a component is unhealthy.
+pub fn status(args: &StatusArgs) -> ExitCode {
+    let run = || -> Result<ExitCode, ExitCode> {
+        let (_, layout, plan) = prepare(&args.stack)?;
+        let http = client()?;
+        let status = status::status(&plan, &layout, &http);
+        print!("{status}");
+        Ok(if status.healthy() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    };
+    run().unwrap_or_else(|code| code)
+}
+
+/// `probenet upgrade`.
+pub fn upgrade(args: &UpgradeArgs) -> ExitCode {
+    let run = || -> Result<ExitCode, ExitCode> {
+        let (_, layout, plan) = prepare(&args.stack)?;
+        let http = client()?;
+        let mut stderr = std::io::stderr();
+        let binary = std::path::absolute(&args.binary).unwrap_or_else(|_| args.binary.clone());
+        let mut options = apply::Options {
+            layout,
+            yes: false,
+            binary: binary.clone(),
+            http: &http,
+            progress: &mut stderr,
+            health_timeout: apply::HEALTH_TIMEOUT,
+        };
+        upgrade::upgrade(&plan, &binary, &mut options).map_err(fail)?;
+        Ok(ExitCode::SUCCESS)
+    };
+    run().unwrap_or_else(|code| code)
+}
+
+/// `probenet uninstall`.
+pub fn uninstall(args: &UninstallArgs) -> ExitCode {
+    let run = || -> Result<ExitCode, ExitCode> {
+        let (_, layout, plan) = prepare(&args.stack)?;
+        let removed = uninstall::uninstall(&plan, &layout, args.purge).map_err(fail)?;
+        for path in &removed {
+            eprintln!("probenet: removed {}", path.display());
+        }
+        if !args.purge {
+            eprintln!("probenet: kept the data in {} (--purge removes it)", layout.data().display());
+        }
+        Ok(ExitCode::SUCCESS)
+    };
+    run().unwrap_or_else(|code| code)
+}
