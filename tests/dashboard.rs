@@ -127,7 +127,7 @@ async fn the_dashboard_of_probenet_up_shows_the_stores_figures() {
         &config,
         "regions: {a: {}, b: {}}\n\
          dashboard:\n  title: Test network\n  token: \"${env:DASHBOARD_TOKEN}\"\n  \
-         status_page: {title: Test status, checks: [{check: web, name: Web site}]}\n\
+         status_page: {title: Test status, checks: [web], names: {web: Web site}}\n\
          checks:\n  - name: web\n    schedule: \"0 0 1 1 *\"\n    http: {url: \"http://127.0.0.1:9/\"}\n  \
          - name: journey\n    schedule: \"0 0 1 1 *\"\n    browser:\n      steps:\n        \
          - goto: http://127.0.0.1:9/\n        - expect_text: Thank you\n",

@@ -30,23 +30,10 @@ pub struct RawStatusPage {
     pub title: Option<String>,
     /// Whether it is served without the dashboard's token (default `true`).
     pub public: Option<bool>,
-    /// The checks it shows, in order; each is a check name, or `{check: NAME, name: "Shown name"}`.
-    pub checks: Vec<RawStatusCheck>,
-}
-
-/// A check on the status page.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum RawStatusCheck {
-    /// Just the check's name.
-    Name(String),
-    /// The check and the name shown to the public.
-    Named {
-        /// The check.
-        check: String,
-        /// The name shown.
-        name: String,
-    },
+    /// The checks it shows, in order.
+    pub checks: Vec<String>,
+    /// Names shown to the public instead of the check names, such as `{shop-homepage: Shop}`.
+    pub names: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The validated dashboard options.
@@ -79,18 +66,29 @@ pub(super) fn validate_dashboard(cx: &mut Ctx<'_>, checks: &[&str]) -> Option<Da
     let token = raw.token.as_deref().and_then(|text| cx.template(&base.key("token"), text));
     let status_page = raw.status_page.map(|page| {
         let mut shown = Vec::new();
-        for (index, entry) in page.checks.into_iter().enumerate() {
-            let (check, name) = match entry {
-                RawStatusCheck::Name(check) => (check.clone(), check),
-                RawStatusCheck::Named { check, name } => (check, name),
-            };
+        let unknown = |cx: &mut Ctx<'_>, path: &Path, check: &str| {
+            let hint = suggest(check, checks.iter().copied())
+                .map(|close| format!(" (did you mean {close:?}?)"))
+                .unwrap_or_default();
+            cx.error(path, format!("unknown check {check:?}{hint}"));
+        };
+        let names = page.names.unwrap_or_default();
+        for check in names.keys() {
+            if !page.checks.contains(check) {
+                let path = base.key("status_page").key("names").key(check);
+                if checks.contains(&check.as_str()) {
+                    cx.error_at_key(&path, format!("{check:?} is not one of the status page's `checks`"));
+                } else {
+                    unknown(cx, &path, check);
+                }
+            }
+        }
+        for (index, check) in page.checks.into_iter().enumerate() {
             if !checks.contains(&check.as_str()) {
-                let hint = suggest(&check, checks.iter().copied())
-                    .map(|close| format!(" (did you mean {close:?}?)"))
-                    .unwrap_or_default();
-                cx.error(&base.key("status_page").key("checks").index(index), format!("unknown check {check:?}{hint}"));
+                unknown(cx, &base.key("status_page").key("checks").index(index), &check);
                 continue;
             }
+            let name = names.get(&check).cloned().unwrap_or_else(|| check.clone());
             shown.push((check, name));
         }
         StatusPage {
