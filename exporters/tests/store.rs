@@ -483,3 +483,44 @@ fn a_killed_writer_loses_no_acknowledged_result() {
         assert!(store.integrity_check().unwrap().is_empty());
     }
 }
+
+#[test]
+fn overview_queries_agree_with_the_per_pair_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let results = three_days();
+    for chunk in results.chunks(500) {
+        store.ingest(chunk).unwrap();
+    }
+    // The latest run of every pair, as `latest` answers it one pair at a time.
+    let latest = store.latest_runs().unwrap();
+    assert_eq!(latest.len(), 4);
+    for run in &latest {
+        let one = store.latest(&run.check, &run.region).unwrap().unwrap();
+        assert_eq!(run.planned_at_ms, one.planned_at_ms);
+        assert_eq!(run.seconds, one.outcome.duration_seconds);
+        let state = match one.outcome.state {
+            State::Up => 0,
+            State::Degraded => 1,
+            State::Down => 2,
+        };
+        assert_eq!(run.state, state, "{run:?}");
+    }
+    // Hourly medians of every pair over a day, as `latency_series` answers them one pair at a time.
+    let (from, to) = (T0 + DAY + 7 * 60 * MIN, T0 + 2 * DAY + 7 * 60 * MIN);
+    let hours = store.hourly_latency(from, to).unwrap();
+    assert_eq!(hours.len(), 4 * 24);
+    for (check, region) in [("api", "eu"), ("web", "us")] {
+        let series = store.latency_series(check, Some(region), from, to, 60 * MIN).unwrap();
+        let mine: Vec<(i64, i64, Option<f64>)> = hours
+            .iter()
+            .filter(|hour| hour.check == check && hour.region == region)
+            .map(|hour| (hour.start_ms, hour.runs, hour.p50))
+            .collect();
+        let theirs: Vec<(i64, i64, Option<f64>)> =
+            series.iter().map(|point| (point.start_ms, point.runs, point.p50)).collect();
+        let mut mine = mine;
+        mine.sort_by_key(|hour| hour.0);
+        assert_eq!(mine, theirs, "{check}/{region}");
+    }
+}

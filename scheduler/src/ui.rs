@@ -46,19 +46,32 @@ fn now_ms() -> i64 {
     crate::time::now_ms()
 }
 
-/// A result older than three intervals and a timeout no longer tells the state.
+/// The state a result shows: none older than three intervals and a timeout (it no longer tells).
 fn state_of(check: &Check, latest: Option<&RunResult>, now: i64) -> State {
-    let Some(result) = latest else { return State::NoData };
+    let run = latest.map(|result| {
+        let state = match result.outcome.state {
+            probenet_checks::State::Up => 0,
+            probenet_checks::State::Degraded => 1,
+            probenet_checks::State::Down => 2,
+        };
+        (result.planned_at_ms, state)
+    });
+    state_of_run(check, run, now)
+}
+
+/// [`state_of`] from a run's planned time and state code (0 up, 1 degraded, 2 down).
+fn state_of_run(check: &Check, run: Option<(i64, u8)>, now: i64) -> State {
+    let Some((planned_at_ms, state)) = run else { return State::NoData };
     if let Schedule::Every(interval) = &check.schedule {
         let window = i64::try_from(3 * interval.as_millis() + check.timeout.as_millis()).unwrap_or(i64::MAX / 2);
-        if result.planned_at_ms < now - window {
+        if planned_at_ms < now - window {
             return State::NoData;
         }
     }
-    match result.outcome.state {
-        probenet_checks::State::Up => State::Up,
-        probenet_checks::State::Degraded => State::Degraded,
-        probenet_checks::State::Down => State::Down,
+    match state {
+        0 => State::Up,
+        1 => State::Degraded,
+        _ => State::Down,
     }
 }
 
@@ -79,30 +92,37 @@ impl UiSource {
         let week = self.uptimes(now - 7 * DAY_MS, now)?;
         let month = self.uptimes(now - 30 * DAY_MS, now)?;
         let db = self.store.db();
+        // Two statements for every pair at once: the latest runs and the last day's hourly medians.
+        let latest: HashMap<(String, String), (i64, u8, f64)> = db
+            .latest_runs()
+            .map_err(failed)?
+            .into_iter()
+            .map(|run| ((run.check, run.region), (run.planned_at_ms, run.state, run.seconds)))
+            .collect();
+        let since = (now - 23 * HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS;
+        let mut sparklines: HashMap<(String, String), Vec<Option<f64>>> = HashMap::new();
+        for hour in db.hourly_latency(since, now).map_err(failed)? {
+            let slot = usize::try_from((hour.start_ms - since) / HOUR_MS).unwrap_or(usize::MAX);
+            let line = sparklines.entry((hour.check, hour.region)).or_insert_with(|| vec![None; 24]);
+            if let Some(point) = line.get_mut(slot) {
+                *point = hour.p50;
+            }
+        }
         let mut checks = Vec::new();
         for check in &config.config.checks {
             let mut cells = Vec::new();
             for region in &check.regions {
-                let latest = db.latest(&check.name, region).map_err(failed)?;
                 let key = (check.name.clone(), region.clone());
-                let series =
-                    db.latency_series(&check.name, Some(region), now - 24 * HOUR_MS, now, HOUR_MS).map_err(failed)?;
-                let mut sparkline = vec![None; 24];
-                for point in series {
-                    let slot = usize::try_from((point.start_ms - (now - 24 * HOUR_MS)).div_euclid(HOUR_MS)).ok();
-                    if let Some(slot) = slot.filter(|slot| *slot < 24) {
-                        sparkline[slot] = point.p50;
-                    }
-                }
+                let last = latest.get(&key).copied();
                 cells.push(Cell {
                     region: region.clone(),
-                    state: state_of(check, latest.as_ref(), now),
-                    last_run_ms: latest.as_ref().map(|result| result.planned_at_ms),
-                    last_seconds: latest.as_ref().map(|result| result.outcome.duration_seconds),
+                    state: state_of_run(check, last.map(|(planned, state, _)| (planned, state)), now),
+                    last_run_ms: last.map(|(planned, _, _)| planned),
+                    last_seconds: last.map(|(_, _, seconds)| seconds),
                     uptime_24h: day.get(&key).copied(),
                     uptime_7d: week.get(&key).copied(),
                     uptime_30d: month.get(&key).copied(),
-                    sparkline,
+                    sparkline: sparklines.remove(&key).unwrap_or_else(|| vec![None; 24]),
                 });
             }
             checks.push(CheckRow {

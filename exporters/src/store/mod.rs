@@ -11,6 +11,7 @@ pub mod codec;
 pub mod incidents;
 mod ingest;
 mod merge;
+mod overview;
 mod query;
 mod retention;
 pub mod rollup;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+pub use overview::{HourLatency, LatestRun};
 pub use types::{
     Bucket, Incident, Ingested, Latency, LatencyPoint, Pair, Pruned, ResultQuery, Totals, Uptime, UptimeQuery,
 };
