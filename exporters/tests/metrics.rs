@@ -488,3 +488,40 @@ async fn credentials_are_sent_only_as_configured_and_never_shown() {
         RemoteWriteSink::new(with_ca).unwrap_or_else(|error| panic!("{error}"));
     }
 }
+
+#[tokio::test]
+async fn remote_write_over_tls_trusts_only_the_configured_ca() {
+    let (check, result) = fixtures::every_kind(1_700_000_000_000).swap_remove(0);
+    let event = Event::Result { check, result };
+    let (ca_pem, config) = receiver::tls();
+    let receiver = receiver::Receiver::new(&[], Some("Bearer tls-token".into()));
+    let (url, refused) = receiver::serve_tls(receiver.clone(), config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let once = QueueOptions { max_attempts: 2, ..fast() };
+
+    // With the CA: delivered, with the bearer token, over TLS.
+    let options = RemoteWriteOptions {
+        url: url.clone(),
+        bearer_token: Some("tls-token".into()),
+        ca_file: Some(ca_file),
+        ..Default::default()
+    };
+    let handle = spawn_sink(options, once);
+    handle.offer(event.clone());
+    handle.close(Duration::from_secs(10)).await;
+    assert_eq!(handle.counters().sent, 1, "{:?}", handle.counters());
+    assert_eq!(receiver.seen().len(), 1);
+
+    // Without it the certificate is not trusted: the handshake fails, nothing arrives, the token never leaves.
+    let options = RemoteWriteOptions { url, bearer_token: Some("tls-token".into()), ..Default::default() };
+    let handle = spawn_sink(options, once);
+    handle.offer(event);
+    handle.close(Duration::from_secs(10)).await;
+    let counters = handle.counters();
+    assert_eq!((counters.sent, counters.dropped), (0, 1), "{counters:?}");
+    assert!(*refused.lock().unwrap() >= 1, "the client refused the server's certificate");
+    assert_eq!(receiver.seen().len(), 1, "nothing reached the receiver without the CA");
+    assert!(!format!("{counters:?}").contains("tls-token"), "{counters:?}");
+}
