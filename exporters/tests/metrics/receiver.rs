@@ -70,7 +70,7 @@ pub fn tls() -> (String, Arc<rustls::ServerConfig>) {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|builder| Ok(builder.with_no_client_auth().with_single_cert(vec![leaf.der().clone()], key)))
+        .map(|builder| builder.with_no_client_auth().with_single_cert(vec![leaf.der().clone()], key))
         .unwrap_or_else(|error| panic!("{error}"))
         .unwrap_or_else(|error| panic!("{error}"));
     (issuer.pem(), Arc::new(config))
