@@ -142,10 +142,17 @@ pub fn now_seconds() -> f64 {
 /// Alertmanager (Debian's `prometheus-alertmanager`) with clustering disabled and a receiver that sends
 /// nothing: its v2 API shows the alerts it is given. `base` is its URL.
 pub async fn alertmanager() -> Store {
+    alertmanager_with(
+        "route:\n  receiver: quiet\n  group_wait: 100ms\n  group_interval: 1s\n  repeat_interval: 1h\n\
+         receivers:\n  - name: quiet\n",
+    )
+    .await
+}
+
+/// Alertmanager with clustering disabled and this configuration (YAML).
+pub async fn alertmanager_with(config: &str) -> Store {
     let bin = binary("/usr/bin/prometheus-alertmanager");
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("tempdir: {error}"));
-    let config = "route:\n  receiver: quiet\n  group_wait: 100ms\n  group_interval: 1s\n  repeat_interval: 1h\n\
-                  receivers:\n  - name: quiet\n";
     let config_path = dir.path().join("alertmanager.yml");
     std::fs::write(&config_path, config).unwrap_or_else(|error| panic!("write config: {error}"));
     let port = free_port();

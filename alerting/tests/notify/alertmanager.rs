@@ -1,67 +1,22 @@
 //! Alertmanager tests: the real Debian `prometheus-alertmanager` receives our alert, shows it in its API with
 //! our labels, routes it to a webhook receiver, and resolves it; plus the auth header and a refused alert.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use probenet_alerting::notify::{AlertmanagerNotifier, AlertmanagerOptions, HttpAuth};
 use probenet_alerting::{DeliveryError, Notifier};
+use probenet_testkit::stores::{Store, alertmanager_with};
 
 use super::common::{Receiver, poll, resolved, sample};
 
-const BINARY: &str = "/usr/bin/prometheus-alertmanager";
-
-/// A running Alertmanager, killed on drop.
-struct Alertmanager {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start_alertmanager(webhook: &str) -> Alertmanager {
-    assert!(
-        std::path::Path::new(BINARY).exists(),
-        "{BINARY} is missing: install Debian's prometheus-alertmanager package"
-    );
-    let dir = tempfile::tempdir().unwrap();
+/// A real Alertmanager routing every alert to `webhook` quickly, resolves included.
+async fn start_alertmanager(webhook: &str) -> Store {
     let config = format!(
         "route:\n  receiver: w\n  group_by: [alertname, check]\n  group_wait: 100ms\n  group_interval: 500ms\n  \
          repeat_interval: 1h\nreceivers:\n  - name: w\n    webhook_configs:\n      - url: {webhook}\n        \
          send_resolved: true\n"
     );
-    let config_path = dir.path().join("alertmanager.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let port = free_port();
-    let child = Command::new(BINARY)
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("alertmanager starts");
-    let alertmanager = Alertmanager { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
-    let client = reqwest::Client::new();
-    let ready = poll(Duration::from_secs(20), || async {
-        let response = client.get(format!("{}/-/ready", alertmanager.url)).send().await.ok()?;
-        response.status().is_success().then_some(())
-    })
-    .await;
-    assert!(ready.is_some(), "alertmanager did not get ready within 20 s");
-    alertmanager
+    alertmanager_with(&config).await
 }
 
 /// Our alerts in Alertmanager's API now.
@@ -85,7 +40,7 @@ async fn real_alertmanager_shows_routes_and_resolves_our_alert() {
     let receiver = Receiver::start().await;
     let alertmanager = start_alertmanager(&receiver.url("/")).await;
     let notifier = AlertmanagerNotifier::new(AlertmanagerOptions {
-        url: alertmanager.url.clone(),
+        url: alertmanager.base.clone(),
         resend_interval: Duration::from_secs(30),
         ..AlertmanagerOptions::default()
     })
@@ -93,7 +48,7 @@ async fn real_alertmanager_shows_routes_and_resolves_our_alert() {
     assert_eq!(notifier.resend_interval(), Duration::from_secs(30));
 
     notifier.deliver(&sample()).await.expect("alertmanager accepts the alert");
-    let shown = poll(Duration::from_secs(10), || async { alerts(&alertmanager.url).await.into_iter().next() })
+    let shown = poll(Duration::from_secs(10), || async { alerts(&alertmanager.base).await.into_iter().next() })
         .await
         .expect("the alert shows in the API");
     let labels = &shown["labels"];
@@ -131,8 +86,8 @@ async fn real_alertmanager_shows_routes_and_resolves_our_alert() {
     ended.ended_ms = Some(chrono::Utc::now().timestamp_millis());
     notifier.deliver(&ended).await.expect("alertmanager accepts the resolve");
     let gone =
-        poll(Duration::from_secs(10), || async { alerts(&alertmanager.url).await.is_empty().then_some(()) }).await;
-    assert!(gone.is_some(), "the alert is still active: {:?}", alerts(&alertmanager.url).await);
+        poll(Duration::from_secs(10), || async { alerts(&alertmanager.base).await.is_empty().then_some(()) }).await;
+    assert!(gone.is_some(), "the alert is still active: {:?}", alerts(&alertmanager.base).await);
     let resolution =
         poll(Duration::from_secs(10), || async { routed(&receiver).into_iter().find(|n| n["status"] == "resolved") })
             .await
