@@ -352,3 +352,74 @@ fn consecutive_failures_and_stale_regions() {
     assert!(quiet.is_empty(), "{quiet:?}");
     assert_eq!(world.engine().alerts().len(), 1);
 }
+
+/// One minute where `search` has the given state per region (the other checks up).
+fn minute_of_states(world: &mut World, search: &[(&str, State)]) -> Vec<Outgoing> {
+    let now = world.clock.now_ms();
+    for check in CHECKS {
+        for region in REGIONS {
+            let state =
+                search.iter().find(|(r, _)| check == "search" && *r == region).map_or(State::Up, |(_, state)| *state);
+            let mut outcome = outcome(state != State::Down);
+            if state == State::Degraded {
+                outcome.state = State::Degraded;
+                outcome.reason = Some(Reason::Duration);
+            }
+            let result = RunResult {
+                check: check.to_owned(),
+                region: region.to_owned(),
+                planned_at_ms: now,
+                started_at_ms: now,
+                prober: format!("prober-{region}"),
+                outcome,
+            };
+            world.engine().observe(&result);
+        }
+    }
+    let sent = world.engine().evaluate();
+    world.clock.advance(Duration::from_millis(MINUTE as u64));
+    sent
+}
+
+#[test]
+fn a_degraded_rule_fires_on_slow_runs_by_share_of_regions_while_the_down_rule_stays_quiet() {
+    let mut world = World::new(
+        "alerts:
+  - name: search-slow
+    checks: [search]
+    state: degraded
+    failed_regions: \"50%\"
+    for: 2m
+    severity: ticket
+    notify: [team-chat]
+  - name: search-down
+    checks: [search]
+    failed_regions: \"50%\"
+    for: 2m
+    notify: [oncall]
+",
+    );
+    // Slow in one region of three (33%): under the share, nothing.
+    let mut sent = Vec::new();
+    for _ in 0..5 {
+        sent.extend(minute_of_states(&mut world, &[("eu-west", State::Degraded)]));
+    }
+    assert!(sent.is_empty(), "{sent:?}");
+    // Slow in two of three (67%): the degraded rule fires once, to its own notifier; slow is not down.
+    let slow = [("eu-west", State::Degraded), ("us-east", State::Degraded)];
+    for _ in 0..10 {
+        sent.extend(minute_of_states(&mut world, &slow));
+    }
+    assert_eq!(keys(&sent), [("search-slow/search".to_owned(), Status::Firing)]);
+    assert_eq!(sent[0].0, ["team-chat"]);
+    assert_eq!(sent[0].1.severity, "ticket");
+    assert_eq!(sent[0].1.regions, ["eu-west", "us-east"]);
+    // Fast again: one resolve.
+    for _ in 0..10 {
+        sent.extend(minute_of_states(&mut world, &[]));
+    }
+    assert_eq!(
+        keys(&sent),
+        [("search-slow/search".to_owned(), Status::Firing), ("search-slow/search".to_owned(), Status::Resolved)]
+    );
+}
