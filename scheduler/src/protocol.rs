@@ -217,16 +217,20 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         shared.results_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
         tracing::debug!(prober = batch.prober, dropped, "results of checks no longer in the config dropped");
     }
-    let store = shared.store.clone();
-    let (ingested, fresh) = tokio::task::spawn_blocking(move || store.ingest(known))
-        .await
-        .map_err(|error| ApiError::unavailable(format!("results not stored: {error}")))?
-        .map_err(|error| {
-            tracing::warn!(%error, prober = batch.prober, "results not stored; the prober keeps them and sends again");
-            ApiError::unavailable(error.to_string())
-        })?;
+    let state = shared.clone();
+    // Both the store and the alert engine write SQLite: off the async workers, together with the batch.
+    let (ingested, fresh) = tokio::task::spawn_blocking(move || {
+        let (ingested, fresh) = state.store.ingest(known)?;
+        state.alerting.observe(&fresh);
+        Ok::<_, crate::store::StoreError>((ingested, fresh))
+    })
+    .await
+    .map_err(|error| ApiError::unavailable(format!("results not stored: {error}")))?
+    .map_err(|error| {
+        tracing::warn!(%error, prober = batch.prober, "results not stored; the prober keeps them and sends again");
+        ApiError::unavailable(error.to_string())
+    })?;
     shared.outputs.publish(&fresh);
-    shared.alerting.observe(&fresh);
     if !fresh.is_empty() {
         shared.ui_version.fetch_add(1, Ordering::Relaxed);
     }

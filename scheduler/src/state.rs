@@ -275,7 +275,8 @@ impl Shared {
                     continue;
                 }
                 _ = alerts.tick() => {
-                    self.alerting.tick();
+                    let state = self.clone();
+                    let _ = tokio::task::spawn_blocking(move || state.alerting.tick()).await;
                     continue;
                 }
                 _ = poll.tick() => false,
