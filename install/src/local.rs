@@ -37,6 +37,16 @@ pub enum Role {
     },
 }
 
+impl Role {
+    /// A prober's name with the scheduler (`REGION-INDEX`).
+    pub fn prober_name(&self) -> Option<String> {
+        match self {
+            Self::Prober { region, index } => Some(format!("{region}-{index}")),
+            _ => None,
+        }
+    }
+}
+
 /// How a component's health is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -275,7 +285,7 @@ pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
                 s(layout.binary()),
                 "prober".to_owned(),
                 "--scheduler".to_owned(),
-                stack.scheduler.url(),
+                stack.scheduler.url_for(spec),
                 "--region".to_owned(),
                 region.clone(),
                 "--token-file".to_owned(),
@@ -363,7 +373,8 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
     actions.extend(dirs.into_iter().map(|(path, mode)| Action::CreateDir { path, mode }));
     actions.push(Action::CreateCa { cert: layout.ca_cert(), key: layout.ca_key() });
     let mut sans = vec![stack.scheduler.host.clone()];
-    for san in ["localhost", "127.0.0.1", "::1"] {
+    let region_hosts = stack.regions.values().filter_map(|region| region.scheduler_host.as_deref());
+    for san in region_hosts.chain(["localhost", "127.0.0.1", "::1"]) {
         if !sans.iter().any(|known| known == san) {
             sans.push(san.to_owned());
         }

@@ -37,7 +37,7 @@ pub(super) fn cluster(loaded: &Loaded, region: &str, spec: &RegionSpec, secrets:
     let args = vec![
         "prober".to_owned(),
         "--scheduler".to_owned(),
-        stack.scheduler.url(),
+        stack.scheduler.url_for(spec),
         "--region".to_owned(),
         region.to_owned(),
         "--token-file".to_owned(),

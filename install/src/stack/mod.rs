@@ -69,6 +69,12 @@ impl SchedulerSpec {
     pub fn url(&self) -> String {
         format!("https://{}:{}", host_for_url(&self.host), self.listen.port())
     }
+
+    /// The URL the probers of `region` use: through its `scheduler_host` when it has one.
+    pub fn url_for(&self, region: &RegionSpec) -> String {
+        let host = region.scheduler_host.as_deref().unwrap_or(&self.host);
+        format!("https://{}:{}", host_for_url(host), self.listen.port())
+    }
 }
 
 /// `[v6]` for an IPv6 literal, the host unchanged otherwise.
@@ -83,6 +89,9 @@ pub struct RegionSpec {
     pub probers: u32,
     /// Local target: the network namespace (`ip netns`) its probers run in.
     pub netns: Option<String>,
+    /// The name or address this region's probers reach the scheduler by, when not the scheduler's `host` (a
+    /// private address, another DNS view); the server certificate holds it too.
+    pub scheduler_host: Option<String>,
     /// Kubernetes target: the context (cluster) of kubeconfig; `None` is the central cluster's.
     pub context: Option<String>,
     /// Kubernetes target: the namespace (default `probenet-REGION`).

@@ -34,6 +34,7 @@ pub struct RawScheduler {
 pub struct RawRegion {
     pub probers: Option<u32>,
     pub netns: Option<String>,
+    pub scheduler_host: Option<String>,
     pub kubernetes: Option<RawRegionKubernetes>,
 }
 

@@ -120,7 +120,7 @@ fn scheduler(cx: &mut Cx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<S
         return None;
     };
     let host = match raw.host {
-        Some(host) if !host.is_empty() && !host.contains(['/', ' ', '@']) => Some(host),
+        Some(host) if is_host(&host) => Some(host),
         Some(host) => {
             cx.error(&path.key("host"), format!("{host:?} is not a host name or address"));
             None
@@ -165,6 +165,12 @@ fn region_spec(cx: &mut Cx<'_>, path: &Path, name: &str, raw: RawRegion) -> Opti
         cx.error(&path.key("netns"), format!("{netns:?} is not a network namespace name (letters, digits, - _ .)"));
         ok = false;
     }
+    if let Some(host) = &raw.scheduler_host
+        && !is_host(host)
+    {
+        cx.error(&path.key("scheduler_host"), format!("{host:?} is not a host name or address"));
+        ok = false;
+    }
     let kube = raw.kubernetes.unwrap_or_default();
     let namespace = match kube.namespace {
         Some(namespace) => {
@@ -183,7 +189,13 @@ fn region_spec(cx: &mut Cx<'_>, path: &Path, name: &str, raw: RawRegion) -> Opti
             namespace
         }
     };
-    ok.then_some(RegionSpec { probers, netns: raw.netns, context: kube.context, namespace, place })
+    let scheduler_host = raw.scheduler_host;
+    ok.then_some(RegionSpec { probers, netns: raw.netns, scheduler_host, context: kube.context, namespace, place })
+}
+
+/// Whether `text` can be a host name or an address in a URL.
+fn is_host(text: &str) -> bool {
+    !text.is_empty() && !text.contains(['/', ' ', '@'])
 }
 
 fn store(cx: &mut Cx<'_>, raw: RawStore) -> StoreSpec {
