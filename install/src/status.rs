@@ -21,7 +21,8 @@ pub struct ComponentStatus {
     pub name: String,
     /// Whether it answers its health check, or why not.
     pub health: Result<(), String>,
-    /// Its version.
+    /// Its version: what the running process reports (probenet's scheduler and probers, through the
+    /// scheduler's API), else the installed program's.
     pub version: String,
     /// What the supervisor says of it (without systemd).
     pub supervised: Option<ComponentState>,
@@ -81,6 +82,33 @@ fn version(component: &Component) -> String {
     }
 }
 
+/// The versions the running scheduler and probers report, by component name: the scheduler's own from
+/// `/api/v1/version` (absent before 0.2.0), each registered prober's from `/api/v1/probers`.
+fn running_versions(layout: &Layout, components: &[Component], http: &dyn Http) -> BTreeMap<String, String> {
+    let mut running = BTreeMap::new();
+    let read = |path: &str| {
+        let get = admin_get(layout, components, path)?;
+        match http.get(&get) {
+            Ok((200, body)) => serde_json::from_str::<serde_json::Value>(&body).ok(),
+            _ => None,
+        }
+    };
+    let scheduler = components.iter().find(|component| component.role == Role::Scheduler);
+    if let (Some(scheduler), Some(answer)) = (scheduler, read("/api/v1/version"))
+        && let Some(version) = answer["version"].as_str()
+    {
+        running.insert(scheduler.name.clone(), version.to_owned());
+    }
+    let probers = read("/api/v1/probers").and_then(|answer| answer.as_array().cloned()).unwrap_or_default();
+    for component in components {
+        let Some(name) = component.role.prober_name() else { continue };
+        if let Some(version) = probers.iter().find(|p| p["name"] == name.as_str()).and_then(|p| p["version"].as_str()) {
+            running.insert(component.name.clone(), version.to_owned());
+        }
+    }
+    running
+}
+
 /// Reads the scheduler's `/api/v1/checks` (with the admin token).
 pub fn checks(layout: &Layout, components: &[Component], http: &dyn Http) -> Result<Vec<serde_json::Value>, String> {
     let get = admin_get(layout, components, "/api/v1/checks").ok_or_else(|| "no scheduler in the stack".to_owned())?;
@@ -96,12 +124,16 @@ pub fn checks(layout: &Layout, components: &[Component], http: &dyn Http) -> Res
 pub fn status(plan: &Plan, layout: &Layout, http: &dyn Http) -> Status {
     let supervised = State::read(layout);
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
+    let running = running_versions(layout, &plan.components, http);
     let components = plan
         .components
         .iter()
         .map(|component| {
             let program = component.exec.first().cloned().unwrap_or_default();
-            let version = versions.entry(program).or_insert_with(|| version(component)).clone();
+            let version = match running.get(&component.name) {
+                Some(version) => format!("probenet {version} (running)"),
+                None => versions.entry(program).or_insert_with(|| version(component)).clone(),
+            };
             ComponentStatus {
                 name: component.name.clone(),
                 health: check_health(&component.health, layout, &plan.components, http),

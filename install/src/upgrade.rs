@@ -156,14 +156,7 @@ fn restart_supervised(layout: &Layout, name: &str) -> Result<(), String> {
 
 /// Waits until the scheduler lists every prober of the plan.
 fn wait_registered(plan: &Plan, layout: &Layout, http: &dyn Http, timeout: Duration) -> Result<(), String> {
-    let names: Vec<String> = plan
-        .components
-        .iter()
-        .filter_map(|component| match &component.role {
-            Role::Prober { region, index } => Some(format!("{region}-{index}")),
-            _ => None,
-        })
-        .collect();
+    let names: Vec<String> = plan.components.iter().filter_map(|component| component.role.prober_name()).collect();
     let started = Instant::now();
     let mut missing = names.clone();
     while started.elapsed() < timeout {

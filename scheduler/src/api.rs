@@ -39,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/deregister", post(protocol::deregister))
         .route("/v1/assignments", get(protocol::assignments))
         .route("/v1/results", post(protocol::results))
+        .route("/api/v1/version", get(version))
         .route("/api/v1/probers", get(probers))
         .route("/api/v1/assignments", get(assignments))
         .route("/api/v1/checks", get(checks))
@@ -141,6 +142,15 @@ pub fn param<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str)
         .filter(|value| !value.is_empty())
         .map(|value| value.parse().map_err(|_| ApiError::bad_request(format!("invalid {name}: {value:?}"))))
         .transpose()
+}
+
+/// What `GET /api/v1/version` answers: the running scheduler's version and the protocols it speaks.
+async fn version(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&shared, &headers)?;
+    Ok(Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocols": crate::protocol::SUPPORTED_PROTOCOLS.collect::<Vec<u32>>(),
+    })))
 }
 
 #[derive(Debug, Serialize)]

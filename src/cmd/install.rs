@@ -84,9 +84,12 @@ pub struct StatusArgs {
 pub struct UpgradeArgs {
     #[command(flatten)]
     stack: StackArgs,
-    /// The new probenet binary.
+    /// The new probenet binary (default: this one, so `./probenet-NEW upgrade -f stack.yaml` upgrades to itself).
     #[arg(long, value_name = "FILE")]
-    binary: PathBuf,
+    binary: Option<PathBuf>,
+    /// How long each restarted component may take to be healthy again before the upgrade rolls back.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    health_timeout: u64,
 }
 
 /// `probenet uninstall`.
@@ -319,14 +322,17 @@ pub fn upgrade(args: &UpgradeArgs) -> ExitCode {
         let (_, layout, plan) = prepare(&args.stack)?;
         let http = client()?;
         let mut stderr = std::io::stderr();
-        let binary = std::path::absolute(&args.binary).unwrap_or_else(|_| args.binary.clone());
+        let binary = match &args.binary {
+            Some(binary) => std::path::absolute(binary).unwrap_or_else(|_| binary.clone()),
+            None => current_exe()?,
+        };
         let mut options = apply::Options {
             layout,
             yes: false,
             binary: binary.clone(),
             http: &http,
             progress: &mut stderr,
-            health_timeout: apply::HEALTH_TIMEOUT,
+            health_timeout: Duration::from_secs(args.health_timeout),
         };
         upgrade::upgrade(&plan, &binary, &mut options).map_err(fail)?;
         Ok(ExitCode::SUCCESS)
