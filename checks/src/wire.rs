@@ -86,6 +86,11 @@ pub struct Assignment {
     /// For interval checks: runs are planned at `k * interval + offset_ms` milliseconds since the Unix epoch.
     /// Fixed per pair (a hash), so a new owner keeps the phase. 0 for cron checks (they run on their schedule).
     pub offset_ms: u64,
+    /// The planned time of the pair's latest result the scheduler stored, while the pair is between owners (a
+    /// prober restarting, work handed over): a new owner runs a planned time it missed after this one, late,
+    /// instead of leaving a hole. Absent from schedulers before 0.2.0; ignored by probers before 0.2.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_after_ms: Option<i64>,
 }
 
 /// One run's result.

@@ -96,7 +96,7 @@ async fn bench(args: Args) {
             .map(|i| {
                 let check = format!("c{i}");
                 let offset_ms = wire::offset_ms(&check, region, interval_ms);
-                Assignment { check, region: region.to_owned(), offset_ms }
+                Assignment { check, region: region.to_owned(), offset_ms, resume_after_ms: None }
             })
             .collect(),
     };

@@ -17,6 +17,8 @@ pub struct Pair {
     pub region: Arc<str>,
     /// Its offset on the interval grid, in milliseconds (0 for cron checks).
     pub offset_ms: u64,
+    /// The planned time of its latest stored result, when the scheduler says (see [`wire::Assignment`]).
+    pub resume_after_ms: Option<i64>,
 }
 
 impl Pair {
@@ -129,7 +131,12 @@ impl Planner {
                     region
                 }
             };
-            plan.pairs.push(Pair { check: check.clone(), region, offset_ms: assignment.offset_ms });
+            plan.pairs.push(Pair {
+                check: check.clone(),
+                region,
+                offset_ms: assignment.offset_ms,
+                resume_after_ms: assignment.resume_after_ms,
+            });
         }
         plan
     }

@@ -29,6 +29,9 @@ const MAX_PERMIT_GRACE: Duration = Duration::from_millis(100);
 const EARLY_TOLERANCE_US: i64 = 50;
 /// A pair further behind than this (in milliseconds) skips to its next planned time instead of catching up.
 const BEHIND_LIMIT_MS: i64 = 1_000;
+/// How far back (in milliseconds) a new owner of a pair runs a planned time nobody ran (see
+/// [`probenet_checks::wire::Assignment::resume_after_ms`]).
+const RESUME_LIMIT_MS: i64 = 15_000;
 
 /// Concurrency limits per check kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +248,13 @@ impl Dispatcher {
                     }
                 }
                 Entry::Vacant(entry) => {
-                    let Some(next) = pair.next_at(now) else {
+                    // A pair between owners resumes after its latest stored result: the first planned time
+                    // after it, when missed by less than RESUME_LIMIT_MS, runs now, late, instead of leaving a hole.
+                    let missed = pair
+                        .resume_after_ms
+                        .and_then(|last| pair.next_at(last + 1))
+                        .filter(|at| (now - RESUME_LIMIT_MS..now).contains(at));
+                    let Some(next) = missed.or_else(|| pair.next_at(now)) else {
                         tracing::warn!(check = %pair.check.name, "the check's schedule never fires again; not run");
                         continue;
                     };

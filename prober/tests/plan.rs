@@ -18,6 +18,7 @@ fn assignments(hash: &str, text: &str, assigned: &[(&str, &str)]) -> Assignments
                 check: (*check).to_owned(),
                 region: (*region).to_owned(),
                 offset_ms: if *check == "web" { wire::offset_ms(check, region, 30_000) } else { 0 },
+                resume_after_ms: None,
             })
             .collect(),
     }

@@ -34,6 +34,7 @@ fn setup(target: &Target, checks: &[(&str, u64, u64)]) -> Setup {
                 check: (*name).to_owned(),
                 region: "eu-west".to_owned(),
                 offset_ms: *offset,
+                resume_after_ms: None,
             })
             .collect(),
     }
@@ -354,8 +355,13 @@ async fn new_assignments_arrive_through_the_long_poll() {
         Some(vec![config(&yaml)]),
         Some("hash-2"),
         vec![
-            Assignment { check: "gamma".to_owned(), region: "eu-west".to_owned(), offset_ms: 400 },
-            Assignment { check: "ghost".to_owned(), region: "eu-west".to_owned(), offset_ms: 0 },
+            Assignment {
+                check: "gamma".to_owned(),
+                region: "eu-west".to_owned(),
+                offset_ms: 400,
+                resume_after_ms: None,
+            },
+            Assignment { check: "ghost".to_owned(), region: "eu-west".to_owned(), offset_ms: 0, resume_after_ms: None },
         ],
     );
     assert!(

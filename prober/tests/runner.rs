@@ -29,6 +29,7 @@ fn pairs(planner: &mut Planner, hash: &str, checks: &[(&str, String, u64)]) -> V
                 check: (*name).to_owned(),
                 region: "eu-west".to_owned(),
                 offset_ms: *offset_ms,
+                resume_after_ms: None,
             })
             .collect(),
     });
@@ -289,4 +290,43 @@ async fn a_new_assignment_set_keeps_the_pairs_that_stay() {
 async fn wait_assigned(stats: &StatsHandle, count: u64) -> u64 {
     common::wait_until(Duration::from_secs(2), || stats.snapshot().assigned_pairs == count).await;
     stats.snapshot().assigned_pairs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
+    let target = Target::start().await;
+    let mut planner = Planner::new();
+    let now = now_ms();
+    // Interval 10 s. "missed": its latest stored result was 13 s ago, so the run planned 3 s ago was nobody's.
+    // "current": its latest result is its last planned time, nothing missed. "stale": the missed run is older
+    // than the resume limit (15 s). The two without a missed run are next planned about 5 s from now.
+    let offset = |at: i64| u64::try_from(at.rem_euclid(10_000)).unwrap();
+    let missed_at = now - 3_000;
+    let ahead = now + 5_000;
+    let checks = [("missed", offset(missed_at)), ("current", offset(ahead)), ("stale", offset(ahead))];
+    let checks: Vec<(&str, String, u64)> = checks
+        .iter()
+        .map(|(name, offset)| (*name, http_check(name, "10s", "2s", &target.url(0, name)), *offset))
+        .collect();
+    let mut assigned = pairs(&mut planner, "h1", &checks);
+    for pair in &mut assigned {
+        pair.resume_after_ms = match &*pair.check.name {
+            "missed" => Some(missed_at - 10_000),
+            "current" => Some(ahead - 10_000),
+            _ => Some(ahead - 30_000),
+        };
+    }
+    let (tx, rx) = mpsc::channel(1024);
+    let stats = StatsHandle::default();
+    let runner = Runner::start("p1", &Limits::default(), tx, &stats);
+    let collected = tokio::spawn(drain(rx));
+    runner.apply(assigned);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    runner.stop(Duration::from_secs(2)).await;
+    let results = collected.await.unwrap();
+    let planned = by_check(&results);
+    assert_eq!(planned.get("missed"), Some(&vec![missed_at]), "the missed run, once: {planned:?}");
+    assert_eq!(planned.get("current"), None, "nothing missed, nothing run early: {planned:?}");
+    assert_eq!(planned.get("stale"), None, "a run missed too long ago is not run: {planned:?}");
+    assert!(results[0].started_at_ms >= missed_at + 3_000, "the missed run ran late, now");
 }

@@ -177,14 +177,17 @@ pub async fn assignments(
         return Err(registry_error(RegistryError::NotRegistered(name.clone())));
     };
     let checks = &plan.config.config.checks;
-    let assigned = plan
-        .table
-        .of_prober(index)
-        .map(|(pair, offset_ms)| {
-            let (c, r) = plan.table.pair(pair);
-            Assignment { check: checks[c].name.clone(), region: checks[c].regions[r].clone(), offset_ms }
-        })
-        .collect();
+    let assigned = shared.with_last_planned(|last_planned| {
+        plan.table
+            .of_prober(index)
+            .map(|(pair, offset_ms)| {
+                let (c, r) = plan.table.pair(pair);
+                let (check, region) = (&checks[c].name, &checks[c].regions[r]);
+                let resume_after_ms = last_planned(check, region);
+                Assignment { check: check.clone(), region: region.clone(), offset_ms, resume_after_ms }
+            })
+            .collect()
+    });
     Ok(Json(Assignments {
         generation: plan.generation,
         config_hash: plan.config.hash.clone(),
@@ -230,6 +233,7 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         tracing::warn!(%error, prober = batch.prober, "results not stored; the prober keeps them and sends again");
         ApiError::unavailable(error.to_string())
     })?;
+    shared.note_stored(&fresh);
     shared.outputs.publish(&fresh);
     if !fresh.is_empty() {
         shared.ui_version.fetch_add(1, Ordering::Relaxed);

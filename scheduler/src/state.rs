@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use probenet_checks::ConfigError;
+use probenet_checks::wire::RunResult;
 use tokio::sync::watch;
 
 use crate::alerts::Alerting;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub results_dropped: AtomicU64,
     /// Bumped whenever results are stored: the dashboard's pages refetch when it changes.
     pub ui_version: AtomicU64,
+    /// The planned time of each pair's latest stored result (since this start), handed to a pair's new owner.
+    last_planned: Mutex<HashMap<String, i64>>,
     /// True once the scheduler is stopping (long-polls return at once).
     pub stopping: watch::Receiver<bool>,
 }
@@ -120,8 +123,25 @@ impl Shared {
             reloads_error: AtomicU64::new(0),
             results_dropped: AtomicU64::new(0),
             ui_version: AtomicU64::new(0),
+            last_planned: Mutex::new(HashMap::new()),
             stopping,
         }
+    }
+
+    /// Notes the planned times of stored results.
+    pub fn note_stored(&self, results: &[RunResult]) {
+        let mut last = self.last_planned.lock().unwrap_or_else(PoisonError::into_inner);
+        for result in results {
+            let at = last.entry(pair_key(&result.check, &result.region)).or_insert(result.planned_at_ms);
+            *at = (*at).max(result.planned_at_ms);
+        }
+    }
+
+    /// Runs `f` with a lookup of the planned time of the latest result stored for (check, region) since this
+    /// start (one lock for many lookups).
+    pub fn with_last_planned<T>(&self, f: impl FnOnce(&dyn Fn(&str, &str) -> Option<i64>) -> T) -> T {
+        let last = self.last_planned.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&|check, region| last.get(&pair_key(check, region)).copied())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -295,4 +315,9 @@ impl Shared {
             .await;
         }
     }
+}
+
+/// One map key for a (check, region) pair.
+fn pair_key(check: &str, region: &str) -> String {
+    format!("{check}\u{0}{region}")
 }
