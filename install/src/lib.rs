@@ -6,8 +6,6 @@
 //! local plan (`secrets` makes keys and tokens), `supervise` keeps components running without systemd, and
 //! `status`, `upgrade` and `uninstall` operate an install.
 
-mod located;
-
 pub mod apply;
 pub mod files;
 pub mod http;

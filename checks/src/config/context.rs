@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use super::Place;
 use super::error::ConfigError;
 use super::path::Path;
 use crate::secret::Template;
@@ -20,18 +21,33 @@ pub struct SecretRef {
 }
 
 /// Collects the errors of one file while its sections are validated. Validation is pure: no I/O.
+///
+/// Other crates validate their own YAML files with it too (the installer's stack file): deserialize with
+/// [`Ctx::deserialize`], check values with [`Ctx::error`] and [`Ctx::missing`], then take [`Ctx::into_errors`].
 #[derive(Debug)]
 pub struct Ctx<'a> {
     file: &'a str,
     root: &'a Node,
     pub(crate) errors: Vec<ConfigError>,
     pub(crate) secrets: Vec<SecretRef>,
+    /// Paths of keys dropped by `deserialize` for not fitting (not to be reported missing too).
+    pruned: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `file`, whose parsed tree is `root`.
     pub fn new(file: &'a str, root: &'a Node) -> Self {
-        Self { file, root, errors: Vec::new(), secrets: Vec::new() }
+        Self { file, root, errors: Vec::new(), secrets: Vec::new(), pruned: Vec::new() }
+    }
+
+    /// The errors recorded so far, in the order they were found.
+    pub fn errors(&self) -> &[ConfigError] {
+        &self.errors
+    }
+
+    /// The errors recorded, in the order they were found.
+    pub fn into_errors(self) -> Vec<ConfigError> {
+        self.errors
     }
 
     /// The file being validated.
@@ -68,6 +84,12 @@ impl<'a> Ctx<'a> {
         self.mark(path)
     }
 
+    /// The place of the key that ends `path` (falls back to the value's place).
+    pub fn place(&self, path: &Path) -> Place {
+        let mark = self.key_mark(path);
+        Place { file: self.file.to_owned(), line: mark.line, col: mark.col }
+    }
+
     /// An error located at the value of `path`.
     pub fn located(&self, path: &Path, message: impl Into<String>) -> ConfigError {
         self.at(self.mark(path), path, message)
@@ -100,43 +122,45 @@ impl<'a> Ctx<'a> {
         self.errors.push(error);
     }
 
+    /// Records an error at the value of `at` saying that the key ending `path` is missing, unless that key is
+    /// written but was dropped by [`Ctx::deserialize`] for not fitting (its error is already recorded).
+    pub fn missing(&mut self, path: &Path, at: &Path, message: impl Into<String>) {
+        let path = path.to_string();
+        if !self.pruned.contains(&path) {
+            self.error(at, message);
+        }
+    }
+
     /// Deserializes the node at `path` into `T`, recording a located error for every part that does not fit.
     ///
-    /// A serde deserializer stops at its first error. To report every one, the key (or list item) holding an
-    /// error is removed from a copy of the node and deserialization is tried again, up to once per child.
-    /// When that ends in a value, it is returned (built without the broken keys) so that validation can
-    /// still report the semantic errors of the rest; the recorded errors keep the config from being used. A
-    /// broken list item takes its whole list out, and then no value is returned, since validating what is left
-    /// would report misleading errors.
+    /// A serde deserializer stops at its first error. To report every one, the mapping entry holding an error
+    /// (as deep as the error's path goes) is removed from a copy of the node and deserialization is tried again,
+    /// once per entry at most. When that ends in a value, it is returned (built without the broken keys) so that
+    /// validation can still report the semantic errors of the rest; the recorded errors keep the config from
+    /// being used, and [`Ctx::missing`] does not report a dropped key as missing. A broken list item takes its
+    /// whole list out, and then no value is returned, since validating what is left would report misleading
+    /// errors ("the script is empty").
     pub fn deserialize<T: serde::de::DeserializeOwned>(&mut self, path: &Path) -> Option<T> {
         let node = self.node(path)?;
         let base = path.to_string();
         let mut current = std::borrow::Cow::Borrowed(node);
-        let children = match &node.kind {
-            NodeKind::Map(entries) => entries.len(),
-            NodeKind::Seq(_) | NodeKind::Scalar { .. } => 0,
-        };
-        let mut pruned: Vec<String> = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
         let mut whole = true;
-        for _ in 0..=children {
+        for _ in 0..=count_entries(node) {
             let error = match from_node::<T>(&current, &base) {
-                // Without a whole list, the rest would report misleading errors ("the script is empty").
                 Ok(value) => return whole.then_some(value),
                 Err(error) => error,
             };
             // A required key removed for being broken is not also "missing".
-            if pruned.iter().any(|key| error.message == format!("missing field {key:?}")) {
+            if keys.iter().any(|key| error.message == format!("missing field {key:?}")) {
                 return None;
             }
             let located = self.at(error.mark, path, error.message);
             self.errors.push(ConfigError { path: error.path.clone(), ..located });
-            match prune_child(current.to_mut(), &base, &error.path) {
-                Some((key, exact)) => {
-                    whole &= exact;
-                    pruned.push(key);
-                }
-                None => return None,
-            }
+            let pruned = prune_child(current.to_mut(), &base, &error.path)?;
+            whole &= pruned.exact;
+            keys.push(pruned.key);
+            self.pruned.push(pruned.path);
         }
         None
     }
@@ -199,10 +223,28 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The mapping entries in `node`, at every depth: how many times `deserialize` may prune.
+fn count_entries(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Scalar { .. } => 0,
+        NodeKind::Seq(items) => items.iter().map(count_entries).sum(),
+        NodeKind::Map(entries) => entries.iter().map(|(_, value)| 1 + count_entries(value)).sum(),
+    }
+}
+
+/// A mapping entry removed by [`prune_child`].
+struct Pruned {
+    /// Its key as written.
+    key: String,
+    /// Its path from the file's root.
+    path: String,
+    /// Whether it was exactly the broken entry (rather than a list holding it).
+    exact: bool,
+}
+
 /// Removes from `node` (whose path is `base`) the entry that holds the error at `error_path`, as deep as the
-/// path goes, and returns its key and whether it was exactly the broken entry (rather than a list holding it);
-/// `None` when the error is about `node` itself.
-fn prune_child(node: &mut Node, base: &str, error_path: &str) -> Option<(String, bool)> {
+/// path goes; `None` when the error is about `node` itself.
+fn prune_child(node: &mut Node, base: &str, error_path: &str) -> Option<Pruned> {
     let NodeKind::Map(entries) = &mut node.kind else {
         // A list item cannot be dropped without shifting the paths of the items after it: the list goes whole.
         return None;
@@ -217,7 +259,7 @@ fn prune_child(node: &mut Node, base: &str, error_path: &str) -> Option<(String,
     if !exact && let Some(found) = prune_child(&mut entries[at].1, &child_path, error_path) {
         return Some(found);
     }
-    Some((entries.remove(at).0.text, exact))
+    Some(Pruned { key: entries.remove(at).0.text, path: child_path, exact })
 }
 
 /// Parses a byte size: a number with an optional unit `B`, `KB`, `MB`, `GB`, `KiB`, `MiB`, `GiB`.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path as FsPath, PathBuf};
 use std::time::Duration;
 
-use probenet_checks::config::{ConfigErrors, Path};
+use probenet_checks::config::{ConfigErrors, Ctx, Path};
 use probenet_checks::yaml::{self, NodeKind};
 
 use super::raw::{RawAlerting, RawKubernetes, RawReceiver, RawRegion, RawStack, RawStore};
@@ -14,7 +14,6 @@ use super::{
     DEFAULT_STORE_LISTEN, DEFAULT_VMALERT_LISTEN, Images, KubernetesSpec, Receiver, RegionSpec, Replicas, Route,
     SchedulerSpec, Stack, Storage, StoreKind, StoreSpec, default_image,
 };
-use crate::located::Cx;
 
 /// The most probers one region may run.
 pub const MAX_PROBERS: u32 = 64;
@@ -31,21 +30,21 @@ pub fn parse_str(name: &str, text: &str, base: &FsPath) -> Result<Stack, ConfigE
             message: error.message,
         }])
     })?;
-    let mut cx = Cx::new(name, &root);
+    let mut cx = Ctx::new(name, &root);
     let top = Path::root();
     if !matches!(root.kind, NodeKind::Map(_)) {
         cx.error(&top, "a stack file is a mapping with `name`, `checks`, `scheduler` and `regions`");
-        return Err(ConfigErrors(cx.errors));
+        return Err(ConfigErrors(cx.into_errors()));
     }
     let raw = cx.deserialize::<RawStack>(&top);
     let stack = raw.and_then(|raw| stack(&mut cx, raw, base));
     match stack {
-        Some(stack) if cx.errors.is_empty() => Ok(stack),
-        _ => Err(ConfigErrors(cx.errors).sorted()),
+        Some(stack) if cx.errors().is_empty() => Ok(stack),
+        _ => Err(ConfigErrors(cx.into_errors()).sorted()),
     }
 }
 
-fn stack(cx: &mut Cx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
+fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
     let top = Path::root();
     let name = match raw.name {
         Some(name) => dns_label(cx, &top.key("name"), &name, "a stack name").then_some(name),
@@ -113,7 +112,7 @@ fn stack(cx: &mut Cx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
     })
 }
 
-fn scheduler(cx: &mut Cx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<SchedulerSpec> {
+fn scheduler(cx: &mut Ctx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<SchedulerSpec> {
     let path = Path::root().key("scheduler");
     let Some(raw) = raw else {
         cx.missing(&path, &Path::root(), "missing `scheduler`: at least its `host`, the name probers reach it by");
@@ -145,7 +144,7 @@ fn scheduler(cx: &mut Cx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<S
     Some(SchedulerSpec { host: host?, listen: listen?, data_dir: data_dir?, dashboard_url: dashboard_url? })
 }
 
-fn region_spec(cx: &mut Cx<'_>, path: &Path, name: &str, raw: RawRegion) -> Option<RegionSpec> {
+fn region_spec(cx: &mut Ctx<'_>, path: &Path, name: &str, raw: RawRegion) -> Option<RegionSpec> {
     let place = cx.place(path);
     let mut ok = true;
     if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -198,7 +197,7 @@ fn is_host(text: &str) -> bool {
     !text.is_empty() && !text.contains(['/', ' ', '@'])
 }
 
-fn store(cx: &mut Cx<'_>, raw: RawStore) -> StoreSpec {
+fn store(cx: &mut Ctx<'_>, raw: RawStore) -> StoreSpec {
     let path = Path::root().key("store");
     let kind = match raw.kind.as_deref() {
         None | Some("victoria-metrics") => StoreKind::VictoriaMetrics,
@@ -227,7 +226,7 @@ fn store(cx: &mut Cx<'_>, raw: RawStore) -> StoreSpec {
     StoreSpec { kind, retention, listen }
 }
 
-fn alerting_spec(cx: &mut Cx<'_>, raw: RawAlerting) -> Option<AlertingSpec> {
+fn alerting_spec(cx: &mut Ctx<'_>, raw: RawAlerting) -> Option<AlertingSpec> {
     let path = Path::root().key("alerting");
     let vmalert = raw.vmalert.unwrap_or_default();
     let vmalert_listen =
@@ -260,7 +259,7 @@ fn alerting_spec(cx: &mut Cx<'_>, raw: RawAlerting) -> Option<AlertingSpec> {
             String::new()
         }
     };
-    let known = |cx: &mut Cx<'_>, at: &Path, name: &str, receivers: &BTreeMap<String, Receiver>| {
+    let known = |cx: &mut Ctx<'_>, at: &Path, name: &str, receivers: &BTreeMap<String, Receiver>| {
         if !name.is_empty() && !receivers.contains_key(name) {
             let names: Vec<&str> = receivers.keys().map(String::as_str).collect();
             cx.error(at, format!("unknown receiver {name:?}; receivers are {}", names.join(", ")));
@@ -291,7 +290,7 @@ fn alerting_spec(cx: &mut Cx<'_>, raw: RawAlerting) -> Option<AlertingSpec> {
     })
 }
 
-fn receiver_spec(cx: &mut Cx<'_>, path: &Path, raw: RawReceiver) -> Option<Receiver> {
+fn receiver_spec(cx: &mut Ctx<'_>, path: &Path, raw: RawReceiver) -> Option<Receiver> {
     match (raw.webhook_url, raw.email) {
         (Some(url), None) if url.starts_with("https://") || url.starts_with("http://") => {
             Some(Receiver::Webhook { url })
@@ -308,7 +307,7 @@ fn receiver_spec(cx: &mut Cx<'_>, path: &Path, raw: RawReceiver) -> Option<Recei
     }
 }
 
-fn kubernetes(cx: &mut Cx<'_>, raw: RawKubernetes, regions: &BTreeMap<String, RegionSpec>) -> Option<KubernetesSpec> {
+fn kubernetes(cx: &mut Ctx<'_>, raw: RawKubernetes, regions: &BTreeMap<String, RegionSpec>) -> Option<KubernetesSpec> {
     let path = Path::root().key("kubernetes");
     let mut ok = true;
     let namespace = raw.namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
@@ -400,7 +399,7 @@ fn kubernetes(cx: &mut Cx<'_>, raw: RawKubernetes, regions: &BTreeMap<String, Re
     })
 }
 
-fn socket(cx: &mut Cx<'_>, path: &Path, text: Option<&str>, default: &str) -> Option<SocketAddr> {
+fn socket(cx: &mut Ctx<'_>, path: &Path, text: Option<&str>, default: &str) -> Option<SocketAddr> {
     let text = text.unwrap_or(default);
     match text.parse() {
         Ok(address) => Some(address),
@@ -411,7 +410,7 @@ fn socket(cx: &mut Cx<'_>, path: &Path, text: Option<&str>, default: &str) -> Op
     }
 }
 
-fn absolute(cx: &mut Cx<'_>, path: &Path, text: &str) -> Option<PathBuf> {
+fn absolute(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Option<PathBuf> {
     if text.starts_with('/') && !text.split('/').any(|part| part == "..") {
         Some(PathBuf::from(text))
     } else {
@@ -428,7 +427,7 @@ fn is_dns_label(text: &str) -> bool {
         && !text.ends_with('-')
 }
 
-fn dns_label(cx: &mut Cx<'_>, path: &Path, text: &str, what: &str) -> bool {
+fn dns_label(cx: &mut Ctx<'_>, path: &Path, text: &str, what: &str) -> bool {
     let ok = is_dns_label(text);
     if !ok {
         cx.error(path, format!("{what} is 1 to 63 lowercase letters, digits and -, as in prod-eu"));
@@ -436,7 +435,7 @@ fn dns_label(cx: &mut Cx<'_>, path: &Path, text: &str, what: &str) -> bool {
     ok
 }
 
-fn image_ref(cx: &mut Cx<'_>, path: &Path, text: &str) -> bool {
+fn image_ref(cx: &mut Ctx<'_>, path: &Path, text: &str) -> bool {
     let ok = !text.is_empty() && !text.contains(char::is_whitespace) && text.contains(':');
     if !ok {
         cx.error(path, format!("{text:?} is not an image with a tag, such as ghcr.io/probenet/probenet:1.0.0"));
