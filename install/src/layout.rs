@@ -200,6 +200,11 @@ impl Layout {
         self.run_dir().join("restart")
     }
 
+    /// Present when the supervisor is asked to re-execute the installed binary on the next SIGHUP (upgrades).
+    pub fn supervisor_reexec(&self) -> PathBuf {
+        self.run_dir().join("reexec")
+    }
+
     /// The supervisor's own log.
     pub fn supervisor_log(&self) -> PathBuf {
         self.log_dir().join("supervise.log")

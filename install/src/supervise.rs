@@ -2,12 +2,16 @@
 //! order (each waited for until healthy, bounded), restarts a crashed one with backoff (a bounded number of
 //! restarts per minute, then marks it failed), re-reads its file and restarts the components named in the
 //! restart file on SIGHUP, and stops them all, probers first, on SIGTERM.
+//!
+//! An upgrade replaces the supervisor too, without stopping anything: on SIGHUP with the re-exec file present it
+//! executes the installed binary (`supervise --adopt`) in its own process, whose children the components stay;
+//! the new image adopts them from the state file and watches them with `waitpid`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, OpenOptions};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -92,6 +96,9 @@ pub struct ComponentState {
 pub struct State {
     /// The supervisor's process id.
     pub pid: u32,
+    /// The supervisor's version (absent before 0.2.0, whose supervisors cannot re-exec).
+    #[serde(default)]
+    pub version: Option<String>,
     /// Every component, in start order.
     pub components: Vec<ComponentState>,
 }
@@ -140,9 +147,58 @@ pub fn signal(pid: u32, name: &str) -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// A component's process: started by this image, or adopted from the image before a re-exec (still this
+/// process's child, but without a [`Child`] handle).
+enum Process {
+    Spawned(Child),
+    Adopted(u32),
+}
+
+impl Process {
+    fn id(&self) -> u32 {
+        match self {
+            Self::Spawned(child) => child.id(),
+            Self::Adopted(pid) => *pid,
+        }
+    }
+
+    /// Its exit, once it exited (reaped); None while it runs.
+    fn try_wait(&mut self) -> Option<String> {
+        match self {
+            Self::Spawned(child) => child.try_wait().ok().flatten().map(|status: ExitStatus| status.to_string()),
+            Self::Adopted(pid) => {
+                let pid = nix::unistd::Pid::from_raw(i32::try_from(*pid).unwrap_or(i32::MAX));
+                match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                    Ok(nix::sys::wait::WaitStatus::StillAlive) => None,
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => Some(format!("exit status: {code}")),
+                    Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => Some(format!("signal: {signal}")),
+                    Ok(_) => None,
+                    // Not (or no longer) a child: gone.
+                    Err(error) => Some(format!("not waitable: {error}")),
+                }
+            }
+        }
+    }
+
+    /// Kills it and reaps it.
+    fn kill(&mut self) {
+        match self {
+            Self::Spawned(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Self::Adopted(pid) => {
+                let pid = nix::unistd::Pid::from_raw(i32::try_from(*pid).unwrap_or(i32::MAX));
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
+            }
+        }
+    }
+}
+
 struct Running {
     spec: Component,
-    child: Option<Child>,
+    child: Option<Process>,
     state: RunState,
     restarts: u64,
     recent: VecDeque<Instant>,
@@ -151,11 +207,15 @@ struct Running {
 
 /// Runs the supervisor of `layout` until `control.stop`: writes the pid and state files, starts every
 /// component, keeps them running. `user` is the uid and gid components run as (None: the supervisor's).
+///
+/// With `adopt` (after a re-exec), components whose process the state file names and that still run are
+/// adopted instead of started.
 pub fn run(
     layout: &Layout,
     control: &Control,
     http: &dyn Http,
     user: Option<(u32, u32)>,
+    adopt: bool,
     log: &mut dyn std::io::Write,
 ) -> Result<(), SuperviseError> {
     if let Some(pid) = running_pid(layout).filter(|pid| *pid != std::process::id()) {
@@ -166,10 +226,15 @@ pub fn run(
     fs::write(layout.supervisor_pid(), format!("{}\n", std::process::id())).map_err(io(layout.supervisor_pid()))?;
     let specs = read_components(&layout.supervisor_file())?;
     let mut components: Vec<Running> = specs.into_iter().map(new_running).collect();
-    let _ = writeln!(log, "supervise: starting {} components", components.len());
+    let adopted = if adopt { adopt_running(&mut components, layout, log) } else { 0 };
+    let _ = writeln!(log, "supervise: probenet {} (pid {})", env!("CARGO_PKG_VERSION"), std::process::id());
+    let _ = writeln!(log, "supervise: starting {} components", components.len() - adopted);
     for index in 0..components.len() {
         if control.stop.load(Ordering::SeqCst) {
             break;
+        }
+        if components[index].child.is_some() {
+            continue;
         }
         start(&mut components[index], layout, user, log);
         write_state(layout, &components);
@@ -179,6 +244,10 @@ pub fn run(
         std::thread::sleep(TICK);
         if control.reload.swap(false, Ordering::SeqCst) {
             reload(&mut components, layout, user, log);
+            if fs::remove_file(layout.supervisor_reexec()).is_ok() {
+                write_state(layout, &components);
+                reexec(layout, log);
+            }
         }
         let mut changed = false;
         for component in &mut components {
@@ -196,6 +265,39 @@ pub fn run(
     let _ = fs::remove_file(layout.supervisor_pid());
     let _ = fs::remove_file(layout.supervisor_state());
     Ok(())
+}
+
+/// Takes over the components the state file says run, by pid; returns how many.
+fn adopt_running(components: &mut [Running], layout: &Layout, log: &mut dyn std::io::Write) -> usize {
+    let Some(state) = State::read(layout) else { return 0 };
+    let mut adopted = 0;
+    for component in components.iter_mut() {
+        let Some(known) = state.component(&component.spec.name) else { continue };
+        let Some(pid) = known.pid else { continue };
+        let mut process = Process::Adopted(pid);
+        // One that exited meanwhile is reaped here and started again by the caller.
+        if let Some(status) = process.try_wait() {
+            let _ = writeln!(log, "supervise: {} exited during the re-exec ({status})", component.spec.name);
+            continue;
+        }
+        let _ = writeln!(log, "supervise: adopted {} (pid {pid})", component.spec.name);
+        component.child = Some(process);
+        component.state = RunState::Running;
+        component.restarts = known.restarts;
+        adopted += 1;
+    }
+    write_state(layout, components);
+    adopted
+}
+
+/// Replaces this process's image with the installed binary's `supervise --adopt`; returns only when that
+/// failed (this image then goes on).
+fn reexec(layout: &Layout, log: &mut dyn std::io::Write) {
+    let binary = layout.binary();
+    let _ = writeln!(log, "supervise: re-executing {}", binary.display());
+    let _ = log.flush();
+    let error = Command::new(&binary).arg("supervise").arg("--root").arg(layout.root()).arg("--adopt").exec();
+    let _ = writeln!(log, "supervise: cannot re-execute {}: {error}; this version goes on", binary.display());
 }
 
 fn new_running(spec: Component) -> Running {
@@ -247,7 +349,7 @@ fn start(component: &mut Running, layout: &Layout, user: Option<(u32, u32)>, log
     match command.spawn() {
         Ok(child) => {
             let _ = writeln!(log, "supervise: started {} (pid {})", spec.name, child.id());
-            component.child = Some(child);
+            component.child = Some(Process::Spawned(child));
             component.state = RunState::Running;
         }
         Err(error) => {
@@ -286,7 +388,7 @@ fn after_exit(component: &mut Running, log: &mut dyn std::io::Write) {
 /// Notices an exit and restarts when its backoff is over; true when the state changed.
 fn watch(component: &mut Running, layout: &Layout, user: Option<(u32, u32)>, log: &mut dyn std::io::Write) -> bool {
     if let Some(child) = &mut component.child
-        && let Ok(Some(status)) = child.try_wait()
+        && let Some(status) = child.try_wait()
     {
         let _ = writeln!(log, "supervise: {} exited ({status})", component.spec.name);
         component.child = None;
@@ -307,14 +409,15 @@ fn stop(component: &mut Running, log: &mut dyn std::io::Write) {
         let pid = child.id();
         signal(pid, "TERM");
         let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        let mut exited = child.try_wait().is_some();
+        while !exited && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
+            exited = child.try_wait().is_some();
         }
-        if matches!(child.try_wait(), Ok(None)) {
+        if !exited {
             let _ =
                 writeln!(log, "supervise: {} did not stop in {}s: killed", component.spec.name, STOP_TIMEOUT.as_secs());
-            let _ = child.kill();
-            let _ = child.wait();
+            child.kill();
         }
         let _ = writeln!(log, "supervise: stopped {}", component.spec.name);
     }
@@ -376,12 +479,13 @@ fn reload(components: &mut Vec<Running>, layout: &Layout, user: Option<(u32, u32
 fn write_state(layout: &Layout, components: &[Running]) {
     let state = State {
         pid: std::process::id(),
+        version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         components: components
             .iter()
             .map(|component| ComponentState {
                 name: component.spec.name.clone(),
                 state: component.state,
-                pid: component.child.as_ref().map(Child::id),
+                pid: component.child.as_ref().map(Process::id),
                 restarts: component.restarts,
             })
             .collect(),

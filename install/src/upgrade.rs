@@ -103,8 +103,44 @@ pub fn upgrade(plan: &Plan, new_binary: &std::path::Path, options: &mut Options<
             return Err(UpgradeError::RolledBack { component: component.name.clone(), reason });
         }
     }
+    if manager == ServiceManager::Supervisor {
+        // Last, once the new binary has proved itself running the scheduler and the probers.
+        reexec_supervisor(&layout, new_binary, options);
+    }
     say(options, "upgrade done");
     Ok(())
+}
+
+/// Asks the supervisor to re-execute the installed binary, adopting the running components, and waits until
+/// it reports the new version. A supervisor before 0.2.0 cannot: it goes on with its version until restarted.
+fn reexec_supervisor(layout: &Layout, new_binary: &std::path::Path, options: &mut Options<'_>) {
+    let Some(state) = State::read(layout) else { return };
+    if state.version.is_none() {
+        say(options, "the supervisor predates 0.2.0 and cannot re-execute itself: it runs its version until restarted");
+        return;
+    }
+    let version = Command::new(new_binary)
+        .arg("--version")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().trim_start_matches("probenet ").to_owned());
+    let Ok(version) = version else { return };
+    if fs::write(layout.supervisor_reexec(), b"").is_err() {
+        return;
+    }
+    supervise::signal(state.pid, "HUP");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let now = State::read(layout);
+        if now.as_ref().is_some_and(|now| now.pid == state.pid && now.version.as_deref() == Some(version.as_str()))
+            && !layout.supervisor_reexec().exists()
+        {
+            say(options, &format!("the supervisor runs {version} (pid {})", state.pid));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = fs::remove_file(layout.supervisor_reexec());
+    say(options, "the supervisor did not re-execute itself: it runs its version until restarted");
 }
 
 fn say(options: &mut Options<'_>, line: &str) {

@@ -59,7 +59,7 @@ fn restarts_a_dead_component_and_one_asked_for_then_stops_all() {
     let control = Arc::new(Control::default());
     let (thread_layout, thread_control) = (layout.clone(), control.clone());
     let supervisor = std::thread::spawn(move || {
-        supervise::run(&thread_layout, &thread_control, &Healthy, None, &mut std::io::sink())
+        supervise::run(&thread_layout, &thread_control, &Healthy, None, false, &mut std::io::sink())
     });
     wait("both components", || pid_of(&layout, "a").is_some() && pid_of(&layout, "b").is_some());
     let (a, b) = (pid_of(&layout, "a").unwrap(), pid_of(&layout, "b").unwrap());
@@ -94,8 +94,58 @@ fn a_second_supervisor_is_refused() {
     // A live process named in the pid file: a supervisor runs.
     let mut parent = std::process::Command::new("/bin/sleep").arg("30").spawn().unwrap();
     std::fs::write(layout.supervisor_pid(), parent.id().to_string()).unwrap();
-    let result = supervise::run(&layout, &Control::default(), &Healthy, None, &mut std::io::sink());
+    let result = supervise::run(&layout, &Control::default(), &Healthy, None, false, &mut std::io::sink());
     let _ = parent.kill();
     let _ = parent.wait();
     assert!(matches!(result, Err(supervise::SuperviseError::Running(_))), "{result:?}");
+}
+
+#[test]
+fn after_a_re_exec_the_running_components_are_adopted_not_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::for_root(dir.path());
+    for dir in [layout.etc(), layout.log_dir(), layout.run_dir()] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let components = vec![sleeper("a"), sleeper("b")];
+    std::fs::write(layout.supervisor_file(), serde_json::to_string(&components).unwrap()).unwrap();
+    // What the image before the re-exec left: "a" running (a child of this process, as it would be of the
+    // supervisor's), with 2 restarts; "b" named with a pid that is not a child (gone, or never ours).
+    let running = std::process::Command::new("/bin/sleep").arg("300").spawn().unwrap();
+    let before = State {
+        pid: std::process::id(),
+        version: Some("0.0.1".to_owned()),
+        components: vec![
+            supervise::ComponentState {
+                name: "a".to_owned(),
+                state: RunState::Running,
+                pid: Some(running.id()),
+                restarts: 2,
+            },
+            supervise::ComponentState { name: "b".to_owned(), state: RunState::Running, pid: Some(1), restarts: 0 },
+        ],
+    };
+    std::fs::write(layout.supervisor_state(), serde_json::to_string(&before).unwrap()).unwrap();
+
+    let control = Arc::new(Control::default());
+    let (thread_layout, thread_control) = (layout.clone(), control.clone());
+    let supervisor = std::thread::spawn(move || {
+        supervise::run(&thread_layout, &thread_control, &Healthy, None, true, &mut std::io::sink())
+    });
+    wait("b started", || pid_of(&layout, "b").is_some_and(|pid| pid != 1));
+    let state = State::read(&layout).unwrap();
+    assert_eq!(state.version.as_deref(), Some(env!("CARGO_PKG_VERSION")), "the state names the new version");
+    let a = state.component("a").unwrap();
+    assert_eq!((a.pid, a.restarts, a.state), (Some(running.id()), 2, RunState::Running), "a adopted as it was");
+
+    // The adopted process dies: noticed through waitpid and started again as a new process.
+    assert!(supervise::signal(running.id(), "KILL"));
+    wait("a restarted", || pid_of(&layout, "a").is_some_and(|pid| pid != running.id()));
+    assert!(!supervise::alive(running.id()), "the adopted process was reaped");
+    assert_eq!(State::read(&layout).unwrap().component("a").unwrap().restarts, 3);
+
+    let pids = [pid_of(&layout, "a").unwrap(), pid_of(&layout, "b").unwrap()];
+    control.stop.store(true, Ordering::SeqCst);
+    supervisor.join().unwrap().unwrap();
+    assert!(pids.iter().all(|pid| !supervise::alive(*pid)), "components stopped");
 }

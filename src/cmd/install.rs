@@ -70,6 +70,9 @@ pub struct SuperviseArgs {
     /// The install's root (its etc/probenet/supervise.json).
     #[arg(long, value_name = "DIR", default_value = "/")]
     root: PathBuf,
+    /// Take over the running components the state file names (after an upgrade re-executes the supervisor).
+    #[arg(long)]
+    adopt: bool,
 }
 
 /// `probenet status`.
@@ -298,7 +301,7 @@ pub fn supervise(args: &SuperviseArgs) -> ExitCode {
     };
     let user = apply::component_user(&layout);
     let mut log = std::io::stderr();
-    match supervise::run(&layout, &control, &http, user, &mut log) {
+    match supervise::run(&layout, &control, &http, user, args.adopt, &mut log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(error),
     }

@@ -191,7 +191,12 @@ fn install_upgrade_and_uninstall_a_stack_with_regions_in_namespaces() {
     assert!(output.status.success(), "upgrade failed");
     let after = now_ms();
     assert!(layout.previous_binary().exists(), "the previous binary is kept");
-    assert_eq!(State::read(layout).unwrap().pid, supervisor, "the same supervisor runs");
+    // The supervisor re-executed the installed binary in its own process, keeping its components.
+    let state = State::read(layout).unwrap();
+    assert_eq!(state.pid, supervisor, "the same supervisor process runs");
+    assert_eq!(state.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    let exe = std::fs::read_link(format!("/proc/{supervisor}/exe")).unwrap();
+    assert_eq!(exe, layout.binary(), "the supervisor runs the installed binary, not a replaced one");
     // Wait until results planned after the upgrade are in (spooled ones included).
     std::thread::sleep(Duration::from_secs(3));
     for (region, ..) in REGIONS {

@@ -67,6 +67,8 @@ fn the_previous_release_upgrades_to_this_build_without_losing_a_result() {
     let before = now_ms();
     let output = stack.run(&current(), &["upgrade"], &[]);
     assert!(output.status.success(), "the upgrade from {previous_version} failed");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("the supervisor predates 0.2.0"), "the old supervisor is not re-executed: {said}");
     let after = now_ms();
     std::thread::sleep(Duration::from_secs(3));
 
