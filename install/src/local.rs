@@ -2,7 +2,6 @@
 //! command lines, systemd units, and the plan that installs them in a safe order.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -13,8 +12,6 @@ use crate::stack::{Loaded, StoreKind};
 
 /// The distribution packages of the bundled store and alerting.
 pub const PACKAGES: [&str; 2] = ["victoria-metrics", "prometheus-alertmanager"];
-/// The first port of the probers' `/metrics` and `/healthz` (one port per prober, on loopback).
-pub const PROBER_METRICS_PORT: u16 = 9470;
 
 /// What a component is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,51 +272,40 @@ pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
     scheduler.after = out.iter().map(|component| component.name.clone()).collect();
     out.push(scheduler);
     let icmp = loaded.config.checks.iter().any(|check| check.kind.key() == "icmp");
-    let mut port = PROBER_METRICS_PORT;
-    for (region, spec) in &stack.regions {
-        for index in 1..=spec.probers {
-            let name = format!("{region}-{index}");
-            let metrics = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
-            port = port.saturating_add(1);
-            let exec = vec![
-                s(layout.binary()),
-                "prober".to_owned(),
-                "--scheduler".to_owned(),
-                stack.scheduler.url_for(spec),
-                "--region".to_owned(),
-                region.clone(),
-                "--token-file".to_owned(),
-                s(layout.token_file(region)),
-                "--ca".to_owned(),
-                s(layout.ca_cert()),
-                "--name".to_owned(),
-                name.clone(),
-                "--spool".to_owned(),
-                s(layout.spool(&name)),
-                "--metrics-listen".to_owned(),
-                metrics.to_string(),
-            ];
-            let health = match spec.netns {
-                Some(_) => Health::Registered { name: name.clone() },
-                None => Health::Http {
-                    url: format!("http://{metrics}/healthz"),
-                    ca: None,
-                    basic_auth: None,
-                    client_cert: None,
-                },
-            };
-            let mut prober = component(
-                &format!("probenet-prober-{name}"),
-                Role::Prober { region: region.clone(), index },
-                exec,
-                health,
-            );
-            prober.netns = spec.netns.clone();
-            prober.writable = vec![layout.spool(&name)];
-            prober.net_raw = icmp;
-            prober.after = vec!["probenet-scheduler".to_owned()];
-            out.push(prober);
-        }
+    for (region, index, metrics) in stack.prober_metrics() {
+        let Some(spec) = stack.regions.get(&region) else { continue };
+        let name = format!("{region}-{index}");
+        let exec = vec![
+            s(layout.binary()),
+            "prober".to_owned(),
+            "--scheduler".to_owned(),
+            stack.scheduler.url_for(spec),
+            "--region".to_owned(),
+            region.clone(),
+            "--token-file".to_owned(),
+            s(layout.token_file(&region)),
+            "--ca".to_owned(),
+            s(layout.ca_cert()),
+            "--name".to_owned(),
+            name.clone(),
+            "--spool".to_owned(),
+            s(layout.spool(&name)),
+            "--metrics-listen".to_owned(),
+            metrics.to_string(),
+        ];
+        let health = match spec.netns {
+            Some(_) => Health::Registered { name: name.clone() },
+            None => {
+                Health::Http { url: format!("http://{metrics}/healthz"), ca: None, basic_auth: None, client_cert: None }
+            }
+        };
+        let mut prober =
+            component(&format!("probenet-prober-{name}"), Role::Prober { region: region.clone(), index }, exec, health);
+        prober.netns = spec.netns.clone();
+        prober.writable = vec![layout.spool(&name)];
+        prober.net_raw = icmp;
+        prober.after = vec!["probenet-scheduler".to_owned()];
+        out.push(prober);
     }
     out
 }

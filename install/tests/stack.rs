@@ -65,6 +65,24 @@ fn defaults_fill_what_is_not_written() {
 }
 
 #[test]
+fn probers_reach_the_scheduler_and_serve_metrics_where_their_region_says() {
+    let text = "name: x\nchecks: [c.yaml]\nscheduler: {host: probe.example, listen: '0.0.0.0:7443'}\nregions:\n  \
+                a: {probers: 2}\n  b: {probers: 2, metrics_port: 9600, scheduler_host: 10.1.0.1}\n  c: {}\n";
+    let stack = stack::parse_str("stack.yaml", text, Path::new("/srv")).expect("valid");
+    let metrics: Vec<(String, u32, String)> =
+        stack.prober_metrics().into_iter().map(|(region, index, at)| (region, index, at.to_string())).collect();
+    let expected = [("a", 1, "127.0.0.1:9470"), ("a", 2, "127.0.0.1:9471"), ("b", 1, "127.0.0.1:9600")];
+    let expected: Vec<(String, u32, String)> = expected
+        .iter()
+        .chain(&[("b", 2, "127.0.0.1:9601"), ("c", 1, "127.0.0.1:9472")])
+        .map(|(region, index, at)| ((*region).to_owned(), *index, (*at).to_owned()))
+        .collect();
+    assert_eq!(metrics, expected, "a region's metrics_port and up, the others counting on from 9470");
+    assert_eq!(stack.scheduler.url_for(&stack.regions["a"]), "https://probe.example:7443");
+    assert_eq!(stack.scheduler.url_for(&stack.regions["b"]), "https://10.1.0.1:7443");
+}
+
+#[test]
 fn the_example_stack_validates_against_the_quickstart_checks() {
     let loaded = stack::load(&common::repo().join("examples/stack.yaml")).unwrap_or_else(|errors| panic!("{errors}"));
     assert_eq!(loaded.stack.name, "demo");

@@ -111,7 +111,7 @@ fn after_a_re_exec_the_running_components_are_adopted_not_started_again() {
     std::fs::write(layout.supervisor_file(), serde_json::to_string(&components).unwrap()).unwrap();
     // What the image before the re-exec left: "a" running (a child of this process, as it would be of the
     // supervisor's), with 2 restarts; "b" named with a pid that is not a child (gone, or never ours).
-    let running = std::process::Command::new("/bin/sleep").arg("300").spawn().unwrap();
+    let mut running = std::process::Command::new("/bin/sleep").arg("300").spawn().unwrap();
     let before = State {
         pid: std::process::id(),
         version: Some("0.0.1".to_owned()),
@@ -142,6 +142,7 @@ fn after_a_re_exec_the_running_components_are_adopted_not_started_again() {
     assert!(supervise::signal(running.id(), "KILL"));
     wait("a restarted", || pid_of(&layout, "a").is_some_and(|pid| pid != running.id()));
     assert!(!supervise::alive(running.id()), "the adopted process was reaped");
+    assert!(running.wait().is_err(), "reaped by the supervisor, not left for its spawner");
     assert_eq!(State::read(&layout).unwrap().component("a").unwrap().restarts, 3);
 
     let pids = [pid_of(&layout, "a").unwrap(), pid_of(&layout, "b").unwrap()];

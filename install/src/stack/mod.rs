@@ -1,6 +1,7 @@
 //! The stack file: what a deployment holds (scheduler, regions and their probers, the store, alerting), for
 //! both targets (one Linux host, Kubernetes clusters), validated with located errors.
 
+mod ports;
 mod raw;
 mod validate;
 
@@ -25,6 +26,9 @@ pub const DEFAULT_STORE_LISTEN: &str = "127.0.0.1:8428";
 pub const DEFAULT_VMALERT_LISTEN: &str = "127.0.0.1:8880";
 /// Alertmanager's default listen address.
 pub const DEFAULT_ALERTMANAGER_LISTEN: &str = "127.0.0.1:9093";
+/// The first port of the probers' `/metrics` (on 127.0.0.1, or in their region's namespace) when their region
+/// sets none.
+pub const DEFAULT_PROBER_METRICS_PORT: u16 = 9470;
 /// The default retention of the store.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// The Kubernetes namespace of the central cluster by default.
@@ -92,6 +96,8 @@ pub struct RegionSpec {
     /// The name or address this region's probers reach the scheduler by, when not the scheduler's `host` (a
     /// private address, another DNS view); the server certificate holds it too.
     pub scheduler_host: Option<String>,
+    /// Local target: the port of its first prober's `/metrics` (the next ones count up).
+    pub metrics_port: Option<u16>,
     /// Kubernetes target: the context (cluster) of kubeconfig; `None` is the central cluster's.
     pub context: Option<String>,
     /// Kubernetes target: the namespace (default `probenet-REGION`).
@@ -300,6 +306,26 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
 }
 
 impl Stack {
+    /// Each local prober's `/metrics` address, as (region, index from 1, address), region by region: from the
+    /// region's `metrics_port` up, or else from the next ports of a count starting at 9470.
+    pub fn prober_metrics(&self) -> Vec<(String, u32, SocketAddr)> {
+        let mut next = DEFAULT_PROBER_METRICS_PORT;
+        let mut out = Vec::new();
+        for (region, spec) in &self.regions {
+            let first = spec.metrics_port.unwrap_or(next);
+            let count = u16::try_from(spec.probers).unwrap_or(u16::MAX);
+            if spec.metrics_port.is_none() {
+                next = next.saturating_add(count);
+            }
+            for index in 1..=spec.probers {
+                let offset = u16::try_from(index - 1).unwrap_or(u16::MAX);
+                let port = first.saturating_add(offset);
+                out.push((region.clone(), index, SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port))));
+            }
+        }
+        out
+    }
+
     /// What does not agree between the stack and the checks config: every region of one must be a region of
     /// the other, and each region needs at least the probers `scheduling.probers_per_region` asks for.
     pub fn check_config(&self, config: &Config) -> Vec<ConfigError> {

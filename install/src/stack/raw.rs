@@ -35,6 +35,7 @@ pub struct RawRegion {
     pub probers: Option<u32>,
     pub netns: Option<String>,
     pub scheduler_host: Option<String>,
+    pub metrics_port: Option<u16>,
     pub kubernetes: Option<RawRegionKubernetes>,
 }
 

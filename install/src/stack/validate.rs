@@ -100,7 +100,7 @@ fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
         (StoreKind::VictoriaMetrics, alerting) => alerting_spec(cx, alerting.unwrap_or_default()),
     };
     let kubernetes = kubernetes(cx, raw.kubernetes.unwrap_or_default(), &regions);
-    Some(Stack {
+    let stack = Stack {
         name: name?,
         checks,
         scheduler: scheduler?,
@@ -109,7 +109,9 @@ fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
         store,
         alerting,
         kubernetes: kubernetes?,
-    })
+    };
+    super::ports::check(cx, &stack);
+    Some(stack)
 }
 
 fn scheduler(cx: &mut Ctx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<SchedulerSpec> {
@@ -188,8 +190,30 @@ fn region_spec(cx: &mut Ctx<'_>, path: &Path, name: &str, raw: RawRegion) -> Opt
             namespace
         }
     };
-    let scheduler_host = raw.scheduler_host;
-    ok.then_some(RegionSpec { probers, netns: raw.netns, scheduler_host, context: kube.context, namespace, place })
+    if let Some(port) = raw.metrics_port {
+        let last = u32::from(port) + probers.max(1) - 1;
+        let problem = match port {
+            0 => Some("0 is not a port: write 1 to 65535".to_owned()),
+            _ if last > u32::from(u16::MAX) => {
+                Some(format!("{probers} probers need ports {port} to {last}, past 65535"))
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            cx.error(&path.key("metrics_port"), problem);
+            ok = false;
+        }
+    }
+    let (scheduler_host, metrics_port) = (raw.scheduler_host, raw.metrics_port);
+    ok.then_some(RegionSpec {
+        probers,
+        netns: raw.netns,
+        scheduler_host,
+        metrics_port,
+        context: kube.context,
+        namespace,
+        place,
+    })
 }
 
 /// Whether `text` can be a host name or an address in a URL.
