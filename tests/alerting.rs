@@ -2,25 +2,11 @@
 //! webhook notification fires naming both regions; the scheduler restarts while it fires and does not page
 //! again; the target comes back and one resolve follows.
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::processes::{Kill, command, free_port, notifications, receiver, token, wait_for};
-
-/// Answers 200 on `port` until the process ends (bounded: 100,000 connections).
-fn serve_target(port: u16) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(100_000) {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-}
+use crate::util::processes::{Kill, command, free_port, notifications, receiver, serve_ok, token, wait_for};
 
 const SECRET: &str = "hook-secret-for-the-test";
 
@@ -96,7 +82,7 @@ fn a_target_down_in_every_region_fires_once_survives_a_restart_and_resolves_once
     assert_eq!(notifications(&got, SECRET).len(), 1, "no second firing after the restart");
 
     // The target comes back: one resolve, and nothing more.
-    serve_target(target_port);
+    serve_ok(TcpListener::bind(("127.0.0.1", target_port)).unwrap(), 100_000);
     wait_for("the resolve", Duration::from_secs(40), dir.path(), || got.lock().unwrap().len() >= 2);
     std::thread::sleep(Duration::from_secs(3));
     let all = notifications(&got, SECRET);

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use probenet_testkit::{Region, TARGET_IP};
 
-use crate::util::processes::{Kill, can_create_namespaces, command, notifications, now_ms, receiver, token, wait_for};
+use crate::util::processes::{
+    Kill, can_create_namespaces, command, notifications, now_ms, receiver, serve_ok, token, wait_for,
+};
 use serde_json::Value;
 
 const SECRET: &str = "regions-hook-secret-3f9a";
@@ -243,19 +245,6 @@ fn a_quorum_of_regions_pages_once_and_one_region_does_not() {
     assert!(!log.contains(SECRET), "the secret is not logged");
 }
 
-/// Answers 200 on 127.0.0.1:`port` until the process ends (bounded: 100,000 connections).
-fn serve_ok(port: u16) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(100_000) {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-}
-
 /// Alertmanager's alerts named `site-down`, active or not (resolved ones drop out of its API).
 fn am_alerts(base: &str) -> Vec<Value> {
     let url = format!("{base}/api/v2/alerts?filter=alertname%3D%22site-down%22");
@@ -332,7 +321,7 @@ fn alertmanager_receives_the_schedulers_alert_and_its_resolve() {
 
     // The target answers: the engine resolves after `resolve_after`, posts `endsAt`, and Alertmanager no longer
     // shows the alert as active; it stays that way.
-    serve_ok(target_port);
+    serve_ok(TcpListener::bind(("127.0.0.1", target_port)).unwrap(), 100_000);
     let active = |base: &str| am_alerts(base).into_iter().filter(|a| a["status"]["state"] == "active").count();
     wait_for("the alert to resolve in alertmanager", Duration::from_secs(30), &logs, || {
         active(&alertmanager.base) == 0

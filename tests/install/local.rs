@@ -14,8 +14,8 @@ use probenet_install::supervise::{self, State};
 use probenet_testkit::{Region, TARGET_IP};
 use serde_json::Value;
 
-use super::{Stack, assert_no_gap, current, poll, read_trimmed, require_packages, serve_ok};
-use crate::util::processes::{can_create_namespaces, free_port, now_ms};
+use super::{Stack, assert_no_gap, current, poll, read_trimmed, require_packages};
+use crate::util::processes::{can_create_namespaces, free_port, now_ms, serve_ok};
 
 const TARGET_PORT: u16 = 18_100;
 const CLOSED_PORT: u16 = 18_101;
@@ -34,7 +34,7 @@ fn install_upgrade_and_uninstall_a_stack_with_regions_in_namespaces() {
     for (name, delay, link) in REGIONS {
         let region = Region::create(name, Duration::from_millis(delay)).unwrap();
         let listener = region.in_target(|| TcpListener::bind((TARGET_IP, TARGET_PORT))).unwrap();
-        serve_ok(listener);
+        serve_ok(listener, 20_000);
         let (host_ip, _) = region.control_link(link).unwrap();
         region_lines.push_str(&format!(
             "  {name}: {{probers: 2, netns: {}, scheduler_host: '{host_ip}'}}\n",

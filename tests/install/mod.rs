@@ -9,8 +9,6 @@
 mod local;
 mod previous;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -180,16 +178,4 @@ pub fn poll<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>
         std::thread::sleep(Duration::from_millis(500));
     }
     panic!("timed out after {limit:?} waiting for {what}");
-}
-
-/// Answers 200 to every request on `listener`; bounded to 20,000 connections.
-pub fn serve_ok(listener: TcpListener) {
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(20_000) {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Stack, assert_no_gap, current, poll, require_packages, serve_ok};
-use crate::util::processes::{free_port, now_ms};
+use super::{Stack, assert_no_gap, current, poll, require_packages};
+use crate::util::processes::{free_port, now_ms, serve_ok};
 
 /// The previous release's binary, built when missing (minutes, once: it is kept under target/previous).
 fn previous_release() -> (PathBuf, String) {
@@ -33,7 +33,7 @@ fn the_previous_release_upgrades_to_this_build_without_losing_a_result() {
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap().port();
-    serve_ok(listener);
+    serve_ok(listener, 20_000);
     let checks = format!(
         "regions: {{ra: {{}}, rb: {{}}}}\ndefaults: {{interval: 1s, timeout: 700ms}}\nchecks:\n  - name: web\n    \
          http: {{url: \"http://127.0.0.1:{target}/\"}}\n"

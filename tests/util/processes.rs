@@ -115,3 +115,15 @@ pub fn notifications(got: &Received, secret: &str) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Answers `200 ok` to every request on `listener` from a thread; bounded to `limit` connections.
+pub fn serve_ok(listener: TcpListener, limit: usize) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(limit) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+}
