@@ -58,6 +58,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn last_planned(&self) -> Vec<(String, String, i64)> {
+        match self.db.latest_runs() {
+            Ok(runs) => runs.into_iter().map(|run| (run.check, run.region, run.planned_at_ms)).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the latest runs");
+                Vec::new()
+            }
+        }
+    }
+
     fn query(&self, query: &Query) -> Vec<RunResult> {
         let query = ResultQuery {
             check: query.check.clone(),

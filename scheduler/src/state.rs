@@ -56,7 +56,7 @@ pub struct Shared {
     pub results_dropped: AtomicU64,
     /// Bumped whenever results are stored: the dashboard's pages refetch when it changes.
     pub ui_version: AtomicU64,
-    /// The planned time of each pair's latest stored result (since this start), handed to a pair's new owner.
+    /// The planned time of each pair's latest stored result, handed to a pair's new owner.
     last_planned: Mutex<HashMap<String, i64>>,
     /// True once the scheduler is stopping (long-polls return at once).
     pub stopping: watch::Receiver<bool>,
@@ -110,6 +110,12 @@ impl Shared {
     ) -> Self {
         let Destinations { store, outputs, alerting } = destinations;
         store.set_pairs(&loaded.pairs());
+        // What probers resume after, from the store: a scheduler restart does not forget it.
+        let last_planned: HashMap<String, i64> = store
+            .last_planned()
+            .into_iter()
+            .map(|(check, region, planned)| (pair_key(&check, &region), planned))
+            .collect();
         let registry = Registry::new(loaded.config.scheduling.lease);
         Self {
             paths,
@@ -123,7 +129,7 @@ impl Shared {
             reloads_error: AtomicU64::new(0),
             results_dropped: AtomicU64::new(0),
             ui_version: AtomicU64::new(0),
-            last_planned: Mutex::new(HashMap::new()),
+            last_planned: Mutex::new(last_planned),
             stopping,
         }
     }
@@ -137,8 +143,8 @@ impl Shared {
         }
     }
 
-    /// Runs `f` with a lookup of the planned time of the latest result stored for (check, region) since this
-    /// start (one lock for many lookups).
+    /// Runs `f` with a lookup of the planned time of the latest result stored for (check, region) (one lock for
+    /// many lookups).
     pub fn with_last_planned<T>(&self, f: impl FnOnce(&dyn Fn(&str, &str) -> Option<i64>) -> T) -> T {
         let last = self.last_planned.lock().unwrap_or_else(PoisonError::into_inner);
         f(&|check, region| last.get(&pair_key(check, region)).copied())

@@ -41,6 +41,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn ingest(&self, results: Vec<RunResult>) -> Result<(Ingested, Vec<RunResult>), StoreError>;
     /// The latest result (by planned time) of a pair.
     fn latest(&self, check: &str, region: &str) -> Option<RunResult>;
+    /// The planned time of every pair's latest result, as (check, region, planned_at_ms).
+    fn last_planned(&self) -> Vec<(String, String, i64)>;
     /// Results matching the query, newest first.
     fn query(&self, query: &Query) -> Vec<RunResult>;
     /// Results accepted and duplicates seen since start.
@@ -147,6 +149,19 @@ impl Store for MemoryStore {
         let inner = self.lock();
         let window = inner.pairs.get(check)?.get(region)?;
         window.results.last_key_value().map(|(_, result)| result.clone())
+    }
+
+    fn last_planned(&self) -> Vec<(String, String, i64)> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for (check, regions) in &inner.pairs {
+            for (region, window) in regions {
+                if let Some(planned) = window.results.last_key_value().map(|(_, result)| result.planned_at_ms) {
+                    out.push((check.clone(), region.clone(), planned));
+                }
+            }
+        }
+        out
     }
 
     fn query(&self, query: &Query) -> Vec<RunResult> {

@@ -238,3 +238,28 @@ async fn stopping_answers_held_long_polls_at_once() {
     assert!(start.elapsed() < Duration::from_secs(4), "stopping took {:?}", start.elapsed());
     assert_eq!(answered.ok(), Some(StatusCode::OK));
 }
+
+#[tokio::test]
+async fn assignments_say_where_a_pair_resumes_even_after_a_restart() {
+    let mut net = Net::start(CONFIG).await;
+    net.register("p1", "eu").await;
+    let resume = |assignments: &probenet_checks::wire::Assignments, check: &str| {
+        assignments.assigned.iter().find(|a| a.check == check).and_then(|a| a.resume_after_ms)
+    };
+    let assignments = net.assignments("p1", "eu", 0, 0).await;
+    assert_eq!(resume(&assignments, "home"), None, "no result stored yet");
+
+    let planned = 1_795_500_000_000;
+    let results = [result("home", "eu", planned + 30_000, State::Up), result("home", "eu", planned, State::Up)];
+    assert_eq!(net.post_results("eu", &results).await.0, StatusCode::OK);
+    let assignments = net.assignments("p1", "eu", 0, 0).await;
+    assert_eq!(resume(&assignments, "home"), Some(planned + 30_000), "the latest planned time, not the last sent");
+    assert_eq!(resume(&assignments, "api"), None);
+
+    // A restarted scheduler reads it back from its store.
+    net.restart().await;
+    net.register("p1", "eu").await;
+    let assignments = net.assignments("p1", "eu", 0, 0).await;
+    assert_eq!(resume(&assignments, "home"), Some(planned + 30_000));
+    net.stop().await;
+}

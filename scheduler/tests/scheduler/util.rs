@@ -175,6 +175,17 @@ impl Net {
         std::fs::rename(&temporary, &self.config).unwrap();
     }
 
+    /// Stops the scheduler and starts it again on the same data (a new port).
+    pub async fn restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        let running = probenet_scheduler::start(options(self.dir.path(), self.config.clone())).await.unwrap();
+        self.client = client(running.ca_pem().unwrap());
+        self.base = format!("https://localhost:{}", running.addr().port());
+        self.running = Some(running);
+    }
+
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
