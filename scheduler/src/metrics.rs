@@ -31,28 +31,28 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
         plan.table.unassigned() as u64,
     );
     let totals = shared.store.totals();
-    counter(&mut out, "probenet_scheduler_results_ingested", "Results stored.", totals.accepted as u64);
+    counter(&mut out, "probenet_scheduler_results_ingested_total", "Results stored.", totals.accepted as u64);
     counter(
         &mut out,
-        "probenet_scheduler_results_duplicate",
+        "probenet_scheduler_results_duplicate_total",
         "Results received again (a replay) and not stored twice.",
         totals.duplicates as u64,
     );
     counter(
         &mut out,
-        "probenet_scheduler_results_dropped",
+        "probenet_scheduler_results_dropped_total",
         "Results of checks no longer in the config: acknowledged, not stored.",
         shared.results_dropped.load(Ordering::Relaxed),
     );
-    header(&mut out, "probenet_scheduler_config_reloads", "counter", "Config reloads, by result.");
+    header(&mut out, "probenet_scheduler_config_reloads_total", "counter", "Config reloads, by result.");
     let _ = writeln!(
         out,
-        "probenet_scheduler_config_reloads{{result=\"ok\"}} {}",
+        "probenet_scheduler_config_reloads_total{{result=\"ok\"}} {}",
         shared.reloads_ok.load(Ordering::Relaxed)
     );
     let _ = writeln!(
         out,
-        "probenet_scheduler_config_reloads{{result=\"error\"}} {}",
+        "probenet_scheduler_config_reloads_total{{result=\"error\"}} {}",
         shared.reloads_error.load(Ordering::Relaxed)
     );
     gauge(

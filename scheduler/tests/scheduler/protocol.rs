@@ -214,8 +214,8 @@ async fn results_are_ingested_once_per_run_id() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let metrics = net.client.get(format!("{}/metrics", net.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("\nprobenet_scheduler_results_ingested 5\n"), "{metrics}");
-    assert!(metrics.contains("\nprobenet_scheduler_results_duplicate 5\n"), "{metrics}");
+    assert!(metrics.contains("\nprobenet_scheduler_results_ingested_total 5\n"), "{metrics}");
+    assert!(metrics.contains("\nprobenet_scheduler_results_duplicate_total 5\n"), "{metrics}");
     net.stop().await;
 }
 

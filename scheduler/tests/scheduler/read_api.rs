@@ -151,14 +151,28 @@ async fn health_and_metrics_are_open_and_metrics_parse_line_by_line() {
     assert_eq!(value("probenet_scheduler_probers", &[("region", "us")]), 0.0);
     assert_eq!(value("probenet_scheduler_pairs", &[]), 5.0);
     assert_eq!(value("probenet_scheduler_unassigned_pairs", &[]), 2.0);
-    assert_eq!(value("probenet_scheduler_results_ingested", &[]), 0.0);
-    assert_eq!(value("probenet_scheduler_results_duplicate", &[]), 0.0);
-    assert_eq!(value("probenet_scheduler_config_reloads", &[("result", "ok")]), 0.0);
-    assert_eq!(value("probenet_scheduler_config_reloads", &[("result", "error")]), 0.0);
+    assert_eq!(value("probenet_scheduler_results_ingested_total", &[]), 0.0);
+    assert_eq!(value("probenet_scheduler_results_duplicate_total", &[]), 0.0);
+    assert_eq!(value("probenet_scheduler_config_reloads_total", &[("result", "ok")]), 0.0);
+    assert_eq!(value("probenet_scheduler_config_reloads_total", &[("result", "error")]), 0.0);
     assert!(value("probenet_scheduler_generation", &[]) >= 2.0);
     // Every series has its TYPE line.
     for (name, _, _) in &samples {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name} has no TYPE line");
     }
+    // And Prometheus' own linter has nothing to say (counters end in _total, HELP everywhere).
+    let promtool = "/usr/bin/promtool";
+    assert!(std::path::Path::new(promtool).exists(), "{promtool} is missing: install the prometheus package");
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let linted = child.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&linted.stdout), String::from_utf8_lossy(&linted.stderr));
+    assert!(linted.status.success() && said.trim().is_empty(), "promtool check metrics: {said}");
     net.stop().await;
 }
