@@ -137,7 +137,8 @@ fn wants_api(uri: &Uri) -> bool {
 
 /// The middleware in front of every protected route.
 pub(crate) async fn require(State(ctx): State<Ctx>, request: Request, next: Next) -> Response {
-    let Some(auth) = &ctx.options.auth else {
+    let live = ctx.source.auth();
+    let Some(auth) = live.as_ref().or(ctx.options.auth.as_ref()) else {
         return next.run(request).await;
     };
     if authorised(auth, request.headers()) {

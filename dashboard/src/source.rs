@@ -55,4 +55,11 @@ pub trait Source: Send + Sync + 'static {
 
     /// The public status page; `None` if none is configured (its path then answers 404).
     fn status_page(&self) -> SourceResult<Option<StatusPage>>;
+
+    /// The credential asked for now, when the source keeps it up to date (a config reload may change a token);
+    /// `None` leaves the one of [`DashboardOptions`](crate::DashboardOptions). Called on every protected request:
+    /// it must not block.
+    fn auth(&self) -> Option<crate::Auth> {
+        None
+    }
 }

@@ -216,10 +216,8 @@ fn dashboard_router(
 ) -> Result<Option<axum::Router>, String> {
     let config = shared.config();
     let dashboard = &config.config.dashboard;
-    let auth = match &dashboard.token {
-        Some(template) => Some(probenet_dashboard::Auth::Token(
-            template.resolve(&mut Vec::new()).map_err(|error| format!("dashboard.token: {}", error.0))?,
-        )),
+    let auth = match shared.set_dashboard_token(&config)? {
+        Some(token) => Some(probenet_dashboard::Auth::Token(token)),
         None if listen.ip().is_loopback() => None,
         None => {
             tracing::warn!("the dashboard is off: set `dashboard.token` in the config to serve it beyond loopback");

@@ -58,6 +58,8 @@ pub struct Shared {
     pub ui_version: AtomicU64,
     /// The planned time of each pair's latest stored result, handed to a pair's new owner.
     last_planned: Mutex<HashMap<String, i64>>,
+    /// The dashboard's read token as the running config resolves it (a reload may change it).
+    dashboard_token: Mutex<Option<String>>,
     /// True once the scheduler is stopping (long-polls return at once).
     pub stopping: watch::Receiver<bool>,
 }
@@ -130,6 +132,7 @@ impl Shared {
             results_dropped: AtomicU64::new(0),
             ui_version: AtomicU64::new(0),
             last_planned: Mutex::new(last_planned),
+            dashboard_token: Mutex::new(None),
             stopping,
         }
     }
@@ -148,6 +151,30 @@ impl Shared {
     pub fn with_last_planned<T>(&self, f: impl FnOnce(&dyn Fn(&str, &str) -> Option<i64>) -> T) -> T {
         let last = self.last_planned.lock().unwrap_or_else(PoisonError::into_inner);
         f(&|check, region| last.get(&pair_key(check, region)).copied())
+    }
+
+    /// The dashboard's read token now.
+    pub fn dashboard_token(&self) -> Option<String> {
+        self.dashboard_token.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Resolves `loaded`'s `dashboard.token` and makes it the one the dashboard asks for. A token that does not
+    /// resolve, or a removed one, leaves the running token (the dashboard is never opened by a reload).
+    pub fn set_dashboard_token(&self, loaded: &Loaded) -> Result<Option<String>, String> {
+        let mut current = self.dashboard_token.lock().unwrap_or_else(PoisonError::into_inner);
+        match &loaded.config.dashboard.token {
+            Some(template) => {
+                let token =
+                    template.resolve(&mut Vec::new()).map_err(|error| format!("dashboard.token: {}", error.0))?;
+                *current = Some(token.clone());
+                Ok(Some(token))
+            }
+            None if current.is_some() => {
+                tracing::warn!("dashboard.token removed from the config: the running token stays until a restart");
+                Ok(current.clone())
+            }
+            None => Ok(None),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -260,6 +287,9 @@ impl Shared {
                 let checks = loaded.config.checks.len();
                 self.outputs.reconfigure(&inner.config, &loaded);
                 self.alerting.reconfigure(&loaded);
+                if let Err(error) = self.set_dashboard_token(&loaded) {
+                    tracing::warn!("{error}; the dashboard keeps its running token");
+                }
                 inner.config = Arc::new(loaded);
                 inner.registry.bump();
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);

@@ -162,6 +162,10 @@ impl UiSource {
 }
 
 impl Source for UiSource {
+    fn auth(&self) -> Option<probenet_dashboard::Auth> {
+        self.shared.dashboard_token().map(probenet_dashboard::Auth::Token)
+    }
+
     fn version(&self) -> u64 {
         self.shared.ui_version.load(Ordering::Relaxed)
     }

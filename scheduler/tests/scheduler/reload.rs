@@ -71,3 +71,33 @@ async fn touching_the_files_without_changing_them_keeps_the_generation() {
     assert_eq!(net.admin_get("/api/v1/config").await["generation"].as_u64().unwrap(), generation);
     net.stop().await;
 }
+
+#[tokio::test]
+async fn a_reload_changes_the_dashboard_token_and_never_opens_the_dashboard() {
+    let with_token = |token: &str| format!("{CONFIG}dashboard: {{token: {token}}}\n");
+    let net = Net::start(&with_token("first-read-token-1")).await;
+    let status = |token: &'static str| {
+        let net = &net;
+        async move { net.call("GET", Some(token), "/api/ui/version", None).await.0.as_u16() }
+    };
+    assert_eq!(status("first-read-token-1").await, 200);
+    assert_eq!(status("second-read-token-2").await, 401);
+
+    // A new token applies on reload: the old one stops working.
+    net.write_config(&with_token("second-read-token-2"));
+    eventually(Duration::from_secs(15), || async { (status("second-read-token-2").await == 200).then_some(()) }).await;
+    assert_eq!(status("first-read-token-1").await, 401);
+
+    // Removing it does not open the dashboard: the running token stays until a restart.
+    let mut without = CONFIG.to_owned();
+    without.push_str("  - name: added\n    regions: [eu]\n    tcp: {target: '127.0.0.1:9'}\n");
+    net.write_config(&without);
+    eventually(Duration::from_secs(15), || async {
+        (net.admin_get("/api/v1/config").await["checks"] == 4).then_some(())
+    })
+    .await;
+    let anonymous = net.call("GET", None, "/api/ui/version", None).await.0.as_u16();
+    assert_eq!(anonymous, 401, "a reload that drops the token must not open the dashboard");
+    assert_eq!(status("second-read-token-2").await, 200);
+    net.stop().await;
+}
