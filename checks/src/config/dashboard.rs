@@ -15,7 +15,7 @@ pub struct RawDashboard {
     pub title: Option<String>,
     /// A read token for the dashboard, as a secret reference (`${env:NAME}`, `${file:PATH}`): open
     /// `https://scheduler/?token=...` once, or send `Authorization: Bearer ...`. Without it the dashboard is
-    /// served only when the scheduler listens on a loopback address.
+    /// served only when the scheduler listens on a loopback address. A reload applies a new token at once.
     pub token: Option<String>,
     /// A public, read-only status page at `/status`.
     pub status_page: Option<RawStatusPage>,
