@@ -99,6 +99,9 @@ pub struct State {
     /// The supervisor's version (absent before 0.2.0, whose supervisors cannot re-exec).
     #[serde(default)]
     pub version: Option<String>,
+    /// When the running image of the supervisor started (unix ms; a re-exec changes it, the pid stays).
+    #[serde(default)]
+    pub image_started_ms: Option<i64>,
     /// Every component, in start order.
     pub components: Vec<ComponentState>,
 }
@@ -225,6 +228,7 @@ pub fn run(
     fs::create_dir_all(layout.run_dir()).map_err(io(layout.run_dir()))?;
     fs::write(layout.supervisor_pid(), format!("{}\n", std::process::id())).map_err(io(layout.supervisor_pid()))?;
     let specs = read_components(&layout.supervisor_file())?;
+    image_started_ms();
     let mut components: Vec<Running> = specs.into_iter().map(new_running).collect();
     let adopted = if adopt { adopt_running(&mut components, layout, log) } else { 0 };
     let _ = writeln!(log, "supervise: probenet {} (pid {})", env!("CARGO_PKG_VERSION"), std::process::id());
@@ -476,10 +480,21 @@ fn reload(components: &mut Vec<Running>, layout: &Layout, user: Option<(u32, u32
     write_state(layout, components);
 }
 
+/// When this image started (unix ms), fixed at its first call.
+fn image_started_ms() -> i64 {
+    static STARTED: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+    })
+}
+
 fn write_state(layout: &Layout, components: &[Running]) {
     let state = State {
         pid: std::process::id(),
         version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        image_started_ms: Some(image_started_ms()),
         components: components
             .iter()
             .map(|component| ComponentState {

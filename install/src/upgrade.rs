@@ -130,10 +130,13 @@ fn reexec_supervisor(layout: &Layout, new_binary: &std::path::Path, options: &mu
     supervise::signal(state.pid, "HUP");
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
+        // The new image writes its own start time: the same pid, a new image.
         let now = State::read(layout);
-        if now.as_ref().is_some_and(|now| now.pid == state.pid && now.version.as_deref() == Some(version.as_str()))
-            && !layout.supervisor_reexec().exists()
-        {
+        if now.as_ref().is_some_and(|now| {
+            now.pid == state.pid
+                && now.version.as_deref() == Some(version.as_str())
+                && now.image_started_ms > state.image_started_ms
+        }) {
             say(options, &format!("the supervisor runs {version} (pid {})", state.pid));
             return;
         }

@@ -115,6 +115,7 @@ fn after_a_re_exec_the_running_components_are_adopted_not_started_again() {
     let before = State {
         pid: std::process::id(),
         version: Some("0.0.1".to_owned()),
+        image_started_ms: Some(1),
         components: vec![
             supervise::ComponentState {
                 name: "a".to_owned(),
@@ -135,6 +136,7 @@ fn after_a_re_exec_the_running_components_are_adopted_not_started_again() {
     wait("b started", || pid_of(&layout, "b").is_some_and(|pid| pid != 1));
     let state = State::read(&layout).unwrap();
     assert_eq!(state.version.as_deref(), Some(env!("CARGO_PKG_VERSION")), "the state names the new version");
+    assert!(state.image_started_ms > Some(1), "and the new image's start");
     let a = state.component("a").unwrap();
     assert_eq!((a.pid, a.restarts, a.state), (Some(running.id()), 2, RunState::Running), "a adopted as it was");
 

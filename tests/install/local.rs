@@ -189,6 +189,8 @@ fn install_upgrade_and_uninstall_a_stack_with_regions_in_namespaces() {
     let before = now_ms();
     let output = stack.run(&newer, &["upgrade"], &[]);
     assert!(output.status.success(), "upgrade failed");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains(&format!("the supervisor runs {} (pid {supervisor})", env!("CARGO_PKG_VERSION"))), "{said}");
     let after = now_ms();
     assert!(layout.previous_binary().exists(), "the previous binary is kept");
     // The supervisor re-executed the installed binary in its own process, keeping its components.
