@@ -7,6 +7,7 @@
 //! The namespaces and devices are removed on drop.
 
 pub mod chromium;
+pub mod container;
 pub mod stores;
 
 use std::fs::File;

@@ -2,12 +2,14 @@
 //! - local:    probers of two regions in network namespaces, results in VictoriaMetrics, an alert in
 //!   Alertmanager, status, an upgrade that fails and rolls back, one that succeeds, uninstall
 //! - previous: the previous release (built from its commit) installed, then upgraded to this build
+//! - systemd:  the systemd path, in a machine booted with systemd-nspawn: units, restarts, upgrades, uninstall
 //!
 //! Both check that no result is lost across an upgrade: the scheduler's results are planned one interval apart,
 //! without a hole, from before the upgrade to after it.
 
 mod local;
 mod previous;
+mod systemd;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
