@@ -34,6 +34,8 @@ impl Machine {
             .arg(format!("--bind={}", shared.display()))
             .args(["--private-network", "--boot", "--register=no", "--keep-unit", "--console=passive"])
             .arg(format!("--machine={name}"))
+            // Arguments for its init: no first-boot questions (a fresh host may have no machine id yet).
+            .args(["--", "systemd.firstboot=off"])
             .stdin(Stdio::null())
             .stdout(console.try_clone()?)
             .stderr(console)
