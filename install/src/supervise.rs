@@ -298,6 +298,19 @@ fn adopt_running(components: &mut [Running], layout: &Layout, log: &mut dyn std:
 /// failed (this image then goes on).
 fn reexec(layout: &Layout, log: &mut dyn std::io::Write) {
     let binary = layout.binary();
+    // A binary that cannot even parse `supervise --adopt` must not replace this image: its components would be
+    // left without a supervisor.
+    let usable = Command::new(&binary)
+        .args(["supervise", "--adopt", "--help"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !usable {
+        let _ = writeln!(log, "supervise: {} cannot run `supervise --adopt`; this version goes on", binary.display());
+        return;
+    }
     let _ = writeln!(log, "supervise: re-executing {}", binary.display());
     let _ = log.flush();
     let error = Command::new(&binary).arg("supervise").arg("--root").arg(layout.root()).arg("--adopt").exec();
