@@ -211,6 +211,49 @@ impl fmt::Display for Status {
     }
 }
 
+/// Waits (bounded) until the scheduler runs the config its files hold now (it re-reads them within seconds of a
+/// change): the config hash it reports equals the one of its `-c` paths. A config it refused comes back as its
+/// located errors (it keeps running the previous one).
+pub fn wait_config(
+    layout: &Layout,
+    components: &[Component],
+    http: &dyn Http,
+    timeout: Duration,
+) -> Result<(), String> {
+    let Some(scheduler) = components.iter().find(|component| component.role == Role::Scheduler) else {
+        return Ok(());
+    };
+    let paths: Vec<std::path::PathBuf> = scheduler
+        .exec
+        .windows(2)
+        .filter(|pair| pair[0] == "-c" || pair[0] == "--config")
+        .map(|pair| pair[1].clone().into())
+        .collect();
+    let expected = probenet_scheduler::config::Loaded::load(&paths).map_err(|errors| errors.to_string())?.hash;
+    let get = admin_get(layout, components, "/api/v1/config").ok_or_else(|| "no scheduler API".to_owned())?;
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < timeout {
+        if let Ok((200, body)) = http.get(&get) {
+            let view: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            if view["config_hash"] == expected.as_str() {
+                return Ok(());
+            }
+            let errors: Vec<&str> =
+                view["errors"].as_array().into_iter().flatten().filter_map(|e| e["text"].as_str()).collect();
+            if !errors.is_empty() {
+                return Err(format!(
+                    "the scheduler refused the config and runs the previous one:\n{}",
+                    errors.join("\n")
+                ));
+            }
+            last = view["config_hash"].as_str().unwrap_or_default().to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(format!("the scheduler still runs config {last} after {}s, not {expected}", timeout.as_secs()))
+}
+
 /// Waits (bounded) until every check pair has a result, then returns one line per pair.
 pub fn first_results(layout: &Layout, components: &[Component], http: &dyn Http, timeout: Duration) -> Vec<String> {
     let started = Instant::now();

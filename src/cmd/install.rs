@@ -238,6 +238,8 @@ fn local_install(args: &LocalArgs) -> Result<ExitCode, ExitCode> {
         health_timeout: apply::HEALTH_TIMEOUT,
     };
     apply::apply(&plan, &mut options).map_err(fail)?;
+    // On a second install the scheduler was running: it picks up the config just written.
+    status::wait_config(&layout, &plan.components, &http, Duration::from_secs(30)).map_err(fail)?;
     println!("probenet: stack {:?} is running", loaded.stack.name);
     println!("dashboard: {}", loaded.stack.scheduler.dashboard_url);
     println!("admin token (for the dashboard and the API): in {}", layout.admin_token().display());

@@ -149,6 +149,31 @@ fn install_upgrade_and_uninstall_a_stack_with_regions_in_namespaces() {
     assert!(secret_texts.iter().all(|secret| !text.contains(secret.as_str())), "status shows a secret");
     assert!(!text.contains("pnt_"), "status shows a token");
 
+    // Installing again applies a changed checks config: keys, tokens and passwords kept, nothing restarted, the
+    // new check run in both regions.
+    let kept = [
+        layout.admin_token(),
+        layout.token_file("ra"),
+        layout.token_file("rb"),
+        layout.store_password(),
+        layout.ca_key(),
+        layout.server_key(),
+        layout.client_key(),
+    ];
+    let read_all = || kept.iter().map(|path| std::fs::read(path).unwrap()).collect::<Vec<_>>();
+    let (secrets_before, pids_before) = (read_all(), State::read(layout).unwrap().components);
+    let again =
+        format!("  - name: web-again\n    http: {{url: \"http://{TARGET_IP}:{TARGET_PORT}/again\"}}\nalerts:\n");
+    std::fs::write(stack.dir.path().join("checks.yaml"), checks.replace("alerts:\n", &again)).unwrap();
+    let output = stack.run(&current(), &["install", "local", "--yes"], &[]);
+    assert!(output.status.success(), "installing again failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("web-again in ra: up") && stdout.contains("web-again in rb: up"), "{stdout}");
+    assert!(read_all() == secrets_before, "installing again replaced a key, token or password");
+    let pids_after = State::read(layout).unwrap().components;
+    let pids = |components: &[supervise::ComponentState]| components.iter().map(|c| c.pid).collect::<Vec<_>>();
+    assert_eq!(pids(&pids_after), pids(&pids_before), "installing again restarted a component");
+
     // An upgrade to a build whose scheduler cannot start rolls back: the previous binary is back, the stack
     // healthy, and no result lost while the scheduler was away.
     let installed = std::fs::read(layout.binary()).unwrap();
