@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // test helpers panic on setup failures, like the tests themselves
 
+#[path = "common/tls.rs"]
+mod tls;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -284,4 +287,47 @@ async fn secrets_never_reach_the_body_or_the_errors() {
         assert!(body.contains(r#"\"labels\":{\"k\":\"[redacted]\"}"#), "{body}");
     }
     assert!(!format!("{sink:?}").contains("tok-S3CRET"));
+}
+
+#[tokio::test]
+async fn over_tls_only_the_configured_ca_is_trusted_and_the_token_never_leaves_otherwise() {
+    let (ca_pem, config) = tls::config();
+    let script = Arc::new(Mutex::new(Script::default()));
+    let app = Router::new().fallback(capture).with_state(script.clone());
+    let (addr, refused) = tls::serve(app, config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let options = |ca_file: Option<std::path::PathBuf>| LokiOptions {
+        url: format!("https://{addr}"),
+        bearer_token: Some("loki-tls-token".into()),
+        ca_file,
+        timeout: Duration::from_secs(5),
+        ..LokiOptions::default()
+    };
+
+    // Trusting the CA: pushed over TLS, with the token, in Loki's format.
+    let sink = LokiSink::new(options(Some(ca_file))).unwrap();
+    sink.send(&[result("eu", "p1", 0, true)]).await.unwrap();
+    let seen = script.lock().unwrap().seen.clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/loki/api/v1/push");
+    assert_eq!(seen[0].headers["authorization"], "Bearer loki-tls-token");
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(body["streams"][0]["stream"]["probe"], "eu");
+
+    // Without it: the handshake fails, the error says so without the token, nothing arrives.
+    let sink = LokiSink::new(options(None)).unwrap();
+    let error = sink.send(&[result("eu", "p1", 1, true)]).await.unwrap_err();
+    let message = format!("{error:?}");
+    assert!(!message.contains("loki-tls-token"), "{message}");
+    // The server notices the aborted handshake a moment after the client gave up.
+    for _ in 0..100 {
+        if *refused.lock().unwrap() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(*refused.lock().unwrap() >= 1, "the client refused the server's certificate");
+    assert_eq!(script.lock().unwrap().seen.len(), 1, "nothing reached the server without the CA");
 }

@@ -5,6 +5,8 @@
 mod fixtures;
 #[path = "metrics/receiver.rs"]
 mod receiver;
+#[path = "common/tls.rs"]
+mod tls;
 use probenet_testkit::stores;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -493,7 +495,7 @@ async fn credentials_are_sent_only_as_configured_and_never_shown() {
 async fn remote_write_over_tls_trusts_only_the_configured_ca() {
     let (check, result) = fixtures::every_kind(1_700_000_000_000).swap_remove(0);
     let event = Event::Result { check, result };
-    let (ca_pem, config) = receiver::tls();
+    let (ca_pem, config) = tls::config();
     let receiver = receiver::Receiver::new(&[], Some("Bearer tls-token".into()));
     let (url, refused) = receiver::serve_tls(receiver.clone(), config).await;
     let dir = tempfile::tempdir().unwrap();
