@@ -43,7 +43,7 @@ checks: [checks.yaml]
 scheduler: {host: probenet.example.com}
 regions:
   eu-west: {probers: 2}
-  us-east: {probers: 1, kubernetes: {context: us, namespace: probes-us}}
+  us-east: {probers: 1, scheduler_host: 10.9.0.1, kubernetes: {context: us, namespace: probes-us}}
 alerting:
   alertmanager:
     receivers:
@@ -189,6 +189,9 @@ fn images_ports_probes_resources_and_security() {
     assert_eq!(find(&parsed, "Deployment", "probenet-prober-eu-west")["spec"]["replicas"], 2);
     let args = prober.containers[0].args.clone().expect("args");
     assert_eq!(args[..5], ["prober", "--scheduler", "https://probenet.example.com:7443", "--region", "eu-west"]);
+    // A region with its own scheduler_host reaches the scheduler by it.
+    let us = pod_spec(find(&parsed, "Deployment", "probenet-prober-us-east")).containers[0].args.clone();
+    assert_eq!(us.expect("args")[..3], ["prober", "--scheduler", "https://10.9.0.1:7443"]);
     let storage_nodes =
         find(&parsed, "Deployment", "vminsert")["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
     assert!(storage_nodes.contains("-storageNode=vmstorage-0.vmstorage.monitoring.svc:8400,vmstorage-1.vmstorage.monitoring.svc:8400,vmstorage-2.vmstorage.monitoring.svc:8400"), "{storage_nodes}");
@@ -344,6 +347,7 @@ fn the_deployed_config_validates_and_the_readme_applies_in_order() {
     let us = readme.find("kubectl --context us apply -f region-us-east/").expect("us-east in its context");
     assert!(central < eu && eu < us, "{readme}");
     assert!(readme.contains("create secret generic probenet-tls"), "{readme}");
+    assert!(readme.contains("reach it by (`probenet.example.com`, `10.9.0.1`)"), "{readme}");
     for secret in [TOKEN_EU, PASSWORD] {
         assert!(!readme.contains(secret));
     }

@@ -35,7 +35,7 @@ fn the_local_plan_creates_everything_in_a_safe_order() {
     );
     let server = position(&actions, |a| {
         matches!(a, Action::CreateCert { sans, cert, .. } if *cert == layout.server_cert()
-            && sans == &["probenet.example.com", "localhost", "127.0.0.1", "::1"])
+            && sans == &["probenet.example.com", "10.9.0.1", "localhost", "127.0.0.1", "::1"])
     });
     let password =
         position(&actions, |a| matches!(a, Action::CreatePassword { file, .. } if *file == layout.store_password()));
@@ -139,7 +139,7 @@ fn units_wire_tls_tokens_and_namespaces() {
     }
     let prober = unit_of(&plan, &layout, "probenet-prober-us-east-1");
     for part in [
-        "--scheduler https://probenet.example.com:7443 --region us-east".to_owned(),
+        "--scheduler https://10.9.0.1:7443 --region us-east".to_owned(),
         format!("--token-file {}", layout.token_file("us-east").display()),
         format!("--ca {}", layout.ca_cert().display()),
         "NetworkNamespacePath=/run/netns/pn-us".to_owned(),

@@ -163,6 +163,8 @@ pub struct Manifests {
     pub clusters: Vec<Cluster>,
     /// Whether the TLS secrets are included (else the README says how to create them).
     pub tls_included: bool,
+    /// The names the scheduler's certificate must hold: its host and the regions' `scheduler_host`s.
+    pub tls_names: Vec<String>,
 }
 
 /// Builds every object of `loaded`'s stack with these secrets.
@@ -171,7 +173,13 @@ pub fn manifests(loaded: &Loaded, secrets: &Secrets) -> Manifests {
     for (name, region) in &loaded.stack.regions {
         clusters.push(region::cluster(loaded, name, region, secrets));
     }
-    Manifests { stack: loaded.stack.name.clone(), clusters, tls_included: secrets.tls.is_some() }
+    let mut tls_names = vec![loaded.stack.scheduler.host.clone()];
+    for host in loaded.stack.regions.values().filter_map(|region| region.scheduler_host.as_ref()) {
+        if !tls_names.contains(host) {
+            tls_names.push(host.clone());
+        }
+    }
+    Manifests { stack: loaded.stack.name.clone(), clusters, tls_included: secrets.tls.is_some(), tls_names }
 }
 
 impl Manifests {
@@ -247,12 +255,13 @@ fn readme(manifests: &Manifests) -> String {
     if !manifests.tls_included {
         out.push_str(&format!(
             "## Before applying: the scheduler's certificate\n\n\
-             The scheduler serves TLS with a certificate for the host probers reach it by. Create it with your CA \
-             (or `probenet install kubernetes` with a CA), then:\n\n\
+             The scheduler serves TLS with a certificate for the names probers reach it by ({}). Create it with \
+             your CA (or `probenet install kubernetes` with a CA), then:\n\n\
              ```sh\nkubectl --context CENTRAL -n NAMESPACE create secret generic {TLS_SECRET} \\\n  \
              --from-file=tls.crt=server.pem --from-file=tls.key=server-key.pem --from-file=ca.crt=ca.pem\n\
              # in each region's cluster and namespace:\n\
-             kubectl --context REGION -n REGION_NAMESPACE create secret generic {CA_SECRET} --from-file=ca.crt=ca.pem\n```\n\n"
+             kubectl --context REGION -n REGION_NAMESPACE create secret generic {CA_SECRET} --from-file=ca.crt=ca.pem\n```\n\n",
+            manifests.tls_names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
         ));
     }
     out.push_str("## Apply\n\nIn this order: the central cluster first, then each region.\n\n```sh\n");

@@ -59,7 +59,7 @@ checks: [checks.yaml]
 scheduler: {host: probenet.example.com}
 regions:
   eu-west: {probers: 2}
-  us-east: {probers: 1, netns: pn-us}
+  us-east: {probers: 1, netns: pn-us, scheduler_host: 10.9.0.1}
 alerting:
   alertmanager:
     receivers:
