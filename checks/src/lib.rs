@@ -9,6 +9,7 @@ pub mod net;
 pub mod outcome;
 pub mod run;
 pub mod secret;
+pub mod time;
 pub mod wire;
 pub mod yaml;
 

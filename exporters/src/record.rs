@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use probenet_checks::time::rfc3339_ms;
 use probenet_checks::wire::RunResult;
 use serde_json::{Map, Value, json};
 
@@ -180,56 +181,9 @@ pub fn record(check: &CheckMeta, result: &RunResult, options: &RecordOptions) ->
     record
 }
 
-/// A unix time in milliseconds as RFC 3339 in UTC with milliseconds, such as `2026-11-24T10:00:00.123Z`.
-pub fn rfc3339_ms(unix_ms: i64) -> String {
-    let days = unix_ms.div_euclid(86_400_000);
-    let in_day = unix_ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1_000 % 60, in_day % 1_000);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{milli:03}Z")
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01: (year, month 1-12, day 1-31), after
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_matches_known_dates() {
-        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
-        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339_ms(1_795_003_200_123), "2026-11-18T12:00:00.123Z");
-        assert_eq!(rfc3339_ms(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
-        assert_eq!(rfc3339_ms(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
-    }
-
-    #[test]
-    fn rfc3339_agrees_with_chrono_over_centuries() {
-        // probenet_checks formats whole seconds with chrono: both must agree on every date.
-        let mut unix: i64 = -2_208_988_800; // 1900-01-01
-        let mut steps = 0;
-        while unix < 7_258_118_400 && steps < 200_000 {
-            let ours = rfc3339_ms(unix * 1_000 + 7);
-            let theirs = probenet_checks::tls::rfc3339(unix);
-            assert_eq!(ours.replace(".007Z", "Z"), theirs, "at {unix}");
-            unix += 86_400 * 3 + 3_601;
-            steps += 1;
-        }
-    }
 
     #[test]
     fn secrets_are_replaced_in_strings_and_keys_longest_first() {

@@ -15,7 +15,7 @@ mod server;
 pub mod sqlite;
 pub mod state;
 pub mod store;
-pub mod time;
+pub use probenet_checks::time;
 pub mod tokens;
 pub mod ui;
 

@@ -2,7 +2,7 @@
 //! title ("site-down: homepage down in eu-west, us-east"), the fields (check, regions, since, reason, error,
 //! dashboard) and a plain-text body.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::{Notification, Status};
 
@@ -87,9 +87,7 @@ pub fn body(notification: &Notification) -> String {
 }
 
 /// Unix ms as RFC 3339 in UTC with milliseconds: `2024-05-01T12:00:00.000Z`.
-pub fn rfc3339_ms(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use probenet_checks::time::rfc3339_ms;
 
 /// Unix ms for people: `2024-05-01 12:00:00 UTC`.
 pub fn human_time(ms: i64) -> String {

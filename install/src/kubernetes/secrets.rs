@@ -55,8 +55,8 @@ impl Secrets {
             tokens.insert(region.to_owned(), format!("pnt_{}", base64url(&random::<32>()?)));
         }
         let store_password = base64url(&random::<24>()?);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-        Ok(Self { tokens, store_password, created_at: rfc3339(now), tls: None })
+        let created_at = probenet_checks::time::rfc3339_ms(probenet_checks::time::now_ms());
+        Ok(Self { tokens, store_password, created_at, tls: None })
     }
 
     /// The scheduler's `tokens.json`: each region token's SHA-256, never the token.
@@ -94,34 +94,15 @@ pub(crate) fn base64url(bytes: &[u8]) -> String {
     out
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` of Unix seconds (days to civil date: Howard Hinnant's algorithm).
-pub(crate) fn rfc3339(seconds: u64) -> String {
-    let days = (seconds / 86_400) as i64;
-    let rest = seconds % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn encodes_and_dates() {
+    fn encodes_base64url() {
         assert_eq!(base64url(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64url(b"fo"), "Zm8");
         assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_767_225_600 + 3_661), "2026-01-01T01:01:01Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -142,4 +142,28 @@ mod tests {
         }
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
     }
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_003_200_123), "2026-11-18T12:00:00.123Z");
+        assert_eq!(rfc3339_ms(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+        assert_eq!(rfc3339_ms(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn rfc3339_agrees_with_chrono_over_centuries() {
+        // The TLS checks format whole seconds with chrono: both must agree on every date.
+        let mut unix: i64 = -2_208_988_800; // 1900-01-01
+        let mut steps = 0;
+        while unix < 7_258_118_400 && steps < 200_000 {
+            let ours = rfc3339_ms(unix * 1_000 + 7);
+            let theirs = crate::tls::rfc3339(unix);
+            assert_eq!(ours.replace(".007Z", "Z"), theirs, "at {unix}");
+            unix += 86_400 * 3 + 3_601;
+            steps += 1;
+        }
+    }
 }
