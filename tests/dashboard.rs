@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use probenet_checks::outcome::Artifact;
 use probenet_checks::wire::RunResult;
-use probenet_checks::{Outcome, Phase, Reason, State};
+use probenet_checks::{Outcome, Phase, Reason};
 use probenet_exporters::store::{Store, StoreOptions, UptimeQuery};
 use probenet_testkit::chromium::{Chromium, ONE_BROWSER};
 
@@ -38,11 +38,8 @@ fn now_ms() -> i64 {
 }
 
 fn outcome(up: bool, seconds: f64) -> Outcome {
-    let mut outcome = if up {
-        Outcome { state: State::Up, reason: None, error: None, ..Outcome::failed(Reason::Status, "") }
-    } else {
-        Outcome::failed(Reason::Status, "expected status 200, got 503")
-    };
+    let mut outcome =
+        if up { Outcome::up(0.0) } else { Outcome::failed(Reason::Status, "expected status 200, got 503") };
     outcome.duration_seconds = seconds;
     outcome.phases = vec![
         Phase { name: "connect".into(), seconds: seconds / 4.0 },

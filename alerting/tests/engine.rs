@@ -42,21 +42,7 @@ const SITE_DOWN: &str = "alerts:
 ";
 
 fn outcome(up: bool) -> Outcome {
-    if up {
-        Outcome {
-            state: State::Up,
-            duration_seconds: 0.1,
-            phases: Vec::new(),
-            reason: None,
-            error: None,
-            assertions: Vec::new(),
-            details: serde_json::Value::Null,
-            log: Vec::new(),
-            artifacts: Vec::new(),
-        }
-    } else {
-        Outcome::failed(Reason::Timeout, "no answer within 10s")
-    }
+    if up { Outcome::up(0.1) } else { Outcome::failed(Reason::Timeout, "no answer within 10s") }
 }
 
 struct World {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use probenet_alerting::{Clock, Engine, ManualClock, Options, Rules, Status};
 use probenet_checks::config::load_str;
-use probenet_checks::outcome::{Outcome, Reason, State};
+use probenet_checks::outcome::{Outcome, Reason};
 use probenet_checks::wire::RunResult;
 
 /// 2026-01-01 00:00 UTC.
@@ -57,21 +57,7 @@ fn name(status: Status) -> &'static str {
 }
 
 fn outcome(up: bool) -> Outcome {
-    if up {
-        Outcome {
-            state: State::Up,
-            duration_seconds: 0.01,
-            phases: Vec::new(),
-            reason: None,
-            error: None,
-            assertions: Vec::new(),
-            details: serde_json::Value::Null,
-            log: Vec::new(),
-            artifacts: Vec::new(),
-        }
-    } else {
-        Outcome::failed(Reason::Connect, "connection refused")
-    }
+    if up { Outcome::up(0.01) } else { Outcome::failed(Reason::Connect, "connection refused") }
 }
 
 #[test]

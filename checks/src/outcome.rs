@@ -159,6 +159,11 @@ impl Outcome {
         self.state != State::Down
     }
 
+    /// An up outcome that took `duration_seconds`, with nothing else.
+    pub fn up(duration_seconds: f64) -> Self {
+        Self { state: State::Up, duration_seconds, reason: None, error: None, ..Self::failed(Reason::Status, "") }
+    }
+
     /// A failed outcome with the given reason and message and nothing else.
     pub fn failed(reason: Reason, error: impl Into<String>) -> Self {
         Self {

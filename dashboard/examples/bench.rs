@@ -72,7 +72,7 @@ impl Target {
 /// the last 24 hours of hourly results of every pair.
 fn seed(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     use probenet_checks::wire::RunResult;
-    use probenet_checks::{Outcome, Phase, Reason, State};
+    use probenet_checks::{Outcome, Phase, Reason};
     let dir = std::path::PathBuf::from(args.first().ok_or("seed DIR CHECKS REGIONS")?);
     let checks: usize = args.get(1).map_or(Ok(1000), |arg| arg.parse())?;
     let regions: usize = args.get(2).map_or(Ok(5), |arg| arg.parse())?;
@@ -98,11 +98,8 @@ fn seed(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             for h in 1..=24 {
                 let up = !(i + r + h as usize).is_multiple_of(17);
                 let seconds = 0.05 + ((i * 7 + r * 3 + h as usize) % 50) as f64 / 1000.0;
-                let mut outcome = if up {
-                    Outcome { state: State::Up, reason: None, error: None, ..Outcome::failed(Reason::Status, "") }
-                } else {
-                    Outcome::failed(Reason::Status, "expected status 200, got 503")
-                };
+                let mut outcome =
+                    if up { Outcome::up(0.0) } else { Outcome::failed(Reason::Status, "expected status 200, got 503") };
                 outcome.duration_seconds = seconds;
                 outcome.phases = vec![Phase { name: "connect".into(), seconds: seconds / 3.0 }];
                 let planned_at_ms = (now - h * hour).div_euclid(hour) * hour;

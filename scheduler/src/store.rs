@@ -211,7 +211,7 @@ impl Store for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use probenet_checks::{Outcome, State};
+    use probenet_checks::Outcome;
 
     use super::*;
 
@@ -222,17 +222,7 @@ mod tests {
             planned_at_ms,
             started_at_ms: planned_at_ms + 1,
             prober: "p".into(),
-            outcome: Outcome {
-                state: State::Up,
-                duration_seconds: 0.1,
-                phases: Vec::new(),
-                reason: None,
-                error: None,
-                assertions: Vec::new(),
-                details: serde_json::Value::Null,
-                log: Vec::new(),
-                artifacts: Vec::new(),
-            },
+            outcome: Outcome::up(0.1),
         }
     }
 
