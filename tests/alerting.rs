@@ -3,10 +3,11 @@
 //! again; the target comes back and one resolve follows.
 
 use std::net::TcpListener;
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::processes::{Kill, command, free_port, notifications, receiver, serve_ok, token, wait_for};
+use crate::util::processes::{
+    Kill, free_port, notifications, plain_prober, plain_scheduler, receiver, serve_ok, wait_for,
+};
 
 const SECRET: &str = "hook-secret-for-the-test";
 
@@ -31,37 +32,14 @@ fn a_target_down_in_every_region_fires_once_survives_a_restart_and_resolves_once
     .unwrap();
     let port = free_port();
     let scheduler = || {
-        Kill(
-            command()
-                .env("HOOK_SECRET", SECRET)
-                .args(["scheduler", "--plain-http", "-c"])
-                .arg(&checks)
-                .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
-                .arg(&data)
-                .args(["--dashboard-url", "http://probenet.test"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(std::fs::File::create(dir.path().join("scheduler.log")).unwrap()))
-                .spawn()
-                .unwrap(),
-        )
+        let mut command = plain_scheduler(dir.path(), &checks, &data, port);
+        command.env("HOOK_SECRET", SECRET).args(["--dashboard-url", "http://probenet.test"]);
+        Kill(command.spawn().unwrap())
     };
     let mut running = scheduler();
     let mut probers = Vec::new();
     for region in ["r1", "r2"] {
-        let token_file = dir.path().join(format!("{region}.token"));
-        std::fs::write(&token_file, token(&data, &["--region", region])).unwrap();
-        probers.push(Kill(
-            command()
-                .args(["prober", "--scheduler", &format!("http://127.0.0.1:{port}"), "--region", region])
-                .arg("--token-file")
-                .arg(&token_file)
-                .args(["--name", &format!("p-{region}"), "--spool"])
-                .arg(dir.path().join(format!("spool-{region}")))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        ));
+        probers.push(Kill(plain_prober(dir.path(), &data, port, region).spawn().unwrap()));
     }
 
     // Down everywhere (nothing listens): one firing notification naming both regions.

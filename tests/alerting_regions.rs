@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use probenet_testkit::{Region, TARGET_IP};
 
 use crate::util::processes::{
-    Kill, can_create_namespaces, command, notifications, now_ms, receiver, serve_ok, token, wait_for,
+    Kill, can_create_namespaces, command, notifications, now_ms, plain_prober, plain_scheduler, receiver, serve_ok,
+    token, wait_for,
 };
 use serde_json::Value;
 
@@ -276,34 +277,10 @@ fn alertmanager_receives_the_schedulers_alert_and_its_resolve() {
     )
     .unwrap();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _scheduler = Kill(
-        command()
-            .args(["scheduler", "--plain-http", "-c"])
-            .arg(&checks)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.path().join("scheduler.log")).unwrap()))
-            .spawn()
-            .unwrap(),
-    );
+    let _scheduler = Kill(plain_scheduler(dir.path(), &checks, &data, port).spawn().unwrap());
     let mut probers = Vec::new();
     for region in ["r1", "r2"] {
-        let token_file = dir.path().join(format!("{region}.token"));
-        std::fs::write(&token_file, token(&data, &["--region", region])).unwrap();
-        let log = std::fs::File::create(dir.path().join(format!("prober-{region}.log"))).unwrap();
-        probers.push(Kill(
-            command()
-                .args(["prober", "--scheduler", &format!("http://127.0.0.1:{port}"), "--region", region])
-                .arg("--token-file")
-                .arg(&token_file)
-                .args(["--name", &format!("p-{region}"), "--spool"])
-                .arg(dir.path().join(format!("spool-{region}")))
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(log))
-                .spawn()
-                .unwrap(),
-        ));
+        probers.push(Kill(plain_prober(dir.path(), &data, port, region).spawn().unwrap()));
     }
 
     // Down in both regions (nothing listens): Alertmanager shows the alert, active, with our labels.

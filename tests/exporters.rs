@@ -2,20 +2,13 @@
 //! remote write into a real VictoriaMetrics and its result log, Prometheus scraping a prober's `/metrics`;
 //! the values match the runs, and a check removed from the config ends its series with stale markers.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use probenet_testkit::stores::{self, now_seconds, query, query_until};
 
 use crate::util::Server;
-use crate::util::processes::{Kill, command, free_port, token};
-
-fn token_file(data: &Path, region: &str) -> PathBuf {
-    let file = data.join(format!("{region}.token"));
-    std::fs::write(&file, token(data, &["--region", region])).unwrap();
-    file
-}
+use crate::util::processes::{Kill, free_port, plain_prober, plain_scheduler};
 
 fn config(home: &str, missing: &str, vm: &str, log: &Path, with_missing: bool) -> String {
     let mut yaml = format!(
@@ -45,29 +38,11 @@ async fn remote_write_logs_and_prober_metrics_carry_the_same_results() {
     std::fs::write(&checks, config(&home, &missing, &vm.base, &log, true)).unwrap();
 
     let port = free_port();
-    let _scheduler = Kill(
-        command()
-            .args(["scheduler", "--plain-http", "-c"])
-            .arg(&checks)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.path().join("scheduler.log")).unwrap()))
-            .spawn()
-            .unwrap(),
-    );
+    let _scheduler = Kill(plain_scheduler(dir.path(), &checks, &data, port).spawn().unwrap());
     let metrics_port = free_port();
     let mut probers = Vec::new();
     for (region, metrics) in [("r1", Some(metrics_port)), ("r2", None)] {
-        let mut command = command();
-        command
-            .args(["prober", "--scheduler", &format!("http://127.0.0.1:{port}"), "--region", region])
-            .arg("--token-file")
-            .arg(token_file(&data, region))
-            .args(["--name", &format!("p-{region}"), "--spool"])
-            .arg(dir.path().join(format!("spool-{region}")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.path().join(format!("{region}.log"))).unwrap()));
+        let mut command = plain_prober(dir.path(), &data, port, region);
         if let Some(metrics) = metrics {
             command.args(["--metrics-listen", &format!("127.0.0.1:{metrics}")]);
         }

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -126,4 +126,36 @@ pub fn serve_ok(listener: TcpListener, limit: usize) {
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
         }
     });
+}
+
+/// `probenet scheduler --plain-http -c CHECKS --listen 127.0.0.1:PORT --data DATA`, logging to
+/// `DIR/scheduler.log`: add what a test needs, then spawn.
+pub fn plain_scheduler(dir: &Path, checks: &Path, data: &Path, port: u16) -> Command {
+    let mut command = command();
+    command
+        .args(["scheduler", "--plain-http", "-c"])
+        .arg(checks)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.join("scheduler.log")).unwrap()));
+    command
+}
+
+/// A prober `p-REGION` of the plain-HTTP scheduler on `port`, with a token of REGION made in `data` (written to
+/// `DIR/REGION.token`), its spool in `DIR/spool-REGION` and its log in `DIR/prober-REGION.log`.
+pub fn plain_prober(dir: &Path, data: &Path, port: u16, region: &str) -> Command {
+    let token_file = dir.join(format!("{region}.token"));
+    std::fs::write(&token_file, token(data, &["--region", region])).unwrap();
+    let log = std::fs::File::create(dir.join(format!("prober-{region}.log"))).unwrap();
+    let mut command = command();
+    command
+        .args(["prober", "--scheduler", &format!("http://127.0.0.1:{port}"), "--region", region])
+        .arg("--token-file")
+        .arg(&token_file)
+        .args(["--name", &format!("p-{region}"), "--spool"])
+        .arg(dir.join(format!("spool-{region}")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    command
 }
