@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSecurityContext, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimSpec, PodSecurityContext, Probe, ResourceRequirements, SeccompProfile, Secret,
+    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -45,6 +46,16 @@ pub fn meta(name: &str, namespace: Option<&str>, stack: &str, component: &str) -
         namespace: namespace.map(str::to_owned),
         labels: Some(labels(stack, component)),
         ..ObjectMeta::default()
+    }
+}
+
+/// An `Opaque` secret of `data` (as `stringData`).
+pub fn opaque_secret(name: &str, namespace: &str, stack: &str, data: BTreeMap<String, String>) -> Secret {
+    Secret {
+        metadata: meta(name, Some(namespace), stack, "secret"),
+        type_: Some("Opaque".to_owned()),
+        string_data: Some(data),
+        ..Secret::default()
     }
 }
 

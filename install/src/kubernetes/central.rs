@@ -4,14 +4,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, Namespace, PodSpec, PodTemplateSpec, Secret, Volume, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, PodSpec, PodTemplateSpec, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::build::{
-    claim, config_volume, container, empty_volume, env_from_secret, meta, mount, pod_security, port, probe, resources,
-    secret_volume, selector, selector_labels, service,
+    claim, config_volume, container, empty_volume, env_from_secret, meta, mount, opaque_secret, pod_security, port,
+    probe, resources, secret_volume, selector, selector_labels, service,
 };
 use super::{
     ALERTMANAGER_PORT, Cluster, File, Object, SCHEDULER_PORT, Secrets, TLS_SECRET, VMALERT_PORT, VMINSERT_PORT,
@@ -38,14 +36,8 @@ pub(super) fn cluster(loaded: &Loaded, secrets: &Secrets) -> Cluster {
             ..Namespace::default()
         })],
     }];
-    let secret = |name: &str, data: BTreeMap<String, String>| {
-        Object::Secret(Secret {
-            metadata: meta(name, Some(ns), &stack.name, "secret"),
-            type_: Some("Opaque".to_owned()),
-            string_data: Some(data),
-            ..Secret::default()
-        })
-    };
+    let secret =
+        |name: &str, data: BTreeMap<String, String>| Object::Secret(opaque_secret(name, ns, &stack.name, data));
     let mut private = vec![secret(TOKENS_SECRET, BTreeMap::from([("tokens.json".to_owned(), secrets.tokens_json())]))];
     if with_store {
         private.push(secret(STORE_SECRET, BTreeMap::from([("password".to_owned(), secrets.store_password.clone())])));

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{Namespace, PodSpec, PodTemplateSpec, Secret};
+use k8s_openapi::api::core::v1::{Namespace, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::build::{
-    container, container_security, empty_volume, meta, mount, pod_security, port, probe, resources, secret_volume,
-    selector, selector_labels,
+    container, container_security, empty_volume, meta, mount, opaque_secret, pod_security, port, probe, resources,
+    secret_volume, selector, selector_labels,
 };
 use super::{CA_SECRET, Cluster, File, Object, PROBER_PORT, Secrets};
 use crate::stack::{Loaded, RegionSpec};
@@ -19,14 +19,8 @@ pub const TOKEN_SECRET: &str = "probenet-prober-token";
 pub(super) fn cluster(loaded: &Loaded, region: &str, spec: &RegionSpec, secrets: &Secrets) -> Cluster {
     let stack = &loaded.stack;
     let ns = spec.namespace.as_str();
-    let secret = |name: &str, data: BTreeMap<String, String>| {
-        Object::Secret(Secret {
-            metadata: meta(name, Some(ns), &stack.name, "secret"),
-            type_: Some("Opaque".to_owned()),
-            string_data: Some(data),
-            ..Secret::default()
-        })
-    };
+    let secret =
+        |name: &str, data: BTreeMap<String, String>| Object::Secret(opaque_secret(name, ns, &stack.name, data));
     let token = secrets.tokens.get(region).cloned().unwrap_or_default();
     let mut private = vec![secret(TOKEN_SECRET, BTreeMap::from([("token".to_owned(), token)]))];
     if let Some(tls) = &secrets.tls {
