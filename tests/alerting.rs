@@ -31,9 +31,11 @@ fn a_target_down_in_every_region_fires_once_survives_a_restart_and_resolves_once
     )
     .unwrap();
     let port = free_port();
+    let metrics_port = free_port();
     let scheduler = || {
         let mut command = plain_scheduler(dir.path(), &checks, &data, port);
         command.env("HOOK_SECRET", SECRET).args(["--dashboard-url", "http://probenet.test"]);
+        command.args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")]);
         Kill(command.spawn().unwrap())
     };
     let mut running = scheduler();
@@ -67,8 +69,11 @@ fn a_target_down_in_every_region_fires_once_survives_a_restart_and_resolves_once
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(all[1]["status"], "resolved");
     assert_eq!(all[1]["key"], all[0]["key"]);
-    // The scheduler's metrics count its deliveries since it restarted (the resolve), and its alerting state.
-    let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics")).unwrap().text().unwrap();
+    // The scheduler's metrics count its deliveries since it restarted (the resolve), and its alerting state;
+    // a scraper reads them on the metrics port without a token (the API port wants the admin token).
+    let api = reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert_eq!(api.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{metrics_port}/metrics")).unwrap().text().unwrap();
     assert!(metrics.contains("probenet_notifications_sent{notifier=\"oncall\",kind=\"webhook\"} 1\n"), "{metrics}");
     assert!(metrics.contains("probenet_notifications_failed{notifier=\"oncall\",kind=\"webhook\"} 0\n"), "{metrics}");
     assert!(metrics.contains("\nprobenet_alerts_firing 0\n"), "{metrics}");

@@ -206,6 +206,12 @@ impl Client {
             StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
                 CallError::Transient(format!("the scheduler answered {status}"))
             }
+            // The name is held by another registration (a restarted prober's old lease, or a squatter): it
+            // frees when that lease ends, so this is retried, never a reason to stop.
+            StatusCode::CONFLICT => {
+                let text: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+                CallError::Transient(format!("the scheduler answered {status}: {text}"))
+            }
             _ if status.is_server_error() => CallError::Transient(format!("the scheduler answered {status}")),
             _ => {
                 let text = response.text().await.unwrap_or_default();

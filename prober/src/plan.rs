@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::TimeZone as _;
 use probenet_checks::config::{Check, Schedule, load_sources};
-use probenet_checks::wire::{self, Assignments};
+use probenet_checks::wire::Assignments;
 
 /// One (check, region) pair this prober runs.
 #[derive(Debug, Clone)]
@@ -28,24 +27,9 @@ impl Pair {
     }
 }
 
-/// The first planned time at or after `at_ms` of a schedule: interval checks on the grid
-/// `k * interval + offset_ms`, cron checks at their next occurrence in their time zone. `None` when a cron
-/// schedule never fires again.
+/// The first planned time at or after `at_ms` of a schedule (see [`Schedule::planned_at_or_after`]).
 pub fn next_planned_ms(schedule: &Schedule, offset_ms: u64, at_ms: i64) -> Option<i64> {
-    match schedule {
-        Schedule::Every(interval) => {
-            let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
-            Some(wire::next_planned_ms(at_ms, interval_ms, offset_ms))
-        }
-        Schedule::Cron(cron) => {
-            // Cron works in whole seconds: start at the first whole second at or after `at_ms`.
-            let start_ms = at_ms.div_euclid(1000) * 1000 + if at_ms.rem_euclid(1000) == 0 { 0 } else { 1000 };
-            let start = cron.timezone.timestamp_millis_opt(start_ms).single()?;
-            let next = cron.cron.find_next_occurrence(&start, true).ok()?;
-            let next_ms = next.timestamp_millis();
-            (next_ms >= at_ms).then_some(next_ms)
-        }
-    }
+    schedule.planned_at_or_after(offset_ms, at_ms)
 }
 
 /// The current time in milliseconds since the Unix epoch.

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use crate::state::Shared;
 use crate::store::Query as ResultQuery;
-use crate::tokens::Scope;
+use crate::tokens::{Principal, Scope};
 use crate::{metrics, protocol, time};
 
 /// The most results `/api/v1/results` returns.
@@ -52,6 +52,15 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics_text))
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
+        .with_state(shared)
+}
+
+/// The routes of the metrics port: `/metrics` and `/healthz`, without a token.
+pub fn metrics_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(|State(shared): State<Arc<Shared>>| async move { metrics_page(&shared).await }))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(not_found)
         .with_state(shared)
 }
 
@@ -99,28 +108,35 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The scope of the request's bearer token: 401 without one or with one this scheduler does not know.
-pub fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Scope, ApiError> {
+/// Who holds the request's bearer token: 401 without one or with one this scheduler does not know.
+pub fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let value = headers.get(header::AUTHORIZATION).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
     let text = value.to_str().map_err(|_| ApiError::unauthorized("malformed authorization header"))?;
     let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ApiError::unauthorized("authorization is not a bearer token"));
     }
-    shared.tokens.verify(token.trim()).ok_or_else(|| ApiError::unauthorized("unknown token"))
+    shared.tokens.identify(token.trim()).ok_or_else(|| ApiError::unauthorized("unknown token"))
 }
 
 /// 403 unless the token is an admin token.
 fn require_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    match authorize(shared, headers)? {
+    match authorize(shared, headers)?.scope {
         Scope::Admin => Ok(()),
         Scope::Region(_) => Err(ApiError::forbidden("this API needs an admin token")),
     }
 }
 
-/// A JSON request body of at most `limit` bytes.
-pub async fn json_body<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+/// A JSON request body of at most `limit` bytes, read within the body timeout. Call it only once the caller
+/// is authorised: a stranger's body is never read.
+pub async fn json_body<T: DeserializeOwned>(shared: &Shared, body: Body, limit: usize) -> Result<T, ApiError> {
+    let read = tokio::time::timeout(shared.body_timeout, axum::body::to_bytes(body, limit)).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body took longer than {} s", shared.body_timeout.as_secs()),
+        )
+    })?;
+    let bytes = read.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than {limit} bytes"))
     })?;
     serde_json::from_slice(&bytes).map_err(|error| ApiError::bad_request(format!("invalid request body: {error}")))
@@ -171,7 +187,10 @@ async fn probers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resul
     Ok(Json(
         live.into_iter()
             .map(|prober| ProberView {
-                assigned: plan.index.get(&prober.name).map_or(0, |p| plan.table.assigned(*p)),
+                assigned: plan
+                    .index
+                    .get(&(prober.region.clone(), prober.name.clone()))
+                    .map_or(0, |p| plan.table.assigned(*p)),
                 registered_at: time::rfc3339_ms(prober.registered_at_ms),
                 last_heartbeat: time::rfc3339_ms(prober.last_heartbeat_ms),
                 name: prober.name,
@@ -339,9 +358,17 @@ async fn config(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
     }))
 }
 
-async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+/// `/metrics` on the API port: names every check and target, so an admin token is needed (a scraper without
+/// one scrapes the `--metrics-listen` port instead).
+async fn metrics_text(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_admin(&shared, &headers)?;
+    Ok(metrics_page(&shared).await)
+}
+
+/// The scheduler's metrics in the Prometheus text format.
+pub async fn metrics_page(shared: &Arc<Shared>) -> Response {
     let plan = shared.plan().await;
-    let mut text = metrics::render(&shared, &plan);
+    let mut text = metrics::render(shared, &plan);
     text.push_str(&shared.outputs.render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
@@ -359,12 +386,17 @@ async fn notifications(
     Ok(Json(shared.alerting.notifications()))
 }
 
+/// The largest silence body.
+const SILENCE_BODY: usize = 16 << 10;
+
 async fn add_silence(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Json(silence): Json<probenet_alerting::Silence>,
+    body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // Who asks first: a stranger's body is never read.
     require_admin(&shared, &headers)?;
+    let silence: probenet_alerting::Silence = json_body(&shared, body, SILENCE_BODY).await?;
     let id = shared
         .alerting
         .add_silence(silence)

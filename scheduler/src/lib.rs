@@ -8,10 +8,11 @@ pub mod config;
 mod files;
 pub mod metrics;
 pub mod outputs;
+pub mod ownership;
 pub mod pki;
 pub mod protocol;
 pub mod registry;
-mod server;
+pub mod server;
 pub mod sqlite;
 pub mod state;
 pub mod store;
@@ -66,6 +67,11 @@ pub struct Options {
     pub sans: Vec<String>,
     /// The dashboard's public base URL, for links in notifications.
     pub dashboard_url: Option<String>,
+    /// Where to serve `/metrics` (and `/healthz`) in plain HTTP without a token, for a scraper; on the API port
+    /// `/metrics` needs an admin token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// What the server allows its clients (connections, idle time, body read time).
+    pub limits: server::Limits,
 }
 
 /// Why the scheduler could not start.
@@ -117,6 +123,7 @@ pub enum Error {
 #[derive(Debug)]
 pub struct Running {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     tls: Option<ServerTls>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -128,6 +135,11 @@ impl Running {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound address of `--metrics-listen`, if it was given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The base URL probers and clients use (`https://` unless in plain-HTTP mode).
@@ -187,6 +199,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         stamps,
         crate::state::Destinations { store: Arc::new(store.clone()), outputs, alerting },
         tokens,
+        options.limits.body,
         stopping.clone(),
     ));
     let router = api::router(shared.clone());
@@ -198,13 +211,27 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     };
     let acceptor = tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.clone()));
     let mut tasks = JoinSet::new();
-    tasks.spawn(server::serve(listener, acceptor, router, stopping.clone()));
+    let mut metrics_addr = None;
+    if let Some(metrics_listen) = options.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(metrics_listen)
+            .await
+            .map_err(|source| Error::Listen { addr: metrics_listen, source })?;
+        metrics_addr = metrics.local_addr().ok();
+        tasks.spawn(server::serve(
+            metrics,
+            None,
+            api::metrics_router(shared.clone()),
+            options.limits,
+            stopping.clone(),
+        ));
+    }
+    tasks.spawn(server::serve(listener, acceptor, router, options.limits, stopping.clone()));
     tasks.spawn(shared.clone().duties());
     tasks.spawn(store.clone().prune_every(std::time::Duration::from_secs(3600), stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
     tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
-    Ok(Running { addr, tls, stop, tasks, shared, store })
+    Ok(Running { addr, metrics_addr, tls, stop, tasks, shared, store })
 }
 
 /// The dashboard's routes, with its read token from the config; none (and a log line) when the config sets no

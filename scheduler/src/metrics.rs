@@ -44,6 +44,20 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
         "Results of checks no longer in the config: acknowledged, not stored.",
         shared.results_dropped.load(Ordering::Relaxed),
     );
+    header(
+        &mut out,
+        "probenet_scheduler_results_refused_total",
+        "counter",
+        "Results refused at ingest (forged, foreign or off-schedule runs), by reason.",
+    );
+    for why in crate::ownership::Refusal::ALL {
+        let _ = writeln!(
+            out,
+            "probenet_scheduler_results_refused_total{{reason=\"{}\"}} {}",
+            why.label(),
+            shared.results_refused[why as usize].load(Ordering::Relaxed)
+        );
+    }
     header(&mut out, "probenet_scheduler_config_reloads_total", "counter", "Config reloads, by result.");
     let _ = writeln!(
         out,

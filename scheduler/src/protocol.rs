@@ -17,8 +17,9 @@ use probenet_checks::wire::{
 };
 
 use crate::api::{ApiError, authorize, json_body, param, params};
+use crate::ownership::Refusal;
 use crate::registry::RegistryError;
-use crate::state::Shared;
+use crate::state::{INGEST_HORIZON_MS, INGEST_SKEW_MS, Shared};
 use crate::tokens::Scope;
 
 /// Protocol versions this scheduler speaks.
@@ -32,6 +33,11 @@ const SMALL_BODY: usize = 64 << 10;
 /// Largest result batch.
 const BATCH_BODY: usize = 32 << 20;
 
+/// The longest `version` a prober may send.
+const MAX_VERSION: usize = 64;
+/// The most kinds a prober may list.
+const MAX_KINDS: usize = 16;
+
 /// 403 unless the token is a prober token of `region`.
 fn require_region(scope: &Scope, region: &str) -> Result<(), ApiError> {
     match scope {
@@ -41,12 +47,45 @@ fn require_region(scope: &Scope, region: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The region of a prober token; 403 for an admin token.
+fn token_region(scope: &Scope) -> Result<&str, ApiError> {
+    match scope {
+        Scope::Region(region) => Ok(region),
+        Scope::Admin => Err(ApiError::forbidden("an admin token cannot act as a prober")),
+    }
+}
+
 fn registry_error(error: RegistryError) -> ApiError {
     let status = match error {
         RegistryError::Conflict { .. } => StatusCode::CONFLICT,
         RegistryError::NotRegistered(_) => StatusCode::NOT_FOUND,
+        RegistryError::TooManyProbers(_) | RegistryError::TooFast => StatusCode::TOO_MANY_REQUESTS,
     };
     ApiError::new(status, error.to_string())
+}
+
+/// 400 unless every kind is one this scheduler knows (listed once) and the version is short.
+fn check_register(register: &Register) -> Result<(), ApiError> {
+    if register.version.len() > MAX_VERSION || register.version.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!("invalid version: use at most {MAX_VERSION} printable characters")));
+    }
+    if register.kinds.len() > MAX_KINDS {
+        return Err(ApiError::bad_request(format!("too many kinds: at most {MAX_KINDS}")));
+    }
+    let known = probenet_checks::CheckKind::KEYS;
+    for (i, kind) in register.kinds.iter().enumerate() {
+        if !known.contains(&kind.as_str()) {
+            let shown: String = kind.chars().take(32).collect();
+            return Err(ApiError::bad_request(format!(
+                "unknown kind {shown:?}: this scheduler knows {}",
+                known.join(", ")
+            )));
+        }
+        if register.kinds[..i].contains(kind) {
+            return Err(ApiError::bad_request(format!("kind {kind:?} listed twice")));
+        }
+    }
+    Ok(())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -64,8 +103,9 @@ pub async fn register(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Registered>, ApiError> {
-    let scope = authorize(&shared, &headers)?;
-    let register: Register = json_body(body, SMALL_BODY).await?;
+    let principal = authorize(&shared, &headers)?;
+    let scope = &principal.scope;
+    let register: Register = json_body(&shared, body, SMALL_BODY).await?;
     if !SUPPORTED_PROTOCOLS.contains(&register.protocol) {
         return Err(ApiError::bad_request(format!(
             "protocol version {} is not supported; this scheduler speaks {} to {}",
@@ -77,9 +117,12 @@ pub async fn register(
     if !valid_name(&register.name) {
         return Err(ApiError::bad_request("invalid prober name: use 1 to 253 letters, digits and - _ . : @"));
     }
-    require_region(&scope, &register.region)?;
+    require_region(scope, &register.region)?;
+    check_register(&register)?;
     let now_ms = crate::time::now_ms();
-    shared.with_registry(|registry| registry.register(&register, Instant::now(), now_ms)).map_err(registry_error)?;
+    shared
+        .with_registry(|registry| registry.register(&register, &principal.id, Instant::now(), now_ms))
+        .map_err(registry_error)?;
     if !shared.config().config.regions.contains_key(&register.region) {
         tracing::warn!(
             prober = register.name,
@@ -97,12 +140,12 @@ pub async fn heartbeat(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Registered>, ApiError> {
-    let scope = authorize(&shared, &headers)?;
-    let beat: Heartbeat = json_body(body, SMALL_BODY).await?;
-    require_region(&scope, &beat.region)?;
+    let principal = authorize(&shared, &headers)?;
+    let beat: Heartbeat = json_body(&shared, body, SMALL_BODY).await?;
+    require_region(&principal.scope, &beat.region)?;
     let now_ms = crate::time::now_ms();
     shared
-        .with_registry(|registry| registry.heartbeat(&beat.name, &beat.region, Instant::now(), now_ms))
+        .with_registry(|registry| registry.heartbeat(&beat.name, &beat.region, &principal.id, Instant::now(), now_ms))
         .map_err(registry_error)?;
     Ok(registered(&shared))
 }
@@ -113,13 +156,13 @@ pub async fn deregister(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let scope = authorize(&shared, &headers)?;
-    let beat: Heartbeat = json_body(body, SMALL_BODY).await?;
-    require_region(&scope, &beat.region)?;
+    let principal = authorize(&shared, &headers)?;
+    let beat: Heartbeat = json_body(&shared, body, SMALL_BODY).await?;
+    require_region(&principal.scope, &beat.region)?;
     let was_live = shared
         .with_registry(|registry| {
-            let live = registry.get(&beat.name).is_some();
-            registry.deregister(&beat.name, &beat.region).map(|()| live)
+            let live = registry.get(&beat.region, &beat.name).is_some();
+            registry.deregister(&beat.name, &beat.region, &principal.id).map(|()| live)
         })
         .map_err(registry_error)?;
     if was_live {
@@ -135,7 +178,8 @@ pub async fn assignments(
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Assignments>, ApiError> {
-    let scope = authorize(&shared, &headers)?;
+    let principal = authorize(&shared, &headers)?;
+    let region = token_region(&principal.scope)?.to_owned();
     let params = params(query)?;
     let name = params
         .get("prober")
@@ -147,10 +191,9 @@ pub async fn assignments(
         return Err(ApiError::bad_request("invalid wait_seconds: use 0 to 60"));
     }
     let wait = Duration::from_secs_f64(wait.min(MAX_WAIT_SECONDS as f64));
-    let region = shared
-        .with_registry(|registry| registry.get(name).map(|prober| prober.region.clone()))
-        .ok_or_else(|| registry_error(RegistryError::NotRegistered(name.clone())))?;
-    require_region(&scope, &region)?;
+    shared
+        .with_registry(|registry| registry.live_in(name, &region, &principal.id).map(drop))
+        .map_err(registry_error)?;
 
     let (mut changes, current) = shared.subscribe();
     if current == known && !wait.is_zero() {
@@ -173,7 +216,7 @@ pub async fn assignments(
     }
 
     let plan = shared.plan().await;
-    let Some(index) = plan.index.get(name.as_str()).copied() else {
+    let Some(index) = plan.index.get(&(region.clone(), name.clone())).copied() else {
         return Err(registry_error(RegistryError::NotRegistered(name.clone())));
     };
     let checks = &plan.config.config.checks;
@@ -196,26 +239,55 @@ pub async fn assignments(
     }))
 }
 
-/// `POST /v1/results`: stores the batch, idempotently on each result's run id. Results of pairs the running
-/// config no longer has are acknowledged but not stored (nor counted in the [`Ack`]).
-pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Result<Json<Ack>, ApiError> {
-    let scope = authorize(&shared, &headers)?;
-    let batch: ResultBatch = json_body(body, BATCH_BODY).await?;
-    let region = match &scope {
-        Scope::Region(region) => region,
-        Scope::Admin => return Err(ApiError::forbidden("an admin token cannot act as a prober")),
-    };
-    if let Some(other) = batch.results.iter().find(|result| &result.region != region) {
+/// `POST /v1/results`: stores the batch, idempotently on each result's run id. The batch must come from a live
+/// prober registered with the calling token; each result must be that prober's, for a pair it was assigned at
+/// the planned time, planned on the pair's schedule within the ingest horizon. Results of pairs the running
+/// config no longer has are acknowledged but not stored (nor counted in the [`Ack`]). When any result is
+/// refused, the others are still stored and the answer is 422 with the reasons (every refusal is counted).
+pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let principal = authorize(&shared, &headers)?;
+    let region = token_region(&principal.scope)?.to_owned();
+    let batch: ResultBatch = json_body(&shared, body, BATCH_BODY).await?;
+    if let Some(other) = batch.results.iter().find(|result| result.region != region) {
         return Err(ApiError::forbidden(format!(
             "a result for region {:?} sent with a token for region {region:?}",
             other.region
         )));
     }
+    shared
+        .with_registry(|registry| registry.live_in(&batch.prober, &region, &principal.id).map(drop))
+        .map_err(registry_error)?;
+    if let Some(problem) = batch.results.iter().find_map(|result| artifact_problem(&result.outcome)) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, problem));
+    }
     let config = shared.config();
     let total = batch.results.len();
-    let known: Vec<_> =
-        batch.results.into_iter().filter(|result| config.has_pair(&result.check, &result.region)).collect();
-    let dropped = total - known.len();
+    let now_ms = crate::time::now_ms();
+    let mut refused: Vec<(String, i64, Refusal)> = Vec::new();
+    let mut known = Vec::with_capacity(total);
+    let mut dropped = 0;
+    for result in batch.results {
+        let Some(check) = config.check(&result.check).filter(|check| check.regions.contains(&result.region)) else {
+            dropped += 1;
+            continue;
+        };
+        let verdict = if result.prober != batch.prober {
+            Err(Refusal::WrongProber)
+        } else if result.planned_at_ms > now_ms.saturating_add(INGEST_SKEW_MS) {
+            Err(Refusal::Future)
+        } else if result.planned_at_ms < now_ms.saturating_sub(INGEST_HORIZON_MS) {
+            Err(Refusal::TooOld)
+        } else {
+            shared.may_report(&result, &check.schedule)
+        };
+        match verdict {
+            Ok(()) => known.push(result),
+            Err(why) => {
+                shared.results_refused[why as usize].fetch_add(1, Ordering::Relaxed);
+                refused.push((result.check, result.planned_at_ms, why));
+            }
+        }
+    }
     if dropped > 0 {
         shared.results_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
         tracing::debug!(prober = batch.prober, dropped, "results of checks no longer in the config dropped");
@@ -238,5 +310,63 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     if !fresh.is_empty() {
         shared.ui_version.fetch_add(1, Ordering::Relaxed);
     }
-    Ok(Json(Ack { accepted: ingested.accepted, duplicates: ingested.duplicates }))
+    let ack = Ack { accepted: ingested.accepted, duplicates: ingested.duplicates };
+    if refused.is_empty() {
+        return Ok(Json(ack).into_response());
+    }
+    tracing::warn!(prober = batch.prober, region, refused = refused.len(), "results refused");
+    let reasons: Vec<serde_json::Value> = refused
+        .iter()
+        .take(10)
+        .map(|(check, planned_at_ms, why)| {
+            serde_json::json!({"check": check, "planned_at_ms": planned_at_ms, "reason": why.label(), "message": why.message()})
+        })
+        .collect();
+    let body = serde_json::json!({
+        "error": format!("{} of {total} results refused: {}", refused.len(), refused[0].2.message()),
+        "accepted": ack.accepted,
+        "duplicates": ack.duplicates,
+        "refused": refused.len(),
+        "reasons": reasons,
+    });
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+}
+
+/// The largest artifact a result may carry.
+pub const MAX_ARTIFACT_BYTES: usize = 4 << 20;
+/// The most artifacts one result may carry.
+pub const MAX_ARTIFACTS: usize = 8;
+/// The media types an artifact may have.
+pub const ARTIFACT_TYPES: [&str; 4] = ["image/png", "image/jpeg", "text/plain", "application/json"];
+
+/// Whether an image's first bytes are those of its media type (text is taken as it is).
+fn magic_matches(media_type: &str, data: &[u8]) -> bool {
+    match media_type {
+        "image/png" => data.is_empty() || data.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "image/jpeg" => data.is_empty() || data.starts_with(&[0xff, 0xd8, 0xff]),
+        _ => true,
+    }
+}
+
+/// Why a result's artifacts are refused, if they are.
+fn artifact_problem(outcome: &probenet_checks::Outcome) -> Option<String> {
+    if outcome.artifacts.len() > MAX_ARTIFACTS {
+        return Some(format!("a result carries {} artifacts; at most {MAX_ARTIFACTS}", outcome.artifacts.len()));
+    }
+    outcome.artifacts.iter().find_map(|artifact| {
+        if artifact.data.len() > MAX_ARTIFACT_BYTES {
+            Some(format!("artifact of {} bytes; at most {MAX_ARTIFACT_BYTES}", artifact.data.len()))
+        } else if !ARTIFACT_TYPES.contains(&artifact.media_type.as_str()) {
+            let shown: String = artifact.media_type.chars().take(40).collect();
+            Some(format!("artifact media type {shown:?} is not one of {}", ARTIFACT_TYPES.join(", ")))
+        } else if !magic_matches(&artifact.media_type, &artifact.data) {
+            Some(format!(
+                "artifact {:?} is not the {} it says it is",
+                artifact.name.chars().take(64).collect::<String>(),
+                artifact.media_type
+            ))
+        } else {
+            None
+        }
+    })
 }

@@ -1,6 +1,7 @@
-//! The live probers and their leases, and the generation that changes with the prober set or the config.
+//! The live probers and their leases, keyed by (region, name) and bound to the token that registered them,
+//! the limits on what one token may register, and the generation that changes with the prober set or the config.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use probenet_checks::wire::Register;
@@ -9,7 +10,7 @@ use tokio::sync::watch;
 /// A registered prober.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prober {
-    /// Unique among live probers.
+    /// Unique among the live probers of its region.
     pub name: String,
     /// Where it probes from.
     pub region: String,
@@ -17,6 +18,8 @@ pub struct Prober {
     pub version: String,
     /// The check kinds it runs (empty: every kind).
     pub kinds: Vec<String>,
+    /// The id of the token it registered with: only that token may act for it.
+    pub token: String,
     /// When it registered, unix ms.
     pub registered_at_ms: i64,
     /// Its last register or heartbeat, unix ms.
@@ -25,27 +28,59 @@ pub struct Prober {
     pub expires: Instant,
 }
 
+/// How much one token may register: live probers and the pace of registrations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Live probers registered with one token.
+    pub probers_per_token: usize,
+    /// Registrations of new probers one token may make in a burst...
+    pub burst: f64,
+    /// ...and per second after it.
+    pub per_second: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { probers_per_token: 100, burst: 20.0, per_second: 2.0 }
+    }
+}
+
 /// Why a registry call was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
-    /// The name is live in another region.
-    #[error("prober {name:?} is already registered from region {region:?}")]
+    /// The name is live in the region under another token.
+    #[error("prober {name:?} is already registered in region {region:?} with another token; retry once its lease ends")]
     Conflict {
         /// The prober's name.
         name: String,
-        /// The region it is live in.
+        /// Its region.
         region: String,
     },
-    /// No live prober has that name (never registered, deregistered, or its lease expired).
+    /// No live prober has that name in the region (never registered, deregistered, or its lease expired).
     #[error("prober {0:?} is not registered")]
     NotRegistered(String),
+    /// The token already has as many live probers as it may.
+    #[error("this token already has {0} live probers, the most one token may have")]
+    TooManyProbers(usize),
+    /// The token registers new probers faster than it may.
+    #[error("too many registrations with this token; retry in a few seconds")]
+    TooFast,
 }
 
-/// The live probers. Every change of the set bumps the generation and wakes the watchers.
+/// A token's registration budget (a token bucket).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The live probers, keyed by (region, name). Every change of the set bumps the generation and wakes the watchers.
 #[derive(Debug)]
 pub struct Registry {
-    probers: BTreeMap<String, Prober>,
+    probers: BTreeMap<(String, String), Prober>,
     lease: Duration,
+    limits: Limits,
+    budgets: HashMap<String, Budget>,
     generation: u64,
     changes: watch::Sender<u64>,
 }
@@ -53,8 +88,13 @@ pub struct Registry {
 impl Registry {
     /// An empty registry at generation 1 (so a prober asking with generation 0 is answered at once).
     pub fn new(lease: Duration) -> Self {
+        Self::with_limits(lease, Limits::default())
+    }
+
+    /// An empty registry with these limits.
+    pub fn with_limits(lease: Duration, limits: Limits) -> Self {
         let (changes, _) = watch::channel(1);
-        Self { probers: BTreeMap::new(), lease, generation: 1, changes }
+        Self { probers: BTreeMap::new(), lease, limits, budgets: HashMap::new(), generation: 1, changes }
     }
 
     /// The current generation.
@@ -83,12 +123,20 @@ impl Registry {
         self.changes.send_replace(self.generation);
     }
 
-    /// Registers (or re-registers) a prober. Refused when its name is live in another region. The
+    /// Registers (or re-registers) a prober with the token `token`. Refused when its name is live in its region
+    /// under another token, when the token has its most live probers, or registers new ones too fast. The
     /// generation moves when the set of probers or a prober's kinds change.
-    pub fn register(&mut self, register: &Register, now: Instant, now_ms: i64) -> Result<(), RegistryError> {
+    pub fn register(
+        &mut self,
+        register: &Register,
+        token: &str,
+        now: Instant,
+        now_ms: i64,
+    ) -> Result<(), RegistryError> {
         let expires = now + self.lease;
-        if let Some(live) = self.probers.get_mut(&register.name) {
-            if live.region != register.region {
+        let key = (register.region.clone(), register.name.clone());
+        if let Some(live) = self.probers.get_mut(&key) {
+            if live.token != token {
                 return Err(RegistryError::Conflict { name: live.name.clone(), region: live.region.clone() });
             }
             let kinds_changed = live.kinds != register.kinds;
@@ -102,34 +150,69 @@ impl Registry {
             }
             return Ok(());
         }
+        let of_token = self.probers.values().filter(|prober| prober.token == token).count();
+        if of_token >= self.limits.probers_per_token {
+            return Err(RegistryError::TooManyProbers(self.limits.probers_per_token));
+        }
+        self.spend(token, now)?;
         let prober = Prober {
             name: register.name.clone(),
             region: register.region.clone(),
             version: register.version.clone(),
             kinds: register.kinds.clone(),
+            token: token.to_owned(),
             registered_at_ms: now_ms,
             last_heartbeat_ms: now_ms,
             expires,
         };
-        self.probers.insert(prober.name.clone(), prober);
+        self.probers.insert(key, prober);
         self.bump();
         Ok(())
     }
 
+    /// Takes one registration from the token's budget.
+    fn spend(&mut self, token: &str, now: Instant) -> Result<(), RegistryError> {
+        let Limits { burst, per_second, .. } = self.limits;
+        // Budgets of tokens with nothing live and a full bucket carry no information: forget them.
+        if self.budgets.len() > 4 * self.limits.probers_per_token.max(64) {
+            let live: std::collections::HashSet<&str> = self.probers.values().map(|p| p.token.as_str()).collect();
+            self.budgets.retain(|id, budget| {
+                live.contains(id.as_str())
+                    || budget.tokens + now.saturating_duration_since(budget.at).as_secs_f64() * per_second < burst
+            });
+        }
+        let budget = self.budgets.entry(token.to_owned()).or_insert(Budget { tokens: burst, at: now });
+        let refilled = now.saturating_duration_since(budget.at).as_secs_f64() * per_second;
+        budget.tokens = (budget.tokens + refilled).min(burst);
+        budget.at = now;
+        if budget.tokens < 1.0 {
+            return Err(RegistryError::TooFast);
+        }
+        budget.tokens -= 1.0;
+        Ok(())
+    }
+
     /// Renews a live prober's lease.
-    pub fn heartbeat(&mut self, name: &str, region: &str, now: Instant, now_ms: i64) -> Result<(), RegistryError> {
+    pub fn heartbeat(
+        &mut self,
+        name: &str,
+        region: &str,
+        token: &str,
+        now: Instant,
+        now_ms: i64,
+    ) -> Result<(), RegistryError> {
         let lease = self.lease;
-        let live = self.live_in(name, region)?;
+        let live = self.live_in(name, region, token)?;
         live.last_heartbeat_ms = now_ms;
         live.expires = now + lease;
         Ok(())
     }
 
     /// Removes a prober at once; its work moves. Removing one that is not live is not an error.
-    pub fn deregister(&mut self, name: &str, region: &str) -> Result<(), RegistryError> {
-        match self.live_in(name, region) {
+    pub fn deregister(&mut self, name: &str, region: &str, token: &str) -> Result<(), RegistryError> {
+        match self.live_in(name, region, token) {
             Ok(_) => {
-                self.probers.remove(name);
+                self.probers.remove(&(region.to_owned(), name.to_owned()));
                 self.bump();
                 Ok(())
             }
@@ -140,29 +223,30 @@ impl Registry {
 
     /// Removes the probers whose lease ended before `now`, and returns them.
     pub fn expire(&mut self, now: Instant) -> Vec<Prober> {
-        let expired: Vec<String> =
-            self.probers.values().filter(|prober| prober.expires <= now).map(|prober| prober.name.clone()).collect();
-        let removed: Vec<Prober> = expired.iter().filter_map(|name| self.probers.remove(name)).collect();
+        let expired: Vec<(String, String)> =
+            self.probers.iter().filter(|(_, prober)| prober.expires <= now).map(|(key, _)| key.clone()).collect();
+        let removed: Vec<Prober> = expired.iter().filter_map(|key| self.probers.remove(key)).collect();
         if !removed.is_empty() {
             self.bump();
         }
         removed
     }
 
-    /// A live prober by name.
-    pub fn get(&self, name: &str) -> Option<&Prober> {
-        self.probers.get(name)
+    /// A live prober by region and name.
+    pub fn get(&self, region: &str, name: &str) -> Option<&Prober> {
+        self.probers.get(&(region.to_owned(), name.to_owned()))
     }
 
-    /// The live probers, by name.
+    /// The live probers, by region and name.
     pub fn probers(&self) -> impl Iterator<Item = &Prober> {
         self.probers.values()
     }
 
-    fn live_in(&mut self, name: &str, region: &str) -> Result<&mut Prober, RegistryError> {
-        match self.probers.get_mut(name) {
+    /// The live prober `name` of `region` if `token` registered it.
+    pub fn live_in(&mut self, name: &str, region: &str, token: &str) -> Result<&mut Prober, RegistryError> {
+        match self.probers.get_mut(&(region.to_owned(), name.to_owned())) {
             None => Err(RegistryError::NotRegistered(name.to_owned())),
-            Some(live) if live.region != region => {
+            Some(live) if live.token != token => {
                 Err(RegistryError::Conflict { name: live.name.clone(), region: live.region.clone() })
             }
             Some(live) => Ok(live),
@@ -184,42 +268,68 @@ mod tests {
         let mut watcher = registry.subscribe();
         let now = Instant::now();
         assert_eq!(registry.generation(), 1);
-        registry.register(&register("a", "eu"), now, 0).unwrap_or_else(|error| panic!("{error}"));
+        registry.register(&register("a", "eu"), "t1", now, 0).unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(registry.generation(), 2);
         assert!(watcher.has_changed().unwrap_or(false));
         assert_eq!(*watcher.borrow_and_update(), 2);
         // A re-registration from the same region and a heartbeat renew the lease without a new generation.
-        registry.register(&register("a", "eu"), now, 1).unwrap_or_else(|error| panic!("{error}"));
-        registry.heartbeat("a", "eu", now, 2).unwrap_or_else(|error| panic!("{error}"));
+        registry.register(&register("a", "eu"), "t1", now, 1).unwrap_or_else(|error| panic!("{error}"));
+        registry.heartbeat("a", "eu", "t1", now, 2).unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(registry.generation(), 2);
         assert!(!watcher.has_changed().unwrap_or(true));
         // A change of kinds moves it.
         let mut with_kinds = register("a", "eu");
         with_kinds.kinds = vec!["http".into()];
-        registry.register(&with_kinds, now, 3).unwrap_or_else(|error| panic!("{error}"));
+        registry.register(&with_kinds, "t1", now, 3).unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(registry.generation(), 3);
     }
 
     #[test]
-    fn a_name_live_in_another_region_is_refused() {
+    fn names_are_per_region_and_bound_to_the_token_that_registered_them() {
         let mut registry = Registry::new(Duration::from_secs(15));
         let now = Instant::now();
-        registry.register(&register("a", "eu"), now, 0).unwrap_or_else(|error| panic!("{error}"));
-        let conflict = registry.register(&register("a", "us"), now, 0);
+        registry.register(&register("a", "eu"), "t1", now, 0).unwrap_or_else(|error| panic!("{error}"));
+        // The same name in another region is another prober: no squatting across regions.
+        registry.register(&register("a", "us"), "t2", now, 0).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(registry.probers().count(), 2);
+        // Another token of eu cannot take over, renew or remove eu's "a".
+        let conflict = registry.register(&register("a", "eu"), "t3", now, 0);
         assert!(matches!(conflict, Err(RegistryError::Conflict { ref region, .. }) if region == "eu"), "{conflict:?}");
-        assert!(matches!(registry.heartbeat("a", "us", now, 0), Err(RegistryError::Conflict { .. })));
-        assert!(matches!(registry.deregister("a", "us"), Err(RegistryError::Conflict { .. })));
-        assert!(matches!(registry.heartbeat("b", "eu", now, 0), Err(RegistryError::NotRegistered(_))));
-        assert_eq!(registry.get("a").map(|prober| prober.region.as_str()), Some("eu"));
+        assert!(matches!(registry.heartbeat("a", "eu", "t3", now, 0), Err(RegistryError::Conflict { .. })));
+        assert!(matches!(registry.deregister("a", "eu", "t3"), Err(RegistryError::Conflict { .. })));
+        assert!(matches!(registry.heartbeat("b", "eu", "t1", now, 0), Err(RegistryError::NotRegistered(_))));
+        assert_eq!(registry.get("eu", "a").map(|prober| prober.token.as_str()), Some("t1"));
+        assert_eq!(registry.get("us", "a").map(|prober| prober.token.as_str()), Some("t2"));
+    }
+
+    #[test]
+    fn a_token_registers_a_bounded_number_of_probers_at_a_bounded_pace() {
+        let limits = Limits { probers_per_token: 5, burst: 3.0, per_second: 1.0 };
+        let mut registry = Registry::with_limits(Duration::from_secs(15), limits);
+        let start = Instant::now();
+        for name in ["a", "b", "c"] {
+            registry.register(&register(name, "eu"), "t1", start, 0).unwrap_or_else(|error| panic!("{error}"));
+        }
+        let generation = registry.generation();
+        assert_eq!(registry.register(&register("d", "eu"), "t1", start, 0), Err(RegistryError::TooFast));
+        // Renewing a live prober costs nothing; another token has its own budget.
+        registry.register(&register("a", "eu"), "t1", start, 0).unwrap_or_else(|error| panic!("{error}"));
+        registry.register(&register("x", "eu"), "t2", start, 0).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(registry.generation(), generation + 1);
+        let later = start + Duration::from_secs(2);
+        registry.register(&register("d", "eu"), "t1", later, 0).unwrap_or_else(|error| panic!("{error}"));
+        registry.register(&register("e", "eu"), "t1", later, 0).unwrap_or_else(|error| panic!("{error}"));
+        let much_later = start + Duration::from_secs(60);
+        assert_eq!(registry.register(&register("f", "eu"), "t1", much_later, 0), Err(RegistryError::TooManyProbers(5)));
     }
 
     #[test]
     fn leases_expire_unless_renewed() {
         let mut registry = Registry::new(Duration::from_secs(10));
         let start = Instant::now();
-        registry.register(&register("a", "eu"), start, 0).unwrap_or_else(|error| panic!("{error}"));
-        registry.register(&register("b", "eu"), start, 0).unwrap_or_else(|error| panic!("{error}"));
-        registry.heartbeat("b", "eu", start + Duration::from_secs(8), 0).unwrap_or_else(|error| panic!("{error}"));
+        registry.register(&register("a", "eu"), "t", start, 0).unwrap_or_else(|error| panic!("{error}"));
+        registry.register(&register("b", "eu"), "t", start, 0).unwrap_or_else(|error| panic!("{error}"));
+        registry.heartbeat("b", "eu", "t", start + Duration::from_secs(8), 0).unwrap_or_else(|error| panic!("{error}"));
         let generation = registry.generation();
         assert!(registry.expire(start + Duration::from_secs(9)).is_empty());
         assert_eq!(registry.generation(), generation);
@@ -227,10 +337,10 @@ mod tests {
         assert_eq!(expired.iter().map(|prober| prober.name.as_str()).collect::<Vec<_>>(), ["a"]);
         assert_eq!(registry.generation(), generation + 1);
         assert_eq!(registry.probers().count(), 1);
-        registry.deregister("b", "eu").unwrap_or_else(|error| panic!("{error}"));
+        registry.deregister("b", "eu", "t").unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(registry.probers().count(), 0);
         assert_eq!(registry.generation(), generation + 2);
-        registry.deregister("b", "eu").unwrap_or_else(|error| panic!("{error}"));
+        registry.deregister("b", "eu", "t").unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(registry.generation(), generation + 2);
     }
 }

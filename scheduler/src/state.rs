@@ -16,9 +16,15 @@ use crate::alerts::Alerting;
 use crate::assign::{self, CheckInput, ProberInput, Table};
 use crate::config::{Loaded, Stamps};
 use crate::outputs::Outputs;
+use crate::ownership::{Ownership, Refusal};
 use crate::registry::{Prober, Registry};
 use crate::store::Store;
 use crate::tokens::Tokens;
+
+/// How old a result may be when it arrives (a prober's spool replays runs of up to this long ago).
+pub const INGEST_HORIZON_MS: i64 = 7 * 86_400_000;
+/// How far in the future a result may be planned (clocks of probers and schedulers differ a little).
+pub const INGEST_SKEW_MS: i64 = 60_000;
 
 /// Where ingested results go: the store first, then the exporters and the alert engine.
 #[derive(Debug)]
@@ -60,6 +66,12 @@ pub struct Shared {
     last_planned: Mutex<HashMap<String, i64>>,
     /// The dashboard's read token as the running config resolves it (a reload may change it).
     dashboard_token: Mutex<Option<String>>,
+    /// Who owned each pair when.
+    ownership: Mutex<Ownership>,
+    /// Results refused at ingest, by reason.
+    pub results_refused: [AtomicU64; Refusal::ALL.len()],
+    /// How long reading one request body may take.
+    pub body_timeout: Duration,
     /// True once the scheduler is stopping (long-polls return at once).
     pub stopping: watch::Receiver<bool>,
 }
@@ -83,8 +95,8 @@ pub struct Plan {
     pub config: Arc<Loaded>,
     /// The live probers it covers, by name; [`Table`] indices point here.
     pub probers: Vec<Prober>,
-    /// Prober index by name.
-    pub index: HashMap<String, usize>,
+    /// Prober index by (region, name).
+    pub index: HashMap<(String, String), usize>,
     /// The assignment.
     pub table: Table,
 }
@@ -108,6 +120,7 @@ impl Shared {
         stamps: Stamps,
         destinations: Destinations,
         tokens: Tokens,
+        body_timeout: Duration,
         stopping: watch::Receiver<bool>,
     ) -> Self {
         let Destinations { store, outputs, alerting } = destinations;
@@ -133,6 +146,9 @@ impl Shared {
             ui_version: AtomicU64::new(0),
             last_planned: Mutex::new(last_planned),
             dashboard_token: Mutex::new(None),
+            ownership: Mutex::new(Ownership::new(crate::time::now_ms(), INGEST_HORIZON_MS)),
+            results_refused: Default::default(),
+            body_timeout,
             stopping,
         }
     }
@@ -228,7 +244,7 @@ impl Shared {
             }
             (inner.registry.generation(), inner.config.clone(), inner.registry.probers().cloned().collect::<Vec<_>>())
         };
-        probers.sort_by(|a, b| a.name.cmp(&b.name));
+        probers.sort_by(|a, b| (&a.region, &a.name).cmp(&(&b.region, &b.name)));
         let checks: Vec<CheckInput<'_>> = config.config.checks.iter().map(CheckInput::of).collect();
         let inputs: Vec<ProberInput<'_>> = probers
             .iter()
@@ -237,13 +253,42 @@ impl Shared {
         let table = assign::assign(&checks, &inputs, config.config.scheduling.probers_per_region);
         drop(checks);
         drop(inputs);
-        let index = probers.iter().enumerate().map(|(i, prober)| (prober.name.clone(), i)).collect();
+        let index =
+            probers.iter().enumerate().map(|(i, prober)| ((prober.region.clone(), prober.name.clone()), i)).collect();
         let plan = Arc::new(Plan { generation, config, probers, index, table });
         let mut inner = self.lock();
         if inner.registry.generation() == generation {
             inner.plan = Some(plan.clone());
+            drop(inner);
+            self.record_owners(&plan);
         }
         plan
+    }
+
+    /// Notes who owns each pair from now on (result ingest checks results against it).
+    fn record_owners(&self, plan: &Plan) {
+        let checks = &plan.config.config.checks;
+        let owners = (0..plan.table.len()).map(|pair| {
+            let (c, r) = plan.table.pair(pair);
+            let probers = plan
+                .table
+                .slots(pair)
+                .filter_map(|(prober, offset)| Some((plan.probers[prober?].name.as_str(), offset)))
+                .collect();
+            ((checks[c].name.as_str(), checks[c].regions[r].as_str()), probers)
+        });
+        self.ownership.lock().unwrap_or_else(PoisonError::into_inner).record(crate::time::now_ms(), owners);
+    }
+
+    /// Whether `prober` may report this run (see [`Ownership::verdict`]).
+    pub fn may_report(&self, result: &RunResult, schedule: &probenet_checks::Schedule) -> Result<(), Refusal> {
+        self.ownership.lock().unwrap_or_else(PoisonError::into_inner).verdict(
+            &result.check,
+            &result.region,
+            &result.prober,
+            result.planned_at_ms,
+            schedule,
+        )
     }
 
     /// A receiver of generation changes, and the generation now.

@@ -58,6 +58,12 @@ pub enum TokenError {
     /// A region name that cannot be a region.
     #[error("invalid region name {0:?}")]
     Region(String),
+    /// No token has this id.
+    #[error("no token has the id {0:?} (see `probenet token list`)")]
+    NoSuchToken(String),
+    /// Several tokens start with this id.
+    #[error("several tokens start with {0:?}: give more of the id")]
+    Ambiguous(String),
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -79,6 +85,97 @@ struct Entry {
     created_at: String,
 }
 
+impl Entry {
+    /// What the token may do; None for an entry this build cannot read.
+    fn scope(&self) -> Option<Scope> {
+        match (self.admin, &self.region) {
+            (true, None) => Some(Scope::Admin),
+            (false, Some(region)) => Some(Scope::Region(region.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// A token's public id: the first characters of its hash. It names the token in `token list`, `token revoke`
+/// and the scheduler's records of which token registered a prober, and reveals nothing of the token.
+pub fn id_of_hash(sha256: &str) -> String {
+    sha256.chars().take(ID_LEN).collect()
+}
+
+/// How many hex characters of the hash make a token's id.
+const ID_LEN: usize = 12;
+
+/// One token as `token list` shows it (never the token, never its whole hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The token's id.
+    pub id: String,
+    /// What it may do.
+    pub scope: Scope,
+    /// When it was created, RFC 3339.
+    pub created_at: String,
+}
+
+/// Holds the lock of `DATA/tokens.json` while the file is read and replaced, so that concurrent `token create`
+/// and `token revoke` never lose each other's change.
+fn locked(data: &Path) -> Result<nix::fcntl::Flock<fs::File>, TokenError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = data.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| TokenError::Io { path: path.clone(), source })?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| TokenError::Io { path, source: std::io::Error::from(errno) })
+}
+
+/// The lock file beside the tokens file.
+const LOCK_FILE: &str = "tokens.json.lock";
+
+fn write_file(path: &Path, file: &TokensFile) -> Result<(), TokenError> {
+    let mut text = serde_json::to_string_pretty(file)
+        .map_err(|error| TokenError::Invalid { path: path.to_owned(), message: error.to_string() })?;
+    text.push('\n');
+    crate::files::write_private(path, text.as_bytes())
+        .map_err(|source| TokenError::Io { path: path.to_owned(), source })
+}
+
+/// Every token of `DATA/tokens.json`, oldest first.
+pub fn list(data: &Path) -> Result<Vec<Listed>, TokenError> {
+    let file = read_file(&data.join(FILE))?.unwrap_or_default();
+    Ok(file
+        .tokens
+        .into_iter()
+        .filter_map(|entry| {
+            let scope = entry.scope()?;
+            Some(Listed { id: id_of_hash(&entry.sha256), scope, created_at: entry.created_at })
+        })
+        .collect())
+}
+
+/// Removes the token whose id is `id` (a unique prefix of at least 6 characters also works); a running
+/// scheduler stops accepting it within seconds. Returns the removed token's listing.
+pub fn revoke(data: &Path, id: &str) -> Result<Listed, TokenError> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() < 6 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(TokenError::NoSuchToken(id));
+    }
+    let _lock = locked(data)?;
+    let path = data.join(FILE);
+    let mut file = read_file(&path)?.unwrap_or_default();
+    let matching: Vec<usize> = (0..file.tokens.len()).filter(|i| file.tokens[*i].sha256.starts_with(&id)).collect();
+    let [index] = matching[..] else {
+        return Err(if matching.is_empty() { TokenError::NoSuchToken(id) } else { TokenError::Ambiguous(id) });
+    };
+    let entry = file.tokens.remove(index);
+    write_file(&path, &file)?;
+    let scope = entry.scope().unwrap_or(Scope::Admin);
+    Ok(Listed { id: id_of_hash(&entry.sha256), scope, created_at: entry.created_at })
+}
+
 /// Creates a token for `scope`, records its hash in `DATA/tokens.json` (created 0600, replaced atomically) and
 /// returns the token: the only time it is ever seen.
 pub fn create(data: &Path, scope: &Scope) -> Result<String, TokenError> {
@@ -91,6 +188,7 @@ pub fn create(data: &Path, scope: &Scope) -> Result<String, TokenError> {
     let mut secret = [0u8; 32];
     provider().secure_random.fill(&mut secret).map_err(|_| TokenError::Random)?;
     let token = format!("{PREFIX}{}", base64url(&secret));
+    let _lock = locked(data)?;
     let path = data.join(FILE);
     let mut file = read_file(&path)?.unwrap_or_default();
     let (region, admin) = match scope {
@@ -103,11 +201,7 @@ pub fn create(data: &Path, scope: &Scope) -> Result<String, TokenError> {
         admin,
         created_at: crate::time::rfc3339_ms(crate::time::now_ms()),
     });
-    let mut text = serde_json::to_string_pretty(&file)
-        .map_err(|error| TokenError::Invalid { path: path.clone(), message: error.to_string() })?;
-    text.push('\n');
-    crate::files::write_private(&path, text.as_bytes())
-        .map_err(|source| TokenError::Io { path: path.clone(), source })?;
+    write_file(&path, &file)?;
     Ok(token)
 }
 
@@ -160,14 +254,7 @@ impl Tokens {
             Some(file) => file
                 .tokens
                 .into_iter()
-                .filter_map(|entry| {
-                    let scope = match (entry.admin, entry.region) {
-                        (true, None) => Scope::Admin,
-                        (false, Some(region)) => Scope::Region(region),
-                        _ => return None,
-                    };
-                    Some((entry.sha256.to_ascii_lowercase(), scope))
-                })
+                .filter_map(|entry| Some((entry.sha256.to_ascii_lowercase(), entry.scope()?)))
                 .collect(),
         };
         let mut loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -178,9 +265,14 @@ impl Tokens {
 
     /// The scope of a presented token, or None for an unknown one. Compares hashes in constant time.
     pub fn verify(&self, token: &str) -> Option<Scope> {
+        self.identify(token).map(|principal| principal.scope)
+    }
+
+    /// Who presents `token`: its scope and its id, or None for an unknown token.
+    pub fn identify(&self, token: &str) -> Option<Principal> {
         let hash = sha256_hex(token.as_bytes());
-        if let Some(scope) = self.find(&hash) {
-            return Some(scope);
+        if let Some(principal) = self.find(&hash) {
+            return Some(principal);
         }
         match self.refresh() {
             Ok(true) => self.find(&hash),
@@ -192,16 +284,25 @@ impl Tokens {
         }
     }
 
-    fn find(&self, hash: &str) -> Option<Scope> {
+    fn find(&self, hash: &str) -> Option<Principal> {
         let loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut found = None;
         for (stored, scope) in &loaded.entries {
             if constant_time_eq(stored.as_bytes(), hash.as_bytes()) && found.is_none() {
-                found = Some(scope.clone());
+                found = Some(Principal { scope: scope.clone(), id: id_of_hash(stored) });
             }
         }
         found
     }
+}
+
+/// The holder of a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// What the token may do.
+    pub scope: Scope,
+    /// The token's id (see [`id_of_hash`]).
+    pub id: String,
 }
 
 /// Equality whose time depends only on the lengths.
@@ -265,6 +366,43 @@ mod tests {
         // A token created while the scheduler runs works at once.
         let later = create(dir.path(), &Scope::Region("us-east".into())).unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(tokens.verify(&later), Some(Scope::Region("us-east".into())));
+    }
+
+    #[test]
+    fn tokens_are_listed_by_id_and_revoked_and_concurrent_creates_lose_none() {
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let data = dir.path().to_owned();
+        // Eight writers at once, five tokens each: every one of the forty is kept.
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let data = data.clone();
+                std::thread::spawn(move || {
+                    (0..5).map(|_| create(&data, &Scope::Region("eu".into())).unwrap_or_default()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let made: Vec<String> = writers.into_iter().flat_map(|writer| writer.join().unwrap_or_default()).collect();
+        assert_eq!(made.len(), 40);
+        let listed = list(&data).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(listed.len(), 40, "concurrent creates lost tokens");
+        let tokens = Tokens::open(&data).unwrap_or_else(|error| panic!("{error}"));
+        assert!(made.iter().all(|token| tokens.verify(token).is_some()));
+
+        // The id is a prefix of the hash: it names the token without revealing it.
+        let first = &made[0];
+        let id = tokens.identify(first).map(|principal| principal.id).unwrap_or_default();
+        assert_eq!(id.len(), 12);
+        assert!(sha256_hex(first.as_bytes()).starts_with(&id));
+        assert!(!first.contains(&id));
+        let revoked = revoke(&data, &id).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(revoked.scope, Scope::Region("eu".into()));
+        assert_eq!(list(&data).map(|all| all.len()).unwrap_or(0), 39);
+        // A running scheduler re-reads the file every two seconds.
+        assert!(tokens.refresh().unwrap_or(false));
+        assert_eq!(tokens.verify(first), None, "a revoked token still works");
+        assert!(tokens.verify(&made[1]).is_some());
+        assert!(matches!(revoke(&data, &id), Err(TokenError::NoSuchToken(_))));
+        assert!(matches!(revoke(&data, "abc"), Err(TokenError::NoSuchToken(_))));
     }
 
     #[test]

@@ -26,6 +26,8 @@ async fn sighup_reloads_the_config() {
         tls: TlsMode::PlainHttp,
         sans: Vec::new(),
         dashboard_url: None,
+        metrics_listen: None,
+        limits: probenet_scheduler::server::Limits::for_this_process(),
     };
     let running = probenet_scheduler::start(options).await.unwrap();
     let client = reqwest::Client::new();

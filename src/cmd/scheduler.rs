@@ -29,6 +29,10 @@ pub struct Args {
     /// The dashboard's public base URL, for links in alert notifications (such as https://probenet.example).
     #[arg(long, value_name = "URL")]
     dashboard_url: Option<String>,
+    /// Also serve /metrics (and /healthz) in plain HTTP without a token on this address, for a scraper (on the
+    /// API port /metrics needs an admin token). Keep it on loopback or a private network.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// Serve plain HTTP instead of HTTPS; only allowed on a loopback address.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "sans"])]
     plain_http: bool,
@@ -48,6 +52,8 @@ pub fn main(args: Args) -> ExitCode {
         tls,
         sans: args.sans,
         dashboard_url: args.dashboard_url,
+        metrics_listen: args.metrics_listen,
+        limits: probenet_scheduler::server::Limits::for_this_process(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

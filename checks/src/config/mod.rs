@@ -116,6 +116,46 @@ pub enum Schedule {
     Cron(Box<CronSchedule>),
 }
 
+impl Schedule {
+    /// The first planned time at or after `at_ms` (ms since the Unix epoch): interval checks on the grid
+    /// `k * interval + offset_ms`, cron checks at their next occurrence in their time zone. `None` when a cron
+    /// schedule never fires again.
+    pub fn planned_at_or_after(&self, offset_ms: u64, at_ms: i64) -> Option<i64> {
+        use chrono::TimeZone as _;
+        match self {
+            Self::Every(interval) => {
+                let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
+                Some(crate::wire::next_planned_ms(at_ms, interval_ms, offset_ms))
+            }
+            Self::Cron(cron) => {
+                // Cron works in whole seconds: start at the first whole second at or after `at_ms`.
+                let start_ms = at_ms.div_euclid(1000) * 1000 + if at_ms.rem_euclid(1000) == 0 { 0 } else { 1000 };
+                let start = cron.timezone.timestamp_millis_opt(start_ms).single()?;
+                let next = cron.cron.find_next_occurrence(&start, true).ok()?;
+                let next_ms = next.timestamp_millis();
+                (next_ms >= at_ms).then_some(next_ms)
+            }
+        }
+    }
+
+    /// The grid offset of `check` in `region` on this schedule (0 for cron schedules).
+    pub fn offset_ms(&self, check: &str, region: &str) -> u64 {
+        match self {
+            Self::Every(interval) => {
+                crate::wire::offset_ms(check, region, u64::try_from(interval.as_millis()).unwrap_or(u64::MAX))
+            }
+            Self::Cron(_) => 0,
+        }
+    }
+
+    /// Whether `planned_at_ms` is one of this schedule's planned times for a pair at `offset_ms`.
+    pub fn plans(&self, offset_ms: u64, planned_at_ms: i64) -> bool {
+        planned_at_ms > i64::MIN / 2
+            && planned_at_ms < i64::MAX / 2
+            && self.planned_at_or_after(offset_ms, planned_at_ms) == Some(planned_at_ms)
+    }
+}
+
 /// A parsed crontab schedule.
 #[derive(Debug, Clone)]
 pub struct CronSchedule {

@@ -7,7 +7,7 @@ use probenet_checks::State;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::util::{CONFIG, Net, eventually, result};
+use crate::util::{CONFIG, Net, eventually, now_ms, on_grid, result};
 
 fn pair(check: &str, region: &str) -> (String, String) {
     (check.to_owned(), region.to_owned())
@@ -69,12 +69,25 @@ async fn tokens_are_bound_to_their_region_and_errors_are_json_without_secrets() 
     let (status, body) = net.call("POST", Some(&net.eu), "/v1/register", Some(json!({"name": 3}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
-    // A name live in eu cannot register from us, nor be driven with the us token.
+    // Names are per region: us may have its own p1, and the us token never reaches eu's p1.
     net.register("p1", "eu").await;
-    let (status, _) = net.call("POST", Some(&net.us), "/v1/register", Some(register("p1", "us", 1))).await;
-    assert_eq!(status, StatusCode::CONFLICT);
     let (status, _) = net.call("GET", Some(&net.us), "/v1/assignments?prober=p1", None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = net.call("POST", Some(&net.us), "/v1/register", Some(register("p1", "us", 1))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = net.call("GET", Some(&net.us), "/v1/assignments?prober=p1", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["assigned"].as_array().unwrap().iter().all(|a| a["region"] == "us"), "{body}");
+    // Another eu token cannot take eu's p1 over, renew or remove it.
+    let other = net.new_token("eu");
+    let (status, body) = net.call("POST", Some(&other), "/v1/register", Some(register("p1", "eu", 1))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let beat = json!({"name": "p1", "region": "eu"});
+    let (status, _) = net.call("POST", Some(&other), "/v1/heartbeat", Some(beat.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = net.call("POST", Some(&other), "/v1/deregister", Some(beat)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(net.admin_get("/api/v1/probers").await.as_array().map(Vec::len), Some(2));
     let (status, _) = net.call("GET", Some(&net.eu), "/v1/assignments?prober=nobody", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(net.heartbeat("nobody", "eu").await, StatusCode::NOT_FOUND);
@@ -194,7 +207,8 @@ async fn a_prober_whose_lease_expires_loses_its_pairs() {
 async fn results_are_ingested_once_per_run_id() {
     let net = Net::start(CONFIG).await;
     net.register("p1", "eu").await;
-    let batch: Vec<_> = (0..5).map(|i| result("home", "eu", 1_000_000 + i * 30_000, State::Up)).collect();
+    let first = on_grid("home", "eu", 30, now_ms() - 600_000);
+    let batch: Vec<_> = (0..5).map(|i| result("home", "eu", first + i * 30_000, State::Up)).collect();
     let (status, ack) = net.post_results("eu", &batch).await;
     assert_eq!(status, StatusCode::OK, "{ack}");
     assert_eq!(ack, json!({"accepted": 5, "duplicates": 0}));
@@ -203,17 +217,17 @@ async fn results_are_ingested_once_per_run_id() {
     assert_eq!(ack, json!({"accepted": 0, "duplicates": 5}));
     let stored = net.admin_get("/api/v1/results?check=home&region=eu").await;
     let planned: Vec<i64> = stored.as_array().unwrap().iter().map(|r| r["planned_at_ms"].as_i64().unwrap()).collect();
-    assert_eq!(planned, [1_120_000, 1_090_000, 1_060_000, 1_030_000, 1_000_000]);
+    assert_eq!(planned, (0..5).rev().map(|i| first + i * 30_000).collect::<Vec<_>>());
 
     // Results of another region with this token are refused whole; those of unknown checks are dropped.
-    let (status, _) = net.post_results("eu", &[result("home", "us", 1, State::Up)]).await;
+    let (status, _) = net.post_results("eu", &[result("home", "us", first, State::Up)]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, ack) = net.post_results("eu", &[result("gone", "eu", 1, State::Up)]).await;
+    let (status, ack) = net.post_results("eu", &[result("gone", "eu", first, State::Up)]).await;
     assert_eq!((status, ack), (StatusCode::OK, json!({"accepted": 0, "duplicates": 0})));
     let (status, _) = net.call("POST", None, "/v1/results", Some(json!({"prober": "p1", "results": []}))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let metrics = net.client.get(format!("{}/metrics", net.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = net.metrics().await;
     assert!(metrics.contains("\nprobenet_scheduler_results_ingested_total 5\n"), "{metrics}");
     assert!(metrics.contains("\nprobenet_scheduler_results_duplicate_total 5\n"), "{metrics}");
     net.stop().await;
@@ -249,7 +263,7 @@ async fn assignments_say_where_a_pair_resumes_even_after_a_restart() {
     let assignments = net.assignments("p1", "eu", 0, 0).await;
     assert_eq!(resume(&assignments, "home"), None, "no result stored yet");
 
-    let planned = 1_795_500_000_000;
+    let planned = on_grid("home", "eu", 30, now_ms() - 120_000);
     let results = [result("home", "eu", planned + 30_000, State::Up), result("home", "eu", planned, State::Up)];
     assert_eq!(net.post_results("eu", &results).await.0, StatusCode::OK);
     let assignments = net.assignments("p1", "eu", 0, 0).await;

@@ -4,11 +4,7 @@ use probenet_checks::State;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::util::{CONFIG, Net, result};
-
-fn now_ms() -> i64 {
-    probenet_scheduler::time::now_ms()
-}
+use crate::util::{CONFIG, Net, now_ms, on_grid, result};
 
 #[tokio::test]
 async fn the_read_api_lists_probers_assignments_checks_results_and_config() {
@@ -37,10 +33,11 @@ async fn the_read_api_lists_probers_assignments_checks_results_and_config() {
 
     // A fresh result gives the pair its state; pairs without one are unknown; a stale one is unknown too.
     let now = now_ms();
+    let (home, api) = (on_grid("home", "eu", 30, now), on_grid("api", "eu", 10, now));
     let batch = [
-        result("home", "eu", now - 1_000, State::Up),
-        result("api", "eu", now - 1_000, State::Down),
-        result("eu-only", "eu", now - 3_600_000, State::Up),
+        result("home", "eu", home, State::Up),
+        result("api", "eu", api, State::Down),
+        result("eu-only", "eu", on_grid("eu-only", "eu", 30, now - 3_600_000), State::Up),
     ];
     let (status, _) = net.post_results("eu", &batch).await;
     assert_eq!(status, StatusCode::OK);
@@ -54,19 +51,19 @@ async fn the_read_api_lists_probers_assignments_checks_results_and_config() {
     assert_eq!(state("api", "eu"), "down");
     assert_eq!(state("eu-only", "eu"), "unknown");
     assert_eq!(state("home", "us"), "unknown");
-    let home = checks.as_array().unwrap().iter().find(|c| c["check"] == "home" && c["region"] == "eu").unwrap();
-    assert_eq!(home["last_result"]["planned_at_ms"], now - 1_000);
+    let home_entry = checks.as_array().unwrap().iter().find(|c| c["check"] == "home" && c["region"] == "eu").unwrap();
+    assert_eq!(home_entry["last_result"]["planned_at_ms"], home);
     assert!(checks.as_array().unwrap().iter().any(|c| c["last_result"].is_null()));
 
     // Results: filters, since (RFC 3339 or unix ms), limit.
-    let more: Vec<_> = (1..=20).map(|i| result("home", "eu", now - 1_000 - i * 30_000, State::Up)).collect();
+    let more: Vec<_> = (1..=20).map(|i| result("home", "eu", home - i * 30_000, State::Up)).collect();
     net.post_results("eu", &more).await;
     let all = net.admin_get("/api/v1/results?check=home&region=eu&limit=5000").await;
     assert_eq!(all.as_array().map(Vec::len), Some(21));
     let limited = net.admin_get("/api/v1/results?check=home&limit=3").await;
     assert_eq!(limited.as_array().map(Vec::len), Some(3));
-    assert_eq!(limited[0]["planned_at_ms"], now - 1_000);
-    let since_ms = now - 1_000 - 5 * 30_000;
+    assert_eq!(limited[0]["planned_at_ms"], home);
+    let since_ms = home - 5 * 30_000;
     let by_ms = net.admin_get(&format!("/api/v1/results?check=home&since={since_ms}")).await;
     assert_eq!(by_ms.as_array().map(Vec::len), Some(6));
     let rfc = probenet_scheduler::time::rfc3339_ms(since_ms);
@@ -119,14 +116,19 @@ fn parse_sample(line: &str) -> Option<Sample> {
 }
 
 #[tokio::test]
-async fn health_and_metrics_are_open_and_metrics_parse_line_by_line() {
+async fn health_is_open_metrics_need_the_admin_token_and_parse_line_by_line() {
     let net = Net::start(CONFIG).await;
     net.register("p1", "eu").await;
     let health = net.client.get(format!("{}/healthz", net.base)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(health.text().await.unwrap().trim(), "ok");
+    // /metrics names every check and target: not for strangers, nor for a prober token.
+    let open = net.client.get(format!("{}/metrics", net.base)).send().await.unwrap();
+    assert_eq!(open.status(), StatusCode::UNAUTHORIZED);
+    let prober = net.client.get(format!("{}/metrics", net.base)).bearer_auth(&net.eu).send().await.unwrap();
+    assert_eq!(prober.status(), StatusCode::FORBIDDEN);
 
-    let response = net.client.get(format!("{}/metrics", net.base)).send().await.unwrap();
+    let response = net.client.get(format!("{}/metrics", net.base)).bearer_auth(&net.admin).send().await.unwrap();
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
     let mut samples = Vec::new();
@@ -155,6 +157,7 @@ async fn health_and_metrics_are_open_and_metrics_parse_line_by_line() {
     assert_eq!(value("probenet_scheduler_results_duplicate_total", &[]), 0.0);
     assert_eq!(value("probenet_scheduler_config_reloads_total", &[("result", "ok")]), 0.0);
     assert_eq!(value("probenet_scheduler_config_reloads_total", &[("result", "error")]), 0.0);
+    assert_eq!(value("probenet_scheduler_results_refused_total", &[("reason", "future")]), 0.0);
     assert!(value("probenet_scheduler_generation", &[]) >= 2.0);
     // Every series has its TYPE line.
     for (name, _, _) in &samples {

@@ -34,7 +34,7 @@ async fn a_bad_config_is_rejected_and_a_good_one_applied() {
     assert_eq!(during.generation, before.generation);
     assert_eq!(during.config_hash, before.config_hash);
     assert_eq!(during.assigned.len(), 3);
-    let metrics = net.client.get(format!("{}/metrics", net.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = net.metrics().await;
     assert!(metrics.contains("probenet_scheduler_config_reloads_total{result=\"error\"} 1"), "{metrics}");
 
     // A long-poll wakes when a good config with a new check arrives.
@@ -64,7 +64,7 @@ async fn touching_the_files_without_changing_them_keeps_the_generation() {
     let generation = net.admin_get("/api/v1/config").await["generation"].as_u64().unwrap();
     net.write_config(CONFIG);
     eventually(Duration::from_secs(15), || async {
-        let metrics = net.client.get(format!("{}/metrics", net.base)).send().await.unwrap().text().await.unwrap();
+        let metrics = net.metrics().await;
         metrics.contains("probenet_scheduler_config_reloads_total{result=\"ok\"} 1").then_some(())
     })
     .await;

@@ -51,6 +51,8 @@ pub fn options(dir: &std::path::Path, config: PathBuf) -> Options {
         tls: TlsMode::Auto,
         sans: Vec::new(),
         dashboard_url: None,
+        metrics_listen: None,
+        limits: probenet_scheduler::server::Limits::for_this_process(),
     }
 }
 
@@ -111,6 +113,19 @@ impl Net {
         let value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, value)
+    }
+
+    /// The scheduler's `/metrics` text, read with the admin token.
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.base);
+        let response = self.client.get(url).bearer_auth(&self.admin).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    /// Another token for `region`.
+    pub fn new_token(&self, region: &str) -> String {
+        tokens::create(&self.dir.path().join("data"), &Scope::Region(region.into())).unwrap()
     }
 
     pub async fn admin_get(&self, path: &str) -> Value {
@@ -207,6 +222,19 @@ where
         assert!(start.elapsed() < limit, "condition not met within {limit:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The latest planned time at or before `at_ms` of `check` in `region` running every `interval_s` seconds.
+pub fn on_grid(check: &str, region: &str, interval_s: u64, at_ms: i64) -> i64 {
+    let schedule = probenet_checks::Schedule::Every(Duration::from_secs(interval_s));
+    let offset = schedule.offset_ms(check, region);
+    let interval_ms = i64::try_from(interval_s * 1000).unwrap();
+    schedule.planned_at_or_after(offset, at_ms - interval_ms + 1).unwrap()
+}
+
+/// The current time, unix ms.
+pub fn now_ms() -> i64 {
+    probenet_scheduler::time::now_ms()
 }
 
 /// A result of a run planned at `planned_at_ms`.

@@ -81,6 +81,8 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         tls: if plain { probenet_scheduler::TlsMode::PlainHttp } else { probenet_scheduler::TlsMode::Auto },
         sans: Vec::new(),
         dashboard_url: None,
+        metrics_listen: None,
+        limits: probenet_scheduler::server::Limits::for_this_process(),
     })
     .await?;
     let url = scheduler.url();
