@@ -8,6 +8,7 @@
 // - read_api: the admin API, /healthz and /metrics
 // - reload:   config reload: a bad config is rejected and shown, a good one applied
 // - serving:  TLS set-up (own CA reused, given files), plain HTTP only on loopback, HTTP/2
+// - trust:    what a prober token, a stranger or a flood cannot do
 
 mod util;
 
@@ -15,3 +16,4 @@ mod protocol;
 mod read_api;
 mod reload;
 mod serving;
+mod trust;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use probenet_checks::wire::{Assignments, Heartbeat, PROTOCOL_VERSION, Register, Registered, RunResult};
 use probenet_checks::{Outcome, State};
+use probenet_scheduler::server::Limits;
 use probenet_scheduler::tokens::{self, Scope};
 use probenet_scheduler::{Options, Running, TlsMode};
 use reqwest::StatusCode;
@@ -41,10 +42,16 @@ pub struct Net {
     pub admin: String,
     pub eu: String,
     pub us: String,
+    /// Plain HTTP with these limits, or TLS with the defaults.
+    pub plain: Option<Limits>,
 }
 
 pub fn options(dir: &std::path::Path, config: PathBuf) -> Options {
-    Options {
+    options_with(dir, config, None)
+}
+
+fn options_with(dir: &std::path::Path, config: PathBuf, plain: Option<Limits>) -> Options {
+    let options = Options {
         config: vec![config],
         listen: "127.0.0.1:0".parse().unwrap(),
         data: dir.join("data"),
@@ -53,6 +60,10 @@ pub fn options(dir: &std::path::Path, config: PathBuf) -> Options {
         dashboard_url: None,
         metrics_listen: None,
         limits: probenet_scheduler::server::Limits::for_this_process(),
+    };
+    match plain {
+        Some(limits) => Options { tls: TlsMode::PlainHttp, limits, ..options },
+        None => options,
     }
 }
 
@@ -62,9 +73,29 @@ pub fn client(ca_pem: &str) -> reqwest::Client {
     reqwest::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(90)).build().unwrap()
 }
 
+/// A client for `running` and its base URL (the certificate names localhost, so the client can use either).
+fn connect(running: &Running) -> (reqwest::Client, String) {
+    match running.ca_pem() {
+        Some(ca) => (client(ca), format!("https://localhost:{}", running.addr().port())),
+        None => (
+            reqwest::Client::builder().timeout(Duration::from_secs(90)).build().unwrap(),
+            format!("http://127.0.0.1:{}", running.addr().port()),
+        ),
+    }
+}
+
 impl Net {
     /// Starts a scheduler on `config` (YAML) with a token for eu, one for us, and an admin token.
     pub async fn start(config: &str) -> Self {
+        Self::start_with(config, None).await
+    }
+
+    /// Starts a scheduler serving plain HTTP on loopback with these server limits.
+    pub async fn start_plain(config: &str, limits: Limits) -> Self {
+        Self::start_with(config, Some(limits)).await
+    }
+
+    async fn start_with(config: &str, plain: Option<Limits>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checks.yaml");
         std::fs::write(&path, config).unwrap();
@@ -72,11 +103,9 @@ impl Net {
         let eu = tokens::create(&data, &Scope::Region("eu".into())).unwrap();
         let us = tokens::create(&data, &Scope::Region("us".into())).unwrap();
         let admin = tokens::create(&data, &Scope::Admin).unwrap();
-        let running = probenet_scheduler::start(options(dir.path(), path.clone())).await.unwrap();
-        let client = client(running.ca_pem().unwrap());
-        // The certificate names localhost, so the client can use either.
-        let base = format!("https://localhost:{}", running.addr().port());
-        Self { dir, config: path, running: Some(running), client, base, admin, eu, us }
+        let running = probenet_scheduler::start(options_with(dir.path(), path.clone(), plain)).await.unwrap();
+        let (client, base) = connect(&running);
+        Self { dir, config: path, running: Some(running), client, base, admin, eu, us, plain }
     }
 
     pub fn token(&self, region: &str) -> &str {
@@ -195,9 +224,9 @@ impl Net {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
         }
-        let running = probenet_scheduler::start(options(self.dir.path(), self.config.clone())).await.unwrap();
-        self.client = client(running.ca_pem().unwrap());
-        self.base = format!("https://localhost:{}", running.addr().port());
+        let running =
+            probenet_scheduler::start(options_with(self.dir.path(), self.config.clone(), self.plain)).await.unwrap();
+        (self.client, self.base) = connect(&running);
         self.running = Some(running);
     }
 
@@ -249,7 +278,7 @@ pub fn result(check: &str, region: &str, planned_at_ms: i64, state: State) -> Ru
         check: check.into(),
         region: region.into(),
         planned_at_ms,
-        started_at_ms: planned_at_ms + 2,
+        started_at_ms: planned_at_ms.saturating_add(2),
         prober: "p1".into(),
         outcome,
     }
