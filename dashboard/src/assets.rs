@@ -174,6 +174,12 @@ pub(crate) async fn not_found(State(ctx): State<Ctx>, uri: axum::http::Uri) -> R
 }
 
 /// Adds the security headers to every answer.
+/// HSTS, for a dashboard served over HTTPS: browsers keep to HTTPS for this host for a year.
+pub(crate) async fn hsts(mut response: Response) -> Response {
+    response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    response
+}
+
 pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));

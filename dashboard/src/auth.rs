@@ -9,14 +9,53 @@ use base64::Engine as _;
 
 use crate::Ctx;
 
-/// The cookie a `?token=` login sets.
-pub(crate) const COOKIE: &str = "probenet_dashboard";
+/// The session cookie a `?token=` login sets over plain HTTP (loopback)...
+pub(crate) const COOKIE: &str = "probenet_session";
+/// ...and over HTTPS: a `__Host-` cookie, which browsers keep only when it is `Secure`, for `/`, from this host.
+pub(crate) const SECURE_COOKIE: &str = "__Host-probenet_session";
+
+/// The session a token opens: derived from it (so it ends when the token changes) without revealing it.
+fn session_of(token: &str) -> String {
+    probenet_checks::tls::sha256_hex(format!("probenet dashboard session\0{token}").as_bytes())
+}
+
+/// Whether a request's Host (or HTTP/2 authority) names this machine's loopback: a token-less dashboard only
+/// answers those, so a web page on another name that resolves to 127.0.0.1 (DNS rebinding) reads nothing.
+pub(crate) fn loopback_host(request: &Request) -> bool {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| request.uri().authority().map(|authority| authority.as_str()));
+    let Some(host) = host else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host
+            .rsplit_once(':')
+            .map_or(host, |(name, port)| if port.chars().all(|c| c.is_ascii_digit()) { name } else { host }),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The middleware of a token-less dashboard: 421 for a Host that is not a loopback name.
+pub(crate) async fn require_loopback_host(request: Request, next: Next) -> Response {
+    if loopback_host(&request) {
+        return next.run(request).await;
+    }
+    let body = "This dashboard has no token and answers only at localhost or 127.0.0.1.\n";
+    (StatusCode::MISDIRECTED_REQUEST, body).into_response()
+}
 
 /// Who may read the dashboard.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
     /// A read token: `Authorization: Bearer TOKEN`, or opening any page with `?token=TOKEN` once (which sets an
-    /// HttpOnly, SameSite=Strict cookie holding it and redirects to the page without it).
+    /// HttpOnly, SameSite=Strict session cookie derived from it and redirects to the page without it).
     Token(String),
     /// HTTP basic auth with one user.
     Basic {
@@ -115,7 +154,12 @@ fn authorised(auth: &Auth, headers: &HeaderMap) -> bool {
             let bearer = authorization
                 .strip_prefix("Bearer ")
                 .is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes()));
-            bearer || cookie(headers, COOKIE).is_some_and(|given| same(given.as_bytes(), token.as_bytes()))
+            let session = session_of(token);
+            bearer
+                || [COOKIE, SECURE_COOKIE]
+                    .iter()
+                    .filter_map(|name| cookie(headers, name))
+                    .any(|given| same(given.as_bytes(), session.as_bytes()))
         }
         Auth::Basic { user, password } => {
             let Some(encoded) = authorization.strip_prefix("Basic ") else {
@@ -156,8 +200,15 @@ pub(crate) async fn require(State(ctx): State<Ctx>, request: Request, next: Next
                 path => format!("{base}{path}"),
             };
             let location = if rest.is_empty() { path } else { format!("{path}?{rest}") };
-            let cookie_path = if base.is_empty() { "/" } else { base.as_str() };
-            let cookie = format!("{COOKIE}={token}; Path={cookie_path}; HttpOnly; SameSite=Strict; Max-Age=2592000");
+            // A session cookie (gone when the browser closes) holding a value derived from the token, never the
+            // token; over HTTPS a `__Host-` cookie marked Secure.
+            let session = session_of(token);
+            let cookie = if ctx.options.secure {
+                format!("{SECURE_COOKIE}={session}; Path=/; Secure; HttpOnly; SameSite=Strict")
+            } else {
+                let cookie_path = if base.is_empty() { "/" } else { base.as_str() };
+                format!("{COOKIE}={session}; Path={cookie_path}; HttpOnly; SameSite=Strict")
+            };
             let mut response = Redirect::to(&location).into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);

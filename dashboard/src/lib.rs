@@ -36,11 +36,19 @@ pub struct DashboardOptions {
     pub base_path: String,
     /// The title in the header and the browser tab, such as `probenet`.
     pub title: String,
+    /// Whether it is served over HTTPS: the session cookie is then `Secure` and HSTS is sent.
+    pub secure: bool,
 }
 
 impl Default for DashboardOptions {
     fn default() -> Self {
-        Self { auth: None, status_page_public: true, base_path: String::new(), title: "probenet".to_owned() }
+        Self {
+            auth: None,
+            status_page_public: true,
+            base_path: String::new(),
+            title: "probenet".to_owned(),
+            secure: false,
+        }
     }
 }
 
@@ -88,6 +96,7 @@ pub fn router(source: Arc<dyn Source>, options: DashboardOptions) -> Result<Rout
     }
     let options = DashboardOptions { base_path: base.clone(), ..options };
     let status_public = options.status_page_public;
+    let (secure, open) = (options.secure, options.auth.is_none());
     let ctx = Ctx { source, options: Arc::new(options) };
 
     let mut protected = Router::new()
@@ -115,11 +124,13 @@ pub fn router(source: Arc<dyn Source>, options: DashboardOptions) -> Result<Rout
         protected = protected.merge(status);
     }
     let protected = protected.layer(axum::middleware::from_fn_with_state(ctx.clone(), auth::require));
-    let inner = protected
-        .merge(public)
-        .fallback(assets::not_found)
-        .layer(axum::middleware::map_response(assets::security_headers))
-        .with_state(ctx);
+    let mut inner = protected.merge(public).fallback(assets::not_found);
+    if open {
+        inner = inner.layer(axum::middleware::from_fn(auth::require_loopback_host));
+    }
+    let inner = inner.layer(axum::middleware::map_response(assets::security_headers));
+    let inner = if secure { inner.layer(axum::middleware::map_response(assets::hsts)) } else { inner };
+    let inner = inner.with_state(ctx);
     Ok(if base.is_empty() {
         inner
     } else {

@@ -168,6 +168,7 @@ async fn the_status_page_is_public_while_the_dashboard_needs_its_token() {
         status_page_public: true,
         base_path: "/ui".to_owned(),
         title: "probenet".to_owned(),
+        secure: false,
     };
     let server = serve(source, options).await;
     let _one = support::ONE_BROWSER.lock().await;

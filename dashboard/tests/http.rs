@@ -70,6 +70,8 @@ async fn token_auth_guards_pages_and_api_but_not_the_public_status_page() {
     assert_eq!(login.headers()[LOCATION], "/checks/a?range=7d");
     let cookie = login.headers()[SET_COOKIE].to_str().expect("cookie").to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    // A session cookie that does not hold the token (in any form a browser or a proxy log would show).
+    assert!(!cookie.contains(TOKEN) && !cookie.contains("Max-Age") && !cookie.contains("Expires"), "{cookie}");
     let pair = cookie.split(';').next().expect("name=value");
     let page = http.get(server.url("/")).header(COOKIE, pair).send().await.expect("request");
     assert_eq!(page.status(), StatusCode::OK);
@@ -82,6 +84,44 @@ async fn token_auth_guards_pages_and_api_but_not_the_public_status_page() {
         let response = http.get(server.url(path)).send().await.expect("request");
         assert_eq!(response.status(), StatusCode::OK, "{path} must be public");
     }
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_secure_and_hsts_is_sent() {
+    let options = DashboardOptions { secure: true, ..with_auth(Auth::Token(TOKEN.to_owned()), true) };
+    let server = serve(demo(), options).await;
+    let http = client();
+    let login = http.get(server.url(&format!("/?token={TOKEN}"))).send().await.expect("request");
+    let cookie = login.headers()[SET_COOKIE].to_str().expect("cookie").to_owned();
+    assert!(cookie.starts_with("__Host-") && cookie.contains("; Secure") && cookie.contains("Path=/;"), "{cookie}");
+    assert!(!cookie.contains(TOKEN), "{cookie}");
+    assert_eq!(login.headers()["strict-transport-security"], "max-age=31536000");
+    let pair = cookie.split(';').next().expect("name=value");
+    let page = http.get(server.url("/")).header(COOKIE, pair).send().await.expect("request");
+    assert_eq!(page.status(), StatusCode::OK);
+    // The raw token in a cookie opens nothing: only the session does.
+    let raw = http.get(server.url("/")).header(COOKIE, format!("__Host-probenet_session={TOKEN}")).send().await;
+    assert_eq!(raw.expect("request").status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_dashboard_without_a_token_answers_only_loopback_names() {
+    let server = serve(demo(), DashboardOptions::default()).await;
+    let http = client();
+    for host in ["localhost", "localhost:8080", "127.0.0.1:9", "[::1]:80", "app.localhost", "127.8.9.10"] {
+        let response = http.get(server.url("/api/ui/overview")).header("host", host).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{host}");
+    }
+    // A name an attacker's DNS points at 127.0.0.1 (rebinding) gets nothing.
+    for host in ["evil.example", "evil.example:80", "localhost.evil.example", "127.0.0.1.evil.example", ""] {
+        let response = http.get(server.url("/api/ui/overview")).header("host", host).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST, "{host:?}");
+        assert!(!response.text().await.unwrap_or_default().contains("\"checks\""), "{host}");
+    }
+    // With a token, any name may be used (the token is the guard).
+    let guarded = serve(demo(), with_auth(Auth::Token(TOKEN.to_owned()), true)).await;
+    let response = http.get(guarded.url("/status")).header("host", "status.example.com").send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -203,7 +203,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         stopping.clone(),
     ));
     let router = api::router(shared.clone());
-    let router = match dashboard_router(&shared, &store, options.listen) {
+    let router = match dashboard_router(&shared, &store, options.listen, tls.is_some()) {
         // API paths keep JSON errors; every other path is the dashboard's.
         Ok(Some(dashboard)) => router.route("/api/v1/{*rest}", axum::routing::any(api::not_found)).merge(dashboard),
         Ok(None) => router.fallback(api::not_found),
@@ -240,6 +240,7 @@ fn dashboard_router(
     shared: &Arc<Shared>,
     store: &SqliteStore,
     listen: SocketAddr,
+    secure: bool,
 ) -> Result<Option<axum::Router>, String> {
     let config = shared.config();
     let dashboard = &config.config.dashboard;
@@ -256,6 +257,7 @@ fn dashboard_router(
         status_page_public: dashboard.status_page.as_ref().is_none_or(|page| page.public),
         base_path: String::new(),
         title: dashboard.title.clone(),
+        secure,
     };
     let source = Arc::new(crate::ui::UiSource::new(shared.clone(), store.clone()));
     probenet_dashboard::router(source, options).map(Some).map_err(|error| error.to_string())
