@@ -4,16 +4,19 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chromiumoxide::Page;
-use chromiumoxide::cdp::browser_protocol::input::{
+use chromiumoxide_cdp::cdp::browser_protocol::input::{
     DispatchKeyEventParams, DispatchKeyEventType, DispatchMouseEventParams, DispatchMouseEventType, InsertTextParams,
     MouseButton,
 };
-use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, ExceptionDetails, RemoteObject, RemoteObjectType};
+use chromiumoxide_cdp::cdp::js_protocol::runtime::{
+    EvaluateParams, ExceptionDetails, RemoteObject, RemoteObjectSubtype, RemoteObjectType,
+};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::cdp::CdpError;
 use crate::chromium::Chromium;
+use crate::page::Page;
 
 /// How often a waiting step looks again.
 const POLL: Duration = Duration::from_millis(50);
@@ -65,16 +68,16 @@ pub struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    /// Awaits `future` until `until`, or until the browser exits.
-    pub async fn call<T, E: std::fmt::Display>(
-        &self,
-        until: Instant,
-        future: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, Fail> {
+    /// Awaits `future` until `until`, or until the browser exits (or its pipe closes).
+    pub async fn call<T>(&self, until: Instant, future: impl Future<Output = Result<T, CdpError>>) -> Result<T, Fail> {
         tokio::select! {
             biased;
-            out = future => out.map_err(|error| Fail::Cdp(error.to_string())),
+            out = future => out.map_err(|error| match error {
+                CdpError::Closed => Fail::Exited,
+                error => Fail::Cdp(error.to_string()),
+            }),
             () = self.chromium.exited() => Err(Fail::Exited),
+            () = self.chromium.cdp.closed() => Err(Fail::Exited),
             () = tokio::time::sleep_until(until) => Err(Fail::Deadline),
         }
     }
@@ -84,7 +87,7 @@ impl Driver<'_> {
         let mut params = EvaluateParams::new(expression);
         params.return_by_value = Some(by_value);
         params.await_promise = Some(true);
-        let returns = self.call(until, self.page.execute(params)).await?.result;
+        let returns = self.call(until, self.page.execute(params)).await?;
         if let Some(details) = returns.exception_details {
             return Err(Fail::Js(exception_text(&details)));
         }
@@ -151,20 +154,19 @@ impl Driver<'_> {
     /// Presses and releases a key (a name such as `Enter`, `Space` or one character) on the focused element.
     pub async fn press(&self, until: Instant, key: &str) -> Result<(), Fail> {
         let name = if key == "Space" { " " } else { key };
-        let Some(definition) = chromiumoxide::keys::get_key_definition(name) else {
+        let Some(definition) = crate::keys::definition(name) else {
             // A character outside the US layout: typed rather than pressed.
             return self.insert_text(until, name).await;
         };
         let mut down = DispatchKeyEventParams::new(DispatchKeyEventType::KeyDown);
-        down.key = Some(definition.key.to_owned());
-        down.code = Some(definition.code.to_owned());
+        down.key = Some(definition.key.clone());
+        down.code = Some(definition.code.clone());
         down.windows_virtual_key_code = Some(definition.key_code);
         down.native_virtual_key_code = Some(definition.key_code);
         let mut up = down.clone();
         up.r#type = DispatchKeyEventType::KeyUp;
         match definition.text {
-            Some(text) => down.text = Some(text.to_owned()),
-            None if definition.key.chars().count() == 1 => down.text = Some(definition.key.to_owned()),
+            Some(text) => down.text = Some(text),
             None => down.r#type = DispatchKeyEventType::RawKeyDown,
         }
         self.call(until, self.page.execute(down)).await?;
@@ -185,9 +187,7 @@ pub fn truthy(object: &RemoteObject) -> bool {
     let unserializable = object.unserializable_value.as_ref().map(|value| value.inner().as_str());
     match object.r#type {
         RemoteObjectType::Undefined => false,
-        RemoteObjectType::Object => {
-            !matches!(object.subtype, Some(chromiumoxide::cdp::js_protocol::runtime::RemoteObjectSubtype::Null))
-        }
+        RemoteObjectType::Object => !matches!(object.subtype, Some(RemoteObjectSubtype::Null)),
         RemoteObjectType::Boolean => object.value.as_ref().and_then(Value::as_bool).unwrap_or(false),
         RemoteObjectType::Number => match unserializable {
             Some(special) => !matches!(special, "NaN" | "-0"),
@@ -376,14 +376,6 @@ pub fn standard(value: &Value) -> Probe<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_key_the_config_accepts_has_a_definition() {
-        for key in probenet_checks::browser::KEYS {
-            let name = if key == "Space" { " " } else { key };
-            assert!(chromiumoxide::keys::get_key_definition(name).is_some(), "no key definition for {key}");
-        }
-    }
 
     #[test]
     fn literals_are_valid_javascript_strings() {

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, NavigateParams};
-use chromiumoxide::page::ScreenshotParams;
 use probenet_checks::browser::{Action, BrowserCheck, Step, WaitFor};
 use probenet_checks::outcome::{Artifact, Assertion, Reason};
 use probenet_checks::run::RunContext;
@@ -321,7 +319,7 @@ fn exited() -> StepFailure {
 
 /// Opens `url` and waits for `load`; maps network errors to reasons, and a 4xx or 5xx document to `status`.
 async fn goto(driver: &Driver<'_>, url: &url::Url, until: Instant, limit: &str) -> Result<(), StepFailure> {
-    match driver.call(until, driver.page.goto(NavigateParams::new(url.as_str()))).await {
+    match driver.call(until, driver.page.goto(url.as_str())).await {
         Ok(_) => {}
         Err(Fail::Deadline) => {
             return Err(StepFailure::new(Reason::Timeout, format!("the page did not finish loading {limit}")));
@@ -378,7 +376,7 @@ async fn diagnose(driver: &Driver<'_>, number: usize, budget: Budget, journey: &
     let short = |ms: u64| (Instant::now() + Duration::from_millis(ms)).min(end);
     journey.url = match driver.value(short(500), driver::URL).await {
         Ok(Value::String(url)) => Some(url),
-        _ => driver.call(short(300), driver.page.url()).await.ok().flatten(),
+        _ => driver.call(short(300), driver.page.url()).await.ok(),
     };
     if let Ok(png) = screenshot(driver, end).await {
         journey.artifacts.push(png_artifact(format!("failure-step-{number}.png"), png));
@@ -390,8 +388,7 @@ async fn diagnose(driver: &Driver<'_>, number: usize, budget: Budget, journey: &
 }
 
 async fn screenshot(driver: &Driver<'_>, until: Instant) -> Result<Vec<u8>, Fail> {
-    let params = ScreenshotParams::builder().format(CaptureScreenshotFormat::Png).build();
-    driver.call(until, driver.page.screenshot(params)).await
+    driver.call(until, driver.page.screenshot()).await
 }
 
 fn png_artifact(name: String, data: Vec<u8>) -> Artifact {

@@ -364,5 +364,45 @@ pub fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
+/// The open listening TCP sockets (state `0A`) of a network namespace, by inode, from `/proc/PID/net/tcp` and
+/// `tcp6` of a process in it: inode and local address.
+pub fn listening_sockets(pid: u32) -> Vec<(u64, String)> {
+    let mut found = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 9
+                && fields[3] == "0A"
+                && let Ok(inode) = fields[9].parse()
+            {
+                found.push((inode, fields[1].to_owned()));
+            }
+        }
+    }
+    found
+}
+
+/// The inodes of the sockets a process has open, from `/proc/PID/fd`.
+pub fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let target = std::fs::read_link(entry.ok()?.path()).ok()?;
+            target.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect()
+}
+
+/// A process's command line, arguments separated by spaces.
+pub fn command_line(pid: u32) -> String {
+    let bytes = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).split('\0').filter(|arg| !arg.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
 /// The PNG file signature.
 pub const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
