@@ -241,8 +241,8 @@ pub fn clickable(selector: &str) -> String {
 }
 
 /// Focuses the input matching `selector` and selects its content (so typing replaces it); with `clear`, also
-/// empties it.
-pub fn fillable(selector: &str, clear: bool) -> String {
+/// empties it. With `secret`, the element is remembered for [`mask`] (in this document).
+pub fn fillable(selector: &str, clear: bool, secret: bool) -> String {
     format!(
         r#"(() => {{{PRELUDE}
   const found = find({sel});
@@ -253,6 +253,10 @@ pub fn fillable(selector: &str, clear: bool) -> String {
   if (!field && !el.isContentEditable) return {{ error: describe(el) + ' is not an input, a textarea or editable' }};
   if (!visible(el)) return {{ ok: false, seen: 'the element is not visible' }};
   if (el.disabled || el.readOnly) return {{ ok: false, seen: 'the element is disabled or read-only' }};
+  if ({secret}) {{
+    if (!window.__probenetSecrets) Object.defineProperty(window, '__probenetSecrets', {{ value: new WeakSet() }});
+    window.__probenetSecrets.add(el);
+  }}
   el.focus();
   if (field) {{ el.select(); }} else {{
     const range = document.createRange(); range.selectNodeContents(el);
@@ -268,6 +272,55 @@ pub fn fillable(selector: &str, clear: bool) -> String {
         sel = literal(selector)
     )
 }
+
+/// Hides what screenshots must not show, until [`UNMASK`]: every password input, the elements a journey filled
+/// with a secret (remembered by [`fillable`]), and whatever matches `selectors` (the fields filled with secrets,
+/// found again in a later document). Inputs and textareas are emptied, other elements made transparent. Resolves
+/// with the number of elements hidden once the page has painted without them.
+pub fn mask(selectors: &[String]) -> String {
+    let selectors = serde_json::to_string(selectors).unwrap_or_else(|_| "[]".to_owned());
+    format!(
+        r#"(() => {{
+  const hide = new Set(document.querySelectorAll('input[type=password]'));
+  for (const sel of {selectors}) {{
+    try {{ document.querySelectorAll(sel).forEach((el) => hide.add(el)); }} catch (e) {{}}
+  }}
+  const marked = window.__probenetSecrets;
+  if (marked) document.querySelectorAll('input, textarea, [contenteditable]').forEach((el) => {{
+    if (marked.has(el)) hide.add(el);
+  }});
+  const masked = [];
+  for (const el of hide) {{
+    if (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') {{
+      masked.push([el, 'value', el.value]);
+      el.value = '';
+    }} else {{
+      masked.push([el, 'style', el.getAttribute('style')]);
+      el.style.setProperty('color', 'transparent', 'important');
+      el.style.setProperty('text-shadow', 'none', 'important');
+    }}
+  }}
+  if (!window.__probenetMasked) Object.defineProperty(window, '__probenetMasked', {{ value: [], writable: true }});
+  window.__probenetMasked = window.__probenetMasked.concat(masked);
+  return new Promise((done) => {{
+    requestAnimationFrame(() => requestAnimationFrame(() => done(masked.length)));
+    setTimeout(() => done(masked.length), 200);
+  }});
+}})()"#
+    )
+}
+
+/// Gives back what [`mask`] hid.
+pub const UNMASK: &str = r#"(() => {
+  const masked = window.__probenetMasked || [];
+  window.__probenetMasked = [];
+  for (const [el, what, was] of masked.reverse()) {
+    if (what === 'value') el.value = was;
+    else if (was === null) el.removeAttribute('style');
+    else el.setAttribute('style', was);
+  }
+  return masked.length;
+})()"#;
 
 /// Focuses the element matching `selector`.
 pub fn focusable(selector: &str) -> String {

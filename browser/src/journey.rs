@@ -65,6 +65,8 @@ pub struct Journey {
     pub artifacts: Vec<Artifact>,
     /// Measurements of each document.
     pub pages: Pages,
+    /// The selectors of the fields filled with a secret: hidden in every screenshot.
+    pub secret_fields: Vec<String>,
 }
 
 impl Journey {
@@ -215,8 +217,13 @@ async fn run_step(
             driver.click_at(until, x, y).await.map_err(|fail| failed(fail, "click"))
         }
         Action::Fill { selector, text } => {
+            let secret = text.has_secrets();
             let text = cx.resolve(text).map_err(|error| StepFailure::new(Reason::Secret, error.0))?;
-            let script = driver::fillable(selector, text.is_empty());
+            let secret = secret && !text.is_empty();
+            if secret && !journey.secret_fields.contains(selector) {
+                journey.secret_fields.push(selector.clone());
+            }
+            let script = driver::fillable(selector, text.is_empty(), secret);
             driver.poll(until, &script, driver::standard).await.map_err(|w| waited(w, "no element to fill"))?;
             if text.is_empty() {
                 return Ok(());
@@ -297,7 +304,8 @@ async fn run_step(
             Err(fail) => Err(failed(fail, "evaluating")),
         },
         Action::Screenshot(name) => {
-            let png = screenshot(driver, until).await.map_err(|fail| failed(fail, "screenshot"))?;
+            let png =
+                screenshot(driver, until, &journey.secret_fields).await.map_err(|fail| failed(fail, "screenshot"))?;
             journey.artifacts.push(png_artifact(format!("{name}.png"), png));
             Ok(())
         }
@@ -378,7 +386,7 @@ async fn diagnose(driver: &Driver<'_>, number: usize, budget: Budget, journey: &
         Ok(Value::String(url)) => Some(url),
         _ => driver.call(short(300), driver.page.url()).await.ok(),
     };
-    if let Ok(png) = screenshot(driver, end).await {
+    if let Ok(png) = screenshot(driver, end, &journey.secret_fields).await {
         journey.artifacts.push(png_artifact(format!("failure-step-{number}.png"), png));
     }
     if let Ok(Value::String(title)) = driver.value(short(300), driver::TITLE).await {
@@ -387,8 +395,26 @@ async fn diagnose(driver: &Driver<'_>, number: usize, budget: Budget, journey: &
     measure(driver, end, journey, true).await;
 }
 
-async fn screenshot(driver: &Driver<'_>, until: Instant) -> Result<Vec<u8>, Fail> {
-    driver.call(until, driver.page.screenshot()).await
+/// A PNG of the page with password fields and the fields filled with secrets hidden (and given back after). When
+/// the journey filled a secret and hiding fails (the page does not answer), there is no screenshot.
+async fn screenshot(driver: &Driver<'_>, until: Instant, secret_fields: &[String]) -> Result<Vec<u8>, Fail> {
+    let masked = driver.value(until, &driver::mask(secret_fields)).await;
+    if let Err(fail) = &masked
+        && !secret_fields.is_empty()
+    {
+        return Err(match fail {
+            Fail::Deadline | Fail::Exited => fail.clone(),
+            Fail::Js(message) | Fail::Cdp(message) => {
+                Fail::Cdp(format!("cannot hide the fields filled with secrets: {message}"))
+            }
+        });
+    }
+    let shot = driver.call(until, driver.page.screenshot()).await;
+    if masked.is_ok() {
+        let restore = until.max(Instant::now() + Duration::from_millis(300));
+        let _ = driver.value(restore, driver::UNMASK).await;
+    }
+    shot
 }
 
 fn png_artifact(name: String, data: Vec<u8>) -> Artifact {

@@ -305,6 +305,15 @@ setTimeout(() => {{
                 .header("Set-Cookie", format!("seen_{name}=1; Path=/"))
         }
         ("GET", "/steps") => Response::html(200, page("Steps", STEPS_PAGE)),
+        ("GET", "/secret-form") => {
+            // No caret and no focus ring, so that only the fields' text tells screenshots apart.
+            let pw = request.param(&request.query, "pw").unwrap_or_default();
+            let body = format!(
+                r#"<style>input {{ caret-color: transparent; outline: none; font: 32px monospace; width: 600px; }}</style>
+<p><input id="token"></p><p><input id="pw" type="password" value="{pw}"></p>"#
+            );
+            Response::html(200, page("Secret form", &body))
+        }
         ("GET", "/gone") => Response::html(404, page("Not found", "<h1>Not here</h1>")),
         _ => Response::html(404, page("Not found", "")),
     }
