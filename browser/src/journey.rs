@@ -304,8 +304,9 @@ async fn run_step(
             Err(fail) => Err(failed(fail, "evaluating")),
         },
         Action::Screenshot(name) => {
-            let png =
-                screenshot(driver, until, &journey.secret_fields).await.map_err(|fail| failed(fail, "screenshot"))?;
+            let png = screenshot(driver, until, &journey.secret_fields, Some(budget.end))
+                .await
+                .map_err(|fail| failed(fail, "screenshot"))?;
             journey.artifacts.push(png_artifact(format!("{name}.png"), png));
             Ok(())
         }
@@ -386,7 +387,8 @@ async fn diagnose(driver: &Driver<'_>, number: usize, budget: Budget, journey: &
         Ok(Value::String(url)) => Some(url),
         _ => driver.call(short(300), driver.page.url()).await.ok(),
     };
-    if let Ok(png) = screenshot(driver, end, &journey.secret_fields).await {
+    // The page is discarded after it: what the screenshot hid stays hidden.
+    if let Ok(png) = screenshot(driver, end, &journey.secret_fields, None).await {
         journey.artifacts.push(png_artifact(format!("failure-step-{number}.png"), png));
     }
     if let Ok(Value::String(title)) = driver.value(short(300), driver::TITLE).await {
@@ -395,10 +397,17 @@ async fn diagnose(driver: &Driver<'_>, number: usize, budget: Budget, journey: &
     measure(driver, end, journey, true).await;
 }
 
-/// A PNG of the page with password fields and the fields filled with secrets hidden (and given back after). When
-/// the journey filled a secret and hiding fails (the page does not answer), there is no screenshot.
-async fn screenshot(driver: &Driver<'_>, until: Instant, secret_fields: &[String]) -> Result<Vec<u8>, Fail> {
-    let masked = driver.value(until, &driver::mask(secret_fields)).await;
+/// A PNG of the page with password fields and the fields filled with secrets hidden; with `restore_by`, they are
+/// given back after it (by then at the latest). When the journey filled a secret and hiding fails (the page does
+/// not answer), there is no screenshot.
+async fn screenshot(
+    driver: &Driver<'_>,
+    until: Instant,
+    secret_fields: &[String],
+    restore_by: Option<Instant>,
+) -> Result<Vec<u8>, Fail> {
+    let mask_until = until.min(Instant::now() + Duration::from_secs(1));
+    let masked = driver.value(mask_until, &driver::mask(secret_fields)).await;
     if let Err(fail) = &masked
         && !secret_fields.is_empty()
     {
@@ -410,8 +419,8 @@ async fn screenshot(driver: &Driver<'_>, until: Instant, secret_fields: &[String
         });
     }
     let shot = driver.call(until, driver.page.screenshot()).await;
-    if masked.is_ok() {
-        let restore = until.max(Instant::now() + Duration::from_millis(300));
+    if let (Ok(_), Some(restore_by)) = (&masked, restore_by) {
+        let restore = until.max(Instant::now() + Duration::from_millis(300)).min(restore_by);
         let _ = driver.value(restore, driver::UNMASK).await;
     }
     shot
