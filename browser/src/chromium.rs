@@ -1,5 +1,6 @@
 //! One Chromium process: finding the binary, starting it headless with a fresh profile and the flags that keep
-//! it from calling home, connecting to its DevTools socket, and stopping (killing and reaping) it.
+//! it from calling home, talking to it over its DevTools pipe (never a TCP port), and stopping (killing and
+//! reaping) it.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -8,18 +9,18 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chromiumoxide::Browser;
-use chromiumoxide::handler::HandlerConfig;
-use futures::StreamExt as _;
+use chromiumoxide_cdp::cdp::browser_protocol::browser::{CloseParams, GetVersionParams};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::sync::{oneshot, watch};
+
+use crate::cdp::{Cdp, CdpError};
 
 /// The environment variable naming the Chromium binary to use.
 pub const ENV_BINARY: &str = "PROBENET_CHROMIUM";
 /// The binaries looked for on `PATH`, in order, when [`ENV_BINARY`] is not set.
 pub const CANDIDATES: [&str; 4] = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"];
 
-/// How long Chromium may take to print its DevTools address.
+/// How long Chromium may take to answer its first DevTools call.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a graceful close may take before the process is killed.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -120,6 +121,11 @@ fn remove_stale_profiles() {
     }
 }
 
+/// Runs its arguments with the standard input and output moved to fds 3 and 4, where `--remote-debugging-pipe`
+/// makes Chromium read DevTools commands and write answers and events; fds 0 and 1 become `/dev/null`. (Done by
+/// the shell so that no unsafe `pre_exec` is needed; `setpriv` and `unshare` pass the descriptors on.)
+const PIPE_SHELL: [&str; 3] = ["-c", "exec 3<&0 4>&1 </dev/null >/dev/null; exec \"$@\"", "sh"];
+
 /// The arguments that run Chromium as the first process of a new PID namespace, killed with `unshare`.
 const UNSHARE_ARGS: [&str; 4] = ["--pid", "--fork", "--kill-child=SIGKILL", "--"];
 
@@ -176,8 +182,8 @@ fn signal_kill(pid: u32) {
 /// thread then reaps; [`Chromium::stop`] closes it gracefully first.
 #[derive(Debug)]
 pub struct Chromium {
-    /// The DevTools connection.
-    pub browser: Browser,
+    /// The DevTools connection (over the pipe).
+    pub cdp: Cdp,
     /// The browser's version string, such as `Chrome/148.0.7778.167`.
     pub version: String,
     /// The process id of Chromium's main process.
@@ -188,8 +194,6 @@ pub struct Chromium {
     exited: watch::Receiver<bool>,
     /// Dropping (or sending on) it makes the process's watcher kill it.
     kill: Mutex<Option<oneshot::Sender<()>>>,
-    /// The task that drives the DevTools connection.
-    handler: tokio::task::JoinHandle<()>,
     /// The profile directory, removed when the browser is dropped.
     _profile: tempfile::TempDir,
 }
@@ -209,100 +213,73 @@ impl Chromium {
         // so none is left behind as an orphan or a zombie, whatever this machine's init does.
         let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().map(Path::new).find(|path| is_executable(path));
         let unshare = pid_namespaces().await;
-        let mut command = match setpriv {
-            Some(setpriv) => {
-                let mut command = tokio::process::Command::new(setpriv);
-                command.args(["--pdeathsig", "KILL", "--"]);
-                command
-            }
-            None => match unshare {
-                Some(unshare) => tokio::process::Command::new(unshare),
-                None => tokio::process::Command::new(binary),
-            },
-        };
-        match (setpriv, unshare) {
-            (Some(_), Some(unshare)) => {
-                command.arg(unshare).args(UNSHARE_ARGS).arg(binary);
-            }
-            (Some(_), None) => {
-                command.arg(binary);
-            }
-            (None, Some(_)) => {
-                command.args(UNSHARE_ARGS).arg(binary);
-            }
-            (None, None) => {}
+        let mut command = tokio::process::Command::new("/bin/sh");
+        command.args(PIPE_SHELL);
+        if let Some(setpriv) = setpriv {
+            command.arg(setpriv).args(["--pdeathsig", "KILL", "--"]);
+        }
+        if let Some(unshare) = unshare {
+            command.arg(unshare).args(UNSHARE_ARGS);
         }
         command
+            .arg(binary)
             .args(FLAGS)
             .arg(format!("--window-size={},{}", WINDOW.0, WINDOW.1))
             .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("--remote-debugging-port=0")
+            .arg("--remote-debugging-pipe")
             .arg("--lang=en-US");
         if running_as_root() {
-            command.arg("--no-sandbox");
+            // Headless Chromium without its sandbox needs to run without the zygote too on these machines.
+            command.args(["--no-sandbox", "--no-zygote"]);
         }
         command
             .arg("about:blank")
             .env("LANG", "C.UTF-8")
             .env_remove("LANGUAGE")
             .env_remove("LC_ALL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child =
             command.spawn().map_err(|error| format!("cannot start Chromium ({}): {error}", binary.display()))?;
         let child_pid = child.id();
-        let Some(stderr) = child.stderr.take() else {
-            return Err("cannot read Chromium's output".to_owned());
+        let (Some(commands), Some(answers), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, child.wait()).await;
+            return Err("cannot connect to Chromium's DevTools pipe".to_owned());
         };
-        let mut lines = BufReader::new(stderr).lines();
-        let mut seen: Vec<String> = Vec::new();
-        let found = tokio::time::timeout(LAUNCH_TIMEOUT, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(address) = line.split("DevTools listening on ").nth(1) {
-                    return Some(address.trim().to_owned());
+        // Read stderr to its end, so that Chromium never blocks on a full pipe; its last lines explain a failed
+        // start.
+        let said = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+        let stderr_task = tokio::spawn({
+            let said = said.clone();
+            async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut said = said.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if said.len() == STDERR_LINES {
+                        said.remove(0);
+                    }
+                    said.push(line);
                 }
-                if seen.len() == STDERR_LINES {
-                    seen.remove(0);
-                }
-                seen.push(line);
             }
-            None
-        })
-        .await;
-        let address = match found {
-            Ok(Some(address)) => address,
-            failed => {
-                let _ = child.start_kill();
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, child.wait()).await;
-                let why = match failed {
-                    Err(_) => format!("no DevTools address within {}s", LAUNCH_TIMEOUT.as_secs()),
-                    _ => "it exited".to_owned(),
-                };
-                let said = seen.iter().map(|line| line.trim()).filter(|line| !line.is_empty()).collect::<Vec<_>>();
-                let said = if said.is_empty() { String::new() } else { format!(": {}", said.join(" | ")) };
-                return Err(format!("Chromium ({}) did not start: {why}{said}", binary.display()));
-            }
-        };
-        // Keep reading stderr, so that Chromium never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        // Under `unshare`, Chromium is the child of our child.
-        let pid = match (unshare, child_pid) {
-            (Some(_), Some(parent)) => children_of(parent).first().copied().or(child_pid),
-            _ => child_pid,
-        };
-        let namespace_init = pid.filter(|pid| Some(*pid) != child_pid);
+        });
+        let cdp = Cdp::start(answers, commands);
 
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
         let (exited_tx, exited) = watch::channel(false);
+        // Under `unshare`, Chromium is the child of our child; known once it answers.
+        let (init_tx, init_rx) = oneshot::channel::<Option<u32>>();
         tokio::spawn(async move {
             tokio::select! {
                 _ = child.wait() => {}
                 // A kill request, or the `Chromium` being dropped.
                 _ = kill_rx => {
                     // Killing the namespace's first process ends the namespace; `unshare` then exits by itself.
-                    if let Some(init) = namespace_init {
+                    if let Ok(Some(init)) = init_rx.await {
                         signal_kill(init);
                     }
                     if tokio::time::timeout(CLOSE_TIMEOUT, child.wait()).await.is_err() {
@@ -314,53 +291,45 @@ impl Chromium {
             let _ = exited_tx.send(true);
         });
 
-        let config = HandlerConfig {
-            // A certificate error must fail the check, never be clicked through.
-            ignore_https_errors: false,
-            viewport: None,
-            // Steps have their own deadlines; this only bounds forgotten requests.
-            request_timeout: Duration::from_secs(600),
-            ..HandlerConfig::default()
+        let version = tokio::time::timeout(LAUNCH_TIMEOUT, cdp.execute(None, GetVersionParams::default())).await;
+        let pid = match (unshare, child_pid) {
+            (Some(_), Some(parent)) => children_of(parent).first().copied().or(child_pid),
+            _ => child_pid,
         };
-        let connected = Browser::connect_with_config(address.clone(), config).await;
-        let (browser, mut handler) = match connected {
-            Ok(connected) => connected,
-            Err(error) => {
+        let _ = init_tx.send(pid.filter(|pid| Some(*pid) != child_pid));
+        let version = match version {
+            Ok(Ok(version)) => version.product,
+            failed => {
                 let _ = kill_tx.send(());
-                return Err(format!("cannot connect to Chromium at {address}: {error}"));
+                let mut exited = exited.clone();
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, exited.wait_for(|exited| *exited)).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, stderr_task).await;
+                let why = match failed {
+                    Err(_) => format!("no answer on the DevTools pipe within {}s", LAUNCH_TIMEOUT.as_secs()),
+                    Ok(Err(CdpError::Closed)) => "it exited".to_owned(),
+                    Ok(Err(error)) => format!("it does not answer: {error}"),
+                    Ok(Ok(_)) => String::new(),
+                };
+                let said = said.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let said = said.iter().map(|line| line.trim()).filter(|line| !line.is_empty()).collect::<Vec<_>>();
+                let said = if said.is_empty() { String::new() } else { format!(": {}", said.join(" | ")) };
+                return Err(format!("Chromium ({}) did not start: {why}{said}", binary.display()));
             }
         };
-        let handler = tokio::spawn(async move {
-            while let Some(event) = handler.next().await {
-                if let Err(chromiumoxide::error::CdpError::Ws(_)) = event {
-                    break;
-                }
-            }
-        });
-        let mut chromium = Self {
-            browser,
-            version: String::new(),
+        Ok(Self {
+            cdp,
+            version,
             pid,
             unhealthy: AtomicBool::new(false),
             exited,
             kill: Mutex::new(Some(kill_tx)),
-            handler,
             _profile: profile,
-        };
-        let version = tokio::time::timeout(CLOSE_TIMEOUT, chromium.browser.version()).await;
-        match version {
-            Ok(Ok(version)) => {
-                chromium.version = version.product;
-                Ok(chromium)
-            }
-            Ok(Err(error)) => Err(format!("Chromium does not answer: {error}")),
-            Err(_) => Err("Chromium does not answer".to_owned()),
-        }
+        })
     }
 
     /// Whether the process runs and nothing marked it unhealthy.
     pub fn alive(&self) -> bool {
-        !*self.exited.borrow() && !self.unhealthy.load(Ordering::Relaxed) && !self.handler.is_finished()
+        !*self.exited.borrow() && !self.unhealthy.load(Ordering::Relaxed) && !self.cdp.is_closed()
     }
 
     /// Whether the process has exited.
@@ -382,14 +351,13 @@ impl Chromium {
     /// Closes the browser (gracefully, then by force), and waits until the process is reaped.
     pub async fn stop(&self) {
         if !*self.exited.borrow() {
-            let close = self.browser.execute(chromiumoxide::cdp::browser_protocol::browser::CloseParams::default());
+            let close = self.cdp.execute(None, CloseParams::default());
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
             if tokio::time::timeout(CLOSE_TIMEOUT, self.exited()).await.is_err() {
                 self.kill();
             }
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.exited()).await;
         }
-        self.handler.abort();
     }
 
     /// Kills the process now (its watcher reaps it).
@@ -403,6 +371,5 @@ impl Chromium {
 impl Drop for Chromium {
     fn drop(&mut self) {
         self.kill();
-        self.handler.abort();
     }
 }

@@ -4,16 +4,19 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chromiumoxide::Page;
-use chromiumoxide::cdp::browser_protocol::input::{
+use chromiumoxide_cdp::cdp::browser_protocol::input::{
     DispatchKeyEventParams, DispatchKeyEventType, DispatchMouseEventParams, DispatchMouseEventType, InsertTextParams,
     MouseButton,
 };
-use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, ExceptionDetails, RemoteObject, RemoteObjectType};
+use chromiumoxide_cdp::cdp::js_protocol::runtime::{
+    EvaluateParams, ExceptionDetails, RemoteObject, RemoteObjectSubtype, RemoteObjectType,
+};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::cdp::CdpError;
 use crate::chromium::Chromium;
+use crate::page::Page;
 
 /// How often a waiting step looks again.
 const POLL: Duration = Duration::from_millis(50);
@@ -65,16 +68,16 @@ pub struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    /// Awaits `future` until `until`, or until the browser exits.
-    pub async fn call<T, E: std::fmt::Display>(
-        &self,
-        until: Instant,
-        future: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, Fail> {
+    /// Awaits `future` until `until`, or until the browser exits (or its pipe closes).
+    pub async fn call<T>(&self, until: Instant, future: impl Future<Output = Result<T, CdpError>>) -> Result<T, Fail> {
         tokio::select! {
             biased;
-            out = future => out.map_err(|error| Fail::Cdp(error.to_string())),
+            out = future => out.map_err(|error| match error {
+                CdpError::Closed => Fail::Exited,
+                error => Fail::Cdp(error.to_string()),
+            }),
             () = self.chromium.exited() => Err(Fail::Exited),
+            () = self.chromium.cdp.closed() => Err(Fail::Exited),
             () = tokio::time::sleep_until(until) => Err(Fail::Deadline),
         }
     }
@@ -84,7 +87,7 @@ impl Driver<'_> {
         let mut params = EvaluateParams::new(expression);
         params.return_by_value = Some(by_value);
         params.await_promise = Some(true);
-        let returns = self.call(until, self.page.execute(params)).await?.result;
+        let returns = self.call(until, self.page.execute(params)).await?;
         if let Some(details) = returns.exception_details {
             return Err(Fail::Js(exception_text(&details)));
         }
@@ -151,20 +154,19 @@ impl Driver<'_> {
     /// Presses and releases a key (a name such as `Enter`, `Space` or one character) on the focused element.
     pub async fn press(&self, until: Instant, key: &str) -> Result<(), Fail> {
         let name = if key == "Space" { " " } else { key };
-        let Some(definition) = chromiumoxide::keys::get_key_definition(name) else {
+        let Some(definition) = crate::keys::definition(name) else {
             // A character outside the US layout: typed rather than pressed.
             return self.insert_text(until, name).await;
         };
         let mut down = DispatchKeyEventParams::new(DispatchKeyEventType::KeyDown);
-        down.key = Some(definition.key.to_owned());
-        down.code = Some(definition.code.to_owned());
+        down.key = Some(definition.key.clone());
+        down.code = Some(definition.code.clone());
         down.windows_virtual_key_code = Some(definition.key_code);
         down.native_virtual_key_code = Some(definition.key_code);
         let mut up = down.clone();
         up.r#type = DispatchKeyEventType::KeyUp;
         match definition.text {
-            Some(text) => down.text = Some(text.to_owned()),
-            None if definition.key.chars().count() == 1 => down.text = Some(definition.key.to_owned()),
+            Some(text) => down.text = Some(text),
             None => down.r#type = DispatchKeyEventType::RawKeyDown,
         }
         self.call(until, self.page.execute(down)).await?;
@@ -185,9 +187,7 @@ pub fn truthy(object: &RemoteObject) -> bool {
     let unserializable = object.unserializable_value.as_ref().map(|value| value.inner().as_str());
     match object.r#type {
         RemoteObjectType::Undefined => false,
-        RemoteObjectType::Object => {
-            !matches!(object.subtype, Some(chromiumoxide::cdp::js_protocol::runtime::RemoteObjectSubtype::Null))
-        }
+        RemoteObjectType::Object => !matches!(object.subtype, Some(RemoteObjectSubtype::Null)),
         RemoteObjectType::Boolean => object.value.as_ref().and_then(Value::as_bool).unwrap_or(false),
         RemoteObjectType::Number => match unserializable {
             Some(special) => !matches!(special, "NaN" | "-0"),
@@ -241,8 +241,8 @@ pub fn clickable(selector: &str) -> String {
 }
 
 /// Focuses the input matching `selector` and selects its content (so typing replaces it); with `clear`, also
-/// empties it.
-pub fn fillable(selector: &str, clear: bool) -> String {
+/// empties it. With `secret`, the element is remembered for [`mask`] (in this document).
+pub fn fillable(selector: &str, clear: bool, secret: bool) -> String {
     format!(
         r#"(() => {{{PRELUDE}
   const found = find({sel});
@@ -253,6 +253,10 @@ pub fn fillable(selector: &str, clear: bool) -> String {
   if (!field && !el.isContentEditable) return {{ error: describe(el) + ' is not an input, a textarea or editable' }};
   if (!visible(el)) return {{ ok: false, seen: 'the element is not visible' }};
   if (el.disabled || el.readOnly) return {{ ok: false, seen: 'the element is disabled or read-only' }};
+  if ({secret}) {{
+    if (!window.__probenetSecrets) Object.defineProperty(window, '__probenetSecrets', {{ value: new WeakSet() }});
+    window.__probenetSecrets.add(el);
+  }}
   el.focus();
   if (field) {{ el.select(); }} else {{
     const range = document.createRange(); range.selectNodeContents(el);
@@ -268,6 +272,55 @@ pub fn fillable(selector: &str, clear: bool) -> String {
         sel = literal(selector)
     )
 }
+
+/// Hides what screenshots must not show, until [`UNMASK`]: every password input, the elements a journey filled
+/// with a secret (remembered by [`fillable`]), and whatever matches `selectors` (the fields filled with secrets,
+/// found again in a later document). Inputs and textareas are emptied, other elements made transparent. Resolves
+/// with the number of elements hidden once the page has painted without them.
+pub fn mask(selectors: &[String]) -> String {
+    let selectors = serde_json::to_string(selectors).unwrap_or_else(|_| "[]".to_owned());
+    format!(
+        r#"(() => {{
+  const hide = new Set(document.querySelectorAll('input[type=password]'));
+  for (const sel of {selectors}) {{
+    try {{ document.querySelectorAll(sel).forEach((el) => hide.add(el)); }} catch (e) {{}}
+  }}
+  const marked = window.__probenetSecrets;
+  if (marked) document.querySelectorAll('input, textarea, [contenteditable]').forEach((el) => {{
+    if (marked.has(el)) hide.add(el);
+  }});
+  const masked = [];
+  for (const el of hide) {{
+    if (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') {{
+      masked.push([el, 'value', el.value]);
+      el.value = '';
+    }} else {{
+      masked.push([el, 'style', el.getAttribute('style')]);
+      el.style.setProperty('color', 'transparent', 'important');
+      el.style.setProperty('text-shadow', 'none', 'important');
+    }}
+  }}
+  if (!window.__probenetMasked) Object.defineProperty(window, '__probenetMasked', {{ value: [], writable: true }});
+  window.__probenetMasked = window.__probenetMasked.concat(masked);
+  return new Promise((done) => {{
+    requestAnimationFrame(() => requestAnimationFrame(() => done(masked.length)));
+    setTimeout(() => done(masked.length), 200);
+  }});
+}})()"#
+    )
+}
+
+/// Gives back what [`mask`] hid.
+pub const UNMASK: &str = r#"(() => {
+  const masked = window.__probenetMasked || [];
+  window.__probenetMasked = [];
+  for (const [el, what, was] of masked.reverse()) {
+    if (what === 'value') el.value = was;
+    else if (was === null) el.removeAttribute('style');
+    else el.setAttribute('style', was);
+  }
+  return masked.length;
+})()"#;
 
 /// Focuses the element matching `selector`.
 pub fn focusable(selector: &str) -> String {
@@ -376,14 +429,6 @@ pub fn standard(value: &Value) -> Probe<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_key_the_config_accepts_has_a_definition() {
-        for key in probenet_checks::browser::KEYS {
-            let name = if key == "Space" { " " } else { key };
-            assert!(chromiumoxide::keys::get_key_definition(name).is_some(), "no key definition for {key}");
-        }
-    }
 
     #[test]
     fn literals_are_valid_javascript_strings() {

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use chromiumoxide::cdp::browser_protocol::page::{CaptureScreenshotFormat, NavigateParams};
-use chromiumoxide::page::ScreenshotParams;
 use probenet_checks::browser::{Action, BrowserCheck, Step, WaitFor};
 use probenet_checks::outcome::{Artifact, Assertion, Reason};
 use probenet_checks::run::RunContext;
@@ -67,6 +65,8 @@ pub struct Journey {
     pub artifacts: Vec<Artifact>,
     /// Measurements of each document.
     pub pages: Pages,
+    /// The selectors of the fields filled with a secret: hidden in every screenshot.
+    pub secret_fields: Vec<String>,
 }
 
 impl Journey {
@@ -217,8 +217,13 @@ async fn run_step(
             driver.click_at(until, x, y).await.map_err(|fail| failed(fail, "click"))
         }
         Action::Fill { selector, text } => {
+            let secret = text.has_secrets();
             let text = cx.resolve(text).map_err(|error| StepFailure::new(Reason::Secret, error.0))?;
-            let script = driver::fillable(selector, text.is_empty());
+            let secret = secret && !text.is_empty();
+            if secret && !journey.secret_fields.contains(selector) {
+                journey.secret_fields.push(selector.clone());
+            }
+            let script = driver::fillable(selector, text.is_empty(), secret);
             driver.poll(until, &script, driver::standard).await.map_err(|w| waited(w, "no element to fill"))?;
             if text.is_empty() {
                 return Ok(());
@@ -299,7 +304,9 @@ async fn run_step(
             Err(fail) => Err(failed(fail, "evaluating")),
         },
         Action::Screenshot(name) => {
-            let png = screenshot(driver, until).await.map_err(|fail| failed(fail, "screenshot"))?;
+            let png = screenshot(driver, until, &journey.secret_fields, Some(budget.end))
+                .await
+                .map_err(|fail| failed(fail, "screenshot"))?;
             journey.artifacts.push(png_artifact(format!("{name}.png"), png));
             Ok(())
         }
@@ -321,7 +328,7 @@ fn exited() -> StepFailure {
 
 /// Opens `url` and waits for `load`; maps network errors to reasons, and a 4xx or 5xx document to `status`.
 async fn goto(driver: &Driver<'_>, url: &url::Url, until: Instant, limit: &str) -> Result<(), StepFailure> {
-    match driver.call(until, driver.page.goto(NavigateParams::new(url.as_str()))).await {
+    match driver.call(until, driver.page.goto(url.as_str())).await {
         Ok(_) => {}
         Err(Fail::Deadline) => {
             return Err(StepFailure::new(Reason::Timeout, format!("the page did not finish loading {limit}")));
@@ -378,9 +385,10 @@ async fn diagnose(driver: &Driver<'_>, number: usize, budget: Budget, journey: &
     let short = |ms: u64| (Instant::now() + Duration::from_millis(ms)).min(end);
     journey.url = match driver.value(short(500), driver::URL).await {
         Ok(Value::String(url)) => Some(url),
-        _ => driver.call(short(300), driver.page.url()).await.ok().flatten(),
+        _ => driver.call(short(300), driver.page.url()).await.ok(),
     };
-    if let Ok(png) = screenshot(driver, end).await {
+    // The page is discarded after it: what the screenshot hid stays hidden.
+    if let Ok(png) = screenshot(driver, end, &journey.secret_fields, None).await {
         journey.artifacts.push(png_artifact(format!("failure-step-{number}.png"), png));
     }
     if let Ok(Value::String(title)) = driver.value(short(300), driver::TITLE).await {
@@ -389,9 +397,33 @@ async fn diagnose(driver: &Driver<'_>, number: usize, budget: Budget, journey: &
     measure(driver, end, journey, true).await;
 }
 
-async fn screenshot(driver: &Driver<'_>, until: Instant) -> Result<Vec<u8>, Fail> {
-    let params = ScreenshotParams::builder().format(CaptureScreenshotFormat::Png).build();
-    driver.call(until, driver.page.screenshot(params)).await
+/// A PNG of the page with password fields and the fields filled with secrets hidden; with `restore_by`, they are
+/// given back after it (by then at the latest). When the journey filled a secret and hiding fails (the page does
+/// not answer), there is no screenshot.
+async fn screenshot(
+    driver: &Driver<'_>,
+    until: Instant,
+    secret_fields: &[String],
+    restore_by: Option<Instant>,
+) -> Result<Vec<u8>, Fail> {
+    let mask_until = until.min(Instant::now() + Duration::from_secs(1));
+    let masked = driver.value(mask_until, &driver::mask(secret_fields)).await;
+    if let Err(fail) = &masked
+        && !secret_fields.is_empty()
+    {
+        return Err(match fail {
+            Fail::Deadline | Fail::Exited => fail.clone(),
+            Fail::Js(message) | Fail::Cdp(message) => {
+                Fail::Cdp(format!("cannot hide the fields filled with secrets: {message}"))
+            }
+        });
+    }
+    let shot = driver.call(until, driver.page.screenshot()).await;
+    if let (Ok(_), Some(restore_by)) = (&masked, restore_by) {
+        let restore = until.max(Instant::now() + Duration::from_millis(300)).min(restore_by);
+        let _ = driver.value(restore, driver::UNMASK).await;
+    }
+    shot
 }
 
 fn png_artifact(name: String, data: Vec<u8>) -> Artifact {

@@ -4,10 +4,13 @@
 //! installed [`ChromiumRunner`]. This lives in its own crate because Chromium's protocol code is the slowest
 //! part of the workspace to compile.
 
+mod cdp;
 mod chromium;
 mod driver;
 mod journey;
+mod keys;
 mod observer;
+mod page;
 mod report;
 mod runner;
 mod vitals;

@@ -2,16 +2,15 @@
 //! Events queue up in the connection and are drained between steps, so nothing runs beside the journey.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use chromiumoxide::Page;
-use chromiumoxide::cdp::browser_protocol::network::{
+use chromiumoxide_cdp::cdp::browser_protocol::network::{
     EventLoadingFailed, EventRequestWillBeSent, EventResponseReceived, RequestId, ResourceType,
 };
-use chromiumoxide::cdp::js_protocol::runtime::{ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown};
-use chromiumoxide::listeners::EventStream;
-use futures::{FutureExt as _, Stream, StreamExt as _};
+use chromiumoxide_cdp::cdp::js_protocol::runtime::{ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown};
 use serde_json::{Value, json};
+
+use crate::cdp::Events;
+use crate::page::Page;
 
 /// The most messages (and failed requests) kept for the details; all are counted.
 const KEEP: usize = 10;
@@ -23,11 +22,11 @@ const URLS: usize = 2000;
 /// The event streams of one page.
 #[derive(Debug)]
 pub struct Observer {
-    console: EventStream<EventConsoleApiCalled>,
-    exceptions: EventStream<EventExceptionThrown>,
-    requests: EventStream<EventRequestWillBeSent>,
-    responses: EventStream<EventResponseReceived>,
-    failures: EventStream<EventLoadingFailed>,
+    console: Events<EventConsoleApiCalled>,
+    exceptions: Events<EventExceptionThrown>,
+    requests: Events<EventRequestWillBeSent>,
+    responses: Events<EventResponseReceived>,
+    failures: Events<EventLoadingFailed>,
     /// What was seen so far.
     pub seen: Observed,
 }
@@ -49,21 +48,21 @@ pub struct Observed {
 }
 
 impl Observer {
-    /// Subscribes to a page's events (before it loads anything).
-    pub async fn attach(page: &Page) -> chromiumoxide::Result<Self> {
-        Ok(Self {
-            console: page.event_listener::<EventConsoleApiCalled>().await?,
-            exceptions: page.event_listener::<EventExceptionThrown>().await?,
-            requests: page.event_listener::<EventRequestWillBeSent>().await?,
-            responses: page.event_listener::<EventResponseReceived>().await?,
-            failures: page.event_listener::<EventLoadingFailed>().await?,
+    /// Subscribes to a page's events (before it loads anything, and before its domains are enabled).
+    pub fn attach(page: &Page) -> Self {
+        Self {
+            console: page.subscribe(),
+            exceptions: page.subscribe(),
+            requests: page.subscribe(),
+            responses: page.subscribe(),
+            failures: page.subscribe(),
             seen: Observed::default(),
-        })
+        }
     }
 
     /// Takes in every event that has arrived.
     pub fn drain(&mut self) {
-        for event in ready(&mut self.requests) {
+        for event in self.requests.ready() {
             let favicon = event.r#type.as_ref().is_some_and(|kind| browser_favicon(kind, &event.request.url));
             if event.redirect_response.is_none() && !favicon {
                 self.seen.requests += 1;
@@ -72,13 +71,13 @@ impl Observer {
                 self.seen.urls.insert(event.request_id.clone(), event.request.url.clone());
             }
         }
-        for event in ready(&mut self.responses) {
+        for event in self.responses.ready() {
             if event.response.status >= 400 && !browser_favicon(&event.r#type, &event.response.url) {
                 let why = format!("HTTP {}", event.response.status);
                 self.seen.failed_request(event.response.url.clone(), why);
             }
         }
-        for event in ready(&mut self.failures) {
+        for event in self.failures.ready() {
             // A request the page itself dropped (a navigation away, an aborted fetch) did not fail.
             let url = self.seen.urls.get(&event.request_id).cloned().unwrap_or_default();
             if event.canceled == Some(true) || browser_favicon(&event.r#type, &url) {
@@ -90,7 +89,7 @@ impl Observer {
             };
             self.seen.failed_request(url, why);
         }
-        for event in ready(&mut self.console) {
+        for event in self.console.ready() {
             if event.r#type == ConsoleApiCalledType::Error || event.r#type == ConsoleApiCalledType::Assert {
                 let parts: Vec<String> = event
                     .args
@@ -104,7 +103,7 @@ impl Observer {
                 self.seen.console_error(format!("console.error: {}", parts.join(" ")));
             }
         }
-        for event in ready(&mut self.exceptions) {
+        for event in self.exceptions.ready() {
             self.seen.console_error(format!("uncaught {}", crate::driver::exception_text(&event.exception_details)));
         }
     }
@@ -141,15 +140,6 @@ impl Observed {
 fn browser_favicon(kind: &ResourceType, url: &str) -> bool {
     *kind == ResourceType::Other
         && url::Url::parse(url).is_ok_and(|url| url.path() == "/favicon.ico" && url.query().is_none())
-}
-
-/// Every item a stream has ready now, without waiting.
-fn ready<T>(stream: &mut (impl Stream<Item = Arc<T>> + Unpin)) -> Vec<Arc<T>> {
-    let mut items = Vec::new();
-    while let Some(Some(item)) = stream.next().now_or_never() {
-        items.push(item);
-    }
-    items
 }
 
 fn cut(text: &str) -> String {

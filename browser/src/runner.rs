@@ -6,13 +6,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chromiumoxide::Page;
-use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
-use chromiumoxide::cdp::browser_protocol::page::{
+use chromiumoxide_cdp::cdp::browser_protocol::browser::BrowserContextId;
+use chromiumoxide_cdp::cdp::browser_protocol::page::{
     AddScriptToEvaluateOnNewDocumentParams, EventJavascriptDialogOpening, HandleJavaScriptDialogParams,
 };
-use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
-use futures::StreamExt as _;
+use chromiumoxide_cdp::cdp::browser_protocol::target::{CreateBrowserContextParams, DisposeBrowserContextParams};
 use probenet_checks::browser::BrowserCheck;
 use probenet_checks::outcome::{Outcome, Reason};
 use probenet_checks::run::{BrowserRunner, RunContext};
@@ -24,6 +22,7 @@ use crate::chromium::{self, Chromium};
 use crate::driver::Driver;
 use crate::journey::{self, Budget};
 use crate::observer::Observer;
+use crate::page::Page;
 use crate::report::{self, BrowserInfo};
 
 /// The environment variable setting how many journeys run at once in a process.
@@ -354,17 +353,16 @@ impl Session {
         host: Handle,
         permit: OwnedSemaphorePermit,
     ) -> Result<(Self, Observer), String> {
-        let browser = &chromium.browser;
-        let context = browser
-            .create_browser_context(CreateBrowserContextParams::default())
+        let cdp = &chromium.cdp;
+        let context = cdp
+            .execute(None, CreateBrowserContextParams::default())
             .await
-            .map_err(|error| format!("creating a browser context: {error}"))?;
-        let mut params = CreateTargetParams::new("about:blank");
-        params.browser_context_id = Some(context.clone());
-        let page = match browser.new_page(params).await {
+            .map_err(|error| format!("creating a browser context: {error}"))?
+            .browser_context_id;
+        let page = match Page::open(cdp, &context).await {
             Ok(page) => page,
             Err(error) => {
-                let _ = browser.dispose_browser_context(context).await;
+                let _ = cdp.execute(None, DisposeBrowserContextParams::new(context)).await;
                 return Err(format!("creating a page: {error}"));
             }
         };
@@ -377,19 +375,15 @@ impl Session {
             permit: Some(permit),
         };
         // Alerts, confirms and `beforeunload` prompts would block the page: accept them.
-        let mut dialogs = session
-            .page
-            .event_listener::<EventJavascriptDialogOpening>()
-            .await
-            .map_err(|error| format!("listening to dialogs: {error}"))?;
+        let mut dialogs = session.page.subscribe::<EventJavascriptDialogOpening>();
         let page = session.page.clone();
         session.dialogs = Some(session.host.spawn(async move {
             while dialogs.next().await.is_some() {
                 let _ = page.execute(HandleJavaScriptDialogParams::new(true)).await;
             }
         }));
-        let observer =
-            Observer::attach(&session.page).await.map_err(|error| format!("listening to the page: {error}"))?;
+        let observer = Observer::attach(&session.page);
+        session.page.enable().await.map_err(|error| format!("listening to the page: {error}"))?;
         session
             .page
             .execute(AddScriptToEvaluateOnNewDocumentParams::new(crate::vitals::INIT_SCRIPT))
@@ -411,8 +405,8 @@ impl Drop for Session {
             if let Some(context) = context
                 && chromium.alive()
             {
-                let disposed = tokio::time::timeout(DISPOSE_TIMEOUT, chromium.browser.dispose_browser_context(context));
-                if !matches!(disposed.await, Ok(Ok(()))) {
+                let dispose = chromium.cdp.execute(None, DisposeBrowserContextParams::new(context));
+                if !matches!(tokio::time::timeout(DISPOSE_TIMEOUT, dispose).await, Ok(Ok(_))) {
                     chromium.mark_unhealthy();
                 }
             }

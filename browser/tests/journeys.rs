@@ -289,3 +289,56 @@ async fn network_and_status_failures_have_their_reasons() {
     assert!(outcome.error.as_deref().is_some_and(|e| e.contains("invalid CSS selector")), "{outcome:#?}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// A journey on the secret form: `fill` the token field (`text`, a secret template or not), take a screenshot,
+/// check the field still holds what was typed, then fail at an assertion (which takes the failure screenshot).
+fn secret_form_journey(site: &Site, name: &str, password: &str, text: &str, length: usize) -> probenet_checks::Check {
+    let steps = format!(
+        r##"        - goto: "{url}"
+        - fill: {{selector: "#token", text: "{text}"}}
+        - screenshot: filled
+        - eval: "document.querySelector('#token').value.length === {length}"
+        - expect_title: Never
+          timeout: 300ms
+"##,
+        url = site.url(&format!("/secret-form?pw={password}")),
+    );
+    journey(name, "15s", &steps, "")
+}
+
+fn artifact<'a>(outcome: &'a probenet_checks::Outcome, name: &str) -> &'a [u8] {
+    let shot = outcome.artifacts.iter().find(|a| a.name == name).unwrap_or_else(|| panic!("no {name}: {outcome:#?}"));
+    assert!(shot.data.starts_with(&PNG_SIGNATURE), "{name} is not a PNG");
+    &shot.data
+}
+
+#[tokio::test]
+async fn screenshots_hide_fields_filled_with_secrets_and_password_fields() {
+    if !util::chromium_present() {
+        return;
+    }
+    util::warm_up().await;
+    let site = Site::start().await;
+    let secret = secret_file("TOPSECRET-42");
+    let from_file = format!("${{file:{}}}", secret.path().display());
+    // The secret typed into a plain text field, next to a password field the page filled.
+    let hidden = run(&secret_form_journey(&site, "secret-hidden", "hunter2", &from_file, 12)).await;
+    // The same page with both fields empty.
+    let empty = run(&secret_form_journey(&site, "secret-empty", "", "", 0)).await;
+    // The same text typed as a plain value (no secret): it shows.
+    let shown = run(&secret_form_journey(&site, "secret-shown", "hunter2", "TOPSECRET-42", 12)).await;
+    for outcome in [&hidden, &empty, &shown] {
+        assert_eq!(outcome.reason, Some(Reason::Assertion), "{outcome:#?}");
+        // The field held the typed text again after the screenshot step: masking gave it back.
+        assert_eq!(outcome.details["failed_step"]["step"], 5, "{:#}", outcome.details);
+    }
+    assert!(!format!("{hidden:?}").contains("TOPSECRET-42"), "the secret leaked into the outcome");
+    // Pixel for pixel, the screenshots of the secret journey are those of empty fields.
+    assert!(artifact(&hidden, "filled.png") == artifact(&empty, "filled.png"), "the step's screenshot shows a field");
+    assert!(
+        artifact(&hidden, "failure-step-5.png") == artifact(&empty, "failure-step-5.png"),
+        "the failure screenshot shows a field"
+    );
+    // A text that is no secret is visible: the comparison can tell.
+    assert!(artifact(&shown, "filled.png") != artifact(&empty, "filled.png"), "the plain text does not show");
+}

@@ -103,6 +103,47 @@ async fn the_runner_bounds_concurrency_restarts_a_crashed_browser_and_leaves_no_
     assert_eq!(outcome.reason, Some(Reason::BrowserUnavailable), "{outcome:#?}");
 }
 
+#[tokio::test]
+async fn chromium_listens_on_no_tcp_port_and_talks_over_its_pipe() {
+    if !util::chromium_present() {
+        return;
+    }
+    let site = Site::start().await;
+    let runner = ChromiumRunner::new(Options { chromium: None, concurrency: 1 });
+    let steps = format!("        - goto: \"{}\"\n        - sleep: 3s\n", site.url("/steps"));
+    let check = journey("pipe-only", "20s", &steps, "");
+    let running = tokio::spawn({
+        let runner = runner.clone();
+        async move { run_with(&runner, &check).await.0 }
+    });
+    // While the journey runs (its page is open), look at every process of the browser.
+    let found = wait_until(Duration::from_secs(15), || runner.browser_pid().is_some()).await;
+    assert!(found, "the browser did not start");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = runner.browser_pid().expect("a running browser");
+    let mut tree = vec![pid];
+    tree.extend(util::descendants(pid));
+    assert!(tree.len() > 1, "Chromium runs helper processes: {tree:?}");
+    let command = util::command_line(pid);
+    assert!(command.contains("--remote-debugging-pipe"), "{command}");
+    assert!(!command.contains("--remote-debugging-port"), "{command}");
+    let listening = util::listening_sockets(pid);
+    for process in &tree {
+        let theirs: Vec<_> = util::socket_inodes(*process)
+            .into_iter()
+            .filter_map(|inode| listening.iter().find(|(listener, _)| *listener == inode))
+            .collect();
+        assert!(
+            theirs.is_empty(),
+            "Chromium process {process} listens on TCP: {theirs:?} ({})",
+            util::command_line(*process)
+        );
+    }
+    let outcome = running.await.expect("the journey");
+    assert_eq!(outcome.state, State::Up, "{outcome:#?}");
+    tokio::task::spawn_blocking(move || runner.shutdown()).await.expect("shutdown");
+}
+
 async fn wait_until(limit: Duration, condition: impl Fn() -> bool) -> bool {
     let end = tokio::time::Instant::now() + limit;
     while !condition() {

@@ -305,6 +305,15 @@ setTimeout(() => {{
                 .header("Set-Cookie", format!("seen_{name}=1; Path=/"))
         }
         ("GET", "/steps") => Response::html(200, page("Steps", STEPS_PAGE)),
+        ("GET", "/secret-form") => {
+            // No caret and no focus ring, so that only the fields' text tells screenshots apart.
+            let pw = request.param(&request.query, "pw").unwrap_or_default();
+            let body = format!(
+                r#"<style>input {{ caret-color: transparent; outline: none; font: 32px monospace; width: 600px; }}</style>
+<p><input id="token"></p><p><input id="pw" type="password" value="{pw}"></p>"#
+            );
+            Response::html(200, page("Secret form", &body))
+        }
         ("GET", "/gone") => Response::html(404, page("Not found", "<h1>Not here</h1>")),
         _ => Response::html(404, page("Not found", "")),
     }
@@ -362,6 +371,46 @@ pub fn descendants(root: u32) -> Vec<u32> {
     }
     found.remove(0);
     found
+}
+
+/// The open listening TCP sockets (state `0A`) of a network namespace, by inode, from `/proc/PID/net/tcp` and
+/// `tcp6` of a process in it: inode and local address.
+pub fn listening_sockets(pid: u32) -> Vec<(u64, String)> {
+    let mut found = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 9
+                && fields[3] == "0A"
+                && let Ok(inode) = fields[9].parse()
+            {
+                found.push((inode, fields[1].to_owned()));
+            }
+        }
+    }
+    found
+}
+
+/// The inodes of the sockets a process has open, from `/proc/PID/fd`.
+pub fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let target = std::fs::read_link(entry.ok()?.path()).ok()?;
+            target.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect()
+}
+
+/// A process's command line, arguments separated by spaces.
+pub fn command_line(pid: u32) -> String {
+    let bytes = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).split('\0').filter(|arg| !arg.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// The PNG file signature.
