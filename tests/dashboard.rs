@@ -162,6 +162,15 @@ async fn the_dashboard_of_probenet_up_shows_the_stores_figures() {
     assert_eq!(client.get(format!("{base}/api/ui/overview")).send().await.unwrap().status().as_u16(), 401);
     let status = client.get(format!("{base}/api/ui/status")).send().await.unwrap();
     assert_eq!(status.status().as_u16(), 200);
+    // The public page shows display names; the checks' internal names stay private.
+    let status: serde_json::Value = status.json().await.unwrap();
+    assert_eq!(status["checks"][0]["name"], "service-1", "{status}");
+    let public = status.to_string();
+    for line in std::fs::read_to_string(&config).unwrap().lines() {
+        if let Some(name) = line.trim().strip_prefix("- name: ") {
+            assert!(!public.contains(name.trim()), "the status page names the check {name}: {public}");
+        }
+    }
 
     let _one = ONE_BROWSER.lock().await;
     let chromium = Chromium::launch(1280, 900).await;

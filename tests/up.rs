@@ -36,4 +36,19 @@ async fn up_with_the_demo_shows_the_quick_start_results_and_stops_cleanly() {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(data.path().join("up/admin.token")).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "the admin token file is private");
+    // And so is everything else it wrote: the store, the spool, the certificates (0700 directories, 0600 files).
+    let mut open = Vec::new();
+    let mut stack = vec![data.path().to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let meta = entry.metadata().unwrap();
+            if meta.permissions().mode() & 0o077 != 0 {
+                open.push(format!("{} {:o}", entry.path().display(), meta.permissions().mode() & 0o777));
+            }
+            if meta.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    assert!(open.is_empty(), "readable by others: {open:#?}");
 }

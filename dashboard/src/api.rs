@@ -192,10 +192,25 @@ pub(crate) async fn slos(State(ctx): State<Ctx>, headers: HeaderMap) -> Response
 pub(crate) async fn status(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
     let now_ms = ctx.source.now_ms();
     match query(&ctx, |source| source.status_page()).await {
-        Ok(Some(page)) => json_with_etag(&headers, &WithNow { now_ms, data: page }),
+        Ok(Some(page)) => json_with_etag(&headers, &WithNow { now_ms, data: without_check_names(page) }),
         Ok(None) => error(StatusCode::NOT_FOUND, "no status page is configured"),
         Err(response) => response,
     }
+}
+
+/// The status page as the public sees it: each check keyed by its place on the page (`service-1`...), never by
+/// its internal name (which may name hosts, teams or customers).
+fn without_check_names(mut page: crate::model::StatusPage) -> crate::model::StatusPage {
+    let keys: std::collections::HashMap<String, String> =
+        page.checks.iter().enumerate().map(|(i, check)| (check.name.clone(), format!("service-{}", i + 1))).collect();
+    let key = |name: &String| keys.get(name).cloned().unwrap_or_else(|| "service".to_owned());
+    for check in &mut page.checks {
+        check.name = key(&check.name);
+    }
+    for incident in &mut page.incidents {
+        incident.checks = incident.checks.iter().map(key).collect();
+    }
+    page
 }
 
 /// `GET /api/ui/version`: the change counter, for clients that poll instead of listening to events.

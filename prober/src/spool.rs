@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use probenet_checks::wire::RunResult;
@@ -72,9 +73,16 @@ impl Spool {
     /// segments left by an earlier run and removes half-written ones.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Self, OpenError> {
         let io_error = |error| OpenError::Io { path: dir.display().to_string(), error };
-        fs::create_dir_all(dir).map_err(io_error)?;
-        let lock =
-            OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK_FILE)).map_err(io_error)?;
+        // Results hold what checks saw (bodies, headers, targets): the owner's alone.
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_error)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_error)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join(LOCK_FILE))
+            .map_err(io_error)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(OpenError::Locked(dir.display().to_string())),
@@ -232,7 +240,7 @@ fn parse_name(name: &str) -> Option<(u64, usize)> {
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().create_new(true).write(true).open(path)?;
+    let mut file = OpenOptions::new().create_new(true).write(true).mode(0o600).open(path)?;
     file.write_all(data)?;
     file.sync_all()
 }

@@ -5,9 +5,15 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
-/// Creates a directory (and its parents) readable by the owner only, if it does not exist.
+/// Creates a directory (and its parents) readable by the owner only, or makes an existing one so.
 pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    let mode = fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7700))?;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` atomically, mode 0600: readers see the old file or the new one, never a part.

@@ -5,7 +5,7 @@ pub mod alerts;
 pub mod api;
 pub mod assign;
 pub mod config;
-mod files;
+pub mod files;
 pub mod metrics;
 pub mod outputs;
 pub mod ownership;

@@ -242,7 +242,8 @@ fn local_install(args: &LocalArgs) -> Result<ExitCode, ExitCode> {
     status::wait_config(&layout, &plan.components, &http, Duration::from_secs(30)).map_err(fail)?;
     println!("probenet: stack {:?} is running", loaded.stack.name);
     println!("dashboard: {}", loaded.stack.scheduler.dashboard_url);
-    println!("admin token (for the dashboard and the API): in {}", layout.admin_token().display());
+    println!("admin token (for the /api/v1 read API and /metrics): in {}", layout.admin_token().display());
+    println!("the dashboard asks for the checks config's dashboard.token, not the admin token");
     println!("first results:");
     for line in status::first_results(&layout, &plan.components, &http, Duration::from_secs(30)) {
         println!("  {line}");

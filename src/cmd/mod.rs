@@ -71,3 +71,9 @@ fn print_errors(errors: &[probenet_checks::ConfigError]) {
     let plural = if errors.len() == 1 { "" } else { "s" };
     eprintln!("probenet: {} error{plural} in the config; nothing was applied", errors.len());
 }
+
+/// Files the long-running commands create (tokens, the store, the spool, logs of results) are their owner's
+/// alone: umask 077, whatever the shell's.
+pub fn private_files() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+}

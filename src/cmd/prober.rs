@@ -59,6 +59,7 @@ fn parse_limit(text: &str) -> Result<(String, usize), String> {
 }
 
 pub fn main(args: &Args) -> ExitCode {
+    super::private_files();
     init_logging();
     let token = match read_token(&args.token_file) {
         Ok(token) => token,

@@ -39,6 +39,7 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> ExitCode {
+    super::private_files();
     init_logging();
     let tls = match (args.plain_http, args.tls_cert, args.tls_key) {
         (true, _, _) => TlsMode::PlainHttp,

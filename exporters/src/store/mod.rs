@@ -204,7 +204,9 @@ fn configure(conn: &Connection, durable: bool, path: &Path) -> Result<(), StoreE
 impl Store {
     /// Opens (creating or migrating) the store in `dir`: `dir/probenet.db` and `dir/artifacts/`.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)
+        // Results and screenshots are the owner's alone.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
             .map_err(StoreError::io(format!("creating the store directory {}", dir.display())))?;
         let artifacts = dir.join(ARTIFACT_DIR);
         std::fs::create_dir_all(&artifacts)

@@ -35,6 +35,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn main(args: &Args) -> ExitCode {
+    super::private_files();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -59,7 +60,9 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_CONFIG));
         }
     };
-    std::fs::create_dir_all(&args.data).with_context(|| format!("creating {}", args.data.display()))?;
+    // Tokens, results and the spool live here: the owner's alone (0700), also when it existed before.
+    probenet_scheduler::files::create_private_dir(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
     let _demo = match args.demo {
         true => {
             let ip = std::net::IpAddr::from([127, 0, 0, 1]);
