@@ -254,6 +254,26 @@ async fn a_refused_token_is_fatal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_held_by_another_registration_is_retried_until_it_frees() {
+    let target = Target::start().await;
+    let scheduler = Scheduler::start(setup(&target, &[("site", 0, 0)])).await;
+    scheduler.registry().squatted.insert("prober-1".to_owned());
+    let spool = tempfile::tempdir().unwrap();
+    let running = start(options(&scheduler.url, spool.path()));
+    let refused = || scheduler.calls().iter().filter(|call| call.path == "/v1/register" && call.status == 409).count();
+    assert!(wait_until(Duration::from_secs(10), || refused() >= 3).await, "the prober stopped asking");
+    assert!(!running.task.is_finished(), "a 409 ended the prober");
+    // The squatter's lease ends: the prober registers and runs its checks.
+    scheduler.registry().squatted.clear();
+    assert!(
+        wait_until(Duration::from_secs(15), || !scheduler.store().results.is_empty()).await,
+        "no results after the name freed"
+    );
+    assert!(scheduler.registry().probers.contains_key("prober-1"));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_deregisters_first_and_flushes_the_runs_in_flight() {
     let target = Target::start().await;
     // `slow` takes 600 ms; shutdown comes 100 ms into one of its runs.

@@ -173,6 +173,8 @@ pub struct Store {
 #[derive(Default)]
 pub struct Registry {
     pub probers: HashMap<String, Register>,
+    /// Names held by another registration: registering them answers 409.
+    pub squatted: HashSet<String>,
     pub deregistered: Vec<String>,
     pub heartbeats: usize,
     pub calls: Vec<Call>,
@@ -420,6 +422,9 @@ async fn route(state: &SchedulerState, request: Request<Incoming>) -> Response<B
             }
             if register.name.is_empty() || register.version.is_empty() {
                 return respond(StatusCode::BAD_REQUEST, "name and version required");
+            }
+            if state.registry.lock().unwrap().squatted.contains(&register.name) {
+                return respond(StatusCode::CONFLICT, "registered in this region with another token");
             }
             state.registry.lock().unwrap().probers.insert(register.name.clone(), register);
             *state.generation.lock().unwrap() += 1;
