@@ -9,9 +9,11 @@
 // - reload:   config reload: a bad config is rejected and shown, a good one applied
 // - serving:  TLS set-up (own CA reused, given files), plain HTTP only on loopback, HTTP/2
 // - trust:    what a prober token, a stranger or a flood cannot do
+// - fuzz:     hostile protocol bodies get a 4xx, never a 5xx or a crash
 
 mod util;
 
+mod fuzz;
 mod protocol;
 mod read_api;
 mod reload;
