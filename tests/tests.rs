@@ -15,6 +15,7 @@
 // - export:   `probenet export rules` (promtool) and `export grafana`
 // - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
+// - token:    `probenet token create|list|revoke`; a revoked token stops working
 
 mod util;
 
@@ -28,5 +29,6 @@ mod install;
 mod network;
 mod regions;
 mod run;
+mod token;
 mod up;
 mod validate;
