@@ -1,12 +1,13 @@
 //! A real PostgreSQL (Debian's package) started by a test: `initdb` in a temp dir, a free loopback port, the
-//! socket inside the dir, fsync off; crash (`stop -m immediate`) and restart on the same port and data; stopped
+//! socket inside the dir, fsync off (the machine does not crash in a test; commits are still written before
+//! they are acknowledged, so a crash of the server loses none); crash (`stop -m immediate`) and restart on the same port and data; stopped
 //! and removed on drop.
 //!
 //! `initdb` and `postgres` refuse to run as root: as root, every PostgreSQL command runs as the `postgres` user
 //! (`setpriv`), which owns the temp dir. Tests start one with [`Postgres::start_or_skip`], which prints a
 //! `skip:` line and returns `None` when the binaries are missing, so a missing package never passes silently.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -77,7 +78,7 @@ impl Postgres {
         ]));
         let settings = format!(
             "\n# probenet testkit\nlisten_addresses = '127.0.0.1'\nport = {port}\n\
-             unix_socket_directories = '{socket}'\nfsync = off\nsynchronous_commit = off\n\
+             unix_socket_directories = '{socket}'\nfsync = off\n\
              full_page_writes = off\nmax_connections = 50\nshared_buffers = 16MB\n",
             port = server.port,
             socket = server.socket_dir().display(),
@@ -208,6 +209,7 @@ fn describe(output: &Output) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn starts_crashes_and_restarts_on_the_same_port() {
