@@ -10,7 +10,7 @@ pub enum Tls {
     /// No TLS (loopback, or a network that is already private).
     Disabled,
     /// TLS with this rustls configuration (roots, client certificate); `sslmode` in the URL still applies.
-    Rustls(rustls::ClientConfig),
+    Rustls(Box<rustls::ClientConfig>),
 }
 
 /// Why a pool could not be made.
@@ -41,7 +41,7 @@ pub fn connect(url: &str, tls: Tls, max_size: usize) -> Result<Pool, PoolError> 
     let manager = match tls {
         Tls::Disabled => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
         Tls::Rustls(client) => {
-            Manager::from_config(config, tokio_postgres_rustls::MakeRustlsConnect::new(client), manager_config)
+            Manager::from_config(config, tokio_postgres_rustls::MakeRustlsConnect::new(*client), manager_config)
         }
     };
     Ok(Pool::builder(manager)

@@ -197,3 +197,93 @@ async fn a_leader_cut_off_from_a_hanging_database_steps_down_before_its_lease_en
     b.stop().await;
     drop(a);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statement_renews_keeps_takes_over_bumps() {
+    let Some(pg) = database("the_statement_renews_keeps_takes_over_bumps").await else { return };
+    let short = Duration::from_millis(300);
+    let (a, b) = (Lease::new("a", short), Lease::new("b", short));
+    let mut client = pool(&pg.url()).get().await.unwrap_or_else(|error| panic!("connect: {error}"));
+    let mut take = async |lease: &Lease, held: Option<u64>| {
+        let sent = Instant::now();
+        let got = lease.try_acquire_or_renew(&mut client, held).await.unwrap_or_else(|error| panic!("{error}"));
+        if let Some(leadership) = got {
+            // The local deadline: from before the statement, lease minus margin.
+            assert!(leadership.valid_until <= sent + short - short / 5 + Duration::from_millis(50));
+            assert!(leadership.valid_until >= sent + short - short / 5);
+        }
+        got.map(|leadership| leadership.generation)
+    };
+    assert_eq!(take(&a, None).await, Some(1), "inserted");
+    assert_eq!(take(&a, Some(1)).await, Some(1), "renewed: same generation");
+    assert_eq!(take(&b, None).await, None, "held by a");
+    assert_eq!(take(&a, None).await, None, "a restarted (holds nothing) waits like anyone else");
+    assert_eq!(take(&a, Some(7)).await, None, "a generation a does not hold");
+    tokio::time::sleep(short + Duration::from_millis(50)).await;
+    assert_eq!(take(&a, Some(1)).await, Some(2), "ours again after it lapsed: a new generation");
+    tokio::time::sleep(short + Duration::from_millis(50)).await;
+    assert_eq!(take(&b, None).await, Some(3), "taken over");
+    let client = pool(&pg.url()).get().await.unwrap_or_else(|error| panic!("connect: {error}"));
+    assert!(!a.release(&client, 3).await.unwrap_or_else(|error| panic!("{error}")), "not a's to release");
+    assert!(b.release(&client, 3).await.unwrap_or_else(|error| panic!("{error}")));
+    let mut client = pool(&pg.url()).get().await.unwrap_or_else(|error| panic!("connect: {error}"));
+    let got = a.try_acquire_or_renew(&mut client, None).await.unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(got.map(|leadership| leadership.generation), Some(4), "released: taken at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fenced_writes_refuse_an_expired_lease_and_order_a_takeover_after_them() {
+    let test = "fenced_writes_refuse_an_expired_lease_and_order_a_takeover_after_them";
+    let Some(pg) = database(test).await else { return };
+    let url = pg.url();
+    create_log(&url).await;
+    let short = Duration::from_millis(500);
+    let (a, b) = (Lease::new("a", short), Lease::new("b", short));
+    let mut client = pool(&url).get().await.unwrap_or_else(|error| panic!("connect: {error}"));
+    let first = a.try_acquire_or_renew(&mut client, None).await.unwrap_or_else(|error| panic!("{error}"));
+    let generation = first.unwrap_or_else(|| panic!("a leads")).generation;
+
+    // A write in flight holds the lease row: b's takeover, once the lease ran out, waits for it to commit.
+    let pool_a = pool(&url);
+    let (started, wait) = tokio::sync::oneshot::channel();
+    let writer = a.clone();
+    let slow = tokio::spawn(async move {
+        let write = writer.fenced(&pool_a, generation, move |tx| {
+            Box::pin(async move {
+                let _ = started.send(());
+                tokio::time::sleep(short + Duration::from_millis(300)).await;
+                tx.execute("INSERT INTO fenced_log (generation, key) VALUES ($1, 'slow')", &[&1i64]).await
+            })
+        });
+        write.await.map_err(|error| error.to_string())
+    });
+    bounded("the write starts", Duration::from_secs(5), wait).await.unwrap_or_else(|error| panic!("{error}"));
+    tokio::time::sleep(short + Duration::from_millis(50)).await;
+    let mut client_b = pool(&url).get().await.unwrap_or_else(|error| panic!("connect: {error}"));
+    let taking = Instant::now();
+    // b's statement timeout (lease/3) may cancel it while it waits for the row: then b simply retries.
+    let mut taken = None;
+    for _ in 0..20 {
+        if let Ok(Some(leadership)) = b.try_acquire_or_renew(&mut client_b, None).await {
+            taken = Some(leadership.generation);
+            break;
+        }
+    }
+    let waited = taking.elapsed();
+    let done = bounded("the slow write", Duration::from_secs(5), slow).await.unwrap_or_else(|e| panic!("{e}"));
+    done.unwrap_or_else(|error| panic!("the write that started under a valid lease commits: {error}"));
+    assert_eq!(taken, Some(generation + 1));
+    println!("takeover waited {waited:?} for the fenced write in flight");
+    assert!(waited >= Duration::from_millis(150), "{waited:?}: the takeover did not wait for the write");
+
+    // a's lease is gone: a new write under its generation is refused.
+    assert!(matches!(log(&url, "a", generation, "late").await, Err(FencedError::Fenced { .. })));
+    // b's lease runs out unrenewed: b's own write is refused as expired.
+    tokio::time::sleep(short + Duration::from_millis(50)).await;
+    let expired = Lease::new("b", short);
+    let refused = expired
+        .fenced(&pool(&url), generation + 1, |tx| Box::pin(async move { tx.execute("SELECT 1", &[]).await }))
+        .await;
+    assert!(matches!(refused, Err(FencedError::Expired { generation: g }) if g == generation + 1), "{refused:?}");
+    assert_eq!(logged(&url).await, vec![(1, "slow".to_string())]);
+}
