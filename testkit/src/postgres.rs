@@ -7,7 +7,7 @@
 //! (`setpriv`), which owns the temp dir. Tests start one with [`Postgres::start_or_skip`], which prints a
 //! `skip:` line and returns `None` when the binaries are missing, so a missing package never passes silently.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -126,6 +126,26 @@ impl Postgres {
         run(self.command("pg_ctl").arg("-D").arg(self.data_dir()).args(["-m", "immediate", "-w", "stop"]));
     }
 
+    /// Turns TLS on with this certificate chain and key (PEM files) and restarts the server. Plain connections
+    /// are still accepted (loopback trust); a client asks for TLS with `sslmode=require`.
+    pub fn enable_tls(&self, cert: &Path, key: &Path) {
+        let data = self.data_dir();
+        for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+            std::fs::copy(from, data.join(to)).unwrap_or_else(|error| panic!("copy {}: {error}", from.display()));
+            if self.as_root {
+                run(Command::new("chown").arg(format!("{RUN_AS}:{RUN_AS}")).arg(data.join(to)));
+            }
+            run(Command::new("chmod").arg("600").arg(data.join(to)));
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text =
+            std::fs::read_to_string(&conf).unwrap_or_else(|error| panic!("read {}: {error}", conf.display()));
+        text.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).unwrap_or_else(|error| panic!("write {}: {error}", conf.display()));
+        run(self.command("pg_ctl").arg("-D").arg(&data).args(["-m", "fast", "-w", "stop"]));
+        self.start();
+    }
+
     /// Creates database `name` and returns its URL.
     pub fn create_database(&self, name: &str) -> String {
         assert!(
@@ -209,7 +229,6 @@ fn describe(output: &Output) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn starts_crashes_and_restarts_on_the_same_port() {

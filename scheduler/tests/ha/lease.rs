@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use probenet_scheduler::ha::{FencedError, Lease, LeaseState};
+use probenet_scheduler::ha::{self, Elector, FencedError, Lease, LeaseState};
+use probenet_scheduler::pki;
 
 use crate::util::{LEASE, Proxy, blocking, bounded, contender, database, leader, pool, until};
 
@@ -286,4 +287,44 @@ async fn fenced_writes_refuse_an_expired_lease_and_order_a_takeover_after_them()
         .await;
     assert!(matches!(refused, Err(FencedError::Expired { generation: g }) if g == generation + 1), "{refused:?}");
     assert_eq!(logged(&url).await, vec![(1, "slow".to_string())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_over_tls() {
+    let Some(pg) = database("the_lease_over_tls").await else { return };
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("tempdir: {error}"));
+    let server = probenet_scheduler::pki::auto(dir.path(), &["127.0.0.1".to_string()])
+        .unwrap_or_else(|error| panic!("pki: {error}"));
+    blocking(|| pg.enable_tls(&dir.path().join(pki::SERVER_CERT), &dir.path().join(pki::SERVER_KEY)));
+
+    let ca = server.ca_pem.unwrap_or_else(|| panic!("a CA"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(ca.as_bytes()) {
+        roots.add(cert.unwrap_or_else(|error| panic!("ca: {error}"))).unwrap_or_else(|error| panic!("{error}"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|error| panic!("{error}"))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let url = format!("{}?sslmode=require", pg.url());
+    let pool = ha::connect(&url, ha::Tls::Rustls(Box::new(tls)), 2).unwrap_or_else(|error| panic!("{error}"));
+    let client = pool.get().await.unwrap_or_else(|error| panic!("connect over TLS: {error}"));
+    let row = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await;
+    assert!(row.unwrap_or_else(|error| panic!("{error}")).get::<_, bool>(0), "the connection is encrypted");
+    drop(client);
+    let handle = Elector::new(Lease::new("tls", LEASE), pool).spawn();
+    until("leads over TLS", LEASE, || handle.is_leader()).await;
+    handle.stop().await;
+
+    // A client that does not trust the server's CA is refused.
+    let untrusting =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|error| panic!("{error}"))
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+    let pool = ha::connect(&url, ha::Tls::Rustls(Box::new(untrusting)), 1).unwrap_or_else(|e| panic!("{e}"));
+    assert!(pool.get().await.is_err(), "an unknown CA must be refused");
 }
