@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_postgres::Transaction;
 
+use crate::ha::fence::{FencedError, FencedFuture};
 use crate::ha::lease::{Leadership, Lease};
 
 /// How long a clean stop waits for the release before giving up (the lease then runs out by itself).
@@ -16,7 +18,7 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A follower that saw the lease's remaining time wakes this much after it, to find it expired.
 const AFTER_EXPIRY: Duration = Duration::from_millis(20);
 
-/// Keeps a [`Lease`] on a pool.
+/// Keeps a [`Lease`] on a pool, and runs the writes fenced by it.
 #[derive(Debug, Clone)]
 pub struct Elector {
     lease: Arc<Lease>,
@@ -44,12 +46,26 @@ impl Elector {
         &self.lease
     }
 
+    /// The pool it renews on.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs a leader-only write under `generation` (from [`LeaderHandle::generation`]), fenced by this lease:
+    /// see [`Lease::fenced`].
+    pub async fn fenced<T, F>(&self, generation: u64, write: F) -> Result<T, FencedError>
+    where
+        F: for<'t> FnOnce(&'t Transaction<'t>) -> FencedFuture<'t, T>,
+    {
+        self.lease.fenced(&self.pool, generation, write).await
+    }
+
     /// Starts the task on the current runtime.
-    pub fn spawn(self) -> LeaderHandle {
+    pub fn spawn(&self) -> LeaderHandle {
         let (publish, generation) = watch::channel(None);
         let publish = Arc::new(publish);
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(self.run(publish.clone(), stopped));
+        let task = tokio::spawn(self.clone().run(publish.clone(), stopped));
         LeaderHandle { generation, publish, stop: Some(stop), task: Some(task) }
     }
 
@@ -74,7 +90,11 @@ impl Elector {
                         );
                     }
                     held = Some(leadership);
-                    publish.send_replace(Some(leadership.generation));
+                    publish.send_if_modified(|current| {
+                        let changed = *current != Some(leadership.generation);
+                        *current = Some(leadership.generation);
+                        changed
+                    });
                 }
                 Ok(None) => {
                     step_down(&publish, &mut held, &self.lease, "the lease is held by another replica");

