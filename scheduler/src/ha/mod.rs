@@ -5,6 +5,7 @@
 pub mod elector;
 pub mod fence;
 pub mod lease;
+pub mod members;
 pub mod pool;
 pub mod schema;
 

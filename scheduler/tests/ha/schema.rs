@@ -1,6 +1,8 @@
-//! Migrations on a real PostgreSQL.
+//! Migrations and the replica table on a real PostgreSQL.
 
-use probenet_scheduler::ha::{self, SchemaError, schema};
+use std::time::Duration;
+
+use probenet_scheduler::ha::{self, SchemaError, members, schema};
 
 use crate::util::{database, pool};
 
@@ -45,4 +47,21 @@ async fn a_newer_schema_is_refused() {
             schema::latest()
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_announce_themselves() {
+    let Some(pg) = database("replicas_announce_themselves").await else { return };
+    let client = pool(&pg.url()).get().await.unwrap_or_else(|error| panic!("connect: {error}"));
+    let announce = |name: &'static str, url: &'static str| members::announce(&client, name, url, "0.2.0");
+    announce("b", "https://b:8443").await.unwrap_or_else(|error| panic!("{error}"));
+    announce("a", "https://a:8443").await.unwrap_or_else(|error| panic!("{error}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    announce("a", "https://a.example:8443").await.unwrap_or_else(|error| panic!("{error}"));
+    let all = members::seen_within(&client, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<(&str, &str)> = all.iter().map(|m| (m.name.as_str(), m.url.as_str())).collect();
+    assert_eq!(names, [("a", "https://a.example:8443"), ("b", "https://b:8443")]);
+    assert!(all[1].age >= Duration::from_millis(250), "{:?}", all[1].age);
+    let recent = members::seen_within(&client, Duration::from_millis(200)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(recent.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["a"]);
 }
