@@ -6,6 +6,7 @@ pub mod api;
 pub mod assign;
 pub mod config;
 pub mod files;
+pub mod ha;
 pub mod metrics;
 pub mod outputs;
 pub mod ownership;

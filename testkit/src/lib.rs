@@ -8,6 +8,7 @@
 
 pub mod chromium;
 pub mod container;
+pub mod postgres;
 pub mod stores;
 
 use std::fs::File;

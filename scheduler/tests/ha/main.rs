@@ -1,0 +1,9 @@
+//! High availability on a real PostgreSQL (Debian's, started per test by `probenet_testkit::postgres`; each test
+//! prints a `skip:` line and returns when it is not installed).
+//!
+//! - `schema`: migrations, concurrent first starts, a newer schema refused.
+//! - `lease`: one leader among contenders, takeover after a crash, fencing, release, database crash and hang.
+
+mod lease;
+mod schema;
+mod util;
