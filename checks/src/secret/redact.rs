@@ -89,7 +89,7 @@ impl Redactor {
         for at in 0..bytes.len() {
             let Some(end) = self.longest_at(bytes, at) else { continue };
             match spans.last_mut() {
-                Some(last) if at <= last.1 => last.1 = last.1.max(end),
+                Some(last) if at < last.1 => last.1 = last.1.max(end),
                 _ => spans.push((at, end)),
             }
         }
@@ -354,7 +354,7 @@ mod tests {
         let redactor = Redactor::new(&["abcdef", "defghi", "abc"]);
         assert_eq!(redactor.redact("x abcdefghi y"), "x [redacted] y");
         assert_eq!(redactor.redact("x abc y abcdef z"), "x [redacted] y [redacted] z");
-        assert_eq!(redactor.redact("abcabc"), "[redacted]");
+        assert_eq!(redactor.redact("abcabc"), "[redacted][redacted]", "adjacent ones are masked one by one");
         let redactor = Redactor::new(&["hunter2", "hunter22"]).with_mask("<redacted>");
         assert_eq!(redactor.redact("hunter22 and hunter2"), "<redacted> and <redacted>");
     }
