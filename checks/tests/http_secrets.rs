@@ -15,7 +15,9 @@ const SECRET: &str = "s3 \"cr\\et&/+=é-9f2c";
 
 /// Every byte but letters and digits as `%XX`, as JavaScript's `encodeURIComponent` does (roughly).
 fn percent(text: &str) -> String {
-    text.bytes().map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") }).collect()
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 /// `application/x-www-form-urlencoded`: `+` for a space, lower-case hex for the rest.

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use probenet_checks::secret::Redactor;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::samples::{MetricType, SeriesOptions, Totals, family, samples};
 use crate::sink::{Event, SendError, Sink};

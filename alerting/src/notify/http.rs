@@ -159,7 +159,8 @@ mod tests {
     #[test]
     fn redactor_finds_secrets_encoded() {
         let redactor = Redactor::new(["s3cr3t/t0ken+x".to_owned()]);
-        let message = redactor.clean("error sending request for url (https://h/?k=s3cr3t%2Ft0ken%2Bx): {\"t\":\"s3cr3t\\/t0ken+x\"}");
+        let message = redactor
+            .clean("error sending request for url (https://h/?k=s3cr3t%2Ft0ken%2Bx): {\"t\":\"s3cr3t\\/t0ken+x\"}");
         assert_eq!(message, "error sending request for url (https://h/?k=<redacted>): {\"t\":\"<redacted>\"}");
     }
 
