@@ -121,6 +121,10 @@ impl Pattern {
     /// Where the longest match starting at `at` ends. Every unit moves a small set of positions forward (an
     /// alternative may be a prefix of another, as `%` and `%25` are), so the work is bounded by the pattern.
     fn longest_at(&self, bytes: &[u8], at: usize) -> Option<usize> {
+        let first = self.units.first()?;
+        if !first.iter().any(|alt| bytes[at..].starts_with(alt)) {
+            return None;
+        }
         let mut positions = vec![at];
         let mut next = Vec::new();
         for unit in &self.units {

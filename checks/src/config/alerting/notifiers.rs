@@ -72,7 +72,7 @@ fn validate_notifier(cx: &mut Ctx<'_>, path: &Path) -> Option<NotifierSpec> {
     }
     if let Some(raw) = raw.webhook {
         let at = path.key("webhook");
-        let url = url_template(cx, &at.key("url"), &raw.url, Credential::Always);
+        let url = url_template(cx, &at.key("url"), &raw.url, Credential::WithQuery);
         let secret = raw.secret.as_deref().and_then(|text| cx.credential(&at.key("secret"), text));
         let mut headers = Vec::new();
         for (name, value) in raw.headers.unwrap_or_default() {
@@ -167,7 +167,7 @@ fn check_address(cx: &mut Ctx<'_>, path: &Path, address: &str) -> bool {
 /// When a URL written literally is a credential, to be warned about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Credential {
-    /// Always: a webhook URL is itself the key (Slack's, and most receivers' secret paths).
+    /// Always: the URL is itself the key (Slack's incoming webhooks).
     Always,
     /// When it has a query string, where tokens usually go.
     WithQuery,
