@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 
 use crate::util::{Config, REPO, probenet};
 
-const EXAMPLE_SECRETS: [&str; 4] = ["ORDERS_API_KEY", "ADMIN_PASSWORD", "SHOP_USER", "REDIS_PASSWORD"];
+const EXAMPLE_SECRETS: [&str; 5] = ["ORDERS_API_KEY", "ADMIN_PASSWORD", "SHOP_USER", "REDIS_PASSWORD", "SLACK_HOOK"];
 
 /// How many checks the example files hold, counted from their text (`  - name:` items under `checks:`).
 fn example_checks() -> usize {
@@ -41,6 +41,8 @@ async fn examples_without_their_secrets_name_each_missing_one() {
     assert_eq!(
         lines,
         [
+            "examples/alerting.yaml:15:18: notifiers.team-chat.slack.url: secret ${env:SLACK_HOOK}: \
+             environment variable SLACK_HOOK is not set",
             "examples/browser.yaml:9:44: checks[0].browser.steps[1].fill.text: secret ${env:SHOP_USER}: \
              environment variable SHOP_USER is not set",
             "examples/http.yaml:25:20: checks[1].http.headers.X-Api-Key: secret ${env:ORDERS_API_KEY}: \
@@ -49,7 +51,7 @@ async fn examples_without_their_secrets_name_each_missing_one() {
              environment variable ADMIN_PASSWORD is not set",
             "examples/tcp.yaml:22:17: checks[2].tcp.script[0].send: secret ${env:REDIS_PASSWORD}: \
              environment variable REDIS_PASSWORD is not set",
-            "probenet: 4 errors in the config; nothing was applied",
+            "probenet: 5 errors in the config; nothing was applied",
         ]
     );
     // Setting only some of them reports only the others.
@@ -57,6 +59,32 @@ async fn examples_without_their_secrets_name_each_missing_one() {
     out.assert_code(1);
     assert!(!out.stderr.contains("SHOP_USER"), "{}", out.stderr);
     assert!(out.stderr.contains("ORDERS_API_KEY") && out.stderr.contains("ADMIN_PASSWORD"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn a_literal_credential_is_a_warning_at_its_place_and_a_secret_reference_is_not() {
+    let check = |authorization: &str| {
+        format!(
+            "checks:\n  - name: api\n    http:\n      url: https://api.example.com/\n      headers:\n        \
+             Authorization: \"{authorization}\"\n"
+        )
+    };
+    let config = Config::new(&check("Bearer abc123"));
+    let out = probenet(["validate", "checks.yaml"]).current_dir(config.dir()).output().await;
+    out.assert_code(0);
+    assert!(out.stdout.starts_with("ok: 1 check, "), "{}", out.stdout);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "checks.yaml:6:24: checks[0].http.headers.Authorization: a credential written literally in the config; \
+             write it as a secret reference, ${{env:NAME}} or ${{file:PATH}}\nprobenet: 1 warning in the config\n"
+        )
+    );
+
+    std::fs::write(&config.path, check("Bearer ${env:TOKEN}")).unwrap();
+    let out = probenet(["validate", "checks.yaml"]).current_dir(config.dir()).env("TOKEN", "abc123").output().await;
+    out.assert_code(0);
+    assert_eq!(out.stderr, "");
 }
 
 #[tokio::test]

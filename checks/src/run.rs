@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Check, CheckKind};
 use crate::outcome::{Outcome, Phase, Reason, State};
-use crate::secret::{self, ResolveError, Template};
+use crate::secret::{Redactor, ResolveError, Template};
 
 /// What an executor may use while it runs: phase timers, secret resolution, a short log.
 /// The runtime owns it and builds the final outcome from it, also when the run times out.
@@ -135,7 +135,7 @@ pub async fn run_once(check: &Check, region: &str) -> Outcome {
     if outcome.reason.is_some() && outcome.state != State::Degraded {
         outcome.state = State::Down;
     }
-    redact_outcome(&mut outcome, &cx.secrets());
+    redact_outcome(&mut outcome, &Redactor::new(&cx.secrets()));
     outcome
 }
 
@@ -178,10 +178,11 @@ pub fn unsupported(kind: &str) -> Outcome {
     Outcome::failed(Reason::Unsupported, format!("`{kind}` checks are not supported yet by this version of probenet"))
 }
 
-/// Redacts every secret value from the outcome's text, then bounds each text. Executors hand over raw
-/// observations (unescaped, uncut) so that a secret is always found whole before anything is cut or escaped.
-fn redact_outcome(outcome: &mut Outcome, secrets: &[String]) {
-    let clean = |text: &mut String, limit: usize| *text = present(&secret::redact(text, secrets), limit);
+/// Redacts every secret value, in any encoding, from the outcome's text, then bounds each text. Executors hand
+/// over raw observations (unescaped, uncut) so that a secret is always found whole before anything is cut or
+/// escaped. The redactor is built once per run.
+fn redact_outcome(outcome: &mut Outcome, redactor: &Redactor) {
+    let clean = |text: &mut String, limit: usize| *text = present(&redactor.redact(text), limit);
     if let Some(error) = &mut outcome.error {
         clean(error, MAX_ERROR_CHARS);
     }
@@ -190,7 +191,16 @@ fn redact_outcome(outcome: &mut Outcome, secrets: &[String]) {
         clean(&mut assertion.observed, MAX_OBSERVED_CHARS);
         clean(&mut assertion.expected, MAX_OBSERVED_CHARS);
     }
-    redact_json(&mut outcome.details, secrets);
+    if !redactor.is_empty() {
+        redact_json(&mut outcome.details, redactor);
+        for artifact in &mut outcome.artifacts {
+            artifact.name = redactor.redact(&artifact.name);
+            artifact.media_type = redactor.redact(&artifact.media_type);
+            if let Some(path) = &mut artifact.path {
+                *path = redactor.redact(path);
+            }
+        }
+    }
 }
 
 /// The longest error or log line an outcome keeps.
@@ -215,11 +225,17 @@ fn present(text: &str, limit: usize) -> String {
     out
 }
 
-fn redact_json(value: &mut serde_json::Value, secrets: &[String]) {
+/// Redacts every string of `value`, object keys included.
+fn redact_json(value: &mut serde_json::Value, redactor: &Redactor) {
     match value {
-        serde_json::Value::String(text) if !secrets.is_empty() => *text = secret::redact(text, secrets),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|item| redact_json(item, secrets)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|item| redact_json(item, secrets)),
-        _ => {}
+        serde_json::Value::String(text) => *text = redactor.redact(text),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|item| redact_json(item, redactor)),
+        serde_json::Value::Object(map) => {
+            for (key, mut item) in std::mem::take(map) {
+                redact_json(&mut item, redactor);
+                map.insert(redactor.redact(&key), item);
+            }
+        }
+        serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {}
     }
 }

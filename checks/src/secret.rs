@@ -6,6 +6,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
+mod redact;
+
+pub use redact::{MASK, MIN_SECRET_BYTES, Redactor};
+
 /// One piece of a template: literal text or a reference to a secret.
 #[derive(Clone, PartialEq, Eq)]
 enum Part {
@@ -138,7 +142,7 @@ fn io_reason(error: &std::io::Error) -> &'static str {
 
 fn remember(secrets: &mut Vec<String>, value: &str) {
     // Very short values would redact ordinary text everywhere; they are still never logged by us.
-    if value.len() >= 3 && !secrets.iter().any(|known| known == value) {
+    if value.len() >= MIN_SECRET_BYTES && !secrets.iter().any(|known| known == value) {
         secrets.push(value.to_owned());
     }
 }
@@ -153,17 +157,6 @@ impl fmt::Debug for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Template({:?})", self.display_form())
     }
-}
-
-/// Replaces every known secret value in `text` with `[redacted]`.
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_owned();
-    for secret in secrets {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), "[redacted]");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -205,6 +198,7 @@ mod tests {
 
     #[test]
     fn redacts_known_values() {
-        assert_eq!(redact("auth Bearer abc123 failed", &["abc123".to_owned()]), "auth Bearer [redacted] failed");
+        let redactor = Redactor::new(&["abc123".to_owned()]);
+        assert_eq!(redactor.redact("auth Bearer abc123 failed"), "auth Bearer [redacted] failed");
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use probenet_checks::secret::Redactor;
 use probenet_checks::time::rfc3339_ms;
 use probenet_checks::wire::RunResult;
 use serde_json::{Map, Value, json};
@@ -9,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::sink::CheckMeta;
 
 /// What replaces a secret value wherever it shows up.
-pub const REDACTED: &str = "[redacted]";
+pub const REDACTED: &str = probenet_checks::secret::MASK;
 
 /// The keys of an outcome's `details` copied into a record when their value is a string, number or bool:
 /// the few facts worth searching logs for (HTTP status, addresses, DNS rcode, TLS version, ICMP loss...).
@@ -41,13 +42,16 @@ pub const DETAIL_KEYS: &[&str] = &[
     "title",
 ];
 
-/// Secret values to keep out of records: every occurrence in any string is replaced by [`REDACTED`].
-/// Its `Debug` shows only how many there are.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secrets(Vec<String>);
+/// Secret values to keep out of records: every occurrence in any string, in any encoding (percent, JSON,
+/// HTML, base64...), is replaced by [`REDACTED`]. Its `Debug` shows only how many there are.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    values: Vec<String>,
+    redactor: Redactor,
+}
 
 impl Secrets {
-    /// These values (empty ones are ignored), longest first so a secret containing another is replaced whole.
+    /// These values (empty ones are ignored; ones under three bytes are never redacted).
     pub fn new<I, S>(values: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -56,7 +60,8 @@ impl Secrets {
         let mut values: Vec<String> = values.into_iter().map(Into::into).filter(|value| !value.is_empty()).collect();
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
-        Self(values)
+        let redactor = Redactor::new(&values);
+        Self { values, redactor }
     }
 
     /// These secrets and `more`.
@@ -65,36 +70,26 @@ impl Secrets {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self::new(self.0.iter().cloned().chain(more.into_iter().map(Into::into)))
+        Self::new(self.values.iter().cloned().chain(more.into_iter().map(Into::into)))
     }
 
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.values.is_empty()
     }
 
     /// `text` with every secret replaced.
     pub fn redact_str(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for secret in &self.0 {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), REDACTED);
-            }
-        }
-        text
+        self.redactor.redact(text)
     }
 
     /// Replaces every secret in every string of `value`, object keys included.
     pub fn redact(&self, value: &mut Value) {
-        if self.0.is_empty() {
+        if self.redactor.is_empty() {
             return;
         }
         match value {
-            Value::String(text) => {
-                if self.0.iter().any(|secret| text.contains(secret.as_str())) {
-                    *text = self.redact_str(text);
-                }
-            }
+            Value::String(text) => *text = self.redact_str(text),
             Value::Array(items) => items.iter_mut().for_each(|item| self.redact(item)),
             Value::Object(map) => {
                 let old = std::mem::take(map);
@@ -108,9 +103,17 @@ impl Secrets {
     }
 }
 
+impl PartialEq for Secrets {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+    }
+}
+
+impl Eq for Secrets {}
+
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secrets({} hidden)", self.0.len())
+        write!(f, "Secrets({} hidden)", self.values.len())
     }
 }
 
@@ -193,5 +196,13 @@ mod tests {
         secrets.redact(&mut value);
         assert_eq!(value, json!({"a": ["x [redacted] y", {"[redacted]": "[redacted][redacted]"}], "n": 1, "b": true}));
         assert_eq!(Secrets::default().redact_str("hunter2"), "hunter2");
+    }
+
+    #[test]
+    fn secrets_are_replaced_in_their_encodings_too() {
+        let secrets = Secrets::new(["pw \"x/y"]);
+        let mut value = json!({"url": "https://h/?p=pw%20%22x%2Fy", "body": "{\"p\":\"pw \\\"x\\/y\"}"});
+        secrets.redact(&mut value);
+        assert_eq!(value, json!({"url": "https://h/?p=[redacted]", "body": "{\"p\":\"[redacted]\"}"}));
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use probenet_checks::secret::Redactor;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::samples::{MetricType, SeriesOptions, Totals, family, samples};
@@ -109,8 +110,8 @@ pub struct RemoteWriteSink {
     auth: Option<Auth>,
     external_labels: Vec<(String, String)>,
     series: SeriesOptions,
-    /// Values that must never appear in a message.
-    secrets: Vec<String>,
+    /// Replaces the values that must never appear in a message, in any encoding.
+    redactor: Redactor,
     pairs: Mutex<HashMap<(String, String), Pair>>,
 }
 
@@ -179,7 +180,7 @@ impl RemoteWriteSink {
             auth,
             external_labels: options.external_labels,
             series: options.series,
-            secrets,
+            redactor: Redactor::new(&secrets).with_mask("<redacted>"),
             pairs: Mutex::new(HashMap::new()),
         })
     }
@@ -306,11 +307,7 @@ impl RemoteWriteSink {
     }
 
     fn redact(&self, message: &str) -> String {
-        let mut message = message.to_owned();
-        for secret in &self.secrets {
-            message = message.replace(secret.as_str(), "<redacted>");
-        }
-        message
+        self.redactor.redact(message)
     }
 }
 

@@ -29,6 +29,9 @@ impl Loaded {
     pub fn load(paths: &[PathBuf]) -> Result<Self, ConfigErrors> {
         let files = read_sources(paths)?;
         let config = load_sources(&files)?;
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
         Ok(Self::new(config, files))
     }
 

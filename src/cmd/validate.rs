@@ -1,4 +1,5 @@
-//! `probenet validate PATH...`: load, validate and check secrets; print a summary or every error.
+//! `probenet validate PATH...`: load, validate and check secrets; print a summary and every warning, or every
+//! error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,13 @@ pub fn main(args: &Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    for warning in &config.warnings {
+        eprintln!("{warning}");
+    }
+    if !config.warnings.is_empty() {
+        let plural = if config.warnings.len() == 1 { "" } else { "s" };
+        eprintln!("probenet: {} warning{plural} in the config", config.warnings.len());
+    }
     let checks = config.checks.len();
     let regions = config.regions.len();
     println!(

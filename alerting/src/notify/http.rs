@@ -53,21 +53,19 @@ pub(crate) fn origin(url: &reqwest::Url) -> String {
     url.origin().ascii_serialization()
 }
 
-/// Replaces every secret in messages with `<redacted>`: a last line of defence behind errors that are
-/// built without URLs and secrets in the first place.
+/// Replaces every secret in messages with `<redacted>`, in any encoding (a URL percent-encoded in an error,
+/// a token JSON-escaped in a receiver's reply): a last line of defence behind errors that are built without
+/// URLs and secrets in the first place. The matching is probenet's one redactor.
 #[derive(Clone, Default)]
 pub(crate) struct Redactor {
-    secrets: Vec<String>,
+    inner: probenet_checks::secret::Redactor,
 }
 
 impl Redactor {
     /// A redactor for these secrets (empty ones and very short ones, which would mangle messages, are skipped).
     pub(crate) fn new(secrets: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = secrets.into_iter().filter(|secret| secret.len() >= 4).collect();
-        // Longest first, so that a secret containing another is replaced whole.
-        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-        secrets.dedup();
-        Self { secrets }
+        let secrets: Vec<String> = secrets.into_iter().filter(|secret| secret.len() >= 4).collect();
+        Self { inner: probenet_checks::secret::Redactor::new(&secrets).with_mask("<redacted>") }
     }
 
     /// The secrets of a URL: the whole URL, its path, query and password.
@@ -85,13 +83,7 @@ impl Redactor {
 
     /// `message` with every secret replaced.
     pub(crate) fn clean(&self, message: impl Into<String>) -> String {
-        let mut message = message.into();
-        for secret in &self.secrets {
-            if message.contains(secret.as_str()) {
-                message = message.replace(secret.as_str(), "<redacted>");
-            }
-        }
-        message
+        self.inner.redact(&message.into())
     }
 
     /// The error with its message cleaned.
@@ -162,6 +154,14 @@ mod tests {
         let message = redactor.clean(format!("{url} said XXXXXXXXSECRET, token=abcd1234 and hunter22"));
         assert!(!message.contains("SECRET") && !message.contains("abcd1234") && !message.contains("hunter22"));
         assert_eq!(origin(&url), "https://hooks.example.com");
+    }
+
+    #[test]
+    fn redactor_finds_secrets_encoded() {
+        let redactor = Redactor::new(["s3cr3t/t0ken+x".to_owned()]);
+        let message = redactor
+            .clean("error sending request for url (https://h/?k=s3cr3t%2Ft0ken%2Bx): {\"t\":\"s3cr3t\\/t0ken+x\"}");
+        assert_eq!(message, "error sending request for url (https://h/?k=<redacted>): {\"t\":\"<redacted>\"}");
     }
 
     #[test]

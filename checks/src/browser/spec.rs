@@ -482,8 +482,12 @@ fn validate_step(cx: &mut Ctx<'_>, path: &Path, step: StepSpec, screenshots: &mu
         Action::Click(selector_at(cx, &path.key("click"), selector)?)
     } else if let Some(fill) = step.fill {
         let at = path.key("fill");
+        let text = if crate::config::is_credential_selector(&fill.selector) {
+            cx.credential(&at.key("text"), &fill.text)
+        } else {
+            cx.template(&at.key("text"), &fill.text)
+        };
         let selector = selector_at(cx, &at.key("selector"), fill.selector);
-        let text = cx.template(&at.key("text"), &fill.text);
         Action::Fill { selector: selector?, text: text? }
     } else if let Some(press) = step.press {
         let at = path.key("press");

@@ -30,6 +30,8 @@ pub struct Ctx<'a> {
     root: &'a Node,
     pub(crate) errors: Vec<ConfigError>,
     pub(crate) secrets: Vec<SecretRef>,
+    /// Things that work but should change, such as a credential written literally. The config is still used.
+    pub(crate) warnings: Vec<ConfigError>,
     /// Paths of keys dropped by `deserialize` for not fitting (not to be reported missing too).
     pruned: Vec<String>,
 }
@@ -37,7 +39,7 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// A context for `file`, whose parsed tree is `root`.
     pub fn new(file: &'a str, root: &'a Node) -> Self {
-        Self { file, root, errors: Vec::new(), secrets: Vec::new(), pruned: Vec::new() }
+        Self { file, root, errors: Vec::new(), secrets: Vec::new(), warnings: Vec::new(), pruned: Vec::new() }
     }
 
     /// The errors recorded so far, in the order they were found.
@@ -115,6 +117,17 @@ impl<'a> Ctx<'a> {
     pub fn error_at_key(&mut self, path: &Path, message: impl Into<String>) {
         let error = self.at(self.key_mark(path), path, message);
         self.errors.push(error);
+    }
+
+    /// Records a warning at the value of `path`: the config is valid, but something in it should change.
+    pub fn warn(&mut self, path: &Path, message: impl Into<String>) {
+        let warning = self.located(path, message);
+        self.warnings.push(warning);
+    }
+
+    /// The warnings recorded so far, in the order they were found.
+    pub fn warnings(&self) -> &[ConfigError] {
+        &self.warnings
     }
 
     /// Records an error found elsewhere.
@@ -206,6 +219,22 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Parses a template that holds a credential (a password, a token, an authorization header); warns when it
+    /// is written literally, since then it sits in the config file for anyone who can read it.
+    pub fn credential(&mut self, path: &Path, text: &str) -> Option<Template> {
+        let template = self.template(path, text)?;
+        if !template.has_secrets() && !text.trim().is_empty() {
+            self.warn(path, LITERAL_CREDENTIAL);
+        }
+        Some(template)
+    }
+
+    /// Parses the value of the request header `name`: a credential when the name says so (see
+    /// [`is_credential_header`]), any template otherwise.
+    pub fn header_value(&mut self, path: &Path, name: &str, text: &str) -> Option<Template> {
+        if is_credential_header(name) { self.credential(path, text) } else { self.template(path, text) }
+    }
+
     /// Parses a byte size such as `1MiB`, `512KiB`, `10MB` or `4096` written at `path`.
     pub fn size(&mut self, path: &Path, text: &str) -> Option<u64> {
         parse_size(text).map_err(|message| self.error(path, message)).ok()
@@ -221,6 +250,28 @@ impl<'a> Ctx<'a> {
             }
         }
     }
+}
+
+/// The warning for a credential written literally.
+pub const LITERAL_CREDENTIAL: &str =
+    "a credential written literally in the config; write it as a secret reference, ${env:NAME} or ${file:PATH}";
+
+/// Whether a request header of this name carries credentials: `Authorization`, `Proxy-Authorization`, `Cookie`,
+/// and names that speak of a token, secret, password, session or key (`X-Api-Key`, `X-Auth-Token`...).
+pub fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["auth", "token", "secret", "passw", "cookie", "session", "credential", "signature"]
+        .iter()
+        .any(|word| name.contains(word))
+        || name.ends_with("key")
+}
+
+/// Whether a CSS selector names an input that takes a credential (`#password`, `input[type=password]`...).
+pub fn is_credential_selector(selector: &str) -> bool {
+    let selector = selector.to_ascii_lowercase();
+    ["passw", "secret", "token", "apikey", "api-key", "api_key", "credential"]
+        .iter()
+        .any(|word| selector.contains(word))
 }
 
 /// The mapping entries in `node`, at every depth: how many times `deserialize` may prune.
@@ -312,7 +363,19 @@ pub fn split_host_port(text: &str, default_port: Option<u16>) -> Result<(String,
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_size, split_host_port};
+    use super::{is_credential_header, is_credential_selector, parse_size, split_host_port};
+
+    #[test]
+    fn credential_headers_and_selectors() {
+        for name in ["Authorization", "proxy-authorization", "Cookie", "X-Api-Key", "X-Auth-Token", "api_key"] {
+            assert!(is_credential_header(name), "{name}");
+        }
+        for name in ["Accept", "Content-Type", "User-Agent", "X-Request-Id", "Cache-Control"] {
+            assert!(!is_credential_header(name), "{name}");
+        }
+        assert!(is_credential_selector("input[type=password]") && is_credential_selector("#api-key"));
+        assert!(!is_credential_selector("#email") && !is_credential_selector("input[name=q]"));
+    }
 
     #[test]
     fn parses_sizes() {

@@ -63,7 +63,7 @@ pub(super) fn validate_dashboard(cx: &mut Ctx<'_>, checks: &[&str]) -> Option<Da
     let base = Path::root().key("dashboard");
     let node = cx.node(&base)?;
     let raw = if node.is_null() { RawDashboard::default() } else { cx.deserialize::<RawDashboard>(&base)? };
-    let token = raw.token.as_deref().and_then(|text| cx.template(&base.key("token"), text));
+    let token = raw.token.as_deref().and_then(|text| cx.credential(&base.key("token"), text));
     let status_page = raw.status_page.map(|page| {
         let mut shown = Vec::new();
         let unknown = |cx: &mut Ctx<'_>, path: &Path, check: &str| {

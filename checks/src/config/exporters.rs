@@ -295,9 +295,9 @@ fn http_target(cx: &mut Ctx<'_>, path: &Path, parts: HttpParts<'_>) -> Option<Ht
     if url.as_ref().is_some_and(|url| url.password().is_some()) {
         cx.error(&path.key("url"), "put credentials in `basic_auth` with a secret reference, not in the URL");
     }
-    let bearer_token = parts.bearer_token.and_then(|text| cx.template(&path.key("bearer_token"), text));
+    let bearer_token = parts.bearer_token.and_then(|text| cx.credential(&path.key("bearer_token"), text));
     let basic_auth = parts.basic_auth.and_then(|auth| {
-        let password = cx.template(&path.key("basic_auth").key("password"), &auth.password)?;
+        let password = cx.credential(&path.key("basic_auth").key("password"), &auth.password)?;
         Some((auth.username, password))
     });
     if bearer_token.is_some() && basic_auth.is_some() {
@@ -310,7 +310,7 @@ fn http_target(cx: &mut Ctx<'_>, path: &Path, parts: HttpParts<'_>) -> Option<Ht
             cx.error_at_key(&at, format!("{name:?} is not a valid header name"));
             continue;
         }
-        if let Some(template) = cx.template(&at, &value) {
+        if let Some(template) = cx.header_value(&at, &name, &value) {
             headers.insert(name, template);
         }
     }

@@ -14,7 +14,9 @@ mod validate;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use context::{Ctx, SecretRef, parse_size, split_host_port};
+pub use context::{
+    Ctx, LITERAL_CREDENTIAL, SecretRef, is_credential_header, is_credential_selector, parse_size, split_host_port,
+};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{
     SourceFile, is_stack_file, load_paths, load_paths_checking_secrets, load_sources, load_str, read_sources,
@@ -33,6 +35,8 @@ pub struct Config {
     pub checks: Vec<Check>,
     /// Every secret reference and where it is written.
     pub secrets: Vec<SecretRef>,
+    /// What works but should change, such as credentials written literally; in file and line order.
+    pub warnings: Vec<ConfigError>,
     /// How checks are spread over probers.
     pub scheduling: Scheduling,
     /// Where results go besides the embedded store.

@@ -46,6 +46,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
     // Pass 1: the shape of each file, its regions and defaults.
     let mut shaped = Vec::new();
     let mut secrets = Vec::new();
+    let mut warnings = Vec::new();
     for (index, file) in files.iter().enumerate() {
         let mut cx = Ctx::new(&file.name, &file.root);
         let ok = match &file.root.kind {
@@ -61,6 +62,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
             collect_regions(&mut cx, &mut regions);
             exporters.extend(super::exporters::validate_exporters(&mut cx));
             secrets.append(&mut cx.secrets);
+            warnings.append(&mut cx.warnings);
             if cx.node(&Path::root().key("scheduling")).is_some() {
                 match &scheduling {
                     Some((first, _)) => {
@@ -131,9 +133,18 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         }
         errors.append(&mut cx.errors);
         secrets.append(&mut cx.secrets);
+        warnings.append(&mut cx.warnings);
     }
 
-    let alerting = super::alerting::validate_alerting(files, &shaped_files, &checks, &names, &mut errors, &mut secrets);
+    let alerting = super::alerting::validate_alerting(
+        files,
+        &shaped_files,
+        &checks,
+        &names,
+        &mut errors,
+        &mut secrets,
+        &mut warnings,
+    );
     let check_names: Vec<&str> = checks.iter().map(|check| check.name.as_str()).collect();
     let mut dashboard: Option<(usize, super::dashboard::Dashboard)> = None;
     for &index in &shaped_files {
@@ -153,6 +164,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         }
         errors.append(&mut cx.errors);
         secrets.append(&mut cx.secrets);
+        warnings.append(&mut cx.warnings);
     }
     let dashboard = dashboard.map(|(_, dashboard)| dashboard).unwrap_or_default();
     if !errors.is_empty() {
@@ -169,6 +181,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         regions,
         checks,
         secrets: secrets.clone(),
+        warnings: ConfigErrors(warnings).sorted().0,
         scheduling,
         exporters,
         alerts,

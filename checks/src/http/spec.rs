@@ -307,16 +307,16 @@ impl KindSpec for HttpSpec {
             let parsed = http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| cx.error_at_key(&at, format!("{name:?} is not a valid header name")))
                 .ok();
-            if let (Some(parsed), Some(template)) = (parsed, cx.template(&at, &value)) {
+            if let (Some(parsed), Some(template)) = (parsed, cx.header_value(&at, &name, &value)) {
                 headers.push((parsed, template));
             }
         }
         let body = self.body.as_deref().and_then(|text| cx.template(&path.key("body"), text));
         let basic_auth = self.basic_auth.and_then(|auth| {
-            let password = cx.template(&path.key("basic_auth").key("password"), &auth.password)?;
+            let password = cx.credential(&path.key("basic_auth").key("password"), &auth.password)?;
             Some((auth.username, password))
         });
-        let bearer_token = self.bearer_token.as_deref().and_then(|text| cx.template(&path.key("bearer_token"), text));
+        let bearer_token = self.bearer_token.as_deref().and_then(|text| cx.credential(&path.key("bearer_token"), text));
         if bearer_token.is_some() && basic_auth.is_some() {
             cx.error_at_key(&path.key("bearer_token"), "set either `basic_auth` or `bearer_token`, not both");
         }

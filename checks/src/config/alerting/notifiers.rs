@@ -8,7 +8,7 @@ use super::{
     WebhookSpec,
 };
 use crate::config::validate::is_name;
-use crate::config::{Ctx, Path, Place};
+use crate::config::{Ctx, LITERAL_CREDENTIAL, Path, Place};
 use crate::secret::Template;
 use crate::yaml::{Node, NodeKind};
 
@@ -72,29 +72,29 @@ fn validate_notifier(cx: &mut Ctx<'_>, path: &Path) -> Option<NotifierSpec> {
     }
     if let Some(raw) = raw.webhook {
         let at = path.key("webhook");
-        let url = url_template(cx, &at.key("url"), &raw.url);
-        let secret = raw.secret.as_deref().and_then(|text| cx.template(&at.key("secret"), text));
+        let url = url_template(cx, &at.key("url"), &raw.url, Credential::WithQuery);
+        let secret = raw.secret.as_deref().and_then(|text| cx.credential(&at.key("secret"), text));
         let mut headers = Vec::new();
         for (name, value) in raw.headers.unwrap_or_default() {
             let header = at.key("headers").key(&name);
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 cx.error_at_key(&header, format!("{name:?} is not a valid header name"));
-            } else if let Some(value) = cx.template(&header, &value) {
+            } else if let Some(value) = cx.header_value(&header, &name, &value) {
                 headers.push((name, value));
             }
         }
         return Some(NotifierSpec::Webhook(WebhookSpec { url: url?, secret, headers }));
     }
     if let Some(raw) = raw.slack {
-        let url = url_template(cx, &path.key("slack").key("url"), &raw.url)?;
+        let url = url_template(cx, &path.key("slack").key("url"), &raw.url, Credential::Always)?;
         return Some(NotifierSpec::Slack(SlackSpec { url }));
     }
     if let Some(raw) = raw.alertmanager {
         let at = path.key("alertmanager");
-        let url = url_template(cx, &at.key("url"), &raw.url);
-        let bearer = raw.bearer_token.as_deref().and_then(|text| cx.template(&at.key("bearer_token"), text));
+        let url = url_template(cx, &at.key("url"), &raw.url, Credential::WithQuery);
+        let bearer = raw.bearer_token.as_deref().and_then(|text| cx.credential(&at.key("bearer_token"), text));
         let basic = raw.basic_auth.and_then(|auth| {
-            let password = cx.template(&at.key("basic_auth").key("password"), &auth.password)?;
+            let password = cx.credential(&at.key("basic_auth").key("password"), &auth.password)?;
             Some((auth.username, password))
         });
         let auth = match (bearer, basic) {
@@ -110,9 +110,9 @@ fn validate_notifier(cx: &mut Ctx<'_>, path: &Path) -> Option<NotifierSpec> {
     }
     if let Some(raw) = raw.pagerduty {
         let at = path.key("pagerduty");
-        let routing_key = cx.template(&at.key("routing_key"), &raw.routing_key);
+        let routing_key = cx.credential(&at.key("routing_key"), &raw.routing_key);
         let url = match raw.url.as_deref() {
-            Some(text) => url_template(cx, &at.key("url"), text),
+            Some(text) => url_template(cx, &at.key("url"), text, Credential::WithQuery),
             None => Some(Template::literal(PAGERDUTY_URL)),
         };
         return Some(NotifierSpec::PagerDuty(PagerDutySpec { routing_key: routing_key?, url: url? }));
@@ -137,7 +137,7 @@ fn validate_email(cx: &mut Ctx<'_>, at: &Path, raw: RawEmail) -> Option<EmailSpe
         _ => 587,
     };
     let server = cx.host_port(&at.key("smtp"), &raw.smtp, Some(default_port));
-    let password = raw.password.as_deref().and_then(|text| cx.template(&at.key("password"), text));
+    let password = raw.password.as_deref().and_then(|text| cx.credential(&at.key("password"), text));
     if raw.username.is_some() != raw.password.is_some() {
         let key = if raw.username.is_some() { "username" } else { "password" };
         cx.error_at_key(&at.key(key), "set both `username` and `password`, or neither");
@@ -164,8 +164,18 @@ fn check_address(cx: &mut Ctx<'_>, path: &Path, address: &str) -> bool {
     valid
 }
 
-/// A URL that may hold secrets; checked now when it holds none.
-fn url_template(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Option<Template> {
+/// When a URL written literally is a credential, to be warned about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    /// Always: the URL is itself the key (Slack's incoming webhooks).
+    Always,
+    /// When it has a query string, where tokens usually go.
+    WithQuery,
+}
+
+/// A URL that may hold secrets; checked now when it holds none, and warned about when it is a credential
+/// written literally.
+fn url_template(cx: &mut Ctx<'_>, path: &Path, text: &str, credential: Credential) -> Option<Template> {
     let template = cx.template(path, text)?;
     if template.has_secrets() {
         return Some(template);
@@ -183,7 +193,12 @@ fn url_template(cx: &mut Ctx<'_>, path: &Path, text: &str) -> Option<Template> {
             cx.error(path, "put credentials in a secret reference, not in the URL");
             None
         }
-        Ok(_) => Some(template),
+        Ok(url) => {
+            if credential == Credential::Always || url.query().is_some() {
+                cx.warn(path, LITERAL_CREDENTIAL);
+            }
+            Some(template)
+        }
         Err(error) => {
             cx.error(path, format!("{text:?} is not a valid URL: {error}"));
             None

@@ -48,6 +48,7 @@ pub(crate) fn validate_alerting(
     check_names: &HashMap<String, Place>,
     errors: &mut Vec<ConfigError>,
     secrets: &mut Vec<SecretRef>,
+    warnings: &mut Vec<ConfigError>,
 ) -> Alerting {
     let mut alerting = Alerting::default();
     // Notifiers first: rules in any file may name them.
@@ -58,6 +59,7 @@ pub(crate) fn validate_alerting(
         super::notifiers::collect_notifiers(&mut cx, &mut alerting.notifiers, &mut notifier_places);
         errors.append(&mut cx.errors);
         secrets.append(&mut cx.secrets);
+        warnings.append(&mut cx.warnings);
     }
     let notifier_names: Vec<&str> = notifier_places.keys().map(String::as_str).collect();
     let mut probe_health_at: Option<Place> = None;
