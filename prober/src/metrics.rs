@@ -29,9 +29,10 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, state: State) {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state);
-    if let Err(error) = axum::serve(listener, router).await {
-        tracing::warn!(%error, "the metrics server stopped");
-    }
+    // The same server as the scheduler's: idle connections closed, open ones capped, so a flood of
+    // connections cannot take the prober's file descriptors. It runs until the task is aborted.
+    let (_running, stop) = tokio::sync::watch::channel(false);
+    probenet_serve::serve(listener, None, router, probenet_serve::Limits::for_this_process(), stop).await;
 }
 
 async fn metrics(Extract(state): Extract<State>) -> impl IntoResponse {

@@ -13,12 +13,12 @@ pub mod ownership;
 pub mod pki;
 pub mod protocol;
 pub mod registry;
-pub mod server;
 pub mod sqlite;
 pub mod state;
 pub mod store;
 pub use probenet_checks::time;
 pub mod tokens;
+pub use probenet_serve as server;
 pub mod ui;
 
 use std::future::Future;

@@ -1,4 +1,5 @@
-//! Serving the router: a TCP accept loop with a cap on connections (in all and per client address), a rustls
+//! probenet's HTTP server for its own endpoints (the scheduler's API and dashboard, the `/metrics` ports of
+//! the scheduler and the probers). Serving a router: a TCP accept loop with a cap on connections (in all and per client address), a rustls
 //! handshake per connection (or none in plain-HTTP mode), hyper-util's HTTP/1.1 + h2 server, idle connections
 //! closed, and a graceful stop.
 
