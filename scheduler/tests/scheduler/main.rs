@@ -9,6 +9,7 @@
 // - reload:   config reload: a bad config is rejected and shown, a good one applied
 // - serving:  TLS set-up (own CA reused, given files), plain HTTP only on loopback, HTTP/2
 // - trust:    what a prober token, a stranger or a flood cannot do
+// - views:    what a prober receives: its region's view of the config, no scheduler secrets
 
 mod util;
 
@@ -17,3 +18,4 @@ mod read_api;
 mod reload;
 mod serving;
 mod trust;
+mod views;

@@ -115,6 +115,12 @@ impl Views {
         Ok(out)
     }
 
+    /// The view for any region the config does not declare: regions, defaults, scheduling and the prober
+    /// exporters, and no check. (No declared region is named `""`.)
+    pub fn outside(&self) -> Result<Vec<ConfigFile>, ViewError> {
+        self.region("")
+    }
+
     /// Fails unless the view validates to the same checks, regions and prober exporters as the full config.
     fn check_same(&self, region: &str, trees: &[SourceFile]) -> Result<(), ViewError> {
         let differs = |detail: String| ViewError::Differs { region: region.to_owned(), detail };
