@@ -7,7 +7,7 @@
 //! | `POST /v1/register` | [`Register`] | [`Registered`] |
 //! | `POST /v1/heartbeat` | [`Heartbeat`] | [`Registered`] (the lease, renewed) |
 //! | `POST /v1/deregister` | [`Heartbeat`] | `204`: the prober's work moves at once |
-//! | `GET /v1/assignments?prober=NAME&generation=G&wait_seconds=S` | | [`Assignments`]; held up to `S` seconds while the generation is still `G` |
+//! | `GET /v1/assignments?prober=NAME&generation=G&wait_seconds=S` | | [`Assignments`] (with the region's view of the config); held up to `S` seconds while the generation is still `G`; `503` while the region has no view |
 //! | `POST /v1/results` | [`ResultBatch`] | [`Ack`] |
 //!
 //! Every call carries `Authorization: Bearer TOKEN`; a token is bound to one region.
@@ -53,15 +53,17 @@ pub struct Heartbeat {
     pub region: String,
 }
 
-/// What one prober must run: the config (so the prober validates it with the same code) and its share of
-/// (check, region) pairs.
+/// What one prober must run: its region's view of the config (so the prober validates it with the same code)
+/// and its share of (check, region) pairs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assignments {
     /// Increases whenever the config or the set of live probers changes.
     pub generation: u64,
-    /// A hash of the config files, so a prober re-parses them only when they change.
+    /// A hash of the view's files, so a prober re-parses them only when they change; one per region.
     pub config_hash: String,
-    /// The config files, as the scheduler loaded them.
+    /// The view of the config for the prober's region ([`crate::config::view`]): the checks that run there,
+    /// region names, defaults, scheduling and the exporters `on: probers`, never notifiers, alerts, the
+    /// dashboard or other regions' checks. Files keep their names; their text is the view, not the source.
     pub config: Vec<ConfigFile>,
     /// The pairs this prober runs.
     pub assigned: Vec<Assignment>,

@@ -212,7 +212,11 @@ impl Client {
                 let text: String = response.text().await.unwrap_or_default().chars().take(300).collect();
                 CallError::Transient(format!("the scheduler answered {status}: {text}"))
             }
-            _ if status.is_server_error() => CallError::Transient(format!("the scheduler answered {status}")),
+            // The reason travels to the log (a region without a config view is refused with 503 and why).
+            _ if status.is_server_error() => {
+                let text: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+                CallError::Transient(format!("the scheduler answered {status}: {text}"))
+            }
             _ => {
                 let text = response.text().await.unwrap_or_default();
                 CallError::Rejected { status: code, body: text.chars().take(300).collect() }

@@ -1,11 +1,11 @@
-//! The running config: loaded from files with the checks crate's loader, the hash probers use to skip
-//! re-parsing, and the file stamps whose change triggers a reload.
+//! The running config: loaded from files with the checks crate's loader, the view of it each region's probers
+//! receive with the hash they use to skip re-parsing, and the file stamps whose change triggers a reload.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use probenet_checks::config::{load_sources, read_sources};
+use probenet_checks::config::{Views, load_sources, read_sources};
 use probenet_checks::wire::{self, ConfigFile};
 use probenet_checks::{Config, ConfigErrors};
 
@@ -14,7 +14,7 @@ use probenet_checks::{Config, ConfigErrors};
 pub struct Loaded {
     /// The validated config.
     pub config: Config,
-    /// The files, as read (what probers receive).
+    /// The files, as read (the scheduler's alone: probers receive their region's view).
     pub files: Vec<ConfigFile>,
     /// A hash of the files (hex).
     pub hash: String,
@@ -22,6 +22,19 @@ pub struct Loaded {
     pub loaded_at_ms: i64,
     /// Check index by name.
     checks: HashMap<String, usize>,
+    /// The view of each declared region, built once per config; an error says why a region gets none.
+    views: BTreeMap<String, Result<RegionView, String>>,
+    /// The view of any region the config does not declare (no checks).
+    outside: Result<RegionView, String>,
+}
+
+/// What the probers of one region receive: their part of the config (see `probenet_checks::config::view`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionView {
+    /// The view's files.
+    pub files: Vec<ConfigFile>,
+    /// Their hash (hex), the `config_hash` the region's probers get.
+    pub hash: String,
 }
 
 impl Loaded {
@@ -38,7 +51,13 @@ impl Loaded {
     /// Wraps a validated config and its files.
     pub fn new(config: Config, files: Vec<ConfigFile>) -> Self {
         let checks = config.checks.iter().enumerate().map(|(index, check)| (check.name.clone(), index)).collect();
-        Self { hash: hash_files(&files), config, files, loaded_at_ms: crate::time::now_ms(), checks }
+        let (views, outside) = region_views(&config, &files);
+        Self { hash: hash_files(&files), config, files, loaded_at_ms: crate::time::now_ms(), checks, views, outside }
+    }
+
+    /// The view the probers of `region` receive, or why there is none (they must then get nothing).
+    pub fn view(&self, region: &str) -> Result<&RegionView, &str> {
+        self.views.get(region).unwrap_or(&self.outside).as_ref().map_err(String::as_str)
     }
 
     /// Whether (check, region) is a pair of this config.
@@ -59,6 +78,38 @@ impl Loaded {
             .flat_map(|check| check.regions.iter().map(|region| (check.name.as_str(), region.as_str())))
             .collect()
     }
+}
+
+/// The views of every declared region and of the undeclared ones; a view that cannot be built is logged and
+/// kept as its error (fail closed: that region's probers are refused, never given the whole config).
+fn region_views(
+    config: &Config,
+    files: &[ConfigFile],
+) -> (BTreeMap<String, Result<RegionView, String>>, Result<RegionView, String>) {
+    let views = Views::new(files).map_err(|error| error.to_string());
+    let build = |region: Option<&str>| {
+        let views = views.as_ref().map_err(Clone::clone)?;
+        let view = match region {
+            Some(region) => views.region(region),
+            None => views.outside(),
+        };
+        let files = view.map_err(|error| error.to_string())?;
+        Ok(RegionView { hash: hash_files(&files), files })
+    };
+    let log = |region: &str, view: &Result<RegionView, String>| {
+        if let Err(error) = view {
+            tracing::error!(region, %error, "no config view for the region; its probers get none until this is fixed");
+        }
+    };
+    let mut out = BTreeMap::new();
+    for region in config.regions.keys() {
+        let view = build(Some(region));
+        log(region, &view);
+        out.insert(region.clone(), view);
+    }
+    let outside = build(None);
+    log("(undeclared)", &outside);
+    (out, outside)
 }
 
 /// A stable hash of config files (names and texts), 16 hex digits.

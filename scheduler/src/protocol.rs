@@ -219,6 +219,11 @@ pub async fn assignments(
     let Some(index) = plan.index.get(&(region.clone(), name.clone())).copied() else {
         return Err(registry_error(RegistryError::NotRegistered(name.clone())));
     };
+    // The region's view, never the whole config: notifiers, alerts, the dashboard and other regions' checks
+    // stay here. Without a view the prober is refused and retries.
+    let view = plan.config.view(&region).map_err(|error| {
+        ApiError::unavailable(format!("no config for region {region:?} (the scheduler logs why): {error}"))
+    })?;
     let checks = &plan.config.config.checks;
     let assigned = shared.with_last_planned(|last_planned| {
         plan.table
@@ -233,8 +238,8 @@ pub async fn assignments(
     });
     Ok(Json(Assignments {
         generation: plan.generation,
-        config_hash: plan.config.hash.clone(),
-        config: plan.config.files.clone(),
+        config_hash: view.hash.clone(),
+        config: view.files.clone(),
         assigned,
     }))
 }

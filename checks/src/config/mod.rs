@@ -10,6 +10,7 @@ mod path;
 pub mod reference;
 pub mod spec;
 mod validate;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub use load::{
 };
 pub use path::Path;
 pub use validate::validate;
+pub use view::{ViewError, Views, region_view};
 
 use crate::{browser, dns, http, icmp, tcp, tls};
 

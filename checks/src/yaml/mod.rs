@@ -1,9 +1,11 @@
 //! Located YAML loading: a tree with line:col marks plus a serde deserializer that reports paths.
 
 mod de;
+mod emit;
 mod tree;
 
 pub use self::de::{DeError, from_node, join_index, join_key};
+pub use self::emit::{emit, same_content};
 pub use self::tree::{Key, MAX_DEPTH, MAX_NODES, Mark, Node, NodeKind, PathSeg, YamlError, parse};
 
 #[cfg(test)]

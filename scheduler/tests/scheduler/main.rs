@@ -10,6 +10,7 @@
 // - serving:  TLS set-up (own CA reused, given files), plain HTTP only on loopback, HTTP/2
 // - trust:    what a prober token, a stranger or a flood cannot do
 // - fuzz:     hostile protocol bodies get a 4xx, never a 5xx or a crash
+// - views:    what a prober receives: its region's view of the config, no scheduler secrets
 
 mod util;
 
@@ -19,3 +20,4 @@ mod read_api;
 mod reload;
 mod serving;
 mod trust;
+mod views;

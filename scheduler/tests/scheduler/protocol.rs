@@ -23,8 +23,11 @@ async fn a_prober_registers_heartbeats_and_gets_its_region_s_pairs() {
 
     let assignments = net.assignments("p1", "eu", 0, 0).await;
     assert!(assignments.generation > 1);
+    // The eu view of the config: every check runs in eu here, so all three.
     assert_eq!(assignments.config.len(), 1);
-    assert_eq!(assignments.config[0].text, CONFIG);
+    let config = probenet_checks::config::load_sources(&assignments.config).unwrap();
+    let names: Vec<&str> = config.checks.iter().map(|check| check.name.as_str()).collect();
+    assert_eq!(names, ["home", "api", "eu-only"]);
     assert_eq!(assignments.config_hash.len(), 16);
     let mut pairs: Vec<_> = assignments.assigned.iter().map(|a| (a.check.clone(), a.region.clone())).collect();
     pairs.sort();
