@@ -63,8 +63,24 @@ impl Refusal {
 struct Tenure {
     prober: String,
     offset_ms: u64,
+    /// The schedule the pair had then (a reload may change it: runs planned before keep their grid).
+    schedule: Schedule,
     since_ms: i64,
     until_ms: Option<i64>,
+}
+
+impl Tenure {
+    fn is(&self, prober: &str, offset_ms: u64, schedule: &Schedule) -> bool {
+        self.prober == prober && self.offset_ms == offset_ms && same_schedule(&self.schedule, schedule)
+    }
+}
+
+fn same_schedule(a: &Schedule, b: &Schedule) -> bool {
+    match (a, b) {
+        (Schedule::Every(a), Schedule::Every(b)) => a == b,
+        (Schedule::Cron(a), Schedule::Cron(b)) => a.expr == b.expr && a.timezone == b.timezone,
+        _ => false,
+    }
 }
 
 /// The tenures of every pair, kept for the ingest horizon.
@@ -82,23 +98,27 @@ impl Ownership {
     }
 
     /// Records the owners of every pair as of `now_ms`: `owners` lists each pair of the running config with
-    /// its probers (name and grid offset). Pairs missing from it have no owner from now on.
-    pub fn record<'a>(&mut self, now_ms: i64, owners: impl Iterator<Item = ((&'a str, &'a str), Vec<(&'a str, u64)>)>) {
+    /// its schedule and its probers (name and grid offset). Pairs missing from it have no owner from now on.
+    pub fn record<'a>(
+        &mut self,
+        now_ms: i64,
+        owners: impl Iterator<Item = ((&'a str, &'a str), &'a Schedule, Vec<(&'a str, u64)>)>,
+    ) {
         let mut seen = std::collections::HashSet::new();
-        for ((check, region), probers) in owners {
+        for ((check, region), schedule, probers) in owners {
             let key = (check.to_owned(), region.to_owned());
             let tenures = self.pairs.entry(key.clone()).or_default();
             for tenure in tenures.iter_mut().filter(|tenure| tenure.until_ms.is_none()) {
-                if !probers.iter().any(|(name, offset)| *name == tenure.prober && *offset == tenure.offset_ms) {
+                if !probers.iter().any(|(name, offset)| tenure.is(name, *offset, schedule)) {
                     tenure.until_ms = Some(now_ms);
                 }
             }
             for (name, offset_ms) in probers {
-                let open = tenures
-                    .iter()
-                    .any(|tenure| tenure.until_ms.is_none() && tenure.prober == name && tenure.offset_ms == offset_ms);
+                let open =
+                    tenures.iter().any(|tenure| tenure.until_ms.is_none() && tenure.is(name, offset_ms, schedule));
                 if !open {
-                    tenures.push(Tenure { prober: name.to_owned(), offset_ms, since_ms: now_ms, until_ms: None });
+                    let (prober, schedule) = (name.to_owned(), schedule.clone());
+                    tenures.push(Tenure { prober, offset_ms, schedule, since_ms: now_ms, until_ms: None });
                 }
             }
             if tenures.len() > MAX_TENURES {
@@ -119,9 +139,10 @@ impl Ownership {
         });
     }
 
-    /// Whether `prober` may report a run of (check, region) planned at `planned_at_ms` on `schedule`: it owned
-    /// the pair then (within the grace of a handover) and the time is one of the pair's planned times. A pair
-    /// this scheduler has no record of at that time (planned before it started) is taken on the schedule alone.
+    /// Whether `prober` may report a run of (check, region) planned at `planned_at_ms`: it owned the pair then
+    /// (within the grace of a handover) and the time is one of the pair's planned times on the schedule it had
+    /// then. A pair this scheduler has no record of at that time (planned before it started) is taken on
+    /// `schedule`, the pair's schedule now, alone.
     pub fn verdict(
         &self,
         check: &str,
@@ -131,15 +152,15 @@ impl Ownership {
         schedule: &Schedule,
     ) -> Result<(), Refusal> {
         let tenures = self.pairs.get(&(check.to_owned(), region.to_owned())).map_or(&[][..], Vec::as_slice);
-        let planned = |offset: u64| schedule.plans(offset, planned_at_ms);
-        if !planned(schedule.offset_ms(check, region)) && !tenures.iter().any(|tenure| planned(tenure.offset_ms)) {
+        let on_tenure_grid = |tenure: &Tenure| tenure.schedule.plans(tenure.offset_ms, planned_at_ms);
+        if !schedule.plans(schedule.offset_ms(check, region), planned_at_ms) && !tenures.iter().any(on_tenure_grid) {
             return Err(Refusal::OffSchedule);
         }
         let held = tenures.iter().any(|tenure| {
             tenure.prober == prober
                 && planned_at_ms >= tenure.since_ms - BEFORE_MS
                 && tenure.until_ms.is_none_or(|until| planned_at_ms <= until + AFTER_MS)
-                && planned(tenure.offset_ms)
+                && on_tenure_grid(tenure)
         });
         // The record of a pair starts when a plan first covers it; if that was in the start-up window, runs
         // planned before it are unverifiable (they were the previous process's to judge).
@@ -167,7 +188,7 @@ mod tests {
         let start = 1_000 * DAY;
         let mut ownership = Ownership::new(start, 7 * DAY);
         let t0 = start + 10 * 60_000;
-        ownership.record(t0, [(("home", "eu"), vec![("a", offset)])].into_iter());
+        ownership.record(t0, [(("home", "eu"), &every, vec![("a", offset)])].into_iter());
         let on_grid = |at: i64| every.planned_at_or_after(offset, at).unwrap_or(0);
         let run = on_grid(t0 + 30_000);
         assert_eq!(ownership.verdict("home", "eu", "a", run, &every), Ok(()));
@@ -175,7 +196,7 @@ mod tests {
         assert_eq!(ownership.verdict("home", "eu", "a", run + 1, &every), Err(Refusal::OffSchedule));
         // Handed over to b: a's last runs are still taken for a little while, b's resumed runs a little before.
         let t1 = t0 + 120_000;
-        ownership.record(t1, [(("home", "eu"), vec![("b", offset)])].into_iter());
+        ownership.record(t1, [(("home", "eu"), &every, vec![("b", offset)])].into_iter());
         let just_before = on_grid(t1 - 9_000);
         assert_eq!(ownership.verdict("home", "eu", "a", just_before, &every), Ok(()));
         assert_eq!(ownership.verdict("home", "eu", "b", just_before, &every), Ok(()));
@@ -188,11 +209,26 @@ mod tests {
         // A pair covered in the start-up window: runs from before it (a restart) are taken on the schedule alone.
         let mut restarted = Ownership::new(start, 7 * DAY);
         assert_eq!(restarted.verdict("home", "eu", "a", before_start, &every), Ok(()));
-        restarted.record(start + 2_000, [(("home", "eu"), vec![("b", offset)])].into_iter());
+        restarted.record(start + 2_000, [(("home", "eu"), &every, vec![("b", offset)])].into_iter());
         assert_eq!(restarted.verdict("home", "eu", "a", before_start, &every), Ok(()));
         assert_eq!(restarted.verdict("home", "eu", "a", on_grid(start + 300_000), &every), Err(Refusal::NotAssigned));
+        // A reload makes the interval 20 s: b's runs on the old grid up to then are still taken, new ones only on
+        // the new grid.
+        let t2 = t1 + 90_000;
+        let slower = Schedule::Every(Duration::from_secs(20));
+        let new_offset = slower.offset_ms("home", "eu");
+        ownership.record(t2, [(("home", "eu"), &slower, vec![("b", new_offset)])].into_iter());
+        let old_run = on_grid(t2 - 5_000);
+        assert_eq!(ownership.verdict("home", "eu", "b", old_run, &slower), Ok(()));
+        let new_run = slower.planned_at_or_after(new_offset, t2 + 1_000).unwrap_or(0);
+        assert_eq!(ownership.verdict("home", "eu", "b", new_run, &slower), Ok(()));
+        let old_grid_later = on_grid(t2 + 60_000);
+        if !slower.plans(new_offset, old_grid_later) {
+            assert_eq!(ownership.verdict("home", "eu", "b", old_grid_later, &slower), Err(Refusal::NotAssigned));
+        }
         // A removed pair has no owner from then on.
-        ownership.record(t1 + 100_000, std::iter::empty());
-        assert_eq!(ownership.verdict("home", "eu", "b", on_grid(t1 + 200_000), &every), Err(Refusal::NotAssigned));
+        ownership.record(t2 + 100_000, std::iter::empty());
+        let after = slower.planned_at_or_after(new_offset, t2 + 200_000).unwrap_or(0);
+        assert_eq!(ownership.verdict("home", "eu", "b", after, &slower), Err(Refusal::NotAssigned));
     }
 }

@@ -275,7 +275,7 @@ impl Shared {
                 .slots(pair)
                 .filter_map(|(prober, offset)| Some((plan.probers[prober?].name.as_str(), offset)))
                 .collect();
-            ((checks[c].name.as_str(), checks[c].regions[r].as_str()), probers)
+            ((checks[c].name.as_str(), checks[c].regions[r].as_str()), &checks[c].schedule, probers)
         });
         self.ownership.lock().unwrap_or_else(PoisonError::into_inner).record(crate::time::now_ms(), owners);
     }
