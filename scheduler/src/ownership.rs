@@ -28,7 +28,7 @@ pub enum Refusal {
     OffSchedule,
     /// The pair was not the prober's at that time.
     NotAssigned,
-    /// The result names another prober than the batch.
+    /// The result names no valid prober.
     WrongProber,
 }
 
@@ -54,7 +54,7 @@ impl Refusal {
             Self::TooOld => "planned before the ingest horizon",
             Self::OffSchedule => "not a planned time of the check",
             Self::NotAssigned => "the pair was not assigned to this prober at that time",
-            Self::WrongProber => "the result names another prober than the batch",
+            Self::WrongProber => "the result names no valid prober",
         }
     }
 }
@@ -62,6 +62,8 @@ impl Refusal {
 #[derive(Debug, Clone)]
 struct Tenure {
     prober: String,
+    /// The id of the token that registered the prober.
+    token: String,
     offset_ms: u64,
     /// The schedule the pair had then (a reload may change it: runs planned before keep their grid).
     schedule: Schedule,
@@ -70,8 +72,11 @@ struct Tenure {
 }
 
 impl Tenure {
-    fn is(&self, prober: &str, offset_ms: u64, schedule: &Schedule) -> bool {
-        self.prober == prober && self.offset_ms == offset_ms && same_schedule(&self.schedule, schedule)
+    fn is(&self, owner: &Owner<'_>, schedule: &Schedule) -> bool {
+        self.prober == owner.prober
+            && self.token == owner.token
+            && self.offset_ms == owner.offset_ms
+            && same_schedule(&self.schedule, schedule)
     }
 }
 
@@ -81,6 +86,17 @@ fn same_schedule(a: &Schedule, b: &Schedule) -> bool {
         (Schedule::Cron(a), Schedule::Cron(b)) => a.expr == b.expr && a.timezone == b.timezone,
         _ => false,
     }
+}
+
+/// One holder of a pair in a plan.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// The prober's name.
+    pub prober: &'a str,
+    /// The id of the token that registered it.
+    pub token: &'a str,
+    /// Its grid offset for the pair.
+    pub offset_ms: u64,
 }
 
 /// The tenures of every pair, kept for the ingest horizon.
@@ -102,23 +118,28 @@ impl Ownership {
     pub fn record<'a>(
         &mut self,
         now_ms: i64,
-        owners: impl Iterator<Item = ((&'a str, &'a str), &'a Schedule, Vec<(&'a str, u64)>)>,
+        owners: impl Iterator<Item = ((&'a str, &'a str), &'a Schedule, Vec<Owner<'a>>)>,
     ) {
         let mut seen = std::collections::HashSet::new();
         for ((check, region), schedule, probers) in owners {
             let key = (check.to_owned(), region.to_owned());
             let tenures = self.pairs.entry(key.clone()).or_default();
             for tenure in tenures.iter_mut().filter(|tenure| tenure.until_ms.is_none()) {
-                if !probers.iter().any(|(name, offset)| tenure.is(name, *offset, schedule)) {
+                if !probers.iter().any(|owner| tenure.is(owner, schedule)) {
                     tenure.until_ms = Some(now_ms);
                 }
             }
-            for (name, offset_ms) in probers {
-                let open =
-                    tenures.iter().any(|tenure| tenure.until_ms.is_none() && tenure.is(name, offset_ms, schedule));
+            for owner in probers {
+                let open = tenures.iter().any(|tenure| tenure.until_ms.is_none() && tenure.is(&owner, schedule));
                 if !open {
-                    let (prober, schedule) = (name.to_owned(), schedule.clone());
-                    tenures.push(Tenure { prober, offset_ms, schedule, since_ms: now_ms, until_ms: None });
+                    tenures.push(Tenure {
+                        prober: owner.prober.to_owned(),
+                        token: owner.token.to_owned(),
+                        offset_ms: owner.offset_ms,
+                        schedule: schedule.clone(),
+                        since_ms: now_ms,
+                        until_ms: None,
+                    });
                 }
             }
             if tenures.len() > MAX_TENURES {
@@ -139,15 +160,17 @@ impl Ownership {
         });
     }
 
-    /// Whether `prober` may report a run of (check, region) planned at `planned_at_ms`: it owned the pair then
-    /// (within the grace of a handover) and the time is one of the pair's planned times on the schedule it had
-    /// then. A pair this scheduler has no record of at that time (planned before it started) is taken on
+    /// Whether the holder of `token` may report a run of (check, region) that its prober `prober` (the one that
+    /// ran it: a restarted prober may have another name now) planned at `planned_at_ms`: that prober, registered
+    /// with this token, held the pair then (within the grace of a handover) and the time is one of the pair's
+    /// planned times on the schedule it had then. A pair this scheduler has no record of at that time (planned before it started) is taken on
     /// `schedule`, the pair's schedule now, alone.
     pub fn verdict(
         &self,
         check: &str,
         region: &str,
         prober: &str,
+        token: &str,
         planned_at_ms: i64,
         schedule: &Schedule,
     ) -> Result<(), Refusal> {
@@ -158,6 +181,7 @@ impl Ownership {
         }
         let held = tenures.iter().any(|tenure| {
             tenure.prober == prober
+                && tenure.token == token
                 && planned_at_ms >= tenure.since_ms - BEFORE_MS
                 && tenure.until_ms.is_none_or(|until| planned_at_ms <= until + AFTER_MS)
                 && on_tenure_grid(tenure)
@@ -188,47 +212,64 @@ mod tests {
         let start = 1_000 * DAY;
         let mut ownership = Ownership::new(start, 7 * DAY);
         let t0 = start + 10 * 60_000;
-        ownership.record(t0, [(("home", "eu"), &every, vec![("a", offset)])].into_iter());
+        ownership.record(
+            t0,
+            [(("home", "eu"), &every, vec![Owner { prober: "a", token: "t", offset_ms: offset }])].into_iter(),
+        );
         let on_grid = |at: i64| every.planned_at_or_after(offset, at).unwrap_or(0);
         let run = on_grid(t0 + 30_000);
-        assert_eq!(ownership.verdict("home", "eu", "a", run, &every), Ok(()));
-        assert_eq!(ownership.verdict("home", "eu", "b", run, &every), Err(Refusal::NotAssigned));
-        assert_eq!(ownership.verdict("home", "eu", "a", run + 1, &every), Err(Refusal::OffSchedule));
+        assert_eq!(ownership.verdict("home", "eu", "a", "t", run, &every), Ok(()));
+        assert_eq!(ownership.verdict("home", "eu", "b", "t", run, &every), Err(Refusal::NotAssigned));
+        // The prober's name with another token: not its run.
+        assert_eq!(ownership.verdict("home", "eu", "a", "other", run, &every), Err(Refusal::NotAssigned));
+        assert_eq!(ownership.verdict("home", "eu", "a", "t", run + 1, &every), Err(Refusal::OffSchedule));
         // Handed over to b: a's last runs are still taken for a little while, b's resumed runs a little before.
         let t1 = t0 + 120_000;
-        ownership.record(t1, [(("home", "eu"), &every, vec![("b", offset)])].into_iter());
+        ownership.record(
+            t1,
+            [(("home", "eu"), &every, vec![Owner { prober: "b", token: "t", offset_ms: offset }])].into_iter(),
+        );
         let just_before = on_grid(t1 - 9_000);
-        assert_eq!(ownership.verdict("home", "eu", "a", just_before, &every), Ok(()));
-        assert_eq!(ownership.verdict("home", "eu", "b", just_before, &every), Ok(()));
+        assert_eq!(ownership.verdict("home", "eu", "a", "t", just_before, &every), Ok(()));
+        assert_eq!(ownership.verdict("home", "eu", "b", "t", just_before, &every), Ok(()));
         let later = on_grid(t1 + 60_000);
-        assert_eq!(ownership.verdict("home", "eu", "a", later, &every), Err(Refusal::NotAssigned));
-        assert_eq!(ownership.verdict("home", "eu", "b", later, &every), Ok(()));
+        assert_eq!(ownership.verdict("home", "eu", "a", "t", later, &every), Err(Refusal::NotAssigned));
+        assert_eq!(ownership.verdict("home", "eu", "b", "t", later, &every), Ok(()));
         // A pair first covered long after the start (added by a reload) has no runs from before then.
         let before_start = on_grid(start - 60_000);
-        assert_eq!(ownership.verdict("home", "eu", "a", before_start, &every), Err(Refusal::NotAssigned));
+        assert_eq!(ownership.verdict("home", "eu", "a", "t", before_start, &every), Err(Refusal::NotAssigned));
         // A pair covered in the start-up window: runs from before it (a restart) are taken on the schedule alone.
         let mut restarted = Ownership::new(start, 7 * DAY);
-        assert_eq!(restarted.verdict("home", "eu", "a", before_start, &every), Ok(()));
-        restarted.record(start + 2_000, [(("home", "eu"), &every, vec![("b", offset)])].into_iter());
-        assert_eq!(restarted.verdict("home", "eu", "a", before_start, &every), Ok(()));
-        assert_eq!(restarted.verdict("home", "eu", "a", on_grid(start + 300_000), &every), Err(Refusal::NotAssigned));
+        assert_eq!(restarted.verdict("home", "eu", "a", "t", before_start, &every), Ok(()));
+        restarted.record(
+            start + 2_000,
+            [(("home", "eu"), &every, vec![Owner { prober: "b", token: "t", offset_ms: offset }])].into_iter(),
+        );
+        assert_eq!(restarted.verdict("home", "eu", "a", "t", before_start, &every), Ok(()));
+        assert_eq!(
+            restarted.verdict("home", "eu", "a", "t", on_grid(start + 300_000), &every),
+            Err(Refusal::NotAssigned)
+        );
         // A reload makes the interval 20 s: b's runs on the old grid up to then are still taken, new ones only on
         // the new grid.
         let t2 = t1 + 90_000;
         let slower = Schedule::Every(Duration::from_secs(20));
         let new_offset = slower.offset_ms("home", "eu");
-        ownership.record(t2, [(("home", "eu"), &slower, vec![("b", new_offset)])].into_iter());
+        ownership.record(
+            t2,
+            [(("home", "eu"), &slower, vec![Owner { prober: "b", token: "t", offset_ms: new_offset }])].into_iter(),
+        );
         let old_run = on_grid(t2 - 5_000);
-        assert_eq!(ownership.verdict("home", "eu", "b", old_run, &slower), Ok(()));
+        assert_eq!(ownership.verdict("home", "eu", "b", "t", old_run, &slower), Ok(()));
         let new_run = slower.planned_at_or_after(new_offset, t2 + 1_000).unwrap_or(0);
-        assert_eq!(ownership.verdict("home", "eu", "b", new_run, &slower), Ok(()));
+        assert_eq!(ownership.verdict("home", "eu", "b", "t", new_run, &slower), Ok(()));
         let old_grid_later = on_grid(t2 + 60_000);
         if !slower.plans(new_offset, old_grid_later) {
-            assert_eq!(ownership.verdict("home", "eu", "b", old_grid_later, &slower), Err(Refusal::NotAssigned));
+            assert_eq!(ownership.verdict("home", "eu", "b", "t", old_grid_later, &slower), Err(Refusal::NotAssigned));
         }
         // A removed pair has no owner from then on.
         ownership.record(t2 + 100_000, std::iter::empty());
         let after = slower.planned_at_or_after(new_offset, t2 + 200_000).unwrap_or(0);
-        assert_eq!(ownership.verdict("home", "eu", "b", after, &slower), Err(Refusal::NotAssigned));
+        assert_eq!(ownership.verdict("home", "eu", "b", "t", after, &slower), Err(Refusal::NotAssigned));
     }
 }

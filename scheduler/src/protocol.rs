@@ -276,14 +276,16 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
             dropped += 1;
             continue;
         };
-        let verdict = if result.prober != batch.prober {
+        // A result names the prober that ran it: the batch's, or an earlier one of the same token (a prober
+        // restarted under another name replays its spool).
+        let verdict = if !valid_name(&result.prober) {
             Err(Refusal::WrongProber)
         } else if result.planned_at_ms > now_ms.saturating_add(INGEST_SKEW_MS) {
             Err(Refusal::Future)
         } else if result.planned_at_ms < now_ms.saturating_sub(INGEST_HORIZON_MS) {
             Err(Refusal::TooOld)
         } else {
-            shared.may_report(&result, &check.schedule)
+            shared.may_report(&result, &principal.id, &check.schedule)
         };
         match verdict {
             Ok(()) => known.push(result),

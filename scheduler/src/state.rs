@@ -16,7 +16,7 @@ use crate::alerts::Alerting;
 use crate::assign::{self, CheckInput, ProberInput, Table};
 use crate::config::{Loaded, Stamps};
 use crate::outputs::Outputs;
-use crate::ownership::{Ownership, Refusal};
+use crate::ownership::{Owner, Ownership, Refusal};
 use crate::registry::{Prober, Registry};
 use crate::store::Store;
 use crate::tokens::Tokens;
@@ -273,19 +273,28 @@ impl Shared {
             let probers = plan
                 .table
                 .slots(pair)
-                .filter_map(|(prober, offset)| Some((plan.probers[prober?].name.as_str(), offset)))
+                .filter_map(|(prober, offset_ms)| {
+                    let prober = &plan.probers[prober?];
+                    Some(Owner { prober: &prober.name, token: &prober.token, offset_ms })
+                })
                 .collect();
             ((checks[c].name.as_str(), checks[c].regions[r].as_str()), &checks[c].schedule, probers)
         });
         self.ownership.lock().unwrap_or_else(PoisonError::into_inner).record(crate::time::now_ms(), owners);
     }
 
-    /// Whether `prober` may report this run (see [`Ownership::verdict`]).
-    pub fn may_report(&self, result: &RunResult, schedule: &probenet_checks::Schedule) -> Result<(), Refusal> {
+    /// Whether the holder of `token` may report this run (see [`Ownership::verdict`]).
+    pub fn may_report(
+        &self,
+        result: &RunResult,
+        token: &str,
+        schedule: &probenet_checks::Schedule,
+    ) -> Result<(), Refusal> {
         self.ownership.lock().unwrap_or_else(PoisonError::into_inner).verdict(
             &result.check,
             &result.region,
             &result.prober,
+            token,
             result.planned_at_ms,
             schedule,
         )

@@ -81,10 +81,11 @@ async fn forged_foreign_and_impostor_results_are_refused_and_the_true_state_stay
     }
     let named_other = as_prober(result("home", "eu", truth.planned_at_ms + 30_000, State::Up), "someone-else");
     let (status, body) = post(&net, &home_token, home_owner, &[named_other]).await;
-    assert_eq!(
-        (status, body["reasons"][0]["reason"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("wrong_prober"))
-    );
+    let refused = |status, body: &Value| (status, body["reasons"][0]["reason"].as_str().map(str::to_owned));
+    assert_eq!(refused(status, &body), (StatusCode::UNPROCESSABLE_ENTITY, Some("not_assigned".to_owned())));
+    let named_nobody = as_prober(result("home", "eu", truth.planned_at_ms + 30_000, State::Up), "");
+    let (status, body) = post(&net, &home_token, home_owner, &[named_nobody]).await;
+    assert_eq!(refused(status, &body), (StatusCode::UNPROCESSABLE_ENTITY, Some("wrong_prober".to_owned())));
 
     // The other prober reporting the pair it does not hold.
     let (other, other_token) = if home_owner == "p1" { ("p2", second.clone()) } else { ("p1", net.eu.clone()) };
@@ -113,13 +114,38 @@ async fn forged_foreign_and_impostor_results_are_refused_and_the_true_state_stay
     assert_eq!(stored.as_array().map(Vec::len), Some(2));
     let metrics = net.metrics().await;
     for (reason, count) in
-        [("future", 3), ("too_old", 1), ("off_schedule", 1), ("not_assigned", 1), ("wrong_prober", 1)]
+        [("future", 3), ("too_old", 1), ("off_schedule", 1), ("not_assigned", 2), ("wrong_prober", 1)]
     {
         let line = format!("probenet_scheduler_results_refused_total{{reason=\"{reason}\"}} {count}\n");
         assert!(metrics.contains(&line), "{line} in\n{metrics}");
     }
     net.restart().await;
     assert_eq!(state_of(&net, "home").await, "down");
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn a_prober_restarted_under_another_name_replays_the_runs_of_its_old_name() {
+    let net = Net::start(CONFIG).await;
+    net.register("p1", "eu").await;
+    let _ = net.assignments("p1", "eu", 0, 0).await;
+    // p1 ran a run, then restarted as p2 (a default name holds the process id) with the same token.
+    let planned = on_grid("home", "eu", 30, now_ms());
+    net.deregister("p1", "eu").await;
+    net.register("p2", "eu").await;
+    let _ = net.assignments("p2", "eu", 0, 0).await;
+    let (status, body) = post(&net, &net.eu, "p2", &[as_prober(result("home", "eu", planned, State::Up), "p1")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 1);
+    // Another token cannot replay in p1's name.
+    let other = net.new_token("eu");
+    let register = json!({"name": "p3", "region": "eu", "version": "0.2.0", "protocol": 1});
+    assert_eq!(net.call("POST", Some(&other), "/v1/register", Some(register)).await.0, StatusCode::OK);
+    // (Runs planned before the scheduler's record of the pair began, in its first minute, are taken on the
+    // schedule alone: the forgery is of a later run.)
+    let forged = as_prober(result("home", "eu", planned + 30_000, State::Up), "p1");
+    let (status, body) = post(&net, &other, "p3", &[forged]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     net.stop().await;
 }
 
