@@ -9,6 +9,7 @@ pub mod client;
 mod metrics;
 pub mod outputs;
 pub mod plan;
+mod replicas;
 pub mod runner;
 mod sender;
 pub mod spool;
@@ -45,8 +46,14 @@ pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
 /// How to run a prober.
 #[derive(Clone)]
 pub struct Options {
-    /// The scheduler's base URL: `https://host:port` (or `http://` to a loopback address).
-    pub scheduler: String,
+    /// The scheduler replicas' base URLs, in the order to try them: each `https://host:port` (or `http://`
+    /// to a loopback address). The prober sticks to one while it answers and moves to the next on a
+    /// connection error, a timeout or a 5xx. A host name that resolves to several addresses counts as one
+    /// replica per address.
+    pub scheduler: Vec<String>,
+    /// Addresses to use for a scheduler host name instead of asking DNS (as curl's `--resolve`); empty by
+    /// default.
+    pub addresses: HashMap<String, Vec<std::net::SocketAddr>>,
     /// The region this prober probes from; its token must be bound to it.
     pub region: String,
     /// The bearer token (the content of the token file, trimmed). Never logged.
@@ -68,10 +75,11 @@ pub struct Options {
 
 impl Options {
     /// Options with the defaults: the host name and process id as name, `./probenet-spool` bounded to
-    /// 256 MiB, default limits, system roots.
+    /// 256 MiB, default limits, system roots. `scheduler` is one URL or a comma-separated list of them.
     pub fn new(scheduler: impl Into<String>, region: impl Into<String>, token: impl Into<String>) -> Self {
         Self {
-            scheduler: scheduler.into(),
+            scheduler: split_list(&scheduler.into()),
+            addresses: HashMap::new(),
             region: region.into(),
             token: token.into(),
             ca: None,
@@ -88,6 +96,7 @@ impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("scheduler", &self.scheduler)
+            .field("addresses", &self.addresses)
             .field("region", &self.region)
             .field("token", &"<redacted>")
             .field("ca", &self.ca)
@@ -98,6 +107,11 @@ impl std::fmt::Debug for Options {
             .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
+}
+
+/// The URLs of a comma-separated list, trimmed, blanks skipped.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|url| !url.is_empty()).map(str::to_owned).collect()
 }
 
 /// The default prober name: the host name and the process id, as `web-1-4242`.
@@ -151,14 +165,18 @@ pub async fn run_with_stats(
         return Err(Error::Options("the region is empty".to_owned()));
     }
     let limits = Limits::with_overrides(&options.limits).map_err(Error::Options)?;
-    let client = Arc::new(Client::new(
-        &options.scheduler,
-        &options.token,
-        options.ca.as_deref(),
-        &options.name,
-        &options.region,
-    )?);
     let counters = stats.counters.clone();
+    let client = Arc::new(
+        Client::resolving(
+            &options.scheduler,
+            &options.addresses,
+            &options.token,
+            options.ca.as_deref(),
+            (&options.name, &options.region),
+            counters.scheduler_switches.clone(),
+        )
+        .await?,
+    );
     let spool = match Spool::open(&options.spool, options.spool_max_bytes) {
         Ok(spool) => {
             counters.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
@@ -177,7 +195,12 @@ pub async fn run_with_stats(
             None
         }
     };
-    tracing::info!(name = %options.name, region = %options.region, scheduler = %options.scheduler, "prober starting");
+    tracing::info!(
+        name = %options.name,
+        region = %options.region,
+        scheduler = %options.scheduler.join(","),
+        "prober starting"
+    );
 
     let outputs = Arc::new(outputs::Outputs::default());
     let metrics_server = match options.metrics_listen {
@@ -187,6 +210,7 @@ pub async fn run_with_stats(
                 .map_err(|error| Error::Options(format!("cannot serve metrics on {addr}: {error}")))?;
             let state = metrics::State {
                 outputs: outputs.clone(),
+                client: client.clone(),
                 stats: stats.clone(),
                 name: options.name.clone(),
                 region: options.region.clone(),
@@ -314,6 +338,7 @@ impl Session<'_> {
                     self.set_heartbeat(&registered);
                     self.set_registered(true);
                     tracing::info!(
+                        scheduler = %self.client.current(),
                         lease_seconds = registered.lease_seconds,
                         heartbeat_seconds = registered.heartbeat_seconds,
                         "registered with the scheduler"

@@ -1,4 +1,5 @@
-//! The prober's `/metrics` (latest result of each assigned pair, its own health, its sinks) and `/healthz`.
+//! The prober's `/metrics` (latest result of each assigned pair, its own health and scheduler replica, its
+//! sinks) and `/healthz`.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,6 +11,7 @@ use axum::routing::get;
 use probenet_exporters::ProberHealth;
 use probenet_exporters::exposition::CONTENT_TYPE;
 
+use crate::client::Client;
 use crate::outputs::Outputs;
 use crate::stats::StatsHandle;
 
@@ -17,6 +19,8 @@ use crate::stats::StatsHandle;
 #[derive(Clone)]
 pub(crate) struct State {
     pub outputs: Arc<Outputs>,
+    /// Which scheduler replica is in use.
+    pub client: Arc<Client>,
     pub stats: StatsHandle,
     pub name: String,
     pub region: String,
@@ -51,6 +55,6 @@ async fn metrics(Extract(state): Extract<State>) -> impl IntoResponse {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |since| since.as_secs_f64()),
     };
-    let text = state.outputs.render(&health);
+    let text = state.outputs.render(&health, state.client.families());
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
 }

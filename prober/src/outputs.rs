@@ -58,12 +58,13 @@ impl Outputs {
     }
 
     /// The exposition of the assigned pairs' latest results, the prober's health and its sinks' counters.
-    pub fn render(&self, health: &ProberHealth) -> String {
+    pub fn render(&self, health: &ProberHealth, more: Vec<FamilySamples>) -> String {
         let (latest, sinks) = {
             let inner = self.lock();
             (inner.latest.clone(), inner.sinks.clone())
         };
         let mut extra: Vec<FamilySamples> = health.families();
+        extra.extend(more);
         extra.extend(probenet_exporters::sink_families(sinks.sinks()));
         latest.render_with(&extra)
     }

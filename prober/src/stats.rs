@@ -45,6 +45,8 @@ pub struct Stats {
     pub registered: bool,
     /// Configs received from the scheduler that did not validate (the previous one kept running).
     pub config_errors: u64,
+    /// Moves to another scheduler replica (after a connection error, a timeout or a 5xx).
+    pub scheduler_switches: u64,
     /// Runs whose start lateness was recorded.
     pub lateness_samples: u64,
     /// Median start lateness (started - planned), in milliseconds; the upper bound of its histogram bucket.
@@ -86,6 +88,7 @@ impl StatsHandle {
             generation: get(&c.generation),
             registered: c.registered.load(Ordering::Relaxed),
             config_errors: get(&c.config_errors),
+            scheduler_switches: get(&c.scheduler_switches),
             lateness_samples: lateness.count,
             lateness_p50_ms: lateness.quantile_ms(0.50),
             lateness_p99_ms: lateness.quantile_ms(0.99),
@@ -120,6 +123,8 @@ pub(crate) struct Counters {
     pub generation: AtomicU64,
     pub registered: AtomicBool,
     pub config_errors: AtomicU64,
+    /// Shared with the client, which counts its moves between replicas.
+    pub scheduler_switches: Arc<AtomicU64>,
     pub lateness: Histogram,
 }
 

@@ -1,5 +1,5 @@
-//! `probenet prober --scheduler URL --region R --token-file F`: run the checks the scheduler assigns to this
-//! machine until SIGTERM or Ctrl-C, then hand the work back and flush every result.
+//! `probenet prober --scheduler URL[,URL...] --region R --token-file F`: run the checks the scheduler assigns
+//! to this machine until SIGTERM or Ctrl-C, then hand the work back and flush every result.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,10 +11,13 @@ use tokio::sync::watch;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The scheduler's URL, such as https://scheduler.example.com:7400 (plain http:// only to a loopback
-    /// address).
-    #[arg(long, value_name = "URL")]
-    scheduler: String,
+    /// The scheduler's URL, such as https://scheduler.example.com:7443 (plain http:// only to a loopback
+    /// address), or the URLs of its replicas separated by commas (https://a:7443,https://b:7443). The prober
+    /// sticks to one while it answers and moves to the next on a connection error, a timeout or a 5xx. A
+    /// name that resolves to several addresses counts as one replica per address.
+    /// The flag may also be repeated, one URL each.
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',', required = true)]
+    scheduler: Vec<String>,
     /// The region this prober probes from; its token must be bound to it.
     #[arg(long, value_name = "REGION")]
     region: String,
@@ -68,7 +71,7 @@ pub fn main(args: &Args) -> ExitCode {
             return ExitCode::from(super::EXIT_CONFIG);
         }
     };
-    let mut options = Options::new(&args.scheduler, &args.region, token);
+    let mut options = Options::new(args.scheduler.join(","), &args.region, token);
     options.ca = args.ca.clone();
     if let Some(name) = &args.name {
         options.name = name.clone();

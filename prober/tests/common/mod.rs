@@ -228,6 +228,43 @@ impl Scheduler {
         Self::start_on("127.0.0.1:0".parse().unwrap(), setup, Arc::default(), Some(acceptor)).await
     }
 
+    /// One replica of a replicated scheduler: results go to `store`, shared with the other replicas (as
+    /// their database would be), so a result acknowledged by any of them is seen by all and stored once.
+    /// Its registry is its own, as a replica that has not seen the prober yet: the prober registers again.
+    pub async fn start_replica(setup: Setup, store: Arc<Mutex<Store>>) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), setup, store, None).await
+    }
+
+    /// [`Scheduler::start_replica`] on a chosen address, over TLS with `tls` (see [`tls_acceptor`]).
+    pub async fn start_replica_tls(
+        addr: SocketAddr,
+        setup: Setup,
+        store: Arc<Mutex<Store>>,
+        tls: tokio_rustls::TlsAcceptor,
+    ) -> Self {
+        Self::start_on(addr, setup, store, Some(tls)).await
+    }
+
+    /// While `down`, every call answers 503 (a replica that is up but not ready: no database, say).
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    /// The result store, to share with other replicas.
+    pub fn shared_store(&self) -> Arc<Mutex<Store>> {
+        self.state.store.clone()
+    }
+
+    /// Whether `prober` is registered here now.
+    pub fn knows(&self, prober: &str) -> bool {
+        self.registry().probers.contains_key(prober)
+    }
+
+    /// How many results batches this replica acknowledged.
+    pub fn acknowledged_batches(&self) -> usize {
+        self.calls().iter().filter(|call| call.path == "/v1/results" && call.status == 200).count()
+    }
+
     async fn start_on(
         addr: SocketAddr,
         setup: Setup,
@@ -264,6 +301,15 @@ impl Scheduler {
     pub async fn stop(&mut self) {
         self.state.down.store(true, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Dies at once: the listener and every connection close, a request in flight included (its batch may
+    /// be stored without the prober seeing the acknowledgement); then connections are refused.
+    pub async fn kill(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
@@ -317,7 +363,9 @@ impl Scheduler {
     }
 }
 
-fn tls_acceptor(ca_path: &std::path::Path) -> tokio_rustls::TlsAcceptor {
+/// A TLS acceptor with a certificate for `localhost` and `127.0.0.1` from a fresh CA, whose PEM is written to
+/// `ca_path`.
+pub fn tls_acceptor(ca_path: &std::path::Path) -> tokio_rustls::TlsAcceptor {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
