@@ -260,7 +260,7 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         )));
     }
     shared
-        .with_registry(|registry| registry.live_in(&batch.prober, &region, &principal.id).map(drop))
+        .with_registry(|registry| registry.may_send(&batch.prober, &region, &principal.id))
         .map_err(registry_error)?;
     if let Some(problem) = batch.results.iter().find_map(|result| artifact_problem(&result.outcome)) {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, problem));

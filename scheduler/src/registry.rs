@@ -78,6 +78,9 @@ struct Budget {
 #[derive(Debug)]
 pub struct Registry {
     probers: BTreeMap<(String, String), Prober>,
+    /// Probers that deregistered or whose lease ended lately, with their token and until when their results
+    /// (a shutdown's last flush, a spool sent before re-registering) are still taken.
+    departed: HashMap<(String, String), (String, Instant)>,
     lease: Duration,
     limits: Limits,
     budgets: HashMap<String, Budget>,
@@ -94,7 +97,15 @@ impl Registry {
     /// An empty registry with these limits.
     pub fn with_limits(lease: Duration, limits: Limits) -> Self {
         let (changes, _) = watch::channel(1);
-        Self { probers: BTreeMap::new(), lease, limits, budgets: HashMap::new(), generation: 1, changes }
+        Self {
+            probers: BTreeMap::new(),
+            departed: HashMap::new(),
+            lease,
+            limits,
+            budgets: HashMap::new(),
+            generation: 1,
+            changes,
+        }
     }
 
     /// The current generation.
@@ -212,7 +223,10 @@ impl Registry {
     pub fn deregister(&mut self, name: &str, region: &str, token: &str) -> Result<(), RegistryError> {
         match self.live_in(name, region, token) {
             Ok(_) => {
-                self.probers.remove(&(region.to_owned(), name.to_owned()));
+                let key = (region.to_owned(), name.to_owned());
+                if let Some(prober) = self.probers.remove(&key) {
+                    self.depart(key, prober.token);
+                }
                 self.bump();
                 Ok(())
             }
@@ -226,10 +240,38 @@ impl Registry {
         let expired: Vec<(String, String)> =
             self.probers.iter().filter(|(_, prober)| prober.expires <= now).map(|(key, _)| key.clone()).collect();
         let removed: Vec<Prober> = expired.iter().filter_map(|key| self.probers.remove(key)).collect();
+        for prober in &removed {
+            self.depart((prober.region.clone(), prober.name.clone()), prober.token.clone());
+        }
         if !removed.is_empty() {
             self.bump();
         }
         removed
+    }
+
+    /// Notes that a prober left: its results are still taken for a lease (its last flush).
+    fn depart(&mut self, key: (String, String), token: String) {
+        let now = Instant::now();
+        self.departed.retain(|_, (_, until)| *until > now);
+        // Bounded like the live probers: registrations are.
+        if self.departed.len() < 64 * self.limits.probers_per_token.max(1) {
+            self.departed.insert(key, (token, now + self.lease.max(Duration::from_secs(15))));
+        }
+    }
+
+    /// Whether `token` may send results as the prober `name` of `region`: it is live with that token, or left
+    /// less than a lease ago (a shutdown's last flush).
+    pub fn may_send(&mut self, name: &str, region: &str, token: &str) -> Result<(), RegistryError> {
+        match self.live_in(name, region, token) {
+            Err(RegistryError::NotRegistered(name)) => {
+                let key = (region.to_owned(), name.clone());
+                match self.departed.get(&key) {
+                    Some((held_by, until)) if held_by == token && *until > Instant::now() => Ok(()),
+                    _ => Err(RegistryError::NotRegistered(name)),
+                }
+            }
+            other => other.map(drop),
+        }
     }
 
     /// A live prober by region and name.

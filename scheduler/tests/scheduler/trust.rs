@@ -132,6 +132,14 @@ async fn a_prober_restarted_under_another_name_replays_the_runs_of_its_old_name(
     // p1 ran a run, then restarted as p2 (a default name holds the process id) with the same token.
     let planned = on_grid("home", "eu", 30, now_ms());
     net.deregister("p1", "eu").await;
+    // Its last flush, after it deregistered (a shutdown hands the work back first), is still taken...
+    let flushed = as_prober(result("api", "eu", on_grid("api", "eu", 10, now_ms()), State::Up), "p1");
+    let (status, body) = post(&net, &net.eu, "p1", &[flushed]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // ...from its own token only.
+    let stranger = net.new_token("eu");
+    let (status, _) = post(&net, &stranger, "p1", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     net.register("p2", "eu").await;
     let _ = net.assignments("p2", "eu", 0, 0).await;
     let (status, body) = post(&net, &net.eu, "p2", &[as_prober(result("home", "eu", planned, State::Up), "p1")]).await;
