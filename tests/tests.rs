@@ -16,6 +16,7 @@
 // - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
+// - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network
 
 mod util;
 
@@ -29,6 +30,7 @@ mod install;
 mod network;
 mod regions;
 mod run;
+mod secrets;
 mod token;
 mod up;
 mod validate;

@@ -152,6 +152,15 @@ async fn pid_namespaces() -> Option<&'static Path> {
         .await
 }
 
+/// Whether a process runs (not gone, not a zombie): a killed browser is known dead at once, before its pipe
+/// has been seen to close.
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_owned)))
+        .is_some_and(|state| state != "Z" && state != "X")
+}
+
 /// The processes whose parent is `parent`.
 fn children_of(parent: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -329,7 +338,10 @@ impl Chromium {
 
     /// Whether the process runs and nothing marked it unhealthy.
     pub fn alive(&self) -> bool {
-        !*self.exited.borrow() && !self.unhealthy.load(Ordering::Relaxed) && !self.cdp.is_closed()
+        !*self.exited.borrow()
+            && !self.unhealthy.load(Ordering::Relaxed)
+            && !self.cdp.is_closed()
+            && self.pid.is_none_or(running)
     }
 
     /// Whether the process has exited.
