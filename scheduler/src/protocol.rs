@@ -266,38 +266,42 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, problem));
     }
     let config = shared.config();
-    let total = batch.results.len();
+    let ResultBatch { prober, results } = batch;
+    let total = results.len();
     let now_ms = crate::time::now_ms();
     let mut refused: Vec<(String, i64, Refusal)> = Vec::new();
     let mut known = Vec::with_capacity(total);
     let mut dropped = 0;
-    for result in batch.results {
-        let Some(check) = config.check(&result.check).filter(|check| check.regions.contains(&result.region)) else {
-            dropped += 1;
-            continue;
-        };
-        // A result names the prober that ran it: the batch's, or an earlier one of the same token (a prober
-        // restarted under another name replays its spool).
-        let verdict = if !valid_name(&result.prober) {
-            Err(Refusal::WrongProber)
-        } else if result.planned_at_ms > now_ms.saturating_add(INGEST_SKEW_MS) {
-            Err(Refusal::Future)
-        } else if result.planned_at_ms < now_ms.saturating_sub(INGEST_HORIZON_MS) {
-            Err(Refusal::TooOld)
-        } else {
-            shared.may_report(&result, &principal.id, &check.schedule)
-        };
-        match verdict {
-            Ok(()) => known.push(result),
-            Err(why) => {
-                shared.results_refused[why as usize].fetch_add(1, Ordering::Relaxed);
-                refused.push((result.check, result.planned_at_ms, why));
+    shared.with_ownership(|ownership| {
+        for result in results {
+            let Some(check) = config.check(&result.check).filter(|check| check.regions.contains(&result.region)) else {
+                dropped += 1;
+                continue;
+            };
+            // A result names the prober that ran it: the batch's, or an earlier one of the same token (a prober
+            // restarted under another name replays its spool).
+            let verdict = if !valid_name(&result.prober) {
+                Err(Refusal::WrongProber)
+            } else if result.planned_at_ms > now_ms.saturating_add(INGEST_SKEW_MS) {
+                Err(Refusal::Future)
+            } else if result.planned_at_ms < now_ms.saturating_sub(INGEST_HORIZON_MS) {
+                Err(Refusal::TooOld)
+            } else {
+                let (check_name, region, ran_by) = (&result.check, &result.region, &result.prober);
+                ownership.verdict(check_name, region, ran_by, &principal.id, result.planned_at_ms, &check.schedule)
+            };
+            match verdict {
+                Ok(()) => known.push(result),
+                Err(why) => refused.push((result.check, result.planned_at_ms, why)),
             }
         }
+    });
+    for (_, _, why) in &refused {
+        shared.results_refused[*why as usize].fetch_add(1, Ordering::Relaxed);
     }
     if dropped > 0 {
         shared.results_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
-        tracing::debug!(prober = batch.prober, dropped, "results of checks no longer in the config dropped");
+        tracing::debug!(prober, dropped, "results of checks no longer in the config dropped");
     }
     let state = shared.clone();
     // Both the store and the alert engine write SQLite: off the async workers, together with the batch.
@@ -309,7 +313,7 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     .await
     .map_err(|error| ApiError::unavailable(format!("results not stored: {error}")))?
     .map_err(|error| {
-        tracing::warn!(%error, prober = batch.prober, "results not stored; the prober keeps them and sends again");
+        tracing::warn!(%error, prober, "results not stored; the prober keeps them and sends again");
         ApiError::unavailable(error.to_string())
     })?;
     shared.note_stored(&fresh);
@@ -321,7 +325,7 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     if refused.is_empty() {
         return Ok(Json(ack).into_response());
     }
-    tracing::warn!(prober = batch.prober, region, refused = refused.len(), "results refused");
+    tracing::warn!(prober, region, refused = refused.len(), "results refused");
     let reasons: Vec<serde_json::Value> = refused
         .iter()
         .take(10)

@@ -283,21 +283,9 @@ impl Shared {
         self.ownership.lock().unwrap_or_else(PoisonError::into_inner).record(crate::time::now_ms(), owners);
     }
 
-    /// Whether the holder of `token` may report this run (see [`Ownership::verdict`]).
-    pub fn may_report(
-        &self,
-        result: &RunResult,
-        token: &str,
-        schedule: &probenet_checks::Schedule,
-    ) -> Result<(), Refusal> {
-        self.ownership.lock().unwrap_or_else(PoisonError::into_inner).verdict(
-            &result.check,
-            &result.region,
-            &result.prober,
-            token,
-            result.planned_at_ms,
-            schedule,
-        )
+    /// Runs `f` with the record of who held each pair when (one lock for a whole batch).
+    pub fn with_ownership<T>(&self, f: impl FnOnce(&Ownership) -> T) -> T {
+        f(&self.ownership.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// A receiver of generation changes, and the generation now.
