@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::state::Shared;
-use crate::store::Query as ResultQuery;
+use crate::store::ResultQuery;
 use crate::tokens::{Principal, Scope};
 use crate::{metrics, protocol, time};
 
@@ -265,7 +265,7 @@ async fn checks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
             Schedule::Cron(_) => None,
         };
         for region in &check.regions {
-            let last_result = shared.store.latest(&check.name, region);
+            let last_result = shared.store.latest(&check.name, region).map_err(store_failed)?;
             let state = match &last_result {
                 Some(result) if stale_before.is_none_or(|before| result.planned_at_ms >= before) => {
                     match result.outcome.state {
@@ -307,8 +307,14 @@ async fn results(
         region: params.get("region").filter(|region| !region.is_empty()).cloned(),
         since_ms,
         limit,
+        ..ResultQuery::default()
     };
-    Ok(Json(shared.store.query(&query)))
+    Ok(Json(shared.store.results(&query).map_err(store_failed)?))
+}
+
+/// A store read that failed: 503, try again later.
+fn store_failed(error: crate::store::StoreError) -> ApiError {
+    ApiError::unavailable(format!("the store cannot answer: {error}"))
 }
 
 #[derive(Debug, Serialize)]
