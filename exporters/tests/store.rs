@@ -160,8 +160,19 @@ fn a_newer_schema_and_bad_directories_are_clear_errors() {
     drop(open(dir.path()));
     Connection::open(dir.path().join("probenet.db")).unwrap().pragma_update(None, "user_version", 99).unwrap();
     let error = SqliteStore::open(dir.path(), StoreOptions::default()).unwrap_err();
-    assert!(matches!(error, StoreError::NewerSchema { found: 99, .. }), "{error}");
-    assert!(error.to_string().contains("refusing to downgrade"), "{error}");
+    assert!(matches!(error, StoreError::NewerSchema { found: 99, known: CURRENT_VERSION }), "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "the database has schema version 99, newer than this build knows ({CURRENT_VERSION}): it was written by \
+             a newer probenet; refusing to downgrade; run a newer probenet, or restore the backup taken before the \
+             upgrade"
+        )
+    );
+    // Refused before anything is written: the newer build still finds its schema.
+    let conn = Connection::open(dir.path().join("probenet.db")).unwrap();
+    assert_eq!(conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0)).unwrap(), 99);
+    drop(conn);
 
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();

@@ -91,7 +91,10 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The database was written by a newer build.
-    #[error("the database has schema version {found}, newer than this build knows ({known}); refusing to downgrade")]
+    #[error(
+        "the database has schema version {found}, newer than this build knows ({known}): it was written by a newer \
+         probenet; refusing to downgrade; run a newer probenet, or restore the backup taken before the upgrade"
+    )]
     NewerSchema {
         /// The version found.
         found: i64,
