@@ -299,4 +299,3 @@ fn a_killed_writer_loses_no_acknowledged_result() {
         assert!(store.integrity_check().unwrap().is_empty());
     }
 }
-

@@ -7,7 +7,7 @@ use std::fmt;
 use probenet_checks::wire::RunResult;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, LatestRun, Latency, LatencyPoint, Pair, Pruned, ResultQuery, StoreError,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Pruned, ResultQuery, StoreError,
     Uptime, UptimeQuery,
 };
 
@@ -55,8 +55,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Vec<Bucket>, StoreError>;
 
     /// Latency percentiles and phase means of a check per region over a window.
-    fn latency(&self, check: &str, region: Option<&str>, from_ms: i64, to_ms: i64)
-    -> Result<Vec<Latency>, StoreError>;
+    fn latency(&self, check: &str, region: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<Latency>, StoreError>;
 
     /// A check's latency (one region or all together) in steps of `step_ms` from `from_ms`; steps without runs
     /// are left out.

@@ -33,9 +33,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use interface::Store;
 pub use overview::{HourLatency, LatestRun};
-pub use types::{
-    Bucket, Incident, Ingested, Latency, LatencyPoint, Pair, Pruned, ResultQuery, Uptime, UptimeQuery,
-};
+pub use types::{Bucket, Incident, Ingested, Latency, LatencyPoint, Pair, Pruned, ResultQuery, Uptime, UptimeQuery};
 
 /// The database file inside the store directory.
 pub const DB_FILE: &str = "probenet.db";

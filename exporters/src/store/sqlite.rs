@@ -3,7 +3,7 @@
 use probenet_checks::wire::RunResult;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, LatestRun, Latency, LatencyPoint, Pair, Pruned, ResultQuery, SqliteStore,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Pruned, ResultQuery, SqliteStore,
     Store, StoreError, Uptime, UptimeQuery,
 };
 
@@ -50,13 +50,7 @@ impl Store for SqliteStore {
         SqliteStore::uptime_buckets(self, check, region, from_ms, to_ms, bucket_ms)
     }
 
-    fn latency(
-        &self,
-        check: &str,
-        region: Option<&str>,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<Latency>, StoreError> {
+    fn latency(&self, check: &str, region: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<Latency>, StoreError> {
         SqliteStore::latency(self, check, region, from_ms, to_ms)
     }
 

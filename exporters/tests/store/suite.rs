@@ -60,7 +60,10 @@ pub fn ingest_is_idempotent_on_the_run_id(backend: &mut dyn Backend) {
     // Same planned time from another region or check is another run.
     assert_eq!(ingest(store, &[run("a", "us", T0), run("b", "eu", T0)]).unwrap().accepted, 2);
     // A duplicate inside one batch is stored once.
-    assert_eq!(ingest(store, &[run("c", "eu", T0), run("c", "eu", T0)]).unwrap(), Ingested { accepted: 1, duplicates: 1 });
+    assert_eq!(
+        ingest(store, &[run("c", "eu", T0), run("c", "eu", T0)]).unwrap(),
+        Ingested { accepted: 1, duplicates: 1 }
+    );
     assert_eq!(store.totals(), Ingested { accepted: 8, duplicates: 6 });
     assert_eq!(store.latest("a", "eu").unwrap().map(|r| r.planned_at_ms), Some(T0 + 4000));
     assert_eq!(store.latest("a", "nowhere").unwrap(), None);

@@ -89,7 +89,7 @@ async fn forged_foreign_and_impostor_results_are_refused_and_the_true_state_stay
     // The other prober reporting the pair it does not hold.
     let (other, other_token) = if home_owner == "p1" { ("p2", second.clone()) } else { ("p1", net.eu.clone()) };
     let foreign = as_prober(result("home", "eu", truth.planned_at_ms + 30_000, State::Up), other);
-    let (status, body) = post(&net, &other_token, other, &[foreign.clone()]).await;
+    let (status, body) = post(&net, &other_token, other, std::slice::from_ref(&foreign)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["reasons"][0]["reason"], "not_assigned", "{body}");
     // ...or sending in the owner's name: the owner was registered with another token.
