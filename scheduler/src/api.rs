@@ -252,6 +252,13 @@ struct CheckView {
 
 async fn checks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Vec<CheckView>>, ApiError> {
     require_admin(&shared, &headers)?;
+    // Store reads may block: off the async workers.
+    let views = tokio::task::spawn_blocking(move || check_views(&shared)).await.map_err(store_task_failed)??;
+    Ok(Json(views))
+}
+
+/// Every pair of the running config with its latest result.
+fn check_views(shared: &Shared) -> Result<Vec<CheckView>, ApiError> {
     let config = shared.config();
     let now = time::now_ms();
     let mut out = Vec::new();
@@ -285,7 +292,7 @@ async fn checks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
             });
         }
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 async fn results(
@@ -309,11 +316,18 @@ async fn results(
         limit,
         ..ResultQuery::default()
     };
-    Ok(Json(shared.store.results(&query).map_err(store_failed)?))
+    let store = shared.store.clone();
+    let found = tokio::task::spawn_blocking(move || store.results(&query)).await.map_err(store_task_failed)?;
+    Ok(Json(found.map_err(store_failed)?))
 }
 
 /// A store read that failed: 503, try again later.
 fn store_failed(error: crate::store::StoreError) -> ApiError {
+    ApiError::unavailable(format!("the store cannot answer: {error}"))
+}
+
+/// A store read whose task failed: 503, try again later.
+fn store_task_failed(error: tokio::task::JoinError) -> ApiError {
     ApiError::unavailable(format!("the store cannot answer: {error}"))
 }
 
