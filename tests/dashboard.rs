@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use probenet_checks::outcome::Artifact;
 use probenet_checks::wire::RunResult;
 use probenet_checks::{Outcome, Phase, Reason};
-use probenet_exporters::store::{Store, StoreOptions, UptimeQuery};
+use probenet_exporters::store::{SqliteStore, Store, StoreOptions, UptimeQuery};
 use probenet_testkit::chromium::{Chromium, ONE_BROWSER};
 
 const MINUTE: i64 = 60_000;
@@ -51,7 +51,7 @@ fn outcome(up: bool, seconds: f64) -> Outcome {
 /// Runs every 10 minutes over 29 days up to an hour ago, none within 20 minutes of the 24-hour and 7-day
 /// window edges, so the figures hold however long the test takes. `web` is up in `a`, down every 5th run in
 /// `b`; `journey` fails every 4th run with a screenshot.
-fn seed(store: &Store, now: i64) {
+fn seed(store: &SqliteStore, now: i64) {
     let mut batch = Vec::new();
     let edges = [now - DAY, now - 7 * DAY];
     let mut at = (now - 29 * DAY).div_euclid(10 * MINUTE) * 10 * MINUTE;
@@ -86,13 +86,12 @@ fn seed(store: &Store, now: i64) {
             }
         }
         if batch.len() >= 2_000 {
-            store.ingest(&batch).unwrap();
-            batch.clear();
+            store.ingest(std::mem::take(&mut batch)).unwrap();
         }
         at += 10 * MINUTE;
         index += 1;
     }
-    store.ingest(&batch).unwrap();
+    store.ingest(batch).unwrap();
 }
 
 fn percent(ratio: Option<f64>) -> String {
@@ -105,7 +104,7 @@ async fn the_dashboard_of_probenet_up_shows_the_stores_figures() {
     let data = dir.path().join("data");
     let now = now_ms();
     let expected: BTreeMap<(String, String), [String; 3]> = {
-        let store = Store::open(&data.join("store"), StoreOptions::default()).unwrap();
+        let store = SqliteStore::open(&data.join("store"), StoreOptions::default()).unwrap();
         seed(&store, now);
         let window = |days: i64| {
             let rows = store.uptime(&UptimeQuery { check: None, region: None, from_ms: now - days * DAY, to_ms: now });

@@ -89,7 +89,7 @@ fn seed(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::create_dir_all(dir.join("data"))?;
     std::fs::write(dir.join("checks.yaml"), yaml)?;
-    let store = probenet_exporters::store::Store::open(&dir.join("data/store"), Default::default())?;
+    let store = probenet_exporters::store::SqliteStore::open(&dir.join("data/store"), Default::default())?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let hour = 3_600_000;
     let mut batch = Vec::new();
@@ -113,12 +113,11 @@ fn seed(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 });
             }
             if batch.len() >= 5_000 {
-                store.ingest(&batch)?;
-                batch.clear();
+                probenet_exporters::store::Store::ingest(&store, std::mem::take(&mut batch))?;
             }
         }
     }
-    store.ingest(&batch)?;
+    probenet_exporters::store::Store::ingest(&store, batch)?;
     println!("seeded {} results in {}", checks * regions * 24, dir.display());
     Ok(())
 }

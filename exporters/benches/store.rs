@@ -9,7 +9,7 @@ use probenet_checks::outcome::{Assertion, Outcome, Phase, State};
 use probenet_checks::wire::RunResult;
 use probenet_exporters::store::codec::Histogram;
 use probenet_exporters::store::rollup::{Agg, DAY_MS, HOUR_MS, Level, MINUTE_MS, counts, write_row};
-use probenet_exporters::store::{Store, StoreOptions, UptimeQuery};
+use probenet_exporters::store::{SqliteStore, Store, StoreOptions, UptimeQuery};
 use rusqlite::{Connection, params};
 
 const CHECKS: i64 = 1000;
@@ -94,14 +94,14 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// Ingests `count` results into a fresh store: results per second and bytes per million results.
 fn ingest_figures(count: usize, durable: bool) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path(), StoreOptions { durable, ..StoreOptions::default() }).expect("open");
+    let store = SqliteStore::open(dir.path(), StoreOptions { durable, ..StoreOptions::default() }).expect("open");
     let mut feed = Feed { next: 0 };
     let keep = std::env::var_os("STORE_BENCH_KEEP").filter(|_| durable);
     let mut busy = Duration::ZERO;
     for _ in 0..count / BATCH {
         let batch = feed.batch();
         let started = Instant::now();
-        store.ingest(&batch).expect("ingest");
+        store.ingest(batch).expect("ingest");
         busy += started.elapsed();
     }
     drop(store);
@@ -136,8 +136,8 @@ fn seeded(runs: i64, salt: i64) -> Agg {
 /// A store with what a 30-day uptime query at `now` reads: 31 days of day rows for every pair, hour rows of the
 /// day holding `now - 30 d` and minute rows of its hour (raw results that old are pruned), with the running
 /// counts ingest keeps.
-fn seed_uptime_store(dir: &Path, now: i64) -> Store {
-    drop(Store::open(dir, StoreOptions::default()).expect("create"));
+fn seed_uptime_store(dir: &Path, now: i64) -> SqliteStore {
+    drop(SqliteStore::open(dir, StoreOptions::default()).expect("create"));
     let mut conn = Connection::open(dir.join("probenet.db")).expect("open");
     let tx = conn.transaction().expect("tx");
     for check in 0..CHECKS {
@@ -195,10 +195,10 @@ fn seed_uptime_store(dir: &Path, now: i64) -> Store {
     }
     tx.commit().expect("commit");
     drop(conn);
-    Store::open(dir, StoreOptions::default()).expect("reopen")
+    SqliteStore::open(dir, StoreOptions::default()).expect("reopen")
 }
 
-fn median_query_ms(store: &Store, query: &UptimeQuery, rounds: usize) -> f64 {
+fn median_query_ms(store: &SqliteStore, query: &UptimeQuery, rounds: usize) -> f64 {
     let mut times: Vec<f64> = (0..rounds)
         .map(|_| {
             let started = Instant::now();
@@ -243,13 +243,13 @@ fn main() {
         group.throughput(Throughput::Elements(1));
         group.bench_function("uptime_30d_1000x5", |b| b.iter(|| store.uptime(&last_30).expect("uptime")));
         let ingest_dir = tempfile::tempdir().expect("temp dir");
-        let ingest_store = Store::open(ingest_dir.path(), StoreOptions::default()).expect("open");
+        let ingest_store = SqliteStore::open(ingest_dir.path(), StoreOptions::default()).expect("open");
         let mut feed = Feed { next: 0 };
         group.throughput(Throughput::Elements(BATCH as u64));
         group.bench_function("ingest_batch_500", |b| {
             b.iter_batched(
                 || feed.batch(),
-                |batch| ingest_store.ingest(&batch).expect("ingest"),
+                |batch| ingest_store.ingest(batch).expect("ingest"),
                 criterion::BatchSize::PerIteration,
             )
         });

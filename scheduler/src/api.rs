@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::state::Shared;
-use crate::store::Query as ResultQuery;
+use crate::store::ResultQuery;
 use crate::tokens::{Principal, Scope};
 use crate::{metrics, protocol, time};
 
@@ -252,6 +252,13 @@ struct CheckView {
 
 async fn checks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Vec<CheckView>>, ApiError> {
     require_admin(&shared, &headers)?;
+    // Store reads may block: off the async workers.
+    let views = tokio::task::spawn_blocking(move || check_views(&shared)).await.map_err(store_task_failed)??;
+    Ok(Json(views))
+}
+
+/// Every pair of the running config with its latest result.
+fn check_views(shared: &Shared) -> Result<Vec<CheckView>, ApiError> {
     let config = shared.config();
     let now = time::now_ms();
     let mut out = Vec::new();
@@ -265,7 +272,7 @@ async fn checks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
             Schedule::Cron(_) => None,
         };
         for region in &check.regions {
-            let last_result = shared.store.latest(&check.name, region);
+            let last_result = shared.store.latest(&check.name, region).map_err(store_failed)?;
             let state = match &last_result {
                 Some(result) if stale_before.is_none_or(|before| result.planned_at_ms >= before) => {
                     match result.outcome.state {
@@ -285,7 +292,7 @@ async fn checks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
             });
         }
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 async fn results(
@@ -307,8 +314,21 @@ async fn results(
         region: params.get("region").filter(|region| !region.is_empty()).cloned(),
         since_ms,
         limit,
+        ..ResultQuery::default()
     };
-    Ok(Json(shared.store.query(&query)))
+    let store = shared.store.clone();
+    let found = tokio::task::spawn_blocking(move || store.results(&query)).await.map_err(store_task_failed)?;
+    Ok(Json(found.map_err(store_failed)?))
+}
+
+/// A store read that failed: 503, try again later.
+fn store_failed(error: crate::store::StoreError) -> ApiError {
+    ApiError::unavailable(format!("the store cannot answer: {error}"))
+}
+
+/// A store read whose task failed: 503, try again later.
+fn store_task_failed(error: tokio::task::JoinError) -> ApiError {
+    ApiError::unavailable(format!("the store cannot answer: {error}"))
 }
 
 #[derive(Debug, Serialize)]

@@ -13,7 +13,6 @@ pub mod ownership;
 pub mod pki;
 pub mod protocol;
 pub mod registry;
-pub mod sqlite;
 pub mod state;
 pub mod store;
 pub use probenet_checks::time;
@@ -33,8 +32,8 @@ use tokio::task::JoinSet;
 use crate::config::{Loaded, Stamps};
 use crate::outputs::Outputs;
 use crate::pki::{PkiError, ServerTls};
-use crate::sqlite::SqliteStore;
 use crate::state::Shared;
+use crate::store::Store;
 use crate::tokens::{TokenError, Tokens};
 
 /// How the scheduler serves.
@@ -129,7 +128,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     shared: Arc<Shared>,
-    store: SqliteStore,
+    store: Arc<dyn Store>,
 }
 
 impl Running {
@@ -160,8 +159,8 @@ impl Running {
         self.tls.as_ref().map(|tls| tls.fingerprint.as_str())
     }
 
-    /// The embedded result store.
-    pub fn store(&self) -> &SqliteStore {
+    /// The result store.
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -198,7 +197,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         options.config.clone(),
         loaded,
         stamps,
-        crate::state::Destinations { store: Arc::new(store.clone()), outputs, alerting },
+        crate::state::Destinations { store: store.clone(), outputs, alerting },
         tokens,
         options.limits.body,
         stopping.clone(),
@@ -228,7 +227,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     }
     tasks.spawn(server::serve(listener, acceptor, router, options.limits, stopping.clone()));
     tasks.spawn(shared.clone().duties());
-    tasks.spawn(store.clone().prune_every(std::time::Duration::from_secs(3600), stopping.clone()));
+    tasks.spawn(crate::store::prune_every(store.clone(), std::time::Duration::from_secs(3600), stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
     tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
@@ -239,7 +238,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
 /// token and the scheduler listens beyond loopback.
 fn dashboard_router(
     shared: &Arc<Shared>,
-    store: &SqliteStore,
+    store: &Arc<dyn Store>,
     listen: SocketAddr,
     secure: bool,
 ) -> Result<Option<axum::Router>, String> {
@@ -264,7 +263,7 @@ fn dashboard_router(
     probenet_dashboard::router(source, options).map(Some).map_err(|error| error.to_string())
 }
 
-type Prepared = (Loaded, Stamps, Option<ServerTls>, Tokens, SqliteStore);
+type Prepared = (Loaded, Stamps, Option<ServerTls>, Tokens, Arc<dyn Store>);
 
 fn prepare(options: &Options) -> Result<Prepared, Error> {
     let stamps = Stamps::take(&options.config);
@@ -276,7 +275,7 @@ fn prepare(options: &Options) -> Result<Prepared, Error> {
         TlsMode::PlainHttp => None,
     };
     let tokens = Tokens::open(&options.data)?;
-    let store = SqliteStore::open(&options.data.join("store"))?;
+    let store = crate::store::open(&options.data.join("store"))?;
     Ok((loaded, stamps, tls, tokens, store))
 }
 

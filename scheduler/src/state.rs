@@ -124,12 +124,15 @@ impl Shared {
         stopping: watch::Receiver<bool>,
     ) -> Self {
         let Destinations { store, outputs, alerting } = destinations;
-        store.set_pairs(&loaded.pairs());
         // What probers resume after, from the store: a scheduler restart does not forget it.
         let last_planned: HashMap<String, i64> = store
-            .last_planned()
+            .latest_runs()
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot read the latest runs");
+                Vec::new()
+            })
             .into_iter()
-            .map(|(check, region, planned)| (pair_key(&check, &region), planned))
+            .map(|run| (pair_key(&run.check, &run.region), run.planned_at_ms))
             .collect();
         let registry = Registry::new(loaded.config.scheduling.lease);
         Self {
@@ -323,7 +326,6 @@ impl Shared {
                 tracing::info!(hash = loaded.hash, "config files touched; nothing changed");
             }
             Ok(loaded) => {
-                self.store.set_pairs(&loaded.pairs());
                 inner.registry.set_lease(loaded.config.scheduling.lease);
                 inner.rejected.clear();
                 let checks = loaded.config.checks.len();

@@ -13,9 +13,8 @@ use probenet_dashboard::model::{
     Overview, Prober, Probers, Range, RegionDetail, RegionProbers, Slo, State, StatusCheck, StatusPage, StatusRegion,
 };
 use probenet_dashboard::{Source, SourceError, SourceResult};
-use probenet_exporters::store::{ResultQuery, UptimeQuery};
+use probenet_exporters::store::{ResultQuery, Store, UptimeQuery};
 
-use crate::sqlite::SqliteStore;
 use crate::state::Shared;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -27,13 +26,13 @@ const OVERVIEW_TTL: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct UiSource {
     shared: Arc<Shared>,
-    store: SqliteStore,
+    store: Arc<dyn Store>,
     overview: Mutex<Option<(Instant, Overview)>>,
 }
 
 impl UiSource {
     /// A source over the scheduler's state and store.
-    pub fn new(shared: Arc<Shared>, store: SqliteStore) -> Self {
+    pub fn new(shared: Arc<Shared>, store: Arc<dyn Store>) -> Self {
         Self { shared, store, overview: Mutex::new(None) }
     }
 }
@@ -77,7 +76,7 @@ fn state_of_run(check: &Check, run: Option<(i64, u8)>, now: i64) -> State {
 
 impl UiSource {
     fn uptimes(&self, from: i64, to: i64) -> SourceResult<HashMap<(String, String), f64>> {
-        let rows = self.store.db().uptime(&UptimeQuery { check: None, region: None, from_ms: from, to_ms: to });
+        let rows = self.store.uptime(&UptimeQuery { check: None, region: None, from_ms: from, to_ms: to });
         Ok(rows
             .map_err(failed)?
             .into_iter()
@@ -91,7 +90,7 @@ impl UiSource {
         let day = self.uptimes(now - DAY_MS, now)?;
         let week = self.uptimes(now - 7 * DAY_MS, now)?;
         let month = self.uptimes(now - 30 * DAY_MS, now)?;
-        let db = self.store.db();
+        let db = &self.store;
         // Two statements for every pair at once: the latest runs and the last day's hourly medians.
         let latest: HashMap<(String, String), (i64, u8, f64)> = db
             .latest_runs()
@@ -185,7 +184,7 @@ impl Source for UiSource {
     fn check(&self, name: &str, range: Range) -> SourceResult<Option<CheckDetail>> {
         let config = self.shared.config();
         let Some(check) = config.check(name) else { return Ok(None) };
-        let db = self.store.db();
+        let db = &self.store;
         let now = now_ms();
         let span = (range.to_ms - range.from_ms).max(60_000);
         let step = (span / 120).max(60_000);
@@ -282,13 +281,9 @@ impl Source for UiSource {
     }
 
     fn artifact(&self, path: &str) -> SourceResult<Option<Artifact>> {
-        let Some(file) = self.store.db().artifact(path) else { return Ok(None) };
+        let Some(data) = self.store.artifact(path).map_err(failed)? else { return Ok(None) };
         let media_type = if path.ends_with(".png") { "image/png" } else { "application/octet-stream" };
-        match std::fs::read(&file) {
-            Ok(data) => Ok(Some(Artifact { media_type: media_type.to_owned(), data })),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(SourceError::new(format!("cannot read the artifact: {error}"))),
-        }
+        Ok(Some(Artifact { media_type: media_type.to_owned(), data }))
     }
 
     fn alerts(&self) -> SourceResult<Alerts> {
@@ -399,7 +394,7 @@ impl Source for UiSource {
     fn status_page(&self) -> SourceResult<Option<StatusPage>> {
         let config = self.shared.config();
         let Some(page) = &config.config.dashboard.status_page else { return Ok(None) };
-        let db = self.store.db();
+        let db = &self.store;
         let now = now_ms();
         let day_start = (now - 29 * DAY_MS).div_euclid(DAY_MS) * DAY_MS;
         let mut checks = Vec::new();

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use super::rollup::DAY_MS;
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// The relative path of a run's `index`th artifact: `DAY/CHECK-REGION-PLANNED-INDEX-NAME`, where DAY is the
 /// UTC day number of `planned_at_ms` (retention removes whole days) and NAME is the artifact name, sanitised.
@@ -47,10 +47,10 @@ pub(crate) fn is_plain(relative: &str) -> bool {
     !relative.is_empty() && path.components().all(|component| matches!(component, Component::Normal(_)))
 }
 
-impl Store {
+impl SqliteStore {
     /// The file of a stored artifact path (as in `outcome.artifacts[].path`), if it is a plain relative path
     /// and the file exists. Never resolves outside the artifact directory.
-    pub fn artifact(&self, relative: &str) -> Option<PathBuf> {
+    pub(crate) fn artifact_file(&self, relative: &str) -> Option<PathBuf> {
         if !is_plain(relative) {
             return None;
         }

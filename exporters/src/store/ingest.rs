@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::codec::encode_body;
 use super::incidents::{self, Run};
 use super::rollup::{self, Agg, Level};
-use super::{Ingested, Names, PairState, Store, StoreError, artifacts};
+use super::{Ingested, Names, PairState, SqliteStore, StoreError, artifacts};
 
 /// The `state` column's code of a state.
 pub(crate) fn state_code(state: State) -> i64 {
@@ -49,18 +49,13 @@ fn intern(conn: &Connection, names: &Names, staged: &mut Staged, check: bool, na
     Ok(id)
 }
 
-impl Store {
-    /// Stores a batch in one transaction and returns after it is committed (and fsynced when `durable`).
-    /// Results already stored are counted as duplicates, not stored again. Artifacts with bytes are written to
-    /// files (fsynced) before the commit and their relative path recorded. On error nothing of the batch is
-    /// stored and what was stored before is untouched.
-    pub fn ingest(&self, results: &[RunResult]) -> Result<Ingested, StoreError> {
-        self.ingest_marked(results).map(|(done, _)| done)
-    }
-
-    /// [`ingest`](Self::ingest), also returning the indices (into `results`) of the results stored now, so the
-    /// caller can pass on new results and not replays.
-    pub fn ingest_marked(&self, results: &[RunResult]) -> Result<(Ingested, Vec<usize>), StoreError> {
+impl SqliteStore {
+    /// Stores a batch in one transaction and returns after it is committed (and fsynced when `durable`), with
+    /// the indices (into `results`) of the results stored now. Results already stored are counted as
+    /// duplicates, not stored again. Artifacts with bytes are written to files (fsynced) before the commit and
+    /// their relative path recorded. On error nothing of the batch is stored and what was stored before is
+    /// untouched.
+    pub(crate) fn ingest_marked(&self, results: &[RunResult]) -> Result<(Ingested, Vec<usize>), StoreError> {
         if results.is_empty() {
             return Ok((Ingested::default(), Vec::new()));
         }

@@ -1,21 +1,24 @@
-//! The embedded result store: SQLite in WAL mode with versioned migrations, raw results, per-minute, per-hour
-//! and per-day rollups per (check, region), incidents, and artifact files on disk. Design: `docs/store.md`.
+//! The result store: the [`Store`] trait every backend implements, and the embedded backend, [`SqliteStore`]:
+//! SQLite in WAL mode with versioned migrations, raw results, per-minute, per-hour and per-day rollups per
+//! (check, region), incidents, and artifact files on disk. Design: `docs/store.md`, `docs/design.md`.
 //!
-//! [`Store`] is synchronous, `Send + Sync` and cheap to clone: one writer connection behind a mutex and a small
-//! pool of reader connections, so dashboard queries never wait for a write. From async code, call it through
-//! `tokio::task::spawn_blocking`.
+//! [`SqliteStore`] is synchronous, `Send + Sync` and cheap to clone: one writer connection behind a mutex and a
+//! small pool of reader connections, so dashboard queries never wait for a write. From async code, call it
+//! through `tokio::task::spawn_blocking`.
 
 mod artifacts;
 pub mod body;
 pub mod codec;
 pub mod incidents;
 mod ingest;
+mod interface;
 mod merge;
 mod overview;
 mod query;
 mod retention;
 pub mod rollup;
 pub mod schema;
+mod sqlite;
 mod types;
 mod uptime;
 
@@ -28,10 +31,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+pub use interface::Store;
 pub use overview::{HourLatency, LatestRun};
-pub use types::{
-    Bucket, Incident, Ingested, Latency, LatencyPoint, Pair, Pruned, ResultQuery, Totals, Uptime, UptimeQuery,
-};
+pub use types::{Bucket, Incident, Ingested, Latency, LatencyPoint, Pair, Pruned, ResultQuery, Uptime, UptimeQuery};
 
 /// The database file inside the store directory.
 pub const DB_FILE: &str = "probenet.db";
@@ -87,7 +89,10 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The database was written by a newer build.
-    #[error("the database has schema version {found}, newer than this build knows ({known}); refusing to downgrade")]
+    #[error(
+        "the database has schema version {found}, newer than this build knows ({known}): it was written by a newer \
+         probenet; refusing to downgrade; run a newer probenet, or restore the backup taken before the upgrade"
+    )]
     NewerSchema {
         /// The version found.
         found: i64,
@@ -167,15 +172,16 @@ pub(crate) struct Inner {
     pub(crate) minute_pruned_before_ms: AtomicI64,
 }
 
-/// The embedded store. Clones share the same database.
+/// The embedded store, SQLite: the [`Store`] backend of `probenet up` and small installs. Clones share the same
+/// database.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     pub(crate) inner: Arc<Inner>,
 }
 
-impl fmt::Debug for Store {
+impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("dir", &self.inner.dir).field("options", &self.inner.options).finish()
+        f.debug_struct("SqliteStore").field("dir", &self.inner.dir).field("options", &self.inner.options).finish()
     }
 }
 
@@ -201,9 +207,9 @@ fn configure(conn: &Connection, durable: bool, path: &Path) -> Result<(), StoreE
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating or migrating) the store in `dir`: `dir/probenet.db` and `dir/artifacts/`.
-    pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<SqliteStore, StoreError> {
         // Results and screenshots are the owner's alone.
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(dir)
@@ -253,7 +259,7 @@ impl Store {
             raw_pruned_before_ms: AtomicI64::new(raw_pruned_before),
             minute_pruned_before_ms: AtomicI64::new(minute_pruned_before),
         };
-        Ok(Store { inner: Arc::new(inner) })
+        Ok(SqliteStore { inner: Arc::new(inner) })
     }
 
     /// The store directory.
@@ -267,11 +273,9 @@ impl Store {
     }
 
     /// Results accepted and duplicates seen since open.
-    pub fn totals(&self) -> Totals {
-        Totals {
-            accepted: self.inner.accepted.load(Ordering::Relaxed),
-            duplicates: self.inner.duplicates.load(Ordering::Relaxed),
-        }
+    pub(crate) fn totals(&self) -> Ingested {
+        let load = |counter: &AtomicU64| usize::try_from(counter.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
+        Ingested { accepted: load(&self.inner.accepted), duplicates: load(&self.inner.duplicates) }
     }
 
     /// `PRAGMA integrity_check`: the problems SQLite lists, empty when the database is sound.

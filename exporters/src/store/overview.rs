@@ -2,7 +2,7 @@
 //! hourly median latency (a few statements, not one query per pair).
 
 use super::codec::Histogram;
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// The latest run of one pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,9 +34,9 @@ pub struct HourLatency {
     pub p50: Option<f64>,
 }
 
-impl Store {
+impl SqliteStore {
     /// The latest run of every pair that has one (while its raw result is kept).
-    pub fn latest_runs(&self) -> Result<Vec<LatestRun>, StoreError> {
+    pub(crate) fn latest_runs(&self) -> Result<Vec<LatestRun>, StoreError> {
         let conn = self.reader()?;
         let rows: Vec<(i64, i64, i64, i64, f64)> = conn
             .prepare_cached(
@@ -60,7 +60,7 @@ impl Store {
     }
 
     /// Every pair's hours starting in `[from_ms, to_ms)` that had runs, with their median duration.
-    pub fn hourly_latency(&self, from_ms: i64, to_ms: i64) -> Result<Vec<HourLatency>, StoreError> {
+    pub(crate) fn hourly_latency(&self, from_ms: i64, to_ms: i64) -> Result<Vec<HourLatency>, StoreError> {
         let conn = self.reader()?;
         let rows: Vec<(i64, i64, i64, i64, Vec<u8>)> = conn
             .prepare_cached(

@@ -10,7 +10,7 @@ use rusqlite::{Connection, params_from_iter};
 
 use super::codec::decode_body;
 use super::rollup::{Agg, DAY_MS, Level, Source, Term, plan, row_agg_at};
-use super::{Bucket, Incident, Latency, LatencyPoint, Pair, ResultQuery, Store, StoreError};
+use super::{Bucket, Incident, Latency, LatencyPoint, Pair, ResultQuery, SqliteStore, StoreError};
 
 /// Which pairs a query covers: `None` (a name never stored) matches nothing.
 #[derive(Debug, Clone, Copy)]
@@ -22,7 +22,7 @@ pub(crate) struct Filter {
 /// Rows of a term: (check, region, timestamp, aggregate).
 type Row = (i64, i64, i64, Agg);
 
-impl Store {
+impl SqliteStore {
     pub(crate) fn filter(
         &self,
         conn: &Connection,
@@ -55,7 +55,7 @@ impl Store {
     }
 
     /// The latest result of a pair.
-    pub fn latest(&self, check: &str, region: &str) -> Result<Option<RunResult>, StoreError> {
+    pub(crate) fn latest(&self, check: &str, region: &str) -> Result<Option<RunResult>, StoreError> {
         let query = ResultQuery {
             check: Some(check.to_owned()),
             region: Some(region.to_owned()),
@@ -66,7 +66,7 @@ impl Store {
     }
 
     /// Raw results, newest first (by `planned_at_ms`).
-    pub fn results(&self, query: &ResultQuery) -> Result<Vec<RunResult>, StoreError> {
+    pub(crate) fn results(&self, query: &ResultQuery) -> Result<Vec<RunResult>, StoreError> {
         let conn = self.reader()?;
         let Some(filter) = self.filter(&conn, query.check.as_deref(), query.region.as_deref())? else {
             return Ok(Vec::new());
@@ -209,7 +209,7 @@ impl Store {
 
     /// Uptime per bucket of `bucket_ms` over `[from_ms, to_ms)` for a check (one region or all together);
     /// buckets without runs are included with zero runs.
-    pub fn uptime_buckets(
+    pub(crate) fn uptime_buckets(
         &self,
         check: &str,
         region: Option<&str>,
@@ -241,7 +241,7 @@ impl Store {
 
     /// Latency per region of a check over `[from_ms, to_ms)`: percentiles from the log-scale histograms
     /// (within 4.4%), exact means.
-    pub fn latency(
+    pub(crate) fn latency(
         &self,
         check: &str,
         region: Option<&str>,
@@ -275,7 +275,7 @@ impl Store {
 
     /// Latency per step of `step_ms` over `[from_ms, to_ms)` for a check (one region or all together); steps
     /// without runs are left out.
-    pub fn latency_series(
+    pub(crate) fn latency_series(
         &self,
         check: &str,
         region: Option<&str>,
@@ -302,7 +302,7 @@ impl Store {
     }
 
     /// Incidents overlapping `[from_ms, to_ms)`, newest first.
-    pub fn incidents(
+    pub(crate) fn incidents(
         &self,
         check: Option<&str>,
         region: Option<&str>,
@@ -345,7 +345,7 @@ impl Store {
     }
 
     /// Every (check, region) pair with results, by check then region.
-    pub fn pairs(&self) -> Result<Vec<Pair>, StoreError> {
+    pub(crate) fn pairs(&self) -> Result<Vec<Pair>, StoreError> {
         let conn = self.reader()?;
         let rows: Vec<(i64, i64, i64)> = conn
             .prepare_cached("SELECT check_id, region_id, last_planned_ms FROM pairs")

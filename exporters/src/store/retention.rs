@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::rollup::Level;
-use super::{Pruned, Store, StoreError, artifacts};
+use super::{Pruned, SqliteStore, StoreError, artifacts};
 
 /// Pairs pruned per transaction.
 const PAIRS_PER_TRANSACTION: usize = 100;
@@ -17,9 +17,9 @@ fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
-impl Store {
+impl SqliteStore {
     /// Removes what is older than the retention, measured from `now_ms`.
-    pub fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
+    pub(crate) fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
         let options = &self.inner.options;
         let raw_cut = now_ms - millis(options.raw_retention);
         let minute_cut = now_ms - millis(options.minute_retention);

@@ -13,15 +13,6 @@ pub struct Ingested {
     pub duplicates: usize,
 }
 
-/// Results accepted and duplicates seen since the store was opened.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Totals {
-    /// Results stored.
-    pub accepted: u64,
-    /// Duplicates ignored.
-    pub duplicates: u64,
-}
-
 /// A (check, region) pair with results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pair {

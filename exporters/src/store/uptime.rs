@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::query::Filter;
 use super::rollup::{Counts, HOUR_MS, Level, MINUTE_MS, row_counts};
-use super::{Store, StoreError, Uptime, UptimeQuery};
+use super::{SqliteStore, StoreError, Uptime, UptimeQuery};
 
 /// Counts per (check, region).
 type PerPair = HashMap<(i64, i64), Counts>;
@@ -50,11 +50,11 @@ fn add_rows(conn: &Connection, sql: &str, values: Vec<Value>, at: usize, into: &
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Uptime per (check, region) over `[from_ms, to_ms)`: exact while raw results exist at both edges, minute
     /// precision where they are pruned (a partial minute counts whole when it starts inside the window), hour
     /// precision where minute rollups are pruned.
-    pub fn uptime(&self, query: &UptimeQuery) -> Result<Vec<Uptime>, StoreError> {
+    pub(crate) fn uptime(&self, query: &UptimeQuery) -> Result<Vec<Uptime>, StoreError> {
         let conn = self.reader()?;
         let Some(filter) = self.filter(&conn, query.check.as_deref(), query.region.as_deref())? else {
             return Ok(Vec::new());
@@ -97,7 +97,7 @@ impl Store {
     }
 
     /// Per pair, the runs planned before `t` (counted from the pair's first stored day row), at the precision
-    /// what is kept allows (see [`Store::uptime`]).
+    /// what is kept allows (see [`Store::uptime`](super::Store::uptime)).
     fn runs_before(&self, conn: &Connection, filter: &Filter, t: i64) -> rusqlite::Result<PerPair> {
         let kept = self.kept();
         let day = Level::Day.start(t);

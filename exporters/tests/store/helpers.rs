@@ -1,12 +1,19 @@
-//! Helpers of the store tests: result builders, a pseudo-random source, brute-force uptime, and the writer
-//! child process the crash test kills.
+//! Helpers of the store tests: result builders, a pseudo-random source, brute-force uptime, ingest through the
+//! trait, and the writer child process the crash test kills.
 
 use std::io::Write;
 use std::path::Path;
 
 use probenet_checks::outcome::{Artifact, Outcome, Phase, Reason, State};
 use probenet_checks::wire::RunResult;
-use probenet_exporters::store::{Store, StoreOptions};
+use probenet_exporters::store::{Ingested, SqliteStore, Store, StoreOptions};
+
+/// A UTC midnight.
+pub const T0: i64 = 1_750_000_000_000 - 1_750_000_000_000 % 86_400_000;
+/// A minute.
+pub const MIN: i64 = 60_000;
+/// A day.
+pub const DAY: i64 = 86_400_000;
 
 /// The environment variable that turns `crash_writer_child` into the writer.
 pub const CHILD_DIR: &str = "PROBENET_STORE_CRASH_DIR";
@@ -26,6 +33,31 @@ impl Lcg {
         self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % bound.max(1)
     }
+}
+
+/// Three days at one run a minute for two checks in two regions, with a deterministic mix of states.
+pub fn three_days() -> Vec<RunResult> {
+    let mut rng = Lcg(7);
+    let mut out = Vec::new();
+    for minute in 0..3 * 1440 {
+        for (check, region) in [("api", "eu"), ("api", "us"), ("web", "eu"), ("web", "us")] {
+            let state = match rng.below(20) {
+                0 => State::Down,
+                1 => State::Degraded,
+                _ => State::Up,
+            };
+            let offset = rng.below(59_000) as i64;
+            out.push(result(check, region, T0 + minute * MIN + offset, state, 0.01 + rng.below(500) as f64 / 1000.0));
+        }
+    }
+    out
+}
+
+/// Ingests a batch through the trait; the results stored now are as many as it says were accepted.
+pub fn ingest(store: &dyn Store, results: &[RunResult]) -> Result<Ingested, probenet_exporters::store::StoreError> {
+    let (ingested, fresh) = store.ingest(results.to_vec())?;
+    assert_eq!(fresh.len(), ingested.accepted, "the results stored now are the accepted ones");
+    Ok(ingested)
 }
 
 /// A result with the given state and duration, two phases, and a log.
@@ -80,11 +112,11 @@ pub fn child_result(batch: i64, i: i64) -> RunResult {
 
 /// The writer child: ingests batches from `CHILD_START` on, printing `ack N` after each commit, until killed.
 pub fn run_child(dir: &Path, start: i64) {
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = SqliteStore::open(dir, StoreOptions::default()).unwrap();
     let mut stdout = std::io::stdout();
     for batch in start..start + 100_000 {
         let results: Vec<RunResult> = (0..CHILD_BATCH).map(|i| child_result(batch, i)).collect();
-        store.ingest(&results).unwrap();
+        store.ingest(results).unwrap();
         writeln!(stdout, "ack {batch}").unwrap();
         stdout.flush().unwrap();
     }

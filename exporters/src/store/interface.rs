@@ -1,0 +1,90 @@
+//! The store interface: what the scheduler, its API and its dashboard source ask of a result store, whatever
+//! the backend (SQLite embedded, PostgreSQL for replicated schedulers). Why it looks like this:
+//! `docs/design.md`, "The store interface".
+
+use std::fmt;
+
+use probenet_checks::wire::RunResult;
+
+use super::{
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Pruned, ResultQuery, StoreError,
+    Uptime, UptimeQuery,
+};
+
+/// A result store: raw results, rollups, incidents and artifacts of every (check, region) pair.
+///
+/// Synchronous and object-safe (`Arc<dyn Store>`): every call may block on I/O, so async code calls it through
+/// `tokio::task::spawn_blocking`. Times are unix milliseconds; windows are `[from_ms, to_ms)` of
+/// `planned_at_ms`. A result's identity is (check, region, `planned_at_ms`): its run id.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Stores a batch in one transaction: all of it or, on error, nothing (and the prober sends it again).
+    /// Results whose run id is stored already count as duplicates and are not stored or counted again. Returns
+    /// the counts and the results stored now, in batch order (for the exporters and the alert engine). Artifact
+    /// bytes are stored with the batch; the stored result carries the artifact's `path` instead.
+    fn ingest(&self, results: Vec<RunResult>) -> Result<(Ingested, Vec<RunResult>), StoreError>;
+
+    /// Results accepted and duplicates seen by this process since the store was opened.
+    fn totals(&self) -> Ingested;
+
+    /// The latest result (by `planned_at_ms`) of a pair, while its raw result is kept.
+    fn latest(&self, check: &str, region: &str) -> Result<Option<RunResult>, StoreError>;
+
+    /// The latest run of every pair that has one (while its raw result is kept): where probers resume, and the
+    /// overview's cells.
+    fn latest_runs(&self) -> Result<Vec<LatestRun>, StoreError>;
+
+    /// Raw results matching the query, newest first (ties by check, then region).
+    fn results(&self, query: &ResultQuery) -> Result<Vec<RunResult>, StoreError>;
+
+    /// Every pair that ever had a result, by check then region.
+    fn pairs(&self) -> Result<Vec<Pair>, StoreError>;
+
+    /// Uptime of every matching pair over a window: exact while raw results cover its edges, to the minute (then
+    /// the hour) where they (then the minute rollups) are pruned. Pairs without runs in it are left out.
+    fn uptime(&self, query: &UptimeQuery) -> Result<Vec<Uptime>, StoreError>;
+
+    /// Uptime of a check (one region or all together) in buckets of `bucket_ms` from `from_ms`; buckets without
+    /// runs are included with zero runs.
+    fn uptime_buckets(
+        &self,
+        check: &str,
+        region: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<Bucket>, StoreError>;
+
+    /// Latency percentiles and phase means of a check per region over a window.
+    fn latency(&self, check: &str, region: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<Latency>, StoreError>;
+
+    /// A check's latency (one region or all together) in steps of `step_ms` from `from_ms`; steps without runs
+    /// are left out.
+    fn latency_series(
+        &self,
+        check: &str,
+        region: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+    ) -> Result<Vec<LatencyPoint>, StoreError>;
+
+    /// Every pair's hours starting in `[from_ms, to_ms)` that had runs, with their median duration (the
+    /// overview's sparklines, for every pair at once).
+    fn hourly_latency(&self, from_ms: i64, to_ms: i64) -> Result<Vec<HourLatency>, StoreError>;
+
+    /// Incidents (spans of consecutive failed runs) overlapping a window, newest first.
+    fn incidents(
+        &self,
+        check: Option<&str>,
+        region: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Incident>, StoreError>;
+
+    /// The bytes of a stored artifact, by the `path` a stored result carries; `None` when there is no such
+    /// artifact (or the path is not one the store hands out).
+    fn artifact(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Applies retention as of `now_ms`: raw results and their artifacts, rollups, closed incidents.
+    fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError>;
+}
