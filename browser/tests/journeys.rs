@@ -188,7 +188,9 @@ async fn a_slow_largest_contentful_paint_is_measured() {
     let steps = format!("        - goto: \"{}\"\n        - wait_for: \"#hero\"\n", site.url("/lcp?delay=0"));
     let outcome = run(&journey("fast-lcp", "10s", &steps, "{max_lcp: 5s}")).await;
     assert_eq!(outcome.state, State::Up, "{outcome:#?}");
-    assert!(outcome.details["web_vitals"]["lcp_seconds"].as_f64().is_some_and(|lcp| lcp < 0.8));
+    // Well below the slow page's, whatever the machine's load adds to both.
+    let fast = outcome.details["web_vitals"]["lcp_seconds"].as_f64().expect("an LCP");
+    assert!(fast + 0.5 < lcp, "LCP {fast}s for the page without delay, {lcp}s with 800ms");
 }
 
 /// A journey that checks it starts with no cookie or storage, sets its own, and sees only its own.
