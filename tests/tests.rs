@@ -16,11 +16,13 @@
 // - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
+// - container: the image (scripts/image, offline): a scheduler and probers in containers on a podman network
 
 mod util;
 
 mod alerting;
 mod alerting_regions;
+mod container;
 mod dashboard;
 mod export;
 mod exporters;
