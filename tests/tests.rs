@@ -17,11 +17,13 @@
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
 // - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network
+// - container: the image (scripts/image, offline): a scheduler and probers in containers on a podman network
 
 mod util;
 
 mod alerting;
 mod alerting_regions;
+mod container;
 mod dashboard;
 mod export;
 mod exporters;

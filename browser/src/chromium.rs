@@ -91,7 +91,7 @@ fn is_executable(file: &Path) -> bool {
 }
 
 /// Whether this process runs as root (Chromium's sandbox then cannot start, and `--no-sandbox` is needed).
-fn running_as_root() -> bool {
+pub fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
         status
             .lines()
@@ -99,6 +99,15 @@ fn running_as_root() -> bool {
             .and_then(|ids| ids.split_whitespace().nth(1))
             .is_some_and(|effective| effective == "0")
     })
+}
+
+/// What Chromium prints when its sandbox cannot start: no usable sandbox at all (no user namespaces and no
+/// setuid helper), or user namespaces refused (a seccomp profile, a sysctl).
+const SANDBOX_FAILURES: [&str; 3] = ["No usable sandbox", "Failed to move to new namespace", "zygote_host_impl_linux"];
+
+/// Whether a failed start failed because Chromium's sandbox could not start.
+fn sandbox_unusable(message: &str) -> bool {
+    SANDBOX_FAILURES.iter().any(|failure| message.contains(failure))
 }
 
 /// The start of a profile directory's name, followed by the owning process's id.
@@ -197,6 +206,10 @@ pub struct Chromium {
     pub version: String,
     /// The process id of Chromium's main process.
     pub pid: Option<u32>,
+    /// Whether Chromium runs in its own sandbox (false as root, or where the sandbox could not start).
+    pub sandbox: bool,
+    /// Why the sandboxed start failed, when this browser runs without its sandbox for that reason.
+    pub sandbox_error: Option<String>,
     /// Set when the browser misbehaved (a context could not be closed): the next run starts a new one.
     unhealthy: AtomicBool,
     /// Turns true once the process has exited (and been reaped).
@@ -210,7 +223,25 @@ pub struct Chromium {
 impl Chromium {
     /// Starts `binary` and connects to it. Call it on the runner's thread: the process and the connection
     /// belong to the runtime that starts them.
+    ///
+    /// As root, Chromium's sandbox cannot start and it runs without. Otherwise it starts sandboxed; where the
+    /// sandbox is not usable (a container runtime that allows no user namespaces, no setuid sandbox helper), it
+    /// is started again without, and [`Chromium::sandbox`] says so.
     pub async fn launch(binary: &Path) -> Result<Self, String> {
+        if running_as_root() {
+            return Self::start(binary, false).await;
+        }
+        match Self::start(binary, true).await {
+            Err(message) if sandbox_unusable(&message) => {
+                let mut chromium = Self::start(binary, false).await?;
+                chromium.sandbox_error = Some(message);
+                Ok(chromium)
+            }
+            started => started,
+        }
+    }
+
+    async fn start(binary: &Path, sandbox: bool) -> Result<Self, String> {
         remove_stale_profiles();
         let profile = tempfile::Builder::new()
             .prefix(&format!("{PROFILE_PREFIX}{}-", std::process::id()))
@@ -237,7 +268,7 @@ impl Chromium {
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("--remote-debugging-pipe")
             .arg("--lang=en-US");
-        if running_as_root() {
+        if !sandbox {
             // Headless Chromium without its sandbox needs to run without the zygote too on these machines.
             command.args(["--no-sandbox", "--no-zygote"]);
         }
@@ -329,6 +360,8 @@ impl Chromium {
             cdp,
             version,
             pid,
+            sandbox,
+            sandbox_error: None,
             unhealthy: AtomicBool::new(false),
             exited,
             kill: Mutex::new(Some(kill_tx)),

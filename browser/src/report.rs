@@ -16,6 +16,8 @@ pub struct BrowserInfo {
     pub version: String,
     /// Whether this run started it.
     pub launched: bool,
+    /// Whether it runs in Chromium's sandbox.
+    pub sandbox: bool,
 }
 
 /// Judges a journey and builds its outcome (phases are the runtime's).
@@ -75,7 +77,7 @@ pub fn outcome(expect: &BrowserExpect, journey: Journey, observed: &Observed, br
             "inp_seconds": page.inp.map(seconds),
         })),
         "pages": journey.pages.all().iter().map(PageSnapshot::details).collect::<Vec<_>>(),
-        "browser": {"version": browser.version, "launched": browser.launched},
+        "browser": {"version": browser.version, "launched": browser.launched, "sandbox": browser.sandbox},
     });
     probenet_checks::outcome::merge_details(&mut details, observed.details());
     let mut assertions = journey.assertions;

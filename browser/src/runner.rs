@@ -245,6 +245,11 @@ impl Inner {
         if launched {
             cx.phase("launch", started.elapsed());
             cx.log(format!("started {} (pid {})", chromium.version, chromium.pid.unwrap_or_default()));
+            if let Some(why) = &chromium.sandbox_error {
+                cx.log(format!("Chromium's sandbox is not usable here, so it runs without (--no-sandbox): {why}"));
+            } else if !chromium.sandbox {
+                cx.log("Chromium runs without its sandbox (--no-sandbox): probenet runs as root");
+            }
         }
         let setup = Instant::now();
         let opened = timeout_at(budget.steps, cx.timed("setup", Session::open(chromium.clone(), host, permit))).await;
@@ -265,7 +270,7 @@ impl Inner {
         };
         let driver = Driver { page: &session.page, chromium: &chromium };
         let journey = journey::run(check, cx, &driver, &mut observer, budget).await;
-        let info = BrowserInfo { version: chromium.version.clone(), launched };
+        let info = BrowserInfo { version: chromium.version.clone(), launched, sandbox: chromium.sandbox };
         report::outcome(&check.expect, journey, &observer.seen, &info)
     }
 

@@ -246,6 +246,21 @@ pub struct Leaf {
     key: Vec<u8>,
 }
 
+impl Leaf {
+    /// A rustls server configuration presenting this certificate (for servers that are not [`Server`]s).
+    pub fn server_config(self) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key));
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![self.cert], key)
+            .unwrap();
+        Arc::new(config)
+    }
+}
+
 impl Pki {
     /// A fresh CA, valid from 2000 to 2099.
     pub fn new() -> Self {
