@@ -10,7 +10,7 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{CONFIG, Net, now_ms, on_grid};
+use crate::util::{CONFIG, Net, now_ms, on_grid, rss};
 
 /// Any JSON value, nested a few levels, with the awkward leaves (extreme numbers, odd strings).
 fn any_json() -> impl Strategy<Value = Value> {
@@ -78,12 +78,6 @@ const FIELDS: [&str; 14] = [
     "details",
     "artifacts",
 ];
-
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-}
 
 #[test]
 fn hostile_protocol_bodies_get_a_4xx_never_a_5xx_or_a_crash() {

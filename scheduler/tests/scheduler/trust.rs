@@ -11,7 +11,7 @@ use probenet_scheduler::server::Limits;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{CONFIG, Net, now_ms, on_grid, result};
+use crate::util::{CONFIG, Net, now_ms, on_grid, result, rss};
 
 /// The prober that holds (check, eu) in the admin API's listing.
 async fn owner(net: &Net, check: &str) -> String {
@@ -164,11 +164,6 @@ async fn generation(net: &Net) -> u64 {
 #[tokio::test]
 async fn a_registration_flood_leaves_memory_and_the_generation_bounded() {
     let net = Net::start(CONFIG).await;
-    let rss = || -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-    };
     let before = rss();
     let start_generation = generation(&net).await;
     // 1,500 registrations with ~60 KB of made-up kinds each: refused, nothing kept.

@@ -261,6 +261,13 @@ pub fn on_grid(check: &str, region: &str, interval_s: u64, at_ms: i64) -> i64 {
     schedule.planned_at_or_after(offset, at_ms - interval_ms + 1).unwrap()
 }
 
+/// This process's resident memory, in bytes (the scheduler runs in it).
+pub fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
 /// The current time, unix ms.
 pub fn now_ms() -> i64 {
     probenet_scheduler::time::now_ms()
