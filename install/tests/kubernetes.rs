@@ -365,3 +365,38 @@ fn generated_secrets_are_random_and_shown_nowhere() {
     assert!(a.tokens["eu"].starts_with("pnt_") && a.tokens["eu"].len() == 4 + 43, "{}", a.tokens["eu"].len());
     assert!(!format!("{a:?}").contains(&a.tokens["eu"]));
 }
+
+/// The manifests of another stack over the same checks, written and parsed back.
+fn build_stack(stack: &str) -> (tempfile::TempDir, kubernetes::Manifests, Vec<Parsed>) {
+    let (dir, loaded) = common::load(stack, common::CHECKS);
+    let manifests = kubernetes::manifests(&loaded, &secrets(true));
+    let out = dir.path().join("k8s");
+    manifests.write(&out).expect("write");
+    let parsed = parse_back(&out);
+    (dir, manifests, parsed)
+}
+
+#[test]
+fn the_scheduler_port_follows_its_listen_address() {
+    let stack = STACK.replace(
+        "scheduler: {host: probenet.example.com}",
+        "scheduler: {host: probenet.example.com, listen: 0.0.0.0:9443}",
+    );
+    let (_dir, _, parsed) = build_stack(&stack);
+    let scheduler = pod_spec(find(&parsed, "StatefulSet", "probenet-scheduler"));
+    let c = &scheduler.containers[0];
+    assert_eq!(c.ports.as_ref().expect("ports")[0].container_port, 9443);
+    let args = c.args.clone().expect("args");
+    let listen = args.iter().position(|a| a == "--listen").expect("--listen");
+    assert_eq!(args[listen + 1], "0.0.0.0:9443");
+    let service: Service =
+        serde_json::from_value(find(&parsed, "Service", "probenet-scheduler").clone()).expect("a Service");
+    let ports = service.spec.and_then(|s| s.ports).expect("ports");
+    assert_eq!(ports.iter().map(|p| p.port).collect::<Vec<_>>(), [9443]);
+    let policy = find(&parsed, "NetworkPolicy", "allow-scheduler-9443");
+    assert_eq!(policy["spec"]["ingress"][0]["ports"][0]["port"], 9443);
+    let eu = pod_spec(find(&parsed, "Deployment", "probenet-prober-eu-west")).containers[0].args.clone();
+    assert_eq!(eu.expect("args")[..3], ["prober", "--scheduler", "https://probenet.example.com:9443"]);
+    let us = pod_spec(find(&parsed, "Deployment", "probenet-prober-us-east")).containers[0].args.clone();
+    assert_eq!(us.expect("args")[..3], ["prober", "--scheduler", "https://10.9.0.1:9443"]);
+}
