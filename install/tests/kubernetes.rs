@@ -400,3 +400,72 @@ fn the_scheduler_port_follows_its_listen_address() {
     let us = pod_spec(find(&parsed, "Deployment", "probenet-prober-us-east")).containers[0].args.clone();
     assert_eq!(us.expect("args")[..3], ["prober", "--scheduler", "https://10.9.0.1:9443"]);
 }
+
+/// The located errors of a stack that does not load, each as `probenet install` prints it.
+fn refused(stack: &str, checks: &str) -> Vec<String> {
+    let (_dir, path) = common::write(stack, checks);
+    match probenet_install::stack::load(&path) {
+        Ok(_) => panic!("stack loads:\n{stack}"),
+        Err(errors) => {
+            errors.0.iter().map(|e| format!("stack.yaml:{}:{}: {}: {}", e.line, e.col, e.path, e.message)).collect()
+        }
+    }
+}
+
+#[test]
+fn a_region_name_that_cannot_name_kubernetes_objects_is_refused_where_written() {
+    let stack = STACK.replace("  eu-west: {probers: 2}", "  eu_west: {probers: 2, kubernetes: {namespace: probes-eu}}");
+    let checks = common::CHECKS.replace("  eu-west: {}", "  eu_west: {}").replace("[eu-west]", "[eu_west]");
+    assert_eq!(
+        refused(&stack, &checks),
+        [
+            "stack.yaml:5:3: regions.eu_west: \"eu_west\" cannot be in Kubernetes object names (probenet-prober-NAME): a \
+             region name is 1 to 47 lowercase letters, digits and -, starting and ending with a letter or digit, as in \
+             eu-west"
+        ]
+    );
+    let long = "a".repeat(48);
+    let stack = STACK.replace("  eu-west: {probers: 2}", &format!("  {long}: {{probers: 2}}"));
+    let errors = refused(&stack, &common::CHECKS.replace("  eu-west: {}", &format!("  {long}: {{}}")));
+    assert!(errors.iter().any(|e| e.starts_with(&format!("stack.yaml:5:3: regions.{long}: "))), "{errors:?}");
+}
+
+#[test]
+fn two_regions_in_one_namespace_are_refused_on_the_second() {
+    let stack = STACK.replace("  eu-west: {probers: 2}", "  eu-west: {probers: 2, kubernetes: {namespace: probes-us}}");
+    assert_eq!(
+        refused(&stack, common::CHECKS),
+        ["stack.yaml:6:88: regions.us-east.kubernetes.namespace: namespace \"probes-us\" is region \"eu-west\"'s \
+             already: each region needs a namespace of its own (`kubernetes: {namespace: ...}`)"]
+    );
+    // A default namespace (`probenet-NAME`) taken by another region: reported at the region's name.
+    let stack = STACK
+        .replace("  eu-west: {probers: 2}", "  eu-west: {probers: 2, kubernetes: {namespace: probenet-us-east}}")
+        .replace(", namespace: probes-us", "");
+    assert_eq!(
+        refused(&stack, common::CHECKS),
+        ["stack.yaml:6:3: regions.us-east: namespace \"probenet-us-east\" is region \"eu-west\"'s already: each \
+             region needs a namespace of its own (`kubernetes: {namespace: ...}`)"]
+    );
+}
+
+#[test]
+fn a_region_without_a_context_is_applied_in_the_central_one() {
+    let stack = STACK.replace("  namespace: monitoring", "  context: central\n  namespace: monitoring");
+    let (_dir, manifests, _) = build_stack(&stack);
+    let contexts: Vec<(&str, Option<&str>)> =
+        manifests.clusters.iter().map(|c| (c.dir.as_str(), c.context.as_deref())).collect();
+    assert_eq!(
+        contexts,
+        [("central", Some("central")), ("region-eu-west", Some("central")), ("region-us-east", Some("us"))]
+    );
+    let readme = manifests.readme();
+    for line in [
+        "kubectl --context central apply -f central/\n",
+        "kubectl --context central apply -f region-eu-west/\n",
+        "kubectl --context us apply -f region-us-east/\n",
+    ] {
+        assert!(readme.contains(line), "{line}: {readme}");
+    }
+    assert!(!readme.contains("kubectl apply"), "{readme}");
+}
