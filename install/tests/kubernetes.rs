@@ -365,3 +365,107 @@ fn generated_secrets_are_random_and_shown_nowhere() {
     assert!(a.tokens["eu"].starts_with("pnt_") && a.tokens["eu"].len() == 4 + 43, "{}", a.tokens["eu"].len());
     assert!(!format!("{a:?}").contains(&a.tokens["eu"]));
 }
+
+/// The manifests of another stack over the same checks, written and parsed back.
+fn build_stack(stack: &str) -> (tempfile::TempDir, kubernetes::Manifests, Vec<Parsed>) {
+    let (dir, loaded) = common::load(stack, common::CHECKS);
+    let manifests = kubernetes::manifests(&loaded, &secrets(true));
+    let out = dir.path().join("k8s");
+    manifests.write(&out).expect("write");
+    let parsed = parse_back(&out);
+    (dir, manifests, parsed)
+}
+
+#[test]
+fn the_scheduler_port_follows_its_listen_address() {
+    let stack = STACK.replace(
+        "scheduler: {host: probenet.example.com}",
+        "scheduler: {host: probenet.example.com, listen: 0.0.0.0:9443}",
+    );
+    let (_dir, _, parsed) = build_stack(&stack);
+    let scheduler = pod_spec(find(&parsed, "StatefulSet", "probenet-scheduler"));
+    let c = &scheduler.containers[0];
+    assert_eq!(c.ports.as_ref().expect("ports")[0].container_port, 9443);
+    let args = c.args.clone().expect("args");
+    let listen = args.iter().position(|a| a == "--listen").expect("--listen");
+    assert_eq!(args[listen + 1], "0.0.0.0:9443");
+    let service: Service =
+        serde_json::from_value(find(&parsed, "Service", "probenet-scheduler").clone()).expect("a Service");
+    let ports = service.spec.and_then(|s| s.ports).expect("ports");
+    assert_eq!(ports.iter().map(|p| p.port).collect::<Vec<_>>(), [9443]);
+    let policy = find(&parsed, "NetworkPolicy", "allow-scheduler-9443");
+    assert_eq!(policy["spec"]["ingress"][0]["ports"][0]["port"], 9443);
+    let eu = pod_spec(find(&parsed, "Deployment", "probenet-prober-eu-west")).containers[0].args.clone();
+    assert_eq!(eu.expect("args")[..3], ["prober", "--scheduler", "https://probenet.example.com:9443"]);
+    let us = pod_spec(find(&parsed, "Deployment", "probenet-prober-us-east")).containers[0].args.clone();
+    assert_eq!(us.expect("args")[..3], ["prober", "--scheduler", "https://10.9.0.1:9443"]);
+}
+
+/// The located errors of a stack that does not load, each as `probenet install` prints it.
+fn refused(stack: &str, checks: &str) -> Vec<String> {
+    let (_dir, path) = common::write(stack, checks);
+    match probenet_install::stack::load(&path) {
+        Ok(_) => panic!("stack loads:\n{stack}"),
+        Err(errors) => {
+            errors.0.iter().map(|e| format!("stack.yaml:{}:{}: {}: {}", e.line, e.col, e.path, e.message)).collect()
+        }
+    }
+}
+
+#[test]
+fn a_region_name_that_cannot_name_kubernetes_objects_is_refused_where_written() {
+    let stack = STACK.replace("  eu-west: {probers: 2}", "  eu_west: {probers: 2, kubernetes: {namespace: probes-eu}}");
+    let checks = common::CHECKS.replace("  eu-west: {}", "  eu_west: {}").replace("[eu-west]", "[eu_west]");
+    assert_eq!(
+        refused(&stack, &checks),
+        [
+            "stack.yaml:5:3: regions.eu_west: \"eu_west\" cannot be in Kubernetes object names (probenet-prober-NAME): a \
+             region name is 1 to 47 lowercase letters, digits and -, starting and ending with a letter or digit, as in \
+             eu-west"
+        ]
+    );
+    let long = "a".repeat(48);
+    let stack = STACK.replace("  eu-west: {probers: 2}", &format!("  {long}: {{probers: 2}}"));
+    let errors = refused(&stack, &common::CHECKS.replace("  eu-west: {}", &format!("  {long}: {{}}")));
+    assert!(errors.iter().any(|e| e.starts_with(&format!("stack.yaml:5:3: regions.{long}: "))), "{errors:?}");
+}
+
+#[test]
+fn two_regions_in_one_namespace_are_refused_on_the_second() {
+    let stack = STACK.replace("  eu-west: {probers: 2}", "  eu-west: {probers: 2, kubernetes: {namespace: probes-us}}");
+    assert_eq!(
+        refused(&stack, common::CHECKS),
+        ["stack.yaml:6:88: regions.us-east.kubernetes.namespace: namespace \"probes-us\" is region \"eu-west\"'s \
+             already: each region needs a namespace of its own (`kubernetes: {namespace: ...}`)"]
+    );
+    // A default namespace (`probenet-NAME`) taken by another region: reported at the region's name.
+    let stack = STACK
+        .replace("  eu-west: {probers: 2}", "  eu-west: {probers: 2, kubernetes: {namespace: probenet-us-east}}")
+        .replace(", namespace: probes-us", "");
+    assert_eq!(
+        refused(&stack, common::CHECKS),
+        ["stack.yaml:6:3: regions.us-east: namespace \"probenet-us-east\" is region \"eu-west\"'s already: each \
+             region needs a namespace of its own (`kubernetes: {namespace: ...}`)"]
+    );
+}
+
+#[test]
+fn a_region_without_a_context_is_applied_in_the_central_one() {
+    let stack = STACK.replace("  namespace: monitoring", "  context: central\n  namespace: monitoring");
+    let (_dir, manifests, _) = build_stack(&stack);
+    let contexts: Vec<(&str, Option<&str>)> =
+        manifests.clusters.iter().map(|c| (c.dir.as_str(), c.context.as_deref())).collect();
+    assert_eq!(
+        contexts,
+        [("central", Some("central")), ("region-eu-west", Some("central")), ("region-us-east", Some("us"))]
+    );
+    let readme = manifests.readme();
+    for line in [
+        "kubectl --context central apply -f central/\n",
+        "kubectl --context central apply -f region-eu-west/\n",
+        "kubectl --context us apply -f region-us-east/\n",
+    ] {
+        assert!(readme.contains(line), "{line}: {readme}");
+    }
+    assert!(!readme.contains("kubectl apply"), "{readme}");
+}

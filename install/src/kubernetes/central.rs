@@ -12,8 +12,8 @@ use super::build::{
     probe, resources, secret_volume, selector, selector_labels, service,
 };
 use super::{
-    ALERTMANAGER_PORT, Cluster, File, Object, SCHEDULER_PORT, Secrets, TLS_SECRET, VMALERT_PORT, VMINSERT_PORT,
-    VMSELECT_PORT, VMSTORAGE_HTTP_PORT, VMSTORAGE_INSERT_PORT, VMSTORAGE_SELECT_PORT,
+    ALERTMANAGER_PORT, Cluster, File, Object, Secrets, TLS_SECRET, VMALERT_PORT, VMINSERT_PORT, VMSELECT_PORT,
+    VMSTORAGE_HTTP_PORT, VMSTORAGE_INSERT_PORT, VMSTORAGE_SELECT_PORT,
 };
 use crate::layout::STORE_USER;
 use crate::stack::{Loaded, Stack, StoreKind};
@@ -290,13 +290,14 @@ fn scheduler(stack: &Stack) -> Vec<Object> {
     let k = &stack.kubernetes;
     let ns = k.namespace.as_str();
     let with_store = stack.store.kind == StoreKind::VictoriaMetrics;
+    let scheduler_port = super::scheduler_port(stack);
     let mut args = vec!["scheduler".to_owned(), "-c".to_owned(), "/etc/probenet/checks".to_owned()];
     if with_store {
         args.extend(["-c".to_owned(), "/etc/probenet/stack.d".to_owned()]);
     }
     args.extend([
         "--listen".to_owned(),
-        format!("0.0.0.0:{SCHEDULER_PORT}"),
+        format!("0.0.0.0:{scheduler_port}"),
         "--data".to_owned(),
         "/var/lib/probenet".to_owned(),
         "--tls-cert".to_owned(),
@@ -306,7 +307,7 @@ fn scheduler(stack: &Stack) -> Vec<Object> {
         "--dashboard-url".to_owned(),
         stack.scheduler.dashboard_url.clone(),
     ]);
-    let c = container("scheduler", &k.image, args, vec![port("https", SCHEDULER_PORT)]);
+    let c = container("scheduler", &k.image, args, vec![port("https", scheduler_port)]);
     let mut c = with_probes(c, "/healthz", "https", true);
     c.resources = Some(resources(("200m", "256Mi"), ("1", "1Gi")));
     let mut mounts = vec![
@@ -339,7 +340,7 @@ fn scheduler(stack: &Stack) -> Vec<Object> {
             ns,
             &stack.name,
             "scheduler",
-            &[("https", SCHEDULER_PORT)],
+            &[("https", scheduler_port)],
             Some("LoadBalancer"),
             false,
         )),

@@ -31,8 +31,6 @@ use crate::yaml_out;
 pub const TLS_SECRET: &str = "probenet-tls";
 /// The secret holding the CA certificate (`ca.crt`) in each region's namespace.
 pub const CA_SECRET: &str = "probenet-ca";
-/// The scheduler's port.
-pub const SCHEDULER_PORT: i32 = 7443;
 /// The probers' `/metrics` and `/healthz` port.
 pub const PROBER_PORT: i32 = 9470;
 /// vminsert's port.
@@ -49,6 +47,11 @@ pub const VMSTORAGE_SELECT_PORT: i32 = 8401;
 pub const VMALERT_PORT: i32 = 8880;
 /// Alertmanager's port.
 pub const ALERTMANAGER_PORT: i32 = 9093;
+
+/// The scheduler's port: its container's, its Service's and the one probers dial, that of `scheduler.listen`.
+pub fn scheduler_port(stack: &crate::stack::Stack) -> i32 {
+    i32::from(stack.scheduler.listen.port())
+}
 
 /// One typed object.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,10 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::build::{meta, selector};
-use super::{
-    ALERTMANAGER_PORT, Object, SCHEDULER_PORT, VMINSERT_PORT, VMSELECT_PORT, VMSTORAGE_INSERT_PORT,
-    VMSTORAGE_SELECT_PORT,
-};
+use super::{ALERTMANAGER_PORT, Object, VMINSERT_PORT, VMSELECT_PORT, VMSTORAGE_INSERT_PORT, VMSTORAGE_SELECT_PORT};
 use crate::stack::{Stack, StoreKind};
 
 fn deny_all(stack: &Stack, namespace: &str) -> Object {
@@ -65,7 +62,7 @@ pub(super) fn central(stack: &Stack) -> Vec<Object> {
         ip_block: Some(IPBlock { cidr: cidr.clone(), except: None }),
         ..NetworkPolicyPeer::default()
     }));
-    objects.push(allow(stack, "scheduler", SCHEDULER_PORT, to_scheduler));
+    objects.push(allow(stack, "scheduler", super::scheduler_port(stack), to_scheduler));
     if stack.store.kind == StoreKind::VictoriaMetrics {
         let mut writers = vec![pods(stack, "scheduler", false)];
         if stack.alerting.is_some() {

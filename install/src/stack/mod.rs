@@ -98,7 +98,8 @@ pub struct RegionSpec {
     pub scheduler_host: Option<String>,
     /// Local target: the port of its first prober's `/metrics` (the next ones count up).
     pub metrics_port: Option<u16>,
-    /// Kubernetes target: the context (cluster) of kubeconfig; `None` is the central cluster's.
+    /// Kubernetes target: the context (cluster) of kubeconfig; the central cluster's (`kubernetes.context`) when
+    /// the stack file sets none, `None` only when that is `None` too (the current context).
     pub context: Option<String>,
     /// Kubernetes target: the namespace (default `probenet-REGION`).
     pub namespace: String,

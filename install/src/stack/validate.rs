@@ -1,6 +1,6 @@
 //! Validation of a stack file: its shape (serde), then every value, each error located.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path as FsPath, PathBuf};
 use std::time::Duration;
@@ -17,6 +17,8 @@ use super::{
 
 /// The most probers one region may run.
 pub const MAX_PROBERS: u32 = 64;
+/// The longest region name: `probenet-prober-NAME` is still a DNS label (63 characters).
+pub const MAX_REGION_NAME: usize = 63 - "probenet-prober-".len();
 
 /// Parses and validates a stack file held in memory; `name` is used in errors and relative `checks` paths are
 /// resolved against `base` (the stack file's directory). Pure: reads no file.
@@ -68,12 +70,17 @@ fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
     let scheduler = scheduler(cx, raw.scheduler);
     let regions_path = top.key("regions");
     let regions_place = cx.place(&regions_path);
+    let mut explicit_namespace = BTreeSet::new();
     let regions = match raw.regions {
         Some(map) if !map.is_empty() => map
             .into_iter()
             .filter_map(|(name, region)| {
                 let path = regions_path.key(&name);
-                region_spec(cx, &path, &name, region.unwrap_or_default()).map(|region| (name, region))
+                let region = region.unwrap_or_default();
+                if region.kubernetes.as_ref().is_some_and(|kube| kube.namespace.is_some()) {
+                    explicit_namespace.insert(name.clone());
+                }
+                region_spec(cx, &path, &name, region).map(|region| (name, region))
             })
             .collect(),
         Some(_) => {
@@ -86,6 +93,7 @@ fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
             BTreeMap::new()
         }
     };
+    distinct_namespaces(cx, &regions, &explicit_namespace);
     let store = store(cx, raw.store.unwrap_or_default());
     let alerting = match (store.kind, raw.alerting) {
         (StoreKind::None, Some(_)) => {
@@ -100,6 +108,13 @@ fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
         (StoreKind::VictoriaMetrics, alerting) => alerting_spec(cx, alerting.unwrap_or_default()),
     };
     let kubernetes = kubernetes(cx, raw.kubernetes.unwrap_or_default(), &regions);
+    let mut regions = regions;
+    if let Some(kubernetes) = &kubernetes {
+        // A region without a context runs in the central cluster, whatever context is current.
+        for region in regions.values_mut().filter(|region| region.context.is_none()) {
+            region.context.clone_from(&kubernetes.context);
+        }
+    }
     let stack = Stack {
         name: name?,
         checks,
@@ -112,6 +127,31 @@ fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
     };
     super::ports::check(cx, &stack);
     Some(stack)
+}
+
+/// No two regions in one namespace: their token Secrets and prober Deployments would overwrite each other. Each
+/// clash is reported on the later region in the file, naming the first.
+fn distinct_namespaces(cx: &mut Ctx<'_>, regions: &BTreeMap<String, RegionSpec>, explicit: &BTreeSet<String>) {
+    let mut in_file_order: Vec<(&String, &RegionSpec)> = regions.iter().collect();
+    in_file_order.sort_by_key(|(_, region)| (region.place.line, region.place.col));
+    let mut first_in: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, region) in in_file_order {
+        let Some(first) = first_in.get(region.namespace.as_str()) else {
+            first_in.insert(&region.namespace, name);
+            continue;
+        };
+        let path = Path::root().key("regions").key(name);
+        let message = format!(
+            "namespace {:?} is region {first:?}'s already: each region needs a namespace of its own \
+             (`kubernetes: {{namespace: ...}}`)",
+            region.namespace
+        );
+        if explicit.contains(name) {
+            cx.error(&path.key("kubernetes").key("namespace"), message);
+        } else {
+            cx.error_at_key(&path, message);
+        }
+    }
 }
 
 fn scheduler(cx: &mut Ctx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<SchedulerSpec> {
@@ -149,8 +189,17 @@ fn scheduler(cx: &mut Ctx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<
 fn region_spec(cx: &mut Ctx<'_>, path: &Path, name: &str, raw: RawRegion) -> Option<RegionSpec> {
     let place = cx.place(path);
     let mut ok = true;
-    if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        cx.error_at_key(path, "a region name is 1 to 128 characters without spaces");
+    // Kubernetes object names hold the region's name (`probenet-prober-NAME`, `probenet-NAME`): a DNS label.
+    let name_ok = name.len() <= MAX_REGION_NAME && is_dns_label(name);
+    if !name_ok {
+        cx.error_at_key(
+            path,
+            format!(
+                "{name:?} cannot be in Kubernetes object names (probenet-prober-NAME): a region name is 1 to \
+                 {MAX_REGION_NAME} lowercase letters, digits and -, starting and ending with a letter or digit, \
+                 as in eu-west"
+            ),
+        );
         ok = false;
     }
     let probers = raw.probers.unwrap_or(1);
@@ -178,17 +227,8 @@ fn region_spec(cx: &mut Ctx<'_>, path: &Path, name: &str, raw: RawRegion) -> Opt
             ok &= dns_label(cx, &path.key("kubernetes").key("namespace"), &namespace, "a namespace");
             namespace
         }
-        None => {
-            let namespace = format!("probenet-{name}");
-            if !is_dns_label(&namespace) {
-                cx.error_at_key(
-                    path,
-                    format!("{namespace:?} cannot be a Kubernetes namespace: set `kubernetes: {{namespace: ...}}`"),
-                );
-                ok = false;
-            }
-            namespace
-        }
+        // A valid region name makes a valid namespace (`probenet-` and at most 47 characters).
+        None => format!("probenet-{name}"),
     };
     if let Some(port) = raw.metrics_port {
         let last = u32::from(port) + probers.max(1) - 1;
