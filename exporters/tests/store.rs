@@ -63,8 +63,9 @@ mod sqlite {
 /// The suite against PostgreSQL plugs in here: a `mod postgres` like `mod sqlite` above, whose backend opens a
 /// store on a fresh database of `probenet_testkit::postgres`, then `store_suite!(postgres)`.
 #[test]
+#[ignore = "the PostgreSQL store is not implemented yet: the suite runs against SQLite only"]
 fn postgres_store_suite() {
-    eprintln!("SKIP: PostgreSQL store not implemented yet; the store suite runs against SQLite only");
+    panic!("the PostgreSQL store is not implemented yet");
 }
 
 #[test]
