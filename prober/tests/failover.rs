@@ -13,11 +13,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Scheduler, Setup, Store, Target, config, http_check, tls_acceptor, wait_until};
+use common::{Scheduler, Setup, Store, Target, config, http_check, start, tls_acceptor, wait_until};
 use probenet_checks::wire::Assignment;
-use probenet_prober::{Error, Options, Stats, StatsHandle};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use probenet_prober::{Error, Options, Stats};
 
 const TOKEN: &str = "pn_test_0123456789";
 const PROBER: &str = "prober-1";
@@ -60,28 +58,6 @@ fn options(schedulers: &str, spool: &Path) -> Options {
     options.name = PROBER.to_owned();
     options.spool = spool.to_owned();
     options
-}
-
-struct Running {
-    stats: StatsHandle,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<Stats, Error>>,
-}
-
-fn start(options: Options) -> Running {
-    let stats = StatsHandle::default();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(probenet_prober::run_with_stats(options, stats.clone(), async {
-        let _ = stopped.await;
-    }));
-    Running { stats, stop, task }
-}
-
-impl Running {
-    async fn shutdown(self) -> Stats {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("shutdown is bounded").unwrap().unwrap()
-    }
 }
 
 /// Every result in `store` once, and for each check every planned time of its window present exactly once
@@ -154,7 +130,7 @@ async fn moves_to_the_next_replica_when_one_is_gone_then_when_one_answers_503() 
     assert!((2..=4).contains(&switches), "a→b, b→c (and at most a stray extra): {switches}");
     assert!(text.contains(&format!("probenet_prober_scheduler_switches_total {switches}")), "{text}");
 
-    let stats = prober.shutdown().await;
+    let stats = prober.shutdown().await.unwrap();
     assert_eq!(c.registry().deregistered, [PROBER], "deregistered from the replica in use");
     let store = c.store();
     let results = assert_every_planned_run_once(&store, &stats);
@@ -193,7 +169,7 @@ async fn with_every_replica_down_results_are_spooled_then_delivered_once() {
         prober.stats.snapshot()
     );
     eprintln!("back on b and the spool replayed {:?} after it came back", back.elapsed());
-    let stats = prober.shutdown().await;
+    let stats = prober.shutdown().await.unwrap();
     assert_eq!(stats.results_replayed, stats.results_spooled);
     let store = b.store();
     assert_every_planned_run_once(&store, &stats);
@@ -224,7 +200,7 @@ async fn a_name_with_several_addresses_is_one_replica_per_address_over_tls() {
     a.stop().await;
     assert!(wait_until(Duration::from_secs(10), || b.knows(PROBER)).await, "registered with b");
     assert!(wait_until(Duration::from_secs(10), || b.acknowledged_batches() >= 2).await, "results through b");
-    let stats = prober.shutdown().await;
+    let stats = prober.shutdown().await.unwrap();
     assert!(stats.scheduler_switches >= 1);
     let store = b.store();
     assert_every_planned_run_once(&store, &stats);

@@ -9,13 +9,11 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Scheduler, Setup, Target, config, http_check, wait_until};
+use common::{Scheduler, Setup, Target, config, http_check, start, wait_until};
 use probenet_checks::config::CheckKind;
 use probenet_checks::wire::{Assignment, PROTOCOL_VERSION};
 use probenet_prober::plan::now_ms;
-use probenet_prober::{Error, Options, Stats, StatsHandle};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use probenet_prober::{Error, Options};
 
 const TOKEN: &str = "pn_test_0123456789";
 
@@ -45,28 +43,6 @@ fn options(url: &str, spool: &Path) -> Options {
     options.name = "prober-1".to_owned();
     options.spool = spool.to_owned();
     options
-}
-
-struct Running {
-    stats: StatsHandle,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<Stats, Error>>,
-}
-
-fn start(options: Options) -> Running {
-    let stats = StatsHandle::default();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(probenet_prober::run_with_stats(options, stats.clone(), async {
-        let _ = stopped.await;
-    }));
-    Running { stats, stop, task }
-}
-
-impl Running {
-    async fn shutdown(self) -> Result<Stats, Error> {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("shutdown is bounded").unwrap()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

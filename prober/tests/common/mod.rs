@@ -579,3 +579,28 @@ pub async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) ->
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A prober running in the test, stopped by [`Running::shutdown`].
+pub struct Running {
+    pub stats: probenet_prober::StatsHandle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    pub task: JoinHandle<Result<probenet_prober::Stats, probenet_prober::Error>>,
+}
+
+/// Starts a prober with `options`.
+pub fn start(options: probenet_prober::Options) -> Running {
+    let stats = probenet_prober::StatsHandle::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(probenet_prober::run_with_stats(options, stats.clone(), async {
+        let _ = stopped.await;
+    }));
+    Running { stats, stop, task }
+}
+
+impl Running {
+    /// Stops it (it hands its work back and flushes) and returns how it ended, within 20 s.
+    pub async fn shutdown(self) -> Result<probenet_prober::Stats, probenet_prober::Error> {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("shutdown is bounded").unwrap()
+    }
+}
