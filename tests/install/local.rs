@@ -14,7 +14,7 @@ use probenet_install::supervise::{self, State};
 use probenet_testkit::{Region, TARGET_IP};
 use serde_json::Value;
 
-use super::{Stack, assert_no_gap, current, poll, read_trimmed, require_packages};
+use super::{Stack, current, poll, read_trimmed, require_packages};
 use crate::util::processes::{can_create_namespaces, free_port, now_ms, serve_ok};
 
 const TARGET_PORT: u16 = 18_100;
@@ -199,13 +199,7 @@ fn install_upgrade_and_uninstall_a_stack_with_regions_in_namespaces() {
     assert!(output.status.success(), "unhealthy after the rollback");
     std::thread::sleep(Duration::from_secs(3));
     for (region, ..) in REGIONS {
-        assert_no_gap(
-            &stack.planned(scheduler, "web", region),
-            before,
-            after,
-            1_000,
-            &format!("in {region}, rollback"),
-        );
+        stack.assert_no_gap(scheduler, "web", region, before, after, &format!("in {region}, rollback"));
     }
 
     // Upgrade to a newer build through a path of its own: no result lost, the same supervisor.
@@ -227,7 +221,7 @@ fn install_upgrade_and_uninstall_a_stack_with_regions_in_namespaces() {
     // Wait until results planned after the upgrade are in (spooled ones included).
     std::thread::sleep(Duration::from_secs(3));
     for (region, ..) in REGIONS {
-        assert_no_gap(&stack.planned(scheduler, "web", region), before, after, 1_000, &format!("in {region}, upgrade"));
+        stack.assert_no_gap(scheduler, "web", region, before, after, &format!("in {region}, upgrade"));
     }
 
     // No secret in any log, after all of that.

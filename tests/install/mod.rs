@@ -154,15 +154,48 @@ impl Stack {
 /// Asserts that `planned` holds every interval from `from` to `to` (unix ms, widened by one interval on each
 /// side to the nearest planned time): at least three results, each `interval_ms` after the one before.
 pub fn assert_no_gap(planned: &[i64], from: i64, to: i64, interval_ms: i64, what: &str) {
+    if let Some(gap) = gap(planned, from, to, interval_ms, what) {
+        panic!("{gap}");
+    }
+}
+
+/// Why `planned` does not hold every interval from `from` to `to` (see [`assert_no_gap`]), if it does not.
+pub fn gap(planned: &[i64], from: i64, to: i64, interval_ms: i64, what: &str) -> Option<String> {
     let window: Vec<i64> =
         planned.iter().copied().filter(|at| *at >= from - 2 * interval_ms && *at <= to + interval_ms).collect();
-    assert!(window.len() >= 3, "too few results {what}: {window:?}");
-    assert!(
-        window.first().is_some_and(|first| *first <= from) && window.last().is_some_and(|last| *last >= to),
-        "the results {what} do not span {from}..{to}: {window:?}"
-    );
-    for pair in window.windows(2) {
-        assert_eq!(pair[1] - pair[0], interval_ms, "a result is missing {what}: {window:?}");
+    if window.len() < 3 {
+        return Some(format!("too few results {what}: {window:?}"));
+    }
+    if !(window.first().is_some_and(|first| *first <= from) && window.last().is_some_and(|last| *last >= to)) {
+        return Some(format!("the results {what} do not span {from}..{to}: {window:?}"));
+    }
+    window
+        .windows(2)
+        .find(|pair| pair[1] - pair[0] != interval_ms)
+        .map(|pair| format!("a result is missing {what} between {} and {}: {window:?}", pair[0], pair[1]))
+}
+
+impl Stack {
+    /// [`assert_no_gap`] on the scheduler's results of `check` in `region`; on failure the tails of the
+    /// scheduler's and the probers' logs go to the test log first, so a failure on CI says why.
+    pub fn assert_no_gap(&self, scheduler: u16, check: &str, region: &str, from: i64, to: i64, what: &str) {
+        let planned = self.planned(scheduler, check, region);
+        let Some(gap) = gap(&planned, from, to, 1_000, what) else { return };
+        self.print_logs();
+        panic!("{gap}");
+    }
+
+    /// The last 60 lines of every log of the install.
+    pub fn print_logs(&self) {
+        let Ok(entries) = std::fs::read_dir(self.layout.log_dir()) else { return };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+            eprintln!("---- {} (last {} lines) ----\n{tail}", path.display(), lines.len().min(60));
+        }
     }
 }
 

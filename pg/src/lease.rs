@@ -8,6 +8,20 @@ use tokio_postgres::Client;
 /// The lease every scheduler replica contends for.
 pub const SCHEDULER_LEASE: &str = "scheduler";
 
+/// The lease table.
+pub const MIGRATIONS: crate::Migrations = crate::Migrations {
+    component: "lease",
+    steps: &[(
+        1,
+        "CREATE TABLE scheduler_lease (
+             name TEXT PRIMARY KEY,
+             holder TEXT NOT NULL,
+             generation BIGINT NOT NULL,
+             expires_at TIMESTAMPTZ NOT NULL
+         );",
+    )],
+};
+
 /// One replica's claim on a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_postgres::Transaction;
 
-use crate::ha::fence::{FencedError, FencedFuture};
-use crate::ha::lease::{Leadership, Lease};
+use crate::fence::{FencedError, FencedFuture};
+use crate::lease::{Leadership, Lease};
 
 /// How long a clean stop waits for the release before giving up (the lease then runs out by itself).
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,6 +44,11 @@ impl Elector {
     /// The lease it keeps.
     pub fn lease(&self) -> &Lease {
         &self.lease
+    }
+
+    /// The right to write under `generation` (from [`LeaderHandle::generation`]).
+    pub fn fence(&self, generation: u64) -> crate::Fence {
+        crate::Fence { lease: self.lease.clone(), generation }
     }
 
     /// The pool it renews on.
@@ -124,7 +129,7 @@ impl Elector {
             .map_err(|error| format!("database connection: {error}"))?;
         match tokio::time::timeout_at(limit.into(), self.lease.try_acquire_or_renew(&mut client, held)).await {
             Ok(Ok(leadership)) => Ok(leadership),
-            Ok(Err(error)) => Err(format!("renewing the lease: {}", crate::ha::describe(&error))),
+            Ok(Err(error)) => Err(format!("renewing the lease: {}", crate::describe(&error))),
             Err(_) => {
                 drop(Object::take(client));
                 Err("the database did not answer before the deadline".to_string())
@@ -145,7 +150,7 @@ impl Elector {
     async fn release(&self, generation: u64) {
         let release = async {
             let client = self.pool.get().await.map_err(|error| error.to_string())?;
-            self.lease.release(&client, generation).await.map_err(|error| crate::ha::describe(&error))
+            self.lease.release(&client, generation).await.map_err(|error| crate::describe(&error))
         };
         match tokio::time::timeout(RELEASE_TIMEOUT, release).await {
             Ok(Ok(true)) => tracing::info!(holder = %self.lease.holder, generation, "leader lease released"),

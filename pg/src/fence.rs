@@ -8,7 +8,7 @@ use std::pin::Pin;
 use deadpool_postgres::Pool;
 use tokio_postgres::Transaction;
 
-use crate::ha::lease::{Lease, from_sql};
+use crate::lease::{Lease, from_sql};
 
 /// Why a fenced write did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,7 @@ pub enum FencedError {
     #[error("database connection: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
     /// A statement failed (the write's own, or the check); the transaction was rolled back.
-    #[error("database: {}", crate::ha::describe(.0))]
+    #[error("database: {}", crate::describe(.0))]
     Database(#[from] tokio_postgres::Error),
 }
 
@@ -46,6 +46,23 @@ impl FencedError {
             Self::Fenced { .. } | Self::Expired { .. } => true,
             Self::Pool(_) | Self::Database(_) => false,
         }
+    }
+}
+
+/// A leader's right to write: the lease it holds and the generation it leads under. Stores that keep
+/// leader-only state (the alert engine's) take one and check it in every write's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease.
+    pub lease: std::sync::Arc<Lease>,
+    /// The generation the writes are made under.
+    pub generation: u64,
+}
+
+impl Fence {
+    /// [`Lease::check`] under this generation, inside the caller's transaction.
+    pub async fn check(&self, tx: &Transaction<'_>) -> Result<(), FencedError> {
+        self.lease.check(tx, self.generation).await
     }
 }
 
