@@ -49,7 +49,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/silences", post(add_silence))
         .route("/api/v1/silences/{id}", axum::routing::delete(expire_silence))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/v1/cluster", get(cluster))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .with_state(shared)
@@ -59,7 +60,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 pub fn metrics_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/metrics", get(|State(shared): State<Arc<Shared>>| async move { metrics_page(&shared).await }))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -167,6 +168,35 @@ async fn version(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resul
         "version": env!("CARGO_PKG_VERSION"),
         "protocols": crate::protocol::SUPPORTED_PROTOCOLS.collect::<Vec<u32>>(),
     })))
+}
+
+/// `GET /healthz`: 200 `ok`, or (replicated) 503 while the database has not answered for a few seconds, so a
+/// load balancer and the probers move to a replica that can store results.
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.cluster() {
+        Some(cluster) if !cluster.healthy() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unhealthy: the database does not answer\n").into_response()
+        }
+        _ => "ok\n".into_response(),
+    }
+}
+
+/// `GET /api/v1/cluster` (admin): the leader, the lease generation and the replicas; a single scheduler is a
+/// cluster of one that leads.
+async fn cluster(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&shared, &headers)?;
+    let Some(cluster) = shared.cluster() else {
+        return Ok(Json(serde_json::json!({
+            "leader": null,
+            "lease_generation": 0,
+            "replicated": false,
+            "members": [],
+        })));
+    };
+    let view = cluster.view().await.map_err(|error| ApiError::unavailable(format!("cluster state: {error}")))?;
+    let mut body = serde_json::to_value(view).map_err(|error| ApiError::unavailable(error.to_string()))?;
+    body["replicated"] = serde_json::Value::Bool(true);
+    Ok(Json(body))
 }
 
 #[derive(Debug, Serialize)]

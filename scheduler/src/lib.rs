@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod api;
 pub mod assign;
+pub mod cluster;
 pub mod config;
 pub mod files;
 pub mod ha;
@@ -72,6 +73,22 @@ pub struct Options {
     pub metrics_listen: Option<SocketAddr>,
     /// What the server allows its clients (connections, idle time, body read time).
     pub limits: server::Limits,
+    /// Replicated: the PostgreSQL database the replicas share, and who this replica is. `None`: a single
+    /// scheduler on its embedded store.
+    pub cluster: Option<ClusterOptions>,
+}
+
+/// A replica's database and identity.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// `postgres://USER@HOST:PORT/DB?sslmode=...`, its password already resolved (never logged).
+    pub database: String,
+    /// TLS to the database.
+    pub tls: ha::Tls,
+    /// Connections this replica keeps at most.
+    pub pool_size: usize,
+    /// Who this replica is.
+    pub replica: cluster::ReplicaOptions,
 }
 
 /// Why the scheduler could not start.
@@ -114,6 +131,9 @@ pub enum Error {
     /// An exporter could not start.
     #[error(transparent)]
     Exporter(#[from] probenet_exporters::build::BuildError),
+    /// The PostgreSQL database of a replicated scheduler could not be reached or migrated.
+    #[error("the database: {0}")]
+    Database(String),
     /// A start-up task failed to run.
     #[error("start-up failed: {0}")]
     Internal(String),
@@ -129,6 +149,7 @@ pub struct Running {
     tasks: JoinSet<()>,
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl Running {
@@ -164,8 +185,27 @@ impl Running {
         &self.store
     }
 
-    /// Stops accepting, ends long-polls, lets open requests finish (bounded), and waits for every task.
+    /// The cluster, when replicated.
+    pub fn cluster(&self) -> Option<&Arc<cluster::Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// Ends like a killed process as far as the others can tell: the lease is neither released nor renewed (it
+    /// runs out by itself), every task and connection ends at once, nothing is flushed. For failover tests.
+    pub fn crash(mut self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.crash();
+        }
+        self.stop.send_replace(true);
+        self.tasks.abort_all();
+    }
+
+    /// Stops accepting, ends long-polls, lets open requests finish (bounded), and waits for every task. A
+    /// leader steps down and releases its lease first, so another replica takes over at once.
     pub async fn shutdown(mut self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.stop().await;
+        }
         self.stop.send_replace(true);
         while self.tasks.join_next().await.is_some() {}
         self.shared.outputs.close(std::time::Duration::from_secs(5)).await;
@@ -202,6 +242,21 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         options.limits.body,
         stopping.clone(),
     ));
+    let cluster = match &options.cluster {
+        Some(cluster) => {
+            let pool = ha::connect(&cluster.database, cluster.tls.clone(), cluster.pool_size)
+                .map_err(|error| Error::Database(error.to_string()))?;
+            let mut replica = cluster.replica.clone();
+            if replica.url.is_empty() {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                replica.url = format!("{scheme}://{addr}");
+            }
+            let joined = cluster::Cluster::join(pool, replica).await.map_err(Error::Database)?;
+            shared.set_cluster(joined.clone());
+            Some(joined)
+        }
+        None => None,
+    };
     let router = api::router(shared.clone());
     let router = match dashboard_router(&shared, &store, options.listen, tls.is_some()) {
         // API paths keep JSON errors; every other path is the dashboard's.
@@ -227,11 +282,14 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     }
     tasks.spawn(server::serve(listener, acceptor, router, options.limits, stopping.clone()));
     tasks.spawn(shared.clone().duties());
+    if let Some(cluster) = &cluster {
+        tasks.spawn(cluster::run(shared.clone(), cluster.clone()));
+    }
     tasks.spawn(crate::store::prune_every(store.clone(), std::time::Duration::from_secs(3600), stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
     tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
-    Ok(Running { addr, metrics_addr, tls, stop, tasks, shared, store })
+    Ok(Running { addr, metrics_addr, tls, stop, tasks, shared, store, cluster })
 }
 
 /// The dashboard's routes, with its read token from the config; none (and a log line) when the config sets no

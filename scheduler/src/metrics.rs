@@ -30,6 +30,22 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
         "Pairs no live prober of their region can run.",
         plan.table.unassigned() as u64,
     );
+    if let Some(cluster) = shared.cluster() {
+        gauge(
+            &mut out,
+            "probenet_scheduler_leader",
+            "1 on the replica that leads (assigns and evaluates alerts), 0 on the others.",
+            u64::from(cluster.leading().is_some()),
+        );
+        gauge(
+            &mut out,
+            "probenet_scheduler_database_up",
+            "1 while the database answers this replica.",
+            u64::from(cluster.healthy()),
+        );
+    } else {
+        gauge(&mut out, "probenet_scheduler_leader", "1 on the replica that leads; a single scheduler leads.", 1);
+    }
     let totals = shared.store.totals();
     counter(&mut out, "probenet_scheduler_results_ingested_total", "Results stored.", totals.accepted as u64);
     counter(

@@ -17,6 +17,7 @@ use probenet_checks::wire::{
 };
 
 use crate::api::{ApiError, authorize, json_body, param, params};
+use crate::cluster::db::ProberRow;
 use crate::ownership::Refusal;
 use crate::registry::RegistryError;
 use crate::state::{INGEST_HORIZON_MS, INGEST_SKEW_MS, Shared};
@@ -123,6 +124,34 @@ pub async fn register(
     shared
         .with_registry(|registry| registry.register(&register, &principal.id, Instant::now(), now_ms))
         .map_err(registry_error)?;
+    if let Some(cluster) = shared.cluster() {
+        // Replicated: the database is the registry every replica reads; refused there, refused here.
+        let row = ProberRow {
+            region: register.region.clone(),
+            name: register.name.clone(),
+            token: principal.id.clone(),
+            version: register.version.clone(),
+            kinds: register.kinds.clone(),
+            registered_at_ms: now_ms,
+            last_heartbeat_ms: now_ms,
+            remaining: Duration::ZERO,
+        };
+        let lease = shared.with_registry(|registry| registry.lease());
+        let recorded = cluster.register(&row, lease).await;
+        if recorded != Ok(true) {
+            shared.with_registry(|registry| registry.forget(&register.region, &register.name));
+        }
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(registry_error(RegistryError::Conflict {
+                    name: register.name.clone(),
+                    region: register.region.clone(),
+                }));
+            }
+            Err(error) => return Err(ApiError::unavailable(format!("registration not recorded: {error}"))),
+        }
+    }
     if !shared.config().config.regions.contains_key(&register.region) {
         tracing::warn!(
             prober = register.name,
@@ -144,6 +173,22 @@ pub async fn heartbeat(
     let beat: Heartbeat = json_body(&shared, body, SMALL_BODY).await?;
     require_region(&principal.scope, &beat.region)?;
     let now_ms = crate::time::now_ms();
+    if let Some(cluster) = shared.cluster() {
+        // Replicated: the lease is renewed in the database (the prober may have registered with another replica);
+        // the mirror brings it here.
+        let lease = shared.with_registry(|registry| registry.lease());
+        let live = cluster
+            .heartbeat(&beat.region, &beat.name, &principal.id, now_ms, lease)
+            .await
+            .map_err(|error| ApiError::unavailable(format!("heartbeat not recorded: {error}")))?;
+        if !live {
+            return Err(registry_error(RegistryError::NotRegistered(beat.name.clone())));
+        }
+        let _ = shared.with_registry(|registry| {
+            registry.heartbeat(&beat.name, &beat.region, &principal.id, Instant::now(), now_ms)
+        });
+        return Ok(registered(&shared));
+    }
     shared
         .with_registry(|registry| registry.heartbeat(&beat.name, &beat.region, &principal.id, Instant::now(), now_ms))
         .map_err(registry_error)?;
@@ -165,6 +210,12 @@ pub async fn deregister(
             registry.deregister(&beat.name, &beat.region, &principal.id).map(|()| live)
         })
         .map_err(registry_error)?;
+    if let Some(cluster) = shared.cluster() {
+        cluster
+            .deregister(&beat.region, &beat.name, &principal.id)
+            .await
+            .map_err(|error| ApiError::unavailable(format!("deregistration not recorded: {error}")))?;
+    }
     if was_live {
         tracing::info!(prober = beat.name, region = beat.region, "prober deregistered; its checks move now");
     }
@@ -216,9 +267,12 @@ pub async fn assignments(
     }
 
     let plan = shared.plan().await;
-    let Some(index) = plan.index.get(&(region.clone(), name.clone())).copied() else {
+    let index = plan.index.get(&(region.clone(), name.clone())).copied();
+    // Replicated, a prober registered since the leader last published is not in this generation yet: it gets
+    // nothing until the next one, which comes within a moment.
+    if index.is_none() && shared.cluster().is_none() {
         return Err(registry_error(RegistryError::NotRegistered(name.clone())));
-    };
+    }
     // The region's view, never the whole config: notifiers, alerts, the dashboard and other regions' checks
     // stay here. Without a view the prober is refused and retries.
     let view = plan.config.view(&region).map_err(|error| {
@@ -226,8 +280,9 @@ pub async fn assignments(
     })?;
     let checks = &plan.config.config.checks;
     let assigned = shared.with_last_planned(|last_planned| {
-        plan.table
-            .of_prober(index)
+        index
+            .into_iter()
+            .flat_map(|index| plan.table.of_prober(index))
             .map(|(pair, offset_ms)| {
                 let (c, r) = plan.table.pair(pair);
                 let (check, region) = (&checks[c].name, &checks[c].regions[r]);

@@ -86,6 +86,8 @@ pub struct Registry {
     budgets: HashMap<String, Budget>,
     generation: u64,
     changes: watch::Sender<u64>,
+    /// Replicated: the generation is the one the leader published ([`Registry::follow`]), not bumped here.
+    following: bool,
 }
 
 impl Registry {
@@ -105,7 +107,48 @@ impl Registry {
             budgets: HashMap::new(),
             generation: 1,
             changes,
+            following: false,
         }
+    }
+
+    /// Replicated schedulers: from now on the generation is only set by [`Registry::set_generation`] (from
+    /// the assignment the leader published), starting at 0 (none published yet); local changes do not move it.
+    pub fn follow(&mut self) {
+        self.following = true;
+        self.generation = 0;
+        self.changes.send_replace(0);
+    }
+
+    /// Whether the generation follows a leader.
+    pub fn following(&self) -> bool {
+        self.following
+    }
+
+    /// Sets the generation the leader published and wakes every watcher.
+    pub fn set_generation(&mut self, generation: u64) {
+        self.generation = generation;
+        self.changes.send_replace(generation);
+    }
+
+    /// Replicated schedulers: makes the live probers those of the database (every replica's registrations),
+    /// each with its remaining lease. Probers that are gone are noted as departed (their last flush is taken).
+    pub fn mirror(&mut self, live: Vec<Prober>) {
+        let incoming: std::collections::BTreeSet<(String, String)> =
+            live.iter().map(|p| (p.region.clone(), p.name.clone())).collect();
+        let gone: Vec<(String, String)> = self.probers.keys().filter(|key| !incoming.contains(*key)).cloned().collect();
+        for key in gone {
+            if let Some(prober) = self.probers.remove(&key) {
+                self.depart(key, prober.token);
+            }
+        }
+        for prober in live {
+            self.probers.insert((prober.region.clone(), prober.name.clone()), prober);
+        }
+    }
+
+    /// Removes a prober without noting it as departed (a registration the database refused).
+    pub fn forget(&mut self, region: &str, name: &str) {
+        self.probers.remove(&(region.to_owned(), name.to_owned()));
     }
 
     /// The current generation.
@@ -128,8 +171,11 @@ impl Registry {
         self.lease = lease;
     }
 
-    /// Bumps the generation and wakes every watcher.
+    /// Bumps the generation and wakes every watcher (not when following a leader: see [`Registry::follow`]).
     pub fn bump(&mut self) {
+        if self.following {
+            return;
+        }
         self.generation += 1;
         self.changes.send_replace(self.generation);
     }

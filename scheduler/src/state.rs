@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use probenet_checks::ConfigError;
@@ -14,6 +14,8 @@ use tokio::sync::watch;
 
 use crate::alerts::Alerting;
 use crate::assign::{self, CheckInput, ProberInput, Table};
+use crate::cluster::Cluster;
+use crate::cluster::db::{ProberRow, Published};
 use crate::config::{Loaded, Stamps};
 use crate::outputs::Outputs;
 use crate::ownership::{Owner, Ownership, Refusal};
@@ -74,6 +76,10 @@ pub struct Shared {
     pub body_timeout: Duration,
     /// True once the scheduler is stopping (long-polls return at once).
     pub stopping: watch::Receiver<bool>,
+    /// The cluster this scheduler is a replica of, when its store is PostgreSQL.
+    cluster: OnceLock<Arc<Cluster>>,
+    /// When the owners were last recorded, unix ms.
+    owners_since_ms: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -84,6 +90,8 @@ struct Inner {
     rejected: Vec<ConfigError>,
     stamps: Stamps,
     plan: Option<Arc<Plan>>,
+    /// Replicated: what the leader published last (the probers the current generation covers).
+    published: Option<Published>,
 }
 
 /// The assignment of one generation.
@@ -137,7 +145,14 @@ impl Shared {
         let registry = Registry::new(loaded.config.scheduling.lease);
         Self {
             paths,
-            inner: Mutex::new(Inner { registry, config: Arc::new(loaded), rejected: Vec::new(), stamps, plan: None }),
+            inner: Mutex::new(Inner {
+                registry,
+                config: Arc::new(loaded),
+                rejected: Vec::new(),
+                stamps,
+                plan: None,
+                published: None,
+            }),
             plan_lock: Mutex::new(()),
             store,
             outputs,
@@ -153,7 +168,42 @@ impl Shared {
             results_refused: Default::default(),
             body_timeout,
             stopping,
+            cluster: OnceLock::new(),
+            owners_since_ms: AtomicI64::new(i64::MIN),
         }
+    }
+
+    /// Makes this scheduler a replica of `cluster`: the generation follows what its leader publishes.
+    pub fn set_cluster(&self, cluster: Arc<Cluster>) {
+        if self.cluster.set(cluster).is_ok() {
+            self.lock().registry.follow();
+        }
+    }
+
+    /// The cluster, when replicated.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Replicated: the live probers of every replica, from the database.
+    pub fn mirror(&self, live: &[ProberRow]) {
+        let now = Instant::now();
+        let probers = live.iter().map(|row| prober_of(row, now + row.remaining)).collect();
+        self.lock().registry.mirror(probers);
+    }
+
+    /// Replicated: the assignment the leader published becomes the current generation.
+    pub fn follow(&self, published: Published) {
+        let mut inner = self.lock();
+        if published.config_hash != inner.config.hash {
+            tracing::warn!(
+                generation = published.generation,
+                "the leader runs another config than this replica; every replica must read the same config files"
+            );
+        }
+        let generation = published.generation;
+        inner.published = Some(published);
+        inner.registry.set_generation(generation);
     }
 
     /// Notes the planned times of stored results.
@@ -240,12 +290,21 @@ impl Shared {
     /// Computes the current generation's plan unless another thread just did.
     pub fn plan_now(&self) -> Arc<Plan> {
         let _computing = self.plan_lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let (generation, config, mut probers) = {
+        let (generation, config, mut probers, since) = {
             let inner = self.lock();
             if let Some(plan) = inner.plan.clone().filter(|plan| plan.generation == inner.registry.generation()) {
                 return plan;
             }
-            (inner.registry.generation(), inner.config.clone(), inner.registry.probers().cloned().collect::<Vec<_>>())
+            let probers = match &inner.published {
+                // Replicated: the probers the leader published for this generation, never this replica's view.
+                Some(published) if inner.registry.following() => {
+                    published.probers.iter().map(|row| prober_of(row, Instant::now())).collect::<Vec<_>>()
+                }
+                _ if inner.registry.following() => Vec::new(),
+                _ => inner.registry.probers().cloned().collect::<Vec<_>>(),
+            };
+            let since = inner.published.as_ref().map(|published| published.published_at_ms);
+            (inner.registry.generation(), inner.config.clone(), probers, since)
         };
         probers.sort_by(|a, b| (&a.region, &a.name).cmp(&(&b.region, &b.name)));
         let checks: Vec<CheckInput<'_>> = config.config.checks.iter().map(CheckInput::of).collect();
@@ -263,13 +322,15 @@ impl Shared {
         if inner.registry.generation() == generation {
             inner.plan = Some(plan.clone());
             drop(inner);
-            self.record_owners(&plan);
+            self.record_owners(&plan, since.unwrap_or_else(crate::time::now_ms));
         }
         plan
     }
 
     /// Notes who owns each pair from now on (result ingest checks results against it).
-    fn record_owners(&self, plan: &Plan) {
+    fn record_owners(&self, plan: &Plan, since_ms: i64) {
+        // Records only move forward (a plan recomputed for a known generation after a reload is not earlier).
+        let since_ms = since_ms.max(self.owners_since_ms.fetch_max(since_ms, Ordering::AcqRel));
         let checks = &plan.config.config.checks;
         let owners = (0..plan.table.len()).map(|pair| {
             let (c, r) = plan.table.pair(pair);
@@ -283,7 +344,7 @@ impl Shared {
                 .collect();
             ((checks[c].name.as_str(), checks[c].regions[r].as_str()), &checks[c].schedule, probers)
         });
-        self.ownership.lock().unwrap_or_else(PoisonError::into_inner).record(crate::time::now_ms(), owners);
+        self.ownership.lock().unwrap_or_else(PoisonError::into_inner).record(since_ms, owners);
     }
 
     /// Runs `f` with the record of who held each pair when (one lock for a whole batch).
@@ -299,6 +360,10 @@ impl Shared {
 
     /// Removes probers whose lease ended.
     pub fn expire(&self) {
+        if self.cluster().is_some() {
+            // Replicated: leases end in the database; the mirror drops them.
+            return;
+        }
         let expired = self.lock().registry.expire(Instant::now());
         for prober in expired {
             tracing::warn!(
@@ -336,6 +401,9 @@ impl Shared {
                 }
                 inner.config = Arc::new(loaded);
                 inner.registry.bump();
+                // Replicated, the generation moves when the leader publishes; until then the plan follows the
+                // new config.
+                inner.plan = None;
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(checks, generation = inner.registry.generation(), "config reloaded");
             }
@@ -394,6 +462,20 @@ impl Shared {
             })
             .await;
         }
+    }
+}
+
+/// A prober of the database as the registry holds it.
+fn prober_of(row: &ProberRow, expires: Instant) -> Prober {
+    Prober {
+        name: row.name.clone(),
+        region: row.region.clone(),
+        version: row.version.clone(),
+        kinds: row.kinds.clone(),
+        token: row.token.clone(),
+        registered_at_ms: row.registered_at_ms,
+        last_heartbeat_ms: row.last_heartbeat_ms,
+        expires,
     }
 }
 

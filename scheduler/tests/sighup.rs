@@ -28,6 +28,7 @@ async fn sighup_reloads_the_config() {
         dashboard_url: None,
         metrics_listen: None,
         limits: probenet_scheduler::server::Limits::for_this_process(),
+        cluster: None,
     };
     let running = probenet_scheduler::start(options).await.unwrap();
     let client = reqwest::Client::new();

@@ -55,6 +55,7 @@ pub fn main(args: Args) -> ExitCode {
         dashboard_url: args.dashboard_url,
         metrics_listen: args.metrics_listen,
         limits: probenet_scheduler::server::Limits::for_this_process(),
+        cluster: None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -3,7 +3,9 @@
 //!
 //! - `schema`: migrations, concurrent first starts, a newer schema refused.
 //! - `lease`: one leader among contenders, takeover after a crash, fencing, release, database crash and hang.
+//! - `replicas`: three schedulers on one database serve one assignment and outlive their leader.
 
 mod lease;
+mod replicas;
 mod schema;
 mod util;

@@ -60,6 +60,7 @@ fn options_with(dir: &std::path::Path, config: PathBuf, plain: Option<Limits>) -
         dashboard_url: None,
         metrics_listen: None,
         limits: probenet_scheduler::server::Limits::for_this_process(),
+        cluster: None,
     };
     match plain {
         Some(limits) => Options { tls: TlsMode::PlainHttp, limits, ..options },

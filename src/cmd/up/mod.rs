@@ -86,6 +86,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         dashboard_url: None,
         metrics_listen: None,
         limits: probenet_scheduler::server::Limits::for_this_process(),
+        cluster: None,
     })
     .await?;
     let url = scheduler.url();

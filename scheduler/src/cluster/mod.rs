@@ -1,0 +1,328 @@
+//! Replicated schedulers on one PostgreSQL database. Every replica accepts registrations, heartbeats and results
+//! and serves readers; the registry of live probers is a table (a heartbeat is a row update), mirrored by every
+//! replica a few times a second. One replica, the leader (it holds the lease, `probenet_pg::Elector`), publishes
+//! the assignment: a generation and the probers it covers, fenced by its lease generation. Every replica computes
+//! the same table from it (the assignment is a pure function of the config and the probers) and serves it to the
+//! probers that talk to it. Design: `docs/ha.md`.
+
+pub mod db;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use probenet_pg::{Elector, LeaderHandle, Lease};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::state::Shared;
+use db::{ProberRow, Published};
+
+/// How a replica joins the cluster.
+#[derive(Debug, Clone)]
+pub struct ReplicaOptions {
+    /// Its name among the replicas (unique; default: the host name and port).
+    pub name: String,
+    /// The URL probers and readers reach it at, shown in `/api/v1/cluster`.
+    pub url: String,
+    /// The leader lease (default 10 s): a dead leader is replaced within it.
+    pub lease: Duration,
+}
+
+/// How often a replica mirrors the probers and the published assignment.
+pub const SYNC_EVERY: Duration = Duration::from_millis(250);
+/// How often a replica announces itself.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(2);
+/// A replica whose database calls failed for this long reports itself unhealthy.
+pub const UNHEALTHY_AFTER: Duration = Duration::from_secs(3);
+/// How long one database call of a request may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Members seen within this long are listed.
+const MEMBER_WITHIN: Duration = Duration::from_secs(30);
+
+/// A replica's link to the cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The pool of connections to the database.
+    pub pool: Pool,
+    /// Who this replica is.
+    pub options: ReplicaOptions,
+    /// The generation this replica leads under (`None`: follower).
+    leading: watch::Receiver<Option<u64>>,
+    handle: Mutex<Option<LeaderHandle>>,
+    elector: Elector,
+    /// When a database call last succeeded (ms since `started`), or -1 before the first.
+    last_ok_ms: AtomicI64,
+    started: Instant,
+    /// What the leader published last, as this replica last read it.
+    published: Mutex<Option<Published>>,
+    /// Set after the first successful mirror: until then the registry is not known.
+    synced: AtomicBool,
+}
+
+/// `GET /api/v1/cluster`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterView {
+    /// The replica holding the lease (its holder name), if any holds it now.
+    pub leader: Option<String>,
+    /// The lease generation.
+    pub lease_generation: u64,
+    /// This replica's name.
+    pub this: String,
+    /// The replicas seen lately.
+    pub members: Vec<MemberView>,
+}
+
+/// One replica in [`ClusterView`].
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    /// Its name.
+    pub name: String,
+    /// Where it is reached.
+    pub url: String,
+    /// The probenet version it runs.
+    pub version: String,
+    /// When it last announced itself, RFC 3339.
+    pub last_seen: String,
+    /// Whether it leads now.
+    pub leader: bool,
+}
+
+/// The lease holder of a replica: its name and a start stamp, so a restarted replica never resumes the
+/// generation of its previous life; the name is what comes before the last `#`.
+fn holder(name: &str) -> String {
+    format!("{name}#{}", crate::time::now_ms())
+}
+
+fn holder_name(holder: &str) -> &str {
+    holder.rsplit_once('#').map_or(holder, |(name, _)| name)
+}
+
+impl Cluster {
+    /// Joins: migrates the schema and starts contending for the lease (inside a Tokio runtime).
+    pub async fn join(pool: Pool, options: ReplicaOptions) -> Result<Arc<Self>, String> {
+        let mut client = pool.get().await.map_err(|error| format!("connecting to the database: {error}"))?;
+        crate::ha::migrate(&mut client).await.map_err(|error| error.to_string())?;
+        drop(client);
+        let elector = Elector::new(Lease::new(holder(&options.name), options.lease), pool.clone());
+        let handle = elector.spawn();
+        let leading = handle.subscribe();
+        Ok(Arc::new(Self {
+            pool,
+            options,
+            leading,
+            handle: Mutex::new(Some(handle)),
+            elector,
+            last_ok_ms: AtomicI64::new(-1),
+            started: Instant::now(),
+            published: Mutex::new(None),
+            synced: AtomicBool::new(false),
+        }))
+    }
+
+    /// The generation this replica leads under now, if it leads.
+    pub fn leading(&self) -> Option<u64> {
+        *self.leading.borrow()
+    }
+
+    /// A receiver of leadership changes.
+    pub fn leadership(&self) -> watch::Receiver<Option<u64>> {
+        self.leading.clone()
+    }
+
+    /// The fence of the generation this replica leads under, if it leads.
+    pub fn fence(&self) -> Option<probenet_pg::Fence> {
+        self.leading().map(|generation| self.elector.fence(generation))
+    }
+
+    /// Whether the database answered lately (and the registry has been mirrored once).
+    pub fn healthy(&self) -> bool {
+        let last = self.last_ok_ms.load(Ordering::Relaxed);
+        let now = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.synced.load(Ordering::Relaxed)
+            && last >= 0
+            && now - last <= i64::try_from(UNHEALTHY_AFTER.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn note_ok(&self) {
+        let now = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.last_ok_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// What the leader published last, as read.
+    pub fn published(&self) -> Option<Published> {
+        self.published.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, String> {
+        let client = tokio::time::timeout(CALL_TIMEOUT, self.pool.get())
+            .await
+            .map_err(|_| "the database did not answer in time".to_owned())?;
+        client.map_err(|error| format!("database: {error}"))
+    }
+
+    /// Records a registration for every replica. `Ok(false)`: the name is live under another token.
+    pub async fn register(&self, row: &ProberRow, lease: Duration) -> Result<bool, String> {
+        let client = self.client().await?;
+        bounded(db::register(&client, row, lease)).await
+    }
+
+    /// Renews a prober's lease for every replica. `Ok(false)`: it is not live with that token.
+    pub async fn heartbeat(
+        &self,
+        region: &str,
+        name: &str,
+        token: &str,
+        now_ms: i64,
+        lease: Duration,
+    ) -> Result<bool, String> {
+        let client = self.client().await?;
+        bounded(db::heartbeat(&client, region, name, token, now_ms, lease)).await
+    }
+
+    /// Removes a prober for every replica.
+    pub async fn deregister(&self, region: &str, name: &str, token: &str) -> Result<(), String> {
+        let client = self.client().await?;
+        bounded(db::deregister(&client, region, name, token)).await
+    }
+
+    /// Drops the lease task without releasing the lease, as a killed process would (for failover tests).
+    pub fn crash(&self) {
+        drop(self.handle.lock().unwrap_or_else(PoisonError::into_inner).take());
+    }
+
+    /// Steps down and releases the lease (a clean stop hands over at once).
+    pub async fn stop(&self) {
+        let handle = self.handle.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            handle.stop().await;
+        }
+    }
+
+    /// The cluster as the database sees it now.
+    pub async fn view(&self) -> Result<ClusterView, String> {
+        let client = self.pool.get().await.map_err(|error| format!("database: {error}"))?;
+        let lease = self.elector.lease().state(&client).await.map_err(|error| probenet_pg::describe(&error))?;
+        let members = db_members(&client).await.map_err(|error| probenet_pg::describe(&error))?;
+        let leader = lease
+            .as_ref()
+            .filter(|lease| !lease.remaining.is_zero())
+            .map(|lease| holder_name(&lease.holder).to_owned());
+        let now = crate::time::now_ms();
+        Ok(ClusterView {
+            lease_generation: lease.as_ref().map_or(0, |lease| lease.generation),
+            this: self.options.name.clone(),
+            members: members
+                .into_iter()
+                .map(|member| MemberView {
+                    leader: leader.as_deref() == Some(member.name.as_str()),
+                    last_seen: crate::time::rfc3339_ms(now - i64::try_from(member.age.as_millis()).unwrap_or(0)),
+                    name: member.name,
+                    url: member.url,
+                    version: member.version,
+                })
+                .collect(),
+            leader,
+        })
+    }
+}
+
+/// A statement bounded by [`CALL_TIMEOUT`], its error made readable.
+async fn bounded<T>(call: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, String> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(probenet_pg::describe(&error)),
+        Err(_) => Err("the database did not answer in time".to_owned()),
+    }
+}
+
+async fn db_members(client: &tokio_postgres::Client) -> Result<Vec<crate::ha::members::Member>, tokio_postgres::Error> {
+    crate::ha::members::seen_within(client, MEMBER_WITHIN).await
+}
+
+/// The identity of a published prober set: who and what they run, not their heartbeats.
+fn identity(probers: &[ProberRow]) -> Vec<(&str, &str, &str, &[String])> {
+    probers.iter().map(|p| (p.region.as_str(), p.name.as_str(), p.token.as_str(), p.kinds.as_slice())).collect()
+}
+
+/// Mirrors the probers and the published assignment into the replica, publishes as leader, and announces the
+/// replica, until the scheduler stops.
+pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
+    let mut stopping = shared.stopping.clone();
+    let mut sync = tokio::time::interval(SYNC_EVERY);
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
+    announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = crate::server::stopped(&mut stopping) => return,
+            _ = announce.tick() => {
+                let version = env!("CARGO_PKG_VERSION");
+                let options = &cluster.options;
+                if let Ok(client) = cluster.pool.get().await {
+                    if let Err(error) = crate::ha::members::announce(&client, &options.name, &options.url, version).await {
+                        tracing::debug!(error = probenet_pg::describe(&error), "announce failed");
+                    }
+                    if cluster.leading().is_some() {
+                        let _ = db::forget_old_probers(&client).await;
+                    }
+                }
+            }
+            _ = sync.tick() => {
+                let outcome = tokio::time::timeout(SYNC_EVERY * 8, sync_once(&shared, &cluster))
+                    .await
+                    .unwrap_or_else(|_| Err("timed out".to_owned()));
+                match outcome {
+                    Ok(()) => {
+                        cluster.note_ok();
+                        if failing {
+                            tracing::info!("the database answers again");
+                            failing = false;
+                        }
+                    }
+                    Err(error) => {
+                        if !failing {
+                            tracing::warn!(error, "cannot reach the database; serving what was read last");
+                            failing = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One round: read the live probers and the published assignment; as leader, publish a new generation when
+/// the probers or the config changed; apply what is published.
+async fn sync_once(shared: &Arc<Shared>, cluster: &Arc<Cluster>) -> Result<(), String> {
+    let mut client = cluster.pool.get().await.map_err(|error| format!("database: {error}"))?;
+    let live = db::live_probers(&client).await.map_err(|error| probenet_pg::describe(&error))?;
+    let mut published = db::published(&client).await.map_err(|error| probenet_pg::describe(&error))?;
+    if let Some(fence) = cluster.fence() {
+        let hash = shared.config().hash.clone();
+        let stale = published.as_ref().is_none_or(|p| p.config_hash != hash || identity(&p.probers) != identity(&live));
+        if stale {
+            match db::publish(&mut client, &fence, &hash, &live).await {
+                Ok(new) => {
+                    tracing::info!(generation = new.generation, probers = new.probers.len(), "assignment published");
+                    published = Some(new);
+                }
+                Err(error) if error.is_fenced() => tracing::warn!(%error, "not leader any more; not published"),
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+    }
+    shared.mirror(&live);
+    if let Some(published) = published {
+        let newer = cluster.published().is_none_or(|known| known.generation != published.generation);
+        if newer {
+            *cluster.published.lock().unwrap_or_else(PoisonError::into_inner) = Some(published.clone());
+            shared.follow(published);
+        }
+    }
+    cluster.synced.store(true, Ordering::Relaxed);
+    Ok(())
+}

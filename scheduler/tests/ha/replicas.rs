@@ -1,0 +1,275 @@
+//! Three scheduler replicas on one PostgreSQL: one leader publishes the assignment, every replica serves the same
+//! one to the probers that talk to it, and the loss of the leader changes neither who runs what nor the answers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use probenet_checks::wire::{Assignments, PROTOCOL_VERSION};
+use probenet_scheduler::cluster::ReplicaOptions;
+use probenet_scheduler::tokens::{self, Scope};
+use probenet_scheduler::{ClusterOptions, Options, Running, TlsMode, ha};
+use serde_json::{Value, json};
+
+use crate::util::database;
+
+const CONFIG: &str = "\
+regions:
+  eu: {}
+  us: {}
+defaults:
+  interval: 10s
+  timeout: 5s
+  regions: [eu, us]
+checks:
+  - name: home
+    http: {url: 'http://127.0.0.1:9/'}
+  - name: api
+    http: {url: 'http://127.0.0.1:9/api'}
+  - name: login
+    http: {url: 'http://127.0.0.1:9/login'}
+  - name: eu-only
+    regions: [eu]
+    tcp: {target: '127.0.0.1:9'}
+";
+
+/// The lease of these tests: a dead leader is replaced within it.
+const LEASE: Duration = Duration::from_secs(2);
+
+struct Replica {
+    running: Option<Running>,
+    base: String,
+}
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    client: reqwest::Client,
+    replicas: Vec<Replica>,
+    tokens: BTreeMap<&'static str, String>,
+    admin: String,
+}
+
+/// Copies the CA, the server certificate and the tokens of the first replica's data directory: replicas share
+/// them (as an install does).
+fn copy_shared(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+fn options(data: PathBuf, config: PathBuf, url: &str, name: &str) -> Options {
+    Options {
+        config: vec![config],
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data,
+        tls: TlsMode::Auto,
+        sans: Vec::new(),
+        dashboard_url: None,
+        metrics_listen: None,
+        limits: probenet_scheduler::server::Limits::for_this_process(),
+        cluster: Some(ClusterOptions {
+            database: url.to_owned(),
+            tls: ha::Tls::Disabled,
+            pool_size: 4,
+            replica: ReplicaOptions { name: name.to_owned(), url: String::new(), lease: LEASE },
+        }),
+    }
+}
+
+impl Cluster {
+    async fn start(url: &str, count: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("checks.yaml");
+        std::fs::write(&config, CONFIG).unwrap();
+        let first = dir.path().join("data-0");
+        let mut tokens = BTreeMap::new();
+        tokens.insert("eu", tokens::create(&first, &Scope::Region("eu".into())).unwrap());
+        tokens.insert("us", tokens::create(&first, &Scope::Region("us".into())).unwrap());
+        let admin = tokens::create(&first, &Scope::Admin).unwrap();
+        let mut replicas = Vec::new();
+        let mut ca = None;
+        for index in 0..count {
+            let data = dir.path().join(format!("data-{index}"));
+            if index > 0 {
+                copy_shared(&first, &data);
+            }
+            let running =
+                probenet_scheduler::start(options(data, config.clone(), url, &format!("r{index}"))).await.unwrap();
+            ca.get_or_insert_with(|| running.ca_pem().unwrap().to_owned());
+            let base = format!("https://localhost:{}", running.addr().port());
+            replicas.push(Replica { running: Some(running), base });
+        }
+        let ca = reqwest::Certificate::from_pem(ca.unwrap().as_bytes()).unwrap();
+        let client = reqwest::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(30)).build().unwrap();
+        Self { _dir: dir, client, replicas, tokens, admin }
+    }
+
+    async fn call(&self, replica: usize, method: &str, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.replicas[replica].base);
+        let mut request = match method {
+            "GET" => self.client.get(url),
+            _ => self.client.post(url),
+        };
+        request = request.bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+            }
+            Err(error) => (0, Value::String(error.to_string())),
+        }
+    }
+
+    async fn register(&self, replica: usize, region: &'static str, name: &str) {
+        let body =
+            json!({"protocol": PROTOCOL_VERSION, "name": name, "region": region, "version": "test", "kinds": []});
+        let (status, answer) = self.call(replica, "POST", &self.tokens[region], "/v1/register", Some(body)).await;
+        assert_eq!(status, 200, "register {name} at r{replica}: {answer}");
+    }
+
+    async fn assignments(&self, replica: usize, region: &'static str, name: &str) -> Option<Assignments> {
+        let path = format!("/v1/assignments?prober={name}&generation=0");
+        let (status, answer) = self.call(replica, "GET", &self.tokens[region], &path, None).await;
+        (status == 200).then(|| serde_json::from_value(answer).unwrap())
+    }
+
+    async fn cluster(&self, replica: usize) -> Option<Value> {
+        let (status, answer) = self.call(replica, "GET", &self.admin, "/api/v1/cluster", None).await;
+        (status == 200).then_some(answer)
+    }
+
+    fn alive(&self) -> Vec<usize> {
+        (0..self.replicas.len()).filter(|index| self.replicas[*index].running.is_some()).collect()
+    }
+
+    /// The leader's index, once every live replica names the same one.
+    async fn leader(&self) -> Option<usize> {
+        let mut named = None;
+        for index in self.alive() {
+            let view = self.cluster(index).await?;
+            let leader = view["leader"].as_str()?.to_owned();
+            if named.as_ref().is_some_and(|known| *known != leader) {
+                return None;
+            }
+            named = Some(leader);
+        }
+        let name = named?;
+        let index: usize = name.strip_prefix('r')?.parse().ok()?;
+        self.replicas[index].running.is_some().then_some(index)
+    }
+
+    /// Every prober's assignment as each live replica answers it, once all agree on one generation that
+    /// covers every prober: (generation, pairs by prober).
+    async fn agreed(&self, probers: &[(&'static str, &str)]) -> Option<(u64, BTreeMap<String, Vec<String>>)> {
+        let mut agreed: Option<(u64, BTreeMap<String, Vec<String>>)> = None;
+        for replica in self.alive() {
+            let mut by_prober = BTreeMap::new();
+            let mut generation = None;
+            for (region, name) in probers {
+                let answer = self.assignments(replica, region, name).await?;
+                if generation.is_some_and(|known| known != answer.generation) {
+                    return None;
+                }
+                generation = Some(answer.generation);
+                let mut pairs: Vec<String> =
+                    answer.assigned.iter().map(|a| format!("{}/{}", a.check, a.region)).collect();
+                pairs.sort();
+                by_prober.insert(format!("{region}/{name}"), pairs);
+            }
+            let this = (generation?, by_prober);
+            match &agreed {
+                Some(known) if *known != this => return None,
+                _ => agreed = Some(this),
+            }
+        }
+        agreed
+    }
+
+    /// Kills replica `index` as `kill -9` would: no step-down, no release, its tasks just end.
+    fn crash(&mut self, index: usize) {
+        self.replicas[index].running.take().unwrap().crash();
+    }
+}
+
+async fn within<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every (check, region) pair of the config is held by exactly one prober.
+fn assert_each_pair_once(by_prober: &BTreeMap<String, Vec<String>>) {
+    let mut held: Vec<&String> = by_prober.values().flatten().collect();
+    held.sort();
+    let expected = ["api/eu", "api/us", "eu-only/eu", "home/eu", "home/us", "login/eu", "login/us"];
+    assert_eq!(held, expected, "each pair held once: {by_prober:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_serve_one_assignment_and_outlive_their_leader() {
+    let Some(pg) = database("three_replicas_serve_one_assignment_and_outlive_their_leader").await else { return };
+    let mut cluster = Cluster::start(&pg.url(), 3).await;
+
+    let leader = within("one leader named by every replica", Duration::from_secs(10), || cluster.leader()).await;
+    let view = cluster.cluster(0).await.unwrap();
+    let members: Vec<&str> = view["members"].as_array().unwrap().iter().filter_map(|m| m["name"].as_str()).collect();
+    assert_eq!(members, ["r0", "r1", "r2"], "{view}");
+    assert_eq!(view["members"].as_array().unwrap().iter().filter(|m| m["leader"] == true).count(), 1, "{view}");
+
+    // Two regions of two probers, each registered with another replica.
+    let probers = [("eu", "eu-1"), ("eu", "eu-2"), ("us", "us-1"), ("us", "us-2")];
+    for (index, (region, name)) in probers.iter().enumerate() {
+        cluster.register(index % 3, region, name).await;
+    }
+    let (before, by_prober) =
+        within("every replica serves one assignment", Duration::from_secs(10), || cluster.agreed(&probers)).await;
+    assert_each_pair_once(&by_prober);
+
+    // The leader dies: another takes over within a lease (and a renewal period), and the assignment stays.
+    let crashed_at = Instant::now();
+    cluster.crash(leader);
+    let next = within("a new leader", LEASE * 3, || cluster.leader()).await;
+    let takeover = crashed_at.elapsed();
+    assert_ne!(next, leader);
+    assert!(takeover <= LEASE + LEASE / 2, "takeover took {takeover:?}");
+    let (after, same) =
+        within("the survivors serve the assignment", Duration::from_secs(5), || cluster.agreed(&probers)).await;
+    assert_eq!(same, by_prober, "the same probers hold the same pairs across the failover");
+    assert!(after >= before);
+
+    // The new leader publishes what changes: a prober leaving moves its pairs to the other one of its region.
+    let survivor = cluster.alive()[0];
+    let body = json!({"name": "eu-2", "region": "eu"});
+    let (status, _) = cluster.call(survivor, "POST", &cluster.tokens["eu"], "/v1/deregister", Some(body)).await;
+    assert_eq!(status, 204);
+    let left = [("eu", "eu-1"), ("us", "us-1"), ("us", "us-2")];
+    let (moved, by_prober) = within("the pairs of eu-2 move", Duration::from_secs(5), || async {
+        let (generation, by_prober) = cluster.agreed(&left).await?;
+        (generation > after).then_some((generation, by_prober))
+    })
+    .await;
+    assert_each_pair_once(&by_prober);
+    assert_eq!(by_prober["eu/eu-1"].len(), 4, "eu-1 holds every eu pair now: {by_prober:?}");
+    assert!(moved > after);
+    let (status, _) = cluster.call(survivor, "GET", &cluster.tokens["eu"], "/v1/assignments?prober=eu-2", None).await;
+    assert_eq!(status, 404, "a deregistered prober is unknown to every replica");
+
+    for replica in &mut cluster.replicas {
+        if let Some(running) = replica.running.take() {
+            running.shutdown().await;
+        }
+    }
+}
