@@ -5,6 +5,8 @@
 //! - `lease`: one leader among contenders, takeover after a crash, fencing, release, database crash and hang.
 //! - `replicas`: three schedulers on one database serve one assignment and outlive their leader.
 
+#![allow(clippy::unwrap_used)]
+
 mod lease;
 mod replicas;
 mod schema;
