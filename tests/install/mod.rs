@@ -151,15 +151,9 @@ impl Stack {
     }
 }
 
-/// Asserts that `planned` holds every interval from `from` to `to` (unix ms, widened by one interval on each
-/// side to the nearest planned time): at least three results, each `interval_ms` after the one before.
-pub fn assert_no_gap(planned: &[i64], from: i64, to: i64, interval_ms: i64, what: &str) {
-    if let Some(gap) = gap(planned, from, to, interval_ms, what) {
-        panic!("{gap}");
-    }
-}
-
-/// Why `planned` does not hold every interval from `from` to `to` (see [`assert_no_gap`]), if it does not.
+/// Why `planned` does not hold every interval from `from` to `to` (unix ms, widened by one interval on each
+/// side to the nearest planned time), if it does not: it must have at least three results, each `interval_ms`
+/// after the one before.
 pub fn gap(planned: &[i64], from: i64, to: i64, interval_ms: i64, what: &str) -> Option<String> {
     let window: Vec<i64> =
         planned.iter().copied().filter(|at| *at >= from - 2 * interval_ms && *at <= to + interval_ms).collect();
@@ -176,11 +170,20 @@ pub fn gap(planned: &[i64], from: i64, to: i64, interval_ms: i64, what: &str) ->
 }
 
 impl Stack {
-    /// [`assert_no_gap`] on the scheduler's results of `check` in `region`; on failure the tails of the
+    /// Asserts [`gap`] finds none in the scheduler's results of `check` in `region`, once the probers had time to send
+    /// what they spooled while the scheduler was away (their retries back off up to 5 s, so this waits up to
+    /// 20 s for the gap to close; a result refused or lost never fills it). On failure the tails of the
     /// scheduler's and the probers' logs go to the test log first, so a failure on CI says why.
     pub fn assert_no_gap(&self, scheduler: u16, check: &str, region: &str, from: i64, to: i64, what: &str) {
-        let planned = self.planned(scheduler, check, region);
-        let Some(gap) = gap(&planned, from, to, 1_000, what) else { return };
+        let started = Instant::now();
+        let gap = loop {
+            let planned = self.planned(scheduler, check, region);
+            match gap(&planned, from, to, 1_000, what) {
+                None => return,
+                Some(gap) if started.elapsed() >= Duration::from_secs(20) => break gap,
+                Some(_) => std::thread::sleep(Duration::from_millis(500)),
+            }
+        };
         self.print_logs();
         panic!("{gap}");
     }
