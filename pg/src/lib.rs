@@ -13,7 +13,7 @@ pub use blocking::Blocking;
 pub use elector::{Elector, LeaderHandle};
 pub use fence::{Fence, FencedError, FencedFuture};
 pub use lease::{Leadership, Lease, LeaseState};
-pub use pool::{PoolError, Tls, connect};
+pub use pool::{Database, PoolError, Tls, connect, connect_config};
 pub use schema::{Migrations, SchemaError, migrate};
 
 /// A database error with the server's message, code and detail (tokio-postgres' own `Display` says only

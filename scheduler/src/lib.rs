@@ -76,15 +76,15 @@ pub struct Options {
     /// Replicated: the PostgreSQL database the replicas share, and who this replica is. `None`: a single
     /// scheduler on its embedded store.
     pub cluster: Option<ClusterOptions>,
+    /// The embedded store's directory (default `DATA/store`).
+    pub store_dir: Option<PathBuf>,
 }
 
 /// A replica's database and identity.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
-    /// `postgres://USER@HOST:PORT/DB?sslmode=...`, its password already resolved (never logged).
-    pub database: String,
-    /// TLS to the database.
-    pub tls: ha::Tls,
+    /// The database (its password never shown).
+    pub database: probenet_pg::Database,
     /// Connections this replica keeps at most.
     pub pool_size: usize,
     /// Who this replica is.
@@ -244,14 +244,14 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     ));
     let cluster = match &options.cluster {
         Some(cluster) => {
-            let pool = ha::connect(&cluster.database, cluster.tls.clone(), cluster.pool_size)
-                .map_err(|error| Error::Database(error.to_string()))?;
+            let pool = cluster.database.pool(cluster.pool_size).map_err(|error| Error::Database(error.to_string()))?;
             let mut replica = cluster.replica.clone();
             if replica.url.is_empty() {
                 let scheme = if tls.is_some() { "https" } else { "http" };
                 replica.url = format!("{scheme}://{addr}");
             }
             let joined = cluster::Cluster::join(pool, replica).await.map_err(Error::Database)?;
+            joined.adopt_tokens(&shared, &options.data).await.map_err(Error::Database)?;
             shared.set_cluster(joined.clone());
             Some(joined)
         }
@@ -333,7 +333,8 @@ fn prepare(options: &Options) -> Result<Prepared, Error> {
         TlsMode::PlainHttp => None,
     };
     let tokens = Tokens::open(&options.data)?;
-    let store = crate::store::open(&options.data.join("store"))?;
+    let store_dir = options.store_dir.clone().unwrap_or_else(|| options.data.join("store"));
+    let store = crate::store::open(&store_dir)?;
     Ok((loaded, stamps, tls, tokens, store))
 }
 

@@ -1,12 +1,45 @@
 //! The scheduler's result store: the one [`Store`] interface (from `probenet_exporters::store`), the embedded
 //! backend opened in the data directory, and retention applied in the background.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use probenet_exporters::store::{Ingested, ResultQuery, Store, StoreError};
 use probenet_exporters::store::{SqliteStore, StoreOptions};
+
+/// Where the scheduler keeps its state.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// The embedded SQLite store in this directory (a single scheduler).
+    Embedded(PathBuf),
+    /// PostgreSQL, shared by replicated schedulers.
+    Postgres(Box<probenet_pg::Database>),
+}
+
+impl Location {
+    /// Parses `--store`: `sqlite:PATH` or `postgres://USER@HOST:PORT/DB?sslmode=...` (`postgresql://` too).
+    /// The PostgreSQL password comes from `password_file` or `PGPASSWORD`, never from the URL.
+    pub fn parse(text: &str, password_file: Option<&Path>, ca_file: Option<&Path>) -> Result<Self, String> {
+        if let Some(path) = text.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err("--store sqlite:PATH needs a directory".to_owned());
+            }
+            return Ok(Self::Embedded(PathBuf::from(path)));
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            let password = match password_file {
+                Some(path) => {
+                    Some(std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?)
+                }
+                None => None,
+            };
+            return probenet_pg::Database::parse(text, password, ca_file)
+                .map(|database| Self::Postgres(Box::new(database)));
+        }
+        Err("--store takes sqlite:PATH or postgres://USER@HOST:PORT/DB".to_owned())
+    }
+}
 
 /// Opens (creating or migrating) the embedded store in `dir`: results survive a restart and duplicates are
 /// recognised across restarts.

@@ -179,15 +179,8 @@ pub fn revoke(data: &Path, id: &str) -> Result<Listed, TokenError> {
 /// Creates a token for `scope`, records its hash in `DATA/tokens.json` (created 0600, replaced atomically) and
 /// returns the token: the only time it is ever seen.
 pub fn create(data: &Path, scope: &Scope) -> Result<String, TokenError> {
-    if let Scope::Region(region) = scope
-        && (region.is_empty() || region.len() > 128 || region.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
-        return Err(TokenError::Region(region.clone()));
-    }
+    let (token, sha256) = generate(scope)?;
     crate::files::create_private_dir(data).map_err(|source| TokenError::Io { path: data.to_owned(), source })?;
-    let mut secret = [0u8; 32];
-    provider().secure_random.fill(&mut secret).map_err(|_| TokenError::Random)?;
-    let token = format!("{PREFIX}{}", base64url(&secret));
     let _lock = locked(data)?;
     let path = data.join(FILE);
     let mut file = read_file(&path)?.unwrap_or_default();
@@ -195,14 +188,29 @@ pub fn create(data: &Path, scope: &Scope) -> Result<String, TokenError> {
         Scope::Region(region) => (Some(region.clone()), false),
         Scope::Admin => (None, true),
     };
-    file.tokens.push(Entry {
-        sha256: sha256_hex(token.as_bytes()),
-        region,
-        admin,
-        created_at: crate::time::rfc3339_ms(crate::time::now_ms()),
-    });
+    file.tokens.push(Entry { sha256, region, admin, created_at: crate::time::rfc3339_ms(crate::time::now_ms()) });
     write_file(&path, &file)?;
     Ok(token)
+}
+
+/// A new token for `scope` and its SHA-256 (lowercase hex), the only form in which it is kept.
+pub fn generate(scope: &Scope) -> Result<(String, String), TokenError> {
+    if let Scope::Region(region) = scope
+        && (region.is_empty() || region.len() > 128 || region.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(TokenError::Region(region.clone()));
+    }
+    let mut secret = [0u8; 32];
+    provider().secure_random.fill(&mut secret).map_err(|_| TokenError::Random)?;
+    let token = format!("{PREFIX}{}", base64url(&secret));
+    let sha256 = sha256_hex(token.as_bytes());
+    Ok((token, sha256))
+}
+
+/// Every token of `DATA/tokens.json` as (SHA-256, scope), for moving them into a database.
+pub fn entries(data: &Path) -> Result<Vec<(String, Scope)>, TokenError> {
+    let file = read_file(&data.join(FILE))?.unwrap_or_default();
+    Ok(file.tokens.into_iter().filter_map(|entry| Some((entry.sha256.to_ascii_lowercase(), entry.scope()?))).collect())
 }
 
 fn read_file(path: &Path) -> Result<Option<TokensFile>, TokenError> {
@@ -222,6 +230,8 @@ fn read_file(path: &Path) -> Result<Option<TokensFile>, TokenError> {
 pub struct Tokens {
     path: PathBuf,
     loaded: Mutex<Loaded>,
+    /// Replicated: the tokens come from the database ([`Tokens::replace`]), not from the file.
+    from_database: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -233,7 +243,11 @@ struct Loaded {
 impl Tokens {
     /// Reads `DATA/tokens.json` (a missing file means no tokens yet).
     pub fn open(data: &Path) -> Result<Self, TokenError> {
-        let tokens = Self { path: data.join(FILE), loaded: Mutex::new(Loaded::default()) };
+        let tokens = Self {
+            path: data.join(FILE),
+            loaded: Mutex::new(Loaded::default()),
+            from_database: std::sync::atomic::AtomicBool::new(false),
+        };
         tokens.refresh()?;
         Ok(tokens)
     }
@@ -241,6 +255,9 @@ impl Tokens {
     /// Re-reads the file if its modification time or size changed. A file that became invalid keeps the
     /// tokens read before.
     pub fn refresh(&self) -> Result<bool, TokenError> {
+        if self.from_database.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(false);
+        }
         let stamp =
             fs::metadata(&self.path).ok().map(|meta| (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
         {
@@ -261,6 +278,13 @@ impl Tokens {
         loaded.stamp = stamp;
         loaded.entries = entries;
         Ok(true)
+    }
+
+    /// Replicated: the tokens are those of the database from now on (the file is no longer read).
+    pub fn replace(&self, entries: Vec<(String, Scope)>) {
+        self.from_database.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loaded.entries = entries;
     }
 
     /// The scope of a presented token, or None for an unknown one. Compares hashes in constant time.

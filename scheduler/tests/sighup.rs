@@ -29,6 +29,7 @@ async fn sighup_reloads_the_config() {
         metrics_listen: None,
         limits: probenet_scheduler::server::Limits::for_this_process(),
         cluster: None,
+        store_dir: None,
     };
     let running = probenet_scheduler::start(options).await.unwrap();
     let client = reqwest::Client::new();

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use probenet_scheduler::{Error, Options, TlsMode};
+use probenet_scheduler::cluster::ReplicaOptions;
+use probenet_scheduler::store::Location;
+use probenet_scheduler::{ClusterOptions, Error, Options, TlsMode};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,6 +38,26 @@ pub struct Args {
     /// Serve plain HTTP instead of HTTPS; only allowed on a loopback address.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "sans"])]
     plain_http: bool,
+    /// Where state lives: `sqlite:PATH` (default: the embedded store in DATA/store) or
+    /// `postgres://USER@HOST:PORT/DB?sslmode=require` to run as one of several replicas sharing that database.
+    /// The password comes from PGPASSWORD or --store-password-file, never from the URL.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// A file holding the PostgreSQL password.
+    #[arg(long, value_name = "FILE")]
+    store_password_file: Option<PathBuf>,
+    /// The CA (PEM) that signed the PostgreSQL server's certificate (default: the system's roots).
+    #[arg(long, value_name = "FILE")]
+    store_ca: Option<PathBuf>,
+    /// This replica's name among the replicas (default: the host name and the listen port).
+    #[arg(long, value_name = "NAME")]
+    replica_name: Option<String>,
+    /// The URL probers and readers reach this replica at, as shown in /api/v1/cluster (default: from --listen).
+    #[arg(long, value_name = "URL")]
+    advertise_url: Option<String>,
+    /// The leader lease in seconds: a replica that stops renewing it is replaced within this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    lease: f64,
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -46,6 +68,33 @@ pub fn main(args: Args) -> ExitCode {
         (false, Some(cert), Some(key)) => TlsMode::Files { cert, key },
         _ => TlsMode::Auto,
     };
+    let location = match args.store.as_deref().map(|text| {
+        probenet_scheduler::store::Location::parse(text, args.store_password_file.as_deref(), args.store_ca.as_deref())
+    }) {
+        Some(Err(error)) => {
+            eprintln!("probenet: {error}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+        Some(Ok(location)) => Some(location),
+        None => None,
+    };
+    if !(args.lease.is_finite() && (1.0..=300.0).contains(&args.lease)) {
+        eprintln!("probenet: --lease takes 1 to 300 seconds");
+        return ExitCode::from(super::EXIT_CONFIG);
+    }
+    let (cluster, store_dir) = match location {
+        Some(Location::Postgres(database)) => {
+            let name = args.replica_name.clone().unwrap_or_else(|| format!("{}:{}", host_name(), args.listen.port()));
+            let replica = ReplicaOptions {
+                name,
+                url: args.advertise_url.clone().unwrap_or_default(),
+                lease: std::time::Duration::from_secs_f64(args.lease),
+            };
+            (Some(ClusterOptions { database: *database, pool_size: 16, replica }), None)
+        }
+        Some(Location::Embedded(dir)) => (None, Some(dir)),
+        None => (None, None),
+    };
     let options = Options {
         config: args.config,
         listen: args.listen,
@@ -55,7 +104,8 @@ pub fn main(args: Args) -> ExitCode {
         dashboard_url: args.dashboard_url,
         metrics_listen: args.metrics_listen,
         limits: probenet_scheduler::server::Limits::for_this_process(),
-        cluster: None,
+        cluster,
+        store_dir,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -90,6 +140,15 @@ async fn serve(options: Options) -> ExitCode {
     eprintln!("probenet: stopping");
     running.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The machine's host name (a replica's default name), or `scheduler`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "scheduler".to_owned())
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -6,6 +6,7 @@
 //! probers that talk to it. Design: `docs/ha.md`.
 
 pub mod db;
+pub mod tokens;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -188,6 +189,31 @@ impl Cluster {
         bounded(db::deregister(&client, region, name, token)).await
     }
 
+    /// Takes the tokens from the database from now on. On a database without tokens yet, those of the data
+    /// directory's `tokens.json` are copied in first (a single scheduler moving to PostgreSQL keeps them).
+    pub async fn adopt_tokens(&self, shared: &Shared, data: &std::path::Path) -> Result<(), String> {
+        let client = self.client().await?;
+        let known = bounded(tokens::entries(&client)).await?;
+        if known.is_empty() {
+            let local = crate::tokens::entries(data).map_err(|error| error.to_string())?;
+            let added = bounded(tokens::import(&client, &local)).await?;
+            if added > 0 {
+                tracing::info!(added, "tokens of the data directory copied into the database");
+            }
+        }
+        let entries = bounded(tokens::entries(&client)).await?;
+        shared.tokens.replace(entries);
+        Ok(())
+    }
+
+    /// Re-reads the tokens (a token created or revoked with `probenet token --store` takes effect).
+    async fn refresh_tokens(&self, shared: &Shared) -> Result<(), String> {
+        let client = self.client().await?;
+        let entries = bounded(tokens::entries(&client)).await?;
+        shared.tokens.replace(entries);
+        Ok(())
+    }
+
     /// Drops the lease task without releasing the lease, as a killed process would (for failover tests).
     pub fn crash(&self) {
         drop(self.handle.lock().unwrap_or_else(PoisonError::into_inner).take());
@@ -260,6 +286,9 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
         tokio::select! {
             () = crate::server::stopped(&mut stopping) => return,
             _ = announce.tick() => {
+                if let Err(error) = cluster.refresh_tokens(&shared).await {
+                    tracing::debug!(error, "tokens not re-read; keeping those read before");
+                }
                 let version = env!("CARGO_PKG_VERSION");
                 let options = &cluster.options;
                 if let Ok(client) = cluster.pool.get().await {

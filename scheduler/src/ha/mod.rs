@@ -5,7 +5,7 @@ pub mod members;
 pub mod schema;
 
 pub use probenet_pg::{
-    Elector, Fence, FencedError, FencedFuture, LeaderHandle, Leadership, Lease, LeaseState, PoolError, SchemaError,
-    Tls, connect, describe, elector, fence, lease, pool,
+    Database, Elector, Fence, FencedError, FencedFuture, LeaderHandle, Leadership, Lease, LeaseState, PoolError,
+    SchemaError, Tls, connect, describe, elector, fence, lease, pool,
 };
 pub use schema::migrate;

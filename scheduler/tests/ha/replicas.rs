@@ -72,11 +72,11 @@ fn options(data: PathBuf, config: PathBuf, url: &str, name: &str) -> Options {
         metrics_listen: None,
         limits: probenet_scheduler::server::Limits::for_this_process(),
         cluster: Some(ClusterOptions {
-            database: url.to_owned(),
-            tls: ha::Tls::Disabled,
+            database: ha::Database::parse(url, None, None).unwrap(),
             pool_size: 4,
             replica: ReplicaOptions { name: name.to_owned(), url: String::new(), lease: LEASE },
         }),
+        store_dir: None,
     }
 }
 

@@ -61,6 +61,7 @@ fn options_with(dir: &std::path::Path, config: PathBuf, plain: Option<Limits>) -
         metrics_listen: None,
         limits: probenet_scheduler::server::Limits::for_this_process(),
         cluster: None,
+        store_dir: None,
     };
     match plain {
         Some(limits) => Options { tls: TlsMode::PlainHttp, limits, ..options },

@@ -87,6 +87,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         metrics_listen: None,
         limits: probenet_scheduler::server::Limits::for_this_process(),
         cluster: None,
+        store_dir: None,
     })
     .await?;
     let url = scheduler.url();
