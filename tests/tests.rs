@@ -17,6 +17,7 @@
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
 // - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network
+// - ha:       three schedulers on PostgreSQL: SIGKILL of the leader or of a replica, the database down 30 s
 // - container: the image (scripts/image, offline): a scheduler and probers in containers on a podman network
 
 mod util;
@@ -27,6 +28,7 @@ mod container;
 mod dashboard;
 mod export;
 mod exporters;
+mod ha;
 mod http;
 mod install;
 mod network;

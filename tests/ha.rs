@@ -1,0 +1,356 @@
+//! Replicated schedulers for real: three `probenet scheduler --store postgres://...` processes on one PostgreSQL
+//! (Debian's, started by the test in a temporary directory on a free port), two regions of two prober processes
+//! each, talking to different replicas. Killing the leader with SIGKILL, killing the replica probers talk to, and
+//! stopping PostgreSQL for 30 s lose no planned run and store none twice; tokens made with `token create --store`
+//! work on every replica.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use probenet_testkit::postgres::Postgres;
+use serde_json::Value;
+
+use crate::util::processes::{self, Kill, free_port, now_ms, serve_ok};
+
+const REGIONS: [&str; 2] = ["ra", "rb"];
+const CHECKS: [&str; 4] = ["home", "api", "login", "search"];
+const INTERVAL_MS: i64 = 1_000;
+/// The replicas' leader lease.
+const LEASE_S: u64 = 2;
+
+/// The files replicas share: the CA and the server certificate (copies, as an install makes them).
+const SHARED_FILES: [&str; 4] = ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem"];
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    pg: Postgres,
+    url: String,
+    checks: PathBuf,
+    ports: Vec<u16>,
+    replicas: Vec<Option<Kill>>,
+    probers: BTreeMap<String, Kill>,
+    admin: String,
+    client: Option<reqwest::blocking::Client>,
+}
+
+impl Cluster {
+    fn new(pg: Postgres, target: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let checks = dir.path().join("checks.yaml");
+        let mut yaml = String::from("scheduling: {lease: 4s}\nregions:\n  ra: {}\n  rb: {}\n");
+        yaml.push_str(&format!(
+            "defaults: {{interval: {INTERVAL_MS}ms, timeout: 800ms, regions: [ra, rb]}}\nchecks:\n"
+        ));
+        for check in CHECKS {
+            yaml.push_str(&format!("  - name: {check}\n    http: {{url: \"http://127.0.0.1:{target}/{check}\"}}\n"));
+        }
+        std::fs::write(&checks, yaml).unwrap();
+        let url = format!("{}?application_name=probenet-test", pg.url());
+        let ports = (0..3).map(|_| free_port()).collect();
+        Self {
+            dir,
+            pg,
+            url,
+            checks,
+            ports,
+            replicas: Vec::new(),
+            probers: BTreeMap::new(),
+            admin: String::new(),
+            client: None,
+        }
+    }
+
+    fn data(&self, index: usize) -> PathBuf {
+        self.dir.path().join(format!("data-{index}"))
+    }
+
+    fn log(&self, name: &str) -> std::fs::File {
+        std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(format!("{name}.log"))).unwrap()
+    }
+
+    /// `probenet token create --store URL SCOPE...`: the token.
+    fn token(&self, scope: &[&str]) -> String {
+        let output = processes::command().args(["token", "create", "--store", &self.url]).args(scope).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_owned()
+    }
+
+    fn start_replica(&mut self, index: usize) {
+        let data = self.data(index);
+        if index > 0 && !data.exists() {
+            std::fs::create_dir_all(&data).unwrap();
+            for file in SHARED_FILES {
+                std::fs::copy(self.data(0).join(file), data.join(file)).unwrap();
+            }
+        }
+        let child = processes::command()
+            .args(["scheduler", "-c"])
+            .arg(&self.checks)
+            .args(["--listen", &format!("127.0.0.1:{}", self.ports[index]), "--data"])
+            .arg(&data)
+            .args(["--store", &self.url, "--replica-name", &format!("r{index}"), "--lease", &LEASE_S.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(self.log(&format!("replica-{index}"))))
+            .spawn()
+            .unwrap();
+        while self.replicas.len() <= index {
+            self.replicas.push(None);
+        }
+        self.replicas[index] = Some(Kill(child));
+        let ca = self.data(0).join("ca.pem");
+        self.wait("the replica's certificate", Duration::from_secs(20), |_| ca.exists());
+        if self.client.is_none() {
+            let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+            let client = reqwest::blocking::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(5));
+            self.client = Some(client.build().unwrap());
+        }
+        self.wait("the replica to be healthy", Duration::from_secs(20), |cluster| cluster.healthy(index));
+    }
+
+    fn start_prober(&mut self, region: &str, name: &str, first: usize) {
+        let token_file = self.dir.path().join(format!("{region}.token"));
+        // Each prober lists the replicas starting with another one, so they talk to different replicas.
+        let urls: Vec<String> = (0..3).map(|i| format!("https://localhost:{}", self.ports[(first + i) % 3])).collect();
+        let child = processes::command()
+            .args(["prober", "--scheduler", &urls.join(","), "--region", region, "--token-file"])
+            .arg(&token_file)
+            .arg("--ca")
+            .arg(self.data(0).join("ca.pem"))
+            .args(["--name", name, "--spool"])
+            .arg(self.dir.path().join(format!("spool-{name}")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(self.log(name)))
+            .spawn()
+            .unwrap();
+        self.probers.insert(name.to_owned(), Kill(child));
+    }
+
+    fn get(&self, index: usize, path: &str) -> Option<(u16, Value)> {
+        let url = format!("https://localhost:{}{path}", self.ports[index]);
+        let response = self.client.as_ref()?.get(url).bearer_auth(&self.admin).send().ok()?;
+        let status = response.status().as_u16();
+        let text = response.text().ok()?;
+        Some((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+
+    /// Who holds each pair, as replica `index` answers: (check, region, prober), sorted.
+    fn assignments(&self, index: usize) -> Vec<(String, String, String)> {
+        let Some((200, Value::Array(rows))) = self.get(index, "/api/v1/assignments") else { return Vec::new() };
+        let mut held: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|row| {
+                let field = |name: &str| row[name].as_str().unwrap_or_default().to_owned();
+                (field("check"), field("region"), field("prober"))
+            })
+            .collect();
+        held.sort();
+        held
+    }
+
+    fn healthy(&self, index: usize) -> bool {
+        self.get(index, "/healthz").is_some_and(|(status, _)| status == 200)
+    }
+
+    fn alive(&self) -> Vec<usize> {
+        (0..self.replicas.len()).filter(|index| self.replicas[*index].is_some()).collect()
+    }
+
+    /// The replica every live replica names as leader.
+    fn leader(&self) -> Option<usize> {
+        let mut named = None;
+        for index in self.alive() {
+            let (status, view) = self.get(index, "/api/v1/cluster")?;
+            if status != 200 {
+                return None;
+            }
+            let leader = view["leader"].as_str()?.to_owned();
+            if named.as_ref().is_some_and(|known| *known != leader) {
+                return None;
+            }
+            named = Some(leader);
+        }
+        let index: usize = named?.strip_prefix('r')?.parse().ok()?;
+        self.replicas.get(index)?.as_ref().map(|_| index)
+    }
+
+    fn kill_replica(&mut self, index: usize) {
+        // Dropping a `Kill` sends SIGKILL and reaps the process.
+        drop(self.replicas[index].take());
+    }
+
+    /// Planned times of a pair's stored results, as any live replica answers.
+    fn planned(&self, check: &str, region: &str) -> Vec<i64> {
+        let index = self.alive()[0];
+        let path = format!("/api/v1/results?check={check}&region={region}&limit=1000");
+        let Some((200, Value::Array(results))) = self.get(index, &path) else { return Vec::new() };
+        let mut planned: Vec<i64> = results.iter().filter_map(|r| r["planned_at_ms"].as_i64()).collect();
+        planned.sort_unstable();
+        planned
+    }
+
+    fn wait(&self, what: &str, limit: Duration, done: impl Fn(&Self) -> bool) {
+        let start = Instant::now();
+        while !done(self) {
+            if start.elapsed() >= limit {
+                self.print_logs();
+                panic!("timed out after {limit:?} waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn print_logs(&self) {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("---- {} ----\n{}", path.display(), lines[lines.len().saturating_sub(40)..].join("\n"));
+        }
+    }
+
+    /// Every pair ran every planned time from `from` to `to` exactly once: no gap, no duplicate.
+    fn assert_every_run_once(&self, from: i64, to: i64, what: &str) {
+        let mut problems = Vec::new();
+        for check in CHECKS {
+            for region in REGIONS {
+                let planned: Vec<i64> =
+                    self.planned(check, region).into_iter().filter(|at| (from..to).contains(at)).collect();
+                let expected = usize::try_from((to - from) / INTERVAL_MS).unwrap_or(0);
+                let steps_ok = planned.windows(2).all(|pair| pair[1] - pair[0] == INTERVAL_MS);
+                if !steps_ok || planned.len() + 1 < expected {
+                    problems
+                        .push(format!("{check}@{region}: {} runs (expected {expected}): {planned:?}", planned.len()));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            self.print_logs();
+            panic!("{what}: {} pairs lost or repeated runs:\n{}", problems.len(), problems.join("\n"));
+        }
+    }
+
+    /// Waits until every pair's runs from `from` to `to` are stored (the spool catching up), or fails.
+    fn wait_every_run_once(&self, from: i64, to: i64, what: &str) {
+        let start = Instant::now();
+        loop {
+            let complete = CHECKS.iter().all(|check| {
+                REGIONS.iter().all(|region| {
+                    let runs = self.planned(check, region).into_iter().filter(|at| (from..to).contains(at)).count();
+                    runs + 1 >= usize::try_from((to - from) / INTERVAL_MS).unwrap_or(0)
+                })
+            });
+            if complete || start.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        self.assert_every_run_once(from, to, what);
+    }
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find(|line| line.starts_with(name) && !line.starts_with('#'))?.rsplit(' ').next()?.parse().ok()
+}
+
+fn start(test: &str) -> Option<Cluster> {
+    let pg = Postgres::start_or_skip(test)?;
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_port = target.local_addr().unwrap().port();
+    serve_ok(target, 200_000);
+    let mut cluster = Cluster::new(pg, target_port);
+    // The first replica makes the CA; the tokens are made in the database, as with a running cluster.
+    cluster.start_replica(0);
+    cluster.admin = cluster.token(&["--admin"]);
+    for region in REGIONS {
+        let token = cluster.token(&["--region", region]);
+        std::fs::write(cluster.dir.path().join(format!("{region}.token")), token).unwrap();
+    }
+    cluster.start_replica(1);
+    cluster.start_replica(2);
+    for (index, (region, name)) in [("ra", "ra-1"), ("ra", "ra-2"), ("rb", "rb-1"), ("rb", "rb-2")].iter().enumerate() {
+        cluster.start_prober(region, name, index % 3);
+    }
+    // Results of every pair arrive.
+    cluster.wait("results of every pair", Duration::from_secs(30), |cluster| {
+        CHECKS.iter().all(|check| REGIONS.iter().all(|region| cluster.planned(check, region).len() >= 3))
+    });
+    Some(cluster)
+}
+
+#[test]
+fn three_replicas_lose_no_run_when_the_leader_or_a_prober_s_replica_is_killed() {
+    let Some(mut cluster) = start("three_replicas_lose_no_run_when_the_leader_or_a_prober_s_replica_is_killed") else {
+        return;
+    };
+    // Every pair is held by exactly one prober, whichever replica answers.
+    let held = cluster.assignments(0);
+    assert_eq!(held.len(), CHECKS.len() * REGIONS.len(), "{held:?}");
+    for index in 1..3 {
+        assert_eq!(cluster.assignments(index), held, "replica r{index} serves the same assignment");
+    }
+
+    // SIGKILL of the leader: a new one within a lease and a renewal; no run lost, none twice.
+    let from = now_ms() - 3 * INTERVAL_MS;
+    let leader = cluster.leader().expect("a leader");
+    let (_, metrics) = cluster.get(leader, "/metrics").unwrap();
+    assert_eq!(metric(metrics.as_str().unwrap_or_default(), "probenet_scheduler_leader"), Some(1.0));
+    let killed_at = Instant::now();
+    cluster.kill_replica(leader);
+    cluster.wait("a new leader", Duration::from_secs(3 * LEASE_S), |cluster| cluster.leader().is_some());
+    let takeover = killed_at.elapsed();
+    assert!(takeover < Duration::from_millis(LEASE_S * 1000 * 3 / 2), "takeover took {takeover:?}");
+    let next = cluster.leader().unwrap();
+    let (_, metrics) = cluster.get(next, "/metrics").unwrap();
+    assert_eq!(metric(metrics.as_str().unwrap_or_default(), "probenet_scheduler_leader"), Some(1.0));
+    std::thread::sleep(Duration::from_secs(5));
+    let to = now_ms() - 2 * INTERVAL_MS;
+    cluster.wait_every_run_once(from, to, "across the leader's death");
+    for index in cluster.alive() {
+        assert_eq!(cluster.assignments(index), held, "the same probers hold the same pairs after the failover");
+    }
+    eprintln!("takeover after SIGKILL of the leader: {takeover:?}");
+
+    // SIGKILL of another replica (probers talking to it move on); then it comes back and rejoins.
+    let from = now_ms() - 2 * INTERVAL_MS;
+    let victim = cluster.alive().into_iter().find(|index| *index != next).unwrap();
+    cluster.kill_replica(victim);
+    std::thread::sleep(Duration::from_secs(5));
+    let to = now_ms() - 2 * INTERVAL_MS;
+    cluster.wait_every_run_once(from, to, "across the death of a prober's replica");
+    cluster.start_replica(victim);
+    cluster.start_replica(leader);
+    cluster.wait("three members", Duration::from_secs(10), |cluster| {
+        cluster
+            .get(victim, "/api/v1/cluster")
+            .is_some_and(|(_, view)| view["members"].as_array().is_some_and(|members| members.len() == 3))
+    });
+}
+
+#[test]
+fn postgresql_down_for_30_s_loses_no_result_and_stores_none_twice() {
+    let Some(cluster) = start("postgresql_down_for_30_s_loses_no_result_and_stores_none_twice") else { return };
+    let from = now_ms() - 2 * INTERVAL_MS;
+    cluster.pg.stop_immediate();
+    let stopped = Instant::now();
+    // Every replica reports itself unhealthy while the database is away; probers spool.
+    cluster.wait("every replica unhealthy", Duration::from_secs(10), |cluster| {
+        cluster.alive().iter().all(|index| cluster.get(*index, "/healthz").is_some_and(|(status, _)| status == 503))
+    });
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(stopped.elapsed()));
+    cluster.pg.start();
+    cluster.wait("every replica healthy again", Duration::from_secs(20), |cluster| {
+        cluster.alive().iter().all(|index| cluster.healthy(*index))
+    });
+    cluster.wait("a leader again", Duration::from_secs(3 * LEASE_S), |cluster| cluster.leader().is_some());
+    std::thread::sleep(Duration::from_secs(3));
+    let to = now_ms() - 2 * INTERVAL_MS;
+    cluster.wait_every_run_once(from, to, "across 30 s without PostgreSQL");
+}
