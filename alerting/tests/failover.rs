@@ -110,10 +110,10 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let fence = fence_source(&elector, handle.subscribe());
-        self.replica(name, Some(handle), generation, fence)
+        self.replica(Some(handle), generation, fence)
     }
 
-    fn replica(&self, name: &str, handle: Option<LeaderHandle>, generation: u64, fence: FenceSource) -> Replica {
+    fn replica(&self, handle: Option<LeaderHandle>, generation: u64, fence: FenceSource) -> Replica {
         let state: Arc<dyn AlertState> =
             Arc::new(tokio::task::block_in_place(|| PostgresState::open(&self.url, Tls::Disabled, 2, fence)).unwrap());
         let clock: Arc<dyn Clock> = self.clock.clone();
@@ -264,11 +264,10 @@ async fn a_deposed_leader_can_neither_record_nor_send() {
     let Some(cluster) = cluster("a_deposed_leader_can_neither_record_nor_send").await else { return };
     // The old leader as a paused process would be: it keeps the fence of the generation it led under.
     let leading = cluster.leader("old").await;
-    let (generation, handle) = (leading.generation, leading.handle.as_ref().map(LeaderHandle::subscribe));
+    let generation = leading.generation;
     let elector = Elector::new(Lease::new("old", LEASE), probenet_pg::connect(&cluster.url, Tls::Disabled, 1).unwrap());
     let stale = elector.fence(generation);
-    let mut old = cluster.replica("old", None, generation, Arc::new(move || Some(stale.clone())));
-    drop(handle);
+    let mut old = cluster.replica(None, generation, Arc::new(move || Some(stale.clone())));
     // Under its generation it records a page, but is paused before handing it to its dispatcher.
     assert_eq!(old.minutes(2, &[]), 0);
     assert_eq!(old.minute(&HOMEPAGE_DOWN, true), 0);
