@@ -1,5 +1,7 @@
 //! The rule engine: it takes run results, evaluates alert rules, region impairment and SLO burn rates, keeps
-//! alert state in SQLite, and says which notifications to send to which notifiers.
+//! alert state in an [`AlertState`] (SQLite or PostgreSQL), and says which notifications to send to which
+//! notifiers. What one evaluation decides (alert states, history, notifications) is written in one transaction;
+//! the notifications are outbox rows, handed out by [`Engine::take_outbox`] and settled by the dispatcher.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -18,7 +20,7 @@ use crate::quorum::{self, Latest, Verdict};
 use crate::rules::{CheckInfo, Rules};
 use crate::silence::{Silence, Subject};
 use crate::slo::{self, BURN_ALERTS, Buckets};
-use crate::state::{BucketRow, HistoryEntry, Store};
+use crate::state::{AlertState, Batch, BucketRow, HistoryEntry, Pending, Settled, SqliteState};
 
 pub use self::views::AlertView;
 
@@ -29,6 +31,9 @@ pub const REGION_IMPAIRED: &str = "region-impaired";
 
 /// How long ended silences stay listed.
 const SILENCES_KEPT_MS: i64 = 7 * 86_400_000;
+
+/// Undelivered notifications older than this are given up instead of resumed at open.
+pub const OUTBOX_MAX_AGE_MS: i64 = 86_400_000;
 
 /// Engine settings that are not part of the config.
 #[derive(Debug, Clone)]
@@ -58,7 +63,13 @@ impl Default for Options {
 #[derive(Debug)]
 pub struct Engine {
     rules: Rules,
-    store: Store,
+    store: Arc<dyn AlertState>,
+    /// What the evaluation in progress decided, written at its end.
+    batch: Batch,
+    /// Recorded notifications not yet handed out by [`Engine::take_outbox`].
+    queue: Vec<Pending>,
+    /// A write failed: the open alerts in memory may be ahead of the stored ones; reload before evaluating.
+    stale: bool,
     clock: Arc<dyn Clock>,
     options: Options,
     latest: Latest,
@@ -75,17 +86,45 @@ pub type Outgoing = (Vec<String>, Notification);
 impl Engine {
     /// Opens the engine over `rules`, with its state in the SQLite file `state_db` (created when missing).
     pub fn open(rules: Rules, state_db: &Path, clock: Arc<dyn Clock>, options: Options) -> Result<Self, AlertError> {
-        let store = Store::open(state_db)?;
-        let instances = store.instances::<Instance>()?.into_iter().map(|i| (i.key.clone(), i)).collect();
+        Self::with_state(rules, Arc::new(SqliteState::open(state_db)?), clock, options)
+    }
+
+    /// Opens the engine over `rules` with its state in `store` (SQLite, or PostgreSQL for a leader): loads the
+    /// open alerts, silences and SLO buckets, and queues the notifications recorded but not delivered (by this
+    /// process before a restart, or by the previous leader) for [`take_outbox`](Self::take_outbox); those older
+    /// than [`OUTBOX_MAX_AGE_MS`] are given up instead.
+    pub fn with_state(
+        rules: Rules,
+        store: Arc<dyn AlertState>,
+        clock: Arc<dyn Clock>,
+        options: Options,
+    ) -> Result<Self, AlertError> {
+        let instances = load_instances(store.as_ref())?;
         let now = clock.now_ms();
         let mut silences = Vec::new();
-        for (id, silence) in store.silences::<Silence>()? {
+        for (id, silence) in store.silences()? {
             // Silences that ended a week ago are only noise in the list.
             if silence.ends_ms < now - SILENCES_KEPT_MS {
-                store.delete_silence(id)?;
+                if let Err(error) = store.delete_silence(id) {
+                    tracing::debug!(%error, id, "old silence not deleted");
+                }
             } else {
                 silences.push(Silence { id, ..silence });
             }
+        }
+        let mut queue = Vec::new();
+        for pending in store.undelivered()? {
+            if pending.created_ms < now - OUTBOX_MAX_AGE_MS {
+                let given_up = store.settle(pending.id, &Settled::Failed("too old to resume".to_owned()));
+                if let Err(error) = given_up {
+                    tracing::debug!(%error, id = pending.id, "old notification not given up");
+                }
+            } else {
+                queue.push(pending);
+            }
+        }
+        if !queue.is_empty() {
+            tracing::info!(count = queue.len(), "resuming notifications recorded but not delivered");
         }
         let mut slo: BTreeMap<String, Buckets> = rules
             .checks
@@ -101,6 +140,9 @@ impl Engine {
         Ok(Self {
             rules,
             store,
+            batch: Batch::default(),
+            queue,
+            stale: false,
             clock,
             options,
             latest: Latest::default(),
@@ -131,9 +173,26 @@ impl Engine {
 
     /// Evaluates every rule now and returns the notifications to send (call after each batch of results and on
     /// a timer, so pending alerts fire and recoveries resolve without new results).
+    ///
+    /// What it decides is written in one transaction, notifications included (as outbox rows, then available from
+    /// [`take_outbox`](Self::take_outbox)). When that write fails (on PostgreSQL: this replica does not lead), it
+    /// returns nothing, queues nothing, and reloads the open alerts from the store before the next evaluation.
     pub fn evaluate(&mut self) -> Vec<Outgoing> {
         let now = self.clock.now_ms();
         let mut out = Vec::new();
+        if self.stale {
+            match load_instances(self.store.as_ref()) {
+                Ok(instances) => {
+                    self.instances = instances;
+                    self.stale = false;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "alert state not reloaded: not evaluating");
+                    return out;
+                }
+            }
+        }
+        self.batch = Batch::default();
         let mut seen = BTreeSet::new();
         self.evaluate_impairment(now, &mut out, &mut seen);
         let impaired: BTreeSet<String> = self.impaired_set();
@@ -198,10 +257,49 @@ impl Engine {
             }
         }
         self.repeat(now, &mut out);
+        let out = self.commit(now, out);
         if now - self.last_flush_ms >= millis(self.options.flush_interval) {
             self.flush();
         }
         out
+    }
+
+    /// Writes the evaluation's batch; on success queues its outbox rows and returns `out`, on failure nothing.
+    fn commit(&mut self, now: i64, out: Vec<Outgoing>) -> Vec<Outgoing> {
+        let mut batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() {
+            return out;
+        }
+        batch.at_ms = now;
+        match self.store.commit(&batch) {
+            Ok(ids) => {
+                for ((notifier, notification), id) in batch.notify.into_iter().zip(ids) {
+                    self.queue.push(Pending { id, notifier, notification, attempts: 0, created_ms: now });
+                }
+                out
+            }
+            Err(error) => {
+                if error.is_fenced() {
+                    tracing::warn!(%error, "alert state not written: not leading; nothing is sent");
+                } else {
+                    tracing::warn!(%error, "alert state not written; nothing is sent, it is decided again next time");
+                }
+                self.stale = true;
+                Vec::new()
+            }
+        }
+    }
+
+    /// The notifications recorded since the last call (and, after opening, those resumed): hand them to
+    /// [`Dispatcher::send_recorded`](crate::notify::Dispatcher::send_recorded), which claims, sends and settles
+    /// each.
+    pub fn take_outbox(&mut self) -> Vec<Pending> {
+        std::mem::take(&mut self.queue)
+    }
+
+    /// The state the engine writes to (the dispatcher settles outbox rows in it).
+    pub fn state(&self) -> Arc<dyn AlertState> {
+        self.store.clone()
     }
 
     fn evaluate_impairment(&mut self, now: i64, out: &mut Vec<Outgoing>, seen: &mut BTreeSet<String>) {
@@ -342,44 +440,66 @@ impl Engine {
         }
         let mut instance = existing.clone().unwrap_or(template);
         let change = instance.step(observed, timing, now);
-        let result = match change {
+        match change {
             Change::Dropped => {
                 self.instances.remove(&key);
-                if is_new { Ok(()) } else { self.store.delete_instance(&key) }
+                if !is_new {
+                    self.forget(&key);
+                }
             }
             Change::Resolved => {
                 self.instances.remove(&key);
                 if instance.notified {
-                    out.push((instance.notify.clone(), instance.notification(Status::Resolved, now)));
+                    self.notify(instance.notify.clone(), instance.notification(Status::Resolved, now), out);
                 }
                 self.record(&instance, Status::Resolved, instance.notified, now);
-                self.store.delete_instance(&key)
+                self.forget(&key);
             }
             Change::Fired => {
                 let silenced = self.silenced(&instance, now);
                 if !silenced {
                     instance.notified = true;
                     instance.last_notified_ms = Some(now);
-                    out.push((instance.notify.clone(), instance.notification(Status::Firing, now)));
+                    self.notify(instance.notify.clone(), instance.notification(Status::Firing, now), out);
                 }
                 self.record(&instance, Status::Firing, !silenced, now);
-                self.keep(instance)
+                self.keep(instance);
             }
             Change::None if existing.as_ref() != Some(&instance) => self.keep(instance),
-            Change::None => Ok(()),
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, alert = %key, "could not store alert state");
+            Change::None => {}
         }
     }
 
-    fn keep(&mut self, instance: Instance) -> Result<(), AlertError> {
-        let stored = self.store.put_instance(&instance.key, &instance);
-        self.instances.insert(instance.key.clone(), instance);
-        stored
+    /// Queues a notification to `notifiers`: returned by this evaluation and recorded with it.
+    fn notify(&mut self, notifiers: Vec<String>, notification: Notification, out: &mut Vec<Outgoing>) {
+        for notifier in &notifiers {
+            self.batch.notify.push((notifier.clone(), notification.clone()));
+        }
+        out.push((notifiers, notification));
     }
 
-    fn record(&self, instance: &Instance, status: Status, notified: bool, now: i64) {
+    /// Keeps an open alert, in memory now and in the store with the evaluation's batch.
+    fn keep(&mut self, instance: Instance) {
+        match serde_json::to_string(&instance) {
+            Ok(body) => {
+                self.batch.delete.retain(|key| *key != instance.key);
+                self.batch.put.retain(|(key, _)| *key != instance.key);
+                self.batch.put.push((instance.key.clone(), body));
+            }
+            Err(error) => tracing::warn!(%error, alert = %instance.key, "could not store alert state"),
+        }
+        self.instances.insert(instance.key.clone(), instance);
+    }
+
+    /// Forgets an open alert in the store, with the evaluation's batch.
+    fn forget(&mut self, key: &str) {
+        self.batch.put.retain(|(put, _)| put != key);
+        if !self.batch.delete.iter().any(|deleted| deleted == key) {
+            self.batch.delete.push(key.to_owned());
+        }
+    }
+
+    fn record(&mut self, instance: &Instance, status: Status, notified: bool, now: i64) {
         let entry = HistoryEntry {
             at_ms: now,
             key: instance.key.clone(),
@@ -390,9 +510,7 @@ impl Engine {
             summary: instance.summary(),
             notified,
         };
-        if let Err(error) = self.store.push_history(now, &instance.key, &entry) {
-            tracing::warn!(%error, alert = %instance.key, "could not store alert history");
-        }
+        self.batch.history.push(entry);
     }
 
     /// Sends firing alerts again after the repeat interval, and those whose silence ended.
@@ -411,13 +529,11 @@ impl Engine {
             let first = !instance.notified;
             instance.notified = true;
             instance.last_notified_ms = Some(now);
-            out.push((instance.notify.clone(), instance.notification(Status::Firing, now)));
+            self.notify(instance.notify.clone(), instance.notification(Status::Firing, now), out);
             if first {
                 self.record(&instance, Status::Firing, true, now);
             }
-            if let Err(error) = self.keep(instance) {
-                tracing::warn!(%error, alert = %key, "could not store alert state");
-            }
+            self.keep(instance);
         }
     }
 
@@ -462,6 +578,12 @@ impl Engine {
         }
         if let Err(error) = self.store.write_buckets(&changed, &dropped) {
             tracing::warn!(%error, "could not store SLO buckets");
+            // Written next time (by this engine, if it still may).
+            for (check, resolution, start, _) in changed {
+                if let Some(buckets) = self.slo.get_mut(&check) {
+                    buckets.dirty.insert((resolution, start));
+                }
+            }
         }
     }
 }
@@ -470,6 +592,16 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.flush();
     }
+}
+
+/// The stored open alerts, by key.
+fn load_instances(store: &dyn AlertState) -> Result<BTreeMap<String, Instance>, AlertError> {
+    let mut instances = BTreeMap::new();
+    for body in store.instances()? {
+        let instance: Instance = serde_json::from_str(&body)?;
+        instances.insert(instance.key.clone(), instance);
+    }
+    Ok(instances)
 }
 
 fn millis(duration: Duration) -> i64 {

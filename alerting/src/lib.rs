@@ -12,7 +12,7 @@ mod quorum;
 pub mod rules;
 pub mod silence;
 pub mod slo;
-mod state;
+pub mod state;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{AlertView, Engine, Options, Outgoing, REGION_IMPAIRED};
@@ -23,4 +23,4 @@ pub use notification::{DeliveryError, Notification, Notifier, Status};
 pub use rules::Rules;
 pub use silence::{Matchers, Silence};
 pub use slo::SloView;
-pub use state::HistoryEntry;
+pub use state::{AlertState, HistoryEntry, Pending, PostgresState, SqliteState};

@@ -1,197 +1,124 @@
-//! The engine's state in SQLite (tables prefixed `alert_`, in a file it may share): open alerts, history,
-//! silences and SLO buckets, so a restart neither re-pages nor forgets a firing alert.
+//! The engine's persistent state behind one interface, [`AlertState`], with two backends: SQLite
+//! ([`SqliteState`], one scheduler, the embedded default) and PostgreSQL ([`PostgresState`], replicated schedulers,
+//! every write fenced by the leader lease). The state is open alerts, history, silences, SLO buckets and the
+//! notification **outbox**: a notification is a row recorded in the same transaction as the alert state that
+//! decided it, claimed before each delivery attempt and settled (delivered or given up) after it, so a new leader
+//! (or a restarted scheduler) resumes what was decided but not delivered. See `docs/ha.md`, "Alerts across a
+//! failover".
 
-use std::path::Path;
-
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 
 use crate::error::AlertError;
+use crate::notification::Notification;
+use crate::silence::Silence;
 use crate::slo::{Counts, Resolution};
 
-/// The schema this build writes.
-const SCHEMA_VERSION: i64 = 1;
+mod postgres;
+mod sqlite;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS alert_schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS alert_instances (key TEXT PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS alert_history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at_ms INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alert_silences (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS alert_slo_buckets (
-    check_name TEXT NOT NULL,
-    resolution TEXT NOT NULL,
-    start_ms INTEGER NOT NULL,
-    total INTEGER NOT NULL,
-    bad INTEGER NOT NULL,
-    PRIMARY KEY (check_name, resolution, start_ms)
-) WITHOUT ROWID;
-";
+pub use postgres::{FenceSource, PostgresState, fence_source};
+pub use sqlite::SqliteState;
 
 /// How many history entries are kept.
-const HISTORY_KEPT: i64 = 10_000;
-
-/// The store.
-#[derive(Debug)]
-pub struct Store {
-    conn: Connection,
-}
+pub const HISTORY_KEPT: i64 = 10_000;
+/// How many settled (delivered or given up) outbox rows are kept, the newest, for inspection.
+pub const SETTLED_KEPT: i64 = 1_000;
+/// How many undelivered outbox rows are resumed at once, the oldest first.
+pub const RESUME_LIMIT: i64 = 1_000;
 
 /// One SLO bucket as stored.
 pub type BucketRow = (String, Resolution, i64, Counts);
+/// The identity of one SLO bucket: check, resolution, start.
+pub type BucketKey = (String, Resolution, i64);
 
-impl Store {
-    /// Opens (or creates) the store in `path`.
-    pub fn open(path: &Path) -> Result<Self, AlertError> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
-        let version: Option<i64> =
-            conn.query_row("SELECT MAX(version) FROM alert_schema_version", [], |row| row.get(0)).optional()?.flatten();
-        match version {
-            None => {
-                conn.execute("INSERT INTO alert_schema_version (version) VALUES (?1)", [SCHEMA_VERSION])?;
-            }
-            Some(version) if version > SCHEMA_VERSION => return Err(AlertError::NewerSchema(version)),
-            Some(_) => {}
-        }
-        Ok(Self { conn })
+/// What one evaluation decided, written in one transaction (fenced on PostgreSQL): the open alerts that changed
+/// or ended, the history entries, and the notifications to send (one outbox row per notifier).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    /// Open alerts stored or replaced: key and JSON body.
+    pub put: Vec<(String, String)>,
+    /// Open alerts that ended or were dropped, by key.
+    pub delete: Vec<String>,
+    /// History entries to append, oldest first.
+    pub history: Vec<HistoryEntry>,
+    /// Notifications to record in the outbox: the notifier's name and what it is told.
+    pub notify: Vec<(String, Notification)>,
+    /// When the batch was decided (engine clock), unix ms; the outbox rows' creation time.
+    pub at_ms: i64,
+}
+
+impl Batch {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.put.is_empty() && self.delete.is_empty() && self.history.is_empty() && self.notify.is_empty()
     }
+}
 
-    /// Every stored open alert.
-    pub fn instances<T: DeserializeOwned>(&self) -> Result<Vec<T>, AlertError> {
-        self.bodies("SELECT body FROM alert_instances ORDER BY key", [])
-    }
+/// An undelivered outbox row: one notification to one notifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// The row's id.
+    pub id: u64,
+    /// The notifier's name.
+    pub notifier: String,
+    /// What it is told.
+    pub notification: Notification,
+    /// Delivery attempts claimed so far (by any replica, in any life).
+    pub attempts: u32,
+    /// When it was recorded (engine clock), unix ms.
+    pub created_ms: i64,
+}
 
-    /// Stores (or replaces) an open alert.
-    pub fn put_instance<T: Serialize>(&self, key: &str, body: &T) -> Result<(), AlertError> {
-        let body = serde_json::to_string(body)?;
-        self.conn.execute(
-            "INSERT INTO alert_instances (key, body) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET body = ?2",
-            params![key, body],
-        )?;
-        Ok(())
-    }
+/// The answer to a claim before a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Attempt it: this is attempt number `.0` (counted in the row).
+    Send(u32),
+    /// The row is no longer pending (delivered, given up, or pruned): do not send.
+    Settled,
+    /// The row ran out of attempts; it is now marked given up: do not send.
+    GaveUp,
+}
 
-    /// Forgets an open alert.
-    pub fn delete_instance(&self, key: &str) -> Result<(), AlertError> {
-        self.conn.execute("DELETE FROM alert_instances WHERE key = ?1", [key])?;
-        Ok(())
-    }
+/// How a delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The notifier accepted it.
+    Delivered,
+    /// Given up (refused, out of attempts, too old), with why.
+    Failed(String),
+}
 
-    /// Appends to the history, keeping the newest entries only.
-    pub fn push_history<T: Serialize>(&self, at_ms: i64, key: &str, body: &T) -> Result<(), AlertError> {
-        let body = serde_json::to_string(body)?;
-        self.conn
-            .execute("INSERT INTO alert_history (at_ms, key, body) VALUES (?1, ?2, ?3)", params![at_ms, key, body])?;
-        self.conn.execute(
-            "DELETE FROM alert_history WHERE id <= (SELECT MAX(id) FROM alert_history) - ?1",
-            [HISTORY_KEPT],
-        )?;
-        Ok(())
-    }
-
+/// The engine's persistent state. Object-safe; every method is a synchronous call (PostgreSQL runs its own small
+/// runtime), so async code calls it through `spawn_blocking`. On PostgreSQL every write runs in a transaction
+/// that first checks the leader fence, and fails with an error for which [`AlertError::is_fenced`] is true when
+/// this replica does not lead (any more): nothing may be sent on the strength of a refused write.
+pub trait AlertState: Send + Sync + std::fmt::Debug {
+    /// Every stored open alert's JSON body, by key order.
+    fn instances(&self) -> Result<Vec<String>, AlertError>;
+    /// Writes what one evaluation decided, atomically, and returns the ids of the outbox rows it recorded, in the
+    /// order of [`Batch::notify`].
+    fn commit(&self, batch: &Batch) -> Result<Vec<u64>, AlertError>;
     /// The newest `limit` history entries, newest first.
-    pub fn history<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<T>, AlertError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.bodies("SELECT body FROM alert_history ORDER BY id DESC LIMIT ?1", [limit])
-    }
-
-    /// Stores a new silence and returns its id.
-    pub fn add_silence<T: Serialize>(&self, body: &T) -> Result<u64, AlertError> {
-        let body = serde_json::to_string(body)?;
-        self.conn.execute("INSERT INTO alert_silences (body) VALUES (?1)", [body])?;
-        Ok(u64::try_from(self.conn.last_insert_rowid()).unwrap_or(0))
-    }
-
-    /// Replaces a silence.
-    pub fn put_silence<T: Serialize>(&self, id: u64, body: &T) -> Result<(), AlertError> {
-        let body = serde_json::to_string(body)?;
-        let id = i64::try_from(id).unwrap_or(i64::MAX);
-        self.conn.execute("UPDATE alert_silences SET body = ?2 WHERE id = ?1", params![id, body])?;
-        Ok(())
-    }
-
+    fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, AlertError>;
+    /// Stores a new silence and returns its id (the stored body carries it).
+    fn add_silence(&self, silence: &Silence) -> Result<u64, AlertError>;
+    /// Replaces the silence with `silence.id`.
+    fn put_silence(&self, silence: &Silence) -> Result<(), AlertError>;
     /// Forgets a silence.
-    pub fn delete_silence(&self, id: u64) -> Result<(), AlertError> {
-        let id = i64::try_from(id).unwrap_or(i64::MAX);
-        self.conn.execute("DELETE FROM alert_silences WHERE id = ?1", [id])?;
-        Ok(())
-    }
-
+    fn delete_silence(&self, id: u64) -> Result<(), AlertError>;
     /// Every stored silence with its id.
-    pub fn silences<T: DeserializeOwned>(&self) -> Result<Vec<(u64, T)>, AlertError> {
-        let mut statement = self.conn.prepare("SELECT id, body FROM alert_silences ORDER BY id")?;
-        let rows = statement.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, body) = row?;
-            out.push((u64::try_from(id).unwrap_or(0), serde_json::from_str(&body)?));
-        }
-        Ok(out)
-    }
-
+    fn silences(&self) -> Result<Vec<(u64, Silence)>, AlertError>;
     /// Every stored SLO bucket.
-    pub fn buckets(&self) -> Result<Vec<BucketRow>, AlertError> {
-        let mut statement =
-            self.conn.prepare("SELECT check_name, resolution, start_ms, total, bad FROM alert_slo_buckets")?;
-        let rows = statement.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?, row.get(3)?, row.get(4)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (check, tag, start, total, bad): (String, String, i64, i64, i64) = row?;
-            if let Some(resolution) = Resolution::from_tag(&tag) {
-                let counts = Counts { total: u64::try_from(total).unwrap_or(0), bad: u64::try_from(bad).unwrap_or(0) };
-                out.push((check, resolution, start, counts));
-            }
-        }
-        Ok(out)
-    }
-
+    fn buckets(&self) -> Result<Vec<BucketRow>, AlertError>;
     /// Writes changed buckets and deletes dropped ones, in one transaction.
-    pub fn write_buckets(
-        &mut self,
-        changed: &[BucketRow],
-        dropped: &[(String, Resolution, i64)],
-    ) -> Result<(), AlertError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO alert_slo_buckets (check_name, resolution, start_ms, total, bad) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(check_name, resolution, start_ms) DO UPDATE SET total = ?4, bad = ?5",
-            )?;
-            for (check, resolution, start, counts) in changed {
-                let total = i64::try_from(counts.total).unwrap_or(i64::MAX);
-                let bad = i64::try_from(counts.bad).unwrap_or(i64::MAX);
-                upsert.execute(params![check, resolution.tag(), start, total, bad])?;
-            }
-            let mut delete = tx.prepare_cached(
-                "DELETE FROM alert_slo_buckets WHERE check_name = ?1 AND resolution = ?2 AND start_ms = ?3",
-            )?;
-            for (check, resolution, start) in dropped {
-                delete.execute(params![check, resolution.tag(), start])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn bodies<T: DeserializeOwned, P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<T>, AlertError> {
-        let mut statement = self.conn.prepare(sql)?;
-        let rows = statement.query_map(params, |row| row.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(serde_json::from_str(&row?)?);
-        }
-        Ok(out)
-    }
+    fn write_buckets(&self, changed: &[BucketRow], dropped: &[BucketKey]) -> Result<(), AlertError>;
+    /// The undelivered outbox rows, oldest first, at most [`RESUME_LIMIT`].
+    fn undelivered(&self) -> Result<Vec<Pending>, AlertError>;
+    /// Claims outbox row `id` for one more delivery attempt, allowing at most `max_attempts` in all.
+    fn claim(&self, id: u64, max_attempts: u32) -> Result<Claim, AlertError>;
+    /// Marks outbox row `id` delivered or given up (if still pending), and prunes old settled rows.
+    fn settle(&self, id: u64, outcome: &Settled) -> Result<(), AlertError>;
 }
 
 /// A stored history entry.
@@ -214,3 +141,23 @@ pub struct HistoryEntry {
     /// Whether notifiers were told (false when silenced).
     pub notified: bool,
 }
+
+/// Row ids are BIGINT in both databases.
+pub(crate) fn to_sql_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+/// A stored row id (always positive).
+pub(crate) fn from_sql_id(id: i64) -> u64 {
+    u64::try_from(id).unwrap_or(0)
+}
+
+/// A stored count.
+pub(crate) fn to_sql_count(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+/// Outbox row statuses.
+pub(crate) const PENDING: &str = "pending";
+pub(crate) const DELIVERED: &str = "delivered";
+pub(crate) const FAILED: &str = "failed";

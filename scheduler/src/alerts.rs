@@ -74,7 +74,12 @@ impl Alerting {
         let mut inner = self.lock();
         inner.engine.flush();
         match open(loaded, &self.path, self.dashboard_url.clone()) {
-            Ok(fresh) => {
+            Ok(mut fresh) => {
+                // The reopened engine resumes the undelivered notifications; those the old dispatcher still
+                // delivers stay with it.
+                let held = inner.dispatcher.recorded_in_flight();
+                let resumed = fresh.engine.take_outbox().into_iter().filter(|row| !held.contains(&row.id)).collect();
+                fresh.dispatcher.send_recorded(&fresh.engine.state(), resumed);
                 let old = std::mem::replace(&mut *inner, fresh);
                 tokio::spawn(async move { old.dispatcher.close(Duration::from_secs(30)).await });
             }
@@ -137,6 +142,7 @@ fn open(loaded: &Loaded, path: &Path, dashboard_url: Option<String>) -> Result<I
     Ok(Inner { engine, dispatcher })
 }
 
+/// Evaluates, then hands what was recorded in the outbox (and, after a start, what was resumed) to the dispatcher.
 fn send(inner: &mut Inner) {
     for (names, notification) in inner.engine.evaluate() {
         tracing::info!(
@@ -147,6 +153,7 @@ fn send(inner: &mut Inner) {
             notifiers = names.join(","),
             "alert"
         );
-        inner.dispatcher.send(&names, notification);
     }
+    let recorded = inner.engine.take_outbox();
+    inner.dispatcher.send_recorded(&inner.engine.state(), recorded);
 }

@@ -138,9 +138,7 @@ impl Engine {
     pub fn add_silence(&mut self, silence: Silence) -> Result<u64, AlertError> {
         silence.validate().map_err(AlertError::InvalidSilence)?;
         let id = self.store.add_silence(&silence)?;
-        let silence = Silence { id, ..silence };
-        self.store.put_silence(id, &silence)?;
-        self.silences.push(silence);
+        self.silences.push(Silence { id, ..silence });
         Ok(id)
     }
 
@@ -156,12 +154,12 @@ impl Engine {
         let Some(silence) = self.silences.iter_mut().find(|silence| silence.id == id && silence.ends_ms > now) else {
             return Ok(false);
         };
-        silence.ends_ms = now;
-        if silence.starts_ms > now {
-            silence.starts_ms = now;
-        }
-        let stored = silence.clone();
-        self.store.put_silence(id, &stored)?;
+        let mut ended = silence.clone();
+        ended.ends_ms = now;
+        ended.starts_ms = ended.starts_ms.min(now);
+        // Stored first: a refused write leaves the silence as it was.
+        self.store.put_silence(&ended)?;
+        *silence = ended;
         Ok(true)
     }
 }

@@ -1,7 +1,12 @@
 //! The dispatcher: one queue per notifier, delivered in order in the background with retries and backoff,
 //! with a bounded record of recent deliveries and per-notifier counters for the API and metrics.
+//!
+//! Notifications recorded in the alert state's outbox ([`Dispatcher::send_recorded`]) are claimed in the state
+//! before each attempt (a deposed leader's claim is refused: it sends nothing) and settled after the last one
+//! (delivered, or given up); those left undelivered at shutdown stay pending in the state, for the next start or
+//! the next leader to resume.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -9,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::state::{AlertState, Claim, Pending, Settled};
 use crate::{DeliveryError, Notification, Notifier, Status};
 
 /// How the dispatcher retries and how much it keeps.
@@ -79,6 +85,8 @@ pub struct DeliveryRecord {
     pub delivered_at_ms: Option<i64>,
     /// When it was given up, unix ms.
     pub failed_at_ms: Option<i64>,
+    /// Its row in the alert state's outbox, when it was recorded there.
+    pub outbox_id: Option<u64>,
 }
 
 /// What one notifier's queue has done since the dispatcher started.
@@ -126,9 +134,19 @@ impl Book {
     }
 }
 
+/// An outbox row being delivered: where to claim and settle it.
+#[derive(Debug, Clone)]
+struct Recorded {
+    state: Arc<dyn AlertState>,
+    id: u64,
+}
+
+/// One queued delivery: its record's id, the notification, and its outbox row if any.
+type Item = (u64, Arc<Notification>, Option<Recorded>);
+
 #[derive(Debug, Default)]
 struct LaneQueue {
-    items: VecDeque<(u64, Arc<Notification>)>,
+    items: VecDeque<Item>,
     closed: bool,
 }
 
@@ -191,37 +209,74 @@ impl Dispatcher {
         let notification = Arc::new(notification);
         for name in names {
             let lane = self.lanes.get(name);
-            let id = self.open_record(name, lane.is_some(), &notification);
+            let id = self.open_record(name, lane.is_some(), &notification, None);
             let Some(lane) = lane else {
                 tracing::warn!(notifier = %name, alert = %notification.alert, "notification for an unknown notifier");
                 continue;
             };
-            let (closed, pushed_out) = {
-                let mut queue = lock(&lane.queue);
-                if queue.closed {
-                    (true, None)
-                } else {
-                    queue.items.push_back((id, notification.clone()));
-                    let over = queue.items.len() > self.options.capacity.max(1);
-                    (false, if over { queue.items.pop_front() } else { None })
-                }
-            };
-            let mut book = lock(&self.book);
-            book.counters(name).pending += 1;
-            if closed {
-                book.fail(name, id, "dispatcher closed");
-                continue;
-            }
-            if let Some((old, _)) = pushed_out {
-                tracing::warn!(notifier = %name, "notification queue full; the oldest waiting notification is dropped");
-                book.fail(name, old, "queue full");
-            }
-            drop(book);
-            lane.notify.notify_one();
+            self.enqueue(lane, (id, notification.clone(), None));
         }
     }
 
-    fn open_record(&self, name: &str, known: bool, notification: &Notification) -> u64 {
+    /// Queues notifications recorded in `state`'s outbox (from [`Engine::take_outbox`](crate::Engine::take_outbox)).
+    /// Each attempt is claimed in `state` first, and the row is settled after the last one; a row for an unknown
+    /// notifier is given up at once. Rows pushed out of a full queue or left at [`close`](Self::close) stay
+    /// pending in `state`.
+    pub fn send_recorded(&self, state: &Arc<dyn AlertState>, pending: Vec<Pending>) {
+        for row in pending {
+            let notification = Arc::new(row.notification);
+            let lane = self.lanes.get(&row.notifier);
+            let id = self.open_record(&row.notifier, lane.is_some(), &notification, Some(row.id));
+            let Some(lane) = lane else {
+                tracing::warn!(
+                    notifier = %row.notifier, alert = %notification.alert, "notification for an unknown notifier"
+                );
+                if let Err(error) = state.settle(row.id, &Settled::Failed("unknown notifier".to_owned())) {
+                    tracing::warn!(%error, outbox = row.id, "notification for an unknown notifier not given up");
+                }
+                continue;
+            };
+            self.enqueue(lane, (id, notification, Some(Recorded { state: state.clone(), id: row.id })));
+        }
+    }
+
+    /// The outbox rows queued or being delivered now (not yet delivered or given up).
+    pub fn recorded_in_flight(&self) -> BTreeSet<u64> {
+        lock(&self.book)
+            .records
+            .iter()
+            .filter(|record| matches!(record.status, DeliveryStatus::Queued | DeliveryStatus::Retrying))
+            .filter_map(|record| record.outbox_id)
+            .collect()
+    }
+
+    fn enqueue(&self, lane: &Lane, item: Item) {
+        let (id, name) = (item.0, lane.name.as_str());
+        let (closed, pushed_out) = {
+            let mut queue = lock(&lane.queue);
+            if queue.closed {
+                (true, None)
+            } else {
+                queue.items.push_back(item);
+                let over = queue.items.len() > self.options.capacity.max(1);
+                (false, if over { queue.items.pop_front() } else { None })
+            }
+        };
+        let mut book = lock(&self.book);
+        book.counters(name).pending += 1;
+        if closed {
+            book.fail(name, id, "dispatcher closed");
+            return;
+        }
+        if let Some((old, _, _)) = pushed_out {
+            tracing::warn!(notifier = %name, "notification queue full; the oldest waiting notification is dropped");
+            book.fail(name, old, "queue full");
+        }
+        drop(book);
+        lane.notify.notify_one();
+    }
+
+    fn open_record(&self, name: &str, known: bool, notification: &Notification, outbox_id: Option<u64>) -> u64 {
         let mut book = lock(&self.book);
         let id = book.next_id;
         book.next_id += 1;
@@ -239,6 +294,7 @@ impl Dispatcher {
             queued_at_ms: now_ms(),
             delivered_at_ms: None,
             failed_at_ms: (!known).then(now_ms),
+            outbox_id,
         });
         while book.records.len() > self.options.history.max(1) {
             book.records.pop_front();
@@ -306,11 +362,35 @@ async fn run(lane: Arc<Lane>, notifier: Arc<dyn Notifier>, book: Arc<Mutex<Book>
                 None => None,
             }
         };
-        let Some((id, notification)) = next else {
+        let Some((id, notification, recorded)) = next else {
             lane.notify.notified().await;
             continue;
         };
-        deliver(&lane, notifier.as_ref(), &book, options, id, &notification).await;
+        deliver(&lane, notifier.as_ref(), &book, options, id, &notification, recorded.as_ref()).await;
+    }
+}
+
+/// Why a call to the alert state failed: refused for want of leadership (`true`), or another failure.
+type StateFailure = (bool, String);
+
+/// Runs a call to the alert state on a blocking thread.
+async fn on_state<T: Send + 'static>(
+    recorded: &Recorded,
+    call: impl FnOnce(&dyn AlertState, u64) -> Result<T, crate::AlertError> + Send + 'static,
+) -> Result<T, StateFailure> {
+    let (state, id) = (recorded.state.clone(), recorded.id);
+    match tokio::task::spawn_blocking(move || call(state.as_ref(), id)).await {
+        Ok(result) => result.map_err(|error| (error.is_fenced(), error.to_string())),
+        Err(error) => Err((false, format!("alert state call: {error}"))),
+    }
+}
+
+/// Settles an outbox row, logging a failure (the row then stays pending and is sent again by the next leader or
+/// start: the duplicate window).
+async fn settle(recorded: Option<&Recorded>, outcome: Settled) {
+    let Some(recorded) = recorded else { return };
+    if let Err((_, error)) = on_state(recorded, move |state, id| state.settle(id, &outcome)).await {
+        tracing::warn!(outbox = recorded.id, %error, "notification outcome not recorded");
     }
 }
 
@@ -321,15 +401,39 @@ async fn deliver(
     options: DispatcherOptions,
     id: u64,
     notification: &Notification,
+    recorded: Option<&Recorded>,
 ) {
     let name = lane.name.as_str();
     let mut backoff = options.min_backoff;
     let mut attempt = 1;
+    let max_attempts = options.max_attempts.max(1);
     loop {
         if let Some(record) = lock(book).record(id) {
             record.attempts = attempt;
         }
-        let result = notifier.deliver(notification).await;
+        let result = match recorded {
+            Some(recorded) => match on_state(recorded, move |state, id| state.claim(id, max_attempts)).await {
+                Ok(Claim::Send(_)) => notifier.deliver(notification).await,
+                Ok(Claim::Settled) => {
+                    lock(book).fail(name, id, "already delivered or given up");
+                    return;
+                }
+                Ok(Claim::GaveUp) => {
+                    tracing::warn!(notifier = name, alert = %notification.alert, "notification out of attempts");
+                    lock(book).fail(name, id, "out of attempts");
+                    return;
+                }
+                // Not leading: nothing is sent; the row stays for whoever leads.
+                Err((true, error)) => {
+                    tracing::warn!(notifier = name, alert = %notification.alert, %error, "notification not claimed");
+                    lock(book).fail(name, id, &format!("not sent: {error}"));
+                    return;
+                }
+                // The state failed: retried like a failed delivery (the row stays pending if it never passes).
+                Err((false, error)) => Err(DeliveryError::Retry(format!("not claimed: {error}"))),
+            },
+            None => notifier.deliver(notification).await,
+        };
         let retry = {
             let mut book = lock(book);
             match result {
@@ -342,24 +446,29 @@ async fn deliver(
                         record.delivered_at_ms = Some(now_ms());
                     }
                     tracing::debug!(notifier = name, alert = %notification.alert, attempt, "notification delivered");
-                    None
+                    Some(Ok(()))
                 }
-                Err(DeliveryError::Retry(message)) if attempt < options.max_attempts.max(1) => {
+                Err(DeliveryError::Retry(message)) if attempt < max_attempts => {
                     book.counters(name).retried += 1;
                     if let Some(record) = book.record(id) {
                         record.status = DeliveryStatus::Retrying;
-                        record.last_error = Some(message.clone());
+                        record.last_error = Some(message);
                     }
-                    Some(message)
+                    None
                 }
                 Err(error) => {
                     tracing::warn!(notifier = name, alert = %notification.alert, attempt, %error, "notification failed");
                     book.fail(name, id, &error.to_string());
-                    None
+                    Some(Err(error.to_string()))
                 }
             }
         };
-        let Some(message) = retry else { return };
+        match retry {
+            Some(Ok(())) => return settle(recorded, Settled::Delivered).await,
+            Some(Err(error)) => return settle(recorded, Settled::Failed(error)).await,
+            None => {}
+        }
+        let message = lock(book).record(id).and_then(|record| record.last_error.clone()).unwrap_or_default();
         tracing::debug!(notifier = name, attempt, error = %message, "notification not delivered; retrying");
         attempt += 1;
         // While closing, retry at once: the grace period bounds it.
