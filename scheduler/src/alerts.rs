@@ -2,23 +2,49 @@
 //! batch and every few seconds, and notifications go to the configured notifiers through a retrying
 //! dispatcher. A config reload reopens the engine on the same state, which (like a restart) neither re-sends
 //! nor forgets a firing alert.
+//!
+//! Replicated schedulers keep the state in PostgreSQL and only the leader runs the engine: it opens it when it
+//! takes the lease (resuming what the previous leader recorded but did not deliver), feeds it every replica's
+//! results, and publishes the view followers serve. Every write of the state is fenced by the lease.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use probenet_alerting::notify::{self, Dispatcher, DispatcherOptions};
-use probenet_alerting::{AlertError, Engine, Options, Rules, Silence, SystemClock};
+use probenet_alerting::state::FenceSource;
+use probenet_alerting::{AlertError, Engine, Options, PostgresState, Rules, Silence, SystemClock};
 use probenet_checks::wire::RunResult;
 use serde_json::{Value, json};
 
 use crate::config::Loaded;
 
+/// Where the engine's state lives.
+#[derive(Clone)]
+pub enum Home {
+    /// `alerts.db` of a single scheduler.
+    Sqlite(PathBuf),
+    /// The database of replicated schedulers; writes under the fence the source gives (the leader's).
+    Postgres(Box<probenet_pg::Database>, FenceSource),
+}
+
+impl std::fmt::Debug for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(database, _) => f.debug_tuple("Postgres").field(&database.shown).finish(),
+        }
+    }
+}
+
 /// The engine, its notifiers, and what they were built from.
 pub struct Alerting {
-    path: PathBuf,
+    home: Mutex<Home>,
     dashboard_url: Option<String>,
-    inner: Mutex<Inner>,
+    /// The running engine: always for a single scheduler; on the leader only when replicated.
+    inner: Mutex<Option<Inner>>,
+    /// Replicated followers: the view the leader published last.
+    published: Mutex<Option<Value>>,
 }
 
 struct Inner {
@@ -28,7 +54,9 @@ struct Inner {
 
 impl std::fmt::Debug for Alerting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Alerting").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Alerting")
+            .field("home", &*self.home.lock().unwrap_or_else(PoisonError::into_inner))
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,50 +74,104 @@ pub enum AlertingError {
 impl Alerting {
     /// Opens the engine with its state in `dir/alerts.db` (inside a Tokio runtime).
     pub fn start(loaded: &Loaded, dir: &Path, dashboard_url: Option<String>) -> Result<Self, AlertingError> {
-        let path = dir.join("alerts.db");
-        let inner = open(loaded, &path, dashboard_url.clone())?;
-        Ok(Self { path, dashboard_url, inner: Mutex::new(inner) })
+        let home = Home::Sqlite(dir.join("alerts.db"));
+        let inner = open(loaded, &home, dashboard_url.clone())?;
+        Ok(Self { home: Mutex::new(home), dashboard_url, inner: Mutex::new(Some(inner)), published: Mutex::new(None) })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    /// Replicated: the state is in `database` from now on, and the engine runs only between
+    /// [`Alerting::lead`] and [`Alerting::follow`]. The engine opened on `alerts.db` is closed.
+    pub fn replicate(&self, database: probenet_pg::Database, fence: FenceSource) {
+        *self.home.lock().unwrap_or_else(PoisonError::into_inner) = Home::Postgres(Box::new(database), fence);
+        if let Some(old) = self.lock().take() {
+            tokio::spawn(async move { old.dispatcher.close(Duration::from_secs(1)).await });
+        }
+    }
+
+    /// Replicated: this replica took the lease. Opens the engine on the shared state (blocking: call it from a
+    /// blocking thread) and hands what the previous leader recorded but did not deliver to the dispatcher.
+    pub fn lead(&self, loaded: &Loaded) -> Result<(), AlertingError> {
+        let home = self.home.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut fresh = open(loaded, &home, self.dashboard_url.clone())?;
+        let resumed = fresh.engine.take_outbox();
+        if !resumed.is_empty() {
+            tracing::info!(notifications = resumed.len(), "resuming notifications recorded but not delivered");
+        }
+        fresh.dispatcher.send_recorded(&fresh.engine.state(), resumed);
+        if let Some(old) = self.lock().replace(fresh) {
+            tokio::spawn(async move { old.dispatcher.close(Duration::from_secs(1)).await });
+        }
+        Ok(())
+    }
+
+    /// Replicated: this replica lost the lease. The engine stops; its writes would be refused anyway.
+    pub fn follow(&self) {
+        if let Some(old) = self.lock().take() {
+            tokio::spawn(async move { old.dispatcher.close(Duration::from_millis(100)).await });
+        }
+    }
+
+    /// Whether the engine runs here.
+    pub fn running(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// Replicated followers: the view the leader published.
+    pub fn set_published(&self, view: Value) {
+        *self.published.lock().unwrap_or_else(PoisonError::into_inner) = Some(view);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Inner>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Observes newly stored results, then evaluates and sends what changed.
     pub fn observe(&self, results: &[RunResult]) {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let Some(inner) = guard.as_mut() else { return };
         for result in results {
             inner.engine.observe(result);
         }
-        send(&mut inner);
+        send(inner);
     }
 
     /// Evaluates (time passing resolves, fires pending alerts, repeats).
     pub fn tick(&self) {
-        send(&mut self.lock());
+        if let Some(inner) = self.lock().as_mut() {
+            send(inner);
+        }
     }
 
     /// Reopens the engine with the new config's rules and notifiers; on error the running ones stay.
     pub fn reconfigure(&self, loaded: &Loaded) {
-        let mut inner = self.lock();
+        let home = self.home.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut guard = self.lock();
+        let Some(inner) = guard.as_mut() else { return };
         inner.engine.flush();
-        match open(loaded, &self.path, self.dashboard_url.clone()) {
+        match open(loaded, &home, self.dashboard_url.clone()) {
             Ok(mut fresh) => {
                 // The reopened engine resumes the undelivered notifications; those the old dispatcher still
                 // delivers stay with it.
                 let held = inner.dispatcher.recorded_in_flight();
                 let resumed = fresh.engine.take_outbox().into_iter().filter(|row| !held.contains(&row.id)).collect();
                 fresh.dispatcher.send_recorded(&fresh.engine.state(), resumed);
-                let old = std::mem::replace(&mut *inner, fresh);
+                let old = std::mem::replace(inner, fresh);
                 tokio::spawn(async move { old.dispatcher.close(Duration::from_secs(30)).await });
             }
             Err(error) => tracing::warn!(%error, "alerting keeps the previous rules"),
         }
     }
 
-    /// Open alerts, recent history, impaired regions, SLOs and silences, as the API shows them.
+    /// Open alerts, recent history, impaired regions, SLOs and silences, as the API shows them (on a replicated
+    /// follower: as the leader published them).
     pub fn view(&self) -> Value {
-        let inner = self.lock();
+        let guard = self.lock();
+        let Some(inner) = guard.as_ref() else {
+            let published = self.published.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            return published.unwrap_or_else(
+                || json!({"alerts": [], "history": [], "impaired_regions": [], "slos": [], "silences": []}),
+            );
+        };
         json!({
             "alerts": inner.engine.alerts(),
             "history": inner.engine.history(200).unwrap_or_default(),
@@ -101,13 +183,16 @@ impl Alerting {
 
     /// Recent deliveries and counters per notifier.
     pub fn notifications(&self) -> Value {
-        let dispatcher = self.lock().dispatcher.clone();
+        let Some(dispatcher) = self.lock().as_ref().map(|inner| inner.dispatcher.clone()) else {
+            return json!({"deliveries": [], "counters": {}});
+        };
         json!({"deliveries": dispatcher.deliveries(), "counters": dispatcher.counters()})
     }
 
     /// Counters per notifier (sent, retried, failed, pending) and alerts firing now, for `/metrics`.
     pub fn counters(&self) -> (std::collections::BTreeMap<String, notify::NotifierCounters>, usize) {
-        let inner = self.lock();
+        let guard = self.lock();
+        let Some(inner) = guard.as_ref() else { return (std::collections::BTreeMap::new(), 0) };
         let firing =
             inner.engine.alerts().iter().filter(|alert| alert.state == probenet_alerting::Phase::Firing).count();
         (inner.dispatcher.counters(), firing)
@@ -115,18 +200,25 @@ impl Alerting {
 
     /// Adds a silence (or maintenance window); returns its id.
     pub fn add_silence(&self, silence: Silence) -> Result<u64, AlertError> {
-        self.lock().engine.add_silence(silence)
+        match self.lock().as_mut() {
+            Some(inner) => inner.engine.add_silence(silence),
+            None => Err(AlertError::NoFence),
+        }
     }
 
     /// Ends a silence now; false when there is none with that id.
     pub fn expire_silence(&self, id: u64) -> Result<bool, AlertError> {
-        self.lock().engine.expire_silence(id)
+        match self.lock().as_mut() {
+            Some(inner) => inner.engine.expire_silence(id),
+            None => Err(AlertError::NoFence),
+        }
     }
 
     /// Writes the SLO buckets and lets queued notifications go out, for at most `grace`.
     pub async fn close(&self, grace: Duration) {
         let dispatcher = {
-            let mut inner = self.lock();
+            let mut guard = self.lock();
+            let Some(inner) = guard.as_mut() else { return };
             inner.engine.flush();
             inner.dispatcher.clone()
         };
@@ -134,11 +226,18 @@ impl Alerting {
     }
 }
 
-fn open(loaded: &Loaded, path: &Path, dashboard_url: Option<String>) -> Result<Inner, AlertingError> {
+fn open(loaded: &Loaded, home: &Home, dashboard_url: Option<String>) -> Result<Inner, AlertingError> {
     let notifiers = notify::notifiers(&loaded.config.notifiers).map_err(AlertingError::Notifier)?;
     let dispatcher = Arc::new(Dispatcher::new(notifiers, DispatcherOptions::default()));
     let options = Options { dashboard_url, ..Options::default() };
-    let engine = Engine::open(Rules::from_config(&loaded.config), path, Arc::new(SystemClock), options)?;
+    let rules = Rules::from_config(&loaded.config);
+    let engine = match home {
+        Home::Sqlite(path) => Engine::open(rules, path, Arc::new(SystemClock), options)?,
+        Home::Postgres(database, fence) => {
+            let state = PostgresState::open_database(database, 4, fence.clone())?;
+            Engine::with_state(rules, Arc::new(state), Arc::new(SystemClock), options)?
+        }
+    };
     Ok(Inner { engine, dispatcher })
 }
 

@@ -439,6 +439,17 @@ async fn notifications(
 /// The largest silence body.
 const SILENCE_BODY: usize = 16 << 10;
 
+/// Silences change the alert state, which only the leader of replicated schedulers writes.
+fn require_alert_engine(shared: &Shared) -> Result<(), ApiError> {
+    if shared.alerting.running() {
+        return Ok(());
+    }
+    Err(ApiError::unavailable(
+        "this replica does not lead, and silences are kept by the leader: send it to the replica GET \
+         /api/v1/cluster names as leader",
+    ))
+}
+
 async fn add_silence(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -447,6 +458,7 @@ async fn add_silence(
     // Who asks first: a stranger's body is never read.
     require_admin(&shared, &headers)?;
     let silence: probenet_alerting::Silence = json_body(&shared, body, SILENCE_BODY).await?;
+    require_alert_engine(&shared)?;
     let id = shared
         .alerting
         .add_silence(silence)
@@ -460,6 +472,7 @@ async fn expire_silence(
     axum::extract::Path(id): axum::extract::Path<u64>,
 ) -> Result<StatusCode, ApiError> {
     require_admin(&shared, &headers)?;
+    require_alert_engine(&shared)?;
     match shared.alerting.expire_silence(id) {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no silence {id}"))),

@@ -252,6 +252,8 @@ pub async fn start(options: Options) -> Result<Running, Error> {
             }
             let joined = cluster::Cluster::join(pool, replica).await.map_err(Error::Database)?;
             joined.adopt_tokens(&shared, &options.data).await.map_err(Error::Database)?;
+            let fence_of = joined.clone();
+            shared.alerting.replicate(cluster.database.clone(), Arc::new(move || fence_of.fence()));
             shared.set_cluster(joined.clone());
             Some(joined)
         }

@@ -90,12 +90,27 @@ impl PostgresState {
     /// Connects to `url` (a pool of at most `max_connections`), brings the `alerts` tables up to date, and
     /// writes under the fence `fence` gives at each write.
     pub fn open(url: &str, tls: Tls, max_connections: usize, fence: FenceSource) -> Result<Self, AlertError> {
+        Self::open_with(|| probenet_pg::connect(url, tls, max_connections.max(1)), fence)
+    }
+
+    /// [`PostgresState::open`] on a parsed database (its password from a file or the environment).
+    pub fn open_database(
+        database: &probenet_pg::Database,
+        max_connections: usize,
+        fence: FenceSource,
+    ) -> Result<Self, AlertError> {
+        Self::open_with(|| database.pool(max_connections.max(1)), fence)
+    }
+
+    fn open_with(
+        make: impl FnOnce() -> Result<Pool, probenet_pg::PoolError>,
+        fence: FenceSource,
+    ) -> Result<Self, AlertError> {
         let runtime = Blocking::new("alert-state", 1).map_err(|error| AlertError::Database(error.to_string()))?;
         // The pool's connections run on this runtime: build it there.
         let pool = {
             let _entered = runtime.handle().enter();
-            probenet_pg::connect(url, tls, max_connections.max(1))
-                .map_err(|error| AlertError::Database(error.to_string()))?
+            make().map_err(|error| AlertError::Database(error.to_string()))?
         };
         let migrating = pool.clone();
         runtime.run(async move {

@@ -195,3 +195,21 @@ pub async fn publish(
         published_at_ms,
     })
 }
+
+/// Stores a view the leader computes (the alerts page) for the followers to serve.
+pub async fn put_view(client: &Client, name: &str, body: &str, at_ms: i64) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO scheduler_views (name, body, at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET body = EXCLUDED.body, at_ms = EXCLUDED.at_ms",
+            &[&name, &body, &at_ms],
+        )
+        .await?;
+    Ok(())
+}
+
+/// A view the leader stored, if any.
+pub async fn view(client: &Client, name: &str) -> Result<Option<String>, tokio_postgres::Error> {
+    let row = client.query_opt("SELECT body FROM scheduler_views WHERE name = $1", &[&name]).await?;
+    row.map(|row| row.try_get(0)).transpose()
+}

@@ -282,9 +282,14 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
     let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
     announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut leadership = cluster.leadership();
     loop {
         tokio::select! {
             () = crate::server::stopped(&mut stopping) => return,
+            Ok(()) = leadership.changed() => {
+                let leading = *leadership.borrow_and_update();
+                lead_or_follow(&shared, leading).await;
+            }
             _ = announce.tick() => {
                 if let Err(error) = cluster.refresh_tokens(&shared).await {
                     tracing::debug!(error, "tokens not re-read; keeping those read before");
@@ -294,6 +299,12 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
                 if let Ok(client) = cluster.pool.get().await {
                     if let Err(error) = crate::ha::members::announce(&client, &options.name, &options.url, version).await {
                         tracing::debug!(error = probenet_pg::describe(&error), "announce failed");
+                    }
+                    exchange_views(&shared, &cluster, &client).await;
+                    // A leader whose engine did not open (the database failed then) tries again.
+                    let leading = cluster.leading();
+                    if leading.is_some() != shared.alerting.running() {
+                        lead_or_follow(&shared, leading).await;
                     }
                     if cluster.leading().is_some() {
                         let _ = db::forget_old_probers(&client).await;
@@ -321,6 +332,48 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
                 }
             }
         }
+    }
+}
+
+/// The leader opens the alert engine on the shared state (resuming what the previous one recorded but did not
+/// deliver); a replica that lost the lease stops it.
+async fn lead_or_follow(shared: &Arc<Shared>, leading: Option<u64>) {
+    match leading {
+        Some(generation) => {
+            tracing::info!(generation, "this replica leads: it assigns and evaluates alerts");
+            let state = shared.clone();
+            let opened = tokio::task::spawn_blocking(move || state.alerting.lead(&state.config())).await;
+            match opened {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "the alert engine did not open; alerts wait for the next try")
+                }
+                Err(error) => tracing::error!(%error, "the alert engine did not open"),
+            }
+        }
+        None => {
+            if shared.alerting.running() {
+                tracing::warn!("this replica no longer leads: alert evaluation stops here");
+            }
+            shared.alerting.follow();
+        }
+    }
+}
+
+/// The leader stores the alerts view for the followers; followers read it.
+async fn exchange_views(shared: &Arc<Shared>, cluster: &Cluster, client: &tokio_postgres::Client) {
+    const ALERTS: &str = "alerts";
+    if cluster.leading().is_some() && shared.alerting.running() {
+        let state = shared.clone();
+        let Ok(view) = tokio::task::spawn_blocking(move || state.alerting.view()).await else { return };
+        let body = view.to_string();
+        if let Err(error) = db::put_view(client, ALERTS, &body, crate::time::now_ms()).await {
+            tracing::debug!(error = probenet_pg::describe(&error), "alerts view not stored");
+        }
+    } else if let Ok(Some(body)) = db::view(client, ALERTS).await
+        && let Ok(view) = serde_json::from_str(&body)
+    {
+        shared.alerting.set_published(view);
     }
 }
 

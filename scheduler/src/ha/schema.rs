@@ -38,6 +38,11 @@ pub const MIGRATIONS: Migrations = Migrations {
                  probers TEXT NOT NULL,
                  published_at_ms BIGINT NOT NULL
              );
+             CREATE TABLE scheduler_views (
+                 name TEXT PRIMARY KEY,
+                 body TEXT NOT NULL,
+                 at_ms BIGINT NOT NULL
+             );
              CREATE TABLE scheduler_tokens (
                  sha256 TEXT PRIMARY KEY,
                  scope TEXT NOT NULL,
