@@ -167,10 +167,14 @@ fn three_replicas_ingesting_overlapping_batches_store_each_result_once() {
     for store in stores.iter().chain([&fresh]) {
         for (from, to) in windows {
             let got = store.uptime(&UptimeQuery { from_ms: from, to_ms: to, ..UptimeQuery::default() }).unwrap();
-            assert_eq!(got.len(), 36, "{from}..{to}");
-            for u in got {
-                let brute = brute_uptime(&results, &u.check, &u.region, from, to);
-                assert_eq!((u.runs, u.up, u.degraded, u.down), brute, "{}/{} over {from}..{to}", u.check, u.region);
+            assert!(got.iter().all(|u| u.runs > 0), "pairs without runs are left out");
+            for check in (0..12).map(|c| format!("c{c}")) {
+                for region in ["eu", "us", "ap"] {
+                    let row = got.iter().find(|u| u.check == check && u.region == region);
+                    let seen = row.map_or((0, 0, 0, 0), |u| (u.runs, u.up, u.degraded, u.down));
+                    let brute = brute_uptime(&results, &check, region, from, to);
+                    assert_eq!(seen, brute, "{check}/{region} over {from}..{to}");
+                }
             }
         }
     }

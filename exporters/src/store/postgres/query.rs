@@ -278,8 +278,8 @@ pub(crate) async fn uptime(shared: &Shared, query: &UptimeQuery) -> Result<Vec<U
                 pair_clauses(&filter, "r", &mut values)
             ),
             Source::Rollup(level) => format!(
-                "SELECT x.check_id, x.region_id, {sign} * x.runs, {sign} * x.up, {sign} * x.degraded, \
-                 {sign} * x.down FROM store_pairs p JOIN store_{} x ON x.check_id = p.check_id \
+                "SELECT x.check_id, x.region_id, {sign} * x.runs AS runs, {sign} * x.up AS up, \
+                 {sign} * x.degraded AS degraded, {sign} * x.down AS down FROM store_pairs p JOIN store_{} x ON x.check_id = p.check_id \
                  AND x.region_id = p.region_id AND x.start_ms >= {a} AND x.start_ms < {b} WHERE TRUE{}",
                 level.table(),
                 pair_clauses(&filter, "p", &mut values)
