@@ -109,7 +109,8 @@ fn seed_overview(url: &str, now: i64) {
         }
         let (hist, phases) = (agg.hist.encode(), encode_phases(&agg.phases));
         let sample = http_result(0, 0);
-        let body = encode_body(sample.planned_at_ms, sample.started_at_ms, &sample.prober, &sample.outcome).expect("body");
+        let body =
+            encode_body(sample.planned_at_ms, sample.started_at_ms, &sample.prober, &sample.outcome).expect("body");
         let from = now - 30 * DAY_MS;
         let (from_day, from_hour, now_hour) = (Level::Day.start(from), Level::Hour.start(from), Level::Hour.start(now));
         let pairs = "FROM generate_series(1, 1000) c, generate_series(1, 5) r";
@@ -136,8 +137,11 @@ fn seed_overview(url: &str, now: i64) {
             from_day + 23 * HOUR_MS,
             now_hour - 24 * HOUR_MS
         );
-        let minute_series = format!("generate_series({from_hour}::bigint, {}::bigint, {MINUTE_MS})", from_hour + 59 * MINUTE_MS);
-        for (table, series) in [("rollup_day", day_series), ("rollup_hour", hour_series), ("rollup_minute", minute_series)] {
+        let minute_series =
+            format!("generate_series({from_hour}::bigint, {}::bigint, {MINUTE_MS})", from_hour + 59 * MINUTE_MS);
+        for (table, series) in
+            [("rollup_day", day_series), ("rollup_hour", hour_series), ("rollup_minute", minute_series)]
+        {
             client.execute(&rollup(table, &series), &[&hist, &phases]).await.expect("rollups");
         }
         client
@@ -175,8 +179,9 @@ fn main() {
     let Some(pg) = Postgres::start_or_skip("bench/store-postgres") else { return };
 
     let url = pg.create_database("ingest");
-    let replicas: Vec<PostgresStore> =
-        (0..REPLICAS).map(|_| PostgresStore::open(&url, Tls::Disabled, StoreOptions::default()).expect("open")).collect();
+    let replicas: Vec<PostgresStore> = (0..REPLICAS)
+        .map(|_| PostgresStore::open(&url, Tls::Disabled, StoreOptions::default()).expect("open"))
+        .collect();
     // Names interned and connections made before the clock runs, as in a scheduler that has been up a while.
     let warm: Vec<&dyn Store> = replicas.iter().map(|store| store as &dyn Store).collect();
     ingest_rate(&warm, REPLICAS);

@@ -262,7 +262,10 @@ fn ingest_fails_while_the_database_is_down_and_resumes_with_the_same_store() {
         let from = T0 + id * 1000;
         let count = number(
             &pg,
-            &format!("SELECT count(*) FROM store_results WHERE planned_at_ms >= {from} AND planned_at_ms < {}", from + 1000),
+            &format!(
+                "SELECT count(*) FROM store_results WHERE planned_at_ms >= {from} AND planned_at_ms < {}",
+                from + 1000
+            ),
         );
         if id == failed_at {
             assert!(count == 0 || count == BATCH, "batch {id} is half-stored: {count}");

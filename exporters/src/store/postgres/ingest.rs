@@ -246,7 +246,8 @@ pub(crate) async fn ingest(shared: &Shared, results: &[RunResult]) -> Result<(In
             Err(failure) => return Err(failure),
         }
     };
-    let mut fresh: Vec<usize> = rows.iter().zip(&stored).filter(|(_, stored)| **stored).map(|(row, _)| row.index).collect();
+    let mut fresh: Vec<usize> =
+        rows.iter().zip(&stored).filter(|(_, stored)| **stored).map(|(row, _)| row.index).collect();
     fresh.sort_unstable();
     let accepted = fresh.len();
     Ok((Ingested { accepted, duplicates: results.len() - accepted }, fresh))
@@ -280,7 +281,10 @@ async fn attempt(client: &mut Object, rows: &[Row]) -> Result<Vec<bool>, Failure
         .map_err(failed())?;
     let mut last_planned: HashMap<(i64, i64), i64> = HashMap::with_capacity(pairs.len());
     for row in tx.query(&statement, &[&pair_checks, &pair_regions]).await.map_err(failed())? {
-        last_planned.insert((row.try_get(0).map_err(failed())?, row.try_get(1).map_err(failed())?), row.try_get(2).map_err(failed())?);
+        last_planned.insert(
+            (row.try_get(0).map_err(failed())?, row.try_get(1).map_err(failed())?),
+            row.try_get(2).map_err(failed())?,
+        );
     }
     let failed = || Failure::db("reading open incidents");
     let statement = tx
@@ -295,8 +299,11 @@ async fn attempt(client: &mut Object, rows: &[Row]) -> Result<Vec<bool>, Failure
     for row in tx.query(&statement, &[&pair_checks, &pair_regions]).await.map_err(failed())? {
         let pair = (row.try_get(0).map_err(failed())?, row.try_get(1).map_err(failed())?);
         let start: i64 = row.try_get(5).map_err(failed())?;
-        let incident =
-            OpenRow { id: row.try_get(2).map_err(failed())?, runs: row.try_get(3).map_err(failed())?, last_ms: row.try_get(4).map_err(failed())? };
+        let incident = OpenRow {
+            id: row.try_get(2).map_err(failed())?,
+            runs: row.try_get(3).map_err(failed())?,
+            last_ms: row.try_get(4).map_err(failed())?,
+        };
         if open.get(&pair).is_none_or(|(known, _)| *known < start) {
             open.insert(pair, (start, incident));
         }
@@ -320,10 +327,8 @@ async fn attempt(client: &mut Object, rows: &[Row]) -> Result<Vec<bool>, Failure
     let durations: Vec<f64> = rows.iter().map(|row| row.duration).collect();
     let bodies: Vec<&[u8]> = rows.iter().map(|row| row.body.as_slice()).collect();
     let mut inserted = HashSet::with_capacity(rows.len());
-    for row in tx
-        .query(&statement, &[&checks, &regions, &planned, &states, &durations, &bodies])
-        .await
-        .map_err(failed())?
+    for row in
+        tx.query(&statement, &[&checks, &regions, &planned, &states, &durations, &bodies]).await.map_err(failed())?
     {
         inserted.insert((
             row.try_get::<_, i64>(0).map_err(failed())?,
@@ -387,7 +392,8 @@ async fn attempt(client: &mut Object, rows: &[Row]) -> Result<Vec<bool>, Failure
 
 /// Artifact bytes of the rows stored now.
 async fn store_artifacts(tx: &deadpool_postgres::Transaction<'_>, fresh: &[&Row]) -> Result<(), Failure> {
-    let (mut paths, mut checks, mut regions, mut planned, mut data) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut paths, mut checks, mut regions, mut planned, mut data) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for row in fresh {
         for (path, bytes) in &row.files {
             paths.push(path.as_str());
@@ -420,7 +426,11 @@ async fn merge_rollups(tx: &deadpool_postgres::Transaction<'_>, level: Level, fr
     let mut aggs: BTreeMap<(i64, i64, i64), Agg> = BTreeMap::new();
     for row in fresh {
         let phases = row.phases.iter().map(|(name, seconds)| (name.as_str(), *seconds));
-        aggs.entry((row.check, row.region, level.start(row.planned))).or_default().record(row.state, row.duration, phases);
+        aggs.entry((row.check, row.region, level.start(row.planned))).or_default().record(
+            row.state,
+            row.duration,
+            phases,
+        );
     }
     let table = level.table();
     let failed = || Failure::db(format!("updating the {table} rollups"));
@@ -438,7 +448,8 @@ async fn merge_rollups(tx: &deadpool_postgres::Transaction<'_>, level: Level, fr
         .map_err(failed())?;
     let mut stored: HashMap<(i64, i64, i64), Agg> = HashMap::new();
     for row in tx.query(&statement, &[&checks, &regions, &starts]).await.map_err(failed())? {
-        let key = (row.try_get(0).map_err(failed())?, row.try_get(1).map_err(failed())?, row.try_get(2).map_err(failed())?);
+        let key =
+            (row.try_get(0).map_err(failed())?, row.try_get(1).map_err(failed())?, row.try_get(2).map_err(failed())?);
         let hist: Vec<u8> = row.try_get(3).map_err(failed())?;
         let phases: Vec<u8> = row.try_get(4).map_err(failed())?;
         stored.insert(

@@ -20,8 +20,8 @@ use probenet_pg::{Blocking, Tls};
 use tokio_postgres::error::SqlState;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Names, Pair, Pruned, ResultQuery,
-    Store, StoreError, StoreOptions, Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Names, Pair, Pruned, ResultQuery, Store,
+    StoreError, StoreOptions, Uptime, UptimeQuery,
 };
 
 /// Worker threads of a store's own runtime (the calls block their caller; the runtime only drives sockets).
@@ -70,7 +70,9 @@ impl From<StoreError> for Failure {
 impl From<Failure> for StoreError {
     fn from(failure: Failure) -> Self {
         match failure.error {
-            FailureKind::Db(error) => StoreError::Postgres { what: failure.what, message: probenet_pg::describe(&error) },
+            FailureKind::Db(error) => {
+                StoreError::Postgres { what: failure.what, message: probenet_pg::describe(&error) }
+            }
             FailureKind::Pool(message) => StoreError::Postgres { what: failure.what, message },
             FailureKind::Store(error) => error,
         }
@@ -107,7 +109,11 @@ impl Shared {
     }
 
     /// Remembers interned names.
-    pub(crate) fn remember(&self, check: bool, found: impl IntoIterator<Item = (String, i64)>) -> Result<(), StoreError> {
+    pub(crate) fn remember(
+        &self,
+        check: bool,
+        found: impl IntoIterator<Item = (String, i64)>,
+    ) -> Result<(), StoreError> {
         let mut names = self.names.write().map_err(|_| StoreError::Poisoned)?;
         for (name, id) in found {
             if check {
@@ -146,8 +152,9 @@ impl PostgresStore {
     pub fn open(url: &str, tls: Tls, options: StoreOptions) -> Result<PostgresStore, StoreError> {
         let runtime = Blocking::new("probenet-store-pg", RUNTIME_THREADS)
             .map_err(StoreError::io("starting the PostgreSQL store's runtime"))?;
-        let pool = probenet_pg::connect(url, tls, options.readers.max(1) + 2)
-            .map_err(|error| StoreError::Postgres { what: "opening the PostgreSQL store".into(), message: error.to_string() })?;
+        let pool = probenet_pg::connect(url, tls, options.readers.max(1) + 2).map_err(|error| {
+            StoreError::Postgres { what: "opening the PostgreSQL store".into(), message: error.to_string() }
+        })?;
         let shared = Arc::new(Shared {
             pool,
             options,

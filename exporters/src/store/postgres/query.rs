@@ -15,8 +15,7 @@ use crate::store::codec::{Histogram, decode_body, decode_phases};
 use crate::store::query::Filter;
 use crate::store::rollup::{Agg, DAY_MS, Kept, Level, Source, Term, plan};
 use crate::store::{
-    Bucket, HourLatency, Incident, Latency, LatencyPoint, LatestRun, Pair, ResultQuery, StoreError, Uptime,
-    UptimeQuery,
+    Bucket, HourLatency, Incident, Latency, LatencyPoint, LatestRun, Pair, ResultQuery, StoreError, Uptime, UptimeQuery,
 };
 
 /// Parameters as the driver takes them.
@@ -47,7 +46,11 @@ async fn name_id(shared: &Shared, client: &Object, name: &str, check: bool) -> R
     if let Some(id) = shared.cached_id(name, check)? {
         return Ok(Some(id));
     }
-    let sql = if check { "SELECT id FROM store_checks WHERE name = $1" } else { "SELECT id FROM store_regions WHERE name = $1" };
+    let sql = if check {
+        "SELECT id FROM store_checks WHERE name = $1"
+    } else {
+        "SELECT id FROM store_regions WHERE name = $1"
+    };
     let failed = || Failure::db("looking up a name");
     let statement = client.prepare_cached(sql).await.map_err(failed())?;
     let Some(row) = client.query_opt(&statement, &[&name]).await.map_err(failed())? else { return Ok(None) };
@@ -217,8 +220,9 @@ pub(crate) async fn results(shared: &Shared, query: &ResultQuery) -> Result<Vec<
         let region: String = row.try_get(1).map_err(failed())?;
         let planned_at_ms: i64 = row.try_get(2).map_err(failed())?;
         let body: Vec<u8> = row.try_get(3).map_err(failed())?;
-        let body = decode_body(&body, planned_at_ms, row.try_get(4).map_err(failed())?, row.try_get(5).map_err(failed())?)
-            .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
+        let body =
+            decode_body(&body, planned_at_ms, row.try_get(4).map_err(failed())?, row.try_get(5).map_err(failed())?)
+                .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
         out.push(RunResult {
             check,
             region,

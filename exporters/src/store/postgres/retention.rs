@@ -74,10 +74,9 @@ pub(crate) async fn prune(shared: &Shared, now_ms: i64) -> Result<Pruned, Failur
         )
         .await
         .map_err(failed())?;
-    for (key, cut) in [
-        ("raw_pruned_before_ms", cuts.raw),
-        ("minute_pruned_before_ms", cuts.minute - Level::Minute.unit_ms() + 1),
-    ] {
+    for (key, cut) in
+        [("raw_pruned_before_ms", cuts.raw), ("minute_pruned_before_ms", cuts.minute - Level::Minute.unit_ms() + 1)]
+    {
         client.execute(&statement, &[&key, &cut]).await.map_err(failed())?;
     }
     Ok(pruned)
