@@ -1,6 +1,8 @@
-//! The store: the backend-neutral suite (`store/suite.rs`) run against every backend, and what is SQLite's own:
-//! retention options, orphan artifact files, migrations from every earlier schema version, a newer schema, bad
-//! directories, a failed artifact write and a writer killed mid-batch.
+//! The store: the backend-neutral suite (`store/suite.rs`) run against every backend (SQLite, and PostgreSQL
+//! started by the testkit), what is SQLite's own: retention options, orphan artifact files, migrations from every
+//! earlier schema version, a newer schema, bad directories, a failed artifact write and a writer killed
+//! mid-batch; and what is PostgreSQL's own (`store/postgres.rs`): replicas ingesting overlapping batches at
+//! once, a newer schema, the database going away and coming back.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,6 +10,8 @@
 mod helpers;
 #[path = "store/migrations.rs"]
 mod migrations;
+#[path = "store/postgres.rs"]
+mod pg;
 #[path = "store/suite.rs"]
 mod suite;
 
@@ -51,21 +55,51 @@ mod sqlite {
         }
     }
 
-    fn sqlite() -> Sqlite {
+    fn sqlite() -> Option<Sqlite> {
         let dir = tempfile::tempdir().unwrap();
         let store = Some(super::open(dir.path()));
-        Sqlite { dir, store }
+        Some(Sqlite { dir, store })
     }
 
     store_suite!(sqlite);
 }
 
-/// The suite against PostgreSQL plugs in here: a `mod postgres` like `mod sqlite` above, whose backend opens a
-/// store on a fresh database of `probenet_testkit::postgres`, then `store_suite!(postgres)`.
-#[test]
-#[ignore = "the PostgreSQL store is not implemented yet: the suite runs against SQLite only"]
-fn postgres_store_suite() {
-    panic!("the PostgreSQL store is not implemented yet");
+/// The suite against PostgreSQL: a server of its own per test (testkit), a store on a fresh database;
+/// `reopen` opens a new store on the same database, as a restarted replica does.
+mod postgres {
+    use probenet_exporters::store::{PostgresStore, StoreOptions};
+    use probenet_pg::Tls;
+    use probenet_testkit::postgres::Postgres;
+
+    use super::Store;
+    use super::suite::{Backend, store_suite};
+
+    struct Pg {
+        // Dropped first: the store closes before its server stops.
+        store: Option<PostgresStore>,
+        url: String,
+        _server: Postgres,
+    }
+
+    impl Backend for Pg {
+        fn store(&self) -> &dyn Store {
+            self.store.as_ref().unwrap()
+        }
+
+        fn reopen(&mut self) {
+            self.store = None;
+            self.store = Some(PostgresStore::open(&self.url, Tls::Disabled, StoreOptions::default()).unwrap());
+        }
+    }
+
+    fn postgres() -> Option<Pg> {
+        let server = Postgres::start_or_skip("the store suite against PostgreSQL")?;
+        let url = server.create_database("store_suite");
+        let store = Some(PostgresStore::open(&url, Tls::Disabled, StoreOptions::default()).unwrap());
+        Some(Pg { store, url, _server: server })
+    }
+
+    store_suite!(postgres);
 }
 
 #[test]

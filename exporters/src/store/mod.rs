@@ -1,6 +1,7 @@
-//! The result store: the [`Store`] trait every backend implements, and the embedded backend, [`SqliteStore`]:
-//! SQLite in WAL mode with versioned migrations, raw results, per-minute, per-hour and per-day rollups per
-//! (check, region), incidents, and artifact files on disk. Design: `docs/store.md`, `docs/design.md`.
+//! The result store: the [`Store`] trait every backend implements, and its backends: the embedded
+//! [`SqliteStore`] (SQLite in WAL mode with versioned migrations, raw results, per-minute, per-hour and per-day
+//! rollups per (check, region), incidents, and artifact files on disk) and [`PostgresStore`] (the same in a
+//! PostgreSQL database that replicated schedulers share). Design: `docs/store.md`, `docs/design.md`.
 //!
 //! [`SqliteStore`] is synchronous, `Send + Sync` and cheap to clone: one writer connection behind a mutex and a
 //! small pool of reader connections, so dashboard queries never wait for a write. From async code, call it
@@ -14,6 +15,7 @@ mod ingest;
 mod interface;
 mod merge;
 mod overview;
+pub mod postgres;
 mod query;
 mod retention;
 pub mod rollup;
@@ -33,6 +35,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use interface::Store;
 pub use overview::{HourLatency, LatestRun};
+pub use postgres::PostgresStore;
 pub use types::{Bucket, Incident, Ingested, Latency, LatencyPoint, Pair, Pruned, ResultQuery, Uptime, UptimeQuery};
 
 /// The database file inside the store directory.
@@ -106,6 +109,15 @@ pub enum StoreError {
         version: i64,
         /// The cause.
         source: rusqlite::Error,
+    },
+    /// A PostgreSQL operation failed (the PostgreSQL backend): the server's message and SQLSTATE, or why no
+    /// connection could be had.
+    #[error("{what}: {message}")]
+    Postgres {
+        /// What was being done.
+        what: String,
+        /// The cause, as [`probenet_pg::describe`] words it.
+        message: String,
     },
     /// A stored result could not be encoded or decoded.
     #[error("{0}")]
