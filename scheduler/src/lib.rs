@@ -286,8 +286,11 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     tasks.spawn(shared.clone().duties());
     if let Some(cluster) = &cluster {
         tasks.spawn(cluster::run(shared.clone(), cluster.clone()));
+        tasks.spawn(cluster::feed::run(shared.clone(), cluster.options.lease * 2));
     }
-    tasks.spawn(crate::store::prune_every(store.clone(), std::time::Duration::from_secs(3600), stopping.clone()));
+    let leads = cluster.clone();
+    let duty = move || leads.as_ref().is_none_or(|cluster| cluster.leading().is_some());
+    tasks.spawn(crate::store::prune_every(store.clone(), std::time::Duration::from_secs(3600), duty, stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
     tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
@@ -335,8 +338,13 @@ fn prepare(options: &Options) -> Result<Prepared, Error> {
         TlsMode::PlainHttp => None,
     };
     let tokens = Tokens::open(&options.data)?;
-    let store_dir = options.store_dir.clone().unwrap_or_else(|| options.data.join("store"));
-    let store = crate::store::open(&store_dir)?;
+    let store: Arc<dyn Store> = match &options.cluster {
+        Some(cluster) => Arc::new(probenet_exporters::store::PostgresStore::open_database(
+            &cluster.database,
+            probenet_exporters::store::StoreOptions::default(),
+        )?),
+        None => crate::store::open(&options.store_dir.clone().unwrap_or_else(|| options.data.join("store")))?,
+    };
     Ok((loaded, stamps, tls, tokens, store))
 }
 

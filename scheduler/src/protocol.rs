@@ -362,7 +362,10 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     // Both the store and the alert engine write SQLite: off the async workers, together with the batch.
     let (ingested, fresh) = tokio::task::spawn_blocking(move || {
         let (ingested, fresh) = state.store.ingest(known)?;
-        state.alerting.observe(&fresh);
+        // Replicated, the leader's engine reads every replica's results from the store (`cluster::feed`).
+        if state.cluster().is_none() {
+            state.alerting.observe(&fresh);
+        }
         Ok::<_, crate::store::StoreError>((ingested, fresh))
     })
     .await

@@ -47,9 +47,21 @@ pub fn open(dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(SqliteStore::open(dir, StoreOptions::default())?))
 }
 
-/// Applies retention now and every `every` after, until `stopping` turns true.
-pub async fn prune_every(store: Arc<dyn Store>, every: Duration, mut stopping: tokio::sync::watch::Receiver<bool>) {
+/// Applies retention now and every `every` after, until `stopping` turns true; only while `duty` says so
+/// (replicated schedulers: the leader's duty).
+pub async fn prune_every(
+    store: Arc<dyn Store>,
+    every: Duration,
+    duty: impl Fn() -> bool + Send + 'static,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
+        if !duty() {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                () = crate::server::stopped(&mut stopping) => return,
+            }
+        }
         let store = store.clone();
         match tokio::task::spawn_blocking(move || store.prune(crate::time::now_ms())).await {
             Ok(Ok(pruned)) => tracing::debug!(?pruned, "retention applied"),

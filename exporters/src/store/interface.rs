@@ -85,6 +85,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// artifact (or the path is not one the store hands out).
     fn artifact(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Results in the order they were stored, from `from_ms` on (the store's clock when their batch was
+    /// written), at most `limit`, each with that time: how the leader of replicated schedulers sees every
+    /// replica's results. A batch may become visible a little after the time it carries (its transaction was
+    /// still open), so a reader goes back a few seconds each time and skips the runs it saw. Only stores shared
+    /// by replicas have it; the embedded store answers [`StoreError::Unsupported`].
+    fn stored_since(&self, from_ms: i64, limit: usize) -> Result<Vec<(i64, RunResult)>, StoreError> {
+        let _ = (from_ms, limit);
+        Err(StoreError::Unsupported("results by arrival"))
+    }
+
     /// Applies retention as of `now_ms`: raw results and their artifacts, rollups, closed incidents.
     fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError>;
 }

@@ -125,6 +125,9 @@ pub enum StoreError {
     /// A thread panicked while holding one of the store's locks.
     #[error("a store lock is poisoned")]
     Poisoned,
+    /// This backend does not offer the call.
+    #[error("this store does not offer {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {

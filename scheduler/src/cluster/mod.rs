@@ -6,6 +6,7 @@
 //! probers that talk to it. Design: `docs/ha.md`.
 
 pub mod db;
+pub mod feed;
 pub mod tokens;
 
 use std::future::Future;

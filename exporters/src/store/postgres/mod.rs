@@ -150,11 +150,29 @@ impl PostgresStore {
     /// newer than this build is refused ([`StoreError::NewerSchema`]) before anything is written. The pool holds
     /// at most `options.readers + 2` connections.
     pub fn open(url: &str, tls: Tls, options: StoreOptions) -> Result<PostgresStore, StoreError> {
+        let size = options.readers.max(1) + 2;
+        Self::open_with(|| probenet_pg::connect(url, tls, size), options)
+    }
+
+    /// [`PostgresStore::open`] on a parsed database (its password from a file or the environment).
+    pub fn open_database(database: &probenet_pg::Database, options: StoreOptions) -> Result<PostgresStore, StoreError> {
+        let size = options.readers.max(1) + 2;
+        Self::open_with(|| database.pool(size), options)
+    }
+
+    fn open_with(
+        make: impl FnOnce() -> Result<deadpool_postgres::Pool, probenet_pg::PoolError>,
+        options: StoreOptions,
+    ) -> Result<PostgresStore, StoreError> {
         let runtime = Blocking::new("probenet-store-pg", RUNTIME_THREADS)
             .map_err(StoreError::io("starting the PostgreSQL store's runtime"))?;
-        let pool = probenet_pg::connect(url, tls, options.readers.max(1) + 2).map_err(|error| {
-            StoreError::Postgres { what: "opening the PostgreSQL store".into(), message: error.to_string() }
-        })?;
+        let pool = {
+            let _entered = runtime.handle().enter();
+            make().map_err(|error| StoreError::Postgres {
+                what: "opening the PostgreSQL store".into(),
+                message: error.to_string(),
+            })?
+        };
         let shared = Arc::new(Shared {
             pool,
             options,
@@ -299,6 +317,10 @@ impl Store for PostgresStore {
 
     fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
         self.run(move |shared| async move { retention::prune(&shared, now_ms).await })
+    }
+
+    fn stored_since(&self, from_ms: i64, limit: usize) -> Result<Vec<(i64, RunResult)>, StoreError> {
+        self.run(move |shared| async move { query::stored_since(&shared, from_ms, limit).await })
     }
 }
 

@@ -235,6 +235,50 @@ pub(crate) async fn results(shared: &Shared, query: &ResultQuery) -> Result<Vec<
     Ok(out)
 }
 
+/// Results stored at or after `from_ms` (the database clock when their batch was written), oldest first, at
+/// most `limit`: with each, when it was stored.
+pub(crate) async fn stored_since(
+    shared: &Shared,
+    from_ms: i64,
+    limit: usize,
+) -> Result<Vec<(i64, RunResult)>, Failure> {
+    let client = shared.client().await?;
+    let failed = || Failure::db("reading results by arrival");
+    let limit = i64::try_from(limit.clamp(1, 100_000)).unwrap_or(100_000);
+    let statement = client
+        .prepare_cached(
+            "SELECT c.name, g.name, r.planned_at_ms, r.body, r.state, r.duration, r.stored_at_ms FROM store_results r \
+             JOIN store_checks c ON c.id = r.check_id JOIN store_regions g ON g.id = r.region_id \
+             WHERE r.stored_at_ms >= $1 ORDER BY r.stored_at_ms, c.name, g.name, r.planned_at_ms LIMIT $2",
+        )
+        .await
+        .map_err(failed())?;
+    let rows = client.query(&statement, &[&from_ms, &limit]).await.map_err(failed())?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let check: String = row.try_get(0).map_err(failed())?;
+        let region: String = row.try_get(1).map_err(failed())?;
+        let planned_at_ms: i64 = row.try_get(2).map_err(failed())?;
+        let body: Vec<u8> = row.try_get(3).map_err(failed())?;
+        let body =
+            decode_body(&body, planned_at_ms, row.try_get(4).map_err(failed())?, row.try_get(5).map_err(failed())?)
+                .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
+        let stored_at_ms: i64 = row.try_get(6).map_err(failed())?;
+        out.push((
+            stored_at_ms,
+            RunResult {
+                check,
+                region,
+                planned_at_ms,
+                started_at_ms: body.started_at_ms,
+                prober: body.prober,
+                outcome: body.outcome,
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// Every (check, region) pair with results, by check then region.
 pub(crate) async fn pairs(shared: &Shared) -> Result<Vec<Pair>, Failure> {
     let client = shared.client().await?;

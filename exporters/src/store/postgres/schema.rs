@@ -28,9 +28,11 @@ pub const MIGRATIONS: Migrations = Migrations {
              state BIGINT NOT NULL,
              duration DOUBLE PRECISION NOT NULL,
              body BYTEA NOT NULL,
+             stored_at_ms BIGINT NOT NULL DEFAULT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT),
              PRIMARY KEY (check_id, region_id, planned_at_ms)
          );
          CREATE INDEX store_results_by_time ON store_results (planned_at_ms);
+         CREATE INDEX store_results_by_arrival ON store_results (stored_at_ms);
          CREATE INDEX store_results_failures ON store_results (planned_at_ms) WHERE state = 2;
          CREATE TABLE store_rollup_minute (
              check_id BIGINT NOT NULL,
