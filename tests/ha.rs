@@ -1,8 +1,9 @@
 //! Replicated schedulers for real: three `probenet scheduler --store postgres://...` processes on one PostgreSQL
 //! (Debian's, started by the test in a temporary directory on a free port), two regions of two prober processes
 //! each, talking to different replicas. Killing the leader with SIGKILL, killing the replica probers talk to, and
-//! stopping PostgreSQL for 30 s lose no planned run and store none twice; tokens made with `token create --store`
-//! work on every replica.
+//! stopping PostgreSQL for 30 s lose no planned run and store none twice; an alert that fires before the leader
+//! dies and one that starts as it dies are each paged once and resolved once (a real webhook receiver counts);
+//! tokens made with `token create --store` work on every replica.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,7 +13,11 @@ use std::time::{Duration, Instant};
 use probenet_testkit::postgres::Postgres;
 use serde_json::Value;
 
-use crate::util::processes::{self, Kill, free_port, now_ms, serve_ok};
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::util::processes::{self, Kill, free_port, notifications, now_ms, receiver};
 
 const REGIONS: [&str; 2] = ["ra", "rb"];
 const CHECKS: [&str; 4] = ["home", "api", "login", "search"];
@@ -36,7 +41,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn new(pg: Postgres, target: u16) -> Self {
+    fn new(pg: Postgres, target: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let checks = dir.path().join("checks.yaml");
         let mut yaml = String::from("scheduling: {lease: 4s}\nregions:\n  ra: {}\n  rb: {}\n");
@@ -46,6 +51,7 @@ impl Cluster {
         for check in CHECKS {
             yaml.push_str(&format!("  - name: {check}\n    http: {{url: \"http://127.0.0.1:{target}/{check}\"}}\n"));
         }
+        yaml.push_str(extra);
         std::fs::write(&checks, yaml).unwrap();
         let url = format!("{}?application_name=probenet-test", pg.url());
         let ports = (0..3).map(|_| free_port()).collect();
@@ -91,6 +97,7 @@ impl Cluster {
             .args(["--listen", &format!("127.0.0.1:{}", self.ports[index]), "--data"])
             .arg(&data)
             .args(["--store", &self.url, "--replica-name", &format!("r{index}"), "--lease", &LEASE_S.to_string()])
+            .env("HOOK_SECRET", SECRET)
             .stdout(Stdio::null())
             .stderr(Stdio::from(self.log(&format!("replica-{index}"))))
             .spawn()
@@ -260,12 +267,50 @@ fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().find(|line| line.starts_with(name) && !line.starts_with('#'))?.rsplit(' ').next()?.parse().ok()
 }
 
+/// The secret of the alert test's webhook.
+const SECRET: &str = "hook-secret-of-the-ha-test";
+
+/// Paths of the target that answer 500 while their flag is down (`/flaky`, `/late`); every other path answers
+/// 200. Bounded: 200,000 connections.
+#[derive(Default)]
+struct Target {
+    flaky_up: AtomicBool,
+    late_up: AtomicBool,
+}
+
+fn serve_target(listener: std::net::TcpListener, target: Arc<Target>) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(200_000) {
+            let Ok(mut stream) = stream else { continue };
+            let target = target.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                let read = stream.read(&mut buf).unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..read]);
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let up = match path {
+                    "/flaky" => target.flaky_up.load(Ordering::SeqCst),
+                    "/late" => target.late_up.load(Ordering::SeqCst),
+                    _ => true,
+                };
+                let status = if up { "200 OK" } else { "500 Internal Server Error" };
+                let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            });
+        }
+    });
+}
+
 fn start(test: &str) -> Option<Cluster> {
+    start_with(test, "", Arc::new(Target::default())).map(|(cluster, _)| cluster)
+}
+
+fn start_with(test: &str, extra: &str, target: Arc<Target>) -> Option<(Cluster, Arc<Target>)> {
     let pg = Postgres::start_or_skip(test)?;
-    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target_port = target.local_addr().unwrap().port();
-    serve_ok(target, 200_000);
-    let mut cluster = Cluster::new(pg, target_port);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target_port = listener.local_addr().unwrap().port();
+    serve_target(listener, target.clone());
+    let extra = extra.replace("TARGET", &target_port.to_string());
+    let mut cluster = Cluster::new(pg, target_port, &extra);
     // The first replica makes the CA; the tokens are made in the database, as with a running cluster.
     cluster.start_replica(0);
     cluster.admin = cluster.token(&["--admin"]);
@@ -282,7 +327,7 @@ fn start(test: &str) -> Option<Cluster> {
     cluster.wait("results of every pair", Duration::from_secs(30), |cluster| {
         CHECKS.iter().all(|check| REGIONS.iter().all(|region| cluster.planned(check, region).len() >= 3))
     });
-    Some(cluster)
+    Some((cluster, target))
 }
 
 #[test]
@@ -353,4 +398,55 @@ fn postgresql_down_for_30_s_loses_no_result_and_stores_none_twice() {
     std::thread::sleep(Duration::from_secs(3));
     let to = now_ms() - 2 * INTERVAL_MS;
     cluster.wait_every_run_once(from, to, "across 30 s without PostgreSQL");
+}
+
+#[test]
+fn an_alert_is_sent_once_and_resolved_once_across_a_failover() {
+    let (hook_port, got) = receiver();
+    let extra = format!(
+        "  - name: flaky\n    http: {{url: \"http://127.0.0.1:TARGET/flaky\"}}\n\
+         \x20 - name: late\n    http: {{url: \"http://127.0.0.1:TARGET/late\"}}\n\
+         notifiers:\n  oncall: {{webhook: {{url: \"http://127.0.0.1:{hook_port}/hook\", secret: \"${{env:HOOK_SECRET}}\"}}}}\n\
+         alerts:\n\
+         \x20 - {{name: flaky-down, checks: [flaky], failed_regions: 2, for: 2s, resolve_after: 3s, notify: [oncall]}}\n\
+         \x20 - {{name: late-down, checks: [late], failed_regions: 2, for: 2s, resolve_after: 3s, notify: [oncall]}}\n"
+    );
+    let target = Arc::new(Target { flaky_up: AtomicBool::new(false), late_up: AtomicBool::new(true) });
+    let Some((mut cluster, target)) =
+        start_with("an_alert_is_sent_once_and_resolved_once_across_a_failover", &extra, target)
+    else {
+        return;
+    };
+    let sent = |alert: &str, status: &str| {
+        notifications(&got, SECRET).iter().filter(|n| n["alert"] == alert && n["status"] == status).count()
+    };
+    // `flaky` is down in both regions: one page.
+    cluster.wait("the page of flaky", Duration::from_secs(30), |_| sent("flaky-down", "firing") == 1);
+
+    // `late` goes down and the leader is killed at once: the new leader pages for it once, and does not page
+    // again for flaky.
+    target.late_up.store(false, Ordering::SeqCst);
+    let leader = cluster.leader().expect("a leader");
+    cluster.kill_replica(leader);
+    cluster.wait("a new leader", Duration::from_secs(3 * LEASE_S), |cluster| cluster.leader().is_some());
+    cluster.wait("the page of late", Duration::from_secs(30), |_| sent("late-down", "firing") >= 1);
+
+    // Both recover: one resolve each.
+    target.flaky_up.store(true, Ordering::SeqCst);
+    target.late_up.store(true, Ordering::SeqCst);
+    cluster.wait("both resolves", Duration::from_secs(30), |_| {
+        sent("flaky-down", "resolved") >= 1 && sent("late-down", "resolved") >= 1
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let all = notifications(&got, SECRET);
+    let summary: Vec<String> = all
+        .iter()
+        .map(|n| format!("{} {}", n["alert"].as_str().unwrap_or(""), n["status"].as_str().unwrap_or("")))
+        .collect();
+    for (alert, status) in
+        [("flaky-down", "firing"), ("flaky-down", "resolved"), ("late-down", "firing"), ("late-down", "resolved")]
+    {
+        assert_eq!(sent(alert, status), 1, "{alert} {status} once across the failover: {summary:?}");
+    }
+    assert_eq!(all.len(), 4, "{summary:?}");
 }

@@ -17,7 +17,8 @@
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
 // - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network
-// - ha:       three schedulers on PostgreSQL: SIGKILL of the leader or of a replica, the database down 30 s
+// - ha:       three schedulers on PostgreSQL: SIGKILL of the leader or of a replica, the database down 30 s,
+//             an alert paged and resolved once across a failover
 // - container: the image (scripts/image, offline): a scheduler and probers in containers on a podman network
 
 mod util;
