@@ -29,7 +29,13 @@ function probers(h, data) {
     return `<section class="card" data-region="${esc(region.region)}"><h2>${esc(region.region)} <span class="badge ${healthy === region.probers.length ? 'up' : healthy ? 'degraded' : 'down'}">${healthy} of ${region.probers.length} healthy</span></h2>
       ${rows ? `<div class="tablewrap"><table class="fixed"><tr><th class="wide">Prober</th><th>State</th><th>Heartbeat</th><th>Version</th><th>Assigned</th><th>Load</th></tr>${rows}</table></div>` : '<p class="muted">No prober in this region.</p>'}</section>`;
   }).join('');
-  return `<h1>Probers</h1>${sections || '<p class="empty">No prober has registered yet.</p>'}`;
+  const replicas = (data.schedulers || []).map((s) => {
+    const age = (data.now_ms - s.last_seen_ms) / 1000;
+    const state = s.leader ? '<span class="badge up">leader</span>' : age > 10 ? '<span class="badge down">silent</span>' : '<span class="badge">follower</span>';
+    return `<tr><td><b>${esc(s.name)}</b><div class="muted mono">${esc(s.url)}</div></td><td>${state}</td><td class="num">${h.span(Math.max(age, 0))} ago</td><td class="mono">${esc(s.version)}</td></tr>`;
+  }).join('');
+  const schedulers = replicas ? `<section class="card" data-schedulers><h2>Schedulers</h2><div class="tablewrap"><table class="fixed"><tr><th class="wide">Replica</th><th>Role</th><th>Seen</th><th>Version</th></tr>${replicas}</table></div></section>` : '';
+  return `<h1>Probers</h1>${schedulers}${sections || '<p class="empty">No prober has registered yet.</p>'}`;
 }
 
 function slos(h, data) {

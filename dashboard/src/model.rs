@@ -230,6 +230,24 @@ pub struct Alert {
 pub struct Probers {
     /// One entry per region, in display order.
     pub regions: Vec<RegionProbers>,
+    /// The scheduler replicas seen lately (empty for a single scheduler).
+    #[serde(default)]
+    pub schedulers: Vec<Scheduler>,
+}
+
+/// One scheduler replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Scheduler {
+    /// Its name.
+    pub name: String,
+    /// Where probers and readers reach it.
+    pub url: String,
+    /// The probenet version it runs.
+    pub version: String,
+    /// When it last announced itself.
+    pub last_seen_ms: i64,
+    /// Whether it leads (assigns, evaluates alerts).
+    pub leader: bool,
 }
 
 /// The probers of one region.

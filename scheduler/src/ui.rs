@@ -356,8 +356,10 @@ impl Source for UiSource {
                 impaired_reason: impaired.get(&prober.region).cloned(),
             });
         }
+        let schedulers = self.shared.cluster().map(|cluster| cluster.members()).unwrap_or_default();
         Ok(Probers {
             regions: by_region.into_iter().map(|(region, probers)| RegionProbers { region, probers }).collect(),
+            schedulers,
         })
     }
 

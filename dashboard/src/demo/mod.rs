@@ -339,7 +339,7 @@ impl Source for DemoSource {
                 RegionProbers { region: region.clone(), probers }
             })
             .collect();
-        Ok(Probers { regions })
+        Ok(Probers { regions, schedulers: Vec::new() })
     }
 
     fn slos(&self) -> SourceResult<Vec<Slo>> {

@@ -26,7 +26,12 @@ fn number(pg: &Postgres, sql: &str) -> i64 {
 }
 
 /// Incidents from scratch: per pair, spans of consecutive failed runs (start, end, runs).
-fn brute_incidents(results: &[RunResult]) -> BTreeMap<(String, String), Vec<(i64, Option<i64>, i64)>> {
+/// Incidents per pair: (start, end while closed, failed runs).
+type IncidentsByPair = BTreeMap<(String, String), Vec<(i64, Option<i64>, i64)>>;
+/// What one replica's thread saw: accepted, duplicates, and the run ids it stored.
+type ReplicaTotals = (usize, usize, HashSet<(String, String, i64)>);
+
+fn brute_incidents(results: &[RunResult]) -> IncidentsByPair {
     let mut by_pair: BTreeMap<(String, String), Vec<&RunResult>> = BTreeMap::new();
     for result in results {
         by_pair.entry((result.check.clone(), result.region.clone())).or_default().push(result);
@@ -110,7 +115,7 @@ fn three_replicas_ingesting_overlapping_batches_store_each_result_once() {
     }
     let barrier = Arc::new(Barrier::new(3));
     let sent: usize = plans.iter().map(|plan| plan.iter().map(|&i| batches[i].len()).sum::<usize>()).sum();
-    let totals: Vec<(usize, usize, HashSet<(String, String, i64)>)> = std::thread::scope(|scope| {
+    let totals: Vec<ReplicaTotals> = std::thread::scope(|scope| {
         let handles: Vec<_> = stores
             .iter()
             .zip(&plans)
@@ -180,7 +185,7 @@ fn three_replicas_ingesting_overlapping_batches_store_each_result_once() {
     }
     let expected = brute_incidents(&results);
     let incidents = fresh.incidents(None, None, T0 - DAY, T0 + 3 * DAY).unwrap();
-    let mut got: BTreeMap<(String, String), Vec<(i64, Option<i64>, i64)>> = BTreeMap::new();
+    let mut got: IncidentsByPair = BTreeMap::new();
     for incident in incidents.iter().rev() {
         got.entry((incident.check.clone(), incident.region.clone())).or_default().push((
             incident.start_ms,

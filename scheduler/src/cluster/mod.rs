@@ -62,6 +62,8 @@ pub struct Cluster {
     published: Mutex<Option<Published>>,
     /// Set after the first successful mirror: until then the registry is not known.
     synced: AtomicBool,
+    /// The replicas as last read (for the dashboard, which must not wait for the database).
+    members: Mutex<Vec<probenet_dashboard::model::Scheduler>>,
 }
 
 /// `GET /api/v1/cluster`.
@@ -121,6 +123,7 @@ impl Cluster {
             started: Instant::now(),
             published: Mutex::new(None),
             synced: AtomicBool::new(false),
+            members: Mutex::new(Vec::new()),
         }))
     }
 
@@ -220,6 +223,11 @@ impl Cluster {
         drop(self.handle.lock().unwrap_or_else(PoisonError::into_inner).take());
     }
 
+    /// The replicas as last read, for the dashboard.
+    pub fn members(&self) -> Vec<probenet_dashboard::model::Scheduler> {
+        self.members.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     /// Steps down and releases the lease (a clean stop hands over at once).
     pub async fn stop(&self) {
         let handle = self.handle.lock().unwrap_or_else(PoisonError::into_inner).take();
@@ -292,24 +300,8 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
                 lead_or_follow(&shared, leading).await;
             }
             _ = announce.tick() => {
-                if let Err(error) = cluster.refresh_tokens(&shared).await {
-                    tracing::debug!(error, "tokens not re-read; keeping those read before");
-                }
-                let version = env!("CARGO_PKG_VERSION");
-                let options = &cluster.options;
-                if let Ok(client) = cluster.pool.get().await {
-                    if let Err(error) = crate::ha::members::announce(&client, &options.name, &options.url, version).await {
-                        tracing::debug!(error = probenet_pg::describe(&error), "announce failed");
-                    }
-                    exchange_views(&shared, &cluster, &client).await;
-                    // A leader whose engine did not open (the database failed then) tries again.
-                    let leading = cluster.leading();
-                    if leading.is_some() != shared.alerting.running() {
-                        lead_or_follow(&shared, leading).await;
-                    }
-                    if cluster.leading().is_some() {
-                        let _ = db::forget_old_probers(&client).await;
-                    }
+                if tokio::time::timeout(CALL_TIMEOUT, announce_round(&shared, &cluster)).await.is_err() {
+                    tracing::debug!("the announce round timed out");
                 }
             }
             _ = sync.tick() => {
@@ -333,6 +325,45 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
                 }
             }
         }
+    }
+}
+
+/// Every couple of seconds: re-read the tokens, announce this replica, exchange the alerts view, read the
+/// members for the dashboard, and (as leader) reopen an engine that failed to open and forget long-gone probers.
+async fn announce_round(shared: &Arc<Shared>, cluster: &Arc<Cluster>) {
+    if let Err(error) = cluster.refresh_tokens(shared).await {
+        tracing::debug!(error, "tokens not re-read; keeping those read before");
+    }
+    let options = &cluster.options;
+    if let Ok(client) = cluster.pool.get().await {
+        let version = env!("CARGO_PKG_VERSION");
+        if let Err(error) = crate::ha::members::announce(&client, &options.name, &options.url, version).await {
+            tracing::debug!(error = probenet_pg::describe(&error), "announce failed");
+        }
+        exchange_views(shared, cluster, &client).await;
+        if cluster.leading().is_some() {
+            let _ = db::forget_old_probers(&client).await;
+        }
+    }
+    if let Ok(view) = cluster.view().await {
+        let now = crate::time::now_ms();
+        let members = view
+            .members
+            .into_iter()
+            .map(|member| probenet_dashboard::model::Scheduler {
+                last_seen_ms: crate::time::parse_rfc3339_ms(&member.last_seen).unwrap_or(now),
+                name: member.name,
+                url: member.url,
+                version: member.version,
+                leader: member.leader,
+            })
+            .collect();
+        *cluster.members.lock().unwrap_or_else(PoisonError::into_inner) = members;
+    }
+    // A leader whose engine did not open (the database failed then) tries again.
+    let leading = cluster.leading();
+    if leading.is_some() != shared.alerting.running() {
+        lead_or_follow(shared, leading).await;
     }
 }
 

@@ -114,7 +114,9 @@ impl Cluster {
             "GET" => self.client.get(url),
             _ => self.client.post(url),
         };
-        request = request.bearer_auth(token);
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -228,6 +230,17 @@ async fn three_replicas_serve_one_assignment_and_outlive_their_leader() {
     let members: Vec<&str> = view["members"].as_array().unwrap().iter().filter_map(|m| m["name"].as_str()).collect();
     assert_eq!(members, ["r0", "r1", "r2"], "{view}");
     assert_eq!(view["members"].as_array().unwrap().iter().filter(|m| m["leader"] == true).count(), 1, "{view}");
+
+    // The dashboard's Probers page lists the replicas, the leader marked.
+    let schedulers = within("the dashboard lists three replicas", Duration::from_secs(10), || async {
+        let (status, page) = cluster.call(1, "GET", "", "/api/ui/probers", None).await;
+        let schedulers = page["schedulers"].as_array().cloned().unwrap_or_default();
+        (status == 200 && schedulers.len() == 3).then_some(schedulers)
+    })
+    .await;
+    let leaders: Vec<&str> =
+        schedulers.iter().filter(|s| s["leader"] == true).filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(leaders, [format!("r{leader}")], "{schedulers:?}");
 
     // Two regions of two probers, each registered with another replica.
     let probers = [("eu", "eu-1"), ("eu", "eu-2"), ("us", "us-1"), ("us", "us-2")];
