@@ -110,19 +110,29 @@ impl IntoResponse for ApiError {
 }
 
 /// Who holds the request's bearer token: 401 without one or with one this scheduler does not know.
-pub fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub async fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let value = headers.get(header::AUTHORIZATION).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
     let text = value.to_str().map_err(|_| ApiError::unauthorized("malformed authorization header"))?;
     let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ApiError::unauthorized("authorization is not a bearer token"));
     }
-    shared.tokens.identify(token.trim()).ok_or_else(|| ApiError::unauthorized("unknown token"))
+    if let Some(principal) = shared.tokens.identify(token.trim()) {
+        return Ok(principal);
+    }
+    // Replicated: a token made a moment ago with `token create --store` may not have been read yet.
+    if let Some(cluster) = shared.cluster() {
+        cluster.refresh_tokens_after_miss(shared).await;
+        if let Some(principal) = shared.tokens.identify(token.trim()) {
+            return Ok(principal);
+        }
+    }
+    Err(ApiError::unauthorized("unknown token"))
 }
 
 /// 403 unless the token is an admin token.
-fn require_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    match authorize(shared, headers)?.scope {
+async fn require_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    match authorize(shared, headers).await?.scope {
         Scope::Admin => Ok(()),
         Scope::Region(_) => Err(ApiError::forbidden("this API needs an admin token")),
     }
@@ -163,7 +173,7 @@ pub fn param<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str)
 
 /// What `GET /api/v1/version` answers: the running scheduler's version and the protocols it speaks.
 async fn version(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     Ok(Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "protocols": crate::protocol::SUPPORTED_PROTOCOLS.collect::<Vec<u32>>(),
@@ -184,7 +194,7 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
 /// `GET /api/v1/cluster` (admin): the leader, the lease generation and the replicas; a single scheduler is a
 /// cluster of one that leads.
 async fn cluster(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     let Some(cluster) = shared.cluster() else {
         return Ok(Json(serde_json::json!({
             "leader": null,
@@ -211,7 +221,7 @@ struct ProberView {
 }
 
 async fn probers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Vec<ProberView>>, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     let plan = shared.plan().await;
     let live: Vec<_> = shared.with_registry(|registry| registry.probers().cloned().collect());
     Ok(Json(
@@ -245,7 +255,7 @@ async fn assignments(
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     let params = params(query)?;
     let (check_filter, region_filter) = (params.get("check"), params.get("region"));
     let plan = shared.plan().await;
@@ -281,7 +291,7 @@ struct CheckView {
 }
 
 async fn checks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Vec<CheckView>>, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     // Store reads may block: off the async workers.
     let views = tokio::task::spawn_blocking(move || check_views(&shared)).await.map_err(store_task_failed)??;
     Ok(Json(views))
@@ -330,7 +340,7 @@ async fn results(
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Vec<RunResult>>, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     let params = params(query)?;
     let since_ms = match params.get("since").filter(|since| !since.is_empty()) {
         None => None,
@@ -383,7 +393,7 @@ struct ErrorView {
 }
 
 async fn config(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<ConfigView>, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     let view = shared.config_view();
     let loaded = &view.loaded;
     Ok(Json(ConfigView {
@@ -411,7 +421,7 @@ async fn config(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
 /// `/metrics` on the API port: names every check and target, so an admin token is needed (a scraper without
 /// one scrapes the `--metrics-listen` port instead).
 async fn metrics_text(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     Ok(metrics_page(&shared).await)
 }
 
@@ -424,7 +434,7 @@ pub async fn metrics_page(shared: &Arc<Shared>) -> Response {
 }
 
 async fn alerts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     Ok(Json(shared.alerting.view()))
 }
 
@@ -432,7 +442,7 @@ async fn notifications(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     Ok(Json(shared.alerting.notifications()))
 }
 
@@ -456,7 +466,7 @@ async fn add_silence(
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // Who asks first: a stranger's body is never read.
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     let silence: probenet_alerting::Silence = json_body(&shared, body, SILENCE_BODY).await?;
     require_alert_engine(&shared)?;
     let id = shared
@@ -471,7 +481,7 @@ async fn expire_silence(
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<u64>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&shared, &headers)?;
+    require_admin(&shared, &headers).await?;
     require_alert_engine(&shared)?;
     match shared.alerting.expire_silence(id) {
         Ok(true) => Ok(StatusCode::NO_CONTENT),

@@ -104,7 +104,7 @@ pub async fn register(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Registered>, ApiError> {
-    let principal = authorize(&shared, &headers)?;
+    let principal = authorize(&shared, &headers).await?;
     let scope = &principal.scope;
     let register: Register = json_body(&shared, body, SMALL_BODY).await?;
     if !SUPPORTED_PROTOCOLS.contains(&register.protocol) {
@@ -169,7 +169,7 @@ pub async fn heartbeat(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Registered>, ApiError> {
-    let principal = authorize(&shared, &headers)?;
+    let principal = authorize(&shared, &headers).await?;
     let beat: Heartbeat = json_body(&shared, body, SMALL_BODY).await?;
     require_region(&principal.scope, &beat.region)?;
     let now_ms = crate::time::now_ms();
@@ -201,7 +201,7 @@ pub async fn deregister(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let principal = authorize(&shared, &headers)?;
+    let principal = authorize(&shared, &headers).await?;
     let beat: Heartbeat = json_body(&shared, body, SMALL_BODY).await?;
     require_region(&principal.scope, &beat.region)?;
     let was_live = shared
@@ -229,7 +229,7 @@ pub async fn assignments(
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Assignments>, ApiError> {
-    let principal = authorize(&shared, &headers)?;
+    let principal = authorize(&shared, &headers).await?;
     let region = token_region(&principal.scope)?.to_owned();
     let params = params(query)?;
     let name = params
@@ -305,7 +305,7 @@ pub async fn assignments(
 /// config no longer has are acknowledged but not stored (nor counted in the [`Ack`]). When any result is
 /// refused, the others are still stored and the answer is 422 with the reasons (every refusal is counted).
 pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let principal = authorize(&shared, &headers)?;
+    let principal = authorize(&shared, &headers).await?;
     let region = token_region(&principal.scope)?.to_owned();
     let batch: ResultBatch = json_body(&shared, body, BATCH_BODY).await?;
     if let Some(other) = batch.results.iter().find(|result| result.region != region) {

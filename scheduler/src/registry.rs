@@ -132,10 +132,16 @@ impl Registry {
 
     /// Replicated schedulers: makes the live probers those of the database (every replica's registrations),
     /// each with its remaining lease. Probers that are gone are noted as departed (their last flush is taken).
-    pub fn mirror(&mut self, live: Vec<Prober>) {
+    pub fn mirror(&mut self, live: Vec<Prober>, now_ms: i64) {
         let incoming: std::collections::BTreeSet<(String, String)> =
             live.iter().map(|p| (p.region.clone(), p.name.clone())).collect();
-        let gone: Vec<(String, String)> = self.probers.keys().filter(|key| !incoming.contains(*key)).cloned().collect();
+        // A registration made here a moment ago may be newer than the rows just read.
+        let gone: Vec<(String, String)> = self
+            .probers
+            .iter()
+            .filter(|(key, prober)| !incoming.contains(*key) && prober.registered_at_ms < now_ms - 2_000)
+            .map(|(key, _)| key.clone())
+            .collect();
         for key in gone {
             if let Some(prober) = self.probers.remove(&key) {
                 self.depart(key, prober.token);

@@ -189,7 +189,7 @@ impl Shared {
     pub fn mirror(&self, live: &[ProberRow]) {
         let now = Instant::now();
         let probers = live.iter().map(|row| prober_of(row, now + row.remaining)).collect();
-        self.lock().registry.mirror(probers);
+        self.lock().registry.mirror(probers, crate::time::now_ms());
     }
 
     /// Replicated: the assignment the leader published becomes the current generation.

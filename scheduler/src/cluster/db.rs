@@ -78,7 +78,9 @@ pub async fn register(client: &Client, row: &ProberRow, lease: Duration) -> Resu
     Ok(changed == 1)
 }
 
-/// Renews a live prober's lease. `false` when it is not live with that token (it must register again).
+/// Renews a prober's lease. Its row may have run out while the database was away: the same registration (the
+/// name under the same token) is renewed all the same, since no other token can hold the name without
+/// replacing the row. `false` when there is no such row (it must register again).
 pub async fn heartbeat(
     client: &Client,
     region: &str,
@@ -91,7 +93,7 @@ pub async fn heartbeat(
         .execute(
             "UPDATE scheduler_probers
              SET last_heartbeat_ms = $4, expires_at = now() + $5::BIGINT * INTERVAL '1 millisecond'
-             WHERE region = $1 AND name = $2 AND token = $3 AND expires_at > now()",
+             WHERE region = $1 AND name = $2 AND token = $3",
             &[&region, &name, &token, &now_ms, &millis(lease)],
         )
         .await?;

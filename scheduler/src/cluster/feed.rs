@@ -123,11 +123,14 @@ mod tests {
     use super::*;
 
     fn run_at(check: &str, planned_at_ms: i64) -> RunResult {
-        serde_json::from_value(serde_json::json!({
-            "check": check, "region": "eu", "planned_at_ms": planned_at_ms, "started_at_ms": planned_at_ms,
-            "prober": "p", "outcome": {"state": "up", "duration_seconds": 0.1}
-        }))
-        .unwrap_or_else(|error| panic!("{error}"))
+        RunResult {
+            check: check.to_owned(),
+            region: "eu".to_owned(),
+            planned_at_ms,
+            started_at_ms: planned_at_ms,
+            prober: "p".to_owned(),
+            outcome: probenet_checks::Outcome::up(0.1),
+        }
     }
 
     #[test]

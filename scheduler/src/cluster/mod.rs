@@ -62,6 +62,12 @@ pub struct Cluster {
     published: Mutex<Option<Published>>,
     /// Set after the first successful mirror: until then the registry is not known.
     synced: AtomicBool,
+    /// Serialises token reads after a miss.
+    token_reads: tokio::sync::Mutex<()>,
+    /// When the tokens were last read after a miss.
+    tokens_read_at: Mutex<Option<Instant>>,
+    /// Until when the leader keeps publishing probers whose rows ran out while the database was away.
+    grace_until: Mutex<Option<Instant>>,
     /// The replicas as last read (for the dashboard, which must not wait for the database).
     members: Mutex<Vec<probenet_dashboard::model::Scheduler>>,
 }
@@ -124,6 +130,9 @@ impl Cluster {
             published: Mutex::new(None),
             synced: AtomicBool::new(false),
             members: Mutex::new(Vec::new()),
+            grace_until: Mutex::new(None),
+            token_reads: tokio::sync::Mutex::new(()),
+            tokens_read_at: Mutex::new(None),
         }))
     }
 
@@ -208,6 +217,21 @@ impl Cluster {
         let entries = bounded(tokens::entries(&client)).await?;
         shared.tokens.replace(entries);
         Ok(())
+    }
+
+    /// After an unknown token: re-reads the tokens unless that was done less than half a second ago (a flood of
+    /// bad tokens costs the database at most two reads a second). True when they were read now.
+    pub async fn refresh_tokens_after_miss(&self, shared: &Shared) -> bool {
+        let _one_at_a_time = self.token_reads.lock().await;
+        let now = Instant::now();
+        {
+            let mut last = self.tokens_read_at.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|at| now.duration_since(at) < Duration::from_millis(500)) {
+                return false;
+            }
+            *last = Some(now);
+        }
+        self.refresh_tokens(shared).await.is_ok()
     }
 
     /// Re-reads the tokens (a token created or revoked with `probenet token --store` takes effect).
@@ -314,6 +338,9 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
                         if failing {
                             tracing::info!("the database answers again");
                             failing = false;
+                            let lease = shared.with_registry(|registry| registry.lease());
+                            *cluster.grace_until.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(Instant::now() + lease);
                         }
                     }
                     Err(error) => {
@@ -417,9 +444,26 @@ async fn sync_once(shared: &Arc<Shared>, cluster: &Arc<Cluster>) -> Result<(), S
     let mut published = db::published(&client).await.map_err(|error| probenet_pg::describe(&error))?;
     if let Some(fence) = cluster.fence() {
         let hash = shared.config().hash.clone();
-        let stale = published.as_ref().is_none_or(|p| p.config_hash != hash || identity(&p.probers) != identity(&live));
+        let mut candidates = live.clone();
+        // Just after the database came back, probers whose rows ran out while it was away have not renewed
+        // them yet: keep them assigned for one prober lease rather than move every pair twice.
+        let in_grace = cluster
+            .grace_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|until| Instant::now() < until);
+        if in_grace && let Some(published) = &published {
+            for kept in &published.probers {
+                if !candidates.iter().any(|p| p.region == kept.region && p.name == kept.name) {
+                    candidates.push(kept.clone());
+                }
+            }
+            candidates.sort_by(|a, b| (&a.region, &a.name).cmp(&(&b.region, &b.name)));
+        }
+        let stale =
+            published.as_ref().is_none_or(|p| p.config_hash != hash || identity(&p.probers) != identity(&candidates));
         if stale {
-            match db::publish(&mut client, &fence, &hash, &live).await {
+            match db::publish(&mut client, &fence, &hash, &candidates).await {
                 Ok(new) => {
                     tracing::info!(generation = new.generation, probers = new.probers.len(), "assignment published");
                     published = Some(new);
