@@ -828,6 +828,15 @@ fn user_secrets_reach_the_scheduler_and_probers() {
     let prober = pod_spec(find(&parsed, "Deployment", "probenet-prober-eu-west"));
     assert_eq!(mounted(&prober), [("api-keys".to_owned(), "/etc/probenet/user-secrets/api-keys".to_owned())]);
     assert_eq!(prober.containers[0].env_from, None, "smtp is the scheduler's only");
+    let readme = build_stack(&stack).1.readme();
+    for line in [
+        "- `smtp` in `-n monitoring`: every key an environment variable (scheduler)\n",
+        "- `api-keys` in `-n probenet-eu-west`: every key a file in /etc/probenet/user-secrets/api-keys (probers)\n",
+        "- `api-keys` in `--context us -n probes-us`: every key a file in /etc/probenet/user-secrets/api-keys (probers)\n",
+    ] {
+        assert!(readme.contains(line), "{line}{readme}");
+    }
+    assert!(readme.find("your Secrets") < readme.find("## Apply"), "{readme}");
     let errors =
         refused(&STACK.replace("  replicas: {vmstorage: 3}", "  secrets: [{name: x, as: volume}]"), common::CHECKS);
     assert_eq!(

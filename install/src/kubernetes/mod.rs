@@ -236,6 +236,8 @@ pub struct Manifests {
     pub tls_included: bool,
     /// The names the scheduler's certificate must hold: its host and the regions' `scheduler_host`s.
     pub tls_names: Vec<String>,
+    /// Secrets the user creates before applying: (context, namespace, Secret, what it is).
+    pub user_secrets: Vec<(Option<String>, String, String, String)>,
 }
 
 /// Builds every object of `loaded`'s stack with these secrets.
@@ -250,7 +252,50 @@ pub fn manifests(loaded: &Loaded, secrets: &Secrets) -> Manifests {
         clusters,
         tls_included: secrets.tls.is_some(),
         tls_names: tls_names(&loaded.stack),
+        user_secrets: user_secrets(&loaded.stack),
     }
+}
+
+/// The Secrets the stack names and the user makes: theirs (`kubernetes.secrets`) in each namespace that uses
+/// them, and the PostgreSQL password and CA given as Secrets.
+fn user_secrets(stack: &crate::stack::Stack) -> Vec<(Option<String>, String, String, String)> {
+    let k = &stack.kubernetes;
+    let mut out = Vec::new();
+    if let crate::stack::SchedulerStore::Postgres(store) = &stack.scheduler.store {
+        if let crate::stack::SecretSource::KubernetesSecret(name) = &store.password {
+            out.push((k.context.clone(), k.namespace.clone(), name.clone(), "key `password`: PostgreSQL".to_owned()));
+        }
+        if let Some(crate::stack::SecretSource::KubernetesSecret(name)) = &store.ca {
+            out.push((
+                k.context.clone(),
+                k.namespace.clone(),
+                name.clone(),
+                "key `ca.crt`: PostgreSQL's CA".to_owned(),
+            ));
+        }
+    }
+    for secret in &k.secrets {
+        let what = match secret.mode {
+            crate::stack::UserSecretMode::Env => "every key an environment variable".to_owned(),
+            crate::stack::UserSecretMode::Files => {
+                format!("every key a file in {}", crate::stack::user_secret_dir(&secret.name))
+            }
+        };
+        if secret.scheduler {
+            out.push((k.context.clone(), k.namespace.clone(), secret.name.clone(), format!("{what} (scheduler)")));
+        }
+        if secret.probers {
+            for region in stack.regions.values() {
+                out.push((
+                    region.context.clone(),
+                    region.namespace.clone(),
+                    secret.name.clone(),
+                    format!("{what} (probers)"),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The names the scheduler's certificate holds: its host, the regions' `scheduler_host`s and its Service's
@@ -428,6 +473,17 @@ fn readme(manifests: &Manifests) -> String {
          - the CA probers and browsers trust: `secrets/ca.pem`\n\n",
         manifests.stack
     );
+    if !manifests.user_secrets.is_empty() {
+        out.push_str(
+            "## Before applying: your Secrets\n\nThe stack file names these Secrets; create each one (`kubectl \
+             create secret generic NAME --from-literal=KEY=... --from-file=KEY=FILE`) where it is used:\n\n",
+        );
+        for (context, namespace, name, what) in &manifests.user_secrets {
+            let context = context.as_deref().map(|context| format!("--context {context} ")).unwrap_or_default();
+            out.push_str(&format!("- `{name}` in `{context}-n {namespace}`: {what}\n"));
+        }
+        out.push('\n');
+    }
     out.push_str("## Apply\n\nIn this order: the central cluster first, then each region.\n\n```sh\n");
     for cluster in &manifests.clusters {
         let context = cluster.context.as_deref().map(|context| format!(" --context {context}")).unwrap_or_default();
