@@ -258,7 +258,13 @@ fn kubernetes(args: &KubernetesArgs) -> Result<ExitCode, ExitCode> {
     let loaded = load(&args.file)?;
     if args.plan {
         let regions = loaded.stack.regions.keys().map(String::as_str);
-        let secrets = probenet_install::kubernetes::Secrets::generate(regions).map_err(fail)?;
+        let mut secrets = probenet_install::kubernetes::Secrets::generate(regions).map_err(fail)?;
+        // Only the objects are shown: the certificate's Secrets are there, made when rendering.
+        secrets.tls = Some(probenet_install::kubernetes::TlsMaterial {
+            ca_pem: String::new(),
+            cert_pem: String::new(),
+            key_pem: String::new(),
+        });
         let manifests = probenet_install::kubernetes::manifests(&loaded, &secrets);
         print!("{}", manifests.plan(&args.out, probenet_install::cost::estimate(&loaded.config)));
         return Ok(ExitCode::SUCCESS);
