@@ -917,6 +917,10 @@ fn replicated_schedulers_on_postgresql_render_a_deployment_a_budget_and_spread()
     assert_eq!(readiness.path.as_deref(), Some("/healthz"));
     assert!(c.liveness_probe.as_ref().is_some_and(|p| p.tcp_socket.is_some() && p.http_get.is_none()));
 
+    let (_dir, manifests, _) = build_stack(&stack);
+    assert!(manifests.readme().contains("keep the tokens in PostgreSQL"));
+    assert!(!build(true).1.readme().contains("PostgreSQL"));
+
     // The password from a file: into a Secret of ours.
     let (dir, path) = common::write(
         &stack

@@ -238,6 +238,8 @@ pub struct Manifests {
     pub tls_names: Vec<String>,
     /// Secrets the user creates before applying: (context, namespace, Secret, what it is).
     pub user_secrets: Vec<(Option<String>, String, String, String)>,
+    /// The schedulers share a PostgreSQL store (which then holds the tokens).
+    pub postgres: bool,
 }
 
 /// Builds every object of `loaded`'s stack with these secrets.
@@ -253,6 +255,7 @@ pub fn manifests(loaded: &Loaded, secrets: &Secrets) -> Manifests {
         tls_included: secrets.tls.is_some(),
         tls_names: tls_names(&loaded.stack),
         user_secrets: user_secrets(&loaded.stack),
+        postgres: matches!(loaded.stack.scheduler.store, crate::stack::SchedulerStore::Postgres(_)),
     }
 }
 
@@ -511,5 +514,12 @@ fn readme(manifests: &Manifests) -> String {
          whose config or secrets changed roll (their `probenet.io/config-checksum` annotation changed). To \
          renew every secret, generate with `--rotate` and apply the central cluster, then every region.\n",
     );
+    if manifests.postgres {
+        out.push_str(
+            "\nThe schedulers keep the tokens in PostgreSQL: the first one copies those of `tokens.json` into an \
+             empty database, which is the reference from then on. After `--rotate`, create the new tokens there too \
+             (`probenet token create --store postgres://...`) and revoke the old ones.\n",
+        );
+    }
     out
 }
