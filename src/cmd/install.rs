@@ -62,6 +62,9 @@ struct KubernetesArgs {
     /// Print the objects and the cost, then stop.
     #[arg(long)]
     plan: bool,
+    /// Make every secret anew (CA, tokens, passwords) instead of keeping those of DIR/secrets.
+    #[arg(long)]
+    rotate: bool,
 }
 
 /// `probenet supervise`.
@@ -253,14 +256,20 @@ fn local_install(args: &LocalArgs) -> Result<ExitCode, ExitCode> {
 
 fn kubernetes(args: &KubernetesArgs) -> Result<ExitCode, ExitCode> {
     let loaded = load(&args.file)?;
-    let regions = loaded.stack.regions.keys().map(String::as_str);
-    let secrets = probenet_install::kubernetes::Secrets::generate(regions).map_err(fail)?;
-    let manifests = probenet_install::kubernetes::manifests(&loaded, &secrets);
     if args.plan {
+        let regions = loaded.stack.regions.keys().map(String::as_str);
+        let mut secrets = probenet_install::kubernetes::Secrets::generate(regions).map_err(fail)?;
+        // Only the objects are shown: the certificate's Secrets are there, made when rendering.
+        secrets.tls = Some(probenet_install::kubernetes::TlsMaterial {
+            ca_pem: String::new(),
+            cert_pem: String::new(),
+            key_pem: String::new(),
+        });
+        let manifests = probenet_install::kubernetes::manifests(&loaded, &secrets);
         print!("{}", manifests.plan(&args.out, probenet_install::cost::estimate(&loaded.config)));
         return Ok(ExitCode::SUCCESS);
     }
-    let written = manifests.write(&args.out).map_err(fail)?;
+    let (_, written) = probenet_install::kubernetes::render(&loaded, &args.out, args.rotate).map_err(fail)?;
     println!("wrote {} files to {}; see {}", written.len(), args.out.display(), args.out.join("README.md").display());
     Ok(ExitCode::SUCCESS)
 }

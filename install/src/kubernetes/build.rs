@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSecurityContext, Probe, ResourceRequirements, SeccompProfile, Secret,
-    SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -143,22 +142,6 @@ pub fn container(name: &str, image: &str, args: Vec<String>, ports: Vec<Containe
     }
 }
 
-/// An environment variable read from a secret's key.
-pub fn env_from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.to_owned(),
-                key: key.to_owned(),
-                optional: Some(false),
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    }
-}
-
 /// A volume of a secret (files 0440: the run-as user and its group only).
 pub fn secret_volume(name: &str, secret: &str) -> Volume {
     Volume {
@@ -247,5 +230,129 @@ pub fn service(
             ..ServiceSpec::default()
         }),
         ..Service::default()
+    }
+}
+
+/// A namespace with the Pod Security Standards level its pods meet, enforced (and audited and warned of).
+pub fn namespace(name: &str, stack: &str, level: &str) -> k8s_openapi::api::core::v1::Namespace {
+    let mut metadata = meta(name, None, stack, "namespace");
+    let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
+    for mode in ["enforce", "audit", "warn"] {
+        labels.insert(format!("pod-security.kubernetes.io/{mode}"), level.to_owned());
+        labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), "latest".to_owned());
+    }
+    k8s_openapi::api::core::v1::Namespace { metadata, ..Default::default() }
+}
+
+/// Spread a component's pods over nodes: preferred, so that a cluster with fewer nodes still runs them all.
+pub fn spread_over_nodes(stack: &str, component: &str) -> k8s_openapi::api::core::v1::Affinity {
+    use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm};
+    Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
+                weight: 100,
+                pod_affinity_term: PodAffinityTerm {
+                    label_selector: Some(selector(stack, component)),
+                    topology_key: "kubernetes.io/hostname".to_owned(),
+                    ..PodAffinityTerm::default()
+                },
+            }]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    }
+}
+
+/// A disruption budget: at least `min_available` pods, or at most `max_unavailable` gone, during a drain.
+pub fn disruption_budget(
+    name: &str,
+    namespace: &str,
+    stack: &str,
+    component: &str,
+    min_available: Option<i32>,
+    max_unavailable: Option<i32>,
+) -> k8s_openapi::api::policy::v1::PodDisruptionBudget {
+    use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+    PodDisruptionBudget {
+        metadata: meta(name, Some(namespace), stack, component),
+        spec: Some(PodDisruptionBudgetSpec {
+            selector: Some(selector(stack, component)),
+            min_available: min_available.map(IntOrString::Int),
+            max_unavailable: max_unavailable.map(IntOrString::Int),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
+}
+
+/// An environment variable from the pod's own fields (downward API), such as `metadata.name`.
+pub fn env_from_field(name: &str, field: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(k8s_openapi::api::core::v1::ObjectFieldSelector {
+                field_path: field.to_owned(),
+                ..Default::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// An environment variable from a config map's key.
+pub fn env_from_config(name: &str, config_map: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            config_map_key_ref: Some(k8s_openapi::api::core::v1::ConfigMapKeySelector {
+                name: config_map.to_owned(),
+                key: key.to_owned(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// The user's Secrets for a component: `envFrom` entries, volumes and their mounts.
+pub fn user_secrets(
+    secrets: &[crate::stack::UserSecret],
+    for_scheduler: bool,
+) -> (Vec<k8s_openapi::api::core::v1::EnvFromSource>, Vec<Volume>, Vec<VolumeMount>) {
+    use k8s_openapi::api::core::v1::{EnvFromSource, SecretEnvSource};
+    let (mut env, mut volumes, mut mounts) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, secret) in secrets.iter().enumerate() {
+        if !(if for_scheduler { secret.scheduler } else { secret.probers }) {
+            continue;
+        }
+        match secret.mode {
+            crate::stack::UserSecretMode::Env => env.push(EnvFromSource {
+                secret_ref: Some(SecretEnvSource { name: secret.name.clone(), optional: Some(false) }),
+                ..EnvFromSource::default()
+            }),
+            crate::stack::UserSecretMode::Files => {
+                let volume = format!("user-secret-{index}");
+                volumes.push(secret_volume(&volume, &secret.name));
+                mounts.push(mount(&volume, &crate::stack::user_secret_dir(&secret.name), true));
+            }
+        }
+    }
+    (env, volumes, mounts)
+}
+
+/// A TCP probe on a named port (liveness that does not depend on what the process talks to).
+pub fn tcp_probe(port: &str, initial_delay: i32) -> Probe {
+    Probe {
+        tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction {
+            port: IntOrString::String(port.to_owned()),
+            ..Default::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(3),
+        ..Probe::default()
     }
 }

@@ -4,19 +4,20 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, PodSpec, PodTemplateSpec, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::build::{
-    claim, config_volume, container, empty_volume, env_from_secret, meta, mount, opaque_secret, pod_security, port,
-    probe, resources, secret_volume, selector, selector_labels, service,
+    claim, config_volume, container, disruption_budget, empty_volume, env_from_field, meta, mount, namespace,
+    opaque_secret, pod_security, port, probe, resources, secret_volume, selector, selector_labels, service,
+    spread_over_nodes, tcp_probe, user_secrets,
 };
 use super::{
-    ALERTMANAGER_PORT, Cluster, File, Object, Secrets, TLS_SECRET, VMALERT_PORT, VMINSERT_PORT, VMSELECT_PORT,
-    VMSTORAGE_HTTP_PORT, VMSTORAGE_INSERT_PORT, VMSTORAGE_SELECT_PORT,
+    ALERTMANAGER_PORT, Cluster, File, Kustomization, Object, Secrets, TLS_SECRET, VMALERT_PORT, VMINSERT_PORT,
+    VMSELECT_PORT, VMSTORAGE_HTTP_PORT, VMSTORAGE_INSERT_PORT, VMSTORAGE_SELECT_PORT,
 };
 use crate::layout::STORE_USER;
-use crate::stack::{Loaded, Stack, StoreKind};
+use crate::stack::{Loaded, SchedulerStore, SecretSource, Stack, StoreKind};
 
 /// The secret with the scheduler's `tokens.json`.
 pub const TOKENS_SECRET: &str = "probenet-scheduler-tokens";
@@ -24,6 +25,16 @@ pub const TOKENS_SECRET: &str = "probenet-scheduler-tokens";
 pub const STORE_SECRET: &str = "probenet-store";
 /// The secret with Alertmanager's configuration.
 pub const ALERTMANAGER_SECRET: &str = "alertmanager-config";
+/// The secret with the dashboard's read token (`token`).
+pub const DASHBOARD_SECRET: &str = "probenet-dashboard";
+/// Where the scheduler reads the dashboard token.
+pub const DASHBOARD_TOKEN_FILE: &str = "/etc/probenet/dashboard/token";
+/// The secret with the PostgreSQL password (`password`), when the stack names a file for it.
+pub const POSTGRES_SECRET: &str = "probenet-postgres";
+/// The secret with the PostgreSQL server's CA (`ca.crt`), when the stack names a file for it.
+pub const POSTGRES_CA_SECRET: &str = "probenet-postgres-ca";
+/// The annotation of pod templates with the checksum of their config and secrets: a change rolls the pods.
+pub const CHECKSUM_ANNOTATION: &str = "probenet.io/config-checksum";
 
 pub(super) fn cluster(loaded: &Loaded, secrets: &Secrets) -> Cluster {
     let stack = &loaded.stack;
@@ -31,16 +42,21 @@ pub(super) fn cluster(loaded: &Loaded, secrets: &Secrets) -> Cluster {
     let with_store = stack.store.kind == StoreKind::VictoriaMetrics;
     let mut files = vec![File {
         name: "00-namespace.yaml".to_owned(),
-        objects: vec![Object::Namespace(Namespace {
-            metadata: meta(ns, None, &stack.name, "namespace"),
-            ..Namespace::default()
-        })],
+        // Every central pod meets the `restricted` profile.
+        objects: vec![Object::Namespace(namespace(ns, &stack.name, "restricted"))],
     }];
     let secret =
         |name: &str, data: BTreeMap<String, String>| Object::Secret(opaque_secret(name, ns, &stack.name, data));
     let mut private = vec![secret(TOKENS_SECRET, BTreeMap::from([("tokens.json".to_owned(), secrets.tokens_json())]))];
     if with_store {
         private.push(secret(STORE_SECRET, BTreeMap::from([("password".to_owned(), secrets.store_password.clone())])));
+    }
+    private.push(secret(DASHBOARD_SECRET, BTreeMap::from([("token".to_owned(), secrets.dashboard_token.clone())])));
+    if let Some(password) = &secrets.postgres_password {
+        private.push(secret(POSTGRES_SECRET, BTreeMap::from([("password".to_owned(), password.clone())])));
+    }
+    if let Some(ca) = &secrets.postgres_ca {
+        private.push(secret(POSTGRES_CA_SECRET, BTreeMap::from([("ca.crt".to_owned(), ca.clone())])));
     }
     if let Some(alerting) = &stack.alerting {
         let config = crate::files::alertmanager(alerting);
@@ -72,10 +88,21 @@ pub(super) fn cluster(loaded: &Loaded, secrets: &Secrets) -> Cluster {
         .map(|(index, source)| (config_key(&crate::files::deployed_name(index, &source.name)), source.text.clone()))
         .collect();
     let mut config = vec![config_map("probenet-checks", checks)];
+    let mut stack_files = BTreeMap::new();
     if with_store {
         let url = format!("http://vminsert.{ns}.svc:{VMINSERT_PORT}/insert/0/prometheus/api/v1/write");
         let text = crate::files::remote_write(&url, None, "/etc/probenet/secrets/password");
-        config.push(config_map("probenet-stack", BTreeMap::from([("remote-write.yaml".to_owned(), text)])));
+        stack_files.insert("remote-write.yaml".to_owned(), text);
+    }
+    if dashboard_token_added(loaded) {
+        let text = format!(
+            "# The dashboard's read token: the Secret {DASHBOARD_SECRET} (its value is in the output directory's \
+             secrets/dashboard.token).\ndashboard:\n  token: ${{file:{DASHBOARD_TOKEN_FILE}}}\n"
+        );
+        stack_files.insert("dashboard.yaml".to_owned(), text);
+    }
+    if !stack_files.is_empty() {
+        config.push(config_map("probenet-stack", stack_files));
     }
     if stack.alerting.is_some() {
         let rules = probenet_alerting::export::prometheus_rules(&loaded.config);
@@ -89,9 +116,24 @@ pub(super) fn cluster(loaded: &Loaded, secrets: &Secrets) -> Cluster {
     if stack.alerting.is_some() {
         files.push(File { name: "20-alerting.yaml".to_owned(), objects: alerting(stack) });
     }
-    files.push(File { name: "30-scheduler.yaml".to_owned(), objects: scheduler(stack) });
+    files.push(File { name: "30-scheduler.yaml".to_owned(), objects: scheduler(loaded) });
     files.push(File { name: "40-network-policies.yaml".to_owned(), objects: super::policy::central(stack) });
-    Cluster { dir: "central".to_owned(), context: stack.kubernetes.context.clone(), files }
+    // The scheduler re-reads tokens.json by itself: a new token needs no restart.
+    super::annotate_checksums(&mut files, &[TOKENS_SECRET]);
+    let objects = files.iter().flat_map(|file| file.objects.clone()).collect();
+    let kustomization = Kustomization {
+        namespace: None,
+        resources: files.iter().map(|file| file.name.clone()).collect(),
+        patches: Vec::new(),
+    };
+    Cluster { dir: "central".to_owned(), context: stack.kubernetes.context.clone(), files, kustomization, objects }
+}
+
+/// Whether the manifests give the dashboard its token: the checks config sets no `dashboard` section (a
+/// second file may not set one; with a section of its own, the user adds `token: ${file:...}` to it).
+pub(super) fn dashboard_token_added(loaded: &Loaded) -> bool {
+    loaded.config.dashboard.token.is_none()
+        && !loaded.sources.iter().any(|source| source.text.lines().any(|line| line.starts_with("dashboard:")))
 }
 
 /// A config map key (`[-._a-zA-Z0-9]`) made of a file name.
@@ -146,11 +188,19 @@ fn with_probes(mut container: Container, path: &str, port: &str, https: bool) ->
     container
 }
 
-/// Basic auth on a VictoriaMetrics component's HTTP port: its password from the store secret.
-fn with_store_auth(mut container: Container, args: &mut Vec<String>) -> Container {
-    args.extend(["-envflag.enable".to_owned(), format!("-httpAuth.username={STORE_USER}")]);
+/// Where VictoriaMetrics components mount the store secret.
+const STORE_SECRET_DIR: &str = "/etc/victoriametrics/secrets";
+
+/// Basic auth on a VictoriaMetrics component's HTTP port: its password read from the store secret's file
+/// (never in an argument or the environment).
+fn with_store_auth(mut container: Container, args: &mut Vec<String>, volumes: &mut Vec<Volume>) -> Container {
+    args.extend([
+        format!("-httpAuth.username={STORE_USER}"),
+        format!("-httpAuth.password=file://{STORE_SECRET_DIR}/password"),
+    ]);
     container.args = Some(args.clone());
-    container.env = Some(vec![env_from_secret("httpAuth_password", STORE_SECRET, "password")]);
+    container.volume_mounts.get_or_insert_with(Vec::new).push(mount("store-auth", STORE_SECRET_DIR, true));
+    volumes.push(secret_volume("store-auth", STORE_SECRET));
     container
 }
 
@@ -189,27 +239,39 @@ fn store(stack: &Stack) -> Vec<Object> {
         None,
         true,
     )));
-    objects.push(stateful_set(
-        stack,
+    let mut template = pod(stack, "vmstorage", vec![c], vec![]);
+    if let Some(spec) = template.spec.as_mut() {
+        spec.affinity = Some(spread_over_nodes(&stack.name, "vmstorage"));
+    }
+    objects.push(stateful_set(stack, "vmstorage", k.replicas.vmstorage, template, &k.storage.vmstorage));
+    // A drain may take down the copies but one of each sample: replicationFactor - 1 nodes (one at least).
+    let unavailable = i32::try_from(k.replicas.replication_factor.saturating_sub(1).max(1)).unwrap_or(1);
+    objects.push(Object::PodDisruptionBudget(disruption_budget(
         "vmstorage",
-        k.replicas.vmstorage,
-        pod(stack, "vmstorage", vec![c], vec![]),
-        &k.storage.vmstorage,
-    ));
+        ns,
+        &stack.name,
+        "vmstorage",
+        None,
+        Some(unavailable),
+    )));
 
     for (name, image, port_number, node_port, replicas, memory) in [
         ("vminsert", &k.images.vminsert, VMINSERT_PORT, VMSTORAGE_INSERT_PORT, k.replicas.vminsert, ("256Mi", "1Gi")),
         ("vmselect", &k.images.vmselect, VMSELECT_PORT, VMSTORAGE_SELECT_PORT, k.replicas.vmselect, ("512Mi", "2Gi")),
     ] {
-        let mut args = vec![format!("-httpListenAddr=:{port_number}"), format!("-storageNode={}", nodes(node_port))];
+        let mut args = vec![
+            format!("-httpListenAddr=:{port_number}"),
+            format!("-storageNode={}", nodes(node_port)),
+            format!("-replicationFactor={}", k.replicas.replication_factor),
+        ];
         let c = container(name, image, args.clone(), vec![port("http", port_number)]);
-        let mut c = with_probes(with_store_auth(c, &mut args), "/health", "http", false);
-        c.resources = Some(resources(("200m", memory.0), ("1", memory.1)));
         let mut volumes = Vec::new();
+        let mut c = with_probes(with_store_auth(c, &mut args, &mut volumes), "/health", "http", false);
+        c.resources = Some(resources(("200m", memory.0), ("1", memory.1)));
         if name == "vmselect" {
             // vmselect keeps a query cache: its root file system is read-only.
             c.args.get_or_insert_with(Vec::new).push("-cacheDataPath=/cache".to_owned());
-            c.volume_mounts = Some(vec![mount("cache", "/cache", false)]);
+            c.volume_mounts.get_or_insert_with(Vec::new).push(mount("cache", "/cache", false));
             volumes.push(empty_volume("cache"));
         }
         objects.push(Object::Service(service(name, ns, &stack.name, name, &[("http", port_number)], None, false)));
@@ -267,12 +329,12 @@ fn alerting(stack: &Stack) -> Vec<Object> {
         args.push(format!("-{flag}.basicAuth.username={STORE_USER}"));
         args.push(format!("-{flag}.basicAuth.passwordFile=/etc/vmalert/secrets/password"));
     }
-    let c = container("vmalert", &k.images.vmalert, args.clone(), vec![port("http", VMALERT_PORT)]);
-    let mut c = with_probes(with_store_auth(c, &mut args), "/health", "http", false);
-    c.resources = Some(resources(("100m", "128Mi"), ("500m", "512Mi")));
+    let mut c = container("vmalert", &k.images.vmalert, args.clone(), vec![port("http", VMALERT_PORT)]);
     c.volume_mounts =
         Some(vec![mount("rules", "/etc/vmalert/rules", true), mount("store", "/etc/vmalert/secrets", true)]);
-    let volumes = vec![config_volume("rules", "vmalert-rules"), secret_volume("store", STORE_SECRET)];
+    let mut volumes = vec![config_volume("rules", "vmalert-rules"), secret_volume("store", STORE_SECRET)];
+    let mut c = with_probes(with_store_auth(c, &mut args, &mut volumes), "/health", "http", false);
+    c.resources = Some(resources(("100m", "128Mi"), ("500m", "512Mi")));
     objects.push(Object::Service(service(
         "vmalert",
         ns,
@@ -286,20 +348,32 @@ fn alerting(stack: &Stack) -> Vec<Object> {
     objects
 }
 
-fn scheduler(stack: &Stack) -> Vec<Object> {
+/// The scheduler's name inside the cluster (its ClusterIP Service), in its certificate.
+pub fn scheduler_service_host(namespace: &str) -> String {
+    format!("probenet-scheduler.{namespace}.svc")
+}
+
+/// Where the scheduler's pods mount the secret with `tokens.json` (a directory: a `subPath` mount never updates).
+const TOKENS_DIR: &str = "/etc/probenet/tokens";
+/// The scheduler's data directory in its pods.
+const DATA_DIR: &str = "/var/lib/probenet";
+
+fn scheduler(loaded: &Loaded) -> Vec<Object> {
+    let stack = &loaded.stack;
     let k = &stack.kubernetes;
     let ns = k.namespace.as_str();
     let with_store = stack.store.kind == StoreKind::VictoriaMetrics;
+    let with_stack_config = with_store || dashboard_token_added(loaded);
     let scheduler_port = super::scheduler_port(stack);
     let mut args = vec!["scheduler".to_owned(), "-c".to_owned(), "/etc/probenet/checks".to_owned()];
-    if with_store {
+    if with_stack_config {
         args.extend(["-c".to_owned(), "/etc/probenet/stack.d".to_owned()]);
     }
     args.extend([
         "--listen".to_owned(),
         format!("0.0.0.0:{scheduler_port}"),
         "--data".to_owned(),
-        "/var/lib/probenet".to_owned(),
+        DATA_DIR.to_owned(),
         "--tls-cert".to_owned(),
         "/etc/probenet/tls/tls.crt".to_owned(),
         "--tls-key".to_owned(),
@@ -307,54 +381,171 @@ fn scheduler(stack: &Stack) -> Vec<Object> {
         "--dashboard-url".to_owned(),
         stack.scheduler.dashboard_url.clone(),
     ]);
-    let c = container("scheduler", &k.image, args, vec![port("https", scheduler_port)]);
-    let mut c = with_probes(c, "/healthz", "https", true);
-    c.resources = Some(resources(("200m", "256Mi"), ("1", "1Gi")));
     let mut mounts = vec![
-        mount("data", "/var/lib/probenet", false),
-        VolumeMount {
-            sub_path: Some("tokens.json".to_owned()),
-            ..mount("tokens", "/var/lib/probenet/tokens.json", true)
-        },
+        mount("data", DATA_DIR, false),
+        mount("tokens", TOKENS_DIR, true),
         mount("checks", "/etc/probenet/checks", true),
         mount("tls", "/etc/probenet/tls", true),
+        mount("dashboard", "/etc/probenet/dashboard", true),
         mount("tmp", "/tmp", false),
     ];
     let mut volumes = vec![
         secret_volume("tokens", TOKENS_SECRET),
         config_volume("checks", "probenet-checks"),
         secret_volume("tls", TLS_SECRET),
+        secret_volume("dashboard", DASHBOARD_SECRET),
         empty_volume("tmp"),
     ];
-    if with_store {
+    if with_stack_config {
         mounts.push(mount("stack", "/etc/probenet/stack.d", true));
-        mounts.push(mount("store", "/etc/probenet/secrets", true));
         volumes.push(config_volume("stack", "probenet-stack"));
+    }
+    if with_store {
+        mounts.push(mount("store", "/etc/probenet/secrets", true));
         volumes.push(secret_volume("store", STORE_SECRET));
     }
+    let postgres = match &stack.scheduler.store {
+        SchedulerStore::Postgres(store) => Some(store),
+        SchedulerStore::Embedded => None,
+    };
+    let mut env = Vec::new();
+    if let Some(store) = postgres {
+        args.extend([
+            "--store".to_owned(),
+            store.url.clone(),
+            "--store-password-file".to_owned(),
+            "/etc/probenet/postgres/password".to_owned(),
+            "--replica-name".to_owned(),
+            "$(POD_NAME)".to_owned(),
+            "--advertise-url".to_owned(),
+            format!("https://$(POD_IP):{scheduler_port}"),
+        ]);
+        let password_secret = match &store.password {
+            SecretSource::KubernetesSecret(name) => name.clone(),
+            SecretSource::File(_) => POSTGRES_SECRET.to_owned(),
+        };
+        mounts.push(mount("postgres", "/etc/probenet/postgres", true));
+        volumes.push(secret_volume("postgres", &password_secret));
+        if let Some(ca) = &store.ca {
+            args.extend(["--store-ca".to_owned(), "/etc/probenet/postgres-ca/ca.crt".to_owned()]);
+            let ca_secret = match ca {
+                SecretSource::KubernetesSecret(name) => name.clone(),
+                SecretSource::File(_) => POSTGRES_CA_SECRET.to_owned(),
+            };
+            mounts.push(mount("postgres-ca", "/etc/probenet/postgres-ca", true));
+            volumes.push(secret_volume("postgres-ca", &ca_secret));
+        }
+        env.push(env_from_field("POD_NAME", "metadata.name"));
+        env.push(env_from_field("POD_IP", "status.podIP"));
+    }
+    let (env_from, user_volumes, user_mounts) = user_secrets(&k.secrets, true);
+    mounts.extend(user_mounts);
+    volumes.extend(user_volumes);
+    let mut c = container("scheduler", &k.image, args, vec![port("https", scheduler_port)]);
+    // Ready while it serves (a replica answers 503 while its database does not); alive while it listens: a
+    // database outage must not restart every replica.
+    c.readiness_probe = Some(probe("/healthz", "https", true, 5));
+    c.liveness_probe =
+        Some(if postgres.is_some() { tcp_probe("https", 30) } else { probe("/healthz", "https", true, 30) });
+    c.resources = Some(resources(("200m", "256Mi"), ("1", "1Gi")));
     c.volume_mounts = Some(mounts);
+    c.env = (!env.is_empty()).then_some(env);
+    c.env_from = (!env_from.is_empty()).then_some(env_from);
+
+    // The scheduler reads DATA/tokens.json: a link to the Secret's file follows every update of the Secret.
+    let mut link = container("tokens-link", &k.image, Vec::new(), Vec::new());
+    link.command = Some(vec![
+        "/bin/ln".to_owned(),
+        "-sfn".to_owned(),
+        format!("{TOKENS_DIR}/tokens.json"),
+        format!("{DATA_DIR}/tokens.json"),
+    ]);
+    link.args = None;
+    link.ports = None;
+    link.resources = Some(resources(("10m", "16Mi"), ("100m", "64Mi")));
+    link.volume_mounts = Some(vec![mount("data", DATA_DIR, false)]);
+
+    let mut template = pod(stack, "scheduler", vec![c], volumes);
+    if let Some(spec) = template.spec.as_mut() {
+        spec.init_containers = Some(vec![link]);
+        if scheduler_port < 1024 {
+            // A port below 1024 for uid 65534 (no capability reaches a non-root process): a safe sysctl.
+            spec.security_context.get_or_insert_with(Default::default).sysctls =
+                Some(vec![k8s_openapi::api::core::v1::Sysctl {
+                    name: "net.ipv4.ip_unprivileged_port_start".to_owned(),
+                    value: "0".to_owned(),
+                }]);
+        }
+    }
+
     let name = "probenet-scheduler";
-    vec![
-        Object::Service(service(
-            name,
+    let mut objects =
+        vec![Object::Service(service(name, ns, &stack.name, "scheduler", &[("https", scheduler_port)], None, false))];
+    if !k.scheduler_ingress_cidrs.is_empty() {
+        // Probers of other clusters and users come through the load balancer: `Local` keeps their source
+        // address (the network policy's ipBlock sees it), and the load balancer admits only the same ranges.
+        let mut public = service(
+            PUBLIC_SERVICE,
             ns,
             &stack.name,
             "scheduler",
             &[("https", scheduler_port)],
             Some("LoadBalancer"),
             false,
-        )),
-        Object::StatefulSet(StatefulSet {
+        );
+        if let Some(spec) = public.spec.as_mut() {
+            spec.external_traffic_policy = Some("Local".to_owned());
+            spec.load_balancer_source_ranges = Some(k.scheduler_ingress_cidrs.clone());
+        }
+        objects.push(Object::Service(public));
+    }
+    let replicas = i32::try_from(stack.scheduler.replicas).unwrap_or(1);
+    match postgres {
+        None => objects.push(Object::StatefulSet(StatefulSet {
             metadata: meta(name, Some(ns), &stack.name, "scheduler"),
             spec: Some(StatefulSetSpec {
                 replicas: Some(1),
                 service_name: Some(name.to_owned()),
                 selector: selector(&stack.name, "scheduler"),
-                template: pod(stack, "scheduler", vec![c], volumes),
+                template,
                 volume_claim_templates: Some(vec![claim("data", &k.storage.scheduler, k.storage_class.as_deref())]),
                 ..StatefulSetSpec::default()
             }),
             ..StatefulSet::default()
-        }),
-    ]
+        })),
+        Some(_) => {
+            // Every replica's state is in PostgreSQL: the data directory is scratch (the tokens link).
+            if let Some(spec) = template.spec.as_mut() {
+                spec.volumes.get_or_insert_with(Vec::new).push(empty_volume("data"));
+                if replicas > 1 {
+                    spec.affinity = Some(spread_over_nodes(&stack.name, "scheduler"));
+                }
+            }
+            objects.push(Object::Deployment(Deployment {
+                metadata: meta(name, Some(ns), &stack.name, "scheduler"),
+                spec: Some(DeploymentSpec {
+                    replicas: Some(replicas),
+                    selector: selector(&stack.name, "scheduler"),
+                    template,
+                    ..DeploymentSpec::default()
+                }),
+                ..Deployment::default()
+            }));
+            if replicas > 1 {
+                objects.push(Object::PodDisruptionBudget(disruption_budget(
+                    name,
+                    ns,
+                    &stack.name,
+                    "scheduler",
+                    Some(replicas - 1),
+                    None,
+                )));
+            }
+        }
+    }
+    objects
 }
+
+/// The scheduler's Service for other clusters and users (a load balancer), when the stack lists the addresses
+/// allowed in (`kubernetes.scheduler_ingress_cidrs`).
+pub const PUBLIC_SERVICE: &str = "probenet-scheduler-public";

@@ -10,9 +10,9 @@ use super::build::{meta, selector};
 use super::{ALERTMANAGER_PORT, Object, VMINSERT_PORT, VMSELECT_PORT, VMSTORAGE_INSERT_PORT, VMSTORAGE_SELECT_PORT};
 use crate::stack::{Stack, StoreKind};
 
-fn deny_all(stack: &Stack, namespace: &str) -> Object {
+fn deny_all(stack: &Stack, namespace: Option<&str>) -> Object {
     Object::NetworkPolicy(NetworkPolicy {
-        metadata: meta("default-deny-ingress", Some(namespace), &stack.name, "network-policy"),
+        metadata: meta("default-deny-ingress", namespace, &stack.name, "network-policy"),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Ingress".to_owned()]),
@@ -56,7 +56,7 @@ fn allow(stack: &Stack, component: &str, port: i32, from: Vec<NetworkPolicyPeer>
 
 /// The central namespace's policies.
 pub(super) fn central(stack: &Stack) -> Vec<Object> {
-    let mut objects = vec![deny_all(stack, &stack.kubernetes.namespace)];
+    let mut objects = vec![deny_all(stack, Some(&stack.kubernetes.namespace))];
     let mut to_scheduler = vec![pods(stack, "prober", true)];
     to_scheduler.extend(stack.kubernetes.scheduler_ingress_cidrs.iter().map(|cidr| NetworkPolicyPeer {
         ip_block: Some(IPBlock { cidr: cidr.clone(), except: None }),
@@ -77,7 +77,8 @@ pub(super) fn central(stack: &Stack) -> Vec<Object> {
     objects
 }
 
-/// A region namespace's policy: probers accept no connection (they only dial out).
-pub(super) fn region(stack: &Stack, namespace: &str) -> Vec<Object> {
+/// A region namespace's policy: probers accept no connection (they only dial out). Without a namespace in the
+/// base (the overlay sets it).
+pub(super) fn region(stack: &Stack, namespace: Option<&str>) -> Vec<Object> {
     vec![deny_all(stack, namespace)]
 }

@@ -66,6 +66,40 @@ pub struct SchedulerSpec {
     pub data_dir: PathBuf,
     /// The dashboard's public URL (default `https://HOST:PORT/`).
     pub dashboard_url: String,
+    /// How many scheduler processes run (default 1); more than one needs [`SchedulerStore::Postgres`].
+    pub replicas: u32,
+    /// Where the scheduler keeps its state.
+    pub store: SchedulerStore,
+}
+
+/// Where the scheduler keeps its state (`scheduler.store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchedulerStore {
+    /// The embedded SQLite store in the data directory (one scheduler).
+    Embedded,
+    /// A PostgreSQL database shared by every replica; the database is the user's.
+    Postgres(PostgresStore),
+}
+
+/// A PostgreSQL store: the URL without a password, and where the password (and the server's CA) come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresStore {
+    /// `postgres://USER@HOST:PORT/DB?sslmode=...`, never with a password.
+    pub url: String,
+    /// The password: `store_password: ${file:PATH}` or `store_password_secret: NAME` (key `password`).
+    pub password: SecretSource,
+    /// The CA of the server's certificate: `store_ca: ${file:PATH}` or `store_ca_secret: NAME` (key `ca.crt`);
+    /// `None`: the system's roots.
+    pub ca: Option<SecretSource>,
+}
+
+/// Where a secret value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file on the machine that installs (resolved against the stack file's directory).
+    File(PathBuf),
+    /// A Kubernetes Secret of the central namespace, made by the user (or an operator such as CloudNativePG).
+    KubernetesSecret(String),
 }
 
 impl SchedulerSpec {
@@ -202,6 +236,39 @@ pub struct KubernetesSpec {
     pub storage: Storage,
     /// Replicas of the VictoriaMetrics cluster.
     pub replicas: Replicas,
+    /// The user's Secrets given to the scheduler and probers, for the checks config's `${env:...}` and
+    /// `${file:...}`.
+    pub secrets: Vec<UserSecret>,
+    /// Probers open raw sockets for ICMP (capability NET_RAW, Pod Security `privileged` in their namespaces)
+    /// instead of unprivileged ping sockets.
+    pub raw_sockets: bool,
+}
+
+/// A Kubernetes Secret of the user's (`kubernetes.secrets`), which must exist in each namespace it is used in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSecret {
+    /// Its name.
+    pub name: String,
+    /// How it is given: every key an environment variable, or every key a file.
+    pub mode: UserSecretMode,
+    /// Given to the scheduler.
+    pub scheduler: bool,
+    /// Given to the probers of every region.
+    pub probers: bool,
+}
+
+/// How a user's Secret reaches the processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSecretMode {
+    /// `envFrom`: each key an environment variable (`${env:KEY}`).
+    Env,
+    /// A volume: each key a file, `/etc/probenet/user-secrets/NAME/KEY` (`${file:...}`).
+    Files,
+}
+
+/// Where a user's Secret of the `files` kind is mounted.
+pub fn user_secret_dir(name: &str) -> String {
+    format!("/etc/probenet/user-secrets/{name}")
 }
 
 /// Images of the store and alerting components.
@@ -263,11 +330,14 @@ pub struct Replicas {
     pub vminsert: u32,
     /// vmselect pods.
     pub vmselect: u32,
+    /// Copies of each sample across vmstorage nodes (vminsert and vmselect `-replicationFactor`); default 2
+    /// with two or more vmstorage nodes, else 1.
+    pub replication_factor: u32,
 }
 
 impl Default for Replicas {
     fn default() -> Self {
-        Self { vmstorage: 2, vminsert: 2, vmselect: 2 }
+        Self { vmstorage: 2, vminsert: 2, vmselect: 2, replication_factor: 2 }
     }
 }
 

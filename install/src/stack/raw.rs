@@ -26,6 +26,12 @@ pub struct RawScheduler {
     pub listen: Option<String>,
     pub data_dir: Option<String>,
     pub dashboard_url: Option<String>,
+    pub replicas: Option<u32>,
+    pub store: Option<String>,
+    pub store_password: Option<String>,
+    pub store_password_secret: Option<String>,
+    pub store_ca: Option<String>,
+    pub store_ca_secret: Option<String>,
 }
 
 /// One entry of `regions`.
@@ -122,6 +128,19 @@ pub struct RawKubernetes {
     pub images: Option<RawImages>,
     pub storage: Option<RawStorage>,
     pub replicas: Option<RawReplicas>,
+    pub secrets: Option<Vec<RawUserSecret>>,
+    pub raw_sockets: Option<bool>,
+}
+
+/// One entry of `kubernetes.secrets`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUserSecret {
+    pub name: Option<String>,
+    #[serde(rename = "as")]
+    pub as_: Option<String>,
+    #[serde(rename = "for")]
+    pub for_: Option<Vec<String>>,
 }
 
 /// `kubernetes.images`.
@@ -151,4 +170,5 @@ pub struct RawReplicas {
     pub vmstorage: Option<u32>,
     pub vminsert: Option<u32>,
     pub vmselect: Option<u32>,
+    pub replication_factor: Option<u32>,
 }

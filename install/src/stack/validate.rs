@@ -11,10 +11,13 @@ use probenet_checks::yaml::{self, NodeKind};
 use super::raw::{RawAlerting, RawKubernetes, RawReceiver, RawRegion, RawStack, RawStore};
 use super::{
     AlertingSpec, DEFAULT_ALERTMANAGER_LISTEN, DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_NAMESPACE, DEFAULT_RETENTION,
-    DEFAULT_STORE_LISTEN, DEFAULT_VMALERT_LISTEN, Images, KubernetesSpec, Receiver, RegionSpec, Replicas, Route,
-    SchedulerSpec, Stack, Storage, StoreKind, StoreSpec, default_image,
+    DEFAULT_STORE_LISTEN, DEFAULT_VMALERT_LISTEN, Images, KubernetesSpec, PostgresStore, Receiver, RegionSpec,
+    Replicas, Route, SchedulerSpec, SchedulerStore, SecretSource, Stack, Storage, StoreKind, StoreSpec, UserSecret,
+    UserSecretMode, default_image,
 };
 
+/// The most schedulers one stack may run.
+pub const MAX_SCHEDULERS: u32 = 16;
 /// The most probers one region may run.
 pub const MAX_PROBERS: u32 = 64;
 /// The longest region name: `probenet-prober-NAME` is still a DNS label (63 characters).
@@ -67,7 +70,7 @@ fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
             Vec::new()
         }
     };
-    let scheduler = scheduler(cx, raw.scheduler);
+    let scheduler = scheduler(cx, raw.scheduler, base);
     let regions_path = top.key("regions");
     let regions_place = cx.place(&regions_path);
     let mut explicit_namespace = BTreeSet::new();
@@ -154,13 +157,13 @@ fn distinct_namespaces(cx: &mut Ctx<'_>, regions: &BTreeMap<String, RegionSpec>,
     }
 }
 
-fn scheduler(cx: &mut Ctx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<SchedulerSpec> {
+fn scheduler(cx: &mut Ctx<'_>, raw: Option<super::raw::RawScheduler>, base: &FsPath) -> Option<SchedulerSpec> {
     let path = Path::root().key("scheduler");
     let Some(raw) = raw else {
         cx.missing(&path, &Path::root(), "missing `scheduler`: at least its `host`, the name probers reach it by");
         return None;
     };
-    let host = match raw.host {
+    let host = match raw.host.clone() {
         Some(host) if is_host(&host) => Some(host),
         Some(host) => {
             cx.error(&path.key("host"), format!("{host:?} is not a host name or address"));
@@ -174,7 +177,7 @@ fn scheduler(cx: &mut Ctx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<
     };
     let listen = socket(cx, &path.key("listen"), raw.listen.as_deref(), DEFAULT_LISTEN);
     let data_dir = absolute(cx, &path.key("data_dir"), raw.data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR));
-    let dashboard_url = match (raw.dashboard_url, &host, listen) {
+    let dashboard_url = match (raw.dashboard_url.clone(), &host, listen) {
         (Some(url), _, _) if url.starts_with("https://") || url.starts_with("http://") => Some(url),
         (Some(url), _, _) => {
             cx.error(&path.key("dashboard_url"), format!("{url:?} is not an http:// or https:// URL"));
@@ -183,7 +186,136 @@ fn scheduler(cx: &mut Ctx<'_>, raw: Option<super::raw::RawScheduler>) -> Option<
         (None, Some(host), Some(listen)) => Some(format!("https://{}:{}/", super::host_for_url(host), listen.port())),
         (None, _, _) => None,
     };
-    Some(SchedulerSpec { host: host?, listen: listen?, data_dir: data_dir?, dashboard_url: dashboard_url? })
+    let store = scheduler_store(cx, &path, &raw, base);
+    let replicas = raw.replicas.unwrap_or(1);
+    let replicas_ok = if !(1..=MAX_SCHEDULERS).contains(&replicas) {
+        cx.error(&path.key("replicas"), format!("a stack runs 1 to {MAX_SCHEDULERS} schedulers"));
+        false
+    } else if replicas > 1 && store == Some(SchedulerStore::Embedded) {
+        cx.error(
+            &path.key("replicas"),
+            format!(
+                "{replicas} schedulers need a store they share: set scheduler.store to a PostgreSQL URL \
+                 (postgres://USER@HOST:5432/DB?sslmode=require); the embedded store serves one scheduler"
+            ),
+        );
+        false
+    } else {
+        true
+    };
+    Some(SchedulerSpec {
+        host: host?,
+        listen: listen?,
+        data_dir: data_dir?,
+        dashboard_url: dashboard_url?,
+        replicas: replicas_ok.then_some(replicas)?,
+        store: store?,
+    })
+}
+
+/// `scheduler.store` and its password and CA: `embedded` (default) or a PostgreSQL URL without a password.
+fn scheduler_store(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    raw: &super::raw::RawScheduler,
+    base: &FsPath,
+) -> Option<SchedulerStore> {
+    let url = match raw.store.as_deref() {
+        None | Some("embedded") => {
+            for (key, given) in [
+                ("store_password", raw.store_password.is_some()),
+                ("store_password_secret", raw.store_password_secret.is_some()),
+                ("store_ca", raw.store_ca.is_some()),
+                ("store_ca_secret", raw.store_ca_secret.is_some()),
+            ] {
+                if given {
+                    cx.error_at_key(
+                        &path.key(key),
+                        "only a PostgreSQL store (scheduler.store: postgres://...) takes this",
+                    );
+                }
+            }
+            return Some(SchedulerStore::Embedded);
+        }
+        Some(url) => url,
+    };
+    let at = path.key("store");
+    if let Err(problem) = check_postgres_url(url) {
+        cx.error(&at, format!("{problem}: write `embedded` or postgres://USER@HOST:5432/DB?sslmode=require"));
+        return None;
+    }
+    let password = match (&raw.store_password, &raw.store_password_secret) {
+        (Some(text), None) => file_reference(cx, &path.key("store_password"), text, base).map(SecretSource::File),
+        (None, Some(name)) => dns_subdomain(cx, &path.key("store_password_secret"), name)
+            .then(|| SecretSource::KubernetesSecret(name.clone())),
+        (None, None) => {
+            cx.error_at_key(
+                &at,
+                "a PostgreSQL store needs its password: `store_password: ${file:PATH}` or, on Kubernetes, \
+                 `store_password_secret: NAME` (a Secret with the key `password`)",
+            );
+            None
+        }
+        (Some(_), Some(_)) => {
+            cx.error_at_key(&path.key("store_password_secret"), "give `store_password` or this, not both");
+            None
+        }
+    };
+    let ca = match (&raw.store_ca, &raw.store_ca_secret) {
+        (None, None) => Some(None),
+        (Some(text), None) => {
+            file_reference(cx, &path.key("store_ca"), text, base).map(|p| Some(SecretSource::File(p)))
+        }
+        (None, Some(name)) => dns_subdomain(cx, &path.key("store_ca_secret"), name)
+            .then(|| Some(SecretSource::KubernetesSecret(name.clone()))),
+        (Some(_), Some(_)) => {
+            cx.error_at_key(&path.key("store_ca_secret"), "give `store_ca` or this, not both");
+            None
+        }
+    };
+    Some(SchedulerStore::Postgres(PostgresStore { url: url.to_owned(), password: password?, ca: ca? }))
+}
+
+/// `postgres://USER@HOST[:PORT]/DB[?...]`, with no password in it.
+fn check_postgres_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) else {
+        return Err(format!("{url:?} is neither `embedded` nor a postgres:// URL"));
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let Some((user, host)) = authority.rsplit_once('@') else {
+        return Err("the URL names no user (postgres://USER@HOST...)".to_owned());
+    };
+    if user.contains(':') {
+        return Err("the URL holds a password; give it by store_password or store_password_secret".to_owned());
+    }
+    if user.is_empty() || host.is_empty() || host.starts_with(':') {
+        return Err("the URL needs a user and a host".to_owned());
+    }
+    let database = rest[authority.len()..].strip_prefix('/').unwrap_or_default();
+    if database.split('?').next().unwrap_or_default().is_empty() {
+        return Err("the URL names no database (postgres://USER@HOST:5432/DB)".to_owned());
+    }
+    Ok(())
+}
+
+/// `${file:PATH}`: the path, resolved against the stack file's directory.
+fn file_reference(cx: &mut Ctx<'_>, path: &Path, text: &str, base: &FsPath) -> Option<PathBuf> {
+    match text.strip_prefix("${file:").and_then(|rest| rest.strip_suffix('}')) {
+        Some(file) if !file.is_empty() => Some(base.join(file)),
+        _ => {
+            cx.error(path, format!("{text:?} is not a file reference such as ${{file:/etc/probenet/pg-password}}"));
+            None
+        }
+    }
+}
+
+/// A Kubernetes object name (RFC 1123 subdomain).
+fn dns_subdomain(cx: &mut Ctx<'_>, path: &Path, text: &str) -> bool {
+    let ok = text.len() <= 253 && text.split('.').all(is_dns_label);
+    if !ok {
+        cx.error(path, format!("{text:?} is not a Kubernetes object name (lowercase letters, digits, - and .)"));
+    }
+    ok
 }
 
 fn region_spec(cx: &mut Ctx<'_>, path: &Path, name: &str, raw: RawRegion) -> Option<RegionSpec> {
@@ -412,12 +544,14 @@ fn kubernetes(cx: &mut Ctx<'_>, raw: RawKubernetes, regions: &BTreeMap<String, R
         }
     }
     let mut replicas = Replicas::default();
+    let raw_replication = raw.replicas.as_ref().and_then(|replicas| replicas.replication_factor);
     if let Some(raw) = raw.replicas {
         let at = path.key("replicas");
         for (key, value, slot) in [
             ("vmstorage", raw.vmstorage, &mut replicas.vmstorage),
             ("vminsert", raw.vminsert, &mut replicas.vminsert),
             ("vmselect", raw.vmselect, &mut replicas.vmselect),
+            ("replication_factor", raw.replication_factor, &mut replicas.replication_factor),
         ] {
             if let Some(value) = value {
                 if !(1..=32).contains(&value) {
@@ -427,6 +561,61 @@ fn kubernetes(cx: &mut Ctx<'_>, raw: RawKubernetes, regions: &BTreeMap<String, R
                 *slot = value;
             }
         }
+    }
+    let replication_given = raw_replication.is_some();
+    if !replication_given {
+        replicas.replication_factor = replicas.vmstorage.min(2);
+    } else if replicas.replication_factor > replicas.vmstorage {
+        let at = path.key("replicas").key("replication_factor");
+        cx.error(
+            &at,
+            format!(
+                "{} copies need as many vmstorage nodes; there are {}",
+                replicas.replication_factor, replicas.vmstorage
+            ),
+        );
+        ok = false;
+    }
+    let mut secrets = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, secret) in raw.secrets.unwrap_or_default().into_iter().enumerate() {
+        let at = path.key("secrets").index(i);
+        let Some(name) = secret.name else {
+            cx.missing(&at.key("name"), &at, "name the Secret: `name: NAME`");
+            ok = false;
+            continue;
+        };
+        if !dns_subdomain(cx, &at.key("name"), &name) {
+            ok = false;
+        } else if !seen.insert(name.clone()) {
+            cx.error(&at.key("name"), format!("Secret {name:?} is listed twice"));
+            ok = false;
+        }
+        let mode = match secret.as_.as_deref() {
+            None | Some("files") => UserSecretMode::Files,
+            Some("env") => UserSecretMode::Env,
+            Some(other) => {
+                cx.error(
+                    &at.key("as"),
+                    format!("{other:?}: a Secret is given as `env` (envFrom) or `files` (a volume)"),
+                );
+                ok = false;
+                UserSecretMode::Files
+            }
+        };
+        let users = secret.for_.unwrap_or_else(|| vec!["scheduler".to_owned(), "probers".to_owned()]);
+        for (j, user) in users.iter().enumerate() {
+            if user != "scheduler" && user != "probers" {
+                cx.error(&at.key("for").index(j), format!("{user:?}: a Secret is for `scheduler` and/or `probers`"));
+                ok = false;
+            }
+        }
+        let (scheduler, probers) = (users.iter().any(|u| u == "scheduler"), users.iter().any(|u| u == "probers"));
+        if !scheduler && !probers {
+            cx.error(&at.key("for"), "give the Secret to `scheduler`, `probers` or both");
+            ok = false;
+        }
+        secrets.push(UserSecret { name, mode, scheduler, probers });
     }
     let cidrs = raw.scheduler_ingress_cidrs.unwrap_or_default();
     for (i, cidr) in cidrs.iter().enumerate() {
@@ -460,6 +649,8 @@ fn kubernetes(cx: &mut Ctx<'_>, raw: RawKubernetes, regions: &BTreeMap<String, R
         images,
         storage,
         replicas,
+        secrets,
+        raw_sockets: raw.raw_sockets.unwrap_or(false),
     })
 }
 
