@@ -10,12 +10,14 @@ use probenet_checks::wire::RunResult;
 
 use crate::state::Shared;
 
-/// How far back each read goes: longer than an ingest transaction may take.
-pub const OVERLAP: Duration = Duration::from_secs(10);
+/// How far back each round goes: longer than an ingest transaction takes (a batch is one short transaction).
+pub const OVERLAP: Duration = Duration::from_secs(5);
 /// How often the leader reads.
-const EVERY: Duration = Duration::from_millis(500);
-/// Results per read at most (a backlog is read over several rounds).
+const EVERY: Duration = Duration::from_secs(1);
+/// Results per page.
 const BATCH: usize = 5_000;
+/// Pages per round at most (a larger backlog is read over several rounds).
+const MAX_PAGES: usize = 20;
 
 /// The runs seen lately, by run id, with when they were stored; forgotten once older than the overlap.
 #[derive(Debug, Default)]
@@ -78,36 +80,50 @@ pub async fn run(shared: Arc<Shared>, start_back: Duration) {
             if !shared.alerting.running() {
                 continue;
             }
-            let state = shared.clone();
-            let from = cursor - overlap_ms;
-            let read = tokio::task::spawn_blocking(move || {
-                let rows = state.store.stored_since(from, BATCH)?;
-                Ok::<_, crate::store::StoreError>(rows)
-            })
-            .await;
-            let rows = match read {
-                Ok(Ok(rows)) => {
-                    if failing {
-                        tracing::info!("results are read again for the alert engine");
-                        failing = false;
-                    }
-                    rows
-                }
-                Ok(Err(error)) => {
-                    if !failing {
-                        tracing::warn!(%error, "cannot read the results for the alert engine; retrying");
-                        failing = true;
-                    }
-                    continue;
-                }
-                Err(_) => continue,
-            };
+            // One round: from the overlap on, page by page until a page is not full.
+            let mut from = cursor - overlap_ms;
             let mut fresh = Vec::new();
-            for (stored_at_ms, result) in rows {
-                cursor = cursor.max(stored_at_ms);
-                if seen.note(stored_at_ms, &result) {
-                    fresh.push(result);
+            let mut failed = None;
+            for _page in 0..MAX_PAGES {
+                let state = shared.clone();
+                let read = tokio::task::spawn_blocking(move || state.store.stored_since(from, BATCH)).await;
+                let rows = match read {
+                    Ok(Ok(rows)) => rows,
+                    Ok(Err(error)) => {
+                        failed = Some(error.to_string());
+                        break;
+                    }
+                    Err(error) => {
+                        failed = Some(error.to_string());
+                        break;
+                    }
+                };
+                let full = rows.len() >= BATCH;
+                let mut last = from;
+                for (stored_at_ms, result) in rows {
+                    last = last.max(stored_at_ms);
+                    cursor = cursor.max(stored_at_ms);
+                    if seen.note(stored_at_ms, &result) {
+                        fresh.push(result);
+                    }
                 }
+                if !full {
+                    break;
+                }
+                // The next page starts at the last time read (its other runs are skipped as seen); a page of one
+                // millisecond only moves on by one.
+                from = if last > from { last } else { from + 1 };
+            }
+            match failed {
+                Some(error) if !failing => {
+                    tracing::warn!(error, "cannot read the results for the alert engine; retrying");
+                    failing = true;
+                }
+                None if failing => {
+                    tracing::info!("results are read again for the alert engine");
+                    failing = false;
+                }
+                _ => {}
             }
             seen.forget_before(cursor - 2 * overlap_ms);
             if !fresh.is_empty() {
