@@ -28,6 +28,9 @@ pub enum SecretError {
     /// A token could not be made.
     #[error(transparent)]
     Token(#[from] tokens::TokenError),
+    /// The stack asks for something this target cannot do.
+    #[error("{0}")]
+    Refused(String),
     /// A certificate could not be made.
     #[error("cannot make a certificate: {0}")]
     Generate(String),
