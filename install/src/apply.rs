@@ -234,7 +234,12 @@ pub fn admin_get(layout: &Layout, components: &[Component], path: &str) -> Optio
 
 /// A GET of the admin API answered by any scheduler (replicas are tried in order until one answers 200): the
 /// status and body of the first 200, else of the last answer, else the last error.
-pub fn admin_read(layout: &Layout, components: &[Component], http: &dyn Http, path: &str) -> Result<(u16, String), String> {
+pub fn admin_read(
+    layout: &Layout,
+    components: &[Component],
+    http: &dyn Http,
+    path: &str,
+) -> Result<(u16, String), String> {
     let mut last = Err("no scheduler in the stack".to_owned());
     for base in scheduler_apis(components) {
         match http.get(&admin_get_at(layout, &base, path)) {
@@ -398,7 +403,10 @@ pub fn apply(plan: &Plan, options: &mut Options<'_>) -> Result<(), ApplyError> {
             }
             Action::CreatePassword { purpose, file, env } => {
                 progress(options, &format!("secrets: password for {purpose}"));
-                secrets::password(file, env.as_ref().map(|(env_file, variable)| (env_file.as_path(), variable.as_str())))?;
+                secrets::password(
+                    file,
+                    env.as_ref().map(|(env_file, variable)| (env_file.as_path(), variable.as_str())),
+                )?;
             }
             Action::CopySecret { purpose, from, to } => {
                 progress(options, &format!("secrets: {purpose} from {}", from.display()));
@@ -406,7 +414,10 @@ pub fn apply(plan: &Plan, options: &mut Options<'_>) -> Result<(), ApplyError> {
             }
             Action::InitDatabase { dir, data, password_file } => {
                 if init_database(&layout, dir, data, password_file)? {
-                    progress(options, &format!("PostgreSQL: made {} and the role and database probenet", data.display()));
+                    progress(
+                        options,
+                        &format!("PostgreSQL: made {} and the role and database probenet", data.display()),
+                    );
                 }
             }
             Action::CreateToken { region, data, file } => {
@@ -468,7 +479,10 @@ fn init_database(layout: &Layout, dir: &Path, data: &Path, password_file: &Path)
     }
     let bin = crate::local::postgres_bin().ok_or_else(|| ApplyError::Command {
         command: "initdb".to_owned(),
-        message: format!("no PostgreSQL server under {}/*/bin: install the postgresql package", crate::local::POSTGRES_ROOT),
+        message: format!(
+            "no PostgreSQL server under {}/*/bin: install the postgresql package",
+            crate::local::POSTGRES_ROOT
+        ),
     })?;
     let as_user = |program: &str| {
         let mut command = Command::new(bin.join(program));
@@ -509,10 +523,8 @@ fn init_database(layout: &Layout, dir: &Path, data: &Path, password_file: &Path)
     }
     let output = child.wait_with_output().map_err(io(data))?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    let errors: Vec<&str> = text
-        .lines()
-        .filter(|line| line.contains("ERROR") && !line.contains("already exists"))
-        .collect();
+    let errors: Vec<&str> =
+        text.lines().filter(|line| line.contains("ERROR") && !line.contains("already exists")).collect();
     if !output.status.success() || !errors.is_empty() {
         return Err(ApplyError::Command {
             command: "postgres --single (role and database probenet)".to_owned(),

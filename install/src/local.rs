@@ -454,7 +454,11 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
         ]);
     }
     if local_database {
-        dirs.extend([(layout.postgres_dir(), 0o700), (layout.postgres_data(), 0o700), (layout.postgres_socket(), 0o700)]);
+        dirs.extend([
+            (layout.postgres_dir(), 0o700),
+            (layout.postgres_data(), 0o700),
+            (layout.postgres_socket(), 0o700),
+        ]);
     }
     for component in &components {
         if component.role == Role::Scheduler {

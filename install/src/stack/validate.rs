@@ -250,7 +250,10 @@ fn scheduler_store(
             let at = path.key("store_listen");
             let listen = socket(cx, &at, raw.store_listen.as_deref(), super::DEFAULT_LOCAL_POSTGRES_LISTEN)?;
             if !listen.ip().is_loopback() {
-                cx.error(&at, format!("{listen} is not a loopback address: the local PostgreSQL serves this host only"));
+                cx.error(
+                    &at,
+                    format!("{listen} is not a loopback address: the local PostgreSQL serves this host only"),
+                );
                 return None;
             }
             return Some(SchedulerStore::Local { listen });
