@@ -1,5 +1,5 @@
 //! Three scheduler replicas on a PostgreSQL the install runs itself (`scheduler: {replicas: 3, store:
-//! postgresql}`), probers of two regions: results from both, `status` naming one leader among three replicas;
+//! postgresql}`), two probers in each of two regions: results from both, `status` naming one leader among three replicas;
 //! a rolling upgrade during which some replica answers `/healthz` at every moment and no result is lost;
 //! `uninstall --purge` leaving nothing.
 
@@ -16,17 +16,17 @@ use probenet_install::supervise::{self, State};
 use super::{Stack, current};
 use crate::util::processes::{free_port, now_ms, serve_ok};
 
-/// A port whose next two are free too (the replicas listen on three ports in a row).
-fn three_free_ports() -> u16 {
+/// A port whose next `count - 1` are free too (replicas, and a region's probers, listen on ports in a row).
+fn free_ports_in_a_row(count: u16) -> u16 {
     for _ in 0..200 {
         let first = free_port();
-        let rest = (1..3)
+        let rest = (1..count)
             .all(|offset| first.checked_add(offset).is_some_and(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()));
         if rest {
             return first;
         }
     }
-    panic!("no three free ports in a row");
+    panic!("no {count} free ports in a row");
 }
 
 #[test]
@@ -40,8 +40,8 @@ fn three_replicas_on_a_local_postgresql_upgrade_one_at_a_time() {
     let target = TcpListener::bind("127.0.0.1:0").unwrap();
     let target_port = target.local_addr().unwrap().port();
     serve_ok(target, 100_000);
-    let scheduler = three_free_ports();
-    let (database, metrics_a, metrics_b) = (free_port(), free_port(), free_port());
+    let scheduler = free_ports_in_a_row(3);
+    let (database, metrics_a, metrics_b) = (free_port(), free_ports_in_a_row(2), free_ports_in_a_row(2));
     let checks = format!(
         "regions: {{ra: {{}}, rb: {{}}}}\ndefaults: {{interval: 1s, timeout: 700ms}}\nchecks:\n  - name: web\n    \
          http: {{url: \"http://127.0.0.1:{target_port}/\"}}\n"
@@ -52,7 +52,7 @@ fn three_replicas_on_a_local_postgresql_upgrade_one_at_a_time() {
             "name: ha\nchecks: [checks.yaml]\n\
              scheduler: {{host: localhost, listen: '127.0.0.1:{scheduler}', replicas: 3, store: postgresql, \
              store_listen: '127.0.0.1:{database}'}}\n\
-             regions:\n  ra: {{probers: 1, metrics_port: {metrics_a}}}\n  rb: {{probers: 1, metrics_port: {metrics_b}}}\n\
+             regions:\n  ra: {{probers: 2, metrics_port: {metrics_a}}}\n  rb: {{probers: 2, metrics_port: {metrics_b}}}\n\
              store: {{kind: none}}\n"
         ),
     );
