@@ -13,7 +13,8 @@
 // - alerting_regions: alerts over probers in namespace regions (quorum, impairment); a real Alertmanager
 // - exporters: remote write to VictoriaMetrics, result logs, Prometheus scraping a prober, stale markers
 // - export:   `probenet export rules` (promtool) and `export grafana`
-// - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall
+// - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall; three
+//             scheduler replicas on a local PostgreSQL upgraded one at a time (some replica always healthy)
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
 // - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network

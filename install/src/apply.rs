@@ -131,6 +131,9 @@ pub fn missing_packages(packages: &[String]) -> Vec<String> {
     packages
         .iter()
         .filter(|package| {
+            if *package == crate::local::POSTGRES_PACKAGE {
+                return crate::local::postgres_bin().is_none();
+            }
             PACKAGE_BINARIES
                 .iter()
                 .find(|(name, _)| name == package)
@@ -199,24 +202,68 @@ pub fn install_binary(from: &Path, to: &Path) -> Result<(), ApplyError> {
     fs::rename(&temporary, to).map_err(io(to))
 }
 
-/// The scheduler's base URL for its API, from its health check.
-pub fn scheduler_api(components: &[Component]) -> Option<String> {
-    components.iter().find(|component| component.role == Role::Scheduler).and_then(|component| {
-        match &component.health {
-            Health::Http { url, .. } => url.strip_suffix("/healthz").map(str::to_owned),
-            Health::Registered { .. } => None,
+/// A scheduler's base URL for its API, from its health check.
+pub fn api_of(component: &Component) -> Option<String> {
+    match &component.health {
+        Health::Http { url, .. } if component.role == Role::Scheduler => {
+            url.strip_suffix("/healthz").map(str::to_owned)
         }
-    })
+        _ => None,
+    }
 }
 
-/// A GET of the scheduler's admin API.
+/// The base URLs of every scheduler (replica), in order.
+pub fn scheduler_apis(components: &[Component]) -> Vec<String> {
+    components.iter().filter_map(api_of).collect()
+}
+
+/// The first scheduler's base URL for its API.
+pub fn scheduler_api(components: &[Component]) -> Option<String> {
+    scheduler_apis(components).into_iter().next()
+}
+
+/// A GET of the admin API of the scheduler at `base`.
+pub fn admin_get_at(layout: &Layout, base: &str, path: &str) -> Get {
+    Get { ca: Some(layout.ca_cert()), bearer_file: Some(layout.admin_token()), ..Get::new(format!("{base}{path}")) }
+}
+
+/// A GET of the first scheduler's admin API.
 pub fn admin_get(layout: &Layout, components: &[Component], path: &str) -> Option<Get> {
-    let base = scheduler_api(components)?;
-    Some(Get {
-        ca: Some(layout.ca_cert()),
-        bearer_file: Some(layout.admin_token()),
-        ..Get::new(format!("{base}{path}"))
-    })
+    Some(admin_get_at(layout, &scheduler_api(components)?, path))
+}
+
+/// A GET of the admin API answered by any scheduler (replicas are tried in order until one answers 200): the
+/// status and body of the first 200, else of the last answer, else the last error.
+pub fn admin_read(
+    layout: &Layout,
+    components: &[Component],
+    http: &dyn Http,
+    path: &str,
+) -> Result<(u16, String), String> {
+    let mut last = Err("no scheduler in the stack".to_owned());
+    for base in scheduler_apis(components) {
+        match http.get(&admin_get_at(layout, &base, path)) {
+            Ok((200, body)) => return Ok((200, body)),
+            Ok(other) => last = Ok(other),
+            Err(error) => last = Err(error.to_string()),
+        }
+    }
+    last
+}
+
+/// The uid and gid the local PostgreSQL runs as: the components' user, else (as root, installing below
+/// another root, as tests do) Debian's `postgres` user, since PostgreSQL refuses to run as root; None: this
+/// process's user.
+pub fn database_user(layout: &Layout) -> Option<(u32, u32)> {
+    component_user(layout).or_else(|| if is_root() { user_ids(crate::local::POSTGRES_SUPERUSER) } else { None })
+}
+
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let out = |flag: &str| {
+        let output = Command::new("id").arg(flag).arg(name).stderr(Stdio::null()).output().ok()?;
+        String::from_utf8_lossy(&output.stdout).trim().parse::<u32>().ok()
+    };
+    Some((out("-u")?, out("-g")?))
 }
 
 /// Whether a component answers its health check; the error says why not.
@@ -230,9 +277,11 @@ pub fn check_health(health: &Health, layout: &Layout, components: &[Component], 
                 Err(error) => Err(error.message),
             }
         }
+        Health::Tcp { address } => std::net::TcpStream::connect_timeout(address, Duration::from_secs(2))
+            .map(drop)
+            .map_err(|error| format!("{address}: {error}")),
         Health::Registered { name } => {
-            let get = admin_get(layout, components, "/api/v1/probers").ok_or_else(|| "no scheduler".to_owned())?;
-            let (status, body) = http.get(&get).map_err(|error| error.message)?;
+            let (status, body) = admin_read(layout, components, http, "/api/v1/probers")?;
             let probers: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             let listed = probers.as_array().is_some_and(|all| all.iter().any(|p| p["name"] == name.as_str()));
             if status == 200 && listed { Ok(()) } else { Err(format!("{name} is not registered")) }
@@ -352,9 +401,24 @@ pub fn apply(plan: &Plan, options: &mut Options<'_>) -> Result<(), ApplyError> {
                 let dir = cert.parent().unwrap_or(Path::new("."));
                 secrets::client_cert(dir, common_name, cert, key)?;
             }
-            Action::CreatePassword { file, env_file, variable, .. } => {
-                progress(options, "secrets: store password");
-                secrets::password(file, env_file, variable)?;
+            Action::CreatePassword { purpose, file, env } => {
+                progress(options, &format!("secrets: password for {purpose}"));
+                secrets::password(
+                    file,
+                    env.as_ref().map(|(env_file, variable)| (env_file.as_path(), variable.as_str())),
+                )?;
+            }
+            Action::CopySecret { purpose, from, to } => {
+                progress(options, &format!("secrets: {purpose} from {}", from.display()));
+                secrets::copy_private(from, to)?;
+            }
+            Action::InitDatabase { dir, data, password_file } => {
+                if init_database(&layout, dir, data, password_file)? {
+                    progress(
+                        options,
+                        &format!("PostgreSQL: made {} and the role and database probenet", data.display()),
+                    );
+                }
             }
             Action::CreateToken { region, data, file } => {
                 progress(options, &format!("secrets: prober token of region {region}"));
@@ -392,6 +456,86 @@ pub fn apply(plan: &Plan, options: &mut Options<'_>) -> Result<(), ApplyError> {
         }
     }
     Ok(())
+}
+
+/// Makes the local PostgreSQL's data directory and the schedulers' role and database, unless done before
+/// (the marker file `probenet-initialized`): `initdb` (socket connections trusted, their directory private to
+/// the server's user; TCP ones by password), then the role and database in single-user mode, before the server
+/// ever starts. True when it made them.
+fn init_database(layout: &Layout, dir: &Path, data: &Path, password_file: &Path) -> Result<bool, ApplyError> {
+    let marker = dir.join("probenet-initialized");
+    let user = database_user(layout);
+    if let Some((uid, gid)) = user {
+        run(Command::new("chown").arg("-R").arg(format!("{uid}:{gid}")).arg(dir))?;
+        // Below another root as root (tests), the data directory is root's: the server's user needs to pass it.
+        let owner = fs::metadata(layout.data()).map_err(io(&layout.data()))?.uid();
+        if owner != uid {
+            let data_dir = layout.data();
+            fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o711)).map_err(io(&data_dir))?;
+        }
+    }
+    if marker.exists() {
+        return Ok(false);
+    }
+    let bin = crate::local::postgres_bin().ok_or_else(|| ApplyError::Command {
+        command: "initdb".to_owned(),
+        message: format!(
+            "no PostgreSQL server under {}/*/bin: install the postgresql package",
+            crate::local::POSTGRES_ROOT
+        ),
+    })?;
+    let as_user = |program: &str| {
+        let mut command = Command::new(bin.join(program));
+        command.current_dir(dir);
+        if let Some((uid, gid)) = user {
+            std::os::unix::process::CommandExt::uid(&mut command, uid);
+            std::os::unix::process::CommandExt::gid(&mut command, gid);
+        }
+        command
+    };
+    if !data.join("PG_VERSION").exists() {
+        run(as_user("initdb")
+            .arg("-D")
+            .arg(data)
+            .args(["-U", crate::local::POSTGRES_SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args(["--encoding=UTF8", "--locale=C"]))?;
+    }
+    let password = fs::read_to_string(password_file).map_err(io(password_file))?.trim().to_owned();
+    let role = crate::local::POSTGRES_ROLE;
+    // One statement a line (single-user mode ends a statement at a newline); the password only on stdin.
+    let sql = format!(
+        "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF; END$$;\n\
+         ALTER ROLE {role} LOGIN PASSWORD '{password}';\n\
+         CREATE DATABASE {role} OWNER {role};\n"
+    );
+    let mut child = as_user("postgres")
+        .arg("--single")
+        .arg("-D")
+        .arg(data)
+        .arg("postgres")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| ApplyError::Command { command: "postgres --single".to_owned(), message: error.to_string() })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, sql.as_bytes()).map_err(io(data))?;
+    }
+    let output = child.wait_with_output().map_err(io(data))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let errors: Vec<&str> =
+        text.lines().filter(|line| line.contains("ERROR") && !line.contains("already exists")).collect();
+    if !output.status.success() || !errors.is_empty() {
+        return Err(ApplyError::Command {
+            command: "postgres --single (role and database probenet)".to_owned(),
+            message: format!("{} {}", output.status, errors.join("; ").replace(&password, "***")),
+        });
+    }
+    fs::write(&marker, b"").map_err(io(&marker))?;
+    if let Some((uid, gid)) = user {
+        run(Command::new("chown").arg(format!("{uid}:{gid}")).arg(&marker))?;
+    }
+    Ok(true)
 }
 
 /// Gives the install's files to the components' user (installs to `/` as root).

@@ -155,6 +155,42 @@ impl Layout {
         self.data().join("alertmanager")
     }
 
+    /// The data directory of scheduler replica `index` (from 1): the first uses [`Self::data`] (where the
+    /// tokens are made, and that it copies into an empty database), the others their own below it.
+    pub fn replica_data(&self, index: u32) -> PathBuf {
+        if index <= 1 { self.data() } else { self.data().join("replicas").join(format!("scheduler-{index}")) }
+    }
+
+    /// The local PostgreSQL's own directory (`store: postgresql`), owned by the user it runs as.
+    pub fn postgres_dir(&self) -> PathBuf {
+        self.data().join("postgresql")
+    }
+
+    /// Its data directory (`initdb`).
+    pub fn postgres_data(&self) -> PathBuf {
+        self.postgres_dir().join("data")
+    }
+
+    /// The directory of its Unix socket.
+    pub fn postgres_socket(&self) -> PathBuf {
+        self.postgres_dir().join("run")
+    }
+
+    /// The password of the schedulers' role in the local PostgreSQL.
+    pub fn postgres_password(&self) -> PathBuf {
+        self.secrets_dir().join("postgresql-password")
+    }
+
+    /// The copy of the stack's PostgreSQL password (`store_password: ${file:...}`) the schedulers read.
+    pub fn scheduler_store_password(&self) -> PathBuf {
+        self.secrets_dir().join("scheduler-store-password")
+    }
+
+    /// The copy of the stack's PostgreSQL CA (`store_ca: ${file:...}`) the schedulers read.
+    pub fn scheduler_store_ca(&self) -> PathBuf {
+        self.tls_dir().join("scheduler-store-ca.pem")
+    }
+
     /// The spool of one prober.
     pub fn spool(&self, prober: &str) -> PathBuf {
         self.data().join("spool").join(prober)

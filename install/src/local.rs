@@ -2,16 +2,31 @@
 //! command lines, systemd units, and the plan that installs them in a safe order.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{Layout, STORE_USER, USER};
 use crate::plan::{Action, CertUsage, Change, PRIVATE, PUBLIC, Plan, ServiceManager, Step, Target};
-use crate::stack::{Loaded, StoreKind};
+use crate::stack::{Loaded, SchedulerStore, StoreKind};
 
 /// The distribution packages of the bundled store and alerting.
 pub const PACKAGES: [&str; 2] = ["victoria-metrics", "prometheus-alertmanager"];
+
+/// Debian's package of the local PostgreSQL (`scheduler.store: postgresql`).
+pub const POSTGRES_PACKAGE: &str = "postgresql";
+/// Where Debian installs PostgreSQL's server binaries, one folder per major version.
+pub const POSTGRES_ROOT: &str = "/usr/lib/postgresql";
+/// The component of the local PostgreSQL.
+pub const DATABASE: &str = "probenet-postgresql";
+/// The role and the database of the schedulers in the local PostgreSQL.
+pub const POSTGRES_ROLE: &str = "probenet";
+/// The superuser `initdb` makes in the local PostgreSQL (reached only through its socket, whose directory only
+/// the user it runs as may enter).
+pub const POSTGRES_SUPERUSER: &str = "postgres";
+/// The name of the single scheduler (embedded store); replicas are `probenet-scheduler-1`, `-2`, ...
+pub const SCHEDULER: &str = "probenet-scheduler";
 
 /// What a component is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,8 +38,10 @@ pub enum Role {
     Alertmanager,
     /// vmalert.
     Vmalert,
-    /// The scheduler.
+    /// The scheduler (or one of its replicas).
     Scheduler,
+    /// The local PostgreSQL of replicated schedulers.
+    Database,
     /// A prober.
     Prober {
         /// Its region.
@@ -59,6 +76,11 @@ pub enum Health {
         /// A client certificate and key to present.
         client_cert: Option<(PathBuf, PathBuf)>,
     },
+    /// A TCP connection is accepted (the local PostgreSQL).
+    Tcp {
+        /// The address.
+        address: SocketAddr,
+    },
     /// The prober is listed by the scheduler's `/api/v1/probers` under this name (probers in a network
     /// namespace, whose loopback the installer cannot reach).
     Registered {
@@ -71,6 +93,7 @@ impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Http { url, .. } => f.write_str(url),
+            Self::Tcp { address } => write!(f, "tcp://{address}"),
             Self::Registered { name } => write!(f, "{name} registered with the scheduler"),
         }
     }
@@ -249,28 +272,71 @@ pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
         vmalert.after = vec!["probenet-victoria-metrics".to_owned(), "probenet-alertmanager".to_owned()];
         out.push(vmalert);
     }
-    let mut exec = vec![s(layout.binary()), "scheduler".to_owned(), "-c".to_owned(), s(layout.checks_dir())];
-    if stack.store.kind == StoreKind::VictoriaMetrics {
-        exec.extend(["-c".to_owned(), s(layout.stack_config_dir())]);
+    let before_schedulers: Vec<String> = out.iter().map(|component| component.name.clone()).collect();
+    let replicated = stack.scheduler.replicated();
+    if let SchedulerStore::Local { listen } = stack.scheduler.store {
+        let exec = vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            // The server of the data directory's major version (a new major needs pg_upgrade, not a restart).
+            format!("exec {POSTGRES_ROOT}/\"$(cat \"$0/PG_VERSION\")\"/bin/postgres -D \"$0\" \"$@\""),
+            s(layout.postgres_data()),
+            "-k".to_owned(),
+            s(layout.postgres_socket()),
+            "-p".to_owned(),
+            listen.port().to_string(),
+            "-c".to_owned(),
+            format!("listen_addresses={}", listen.ip()),
+        ];
+        let mut database = component(DATABASE, Role::Database, exec, Health::Tcp { address: listen });
+        database.writable = vec![layout.postgres_dir()];
+        out.insert(0, database);
     }
-    exec.extend([
-        "--listen".to_owned(),
-        stack.scheduler.listen.to_string(),
-        "--data".to_owned(),
-        s(layout.data()),
-        "--tls-cert".to_owned(),
-        s(layout.server_cert()),
-        "--tls-key".to_owned(),
-        s(layout.server_key()),
-        "--dashboard-url".to_owned(),
-        stack.scheduler.dashboard_url.clone(),
-    ]);
-    let url = format!("https://{}/healthz", crate::files::loopback(stack.scheduler.listen));
-    let health = Health::Http { url, ca: ca.clone(), basic_auth: None, client_cert: None };
-    let mut scheduler = component("probenet-scheduler", Role::Scheduler, exec, health);
-    scheduler.writable = vec![layout.data()];
-    scheduler.after = out.iter().map(|component| component.name.clone()).collect();
-    out.push(scheduler);
+    let mut scheduler_names = Vec::new();
+    for (offset, listen) in stack.scheduler.replica_listens().into_iter().enumerate() {
+        let index = u32::try_from(offset).unwrap_or(u32::MAX) + 1;
+        let name = if replicated { format!("{SCHEDULER}-{index}") } else { SCHEDULER.to_owned() };
+        let data = layout.replica_data(index);
+        let mut exec = vec![s(layout.binary()), "scheduler".to_owned(), "-c".to_owned(), s(layout.checks_dir())];
+        if stack.store.kind == StoreKind::VictoriaMetrics {
+            exec.extend(["-c".to_owned(), s(layout.stack_config_dir())]);
+        }
+        exec.extend([
+            "--listen".to_owned(),
+            listen.to_string(),
+            "--data".to_owned(),
+            s(data.clone()),
+            "--tls-cert".to_owned(),
+            s(layout.server_cert()),
+            "--tls-key".to_owned(),
+            s(layout.server_key()),
+            "--dashboard-url".to_owned(),
+            stack.scheduler.dashboard_url.clone(),
+        ]);
+        if let Some((url, password, ca)) = scheduler_store(loaded, layout) {
+            exec.extend(["--store".to_owned(), url, "--store-password-file".to_owned(), s(password)]);
+            if let Some(ca) = ca {
+                exec.extend(["--store-ca".to_owned(), s(ca)]);
+            }
+            let host = crate::stack::host_for_url(&stack.scheduler.host);
+            exec.extend([
+                "--replica-name".to_owned(),
+                name.clone(),
+                "--advertise-url".to_owned(),
+                format!("https://{host}:{}", listen.port()),
+            ]);
+        }
+        let url = format!("https://{}/healthz", crate::files::loopback(listen));
+        let health = Health::Http { url, ca: ca.clone(), basic_auth: None, client_cert: None };
+        let mut scheduler = component(&name, Role::Scheduler, exec, health);
+        scheduler.writable = vec![data];
+        scheduler.after = before_schedulers.clone();
+        if matches!(stack.scheduler.store, SchedulerStore::Local { .. }) {
+            scheduler.after.insert(0, DATABASE.to_owned());
+        }
+        scheduler_names.push(name);
+        out.push(scheduler);
+    }
     let icmp = loaded.config.checks.iter().any(|check| check.kind.key() == "icmp");
     for (region, index, metrics) in stack.prober_metrics() {
         let Some(spec) = stack.regions.get(&region) else { continue };
@@ -279,7 +345,7 @@ pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
             s(layout.binary()),
             "prober".to_owned(),
             "--scheduler".to_owned(),
-            stack.scheduler.url_for(spec),
+            stack.scheduler.urls_for(spec),
             "--region".to_owned(),
             region.clone(),
             "--token-file".to_owned(),
@@ -304,10 +370,42 @@ pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
         prober.netns = spec.netns.clone();
         prober.writable = vec![layout.spool(&name)];
         prober.net_raw = icmp;
-        prober.after = vec!["probenet-scheduler".to_owned()];
+        prober.after.clone_from(&scheduler_names);
         out.push(prober);
     }
     out
+}
+
+/// The schedulers' PostgreSQL store, when they have one: its URL, the password file and the CA file they read.
+pub fn scheduler_store(loaded: &Loaded, layout: &Layout) -> Option<(String, PathBuf, Option<PathBuf>)> {
+    match &loaded.stack.scheduler.store {
+        SchedulerStore::Embedded => None,
+        SchedulerStore::Local { listen } => Some((
+            format!("postgres://{POSTGRES_ROLE}@{}/{POSTGRES_ROLE}", crate::files::loopback(*listen)),
+            layout.postgres_password(),
+            None,
+        )),
+        SchedulerStore::Postgres(store) => Some((
+            store.url.clone(),
+            layout.scheduler_store_password(),
+            store.ca.as_ref().map(|_| layout.scheduler_store_ca()),
+        )),
+    }
+}
+
+/// The `bin` folder of the newest PostgreSQL server installed (Debian's layout), if any.
+pub fn postgres_bin() -> Option<PathBuf> {
+    let entries = std::fs::read_dir(POSTGRES_ROOT).ok()?;
+    let mut found: Vec<(u32, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            (bin.join("initdb").exists() && bin.join("postgres").exists()).then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
 }
 
 /// The plan of `probenet install local`, in a safe order: packages, user, directories, certificates, secrets,
@@ -317,15 +415,23 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
     let stack = &loaded.stack;
     let components = components(loaded, layout);
     let with_store = stack.store.kind == StoreKind::VictoriaMetrics;
+    let local_database = matches!(stack.scheduler.store, SchedulerStore::Local { .. });
     let mut actions = Vec::new();
-    if with_store {
-        let packages: Vec<String> = match stack.alerting {
-            Some(_) => PACKAGES.iter().map(|name| (*name).to_owned()).collect(),
-            None => vec![PACKAGES[0].to_owned()],
-        };
-        actions.push(Action::InstallPackages { packages: packages.clone() });
+    let mut packages: Vec<String> = match (with_store, &stack.alerting) {
+        (false, _) => Vec::new(),
+        (true, Some(_)) => PACKAGES.iter().map(|name| (*name).to_owned()).collect(),
+        (true, None) => vec![PACKAGES[0].to_owned()],
+    };
+    // probenet runs its own services of these packages: theirs are stopped. PostgreSQL's is left alone (it may
+    // serve others; probenet's server has a port and a data directory of its own).
+    let packaged_services = packages.clone();
+    if local_database {
+        packages.push(POSTGRES_PACKAGE.to_owned());
+    }
+    if !packages.is_empty() {
+        actions.push(Action::InstallPackages { packages });
         if manager == ServiceManager::Systemd {
-            actions.extend(packages.into_iter().map(|unit| Action::DisablePackagedService { unit }));
+            actions.extend(packaged_services.into_iter().map(|unit| Action::DisablePackagedService { unit }));
         }
     }
     actions.push(Action::CreateUser { name: USER.to_owned() });
@@ -346,6 +452,18 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
             (layout.alertmanager_config().parent().map(PathBuf::from).unwrap_or_default(), 0o750),
             (layout.alertmanager_data(), 0o700),
         ]);
+    }
+    if local_database {
+        dirs.extend([
+            (layout.postgres_dir(), 0o700),
+            (layout.postgres_data(), 0o700),
+            (layout.postgres_socket(), 0o700),
+        ]);
+    }
+    for component in &components {
+        if component.role == Role::Scheduler {
+            dirs.extend(component.writable.iter().filter(|dir| **dir != layout.data()).map(|dir| (dir.clone(), 0o700)));
+        }
     }
     dirs.push((layout.data().join("spool"), 0o700));
     for component in &components {
@@ -385,9 +503,32 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
         actions.push(Action::CreatePassword {
             purpose: "the store (VictoriaMetrics and vmalert basic auth)".to_owned(),
             file: layout.store_password(),
-            env_file: layout.store_env(),
-            variable: "httpAuth_password".to_owned(),
+            env: Some((layout.store_env(), "httpAuth_password".to_owned())),
         });
+    }
+    match &stack.scheduler.store {
+        SchedulerStore::Embedded => {}
+        SchedulerStore::Local { .. } => actions.push(Action::CreatePassword {
+            purpose: format!("the schedulers' role {POSTGRES_ROLE} in the local PostgreSQL"),
+            file: layout.postgres_password(),
+            env: None,
+        }),
+        SchedulerStore::Postgres(store) => {
+            if let crate::stack::SecretSource::File(from) = &store.password {
+                actions.push(Action::CopySecret {
+                    purpose: "the schedulers' PostgreSQL password".to_owned(),
+                    from: from.clone(),
+                    to: layout.scheduler_store_password(),
+                });
+            }
+            if let Some(crate::stack::SecretSource::File(from)) = &store.ca {
+                actions.push(Action::CopySecret {
+                    purpose: "the CA of the schedulers' PostgreSQL".to_owned(),
+                    from: from.clone(),
+                    to: layout.scheduler_store_ca(),
+                });
+            }
+        }
     }
     for region in stack.regions.keys() {
         actions.push(Action::CreateToken {
@@ -418,6 +559,13 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
                 contents,
             });
         }
+    }
+    if local_database {
+        actions.push(Action::InitDatabase {
+            dir: layout.postgres_dir(),
+            data: layout.postgres_data(),
+            password_file: layout.postgres_password(),
+        });
     }
     for component in &components {
         actions.push(Action::Start { component: component.name.clone() });

@@ -102,10 +102,28 @@ pub enum Action {
         purpose: String,
         /// The password file.
         file: PathBuf,
-        /// The environment file.
-        env_file: PathBuf,
-        /// The variable name.
-        variable: String,
+        /// The environment file and the variable name, if one is wanted.
+        env: Option<(PathBuf, String)>,
+    },
+    /// Copy a secret the stack file names (`${file:...}`) into the install (0600), where the components'
+    /// user reads it; a changed source replaces the copy.
+    CopySecret {
+        /// What it is.
+        purpose: String,
+        /// The stack's file.
+        from: PathBuf,
+        /// The copy.
+        to: PathBuf,
+    },
+    /// Make the local PostgreSQL's data directory (`initdb`, the newest server installed) and, in it, the
+    /// schedulers' role (its password from `password_file`) and database, unless that was done.
+    InitDatabase {
+        /// Its own directory (data and socket), given to the user it runs as.
+        dir: PathBuf,
+        /// The data directory.
+        data: PathBuf,
+        /// The password of the schedulers' role.
+        password_file: PathBuf,
     },
     /// Make a prober token for a region: its hash into the scheduler's `tokens.json`, the token into `file`
     /// (0600).
@@ -248,6 +266,18 @@ fn change_of(action: &Action) -> Change {
                 Change::Create
             }
         }
+        Action::InitDatabase { data, .. } => {
+            if exists(&data.join("PG_VERSION")) {
+                Change::Keep
+            } else {
+                Change::Create
+            }
+        }
+        Action::CopySecret { from, to, .. } => match (std::fs::read(from), std::fs::read(to)) {
+            (Ok(new), Ok(old)) if new == old => Change::Keep,
+            (_, Ok(_)) => Change::Update,
+            _ => Change::Create,
+        },
         Action::CreatePassword { file, .. } | Action::CreateToken { file, .. } => {
             if exists(file) {
                 Change::Keep
@@ -330,13 +360,23 @@ impl fmt::Display for Describe<'_> {
                     mode(PRIVATE)
                 )
             }
-            Action::CreatePassword { purpose, file, env_file, .. } => write!(
+            Action::CreatePassword { purpose, file, env, .. } => write!(
                 f,
-                "{} password for {purpose} in {} and {} ({})",
+                "{} password for {purpose} in {}{} ({})",
                 verb("create"),
                 file.display(),
-                env_file.display(),
+                env.as_ref().map(|(env_file, _)| format!(" and {}", env_file.display())).unwrap_or_default(),
                 mode(PRIVATE)
+            ),
+            Action::CopySecret { purpose, from, to } => {
+                write!(f, "{} {purpose} from {} to {} ({})", verb("copy"), from.display(), to.display(), mode(PRIVATE))
+            }
+            Action::InitDatabase { data, .. } => write!(
+                f,
+                "{} PostgreSQL data directory {} (initdb), the role and database {}",
+                verb("create"),
+                data.display(),
+                crate::local::POSTGRES_ROLE
             ),
             Action::CreateToken { region, file, data } => write!(
                 f,

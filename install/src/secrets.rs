@@ -28,6 +28,9 @@ pub enum SecretError {
     /// A token could not be made.
     #[error(transparent)]
     Token(#[from] tokens::TokenError),
+    /// The stack asks for something this target cannot do.
+    #[error("{0}")]
+    Refused(String),
     /// A certificate could not be made.
     #[error("cannot make a certificate: {0}")]
     Generate(String),
@@ -93,9 +96,9 @@ fn random() -> Result<String, SecretError> {
     Ok(bytes.iter().map(|byte| char::from(ALPHABET[usize::from(byte & 63)])).collect())
 }
 
-/// Makes the store password (`file`) and its environment file (`env_file`, `variable=...`), unless `file`
-/// exists (then only a missing environment file is rewritten from it).
-pub fn password(file: &Path, env_file: &Path, variable: &str) -> Result<(), SecretError> {
+/// Makes a password (`file`) and its environment file (`env_file`, `variable=...`) when one is wanted, unless
+/// `file` exists (then only a missing environment file is rewritten from it).
+pub fn password(file: &Path, env: Option<(&Path, &str)>) -> Result<(), SecretError> {
     let password = match fs::read_to_string(file) {
         Ok(text) => text.trim().to_owned(),
         Err(_) => {
@@ -104,10 +107,22 @@ pub fn password(file: &Path, env_file: &Path, variable: &str) -> Result<(), Secr
             password
         }
     };
-    if !env_file.exists() {
+    if let Some((env_file, variable)) = env
+        && !env_file.exists()
+    {
         write_private(env_file, format!("{variable}={password}\n").as_bytes())?;
     }
     Ok(())
+}
+
+/// Copies a secret file into the install (0600), unless the copy already holds the same bytes.
+pub fn copy_private(from: &Path, to: &Path) -> Result<(), SecretError> {
+    let bytes = fs::read(from).map_err(io(from))?;
+    if fs::read(to).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    let _ = fs::remove_file(to);
+    write_private(to, &bytes)
 }
 
 /// Makes a token for `scope` (its hash into `data/tokens.json`) and writes it to `file` (0600), unless `file`

@@ -7,7 +7,7 @@ use std::fmt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::apply::{admin_get, check_health};
+use crate::apply::{admin_get, admin_get_at, admin_read, api_of, check_health};
 use crate::http::Http;
 use crate::layout::Layout;
 use crate::local::{Component, Role};
@@ -26,6 +26,19 @@ pub struct ComponentStatus {
     pub version: String,
     /// What the supervisor says of it (without systemd).
     pub supervised: Option<ComponentState>,
+    /// A scheduler replica's part: `leader` or `follower` (from `/api/v1/cluster`).
+    pub part: Option<String>,
+}
+
+/// The replicated schedulers as `/api/v1/cluster` tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// The leader's name, if there is one.
+    pub leader: Option<String>,
+    /// The lease generation.
+    pub lease_generation: Option<i64>,
+    /// The replicas it lists (name, version).
+    pub members: Vec<(String, String)>,
 }
 
 /// One region.
@@ -50,6 +63,8 @@ pub struct Status {
     pub regions: Result<Vec<RegionStatus>, String>,
     /// The cost of the configured checks.
     pub cost: crate::cost::Cost,
+    /// The replicated schedulers (None with one scheduler on its embedded store), or why they could not be read.
+    pub cluster: Option<Result<ClusterStatus, String>>,
 }
 
 impl Status {
@@ -65,6 +80,7 @@ fn version(component: &Component) -> String {
     let package = match component.role {
         Role::Store | Role::Vmalert => Some("victoria-metrics"),
         Role::Alertmanager => Some("prometheus-alertmanager"),
+        Role::Database => return package_version(crate::local::POSTGRES_PACKAGE),
         Role::Scheduler | Role::Prober { .. } => None,
     };
     let output = Command::new(program).arg("--version").stdin(Stdio::null()).stderr(Stdio::piped()).output();
@@ -75,6 +91,11 @@ fn version(component: &Component) -> String {
         return line;
     }
     let Some(package) = package else { return "unknown".to_owned() };
+    package_version(package)
+}
+
+/// `PACKAGE VERSION` from dpkg, or `unknown`.
+fn package_version(package: &str) -> String {
     let output = Command::new("dpkg-query").args(["-W", "-f=${Version}", package]).stderr(Stdio::null()).output();
     match output {
         Ok(out) if out.status.success() => format!("{package} {}", String::from_utf8_lossy(&out.stdout).trim()),
@@ -86,18 +107,19 @@ fn version(component: &Component) -> String {
 /// `/api/v1/version` (absent before 0.2.0), each registered prober's from `/api/v1/probers`.
 fn running_versions(layout: &Layout, components: &[Component], http: &dyn Http) -> BTreeMap<String, String> {
     let mut running = BTreeMap::new();
-    let read = |path: &str| {
-        let get = admin_get(layout, components, path)?;
-        match http.get(&get) {
+    let read = |path: &str| match admin_read(layout, components, http, path) {
+        Ok((200, body)) => serde_json::from_str::<serde_json::Value>(&body).ok(),
+        _ => None,
+    };
+    for scheduler in components.iter().filter(|component| component.role == Role::Scheduler) {
+        let Some(base) = api_of(scheduler) else { continue };
+        let answer = match http.get(&admin_get_at(layout, &base, "/api/v1/version")) {
             Ok((200, body)) => serde_json::from_str::<serde_json::Value>(&body).ok(),
             _ => None,
+        };
+        if let Some(version) = answer.as_ref().and_then(|answer| answer["version"].as_str()) {
+            running.insert(scheduler.name.clone(), version.to_owned());
         }
-    };
-    let scheduler = components.iter().find(|component| component.role == Role::Scheduler);
-    if let (Some(scheduler), Some(answer)) = (scheduler, read("/api/v1/version"))
-        && let Some(version) = answer["version"].as_str()
-    {
-        running.insert(scheduler.name.clone(), version.to_owned());
     }
     let probers = read("/api/v1/probers").and_then(|answer| answer.as_array().cloned()).unwrap_or_default();
     for component in components {
@@ -111,8 +133,7 @@ fn running_versions(layout: &Layout, components: &[Component], http: &dyn Http) 
 
 /// Reads the scheduler's `/api/v1/checks` (with the admin token).
 pub fn checks(layout: &Layout, components: &[Component], http: &dyn Http) -> Result<Vec<serde_json::Value>, String> {
-    let get = admin_get(layout, components, "/api/v1/checks").ok_or_else(|| "no scheduler in the stack".to_owned())?;
-    let (status, body) = http.get(&get).map_err(|error| error.to_string())?;
+    let (status, body) = admin_read(layout, components, http, "/api/v1/checks")?;
     if status != 200 {
         return Err(format!("the scheduler answered {status}"));
     }
@@ -120,9 +141,42 @@ pub fn checks(layout: &Layout, components: &[Component], http: &dyn Http) -> Res
     Ok(value.as_array().cloned().unwrap_or_default())
 }
 
+/// The replicated schedulers from any replica's `/api/v1/cluster`, when the stack has replicas.
+pub fn cluster(layout: &Layout, components: &[Component], http: &dyn Http) -> Option<Result<ClusterStatus, String>> {
+    let replicated = components
+        .iter()
+        .any(|component| component.role == Role::Scheduler && component.name != crate::local::SCHEDULER);
+    if !replicated {
+        return None;
+    }
+    let read = || -> Result<ClusterStatus, String> {
+        let (status, body) = admin_read(layout, components, http, "/api/v1/cluster")?;
+        if status != 200 {
+            return Err(format!("the schedulers answered {status}"));
+        }
+        let view: serde_json::Value = serde_json::from_str(&body).map_err(|error| error.to_string())?;
+        let members = view["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|member| {
+                Some((member["name"].as_str()?.to_owned(), member["version"].as_str().unwrap_or("?").to_owned()))
+            })
+            .collect();
+        Ok(ClusterStatus {
+            leader: view["leader"].as_str().map(str::to_owned),
+            lease_generation: view["lease_generation"].as_i64(),
+            members,
+        })
+    };
+    Some(read())
+}
+
 /// The status of the install of `plan`.
 pub fn status(plan: &Plan, layout: &Layout, http: &dyn Http) -> Status {
     let supervised = State::read(layout);
+    let cluster = cluster(layout, &plan.components, http);
+    let leader = cluster.as_ref().and_then(|cluster| cluster.as_ref().ok()).and_then(|c| c.leader.clone());
     let mut versions: BTreeMap<String, String> = BTreeMap::new();
     let running = running_versions(layout, &plan.components, http);
     let components = plan
@@ -139,6 +193,13 @@ pub fn status(plan: &Plan, layout: &Layout, http: &dyn Http) -> Status {
                 health: check_health(&component.health, layout, &plan.components, http),
                 version,
                 supervised: supervised.as_ref().and_then(|state| state.component(&component.name).cloned()),
+                part: match (&cluster, component.role == Role::Scheduler) {
+                    (Some(Ok(_)), true) if leader.as_deref() == Some(component.name.as_str()) => {
+                        Some("leader".to_owned())
+                    }
+                    (Some(Ok(_)), true) => Some("follower".to_owned()),
+                    _ => None,
+                },
             }
         })
         .collect();
@@ -167,7 +228,7 @@ pub fn status(plan: &Plan, layout: &Layout, http: &dyn Http) -> Status {
         }
         regions.into_values().collect()
     });
-    Status { stack: plan.stack.clone(), components, regions, cost: plan.cost.clone() }
+    Status { stack: plan.stack.clone(), components, regions, cost: plan.cost.clone(), cluster }
 }
 
 /// Unix ms as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -194,7 +255,23 @@ impl fmt::Display for Status {
                 .to_lowercase(),
                 None => String::new(),
             };
-            writeln!(f, "  {:width$}  {health}, {}{supervised}", component.name, component.version)?;
+            let part = component.part.as_ref().map(|part| format!(", {part}")).unwrap_or_default();
+            writeln!(f, "  {:width$}  {health}, {}{part}{supervised}", component.name, component.version)?;
+        }
+        match &self.cluster {
+            None => {}
+            Some(Ok(cluster)) => {
+                let members: Vec<&str> = cluster.members.iter().map(|(name, _)| name.as_str()).collect();
+                writeln!(
+                    f,
+                    "schedulers: leader {} (lease generation {}), {} replicas: {}",
+                    cluster.leader.as_deref().unwrap_or("none"),
+                    cluster.lease_generation.map_or_else(|| "?".to_owned(), |generation| generation.to_string()),
+                    members.len(),
+                    members.join(", ")
+                )?;
+            }
+            Some(Err(error)) => writeln!(f, "schedulers: cannot read /api/v1/cluster: {error}")?,
         }
         match &self.regions {
             Ok(regions) => {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::{Get, Http};
 use crate::layout::Layout;
-use crate::local::{Component, Health};
+use crate::local::{Component, Health, Role};
 
 /// Restarts allowed within [`RESTART_WINDOW`]; one more marks the component failed.
 pub const MAX_RESTARTS: usize = 5;
@@ -322,10 +322,13 @@ fn new_running(spec: Component) -> Running {
 }
 
 fn wait_healthy(health: &Health, http: &dyn Http, control: &Control) {
-    let Some(get) = Get::of_health(health) else { return };
+    let healthy = || match health {
+        Health::Tcp { address } => std::net::TcpStream::connect_timeout(address, Duration::from_secs(1)).is_ok(),
+        _ => Get::of_health(health).is_none_or(|get| matches!(http.get(&get), Ok((200, _)))),
+    };
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline && !control.stop.load(Ordering::SeqCst) {
-        if matches!(http.get(&get), Ok((200, _))) {
+        if healthy() {
             return;
         }
         std::thread::sleep(TICK);
@@ -360,6 +363,12 @@ fn start(component: &mut Running, layout: &Layout, user: Option<(u32, u32)>, log
     if let Some(file) = &spec.env_file {
         command.envs(env_file(file));
     }
+    // PostgreSQL refuses to run as root: as root without a components' user (an install below another root),
+    // it runs as Debian's `postgres` user, which owns its directory.
+    let user = match (&spec.role, user) {
+        (Role::Database, None) => crate::apply::database_user(layout),
+        (_, user) => user,
+    };
     if let Some((uid, gid)) = user {
         command.uid(uid).gid(gid);
     }

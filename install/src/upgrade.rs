@@ -2,7 +2,8 @@
 //! place, rewrites the configuration from the stack (a migration: new files, changed command lines; keys,
 //! tokens and data are kept), then restarts probenet's components one at a time in a safe order (the
 //! scheduler, then the probers region by region), each waited for until healthy and every prober registered
-//! again. When a step fails, the previous binary goes back and what was restarted is restarted again.
+//! again. Replicated schedulers restart one replica at a time, the next only once the last is healthy and
+//! listed by `/api/v1/cluster` again: the others serve meanwhile, so the API never goes down. When a step fails, the previous binary goes back and what was restarted is restarted again.
 //!
 //! No result is lost: while the scheduler restarts, probers spool their results; a prober stopping hands its
 //! work back and flushes its results first; the scheduler acknowledges a batch only once stored. The store and
@@ -169,11 +170,41 @@ fn restart_and_wait(
     }
     let waited = wait_healthy(component, layout, &plan.components, options.http, options.health_timeout)
         .map_err(|error| error.to_string())?;
+    if component.role == Role::Scheduler && component.name != crate::local::SCHEDULER {
+        wait_member(component, layout, options.http, options.health_timeout)?;
+    }
     if matches!(component.role, Role::Scheduler | Role::Prober { .. }) {
         wait_registered(plan, layout, options.http, options.health_timeout)?;
     }
     say(options, &format!("{} is healthy again ({:.1}s)", component.name, waited.as_secs_f64()));
     Ok(())
+}
+
+/// Waits until a restarted scheduler replica is back in the cluster: its own `/api/v1/cluster` lists it among
+/// the members, with a leader named (it reads and writes the database again).
+fn wait_member(component: &Component, layout: &Layout, http: &dyn Http, timeout: Duration) -> Result<(), String> {
+    let Some(base) = apply::api_of(component) else { return Ok(()) };
+    let get = apply::admin_get_at(layout, &base, "/api/v1/cluster");
+    let started = Instant::now();
+    let mut last = String::from("not asked");
+    while started.elapsed() < timeout {
+        match http.get(&get) {
+            Ok((200, body)) => {
+                let view: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let listed = view["members"]
+                    .as_array()
+                    .is_some_and(|members| members.iter().any(|member| member["name"] == component.name.as_str()));
+                if listed && view["leader"].is_string() {
+                    return Ok(());
+                }
+                last = format!("/api/v1/cluster does not list {} with a leader yet", component.name);
+            }
+            Ok((status, _)) => last = format!("/api/v1/cluster answered {status}"),
+            Err(error) => last = error.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(format!("{} is not back in the cluster: {last}", component.name))
 }
 
 /// Asks the supervisor to restart `name` (the restart file, then SIGHUP) and waits until it runs a new process.

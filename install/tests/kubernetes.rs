@@ -945,7 +945,8 @@ fn the_defects_of_the_issue_are_refused_where_written() {
     assert_eq!(
         refused(&stack, common::CHECKS),
         ["stack.yaml:3:51: scheduler.replicas: 3 schedulers need a store they share: set scheduler.store to a \
-          PostgreSQL URL (postgres://USER@HOST:5432/DB?sslmode=require); the embedded store serves one scheduler"]
+          PostgreSQL URL (postgres://USER@HOST:5432/DB?sslmode=require), or to `postgresql` for a server the \
+          local install runs; the embedded store serves one scheduler"]
     );
     // A password in the URL, and a PostgreSQL store without a password.
     let stack = STACK.replace(
@@ -955,7 +956,7 @@ fn the_defects_of_the_issue_are_refused_where_written() {
     assert_eq!(
         refused(&stack, common::CHECKS),
         ["stack.yaml:3:48: scheduler.store: the URL holds a password; give it by store_password or \
-          store_password_secret: write `embedded` or postgres://USER@HOST:5432/DB?sslmode=require"]
+          store_password_secret: write `embedded`, `postgresql` or postgres://USER@HOST:5432/DB?sslmode=require"]
     );
     let stack = STACK.replace(
         "scheduler: {host: probenet.example.com}",

@@ -2,6 +2,8 @@
 //! - local:    probers of two regions in network namespaces, results in VictoriaMetrics, an alert in
 //!   Alertmanager, status, an upgrade that fails and rolls back, one that succeeds, uninstall
 //! - previous: the previous release (built from its commit) installed, then upgraded to this build
+//! - replicas: three schedulers on a PostgreSQL the install runs, two regions, status with the leader, a rolling
+//!   upgrade with some replica healthy at every moment, uninstall
 //! - systemd:  the systemd path, in a machine booted with systemd-nspawn: units, restarts, upgrades, uninstall
 //!
 //! Both check that no result is lost across an upgrade: the scheduler's results are planned one interval apart,
@@ -9,6 +11,7 @@
 
 mod local;
 mod previous;
+mod replicas;
 mod systemd;
 
 use std::path::{Path, PathBuf};

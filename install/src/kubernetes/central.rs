@@ -406,7 +406,7 @@ fn scheduler(loaded: &Loaded) -> Vec<Object> {
     }
     let postgres = match &stack.scheduler.store {
         SchedulerStore::Postgres(store) => Some(store),
-        SchedulerStore::Embedded => None,
+        SchedulerStore::Embedded | SchedulerStore::Local { .. } => None,
     };
     let mut env = Vec::new();
     if let Some(store) = postgres {

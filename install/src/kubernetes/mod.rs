@@ -321,6 +321,13 @@ pub fn render(
     out: &Path,
     rotate: bool,
 ) -> Result<(Manifests, Vec<PathBuf>), crate::secrets::SecretError> {
+    if matches!(loaded.stack.scheduler.store, crate::stack::SchedulerStore::Local { .. }) {
+        return Err(crate::secrets::SecretError::Refused(
+            "scheduler.store: postgresql runs a server on one host (install local); on Kubernetes give the URL \
+             of your database (postgres://USER@HOST:5432/DB?sslmode=require)"
+                .to_owned(),
+        ));
+    }
     let secrets = Secrets::keep(&out.join(SECRETS_DIR), &loaded.stack, &tls_names(&loaded.stack), rotate)?;
     let manifests = manifests(loaded, &secrets);
     let written =

@@ -140,7 +140,7 @@ impl Secrets {
                 from_file(Some(&store.password))?.map(|text| text.trim_end_matches(['\r', '\n']).to_owned()),
                 from_file(store.ca.as_ref())?,
             ),
-            SchedulerStore::Embedded => (None, None),
+            SchedulerStore::Embedded | SchedulerStore::Local { .. } => (None, None),
         };
         Ok(Self {
             tokens,

@@ -24,6 +24,9 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/probenet";
 pub const DEFAULT_STORE_LISTEN: &str = "127.0.0.1:8428";
 /// vmalert's default listen address.
 pub const DEFAULT_VMALERT_LISTEN: &str = "127.0.0.1:8880";
+/// The default address of the PostgreSQL server a local install runs itself (`scheduler.store: postgresql`):
+/// loopback, and not Debian's 5432, which the package's own cluster may hold.
+pub const DEFAULT_LOCAL_POSTGRES_LISTEN: &str = "127.0.0.1:7432";
 /// Alertmanager's default listen address.
 pub const DEFAULT_ALERTMANAGER_LISTEN: &str = "127.0.0.1:9093";
 /// The first port of the probers' `/metrics` (on 127.0.0.1, or in their region's namespace) when their region
@@ -79,6 +82,12 @@ pub enum SchedulerStore {
     Embedded,
     /// A PostgreSQL database shared by every replica; the database is the user's.
     Postgres(PostgresStore),
+    /// `postgresql`: a PostgreSQL server the local install runs itself (Debian's package), listening on this
+    /// loopback address (`scheduler.store_listen`). Not for Kubernetes, where the database is the user's.
+    Local {
+        /// Where it listens.
+        listen: SocketAddr,
+    },
 }
 
 /// A PostgreSQL store: the URL without a password, and where the password (and the server's CA) come from.
@@ -103,6 +112,30 @@ pub enum SecretSource {
 }
 
 impl SchedulerSpec {
+    /// Whether the scheduler runs as replicas on PostgreSQL (named `probenet-scheduler-K`), rather than as the
+    /// one scheduler on its embedded store.
+    pub fn replicated(&self) -> bool {
+        self.replicas > 1 || self.store != SchedulerStore::Embedded
+    }
+
+    /// Where each scheduler listens: `listen`, then the next ports up, one a replica.
+    pub fn replica_listens(&self) -> Vec<SocketAddr> {
+        (0..self.replicas.max(1))
+            .map(|offset| {
+                let port = u16::try_from(u32::from(self.listen.port()) + offset).unwrap_or(u16::MAX);
+                SocketAddr::new(self.listen.ip(), port)
+            })
+            .collect()
+    }
+
+    /// The URLs the probers of `region` use, one a replica, comma-separated (`--scheduler`).
+    pub fn urls_for(&self, region: &RegionSpec) -> String {
+        let host = host_for_url(region.scheduler_host.as_deref().unwrap_or(&self.host));
+        let urls: Vec<String> =
+            self.replica_listens().iter().map(|listen| format!("https://{host}:{}", listen.port())).collect();
+        urls.join(",")
+    }
+
     /// The URL probers use.
     pub fn url(&self) -> String {
         format!("https://{}:{}", host_for_url(&self.host), self.listen.port())

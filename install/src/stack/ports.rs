@@ -1,4 +1,5 @@
-//! No two components of a local stack on one port: the scheduler, VictoriaMetrics, vmalert, Alertmanager and
+//! No two components of a local stack on one port: the scheduler (each replica), the local PostgreSQL,
+//! VictoriaMetrics, vmalert, Alertmanager and
 //! each prober's `/metrics` (those in a network namespace of their own excepted), each conflict reported at the
 //! later of the two places.
 
@@ -6,13 +7,20 @@ use std::net::SocketAddr;
 
 use probenet_checks::config::{Ctx, Path};
 
-use super::{Stack, StoreKind};
+use super::{SchedulerStore, Stack, StoreKind};
 
 /// Reports every port two listeners of `stack` share.
 pub(super) fn check(cx: &mut Ctx<'_>, stack: &Stack) {
     let top = Path::root();
     let mut listeners: Vec<(SocketAddr, Path, String)> =
         vec![(stack.scheduler.listen, top.key("scheduler").key("listen"), "the scheduler".to_owned())];
+    for (offset, listen) in stack.scheduler.replica_listens().into_iter().enumerate().skip(1) {
+        let what = format!("scheduler replica {}", offset + 1);
+        listeners.push((listen, top.key("scheduler").key("replicas"), what));
+    }
+    if let SchedulerStore::Local { listen } = stack.scheduler.store {
+        listeners.push((listen, top.key("scheduler").key("store_listen"), "the local PostgreSQL".to_owned()));
+    }
     if stack.store.kind == StoreKind::VictoriaMetrics {
         listeners.push((stack.store.listen, top.key("store").key("listen"), "VictoriaMetrics".to_owned()));
     }

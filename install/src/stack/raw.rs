@@ -32,6 +32,7 @@ pub struct RawScheduler {
     pub store_password_secret: Option<String>,
     pub store_ca: Option<String>,
     pub store_ca_secret: Option<String>,
+    pub store_listen: Option<String>,
 }
 
 /// One entry of `regions`.

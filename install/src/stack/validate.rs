@@ -196,8 +196,17 @@ fn scheduler(cx: &mut Ctx<'_>, raw: Option<super::raw::RawScheduler>, base: &FsP
             &path.key("replicas"),
             format!(
                 "{replicas} schedulers need a store they share: set scheduler.store to a PostgreSQL URL \
-                 (postgres://USER@HOST:5432/DB?sslmode=require); the embedded store serves one scheduler"
+                 (postgres://USER@HOST:5432/DB?sslmode=require), or to `postgresql` for a server the local \
+                 install runs; the embedded store serves one scheduler"
             ),
+        );
+        false
+    } else if let Some(listen) = listen
+        && u32::from(listen.port()) + replicas - 1 > u32::from(u16::MAX)
+    {
+        cx.error(
+            &path.key("listen"),
+            format!("{replicas} schedulers listen on port {} and the next ones up: past 65535", listen.port()),
         );
         false
     } else {
@@ -220,7 +229,35 @@ fn scheduler_store(
     raw: &super::raw::RawScheduler,
     base: &FsPath,
 ) -> Option<SchedulerStore> {
+    if raw.store_listen.is_some() && raw.store.as_deref() != Some("postgresql") {
+        cx.error_at_key(&path.key("store_listen"), "only `store: postgresql` (a server the install runs) takes this");
+    }
     let url = match raw.store.as_deref() {
+        Some("postgresql") => {
+            for (key, given) in [
+                ("store_password", raw.store_password.is_some()),
+                ("store_password_secret", raw.store_password_secret.is_some()),
+                ("store_ca", raw.store_ca.is_some()),
+                ("store_ca_secret", raw.store_ca_secret.is_some()),
+            ] {
+                if given {
+                    cx.error_at_key(
+                        &path.key(key),
+                        "`store: postgresql` runs its own server with a password the install makes: leave this out",
+                    );
+                }
+            }
+            let at = path.key("store_listen");
+            let listen = socket(cx, &at, raw.store_listen.as_deref(), super::DEFAULT_LOCAL_POSTGRES_LISTEN)?;
+            if !listen.ip().is_loopback() {
+                cx.error(
+                    &at,
+                    format!("{listen} is not a loopback address: the local PostgreSQL serves this host only"),
+                );
+                return None;
+            }
+            return Some(SchedulerStore::Local { listen });
+        }
         None | Some("embedded") => {
             for (key, given) in [
                 ("store_password", raw.store_password.is_some()),
@@ -241,7 +278,10 @@ fn scheduler_store(
     };
     let at = path.key("store");
     if let Err(problem) = check_postgres_url(url) {
-        cx.error(&at, format!("{problem}: write `embedded` or postgres://USER@HOST:5432/DB?sslmode=require"));
+        cx.error(
+            &at,
+            format!("{problem}: write `embedded`, `postgresql` or postgres://USER@HOST:5432/DB?sslmode=require"),
+        );
         return None;
     }
     let password = match (&raw.store_password, &raw.store_password_secret) {
@@ -279,7 +319,7 @@ fn scheduler_store(
 /// `postgres://USER@HOST[:PORT]/DB[?...]`, with no password in it.
 fn check_postgres_url(url: &str) -> Result<(), String> {
     let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) else {
-        return Err(format!("{url:?} is neither `embedded` nor a postgres:// URL"));
+        return Err(format!("{url:?} is neither `embedded`, `postgresql` nor a postgres:// URL"));
     };
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let Some((user, host)) = authority.rsplit_once('@') else {
