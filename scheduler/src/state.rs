@@ -215,6 +215,16 @@ impl Shared {
         }
     }
 
+    /// Replicated: notes the latest run of every pair as the shared store holds it (results other replicas
+    /// stored), so a pair's new owner resumes after the run really last stored.
+    pub fn note_latest(&self, runs: &[probenet_exporters::store::LatestRun]) {
+        let mut last = self.last_planned.lock().unwrap_or_else(PoisonError::into_inner);
+        for run in runs {
+            let at = last.entry(pair_key(&run.check, &run.region)).or_insert(run.planned_at_ms);
+            *at = (*at).max(run.planned_at_ms);
+        }
+    }
+
     /// Runs `f` with a lookup of the planned time of the latest result stored for (check, region) (one lock for
     /// many lookups).
     pub fn with_last_planned<T>(&self, f: impl FnOnce(&dyn Fn(&str, &str) -> Option<i64>) -> T) -> T {

@@ -35,6 +35,8 @@ pub struct ReplicaOptions {
 
 /// How often a replica mirrors the probers and the published assignment.
 pub const SYNC_EVERY: Duration = Duration::from_millis(250);
+/// How often a replica reads the latest run of every pair (where a pair's new owner resumes).
+const LATEST_EVERY: Duration = Duration::from_secs(1);
 /// How often a replica announces itself.
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(2);
 /// A replica whose database calls failed for this long reports itself unhealthy.
@@ -314,6 +316,8 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
     announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut latest = tokio::time::interval(LATEST_EVERY);
+    latest.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     let mut leadership = cluster.leadership();
     loop {
@@ -322,6 +326,14 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
             Ok(()) = leadership.changed() => {
                 let leading = *leadership.borrow_and_update();
                 lead_or_follow(&shared, leading).await;
+            }
+            _ = latest.tick() => {
+                // Where each pair's new owner resumes: the latest run any replica stored.
+                let state = shared.clone();
+                let read = tokio::task::spawn_blocking(move || state.store.latest_runs());
+                if let Ok(Ok(Ok(runs))) = tokio::time::timeout(CALL_TIMEOUT, read).await {
+                    shared.note_latest(&runs);
+                }
             }
             _ = announce.tick() => {
                 if tokio::time::timeout(CALL_TIMEOUT, announce_round(&shared, &cluster)).await.is_err() {
