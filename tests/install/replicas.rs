@@ -1,5 +1,5 @@
 //! Three scheduler replicas on a PostgreSQL the install runs itself (`scheduler: {replicas: 3, store:
-//! postgresql}`), two probers in each of two regions: results from both, `status` naming one leader among three replicas;
+//! postgresql}`), one prober in region ra (its restart is caught up) and two in rb: results from both, `status` naming one leader among three replicas;
 //! a rolling upgrade during which some replica answers `/healthz` at every moment and no result is lost;
 //! `uninstall --purge` leaving nothing.
 
@@ -52,7 +52,7 @@ fn three_replicas_on_a_local_postgresql_upgrade_one_at_a_time() {
             "name: ha\nchecks: [checks.yaml]\n\
              scheduler: {{host: localhost, listen: '127.0.0.1:{scheduler}', replicas: 3, store: postgresql, \
              store_listen: '127.0.0.1:{database}'}}\n\
-             regions:\n  ra: {{probers: 2, metrics_port: {metrics_a}}}\n  rb: {{probers: 2, metrics_port: {metrics_b}}}\n\
+             regions:\n  ra: {{probers: 1, metrics_port: {metrics_a}}}\n  rb: {{probers: 2, metrics_port: {metrics_b}}}\n\
              store: {{kind: none}}\n"
         ),
     );
