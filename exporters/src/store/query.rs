@@ -223,20 +223,7 @@ impl SqliteStore {
             Some(filter) => self.series(&conn, &filter, from_ms, to_ms, bucket_ms, false)?,
             None => BTreeMap::new(),
         };
-        let count = ((to_ms - from_ms).max(0) + bucket_ms - 1) / bucket_ms;
-        Ok((0..count.min(100_000))
-            .map(|index| {
-                let agg = series.get(&(index, 0)).cloned().unwrap_or_default();
-                Bucket {
-                    start_ms: from_ms + index * bucket_ms,
-                    runs: agg.runs,
-                    up: agg.up,
-                    degraded: agg.degraded,
-                    down: agg.down,
-                    avg_seconds: (agg.runs > 0).then(|| agg.seconds / agg.runs as f64),
-                }
-            })
-            .collect())
+        Ok(super::rollup::buckets(&series, from_ms, to_ms, bucket_ms))
     }
 
     /// Latency per region of a check over `[from_ms, to_ms)`: percentiles from the log-scale histograms
@@ -258,17 +245,7 @@ impl SqliteStore {
             }
             let check_id = filter.check.unwrap_or_default();
             let (_, region) = self.pair_names(&conn, check_id, region_id)?;
-            let quantile = |q| agg.hist.quantile(q);
-            out.push(Latency {
-                region,
-                runs: agg.runs,
-                p50: quantile(0.5),
-                p90: quantile(0.9),
-                p95: quantile(0.95),
-                p99: quantile(0.99),
-                avg: Some(agg.seconds / agg.runs as f64),
-                phases: agg.phase_averages(),
-            });
+            out.extend(agg.latency(region));
         }
         Ok(out)
     }
@@ -287,18 +264,7 @@ impl SqliteStore {
         let Some(filter) = self.filter(&conn, Some(check), region)? else { return Ok(Vec::new()) };
         let step_ms = step_ms.max(1);
         let series = self.series(&conn, &filter, from_ms, to_ms, step_ms, false)?;
-        Ok(series
-            .into_iter()
-            .filter(|(_, agg)| agg.runs > 0)
-            .map(|((index, _), agg)| LatencyPoint {
-                start_ms: from_ms + index * step_ms,
-                runs: agg.runs,
-                p50: agg.hist.quantile(0.5),
-                p95: agg.hist.quantile(0.95),
-                avg: Some(agg.seconds / agg.runs as f64),
-                phases: agg.phase_averages(),
-            })
-            .collect())
+        Ok(super::rollup::points(series, from_ms, step_ms))
     }
 
     /// Incidents overlapping `[from_ms, to_ms)`, newest first.

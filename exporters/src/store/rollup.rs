@@ -71,6 +71,71 @@ pub struct Agg {
     pub phases: PhaseSums,
 }
 
+/// How every backend shapes its aggregates into answers: one place for what a bucket, a latency row and a
+/// latency point hold.
+impl Agg {
+    /// The bucket starting at `start_ms` (zero runs when nothing ran in it).
+    pub(crate) fn bucket(&self, start_ms: i64) -> super::Bucket {
+        super::Bucket {
+            start_ms,
+            runs: self.runs,
+            up: self.up,
+            degraded: self.degraded,
+            down: self.down,
+            avg_seconds: (self.runs > 0).then(|| self.seconds / self.runs as f64),
+        }
+    }
+
+    /// A region's latency: percentiles from the histogram (within 4.4%), exact means; `None` without runs.
+    pub(crate) fn latency(&self, region: String) -> Option<super::Latency> {
+        (self.runs > 0).then(|| super::Latency {
+            region,
+            runs: self.runs,
+            p50: self.hist.quantile(0.5),
+            p90: self.hist.quantile(0.9),
+            p95: self.hist.quantile(0.95),
+            p99: self.hist.quantile(0.99),
+            avg: Some(self.seconds / self.runs as f64),
+            phases: self.phase_averages(),
+        })
+    }
+
+    /// The latency of the step starting at `start_ms`; `None` without runs.
+    pub(crate) fn point(&self, start_ms: i64) -> Option<super::LatencyPoint> {
+        (self.runs > 0).then(|| super::LatencyPoint {
+            start_ms,
+            runs: self.runs,
+            p50: self.hist.quantile(0.5),
+            p95: self.hist.quantile(0.95),
+            avg: Some(self.seconds / self.runs as f64),
+            phases: self.phase_averages(),
+        })
+    }
+}
+
+/// Every bucket of `bucket_ms` from `from_ms` to `to_ms` out of a series keyed by (bucket index, 0), empty ones
+/// included (at most 100,000).
+pub(crate) fn buckets(
+    series: &std::collections::BTreeMap<(i64, i64), Agg>,
+    from_ms: i64,
+    to_ms: i64,
+    bucket_ms: i64,
+) -> Vec<super::Bucket> {
+    let count = ((to_ms - from_ms).max(0) + bucket_ms - 1) / bucket_ms;
+    (0..count.min(100_000))
+        .map(|index| series.get(&(index, 0)).cloned().unwrap_or_default().bucket(from_ms + index * bucket_ms))
+        .collect()
+}
+
+/// The steps with runs of a series keyed by (step index, 0), as latency points.
+pub(crate) fn points(
+    series: std::collections::BTreeMap<(i64, i64), Agg>,
+    from_ms: i64,
+    step_ms: i64,
+) -> Vec<super::LatencyPoint> {
+    series.into_iter().filter_map(|((index, _), agg)| agg.point(from_ms + index * step_ms)).collect()
+}
+
 impl Agg {
     /// Counts one run with the given state code (0 up, 1 degraded, 2 down), duration and phases.
     pub fn record<'a>(&mut self, state: i64, seconds: f64, phases: impl IntoIterator<Item = (&'a str, f64)>) {

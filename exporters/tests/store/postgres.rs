@@ -1,5 +1,6 @@
 //! What only the PostgreSQL store has: several replicas ingesting overlapping batches into one database at
-//! once, a schema written by a newer build, and the database going away and coming back under a live store.
+//! once, a schema written by a newer build, the database going away and coming back under a live store, and
+//! results read in the order they were stored (what the leader's alert engine reads).
 //! Each test starts a server of its own (`probenet_testkit::postgres`) and uses its `postgres` database, so
 //! `psql` can look at the tables directly.
 
@@ -25,7 +26,6 @@ fn number(pg: &Postgres, sql: &str) -> i64 {
     text.parse().unwrap_or_else(|_| panic!("{sql}: {text:?}"))
 }
 
-/// Incidents from scratch: per pair, spans of consecutive failed runs (start, end, runs).
 /// Incidents per pair: (start, end while closed, failed runs).
 type IncidentsByPair = BTreeMap<(String, String), Vec<(i64, Option<i64>, i64)>>;
 /// What one replica's thread saw: accepted, duplicates, and the run ids it stored.
@@ -296,4 +296,40 @@ fn ingest_fails_while_the_database_is_down_and_resumes_with_the_same_store() {
     let expected: usize = brute_incidents(&all).values().map(Vec::len).sum();
     assert_eq!(store.incidents(None, None, T0, T0 + 10 * DAY).unwrap().len(), expected);
     assert_eq!(store.results(&ResultQuery { limit: 5, ..ResultQuery::default() }).unwrap().len(), 5);
+}
+
+#[test]
+fn results_come_back_in_the_order_they_were_stored_from_any_replica() {
+    let Some(pg) = Postgres::start_or_skip("results_come_back_in_the_order_they_were_stored_from_any_replica") else {
+        return;
+    };
+    let (a, b) = (open(&pg.url()), open(&pg.url()));
+    let first: Vec<RunResult> = (0..3).map(|i| result("api", "eu", T0 + i * MIN, State::Up, 0.1)).collect();
+    let second: Vec<RunResult> = (0..2).map(|i| result("web", "us", T0 + i * MIN, State::Down, 0.2)).collect();
+    ingest(&a, &first).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    ingest(&b, &second).unwrap();
+    // Both replicas' results, oldest stored first, each with when it was stored.
+    let all = a.stored_since(0, 100).unwrap();
+    let ids: Vec<(String, i64)> = all.iter().map(|(_, r)| (r.check.clone(), r.planned_at_ms)).collect();
+    let expected: Vec<(String, i64)> =
+        first.iter().chain(&second).map(|r| (r.check.clone(), r.planned_at_ms)).collect();
+    let mut sorted_ids = ids.clone();
+    sorted_ids.sort();
+    let mut sorted_expected = expected.clone();
+    sorted_expected.sort();
+    assert_eq!(sorted_ids, sorted_expected, "every result once");
+    assert!(all.windows(2).all(|pair| pair[0].0 <= pair[1].0), "in the order they were stored");
+    let second_at = all.iter().filter(|(_, r)| r.check == "web").map(|(at, _)| *at).min().unwrap();
+    let first_at = all.iter().filter(|(_, r)| r.check == "api").map(|(at, _)| *at).max().unwrap();
+    assert!(first_at < second_at, "the later batch was stored later: {first_at} {second_at}");
+    assert_eq!(all[4].1.outcome.state, State::Down, "whole results come back: {:?}", all[4].1);
+    // From a time on, and at most a page.
+    let later = b.stored_since(second_at, 100).unwrap();
+    assert_eq!(later.iter().map(|(_, r)| r.check.as_str()).collect::<Vec<_>>(), ["web", "web"]);
+    assert_eq!(a.stored_since(0, 2).unwrap().len(), 2);
+    // The embedded store has no order of arrival to offer.
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = probenet_exporters::store::SqliteStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(matches!(sqlite.stored_since(0, 10), Err(StoreError::Unsupported(_))));
 }

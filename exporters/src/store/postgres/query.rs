@@ -214,25 +214,26 @@ pub(crate) async fn results(shared: &Shared, query: &ResultQuery) -> Result<Vec<
     let failed = || Failure::db("reading results");
     let statement = client.prepare_cached(&sql).await.map_err(failed())?;
     let rows = client.query(&statement, &refs(&values)).await.map_err(failed())?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let check: String = row.try_get(0).map_err(failed())?;
-        let region: String = row.try_get(1).map_err(failed())?;
-        let planned_at_ms: i64 = row.try_get(2).map_err(failed())?;
-        let body: Vec<u8> = row.try_get(3).map_err(failed())?;
-        let body =
-            decode_body(&body, planned_at_ms, row.try_get(4).map_err(failed())?, row.try_get(5).map_err(failed())?)
-                .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
-        out.push(RunResult {
-            check,
-            region,
-            planned_at_ms,
-            started_at_ms: body.started_at_ms,
-            prober: body.prober,
-            outcome: body.outcome,
-        });
-    }
-    Ok(out)
+    rows.iter().map(|row| result_of(row, "reading results")).collect()
+}
+
+/// A result from the columns `check name, region name, planned_at_ms, body, state, duration` (in that order).
+fn result_of(row: &tokio_postgres::Row, what: &'static str) -> Result<RunResult, Failure> {
+    let failed = || Failure::db(what);
+    let check: String = row.try_get(0).map_err(failed())?;
+    let region: String = row.try_get(1).map_err(failed())?;
+    let planned_at_ms: i64 = row.try_get(2).map_err(failed())?;
+    let body: Vec<u8> = row.try_get(3).map_err(failed())?;
+    let body = decode_body(&body, planned_at_ms, row.try_get(4).map_err(failed())?, row.try_get(5).map_err(failed())?)
+        .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
+    Ok(RunResult {
+        check,
+        region,
+        planned_at_ms,
+        started_at_ms: body.started_at_ms,
+        prober: body.prober,
+        outcome: body.outcome,
+    })
 }
 
 /// Results stored at or after `from_ms` (the database clock when their batch was written), oldest first, at
@@ -254,29 +255,12 @@ pub(crate) async fn stored_since(
         .await
         .map_err(failed())?;
     let rows = client.query(&statement, &[&from_ms, &limit]).await.map_err(failed())?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let check: String = row.try_get(0).map_err(failed())?;
-        let region: String = row.try_get(1).map_err(failed())?;
-        let planned_at_ms: i64 = row.try_get(2).map_err(failed())?;
-        let body: Vec<u8> = row.try_get(3).map_err(failed())?;
-        let body =
-            decode_body(&body, planned_at_ms, row.try_get(4).map_err(failed())?, row.try_get(5).map_err(failed())?)
-                .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
-        let stored_at_ms: i64 = row.try_get(6).map_err(failed())?;
-        out.push((
-            stored_at_ms,
-            RunResult {
-                check,
-                region,
-                planned_at_ms,
-                started_at_ms: body.started_at_ms,
-                prober: body.prober,
-                outcome: body.outcome,
-            },
-        ));
-    }
-    Ok(out)
+    rows.iter()
+        .map(|row| {
+            let stored_at_ms: i64 = row.try_get(6).map_err(failed())?;
+            Ok((stored_at_ms, result_of(row, "reading results by arrival")?))
+        })
+        .collect()
 }
 
 /// Every (check, region) pair with results, by check then region.
@@ -482,20 +466,7 @@ pub(crate) async fn uptime_buckets(
         }
         None => BTreeMap::new(),
     };
-    let count = ((to_ms - from_ms).max(0) + bucket_ms - 1) / bucket_ms;
-    Ok((0..count.min(100_000))
-        .map(|index| {
-            let agg = series.get(&(index, 0)).cloned().unwrap_or_default();
-            Bucket {
-                start_ms: from_ms + index * bucket_ms,
-                runs: agg.runs,
-                up: agg.up,
-                degraded: agg.degraded,
-                down: agg.down,
-                avg_seconds: (agg.runs > 0).then(|| agg.seconds / agg.runs as f64),
-            }
-        })
-        .collect())
+    Ok(crate::store::rollup::buckets(&series, from_ms, to_ms, bucket_ms))
 }
 
 /// Latency per region of a check over `[from_ms, to_ms)`.
@@ -517,17 +488,7 @@ pub(crate) async fn latency(
         if agg.runs <= 0 {
             continue;
         }
-        let quantile = |q| agg.hist.quantile(q);
-        out.push(Latency {
-            region: region_name(shared, &client, region_id).await?,
-            runs: agg.runs,
-            p50: quantile(0.5),
-            p90: quantile(0.9),
-            p95: quantile(0.95),
-            p99: quantile(0.99),
-            avg: Some(agg.seconds / agg.runs as f64),
-            phases: agg.phase_averages(),
-        });
+        out.extend(agg.latency(region_name(shared, &client, region_id).await?));
     }
     Ok(out)
 }
@@ -546,18 +507,7 @@ pub(crate) async fn latency_series(
     let Some(filter) = filter(shared, &client, Some(check), region).await? else { return Ok(Vec::new()) };
     let (tx, snapshot) = snapshot(&mut client).await?;
     let series = series(&tx, &snapshot, &filter, (from_ms, to_ms, step_ms), false).await?;
-    Ok(series
-        .into_iter()
-        .filter(|(_, agg)| agg.runs > 0)
-        .map(|((index, _), agg)| LatencyPoint {
-            start_ms: from_ms + index * step_ms,
-            runs: agg.runs,
-            p50: agg.hist.quantile(0.5),
-            p95: agg.hist.quantile(0.95),
-            avg: Some(agg.seconds / agg.runs as f64),
-            phases: agg.phase_averages(),
-        })
-        .collect())
+    Ok(crate::store::rollup::points(series, from_ms, step_ms))
 }
 
 /// Every pair's hours starting in `[from_ms, to_ms)` that had runs, with their median duration.
