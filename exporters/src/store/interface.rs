@@ -27,7 +27,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn totals(&self) -> Ingested;
 
     /// The latest result (by `planned_at_ms`) of a pair, while its raw result is kept.
-    fn latest(&self, check: &str, region: &str) -> Result<Option<RunResult>, StoreError>;
+    fn latest(&self, check: &str, region: &str) -> Result<Option<RunResult>, StoreError> {
+        let query = ResultQuery {
+            check: Some(check.to_owned()),
+            region: Some(region.to_owned()),
+            limit: 1,
+            ..ResultQuery::default()
+        };
+        Ok(self.results(&query)?.into_iter().next())
+    }
 
     /// The latest run of every pair that has one (while its raw result is kept): where probers resume, and the
     /// overview's cells.

@@ -9,7 +9,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 use super::codec::decode_body;
-use super::rollup::{Agg, DAY_MS, Level, Source, Term, plan, row_agg_at};
+use super::rollup::{Agg, Buckets, DAY_MS, Level, Source, Term, plan, row_agg_at};
 use super::{Bucket, Incident, Latency, LatencyPoint, Pair, ResultQuery, SqliteStore, StoreError};
 
 /// Which pairs a query covers: `None` (a name never stored) matches nothing.
@@ -52,17 +52,6 @@ impl SqliteStore {
         let max_planned = self.inner.max_planned_ms.load(Ordering::Relaxed);
         let to = if max_planned < to_ms { Level::Day.start(to_ms - 1) + DAY_MS } else { to_ms };
         plan(from_ms, to.max(to_ms), self.kept(), complement)
-    }
-
-    /// The latest result of a pair.
-    pub(crate) fn latest(&self, check: &str, region: &str) -> Result<Option<RunResult>, StoreError> {
-        let query = ResultQuery {
-            check: Some(check.to_owned()),
-            region: Some(region.to_owned()),
-            limit: 1,
-            ..ResultQuery::default()
-        };
-        Ok(self.results(&query)?.into_iter().next())
     }
 
     /// Raw results, newest first (by `planned_at_ms`).
@@ -189,21 +178,10 @@ impl SqliteStore {
         bucket_ms: i64,
         per_region: bool,
     ) -> Result<BTreeMap<(i64, i64), Agg>, StoreError> {
-        let bucket_ms = bucket_ms.max(1);
-        let count = ((to_ms - from_ms).max(0) + bucket_ms - 1) / bucket_ms;
-        let mut terms = Vec::new();
-        for index in 0..count.min(100_000) {
-            let start = from_ms + index * bucket_ms;
-            terms.extend(self.window_plan(start, (start + bucket_ms).min(to_ms), false));
-        }
+        let buckets = Buckets { from_ms, to_ms, bucket_ms: bucket_ms.max(1), per_region };
+        let terms = buckets.terms(|start, end| self.window_plan(start, end, false));
         let mut out: BTreeMap<(i64, i64), Agg> = BTreeMap::new();
-        self.scan(conn, terms, filter, |sign, (_, region, at, agg)| {
-            if at < from_ms || at >= to_ms {
-                return;
-            }
-            let key = ((at - from_ms) / bucket_ms, if per_region { region } else { 0 });
-            out.entry(key).or_default().combine(&agg, sign);
-        })?;
+        self.scan(conn, terms, filter, |sign, (_, region, at, agg)| buckets.add(&mut out, sign, region, at, &agg))?;
         Ok(out)
     }
 

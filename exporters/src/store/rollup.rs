@@ -113,6 +113,49 @@ impl Agg {
     }
 }
 
+/// A window cut in buckets, for the per-bucket aggregates both backends compute: which rollup terms to read, and
+/// which bucket each row falls in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Buckets {
+    /// The window's start.
+    pub from_ms: i64,
+    /// Its end (excluded).
+    pub to_ms: i64,
+    /// The bucket width (at least 1).
+    pub bucket_ms: i64,
+    /// Keyed by region too, or all regions together (region 0).
+    pub per_region: bool,
+}
+
+impl Buckets {
+    /// The terms to read: `window(start, end)` of every bucket (at most 100,000 buckets).
+    pub(crate) fn terms(&self, mut window: impl FnMut(i64, i64) -> Vec<Term>) -> Vec<Term> {
+        let count = ((self.to_ms - self.from_ms).max(0) + self.bucket_ms - 1) / self.bucket_ms;
+        let mut terms = Vec::new();
+        for index in 0..count.min(100_000) {
+            let start = self.from_ms + index * self.bucket_ms;
+            terms.extend(window(start, (start + self.bucket_ms).min(self.to_ms)));
+        }
+        terms
+    }
+
+    /// Adds a row (`sign` 1) or takes it away (-1) in the bucket of `at`; rows outside the window are skipped.
+    pub(crate) fn add(
+        &self,
+        out: &mut std::collections::BTreeMap<(i64, i64), Agg>,
+        sign: i64,
+        region: i64,
+        at: i64,
+        agg: &Agg,
+    ) {
+        if at < self.from_ms || at >= self.to_ms {
+            return;
+        }
+        let key = ((at - self.from_ms) / self.bucket_ms, if self.per_region { region } else { 0 });
+        out.entry(key).or_default().combine(agg, sign);
+    }
+}
+
 /// Every bucket of `bucket_ms` from `from_ms` to `to_ms` out of a series keyed by (bucket index, 0), empty ones
 /// included (at most 100,000).
 pub(crate) fn buckets(

@@ -19,10 +19,6 @@ impl Store for SqliteStore {
         SqliteStore::totals(self)
     }
 
-    fn latest(&self, check: &str, region: &str) -> Result<Option<RunResult>, StoreError> {
-        SqliteStore::latest(self, check, region)
-    }
-
     fn latest_runs(&self) -> Result<Vec<LatestRun>, StoreError> {
         SqliteStore::latest_runs(self)
     }

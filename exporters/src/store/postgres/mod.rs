@@ -229,16 +229,6 @@ impl Store for PostgresStore {
         Ingested { accepted: load(&self.shared.accepted), duplicates: load(&self.shared.duplicates) }
     }
 
-    fn latest(&self, check: &str, region: &str) -> Result<Option<RunResult>, StoreError> {
-        let query = ResultQuery {
-            check: Some(check.to_owned()),
-            region: Some(region.to_owned()),
-            limit: 1,
-            ..ResultQuery::default()
-        };
-        Ok(self.results(&query)?.into_iter().next())
-    }
-
     fn latest_runs(&self) -> Result<Vec<LatestRun>, StoreError> {
         self.run(|shared| async move { query::latest_runs(&shared).await })
     }

@@ -13,7 +13,7 @@ use tokio_postgres::types::ToSql;
 use super::{Failure, Shared};
 use crate::store::codec::{Histogram, decode_body, decode_phases};
 use crate::store::query::Filter;
-use crate::store::rollup::{Agg, DAY_MS, Kept, Level, Source, Term, plan};
+use crate::store::rollup::{Agg, Buckets, DAY_MS, Kept, Level, Source, Term, plan};
 use crate::store::{
     Bucket, HourLatency, Incident, Latency, LatencyPoint, LatestRun, Pair, ResultQuery, StoreError, Uptime, UptimeQuery,
 };
@@ -428,22 +428,10 @@ async fn series(
     (from_ms, to_ms, bucket_ms): (i64, i64, i64),
     per_region: bool,
 ) -> Result<BTreeMap<(i64, i64), Agg>, Failure> {
-    let bucket_ms = bucket_ms.max(1);
-    let count = ((to_ms - from_ms).max(0) + bucket_ms - 1) / bucket_ms;
-    let mut terms = Vec::new();
-    for index in 0..count.min(100_000) {
-        let start = from_ms + index * bucket_ms;
-        terms.extend(window_plan(snapshot, start, (start + bucket_ms).min(to_ms), false));
-    }
+    let buckets = Buckets { from_ms, to_ms, bucket_ms: bucket_ms.max(1), per_region };
+    let terms = buckets.terms(|start, end| window_plan(snapshot, start, end, false));
     let mut out: BTreeMap<(i64, i64), Agg> = BTreeMap::new();
-    scan(tx, terms, filter, |sign, region, at, agg| {
-        if at < from_ms || at >= to_ms {
-            return;
-        }
-        let key = ((at - from_ms) / bucket_ms, if per_region { region } else { 0 });
-        out.entry(key).or_default().combine(&agg, sign);
-    })
-    .await?;
+    scan(tx, terms, filter, |sign, region, at, agg| buckets.add(&mut out, sign, region, at, &agg)).await?;
     Ok(out)
 }
 
