@@ -377,6 +377,32 @@ fn three_replicas_lose_no_run_when_the_leader_or_a_prober_s_replica_is_killed() 
             .get(victim, "/api/v1/cluster")
             .is_some_and(|(_, view)| view["members"].as_array().is_some_and(|members| members.len() == 3))
     });
+
+    // A token made and revoked against the running cluster: every replica takes it, then every one refuses it.
+    let reader = cluster.token(&["--admin"]);
+    let store = |args: &[&str]| {
+        let output = processes::command().args(["token"]).args(args).args(["--store", &cluster.url]).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let status_with = |index: usize, token: &str| {
+        let url = format!("https://localhost:{}/api/v1/version", cluster.ports[index]);
+        cluster.client.as_ref().unwrap().get(url).bearer_auth(token).send().map_or(0, |r| r.status().as_u16())
+    };
+    for index in 0..3 {
+        assert_eq!(status_with(index, &reader), 200, "replica r{index} takes a token made a moment ago");
+    }
+    let listed = store(&["list"]);
+    assert!(!listed.contains(&reader), "a token is never listed: {listed}");
+    let id = listed.lines().last().and_then(|line| line.split_whitespace().next()).unwrap().to_owned();
+    assert!(store(&["revoke", &id]).starts_with(&format!("revoked {id}")));
+    assert!(!store(&["list"]).contains(&id), "revoked tokens are not listed");
+    cluster.wait("every replica refuses the revoked token", Duration::from_secs(5), |cluster| {
+        (0..3).all(|index| {
+            let url = format!("https://localhost:{}/api/v1/version", cluster.ports[index]);
+            cluster.client.as_ref().unwrap().get(url).bearer_auth(&reader).send().is_ok_and(|r| r.status() == 401)
+        })
+    });
 }
 
 #[test]
