@@ -8,6 +8,7 @@
 
 pub mod chromium;
 pub mod container;
+pub mod garage;
 pub mod postgres;
 pub mod stores;
 

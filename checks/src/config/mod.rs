@@ -6,6 +6,7 @@ pub mod dashboard;
 mod error;
 pub mod exporters;
 mod load;
+pub mod objects;
 mod path;
 pub mod reference;
 pub mod spec;
@@ -51,6 +52,8 @@ pub struct Config {
     pub probe_health: alerting::ProbeHealth,
     /// The dashboard and the status page.
     pub dashboard: dashboard::Dashboard,
+    /// The object store, if one is set.
+    pub objects: Option<objects::Objects>,
 }
 
 /// How the scheduler spreads checks over probers.

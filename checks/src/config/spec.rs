@@ -40,6 +40,9 @@ pub struct RawFile {
     pub probe_health: Option<Deferred<alerting::RawProbeHealth>>,
     /// The dashboard's title and read token, and the public status page. At most one file may set it.
     pub dashboard: Option<Deferred<super::dashboard::RawDashboard>>,
+    /// The object store (a bucket) for what must outlive a machine: screenshots, the archive of old results,
+    /// backups of the embedded store. At most one file may set it.
+    pub objects: Option<Deferred<super::objects::RawObjectsSetting>>,
 }
 
 /// How the scheduler spreads checks over probers.

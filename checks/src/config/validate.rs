@@ -146,27 +146,12 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         &mut warnings,
     );
     let check_names: Vec<&str> = checks.iter().map(|check| check.name.as_str()).collect();
-    let mut dashboard: Option<(usize, super::dashboard::Dashboard)> = None;
-    for &index in &shaped_files {
-        let file = &files[index];
-        let mut cx = Ctx::new(&file.name, &file.root);
-        if cx.node(&Path::root().key("dashboard")).is_none() {
-            continue;
-        }
-        if let Some((first, _)) = &dashboard {
-            let at = files[*first].root.key_mark("dashboard").unwrap_or_default();
-            cx.error_at_key(
-                &Path::root().key("dashboard"),
-                format!("dashboard is already set in {}:{}:{}", files[*first].name, at.line, at.col),
-            );
-        } else if let Some(parsed) = super::dashboard::validate_dashboard(&mut cx, &check_names) {
-            dashboard = Some((index, parsed));
-        }
-        errors.append(&mut cx.errors);
-        secrets.append(&mut cx.secrets);
-        warnings.append(&mut cx.warnings);
-    }
-    let dashboard = dashboard.map(|(_, dashboard)| dashboard).unwrap_or_default();
+    let mut found = Found { errors: &mut errors, secrets: &mut secrets, warnings: &mut warnings };
+    let dashboard = set_once(files, &shaped_files, "dashboard", &mut found, |cx| {
+        super::dashboard::validate_dashboard(cx, &check_names)
+    })
+    .unwrap_or_default();
+    let objects = set_once(files, &shaped_files, "objects", &mut found, super::objects::validate_objects);
     if !errors.is_empty() {
         return (Err(ConfigErrors(errors).sorted()), secrets);
     }
@@ -188,8 +173,48 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         notifiers,
         probe_health,
         dashboard,
+        objects,
     };
     (Ok(config), secrets)
+}
+
+/// Where the validation of a section puts what it finds.
+struct Found<'a> {
+    errors: &'a mut Vec<super::ConfigError>,
+    secrets: &'a mut Vec<SecretRef>,
+    warnings: &'a mut Vec<super::ConfigError>,
+}
+
+/// Validates a top-level section that at most one file may set: the first file setting it gives its value,
+/// any other file setting it is an error naming the first.
+fn set_once<T>(
+    files: &[SourceFile],
+    shaped: &[usize],
+    key: &str,
+    found: &mut Found<'_>,
+    mut validate: impl FnMut(&mut Ctx<'_>) -> Option<T>,
+) -> Option<T> {
+    let mut first: Option<(usize, Option<T>)> = None;
+    for &index in shaped {
+        let file = &files[index];
+        let mut cx = Ctx::new(&file.name, &file.root);
+        if cx.node(&Path::root().key(key)).is_none() {
+            continue;
+        }
+        if let Some((at_file, _)) = &first {
+            let at = files[*at_file].root.key_mark(key).unwrap_or_default();
+            cx.error_at_key(
+                &Path::root().key(key),
+                format!("{key} is already set in {}:{}:{}", files[*at_file].name, at.line, at.col),
+            );
+        } else {
+            first = Some((index, validate(&mut cx)));
+        }
+        found.errors.append(&mut cx.errors);
+        found.secrets.append(&mut cx.secrets);
+        found.warnings.append(&mut cx.warnings);
+    }
+    first.and_then(|(_, value)| value)
 }
 
 fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Place)>) {
