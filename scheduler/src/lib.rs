@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod api;
 pub mod assign;
+pub mod backup;
 pub mod cluster;
 pub mod config;
 pub mod files;

@@ -92,6 +92,7 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
         plan.generation,
     );
     alerting(&mut out, shared);
+    shared.backups.render(&mut out);
     out
 }
 

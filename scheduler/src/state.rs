@@ -80,6 +80,8 @@ pub struct Shared {
     cluster: OnceLock<Arc<Cluster>>,
     /// When the owners were last recorded, unix ms.
     owners_since_ms: AtomicI64,
+    /// The embedded store's backups to the bucket (their series in `/metrics`).
+    pub backups: Arc<crate::backup::Status>,
 }
 
 #[derive(Debug)]
@@ -170,6 +172,7 @@ impl Shared {
             stopping,
             cluster: OnceLock::new(),
             owners_since_ms: AtomicI64::new(i64::MIN),
+            backups: Arc::default(),
         }
     }
 

@@ -3,12 +3,13 @@
 //! `docs/design.md`, "The store interface".
 
 use std::fmt;
+use std::path::Path;
 
 use probenet_checks::wire::RunResult;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Pruned, ResultQuery, StoreError,
-    Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Pruned, ResultQuery, Snapshot,
+    StoreError, Uptime, UptimeQuery,
 };
 
 /// A result store: raw results, rollups, incidents and artifacts of every (check, region) pair.
@@ -101,6 +102,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn stored_since(&self, from_ms: i64, limit: usize) -> Result<Vec<(i64, RunResult)>, StoreError> {
         let _ = (from_ms, limit);
         Err(StoreError::Unsupported("results by arrival"))
+    }
+
+    /// Copies the database into `file` (which must not exist), consistent as of one commit, while ingest goes
+    /// on: the embedded store's online backup (the scheduler uploads it to the bucket). Stores that keep their
+    /// data in a server of their own (PostgreSQL, backed up by its tools) answer [`StoreError::Unsupported`].
+    fn backup_into(&self, file: &Path) -> Result<Snapshot, StoreError> {
+        let _ = file;
+        Err(StoreError::Unsupported("online backup"))
     }
 
     /// Applies retention as of `now_ms`: raw results and their artifacts, rollups, closed incidents.

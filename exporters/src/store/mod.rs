@@ -8,6 +8,7 @@
 //! through `tokio::task::spawn_blocking`.
 
 mod artifacts;
+mod backup;
 pub mod body;
 pub mod codec;
 pub mod incidents;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
+pub use backup::Snapshot;
 pub use interface::Store;
 pub use overview::{HourLatency, LatestRun};
 pub use postgres::PostgresStore;

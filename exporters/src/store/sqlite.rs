@@ -1,10 +1,12 @@
 //! [`SqliteStore`] behind the [`Store`] trait: each method is the embedded store's own query.
 
+use std::path::Path;
+
 use probenet_checks::wire::RunResult;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Pruned, ResultQuery, SqliteStore,
-    Store, StoreError, Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Pruned, ResultQuery, Snapshot,
+    SqliteStore, Store, StoreError, Uptime, UptimeQuery,
 };
 
 impl Store for SqliteStore {
@@ -83,6 +85,10 @@ impl Store for SqliteStore {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(StoreError::Io { what: format!("reading the artifact {path}"), source: error }),
         }
+    }
+
+    fn backup_into(&self, file: &Path) -> Result<Snapshot, StoreError> {
+        SqliteStore::backup_into(self, file)
     }
 
     fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
