@@ -8,6 +8,7 @@ mod prober;
 mod run;
 mod scheduler;
 mod schema;
+mod store;
 mod token;
 mod up;
 mod validate;
@@ -29,6 +30,8 @@ pub enum Command {
     Scheduler(scheduler::Args),
     /// Manage bearer tokens of probers and of the admin API.
     Token(token::Args),
+    /// The embedded store's backups in the bucket: `store backups` lists them, `store restore` brings one back.
+    Store(store::Args),
     /// Export what the config means for other tools: `export rules` (Prometheus alerting rules).
     Export(export::Args),
     /// Run the checks a scheduler assigns to this machine, in one region, until SIGTERM or Ctrl-C.
@@ -53,6 +56,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Schema(args) => schema::main(&args),
         Command::Scheduler(args) => scheduler::main(args),
         Command::Token(args) => token::main(args),
+        Command::Store(args) => store::main(args),
         Command::Prober(args) => prober::main(&args),
         Command::Export(args) => export::main(&args),
         Command::Install(args) => install::install(args),
