@@ -280,6 +280,7 @@ pub fn check_health(health: &Health, layout: &Layout, components: &[Component], 
         Health::Tcp { address } => std::net::TcpStream::connect_timeout(address, Duration::from_secs(2))
             .map(drop)
             .map_err(|error| format!("{address}: {error}")),
+        Health::Periodic => Ok(()),
         Health::Registered { name } => {
             let (status, body) = admin_read(layout, components, http, "/api/v1/probers")?;
             let probers: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
@@ -426,6 +427,16 @@ pub fn apply(plan: &Plan, options: &mut Options<'_>) -> Result<(), ApplyError> {
                 secrets::token(&Scope::Admin, data, &layout.admin_token())?;
             }
             Action::WriteFile { path, mode, contents, .. } => write_file(path, *mode, contents)?,
+            Action::WriteS3Credentials { file, access_key_id, secret_access_key } => {
+                progress(options, &format!("secrets: S3 keys for vmbackup in {}", file.display()));
+                let resolve = |template: &probenet_checks::secret::Template| {
+                    template.resolve(&mut Vec::new()).map(|value| value.trim().to_owned()).map_err(|error| {
+                        ApplyError::Secret(crate::secrets::SecretError::Refused(format!("the bucket's keys for vmbackup: {error}")))
+                    })
+                };
+                let contents = crate::vmbackup::credentials_file(&resolve(access_key_id)?, &resolve(secret_access_key)?);
+                write_file(file, crate::plan::PRIVATE, &contents)?;
+            }
             Action::Start { component } => {
                 if !started_manager {
                     own_files(&layout)?;
@@ -441,7 +452,12 @@ pub fn apply(plan: &Plan, options: &mut Options<'_>) -> Result<(), ApplyError> {
                             run(Command::new("systemctl").arg("daemon-reload"))?;
                         }
                         progress(options, &format!("starting {component}"));
-                        run(Command::new("systemctl").args(["enable", "--now", component]))?;
+                        let unit = plan
+                            .components
+                            .iter()
+                            .find(|spec| spec.name == *component)
+                            .map_or_else(|| component.clone(), crate::local::Component::start_unit);
+                        run(Command::new("systemctl").args(["enable", "--now", &unit]))?;
                     }
                 }
                 started_manager = true;

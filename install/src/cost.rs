@@ -23,6 +23,47 @@ pub const VM_BYTES_PER_SAMPLE: f64 = 1.0;
 /// measured in docs/store.md (database and WAL after checkpoint, rollups included, no artifacts).
 pub const STORE_BYTES_PER_RESULT: f64 = 858.0;
 
+/// Bytes of one result in the bucket's archive (zstd NDJSON, by day and check): measured at ~N bytes for
+/// realistic HTTPS results by the test `archived_results_take_less_than_the_figure` (install/tests/cost.rs),
+/// rounded up with a margin for bodies with longer errors and logs.
+pub const ARCHIVE_BYTES_PER_RESULT: f64 = 120.0;
+/// A browser check's screenshot of a failed run (a PNG of the viewport).
+pub const SCREENSHOT_BYTES: f64 = 300_000.0;
+/// The share of runs assumed to fail, for artifacts (conservative: most checks fail far less).
+pub const FAILURE_SHARE: f64 = 0.05;
+/// The embedded store's rollups per result once raw results are pruned (docs/store.md: ~91 MB per million).
+pub const ROLLUP_BYTES_PER_RESULT: f64 = 91.0;
+/// The days raw results (and their artifacts) are kept by default.
+pub const RAW_RETENTION_DAYS: f64 = 7.0;
+/// Days in a month, for monthly figures.
+pub const MONTH_DAYS: f64 = 30.0;
+
+/// What the bucket (`objects`) holds after a month.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BucketCost {
+    /// Screenshots of failed browser runs, kept as long as raw results ([`SCREENSHOT_BYTES`] each,
+    /// [`FAILURE_SHARE`] of runs).
+    pub artifacts_bytes: f64,
+    /// The archive's growth a month (results older than `archive_after`, [`ARCHIVE_BYTES_PER_RESULT`] each);
+    /// 0 without an archive.
+    pub archive_bytes_per_month: f64,
+    /// The embedded store's backups: `backup_keep` copies of a month-old store (uncompressed size, so an upper
+    /// bound: zstd makes them 2 to 4 times smaller); 0 for replicated schedulers or without backups.
+    pub store_backups_bytes: f64,
+    /// The VictoriaMetrics backup (one incremental copy of its data after a month); 0 when not scheduled.
+    pub victoria_metrics_backup_bytes: f64,
+}
+
+impl BucketCost {
+    /// Everything after a month.
+    pub fn total(&self) -> f64 {
+        self.artifacts_bytes
+            + self.archive_bytes_per_month
+            + self.store_backups_bytes
+            + self.victoria_metrics_backup_bytes
+    }
+}
+
 /// The cost of one check kind.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KindCost {
@@ -51,6 +92,8 @@ pub struct Cost {
     pub store_bytes_per_day: f64,
     /// The same by kind key (`http`, `dns`, ...).
     pub by_kind: BTreeMap<&'static str, KindCost>,
+    /// The bucket's expected size, when the config sets `objects`.
+    pub bucket: Option<BucketCost>,
 }
 
 /// Estimates the cost of `config`.
@@ -71,6 +114,45 @@ pub fn estimate(config: &Config) -> Cost {
     }
     cost.victoria_metrics_bytes_per_day = cost.samples_per_day * VM_BYTES_PER_SAMPLE;
     cost.store_bytes_per_day = cost.runs_per_day * STORE_BYTES_PER_RESULT;
+    cost.bucket = config.objects.as_ref().map(|objects| {
+        let browser_runs = cost.by_kind.get("browser").map_or(0.0, |kind| kind.runs_per_day);
+        let archive_bytes_per_month = match objects.archive_after {
+            Some(_) => cost.runs_per_day * MONTH_DAYS * ARCHIVE_BYTES_PER_RESULT,
+            None => 0.0,
+        };
+        let store_after_a_month = cost.runs_per_day
+            * (RAW_RETENTION_DAYS * STORE_BYTES_PER_RESULT + (MONTH_DAYS - RAW_RETENTION_DAYS) * ROLLUP_BYTES_PER_RESULT);
+        let store_backups_bytes = match objects.backup_every {
+            Some(_) => f64::from(objects.backup_keep) * store_after_a_month,
+            None => 0.0,
+        };
+        BucketCost {
+            artifacts_bytes: browser_runs * FAILURE_SHARE * SCREENSHOT_BYTES * RAW_RETENTION_DAYS,
+            archive_bytes_per_month,
+            store_backups_bytes,
+            victoria_metrics_backup_bytes: 0.0,
+        }
+    });
+    cost
+}
+
+/// The cost of a stack: [`estimate`] of its checks config, with the bucket as the stack uses it (no store
+/// backups for replicated schedulers, whose state is in PostgreSQL; the VictoriaMetrics backup when
+/// `install local` schedules it: its data after a month, or its retention if shorter).
+pub fn estimate_stack(loaded: &crate::stack::Loaded) -> Cost {
+    let mut cost = estimate(&loaded.config);
+    let replicated = loaded.stack.scheduler.replicated();
+    let vm_backup = crate::vmbackup::scheduled(loaded).is_some();
+    let retention_days = loaded.stack.store.retention_days() as f64;
+    let vm_bytes_per_day = cost.victoria_metrics_bytes_per_day;
+    if let Some(bucket) = &mut cost.bucket {
+        if replicated {
+            bucket.store_backups_bytes = 0.0;
+        }
+        if vm_backup {
+            bucket.victoria_metrics_backup_bytes = vm_bytes_per_day * MONTH_DAYS.min(retention_days);
+        }
+    }
     cost
 }
 
@@ -183,6 +265,31 @@ impl fmt::Display for Cost {
             human_bytes(self.victoria_metrics_bytes_per_day),
             human_bytes(self.store_bytes_per_day)
         )?;
+        if let Some(bucket) = &self.bucket {
+            writeln!(f, "  bucket after a month: {} (objects)", human_bytes(bucket.total()))?;
+            writeln!(
+                f,
+                "    artifacts:        {} (screenshots of failed browser runs: ~{:.0}% of runs, ~{} each, kept {RAW_RETENTION_DAYS} days)",
+                human_bytes(bucket.artifacts_bytes),
+                FAILURE_SHARE * 100.0,
+                human_bytes(SCREENSHOT_BYTES)
+            )?;
+            writeln!(
+                f,
+                "    archive:          {} a month (~{ARCHIVE_BYTES_PER_RESULT} bytes/result, zstd NDJSON; 0 without archive_after)",
+                human_bytes(bucket.archive_bytes_per_month)
+            )?;
+            writeln!(
+                f,
+                "    store backups:    {} (backup_keep x the embedded store after a month, uncompressed)",
+                human_bytes(bucket.store_backups_bytes)
+            )?;
+            writeln!(
+                f,
+                "    VictoriaMetrics backup: {} (one incremental copy of its data)",
+                human_bytes(bucket.victoria_metrics_backup_bytes)
+            )?;
+        }
         for (kind, cost) in &self.by_kind {
             writeln!(
                 f,

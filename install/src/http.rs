@@ -45,7 +45,7 @@ impl Get {
                 client_cert: client_cert.clone(),
                 ..Self::new(url.clone())
             }),
-            Health::Registered { .. } | Health::Tcp { .. } => None,
+            Health::Registered { .. } | Health::Tcp { .. } | Health::Periodic => None,
         }
     }
 }

@@ -201,6 +201,21 @@ impl Layout {
         self.at("/etc/systemd/system").join(format!("{unit}.service"))
     }
 
+    /// A systemd timer unit file.
+    pub fn timer_file(&self, unit: &str) -> PathBuf {
+        self.at("/etc/systemd/system").join(format!("{unit}.timer"))
+    }
+
+    /// The S3 keys of vmbackup and vmrestore (AWS shared-credentials format, 0600).
+    pub fn vmbackup_credentials(&self) -> PathBuf {
+        self.secrets_dir().join("vmbackup-credentials")
+    }
+
+    /// The bucket's region for vmbackup and vmrestore (AWS config format).
+    pub fn vmbackup_config(&self) -> PathBuf {
+        self.etc().join("vmbackup").join("aws-config")
+    }
+
     /// The supervisor's component list (without systemd).
     pub fn supervisor_file(&self) -> PathBuf {
         self.etc().join("supervise.json")

@@ -15,6 +15,7 @@ pub mod status;
 pub mod supervise;
 pub mod uninstall;
 pub mod upgrade;
+pub mod vmbackup;
 
 pub mod cost;
 pub mod kubernetes;

@@ -42,6 +42,8 @@ pub enum Role {
     Scheduler,
     /// The local PostgreSQL of replicated schedulers.
     Database,
+    /// A periodic backup of VictoriaMetrics to the bucket (`probenet vmbackup`).
+    Backup,
     /// A prober.
     Prober {
         /// Its region.
@@ -87,6 +89,8 @@ pub enum Health {
         /// The prober's name.
         name: String,
     },
+    /// A periodic job: nothing to wait for (its runs are in its log).
+    Periodic,
 }
 
 impl fmt::Display for Health {
@@ -95,6 +99,7 @@ impl fmt::Display for Health {
             Self::Http { url, .. } => f.write_str(url),
             Self::Tcp { address } => write!(f, "tcp://{address}"),
             Self::Registered { name } => write!(f, "{name} registered with the scheduler"),
+            Self::Periodic => f.write_str("a periodic job: nothing to wait for"),
         }
     }
 }
@@ -122,6 +127,10 @@ pub struct Component {
     pub after: Vec<String>,
     /// How its health is read.
     pub health: Health,
+    /// A periodic job rather than a daemon: it runs every this many seconds (systemd: a oneshot service and
+    /// a timer; the supervisor runs [`Component::supervised`], which repeats on its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_s: Option<u64>,
 }
 
 impl Component {
@@ -150,15 +159,48 @@ impl Component {
         } else {
             unit.push_str("CapabilityBoundingSet=\n");
         }
+        if self.every_s.is_some() {
+            // Started by its timer; a failed run is retried by the next one.
+            unit.push_str("Type=oneshot\n");
+        } else {
+            unit.push_str("Restart=on-failure\nRestartSec=2s\n");
+        }
         unit.push_str(
-            "Restart=on-failure\nRestartSec=2s\nUMask=0077\nNoNewPrivileges=yes\nPrivateTmp=yes\nProtectSystem=strict\n\
-             ProtectHome=yes\n",
+            "UMask=0077\nNoNewPrivileges=yes\nPrivateTmp=yes\nProtectSystem=strict\nProtectHome=yes\n",
         );
         for dir in &self.writable {
             unit.push_str(&format!("ReadWritePaths={}\n", dir.display()));
         }
-        unit.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+        if self.every_s.is_none() {
+            unit.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+        }
         unit
+    }
+
+    /// The systemd timer of a periodic component: first 10 minutes after it starts (at install, at boot),
+    /// then every `every_s` after the last run started.
+    pub fn timer(&self, stack: &str) -> Option<String> {
+        let every = self.every_s?;
+        Some(format!(
+            "# Written by `probenet install local` for the stack {stack:?}; `probenet upgrade` rewrites it.\n\
+             [Unit]\nDescription=probenet {name} every {every}s ({stack})\n\n[Timer]\nUnit={name}.service\n\
+             OnActiveSec=10min\nOnUnitActiveSec={every}s\nAccuracySec=1min\n\n[Install]\nWantedBy=timers.target\n",
+            name = self.name
+        ))
+    }
+
+    /// The component as `probenet supervise` runs it: a periodic one gets `--every SECONDS` and repeats itself.
+    pub fn supervised(&self) -> Component {
+        let mut component = self.clone();
+        if let Some(every) = component.every_s.take() {
+            component.exec.insert(2, format!("--every={every}"));
+        }
+        component
+    }
+
+    /// The unit `systemctl enable --now` starts: the timer of a periodic component, else its service.
+    pub fn start_unit(&self) -> String {
+        if self.every_s.is_some() { format!("{}.timer", self.name) } else { self.name.clone() }
     }
 }
 
@@ -194,6 +236,7 @@ pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
         net_raw: false,
         after: Vec::new(),
         health,
+        every_s: None,
     };
     let store_url = format!("https://{}", crate::files::loopback(stack.store.listen));
     if stack.store.kind == StoreKind::VictoriaMetrics {
@@ -373,6 +416,7 @@ pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
         prober.after.clone_from(&scheduler_names);
         out.push(prober);
     }
+    out.extend(crate::vmbackup::component(loaded, layout));
     out
 }
 
@@ -538,6 +582,7 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
         });
     }
     actions.extend(crate::files::config_files(loaded, layout));
+    actions.extend(crate::vmbackup::files(loaded, layout));
     match manager {
         ServiceManager::Systemd => {
             for component in &components {
@@ -547,10 +592,19 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
                     purpose: format!("systemd unit of {}", component.name),
                     contents: component.unit(&stack.name),
                 });
+                if let Some(timer) = component.timer(&stack.name) {
+                    actions.push(Action::WriteFile {
+                        path: layout.timer_file(&component.name),
+                        mode: PUBLIC,
+                        purpose: format!("systemd timer of {}", component.name),
+                        contents: timer,
+                    });
+                }
             }
         }
         ServiceManager::Supervisor => {
-            let mut contents = serde_json::to_string_pretty(&components).unwrap_or_default();
+            let supervised: Vec<Component> = components.iter().map(Component::supervised).collect();
+            let mut contents = serde_json::to_string_pretty(&supervised).unwrap_or_default();
             contents.push('\n');
             actions.push(Action::WriteFile {
                 path: layout.supervisor_file(),
@@ -577,6 +631,6 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
         target: Target::Local(manager),
         steps: actions.into_iter().map(|action| Step { action, change: Change::Unknown }).collect(),
         components,
-        cost: crate::cost::estimate(&loaded.config),
+        cost: crate::cost::estimate_stack(loaded),
     }
 }

@@ -146,6 +146,16 @@ pub enum Action {
         /// Its contents (never a secret value: secrets are referenced by file).
         contents: String,
     },
+    /// Write the bucket's S3 keys for vmbackup and vmrestore as an AWS shared-credentials file (0600), resolving
+    /// the config's secret references when carried out (the plan holds only the references).
+    WriteS3Credentials {
+        /// The credentials file.
+        file: PathBuf,
+        /// The access key id's reference.
+        access_key_id: probenet_checks::secret::Template,
+        /// The secret access key's reference.
+        secret_access_key: probenet_checks::secret::Template,
+    },
     /// Start a component (enable and start its unit, or have the supervisor start it).
     Start {
         /// The component's name.
@@ -285,6 +295,16 @@ fn change_of(action: &Action) -> Change {
                 Change::Create
             }
         }
+        Action::WriteS3Credentials { file, access_key_id, secret_access_key } => {
+            let wanted = access_key_id.resolve(&mut Vec::new()).and_then(|id| {
+                secret_access_key.resolve(&mut Vec::new()).map(|key| crate::vmbackup::credentials_file(&id, &key))
+            });
+            match (wanted, std::fs::read(file)) {
+                (Ok(wanted), Ok(old)) if old == wanted.as_bytes() => Change::Keep,
+                (_, Ok(_)) => Change::Update,
+                _ => Change::Create,
+            }
+        }
         Action::WriteFile { path, contents, .. } => match std::fs::read(path) {
             Ok(old) if old == contents.as_bytes() => Change::Keep,
             Ok(_) => Change::Update,
@@ -389,6 +409,15 @@ impl fmt::Display for Describe<'_> {
             Action::WriteFile { path, mode: m, purpose, contents } => {
                 write!(f, "{} {} ({}, {} bytes): {purpose}", verb("write"), path.display(), mode(*m), contents.len())
             }
+            Action::WriteS3Credentials { file, access_key_id, secret_access_key } => write!(
+                f,
+                "{} S3 keys for vmbackup and vmrestore ({} and {}) in {} ({})",
+                verb("write"),
+                access_key_id.display_form(),
+                secret_access_key.display_form(),
+                file.display(),
+                mode(PRIVATE)
+            ),
             Action::Start { component } => write!(f, "start {component}"),
             Action::WaitHealthy { component, health } => write!(f, "wait until {component} is healthy ({health})"),
             Action::Object { file, kind, name, .. } => write!(f, "{kind} {name} in {file}"),

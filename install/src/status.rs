@@ -78,7 +78,7 @@ impl Status {
 fn version(component: &Component) -> String {
     let Some(program) = component.exec.first() else { return String::new() };
     let package = match component.role {
-        Role::Store | Role::Vmalert => Some("victoria-metrics"),
+        Role::Store | Role::Vmalert | Role::Backup => Some("victoria-metrics"),
         Role::Alertmanager => Some("prometheus-alertmanager"),
         Role::Database => return package_version(crate::local::POSTGRES_PACKAGE),
         Role::Scheduler | Role::Prober { .. } => None,

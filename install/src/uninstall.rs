@@ -74,11 +74,14 @@ pub fn uninstall(plan: &Plan, layout: &Layout, purge: bool) -> Result<Vec<PathBu
         Target::Local(ServiceManager::Systemd) => {
             for component in plan.components.iter().rev() {
                 let _ = Command::new("systemctl")
-                    .args(["disable", "--now", &component.name])
+                    .args(["disable", "--now", &component.start_unit()])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .status();
                 remove(&layout.unit_file(&component.name), &mut removed)?;
+                if component.every_s.is_some() {
+                    remove(&layout.timer_file(&component.name), &mut removed)?;
+                }
             }
             let _ = Command::new("systemctl").arg("daemon-reload").stderr(Stdio::null()).status();
         }

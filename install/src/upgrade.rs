@@ -90,6 +90,8 @@ pub fn upgrade(plan: &Plan, new_binary: &std::path::Path, options: &mut Options<
         .components
         .iter()
         .filter(|component| component.exec.first().is_some_and(|program| *program == binary.display().to_string()))
+        // A periodic job under systemd runs the new binary at its next run; restarting it would run it now.
+        .filter(|component| component.every_s.is_none() || manager == ServiceManager::Supervisor)
         .collect();
     let mut restarted: Vec<&Component> = Vec::new();
     for component in &ours {

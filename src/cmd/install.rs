@@ -108,6 +108,29 @@ pub struct UninstallArgs {
     purge: bool,
 }
 
+/// `probenet vmbackup`.
+#[derive(Debug, clap::Args)]
+pub struct VmbackupArgs {
+    /// VictoriaMetrics' base URL (its /snapshot/create and /snapshot/delete).
+    #[arg(long, value_name = "URL")]
+    store: String,
+    /// The CA of its certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// The basic-auth user.
+    #[arg(long, value_name = "NAME", requires = "password_file")]
+    user: Option<String>,
+    /// The file holding the basic-auth password.
+    #[arg(long, value_name = "FILE", requires = "user")]
+    password_file: Option<PathBuf>,
+    /// Repeat every this many seconds (as `probenet supervise` runs it); without it, one backup (systemd's timer).
+    #[arg(long, value_name = "SECONDS")]
+    every: Option<u64>,
+    /// vmbackup and its flags (`-snapshotName` is added).
+    #[arg(last = true, required = true, value_name = "VMBACKUP")]
+    vmbackup: Vec<String>,
+}
+
 /// The HTTP client: reqwest over rustls, one client per request (health checks are few).
 struct Client {
     runtime: tokio::runtime::Runtime,
@@ -369,4 +392,35 @@ pub fn uninstall(args: &UninstallArgs) -> ExitCode {
         Ok(ExitCode::SUCCESS)
     };
     run().unwrap_or_else(|code| code)
+}
+
+/// `probenet vmbackup`: a VictoriaMetrics backup of a local install (a snapshot, vmbackup of it, the snapshot
+/// deleted), once or every `--every` seconds. Exits 1 when the (last) backup failed.
+pub fn vmbackup(args: &VmbackupArgs) -> ExitCode {
+    let client = match Client::new() {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("probenet: cannot start the HTTP client: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let job = probenet_install::vmbackup::Job {
+        store: args.store.clone(),
+        ca: args.ca.clone(),
+        basic_auth: args.user.clone().zip(args.password_file.clone()),
+        vmbackup: args.vmbackup.clone(),
+        timeout: probenet_install::vmbackup::TIMEOUT,
+    };
+    let mut stdout = std::io::stdout();
+    loop {
+        let done = probenet_install::vmbackup::run(&job, &client, &mut stdout);
+        if let Err(error) = &done {
+            eprintln!("probenet: vmbackup failed: {error}");
+        }
+        let Some(every) = args.every else {
+            return if done.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        };
+        // Until the supervisor stops it (SIGTERM).
+        std::thread::sleep(Duration::from_secs(every.max(60)));
+    }
 }

@@ -46,6 +46,8 @@ pub enum Command {
     Upgrade(install::UpgradeArgs),
     /// Remove what `probenet install local` created (the data only with --purge).
     Uninstall(install::UninstallArgs),
+    /// Back up a local install's VictoriaMetrics with vmbackup (run by its timer, or by the supervisor).
+    Vmbackup(install::VmbackupArgs),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -64,6 +66,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Status(args) => install::status(&args),
         Command::Upgrade(args) => install::upgrade(&args),
         Command::Uninstall(args) => install::uninstall(&args),
+        Command::Vmbackup(args) => install::vmbackup(&args),
     }
 }
 
