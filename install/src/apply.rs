@@ -202,6 +202,22 @@ pub fn install_binary(from: &Path, to: &Path) -> Result<(), ApplyError> {
     fs::rename(&temporary, to).map_err(io(to))
 }
 
+/// Writes the bucket's S3 keys (resolved from the config's references) as an AWS shared-credentials file,
+/// 0600. Errors name the reference, never a value.
+pub fn write_s3_credentials(
+    file: &Path,
+    access_key_id: &probenet_checks::secret::Template,
+    secret_access_key: &probenet_checks::secret::Template,
+) -> Result<(), ApplyError> {
+    let resolve = |template: &probenet_checks::secret::Template| {
+        template.resolve(&mut Vec::new()).map(|value| value.trim().to_owned()).map_err(|error| {
+            ApplyError::Secret(crate::secrets::SecretError::Refused(format!("the bucket's keys for vmbackup: {error}")))
+        })
+    };
+    let contents = crate::vmbackup::credentials_file(&resolve(access_key_id)?, &resolve(secret_access_key)?);
+    write_file(file, crate::plan::PRIVATE, &contents)
+}
+
 /// A scheduler's base URL for its API, from its health check.
 pub fn api_of(component: &Component) -> Option<String> {
     match &component.health {
@@ -429,13 +445,7 @@ pub fn apply(plan: &Plan, options: &mut Options<'_>) -> Result<(), ApplyError> {
             Action::WriteFile { path, mode, contents, .. } => write_file(path, *mode, contents)?,
             Action::WriteS3Credentials { file, access_key_id, secret_access_key } => {
                 progress(options, &format!("secrets: S3 keys for vmbackup in {}", file.display()));
-                let resolve = |template: &probenet_checks::secret::Template| {
-                    template.resolve(&mut Vec::new()).map(|value| value.trim().to_owned()).map_err(|error| {
-                        ApplyError::Secret(crate::secrets::SecretError::Refused(format!("the bucket's keys for vmbackup: {error}")))
-                    })
-                };
-                let contents = crate::vmbackup::credentials_file(&resolve(access_key_id)?, &resolve(secret_access_key)?);
-                write_file(file, crate::plan::PRIVATE, &contents)?;
+                write_s3_credentials(file, access_key_id, secret_access_key)?;
             }
             Action::Start { component } => {
                 if !started_manager {

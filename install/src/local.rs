@@ -165,9 +165,7 @@ impl Component {
         } else {
             unit.push_str("Restart=on-failure\nRestartSec=2s\n");
         }
-        unit.push_str(
-            "UMask=0077\nNoNewPrivileges=yes\nPrivateTmp=yes\nProtectSystem=strict\nProtectHome=yes\n",
-        );
+        unit.push_str("UMask=0077\nNoNewPrivileges=yes\nPrivateTmp=yes\nProtectSystem=strict\nProtectHome=yes\n");
         for dir in &self.writable {
             unit.push_str(&format!("ReadWritePaths={}\n", dir.display()));
         }

@@ -133,7 +133,10 @@ pub fn files(loaded: &Loaded, layout: &Layout) -> Vec<Action> {
     }
     if let (Some(access_key_id), Some(secret_access_key)) = (&objects.access_key_id, &objects.secret_access_key) {
         let region = objects.region.clone().unwrap_or_else(|| "us-east-1".to_owned());
-        actions.push(Action::CreateDir { path: layout.vmbackup_config().parent().map(Path::to_owned).unwrap_or_default(), mode: 0o750 });
+        actions.push(Action::CreateDir {
+            path: layout.vmbackup_config().parent().map(Path::to_owned).unwrap_or_default(),
+            mode: 0o750,
+        });
         actions.push(Action::WriteFile {
             path: layout.vmbackup_config(),
             mode: PUBLIC,

@@ -86,7 +86,7 @@ fn directory_bucket(dir: &Path) -> Bucket {
 /// The bucket of a Garage node, through the config's `objects` section (keys by `${file:...}`).
 fn garage_bucket(garage: &Garage, dir: &Path, prefix: &str) -> Bucket {
     let yaml = format!(
-        "{}regions: [eu]\nchecks:\n  - name: web\n    http: {{url: \"http://127.0.0.1:9/\"}}\n",
+        "{}regions:\n  eu: {{}}\nchecks:\n  - name: web\n    http: {{url: \"http://127.0.0.1:9/\"}}\n",
         garage.objects_yaml(dir, prefix)
     );
     let file = dir.join("probenet.yaml");
@@ -130,9 +130,10 @@ async fn a_backup_taken_while_ingesting_restores_whole_batches_equal_to_the_stor
     let bucket = directory_bucket(&dir.path().join("bucket"));
     let status = Status::default();
     let acked_before = acked.load(Ordering::SeqCst);
-    let manifest = backup::backup_once(&shared, &bucket, &schedule(&dir.path().join("work"), 7, Duration::ZERO), &status)
-        .await
-        .unwrap();
+    let manifest =
+        backup::backup_once(&shared, &bucket, &schedule(&dir.path().join("work"), 7, Duration::ZERO), &status)
+            .await
+            .unwrap();
     let acked_after = acked.load(Ordering::SeqCst);
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
@@ -167,12 +168,11 @@ async fn a_backup_taken_while_ingesting_restores_whole_batches_equal_to_the_stor
     );
     // Equal to the store's results of those batches, and its rollups agree with its raw rows.
     let cut = BASE_MS + batches * (PER_BATCH / CHECKS) * 1000;
-    let original = store
-        .results(&ResultQuery { until_ms: Some(cut), limit: 10_000_000, ..ResultQuery::default() })
-        .unwrap();
+    let original =
+        store.results(&ResultQuery { until_ms: Some(cut), limit: 10_000_000, ..ResultQuery::default() }).unwrap();
     assert_eq!(copied, original);
-    let uptime = Store::uptime(&copy, &UptimeQuery { from_ms: 0, to_ms: i64::MAX / 2, ..UptimeQuery::default() })
-        .unwrap();
+    let uptime =
+        Store::uptime(&copy, &UptimeQuery { from_ms: 0, to_ms: i64::MAX / 2, ..UptimeQuery::default() }).unwrap();
     assert_eq!(uptime.iter().map(|pair| pair.runs).sum::<i64>(), batches * PER_BATCH);
     let at_cut = Store::uptime(&store, &UptimeQuery { from_ms: 0, to_ms: cut, ..UptimeQuery::default() }).unwrap();
     assert_eq!(uptime, at_cut, "uptime of the copy equals the store's up to the copy's last batch");
@@ -192,10 +192,14 @@ async fn a_corrupted_backup_is_refused_and_nothing_is_restored() {
     store.ingest(batch(0)).unwrap();
     let bucket_dir = dir.path().join("bucket");
     let bucket = directory_bucket(&bucket_dir);
-    let manifest =
-        backup::backup_once(&store, &bucket, &schedule(&dir.path().join("work"), 7, Duration::ZERO), &Status::default())
-            .await
-            .unwrap();
+    let manifest = backup::backup_once(
+        &store,
+        &bucket,
+        &schedule(&dir.path().join("work"), 7, Duration::ZERO),
+        &Status::default(),
+    )
+    .await
+    .unwrap();
     let name = backup::name_at(manifest.taken_at_ms);
     let object = bucket_dir.join(backup::FOLDER).join(&name).join(backup::OBJECT);
     let mut bytes = std::fs::read(&object).unwrap();

@@ -99,7 +99,10 @@ pub fn main(args: Args) -> ExitCode {
                         restored.manifest.db_bytes,
                         restored.dir.display()
                     );
-                    println!("run the scheduler on it: probenet scheduler --store sqlite:{} ...", restored.dir.display());
+                    println!(
+                        "run the scheduler on it: probenet scheduler --store sqlite:{} ...",
+                        restored.dir.display()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(error) => {

@@ -18,6 +18,8 @@ pub struct Store {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// Its data directory.
+    pub data: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -76,19 +78,25 @@ pub async fn prometheus(scrape_target: Option<&str>) -> Store {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|error| panic!("starting prometheus: {error}"));
-    let mut store = Store { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+    let mut store = Store { child, base: format!("http://127.0.0.1:{port}"), data: dir.path().join("data"), _dir: dir };
     wait_ready(&mut store, "/-/ready").await;
     store
 }
 
 /// VictoriaMetrics (single node), queries answering up to the present (no latency offset).
 pub async fn victoria_metrics() -> Store {
+    victoria_metrics_on(None).await
+}
+
+/// VictoriaMetrics on a given data directory (such as one `vmrestore` filled), else on a new one.
+pub async fn victoria_metrics_on(data: Option<&Path>) -> Store {
     let bin = binary("/usr/bin/victoria-metrics");
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("tempdir: {error}"));
+    let data = data.map_or_else(|| dir.path().join("data"), Path::to_owned);
     let port = free_port();
     let child = Command::new(bin)
         .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-        .arg(format!("-storageDataPath={}", dir.path().join("data").display()))
+        .arg(format!("-storageDataPath={}", data.display()))
         .arg("-search.latencyOffset=0s")
         .arg("-search.disableCache")
         .arg("-loggerLevel=ERROR")
@@ -96,7 +104,7 @@ pub async fn victoria_metrics() -> Store {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|error| panic!("starting victoria-metrics: {error}"));
-    let mut store = Store { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+    let mut store = Store { child, base: format!("http://127.0.0.1:{port}"), data, _dir: dir };
     wait_ready(&mut store, "/health").await;
     store
 }
@@ -166,7 +174,7 @@ pub async fn alertmanager_with(config: &str) -> Store {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|error| panic!("starting alertmanager: {error}"));
-    let mut store = Store { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+    let mut store = Store { child, base: format!("http://127.0.0.1:{port}"), data: dir.path().join("data"), _dir: dir };
     wait_ready(&mut store, "/-/ready").await;
     store
 }

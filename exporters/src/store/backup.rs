@@ -40,9 +40,11 @@ impl SqliteStore {
             });
         }
         let source_path = self.inner.dir.join(DB_FILE);
-        let source =
-            Connection::open_with_flags(&source_path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(StoreError::sqlite(what("opening the database")))?;
+        let source = Connection::open_with_flags(
+            &source_path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(StoreError::sqlite(what("opening the database")))?;
         source.busy_timeout(Duration::from_secs(10)).map_err(StoreError::sqlite(what("configuring")))?;
         source.pragma_update(None, "query_only", true).map_err(StoreError::sqlite(what("configuring")))?;
         // One read transaction for the whole copy: every step reads the same snapshot.

@@ -102,11 +102,16 @@ pub async fn restore(bucket: &Bucket, name: Option<&str>, into: &Path) -> Result
     let backups = list(bucket).await?;
     let chosen = match name {
         Some(name) => backups.iter().find(|backup| backup.name == name).ok_or_else(|| {
-            RestoreError::NotFound(format!("no backup {name} in {}/{FOLDER} (probenet store backups lists them)", bucket.url()))
+            RestoreError::NotFound(format!(
+                "no backup {name} in {}/{FOLDER} (probenet store backups lists them)",
+                bucket.url()
+            ))
         })?,
-        None => backups.iter().rev().find(|backup| backup.manifest.is_some()).ok_or_else(|| {
-            RestoreError::NotFound(format!("no complete backup in {}/{FOLDER}", bucket.url()))
-        })?,
+        None => backups
+            .iter()
+            .rev()
+            .find(|backup| backup.manifest.is_some())
+            .ok_or_else(|| RestoreError::NotFound(format!("no complete backup in {}/{FOLDER}", bucket.url())))?,
     };
     let Some(manifest) = chosen.manifest.clone() else {
         return Err(RestoreError::NotFound(format!(
@@ -150,7 +155,10 @@ async fn fetch(bucket: &Bucket, name: &str, manifest: &Manifest, work: &Path, in
             if problems.is_empty() { Ok(()) } else { Err(format!("integrity check: {}", problems.join("; "))) }
         })
         .await
-        .map_err(|error| RestoreError::Io { what: "opening the restored store".to_owned(), source: std::io::Error::other(error) })?
+        .map_err(|error| RestoreError::Io {
+            what: "opening the restored store".to_owned(),
+            source: std::io::Error::other(error),
+        })?
     };
     store_check.map_err(|message| RestoreError::Store { name: name.to_owned(), message })?;
     if into.join(DB_FILE).exists() {
@@ -171,8 +179,7 @@ fn decompress(manifest: &Manifest, object: &Path, db: &Path) -> Result<(), Strin
     let file = std::fs::File::open(object).map_err(|error| format!("{}: {error}", object.display()))?;
     let mut reader = Hashing::new(std::io::BufReader::new(file));
     // The object's hash first, over the whole file, before anything is decompressed.
-    std::io::copy(&mut reader, &mut std::io::sink())
-        .map_err(|error| format!("{}: {error}", object.display()))?;
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|error| format!("{}: {error}", object.display()))?;
     let (bytes, sha) = (reader.bytes, reader.hex());
     if bytes != manifest.object_bytes {
         return Err(format!("the object has {bytes} bytes, the manifest says {}", manifest.object_bytes));
