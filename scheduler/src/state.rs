@@ -37,6 +37,8 @@ pub struct Destinations {
     pub outputs: Outputs,
     /// The alert engine.
     pub alerting: Alerting,
+    /// The object store for artifacts, when the config sets one.
+    pub artifacts: Option<Arc<crate::artifacts::Artifacts>>,
 }
 
 /// Everything request handlers and background tasks share.
@@ -54,6 +56,8 @@ pub struct Shared {
     pub outputs: Outputs,
     /// The alert engine and notifiers.
     pub alerting: Alerting,
+    /// The object store for artifacts, when the config sets one.
+    pub artifacts: Option<Arc<crate::artifacts::Artifacts>>,
     /// Accepted tokens.
     pub tokens: Tokens,
     /// Reloads that applied a config.
@@ -131,7 +135,7 @@ impl Shared {
         body_timeout: Duration,
         stopping: watch::Receiver<bool>,
     ) -> Self {
-        let Destinations { store, outputs, alerting } = destinations;
+        let Destinations { store, outputs, alerting, artifacts } = destinations;
         // What probers resume after, from the store: a scheduler restart does not forget it.
         let last_planned: HashMap<String, i64> = store
             .latest_runs()
@@ -157,6 +161,7 @@ impl Shared {
             store,
             outputs,
             alerting,
+            artifacts,
             tokens,
             reloads_ok: AtomicU64::new(0),
             reloads_error: AtomicU64::new(0),

@@ -77,6 +77,7 @@ fn options(data: PathBuf, config: PathBuf, url: &str, name: &str) -> Options {
             replica: ReplicaOptions { name: name.to_owned(), url: String::new(), lease: LEASE },
         }),
         store_dir: None,
+        artifacts_in_database: true,
     }
 }
 
