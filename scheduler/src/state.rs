@@ -396,8 +396,23 @@ impl Shared {
         if !forced && self.lock().stamps == stamps {
             return;
         }
-        let result = Loaded::load(&self.paths);
         let mut inner = self.lock();
+        let result = Loaded::load(&self.paths).and_then(|loaded| {
+            let running = inner.config.config.checks.len();
+            if loaded.config.checks.is_empty() && running > 0 && !loaded.config.checks_written {
+                return Err(probenet_checks::ConfigErrors(vec![probenet_checks::config::ConfigError {
+                    file: self.paths.first().map(|path| path.display().to_string()).unwrap_or_default(),
+                    line: 0,
+                    col: 0,
+                    path: String::new(),
+                    message: format!(
+                        "the new config has no checks and no `checks` key, while {running} run now (a file cut short?); \
+                         write `checks: []` to stop every check"
+                    ),
+                }]));
+            }
+            Ok(loaded)
+        });
         inner.stamps = stamps;
         match result {
             Ok(loaded) if loaded.hash == inner.config.hash => {
