@@ -47,10 +47,20 @@ pub fn open(dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(SqliteStore::open(dir, StoreOptions::default())?))
 }
 
+/// What retention applies to: the store, and the artifacts in the object store when there is one.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// The result store.
+    pub store: Arc<dyn Store>,
+    /// Artifacts in the bucket.
+    pub artifacts: Option<Arc<crate::artifacts::Artifacts>>,
+}
+
 /// Applies retention now and every `every` after, until `stopping` turns true; only while `duty` says so
-/// (replicated schedulers: the leader's duty).
+/// (replicated schedulers: the leader's duty). Artifacts in the bucket go with the raw results they belong
+/// to.
 pub async fn prune_every(
-    store: Arc<dyn Store>,
+    retention: Retention,
     every: Duration,
     duty: impl Fn() -> bool + Send + 'static,
     mut stopping: tokio::sync::watch::Receiver<bool>,
@@ -62,11 +72,21 @@ pub async fn prune_every(
                 () = crate::server::stopped(&mut stopping) => return,
             }
         }
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.prune(crate::time::now_ms())).await {
+        let store = retention.store.clone();
+        let now_ms = crate::time::now_ms();
+        match tokio::task::spawn_blocking(move || store.prune(now_ms)).await {
             Ok(Ok(pruned)) => tracing::debug!(?pruned, "retention applied"),
             Ok(Err(error)) => tracing::warn!(%error, "retention not applied; trying again later"),
             Err(error) => tracing::warn!(%error, "retention task failed"),
+        }
+        if let Some(artifacts) = &retention.artifacts {
+            let raw = i64::try_from(StoreOptions::default().raw_retention.as_millis()).unwrap_or(i64::MAX);
+            match artifacts.prune(now_ms.saturating_sub(raw)).await {
+                Ok(deleted) => tracing::debug!(deleted, "retention applied to the bucket's artifacts"),
+                Err(error) => {
+                    tracing::warn!(%error, "retention not applied to the bucket's artifacts; trying again later")
+                }
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}
