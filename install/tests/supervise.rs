@@ -30,6 +30,7 @@ fn sleeper(name: &str) -> Component {
         net_raw: false,
         after: Vec::new(),
         health: Health::Http { url: "http://127.0.0.1:1/".to_owned(), ca: None, basic_auth: None, client_cert: None },
+        every_s: None,
     }
 }
 
