@@ -14,7 +14,11 @@ use crate::util::processes::{Kill, command, free_port, now_ms, plain_scheduler, 
 
 fn manifests(bucket: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(bucket.join("backups/store")) else { return Vec::new() };
-    entries.filter_map(Result::ok).map(|entry| entry.path().join("manifest.json")).filter(|path| path.exists()).collect()
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("manifest.json"))
+        .filter(|path| path.exists())
+        .collect()
 }
 
 fn get(url: &str, token: Option<&str>) -> Option<String> {
