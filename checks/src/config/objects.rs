@@ -46,8 +46,9 @@ pub struct RawObjects {
     /// `1d`; `probenet archive restore` brings a window back. Raw results are never deleted before they are
     /// archived. Default: no archive.
     pub archive_after: Option<String>,
-    /// How often the embedded store is backed up to the bucket, such as `6h` (default `24h`; `0s` for never).
-    /// Replicated schedulers keep their state in PostgreSQL, which is backed up by its own tools.
+    /// How often the embedded store is backed up to the bucket, such as `6h` (default `24h`; `0s` for never);
+    /// `install local` backs VictoriaMetrics up as often (`s3://` and `file://` buckets). Replicated schedulers
+    /// keep their state in PostgreSQL, which is backed up by its own tools.
     pub backup_every: Option<String>,
     /// How many backups of the embedded store are kept in the bucket (default 7).
     pub backup_keep: Option<u32>,
