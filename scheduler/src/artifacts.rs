@@ -271,13 +271,13 @@ impl Artifacts {
 fn spooled_in(spool: &Path) -> Vec<(String, u64)> {
     let mut found = Vec::new();
     let mut dirs = vec![spool.join(OBJECT_FOLDER)];
-    // Keys are at most four folders deep (artifacts/DAY/CHECK/REGION/FILE): a bounded walk.
+    // Keys are four folders deep (artifacts/DAY/CHECK/REGION/FILE): a bounded walk.
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let Ok(kind) = entry.file_type() else { continue };
             let path = entry.path();
-            if kind.is_dir() && path.strip_prefix(spool).map_or(0, |relative| relative.components().count()) < 4 {
+            if kind.is_dir() && path.strip_prefix(spool).map_or(0, |relative| relative.components().count()) <= 4 {
                 dirs.push(path);
             } else if kind.is_file() {
                 let Some(key) = path.strip_prefix(spool).ok().and_then(|relative| relative.to_str()) else { continue };
