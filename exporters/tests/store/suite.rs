@@ -93,6 +93,7 @@ pub fn queries_are_newest_first_filtered_and_limited(backend: &mut dyn Backend) 
             until_ms,
             only_failures: false,
             limit,
+            oldest_first: false,
         };
         planned(&store.results(&query).unwrap()).into_iter().map(|at| at - T0).collect::<Vec<_>>()
     };
