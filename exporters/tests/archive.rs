@@ -104,7 +104,10 @@ async fn archive_and_restore(bucket: Bucket) {
     assert_eq!(days.len(), 1);
     let (listed, manifest) = &days[0];
     assert_eq!(*listed, day(0));
-    assert_eq!((manifest.format.as_str(), manifest.version, manifest.from_ms, manifest.to_ms), ("probenet-archive", 1, T0, T0 + DAY));
+    assert_eq!(
+        (manifest.format.as_str(), manifest.version, manifest.from_ms, manifest.to_ms),
+        ("probenet-archive", 1, T0, T0 + DAY)
+    );
     let names: Vec<&str> = manifest.checks.iter().map(|file| file.check.as_str()).collect();
     assert_eq!(names, ["api", "web/home"]);
     let web = &manifest.checks[1];

@@ -115,7 +115,8 @@ mod tests {
 
     #[test]
     fn what_is_not_a_date_is_refused() {
-        for text in ["2026-02-30", "2026-13-01", "2026-1-01", "26-12-01", "2026/12/01", "+026-12-01", "1969-12-31", ""] {
+        for text in ["2026-02-30", "2026-13-01", "2026-1-01", "26-12-01", "2026/12/01", "+026-12-01", "1969-12-31", ""]
+        {
             assert!(Day::parse(text).is_err(), "{text}");
         }
         assert_eq!(Day::parse("2026-02-30").unwrap_err(), "\"2026-02-30\" is not a date: that month has no day 30");

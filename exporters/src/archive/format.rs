@@ -92,8 +92,10 @@ pub struct CheckFile {
 impl Manifest {
     /// Parses a manifest read from `key`, refusing one of a newer format.
     pub fn parse(key: &str, bytes: &[u8]) -> Result<Self, ArchiveError> {
-        let manifest: Manifest = serde_json::from_slice(bytes)
-            .map_err(|error| ArchiveError::Damaged { key: key.to_owned(), message: format!("not a manifest: {error}") })?;
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|error| ArchiveError::Damaged {
+            key: key.to_owned(),
+            message: format!("not a manifest: {error}"),
+        })?;
         if manifest.format != FORMAT {
             return Err(ArchiveError::Damaged {
                 key: key.to_owned(),
@@ -273,10 +275,8 @@ impl FileReader {
     /// Opens the file downloaded from `key`.
     pub fn open(path: &std::path::Path, key: &str) -> Result<Self, ArchiveError> {
         let file = std::fs::File::open(path).map_err(ArchiveError::io(format!("opening {}", path.display())))?;
-        let decoder = zstd::Decoder::new(file).map_err(|error| ArchiveError::Damaged {
-            key: key.to_owned(),
-            message: format!("not zstd: {error}"),
-        })?;
+        let decoder = zstd::Decoder::new(file)
+            .map_err(|error| ArchiveError::Damaged { key: key.to_owned(), message: format!("not zstd: {error}") })?;
         Ok(Self { lines: std::io::BufReader::new(decoder), key: key.to_owned(), line: Vec::new(), number: 0 })
     }
 

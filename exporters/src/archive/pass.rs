@@ -222,7 +222,11 @@ fn write_check(
 }
 
 /// The earliest `planned_at_ms` at or after `from_ms` over every pair, if any.
-async fn next_planned(store: &Arc<dyn Store>, pairs: &Arc<Vec<Pair>>, from_ms: i64) -> Result<Option<i64>, ArchiveError> {
+async fn next_planned(
+    store: &Arc<dyn Store>,
+    pairs: &Arc<Vec<Pair>>,
+    from_ms: i64,
+) -> Result<Option<i64>, ArchiveError> {
     let pairs = pairs.clone();
     blocking(store, move |store| {
         let mut earliest: Option<i64> = None;

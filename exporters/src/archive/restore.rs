@@ -87,7 +87,9 @@ pub async fn restore(bucket: &Bucket, store: Arc<dyn Store>, selection: &Selecti
             if bucket.get_file(&file.key, &path).await?.is_none() {
                 return Err(ArchiveError::Damaged {
                     key: file.key.clone(),
-                    message: format!("the manifest of {day} lists it but the bucket does not have it; nothing was restored"),
+                    message: format!(
+                        "the manifest of {day} lists it but the bucket does not have it; nothing was restored"
+                    ),
                 });
             }
             let (checked, file, day) = (path.clone(), file.clone(), *day);
