@@ -290,7 +290,11 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     }
     let leads = cluster.clone();
     let duty = move || leads.as_ref().is_none_or(|cluster| cluster.leading().is_some());
-    tasks.spawn(crate::store::prune_every(store.clone(), std::time::Duration::from_secs(3600), duty, stopping.clone()));
+    // The lead's opened bucket goes here (`None`: opened from the config).
+    let archive = crate::store::archiver(&shared.config().config, None, shared.archive.clone())
+        .map_err(|error| Error::Internal(format!("the archive: {error}")))?;
+    let hour = std::time::Duration::from_secs(3600);
+    tasks.spawn(crate::store::prune_every(store.clone(), hour, duty, archive, stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
     tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");

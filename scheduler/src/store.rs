@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use probenet_exporters::archive::{self, Archiver, Bucket};
 pub use probenet_exporters::store::{Ingested, ResultQuery, Store, StoreError};
 use probenet_exporters::store::{SqliteStore, StoreOptions};
 
@@ -47,12 +48,33 @@ pub fn open(dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(SqliteStore::open(dir, StoreOptions::default())?))
 }
 
+/// The archive pass of a config: `None` when it sets no `objects.archive_after`. `bucket` is the bucket opened
+/// at start, if any; without one it is opened here from the config (no I/O but reading secret files). Counts
+/// go to `status` (the scheduler's `/metrics`).
+pub fn archiver(
+    config: &probenet_checks::config::Config,
+    bucket: Option<Bucket>,
+    status: Arc<archive::Status>,
+) -> Result<Option<Archiver>, String> {
+    let Some(objects) = &config.objects else { return Ok(None) };
+    let Some(after) = objects.archive_after else { return Ok(None) };
+    let bucket = match bucket {
+        Some(bucket) => bucket,
+        None => Bucket::open(objects, &mut Vec::new()).map_err(|error| error.to_string())?,
+    };
+    Ok(Some(Archiver::new(bucket, after, status)))
+}
+
 /// Applies retention now and every `every` after, until `stopping` turns true; only while `duty` says so
-/// (replicated schedulers: the leader's duty).
+/// (replicated schedulers: the leader's duty). With an archive, each round first archives the days due and
+/// prunes raw results only below the first day not archived: when the bucket is down, raw results stay (and
+/// `probenet_archive_pending_days` grows) instead of being lost; when even the store cannot say what it holds,
+/// nothing is pruned that round.
 pub async fn prune_every(
     store: Arc<dyn Store>,
     every: Duration,
     duty: impl Fn() -> bool + Send + 'static,
+    mut archive: Option<Archiver>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -62,11 +84,19 @@ pub async fn prune_every(
                 () = crate::server::stopped(&mut stopping) => return,
             }
         }
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.prune(crate::time::now_ms())).await {
-            Ok(Ok(pruned)) => tracing::debug!(?pruned, "retention applied"),
-            Ok(Err(error)) => tracing::warn!(%error, "retention not applied; trying again later"),
-            Err(error) => tracing::warn!(%error, "retention task failed"),
+        let now = crate::time::now_ms();
+        let floor = match archive.as_mut() {
+            None => Ok(None),
+            // The pass logs and counts its own failures.
+            Some(archiver) => archiver.run(&store, now).await.map(|pass| Some(pass.floor_ms)),
+        };
+        if let Ok(floor) = floor {
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.prune_keeping(now, floor)).await {
+                Ok(Ok(pruned)) => tracing::debug!(?pruned, "retention applied"),
+                Ok(Err(error)) => tracing::warn!(%error, "retention not applied; trying again later"),
+                Err(error) => tracing::warn!(%error, "retention task failed"),
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}
