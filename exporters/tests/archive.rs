@@ -129,6 +129,18 @@ async fn archive_and_restore(bucket: Bucket) {
     let again = fresh.run(&original, now).await.unwrap();
     assert!(again.written.is_empty() && again.pending.is_empty(), "{again:?}");
 
+    // A late result of the first day (a spool replayed after a long outage): the day is written again.
+    let mut late = helpers::result("web/home", "eu", T0 + 12 * HOUR + 1, State::Down, 0.5);
+    late.outcome.log.push("replayed".into());
+    original.ingest(vec![late.clone()]).unwrap();
+    let pass = archiver.run(&original, now).await.unwrap();
+    assert_eq!((pass.written.clone(), pass.results), (vec![day(0)], 4 * 1440 + 1));
+    assert!(archiver.run(&original, now).await.unwrap().written.is_empty(), "written once");
+    let first_day = stored(&original, T0, T0 + DAY);
+    assert!(first_day.contains(&late));
+    let days = archive::list(&bucket, day(0), day(0)).await.unwrap();
+    assert_eq!(days[0].1.results(), 4 * 1440 + 1);
+
     // Retention (raw results kept one hour) deletes the archived day only.
     original.prune_keeping(now, Some(pass.floor_ms)).unwrap();
     assert!(stored(&original, T0, T0 + DAY).is_empty());
@@ -138,12 +150,12 @@ async fn archive_and_restore(bucket: Bucket) {
     let restored_store = store(&dir.path().join("restored"));
     let selection = Selection { from: day(0), to: day(1), checks: None };
     let restored = archive::restore(&bucket, restored_store.clone(), &selection).await.unwrap();
-    assert_eq!((restored.days, restored.files, restored.results), (1, 2, 4 * 1440));
-    assert_eq!((restored.accepted, restored.duplicates), (4 * 1440, 0));
+    assert_eq!((restored.days, restored.files, restored.results), (1, 2, 4 * 1440 + 1));
+    assert_eq!((restored.accepted, restored.duplicates), (4 * 1440 + 1, 0));
     assert_eq!(stored(&restored_store, i64::MIN, i64::MAX), first_day);
     let twice = archive::restore(&bucket, restored_store.clone(), &selection).await.unwrap();
-    assert_eq!((twice.accepted, twice.duplicates), (0, 4 * 1440));
-    assert_eq!(stored(&restored_store, i64::MIN, i64::MAX).len(), 4 * 1440);
+    assert_eq!((twice.accepted, twice.duplicates), (0, 4 * 1440 + 1));
+    assert_eq!(stored(&restored_store, i64::MIN, i64::MAX).len(), 4 * 1440 + 1);
 
     // One check only; a check the archive does not have is named.
     let only = Selection { from: day(0), to: day(0), checks: Some(vec!["api".into(), "nope".into()]) };

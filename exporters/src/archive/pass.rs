@@ -1,8 +1,9 @@
 //! The archiving pass: every complete UTC day older than `archive_after` whose manifest is not in the bucket
-//! yet is written (its checks' files first, the manifest last), reading the store a page at a time; what it
-//! could not write sets the retention floor, so raw results are only ever deleted once archived.
+//! yet is written (its checks' files first, the manifest last), reading the store a page at a time; a day that
+//! received results after it was written (a late spool replay) is written again; what it could not write sets
+//! the retention floor, so raw results are only ever deleted once archived.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use probenet_objects::Bucket;
 
 use super::format::{CheckFile, FORMAT, FileWriter, Manifest, VERSION, Written, file_key, manifest_key};
 use super::{ArchiveError, Day, Status};
-use crate::store::{Pair, ResultQuery, Store};
+use crate::store::{Pair, ResultQuery, Store, UptimeQuery};
 
 /// Results read from the store at a time.
 const PAGE: usize = 1000;
@@ -22,8 +23,9 @@ const PAGE: usize = 1000;
 pub struct Archiver {
     bucket: Bucket,
     after: Duration,
-    /// Days whose manifest was seen or written, from the oldest raw result on (older ones are forgotten).
-    known: BTreeSet<Day>,
+    /// Days whose manifest was seen or written, with the results it lists, from the oldest raw result on
+    /// (older ones are forgotten).
+    known: BTreeMap<Day, u64>,
     status: Arc<Status>,
 }
 
@@ -46,7 +48,7 @@ pub struct Pass {
 impl Archiver {
     /// An archiver writing to `bucket` the days that ended more than `after` ago; it counts into `status`.
     pub fn new(bucket: Bucket, after: Duration, status: Arc<Status>) -> Self {
-        Self { bucket, after, known: BTreeSet::new(), status }
+        Self { bucket, after, known: BTreeMap::new(), status }
     }
 
     /// Its counters.
@@ -94,11 +96,16 @@ impl Archiver {
         let pairs = blocking(store, |store| store.pairs()).await?;
         let pairs = Arc::new(pairs);
         let mut pass = Pass { floor_ms: due_before.start_ms(), ..Pass::default() };
-        let mut cursor = next_planned(store, &pairs, i64::MIN).await?;
-        if let Some(oldest) = cursor {
-            let oldest = Day::of_ms(oldest);
-            self.known.retain(|day| *day >= oldest);
-        }
+        let Some(oldest_ms) = next_planned(store, &pairs, i64::MIN).await? else {
+            self.known.clear();
+            return Ok(pass);
+        };
+        let oldest = Day::of_ms(oldest_ms);
+        self.known.retain(|day, _| *day >= oldest);
+        // The oldest day may have lost raw results to retention before it was archived (when the archive was
+        // first enabled): it is whole only when nothing was stored before its oldest raw result.
+        let oldest_is_whole = runs(store, oldest.start_ms(), oldest_ms).await? == 0;
+        let mut cursor = Some(oldest_ms);
         // Each turn moves to a later day with raw results and stops at the first day not due: bounded by the
         // days of raw results kept.
         while let Some(at) = cursor {
@@ -106,39 +113,55 @@ impl Archiver {
             if day >= due_before {
                 break;
             }
-            if pass.error.is_none() && !self.known.contains(&day) {
-                match self.archive_day(store, &pairs, day, now_ms).await {
-                    Ok(written) => {
-                        if let Some(results) = written {
-                            pass.written.push(day);
-                            pass.results += results;
-                        }
-                        self.known.insert(day);
-                    }
-                    Err(ArchiveError::Store(error)) => return Err(ArchiveError::Store(error)),
-                    Err(error) => pass.error = Some(error.to_string()),
+            let rewrite = match self.known.get(&day) {
+                None => Some(false),
+                // Results stored since the day was written: a late replay; written again while it is whole.
+                Some(&archived) if (day > oldest || oldest_is_whole) => {
+                    (runs(store, day.start_ms(), day.end_ms()).await? > archived).then_some(true)
                 }
-            }
-            if !self.known.contains(&day) {
-                pass.floor_ms = pass.floor_ms.min(day.start_ms());
-                pass.pending.push(day);
+                Some(_) => None,
+            };
+            if let Some(rewrite) = rewrite {
+                if pass.error.is_none() {
+                    match self.archive_day(store, &pairs, day, now_ms, rewrite).await {
+                        Ok((results, written)) => {
+                            if written {
+                                pass.written.push(day);
+                                pass.results += results;
+                            }
+                            self.known.insert(day, results);
+                        }
+                        Err(ArchiveError::Store(error)) => return Err(ArchiveError::Store(error)),
+                        Err(error) => pass.error = Some(error.to_string()),
+                    }
+                }
+                if pass.error.is_some() && !pass.written.contains(&day) {
+                    pass.floor_ms = pass.floor_ms.min(day.start_ms());
+                    pass.pending.push(day);
+                }
             }
             cursor = next_planned(store, &pairs, day.end_ms()).await?;
         }
         Ok(pass)
     }
 
-    /// Writes a day unless its manifest is there: `Some(results)` when written now, `None` when it was there.
+    /// Writes a day (unless its manifest is there, when not `rewrite`): the results its manifest lists, and
+    /// whether it was written now.
     async fn archive_day(
         &self,
         store: &Arc<dyn Store>,
         pairs: &Arc<Vec<Pair>>,
         day: Day,
         now_ms: i64,
-    ) -> Result<Option<u64>, ArchiveError> {
+        rewrite: bool,
+    ) -> Result<(u64, bool), ArchiveError> {
         let manifest_key = manifest_key(day);
-        if self.bucket.get(&manifest_key).await?.is_some() {
-            return Ok(None);
+        if !rewrite && let Some(bytes) = self.bucket.get(&manifest_key).await? {
+            match Manifest::parse(&manifest_key, &bytes) {
+                Ok(manifest) => return Ok((manifest.results(), false)),
+                // Written again from the raw results, which are still there.
+                Err(error) => tracing::warn!(%error, "an archived day's manifest is damaged: writing the day again"),
+            }
         }
         let mut by_check: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for pair in pairs.iter() {
@@ -177,9 +200,10 @@ impl Archiver {
             checks = manifest.checks.len(),
             results = manifest.results(),
             bytes = manifest.bytes(),
+            rewrite,
             "archived a day of raw results"
         );
-        Ok(Some(manifest.results()))
+        Ok((manifest.results(), true))
     }
 }
 
@@ -246,6 +270,16 @@ async fn next_planned(
         Ok(earliest)
     })
     .await
+}
+
+/// Runs stored in `[from_ms, to_ms)`, over every pair (from the rollups: no raw result is read).
+async fn runs(store: &Arc<dyn Store>, from_ms: i64, to_ms: i64) -> Result<u64, ArchiveError> {
+    if from_ms >= to_ms {
+        return Ok(0);
+    }
+    let query = UptimeQuery { check: None, region: None, from_ms, to_ms };
+    let uptime = blocking(store, move |store| store.uptime(&query)).await?;
+    Ok(uptime.iter().map(|pair| u64::try_from(pair.runs).unwrap_or(0)).sum())
 }
 
 /// Runs a store call on a blocking thread.
