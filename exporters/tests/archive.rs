@@ -2,7 +2,7 @@
 //! three days of results of two checks in two regions; a pass archives only the complete days older than
 //! `archive_after`; retention keeps what is not archived (also while the bucket is down); a restore into a
 //! fresh store gives back identical results, twice adds nothing, and a damaged file is refused before anything
-//! is stored.
+//! is stored; a PostgreSQL store (replicated schedulers) is archived and restored into either backend.
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,8 +18,10 @@ use helpers::{DAY, T0, three_days, with_artifact};
 use probenet_checks::outcome::State;
 use probenet_checks::wire::RunResult;
 use probenet_exporters::archive::{self, Archiver, Bucket, Day, Selection, Status};
-use probenet_exporters::store::{ResultQuery, SqliteStore, Store, StoreOptions};
+use probenet_exporters::store::{PostgresStore, ResultQuery, SqliteStore, Store, StoreOptions};
+use probenet_pg::Tls;
 use probenet_testkit::garage::Garage;
+use probenet_testkit::postgres::Postgres;
 
 const HOUR: i64 = 3_600_000;
 
@@ -255,4 +257,36 @@ async fn a_damaged_file_is_refused_before_anything_is_restored() {
     assert!(error.contains("the bucket does not have it"), "{error}");
     let first = Selection { from: day(0), to: day(0), checks: None };
     assert_eq!(archive::restore(&bucket, fresh.clone(), &first).await.unwrap().accepted, 4 * 1440);
+}
+
+/// Replicated schedulers archive from PostgreSQL: the pass reads it a page at a time, and a window restores into
+/// a fresh SQLite store and into another PostgreSQL database with the same results.
+#[test]
+fn a_postgresql_store_is_archived_and_restored_into_either_backend() {
+    let Some(pg) = Postgres::start_or_skip("a_postgresql_store_is_archived_and_restored_into_either_backend") else {
+        return;
+    };
+    let open = |name: &str| -> Arc<dyn Store> {
+        Arc::new(PostgresStore::open(&pg.create_database(name), Tls::Disabled, StoreOptions::default()).unwrap())
+    };
+    let original = open("archive_source");
+    seeded(&original);
+    let root = tempfile::tempdir().unwrap();
+    let bucket = bucket(&format!("objects: file://{}/bucket\n", root.path().display()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut archiver = Archiver::new(bucket.clone(), Duration::from_secs(3600), Arc::new(Status::default()));
+    let pass = runtime.block_on(archiver.run(&original, T0 + 2 * DAY + HOUR)).unwrap();
+    assert_eq!((pass.written, pass.results), (vec![day(0), day(1)], 2 * 4 * 1440));
+    let window = stored(&original, T0, T0 + 2 * DAY);
+
+    let selection = Selection { from: day(0), to: day(1), checks: None };
+    let sqlite = store(&root.path().join("restored"));
+    let restored = runtime.block_on(archive::restore(&bucket, sqlite.clone(), &selection)).unwrap();
+    assert_eq!(restored.accepted, window.len());
+    assert_eq!(stored(&sqlite, i64::MIN, i64::MAX), window);
+    let postgres = open("archive_restored");
+    runtime.block_on(archive::restore(&bucket, postgres.clone(), &selection)).unwrap();
+    assert_eq!(stored(&postgres, i64::MIN, i64::MAX), window);
+    let twice = runtime.block_on(archive::restore(&bucket, postgres.clone(), &selection)).unwrap();
+    assert_eq!((twice.accepted, twice.duplicates), (0, window.len()));
 }
