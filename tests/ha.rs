@@ -97,6 +97,7 @@ impl Cluster {
             .args(["--listen", &format!("127.0.0.1:{}", self.ports[index]), "--data"])
             .arg(&data)
             .args(["--store", &self.url, "--replica-name", &format!("r{index}"), "--lease", &LEASE_S.to_string()])
+            .arg("--artifacts-in-database")
             .env("HOOK_SECRET", SECRET)
             .stdout(Stdio::null())
             .stderr(Stdio::from(self.log(&format!("replica-{index}"))))

@@ -325,6 +325,10 @@ pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
                 "--advertise-url".to_owned(),
                 format!("https://{host}:{}", listen.port()),
             ]);
+            if loaded.config.objects.is_none() {
+                // Without a bucket, the replicas share artifacts through the database.
+                exec.push("--artifacts-in-database".to_owned());
+            }
         }
         let url = format!("https://{}/healthz", crate::files::loopback(listen));
         let health = Health::Http { url, ca: ca.clone(), basic_auth: None, client_cert: None };

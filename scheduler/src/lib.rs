@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod artifacts;
 pub mod assign;
 pub mod cluster;
 pub mod config;
@@ -78,6 +79,9 @@ pub struct Options {
     pub cluster: Option<ClusterOptions>,
     /// The embedded store's directory (default `DATA/store`).
     pub store_dir: Option<PathBuf>,
+    /// Replicated without a bucket: keep artifacts (screenshots) in the database. Without it, replicated
+    /// schedulers refuse to start unless the config sets `objects`.
+    pub artifacts_in_database: bool,
 }
 
 /// A replica's database and identity.
@@ -134,6 +138,9 @@ pub enum Error {
     /// The PostgreSQL database of a replicated scheduler could not be reached or migrated.
     #[error("the database: {0}")]
     Database(String),
+    /// The object store refused the keys, does not exist, or the settings cannot make a client.
+    #[error("{0}")]
+    Objects(String),
     /// A start-up task failed to run.
     #[error("start-up failed: {0}")]
     Internal(String),
@@ -231,13 +238,14 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let addr = listener.local_addr().map_err(|source| Error::Listen { addr: options.listen, source })?;
     let (stop, stopping) = watch::channel(false);
     let checks = loaded.config.checks.len();
+    let artifacts = open_objects(&options, &loaded).await?;
     let outputs = Outputs::start(&loaded)?;
     let alerting = crate::alerts::Alerting::start(&loaded, &options.data, options.dashboard_url.clone())?;
     let shared = Arc::new(Shared::new(
         options.config.clone(),
         loaded,
         stamps,
-        crate::state::Destinations { store: store.clone(), outputs, alerting },
+        crate::state::Destinations { store: store.clone(), outputs, alerting, artifacts: artifacts.clone() },
         tokens,
         options.limits.body,
         stopping.clone(),
@@ -290,15 +298,46 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     }
     let leads = cluster.clone();
     let duty = move || leads.as_ref().is_none_or(|cluster| cluster.leading().is_some());
-    // The lead's opened bucket goes here (`None`: opened from the config).
-    let archive = crate::store::archiver(&shared.config().config, None, shared.archive.clone())
-        .map_err(|error| Error::Internal(format!("the archive: {error}")))?;
-    let hour = std::time::Duration::from_secs(3600);
-    tasks.spawn(crate::store::prune_every(store.clone(), hour, duty, archive, stopping.clone()));
+    if let Some(artifacts) = &artifacts {
+        tasks.spawn(artifacts.clone().upload(stopping.clone()));
+    }
+    let bucket = artifacts.as_ref().map(|artifacts| artifacts.bucket().clone());
+    let archive =
+        crate::store::archiver(&shared.config().config, bucket, shared.archive.clone()).map_err(Error::Objects)?;
+    let retention = crate::store::Retention { store: store.clone(), artifacts: artifacts.clone(), archive };
+    tasks.spawn(crate::store::prune_every(retention, std::time::Duration::from_secs(3600), duty, stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();
     tracing::info!(url = format!("{scheme}://{addr}"), checks, fingerprint, "scheduler listening");
     Ok(Running { addr, metrics_addr, tls, stop, tasks, shared, store, cluster })
+}
+
+/// Opens the config's object store for artifacts, checking that it takes the keys: refused keys, a missing
+/// bucket or unusable settings stop the start with the reason; a bucket that does not answer only delays
+/// uploads (artifacts wait on disk). Replicated schedulers without a bucket need `artifacts_in_database`.
+async fn open_objects(options: &Options, loaded: &Loaded) -> Result<Option<Arc<crate::artifacts::Artifacts>>, Error> {
+    let Some(spec) = &loaded.config.objects else {
+        if options.cluster.is_some() && !options.artifacts_in_database {
+            return Err(Error::Objects(
+                "replicated schedulers keep artifacts (screenshots) where every replica reads them: set `objects` in \
+                 the config (a bucket), or pass --artifacts-in-database to keep them in PostgreSQL"
+                    .to_owned(),
+            ));
+        }
+        return Ok(None);
+    };
+    let bucket =
+        probenet_objects::Bucket::open(spec, &mut Vec::new()).map_err(|error| Error::Objects(error.to_string()))?;
+    match bucket.verify().await {
+        Ok(()) => {}
+        Err(error @ probenet_objects::BucketError::Failed { .. }) => {
+            tracing::warn!(%error, "the bucket does not answer; artifacts wait on this scheduler's disk until it does");
+        }
+        Err(error) => return Err(Error::Objects(error.to_string())),
+    }
+    let artifacts = crate::artifacts::Artifacts::new(bucket, &options.data)
+        .map_err(|source| Error::Data { path: options.data.join("objects-spool"), source })?;
+    Ok(Some(artifacts))
 }
 
 /// The dashboard's routes, with its read token from the config; none (and a log line) when the config sets no

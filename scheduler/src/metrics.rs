@@ -46,6 +46,9 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
     } else {
         gauge(&mut out, "probenet_scheduler_leader", "1 on the replica that leads; a single scheduler leads.", 1);
     }
+    if let Some(artifacts) = &shared.artifacts {
+        artifacts.metrics(&mut out);
+    }
     let totals = shared.store.totals();
     counter(&mut out, "probenet_scheduler_results_ingested_total", "Results stored.", totals.accepted as u64);
     counter(

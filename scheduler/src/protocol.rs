@@ -361,6 +361,10 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     let state = shared.clone();
     // Both the store and the alert engine write SQLite: off the async workers, together with the batch.
     let (ingested, fresh) = tokio::task::spawn_blocking(move || {
+        let mut known = known;
+        if let Some(artifacts) = &state.artifacts {
+            artifacts.spool(&mut known)?;
+        }
         let (ingested, fresh) = state.store.ingest(known)?;
         // Replicated, the leader's engine reads every replica's results from the store (`cluster::feed`).
         if state.cluster().is_none() {

@@ -37,6 +37,8 @@ pub struct Destinations {
     pub outputs: Outputs,
     /// The alert engine.
     pub alerting: Alerting,
+    /// The object store for artifacts, when the config sets one.
+    pub artifacts: Option<Arc<crate::artifacts::Artifacts>>,
 }
 
 /// Everything request handlers and background tasks share.
@@ -54,6 +56,8 @@ pub struct Shared {
     pub outputs: Outputs,
     /// The alert engine and notifiers.
     pub alerting: Alerting,
+    /// The object store for artifacts, when the config sets one.
+    pub artifacts: Option<Arc<crate::artifacts::Artifacts>>,
     /// Accepted tokens.
     pub tokens: Tokens,
     /// Reloads that applied a config.
@@ -133,7 +137,7 @@ impl Shared {
         body_timeout: Duration,
         stopping: watch::Receiver<bool>,
     ) -> Self {
-        let Destinations { store, outputs, alerting } = destinations;
+        let Destinations { store, outputs, alerting, artifacts } = destinations;
         // What probers resume after, from the store: a scheduler restart does not forget it.
         let last_planned: HashMap<String, i64> = store
             .latest_runs()
@@ -159,6 +163,7 @@ impl Shared {
             store,
             outputs,
             alerting,
+            artifacts,
             tokens,
             reloads_ok: AtomicU64::new(0),
             reloads_error: AtomicU64::new(0),
@@ -394,8 +399,23 @@ impl Shared {
         if !forced && self.lock().stamps == stamps {
             return;
         }
-        let result = Loaded::load(&self.paths);
         let mut inner = self.lock();
+        let result = Loaded::load(&self.paths).and_then(|loaded| {
+            let running = inner.config.config.checks.len();
+            if loaded.config.checks.is_empty() && running > 0 && !loaded.config.checks_written {
+                return Err(probenet_checks::ConfigErrors(vec![probenet_checks::config::ConfigError {
+                    file: self.paths.first().map(|path| path.display().to_string()).unwrap_or_default(),
+                    line: 0,
+                    col: 0,
+                    path: String::new(),
+                    message: format!(
+                        "the new config has no checks and no `checks` key, while {running} run now (a file cut short?); \
+                         write `checks: []` to stop every check"
+                    ),
+                }]));
+            }
+            Ok(loaded)
+        });
         inner.stamps = stamps;
         match result {
             Ok(loaded) if loaded.hash == inner.config.hash => {

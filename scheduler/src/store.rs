@@ -65,16 +65,28 @@ pub fn archiver(
     Ok(Some(Archiver::new(bucket, after, status)))
 }
 
+/// What retention applies to: the store, the artifacts in the object store when there is one, and the archive
+/// that must have the raw results before they go.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// The result store.
+    pub store: Arc<dyn Store>,
+    /// Artifacts in the bucket.
+    pub artifacts: Option<Arc<crate::artifacts::Artifacts>>,
+    /// The archive of raw results (`objects.archive_after`).
+    pub archive: Option<Archiver>,
+}
+
 /// Applies retention now and every `every` after, until `stopping` turns true; only while `duty` says so
-/// (replicated schedulers: the leader's duty). With an archive, each round first archives the days due and
-/// prunes raw results only below the first day not archived: when the bucket is down, raw results stay (and
+/// (replicated schedulers: the leader's duty). Artifacts in the bucket go with the raw results they belong
+/// to. With an archive, each round first archives the days due and prunes raw results (and artifacts) only
+/// below the first day not archived: when the bucket is down, raw results stay (and
 /// `probenet_archive_pending_days` grows) instead of being lost; when even the store cannot say what it holds,
 /// nothing is pruned that round.
 pub async fn prune_every(
-    store: Arc<dyn Store>,
+    mut retention: Retention,
     every: Duration,
     duty: impl Fn() -> bool + Send + 'static,
-    mut archive: Option<Archiver>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -84,18 +96,28 @@ pub async fn prune_every(
                 () = crate::server::stopped(&mut stopping) => return,
             }
         }
-        let now = crate::time::now_ms();
-        let floor = match archive.as_mut() {
+        let now_ms = crate::time::now_ms();
+        let floor = match retention.archive.as_mut() {
             None => Ok(None),
             // The pass logs and counts its own failures.
-            Some(archiver) => archiver.run(&store, now).await.map(|pass| Some(pass.floor_ms)),
+            Some(archiver) => archiver.run(&retention.store, now_ms).await.map(|pass| Some(pass.floor_ms)),
         };
         if let Ok(floor) = floor {
-            let store = store.clone();
-            match tokio::task::spawn_blocking(move || store.prune_keeping(now, floor)).await {
+            let store = retention.store.clone();
+            match tokio::task::spawn_blocking(move || store.prune_keeping(now_ms, floor)).await {
                 Ok(Ok(pruned)) => tracing::debug!(?pruned, "retention applied"),
                 Ok(Err(error)) => tracing::warn!(%error, "retention not applied; trying again later"),
                 Err(error) => tracing::warn!(%error, "retention task failed"),
+            }
+            if let Some(artifacts) = &retention.artifacts {
+                let raw = i64::try_from(StoreOptions::default().raw_retention.as_millis()).unwrap_or(i64::MAX);
+                let cut = now_ms.saturating_sub(raw);
+                match artifacts.prune(floor.map_or(cut, |floor| cut.min(floor))).await {
+                    Ok(deleted) => tracing::debug!(deleted, "retention applied to the bucket's artifacts"),
+                    Err(error) => {
+                        tracing::warn!(%error, "retention not applied to the bucket's artifacts; trying again later")
+                    }
+                }
             }
         }
         tokio::select! {

@@ -282,7 +282,13 @@ impl Source for UiSource {
     }
 
     fn artifact(&self, path: &str) -> SourceResult<Option<Artifact>> {
-        let Some(data) = self.store.artifact(path).map_err(failed)? else { return Ok(None) };
+        let found = match &self.shared.artifacts {
+            Some(artifacts) if probenet_exporters::store::artifacts::is_object_key(path) => {
+                artifacts.read(path).map_err(SourceError::new)?
+            }
+            _ => self.store.artifact(path).map_err(failed)?,
+        };
+        let Some(data) = found else { return Ok(None) };
         let media_type = if path.ends_with(".png") { "image/png" } else { "application/octet-stream" };
         Ok(Some(Artifact { media_type: media_type.to_owned(), data }))
     }

@@ -30,6 +30,7 @@ async fn sighup_reloads_the_config() {
         limits: probenet_scheduler::server::Limits::for_this_process(),
         cluster: None,
         store_dir: None,
+        artifacts_in_database: false,
     };
     let running = probenet_scheduler::start(options).await.unwrap();
     let client = reqwest::Client::new();

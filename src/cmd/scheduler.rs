@@ -58,6 +58,10 @@ pub struct Args {
     /// The leader lease in seconds: a replica that stops renewing it is replaced within this long.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     lease: f64,
+    /// Replicated, without `objects` in the config: keep artifacts (browser screenshots) in PostgreSQL, where
+    /// every replica reads them. Without a bucket and without this flag, replicas refuse to start.
+    #[arg(long)]
+    artifacts_in_database: bool,
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -106,6 +110,7 @@ pub fn main(args: Args) -> ExitCode {
         limits: probenet_scheduler::server::Limits::for_this_process(),
         cluster,
         store_dir,
+        artifacts_in_database: args.artifacts_in_database,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -8,9 +8,10 @@
 //! returns `None` when there is no binary, except on CI, where a missing binary fails the test.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::postgres::describe;
 use crate::stores::free_port;
 
 /// Where `.ci/run` installs Garage.
@@ -215,13 +216,4 @@ fn random_byte() -> u8 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(Instant::now().elapsed().as_nanos());
     hasher.finish() as u8
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "{}: {}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout).trim(),
-        String::from_utf8_lossy(&output.stderr).trim()
-    )
 }

@@ -219,7 +219,7 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
-fn describe(output: &Output) -> String {
+pub(crate) fn describe(output: &Output) -> String {
     format!(
         "{}: {}{}",
         output.status,

@@ -54,6 +54,9 @@ pub struct Config {
     pub dashboard: dashboard::Dashboard,
     /// The object store, if one is set.
     pub objects: Option<objects::Objects>,
+    /// Whether some file writes a `checks` key (`checks: []` included): a reload to no checks is taken only
+    /// then, so a file cut short by a half-saved edit does not stop every check.
+    pub checks_written: bool,
 }
 
 /// How the scheduler spreads checks over probers.

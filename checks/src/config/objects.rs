@@ -42,9 +42,9 @@ pub struct RawObjects {
     pub access_key: Option<String>,
     /// A PEM file of certificate authorities to trust for the endpoint, besides the system's.
     pub ca_file: Option<String>,
-    /// Raw results older than this are written to the bucket's archive (compressed, by day and check) before
-    /// retention deletes them, such as `7d`; `probenet archive restore` brings a window back. Default: no
-    /// archive.
+    /// Raw results older than this are written to the bucket's archive (compressed, by day and check), such as
+    /// `1d`; `probenet archive restore` brings a window back. Raw results are never deleted before they are
+    /// archived. Default: no archive.
     pub archive_after: Option<String>,
     /// How often the embedded store is backed up to the bucket, such as `6h` (default `24h`; `0s` for never).
     /// Replicated schedulers keep their state in PostgreSQL, which is backed up by its own tools.
@@ -56,12 +56,13 @@ pub struct RawObjects {
 /// The `objects` section: a URL alone, or a mapping with the URL and its options.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // only describes the schema; never built
 #[schemars(rename = "ObjectsSetting")]
 pub enum RawObjectsSetting {
     /// Just the URL, such as `s3://BUCKET/PREFIX` (keys and region from the standard environment variables).
     Url(String),
     /// The URL and its options.
-    Full(Box<RawObjects>),
+    Full(RawObjects),
 }
 
 /// The kind of object store.
@@ -268,4 +269,60 @@ pub(super) fn validate_objects(cx: &mut Ctx<'_>) -> Option<Objects> {
         backup_every,
         backup_keep,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    fn errors(yaml: &str) -> String {
+        match load_str("c.yaml", yaml) {
+            Ok(config) => panic!("accepted: {:?}", config.objects),
+            Err(errors) => errors.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_url_alone_or_with_options() {
+        let config = load_str("c.yaml", "objects: s3://shots/team/a/\n").unwrap();
+        let objects = config.objects.unwrap();
+        assert_eq!((objects.bucket.as_str(), objects.prefix.as_str()), ("shots", "team/a"));
+        assert!(!objects.path_style && objects.archive_after.is_none());
+        assert_eq!(objects.backup_every, Some(super::DEFAULT_BACKUP_EVERY));
+        let yaml = "objects:\n  url: s3://shots\n  endpoint: http://127.0.0.1:3900\n  region: garage\n  \
+                    access_key_id: ${env:KEY}\n  secret_access_key: ${file:/run/s3}\n  archive_after: 2d\n  \
+                    backup_every: 0s\n";
+        let config = load_str("c.yaml", yaml).unwrap();
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        let objects = config.objects.unwrap();
+        assert!(objects.path_style, "path style by default with an endpoint");
+        assert_eq!(objects.prefix, "");
+        assert_eq!(objects.archive_after, Some(std::time::Duration::from_secs(2 * 86_400)));
+        assert_eq!(objects.backup_every, None);
+        assert_eq!(config.secrets.len(), 2, "both keys are secret references");
+        let config = load_str("c.yaml", "objects: file:///var/lib/objects\n").unwrap();
+        assert_eq!(config.objects.unwrap().bucket, "/var/lib/objects");
+    }
+
+    #[test]
+    fn mistakes_are_named_where_they_are() {
+        let text = errors("objects: ftp://x/y\n");
+        assert!(text.contains("c.yaml:1:10") && text.contains("is not an object store URL"), "{text}");
+        assert!(errors("objects: file://relative/dir\n").contains("absolute directory"));
+        assert!(errors("objects: s3://bad bucket/x\n").contains("is not a bucket name"));
+        assert!(errors("objects: s3://user:pw@bucket/x\n").contains("keys and options as their own fields"));
+        let text = errors("objects:\n  url: gs://b\n  endpoint: https://x\n");
+        assert!(text.contains("`endpoint` applies to s3:// only"), "{text}");
+        let text = errors("objects:\n  url: s3://b\n  access_key_id: ${env:K}\n");
+        assert!(text.contains("`secret_access_key` is missing"), "{text}");
+        assert!(errors("objects:\n  url: s3://b\n  endpoint: minio:9000\n").contains("the endpoint is a URL"));
+        assert!(errors("objects:\n  url: s3://b\n  archive_after: 10m\n").contains("at least an hour"));
+        assert!(errors("objects:\n  url: s3://b\n  backup_every: 10s\n").contains("at most once a minute"));
+        assert!(errors("objects:\n  url: s3://b\n  backup_keep: 0\n").contains("keep at least 1 backup"));
+        assert!(errors("objects:\n  url: s3://b\n  bucket: x\n").contains("unknown field"));
+        // A key written literally works, with a warning.
+        let yaml = "objects:\n  url: s3://b\n  access_key_id: AKIA\n  secret_access_key: plain-secret\n";
+        let config = load_str("c.yaml", yaml).unwrap();
+        assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+    }
 }

@@ -82,6 +82,10 @@ fn type_of(node: &Value, refs: &mut Vec<String>) -> String {
         refs.push(name);
         return link;
     }
+    // A described reference: `{"description": ..., "allOf": [{"$ref": ...}]}`.
+    if let Some([single]) = node.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+        return type_of(single, refs);
+    }
     if let Some(variants) = node.get("anyOf").or_else(|| node.get("oneOf")).and_then(Value::as_array) {
         let forms: Vec<String> = variants
             .iter()

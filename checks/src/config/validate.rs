@@ -18,6 +18,9 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Why an empty file is refused.
+pub const EMPTY_FILE: &str = "the file is empty (a half-saved edit?); a config file holds at least one section: write `checks: []` to run no checks";
+
 /// The region checks run from when a config declares none.
 pub const LOCAL_REGION: &str = "local";
 
@@ -51,7 +54,11 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         let mut cx = Ctx::new(&file.name, &file.root);
         let ok = match &file.root.kind {
             NodeKind::Map(_) => cx.deserialize::<RawFile>(&Path::root()).is_some(),
-            _ if file.root.is_null() => true,
+            // An empty file is most often a half-saved edit: taking it as "no checks" would stop every check.
+            _ if file.root.is_null() => {
+                cx.error(&Path::root(), EMPTY_FILE);
+                false
+            }
             _ => {
                 cx.error(&Path::root(), "a config file is a mapping with `regions`, `defaults` and `checks`");
                 false
@@ -174,6 +181,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         probe_health,
         dashboard,
         objects,
+        checks_written: files.iter().any(|file| file.root.get("checks").is_some()),
     };
     (Ok(config), secrets)
 }

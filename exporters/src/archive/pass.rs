@@ -19,7 +19,7 @@ use crate::store::{Pair, ResultQuery, Store, UptimeQuery};
 const PAGE: usize = 1000;
 
 /// Archives the days due, remembering which days the bucket has so that each pass asks it only about new ones.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Archiver {
     bucket: Bucket,
     after: Duration,

@@ -7,7 +7,7 @@
 //! small pool of reader connections, so dashboard queries never wait for a write. From async code, call it
 //! through `tokio::task::spawn_blocking`.
 
-mod artifacts;
+pub mod artifacts;
 pub mod body;
 pub mod codec;
 pub mod incidents;
@@ -138,7 +138,7 @@ impl StoreError {
     }
 
     /// A mapper for `map_err` that names what was being done.
-    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
         let what = what.into();
         move |source| StoreError::Io { what, source }
     }

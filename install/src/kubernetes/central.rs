@@ -420,6 +420,10 @@ fn scheduler(loaded: &Loaded) -> Vec<Object> {
             "--advertise-url".to_owned(),
             format!("https://$(POD_IP):{scheduler_port}"),
         ]);
+        if loaded.config.objects.is_none() {
+            // Without a bucket, the replicas share artifacts through the database.
+            args.push("--artifacts-in-database".to_owned());
+        }
         let password_secret = match &store.password {
             SecretSource::KubernetesSecret(name) => name.clone(),
             SecretSource::File(_) => POSTGRES_SECRET.to_owned(),

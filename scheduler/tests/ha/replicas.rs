@@ -36,17 +36,17 @@ checks:
 /// The lease of these tests: a dead leader is replaced within it.
 const LEASE: Duration = Duration::from_secs(2);
 
-struct Replica {
-    running: Option<Running>,
+pub(crate) struct Replica {
+    pub(crate) running: Option<Running>,
     base: String,
 }
 
-struct Cluster {
+pub(crate) struct Cluster {
     _dir: tempfile::TempDir,
     client: reqwest::Client,
-    replicas: Vec<Replica>,
-    tokens: BTreeMap<&'static str, String>,
-    admin: String,
+    pub(crate) replicas: Vec<Replica>,
+    pub(crate) tokens: BTreeMap<&'static str, String>,
+    pub(crate) admin: String,
 }
 
 /// Copies the CA, the server certificate and the tokens of the first replica's data directory: replicas share
@@ -61,7 +61,7 @@ fn copy_shared(from: &Path, to: &Path) {
     }
 }
 
-fn options(data: PathBuf, config: PathBuf, url: &str, name: &str) -> Options {
+fn options(data: PathBuf, config: PathBuf, url: &str, name: &str, artifacts_in_database: bool) -> Options {
     Options {
         config: vec![config],
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -77,14 +77,23 @@ fn options(data: PathBuf, config: PathBuf, url: &str, name: &str) -> Options {
             replica: ReplicaOptions { name: name.to_owned(), url: String::new(), lease: LEASE },
         }),
         store_dir: None,
+        artifacts_in_database,
     }
 }
 
 impl Cluster {
     async fn start(url: &str, count: usize) -> Self {
+        Self::start_with(url, count, |_| String::new()).await
+    }
+
+    /// Like [`Cluster::start`], with more config (made from the test's directory) appended; without any, the
+    /// replicas keep artifacts in the database.
+    pub(crate) async fn start_with(url: &str, count: usize, extra: impl FnOnce(&Path) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("checks.yaml");
-        std::fs::write(&config, CONFIG).unwrap();
+        let extra = extra(dir.path());
+        let in_database = extra.is_empty();
+        std::fs::write(&config, format!("{CONFIG}{extra}")).unwrap();
         let first = dir.path().join("data-0");
         let mut tokens = BTreeMap::new();
         tokens.insert("eu", tokens::create(&first, &Scope::Region("eu".into())).unwrap());
@@ -98,7 +107,9 @@ impl Cluster {
                 copy_shared(&first, &data);
             }
             let running =
-                probenet_scheduler::start(options(data, config.clone(), url, &format!("r{index}"))).await.unwrap();
+                probenet_scheduler::start(options(data, config.clone(), url, &format!("r{index}"), in_database))
+                    .await
+                    .unwrap();
             ca.get_or_insert_with(|| running.ca_pem().unwrap().to_owned());
             let base = format!("https://localhost:{}", running.addr().port());
             replicas.push(Replica { running: Some(running), base });
@@ -108,7 +119,14 @@ impl Cluster {
         Self { _dir: dir, client, replicas, tokens, admin }
     }
 
-    async fn call(&self, replica: usize, method: &str, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        replica: usize,
+        method: &str,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}", self.replicas[replica].base);
         let mut request = match method {
             "GET" => self.client.get(url),
@@ -130,7 +148,19 @@ impl Cluster {
         }
     }
 
-    async fn register(&self, replica: usize, region: &'static str, name: &str) {
+    /// The body of a GET without a token (the dashboard is open on loopback), as bytes.
+    pub(crate) async fn bytes(&self, replica: usize, path: &str) -> (u16, Vec<u8>) {
+        let url = format!("{}{path}", self.replicas[replica].base);
+        match self.client.get(url).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.bytes().await.map(|body| body.to_vec()).unwrap_or_default())
+            }
+            Err(_) => (0, Vec::new()),
+        }
+    }
+
+    pub(crate) async fn register(&self, replica: usize, region: &'static str, name: &str) {
         let body =
             json!({"protocol": PROTOCOL_VERSION, "name": name, "region": region, "version": "test", "kinds": []});
         let (status, answer) = self.call(replica, "POST", &self.tokens[region], "/v1/register", Some(body)).await;
@@ -170,7 +200,10 @@ impl Cluster {
 
     /// Every prober's assignment as each live replica answers it, once all agree on one generation that
     /// covers every prober: (generation, pairs by prober).
-    async fn agreed(&self, probers: &[(&'static str, &str)]) -> Option<(u64, BTreeMap<String, Vec<String>>)> {
+    pub(crate) async fn agreed(
+        &self,
+        probers: &[(&'static str, &str)],
+    ) -> Option<(u64, BTreeMap<String, Vec<String>>)> {
         let mut agreed: Option<(u64, BTreeMap<String, Vec<String>>)> = None;
         for replica in self.alive() {
             let mut by_prober = BTreeMap::new();
@@ -201,7 +234,7 @@ impl Cluster {
     }
 }
 
-async fn within<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+pub(crate) async fn within<T>(what: &str, limit: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
         if let Some(value) = probe().await {

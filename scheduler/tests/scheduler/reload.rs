@@ -101,3 +101,46 @@ async fn a_reload_changes_the_dashboard_token_and_never_opens_the_dashboard() {
     assert_eq!(status("second-read-token-2").await, 200);
     net.stop().await;
 }
+
+#[tokio::test]
+async fn an_emptied_file_or_one_cut_before_its_checks_stops_nothing() {
+    let net = Net::start(CONFIG).await;
+    net.register("p1", "eu").await;
+    let before = net.assignments("p1", "eu", 0, 0).await;
+    assert_eq!(before.assigned.len(), 3);
+    let rejected = async |count: u64| {
+        eventually(Duration::from_secs(15), || async {
+            let metrics = net.metrics().await;
+            let line = format!("probenet_scheduler_config_reloads_total{{result=\"error\"}} {count}");
+            metrics.contains(&line).then_some(())
+        })
+        .await;
+        let config = net.admin_get("/api/v1/config").await;
+        let during = net.assignments("p1", "eu", 0, 0).await;
+        assert_eq!((during.generation, during.assigned.len()), (before.generation, 3), "nothing stops");
+        assert_eq!(config["checks"], 3);
+        config["errors"][0]["text"].as_str().unwrap().to_owned()
+    };
+
+    // A save cut to nothing (0 bytes, or only a comment).
+    net.write_config("");
+    let error = rejected(1).await;
+    assert!(error.contains("checks.yaml:1:1: the file is empty (a half-saved edit?)"), "{error}");
+    net.write_config("# editing...\n");
+    assert!(rejected(2).await.contains("the file is empty"));
+
+    // Cut after the regions: a valid file, without any check.
+    let cut = &CONFIG[..CONFIG.find("checks:").unwrap()];
+    net.write_config(cut);
+    let error = rejected(3).await;
+    assert!(error.contains("no checks and no `checks` key, while 3 run now"), "{error}");
+
+    // Saying so stops every check.
+    net.write_config(&format!("{cut}checks: []\n"));
+    eventually(Duration::from_secs(15), || async {
+        (net.admin_get("/api/v1/config").await["checks"] == 0).then_some(())
+    })
+    .await;
+    assert!(net.assignments("p1", "eu", 0, 0).await.assigned.is_empty());
+    net.stop().await;
+}

@@ -62,6 +62,7 @@ fn options_with(dir: &std::path::Path, config: PathBuf, plain: Option<Limits>) -
         limits: probenet_scheduler::server::Limits::for_this_process(),
         cluster: None,
         store_dir: None,
+        artifacts_in_database: false,
     };
     match plain {
         Some(limits) => Options { tls: TlsMode::PlainHttp, limits, ..options },

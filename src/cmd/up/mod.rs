@@ -88,6 +88,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         limits: probenet_scheduler::server::Limits::for_this_process(),
         cluster: None,
         store_dir: None,
+        artifacts_in_database: false,
     })
     .await?;
     let url = scheduler.url();

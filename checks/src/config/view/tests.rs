@@ -37,7 +37,7 @@ fn scheduler_secrets(files: &[ConfigFile]) -> Vec<String> {
     let mut out = Vec::new();
     for source in files {
         let root = yaml::parse(&source.text).unwrap_or_else(|error| panic!("{error}"));
-        for section in ["notifiers", "dashboard", "alerts", "probe_health"] {
+        for section in ["notifiers", "dashboard", "alerts", "probe_health", "objects"] {
             if let Some(node) = root.get(section) {
                 strings(node, &mut out);
             }
@@ -76,7 +76,7 @@ fn check_view(files: &[ConfigFile], region: &str) -> String {
     for secret in scheduler_secrets(files) {
         assert!(!text.contains(&secret), "{region}: the view holds {secret:?}\n{text}");
     }
-    for section in ["notifiers", "alerts", "probe_health", "dashboard"] {
+    for section in ["notifiers", "alerts", "probe_health", "dashboard", "objects"] {
         assert!(!text.contains(&format!("{section}:")), "{region}: the view holds {section}\n{text}");
     }
     text
@@ -177,7 +177,9 @@ checks:
     icmp: {host: 192.0.2.1}
 "#;
 
-const TRICKY_C: &str = "# Only scheduler business here.\nnotifiers:\n  chat: {slack: {url: \"https://hooks.slack.example.com/services/T0/B0/xyz\"}}\n";
+const TRICKY_C: &str = "# Only scheduler business here.\nnotifiers:\n  chat: {slack: {url: \"https://hooks.slack.example.com/services/T0/B0/xyz\"}}\n\
+objects:\n  url: s3://shots/prod\n  endpoint: https://s3.internal.example.com\n  \
+secret_access_key: ${file:/run/secrets/s3-secret}\n  access_key_id: ${file:/run/secrets/s3-key}\n";
 
 fn tricky() -> Vec<ConfigFile> {
     vec![file("conf.d/a.yaml", TRICKY_A), file("conf.d/b.yaml", TRICKY_B), file("conf.d/c.yaml", TRICKY_C)]
