@@ -135,8 +135,13 @@ async fn archive_and_restore(bucket: Bucket) {
     let mut late = helpers::result("web/home", "eu", T0 + 12 * HOUR + 1, State::Down, 0.5);
     late.outcome.log.push("replayed".into());
     original.ingest(vec![late.clone()]).unwrap();
-    let pass = archiver.run(&original, now).await.unwrap();
+    // A process that starts now sees it at once (its first look at the manifest compares the counts) ...
+    let mut restarted = Archiver::new(bucket.clone(), Duration::from_secs(86_400), Arc::new(Status::default()));
+    let pass = restarted.run(&original, now).await.unwrap();
     assert_eq!((pass.written.clone(), pass.results), (vec![day(0)], 4 * 1440 + 1));
+    assert!(restarted.run(&original, now).await.unwrap().written.is_empty(), "written once");
+    // ... and so does one that knew the day.
+    assert_eq!(archiver.run(&original, now).await.unwrap().written, [day(0)]);
     assert!(archiver.run(&original, now).await.unwrap().written.is_empty(), "written once");
     let first_day = stored(&original, T0, T0 + DAY);
     assert!(first_day.contains(&late));

@@ -113,56 +113,87 @@ impl Archiver {
             if day >= due_before {
                 break;
             }
-            let rewrite = match self.known.get(&day) {
-                None => Some(false),
-                // Results stored since the day was written: a late replay; written again while it is whole.
-                Some(&archived) if (day > oldest || oldest_is_whole) => {
-                    (runs(store, day.start_ms(), day.end_ms()).await? > archived).then_some(true)
-                }
-                Some(_) => None,
-            };
-            if let Some(rewrite) = rewrite {
-                if pass.error.is_none() {
-                    match self.archive_day(store, &pairs, day, now_ms, rewrite).await {
-                        Ok((results, written)) => {
-                            if written {
-                                pass.written.push(day);
-                                pass.results += results;
-                            }
-                            self.known.insert(day, results);
+            // Results stored since the day was written (a late replay) are archived by writing it again, while
+            // its raw results are whole.
+            let whole = day > oldest || oldest_is_whole;
+            let archived = if pass.error.is_none() {
+                match self.settle(store, &pairs, day, whole, now_ms).await {
+                    Ok((results, written)) => {
+                        if written {
+                            pass.written.push(day);
+                            pass.results += results;
                         }
-                        Err(ArchiveError::Store(error)) => return Err(ArchiveError::Store(error)),
-                        Err(error) => pass.error = Some(error.to_string()),
+                        self.known.insert(day, results);
+                        true
+                    }
+                    Err(ArchiveError::Store(error)) => return Err(ArchiveError::Store(error)),
+                    Err(error) => {
+                        pass.error = Some(error.to_string());
+                        false
                     }
                 }
-                if pass.error.is_some() && !pass.written.contains(&day) {
-                    pass.floor_ms = pass.floor_ms.min(day.start_ms());
-                    pass.pending.push(day);
+            } else {
+                // The bucket failed on an earlier day: what was known archived (and has no late results) is.
+                match self.known.get(&day) {
+                    Some(&archived) => !whole || runs(store, day.start_ms(), day.end_ms()).await? <= archived,
+                    None => false,
                 }
+            };
+            if !archived {
+                pass.floor_ms = pass.floor_ms.min(day.start_ms());
+                pass.pending.push(day);
             }
             cursor = next_planned(store, &pairs, day.end_ms()).await?;
         }
         Ok(pass)
     }
 
-    /// Writes a day (unless its manifest is there, when not `rewrite`): the results its manifest lists, and
-    /// whether it was written now.
-    async fn archive_day(
+    /// Makes sure the bucket has a day: its manifest is known or read, and the day is written when it has
+    /// none (or a damaged one) or, while `whole`, when the store counted more runs that day than it lists.
+    /// Returns the results the manifest lists, and whether the day was written now.
+    async fn settle(
+        &self,
+        store: &Arc<dyn Store>,
+        pairs: &Arc<Vec<Pair>>,
+        day: Day,
+        whole: bool,
+        now_ms: i64,
+    ) -> Result<(u64, bool), ArchiveError> {
+        let archived = match self.known.get(&day) {
+            Some(&archived) => Some(archived),
+            None => {
+                let key = manifest_key(day);
+                match self.bucket.get(&key).await? {
+                    None => None,
+                    Some(bytes) => match Manifest::parse(&key, &bytes) {
+                        Ok(manifest) => Some(manifest.results()),
+                        // Written again from the raw results, which are still there.
+                        Err(error) => {
+                            tracing::warn!(%error, "an archived day's manifest is damaged: writing the day again");
+                            None
+                        }
+                    },
+                }
+            }
+        };
+        if let Some(archived) = archived
+            && (!whole || runs(store, day.start_ms(), day.end_ms()).await? <= archived)
+        {
+            return Ok((archived, false));
+        }
+        let results = self.write_day(store, pairs, day, now_ms).await?;
+        Ok((results, true))
+    }
+
+    /// Writes a day: its checks' files, then its manifest; returns the results written.
+    async fn write_day(
         &self,
         store: &Arc<dyn Store>,
         pairs: &Arc<Vec<Pair>>,
         day: Day,
         now_ms: i64,
-        rewrite: bool,
-    ) -> Result<(u64, bool), ArchiveError> {
+    ) -> Result<u64, ArchiveError> {
         let manifest_key = manifest_key(day);
-        if !rewrite && let Some(bytes) = self.bucket.get(&manifest_key).await? {
-            match Manifest::parse(&manifest_key, &bytes) {
-                Ok(manifest) => return Ok((manifest.results(), false)),
-                // Written again from the raw results, which are still there.
-                Err(error) => tracing::warn!(%error, "an archived day's manifest is damaged: writing the day again"),
-            }
-        }
         let mut by_check: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for pair in pairs.iter() {
             by_check.entry(pair.check.clone()).or_default().push(pair.region.clone());
@@ -200,10 +231,9 @@ impl Archiver {
             checks = manifest.checks.len(),
             results = manifest.results(),
             bytes = manifest.bytes(),
-            rewrite,
             "archived a day of raw results"
         );
-        Ok((manifest.results(), true))
+        Ok(manifest.results())
     }
 }
 
