@@ -301,7 +301,10 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     if let Some(artifacts) = &artifacts {
         tasks.spawn(artifacts.clone().upload(stopping.clone()));
     }
-    let retention = crate::store::Retention { store: store.clone(), artifacts: artifacts.clone() };
+    let bucket = artifacts.as_ref().map(|artifacts| artifacts.bucket().clone());
+    let archive =
+        crate::store::archiver(&shared.config().config, bucket, shared.archive.clone()).map_err(Error::Objects)?;
+    let retention = crate::store::Retention { store: store.clone(), artifacts: artifacts.clone(), archive };
     tasks.spawn(crate::store::prune_every(retention, std::time::Duration::from_secs(3600), duty, stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod archive;
 mod export;
 mod install;
 mod prober;
@@ -43,6 +44,8 @@ pub enum Command {
     Upgrade(install::UpgradeArgs),
     /// Remove what `probenet install local` created (the data only with --purge).
     Uninstall(install::UninstallArgs),
+    /// The long-term archive of raw results in the bucket: `archive list`, `archive restore --from --to --into`.
+    Archive(archive::Args),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -60,6 +63,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Status(args) => install::status(&args),
         Command::Upgrade(args) => install::upgrade(&args),
         Command::Uninstall(args) => install::uninstall(&args),
+        Command::Archive(args) => archive::main(args),
     }
 }
 
