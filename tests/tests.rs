@@ -17,6 +17,7 @@
 //             scheduler replicas on a local PostgreSQL upgraded one at a time (some replica always healthy)
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
+// - archive:  `probenet archive list|restore`: days listed, a window restored identically, twice adds nothing
 // - backup:   the scheduler backs its store up to the bucket; `probenet store backups|restore`; a scheduler on it
 // - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network
 // - ha:       three schedulers on PostgreSQL: SIGKILL of the leader or of a replica, the database down 30 s,
@@ -27,6 +28,7 @@ mod util;
 
 mod alerting;
 mod alerting_regions;
+mod archive;
 mod backup;
 mod container;
 mod dashboard;

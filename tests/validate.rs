@@ -4,7 +4,15 @@ use std::ffi::OsStr;
 
 use crate::util::{Config, REPO, probenet};
 
-const EXAMPLE_SECRETS: [&str; 5] = ["ORDERS_API_KEY", "ADMIN_PASSWORD", "SHOP_USER", "REDIS_PASSWORD", "SLACK_HOOK"];
+const EXAMPLE_SECRETS: [&str; 7] = [
+    "ORDERS_API_KEY",
+    "ADMIN_PASSWORD",
+    "SHOP_USER",
+    "REDIS_PASSWORD",
+    "SLACK_HOOK",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+];
 
 /// How many checks the example files hold, counted from their text (`  - name:` items under `checks:`).
 fn example_checks() -> usize {
@@ -49,9 +57,13 @@ async fn examples_without_their_secrets_name_each_missing_one() {
              environment variable ORDERS_API_KEY is not set",
             "examples/http.yaml:36:49: checks[2].http.basic_auth.password: secret ${env:ADMIN_PASSWORD}: \
              environment variable ADMIN_PASSWORD is not set",
+            "examples/objects.yaml:8:18: objects.access_key_id: secret ${env:S3_ACCESS_KEY_ID}: \
+             environment variable S3_ACCESS_KEY_ID is not set",
+            "examples/objects.yaml:9:22: objects.secret_access_key: secret ${env:S3_SECRET_ACCESS_KEY}: \
+             environment variable S3_SECRET_ACCESS_KEY is not set",
             "examples/tcp.yaml:22:17: checks[2].tcp.script[0].send: secret ${env:REDIS_PASSWORD}: \
              environment variable REDIS_PASSWORD is not set",
-            "probenet: 5 errors in the config; nothing was applied",
+            "probenet: 7 errors in the config; nothing was applied",
         ]
     );
     // Setting only some of them reports only the others.

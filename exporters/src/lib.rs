@@ -3,6 +3,7 @@
 //! Every sink implements [`Sink`]; a [`SinkHandle`] runs it behind its own bounded queue, so a slow or dead
 //! sink never blocks probing.
 
+pub mod archive;
 pub mod build;
 pub mod exposition;
 pub mod logs;

@@ -87,6 +87,8 @@ pub struct Client {
     auth: HeaderValue,
     name: String,
     region: String,
+    /// Whether the last call reached a scheduler (an answer, even a refusal) rather than no replica at all.
+    reachable: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -179,7 +181,13 @@ impl Client {
             let http = builder.build().map_err(|error| ClientError::Build(describe(&error)))?;
             list.push(Replica { base, addr, http });
         }
-        Ok(Self { replicas: Replicas::new(list, switches), auth, name: name.to_owned(), region: region.to_owned() })
+        Ok(Self {
+            replicas: Replicas::new(list, switches),
+            auth,
+            name: name.to_owned(),
+            region: region.to_owned(),
+            reachable: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// The prober's name.
@@ -193,6 +201,11 @@ impl Client {
     }
 
     /// The `probenet_prober_scheduler_*` families that say which replica is in use.
+    /// Whether the last call reached a scheduler replica.
+    pub(crate) fn reachable(&self) -> bool {
+        self.reachable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn families(&self) -> Vec<probenet_exporters::FamilySamples> {
         self.replicas.families()
     }
@@ -302,10 +315,12 @@ impl Client {
             match attempt(self.replicas.get(index)).await {
                 Ok(value) => {
                     self.replicas.answered(index);
+                    self.reachable.store(true, std::sync::atomic::Ordering::Relaxed);
                     return Ok(value);
                 }
                 Err(Failure::Call(error)) => {
                     self.replicas.answered(index);
+                    self.reachable.store(true, std::sync::atomic::Ordering::Relaxed);
                     return Err(error);
                 }
                 Err(Failure::Down(message)) => {
@@ -314,6 +329,7 @@ impl Client {
                 }
             }
         }
+        self.reachable.store(false, std::sync::atomic::Ordering::Relaxed);
         if self.replicas.len() > 1 {
             last = format!("no scheduler replica answers (the last: {last})");
         }

@@ -8,12 +8,12 @@ use axum::extract::State as Extract;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use probenet_exporters::ProberHealth;
 use probenet_exporters::exposition::CONTENT_TYPE;
+use probenet_exporters::{FamilySamples, MetricType, ProberHealth};
 
 use crate::client::Client;
 use crate::outputs::Outputs;
-use crate::stats::StatsHandle;
+use crate::stats::{Stats, StatsHandle};
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -47,14 +47,99 @@ async fn metrics(Extract(state): Extract<State>) -> impl IntoResponse {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         assigned: stats.assigned_pairs,
         runs_total: stats.runs,
-        results_pending: stats.results_spooled.saturating_sub(stats.results_replayed + stats.spool_dropped),
+        results_pending: stats
+            .results_spooled
+            .saturating_sub(stats.results_replayed + stats.spool_dropped)
+            .saturating_add(stats.results_in_memory),
         results_sent_total: stats.results_sent,
-        scheduler_up: stats.registered,
+        scheduler_up: stats.registered && state.client.reachable(),
         start_time_seconds: state
             .started
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |since| since.as_secs_f64()),
     };
-    let text = state.outputs.render(&health, state.client.families());
+    let mut families = state.client.families();
+    families.extend(stats_families(&stats));
+    let text = state.outputs.render(&health, families);
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
+}
+
+/// Every drop, skip and backlog of the prober, so none is only in its logs.
+fn stats_families(stats: &Stats) -> Vec<FamilySamples> {
+    let labelled = |name: &str, help: &str, kind: MetricType, label: &str, series: &[(&str, u64)]| FamilySamples {
+        name: name.to_owned(),
+        help: help.to_owned(),
+        kind,
+        series: series
+            .iter()
+            .map(|(value, count)| (vec![(label.to_owned(), (*value).to_owned())], *count as f64))
+            .collect(),
+    };
+    let mut families = vec![
+        labelled(
+            "probenet_prober_results_dropped_total",
+            "Results lost, by why: memory_full (the backlog was full and the spool refused them), spool (the oldest spooled results, to make room in a full spool, or an unreadable segment), rejected (the scheduler refused them as invalid).",
+            MetricType::Counter,
+            "reason",
+            &[
+                ("memory_full", stats.results_dropped),
+                ("spool", stats.spool_dropped),
+                ("rejected", stats.results_rejected),
+            ],
+        ),
+        labelled(
+            "probenet_prober_runs_skipped_total",
+            "Planned runs not made, by why: overrun (the previous run of the pair still ran), busy (no slot of its kind in time), late (the prober fell behind by more than an interval), abandoned (cut at shutdown).",
+            MetricType::Counter,
+            "reason",
+            &[
+                ("overrun", stats.skipped_overrun),
+                ("busy", stats.skipped_busy),
+                ("late", stats.skipped_late),
+                ("abandoned", stats.runs_abandoned),
+            ],
+        ),
+        FamilySamples::single(
+            "probenet_prober_results_in_memory",
+            "Results held in memory now (batching, waiting for the scheduler, or when the spool fails).",
+            MetricType::Gauge,
+            stats.results_in_memory as f64,
+        ),
+        FamilySamples::single(
+            "probenet_prober_spool_bytes",
+            "Bytes of results in the spool now.",
+            MetricType::Gauge,
+            stats.spool_bytes as f64,
+        ),
+        FamilySamples::single(
+            "probenet_prober_spool_write_errors_total",
+            "Spool writes that failed (a full disk, no permission); their results stayed in memory.",
+            MetricType::Counter,
+            stats.spool_write_errors as f64,
+        ),
+        FamilySamples::single(
+            "probenet_prober_results_replayed_total",
+            "Results sent from the spool.",
+            MetricType::Counter,
+            stats.results_replayed as f64,
+        ),
+        FamilySamples::single(
+            "probenet_prober_config_errors_total",
+            "Configs from the scheduler that did not validate here (the previous one kept running).",
+            MetricType::Counter,
+            stats.config_errors as f64,
+        ),
+    ];
+    let quantiles: Vec<(Vec<(String, String)>, f64)> =
+        [("0.5", stats.lateness_p50_ms), ("0.99", stats.lateness_p99_ms), ("1", stats.lateness_max_ms)]
+            .into_iter()
+            .filter_map(|(quantile, ms)| Some((vec![("quantile".to_owned(), quantile.to_owned())], ms? / 1000.0)))
+            .collect();
+    families.push(FamilySamples {
+        name: "probenet_prober_start_lateness_seconds".into(),
+        help: "How late runs started after their planned time, since the prober started: median, 99th percentile and largest (quantile 1).".into(),
+        kind: MetricType::Gauge,
+        series: quantiles,
+    });
+    families
 }

@@ -4,6 +4,7 @@
 //! and logged.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -81,6 +82,17 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
+    /// Publishes how many results wait in memory (the batch being filled, the batch in flight when it came from
+    /// memory, and the backlog), for `/metrics`.
+    fn note_backlog(&self) {
+        let in_flight = match &self.in_flight {
+            Some((Job { source: Source::Memory, results }, _)) => results.len(),
+            _ => 0,
+        };
+        let held = self.pending.len() + self.memory_results + in_flight;
+        self.parts.counters.results_in_memory.store(u64::try_from(held).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     pub fn new(parts: Parts) -> Self {
         Self {
             parts,
@@ -103,6 +115,7 @@ impl Sender {
     pub async fn run(mut self) {
         loop {
             self.maybe_start_post().await;
+            self.note_backlog();
             let event = self.next_event().await;
             match event {
                 Event::Result(Some(result)) => {

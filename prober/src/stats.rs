@@ -37,6 +37,8 @@ pub struct Stats {
     pub results_rejected: u64,
     /// Bytes held in the spool now.
     pub spool_bytes: u64,
+    /// Results held in memory now: batching, waiting for the scheduler, or kept when the spool failed.
+    pub results_in_memory: u64,
     /// (check, region) pairs assigned now.
     pub assigned_pairs: u64,
     /// The assignments' generation last applied.
@@ -84,6 +86,7 @@ impl StatsHandle {
             results_dropped: get(&c.results_dropped),
             results_rejected: get(&c.results_rejected),
             spool_bytes: get(&c.spool_bytes),
+            results_in_memory: get(&c.results_in_memory),
             assigned_pairs: get(&c.assigned_pairs),
             generation: get(&c.generation),
             registered: c.registered.load(Ordering::Relaxed),
@@ -119,6 +122,7 @@ pub(crate) struct Counters {
     pub results_dropped: AtomicU64,
     pub results_rejected: AtomicU64,
     pub spool_bytes: AtomicU64,
+    pub results_in_memory: AtomicU64,
     pub assigned_pairs: AtomicU64,
     pub generation: AtomicU64,
     pub registered: AtomicBool,

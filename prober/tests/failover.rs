@@ -87,6 +87,43 @@ async fn metrics(addr: SocketAddr) -> String {
     reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap()
 }
 
+/// The value of the series `name` (with its labels, as written) in a `/metrics` page.
+fn value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_drops_the_oldest_and_says_so_in_metrics() {
+    let target = Target::start().await;
+    let [mut a, _b, _c] = replicas(&target).await;
+    let spool = tempfile::tempdir().unwrap();
+    let mut options = options(&a.url, spool.path());
+    options.spool_max_bytes = 2048;
+    let metrics_addr = free_port();
+    options.metrics_listen = Some(metrics_addr);
+    let prober = start(options);
+    assert!(wait_until(Duration::from_secs(10), || a.acknowledged_batches() >= 1).await, "results through a");
+    a.stop().await;
+    assert!(
+        wait_until(Duration::from_secs(20), || prober.stats.snapshot().spool_dropped > 0).await,
+        "a spool of 2 KiB fills within seconds: {:?}",
+        prober.stats.snapshot()
+    );
+    let text = metrics(metrics_addr).await;
+    let dropped = value(&text, "probenet_prober_results_dropped_total{reason=\"spool\"}");
+    assert!(dropped >= 1.0, "{text}");
+    assert!(value(&text, "probenet_prober_spool_bytes") <= 2048.0, "{text}");
+    assert_eq!(value(&text, "probenet_prober_scheduler_up"), 0.0, "{text}");
+    for reason in ["overrun", "busy", "late", "abandoned"] {
+        value(&text, &format!("probenet_prober_runs_skipped_total{{reason=\"{reason}\"}}"));
+    }
+    assert!(value(&text, "probenet_prober_start_lateness_seconds{quantile=\"0.99\"}") >= 0.0, "{text}");
+    let stats = prober.shutdown().await.unwrap();
+    assert!(stats.spool_dropped as f64 >= dropped);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moves_to_the_next_replica_when_one_is_gone_then_when_one_answers_503() {
     let target = Target::start().await;
@@ -143,8 +180,12 @@ async fn with_every_replica_down_results_are_spooled_then_delivered_once() {
     let target = Target::start().await;
     let [mut a, mut b, mut c] = replicas(&target).await;
     let spool = tempfile::tempdir().unwrap();
-    let prober = start(options(&format!("{},{},{}", a.url, b.url, c.url), spool.path()));
+    let mut options = options(&format!("{},{},{}", a.url, b.url, c.url), spool.path());
+    let metrics_addr = free_port();
+    options.metrics_listen = Some(metrics_addr);
+    let prober = start(options);
     assert!(wait_until(Duration::from_secs(10), || a.acknowledged_batches() >= 2).await, "results through a");
+    assert_eq!(value(&metrics(metrics_addr).await, "probenet_prober_scheduler_up"), 1.0);
 
     tokio::join!(a.stop(), b.stop(), c.stop());
     assert!(
@@ -152,6 +193,13 @@ async fn with_every_replica_down_results_are_spooled_then_delivered_once() {
         "results go to the spool while every replica is down: {:?}",
         prober.stats.snapshot()
     );
+    // `/metrics` says so: the scheduler is down, and what waits (spooled and in memory) is pending.
+    let text = metrics(metrics_addr).await;
+    assert_eq!(value(&text, "probenet_prober_scheduler_up"), 0.0, "{text}");
+    let stats = prober.stats.snapshot();
+    assert!(value(&text, "probenet_prober_results_pending") >= 6.0, "{text}");
+    assert!(value(&text, "probenet_prober_spool_bytes") > 0.0, "{text}");
+    assert!(stats.results_spooled >= 6);
     // Attempts stay bounded while everything is down: each call tries each replica once, then backs off.
     let switches = prober.stats.snapshot().scheduler_switches;
     assert!(switches < 200, "{switches} moves in a few seconds");
@@ -169,6 +217,11 @@ async fn with_every_replica_down_results_are_spooled_then_delivered_once() {
         prober.stats.snapshot()
     );
     eprintln!("back on b and the spool replayed {:?} after it came back", back.elapsed());
+    let text = metrics(metrics_addr).await;
+    assert_eq!(value(&text, "probenet_prober_scheduler_up"), 1.0, "{text}");
+    assert_eq!(value(&text, "probenet_prober_spool_bytes"), 0.0, "{text}");
+    assert!(value(&text, "probenet_prober_results_replayed_total") >= 6.0, "{text}");
+    assert_eq!(value(&text, "probenet_prober_results_dropped_total{reason=\"spool\"}"), 0.0, "{text}");
     let stats = prober.shutdown().await.unwrap();
     assert_eq!(stats.results_replayed, stats.results_spooled);
     let store = b.store();

@@ -271,13 +271,13 @@ impl Artifacts {
 fn spooled_in(spool: &Path) -> Vec<(String, u64)> {
     let mut found = Vec::new();
     let mut dirs = vec![spool.join(OBJECT_FOLDER)];
-    // Keys are at most four folders deep (artifacts/DAY/CHECK/REGION/FILE): a bounded walk.
+    // Keys are four folders deep (artifacts/DAY/CHECK/REGION/FILE): a bounded walk.
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let Ok(kind) = entry.file_type() else { continue };
             let path = entry.path();
-            if kind.is_dir() && path.strip_prefix(spool).map_or(0, |relative| relative.components().count()) < 4 {
+            if kind.is_dir() && path.strip_prefix(spool).map_or(0, |relative| relative.components().count()) <= 4 {
                 dirs.push(path);
             } else if kind.is_file() {
                 let Some(key) = path.strip_prefix(spool).ok().and_then(|relative| relative.to_str()) else { continue };
@@ -289,4 +289,90 @@ fn spooled_in(spool: &Path) -> Vec<(String, u64)> {
     }
     found.sort();
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use probenet_checks::outcome::{Artifact, Outcome, Reason};
+    use probenet_exporters::store::rollup::DAY_MS;
+
+    use super::*;
+
+    fn bucket(dir: &Path) -> Bucket {
+        let yaml = format!("objects: file://{}\n", dir.join("bucket").display());
+        let config = probenet_checks::config::load_str("c.yaml", &yaml).unwrap();
+        Bucket::open(config.objects.as_ref().unwrap(), &mut Vec::new()).unwrap()
+    }
+
+    fn with_screenshot(check: &str, planned_at_ms: i64, data: &[u8]) -> RunResult {
+        let mut outcome = Outcome::failed(Reason::Assertion, "no".to_owned());
+        outcome.artifacts.push(Artifact {
+            name: "failure.png".into(),
+            media_type: "image/png".into(),
+            data: data.to_vec(),
+            path: None,
+        });
+        RunResult {
+            check: check.into(),
+            region: "eu".into(),
+            planned_at_ms,
+            started_at_ms: planned_at_ms,
+            prober: "p".into(),
+            outcome,
+        }
+    }
+
+    fn pending(artifacts: &Artifacts) -> (u64, u64) {
+        (artifacts.pending.load(Ordering::Relaxed), artifacts.pending_bytes.load(Ordering::Relaxed))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spooled_then_uploaded_and_what_a_restart_finds_is_uploaded_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = Artifacts::new(bucket(dir.path()), &dir.path().join("data")).unwrap();
+        let mut results = vec![with_screenshot("home", DAY_MS * 3 + 5, b"one"), with_screenshot("api", 7, b"three")];
+        artifacts.spool(&mut results).unwrap();
+        let keys: Vec<String> = results.iter().map(|r| r.outcome.artifacts[0].path.clone().unwrap()).collect();
+        assert_eq!(keys, ["artifacts/3/home/eu/259200005-0-failure.png", "artifacts/0/api/eu/7-0-failure.png"]);
+        assert!(results.iter().all(|r| r.outcome.artifacts[0].data.is_empty()), "the bytes left the result");
+        assert_eq!(pending(&artifacts), (2, 8));
+        // Served from the spool before the upload.
+        let reader = artifacts.clone();
+        let key = keys[0].clone();
+        let read = tokio::task::spawn_blocking(move || reader.read(&key)).await.unwrap();
+        assert_eq!(read, Ok(Some(b"one".to_vec())));
+        assert!(artifacts.upload_spooled().await);
+        assert_eq!(pending(&artifacts), (0, 0));
+        assert_eq!(artifacts.bucket.get(&keys[1]).await.unwrap().as_deref(), Some(&b"three"[..]));
+        assert!(spooled_in(&artifacts.spool).is_empty());
+        // Served from the bucket after; a path that is not an object key is never looked up.
+        let reader = artifacts.clone();
+        let key = keys[1].clone();
+        assert_eq!(tokio::task::spawn_blocking(move || reader.read(&key)).await.unwrap(), Ok(Some(b"three".to_vec())));
+        let reader = artifacts.clone();
+        assert_eq!(tokio::task::spawn_blocking(move || reader.read("../../etc/passwd")).await.unwrap(), Ok(None));
+
+        // What a scheduler stopped before uploading left in its spool is counted, then uploaded, at the next start.
+        let mut later = vec![with_screenshot("home", DAY_MS * 4, b"four")];
+        artifacts.spool(&mut later).unwrap();
+        drop(artifacts);
+        let again = Artifacts::new(bucket(dir.path()), &dir.path().join("data")).unwrap();
+        assert_eq!(pending(&again), (1, 4));
+        assert!(again.upload_spooled().await);
+        let key = later[0].outcome.artifacts[0].path.clone().unwrap();
+        assert_eq!(again.bucket.get(&key).await.unwrap().as_deref(), Some(&b"four"[..]));
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_whole_days_before_the_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts = Artifacts::new(bucket(dir.path()), &dir.path().join("data")).unwrap();
+        let mut results: Vec<RunResult> = (0..10).map(|day| with_screenshot("home", DAY_MS * day + 1, b"x")).collect();
+        artifacts.spool(&mut results).unwrap();
+        assert!(artifacts.upload_spooled().await);
+        assert_eq!(artifacts.prune(DAY_MS * 7 + 5).await.unwrap(), 7);
+        let days = artifacts.bucket.folders(OBJECT_FOLDER).await.unwrap();
+        assert_eq!(days, ["7", "8", "9"]);
+        assert_eq!(artifacts.prune(DAY_MS * 7).await.unwrap(), 0, "nothing twice");
+    }
 }

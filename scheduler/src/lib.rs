@@ -306,7 +306,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let objects = shared.config().config.objects.clone();
     let backups = backup::task(
         store.clone(),
-        bucket,
+        bucket.clone(),
         objects.as_ref(),
         cluster.is_some(),
         &options.data,
@@ -316,7 +316,9 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     if let Some(backups) = backups {
         tasks.spawn(backups);
     }
-    let retention = crate::store::Retention { store: store.clone(), artifacts: artifacts.clone() };
+    let archive =
+        crate::store::archiver(&shared.config().config, bucket, shared.archive.clone()).map_err(Error::Objects)?;
+    let retention = crate::store::Retention { store: store.clone(), artifacts: artifacts.clone(), archive };
     tasks.spawn(crate::store::prune_every(retention, std::time::Duration::from_secs(3600), duty, stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();

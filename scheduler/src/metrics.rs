@@ -96,6 +96,10 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
     );
     alerting(&mut out, shared);
     shared.backups.render(&mut out);
+    if plan.config.config.objects.as_ref().is_some_and(|objects| objects.archive_after.is_some()) {
+        // Written by the replica that leads (it runs the archive); 0 on the others.
+        out.push_str(&shared.archive.render());
+    }
     out
 }
 

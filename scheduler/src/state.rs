@@ -66,6 +66,8 @@ pub struct Shared {
     pub reloads_error: AtomicU64,
     /// Results for pairs not in the running config: acknowledged, not stored.
     pub results_dropped: AtomicU64,
+    /// The archive's counters (days written, pending), for `/metrics`.
+    pub archive: Arc<probenet_exporters::archive::Status>,
     /// Bumped whenever results are stored: the dashboard's pages refetch when it changes.
     pub ui_version: AtomicU64,
     /// The planned time of each pair's latest stored result, handed to a pair's new owner.
@@ -168,6 +170,7 @@ impl Shared {
             reloads_ok: AtomicU64::new(0),
             reloads_error: AtomicU64::new(0),
             results_dropped: AtomicU64::new(0),
+            archive: Arc::default(),
             ui_version: AtomicU64::new(0),
             last_planned: Mutex::new(last_planned),
             dashboard_token: Mutex::new(None),

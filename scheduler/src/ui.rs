@@ -249,6 +249,7 @@ impl Source for UiSource {
                 until_ms: Some(range.to_ms),
                 only_failures: true,
                 limit: 30,
+                oldest_first: false,
             })
             .map_err(failed)?
             .into_iter()

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod archive;
 mod export;
 mod install;
 mod prober;
@@ -48,6 +49,8 @@ pub enum Command {
     Uninstall(install::UninstallArgs),
     /// Back up a local install's VictoriaMetrics with vmbackup (run by its timer, or by the supervisor).
     Vmbackup(install::VmbackupArgs),
+    /// The long-term archive of raw results in the bucket: `archive list`, `archive restore --from --to --into`.
+    Archive(archive::Args),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -67,6 +70,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Upgrade(args) => install::upgrade(&args),
         Command::Uninstall(args) => install::uninstall(&args),
         Command::Vmbackup(args) => install::vmbackup(&args),
+        Command::Archive(args) => archive::main(args),
     }
 }
 

@@ -113,5 +113,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     }
 
     /// Applies retention as of `now_ms`: raw results and their artifacts, rollups, closed incidents.
-    fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError>;
+    fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
+        self.prune_keeping(now_ms, None)
+    }
+
+    /// Applies retention as [`Store::prune`] does, except that raw results (and their artifacts) planned at or
+    /// after `raw_floor_ms` are kept whatever their age: the archive's floor, the oldest day it has not
+    /// written yet, so a bucket that is down keeps raw results longer instead of losing them.
+    fn prune_keeping(&self, now_ms: i64, raw_floor_ms: Option<i64>) -> Result<Pruned, StoreError>;
 }

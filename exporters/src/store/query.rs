@@ -79,7 +79,8 @@ impl SqliteStore {
             sql.push_str(" AND r.state = 2");
         }
         let limit = if query.limit == 0 { 100 } else { query.limit };
-        sql.push_str(&format!(" ORDER BY r.planned_at_ms DESC LIMIT {limit}"));
+        let order = if query.oldest_first { "ASC" } else { "DESC" };
+        sql.push_str(&format!(" ORDER BY r.planned_at_ms {order} LIMIT {limit}"));
         type ResultRow = (i64, i64, i64, Vec<u8>, i64, f64);
         let rows: Vec<ResultRow> = conn
             .prepare_cached(&sql)

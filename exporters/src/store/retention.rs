@@ -18,10 +18,12 @@ fn millis(duration: std::time::Duration) -> i64 {
 }
 
 impl SqliteStore {
-    /// Removes what is older than the retention, measured from `now_ms`.
-    pub(crate) fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
+    /// Removes what is older than the retention, measured from `now_ms`; raw results planned at or after
+    /// `raw_floor_ms` stay whatever their age.
+    pub(crate) fn prune(&self, now_ms: i64, raw_floor_ms: Option<i64>) -> Result<Pruned, StoreError> {
         let options = &self.inner.options;
         let raw_cut = now_ms - millis(options.raw_retention);
+        let raw_cut = raw_floor_ms.map_or(raw_cut, |floor| raw_cut.min(floor));
         let minute_cut = now_ms - millis(options.minute_retention);
         let rollup_cut = now_ms - millis(options.rollup_retention);
         let mut pruned = Pruned::default();

@@ -91,7 +91,7 @@ impl Store for SqliteStore {
         SqliteStore::backup_into(self, file)
     }
 
-    fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
-        SqliteStore::prune(self, now_ms)
+    fn prune_keeping(&self, now_ms: i64, raw_floor_ms: Option<i64>) -> Result<Pruned, StoreError> {
+        SqliteStore::prune(self, now_ms, raw_floor_ms)
     }
 }

@@ -24,7 +24,7 @@ pub struct Pair {
     pub last_planned_ms: i64,
 }
 
-/// Which raw results to list (newest first).
+/// Which raw results to list (newest first, or oldest first).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResultQuery {
     /// One check, or every check.
@@ -39,6 +39,8 @@ pub struct ResultQuery {
     pub only_failures: bool,
     /// At most this many (0: 100).
     pub limit: usize,
+    /// Oldest first instead (reading a pair's results through in pages, as the archive does).
+    pub oldest_first: bool,
 }
 
 /// Uptime over `[from_ms, to_ms)` of `planned_at_ms`, per (check, region).

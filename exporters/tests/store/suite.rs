@@ -29,6 +29,7 @@ macro_rules! store_suite {
             latency_percentiles_are_within_the_histogram_bound,
             incidents_follow_failures_in_and_out_of_order,
             prune_removes_old_rows_and_artifacts_and_rollups_outlive_them,
+            a_raw_floor_keeps_what_retention_would_delete,
             overview_queries_agree_with_the_per_pair_ones,
         );
     };
@@ -93,6 +94,7 @@ pub fn queries_are_newest_first_filtered_and_limited(backend: &mut dyn Backend) 
             until_ms,
             only_failures: false,
             limit,
+            oldest_first: false,
         };
         planned(&store.results(&query).unwrap()).into_iter().map(|at| at - T0).collect::<Vec<_>>()
     };
@@ -102,6 +104,23 @@ pub fn queries_are_newest_first_filtered_and_limited(backend: &mut dyn Backend) 
     assert_eq!(query(Some("a"), None, None, 2), [4000, 3000]);
     assert_eq!(query(None, Some(T0 + 2000), None, 10), [4000, 3000, 2500, 2000]);
     assert_eq!(query(Some("nothing"), None, None, 10), Vec::<i64>::new());
+    // Oldest first: a pair read through in pages, each starting after the last one's latest run.
+    let oldest_first = |since_ms: i64, limit| {
+        let query = ResultQuery {
+            check: Some("a".into()),
+            region: Some("eu".into()),
+            since_ms: Some(since_ms),
+            until_ms: Some(T0 + 4000),
+            limit,
+            oldest_first: true,
+            ..ResultQuery::default()
+        };
+        planned(&store.results(&query).unwrap()).into_iter().map(|at| at - T0).collect::<Vec<_>>()
+    };
+    assert_eq!(oldest_first(T0, 10), [0, 1000, 1500, 2000, 3000]);
+    assert_eq!(oldest_first(T0, 2), [0, 1000]);
+    assert_eq!(oldest_first(T0 + 1001, 2), [1500, 2000]);
+    assert_eq!(oldest_first(T0 + 2001, 2), [3000]);
     let failures = store.results(&ResultQuery { only_failures: true, ..ResultQuery::default() }).unwrap();
     assert_eq!(planned(&failures), [T0 + 1500]);
     let everywhere = store.results(&ResultQuery { check: Some("a".into()), ..ResultQuery::default() }).unwrap();
@@ -333,6 +352,27 @@ pub fn prune_removes_old_rows_and_artifacts_and_rollups_outlive_them(backend: &m
     assert!(pruned.rollups >= 3 && pruned.results == 1, "{pruned:?}");
     assert!(store.uptime(&UptimeQuery { from_ms: T0, to_ms: T0 + DAY, ..UptimeQuery::default() }).unwrap().is_empty());
     assert!(store.results(&ResultQuery::default()).unwrap().is_empty());
+}
+
+pub fn a_raw_floor_keeps_what_retention_would_delete(backend: &mut dyn Backend) {
+    let store = backend.store();
+    let results = [T0, T0 + DAY, T0 + 8 * DAY].map(|at| with_artifact(result("api", "eu", at, State::Down, 0.1)));
+    ingest(store, &results).unwrap();
+    let path_of = |at: i64| {
+        let query = ResultQuery { since_ms: Some(at), until_ms: Some(at + 1), ..ResultQuery::default() };
+        store.results(&query).unwrap()[0].outcome.artifacts[0].path.clone().unwrap()
+    };
+    let kept = path_of(T0 + DAY);
+    // Retention (7 days) would delete both old days; the floor (the archive's first day not written) keeps
+    // the second, with its artifact.
+    let pruned = store.prune_keeping(T0 + 9 * DAY, Some(T0 + DAY)).unwrap();
+    assert_eq!((pruned.results, pruned.artifacts), (1, 1));
+    assert_eq!(planned(&store.results(&ResultQuery::default()).unwrap()), [T0 + 8 * DAY, T0 + DAY]);
+    assert_eq!(store.artifact(&kept).unwrap(), Some(artifact_bytes(T0 + DAY)));
+    // A floor later than the retention changes nothing; without one, retention applies.
+    assert_eq!(store.prune_keeping(T0 + 9 * DAY, Some(T0 + 9 * DAY)).unwrap().results, 1);
+    assert_eq!(planned(&store.results(&ResultQuery::default()).unwrap()), [T0 + 8 * DAY]);
+    assert_eq!(store.artifact(&kept).unwrap(), None);
 }
 
 pub fn overview_queries_agree_with_the_per_pair_ones(backend: &mut dyn Backend) {

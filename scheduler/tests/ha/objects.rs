@@ -105,6 +105,9 @@ async fn artifacts_go_to_the_bucket_and_outlive_its_outage() {
     let mut sent: BTreeMap<(String, i64), Vec<u8>> = BTreeMap::new();
     let mut seed = 10;
     while down_at.elapsed() < Duration::from_secs(60) {
+        let beat = json!({"name": "eu-1", "region": "eu"});
+        let (status, answer) = cluster.call(0, "POST", &cluster.tokens["eu"], "/v1/heartbeat", Some(beat)).await;
+        assert!(status < 300, "heartbeat: {status} {answer}");
         for check in ["home", "api", "login"] {
             let planned = on_grid(check);
             if sent.contains_key(&(check.to_owned(), planned)) {
@@ -131,11 +134,13 @@ async fn artifacts_go_to_the_bucket_and_outlive_its_outage() {
 
     // Back: everything reaches the bucket (the uploader retries at most every 30 s), and r1 serves each.
     garage.up();
+    let back = Instant::now();
     within("the spool drains", Duration::from_secs(45), || async {
         let pending = metric(&cluster, 0, "probenet_objects_pending_artifacts").await?;
         (pending == 0.0).then_some(())
     })
     .await;
+    println!("{} screenshots of a 60 s outage uploaded {:?} after the bucket came back", sent.len(), back.elapsed());
     assert_eq!(metric(&cluster, 0, "probenet_objects_up").await, Some(1.0));
     for ((check, planned), data) in &sent {
         let key = artifact_path(&cluster, 1, check, *planned).await.unwrap_or_else(|| panic!("{check} {planned}"));

@@ -11,9 +11,11 @@
 // - trust:    what a prober token, a stranger or a flood cannot do
 // - fuzz:     hostile protocol bodies get a 4xx, never a 5xx or a crash
 // - views:    what a prober receives: its region's view of the config, no scheduler secrets
+// - archive:  the retention round archives the days due (objects.archive_after) and counts them in /metrics
 
 mod util;
 
+mod archive;
 mod fuzz;
 mod protocol;
 mod read_api;

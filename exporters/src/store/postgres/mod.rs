@@ -305,8 +305,8 @@ impl Store for PostgresStore {
         self.run(move |shared| async move { query::artifact(&shared, &path).await })
     }
 
-    fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {
-        self.run(move |shared| async move { retention::prune(&shared, now_ms).await })
+    fn prune_keeping(&self, now_ms: i64, raw_floor_ms: Option<i64>) -> Result<Pruned, StoreError> {
+        self.run(move |shared| async move { retention::prune(&shared, now_ms, raw_floor_ms).await })
     }
 
     fn stored_since(&self, from_ms: i64, limit: usize) -> Result<Vec<(i64, RunResult)>, StoreError> {

@@ -210,7 +210,8 @@ pub(crate) async fn results(shared: &Shared, query: &ResultQuery) -> Result<Vec<
         sql.push_str(" AND r.state = 2");
     }
     let limit = if query.limit == 0 { 100 } else { query.limit };
-    sql.push_str(&format!(" ORDER BY r.planned_at_ms DESC, c.name, g.name LIMIT {limit}"));
+    let order = if query.oldest_first { "ASC" } else { "DESC" };
+    sql.push_str(&format!(" ORDER BY r.planned_at_ms {order}, c.name, g.name LIMIT {limit}"));
     let failed = || Failure::db("reading results");
     let statement = client.prepare_cached(&sql).await.map_err(failed())?;
     let rows = client.query(&statement, &refs(&values)).await.map_err(failed())?;

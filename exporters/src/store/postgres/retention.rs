@@ -24,11 +24,13 @@ struct Cuts {
     rollup: i64,
 }
 
-/// Removes what is older than the retention, measured from `now_ms`.
-pub(crate) async fn prune(shared: &Shared, now_ms: i64) -> Result<Pruned, Failure> {
+/// Removes what is older than the retention, measured from `now_ms`; raw results planned at or after
+/// `raw_floor_ms` stay whatever their age.
+pub(crate) async fn prune(shared: &Shared, now_ms: i64, raw_floor_ms: Option<i64>) -> Result<Pruned, Failure> {
     let options = &shared.options;
+    let raw = now_ms - millis(options.raw_retention);
     let cuts = Cuts {
-        raw: now_ms - millis(options.raw_retention),
+        raw: raw_floor_ms.map_or(raw, |floor| raw.min(floor)),
         minute: now_ms - millis(options.minute_retention),
         rollup: now_ms - millis(options.rollup_retention),
     };
