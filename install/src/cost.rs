@@ -23,9 +23,10 @@ pub const VM_BYTES_PER_SAMPLE: f64 = 1.0;
 /// measured in docs/store.md (database and WAL after checkpoint, rollups included, no artifacts).
 pub const STORE_BYTES_PER_RESULT: f64 = 858.0;
 
-/// Bytes of one result in the bucket's archive (zstd NDJSON, by day and check): measured at ~45 bytes (level 9, as the archive writes; 55 at level 3) for
-/// realistic HTTPS results by the test `archived_results_take_less_than_the_figure` (install/tests/cost.rs),
-/// rounded up with a margin for bodies with longer errors and logs.
+/// Bytes of one result in the bucket's archive (zstd NDJSON, by day and check): realistic HTTPS results take
+/// ~45 bytes at level 9, as the archive writes them (55 at level 3), measured by the test
+/// `archived_results_take_less_than_the_figure` (install/tests/backups.rs); rounded up with a margin for
+/// results with errors and logs.
 pub const ARCHIVE_BYTES_PER_RESULT: f64 = 120.0;
 /// A browser check's screenshot of a failed run (a PNG of the viewport).
 pub const SCREENSHOT_BYTES: f64 = 300_000.0;
