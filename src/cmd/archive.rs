@@ -1,6 +1,6 @@
 //! `probenet archive list|restore`: the long-term archive of raw results in the config's bucket (`objects`):
 //! which days it holds, and a window of it brought back into a store (`sqlite:DIR` or `postgres://...`) for an
-//! investigation or an uptime report. Format: docs/storage-archive.md.
+//! investigation or an uptime report. Format: docs/storage.md#the-archive.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! The long-term archive of raw results in the bucket: whole UTC days, one zstd-compressed NDJSON file per
 //! (day, check) and a manifest per day written last; the pass that writes the days due and gives retention its
-//! floor; listing and restoring a window into a store. Layout and format: `docs/storage-archive.md`.
+//! floor; listing and restoring a window into a store. Layout and format: `docs/storage.md#the-archive`.
 
 mod day;
 mod format;
