@@ -19,9 +19,10 @@ use serde_json::{Value, json};
 /// typical data; probe series change often (durations) so the upper end is assumed.
 pub const VM_BYTES_PER_SAMPLE: f64 = 1.0;
 
-/// The embedded store's footprint per result while raw results are kept, in bytes: 858 MB per million results
-/// measured in docs/store.md (database and WAL after checkpoint, rollups included, no artifacts).
-pub const STORE_BYTES_PER_RESULT: f64 = 858.0;
+/// The embedded store's footprint per result while raw results are kept, in bytes: 287 MB per million results
+/// measured in docs/store.md with the compact bodies of schema version 4 (database and WAL after checkpoint,
+/// rollups included, no artifacts).
+pub const STORE_BYTES_PER_RESULT: f64 = 287.0;
 
 /// Bytes of one result in the bucket's archive (zstd NDJSON, by day and check): realistic HTTPS results take
 /// ~45 bytes at level 9, as the archive writes them (55 at level 3), measured by the test

@@ -47,7 +47,7 @@ fn a_known_config_costs_exactly_this() {
     assert_eq!(cost.samples_per_day, 1_460_256.0);
     assert_eq!(cost.victoria_metrics_bytes_per_day, 1_460_256.0 * VM_BYTES_PER_SAMPLE);
     assert_eq!(cost.store_bytes_per_day, 25_922.0 * STORE_BYTES_PER_RESULT);
-    assert_eq!(cost.store_bytes_per_day, 22_241_076.0);
+    assert_eq!(cost.store_bytes_per_day, 7_439_614.0);
 
     let http_kind = &cost.by_kind["http"];
     assert_eq!((http_kind.checks, http_kind.pairs, http_kind.runs_per_day), (2, 3, 5760.0));
@@ -58,7 +58,7 @@ fn a_known_config_costs_exactly_this() {
         "runs per day:       25922",
         "active series:      501",
         "1.5 MB in VictoriaMetrics",
-        "22.2 MB in the embedded store",
+        "7.4 MB in the embedded store",
     ] {
         assert!(shown.contains(line), "{line:?} not in\n{shown}");
     }
