@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod kind;
 pub mod net;
 pub mod outcome;
 pub mod run;
@@ -21,5 +22,6 @@ pub mod tcp;
 pub mod tls;
 
 pub use config::{Check, CheckKind, Config, ConfigError, ConfigErrors, Schedule, load_paths, load_str};
+pub use kind::{Kind, KindCheck};
 pub use outcome::{Assertion, Outcome, Phase, Reason, State};
 pub use run::{RunContext, run_once};

@@ -99,3 +99,8 @@ mod tests {
         assert!(error.starts_with("resolving nonexistent.invalid: "), "{error}");
     }
 }
+
+/// `host:port`, with an IPv6 address in brackets: how a `host` and `port` target shows in the `instance` label.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}

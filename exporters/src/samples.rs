@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use probenet_checks::wire::RunResult;
-use probenet_checks::{Outcome, Reason, State};
+use probenet_checks::{Kind, Outcome, Reason, State};
 use serde_json::Value;
 
 use crate::sink::CheckMeta;
@@ -206,7 +206,7 @@ impl Totals {
 /// A hash of what labels a check (kind, target, labels): the `config_version` label that synthetic
 /// monitoring's dashboards join on. It changes when one of them changes.
 pub fn config_version(check: &CheckMeta) -> String {
-    let mut parts: Vec<&[u8]> = vec![check.kind.as_bytes(), b"\0", check.target.as_bytes()];
+    let mut parts: Vec<&[u8]> = vec![check.kind.key().as_bytes(), b"\0", check.target.as_bytes()];
     for (name, value) in &check.labels {
         parts.extend([b"\0".as_slice(), name.as_bytes(), b"=", value.as_bytes()]);
     }
@@ -259,24 +259,23 @@ pub fn samples(check: &CheckMeta, result: &RunResult, totals: &Totals, options: 
     let mut b = Builder { base, at: result.started_at_ms, out: Vec::with_capacity(64) };
     b.gauge("probe_success", flag(outcome.success()));
     b.gauge("probe_duration_seconds", outcome.duration_seconds);
-    if check.kind != "browser" {
+    if check.kind != Kind::Browser {
         b.gauge("probe_dns_lookup_time_seconds", outcome.phase("resolve").unwrap_or(0.0));
     }
     let address = ["remote_address", "address", "server"].iter().find_map(|key| details.get(key)?.as_str());
     if let Some(ip) = address.and_then(ip_of) {
         b.gauge("probe_ip_protocol", if ip.is_ipv4() { 4.0 } else { 6.0 });
     }
-    match check.kind.as_str() {
-        "http" => http(&mut b, outcome),
-        "dns" => dns(&mut b, outcome),
-        "tcp" => {
+    match check.kind {
+        Kind::Http => http(&mut b, outcome),
+        Kind::Dns => dns(&mut b, outcome),
+        Kind::Tcp => {
             b.gauge("probe_failed_due_to_regex", flag(outcome.reason == Some(Reason::Assertion)));
             tls(&mut b, details);
         }
-        "tls" => tls(&mut b, details),
-        "icmp" => icmp(&mut b, outcome),
-        "browser" => browser(&mut b, details),
-        _ => {}
+        Kind::Tls => tls(&mut b, details),
+        Kind::Icmp => icmp(&mut b, outcome),
+        Kind::Browser => browser(&mut b, details),
     }
     check_info(&mut b, check, result, options);
     summaries(&mut b, totals);
@@ -397,7 +396,11 @@ fn browser(b: &mut Builder, details: &Value) {
 
 /// `sm_check_info`: the check's kind as `check_name`, the region, and the check's labels as `label_NAME`.
 fn check_info(b: &mut Builder, check: &CheckMeta, result: &RunResult, options: &SeriesOptions) {
-    let kind = if check.kind == "icmp" { "ping" } else { check.kind.as_str() };
+    // Grafana synthetic monitoring's names for the kinds.
+    let kind = match check.kind {
+        Kind::Icmp => "ping",
+        Kind::Http | Kind::Dns | Kind::Tls | Kind::Tcp | Kind::Browser => check.kind.key(),
+    };
     let mut labels: Vec<(String, String)> =
         vec![("check_name".to_owned(), kind.to_owned()), ("region".to_owned(), result.region.clone())];
     if let Some(frequency) = options.frequency_ms.get(&check.name) {
@@ -496,7 +499,7 @@ mod tests {
     #[test]
     fn config_version_follows_what_labels_the_check() {
         let mut check =
-            CheckMeta { name: "a".into(), kind: "http".into(), target: "http://x/".into(), labels: BTreeMap::new() };
+            CheckMeta { name: "a".into(), kind: Kind::Http, target: "http://x/".into(), labels: BTreeMap::new() };
         let first = config_version(&check);
         check.name = "b".into();
         assert_eq!(config_version(&check), first, "the name is the job label, not part of the version");

@@ -20,5 +20,33 @@ impl crate::run::Execute for BrowserCheck {
     }
 }
 
+impl crate::kind::KindCheck for BrowserCheck {
+    const KIND: crate::Kind = crate::Kind::Browser;
+    type Spec = BrowserSpec;
+
+    fn wrap(self) -> crate::CheckKind {
+        crate::CheckKind::Browser(self)
+    }
+
+    /// The first URL of the journey.
+    fn target(&self) -> String {
+        self.steps
+            .iter()
+            .find_map(|step| match &step.action {
+                Action::Goto(url) => Some(url.to_string()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    fn representative(&self) -> crate::Outcome {
+        let details = serde_json::json!({
+            "navigation": {"ttfb_seconds": 0.1, "dom_content_loaded_seconds": 0.3, "load_seconds": 0.5},
+            "web_vitals": {"lcp_seconds": 0.6, "inp_seconds": 0.05, "cls": 0.01},
+            "console_errors": 0, "failed_requests": 0});
+        crate::Outcome::representative(&[], details)
+    }
+}
+
 #[cfg(test)]
 mod tests;

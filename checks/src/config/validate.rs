@@ -12,6 +12,7 @@ use super::{
     Check, CheckKind, Config, ConfigErrors, Ctx, KindSpec, Path, Place, Region, Schedule, Scheduling, SecretRef,
     SourceFile, suggest,
 };
+use crate::kind::{Kind, KindCheck};
 use crate::yaml::{Node, NodeKind};
 
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -299,22 +300,22 @@ fn validate_check(
         }
     }
     let check_node = cx.node(path);
-    let mut present: Vec<(crate::yaml::Mark, &str)> =
-        CheckKind::KEYS.iter().filter_map(|key| Some((check_node?.key_mark(key)?, *key))).collect();
+    let mut present: Vec<(crate::yaml::Mark, Kind)> =
+        Kind::ALL.into_iter().filter_map(|kind| Some((check_node?.key_mark(kind.key())?, kind))).collect();
     present.sort();
-    let present: Vec<&str> = present.into_iter().map(|(_, key)| key).collect();
+    let present: Vec<Kind> = present.into_iter().map(|(_, kind)| kind).collect();
     // The kind body is validated even when the common fields are wrong, so its errors show too.
     let kind = match present.as_slice() {
         [] => {
             if raw.is_some() {
-                cx.error(path, format!("no check kind: add one of {}", CheckKind::KEYS.join(", ")));
+                cx.error(path, format!("no check kind: add one of {}", Kind::keys()));
             }
             None
         }
-        [key] => validate_kind(cx, &path.key(key)),
+        [kind] => validate_kind(cx, &path.key(kind.key()), *kind),
         [first, second, ..] => {
             cx.error_at_key(
-                &path.key(second),
+                &path.key(second.key()),
                 format!("a check has exactly one kind, but this one has both `{first}` and `{second}`"),
             );
             None
@@ -387,22 +388,21 @@ fn validate_check(
     })
 }
 
-fn validate_kind(cx: &mut Ctx<'_>, path: &Path) -> Option<CheckKind> {
-    fn body<S: KindSpec>(cx: &mut Ctx<'_>, path: &Path) -> Option<S::Check> {
+fn validate_kind(cx: &mut Ctx<'_>, path: &Path, kind: Kind) -> Option<CheckKind> {
+    fn body<C: KindCheck>(cx: &mut Ctx<'_>, path: &Path) -> Option<CheckKind> {
         if cx.node(path).is_some_and(Node::is_null) {
             cx.error(path, "the check's options are missing");
             return None;
         }
-        cx.deserialize::<S>(path)?.validate(cx, path)
+        KindSpec::validate(cx.deserialize::<C::Spec>(path)?, cx, path).map(C::wrap)
     }
-    match path.last_key()? {
-        "http" => body::<crate::http::HttpSpec>(cx, path).map(|check| CheckKind::Http(Box::new(check))),
-        "dns" => body::<crate::dns::DnsSpec>(cx, path).map(CheckKind::Dns),
-        "tls" => body::<crate::tls::TlsSpec>(cx, path).map(CheckKind::Tls),
-        "tcp" => body::<crate::tcp::TcpSpec>(cx, path).map(CheckKind::Tcp),
-        "icmp" => body::<crate::icmp::IcmpSpec>(cx, path).map(CheckKind::Icmp),
-        "browser" => body::<crate::browser::BrowserSpec>(cx, path).map(CheckKind::Browser),
-        _ => None,
+    match kind {
+        Kind::Http => body::<crate::http::HttpCheck>(cx, path),
+        Kind::Dns => body::<crate::dns::DnsCheck>(cx, path),
+        Kind::Tls => body::<crate::tls::TlsCheck>(cx, path),
+        Kind::Tcp => body::<crate::tcp::TcpCheck>(cx, path),
+        Kind::Icmp => body::<crate::icmp::IcmpCheck>(cx, path),
+        Kind::Browser => body::<crate::browser::BrowserCheck>(cx, path),
     }
 }
 

@@ -7,3 +7,27 @@ mod socket;
 mod spec;
 
 pub use spec::{IcmpCheck, IcmpExpectSpec, IcmpSpec};
+
+impl crate::kind::KindCheck for IcmpCheck {
+    const KIND: crate::Kind = crate::Kind::Icmp;
+    type Spec = IcmpSpec;
+
+    fn wrap(self) -> crate::CheckKind {
+        crate::CheckKind::Icmp(self)
+    }
+
+    /// The host.
+    fn target(&self) -> String {
+        self.host.clone()
+    }
+
+    fn timeout_problem(&self, timeout: std::time::Duration) -> Option<(&'static [&'static str], String)> {
+        self.too_long_for(timeout).map(|message| (&["interval", "count"][..], message))
+    }
+
+    fn representative(&self) -> crate::Outcome {
+        let details = serde_json::json!({"address": "192.0.2.1", "sent": 3, "received": 3,
+            "rtt_seconds": {"min": 0.01, "max": 0.02, "stddev": 0.001}});
+        crate::Outcome::representative(&["resolve", "setup", "rtt"], details)
+    }
+}

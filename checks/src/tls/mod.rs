@@ -21,3 +21,34 @@ pub use client::{ClientTls, ClientTlsSpec, Handshake, validate_client_identity, 
 pub use execute::{Judged, judge};
 pub use spec::{TlsCheck, TlsExpect, TlsExpectSpec, TlsSpec, TlsVersion, parse_fingerprint};
 pub use verifier::{RecordingVerifier, Session, TrustRoots, classify, client_config, provider, version_name};
+
+impl crate::kind::KindCheck for TlsCheck {
+    const KIND: crate::Kind = crate::Kind::Tls;
+    type Spec = TlsSpec;
+
+    fn wrap(self) -> crate::CheckKind {
+        crate::CheckKind::Tls(self)
+    }
+
+    /// `host:port`.
+    fn target(&self) -> String {
+        crate::net::host_port(&self.host, self.port)
+    }
+
+    fn representative(&self) -> crate::Outcome {
+        let mut details = serde_json::json!({"address": "192.0.2.1:443"});
+        add_representative_tls(&mut details);
+        crate::Outcome::representative(&["resolve", "connect", "tls"], details)
+    }
+}
+
+/// The TLS session and certificate of a representative outcome (see [`crate::KindCheck::representative`]).
+pub(crate) fn add_representative_tls(details: &mut serde_json::Value) {
+    details["certificate"] = serde_json::json!({
+        "earliest_expiry_unix": 1_800_000_000, "last_chain_expiry_unix": 1_900_000_000,
+        "chain": [{"sha256_fingerprint": "00", "subject": "CN=example", "issuer": "CN=ca", "serial": "01",
+            "sans": ["example.com"]}],
+    });
+    details["tls_version"] = serde_json::json!("TLSv1.3");
+    details["cipher_suite"] = serde_json::json!("TLS13_AES_128_GCM_SHA256");
+}
