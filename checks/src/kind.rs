@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{CheckKind, KindSpec};
+use crate::details::Details;
 use crate::outcome::Outcome;
 use crate::run::Execute;
 
@@ -76,6 +77,56 @@ impl Kind {
     }
 }
 
+/// Something to do with a kind's types (its [`KindCheck`] and, through it, its details type): see
+/// [`Kind::visit`].
+pub trait KindVisitor {
+    /// What the visit gives.
+    type Output;
+    /// Does it for the kind whose check is `C`.
+    fn visit<C: KindCheck>(self) -> Self::Output;
+}
+
+impl Kind {
+    /// Calls `visitor` with this kind's check type: the one exhaustive match from a [`Kind`] to its types, so
+    /// anything that needs a kind's types (its details, its record keys) goes through here.
+    pub fn visit<V: KindVisitor>(self, visitor: V) -> V::Output {
+        match self {
+            Kind::Http => visitor.visit::<crate::http::HttpCheck>(),
+            Kind::Dns => visitor.visit::<crate::dns::DnsCheck>(),
+            Kind::Tls => visitor.visit::<crate::tls::TlsCheck>(),
+            Kind::Tcp => visitor.visit::<crate::tcp::TcpCheck>(),
+            Kind::Icmp => visitor.visit::<crate::icmp::IcmpCheck>(),
+            Kind::Browser => visitor.visit::<crate::browser::BrowserCheck>(),
+        }
+    }
+
+    /// The keys of this kind's details copied into a result's log record (see [`Details::RECORD_KEYS`]).
+    pub fn record_keys(self) -> &'static [&'static str] {
+        struct Keys;
+        impl KindVisitor for Keys {
+            type Output = &'static [&'static str];
+            fn visit<C: KindCheck>(self) -> Self::Output {
+                <C::Details as Details>::RECORD_KEYS
+            }
+        }
+        self.visit(Keys)
+    }
+
+    /// Reads `details` strictly as this kind's details type and writes them back: the same JSON when the
+    /// type describes what the executor wrote (`checks/tests/details.rs` checks this on recorded results).
+    pub fn rewrite_details(self, details: &serde_json::Value) -> Result<serde_json::Value, serde_json::Error> {
+        struct Rewrite<'a>(&'a serde_json::Value);
+        impl KindVisitor for Rewrite<'_> {
+            type Output = Result<serde_json::Value, serde_json::Error>;
+            fn visit<C: KindCheck>(self) -> Self::Output {
+                let typed: C::Details = serde::Deserialize::deserialize(self.0)?;
+                serde_json::to_value(typed)
+            }
+        }
+        self.visit(Rewrite(details))
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.key())
@@ -115,6 +166,8 @@ pub trait KindCheck: Execute + Sized {
     const KIND: Kind;
     /// The kind's raw YAML body, which validates into this check.
     type Spec: KindSpec<Check = Self>;
+    /// What its runs report in their outcome's details.
+    type Details: Details;
 
     /// The check as a [`CheckKind`].
     fn wrap(self) -> CheckKind;
@@ -149,6 +202,18 @@ mod tests {
         }
         assert_eq!(Kind::keys(), "http, dns, tls, tcp, icmp, browser");
         let error = serde_json::from_str::<Kind>("\"grpc\"").err().map(|e| e.to_string()).unwrap_or_default();
+        for kind in Kind::ALL {
+            // Every kind's check type says it is that kind.
+            struct Which;
+            impl KindVisitor for Which {
+                type Output = Kind;
+                fn visit<C: KindCheck>(self) -> Kind {
+                    C::KIND
+                }
+            }
+            assert_eq!(kind.visit(Which), kind);
+            assert!(!kind.record_keys().is_empty(), "{kind}");
+        }
         assert!(error.starts_with("unknown kind \"grpc\": this build knows http, dns"), "{error}");
     }
 }

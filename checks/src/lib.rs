@@ -4,6 +4,7 @@
 //! `validate` (one pure function into ready [`Config`] types, every error at once) → `run` (one check, once).
 
 pub mod config;
+pub mod details;
 pub mod duration;
 pub mod kind;
 pub mod net;

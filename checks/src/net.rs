@@ -74,6 +74,11 @@ pub fn describe(error: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// `host:port`, with an IPv6 address in brackets: how a `host` and `port` target shows in the `instance` label.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,9 +103,4 @@ mod tests {
         let error = resolve("nonexistent.invalid", 80, IpVersion::Any).await.unwrap_err();
         assert!(error.starts_with("resolving nonexistent.invalid: "), "{error}");
     }
-}
-
-/// `host:port`, with an IPv6 address in brackets: how a `host` and `port` target shows in the `instance` label.
-pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }

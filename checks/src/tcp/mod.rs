@@ -1,14 +1,20 @@
 //! The `tcp` kind: a TCP connection to `host:port` and an optional send/expect script over it, as
 //! blackbox_exporter's tcp prober with `query_response`.
 
+mod details;
 mod execute;
 mod spec;
 
+pub use details::{Conversation, TcpDetails};
 pub use spec::{TcpCheck, TcpSpec, TcpStep, TcpStepSpec};
+
+use crate::details::Details as _;
+use crate::tls::TlsPart;
 
 impl crate::kind::KindCheck for TcpCheck {
     const KIND: crate::Kind = crate::Kind::Tcp;
     type Spec = TcpSpec;
+    type Details = TcpDetails;
 
     fn wrap(self) -> crate::CheckKind {
         crate::CheckKind::Tcp(self)
@@ -20,10 +26,11 @@ impl crate::kind::KindCheck for TcpCheck {
     }
 
     fn representative(&self) -> crate::Outcome {
-        let mut details = serde_json::json!({"address": "192.0.2.1:25"});
-        if self.tls.is_some() {
-            crate::tls::add_representative_tls(&mut details);
-        }
-        crate::Outcome::representative(&["resolve", "connect"], details)
+        let details = TcpDetails {
+            remote_address: Some("192.0.2.1:25".to_owned()),
+            conversation: Some(Conversation::default()),
+            tls: if self.tls.is_some() { crate::tls::representative_tls() } else { TlsPart::default() },
+        };
+        crate::Outcome::representative(&["resolve", "connect"], details.to_value())
     }
 }

@@ -12,12 +12,15 @@
 
 mod chain;
 mod client;
+mod details;
 mod execute;
 mod spec;
 mod verifier;
 
 pub use chain::{CertInfo, ChainReport, Problem, Verdict, rfc3339, sha256_hex};
 pub use client::{ClientTls, ClientTlsSpec, Handshake, validate_client_identity, validate_client_tls};
+pub(crate) use details::representative_tls;
+pub use details::{ChainDetails, SessionDetails, TlsDetails, TlsPart};
 pub use execute::{Judged, judge};
 pub use spec::{TlsCheck, TlsExpect, TlsExpectSpec, TlsSpec, TlsVersion, parse_fingerprint};
 pub use verifier::{RecordingVerifier, Session, TrustRoots, classify, client_config, provider, version_name};
@@ -25,6 +28,7 @@ pub use verifier::{RecordingVerifier, Session, TrustRoots, classify, client_conf
 impl crate::kind::KindCheck for TlsCheck {
     const KIND: crate::Kind = crate::Kind::Tls;
     type Spec = TlsSpec;
+    type Details = TlsDetails;
 
     fn wrap(self) -> crate::CheckKind {
         crate::CheckKind::Tls(self)
@@ -36,19 +40,15 @@ impl crate::kind::KindCheck for TlsCheck {
     }
 
     fn representative(&self) -> crate::Outcome {
-        let mut details = serde_json::json!({"address": "192.0.2.1:443"});
-        add_representative_tls(&mut details);
-        crate::Outcome::representative(&["resolve", "connect", "tls"], details)
+        let tls = details::representative_tls();
+        let session = tls.session.unwrap_or_default();
+        let details = TlsDetails {
+            address: "192.0.2.1:443".to_owned(),
+            version: session.tls_version,
+            cipher_suite: session.cipher_suite,
+            chain: tls.certificate.flatten(),
+            ..TlsDetails::default()
+        };
+        crate::Outcome::representative(&["resolve", "connect", "tls"], crate::details::Details::to_value(&details))
     }
-}
-
-/// The TLS session and certificate of a representative outcome (see [`crate::KindCheck::representative`]).
-pub(crate) fn add_representative_tls(details: &mut serde_json::Value) {
-    details["certificate"] = serde_json::json!({
-        "earliest_expiry_unix": 1_800_000_000, "last_chain_expiry_unix": 1_900_000_000,
-        "chain": [{"sha256_fingerprint": "00", "subject": "CN=example", "issuer": "CN=ca", "serial": "01",
-            "sans": ["example.com"]}],
-    });
-    details["tls_version"] = serde_json::json!("TLSv1.3");
-    details["cipher_suite"] = serde_json::json!("TLS13_AES_128_GCM_SHA256");
 }
