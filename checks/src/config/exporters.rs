@@ -108,7 +108,7 @@ pub enum ExportOn {
 }
 
 /// The kinds of exporters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ExporterKind {
     /// Prometheus remote write.
     RemoteWrite(HttpTarget),
@@ -142,7 +142,7 @@ impl ExporterKind {
 }
 
 /// An HTTP receiver and its credentials.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpTarget {
     /// The URL.
     pub url: url::Url,
