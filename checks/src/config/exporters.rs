@@ -188,8 +188,7 @@ fn validate_exporter(cx: &mut Ctx<'_>, path: &Path) -> Option<Exporter> {
         let mark = cx.mark(path);
         Place { file: cx.file().to_owned(), line: mark.line, col: mark.col }
     };
-    let given = [raw.remote_write.is_some(), raw.logs.is_some(), raw.loki.is_some()];
-    if given.iter().filter(|given| **given).count() != 1 {
+    if cx.written(path, &["remote_write", "logs", "loki"], false).len() != 1 {
         // An unknown key was already reported; "exactly one" would only repeat it.
         if cx.errors.len() > errors_before {
             return None;

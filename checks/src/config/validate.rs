@@ -299,28 +299,13 @@ fn validate_check(
             }
         }
     }
-    let check_node = cx.node(path);
-    let mut present: Vec<(crate::yaml::Mark, Kind)> =
-        Kind::ALL.into_iter().filter_map(|kind| Some((check_node?.key_mark(kind.key())?, kind))).collect();
-    present.sort();
-    let present: Vec<Kind> = present.into_iter().map(|(_, kind)| kind).collect();
     // The kind body is validated even when the common fields are wrong, so its errors show too.
-    let kind = match present.as_slice() {
-        [] => {
-            if raw.is_some() {
-                cx.error(path, format!("no check kind: add one of {}", Kind::keys()));
-            }
-            None
-        }
-        [kind] => validate_kind(cx, &path.key(kind.key()), *kind),
-        [first, second, ..] => {
-            cx.error_at_key(
-                &path.key(second.key()),
-                format!("a check has exactly one kind, but this one has both `{first}` and `{second}`"),
-            );
-            None
-        }
-    };
+    let none = raw.is_some().then(|| format!("no check kind: add one of {}", Kind::keys()));
+    let keys = Kind::ALL.map(Kind::key);
+    let kind = cx
+        .one_of(path, &keys, "check", none)
+        .and_then(Kind::from_key)
+        .and_then(|kind| validate_kind(cx, &path.key(kind.key()), kind));
     let raw = raw?;
 
     if !is_name(&raw.name) || raw.name.len() > 63 {
