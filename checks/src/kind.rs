@@ -192,6 +192,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_kind_is_a_key_of_a_check() {
+        // The raw check (config/spec.rs) has one field per kind; without it `deny_unknown_fields` refuses the key.
+        let schema = crate::config::spec::json_schema();
+        let properties = &schema["definitions"]["Check"]["properties"];
+        for kind in Kind::ALL {
+            assert!(properties.get(kind.key()).is_some(), "RawCheck has no `{}` field: {properties}", kind.key());
+        }
+    }
+
+    #[test]
     fn keys_round_trip_and_serialize_as_plain_strings() {
         for kind in Kind::ALL {
             assert_eq!(Kind::from_key(kind.key()), Some(kind));

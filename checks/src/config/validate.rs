@@ -12,7 +12,7 @@ use super::{
     Check, CheckKind, Config, ConfigErrors, Ctx, KindSpec, Path, Place, Region, Schedule, Scheduling, SecretRef,
     SourceFile, suggest,
 };
-use crate::kind::{Kind, KindCheck};
+use crate::kind::{Kind, KindCheck, KindVisitor};
 use crate::yaml::{Node, NodeKind};
 
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -374,21 +374,19 @@ fn validate_check(
 }
 
 fn validate_kind(cx: &mut Ctx<'_>, path: &Path, kind: Kind) -> Option<CheckKind> {
-    fn body<C: KindCheck>(cx: &mut Ctx<'_>, path: &Path) -> Option<CheckKind> {
-        if cx.node(path).is_some_and(Node::is_null) {
-            cx.error(path, "the check's options are missing");
-            return None;
+    if cx.node(path).is_some_and(Node::is_null) {
+        cx.error(path, "the check's options are missing");
+        return None;
+    }
+    struct Body<'c, 'a, 'p>(&'c mut Ctx<'a>, &'p Path);
+    impl KindVisitor for Body<'_, '_, '_> {
+        type Output = Option<CheckKind>;
+        fn visit<C: KindCheck>(self) -> Option<CheckKind> {
+            let Self(cx, path) = self;
+            KindSpec::validate(cx.deserialize::<C::Spec>(path)?, cx, path).map(C::wrap)
         }
-        KindSpec::validate(cx.deserialize::<C::Spec>(path)?, cx, path).map(C::wrap)
     }
-    match kind {
-        Kind::Http => body::<crate::http::HttpCheck>(cx, path),
-        Kind::Dns => body::<crate::dns::DnsCheck>(cx, path),
-        Kind::Tls => body::<crate::tls::TlsCheck>(cx, path),
-        Kind::Tcp => body::<crate::tcp::TcpCheck>(cx, path),
-        Kind::Icmp => body::<crate::icmp::IcmpCheck>(cx, path),
-        Kind::Browser => body::<crate::browser::BrowserCheck>(cx, path),
-    }
+    kind.visit(Body(cx, path))
 }
 
 fn validate_schedule(cx: &mut Ctx<'_>, path: &Path, raw: &RawCheck, defaults: &Defaults) -> Option<Schedule> {
