@@ -2,15 +2,13 @@
 //! (steps, navigation timing, web vitals, console and network).
 
 use probenet_checks::browser::BrowserExpect;
-use probenet_checks::browser::{
-    BrowserDetails, BrowserInfo, FailedRequest, FailedStep, Navigation, StepDetails, WebVitals,
-};
+use probenet_checks::browser::{BrowserDetails, BrowserInfo, FailedRequest, FailedStep, StepDetails};
 use probenet_checks::details::Details as _;
 use probenet_checks::outcome::{Judgement, Outcome, Reason};
 
 use crate::journey::Journey;
 use crate::observer::Observed;
-use crate::vitals::{self, PageSnapshot, seconds};
+use crate::vitals::{PageSnapshot, seconds};
 
 /// Judges a journey and builds its outcome (phases are the runtime's).
 pub fn outcome(expect: &BrowserExpect, journey: Journey, observed: &Observed, browser: &BrowserInfo) -> Outcome {
@@ -49,18 +47,8 @@ pub fn outcome(expect: &BrowserExpect, journey: Journey, observed: &Observed, br
         failed_step,
         url: journey.url.clone(),
         title: journey.title.clone(),
-        navigation: first.map(|page| Navigation {
-            url: page.url.clone(),
-            status: page.status,
-            ttfb_seconds: page.ttfb.map(seconds),
-            dom_content_loaded_seconds: page.dcl.map(seconds),
-            load_seconds: page.load.map(seconds),
-        }),
-        web_vitals: first.map(|page| WebVitals {
-            lcp_seconds: page.lcp.map(seconds),
-            cls: page.cls.map(vitals::cls),
-            inp_seconds: page.inp.map(seconds),
-        }),
+        navigation: first.map(PageSnapshot::navigation),
+        web_vitals: first.map(PageSnapshot::vitals),
         pages: journey.pages.all().iter().map(PageSnapshot::details).collect(),
         browser: browser.clone(),
         console_errors: observed.console_errors,

@@ -99,26 +99,15 @@ pub struct WebVitals {
     pub inp_seconds: Option<f64>,
 }
 
-/// One document of a journey: navigation timing and web vitals together.
+/// One document of a journey: its navigation timing, then its web vitals.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct PageDetails {
-    /// The document's URL.
-    pub url: String,
-    /// The HTTP status of its response.
-    pub status: Option<u16>,
-    /// Time to first byte, seconds.
-    pub ttfb_seconds: Option<f64>,
-    /// DOMContentLoaded, seconds.
-    pub dom_content_loaded_seconds: Option<f64>,
-    /// The load event, seconds.
-    pub load_seconds: Option<f64>,
-    /// Largest Contentful Paint, seconds.
-    pub lcp_seconds: Option<f64>,
-    /// Cumulative Layout Shift.
-    pub cls: Option<f64>,
-    /// The longest interaction, seconds.
-    pub inp_seconds: Option<f64>,
+    /// URL, status and navigation timing.
+    #[serde(flatten)]
+    pub navigation: Navigation,
+    /// Web vitals.
+    #[serde(flatten)]
+    pub vitals: WebVitals,
 }
 
 /// The browser a journey ran in.
