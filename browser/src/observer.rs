@@ -7,7 +7,7 @@ use chromiumoxide_cdp::cdp::browser_protocol::network::{
     EventLoadingFailed, EventRequestWillBeSent, EventResponseReceived, RequestId, ResourceType,
 };
 use chromiumoxide_cdp::cdp::js_protocol::runtime::{ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cdp::Events;
 use crate::page::Page;
@@ -122,17 +122,6 @@ impl Observed {
         if self.console_messages.len() < KEEP {
             self.console_messages.push(cut(&message));
         }
-    }
-
-    /// The part of the outcome's details about console and network.
-    pub fn details(&self) -> Value {
-        json!({
-            "console_errors": self.console_errors,
-            "console_messages": self.console_messages,
-            "requests": self.requests,
-            "failed_requests": self.failed_requests,
-            "failed_request_list": self.failed.iter().map(|(url, why)| json!({"url": url, "error": why})).collect::<Vec<_>>(),
-        })
     }
 }
 

@@ -2,23 +2,13 @@
 //! (steps, navigation timing, web vitals, console and network).
 
 use probenet_checks::browser::BrowserExpect;
+use probenet_checks::browser::{BrowserDetails, BrowserInfo, FailedRequest, FailedStep, StepDetails};
+use probenet_checks::details::Details as _;
 use probenet_checks::outcome::{Judgement, Outcome, Reason};
-use serde_json::{Value, json};
 
 use crate::journey::Journey;
 use crate::observer::Observed;
 use crate::vitals::{PageSnapshot, seconds};
-
-/// The browser a journey ran in, for the details.
-#[derive(Debug, Clone)]
-pub struct BrowserInfo {
-    /// Its version.
-    pub version: String,
-    /// Whether this run started it.
-    pub launched: bool,
-    /// Whether it runs in Chromium's sandbox.
-    pub sandbox: bool,
-}
 
 /// Judges a journey and builds its outcome (phases are the runtime's).
 pub fn outcome(expect: &BrowserExpect, journey: Journey, observed: &Observed, browser: &BrowserInfo) -> Outcome {
@@ -32,57 +22,48 @@ pub fn outcome(expect: &BrowserExpect, journey: Journey, observed: &Observed, br
         }),
         None => judged.failure.clone(),
     };
-    let steps: Vec<Value> = journey
+    let steps = journey
         .steps
         .iter()
-        .map(|step| {
-            let mut entry = json!({
-                "step": step.number,
-                "action": step.action,
-                "target": step.target,
-                "seconds": (step.seconds * 1000.0).round() / 1000.0,
-                "passed": step.failure.is_none(),
-            });
-            if let (Some((_, message)), Value::Object(map)) = (&step.failure, &mut entry) {
-                map.insert("error".to_owned(), json!(message));
-            }
-            entry
+        .map(|step| StepDetails {
+            step: step.number,
+            action: step.action.to_owned(),
+            target: step.target.clone(),
+            seconds: (step.seconds * 1000.0).round() / 1000.0,
+            passed: step.failure.is_none(),
+            error: step.failure.as_ref().map(|(_, message)| message.clone()),
         })
         .collect();
-    let failed_step = failed.as_ref().map(|step| {
-        json!({
-            "step": step.number,
-            "action": step.action,
-            "target": step.target,
-            "error": step.failure.as_ref().map(|(_, message)| message.clone()),
-            "reason": step.failure.as_ref().map(|(reason, _)| reason.as_str()),
-            "url": journey.url,
-        })
+    let failed_step = failed.as_ref().map(|step| FailedStep {
+        step: step.number,
+        action: step.action.to_owned(),
+        target: step.target.clone(),
+        error: step.failure.as_ref().map(|(_, message)| message.clone()),
+        reason: step.failure.as_ref().map(|(reason, _)| reason.as_str().to_owned()),
+        url: journey.url.clone(),
     });
-    let mut details = json!({
-        "steps": steps,
-        "failed_step": failed_step,
-        "url": journey.url,
-        "title": journey.title,
-        "navigation": first.map(|page| json!({
-            "url": page.url,
-            "status": page.status,
-            "ttfb_seconds": page.ttfb.map(seconds),
-            "dom_content_loaded_seconds": page.dcl.map(seconds),
-            "load_seconds": page.load.map(seconds),
-        })),
-        "web_vitals": first.map(|page| json!({
-            "lcp_seconds": page.lcp.map(seconds),
-            "cls": page.cls.map(|cls| (cls * 10_000.0).round() / 10_000.0),
-            "inp_seconds": page.inp.map(seconds),
-        })),
-        "pages": journey.pages.all().iter().map(PageSnapshot::details).collect::<Vec<_>>(),
-        "browser": {"version": browser.version, "launched": browser.launched, "sandbox": browser.sandbox},
-    });
-    probenet_checks::outcome::merge_details(&mut details, observed.details());
+    let details = BrowserDetails {
+        steps,
+        failed_step,
+        url: journey.url.clone(),
+        title: journey.title.clone(),
+        navigation: first.map(PageSnapshot::navigation),
+        web_vitals: first.map(PageSnapshot::vitals),
+        pages: journey.pages.all().iter().map(PageSnapshot::details).collect(),
+        browser: browser.clone(),
+        console_errors: observed.console_errors,
+        console_messages: observed.console_messages.clone(),
+        requests: observed.requests,
+        failed_requests: observed.failed_requests,
+        failed_request_list: observed
+            .failed
+            .iter()
+            .map(|(url, why)| FailedRequest { url: url.clone(), error: why.clone() })
+            .collect(),
+    };
     let mut assertions = journey.assertions;
     assertions.extend(judged.assertions);
-    let mut outcome = Judgement { assertions, failure }.into_outcome(details);
+    let mut outcome = Judgement { assertions, failure }.into_outcome(details.to_value());
     outcome.artifacts = journey.artifacts;
     outcome
 }

@@ -23,7 +23,8 @@ use crate::driver::Driver;
 use crate::journey::{self, Budget};
 use crate::observer::Observer;
 use crate::page::Page;
-use crate::report::{self, BrowserInfo};
+use crate::report;
+use probenet_checks::browser::BrowserInfo;
 
 /// The environment variable setting how many journeys run at once in a process.
 pub const ENV_CONCURRENCY: &str = "PROBENET_BROWSER_CONCURRENCY";

@@ -2,7 +2,8 @@
 //! Contentful Paint, Cumulative Layout Shift and interaction latency), and the snapshot read after each step
 //! together with the document's navigation timing.
 
-use serde_json::{Value, json};
+use probenet_checks::browser::{Navigation, PageDetails, WebVitals};
+use serde_json::Value;
 
 /// Runs at the start of every document of a journey, before the page's own scripts.
 ///
@@ -127,18 +128,30 @@ impl PageSnapshot {
     }
 
     /// The snapshot as the outcome's details show it (seconds).
-    pub fn details(&self) -> Value {
-        json!({
-            "url": self.url,
-            "status": self.status,
-            "ttfb_seconds": self.ttfb.map(seconds),
-            "dom_content_loaded_seconds": self.dcl.map(seconds),
-            "load_seconds": self.load.map(seconds),
-            "lcp_seconds": self.lcp.map(seconds),
-            "cls": self.cls.map(|cls| (cls * 10_000.0).round() / 10_000.0),
-            "inp_seconds": self.inp.map(seconds),
-        })
+    pub fn details(&self) -> PageDetails {
+        PageDetails { navigation: self.navigation(), vitals: self.vitals() }
     }
+
+    /// Its navigation timing, in seconds.
+    pub fn navigation(&self) -> Navigation {
+        Navigation {
+            url: self.url.clone(),
+            status: self.status,
+            ttfb_seconds: self.ttfb.map(seconds),
+            dom_content_loaded_seconds: self.dcl.map(seconds),
+            load_seconds: self.load.map(seconds),
+        }
+    }
+
+    /// Its web vitals (seconds, and the layout shift to four decimals).
+    pub fn vitals(&self) -> WebVitals {
+        WebVitals { lcp_seconds: self.lcp.map(seconds), cls: self.cls.map(cls), inp_seconds: self.inp.map(seconds) }
+    }
+}
+
+/// A layout shift score kept to four decimals.
+pub fn cls(score: f64) -> f64 {
+    (score * 10_000.0).round() / 10_000.0
 }
 
 /// Milliseconds to seconds, kept to the millisecond.

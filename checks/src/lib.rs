@@ -4,7 +4,9 @@
 //! `validate` (one pure function into ready [`Config`] types, every error at once) → `run` (one check, once).
 
 pub mod config;
+pub mod details;
 pub mod duration;
+pub mod kind;
 pub mod net;
 pub mod outcome;
 pub mod run;
@@ -21,5 +23,6 @@ pub mod tcp;
 pub mod tls;
 
 pub use config::{Check, CheckKind, Config, ConfigError, ConfigErrors, Schedule, load_paths, load_str};
+pub use kind::{Kind, KindCheck};
 pub use outcome::{Assertion, Outcome, Phase, Reason, State};
 pub use run::{RunContext, run_once};

@@ -74,6 +74,11 @@ pub fn describe(error: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// `host:port`, with an IPv6 address in brackets: how a `host` and `port` target shows in the `instance` label.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

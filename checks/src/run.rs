@@ -140,14 +140,7 @@ pub async fn run_once(check: &Check, region: &str) -> Outcome {
 }
 
 async fn dispatch(kind: &CheckKind, cx: &RunContext) -> Outcome {
-    match kind {
-        CheckKind::Http(check) => check.execute(cx).await,
-        CheckKind::Dns(check) => check.execute(cx).await,
-        CheckKind::Tls(check) => check.execute(cx).await,
-        CheckKind::Tcp(check) => check.execute(cx).await,
-        CheckKind::Icmp(check) => check.execute(cx).await,
-        CheckKind::Browser(check) => check.execute(cx).await,
-    }
+    crate::config::with_check!(kind, check => check.execute(cx).await)
 }
 
 /// Runs browser journeys. It lives outside this crate (Chromium's protocol code is the slowest thing to

@@ -30,9 +30,10 @@ pub struct Register {
     pub version: String,
     /// The protocol version it speaks.
     pub protocol: u32,
-    /// The check kinds it can run (`http`, `dns`, ..., `browser` only where a browser is installed).
+    /// The check kinds it can run (`http`, `dns`, ..., `browser` only where a browser is installed). A kind this
+    /// build does not know makes the body invalid (`unknown kind "grpc": this build knows ...`).
     #[serde(default)]
-    pub kinds: Vec<String>,
+    pub kinds: Vec<crate::Kind>,
 }
 
 /// The scheduler's answer to [`Register`] and [`Heartbeat`].

@@ -7,11 +7,7 @@ use probenet_checks::config::exporters::{ExportOn, Exporter, ExporterKind, HttpT
 use probenet_checks::secret::Template;
 use probenet_checks::{Config, Schedule};
 
-use crate::record::Secrets;
-use crate::{
-    Exporters, LogOptions, LogSink, LokiOptions, LokiSink, QueueOptions, RemoteWriteOptions, RemoteWriteSink,
-    SeriesOptions, Sink, SinkHandle,
-};
+use crate::{Exporters, LogSink, LokiSink, QueueOptions, RemoteWriteSink, SeriesOptions, Sink, SinkHandle};
 
 /// Why an exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,70 +53,45 @@ pub fn series_options(config: &Config) -> SeriesOptions {
     options
 }
 
-/// One sink from its config.
+/// One sink from its config: each sink's module builds it (`LogSink::from_config`...); this is the one match
+/// over exporter kinds.
 pub fn build(exporter: &Exporter, series: &SeriesOptions) -> Result<Arc<dyn Sink>, BuildError> {
-    let kind = exporter.kind.key();
-    let fail = |message: String| BuildError { place: exporter.place.to_string(), kind, message };
-    let mut secrets = Vec::new();
+    let fail = |message: String| BuildError { place: exporter.place.to_string(), kind: exporter.kind.key(), message };
     let sink: Arc<dyn Sink> = match &exporter.kind {
-        ExporterKind::Logs { path, max_bytes, max_files } => Arc::new(LogSink::new(LogOptions {
-            path: path.clone(),
-            max_bytes: *max_bytes,
-            max_files: *max_files,
-            ..LogOptions::default()
-        })),
+        ExporterKind::Logs { path, max_bytes, max_files } => {
+            Arc::new(LogSink::from_config(path.as_deref(), *max_bytes, *max_files))
+        }
         ExporterKind::Loki { target, tenant } => {
-            let resolved = resolve(target, &mut secrets).map_err(fail)?;
-            let options = LokiOptions {
-                url: target.url.to_string(),
-                tenant: tenant.clone(),
-                bearer_token: resolved.bearer_token,
-                basic_auth: resolved.basic_auth,
-                ca_file: target.ca_file.clone(),
-                labels: target.labels.clone(),
-                timeout: target.timeout,
-                secrets: Secrets::new(secrets.iter()),
-                ..LokiOptions::default()
-            };
-            Arc::new(LokiSink::new(options).map_err(|error| fail(error.to_string()))?)
+            Arc::new(LokiSink::from_config(target, tenant.as_deref()).map_err(fail)?)
         }
-        ExporterKind::RemoteWrite(target) => {
-            let resolved = resolve(target, &mut secrets).map_err(fail)?;
-            let options = RemoteWriteOptions {
-                url: target.url.to_string(),
-                bearer_token: resolved.bearer_token,
-                basic_auth: resolved.basic_auth,
-                ca_file: target.ca_file.clone(),
-                insecure_skip_verify: target.insecure_skip_verify,
-                headers: resolved.headers,
-                timeout: target.timeout,
-                external_labels: target.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                series: series.clone(),
-            };
-            Arc::new(RemoteWriteSink::new(options).map_err(|error| fail(error.to_string()))?)
-        }
+        ExporterKind::RemoteWrite(target) => Arc::new(RemoteWriteSink::from_config(target, series).map_err(fail)?),
     };
     Ok(sink)
 }
 
-/// Credentials of an HTTP receiver, resolved.
+/// Credentials of an HTTP receiver, resolved on this machine, and every secret value among them.
 #[derive(Default)]
-struct Resolved {
-    bearer_token: Option<String>,
-    basic_auth: Option<(String, String)>,
-    headers: Vec<(String, String)>,
+pub(crate) struct Resolved {
+    pub(crate) bearer_token: Option<String>,
+    pub(crate) basic_auth: Option<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) secrets: Vec<String>,
 }
 
-fn resolve(target: &HttpTarget, secrets: &mut Vec<String>) -> Result<Resolved, String> {
-    let mut one = |template: &Template| template.resolve(secrets).map_err(|error| error.0);
-    let bearer_token = target.bearer_token.as_ref().map(&mut one).transpose()?;
-    let basic_auth = match &target.basic_auth {
-        Some((user, password)) => Some((user.clone(), one(password)?)),
-        None => None,
-    };
-    let mut headers = Vec::new();
-    for (name, value) in &target.headers {
-        headers.push((name.clone(), one(value)?));
+impl Resolved {
+    /// Resolves the credentials of `target`; the error never holds a secret.
+    pub(crate) fn of(target: &HttpTarget) -> Result<Self, String> {
+        let mut secrets = Vec::new();
+        let mut one = |template: &Template| template.resolve(&mut secrets).map_err(|error| error.0);
+        let bearer_token = target.bearer_token.as_ref().map(&mut one).transpose()?;
+        let basic_auth = match &target.basic_auth {
+            Some((user, password)) => Some((user.clone(), one(password)?)),
+            None => None,
+        };
+        let mut headers = Vec::new();
+        for (name, value) in &target.headers {
+            headers.push((name.clone(), one(value)?));
+        }
+        Ok(Self { bearer_token, basic_auth, headers, secrets })
     }
-    Ok(Resolved { bearer_token, basic_auth, headers })
 }

@@ -242,16 +242,28 @@ pub fn render(samples: &[Sample], extra: &[FamilySamples]) -> String {
             line(&mut out, sample.name, &sample.labels, sample.value);
         }
     }
-    for family in extra {
-        if family.series.is_empty() {
-            continue;
-        }
-        header(&mut out, &family.name, &family.help, family.kind);
-        for (labels, value) in &family.series {
-            line(&mut out, &family.name, labels, *value);
-        }
+    for family in extra.iter().filter(|family| !family.series.is_empty()) {
+        write_family(&mut out, family);
     }
     out
+}
+
+/// Every family in the text format, in order (see [`write_family`]).
+pub fn text(families: &[FamilySamples]) -> String {
+    let mut out = String::new();
+    for family in families {
+        write_family(&mut out, family);
+    }
+    out
+}
+
+/// Writes one family: its `# HELP` and `# TYPE` lines, then each series (none is fine: the header stays).
+/// The one writer of the text format, also for the scheduler's own series.
+pub fn write_family(out: &mut String, family: &FamilySamples) {
+    header(out, &family.name, &family.help, family.kind);
+    for (labels, value) in &family.series {
+        line(out, &family.name, labels, *value);
+    }
 }
 
 fn header(out: &mut String, name: &str, help: &str, kind: MetricType) {

@@ -97,6 +97,11 @@ impl BatchId {
 }
 
 impl LogSink {
+    /// The sink a config's `logs` exporter describes: the file (`None`: standard output) and its rotation.
+    pub fn from_config(path: Option<&Path>, max_bytes: u64, max_files: u32) -> Self {
+        Self::new(LogOptions { path: path.map(Path::to_path_buf), max_bytes, max_files, ..LogOptions::default() })
+    }
+
     /// A sink writing to `options.path`, or to stdout when it is `None`. The file is opened at the first
     /// write, so a bad path shows as a failed (and counted) delivery, not here.
     pub fn new(options: LogOptions) -> Self {

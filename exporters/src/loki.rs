@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::record::{RecordOptions, Secrets, record};
 use crate::sink::{Event, SendError, Sink};
+use probenet_checks::config::exporters::HttpTarget;
 
 /// The push endpoint's path, appended to a base URL.
 pub const PUSH_PATH: &str = "/loki/api/v1/push";
@@ -127,6 +128,24 @@ impl std::fmt::Debug for LokiSink {
 }
 
 impl LokiSink {
+    /// The sink a config's `loki` exporter describes, its credentials resolved on this machine (and kept out
+    /// of every record it sends).
+    pub fn from_config(target: &HttpTarget, tenant: Option<&str>) -> Result<Self, String> {
+        let resolved = crate::build::Resolved::of(target)?;
+        let options = LokiOptions {
+            url: target.url.to_string(),
+            tenant: tenant.map(str::to_owned),
+            bearer_token: resolved.bearer_token,
+            basic_auth: resolved.basic_auth,
+            ca_file: target.ca_file.clone(),
+            labels: target.labels.clone(),
+            timeout: target.timeout,
+            secrets: Secrets::new(resolved.secrets.iter()),
+            ..LokiOptions::default()
+        };
+        Self::new(options).map_err(|error| error.to_string())
+    }
+
     /// Checks the options and builds the client.
     pub fn new(options: LokiOptions) -> Result<Self, LokiError> {
         let mut url = reqwest::Url::parse(options.url.trim()).map_err(|error| LokiError::Url(error.to_string()))?;

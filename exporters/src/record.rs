@@ -12,36 +12,6 @@ use crate::sink::CheckMeta;
 /// What replaces a secret value wherever it shows up.
 pub const REDACTED: &str = probenet_checks::secret::MASK;
 
-/// The keys of an outcome's `details` copied into a record when their value is a string, number or bool:
-/// the few facts worth searching logs for (HTTP status, addresses, DNS rcode, TLS version, ICMP loss...).
-pub const DETAIL_KEYS: &[&str] = &[
-    "status_code",
-    "http_version",
-    "redirects",
-    "final_url",
-    "content_length",
-    "body_truncated",
-    "address",
-    "remote_address",
-    "local_address",
-    "server",
-    "transport",
-    "rcode",
-    "answer_rrs",
-    "version",
-    "cipher_suite",
-    "alpn",
-    "verdict",
-    "earliest_expiry",
-    "last_chain_expiry",
-    "sent",
-    "received",
-    "loss",
-    "failed_step",
-    "url",
-    "title",
-];
-
 /// Secret values to keep out of records: every occurrence in any string, in any encoding (percent, JSON,
 /// HTML, base64...), is replaced by [`REDACTED`]. Its `Debug` shows only how many there are.
 #[derive(Clone, Default)]
@@ -132,7 +102,8 @@ pub struct RecordOptions {
 /// `planned_at`, `started_at` (RFC 3339 ms), `lateness_ms`, `success`, `state` (`up`, `degraded`, `down`),
 /// `reason` and `error` (null on success), `duration_seconds`, `phases` (name → seconds), `assertions`
 /// (`name`, `expected`, `observed`, `passed`), `labels` (the check's), `artifacts` (`name`, `media_type`,
-/// `path`), `details` (the scalar values of [`DETAIL_KEYS`] the outcome has), and `log` only when asked.
+/// `path`), `details` (the scalar values of the kind's record keys, `Kind::record_keys`, that the outcome has;
+/// read from the JSON, so results stored by any version show what they hold), and `log` only when asked.
 pub fn record(check: &CheckMeta, result: &RunResult, options: &RecordOptions) -> Value {
     let outcome = &result.outcome;
     let mut phases = Map::new();
@@ -142,7 +113,7 @@ pub fn record(check: &CheckMeta, result: &RunResult, options: &RecordOptions) ->
     }
     let mut details = Map::new();
     if let Value::Object(all) = &outcome.details {
-        for key in DETAIL_KEYS {
+        for key in check.kind.record_keys() {
             if let Some(value @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) = all.get(*key) {
                 details.insert((*key).to_owned(), value.clone());
             }

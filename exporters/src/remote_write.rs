@@ -15,6 +15,7 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, Hea
 
 use crate::samples::{MetricType, SeriesOptions, Totals, family, samples};
 use crate::sink::{Event, SendError, Sink};
+use probenet_checks::config::exporters::HttpTarget;
 use proto::{Label, MetricMetadata, TimeSeries, WriteRequest};
 
 const USER_AGENT: &str = concat!("probenet/", env!("CARGO_PKG_VERSION"));
@@ -122,6 +123,23 @@ impl fmt::Debug for RemoteWriteSink {
 }
 
 impl RemoteWriteSink {
+    /// The sink a config's `remote_write` exporter describes, its credentials resolved on this machine.
+    pub fn from_config(target: &HttpTarget, series: &SeriesOptions) -> Result<Self, String> {
+        let resolved = crate::build::Resolved::of(target)?;
+        let options = RemoteWriteOptions {
+            url: target.url.to_string(),
+            bearer_token: resolved.bearer_token,
+            basic_auth: resolved.basic_auth,
+            ca_file: target.ca_file.clone(),
+            insecure_skip_verify: target.insecure_skip_verify,
+            headers: resolved.headers,
+            timeout: target.timeout,
+            external_labels: target.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            series: series.clone(),
+        };
+        Self::new(options).map_err(|error| error.to_string())
+    }
+
     /// Checks the options and builds the HTTP client (rustls, the given CA added, the timeout).
     pub fn new(options: RemoteWriteOptions) -> Result<Self, RemoteWriteError> {
         let mut url = reqwest::Url::parse(&options.url)

@@ -2,9 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use probenet_checks::browser::BrowserDetails;
+use probenet_checks::details::Details;
+use probenet_checks::dns::DnsDetails;
+use probenet_checks::http::HttpDetails;
+use probenet_checks::icmp::IcmpDetails;
+use probenet_checks::tcp::TcpDetails;
+use probenet_checks::tls::{ChainDetails, TlsDetails, TlsPart};
 use probenet_checks::wire::RunResult;
-use probenet_checks::{Outcome, Reason, State};
-use serde_json::Value;
+use probenet_checks::{Kind, Outcome, Reason, State};
 
 use crate::sink::CheckMeta;
 
@@ -206,7 +212,7 @@ impl Totals {
 /// A hash of what labels a check (kind, target, labels): the `config_version` label that synthetic
 /// monitoring's dashboards join on. It changes when one of them changes.
 pub fn config_version(check: &CheckMeta) -> String {
-    let mut parts: Vec<&[u8]> = vec![check.kind.as_bytes(), b"\0", check.target.as_bytes()];
+    let mut parts: Vec<&[u8]> = vec![check.kind.key().as_bytes(), b"\0", check.target.as_bytes()];
     for (name, value) in &check.labels {
         parts.extend([b"\0".as_slice(), name.as_bytes(), b"=", value.as_bytes()]);
     }
@@ -238,10 +244,6 @@ impl Builder {
     }
 }
 
-fn number(value: &Value, key: &str) -> Option<f64> {
-    value.get(key).and_then(Value::as_f64)
-}
-
 fn flag(value: bool) -> f64 {
     if value { 1.0 } else { 0.0 }
 }
@@ -249,7 +251,6 @@ fn flag(value: bool) -> f64 {
 /// The samples of one result, at its start time, given the pair's totals (already updated with it).
 pub fn samples(check: &CheckMeta, result: &RunResult, totals: &Totals, options: &SeriesOptions) -> Vec<Sample> {
     let outcome = &result.outcome;
-    let details = &outcome.details;
     let base = vec![
         ("job".to_owned(), check.name.clone()),
         ("instance".to_owned(), check.target.clone()),
@@ -259,24 +260,26 @@ pub fn samples(check: &CheckMeta, result: &RunResult, totals: &Totals, options: 
     let mut b = Builder { base, at: result.started_at_ms, out: Vec::with_capacity(64) };
     b.gauge("probe_success", flag(outcome.success()));
     b.gauge("probe_duration_seconds", outcome.duration_seconds);
-    if check.kind != "browser" {
+    if check.kind != Kind::Browser {
         b.gauge("probe_dns_lookup_time_seconds", outcome.phase("resolve").unwrap_or(0.0));
     }
-    let address = ["remote_address", "address", "server"].iter().find_map(|key| details.get(key)?.as_str());
-    if let Some(ip) = address.and_then(ip_of) {
-        b.gauge("probe_ip_protocol", if ip.is_ipv4() { 4.0 } else { 6.0 });
-    }
-    match check.kind.as_str() {
-        "http" => http(&mut b, outcome),
-        "dns" => dns(&mut b, outcome),
-        "tcp" => {
+    // Each kind's own series, from its details type.
+    match check.kind {
+        Kind::Http => http(&mut b, outcome, &HttpDetails::read(&outcome.details)),
+        Kind::Dns => dns(&mut b, outcome, &DnsDetails::read(&outcome.details)),
+        Kind::Tcp => {
+            let details = TcpDetails::read(&outcome.details);
+            ip_protocol(&mut b, details.address());
             b.gauge("probe_failed_due_to_regex", flag(outcome.reason == Some(Reason::Assertion)));
-            tls(&mut b, details);
+            tls_part(&mut b, &details.tls);
         }
-        "tls" => tls(&mut b, details),
-        "icmp" => icmp(&mut b, outcome),
-        "browser" => browser(&mut b, details),
-        _ => {}
+        Kind::Tls => {
+            let details = TlsDetails::read(&outcome.details);
+            ip_protocol(&mut b, details.address());
+            tls(&mut b, details.chain.as_ref(), details.version.as_deref(), details.cipher_suite.as_deref());
+        }
+        Kind::Icmp => icmp(&mut b, outcome, &IcmpDetails::read(&outcome.details)),
+        Kind::Browser => browser(&mut b, &BrowserDetails::read(&outcome.details)),
     }
     check_info(&mut b, check, result, options);
     summaries(&mut b, totals);
@@ -284,120 +287,128 @@ pub fn samples(check: &CheckMeta, result: &RunResult, totals: &Totals, options: 
     b.out
 }
 
+/// `probe_ip_protocol`, when the details hold the address probed.
+fn ip_protocol(b: &mut Builder, address: Option<&str>) {
+    if let Some(ip) = address.and_then(ip_of) {
+        b.gauge("probe_ip_protocol", if ip.is_ipv4() { 4.0 } else { 6.0 });
+    }
+}
+
 fn ip_of(address: &str) -> Option<std::net::IpAddr> {
     address.parse::<std::net::SocketAddr>().map(|addr| addr.ip()).or_else(|_| address.parse()).ok()
 }
 
-fn http(b: &mut Builder, outcome: &Outcome) {
-    let details = &outcome.details;
+fn http(b: &mut Builder, outcome: &Outcome, details: &HttpDetails) {
+    ip_protocol(b, details.address());
+    let response = details.response.clone().unwrap_or_default();
     b.phases("probe_http_duration_seconds", outcome, &["resolve", "connect", "tls", "processing", "transfer"]);
-    b.gauge("probe_http_status_code", number(details, "status_code").unwrap_or(0.0));
-    let version = details.get("http_version").and_then(Value::as_str).and_then(|v| v.parse::<f64>().ok());
-    b.gauge("probe_http_version", version.unwrap_or(0.0));
-    b.gauge("probe_http_ssl", flag(details.get("tls").and_then(Value::as_bool).unwrap_or(false)));
-    b.gauge("probe_http_redirects", number(details, "redirects").unwrap_or(0.0));
-    let length = number(details, "content_length").unwrap_or(0.0);
+    b.gauge("probe_http_status_code", f64::from(response.status_code));
+    b.gauge("probe_http_version", response.http_version.parse::<f64>().unwrap_or(0.0));
+    b.gauge("probe_http_ssl", flag(response.tls));
+    b.gauge("probe_http_redirects", f64::from(response.redirects));
+    let length = response.content_length as f64;
     b.gauge("probe_http_content_length", length);
     b.gauge("probe_http_uncompressed_body_length", length);
     b.gauge("probe_failed_due_to_regex", flag(matches!(outcome.reason, Some(Reason::Body | Reason::Header))));
-    tls(b, details);
+    tls_part(b, &details.tls);
 }
 
-/// The certificate and session series, when the details hold a certificate chain or a TLS version.
-fn tls(b: &mut Builder, details: &Value) {
-    let certificate = details.get("certificate").filter(|c| c.is_object()).unwrap_or(details);
-    if let Some(expiry) = number(certificate, "earliest_expiry_unix") {
-        b.gauge("probe_ssl_earliest_cert_expiry", expiry);
+/// The TLS series of a kind that speaks TLS on its own connection.
+fn tls_part(b: &mut Builder, part: &TlsPart) {
+    let session = part.session.clone().unwrap_or_default();
+    tls(b, part.chain(), session.tls_version.as_deref(), session.cipher_suite.as_deref());
+}
+
+/// The certificate and session series, when there is a chain, a TLS version or a cipher suite.
+fn tls(b: &mut Builder, chain: Option<&ChainDetails>, version: Option<&str>, cipher: Option<&str>) {
+    if let Some(expiry) = chain.and_then(|chain| chain.earliest_expiry_unix) {
+        b.gauge("probe_ssl_earliest_cert_expiry", expiry as f64);
     }
-    if let Some(expiry) = number(certificate, "last_chain_expiry_unix") {
-        b.gauge("probe_ssl_last_chain_expiry_timestamp_seconds", expiry);
+    if let Some(expiry) = chain.and_then(|chain| chain.last_chain_expiry_unix) {
+        b.gauge("probe_ssl_last_chain_expiry_timestamp_seconds", expiry as f64);
     }
-    if let Some(leaf) =
-        certificate.get("chain").and_then(|chain| chain.get(0)).filter(|leaf| leaf.get("parse_error").is_none())
-    {
-        let text = |key: &str| leaf.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-        let sans: Vec<&str> = leaf
-            .get("sans")
-            .and_then(Value::as_array)
-            .map(|sans| sans.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let (fingerprint, subject, issuer, serial) =
-            (text("sha256_fingerprint"), text("subject"), text("issuer"), text("serial"));
-        let sans = sans.join(",");
+    if let Some(leaf) = chain.and_then(|chain| chain.chain.first()).filter(|leaf| leaf.parse_error.is_none()) {
+        let sans = leaf.sans.join(",");
         b.push(
             "probe_ssl_last_chain_info",
             &[
-                ("fingerprint_sha256", &fingerprint),
-                ("issuer", &issuer),
-                ("serialnumber", &serial),
-                ("subject", &subject),
+                ("fingerprint_sha256", &leaf.sha256_fingerprint),
+                ("issuer", &leaf.issuer),
+                ("serialnumber", &leaf.serial),
+                ("subject", &leaf.subject),
                 ("subjectalternative", &sans),
             ],
             1.0,
         );
     }
-    let version = ["tls_version", "version"].iter().find_map(|key| details.get(key)?.as_str());
     if let Some(version) = version {
         // blackbox_exporter's spelling: `TLS 1.3`.
         let version = version.strip_prefix("TLSv").map_or_else(|| version.to_owned(), |v| format!("TLS {v}"));
         b.push("probe_tls_version_info", &[("version", &version)], 1.0);
     }
-    if let Some(cipher) = details.get("cipher_suite").and_then(Value::as_str) {
+    if let Some(cipher) = cipher {
         // Go's names, as blackbox_exporter shows them: `TLS_AES_128_GCM_SHA256`.
         let cipher = cipher.strip_prefix("TLS13_").map_or_else(|| cipher.to_owned(), |rest| format!("TLS_{rest}"));
         b.push("probe_tls_cipher_info", &[("cipher", &cipher)], 1.0);
     }
 }
 
-fn dns(b: &mut Builder, outcome: &Outcome) {
-    let details = &outcome.details;
+fn dns(b: &mut Builder, outcome: &Outcome, details: &DnsDetails) {
+    ip_protocol(b, details.address());
+    let answer = details.answer.clone().unwrap_or_default();
     b.phases("probe_dns_duration_seconds", outcome, &["resolve", "connect", "request"]);
-    b.gauge("probe_dns_answer_rrs", number(details, "answer_rrs").unwrap_or(0.0));
-    b.gauge("probe_dns_authority_rrs", number(details, "authority_rrs").unwrap_or(0.0));
-    b.gauge("probe_dns_additional_rrs", number(details, "additional_rrs").unwrap_or(0.0));
-    b.gauge("probe_dns_query_succeeded", flag(details.get("rcode").is_some_and(Value::is_string)));
-    if let Some(serial) = number(details, "serial") {
-        b.gauge("probe_dns_serial", serial);
+    b.gauge("probe_dns_answer_rrs", answer.answer_rrs as f64);
+    b.gauge("probe_dns_authority_rrs", answer.authority_rrs as f64);
+    b.gauge("probe_dns_additional_rrs", answer.additional_rrs as f64);
+    b.gauge("probe_dns_query_succeeded", flag(answer.rcode.is_some()));
+    if let Some(serial) = answer.serial {
+        b.gauge("probe_dns_serial", f64::from(serial));
     }
 }
 
-fn icmp(b: &mut Builder, outcome: &Outcome) {
-    let details = &outcome.details;
+fn icmp(b: &mut Builder, outcome: &Outcome, details: &IcmpDetails) {
+    ip_protocol(b, details.address());
     b.phases("probe_icmp_duration_seconds", outcome, &["resolve", "setup", "rtt"]);
-    if let Some(rtt) = details.get("rtt_seconds").filter(|rtt| rtt.is_object()) {
-        b.gauge("probe_icmp_duration_rtt_min_seconds", number(rtt, "min").unwrap_or(0.0));
-        b.gauge("probe_icmp_duration_rtt_max_seconds", number(rtt, "max").unwrap_or(0.0));
-        b.gauge("probe_icmp_duration_rtt_stddev_seconds", number(rtt, "stddev").unwrap_or(0.0));
+    if let Some(rtt) = details.rtt_seconds {
+        b.gauge("probe_icmp_duration_rtt_min_seconds", rtt.min);
+        b.gauge("probe_icmp_duration_rtt_max_seconds", rtt.max);
+        b.gauge("probe_icmp_duration_rtt_stddev_seconds", rtt.stddev);
     }
-    b.gauge("probenet_icmp_packets_sent", number(details, "sent").unwrap_or(0.0));
-    b.gauge("probenet_icmp_packets_received", number(details, "received").unwrap_or(0.0));
+    b.gauge("probenet_icmp_packets_sent", details.sent as f64);
+    b.gauge("probenet_icmp_packets_received", details.received as f64);
 }
 
-fn browser(b: &mut Builder, details: &Value) {
-    let navigation = details.get("navigation").unwrap_or(&Value::Null);
-    for (phase, key) in
-        [("ttfb", "ttfb_seconds"), ("dom_content_loaded", "dom_content_loaded_seconds"), ("load", "load_seconds")]
-    {
-        if let Some(seconds) = number(navigation, key) {
+fn browser(b: &mut Builder, details: &BrowserDetails) {
+    let navigation = details.navigation.clone().unwrap_or_default();
+    for (phase, seconds) in [
+        ("ttfb", navigation.ttfb_seconds),
+        ("dom_content_loaded", navigation.dom_content_loaded_seconds),
+        ("load", navigation.load_seconds),
+    ] {
+        if let Some(seconds) = seconds {
             b.push("probenet_browser_navigation_seconds", &[("phase", phase)], seconds);
         }
     }
-    let vitals = details.get("web_vitals").unwrap_or(&Value::Null);
-    for (vital, key) in [("lcp", "lcp_seconds"), ("inp", "inp_seconds")] {
-        if let Some(seconds) = number(vitals, key) {
+    let vitals = details.web_vitals.clone().unwrap_or_default();
+    for (vital, seconds) in [("lcp", vitals.lcp_seconds), ("inp", vitals.inp_seconds)] {
+        if let Some(seconds) = seconds {
             b.push("probenet_browser_web_vital_seconds", &[("vital", vital)], seconds);
         }
     }
-    if let Some(cls) = number(vitals, "cls") {
+    if let Some(cls) = vitals.cls {
         b.gauge("probenet_browser_cumulative_layout_shift", cls);
     }
-    b.gauge("probenet_browser_console_errors", number(details, "console_errors").unwrap_or(0.0));
-    b.gauge("probenet_browser_failed_requests", number(details, "failed_requests").unwrap_or(0.0));
+    b.gauge("probenet_browser_console_errors", details.console_errors as f64);
+    b.gauge("probenet_browser_failed_requests", details.failed_requests as f64);
 }
 
 /// `sm_check_info`: the check's kind as `check_name`, the region, and the check's labels as `label_NAME`.
 fn check_info(b: &mut Builder, check: &CheckMeta, result: &RunResult, options: &SeriesOptions) {
-    let kind = if check.kind == "icmp" { "ping" } else { check.kind.as_str() };
+    // Grafana synthetic monitoring's names for the kinds.
+    let kind = match check.kind {
+        Kind::Icmp => "ping",
+        Kind::Http | Kind::Dns | Kind::Tls | Kind::Tcp | Kind::Browser => check.kind.key(),
+    };
     let mut labels: Vec<(String, String)> =
         vec![("check_name".to_owned(), kind.to_owned()), ("region".to_owned(), result.region.clone())];
     if let Some(frequency) = options.frequency_ms.get(&check.name) {
@@ -496,7 +507,7 @@ mod tests {
     #[test]
     fn config_version_follows_what_labels_the_check() {
         let mut check =
-            CheckMeta { name: "a".into(), kind: "http".into(), target: "http://x/".into(), labels: BTreeMap::new() };
+            CheckMeta { name: "a".into(), kind: Kind::Http, target: "http://x/".into(), labels: BTreeMap::new() };
         let first = config_version(&check);
         check.name = "b".into();
         assert_eq!(config_version(&check), first, "the name is the job label, not part of the version");

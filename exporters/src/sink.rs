@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use probenet_checks::Check;
 use probenet_checks::wire::RunResult;
+use probenet_checks::{Check, Kind};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 pub struct CheckMeta {
     /// The check's name (the `job` label).
     pub name: String,
-    /// Its kind key: `http`, `dns`, `tls`, `tcp`, `icmp`, `browser`.
-    pub kind: String,
+    /// Its kind (serialized as its key: `http`, `dns`, `tls`, `tcp`, `icmp`, `browser`).
+    pub kind: Kind,
     /// What it probes (the `instance` label): a URL, a host name, `host:port`.
     pub target: String,
     /// The check's own labels.
@@ -30,7 +30,7 @@ impl CheckMeta {
     pub fn of(check: &Check) -> Self {
         Self {
             name: check.name.clone(),
-            kind: check.kind.key().to_owned(),
+            kind: check.kind.kind(),
             target: check.kind.target(),
             labels: check.labels.clone(),
         }
@@ -363,7 +363,12 @@ mod tests {
     }
 
     fn event(planned_at_ms: i64) -> Event {
-        let meta = CheckMeta { name: "c".into(), kind: "http".into(), target: "t".into(), labels: BTreeMap::new() };
+        let meta = CheckMeta {
+            name: "c".into(),
+            kind: probenet_checks::Kind::Http,
+            target: "t".into(),
+            labels: BTreeMap::new(),
+        };
         Event::Result {
             check: Arc::new(meta),
             result: Arc::new(RunResult {

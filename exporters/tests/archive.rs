@@ -99,7 +99,7 @@ async fn archive_and_restore(bucket: Bucket) {
     assert!(pass.pending.is_empty());
     assert_eq!(pass.floor_ms, T0 + DAY, "what is not due yet is kept");
     assert_eq!(status.days.load(Ordering::Relaxed), 1);
-    assert!(status.render().contains("probenet_archive_pending_days 0\n"));
+    assert!(probenet_exporters::exposition::text(&status.families()).contains("probenet_archive_pending_days 0\n"));
 
     // The manifest describes the two files, under sanitised keys.
     let days = archive::list(&bucket, day(0), day(9)).await.unwrap();
@@ -213,7 +213,7 @@ async fn while_the_bucket_is_down_raw_results_are_kept_until_archived() {
     assert_eq!((pass.written.clone(), pass.pending.clone()), (vec![], vec![day(0), day(1)]));
     assert_eq!(pass.floor_ms, T0);
     assert_eq!((status.failures.load(Ordering::Relaxed), status.pending_days.load(Ordering::Relaxed)), (1, 2));
-    assert!(status.render().contains("probenet_archive_pending_days 2\n"));
+    assert!(probenet_exporters::exposition::text(&status.families()).contains("probenet_archive_pending_days 2\n"));
     let pruned = original.prune_keeping(now, Some(pass.floor_ms)).unwrap();
     assert_eq!(pruned.results, 0);
     assert_eq!(stored(&original, T0, T0 + 2 * DAY).len(), 2 * 4 * 1440);

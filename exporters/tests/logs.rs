@@ -20,7 +20,7 @@ const SECRET: &str = "hunter2-s3cr3t";
 fn meta() -> Arc<CheckMeta> {
     Arc::new(CheckMeta {
         name: "api".into(),
-        kind: "http".into(),
+        kind: probenet_checks::Kind::Http,
         target: "https://api.example/health".into(),
         labels: BTreeMap::from([("team".to_owned(), "core".to_owned())]),
     })

@@ -83,7 +83,12 @@ async fn capture(
 }
 
 fn check() -> Arc<CheckMeta> {
-    Arc::new(CheckMeta { name: "api".into(), kind: "http".into(), target: "http://t/".into(), labels: BTreeMap::new() })
+    Arc::new(CheckMeta {
+        name: "api".into(),
+        kind: probenet_checks::Kind::Http,
+        target: "http://t/".into(),
+        labels: BTreeMap::new(),
+    })
 }
 
 /// A result of `api` from `region`, planned at 2026-11-18T12:00:`second`Z and started 250 ms later.

@@ -1,19 +1,18 @@
 //! The cost of a config: runs per day, active series under the blackbox-compatible naming, and storage per day
 //! in VictoriaMetrics and in the scheduler's embedded store.
 //!
-//! Series are counted by building one representative successful result per check (the details its kind
-//! reports: status code and TLS session for an `https://` URL, RTT statistics for ICMP, ...) and counting the
-//! samples `probenet_exporters::samples` makes of it: exactly what remote write sends for that check.
+//! Series are counted by building one representative successful result per check (each kind builds its own:
+//! `KindCheck::representative`, with the status code and TLS session for an `https://` URL, RTT statistics for
+//! ICMP, ...) and counting the samples `probenet_exporters::samples` makes of it: exactly what remote write
+//! sends for that check.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use probenet_checks::config::{Check, CheckKind, Config};
-use probenet_checks::outcome::{Outcome, Phase, State};
+use probenet_checks::config::{Check, Config};
 use probenet_checks::wire::RunResult;
 use probenet_exporters::samples::{SeriesOptions, Totals, samples};
 use probenet_exporters::sink::CheckMeta;
-use serde_json::{Value, json};
 
 /// VictoriaMetrics' compressed size of one sample, in bytes. Its docs quote 0.4 to 1 byte per sample for
 /// typical data; probe series change often (durations) so the upper end is assumed.
@@ -168,79 +167,11 @@ pub fn series_per_result(check: &Check) -> usize {
         planned_at_ms: 1_767_225_600_000,
         started_at_ms: 1_767_225_600_000,
         prober: "estimate".to_owned(),
-        outcome: representative(&check.kind),
+        outcome: check.kind.representative(),
     };
     let mut totals = Totals::default();
     totals.observe(&result);
     samples(&meta, &result, &totals, &SeriesOptions::default()).len()
-}
-
-/// A successful outcome with the details a kind reports, so every series it can write is counted.
-fn representative(kind: &CheckKind) -> Outcome {
-    let phase = |name: &str| Phase { name: name.to_owned(), seconds: 0.01 };
-    let (phases, details) = match kind {
-        CheckKind::Http(check) => {
-            let mut details = json!({"remote_address": "192.0.2.1:443", "status_code": 200, "http_version": "1.1",
-                "redirects": 0, "content_length": 1024, "tls": false});
-            if check.url.scheme() == "https" {
-                details["tls"] = Value::Bool(true);
-                add_tls(&mut details);
-            }
-            (vec!["resolve", "connect", "tls", "processing", "transfer"], details)
-        }
-        CheckKind::Tls(_) => {
-            let mut details = json!({"address": "192.0.2.1:443"});
-            add_tls(&mut details);
-            (vec!["resolve", "connect", "tls"], details)
-        }
-        CheckKind::Tcp(check) => {
-            let mut details = json!({"address": "192.0.2.1:25"});
-            if check.tls.is_some() {
-                add_tls(&mut details);
-            }
-            (vec!["resolve", "connect"], details)
-        }
-        CheckKind::Dns(check) => {
-            let mut details = json!({"server": "192.0.2.53:53", "rcode": "NOERROR", "answer_rrs": 1,
-                "authority_rrs": 0, "additional_rrs": 0});
-            if check.record.eq_ignore_ascii_case("SOA") {
-                details["serial"] = json!(2026010101);
-            }
-            (vec!["resolve", "connect", "request"], details)
-        }
-        CheckKind::Icmp(_) => (
-            vec!["resolve", "setup", "rtt"],
-            json!({"address": "192.0.2.1", "sent": 3, "received": 3,
-                "rtt_seconds": {"min": 0.01, "max": 0.02, "stddev": 0.001}}),
-        ),
-        CheckKind::Browser(_) => (
-            vec![],
-            json!({"navigation": {"ttfb_seconds": 0.1, "dom_content_loaded_seconds": 0.3, "load_seconds": 0.5},
-                "web_vitals": {"lcp_seconds": 0.6, "inp_seconds": 0.05, "cls": 0.01},
-                "console_errors": 0, "failed_requests": 0}),
-        ),
-    };
-    Outcome {
-        state: State::Up,
-        duration_seconds: 0.05,
-        phases: phases.into_iter().map(phase).collect(),
-        reason: None,
-        error: None,
-        assertions: Vec::new(),
-        details,
-        log: Vec::new(),
-        artifacts: Vec::new(),
-    }
-}
-
-fn add_tls(details: &mut Value) {
-    details["certificate"] = json!({
-        "earliest_expiry_unix": 1_800_000_000, "last_chain_expiry_unix": 1_900_000_000,
-        "chain": [{"sha256_fingerprint": "00", "subject": "CN=example", "issuer": "CN=ca", "serial": "01",
-            "sans": ["example.com"]}],
-    });
-    details["tls_version"] = json!("TLSv1.3");
-    details["cipher_suite"] = json!("TLS13_AES_128_GCM_SHA256");
 }
 
 /// `1.2 KB`, `3.4 MB`, ... (powers of 1000, as disks are sold).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use probenet_checks::config::CheckKind;
+use probenet_checks::Kind;
 use probenet_checks::wire::{
     Ack, Assignments, Heartbeat, PROTOCOL_VERSION, Register, Registered, ResultBatch, RunResult,
 };
@@ -217,7 +217,7 @@ impl Client {
             region: self.region.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             protocol: PROTOCOL_VERSION,
-            kinds: CheckKind::KEYS.iter().map(|kind| (*kind).to_owned()).collect(),
+            kinds: Kind::ALL.to_vec(),
         };
         self.json(Method::POST, "v1/register", &body, CALL_TIMEOUT).await
     }

@@ -67,7 +67,7 @@ pub struct Options {
     /// The spool's bound in bytes.
     pub spool_max_bytes: u64,
     /// Concurrency limits per check kind, overriding the defaults.
-    pub limits: HashMap<String, usize>,
+    pub limits: HashMap<probenet_checks::Kind, usize>,
     /// Where to serve `/metrics` (the latest result of each assigned pair and the prober's health) and
     /// `/healthz`; none by default.
     pub metrics_listen: Option<std::net::SocketAddr>,

@@ -32,10 +32,8 @@ pub fn next_planned_ms(schedule: &Schedule, offset_ms: u64, at_ms: i64) -> Optio
     schedule.planned_at_or_after(offset_ms, at_ms)
 }
 
-/// The current time in milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    now_us().div_euclid(1000)
-}
+/// The current time in milliseconds since the Unix epoch (the one clock: [`probenet_checks::time::now_ms`]).
+pub use probenet_checks::time::now_ms;
 
 /// The current time in microseconds since the Unix epoch.
 pub fn now_us() -> i64 {

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use probenet_checks::config::{CheckKind, Schedule};
+use probenet_checks::Kind;
+use probenet_checks::config::Schedule;
 use probenet_checks::run_once;
 use probenet_checks::wire::RunResult;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
@@ -36,44 +37,45 @@ const RESUME_LIMIT_MS: i64 = 15_000;
 /// Concurrency limits per check kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    per_kind: [usize; CheckKind::KEYS.len()],
+    per_kind: [usize; Kind::ALL.len()],
 }
 
 impl Default for Limits {
-    /// http, dns and tcp 256; tls 128; icmp 64; browser 2.
+    /// Each kind's [`Kind::default_limit`]: http, dns and tcp 256; tls 128; icmp 64; browser 2.
     fn default() -> Self {
-        let per_kind = CheckKind::KEYS.map(|kind| match kind {
-            "tls" => 128,
-            "icmp" => 64,
-            "browser" => 2,
-            _ => 256,
-        });
-        Self { per_kind }
+        Self { per_kind: Kind::ALL.map(Kind::default_limit) }
     }
 }
 
 impl Limits {
-    /// The defaults with `overrides` (kind → limit) applied; an unknown kind or a zero limit is an error.
-    pub fn with_overrides<'a>(overrides: impl IntoIterator<Item = (&'a String, &'a usize)>) -> Result<Self, String> {
+    /// Parses one override written `KIND=N` (the prober's `--limit`): a known kind and a limit of at least 1.
+    pub fn parse_override(text: &str) -> Result<(Kind, usize), String> {
+        let (kind, limit) = text.split_once('=').ok_or_else(|| format!("{text:?} is not KIND=N"))?;
+        let kind = kind.trim();
+        let kind =
+            Kind::from_key(kind).ok_or_else(|| format!("unknown check kind {kind:?}; kinds are {}", Kind::keys()))?;
+        let limit: usize = limit.trim().parse().map_err(|_| format!("{limit:?} is not a number"))?;
+        if limit == 0 {
+            return Err("a limit must be at least 1".to_owned());
+        }
+        Ok((kind, limit))
+    }
+
+    /// The defaults with `overrides` (kind → limit) applied; a zero limit is an error.
+    pub fn with_overrides<'a>(overrides: impl IntoIterator<Item = (&'a Kind, &'a usize)>) -> Result<Self, String> {
         let mut limits = Self::default();
         for (kind, limit) in overrides {
-            let Some(index) = CheckKind::KEYS.iter().position(|key| key == kind) else {
-                return Err(format!(
-                    "unknown check kind {kind:?} in a limit; kinds are {}",
-                    CheckKind::KEYS.join(", ")
-                ));
-            };
             if *limit == 0 {
                 return Err(format!("the limit of {kind} must be at least 1"));
             }
-            limits.per_kind[index] = (*limit).min(Semaphore::MAX_PERMITS);
+            limits.per_kind[kind.index()] = (*limit).min(Semaphore::MAX_PERMITS);
         }
         Ok(limits)
     }
 
-    /// The limit of `kind`, if it is one.
-    pub fn get(&self, kind: &str) -> Option<usize> {
-        CheckKind::KEYS.iter().position(|key| *key == kind).map(|index| self.per_kind[index])
+    /// The limit of `kind`.
+    pub fn get(&self, kind: Kind) -> usize {
+        self.per_kind[kind.index()]
     }
 }
 
@@ -226,7 +228,7 @@ impl Dispatcher {
         let mut keep = vec![false; self.slots.len()];
         for pair in pairs {
             let key: (Box<str>, Arc<str>) = (pair.check.name.as_str().into(), pair.region.clone());
-            let Some(kind) = CheckKind::KEYS.iter().position(|key| *key == pair.check.kind.key()) else { continue };
+            let kind = pair.check.kind.kind().index();
             match self.index.entry(key) {
                 Entry::Occupied(entry) => {
                     let id = *entry.get();

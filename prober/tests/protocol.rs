@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Scheduler, Setup, Target, config, http_check, start, wait_until};
-use probenet_checks::config::CheckKind;
+use probenet_checks::Kind;
 use probenet_checks::wire::{Assignment, PROTOCOL_VERSION};
 use probenet_prober::plan::now_ms;
 use probenet_prober::{Error, Options};
@@ -103,7 +103,7 @@ async fn the_registration_carries_name_region_version_protocol_and_kinds() {
         assert_eq!(register.region, "eu-west");
         assert_eq!(register.version, env!("CARGO_PKG_VERSION"));
         assert_eq!(register.protocol, PROTOCOL_VERSION);
-        assert_eq!(register.kinds, CheckKind::KEYS);
+        assert_eq!(register.kinds, Kind::ALL);
     }
     prober.shutdown().await.unwrap();
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Target, config, http_check};
+use probenet_checks::Kind;
 use probenet_checks::State;
 use probenet_checks::wire::{Assignment, Assignments, RunResult};
 use probenet_prober::plan::{Pair, Planner, now_ms};
@@ -178,9 +179,9 @@ async fn per_kind_limits_are_respected() {
         ("second", http_check("second", "2s", "1s", &target.url(600, "second")), 50),
         ("third", http_check("third", "2s", "1s", &target.url(10, "third")), 800),
     ];
-    let limits = Limits::with_overrides(&HashMap::from([("http".to_owned(), 1)])).unwrap();
-    assert_eq!(limits.get("http"), Some(1));
-    assert_eq!(limits.get("tls"), Some(128));
+    let limits = Limits::with_overrides(&HashMap::from([(Kind::Http, 1)])).unwrap();
+    assert_eq!(limits.get(Kind::Http), 1);
+    assert_eq!(limits.get(Kind::Tls), 128);
     let (tx, rx) = mpsc::channel(1024);
     let stats = StatsHandle::default();
     let runner = Runner::start("p1", &limits, tx, &stats);
@@ -198,8 +199,10 @@ async fn per_kind_limits_are_respected() {
     assert!(snapshot.skipped_busy >= 2, "{snapshot:?}");
     assert!(snapshot.skipped_busy.abs_diff(planned["first"].len() as u64) <= 1, "{snapshot:?}");
     assert_eq!(snapshot.skipped_overrun, 0);
-    assert!(Limits::with_overrides(&HashMap::from([("smtp".to_owned(), 1)])).is_err());
-    assert!(Limits::with_overrides(&HashMap::from([("http".to_owned(), 0)])).is_err());
+    assert!(Limits::parse_override("smtp=1").is_err());
+    assert!(Limits::parse_override("http=0").is_err());
+    assert_eq!(Limits::parse_override(" http = 3"), Ok((Kind::Http, 3)));
+    assert!(Limits::with_overrides(&HashMap::from([(Kind::Http, 0)])).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +214,7 @@ async fn a_run_waits_briefly_for_a_permit() {
         ("first", http_check("first", "1s", "1s", &target.url(20, "first")), 0),
         ("second", http_check("second", "1s", "1s", &target.url(10, "second")), 5),
     ];
-    let limits = Limits::with_overrides(&HashMap::from([("http".to_owned(), 1)])).unwrap();
+    let limits = Limits::with_overrides(&HashMap::from([(Kind::Http, 1)])).unwrap();
     let (tx, rx) = mpsc::channel(1024);
     let stats = StatsHandle::default();
     let runner = Runner::start("p1", &limits, tx, &stats);

@@ -36,7 +36,7 @@ fn main() {
         .enumerate()
         .map(|(i, name)| CheckInput {
             name,
-            kind: "http",
+            kind: probenet_checks::Kind::Http,
             interval_ms: intervals[i % intervals.len()],
             regions: &regions,
         })

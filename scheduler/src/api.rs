@@ -214,7 +214,7 @@ struct ProberView {
     name: String,
     region: String,
     version: String,
-    kinds: Vec<String>,
+    kinds: Vec<probenet_checks::Kind>,
     registered_at: String,
     last_heartbeat: String,
     assigned: usize,

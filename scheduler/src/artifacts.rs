@@ -215,50 +215,48 @@ impl Artifacts {
         Ok(deleted)
     }
 
-    /// Appends this component's series to a Prometheus text exposition.
-    pub fn metrics(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let series: [(&str, &str, &str, u64); 6] = [
-            (
+    /// This component's series.
+    pub fn families(&self) -> Vec<probenet_exporters::FamilySamples> {
+        use probenet_exporters::{FamilySamples, MetricType};
+        let load = |value: &AtomicU64| value.load(Ordering::Relaxed) as f64;
+        vec![
+            FamilySamples::single(
                 "probenet_objects_up",
-                "gauge",
                 "1 while the bucket takes uploads, 0 while artifacts wait on this scheduler's disk.",
-                u64::from(self.up.load(Ordering::Relaxed)),
+                MetricType::Gauge,
+                f64::from(u8::from(self.up.load(Ordering::Relaxed))),
             ),
-            (
+            FamilySamples::single(
                 "probenet_objects_pending_artifacts",
-                "gauge",
                 "Artifacts on this scheduler's disk waiting for the bucket.",
-                self.pending.load(Ordering::Relaxed),
+                MetricType::Gauge,
+                load(&self.pending),
             ),
-            (
+            FamilySamples::single(
                 "probenet_objects_pending_bytes",
-                "gauge",
                 "Bytes of artifacts waiting for the bucket.",
-                self.pending_bytes.load(Ordering::Relaxed),
+                MetricType::Gauge,
+                load(&self.pending_bytes),
             ),
-            (
+            FamilySamples::single(
                 "probenet_objects_uploaded_artifacts_total",
-                "counter",
                 "Artifacts uploaded to the bucket.",
-                self.uploaded.load(Ordering::Relaxed),
+                MetricType::Counter,
+                load(&self.uploaded),
             ),
-            (
+            FamilySamples::single(
                 "probenet_objects_upload_failures_total",
-                "counter",
                 "Failed uploads (retried).",
-                self.failures.load(Ordering::Relaxed),
+                MetricType::Counter,
+                load(&self.failures),
             ),
-            (
+            FamilySamples::single(
                 "probenet_objects_pruned_artifacts_total",
-                "counter",
                 "Artifacts deleted from the bucket by retention.",
-                self.pruned.load(Ordering::Relaxed),
+                MetricType::Counter,
+                load(&self.pruned),
             ),
-        ];
-        for (name, kind, help, value) in series {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-        }
+        ]
     }
 
     /// Every spooled file: (key, size).

@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 
-use probenet_checks::config::{Check, CheckKind, Schedule};
+use probenet_checks::Kind;
+use probenet_checks::config::{Check, Schedule};
 use probenet_checks::wire;
 
 /// A slot of a [`Table`] with no prober.
@@ -18,16 +19,16 @@ pub const NONE: u32 = u32::MAX;
 /// The most probers of a region a pair can have (the config allows 1 to 5).
 pub const MAX_PER_REGION: usize = 8;
 
-/// Kind buckets: one per known kind, and a last one for kinds this build does not know.
-const BUCKETS: usize = CheckKind::KEYS.len() + 1;
+/// Kind buckets: one per kind.
+const BUCKETS: usize = Kind::ALL.len();
 
 /// What the assignment needs of a check.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckInput<'a> {
     /// The check's name.
     pub name: &'a str,
-    /// Its kind key (`http`, `browser`...): only probers that run this kind are chosen.
-    pub kind: &'a str,
+    /// Its kind: only probers that run this kind are chosen.
+    pub kind: Kind,
     /// Its interval in milliseconds; 0 for cron checks.
     pub interval_ms: u64,
     /// The regions it runs from.
@@ -41,7 +42,7 @@ impl<'a> CheckInput<'a> {
             Schedule::Every(interval) => u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
             Schedule::Cron(_) => 0,
         };
-        Self { name: &check.name, kind: check.kind.key(), interval_ms, regions: &check.regions }
+        Self { name: &check.name, kind: check.kind.kind(), interval_ms, regions: &check.regions }
     }
 }
 
@@ -53,7 +54,7 @@ pub struct ProberInput<'a> {
     /// Its region.
     pub region: &'a str,
     /// The kinds it runs; empty means every kind.
-    pub kinds: &'a [String],
+    pub kinds: &'a [Kind],
 }
 
 /// The assignment of every (check, region) pair: `per_pair` slots per pair, each holding a prober index (into
@@ -341,19 +342,16 @@ fn top(
     count
 }
 
-fn kind_bucket(kind: &str) -> usize {
-    CheckKind::KEYS.iter().position(|key| *key == kind).unwrap_or(BUCKETS - 1)
+fn kind_bucket(kind: Kind) -> usize {
+    kind.index()
 }
 
 /// The buckets a prober serves: every one when it lists no kinds, else the kinds it lists.
-fn kind_mask(kinds: &[String]) -> u32 {
+fn kind_mask(kinds: &[Kind]) -> u32 {
     if kinds.is_empty() {
         return (1 << BUCKETS) - 1;
     }
-    kinds
-        .iter()
-        .filter_map(|kind| CheckKind::KEYS.iter().position(|key| key == kind))
-        .fold(0, |mask, at| mask | 1 << at)
+    kinds.iter().map(|kind| kind_bucket(*kind)).fold(0, |mask, at| mask | 1 << at)
 }
 
 /// A pair's rendezvous key.
@@ -381,15 +379,15 @@ mod tests {
     use super::*;
 
     struct World {
-        checks: Vec<(String, String, u64, Vec<String>)>,
-        probers: Vec<(String, String, Vec<String>)>,
+        checks: Vec<(String, Kind, u64, Vec<String>)>,
+        probers: Vec<(String, String, Vec<Kind>)>,
     }
 
     impl World {
         fn new(checks: usize, regions: &[&str], interval_ms: u64) -> Self {
             let regions: Vec<String> = regions.iter().map(|region| (*region).to_owned()).collect();
             let checks =
-                (0..checks).map(|i| (format!("check-{i}"), "http".to_owned(), interval_ms, regions.clone())).collect();
+                (0..checks).map(|i| (format!("check-{i}"), Kind::Http, interval_ms, regions.clone())).collect();
             Self { checks, probers: Vec::new() }
         }
 
@@ -402,7 +400,12 @@ mod tests {
             let checks: Vec<CheckInput<'_>> = self
                 .checks
                 .iter()
-                .map(|(name, kind, interval_ms, regions)| CheckInput { name, kind, interval_ms: *interval_ms, regions })
+                .map(|(name, kind, interval_ms, regions)| CheckInput {
+                    name,
+                    kind: *kind,
+                    interval_ms: *interval_ms,
+                    regions,
+                })
                 .collect();
             let probers: Vec<ProberInput<'_>> =
                 self.probers.iter().map(|(name, region, kinds)| ProberInput { name, region, kinds }).collect();
@@ -514,7 +517,12 @@ mod tests {
         let checks: Vec<CheckInput<'_>> = world
             .checks
             .iter()
-            .map(|(name, kind, interval_ms, regions)| CheckInput { name, kind, interval_ms: *interval_ms, regions })
+            .map(|(name, kind, interval_ms, regions)| CheckInput {
+                name,
+                kind: *kind,
+                interval_ms: *interval_ms,
+                regions,
+            })
             .collect();
         let probers: Vec<ProberInput<'_>> =
             world.probers.iter().map(|(name, region, kinds)| ProberInput { name, region, kinds }).collect();
@@ -532,8 +540,8 @@ mod tests {
     #[test]
     fn pairs_without_a_fitting_prober_are_unassigned() {
         let mut world = World::new(3, &["eu", "us"], 0).probers("eu", names("p", 2));
-        world.checks[2].1 = "browser".to_owned();
-        world.probers[1].2 = vec!["http".to_owned(), "dns".to_owned()];
+        world.checks[2].1 = Kind::Browser;
+        world.probers[1].2 = vec![Kind::Http, Kind::Dns];
         let (table, names) = world.assign(1);
         let owners = owners(&table, &names);
         // us has no prober; the browser check only fits p-0 (it lists no kinds, so it runs all).
@@ -543,7 +551,7 @@ mod tests {
         // Cron checks start on their schedule: offset 0.
         assert!((0..table.len()).all(|pair| table.slots(pair).all(|(_, offset)| offset == 0)));
 
-        world.probers[0].2 = vec!["http".to_owned()];
+        world.probers[0].2 = vec![Kind::Http];
         let (table, _) = world.assign(1);
         assert_eq!(table.unassigned(), 4);
         assert_eq!(table.owner(4), None);

@@ -80,35 +80,32 @@ impl Status {
         Some(self.last_success_s.load(Ordering::Relaxed)).filter(|&s| s > 0)
     }
 
-    /// Appends the backup series in the Prometheus text format, when backups are configured.
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
+    /// The backup series, when backups are configured.
+    pub fn families(&self) -> Vec<probenet_exporters::FamilySamples> {
+        use probenet_exporters::{FamilySamples, MetricType};
         if !self.configured.load(Ordering::Relaxed) {
-            return;
+            return Vec::new();
         }
-        let series: [(&str, &str, &str, String); 3] = [
-            (
+        vec![
+            FamilySamples::single(
                 "probenet_backup_last_success_timestamp_seconds",
-                "gauge",
                 "When the last backup of the embedded store to the bucket that completed was taken (0: none yet).",
-                self.last_success_s.load(Ordering::Relaxed).to_string(),
+                MetricType::Gauge,
+                self.last_success_s.load(Ordering::Relaxed) as f64,
             ),
-            (
+            FamilySamples::single(
                 "probenet_backup_failures_total",
-                "counter",
                 "Backups of the embedded store that failed (retried at the next round).",
-                self.failures().to_string(),
+                MetricType::Counter,
+                self.failures() as f64,
             ),
-            (
+            FamilySamples::single(
                 "probenet_backup_last_size_bytes",
-                "gauge",
                 "The compressed size of the last backup uploaded.",
-                self.last_bytes.load(Ordering::Relaxed).to_string(),
+                MetricType::Gauge,
+                self.last_bytes.load(Ordering::Relaxed) as f64,
             ),
-        ];
-        for (name, kind, help, value) in series {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-        }
+        ]
     }
 }
 

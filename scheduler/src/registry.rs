@@ -17,7 +17,7 @@ pub struct Prober {
     /// probenet's version it runs.
     pub version: String,
     /// The check kinds it runs (empty: every kind).
-    pub kinds: Vec<String>,
+    pub kinds: Vec<probenet_checks::Kind>,
     /// The id of the token it registered with: only that token may act for it.
     pub token: String,
     /// When it registered, unix ms.
@@ -373,7 +373,7 @@ mod tests {
         assert!(!watcher.has_changed().unwrap_or(true));
         // A change of kinds moves it.
         let mut with_kinds = register("a", "eu");
-        with_kinds.kinds = vec!["http".into()];
+        with_kinds.kinds = vec![probenet_checks::Kind::Http];
         registry.register(&with_kinds, "t1", now, 3).unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(registry.generation(), 3);
     }

@@ -16,6 +16,7 @@ use probenet_dashboard::{Source, SourceError, SourceResult};
 use probenet_exporters::store::{ResultQuery, Store, UptimeQuery};
 
 use crate::state::Shared;
+use crate::time::now_ms;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -39,10 +40,6 @@ impl UiSource {
 
 fn failed(error: impl std::fmt::Display) -> SourceError {
     SourceError::new(format!("the store cannot answer: {error}"))
-}
-
-fn now_ms() -> i64 {
-    crate::time::now_ms()
 }
 
 /// The state a result shows: none older than three intervals and a timeout (it no longer tells).

@@ -280,8 +280,7 @@ async fn a_bucket_that_is_down_counts_a_failure_and_the_next_round_succeeds() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status.last_success_s(), None);
-    let mut metrics = String::new();
-    status.render(&mut metrics);
+    let metrics = probenet_exporters::exposition::text(&status.families());
     assert!(metrics.contains("probenet_backup_failures_total 1\n"), "{metrics}");
     assert!(metrics.contains("probenet_backup_last_success_timestamp_seconds 0\n"), "{metrics}");
     assert!(!metrics.contains(&garage.secret), "no secret in the metrics");
@@ -294,8 +293,7 @@ async fn a_bucket_that_is_down_counts_a_failure_and_the_next_round_succeeds() {
     tokio::time::timeout(Duration::from_secs(60), task).await.unwrap().unwrap();
     let listed = restore::list(&bucket).await.unwrap();
     assert!(!listed.is_empty() && listed.iter().all(|backup| backup.manifest.is_some()), "{listed:?}");
-    let mut metrics = String::new();
-    status.render(&mut metrics);
+    let metrics = probenet_exporters::exposition::text(&status.families());
     let last = status.last_success_s().unwrap();
     assert!(metrics.contains(&format!("probenet_backup_last_success_timestamp_seconds {last}\n")), "{metrics}");
 }

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use probenet_checks::config::{CheckKind, parse_size};
-use probenet_prober::{Error, Options};
+use probenet_checks::Kind;
+use probenet_checks::config::parse_size;
+use probenet_prober::{Error, Limits, Options};
 use tokio::sync::watch;
 
 #[derive(Debug, clap::Args)]
@@ -40,25 +41,12 @@ pub struct Args {
     spool_max_bytes: u64,
     /// How many checks of a kind may run at once, as KIND=N (repeat for several kinds). Defaults: http, dns
     /// and tcp 256, tls 128, icmp 64, browser 2.
-    #[arg(long = "limit", value_name = "KIND=N", value_parser = parse_limit)]
-    limits: Vec<(String, usize)>,
+    #[arg(long = "limit", value_name = "KIND=N", value_parser = Limits::parse_override)]
+    limits: Vec<(Kind, usize)>,
     /// Serve Prometheus `/metrics` (the latest result of each assigned check, blackbox_exporter names, and the
     /// prober's health) and `/healthz` on this address, such as 127.0.0.1:9470.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
-}
-
-fn parse_limit(text: &str) -> Result<(String, usize), String> {
-    let (kind, limit) = text.split_once('=').ok_or_else(|| format!("{text:?} is not KIND=N"))?;
-    let kind = kind.trim();
-    if !CheckKind::KEYS.contains(&kind) {
-        return Err(format!("unknown check kind {kind:?}; kinds are {}", CheckKind::KEYS.join(", ")));
-    }
-    let limit: usize = limit.trim().parse().map_err(|_| format!("{limit:?} is not a number"))?;
-    if limit == 0 {
-        return Err("a limit must be at least 1".to_owned());
-    }
-    Ok((kind.to_owned(), limit))
 }
 
 pub fn main(args: &Args) -> ExitCode {

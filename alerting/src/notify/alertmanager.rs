@@ -12,8 +12,10 @@ use serde_json::json;
 
 use super::BuildError;
 use super::http::{self, Redactor};
+use super::resolve;
 use super::text;
 use crate::{DeliveryError, Notification, Notifier, Status};
+use probenet_checks::config::alerting::{self as spec, AlertmanagerSpec};
 
 /// Credentials for an HTTP API.
 #[derive(Clone, PartialEq, Eq)]
@@ -94,6 +96,19 @@ impl fmt::Debug for AlertmanagerNotifier {
 }
 
 impl AlertmanagerNotifier {
+    /// Builds the notifier a config's `alertmanager` describes, resolving its secrets on this machine.
+    pub fn from_spec(spec: &AlertmanagerSpec) -> Result<Self, String> {
+        let auth = match &spec.auth {
+            None => None,
+            Some(spec::HttpAuth::Bearer(token)) => Some(HttpAuth::Bearer(resolve(token)?)),
+            Some(spec::HttpAuth::Basic(username, password)) => {
+                Some(HttpAuth::Basic { username: username.clone(), password: resolve(password)? })
+            }
+        };
+        let options = AlertmanagerOptions { url: resolve(&spec.url)?, auth, ..AlertmanagerOptions::default() };
+        Self::new(options).map_err(|error| error.to_string())
+    }
+
     /// Checks the options and builds the HTTP client.
     pub fn new(options: AlertmanagerOptions) -> Result<Self, BuildError> {
         let mut url = http::parse_url("alertmanager url", &options.url)?;

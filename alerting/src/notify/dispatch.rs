@@ -14,6 +14,8 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use probenet_checks::time::now_ms;
+
 use crate::state::{AlertState, Claim, Pending, Settled};
 use crate::{DeliveryError, Notification, Notifier, Status};
 
@@ -173,10 +175,6 @@ pub struct Dispatcher {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 impl Dispatcher {

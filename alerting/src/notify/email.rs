@@ -11,10 +11,12 @@ use futures::future::BoxFuture;
 
 use super::BuildError;
 use super::http::Redactor;
+use super::resolve;
 pub use super::smtp::SmtpTls;
 use super::smtp::{self, Session};
 use super::text;
 use crate::{DeliveryError, Notification, Notifier};
+use probenet_checks::config::alerting::{EmailSpec, SmtpSecurity};
 
 /// The longest line a message may have (RFC 5322), without its CRLF.
 const MAX_LINE: usize = 998;
@@ -116,6 +118,25 @@ fn address(text: &str) -> Option<String> {
 }
 
 impl EmailNotifier {
+    /// Builds the notifier a config's `email` describes, resolving its secrets on this machine.
+    pub fn from_spec(spec: &EmailSpec) -> Result<Self, String> {
+        let options = EmailOptions {
+            host: spec.host.clone(),
+            port: spec.port,
+            tls: match spec.security {
+                SmtpSecurity::StartTls => SmtpTls::StartTls,
+                SmtpSecurity::Tls => SmtpTls::Tls,
+                SmtpSecurity::None => SmtpTls::None,
+            },
+            username: spec.username.clone(),
+            password: spec.password.as_ref().map(resolve).transpose()?,
+            from: spec.from.clone(),
+            to: spec.to.clone(),
+            ..EmailOptions::default()
+        };
+        Self::new(options).map_err(|error| error.to_string())
+    }
+
     /// Checks the options (host, addresses, credentials); nothing is contacted yet.
     pub fn new(options: EmailOptions) -> Result<Self, BuildError> {
         let host = options.host.trim().to_owned();

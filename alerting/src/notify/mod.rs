@@ -1,6 +1,7 @@
 //! Notifiers that deliver [`Notification`](crate::Notification)s, and the dispatcher that queues and retries them.
 //!
-//! Every notifier is built from its own options struct (the YAML config maps onto them); secrets arrive as
+//! Every notifier is built from its own options struct, and its module maps the config's spec onto them
+//! (`from_spec`); secrets arrive as
 //! resolved strings and never appear in errors, logs or `Debug` output. Delivery is one attempt per call of
 //! [`Notifier::deliver`](crate::Notifier::deliver); the [`Dispatcher`] around the notifiers owns queueing,
 //! retries with backoff and the record of recent deliveries.
@@ -23,6 +24,11 @@ pub use from_config::notifiers;
 pub use pagerduty::{PAGERDUTY_EVENTS_URL, PagerDutyNotifier, PagerDutyOptions, pagerduty_severity};
 pub use slack::{SlackNotifier, SlackOptions};
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookNotifier, WebhookOptions, sign};
+
+/// A secret template of a notifier's spec, resolved on this machine (the error never holds the secret).
+fn resolve(template: &probenet_checks::secret::Template) -> Result<String, String> {
+    template.resolve(&mut Vec::new()).map_err(|error| error.0)
+}
 
 /// Why a notifier could not be built from its options. Messages never hold a secret or a secret-bearing URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

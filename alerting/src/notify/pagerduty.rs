@@ -10,8 +10,10 @@ use serde_json::json;
 
 use super::BuildError;
 use super::http::{self, Redactor};
+use super::resolve;
 use super::text;
 use crate::{DeliveryError, Notification, Notifier, Status};
+use probenet_checks::config::alerting::PagerDutySpec;
 
 /// PagerDuty's Events API v2 endpoint.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -69,6 +71,16 @@ impl fmt::Debug for PagerDutyNotifier {
 }
 
 impl PagerDutyNotifier {
+    /// Builds the notifier a config's `pagerduty` describes, resolving its secrets on this machine.
+    pub fn from_spec(spec: &PagerDutySpec) -> Result<Self, String> {
+        let options = PagerDutyOptions {
+            routing_key: resolve(&spec.routing_key)?,
+            url: resolve(&spec.url)?,
+            ..PagerDutyOptions::default()
+        };
+        Self::new(options).map_err(|error| error.to_string())
+    }
+
     /// Checks the options and builds the HTTP client.
     pub fn new(options: PagerDutyOptions) -> Result<Self, BuildError> {
         let routing_key = options.routing_key.trim().to_owned();

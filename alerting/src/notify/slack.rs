@@ -9,8 +9,10 @@ use serde_json::json;
 
 use super::BuildError;
 use super::http::{self, Redactor};
+use super::resolve;
 use super::text;
 use crate::{DeliveryError, Notification, Notifier, Status};
+use probenet_checks::config::alerting::SlackSpec;
 
 /// The attachment colour of a firing alert.
 pub const FIRING_COLOR: &str = "#E01E5A";
@@ -46,6 +48,12 @@ impl fmt::Debug for SlackNotifier {
 }
 
 impl SlackNotifier {
+    /// Builds the notifier a config's `slack` describes, resolving its secrets on this machine.
+    pub fn from_spec(spec: &SlackSpec) -> Result<Self, String> {
+        let options = SlackOptions { url: resolve(&spec.url)?, ..SlackOptions::default() };
+        Self::new(options).map_err(|error| error.to_string())
+    }
+
     /// Checks the URL and builds the HTTP client.
     pub fn new(options: SlackOptions) -> Result<Self, BuildError> {
         let url = http::parse_url("slack url", &options.url)?;

@@ -12,8 +12,10 @@ use serde_json::json;
 
 use super::BuildError;
 use super::http::{self, Redactor};
+use super::resolve;
 use super::text::rfc3339_ms;
 use crate::{DeliveryError, Notification, Notifier};
+use probenet_checks::config::alerting::WebhookSpec;
 
 /// The signature header: `sha256=<hex of HMAC-SHA256(secret, timestamp + "." + body)>`.
 pub const SIGNATURE_HEADER: &str = "X-Probenet-Signature";
@@ -70,6 +72,21 @@ impl fmt::Debug for WebhookNotifier {
 }
 
 impl WebhookNotifier {
+    /// Builds the notifier a config's `webhook` describes, resolving its secrets on this machine.
+    pub fn from_spec(spec: &WebhookSpec) -> Result<Self, String> {
+        let mut headers = Vec::new();
+        for (name, value) in &spec.headers {
+            headers.push((name.clone(), resolve(value)?));
+        }
+        let options = WebhookOptions {
+            url: resolve(&spec.url)?,
+            secret: spec.secret.as_ref().map(resolve).transpose()?,
+            headers,
+            ..WebhookOptions::default()
+        };
+        Self::new(options).map_err(|error| error.to_string())
+    }
+
     /// Checks the options and builds the HTTP client.
     pub fn new(options: WebhookOptions) -> Result<Self, BuildError> {
         let url = http::parse_url("webhook url", &options.url)?;

@@ -4,8 +4,12 @@
 //! (`probenet-browser`); the binary installs that runner at start-up, and without one a run fails with reason
 //! `unsupported`.
 
+mod details;
 mod spec;
 
+pub use details::{
+    BrowserDetails, BrowserInfo, FailedRequest, FailedStep, Navigation, PageDetails, StepDetails, WebVitals,
+};
 pub use spec::{
     Action, BrowserCheck, BrowserExpect, BrowserExpectSpec, BrowserSpec, CountSpec, FillSpec, KEYS, MAX_SLEEP,
     MAX_STEPS, PressSpec, SelectSpec, Step, StepSpec, StringOr, TextSpec, WaitFor, WaitForSpec,
@@ -17,6 +21,41 @@ impl crate::run::Execute for BrowserCheck {
             Some(runner) => runner.run(self, cx).await,
             None => crate::run::unsupported("browser"),
         }
+    }
+}
+
+impl crate::kind::KindCheck for BrowserCheck {
+    const KIND: crate::Kind = crate::Kind::Browser;
+    type Spec = BrowserSpec;
+    type Details = BrowserDetails;
+
+    fn wrap(self) -> crate::CheckKind {
+        crate::CheckKind::Browser(self)
+    }
+
+    /// The first URL of the journey.
+    fn target(&self) -> String {
+        self.steps
+            .iter()
+            .find_map(|step| match &step.action {
+                Action::Goto(url) => Some(url.to_string()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    fn representative(&self) -> crate::Outcome {
+        let details = BrowserDetails {
+            navigation: Some(Navigation {
+                ttfb_seconds: Some(0.1),
+                dom_content_loaded_seconds: Some(0.3),
+                load_seconds: Some(0.5),
+                ..Navigation::default()
+            }),
+            web_vitals: Some(WebVitals { lcp_seconds: Some(0.6), cls: Some(0.01), inp_seconds: Some(0.05) }),
+            ..BrowserDetails::default()
+        };
+        crate::Outcome::representative(&[], crate::details::Details::to_value(&details))
     }
 }
 

@@ -669,16 +669,3 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: BrowserExpectSpec) -> Op
         max_cls: spec.max_cls,
     })
 }
-
-impl BrowserCheck {
-    /// The first URL of the journey, as the `instance` label shows it.
-    pub fn target(&self) -> String {
-        self.steps
-            .iter()
-            .find_map(|step| match &step.action {
-                Action::Goto(url) => Some(url.to_string()),
-                _ => None,
-            })
-            .unwrap_or_default()
-    }
-}

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{Action, BrowserCheck, WaitFor};
+use crate::KindCheck as _;
 use crate::config::CheckKind;
 
 fn journey(steps: &str, expect: &str) -> BrowserCheck {

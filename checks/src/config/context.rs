@@ -62,6 +62,39 @@ impl<'a> Ctx<'a> {
         self.root.find(&path.segs())
     }
 
+    /// Which of `keys` the mapping at `path` has, in the order they are written (a key whose value is `null`
+    /// counts only with `with_null`).
+    pub fn written<'k>(&self, path: &Path, keys: &[&'k str], with_null: bool) -> Vec<&'k str> {
+        let Some(node) = self.node(path) else { return Vec::new() };
+        let mut present: Vec<(crate::yaml::Mark, &'k str)> = keys
+            .iter()
+            .filter(|key| with_null || node.get(key).is_some_and(|value| !value.is_null()))
+            .filter_map(|key| Some((node.key_mark(key)?, *key)))
+            .collect();
+        present.sort();
+        present.into_iter().map(|(_, key)| key).collect()
+    }
+
+    /// "Exactly one of these keys" (a check's kind, a notifier's kind): the one written at `path`, else
+    /// `None` after reporting `none` (when given) or, at the second key written, that a `what` has exactly one
+    /// kind but this one has both.
+    pub fn one_of<'k>(&mut self, path: &Path, keys: &[&'k str], what: &str, none: Option<String>) -> Option<&'k str> {
+        match self.written(path, keys, true).as_slice() {
+            [] => {
+                if let Some(message) = none {
+                    self.error(path, message);
+                }
+                None
+            }
+            [key] => Some(key),
+            [first, second, ..] => {
+                let message = format!("a {what} has exactly one kind, but this one has both `{first}` and `{second}`");
+                self.error_at_key(&path.key(second), message);
+                None
+            }
+        }
+    }
+
     /// Where `path` is written: its value, or the nearest ancestor that exists.
     pub fn mark(&self, path: &Path) -> Mark {
         let mut at = path.clone();

@@ -108,7 +108,7 @@ pub enum ExportOn {
 }
 
 /// The kinds of exporters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ExporterKind {
     /// Prometheus remote write.
     RemoteWrite(HttpTarget),
@@ -142,7 +142,7 @@ impl ExporterKind {
 }
 
 /// An HTTP receiver and its credentials.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpTarget {
     /// The URL.
     pub url: url::Url,
@@ -188,8 +188,7 @@ fn validate_exporter(cx: &mut Ctx<'_>, path: &Path) -> Option<Exporter> {
         let mark = cx.mark(path);
         Place { file: cx.file().to_owned(), line: mark.line, col: mark.col }
     };
-    let given = [raw.remote_write.is_some(), raw.logs.is_some(), raw.loki.is_some()];
-    if given.iter().filter(|given| **given).count() != 1 {
+    if cx.written(path, &["remote_write", "logs", "loki"], false).len() != 1 {
         // An unknown key was already reported; "exactly one" would only repeat it.
         if cx.errors.len() > errors_before {
             return None;

@@ -27,6 +27,7 @@ pub use path::Path;
 pub use validate::validate;
 pub use view::{ViewError, Views, region_view};
 
+use crate::kind::{Kind, KindCheck};
 use crate::{browser, dns, http, icmp, tcp, tls};
 
 /// A validated config, ready to run.
@@ -179,7 +180,8 @@ pub struct CronSchedule {
     pub timezone: chrono_tz::Tz,
 }
 
-/// What a check does: exactly one kind. A new kind is a module plus a variant here.
+/// What a check does: exactly one kind, holding the kind's validated check. A new kind is a folder with a
+/// [`KindCheck`] impl, a line in [`Kind`]'s table and a variant here.
 #[derive(Debug, Clone)]
 pub enum CheckKind {
     /// An HTTP(S) request.
@@ -196,43 +198,53 @@ pub enum CheckKind {
     Browser(browser::BrowserCheck),
 }
 
+/// Evaluates `$body` with `$check` bound to a reference to the kind's check (a [`KindCheck`]), whatever the
+/// variant: the one exhaustive match that everything common to kinds goes through.
+macro_rules! with_check {
+    ($kind:expr, $check:ident => $body:expr) => {
+        match $kind {
+            $crate::config::CheckKind::Http(boxed) => {
+                let $check: &$crate::http::HttpCheck = boxed;
+                $body
+            }
+            $crate::config::CheckKind::Dns($check) => $body,
+            $crate::config::CheckKind::Tls($check) => $body,
+            $crate::config::CheckKind::Tcp($check) => $body,
+            $crate::config::CheckKind::Icmp($check) => $body,
+            $crate::config::CheckKind::Browser($check) => $body,
+        }
+    };
+}
+pub(crate) use with_check;
+
 impl CheckKind {
-    /// Every kind key, in the order the docs list them.
-    pub const KEYS: [&'static str; 6] = ["http", "dns", "tls", "tcp", "icmp", "browser"];
+    /// Which kind it is.
+    pub fn kind(&self) -> Kind {
+        fn of<C: KindCheck>(_: &C) -> Kind {
+            C::KIND
+        }
+        with_check!(self, check => of(check))
+    }
 
     /// The kind key, as written in YAML.
     pub fn key(&self) -> &'static str {
-        match self {
-            Self::Http(_) => "http",
-            Self::Dns(_) => "dns",
-            Self::Tls(_) => "tls",
-            Self::Tcp(_) => "tcp",
-            Self::Icmp(_) => "icmp",
-            Self::Browser(_) => "browser",
-        }
+        self.kind().key()
     }
 
     /// What the check probes, as the `instance` label shows it.
     pub fn target(&self) -> String {
-        match self {
-            Self::Http(check) => check.target(),
-            Self::Dns(check) => check.target(),
-            Self::Tls(check) => check.target(),
-            Self::Tcp(check) => check.target(),
-            Self::Icmp(check) => check.target(),
-            Self::Browser(check) => check.target(),
-        }
+        with_check!(self, check => KindCheck::target(check))
     }
-}
 
-impl CheckKind {
     /// Why this check cannot finish within `timeout` whatever the target does, and the keys of the kind's
     /// body (the first one written is blamed) that make it so.
     pub fn timeout_problem(&self, timeout: Duration) -> Option<(&'static [&'static str], String)> {
-        match self {
-            Self::Icmp(check) => check.timeout_problem(timeout).map(|message| (&["interval", "count"][..], message)),
-            Self::Http(_) | Self::Dns(_) | Self::Tls(_) | Self::Tcp(_) | Self::Browser(_) => None,
-        }
+        with_check!(self, check => KindCheck::timeout_problem(check, timeout))
+    }
+
+    /// A successful outcome with every detail this check reports (see [`KindCheck::representative`]).
+    pub fn representative(&self) -> crate::Outcome {
+        with_check!(self, check => KindCheck::representative(check))
     }
 }
 

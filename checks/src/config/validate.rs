@@ -12,6 +12,7 @@ use super::{
     Check, CheckKind, Config, ConfigErrors, Ctx, KindSpec, Path, Place, Region, Schedule, Scheduling, SecretRef,
     SourceFile, suggest,
 };
+use crate::kind::{Kind, KindCheck, KindVisitor};
 use crate::yaml::{Node, NodeKind};
 
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -331,28 +332,13 @@ fn validate_check(
             }
         }
     }
-    let check_node = cx.node(path);
-    let mut present: Vec<(crate::yaml::Mark, &str)> =
-        CheckKind::KEYS.iter().filter_map(|key| Some((check_node?.key_mark(key)?, *key))).collect();
-    present.sort();
-    let present: Vec<&str> = present.into_iter().map(|(_, key)| key).collect();
     // The kind body is validated even when the common fields are wrong, so its errors show too.
-    let kind = match present.as_slice() {
-        [] => {
-            if raw.is_some() {
-                cx.error(path, format!("no check kind: add one of {}", CheckKind::KEYS.join(", ")));
-            }
-            None
-        }
-        [key] => validate_kind(cx, &path.key(key)),
-        [first, second, ..] => {
-            cx.error_at_key(
-                &path.key(second),
-                format!("a check has exactly one kind, but this one has both `{first}` and `{second}`"),
-            );
-            None
-        }
-    };
+    let none = raw.is_some().then(|| format!("no check kind: add one of {}", Kind::keys()));
+    let keys = Kind::ALL.map(Kind::key);
+    let kind = cx
+        .one_of(path, &keys, "check", none)
+        .and_then(Kind::from_key)
+        .and_then(|kind| validate_kind(cx, &path.key(kind.key()), kind));
     let raw = raw?;
 
     if !is_name(&raw.name) || raw.name.len() > 63 {
@@ -420,23 +406,20 @@ fn validate_check(
     })
 }
 
-fn validate_kind(cx: &mut Ctx<'_>, path: &Path) -> Option<CheckKind> {
-    fn body<S: KindSpec>(cx: &mut Ctx<'_>, path: &Path) -> Option<S::Check> {
-        if cx.node(path).is_some_and(Node::is_null) {
-            cx.error(path, "the check's options are missing");
-            return None;
+fn validate_kind(cx: &mut Ctx<'_>, path: &Path, kind: Kind) -> Option<CheckKind> {
+    if cx.node(path).is_some_and(Node::is_null) {
+        cx.error(path, "the check's options are missing");
+        return None;
+    }
+    struct Body<'c, 'a, 'p>(&'c mut Ctx<'a>, &'p Path);
+    impl KindVisitor for Body<'_, '_, '_> {
+        type Output = Option<CheckKind>;
+        fn visit<C: KindCheck>(self) -> Option<CheckKind> {
+            let Self(cx, path) = self;
+            KindSpec::validate(cx.deserialize::<C::Spec>(path)?, cx, path).map(C::wrap)
         }
-        cx.deserialize::<S>(path)?.validate(cx, path)
     }
-    match path.last_key()? {
-        "http" => body::<crate::http::HttpSpec>(cx, path).map(|check| CheckKind::Http(Box::new(check))),
-        "dns" => body::<crate::dns::DnsSpec>(cx, path).map(CheckKind::Dns),
-        "tls" => body::<crate::tls::TlsSpec>(cx, path).map(CheckKind::Tls),
-        "tcp" => body::<crate::tcp::TcpSpec>(cx, path).map(CheckKind::Tcp),
-        "icmp" => body::<crate::icmp::IcmpSpec>(cx, path).map(CheckKind::Icmp),
-        "browser" => body::<crate::browser::BrowserSpec>(cx, path).map(CheckKind::Browser),
-        _ => None,
-    }
+    kind.visit(Body(cx, path))
 }
 
 fn validate_schedule(cx: &mut Ctx<'_>, path: &Path, raw: &RawCheck, defaults: &Defaults) -> Option<Schedule> {

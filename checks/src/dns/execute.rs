@@ -3,12 +3,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::Instant;
 
+use crate::details::Details as _;
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
-use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
+use super::details::{DnsAnswer, DnsDetails, Flags};
 use super::judge::{Rendered, judge};
 use super::render;
 use super::spec::{DnsCheck, DnsServer};
@@ -23,16 +24,17 @@ const MAX_IGNORED: usize = 16;
 
 impl Execute for DnsCheck {
     async fn execute(&self, cx: &RunContext) -> Outcome {
-        let mut details = json!({
-            "query": self.name.to_ascii(),
-            "record": self.record,
-            "class": self.class.to_string(),
-            "transport": if self.tcp { "tcp" } else { "udp" },
-            "server": Value::Null,
-        });
+        let mut details = DnsDetails {
+            query: self.name.to_ascii(),
+            record: self.record.clone(),
+            class: self.class.to_string(),
+            transport: if self.tcp { "tcp" } else { "udp" }.to_owned(),
+            server: None,
+            answer: None,
+        };
         match run(self, cx, &mut details).await {
             Ok(outcome) => outcome,
-            Err(failure) => Outcome { details, ..Outcome::failed(failure.reason, failure.message) },
+            Err(failure) => Outcome { details: details.to_value(), ..Outcome::failed(failure.reason, failure.message) },
         }
     }
 }
@@ -63,11 +65,11 @@ struct Received {
     ignored: usize,
 }
 
-async fn run(check: &DnsCheck, cx: &RunContext, details: &mut Value) -> Result<Outcome, Failure> {
+async fn run(check: &DnsCheck, cx: &RunContext, details: &mut DnsDetails) -> Result<Outcome, Failure> {
     let timer = PhaseTimer::start(cx, "resolve");
     let addr = locate(check.server.as_ref()).await?;
     drop(timer);
-    details["server"] = json!(addr.to_string());
+    details.server = Some(addr.to_string());
 
     let mut query = Message::query();
     query.metadata.recursion_desired = check.recursion;
@@ -109,30 +111,29 @@ async fn run(check: &DnsCheck, cx: &RunContext, details: &mut Value) -> Result<O
         _ => None,
     });
     let judged = judge(&check.expect, &rendered);
-    let extra = json!({
-        "rcode": rendered.rcode,
-        "flags": {
-            "aa": flags.authoritative,
-            "tc": flags.truncation,
-            "rd": flags.recursion_desired,
-            "ra": flags.recursion_available,
-            "ad": flags.authentic_data,
-            "cd": flags.checking_disabled,
+    details.answer = Some(DnsAnswer {
+        rcode: Some(rendered.rcode.clone()),
+        flags: Flags {
+            aa: flags.authoritative,
+            tc: flags.truncation,
+            rd: flags.recursion_desired,
+            ra: flags.recursion_available,
+            ad: flags.authentic_data,
+            cd: flags.checking_disabled,
         },
-        "truncated": flags.truncation,
-        "answer_rrs": rendered.answer.len(),
-        "authority_rrs": rendered.authority.len(),
-        "additional_rrs": rendered.additional.len(),
-        "answer": rendered.answer,
-        "answer_values": rendered.values.iter().map(|(value, _)| value.as_str()).collect::<Vec<_>>(),
-        "authority": rendered.authority,
-        "additional": rendered.additional,
-        "serial": serial,
-        "response_bytes": received.bytes,
-        "ignored_responses": received.ignored,
+        truncated: flags.truncation,
+        answer_rrs: rendered.answer.len(),
+        authority_rrs: rendered.authority.len(),
+        additional_rrs: rendered.additional.len(),
+        answer_values: rendered.values.iter().map(|(value, _)| value.clone()).collect(),
+        answer: rendered.answer,
+        authority: rendered.authority,
+        additional: rendered.additional,
+        serial,
+        response_bytes: received.bytes,
+        ignored_responses: received.ignored,
     });
-    crate::outcome::merge_details(details, extra);
-    Ok(judged.into_outcome(details.clone()))
+    Ok(judged.into_outcome(details.to_value()))
 }
 
 /// The server's address: as written, resolved from its host name, or the system resolver's first nameserver.

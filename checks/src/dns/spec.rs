@@ -307,13 +307,6 @@ fn is_host_name(host: &str) -> bool {
         && !host.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
 }
 
-impl DnsCheck {
-    /// The name looked up, as the `instance` label shows it.
-    pub fn target(&self) -> String {
-        self.query.clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use super::details::{HttpDetails, HttpResponse};
 use super::spec::{HttpCheck, HttpExpect, HttpVersion, JsonAssert, JsonTest};
+use crate::details::Details as _;
 use crate::net::describe;
 use crate::outcome::Failure;
 use crate::outcome::Judgement;
@@ -85,21 +87,22 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
     };
     let total = cx.elapsed();
     let judged = judge(&check.expect, &response, total, &|phase| cx.phase_seconds(phase));
-    let details = serde_json::json!({
-        "status_code": response.status,
-        "http_version": response.version,
-        "redirects": redirects,
-        "final_url": url.to_string(),
-        "content_length": response.body.len(),
-        "body_truncated": response.truncated,
-        "tls": response.tls.is_some(),
-    });
-    let mut details = details;
-    if let Some(seen) = &response.tls {
-        crate::outcome::merge_details(&mut details, seen.details());
-    }
+    let details = HttpDetails {
+        response: Some(HttpResponse {
+            status_code: response.status,
+            http_version: response.version.to_owned(),
+            redirects,
+            final_url: url.to_string(),
+            content_length: response.body.len(),
+            body_truncated: response.truncated,
+            tls: response.tls.is_some(),
+        }),
+        tls: response.tls.as_ref().map(crate::tls::Handshake::details).unwrap_or_default(),
+        remote_address: None,
+    };
     let state = judged.state;
-    let mut outcome = Judgement { assertions: judged.assertions, failure: judged.failure }.into_outcome(details);
+    let judgement = Judgement { assertions: judged.assertions, failure: judged.failure };
+    let mut outcome = judgement.into_outcome(details.to_value());
     // Slow but correct is degraded: the reason says why, the state keeps it a success.
     outcome.state = state;
     Ok(outcome)

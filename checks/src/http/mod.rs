@@ -1,10 +1,43 @@
 //! The `http` kind: one request (and its redirects) on fresh connections, timed phase by phase
 //! as blackbox_exporter times them, and judged against its `expect` block.
 
+mod details;
 mod execute;
 mod spec;
 
+pub use details::{HttpDetails, HttpResponse};
 pub use spec::{
     BasicAuthSpec, HttpCheck, HttpExpect, HttpExpectSpec, HttpSpec, HttpVersion, IpVersion, JsonAssert, JsonAssertSpec,
     JsonTest, PHASES, StatusMatch, StatusSpec,
 };
+
+use crate::details::Details as _;
+
+impl crate::kind::KindCheck for HttpCheck {
+    const KIND: crate::Kind = crate::Kind::Http;
+    type Spec = HttpSpec;
+    type Details = HttpDetails;
+
+    fn wrap(self) -> crate::CheckKind {
+        crate::CheckKind::Http(Box::new(self))
+    }
+
+    /// The URL.
+    fn target(&self) -> String {
+        self.url.to_string()
+    }
+
+    fn representative(&self) -> crate::Outcome {
+        let https = self.url.scheme() == "https";
+        let response = HttpResponse {
+            status_code: 200,
+            http_version: "1.1".to_owned(),
+            content_length: 1024,
+            tls: https,
+            ..HttpResponse::default()
+        };
+        let tls = if https { crate::tls::representative_tls() } else { crate::tls::TlsPart::default() };
+        let details = HttpDetails { response: Some(response), tls, remote_address: Some("192.0.2.1:443".to_owned()) };
+        crate::Outcome::representative(&["resolve", "connect", "tls", "processing", "transfer"], details.to_value())
+    }
+}

@@ -472,10 +472,3 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Optio
         min_days_remaining: spec.min_days_remaining,
     })
 }
-
-impl HttpCheck {
-    /// The URL, as the `instance` label shows it.
-    pub fn target(&self) -> String {
-        self.url.to_string()
-    }
-}

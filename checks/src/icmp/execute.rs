@@ -5,9 +5,11 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+use super::details::{IcmpDetails, Reply, Rtt};
 use super::packet::{self, HEADER_LEN};
 use super::socket::{IcmpSocket, SocketKind};
 use super::spec::IcmpCheck;
+use crate::details::Details as _;
 use crate::outcome::{Assertion, Outcome, Reason};
 use crate::run::{Execute, RunContext};
 
@@ -58,16 +60,7 @@ impl Pings {
     }
 }
 
-/// Round-trip statistics, as `ping` prints them (`stddev` is its `mdev`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Stats {
-    min: f64,
-    avg: f64,
-    max: f64,
-    stddev: f64,
-}
-
-fn stats(rtts: &[Duration]) -> Option<Stats> {
+fn stats(rtts: &[Duration]) -> Option<Rtt> {
     if rtts.is_empty() {
         return None;
     }
@@ -75,7 +68,7 @@ fn stats(rtts: &[Duration]) -> Option<Stats> {
     let n = seconds.len() as f64;
     let avg = seconds.iter().sum::<f64>() / n;
     let square = seconds.iter().map(|s| s * s).sum::<f64>() / n;
-    Some(Stats {
+    Some(Rtt {
         min: seconds.iter().copied().fold(f64::INFINITY, f64::min),
         avg,
         max: seconds.iter().copied().fold(0.0, f64::max),
@@ -111,26 +104,27 @@ async fn run(check: &IcmpCheck, cx: &RunContext) -> Result<Outcome, (Reason, Str
     let loss = (sent - received) as f64 / sent as f64;
     let stats = stats(&rtts);
     let (assertions, failure) = judge(check, sent, received, loss, stats);
-    let replies: Vec<serde_json::Value> = pings
+    let replies = pings
         .slots
         .iter()
         .enumerate()
         .filter(|(_, slot)| slot.sent_at.is_some())
-        .map(|(i, slot)| serde_json::json!({"seq": i + 1, "rtt_seconds": slot.rtt.map(|rtt| rtt.as_secs_f64())}))
+        .map(|(i, slot)| Reply { seq: i + 1, rtt_seconds: slot.rtt.map(|rtt| rtt.as_secs_f64()) })
         .collect();
-    let details = serde_json::json!({
-        "address": ip.to_string(),
-        "socket": socket.kind.name(),
-        "payload_size": check.payload_size,
-        "count": check.count,
-        "sent": sent,
-        "received": received,
-        "duplicates": pings.duplicates,
-        "loss": loss,
-        "rtt_seconds": stats.map(|s| serde_json::json!({"min": s.min, "avg": s.avg, "max": s.max, "stddev": s.stddev})),
-        "replies": replies,
-        "errors": pings.errors,
-    });
+    let details = IcmpDetails {
+        address: ip.to_string(),
+        socket: socket.kind.name().to_owned(),
+        payload_size: check.payload_size,
+        count: check.count,
+        sent,
+        received,
+        duplicates: pings.duplicates,
+        loss,
+        rtt_seconds: stats,
+        replies,
+        errors: pings.errors,
+    }
+    .to_value();
     Ok(crate::outcome::Judgement { assertions, failure }.into_outcome(details))
 }
 
@@ -215,7 +209,7 @@ fn judge(
     sent: usize,
     received: usize,
     loss: f64,
-    stats: Option<Stats>,
+    stats: Option<Rtt>,
 ) -> (Vec<Assertion>, Option<(Reason, String)>) {
     let mut assertions = Vec::new();
     let mut failure = None;

@@ -147,7 +147,7 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: IcmpExpectSpec) -> Optio
 
 impl IcmpCheck {
     /// Why a check with this timeout could not send every request in time, if it could not.
-    pub fn timeout_problem(&self, timeout: Duration) -> Option<String> {
+    pub fn too_long_for(&self, timeout: Duration) -> Option<String> {
         let needed = self.interval * self.count;
         (needed > timeout).then(|| {
             let count = self.count;
@@ -160,10 +160,5 @@ impl IcmpCheck {
                 format(timeout)
             )
         })
-    }
-
-    /// The host, as the `instance` label shows it.
-    pub fn target(&self) -> String {
-        self.host.clone()
     }
 }

@@ -5,9 +5,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::details::{Conversation, TcpDetails};
 use super::spec::{TcpCheck, TcpStep};
+use crate::details::Details as _;
 use crate::outcome::{Assertion, Judgement, Outcome, Reason};
 use crate::run::{Execute, RunContext};
+use crate::tls::Handshake;
 
 /// The most unmatched data an `expect` step buffers before it gives up.
 const MAX_BUFFERED: usize = 64 * 1024;
@@ -28,8 +31,9 @@ impl Execute for TcpCheck {
         let stream = match cx.timed("connect", TcpStream::connect(addr)).await {
             Ok(stream) => stream,
             Err(error) => {
-                let details = serde_json::json!({ "remote_address": addr.to_string() });
-                return Outcome { details, ..Outcome::failed(Reason::Connect, format!("connect to {addr}: {error}")) };
+                let details = TcpDetails { remote_address: Some(addr.to_string()), ..TcpDetails::default() };
+                let failed = Outcome::failed(Reason::Connect, format!("connect to {addr}: {error}"));
+                return Outcome { details: details.to_value(), ..failed };
             }
         };
         stream.set_nodelay(true).ok();
@@ -49,18 +53,18 @@ impl Execute for TcpCheck {
                 }
             }
         }
-        let mut details = serde_json::json!({
-            "remote_address": addr.to_string(),
-            "local_address": local,
-            "bytes_sent": session.sent,
-            "bytes_received": session.received,
-            "banner": session.banner(),
-            "steps_run": session.steps_run,
-        });
-        if let Some(seen) = &handshake {
-            crate::outcome::merge_details(&mut details, seen.details());
-        }
-        Judgement { assertions: session.assertions, failure: session.failure }.into_outcome(details)
+        let details = TcpDetails {
+            remote_address: Some(addr.to_string()),
+            conversation: Some(Conversation {
+                local_address: local,
+                bytes_sent: session.sent,
+                bytes_received: session.received,
+                banner: session.banner(),
+                steps_run: session.steps_run,
+            }),
+            tls: handshake.as_ref().map(Handshake::details).unwrap_or_default(),
+        };
+        Judgement { assertions: session.assertions, failure: session.failure }.into_outcome(details.to_value())
     }
 }
 

@@ -1,7 +1,36 @@
 //! The `tcp` kind: a TCP connection to `host:port` and an optional send/expect script over it, as
 //! blackbox_exporter's tcp prober with `query_response`.
 
+mod details;
 mod execute;
 mod spec;
 
+pub use details::{Conversation, TcpDetails};
 pub use spec::{TcpCheck, TcpSpec, TcpStep, TcpStepSpec};
+
+use crate::details::Details as _;
+use crate::tls::TlsPart;
+
+impl crate::kind::KindCheck for TcpCheck {
+    const KIND: crate::Kind = crate::Kind::Tcp;
+    type Spec = TcpSpec;
+    type Details = TcpDetails;
+
+    fn wrap(self) -> crate::CheckKind {
+        crate::CheckKind::Tcp(self)
+    }
+
+    /// `host:port`.
+    fn target(&self) -> String {
+        crate::net::host_port(&self.host, self.port)
+    }
+
+    fn representative(&self) -> crate::Outcome {
+        let details = TcpDetails {
+            remote_address: Some("192.0.2.1:25".to_owned()),
+            conversation: Some(Conversation::default()),
+            tls: if self.tls.is_some() { crate::tls::representative_tls() } else { TlsPart::default() },
+        };
+        crate::Outcome::representative(&["resolve", "connect"], details.to_value())
+    }
+}

@@ -162,14 +162,3 @@ fn validate_step(cx: &mut Ctx<'_>, path: &Path, step: TcpStepSpec) -> Option<Tcp
         }
     }
 }
-
-impl TcpCheck {
-    /// `host:port`, as the `instance` label shows it.
-    pub fn target(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}

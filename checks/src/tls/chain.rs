@@ -1,6 +1,6 @@
 //! What a server presented: each certificate parsed, the verdict on the chain, and its expiry dates.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
@@ -13,7 +13,7 @@ use crate::outcome::Reason;
 /// Validity dates come first because an expiry is the most urgent and most common incident and because
 /// webpki itself checks the dates of a certificate before looking for its issuer; a broken trust path
 /// comes before a wrong name because a name only means something once the certificate is trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// A certificate of the chain has expired.
@@ -67,7 +67,7 @@ impl Verdict {
 }
 
 /// One problem found in a chain, with a one-line explanation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// What kind of problem.
     pub kind: Verdict,
@@ -76,7 +76,8 @@ pub struct Problem {
 }
 
 /// One certificate as presented by the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CertInfo {
     /// The subject, as `CN=..., O=...`.
     pub subject: String,
@@ -284,23 +285,6 @@ impl ChainReport {
     /// `None` when no path leads to a trusted root.
     pub fn last_chain_expiry(&self) -> Option<i64> {
         self.last_chain_expiry
-    }
-
-    /// The report as JSON for an outcome's `details`: verdict, problems, expiries and the chain.
-    pub fn details(&self) -> serde_json::Value {
-        let time = |unix: Option<i64>| unix.map(rfc3339);
-        serde_json::json!({
-            "verdict": self.verdict,
-            "problems": self.problems,
-            "trusted": self.trusted,
-            "verify_error": self.error,
-            "server_name": self.server_name,
-            "earliest_expiry": time(self.earliest_expiry()),
-            "earliest_expiry_unix": self.earliest_expiry(),
-            "last_chain_expiry": time(self.last_chain_expiry),
-            "last_chain_expiry_unix": self.last_chain_expiry,
-            "chain": self.certs,
-        })
     }
 }
 

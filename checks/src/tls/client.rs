@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::{ChainReport, Judged, Session, TlsExpect, client_config, judge};
+use super::{ChainReport, Judged, Session, TlsExpect, TlsPart, client_config, judge};
 use crate::config::{Ctx, Path};
 use crate::net::describe;
 use crate::outcome::{Failure, Judgement, Reason};
@@ -100,13 +100,8 @@ pub struct Handshake {
 
 impl Handshake {
     /// The TLS part of an outcome's details.
-    pub fn details(&self) -> serde_json::Value {
-        serde_json::json!({
-            "tls_version": self.session.version,
-            "cipher_suite": self.session.cipher_suite,
-            "alpn": self.session.alpn,
-            "certificate": self.report.as_ref().map(ChainReport::details),
-        })
+    pub fn details(&self) -> TlsPart {
+        TlsPart::of(self)
     }
 }
 
@@ -133,7 +128,7 @@ impl ClientTls {
         let handshake = cx.timed("tls", connector.connect(name, tcp)).await;
         let report = verifier.take();
         let stream = handshake.map_err(|error| Failure {
-            details: serde_json::json!({"certificate": report.as_ref().map(ChainReport::details)}),
+            details: TlsPart::failed(report.as_ref()).to_value(),
             ..Failure::new(Reason::Tls, format!("tls handshake with {peer}: {}", describe(&error)))
         })?;
         let seen = Handshake {
@@ -144,7 +139,7 @@ impl ClientTls {
         if let Some((reason, message)) =
             seen.judged.failure.clone().filter(|(reason, _)| *reason != Reason::CertExpiring)
         {
-            return Err(Failure { details: seen.details(), ..Failure::new(reason, message) });
+            return Err(Failure { details: seen.details().to_value(), ..Failure::new(reason, message) });
         }
         Ok((stream, seen))
     }

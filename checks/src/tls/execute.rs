@@ -9,8 +9,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::chain::{ChainReport, Verdict};
+use super::details::{ChainDetails, TlsDetails};
 use super::spec::{TlsCheck, TlsExpect, TlsVersion};
 use super::verifier::{Session, client_config, version_name};
+use crate::details::Details as _;
 use crate::net::describe;
 use crate::outcome::Failure;
 use crate::outcome::Judgement;
@@ -49,23 +51,22 @@ async fn run(check: &TlsCheck, cx: &RunContext) -> Result<Outcome, Failure> {
 
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let handshake = cx.timed("tls", connector.connect(server_name, tcp)).await;
-    let connection = |session: Option<&Session>| {
-        serde_json::json!({
-            "address": addr.to_string(),
-            "sni": sni,
-            "version": session.and_then(|s| s.version.clone()),
-            "cipher_suite": session.and_then(|s| s.cipher_suite.clone()),
-            "alpn": session.and_then(|s| s.alpn.clone()),
-            "insecure": check.insecure,
-        })
+    let connection = |session: Option<&Session>, report: Option<&ChainReport>| {
+        TlsDetails {
+            address: addr.to_string(),
+            sni,
+            version: session.and_then(|s| s.version.clone()),
+            cipher_suite: session.and_then(|s| s.cipher_suite.clone()),
+            alpn: session.and_then(|s| s.alpn.clone()),
+            insecure: check.insecure,
+            chain: report.map(ChainDetails::of),
+        }
+        .to_value()
     };
     let mut stream = match handshake {
         Ok(stream) => stream,
         Err(error) => {
-            let mut details = connection(None);
-            if let Some(report) = verifier.take() {
-                crate::outcome::merge_details(&mut details, report.details());
-            }
+            let details = connection(None, verifier.take().as_ref());
             return Err(Failure {
                 reason: Reason::Tls,
                 message: format!("tls handshake with {addr}: {}", describe(&error)),
@@ -80,7 +81,7 @@ async fn run(check: &TlsCheck, cx: &RunContext) -> Result<Outcome, Failure> {
         return Err(Failure {
             reason: Reason::Tls,
             message: "the server presented no certificate".to_owned(),
-            details: connection(Some(&session)),
+            details: connection(Some(&session), None),
         });
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
@@ -97,9 +98,7 @@ async fn run(check: &TlsCheck, cx: &RunContext) -> Result<Outcome, Failure> {
     }
     let now = chrono::Utc::now().timestamp();
     let judged = judge(&check.expect, &report, version, now);
-    let mut details = connection(Some(&session));
-    crate::outcome::merge_details(&mut details, report.details());
-    Ok(judged.into_outcome(details))
+    Ok(judged.into_outcome(connection(Some(&session), Some(&report))))
 }
 
 /// Connects to the addresses in turn (as the resolver ordered them) until one answers.

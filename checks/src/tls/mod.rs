@@ -12,12 +12,43 @@
 
 mod chain;
 mod client;
+mod details;
 mod execute;
 mod spec;
 mod verifier;
 
 pub use chain::{CertInfo, ChainReport, Problem, Verdict, rfc3339, sha256_hex};
 pub use client::{ClientTls, ClientTlsSpec, Handshake, validate_client_identity, validate_client_tls};
+pub(crate) use details::representative_tls;
+pub use details::{ChainDetails, SessionDetails, TlsDetails, TlsPart};
 pub use execute::{Judged, judge};
 pub use spec::{TlsCheck, TlsExpect, TlsExpectSpec, TlsSpec, TlsVersion, parse_fingerprint};
 pub use verifier::{RecordingVerifier, Session, TrustRoots, classify, client_config, provider, version_name};
+
+impl crate::kind::KindCheck for TlsCheck {
+    const KIND: crate::Kind = crate::Kind::Tls;
+    type Spec = TlsSpec;
+    type Details = TlsDetails;
+
+    fn wrap(self) -> crate::CheckKind {
+        crate::CheckKind::Tls(self)
+    }
+
+    /// `host:port`.
+    fn target(&self) -> String {
+        crate::net::host_port(&self.host, self.port)
+    }
+
+    fn representative(&self) -> crate::Outcome {
+        let tls = details::representative_tls();
+        let session = tls.session.unwrap_or_default();
+        let details = TlsDetails {
+            address: "192.0.2.1:443".to_owned(),
+            version: session.tls_version,
+            cipher_suite: session.cipher_suite,
+            chain: tls.certificate.flatten(),
+            ..TlsDetails::default()
+        };
+        crate::Outcome::representative(&["resolve", "connect", "tls"], crate::details::Details::to_value(&details))
+    }
+}

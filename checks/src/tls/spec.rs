@@ -245,17 +245,6 @@ pub fn parse_fingerprint(text: &str) -> Option<String> {
     (digits.len() == 64 && digits.chars().all(|c| c.is_ascii_hexdigit())).then(|| digits.to_ascii_lowercase())
 }
 
-impl TlsCheck {
-    /// `host:port`, as the `instance` label shows it.
-    pub fn target(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

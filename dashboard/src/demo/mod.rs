@@ -21,6 +21,8 @@ pub const DEFAULT_NOW_MS: i64 = 1_780_315_200_000;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
+/// The demo's check flavours: every kind's key (a test checks it against `Kind::ALL`), and `https` for HTTP
+/// over TLS.
 const KINDS: [&str; 7] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser"];
 const SERVICES: [&str; 12] =
     ["api", "checkout", "login", "search", "cdn", "db", "mail", "auth", "payments", "docs", "images", "billing"];
@@ -438,5 +440,15 @@ impl Source for DemoSource {
             });
         }
         Ok(Some(StatusPage { title: "Example Inc. status".to_owned(), checks, incidents }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_has_a_check_of_every_kind() {
+        for kind in probenet_checks::Kind::ALL {
+            assert!(super::KINDS.contains(&kind.key()), "the demo has no {kind} check");
+        }
     }
 }

@@ -90,33 +90,40 @@ impl Default for Status {
 
 impl Status {
     /// The series, in the Prometheus text format.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let mut series = |name: &str, kind: &str, help: &str, value: String| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
-        };
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed).to_string();
-        series("probenet_archive_days_total", "counter", "Days written to the archive.", load(&self.days));
-        series("probenet_archive_results_total", "counter", "Results written to the archive.", load(&self.results));
-        series(
-            "probenet_archive_failures_total",
-            "counter",
-            "Archive passes that stopped on an error (raw results are kept until they are archived).",
-            load(&self.failures),
-        );
-        series(
-            "probenet_archive_pending_days",
-            "gauge",
-            "Complete days due for the archive and not written yet; their raw results are kept.",
-            load(&self.pending_days),
-        );
-        let last = self.last_success_ms.load(Ordering::Relaxed);
-        series(
-            "probenet_archive_last_success_timestamp_seconds",
-            "gauge",
-            "When the last archive pass ended without error (0: never).",
-            format!("{}", last as f64 / 1000.0),
-        );
-        out
+    pub fn families(&self) -> Vec<crate::FamilySamples> {
+        use crate::{FamilySamples, MetricType};
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
+        vec![
+            FamilySamples::single(
+                "probenet_archive_days_total",
+                "Days written to the archive.",
+                MetricType::Counter,
+                load(&self.days),
+            ),
+            FamilySamples::single(
+                "probenet_archive_results_total",
+                "Results written to the archive.",
+                MetricType::Counter,
+                load(&self.results),
+            ),
+            FamilySamples::single(
+                "probenet_archive_failures_total",
+                "Archive passes that stopped on an error (raw results are kept until they are archived).",
+                MetricType::Counter,
+                load(&self.failures),
+            ),
+            FamilySamples::single(
+                "probenet_archive_pending_days",
+                "Complete days due for the archive and not written yet; their raw results are kept.",
+                MetricType::Gauge,
+                load(&self.pending_days),
+            ),
+            FamilySamples::single(
+                "probenet_archive_last_success_timestamp_seconds",
+                "When the last archive pass ended without error (0: never).",
+                MetricType::Gauge,
+                self.last_success_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+            ),
+        ]
     }
 }

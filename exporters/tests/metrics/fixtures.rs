@@ -11,7 +11,8 @@ use serde_json::json;
 
 /// A check's labelling facts.
 pub fn meta(name: &str, kind: &str, target: &str) -> Arc<CheckMeta> {
-    Arc::new(CheckMeta { name: name.into(), kind: kind.into(), target: target.into(), labels: BTreeMap::new() })
+    let kind = kind.parse().unwrap_or_else(|error| panic!("{error}"));
+    Arc::new(CheckMeta { name: name.into(), kind, target: target.into(), labels: BTreeMap::new() })
 }
 
 /// A result of `outcome` for `check` from `region`, started at `at_ms`.

@@ -19,7 +19,7 @@ pub struct ProberRow {
     /// probenet's version it runs.
     pub version: String,
     /// The kinds it runs (empty: every kind).
-    pub kinds: Vec<String>,
+    pub kinds: Vec<probenet_checks::Kind>,
     /// When it registered, unix ms.
     pub registered_at_ms: i64,
     /// Its last register or heartbeat, unix ms.
@@ -46,7 +46,7 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn kinds_text(kinds: &[String]) -> String {
+fn kinds_text(kinds: &[probenet_checks::Kind]) -> String {
     serde_json::to_string(kinds).unwrap_or_else(|_| "[]".to_owned())
 }
 
@@ -130,7 +130,12 @@ pub async fn live_probers(client: &Client) -> Result<Vec<ProberRow>, tokio_postg
                 name: row.try_get(1)?,
                 token: row.try_get(2)?,
                 version: row.try_get(3)?,
-                kinds: serde_json::from_str(&kinds).unwrap_or_default(),
+                // Tolerant: a kind only a newer replica knows is left out.
+                kinds: serde_json::from_str::<Vec<String>>(&kinds)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|key| probenet_checks::Kind::from_key(key))
+                    .collect(),
                 registered_at_ms: row.try_get(5)?,
                 last_heartbeat_ms: row.try_get(6)?,
                 remaining: Duration::from_millis(u64::try_from(remaining).unwrap_or(0)),

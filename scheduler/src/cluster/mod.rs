@@ -304,7 +304,7 @@ async fn db_members(client: &tokio_postgres::Client) -> Result<Vec<crate::ha::me
 }
 
 /// The identity of a published prober set: who and what they run, not their heartbeats.
-fn identity(probers: &[ProberRow]) -> Vec<(&str, &str, &str, &[String])> {
+fn identity(probers: &[ProberRow]) -> Vec<(&str, &str, &str, &[probenet_checks::Kind])> {
     probers.iter().map(|p| (p.region.as_str(), p.name.as_str(), p.token.as_str(), p.kinds.as_slice())).collect()
 }
 

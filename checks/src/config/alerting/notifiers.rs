@@ -53,23 +53,13 @@ fn validate_notifier(cx: &mut Ctx<'_>, path: &Path) -> Option<NotifierSpec> {
         return None;
     }
     let raw = cx.deserialize::<RawNotifier>(path)?;
-    let node = cx.node(path)?;
-    let mut present: Vec<_> = NOTIFIER_KINDS.iter().filter_map(|key| Some((node.key_mark(key)?, *key))).collect();
-    present.sort();
-    match present.as_slice() {
-        [] => {
-            cx.error(path, format!("a notifier needs one of {}", NOTIFIER_KINDS.join(", ")));
-            return None;
-        }
-        [_] => {}
-        [(_, first), (_, second), ..] => {
-            cx.error_at_key(
-                &path.key(second),
-                format!("a notifier has exactly one kind, but this one has both `{first}` and `{second}`"),
-            );
-            return None;
-        }
-    }
+    cx.node(path)?;
+    cx.one_of(
+        path,
+        &NOTIFIER_KINDS,
+        "notifier",
+        Some(format!("a notifier needs one of {}", NOTIFIER_KINDS.join(", "))),
+    )?;
     if let Some(raw) = raw.webhook {
         let at = path.key("webhook");
         let url = url_template(cx, &at.key("url"), &raw.url, Credential::WithQuery);
