@@ -47,7 +47,8 @@ impl Day {
         if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || day < 1 {
             return Err(wrong());
         }
-        let parsed = Self(days_from_civil(year, month, day));
+        let (month, day) = (u32::try_from(month).unwrap_or(0), u32::try_from(day).unwrap_or(0));
+        let parsed = Self(probenet_checks::time::days_from_civil(year, month, day));
         // 2026-02-30 would be March 2nd: a date that does not exist does not come back the same.
         if parsed.civil() != (year, month, day) {
             return Err(format!("{text:?} is not a date: that month has no day {day}"));
@@ -56,8 +57,8 @@ impl Day {
     }
 
     /// Year, month (1-12), day (1-31).
-    fn civil(self) -> (i64, i64, i64) {
-        civil_from_days(self.0)
+    fn civil(self) -> (i64, u32, u32) {
+        probenet_checks::time::civil_from_days(self.0)
     }
 }
 
@@ -66,30 +67,6 @@ impl fmt::Display for Day {
         let (year, month, day) = self.civil();
         write!(f, "{year:04}-{month:02}-{day:02}")
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The date of a day number (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
