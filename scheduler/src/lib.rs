@@ -342,12 +342,17 @@ async fn open_objects(options: &Options, loaded: &Loaded) -> Result<Option<Arc<c
     };
     let bucket =
         probenet_objects::Bucket::open(spec, &mut Vec::new()).map_err(|error| Error::Objects(error.to_string()))?;
-    match bucket.verify().await {
-        Ok(()) => {}
-        Err(error @ probenet_objects::BucketError::Failed { .. }) => {
+    // A bucket that does not answer must not hold the start up (its requests retry for up to 20 s).
+    match tokio::time::timeout(std::time::Duration::from_secs(5), bucket.verify()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error @ probenet_objects::BucketError::Failed { .. })) => {
             tracing::warn!(%error, "the bucket does not answer; artifacts wait on this scheduler's disk until it does");
         }
-        Err(error) => return Err(Error::Objects(error.to_string())),
+        Err(_) => tracing::warn!(
+            bucket = bucket.url(),
+            "the bucket did not answer within 5 s; artifacts wait on this scheduler's disk until it does"
+        ),
+        Ok(Err(error)) => return Err(Error::Objects(error.to_string())),
     }
     let artifacts = crate::artifacts::Artifacts::new(bucket, &options.data)
         .map_err(|source| Error::Data { path: options.data.join("objects-spool"), source })?;

@@ -161,9 +161,10 @@ async fn artifacts_go_to_the_bucket_and_outlive_its_outage() {
 async fn wrong_keys_stop_the_start_with_the_reason_and_no_bucket_needs_the_database() {
     let test = "wrong_keys_stop_the_start_with_the_reason_and_no_bucket_needs_the_database";
     let Some(pg) = database(test).await else { return };
-    let Some(garage) = tokio::task::block_in_place(|| Garage::start_or_skip(test, "probenet")) else { return };
+    let Some(mut garage) = tokio::task::block_in_place(|| Garage::start_or_skip(test, "probenet")) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut objects = garage.objects_yaml(dir.path(), "prod");
+    let good = garage.objects_yaml(dir.path(), "prod");
+    let mut objects = good.clone();
     std::fs::write(dir.path().join("s3-secret"), "wrong-secret-value-123456").unwrap();
     objects.push('\n');
     let config = dir.path().join("checks.yaml");
@@ -199,5 +200,15 @@ async fn wrong_keys_stop_the_start_with_the_reason_and_no_bucket_needs_the_datab
     let error = probenet_scheduler::start(options(false, "b")).await.unwrap_err().to_string();
     assert!(error.contains("set `objects`") && error.contains("--artifacts-in-database"), "{error}");
     let running = probenet_scheduler::start(options(true, "c")).await.unwrap();
+    running.shutdown().await;
+
+    // Right keys, the bucket down: the start is not held up (artifacts wait on disk until it answers).
+    std::fs::write(dir.path().join("s3-secret"), &garage.secret).unwrap();
+    std::fs::write(&config, format!("checks:\n  - name: home\n    http: {{url: 'http://127.0.0.1:9/'}}\n{good}"))
+        .unwrap();
+    tokio::task::block_in_place(|| garage.down());
+    let started = std::time::Instant::now();
+    let running = probenet_scheduler::start(options(false, "d")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(8), "the start waited {:?} on the bucket", started.elapsed());
     running.shutdown().await;
 }
