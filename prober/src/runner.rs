@@ -255,12 +255,22 @@ impl Dispatcher {
                     }
                 }
                 Entry::Vacant(entry) => {
-                    // A pair between owners resumes after its latest stored result: the first planned time
-                    // after it, when missed by less than RESUME_LIMIT_MS, runs now, late, instead of leaving a hole.
-                    let missed = pair
-                        .resume_after_ms
-                        .and_then(|last| pair.next_at(last + 1))
-                        .filter(|at| (now - RESUME_LIMIT_MS..now).contains(at));
+                    // A pair between owners resumes after its latest stored result: the newest planned time it
+                    // missed since then, by less than RESUME_LIMIT_MS, runs now, late, instead of leaving a hole.
+                    // The newest, not the first: the resume point can be a few runs old (a replica that has not
+                    // heard of the latest run yet), and catching up the oldest would leave the pair behind, so
+                    // it would skip ahead past the one run that is really missing.
+                    let missed = pair.resume_after_ms.and_then(|last| {
+                        let mut newest = None;
+                        let mut at = pair.next_at((last + 1).max(now - RESUME_LIMIT_MS));
+                        while let Some(planned) = at
+                            && planned < now
+                        {
+                            newest = Some(planned);
+                            at = pair.next_at(planned + 1);
+                        }
+                        newest
+                    });
                     let Some(next) = missed.or_else(|| pair.next_at(now)) else {
                         tracing::warn!(check = %pair.check.name, "the check's schedule never fires again; not run");
                         continue;

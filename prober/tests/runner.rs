@@ -301,8 +301,9 @@ async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
     let mut planner = Planner::new();
     let now = now_ms();
     // Interval 10 s. "missed": its latest stored result was 13 s ago, so the run planned 3 s ago was nobody's.
-    // "current": its latest result is its last planned time, nothing missed. "stale": the missed run is older
-    // than the resume limit (15 s). The two without a missed run are next planned about 5 s from now.
+    // "current": its latest result is its last planned time, nothing missed. "stale": its latest stored result
+    // is 25 s old (a replica that has not heard of newer ones): of the runs after it, the one 15 s ago is past
+    // the resume limit (15 s) and the newest, 5 s ago, is run. The last two are next planned 5 s from now.
     let offset = |at: i64| u64::try_from(at.rem_euclid(10_000)).unwrap();
     let missed_at = now - 3_000;
     let ahead = now + 5_000;
@@ -330,6 +331,11 @@ async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
     let planned = by_check(&results);
     assert_eq!(planned.get("missed"), Some(&vec![missed_at]), "the missed run, once: {planned:?}");
     assert_eq!(planned.get("current"), None, "nothing missed, nothing run early: {planned:?}");
-    assert_eq!(planned.get("stale"), None, "a run missed too long ago is not run: {planned:?}");
-    assert!(results[0].started_at_ms >= missed_at + 3_000, "the missed run ran late, now");
+    assert_eq!(
+        planned.get("stale"),
+        Some(&vec![ahead - 10_000]),
+        "the newest missed run only, not one missed too long ago: {planned:?}"
+    );
+    let missed_run = results.iter().find(|result| result.check == "missed").unwrap();
+    assert!(missed_run.started_at_ms >= missed_at + 3_000, "the missed run ran late, now");
 }
