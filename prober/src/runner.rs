@@ -184,11 +184,6 @@ struct Slot {
     running: Arc<AtomicBool>,
     next_ms: i64,
     last_planned_ms: Option<i64>,
-    /// A pair taken over from another owner catches up every planned time it missed before this time (ms),
-    /// one after the other, instead of skipping ahead when it is behind: the scheduler's latest stored run can
-    /// be a few runs old when a replica has not heard of the newest yet, and runs already stored are
-    /// acknowledged as duplicates.
-    catch_up_until_ms: Option<i64>,
 }
 
 struct Dispatcher {
@@ -293,7 +288,6 @@ impl Dispatcher {
                         running: Arc::new(AtomicBool::new(false)),
                         next_ms: next,
                         last_planned_ms: None,
-                        catch_up_until_ms: missed.map(|_| now),
                     });
                     self.heap.push(Reverse((next, id, self.epochs[index])));
                 }
@@ -346,7 +340,6 @@ impl Dispatcher {
             let mut next = slot.pair.next_at(at + 1);
             if let Some(planned) = next
                 && planned < now_ms - BEHIND_LIMIT_MS
-                && slot.catch_up_until_ms.is_none_or(|until| planned >= until)
             {
                 let caught_up = slot.pair.next_at(now_ms);
                 let missed = count_between(&slot.pair, planned, caught_up);
