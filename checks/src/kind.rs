@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::config::{CheckKind, KindSpec};
 use crate::details::Details;
+use crate::metrics::{Family, SeriesWriter};
 use crate::outcome::Outcome;
 use crate::run::Execute;
 
@@ -125,6 +126,42 @@ impl Kind {
         }
         self.visit(Rewrite(details))
     }
+
+    /// The metric families only this kind writes (see [`KindCheck::FAMILIES`]).
+    pub fn families(self) -> &'static [Family] {
+        struct Families;
+        impl KindVisitor for Families {
+            type Output = &'static [Family];
+            fn visit<C: KindCheck>(self) -> Self::Output {
+                C::FAMILIES
+            }
+        }
+        self.visit(Families)
+    }
+
+    /// Grafana synthetic monitoring's name for this kind (see [`KindCheck::SM_CHECK_NAME`]).
+    pub fn sm_check_name(self) -> &'static str {
+        struct Name;
+        impl KindVisitor for Name {
+            type Output = &'static str;
+            fn visit<C: KindCheck>(self) -> Self::Output {
+                C::SM_CHECK_NAME
+            }
+        }
+        self.visit(Name)
+    }
+
+    /// Writes this kind's series of `outcome` (its details read as this kind's type) into `out`.
+    pub fn series(self, outcome: &Outcome, out: &mut dyn SeriesWriter) {
+        struct Series<'a>(&'a Outcome, &'a mut dyn SeriesWriter);
+        impl KindVisitor for Series<'_> {
+            type Output = ();
+            fn visit<C: KindCheck>(self) {
+                C::series(self.0, &C::Details::read(&self.0.details), self.1);
+            }
+        }
+        self.visit(Series(outcome, out));
+    }
 }
 
 impl fmt::Display for Kind {
@@ -168,6 +205,15 @@ pub trait KindCheck: Execute + Sized {
     type Spec: KindSpec<Check = Self>;
     /// What its runs report in their outcome's details.
     type Details: Details;
+    /// The metric families only this kind writes, in exposition order, each named `probe_<key>_...` or
+    /// `probenet_<key>_...` (the shared ones are [`crate::metrics::SHARED`] and [`crate::metrics::TLS`]).
+    const FAMILIES: &'static [Family];
+    /// Grafana synthetic monitoring's name for this kind: the `check_name` label of `sm_check_info`, which picks
+    /// the app's dashboard (`ping` for `icmp`).
+    const SM_CHECK_NAME: &'static str;
+
+    /// Writes the series of one of its outcomes: its own families and the shared ones it has data for.
+    fn series(outcome: &Outcome, details: &Self::Details, out: &mut dyn SeriesWriter);
 
     /// The check as a [`CheckKind`].
     fn wrap(self) -> CheckKind;

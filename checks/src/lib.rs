@@ -7,6 +7,7 @@ pub mod config;
 pub mod details;
 pub mod duration;
 pub mod kind;
+pub mod metrics;
 pub mod net;
 pub mod outcome;
 pub mod run;

@@ -2,87 +2,24 @@
 
 use std::collections::BTreeMap;
 
-use probenet_checks::browser::BrowserDetails;
-use probenet_checks::details::Details;
-use probenet_checks::dns::DnsDetails;
-use probenet_checks::http::HttpDetails;
-use probenet_checks::icmp::IcmpDetails;
-use probenet_checks::tcp::TcpDetails;
-use probenet_checks::tls::{ChainDetails, TlsDetails, TlsPart};
+use std::sync::LazyLock;
+
+use probenet_checks::metrics::{self, SeriesWriter, flag, gauge};
 use probenet_checks::wire::RunResult;
 use probenet_checks::{Kind, Outcome, Reason, State};
 
 use crate::sink::CheckMeta;
 
-/// How a metric family is exposed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricType {
-    /// A value that goes up and down.
-    Gauge,
-    /// A running total.
-    Counter,
-    /// `_sum` and `_count` series.
-    Summary,
-    /// `_bucket`, `_sum` and `_count` series.
-    Histogram,
-}
+pub use probenet_checks::metrics::{Family, MetricType};
 
-impl MetricType {
-    /// The word in a `# TYPE` line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Gauge => "gauge",
-            Self::Counter => "counter",
-            Self::Summary => "summary",
-            Self::Histogram => "histogram",
-        }
-    }
-}
-
-/// A metric family: its name, help text and type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Family {
-    /// The family name (without `_sum`, `_count`, `_bucket`).
-    pub name: &'static str,
-    /// The `# HELP` text.
-    pub help: &'static str,
-    /// The type.
-    pub kind: MetricType,
-}
-
-const fn gauge(name: &'static str, help: &'static str) -> Family {
-    Family { name, help, kind: MetricType::Gauge }
-}
-
-/// Every family [`samples`] produces, in exposition order.
-pub const FAMILIES: &[Family] = &[
+/// The families every result writes before its kind's own, in exposition order.
+const HEAD: &[Family] = &[
     gauge("probe_success", "Displays whether or not the probe was a success"),
     gauge("probe_duration_seconds", "Returns how long the probe took to complete in seconds"),
-    gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds"),
-    gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6"),
-    gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex"),
-    gauge("probe_http_duration_seconds", "Duration of http request by phase, summed over all redirects"),
-    gauge("probe_http_status_code", "Response HTTP status code"),
-    gauge("probe_http_version", "Returns the version of HTTP of the probe response"),
-    gauge("probe_http_ssl", "Indicates if SSL was used for the final redirect"),
-    gauge("probe_http_redirects", "The number of redirects"),
-    gauge("probe_http_content_length", "Length of http content response"),
-    gauge("probe_http_uncompressed_body_length", "Length of uncompressed response body"),
-    gauge("probe_ssl_earliest_cert_expiry", "Returns last SSL chain expiry in unixtime"),
-    gauge("probe_ssl_last_chain_expiry_timestamp_seconds", "Returns last SSL chain expiry in timestamp"),
-    gauge("probe_ssl_last_chain_info", "Contains SSL leaf certificate information"),
-    gauge("probe_tls_version_info", "Returns the TLS version used or NaN when unknown"),
-    gauge("probe_tls_cipher_info", "Returns the TLS cipher negotiated during handshake"),
-    gauge("probe_dns_duration_seconds", "Duration of DNS request by phase"),
-    gauge("probe_dns_answer_rrs", "Returns number of entries in the answer resource record list"),
-    gauge("probe_dns_authority_rrs", "Returns number of entries in the authority resource record list"),
-    gauge("probe_dns_additional_rrs", "Returns number of entries in the additional resource record list"),
-    gauge("probe_dns_query_succeeded", "Displays whether or not the query was executed successfully"),
-    gauge("probe_dns_serial", "Returns the serial number of the zone"),
-    gauge("probe_icmp_duration_seconds", "Duration of icmp request by phase"),
-    gauge("probe_icmp_duration_rtt_min_seconds", "Minimum duration of round trip time phase"),
-    gauge("probe_icmp_duration_rtt_max_seconds", "Maximum duration of round trip time phase"),
-    gauge("probe_icmp_duration_rtt_stddev_seconds", "Standard deviation of round trip time phase"),
+];
+
+/// The families every result writes after its kind's own, in exposition order.
+const TAIL: &[Family] = &[
     gauge("sm_check_info", "Provides information about a single check configuration"),
     Family {
         name: "probe_all_success",
@@ -100,14 +37,14 @@ pub const FAMILIES: &[Family] = &[
     gauge("probenet_check_assertions", "Number of assertions the latest run evaluated"),
     gauge("probenet_check_assertions_failed", "Number of assertions of the latest run that failed"),
     gauge("probenet_check_last_run_timestamp_seconds", "When the latest run started, in unixtime"),
-    gauge("probenet_icmp_packets_sent", "Number of ICMP echo requests sent by the latest run"),
-    gauge("probenet_icmp_packets_received", "Number of ICMP echo replies received by the latest run"),
-    gauge("probenet_browser_navigation_seconds", "Navigation timing of the first page, by phase"),
-    gauge("probenet_browser_web_vital_seconds", "Web vitals of the first page measured in seconds (lcp, inp)"),
-    gauge("probenet_browser_cumulative_layout_shift", "Cumulative layout shift of the first page"),
-    gauge("probenet_browser_console_errors", "Number of console errors and uncaught exceptions"),
-    gauge("probenet_browser_failed_requests", "Number of failed network requests"),
 ];
+
+/// Every family [`samples`] produces, in exposition order: the head, the shared ones, each kind's own (in
+/// [`Kind::ALL`] order), the TLS ones, then the tail.
+pub static FAMILIES: LazyLock<Vec<Family>> = LazyLock::new(|| {
+    let kinds = Kind::ALL.iter().flat_map(|kind| kind.families());
+    HEAD.iter().chain(metrics::SHARED).chain(kinds).chain(metrics::TLS).chain(TAIL).copied().collect()
+});
 
 /// Every [`Reason`], in the order of the one-hot `probenet_check_failure_reason` series.
 pub const REASONS: [Reason; 21] = [
@@ -226,26 +163,12 @@ struct Builder {
     out: Vec<Sample>,
 }
 
-impl Builder {
+impl SeriesWriter for Builder {
     fn push(&mut self, name: &'static str, labels: &[(&str, &str)], value: f64) {
         let mut all = self.base.clone();
         all.extend(labels.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())));
         self.out.push(Sample { name, labels: all, value, timestamp_ms: self.at });
     }
-
-    fn gauge(&mut self, name: &'static str, value: f64) {
-        self.push(name, &[], value);
-    }
-
-    fn phases(&mut self, name: &'static str, outcome: &Outcome, phases: &[&str]) {
-        for phase in phases {
-            self.push(name, &[("phase", phase)], outcome.phase(phase).unwrap_or(0.0));
-        }
-    }
-}
-
-fn flag(value: bool) -> f64 {
-    if value { 1.0 } else { 0.0 }
 }
 
 /// The samples of one result, at its start time, given the pair's totals (already updated with it).
@@ -260,157 +183,20 @@ pub fn samples(check: &CheckMeta, result: &RunResult, totals: &Totals, options: 
     let mut b = Builder { base, at: result.started_at_ms, out: Vec::with_capacity(64) };
     b.gauge("probe_success", flag(outcome.success()));
     b.gauge("probe_duration_seconds", outcome.duration_seconds);
-    if check.kind != Kind::Browser {
-        b.gauge("probe_dns_lookup_time_seconds", outcome.phase("resolve").unwrap_or(0.0));
-    }
-    // Each kind's own series, from its details type.
-    match check.kind {
-        Kind::Http => http(&mut b, outcome, &HttpDetails::read(&outcome.details)),
-        Kind::Dns => dns(&mut b, outcome, &DnsDetails::read(&outcome.details)),
-        Kind::Tcp => {
-            let details = TcpDetails::read(&outcome.details);
-            ip_protocol(&mut b, details.address());
-            b.gauge("probe_failed_due_to_regex", flag(outcome.reason == Some(Reason::Assertion)));
-            tls_part(&mut b, &details.tls);
-        }
-        Kind::Tls => {
-            let details = TlsDetails::read(&outcome.details);
-            ip_protocol(&mut b, details.address());
-            tls(&mut b, details.chain.as_ref(), details.version.as_deref(), details.cipher_suite.as_deref());
-        }
-        Kind::Icmp => icmp(&mut b, outcome, &IcmpDetails::read(&outcome.details)),
-        Kind::Browser => browser(&mut b, &BrowserDetails::read(&outcome.details)),
-    }
+    // The kind's own series, from its details type.
+    check.kind.series(outcome, &mut b);
     check_info(&mut b, check, result, options);
     summaries(&mut b, totals);
     own(&mut b, outcome, result.started_at_ms);
     b.out
 }
 
-/// `probe_ip_protocol`, when the details hold the address probed.
-fn ip_protocol(b: &mut Builder, address: Option<&str>) {
-    if let Some(ip) = address.and_then(ip_of) {
-        b.gauge("probe_ip_protocol", if ip.is_ipv4() { 4.0 } else { 6.0 });
-    }
-}
-
-fn ip_of(address: &str) -> Option<std::net::IpAddr> {
-    address.parse::<std::net::SocketAddr>().map(|addr| addr.ip()).or_else(|_| address.parse()).ok()
-}
-
-fn http(b: &mut Builder, outcome: &Outcome, details: &HttpDetails) {
-    ip_protocol(b, details.address());
-    let response = details.response.clone().unwrap_or_default();
-    b.phases("probe_http_duration_seconds", outcome, &["resolve", "connect", "tls", "processing", "transfer"]);
-    b.gauge("probe_http_status_code", f64::from(response.status_code));
-    b.gauge("probe_http_version", response.http_version.parse::<f64>().unwrap_or(0.0));
-    b.gauge("probe_http_ssl", flag(response.tls));
-    b.gauge("probe_http_redirects", f64::from(response.redirects));
-    let length = response.content_length as f64;
-    b.gauge("probe_http_content_length", length);
-    b.gauge("probe_http_uncompressed_body_length", length);
-    b.gauge("probe_failed_due_to_regex", flag(matches!(outcome.reason, Some(Reason::Body | Reason::Header))));
-    tls_part(b, &details.tls);
-}
-
-/// The TLS series of a kind that speaks TLS on its own connection.
-fn tls_part(b: &mut Builder, part: &TlsPart) {
-    let session = part.session.clone().unwrap_or_default();
-    tls(b, part.chain(), session.tls_version.as_deref(), session.cipher_suite.as_deref());
-}
-
-/// The certificate and session series, when there is a chain, a TLS version or a cipher suite.
-fn tls(b: &mut Builder, chain: Option<&ChainDetails>, version: Option<&str>, cipher: Option<&str>) {
-    if let Some(expiry) = chain.and_then(|chain| chain.earliest_expiry_unix) {
-        b.gauge("probe_ssl_earliest_cert_expiry", expiry as f64);
-    }
-    if let Some(expiry) = chain.and_then(|chain| chain.last_chain_expiry_unix) {
-        b.gauge("probe_ssl_last_chain_expiry_timestamp_seconds", expiry as f64);
-    }
-    if let Some(leaf) = chain.and_then(|chain| chain.chain.first()).filter(|leaf| leaf.parse_error.is_none()) {
-        let sans = leaf.sans.join(",");
-        b.push(
-            "probe_ssl_last_chain_info",
-            &[
-                ("fingerprint_sha256", &leaf.sha256_fingerprint),
-                ("issuer", &leaf.issuer),
-                ("serialnumber", &leaf.serial),
-                ("subject", &leaf.subject),
-                ("subjectalternative", &sans),
-            ],
-            1.0,
-        );
-    }
-    if let Some(version) = version {
-        // blackbox_exporter's spelling: `TLS 1.3`.
-        let version = version.strip_prefix("TLSv").map_or_else(|| version.to_owned(), |v| format!("TLS {v}"));
-        b.push("probe_tls_version_info", &[("version", &version)], 1.0);
-    }
-    if let Some(cipher) = cipher {
-        // Go's names, as blackbox_exporter shows them: `TLS_AES_128_GCM_SHA256`.
-        let cipher = cipher.strip_prefix("TLS13_").map_or_else(|| cipher.to_owned(), |rest| format!("TLS_{rest}"));
-        b.push("probe_tls_cipher_info", &[("cipher", &cipher)], 1.0);
-    }
-}
-
-fn dns(b: &mut Builder, outcome: &Outcome, details: &DnsDetails) {
-    ip_protocol(b, details.address());
-    let answer = details.answer.clone().unwrap_or_default();
-    b.phases("probe_dns_duration_seconds", outcome, &["resolve", "connect", "request"]);
-    b.gauge("probe_dns_answer_rrs", answer.answer_rrs as f64);
-    b.gauge("probe_dns_authority_rrs", answer.authority_rrs as f64);
-    b.gauge("probe_dns_additional_rrs", answer.additional_rrs as f64);
-    b.gauge("probe_dns_query_succeeded", flag(answer.rcode.is_some()));
-    if let Some(serial) = answer.serial {
-        b.gauge("probe_dns_serial", f64::from(serial));
-    }
-}
-
-fn icmp(b: &mut Builder, outcome: &Outcome, details: &IcmpDetails) {
-    ip_protocol(b, details.address());
-    b.phases("probe_icmp_duration_seconds", outcome, &["resolve", "setup", "rtt"]);
-    if let Some(rtt) = details.rtt_seconds {
-        b.gauge("probe_icmp_duration_rtt_min_seconds", rtt.min);
-        b.gauge("probe_icmp_duration_rtt_max_seconds", rtt.max);
-        b.gauge("probe_icmp_duration_rtt_stddev_seconds", rtt.stddev);
-    }
-    b.gauge("probenet_icmp_packets_sent", details.sent as f64);
-    b.gauge("probenet_icmp_packets_received", details.received as f64);
-}
-
-fn browser(b: &mut Builder, details: &BrowserDetails) {
-    let navigation = details.navigation.clone().unwrap_or_default();
-    for (phase, seconds) in [
-        ("ttfb", navigation.ttfb_seconds),
-        ("dom_content_loaded", navigation.dom_content_loaded_seconds),
-        ("load", navigation.load_seconds),
-    ] {
-        if let Some(seconds) = seconds {
-            b.push("probenet_browser_navigation_seconds", &[("phase", phase)], seconds);
-        }
-    }
-    let vitals = details.web_vitals.clone().unwrap_or_default();
-    for (vital, seconds) in [("lcp", vitals.lcp_seconds), ("inp", vitals.inp_seconds)] {
-        if let Some(seconds) = seconds {
-            b.push("probenet_browser_web_vital_seconds", &[("vital", vital)], seconds);
-        }
-    }
-    if let Some(cls) = vitals.cls {
-        b.gauge("probenet_browser_cumulative_layout_shift", cls);
-    }
-    b.gauge("probenet_browser_console_errors", details.console_errors as f64);
-    b.gauge("probenet_browser_failed_requests", details.failed_requests as f64);
-}
-
 /// `sm_check_info`: the check's kind as `check_name`, the region, and the check's labels as `label_NAME`.
 fn check_info(b: &mut Builder, check: &CheckMeta, result: &RunResult, options: &SeriesOptions) {
-    // Grafana synthetic monitoring's names for the kinds.
-    let kind = match check.kind {
-        Kind::Icmp => "ping",
-        Kind::Http | Kind::Dns | Kind::Tls | Kind::Tcp | Kind::Browser => check.kind.key(),
-    };
-    let mut labels: Vec<(String, String)> =
-        vec![("check_name".to_owned(), kind.to_owned()), ("region".to_owned(), result.region.clone())];
+    let mut labels: Vec<(String, String)> = vec![
+        ("check_name".to_owned(), check.kind.sm_check_name().to_owned()),
+        ("region".to_owned(), result.region.clone()),
+    ];
     if let Some(frequency) = options.frequency_ms.get(&check.name) {
         labels.push(("frequency".to_owned(), frequency.to_string()));
     }

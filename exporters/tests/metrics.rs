@@ -527,3 +527,45 @@ async fn remote_write_over_tls_trusts_only_the_configured_ca() {
     assert_eq!(receiver.seen().len(), 1, "nothing reached the receiver without the CA");
     assert!(!format!("{counters:?}").contains("tls-token"), "{counters:?}");
 }
+
+/// Every series a recorded result of any kind writes belongs to a declared family (the exposition drops a
+/// series without one), each family is declared once, and a kind's own families carry its name.
+#[test]
+fn every_series_of_every_kind_has_its_family_declared_once() {
+    use probenet_checks::Kind;
+    use probenet_exporters::samples::{FAMILIES, Totals, family, samples};
+
+    let names: Vec<&str> = FAMILIES.iter().map(|family| family.name).collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(unique.len(), names.len(), "a family is declared twice: {names:?}");
+    for kind in Kind::ALL {
+        for family in kind.families() {
+            let key = kind.key();
+            assert!(
+                family.name.starts_with(&format!("probe_{key}_"))
+                    || family.name.starts_with(&format!("probenet_{key}_")),
+                "{} is declared by {key} but is not named after it",
+                family.name
+            );
+        }
+    }
+
+    let recorded = include_str!("../../checks/tests/fixtures/details.jsonl");
+    let mut written: BTreeMap<Kind, BTreeSet<&str>> = BTreeMap::new();
+    for line in recorded.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"));
+        let kind: Kind = serde_json::from_value(record["kind"].clone()).unwrap_or_else(|error| panic!("{error}"));
+        let outcome = probenet_checks::Outcome { details: record["details"].clone(), ..fixtures::up() };
+        let check = fixtures::meta("c", kind.key(), "target");
+        let result = fixtures::result("c", "eu-west", 1_700_000_000_000, outcome);
+        for sample in samples(&check, &result, &Totals::default(), &SeriesOptions::default()) {
+            let declared = family(sample.name).unwrap_or_else(|| panic!("{kind}: {} has no family", sample.name));
+            written.entry(kind).or_default().insert(declared.name);
+        }
+    }
+    for kind in Kind::ALL {
+        let written = written.get(&kind).unwrap_or_else(|| panic!("no recorded result of {kind}"));
+        let own = kind.families().iter().filter(|own| written.contains(own.name)).count();
+        assert!(own > 0 || kind.families().is_empty(), "no recorded {kind} result writes a family of its own");
+    }
+}

@@ -5,6 +5,7 @@
 //! `unsupported`.
 
 mod details;
+mod metrics;
 mod spec;
 
 pub use details::{
@@ -28,6 +29,12 @@ impl crate::kind::KindCheck for BrowserCheck {
     const KIND: crate::Kind = crate::Kind::Browser;
     type Spec = BrowserSpec;
     type Details = BrowserDetails;
+    const FAMILIES: &'static [crate::metrics::Family] = metrics::FAMILIES;
+    const SM_CHECK_NAME: &'static str = "browser";
+
+    fn series(outcome: &crate::Outcome, details: &BrowserDetails, out: &mut dyn crate::metrics::SeriesWriter) {
+        metrics::series(outcome, details, out);
+    }
 
     fn wrap(self) -> crate::CheckKind {
         crate::CheckKind::Browser(self)

@@ -4,6 +4,7 @@
 mod details;
 mod execute;
 mod judge;
+mod metrics;
 mod render;
 mod spec;
 
@@ -16,6 +17,12 @@ impl crate::kind::KindCheck for DnsCheck {
     const KIND: crate::Kind = crate::Kind::Dns;
     type Spec = DnsSpec;
     type Details = DnsDetails;
+    const FAMILIES: &'static [crate::metrics::Family] = metrics::FAMILIES;
+    const SM_CHECK_NAME: &'static str = "dns";
+
+    fn series(outcome: &crate::Outcome, details: &DnsDetails, out: &mut dyn crate::metrics::SeriesWriter) {
+        metrics::series(outcome, details, out);
+    }
 
     fn wrap(self) -> crate::CheckKind {
         crate::CheckKind::Dns(self)

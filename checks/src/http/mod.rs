@@ -3,6 +3,7 @@
 
 mod details;
 mod execute;
+mod metrics;
 mod spec;
 
 pub use details::{HttpDetails, HttpResponse};
@@ -17,6 +18,12 @@ impl crate::kind::KindCheck for HttpCheck {
     const KIND: crate::Kind = crate::Kind::Http;
     type Spec = HttpSpec;
     type Details = HttpDetails;
+    const FAMILIES: &'static [crate::metrics::Family] = metrics::FAMILIES;
+    const SM_CHECK_NAME: &'static str = "http";
+
+    fn series(outcome: &crate::Outcome, details: &HttpDetails, out: &mut dyn crate::metrics::SeriesWriter) {
+        metrics::series(outcome, details, out);
+    }
 
     fn wrap(self) -> crate::CheckKind {
         crate::CheckKind::Http(Box::new(self))

@@ -3,6 +3,7 @@
 
 mod details;
 mod execute;
+mod metrics;
 mod packet;
 mod socket;
 mod spec;
@@ -16,6 +17,12 @@ impl crate::kind::KindCheck for IcmpCheck {
     const KIND: crate::Kind = crate::Kind::Icmp;
     type Spec = IcmpSpec;
     type Details = IcmpDetails;
+    const FAMILIES: &'static [crate::metrics::Family] = metrics::FAMILIES;
+    const SM_CHECK_NAME: &'static str = "ping";
+
+    fn series(outcome: &crate::Outcome, details: &IcmpDetails, out: &mut dyn crate::metrics::SeriesWriter) {
+        metrics::series(outcome, details, out);
+    }
 
     fn wrap(self) -> crate::CheckKind {
         crate::CheckKind::Icmp(self)

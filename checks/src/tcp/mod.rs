@@ -3,6 +3,7 @@
 
 mod details;
 mod execute;
+mod metrics;
 mod spec;
 
 pub use details::{Conversation, TcpDetails};
@@ -15,6 +16,12 @@ impl crate::kind::KindCheck for TcpCheck {
     const KIND: crate::Kind = crate::Kind::Tcp;
     type Spec = TcpSpec;
     type Details = TcpDetails;
+    const FAMILIES: &'static [crate::metrics::Family] = metrics::FAMILIES;
+    const SM_CHECK_NAME: &'static str = "tcp";
+
+    fn series(outcome: &crate::Outcome, details: &TcpDetails, out: &mut dyn crate::metrics::SeriesWriter) {
+        metrics::series(outcome, details, out);
+    }
 
     fn wrap(self) -> crate::CheckKind {
         crate::CheckKind::Tcp(self)

@@ -14,6 +14,7 @@ mod chain;
 mod client;
 mod details;
 mod execute;
+mod metrics;
 mod spec;
 mod verifier;
 
@@ -29,6 +30,12 @@ impl crate::kind::KindCheck for TlsCheck {
     const KIND: crate::Kind = crate::Kind::Tls;
     type Spec = TlsSpec;
     type Details = TlsDetails;
+    const FAMILIES: &'static [crate::metrics::Family] = metrics::FAMILIES;
+    const SM_CHECK_NAME: &'static str = "tcp";
+
+    fn series(outcome: &crate::Outcome, details: &TlsDetails, out: &mut dyn crate::metrics::SeriesWriter) {
+        metrics::series(outcome, details, out);
+    }
 
     fn wrap(self) -> crate::CheckKind {
         crate::CheckKind::Tls(self)
