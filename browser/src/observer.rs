@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chromiumoxide_cdp::cdp::browser_protocol::network::{
-    EventLoadingFailed, EventRequestWillBeSent, EventResponseReceived, RequestId, ResourceType,
+    EventLoadingFailed, EventRequestWillBeSent, EventResponseReceived, Request, RequestId, ResourceType,
 };
 use chromiumoxide_cdp::cdp::js_protocol::runtime::{ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown};
 use serde_json::Value;
@@ -44,6 +44,8 @@ pub struct Observed {
     pub failed_requests: usize,
     /// The first few of them: URL and why.
     pub failed: Vec<(String, String)>,
+    /// The bytes of each document request (the last one sent to a URL), by URL: see [`request_bytes`].
+    pub document_bytes: HashMap<String, u64>,
     urls: HashMap<RequestId, String>,
 }
 
@@ -69,6 +71,9 @@ impl Observer {
             }
             if self.seen.urls.len() < URLS {
                 self.seen.urls.insert(event.request_id.clone(), event.request.url.clone());
+            }
+            if event.r#type == Some(ResourceType::Document) && self.seen.document_bytes.len() < URLS {
+                self.seen.document_bytes.insert(event.request.url.clone(), request_bytes(&event.request));
             }
         }
         for event in self.responses.ready() {
@@ -123,6 +128,33 @@ impl Observed {
             self.console_messages.push(cut(&message));
         }
     }
+}
+
+/// The size of a request as HTTP/1.1 writes it: the request line, each header line, the blank line and the
+/// body. (Chromium's events give the headers it sends, not the bytes on the wire, which HTTP/2 compresses.)
+fn request_bytes(request: &Request) -> u64 {
+    let target = url::Url::parse(&request.url)
+        .map(|url| url.path().len() + url.query().map_or(0, |query| query.len() + 1))
+        .unwrap_or(request.url.len());
+    let line = request.method.len() + 1 + target + " HTTP/1.1\r\n".len();
+    let headers: usize = match request.headers.inner() {
+        Value::Object(headers) => {
+            headers.iter().map(|(name, value)| name.len() + 2 + value.as_str().map_or(0, str::len) + 2).sum()
+        }
+        _ => 0,
+    };
+    let body: usize = request
+        .post_data_entries
+        .iter()
+        .flatten()
+        .filter_map(|entry| entry.bytes.as_ref())
+        .map(|bytes| {
+            // Base64: 3 bytes in every 4 characters, less the padding.
+            let text: &str = bytes.as_ref();
+            text.len() / 4 * 3 - text.bytes().rev().take_while(|byte| *byte == b'=').count()
+        })
+        .sum();
+    (line + headers + 2 + body) as u64
 }
 
 /// Whether a request is the browser's own look for `/favicon.ico`, which pages do not ask for.

@@ -47,9 +47,21 @@ pub fn outcome(expect: &BrowserExpect, journey: Journey, observed: &Observed, br
         failed_step,
         url: journey.url.clone(),
         title: journey.title.clone(),
-        navigation: first.map(PageSnapshot::navigation),
+        navigation: first.map(PageSnapshot::navigation).map(|mut navigation| {
+            navigation.sent_bytes = observed.document_bytes.get(&navigation.url).copied();
+            navigation
+        }),
         web_vitals: first.map(PageSnapshot::vitals),
-        pages: journey.pages.all().iter().map(PageSnapshot::details).collect(),
+        pages: journey
+            .pages
+            .all()
+            .iter()
+            .map(|page| {
+                let mut details = page.details();
+                details.navigation.sent_bytes = observed.document_bytes.get(&page.url).copied();
+                details
+            })
+            .collect(),
         browser: browser.clone(),
         console_errors: observed.console_errors,
         console_messages: observed.console_messages.clone(),

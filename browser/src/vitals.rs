@@ -54,6 +54,12 @@ pub const SNAPSHOT: &str = r#"(() => {
     title: document.title,
     status: n && n.responseStatus ? n.responseStatus : null,
     ttfb: n ? at(n.responseStart) : null,
+    request: n && n.responseEnd > 0 && n.requestStart > 0 ? n.responseEnd - n.requestStart : null,
+    received: n && n.transferSize > 0 ? n.transferSize : null,
+    fcp: (() => {
+      const paint = performance.getEntriesByName('first-contentful-paint')[0];
+      return paint ? paint.startTime : null;
+    })(),
     dcl: n ? at(n.domContentLoadedEventStart) : null,
     load: n ? at(n.loadEventStart) : null,
     lcp: m.lcp === undefined ? null : m.lcp,
@@ -93,6 +99,12 @@ pub struct PageSnapshot {
     pub status: Option<u16>,
     /// Time to first byte, ms.
     pub ttfb: Option<f64>,
+    /// From sending the document's request to the last byte of its response, ms.
+    pub request: Option<f64>,
+    /// Bytes of the document's response as transferred.
+    pub received: Option<u64>,
+    /// First Contentful Paint, ms.
+    pub fcp: Option<f64>,
     /// DOMContentLoaded, ms.
     pub dcl: Option<f64>,
     /// The load event, ms.
@@ -119,6 +131,9 @@ impl PageSnapshot {
             title: value.get("title").and_then(Value::as_str).unwrap_or_default().to_owned(),
             status: value.get("status").and_then(Value::as_u64).and_then(|status| u16::try_from(status).ok()),
             ttfb: number("ttfb"),
+            request: number("request"),
+            received: value.get("received").and_then(Value::as_u64),
+            fcp: number("fcp"),
             dcl: number("dcl"),
             load: number("load"),
             lcp: number("lcp"),
@@ -140,12 +155,21 @@ impl PageSnapshot {
             ttfb_seconds: self.ttfb.map(seconds),
             dom_content_loaded_seconds: self.dcl.map(seconds),
             load_seconds: self.load.map(seconds),
+            request_seconds: self.request.map(seconds),
+            // From the browser's network events, not the page: see `Observed::document_bytes`.
+            sent_bytes: None,
+            received_bytes: self.received,
         }
     }
 
     /// Its web vitals (seconds, and the layout shift to four decimals).
     pub fn vitals(&self) -> WebVitals {
-        WebVitals { lcp_seconds: self.lcp.map(seconds), cls: self.cls.map(cls), inp_seconds: self.inp.map(seconds) }
+        WebVitals {
+            fcp_seconds: self.fcp.map(seconds),
+            lcp_seconds: self.lcp.map(seconds),
+            cls: self.cls.map(cls),
+            inp_seconds: self.inp.map(seconds),
+        }
     }
 }
 

@@ -67,6 +67,15 @@ async fn a_login_journey_passes_with_each_step_timed() {
     let dcl = navigation["dom_content_loaded_seconds"].as_f64().expect("dcl");
     let load = navigation["load_seconds"].as_f64().expect("load");
     assert!(0.0 <= ttfb && ttfb <= dcl && dcl <= load && load < 15.0, "{navigation}");
+    // The document request: its duration, and the bytes both ways (as Grafana's browser dashboard shows them).
+    let request = navigation["request_seconds"].as_f64().expect("request_seconds");
+    assert!((0.0..=load).contains(&request), "{navigation}");
+    let received = navigation["received_bytes"].as_u64().expect("received_bytes");
+    assert!(received > 100, "headers and body of the login page: {navigation}");
+    let sent = navigation["sent_bytes"].as_u64().expect("sent_bytes");
+    assert!((40..4000).contains(&sent), "a GET with the browser's headers: {navigation}");
+    let fcp = details["web_vitals"]["fcp_seconds"].as_f64().expect("an FCP");
+    assert!(fcp > 0.0 && fcp < 15.0, "{details:#}");
     assert!(details["pages"].as_array().is_some_and(|pages| pages.len() >= 2), "{details:#}");
     assert!(outcome.assertions.iter().all(|assertion| assertion.passed), "{:#?}", outcome.assertions);
     assert!(outcome.assertions.iter().any(|assertion| assertion.name == "step_5_expect_text"));
@@ -178,6 +187,8 @@ async fn a_slow_largest_contentful_paint_is_measured() {
     let outcome = run(&check).await;
     let lcp = outcome.details["web_vitals"]["lcp_seconds"].as_f64().expect("an LCP");
     assert!((0.8..5.0).contains(&lcp), "LCP {lcp}s for an element shown after 800ms");
+    let fcp = outcome.details["web_vitals"]["fcp_seconds"].as_f64().expect("an FCP");
+    assert!(fcp <= lcp, "the first paint ({fcp}s) comes before the largest ({lcp}s)");
     assert!(outcome.details["web_vitals"]["cls"].as_f64().is_some(), "{:#}", outcome.details);
     // The limit of 300ms is passed: reason `duration`.
     assert_eq!(outcome.reason, Some(Reason::Duration), "{outcome:#?}");

@@ -67,6 +67,30 @@ pub trait SeriesWriter {
     }
 }
 
+/// The label names probenet's series and log streams use besides `job`, `instance` and `probe` (which no
+/// configured label may take): a region's labels, which go on every series of its results, may not take them
+/// either, nor a `label_` name (a check's labels on `sm_check_info`). `exporters/tests/metrics.rs` checks
+/// that every label the series of recorded results carry is in this list.
+pub const SERIES_LABELS: &[&str] = &[
+    "config_version",
+    "phase",
+    "le",
+    "version",
+    "cipher",
+    "fingerprint_sha256",
+    "issuer",
+    "serialnumber",
+    "subject",
+    "subjectalternative",
+    "check_name",
+    "region",
+    "frequency",
+    "alert_sensitivity",
+    "reason",
+    "url",
+    "success",
+];
+
 /// 1 for true, 0 for false.
 pub fn flag(value: bool) -> f64 {
     if value { 1.0 } else { 0.0 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use probenet_checks::config::exporters::{ExportOn, Exporter, ExporterKind, HttpTarget};
+use probenet_checks::config::spec::AlertSensitivity;
 use probenet_checks::secret::Template;
 use probenet_checks::{Config, Schedule};
 
@@ -36,18 +37,21 @@ pub fn start(config: &Config, on: ExportOn) -> Result<Exporters, BuildError> {
     ))
 }
 
-/// What series need from the config besides the results: each check's interval and each region's geohash
-/// (from a region label `geohash`), for `sm_check_info`.
+/// What series and records need from the config besides the results: each region's labels, each check's
+/// interval and alert sensitivity (for `sm_check_info`).
 pub fn series_options(config: &Config) -> SeriesOptions {
     let mut options = SeriesOptions::default();
     for check in &config.checks {
         if let Schedule::Every(interval) = &check.schedule {
             options.frequency_ms.insert(check.name.clone(), u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
         }
+        if check.alert_sensitivity != AlertSensitivity::None {
+            options.alert_sensitivity.insert(check.name.clone(), check.alert_sensitivity.as_str());
+        }
     }
     for (name, region) in &config.regions {
-        if let Some(geohash) = region.labels.get("geohash") {
-            options.geohash.insert(name.clone(), geohash.clone());
+        if !region.labels.is_empty() {
+            options.region_labels.insert(name.clone(), region.labels.clone());
         }
     }
     options
@@ -59,10 +63,10 @@ pub fn build(exporter: &Exporter, series: &SeriesOptions) -> Result<Arc<dyn Sink
     let fail = |message: String| BuildError { place: exporter.place.to_string(), kind: exporter.kind.key(), message };
     let sink: Arc<dyn Sink> = match &exporter.kind {
         ExporterKind::Logs { path, max_bytes, max_files } => {
-            Arc::new(LogSink::from_config(path.as_deref(), *max_bytes, *max_files))
+            Arc::new(LogSink::from_config(path.as_deref(), *max_bytes, *max_files, series))
         }
         ExporterKind::Loki { target, tenant } => {
-            Arc::new(LokiSink::from_config(target, tenant.as_deref()).map_err(fail)?)
+            Arc::new(LokiSink::from_config(target, tenant.as_deref(), series).map_err(fail)?)
         }
         ExporterKind::RemoteWrite(target) => Arc::new(RemoteWriteSink::from_config(target, series).map_err(fail)?),
     };

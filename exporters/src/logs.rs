@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 
 use crate::record::{RecordOptions, Secrets, record};
+use crate::samples::SeriesOptions;
 use crate::sink::{Event, SendError, Sink};
 
 /// The default size at which the log file is rotated: 100 MiB.
@@ -30,6 +31,8 @@ pub struct LogOptions {
     pub secrets: Secrets,
     /// Adds each outcome's `log` lines to its record.
     pub include_log: bool,
+    /// Each region's labels, copied into its results' records.
+    pub region_labels: crate::samples::RegionLabels,
 }
 
 impl Default for LogOptions {
@@ -40,6 +43,7 @@ impl Default for LogOptions {
             max_files: DEFAULT_MAX_FILES,
             secrets: Secrets::default(),
             include_log: false,
+            region_labels: crate::samples::RegionLabels::new(),
         }
     }
 }
@@ -98,14 +102,24 @@ impl BatchId {
 
 impl LogSink {
     /// The sink a config's `logs` exporter describes: the file (`None`: standard output) and its rotation.
-    pub fn from_config(path: Option<&Path>, max_bytes: u64, max_files: u32) -> Self {
-        Self::new(LogOptions { path: path.map(Path::to_path_buf), max_bytes, max_files, ..LogOptions::default() })
+    pub fn from_config(path: Option<&Path>, max_bytes: u64, max_files: u32, series: &SeriesOptions) -> Self {
+        Self::new(LogOptions {
+            path: path.map(Path::to_path_buf),
+            max_bytes,
+            max_files,
+            region_labels: series.region_labels.clone(),
+            ..LogOptions::default()
+        })
     }
 
     /// A sink writing to `options.path`, or to stdout when it is `None`. The file is opened at the first
     /// write, so a bad path shows as a failed (and counted) delivery, not here.
     pub fn new(options: LogOptions) -> Self {
-        let record = RecordOptions { secrets: options.secrets, include_log: options.include_log };
+        let record = RecordOptions {
+            secrets: options.secrets,
+            include_log: options.include_log,
+            region_labels: options.region_labels,
+        };
         let out = match options.path {
             Some(path) => Out::File(RotatingFile::new(path, options.max_bytes, options.max_files)),
             None => Out::Writer(Box::new(io::stdout())),
@@ -116,7 +130,11 @@ impl LogSink {
     /// A sink writing to `writer` (what stdout mode does with the process's stdout); `path`, `max_bytes`
     /// and `max_files` of `options` are ignored.
     pub fn to_writer(writer: impl Write + Send + 'static, options: LogOptions) -> Self {
-        let record = RecordOptions { secrets: options.secrets, include_log: options.include_log };
+        let record = RecordOptions {
+            secrets: options.secrets,
+            include_log: options.include_log,
+            region_labels: options.region_labels,
+        };
         Self { options: record, state: Mutex::new(State { out: Out::Writer(Box::new(writer)), resume: None }) }
     }
 

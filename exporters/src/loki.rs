@@ -10,6 +10,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::record::{RecordOptions, Secrets, record};
+use crate::samples::SeriesOptions;
 use crate::sink::{Event, SendError, Sink};
 use probenet_checks::config::exporters::HttpTarget;
 
@@ -17,9 +18,10 @@ use probenet_checks::config::exporters::HttpTarget;
 pub const PUSH_PATH: &str = "/loki/api/v1/push";
 /// The stream labels every line carries; configured labels may not use these names.
 pub const LABELS: [&str; 3] = ["job", "probe", "success"];
-/// Record fields left out of a pushed line: the labels carry them (`check` is `job`, `region` is `probe`)
-/// and the entry's timestamp is `ts`. A `| json` over the line then extracts no field clashing with a label.
-pub const LINE_OMITS: [&str; 4] = ["ts", "check", "region", "success"];
+/// Record fields left out of a pushed line: the labels carry them (`check` is `job`, `region` is `probe`, the
+/// region's labels are stream labels) and the entry's timestamp is `ts`. A `| json` over the line then extracts
+/// no field clashing with a label.
+pub const LINE_OMITS: [&str; 5] = ["ts", "check", "region", "success", "region_labels"];
 /// The longest piece of a response body quoted in an error.
 const MAX_QUOTED: usize = 200;
 
@@ -48,6 +50,8 @@ pub struct LokiOptions {
     pub secrets: Secrets,
     /// Adds each outcome's `log` lines to its line.
     pub include_log: bool,
+    /// Each region's labels, stream labels of its results (a configured label of the same name gives way).
+    pub region_labels: crate::samples::RegionLabels,
 }
 
 impl Default for LokiOptions {
@@ -62,6 +66,7 @@ impl Default for LokiOptions {
             timeout: Duration::from_secs(10),
             secrets: Secrets::default(),
             include_log: false,
+            region_labels: crate::samples::RegionLabels::new(),
         }
     }
 }
@@ -130,7 +135,7 @@ impl std::fmt::Debug for LokiSink {
 impl LokiSink {
     /// The sink a config's `loki` exporter describes, its credentials resolved on this machine (and kept out
     /// of every record it sends).
-    pub fn from_config(target: &HttpTarget, tenant: Option<&str>) -> Result<Self, String> {
+    pub fn from_config(target: &HttpTarget, tenant: Option<&str>, series: &SeriesOptions) -> Result<Self, String> {
         let resolved = crate::build::Resolved::of(target)?;
         let options = LokiOptions {
             url: target.url.to_string(),
@@ -141,6 +146,7 @@ impl LokiSink {
             labels: target.labels.clone(),
             timeout: target.timeout,
             secrets: Secrets::new(resolved.secrets.iter()),
+            region_labels: series.region_labels.clone(),
             ..LokiOptions::default()
         };
         Self::new(options).map_err(|error| error.to_string())
@@ -211,7 +217,7 @@ impl LokiSink {
             url,
             headers,
             labels: options.labels,
-            record: RecordOptions { secrets, include_log: options.include_log },
+            record: RecordOptions { secrets, include_log: options.include_log, region_labels: options.region_labels },
         })
     }
 
@@ -233,7 +239,19 @@ impl LokiSink {
                 ("probe".to_owned(), secrets.redact_str(&result.region)),
                 ("success".to_owned(), result.outcome.success().to_string()),
             ];
-            labels.extend(self.labels.iter().map(|(name, value)| (name.clone(), secrets.redact_str(value))));
+            let region = self.record.region_labels.get(&result.region);
+            labels.extend(
+                region
+                    .iter()
+                    .flat_map(|labels| labels.iter())
+                    .map(|(name, value)| (name.clone(), secrets.redact_str(value))),
+            );
+            labels.extend(
+                self.labels
+                    .iter()
+                    .filter(|(name, _)| !region.is_some_and(|region| region.contains_key(*name)))
+                    .map(|(name, value)| (name.clone(), secrets.redact_str(value))),
+            );
             let line = match record(check, result, &self.record) {
                 Value::Object(map) => {
                     Value::Object(map.into_iter().filter(|(key, _)| !LINE_OMITS.contains(&key.as_str())).collect())

@@ -94,6 +94,8 @@ pub struct RecordOptions {
     pub secrets: Secrets,
     /// Adds the outcome's `log` lines (left out by default: they are long and meant for a run's detail view).
     pub include_log: bool,
+    /// Each region's labels, the `region_labels` of its results' records.
+    pub region_labels: crate::samples::RegionLabels,
 }
 
 /// The record of one result. Fields, always present and in this order:
@@ -101,7 +103,8 @@ pub struct RecordOptions {
 /// `ts` (the actual start, RFC 3339 with milliseconds), `check`, `kind`, `target`, `region`, `prober`,
 /// `planned_at`, `started_at` (RFC 3339 ms), `lateness_ms`, `success`, `state` (`up`, `degraded`, `down`),
 /// `reason` and `error` (null on success), `duration_seconds`, `phases` (name → seconds), `assertions`
-/// (`name`, `expected`, `observed`, `passed`), `labels` (the check's), `artifacts` (`name`, `media_type`,
+/// (`name`, `expected`, `observed`, `passed`), `labels` (the check's), `region_labels` (the region's, `{}` when
+/// it has none), `artifacts` (`name`, `media_type`,
 /// `path`), `details` (the scalar values of the kind's record keys, `Kind::record_keys`, that the outcome has;
 /// read from the JSON, so results stored by any version show what they hold), and `log` only when asked.
 pub fn record(check: &CheckMeta, result: &RunResult, options: &RecordOptions) -> Value {
@@ -143,6 +146,7 @@ pub fn record(check: &CheckMeta, result: &RunResult, options: &RecordOptions) ->
         "phases": phases,
         "assertions": outcome.assertions,
         "labels": check.labels,
+        "region_labels": options.region_labels.get(&result.region).cloned().unwrap_or_default(),
         "artifacts": artifacts,
         "details": details,
     });

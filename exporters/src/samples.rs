@@ -104,13 +104,18 @@ pub struct Sample {
     pub timestamp_ms: i64,
 }
 
+/// Each region's labels (`regions.NAME.labels`), by region.
+pub type RegionLabels = BTreeMap<String, BTreeMap<String, String>>;
+
 /// Per-process facts that label series beyond the check and the result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeriesOptions {
-    /// The geohash of each region, for `sm_check_info{geohash}` (Grafana's maps); omitted when unknown.
-    pub geohash: BTreeMap<String, String>,
+    /// The labels of each region, on every series of its results (a `geohash` one places it on Grafana's maps).
+    pub region_labels: RegionLabels,
     /// Each check's interval in milliseconds, for `sm_check_info{frequency}`; omitted when unknown.
     pub frequency_ms: BTreeMap<String, u64>,
+    /// Each check's alert sensitivity other than `none`, for `sm_check_info{alert_sensitivity}`.
+    pub alert_sensitivity: BTreeMap<String, &'static str>,
 }
 
 /// The running totals of one (check, region) pair behind the cumulative `probe_all_*` series.
@@ -174,12 +179,15 @@ impl SeriesWriter for Builder {
 /// The samples of one result, at its start time, given the pair's totals (already updated with it).
 pub fn samples(check: &CheckMeta, result: &RunResult, totals: &Totals, options: &SeriesOptions) -> Vec<Sample> {
     let outcome = &result.outcome;
-    let base = vec![
+    let mut base = vec![
         ("job".to_owned(), check.name.clone()),
         ("instance".to_owned(), check.target.clone()),
         ("probe".to_owned(), result.region.clone()),
         ("config_version".to_owned(), config_version(check)),
     ];
+    if let Some(labels) = options.region_labels.get(&result.region) {
+        base.extend(labels.iter().map(|(name, value)| (name.clone(), value.clone())));
+    }
     let mut b = Builder { base, at: result.started_at_ms, out: Vec::with_capacity(64) };
     b.gauge("probe_success", flag(outcome.success()));
     b.gauge("probe_duration_seconds", outcome.duration_seconds);
@@ -200,8 +208,8 @@ fn check_info(b: &mut Builder, check: &CheckMeta, result: &RunResult, options: &
     if let Some(frequency) = options.frequency_ms.get(&check.name) {
         labels.push(("frequency".to_owned(), frequency.to_string()));
     }
-    if let Some(geohash) = options.geohash.get(&result.region) {
-        labels.push(("geohash".to_owned(), geohash.clone()));
+    if let Some(sensitivity) = options.alert_sensitivity.get(&check.name) {
+        labels.push(("alert_sensitivity".to_owned(), (*sensitivity).to_owned()));
     }
     labels.extend(check.labels.iter().map(|(name, value)| (format!("label_{}", sanitize(name)), value.clone())));
     let refs: Vec<(&str, &str)> = labels.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();

@@ -117,7 +117,8 @@ fn index(line: &Value) -> i64 {
 #[tokio::test]
 async fn stdout_mode_writes_one_exact_record_per_result_and_nothing_for_removals() {
     let out = Shared::default();
-    let sink = LogSink::to_writer(out.clone(), LogOptions::default());
+    let region_labels = [("eu".to_owned(), [("provider".to_owned(), "aws".to_owned())].into())].into();
+    let sink = LogSink::to_writer(out.clone(), LogOptions { region_labels, ..LogOptions::default() });
     let removed = Event::Removed { check: meta(), region: "eu".into(), at_ms: 1 };
     sink.send(&[event(0), removed, event(1)]).await.unwrap();
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
@@ -141,6 +142,7 @@ async fn stdout_mode_writes_one_exact_record_per_result_and_nothing_for_removals
         "phases": {"connect": 0.25, "processing": 0.25},
         "assertions": [{"name": "status", "expected": "200", "observed": "503", "passed": false}],
         "labels": {"team": "core"},
+        "region_labels": {"provider": "aws"},
         "artifacts": [{"name": "body.txt", "media_type": "text/plain", "path": "/var/lib/probenet/a/body.txt"}],
         "details": {"status_code": 503, "http_version": "HTTP/1.1"},
     });
@@ -148,7 +150,7 @@ async fn stdout_mode_writes_one_exact_record_per_result_and_nothing_for_removals
     // Field order is part of the format (the parse keeps it).
     let keys: Vec<&str> = got[0].as_object().unwrap().keys().map(String::as_str).collect();
     let order = "ts check kind target region prober planned_at started_at lateness_ms success state reason error \
-                 duration_seconds phases assertions labels artifacts details";
+                 duration_seconds phases assertions labels region_labels artifacts details";
     assert_eq!(keys, order.split_whitespace().collect::<Vec<_>>());
     assert!(text.starts_with("{\"ts\":\"2026-11-18T12:00:00.250Z\",\"check\":\"api\","), "{text}");
     assert_eq!(got[1]["planned_at"], "2026-11-18T12:00:01.000Z");

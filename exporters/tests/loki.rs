@@ -139,7 +139,9 @@ fn fast() -> QueueOptions {
 
 /// The body Loki's documented JSON push format gives for the batch of `the_body_is_lokis_push_format_byte_for_byte`,
 /// written out by hand: one stream per label set in order of first appearance, entries oldest first,
-/// timestamps as strings of unix nanoseconds, each line the record without `ts`, `check`, `region`, `success`.
+/// timestamps as strings of unix nanoseconds, each line the record without `ts`, `check`, `region`, `success`,
+/// `region_labels`; the region's labels are stream labels, and one of them wins over the sink's label of the
+/// same name.
 const EXPECTED: &str = concat!(
     r#"{"streams":["#,
     r#"{"stream":{"job":"api","probe":"eu","success":"true","source":"probenet"},"values":["#,
@@ -151,7 +153,7 @@ const EXPECTED: &str = concat!(
     r#"\"planned_at\":\"2026-11-18T12:00:10.000Z\",\"started_at\":\"2026-11-18T12:00:10.250Z\",\"lateness_ms\":250,"#,
     r#"\"state\":\"up\",\"reason\":null,\"error\":null,\"duration_seconds\":0.25,\"phases\":{\"connect\":0.125},"#,
     r#"\"assertions\":[],\"labels\":{},\"artifacts\":[],\"details\":{\"status_code\":200}}"]]},"#,
-    r#"{"stream":{"job":"api","probe":"us","success":"false","source":"probenet"},"values":["#,
+    r#"{"stream":{"job":"api","probe":"us","success":"false","provider":"gcp","source":"edge"},"values":["#,
     r#"["1795003200250000000","{\"kind\":\"http\",\"target\":\"http://t/\",\"prober\":\"p2\","#,
     r#"\"planned_at\":\"2026-11-18T12:00:00.000Z\",\"started_at\":\"2026-11-18T12:00:00.250Z\",\"lateness_ms\":250,"#,
     r#"\"state\":\"down\",\"reason\":\"status\",\"error\":\"status: expected 200, got 503\",\"duration_seconds\":0.25,"#,
@@ -167,6 +169,10 @@ async fn the_body_is_lokis_push_format_byte_for_byte() {
         tenant: Some("team-a".into()),
         bearer_token: Some("tok-123".into()),
         labels: BTreeMap::from([("source".to_owned(), "probenet".to_owned())]),
+        region_labels: BTreeMap::from([(
+            "us".to_owned(),
+            BTreeMap::from([("provider".to_owned(), "gcp".to_owned()), ("source".to_owned(), "edge".to_owned())]),
+        )]),
         ..options(&server)
     })
     .unwrap();

@@ -66,8 +66,12 @@ fn value_of(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 #[tokio::test]
 async fn the_exposition_of_every_kind_passes_promtool() {
     let options = SeriesOptions {
-        geohash: BTreeMap::from([("eu-west".to_owned(), "u0nd".to_owned())]),
+        region_labels: BTreeMap::from([(
+            "eu-west".to_owned(),
+            BTreeMap::from([("geohash".to_owned(), "u0nd".to_owned()), ("provider".to_owned(), "aws".to_owned())]),
+        )]),
         frequency_ms: BTreeMap::from([("https-ok".to_owned(), 30_000)]),
+        alert_sensitivity: BTreeMap::from([("https-ok".to_owned(), "high")]),
     };
     let latest = Latest::new(options);
     let cases = fixtures::every_kind(now_ms());
@@ -109,8 +113,24 @@ async fn the_exposition_of_every_kind_passes_promtool() {
         Some(1.0)
     );
     // Check labels only on sm_check_info, escaped and with names made valid.
-    let info = [https[0], ("check_name", "http"), ("region", "eu-west"), ("geohash", "u0nd"), ("frequency", "30000")];
+    let info = [
+        https[0],
+        ("check_name", "http"),
+        ("region", "eu-west"),
+        ("geohash", "u0nd"),
+        ("frequency", "30000"),
+        ("alert_sensitivity", "high"),
+    ];
     assert_eq!(value_of(&text, "sm_check_info", &info), Some(1.0));
+    // A check without a sensitivity has no such label (as Grafana's agent writes it for `none`).
+    let slow_info = text.lines().find(|line| line.starts_with("sm_check_info{job=\"http-slow\"")).unwrap_or_default();
+    assert!(!slow_info.is_empty() && !slow_info.contains("alert_sensitivity"), "{slow_info}");
+    // The region's labels are on every series of its results, not only on sm_check_info.
+    for line in text.lines().filter(|line| line.starts_with("probe_") || line.starts_with("probenet_check")) {
+        assert!(line.contains(r#"geohash="u0nd""#) && line.contains(r#"provider="aws""#), "{line}");
+    }
+    // A `tls` check shows on Grafana's TCP dashboard, as its certificate checks are TCP checks with TLS.
+    assert_eq!(value_of(&text, "sm_check_info", &[("job", "cert"), ("check_name", "tcp")]), Some(1.0));
     assert!(text.contains(r#"label_team="web \"shop\"\\\nops""#), "{text}");
     assert!(text.contains(r#"label_tier_1="yes""#), "{text}");
     assert_eq!(value_of(&text, "probe_success", &[("job", "http-slow")]), Some(1.0));
@@ -145,9 +165,27 @@ async fn the_exposition_of_every_kind_passes_promtool() {
     assert_eq!(value_of(&text, "probe_icmp_duration_seconds", &[("job", "ping"), ("phase", "rtt")]), Some(0.002));
     assert_eq!(value_of(&text, "probe_icmp_duration_seconds", &[("job", "ping-lost"), ("phase", "rtt")]), Some(0.0));
     assert_eq!(value_of(&text, "probenet_icmp_packets_received", &[("job", "ping-lost")]), Some(0.0));
+    // Browser series under the names, units (ms, bytes) and `url` label of Grafana's browser checks.
+    let home = [("job", "checkout"), ("url", "https://shop.example.com/")];
+    let cart = [("job", "checkout"), ("url", "https://shop.example.com/cart")];
+    for (name, labels, value) in [
+        ("probe_browser_web_vital_fcp", &home, Some(300.0)),
+        ("probe_browser_web_vital_lcp", &home, Some(600.0)),
+        ("probe_browser_web_vital_ttfb", &home, Some(50.0)),
+        ("probe_browser_web_vital_cls", &home, Some(0.01)),
+        ("probe_browser_web_vital_inp", &home, None),
+        ("probe_browser_http_req_duration", &home, Some(123.0)),
+        ("probe_browser_data_sent", &home, Some(512.0)),
+        ("probe_browser_data_received", &home, Some(20480.0)),
+        ("probe_browser_web_vital_lcp", &cart, Some(200.0)),
+        ("probe_browser_web_vital_inp", &cart, Some(48.0)),
+        ("probe_browser_data_sent", &cart, None),
+    ] {
+        assert_eq!(value_of(&text, name, labels), value, "{name} {labels:?}");
+    }
     assert_eq!(
-        value_of(&text, "probenet_browser_web_vital_seconds", &[("job", "checkout"), ("vital", "lcp")]),
-        Some(0.6)
+        value_of(&text, "probenet_browser_navigation_seconds", &[("job", "checkout"), ("phase", "load")]),
+        Some(0.4)
     );
     assert_eq!(value_of(&text, "probe_dns_lookup_time_seconds", &[("job", "checkout")]), None);
     assert_eq!(value_of(&text, "probe_all_success_count", &[("job", "checkout")]), Some(1.0));
@@ -550,6 +588,11 @@ fn every_series_of_every_kind_has_its_family_declared_once() {
         }
     }
 
+    let allowed = |name: &str| {
+        ["job", "instance", "probe"].contains(&name)
+            || probenet_checks::metrics::SERIES_LABELS.contains(&name)
+            || name.starts_with("label_")
+    };
     let recorded = include_str!("../../checks/tests/fixtures/details.jsonl");
     let mut written: BTreeMap<Kind, BTreeSet<&str>> = BTreeMap::new();
     for line in recorded.lines() {
@@ -560,6 +603,9 @@ fn every_series_of_every_kind_has_its_family_declared_once() {
         let result = fixtures::result("c", "eu-west", 1_700_000_000_000, outcome);
         for sample in samples(&check, &result, &Totals::default(), &SeriesOptions::default()) {
             let declared = family(sample.name).unwrap_or_else(|| panic!("{kind}: {} has no family", sample.name));
+            for (label, _) in &sample.labels {
+                assert!(allowed(label), "{kind}: {} has label {label}, missing from SERIES_LABELS", sample.name);
+            }
             written.entry(kind).or_default().insert(declared.name);
         }
     }

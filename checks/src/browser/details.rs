@@ -85,12 +85,24 @@ pub struct Navigation {
     pub dom_content_loaded_seconds: Option<f64>,
     /// The load event.
     pub load_seconds: Option<f64>,
+    /// From sending the document's request to the last byte of its response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_seconds: Option<f64>,
+    /// Bytes of the document's request: request line, headers and body, as HTTP/1.1 writes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_bytes: Option<u64>,
+    /// Bytes of the document's response as transferred: headers and the (compressed) body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_bytes: Option<u64>,
 }
 
 /// Web vitals of a page.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WebVitals {
+    /// First Contentful Paint, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fcp_seconds: Option<f64>,
     /// Largest Contentful Paint, seconds.
     pub lcp_seconds: Option<f64>,
     /// Cumulative Layout Shift.

@@ -52,14 +52,22 @@ impl crate::kind::KindCheck for BrowserCheck {
     }
 
     fn representative(&self) -> crate::Outcome {
+        let navigation = Navigation {
+            url: self.target(),
+            status: Some(200),
+            ttfb_seconds: Some(0.1),
+            dom_content_loaded_seconds: Some(0.3),
+            load_seconds: Some(0.5),
+            request_seconds: Some(0.12),
+            sent_bytes: Some(400),
+            received_bytes: Some(20_000),
+        };
+        let vitals =
+            WebVitals { fcp_seconds: Some(0.4), lcp_seconds: Some(0.6), cls: Some(0.01), inp_seconds: Some(0.05) };
         let details = BrowserDetails {
-            navigation: Some(Navigation {
-                ttfb_seconds: Some(0.1),
-                dom_content_loaded_seconds: Some(0.3),
-                load_seconds: Some(0.5),
-                ..Navigation::default()
-            }),
-            web_vitals: Some(WebVitals { lcp_seconds: Some(0.6), cls: Some(0.01), inp_seconds: Some(0.05) }),
+            navigation: Some(navigation.clone()),
+            web_vitals: Some(vitals.clone()),
+            pages: vec![PageDetails { navigation, vitals }],
             ..BrowserDetails::default()
         };
         crate::Outcome::representative(&[], crate::details::Details::to_value(&details))

@@ -114,6 +114,8 @@ pub struct Check {
     pub labels: BTreeMap<String, String>,
     /// Its service level objective.
     pub slo: Option<alerting::Slo>,
+    /// How sensitive Grafana synthetic monitoring's legacy alerts are for it.
+    pub alert_sensitivity: spec::AlertSensitivity,
     /// What it does.
     pub kind: CheckKind,
     /// Where it is defined.

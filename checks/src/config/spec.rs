@@ -64,7 +64,10 @@ pub struct RawScheduling {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Region")]
 pub struct RawRegion {
-    /// Labels added to every result from this region (for example `provider: aws`).
+    /// Labels added to every result from this region (for example `provider: aws`): on every metric series
+    /// and every log record of its results. A `geohash` label (such as `u0nd`) places the region on the maps of
+    /// Grafana's synthetic-monitoring dashboards. Names probenet's series use themselves (`phase`, `le`, `url`,
+    /// `region`...) and `label_*` names are refused.
     pub labels: Option<BTreeMap<String, String>>,
 }
 
@@ -102,6 +105,9 @@ pub struct RawCheck {
     pub labels: Option<BTreeMap<String, String>>,
     /// A service level objective: the share of runs that must succeed over a window, with burn-rate alerts.
     pub slo: Option<alerting::RawSlo>,
+    /// How sensitive the alerts of Grafana synthetic monitoring's legacy recording rules are for this check:
+    /// `none` (the default), `low`, `medium` or `high`. Exported as `sm_check_info{alert_sensitivity}`.
+    pub alert_sensitivity: Option<AlertSensitivity>,
     /// An HTTP(S) request and what its response must look like.
     pub http: Option<Deferred<http::HttpSpec>>,
     /// A DNS query and what its answer must look like.
@@ -114,6 +120,33 @@ pub struct RawCheck {
     pub icmp: Option<Deferred<icmp::IcmpSpec>>,
     /// A scripted journey in a headless browser.
     pub browser: Option<Deferred<browser::BrowserSpec>>,
+}
+
+/// How sensitive Grafana synthetic monitoring's legacy alerts are for a check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertSensitivity {
+    /// No legacy alert.
+    #[default]
+    None,
+    /// Alerts when under 75% of runs succeed.
+    Low,
+    /// Alerts when under 90% of runs succeed.
+    Medium,
+    /// Alerts when under 95% of runs succeed.
+    High,
+}
+
+impl AlertSensitivity {
+    /// As written in YAML and in the `alert_sensitivity` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
 }
 
 /// A section deserialized later, on its own, so that its errors do not hide others.

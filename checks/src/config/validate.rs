@@ -247,6 +247,18 @@ fn collect_regions(cx: &mut Ctx<'_>, regions: &mut BTreeMap<String, (Region, Pla
         let raw = if value.is_null() { Some(RawRegion::default()) } else { cx.deserialize::<RawRegion>(&path) };
         let Some(raw) = raw else { continue };
         let labels = validate_labels(cx, &path.key("labels"), raw.labels.unwrap_or_default());
+        // A region's labels go on every series of its results: they may not take a name the series use.
+        let labels = labels
+            .into_iter()
+            .filter(|(name, _)| {
+                let taken = crate::metrics::SERIES_LABELS.contains(&name.as_str()) || name.starts_with("label_");
+                if taken {
+                    let at = path.key("labels").key(name);
+                    cx.error_at_key(&at, format!("label {name:?} is reserved: probenet's series use it themselves"));
+                }
+                !taken
+            })
+            .collect();
         let place = Place { file: cx.file().to_owned(), line: key.mark.line, col: key.mark.col };
         let region = Region { labels };
         match regions.get(&key.text) {
@@ -401,6 +413,7 @@ fn validate_check(
         regions,
         labels,
         slo,
+        alert_sensitivity: raw.alert_sensitivity.unwrap_or_default(),
         kind,
         place: Place { file: cx.file().to_owned(), line: mark.line, col: mark.col },
     })

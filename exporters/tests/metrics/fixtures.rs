@@ -222,7 +222,14 @@ pub fn every_kind(at_ms: i64) -> Vec<(Arc<CheckMeta>, Arc<RunResult>)> {
                 Vec::new(),
                 json!({
                     "navigation": {"url": "https://shop.example.com/", "status": 200, "ttfb_seconds": 0.05, "dom_content_loaded_seconds": 0.2, "load_seconds": 0.4},
-                    "web_vitals": {"lcp_seconds": 0.6, "cls": 0.01, "inp_seconds": null},
+                    "web_vitals": {"fcp_seconds": 0.3, "lcp_seconds": 0.6, "cls": 0.01, "inp_seconds": null},
+                    "pages": [
+                        {"url": "https://shop.example.com/", "status": 200, "ttfb_seconds": 0.05, "load_seconds": 0.4,
+                         "request_seconds": 0.123, "sent_bytes": 512, "received_bytes": 20480,
+                         "fcp_seconds": 0.3, "lcp_seconds": 0.6, "cls": 0.01, "inp_seconds": null},
+                        {"url": "https://shop.example.com/cart", "status": 200, "ttfb_seconds": 0.02,
+                         "fcp_seconds": 0.1, "lcp_seconds": 0.2, "cls": 0.0, "inp_seconds": 0.048}
+                    ],
                     "console_errors": 0, "failed_requests": 1
                 }),
             ),
