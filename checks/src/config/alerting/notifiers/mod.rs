@@ -5,9 +5,16 @@
 //! of an exhaustive match over [`NotifierSpec`], so the compiler asks for it.
 
 pub mod alertmanager;
+pub mod discord;
 pub mod email;
+pub mod google_chat;
+pub mod mattermost;
+pub mod ntfy;
+pub mod opsgenie;
 pub mod pagerduty;
 pub mod slack;
+pub mod teams;
+pub mod telegram;
 pub mod webhook;
 
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +79,20 @@ notifiers! {
     PagerDuty = pagerduty: RawPagerDuty => PagerDutySpec;
     /// Email over SMTP.
     Email = email: RawEmail => EmailSpec;
+    /// A Discord channel's webhook: a message with an embed.
+    Discord = discord: RawDiscord => DiscordSpec;
+    /// A Microsoft Teams channel, through a Workflows webhook: an Adaptive Card.
+    Teams = teams: RawTeams => TeamsSpec;
+    /// A Telegram chat, through a bot (Bot API `sendMessage`).
+    Telegram = telegram: RawTelegram => TelegramSpec;
+    /// An ntfy topic: a push notification with a title, priority and tags.
+    Ntfy = ntfy: RawNtfy => NtfySpec;
+    /// Opsgenie, through the Alert API v2: created when firing, closed when resolved.
+    Opsgenie = opsgenie: RawOpsgenie => OpsgenieSpec;
+    /// A Google Chat space's incoming webhook: a text message.
+    GoogleChat = google_chat: RawGoogleChat => GoogleChatSpec;
+    /// A Mattermost incoming webhook: a Markdown message.
+    Mattermost = mattermost: RawMattermost => MattermostSpec;
 }
 
 pub(in crate::config) fn collect_notifiers(
