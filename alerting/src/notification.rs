@@ -65,7 +65,7 @@ pub enum DeliveryError {
 
 /// A destination for notifications. Messages of errors must never hold a secret (URL tokens, passwords).
 pub trait Notifier: Send + Sync + std::fmt::Debug + 'static {
-    /// The notifier's kind: `webhook`, `slack`, `alertmanager`, `pagerduty`, `email`.
+    /// The notifier's kind: its key in the config (`webhook`, `slack`, `telegram`...).
     fn kind(&self) -> &'static str;
     /// How often a firing alert must be sent again to stay active at the receiver (Alertmanager ends alerts
     /// that are not re-sent); `None`: once is enough.

@@ -1,15 +1,31 @@
-//! Notifier tests against real loopback receivers: the webhook's signature, the exact Slack and PagerDuty
-//! payloads, the dispatcher's retries and failure records, SMTP dialogues and a real Alertmanager.
+//! Notifier tests against real loopback receivers: the webhook's signature, the exact Slack, PagerDuty, Discord,
+//! Teams, Telegram, ntfy, Opsgenie, Google Chat and Mattermost requests, notifiers built from a config, the dispatcher's retries and failure records, SMTP dialogues and a real Alertmanager.
 #![allow(clippy::unwrap_used)] // test helpers panic on setup failures, like the tests themselves
 
 #[path = "notify/alertmanager.rs"]
 mod alertmanager;
 #[path = "notify/common.rs"]
 mod common;
+#[path = "notify/config.rs"]
+mod config;
+#[path = "notify/discord.rs"]
+mod discord;
 #[path = "notify/email.rs"]
 mod email;
+#[path = "notify/google_chat.rs"]
+mod google_chat;
+#[path = "notify/mattermost.rs"]
+mod mattermost;
+#[path = "notify/ntfy.rs"]
+mod ntfy;
+#[path = "notify/opsgenie.rs"]
+mod opsgenie;
 #[path = "notify/smtp_server.rs"]
 mod smtp_server;
+#[path = "notify/teams.rs"]
+mod teams;
+#[path = "notify/telegram.rs"]
+mod telegram;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

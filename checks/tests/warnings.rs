@@ -73,3 +73,37 @@ dashboard:
         ]
     );
 }
+
+#[test]
+fn credentials_of_the_chat_and_paging_notifiers_are_covered() {
+    let yaml = r#"notifiers:
+  discord: {discord: {url: "https://discord.com/api/webhooks/1/tok"}}
+  teams: {teams: {url: "https://prod.westeurope.logic.azure.com/workflows/1?sig=abc"}}
+  telegram: {telegram: {bot_token: "42:tok", chat_id: 42}}
+  ntfy: {ntfy: {url: "https://ntfy.sh/ops", token: tk_abc}}
+  ntfy-open: {ntfy: {url: "https://ntfy.example.com/ops"}}
+  genie: {opsgenie: {api_key: k3y}}
+  chat: {google_chat: {url: "https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=t"}}
+  mm: {mattermost: {url: "https://mm.example.com/hooks/k3y"}}
+  safe: {telegram: {bot_token: "${env:TG}", chat_id: "@ops_alerts", api_url: "http://127.0.0.1:8081"}}
+checks:
+  - name: homepage
+    http: {url: "http://127.0.0.1/"}
+"#;
+    let paths: Vec<String> = warnings(yaml)
+        .iter()
+        .map(|warning| warning.trim_end_matches(&format!(": {LITERAL_CREDENTIAL}")).to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "test.yaml:2:28: notifiers.discord.discord.url",
+            "test.yaml:3:24: notifiers.teams.teams.url",
+            "test.yaml:4:36: notifiers.telegram.telegram.bot_token",
+            "test.yaml:5:52: notifiers.ntfy.ntfy.token",
+            "test.yaml:7:31: notifiers.genie.opsgenie.api_key",
+            "test.yaml:8:29: notifiers.chat.google_chat.url",
+            "test.yaml:9:26: notifiers.mm.mattermost.url",
+        ]
+    );
+}

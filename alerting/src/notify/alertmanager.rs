@@ -15,7 +15,7 @@ use super::http::{self, Redactor};
 use super::resolve;
 use super::text;
 use crate::{DeliveryError, Notification, Notifier, Status};
-use probenet_checks::config::alerting::{self as spec, AlertmanagerSpec};
+use probenet_checks::config::alerting::notifiers::{self, alertmanager::AlertmanagerSpec};
 
 /// Credentials for an HTTP API.
 #[derive(Clone, PartialEq, Eq)]
@@ -29,6 +29,19 @@ pub enum HttpAuth {
         /// The password.
         password: String,
     },
+}
+
+impl HttpAuth {
+    /// The credentials a notifier's spec holds, resolved on this machine (the error never holds a secret).
+    pub fn resolve(spec: Option<&notifiers::HttpAuth>) -> Result<Option<Self>, String> {
+        Ok(match spec {
+            None => None,
+            Some(notifiers::HttpAuth::Bearer(token)) => Some(Self::Bearer(resolve(token)?)),
+            Some(notifiers::HttpAuth::Basic(username, password)) => {
+                Some(Self::Basic { username: username.clone(), password: resolve(password)? })
+            }
+        })
+    }
 }
 
 impl fmt::Debug for HttpAuth {
@@ -98,14 +111,11 @@ impl fmt::Debug for AlertmanagerNotifier {
 impl AlertmanagerNotifier {
     /// Builds the notifier a config's `alertmanager` describes, resolving its secrets on this machine.
     pub fn from_spec(spec: &AlertmanagerSpec) -> Result<Self, String> {
-        let auth = match &spec.auth {
-            None => None,
-            Some(spec::HttpAuth::Bearer(token)) => Some(HttpAuth::Bearer(resolve(token)?)),
-            Some(spec::HttpAuth::Basic(username, password)) => {
-                Some(HttpAuth::Basic { username: username.clone(), password: resolve(password)? })
-            }
+        let options = AlertmanagerOptions {
+            url: resolve(&spec.url)?,
+            auth: HttpAuth::resolve(spec.auth.as_ref())?,
+            ..AlertmanagerOptions::default()
         };
-        let options = AlertmanagerOptions { url: resolve(&spec.url)?, auth, ..AlertmanagerOptions::default() };
         Self::new(options).map_err(|error| error.to_string())
     }
 

@@ -16,7 +16,7 @@ pub use super::smtp::SmtpTls;
 use super::smtp::{self, Session};
 use super::text;
 use crate::{DeliveryError, Notification, Notifier};
-use probenet_checks::config::alerting::{EmailSpec, SmtpSecurity};
+use probenet_checks::config::alerting::notifiers::email::{EmailSpec, SmtpSecurity};
 
 /// The longest line a message may have (RFC 5322), without its CRLF.
 const MAX_LINE: usize = 998;

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use probenet_checks::config::alerting::NotifierSpec;
 
-use super::{AlertmanagerNotifier, EmailNotifier, PagerDutyNotifier, SlackNotifier, WebhookNotifier};
+use super::{
+    AlertmanagerNotifier, DiscordNotifier, EmailNotifier, GoogleChatNotifier, MattermostNotifier, NtfyNotifier,
+    OpsgenieNotifier, PagerDutyNotifier, SlackNotifier, TeamsNotifier, TelegramNotifier, WebhookNotifier,
+};
 use crate::Notifier;
 
 /// Builds every configured notifier; an error names the notifier and never holds a secret.
@@ -26,5 +29,12 @@ fn one(spec: &NotifierSpec) -> Result<Arc<dyn Notifier>, String> {
         NotifierSpec::Alertmanager(spec) => Arc::new(AlertmanagerNotifier::from_spec(spec)?),
         NotifierSpec::PagerDuty(spec) => Arc::new(PagerDutyNotifier::from_spec(spec)?),
         NotifierSpec::Email(spec) => Arc::new(EmailNotifier::from_spec(spec)?),
+        NotifierSpec::Discord(spec) => Arc::new(DiscordNotifier::from_spec(spec)?),
+        NotifierSpec::Teams(spec) => Arc::new(TeamsNotifier::from_spec(spec)?),
+        NotifierSpec::Telegram(spec) => Arc::new(TelegramNotifier::from_spec(spec)?),
+        NotifierSpec::Ntfy(spec) => Arc::new(NtfyNotifier::from_spec(spec)?),
+        NotifierSpec::Opsgenie(spec) => Arc::new(OpsgenieNotifier::from_spec(spec)?),
+        NotifierSpec::GoogleChat(spec) => Arc::new(GoogleChatNotifier::from_spec(spec)?),
+        NotifierSpec::Mattermost(spec) => Arc::new(MattermostNotifier::from_spec(spec)?),
     })
 }

@@ -77,6 +77,8 @@ impl Redactor {
             parts.extend(url.path_segments().into_iter().flatten().filter(|s| s.len() >= 8).map(str::to_owned));
         }
         parts.extend(url.query().map(str::to_owned));
+        // Each query value too (`sig=...`, `token=...`): a receiver may echo back only one of them.
+        parts.extend(url.query_pairs().map(|(_, value)| value.into_owned()).filter(|value| value.len() >= 8));
         parts.extend(url.password().map(str::to_owned));
         parts
     }
@@ -153,6 +155,8 @@ mod tests {
         let redactor = Redactor::new(Redactor::url_parts(&url).into_iter().chain(["hunter22".to_owned()]));
         let message = redactor.clean(format!("{url} said XXXXXXXXSECRET, token=abcd1234 and hunter22"));
         assert!(!message.contains("SECRET") && !message.contains("abcd1234") && !message.contains("hunter22"));
+        let message = redactor.clean("the token abcd1234 is not valid");
+        assert_eq!(message, "the token <redacted> is not valid");
         assert_eq!(origin(&url), "https://hooks.example.com");
     }
 

@@ -7,22 +7,37 @@
 //! retries with backoff and the record of recent deliveries.
 
 mod alertmanager;
+mod discord;
 mod dispatch;
 mod email;
 mod from_config;
+mod google_chat;
 mod http;
+mod mattermost;
+mod ntfy;
+mod opsgenie;
 mod pagerduty;
 mod slack;
 mod smtp;
+mod teams;
+mod telegram;
 pub mod text;
 mod webhook;
 
 pub use alertmanager::{AlertmanagerNotifier, AlertmanagerOptions, HttpAuth};
+pub use discord::{DiscordNotifier, DiscordOptions};
 pub use dispatch::{DeliveryRecord, DeliveryStatus, Dispatcher, DispatcherOptions, NotifierCounters};
 pub use email::{EmailNotifier, EmailOptions, SmtpTls};
 pub use from_config::notifiers;
+pub use google_chat::{GoogleChatNotifier, GoogleChatOptions};
+pub use mattermost::{MattermostNotifier, MattermostOptions};
+pub use ntfy::{NtfyNotifier, NtfyOptions};
+pub use opsgenie::{OpsgenieNotifier, OpsgenieOptions, opsgenie_priority};
 pub use pagerduty::{PAGERDUTY_EVENTS_URL, PagerDutyNotifier, PagerDutyOptions, pagerduty_severity};
+pub use probenet_checks::config::alerting::notifiers::telegram::ParseMode as TelegramParseMode;
 pub use slack::{SlackNotifier, SlackOptions};
+pub use teams::{TeamsNotifier, TeamsOptions};
+pub use telegram::{TelegramNotifier, TelegramOptions};
 pub use webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookNotifier, WebhookOptions, sign};
 
 /// A secret template of a notifier's spec, resolved on this machine (the error never holds the secret).

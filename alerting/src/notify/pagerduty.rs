@@ -13,7 +13,7 @@ use super::http::{self, Redactor};
 use super::resolve;
 use super::text;
 use crate::{DeliveryError, Notification, Notifier, Status};
-use probenet_checks::config::alerting::PagerDutySpec;
+use probenet_checks::config::alerting::notifiers::pagerduty::PagerDutySpec;
 
 /// PagerDuty's Events API v2 endpoint.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";

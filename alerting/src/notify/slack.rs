@@ -12,7 +12,7 @@ use super::http::{self, Redactor};
 use super::resolve;
 use super::text;
 use crate::{DeliveryError, Notification, Notifier, Status};
-use probenet_checks::config::alerting::SlackSpec;
+use probenet_checks::config::alerting::notifiers::slack::SlackSpec;
 
 /// The attachment colour of a firing alert.
 pub const FIRING_COLOR: &str = "#E01E5A";

@@ -1,6 +1,5 @@
-//! The human text of a notification, shared by the email, Slack, Alertmanager and PagerDuty notifiers: a
-//! title ("site-down: homepage down in eu-west, us-east"), the fields (check, regions, since, reason, error,
-//! dashboard) and a plain-text body.
+//! The human text of a notification, shared by every notifier: a title ("site-down: homepage down in eu-west,
+//! us-east"), the fields (check, regions, since, reason, error, dashboard) and a plain-text body.
 
 use chrono::{DateTime, Utc};
 
@@ -84,6 +83,29 @@ pub fn body(notification: &Notification) -> String {
     }
     out.push_str(&format!("\nAlert key: {}\n-- \nprobenet\n", notification.key));
     out
+}
+
+/// The facts as lines, each written by `line(label, value)`, leaving the dashboard out (chat notifiers give it
+/// as a link); each value is cut to [`MAX_FACT`] characters first.
+pub fn fact_lines(notification: &Notification, line: impl Fn(&str, &str) -> String) -> Vec<String> {
+    fields(notification)
+        .into_iter()
+        .filter(|(label, _)| *label != "Dashboard")
+        .map(|(label, value)| line(label, &truncate(&value, MAX_FACT)))
+        .collect()
+}
+
+/// The longest fact value a chat message carries, in characters.
+pub const MAX_FACT: usize = 500;
+
+/// `text` cut to at most `max` characters, the cut marked with `…`.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 /// Unix ms as RFC 3339 in UTC with milliseconds: `2024-05-01T12:00:00.000Z`.
@@ -173,5 +195,19 @@ mod tests {
         }
         assert_eq!(rfc3339_ms(n.since_ms), "2024-05-01T12:00:00.000Z");
         assert_eq!(duration_words(3_725_000), "1h 2m");
+    }
+
+    #[test]
+    fn facts_are_lines_without_the_dashboard_and_cut() {
+        let mut n = sample();
+        n.error = Some("x".repeat(MAX_FACT + 10));
+        let lines = fact_lines(&n, |label, value| format!("{label}={value}"));
+        assert_eq!(lines[0], "Check=homepage");
+        assert!(lines.iter().all(|line| !line.starts_with("Dashboard")));
+        let error = lines.iter().find(|line| line.starts_with("Error=")).unwrap();
+        assert_eq!(error.chars().count(), "Error=".len() + MAX_FACT);
+        assert!(error.ends_with('…'));
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "ab…");
     }
 }

@@ -15,7 +15,7 @@ use super::http::{self, Redactor};
 use super::resolve;
 use super::text::rfc3339_ms;
 use crate::{DeliveryError, Notification, Notifier};
-use probenet_checks::config::alerting::WebhookSpec;
+use probenet_checks::config::alerting::notifiers::webhook::WebhookSpec;
 
 /// The signature header: `sha256=<hex of HMAC-SHA256(secret, timestamp + "." + body)>`.
 pub const SIGNATURE_HEADER: &str = "X-Probenet-Signature";

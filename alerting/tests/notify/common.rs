@@ -41,6 +41,42 @@ pub fn resolved() -> Notification {
     notification
 }
 
+/// The sample's subject line when firing.
+pub const FIRING_SUBJECT: &str = "[FIRING] site-down: homepage down in eu-west, us-east";
+/// The sample's subject line when resolved.
+pub const RESOLVED_SUBJECT: &str = "[RESOLVED] site-down: homepage recovered (was down in eu-west, us-east)";
+/// The sample's dashboard link.
+pub const DASHBOARD: &str = "https://dash.example.com/checks/homepage";
+
+/// The facts of the firing sample, as every notifier shows them (label, value), the dashboard aside.
+pub const FIRING_FACTS: [(&str, &str); 8] = [
+    ("Check", "homepage"),
+    ("Target", "https://example.com/"),
+    ("Regions", "eu-west, us-east (2 of 3)"),
+    ("Since", "2024-05-01 12:00:00 UTC"),
+    ("Reason", "timeout"),
+    ("Error", "no response within 10s"),
+    ("Severity", "page"),
+    ("Labels", "team=web"),
+];
+
+/// The facts of the resolved sample: the firing ones and when it ended.
+pub fn resolved_facts() -> Vec<(&'static str, &'static str)> {
+    let mut facts = FIRING_FACTS.to_vec();
+    facts.insert(4, ("Ended", "2024-05-01 12:15:00 UTC (after 15m)"));
+    facts
+}
+
+/// The facts, one line each, as `line(label, value)` writes them.
+pub fn fact_lines(facts: &[(&str, &str)], line: impl Fn(&str, &str) -> String) -> String {
+    facts.iter().map(|(label, value)| line(label, value)).collect::<Vec<_>>().join("\n")
+}
+
+/// A receiver answering every request with this status and body.
+pub async fn answering(status: StatusCode, body: &'static str) -> Receiver {
+    Receiver::with_judge(Arc::new(move |_: &Received| (status, body.to_owned()))).await
+}
+
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -53,6 +89,16 @@ pub struct Received {
 impl Received {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+
+    /// The body as text, exactly as sent.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.to_vec()).expect("a UTF-8 body")
+    }
+
+    /// Method, path and query, as sent.
+    pub fn line(&self) -> (String, String) {
+        (self.method.to_string(), self.uri.path_and_query().map(ToString::to_string).unwrap_or_default())
     }
 
     pub fn header(&self, name: &str) -> Option<String> {

@@ -2,17 +2,17 @@
 //!
 //! The rule engine (crate `probenet-alerting`) evaluates these; this module only checks them.
 
-mod notifiers;
+pub mod notifiers;
 pub mod spec;
 mod validate;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use notifiers::{HttpAuth, NOTIFIER_KINDS, NotifierSpec};
 pub(crate) use validate::{validate_alerting, validate_slo};
 
 use super::Place;
-use crate::secret::Template;
 
 /// The alert names the engine raises itself; a rule may not take them.
 pub const RESERVED_ALERTS: [&str; 3] = ["region-impaired", "slo-fast-burn", "slo-slow-burn"];
@@ -26,112 +26,6 @@ pub struct Alerting {
     pub alerts: Vec<AlertRule>,
     /// The probe-health (region impairment) alert.
     pub probe_health: ProbeHealth,
-}
-
-/// Where notifications go.
-#[derive(Debug, Clone)]
-pub enum NotifierSpec {
-    /// A generic JSON webhook.
-    Webhook(WebhookSpec),
-    /// A Slack incoming webhook.
-    Slack(SlackSpec),
-    /// Alertmanager v2 API.
-    Alertmanager(AlertmanagerSpec),
-    /// PagerDuty Events v2.
-    PagerDuty(PagerDutySpec),
-    /// Email over SMTP.
-    Email(EmailSpec),
-}
-
-impl NotifierSpec {
-    /// The kind key, as written in YAML.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Webhook(_) => "webhook",
-            Self::Slack(_) => "slack",
-            Self::Alertmanager(_) => "alertmanager",
-            Self::PagerDuty(_) => "pagerduty",
-            Self::Email(_) => "email",
-        }
-    }
-}
-
-/// A generic webhook.
-#[derive(Debug, Clone)]
-pub struct WebhookSpec {
-    /// The URL posted to (an `http(s)://` URL once resolved).
-    pub url: Template,
-    /// The HMAC-SHA256 key for the signature header.
-    pub secret: Option<Template>,
-    /// Extra headers (name, value).
-    pub headers: Vec<(String, Template)>,
-}
-
-/// A Slack incoming webhook.
-#[derive(Debug, Clone)]
-pub struct SlackSpec {
-    /// The webhook URL.
-    pub url: Template,
-}
-
-/// Credentials for an HTTP notifier.
-#[derive(Debug, Clone)]
-pub enum HttpAuth {
-    /// `Authorization: Bearer ...`.
-    Bearer(Template),
-    /// Basic authentication: user name and password.
-    Basic(String, Template),
-}
-
-/// An Alertmanager.
-#[derive(Debug, Clone)]
-pub struct AlertmanagerSpec {
-    /// The base URL (`/api/v2/alerts` is appended).
-    pub url: Template,
-    /// Credentials, if any.
-    pub auth: Option<HttpAuth>,
-}
-
-/// PagerDuty Events API v2.
-#[derive(Debug, Clone)]
-pub struct PagerDutySpec {
-    /// The routing key.
-    pub routing_key: Template,
-    /// The events endpoint.
-    pub url: Template,
-}
-
-/// The PagerDuty events endpoint used when none is set.
-pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
-
-/// How an SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpSecurity {
-    /// Plain connection upgraded with `STARTTLS` (required).
-    StartTls,
-    /// TLS from the first byte.
-    Tls,
-    /// No TLS (only for a local relay).
-    None,
-}
-
-/// Email over SMTP.
-#[derive(Debug, Clone)]
-pub struct EmailSpec {
-    /// The SMTP server's host.
-    pub host: String,
-    /// Its port.
-    pub port: u16,
-    /// How the connection is secured.
-    pub security: SmtpSecurity,
-    /// The user name, when the server wants authentication.
-    pub username: Option<String>,
-    /// The password.
-    pub password: Option<Template>,
-    /// The sender.
-    pub from: String,
-    /// The recipients.
-    pub to: Vec<String>,
 }
 
 /// How many regions must fail.

@@ -32,7 +32,7 @@ pub struct RawFile {
     /// add exporters.
     pub exporters: Option<Deferred<Vec<super::exporters::RawExporter>>>,
     /// Where alerts are sent: a map of notifier name to exactly one kind (`webhook`, `slack`, `alertmanager`,
-    /// `pagerduty`, `email`).
+    /// `pagerduty`, `email`, `discord`, `teams`, `telegram`, `ntfy`, `opsgenie`, `google_chat`, `mattermost`).
     pub notifiers: Option<Deferred<BTreeMap<String, alerting::RawNotifier>>>,
     /// Alert rules over the checks' results in every region.
     pub alerts: Option<Deferred<Vec<alerting::RawAlert>>>,
