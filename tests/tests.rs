@@ -22,6 +22,7 @@
 // - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network
 // - ha:       three schedulers on PostgreSQL: SIGKILL of the leader or of a replica, the database down 30 s,
 //             an alert paged and resolved once across a failover
+// - grafana:  Grafana synthetic monitoring's and the blackbox mixin's queries and rules on probenet's series
 // - container: the image (scripts/image, offline): a scheduler and probers in containers on a podman network
 
 mod util;
@@ -34,6 +35,7 @@ mod container;
 mod dashboard;
 mod export;
 mod exporters;
+mod grafana;
 mod ha;
 mod http;
 mod install;

@@ -109,6 +109,32 @@ pub async fn victoria_metrics_on(data: Option<&Path>) -> Store {
     store
 }
 
+/// vmalert evaluating the rules file `rules` every second against VictoriaMetrics at `vm` (its base URL), and
+/// writing recorded series and `ALERTS` back into it. Notifications go nowhere (a closed port): the tests read
+/// the alerts' state from `ALERTS`.
+pub async fn vmalert(rules: &Path, vm: &str) -> Store {
+    let bin = binary("/usr/bin/vmalert");
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("tempdir: {error}"));
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg(format!("-rule={}", rules.display()))
+        .arg(format!("-datasource.url={vm}"))
+        .arg(format!("-remoteWrite.url={vm}"))
+        .arg("-remoteWrite.flushInterval=200ms")
+        .arg("-evaluationInterval=1s")
+        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+        .arg(format!("-notifier.url=http://127.0.0.1:{}", free_port()))
+        .arg("-loggerLevel=ERROR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("starting vmalert: {error}"));
+    let data = dir.path().to_owned();
+    let mut store = Store { child, base: format!("http://127.0.0.1:{port}"), data, _dir: dir };
+    wait_ready(&mut store, "/health").await;
+    store
+}
+
 /// The result vector of an instant query at `time` (unix seconds): each series' labels and value.
 pub async fn query(base: &str, promql: &str, time: f64) -> Vec<(serde_json::Value, f64)> {
     let url = format!("{base}/api/v1/query");
