@@ -143,14 +143,19 @@ struct Entry {
 /// Thread-safe; also a [`Sink`], so it can sit behind a [`SinkHandle`] like any other.
 #[derive(Debug, Default)]
 pub struct Latest {
-    options: SeriesOptions,
+    options: Mutex<SeriesOptions>,
     pairs: Mutex<BTreeMap<(String, String), Entry>>,
 }
 
 impl Latest {
     /// An empty registry.
     pub fn new(options: SeriesOptions) -> Self {
-        Self { options, pairs: Mutex::new(BTreeMap::new()) }
+        Self { options: Mutex::new(options), pairs: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Labels the series of every later render with `options` (a config reload changed them).
+    pub fn set_options(&self, options: SeriesOptions) {
+        *self.options.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = options;
     }
 
     /// Takes an event: a result replaces its pair's previous one (an older result is ignored); a removal drops
@@ -198,12 +203,10 @@ impl Latest {
 
     /// The exposition of every pair's latest result followed by `extra` families.
     pub fn render_with(&self, extra: &[FamilySamples]) -> String {
+        let options = self.options.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let all: Vec<Sample> = {
             let pairs = self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            pairs
-                .values()
-                .flat_map(|entry| samples(&entry.check, &entry.result, &entry.totals, &self.options))
-                .collect()
+            pairs.values().flat_map(|entry| samples(&entry.check, &entry.result, &entry.totals, &options)).collect()
         };
         render(&all, extra)
     }

@@ -12,7 +12,7 @@ use probenet_checks::config::exporters::{ExportOn, ExporterKind};
 use probenet_checks::wire::RunResult;
 
 use crate::build::{self, BuildError};
-use crate::{CheckMeta, Event, Exporters, FamilySamples, Latest};
+use crate::{CheckMeta, Event, Exporters, FamilySamples, Latest, SeriesOptions};
 
 /// One side's sinks, checks and latest results.
 #[derive(Debug)]
@@ -24,8 +24,9 @@ pub struct Outputs {
 #[derive(Debug, Default)]
 struct Inner {
     sinks: Arc<Exporters>,
-    /// The exporters the sinks were built from (`None`: none built yet), to rebuild only on a change.
-    built_from: Option<Vec<ExporterKind>>,
+    /// The exporters and series options the sinks were built from (`None`: none built yet), to rebuild only
+    /// on a change.
+    built_from: Option<(Vec<ExporterKind>, SeriesOptions)>,
     checks: HashMap<String, Arc<CheckMeta>>,
     /// The latest result of each pair, for `/metrics`.
     latest: Arc<Latest>,
@@ -52,7 +53,7 @@ impl Outputs {
         let sinks = build::start(config, side)?;
         let inner = Inner {
             sinks: Arc::new(sinks),
-            built_from: Some(exporters_on(config, side)),
+            built_from: Some((exporters_on(config, side), build::series_options(config))),
             checks: metas(config),
             latest: Arc::new(Latest::new(build::series_options(config))),
         };
@@ -97,12 +98,15 @@ impl Outputs {
         }
     }
 
-    /// Takes `config`'s checks, and rebuilds the sinks if its exporters of this side changed. When they
-    /// cannot be built (a secret missing on this machine), the running sinks stay and the error is returned.
+    /// Takes `config`'s checks and series options (region labels, intervals, alert sensitivities), and
+    /// rebuilds the sinks if its exporters of this side or those options changed. When they cannot be built
+    /// (a secret missing on this machine), the running sinks stay and the error is returned.
     pub fn configure(&self, config: &Config) -> Result<Rebuilt, BuildError> {
         let mut inner = self.lock();
         inner.checks = metas(config);
-        let wanted = exporters_on(config, self.side);
+        let series = build::series_options(config);
+        inner.latest.set_options(series.clone());
+        let wanted = (exporters_on(config, self.side), series);
         if inner.built_from.as_ref() == Some(&wanted) {
             return Ok(Rebuilt::Unchanged);
         }

@@ -615,3 +615,47 @@ fn every_series_of_every_kind_has_its_family_declared_once() {
         assert!(own > 0 || kind.families().is_empty(), "no recorded {kind} result writes a family of its own");
     }
 }
+
+/// A reload that changes only what labels series (a region's labels, a check's interval or alert sensitivity)
+/// relabels `/metrics` and rebuilds the sinks, on a prober that started without a config too.
+#[tokio::test]
+async fn a_reload_relabels_the_series_of_metrics_and_sinks() {
+    use probenet_checks::config::exporters::ExportOn;
+    use probenet_exporters::{Outputs, Rebuilt};
+
+    let config = |geohash: &str, interval: &str, sensitivity: &str| {
+        let yaml = format!(
+            "regions: {{eu: {{labels: {{geohash: {geohash}}}}}}}\n\
+             exporters: [{{logs: {{path: /dev/null, on: probers}}}}]\n\
+             checks:\n  - {{name: web, interval: {interval}, alert_sensitivity: {sensitivity}, http: {{url: \"http://127.0.0.1:9/\"}}}}\n"
+        );
+        probenet_checks::load_str("checks.yaml", &yaml).unwrap_or_else(|errors| panic!("{errors}"))
+    };
+    let result = fixtures::result("web", "eu", now_ms(), fixtures::up());
+    let info = |outputs: &Outputs| {
+        let text = outputs.render(Vec::new());
+        text.lines().find(|line| line.starts_with("sm_check_info{")).unwrap_or_default().to_owned()
+    };
+
+    for outputs in
+        [Outputs::new(ExportOn::Probers), Outputs::start(&config("u0", "10s", "none"), ExportOn::Probers).unwrap()]
+    {
+        assert!(matches!(
+            outputs.configure(&config("u0", "10s", "none")),
+            Ok(Rebuilt::Started(1) | Rebuilt::Unchanged)
+        ));
+        outputs.publish(&result);
+        let first = info(&outputs);
+        assert!(first.contains(r#"geohash="u0""#) && first.contains(r#"frequency="10000""#), "{first}");
+        assert!(!first.contains("alert_sensitivity"), "{first}");
+        assert_eq!(outputs.configure(&config("u0", "10s", "none")).ok(), Some(Rebuilt::Unchanged));
+
+        assert_eq!(outputs.configure(&config("u1", "20s", "high")).ok(), Some(Rebuilt::Started(1)));
+        let second = info(&outputs);
+        assert!(second.contains(r#"geohash="u1""#) && second.contains(r#"frequency="20000""#), "{second}");
+        assert!(second.contains(r#"alert_sensitivity="high""#), "{second}");
+        let success = outputs.render(Vec::new());
+        let line = success.lines().find(|line| line.starts_with("probe_success{")).unwrap_or_default();
+        assert!(line.contains(r#"geohash="u1""#), "the region's labels are on every series: {line}");
+    }
+}
