@@ -52,6 +52,26 @@ pub struct Heartbeat {
     pub name: String,
     /// Its region.
     pub region: String,
+    /// How the prober is doing (a heartbeat's; absent from a deregistration and from older probers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ProberReport>,
+}
+
+/// What a prober tells of its backlog, drops and skips with each heartbeat, for the scheduler's `/metrics` and
+/// the dashboard's Probers page. Totals count since the prober started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProberReport {
+    /// Results not acknowledged by a scheduler yet: in memory and in the spool.
+    pub results_pending: u64,
+    /// Bytes of its spool.
+    pub spool_bytes: u64,
+    /// Results lost: dropped in memory or from a full spool, or refused by the scheduler.
+    pub results_dropped_total: u64,
+    /// Planned runs not made: overruns, no concurrency slot in time, or far behind.
+    pub runs_skipped_total: u64,
+    /// The 99th percentile of how late its runs started, in milliseconds (none before its first run).
+    pub start_lateness_p99_ms: Option<f64>,
 }
 
 /// What one prober must run: its region's view of the config (so the prober validates it with the same code)

@@ -23,11 +23,16 @@ function probers(h, data) {
     const healthy = region.probers.filter((p) => !p.impaired).length;
     const rows = region.probers.map((p) => {
       const age = p.last_heartbeat_ms === null ? null : (data.now_ms - p.last_heartbeat_ms) / 1000;
-      const state = p.impaired ? '<span class="badge down">impaired</span>' : age !== null && age > 60 ? '<span class="badge degraded">late</span>' : '<span class="badge up">healthy</span>';
-      return `<tr><td><b>${esc(p.name)}</b>${p.impaired_reason ? `<div class="muted">${esc(p.impaired_reason)}</div>` : ''}</td><td>${state}</td><td class="num">${age === null ? 'never' : `${h.span(age)} ago`}</td><td class="mono">${esc(p.version)}</td><td class="num">${p.assigned.toLocaleString('en-US')}</td><td><span class="loadcell">${meter(p.load, 0.7, 0.9)}<span class="muted num">${p.load === null ? '' : `${Math.round(p.load * 100)}%`}</span></span></td></tr>`;
+      const silent = age !== null && age > 60;
+      const state = p.impaired ? '<span class="badge down">impaired</span>' : silent ? '<span class="badge degraded">silent</span>' : p.late ? '<span class="badge degraded">late</span>' : '<span class="badge up">healthy</span>';
+      const why = [p.impaired_reason, p.late].filter(Boolean).map((text) => `<div class="muted">${esc(text)}</div>`).join('');
+      const count = (n) => (n === null || n === undefined ? '–' : n.toLocaleString('en-US'));
+      const delay = p.result_delay_seconds === null || p.result_delay_seconds === undefined ? '–' : p.result_delay_seconds < 10 ? `${p.result_delay_seconds.toFixed(1)} s` : h.span(p.result_delay_seconds);
+      const losses = (p.results_dropped || 0) + (p.runs_skipped || 0);
+      return `<tr data-prober="${esc(p.name)}"><td><b>${esc(p.name)}</b>${why}</td><td>${state}</td><td class="num">${age === null ? 'never' : `${h.span(age)} ago`}</td><td class="mono">${esc(p.version)}</td><td class="num">${p.assigned.toLocaleString('en-US')}</td><td><span class="loadcell">${meter(p.load, 0.7, 0.9)}<span class="muted num">${p.load === null ? '' : `${Math.round(p.load * 100)}%`}</span></span></td><td class="num">${delay}</td><td class="num">${count(p.results_pending)}</td><td class="num${losses ? ' bad' : ''}">${count(p.results_dropped)} / ${count(p.runs_skipped)}</td></tr>`;
     }).join('');
     return `<section class="card" data-region="${esc(region.region)}"><h2>${esc(region.region)} <span class="badge ${healthy === region.probers.length ? 'up' : healthy ? 'degraded' : 'down'}">${healthy} of ${region.probers.length} healthy</span></h2>
-      ${rows ? `<div class="tablewrap"><table class="fixed"><tr><th class="wide">Prober</th><th>State</th><th>Heartbeat</th><th>Version</th><th>Assigned</th><th>Load</th></tr>${rows}</table></div>` : '<p class="muted">No prober in this region.</p>'}</section>`;
+      ${rows ? `<div class="tablewrap"><table class="fixed"><tr><th class="wide">Prober</th><th>State</th><th>Heartbeat</th><th>Version</th><th>Assigned</th><th>Load</th><th title="The latest arrival of its results after their run, over the last minute">Delay</th><th title="Results not acknowledged yet">Backlog</th><th title="Results lost / planned runs not made, since it started">Dropped / skipped</th></tr>${rows}</table></div>` : '<p class="muted">No prober in this region.</p>'}</section>`;
   }).join('');
   const replicas = (data.schedulers || []).map((s) => {
     const age = (data.now_ms - s.last_seen_ms) / 1000;

@@ -276,6 +276,21 @@ pub struct Prober {
     pub impaired: bool,
     /// Why it is impaired, if it is.
     pub impaired_reason: Option<String>,
+    /// Why its results arrive late, if they do (they arrived more than 15 s after their run in the last minute).
+    #[serde(default)]
+    pub late: Option<String>,
+    /// The latest arrival of its results after their run ended, over the last minute, in seconds.
+    #[serde(default)]
+    pub result_delay_seconds: Option<f64>,
+    /// Results it holds unacknowledged (memory and spool), from its last heartbeat.
+    #[serde(default)]
+    pub results_pending: Option<u64>,
+    /// Results it lost since it started, from its last heartbeat.
+    #[serde(default)]
+    pub results_dropped: Option<u64>,
+    /// Planned runs it did not make since it started, from its last heartbeat.
+    #[serde(default)]
+    pub runs_skipped: Option<u64>,
 }
 
 /// One service level objective.

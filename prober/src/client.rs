@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use probenet_checks::Kind;
 use probenet_checks::wire::{
-    Ack, Assignments, Heartbeat, PROTOCOL_VERSION, Register, Registered, ResultBatch, RunResult,
+    Ack, Assignments, Heartbeat, PROTOCOL_VERSION, ProberReport, Register, Registered, ResultBatch, RunResult,
 };
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
@@ -222,9 +222,10 @@ impl Client {
         self.json(Method::POST, "v1/register", &body, CALL_TIMEOUT).await
     }
 
-    /// `POST /v1/heartbeat`: renews the lease.
-    pub async fn heartbeat(&self) -> Result<Registered, CallError> {
-        self.json(Method::POST, "v1/heartbeat", &self.identity(), CALL_TIMEOUT).await
+    /// `POST /v1/heartbeat`: renews the lease, and tells how the prober is doing.
+    pub async fn heartbeat(&self, report: ProberReport) -> Result<Registered, CallError> {
+        let beat = Heartbeat { report: Some(report), ..self.identity() };
+        self.json(Method::POST, "v1/heartbeat", &beat, CALL_TIMEOUT).await
     }
 
     /// `POST /v1/deregister`: hands the prober's work back at once. `timeout` bounds the whole call, moves
@@ -281,7 +282,7 @@ impl Client {
     }
 
     fn identity(&self) -> Heartbeat {
-        Heartbeat { name: self.name.clone(), region: self.region.clone() }
+        Heartbeat { name: self.name.clone(), region: self.region.clone(), report: None }
     }
 
     async fn json<B: serde::Serialize, T: DeserializeOwned>(

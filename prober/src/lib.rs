@@ -381,7 +381,8 @@ impl Session<'_> {
         loop {
             tokio::time::sleep(Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed))).await;
             let seen = self.epoch.load(Ordering::Acquire);
-            match self.client.heartbeat().await {
+            let report = StatsHandle { counters: self.counters.clone() }.report();
+            match self.client.heartbeat(report).await {
                 Ok(registered) => {
                     self.set_heartbeat(&registered);
                     if failing {

@@ -47,10 +47,7 @@ async fn metrics(Extract(state): Extract<State>) -> impl IntoResponse {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         assigned: stats.assigned_pairs,
         runs_total: stats.runs,
-        results_pending: stats
-            .results_spooled
-            .saturating_sub(stats.results_replayed + stats.spool_dropped)
-            .saturating_add(stats.results_in_memory),
+        results_pending: stats.results_pending(),
         results_sent_total: stats.results_sent,
         scheduler_up: stats.registered && state.client.reachable(),
         start_time_seconds: state

@@ -59,6 +59,15 @@ pub struct Stats {
     pub lateness_max_ms: Option<f64>,
 }
 
+impl Stats {
+    /// Results not acknowledged yet: those in memory and those in the spool (spooled, not replayed or dropped).
+    pub fn results_pending(&self) -> u64 {
+        self.results_spooled
+            .saturating_sub(self.results_replayed + self.spool_dropped)
+            .saturating_add(self.results_in_memory)
+    }
+}
+
 /// A shared handle on a prober's live counters; cheap to clone, readable from any thread.
 #[derive(Debug, Clone, Default)]
 pub struct StatsHandle {
@@ -96,6 +105,18 @@ impl StatsHandle {
             lateness_p50_ms: lateness.quantile_ms(0.50),
             lateness_p99_ms: lateness.quantile_ms(0.99),
             lateness_max_ms: (lateness.count > 0).then(|| lateness.max_us as f64 / 1000.0),
+        }
+    }
+
+    /// What the heartbeat tells the scheduler (the same counts as `/metrics`).
+    pub fn report(&self) -> probenet_checks::wire::ProberReport {
+        let stats = self.snapshot();
+        probenet_checks::wire::ProberReport {
+            results_pending: stats.results_pending(),
+            spool_bytes: stats.spool_bytes,
+            results_dropped_total: stats.results_dropped + stats.spool_dropped + stats.results_rejected,
+            runs_skipped_total: stats.skipped_overrun + stats.skipped_busy + stats.skipped_late,
+            start_lateness_p99_ms: stats.lateness_p99_ms,
         }
     }
 

@@ -70,6 +70,10 @@ async fn registers_runs_its_assignments_and_gets_results_acknowledged() {
     let store = scheduler.store();
     assert_eq!(registry.deregistered, ["prober-1"]);
     assert!(registry.heartbeats >= 2, "heartbeats every 0.2 s: {}", registry.heartbeats);
+    // Each heartbeat tells the scheduler how the prober is doing: nothing lost, runs started on time.
+    let report = registry.last_report.clone().expect("a heartbeat's report");
+    assert_eq!((report.results_dropped_total, report.runs_skipped_total), (0, 0), "{report:?}");
+    assert!(report.start_lateness_p99_ms.is_some_and(|ms| ms < 1000.0), "{report:?}");
     assert!(registry.calls.iter().all(|call| call.status < 400), "{:?}", registry.calls);
     assert_eq!(store.duplicates, 0);
     assert_eq!(stats.runs as usize, store.results.len(), "every run's result arrived");

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod files;
 pub mod ha;
+pub mod health;
 pub mod metrics;
 pub mod outputs;
 pub mod ownership;

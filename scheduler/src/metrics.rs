@@ -83,6 +83,8 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
         "Changes of the config or the prober set so far.",
         plan.generation,
     ));
+    let live = plan.probers.iter().map(|prober| (prober.region.as_str(), prober.name.as_str()));
+    families.extend(shared.health.families(live, std::time::Instant::now()));
     alerting(&mut families, shared);
     families.extend(shared.backups.families());
     if plan.config.config.objects.as_ref().is_some_and(|objects| objects.archive_after.is_some()) {

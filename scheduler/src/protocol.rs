@@ -166,6 +166,8 @@ pub async fn heartbeat(
     let beat: Heartbeat = json_body(&shared, body, SMALL_BODY).await?;
     require_region(&principal.scope, &beat.region)?;
     let now_ms = crate::time::now_ms();
+    let report = beat.report.clone();
+    let note = |shared: &Shared| shared.health.heartbeat(&beat.region, &beat.name, report, Instant::now());
     if let Some(cluster) = shared.cluster() {
         // Replicated: the lease is renewed in the database (the prober may have registered with another replica);
         // the mirror brings it here.
@@ -180,11 +182,13 @@ pub async fn heartbeat(
         let _ = shared.with_registry(|registry| {
             registry.heartbeat(&beat.name, &beat.region, &principal.id, Instant::now(), now_ms)
         });
+        note(&shared);
         return Ok(registered(&shared));
     }
     shared
         .with_registry(|registry| registry.heartbeat(&beat.name, &beat.region, &principal.id, Instant::now(), now_ms))
         .map_err(registry_error)?;
+    note(&shared);
     Ok(registered(&shared))
 }
 
@@ -347,6 +351,7 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     for (_, _, why) in &refused {
         shared.results_refused[*why as usize].fetch_add(1, Ordering::Relaxed);
     }
+    shared.health.results(&region, &prober, &known, now_ms, Instant::now());
     if dropped > 0 {
         shared.results_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
         tracing::debug!(prober, dropped, "results of checks no longer in the config dropped");

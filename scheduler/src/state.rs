@@ -66,6 +66,8 @@ pub struct Shared {
     pub reloads_error: AtomicU64,
     /// Results for pairs not in the running config: acknowledged, not stored.
     pub results_dropped: AtomicU64,
+    /// How each prober is doing: its heartbeats' reports and how late its results arrive.
+    pub health: crate::health::Health,
     /// The archive's counters (days written, pending), for `/metrics`.
     pub archive: Arc<probenet_exporters::archive::Status>,
     /// Bumped whenever results are stored: the dashboard's pages refetch when it changes.
@@ -170,6 +172,7 @@ impl Shared {
             reloads_ok: AtomicU64::new(0),
             reloads_error: AtomicU64::new(0),
             results_dropped: AtomicU64::new(0),
+            health: crate::health::Health::default(),
             archive: Arc::default(),
             ui_version: AtomicU64::new(0),
             last_planned: Mutex::new(last_planned),

@@ -349,7 +349,11 @@ impl Source for UiSource {
             .collect();
         let mut by_region: BTreeMap<String, Vec<Prober>> =
             plan.config.config.regions.keys().map(|region| (region.clone(), Vec::new())).collect();
+        let now = std::time::Instant::now();
         for (index, prober) in plan.probers.iter().enumerate() {
+            let seen = self.shared.health.seen(&prober.region, &prober.name, now);
+            let report = seen.report.clone().unwrap_or_default();
+            let reported = seen.report.is_some();
             by_region.entry(prober.region.clone()).or_default().push(Prober {
                 name: prober.name.clone(),
                 version: prober.version.clone(),
@@ -358,6 +362,11 @@ impl Source for UiSource {
                 load: None,
                 impaired: impaired.contains_key(&prober.region),
                 impaired_reason: impaired.get(&prober.region).cloned(),
+                late: seen.late(),
+                result_delay_seconds: seen.worst_delay_seconds,
+                results_pending: reported.then_some(report.results_pending),
+                results_dropped: reported.then_some(report.results_dropped_total),
+                runs_skipped: reported.then_some(report.runs_skipped_total),
             });
         }
         let schedulers = self.shared.cluster().map(|cluster| cluster.members()).unwrap_or_default();

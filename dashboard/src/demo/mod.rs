@@ -335,6 +335,11 @@ impl Source for DemoSource {
                             load: Some(((rng.unit() * 0.7 + 0.05) * 100.0).round() / 100.0),
                             impaired,
                             impaired_reason: impaired.then(|| "its own reference check fails (network)".to_owned()),
+                            result_delay_seconds: Some(0.4 + rng.unit()),
+                            results_pending: Some(rng.below(20) as u64),
+                            results_dropped: Some(0),
+                            runs_skipped: Some(0),
+                            ..Prober::default()
                         }
                     })
                     .collect();

@@ -177,6 +177,8 @@ pub struct Registry {
     pub squatted: HashSet<String>,
     pub deregistered: Vec<String>,
     pub heartbeats: usize,
+    /// The report of the latest heartbeat.
+    pub last_report: Option<probenet_checks::wire::ProberReport>,
     pub calls: Vec<Call>,
 }
 
@@ -498,6 +500,7 @@ async fn route(state: &SchedulerState, request: Request<Incoming>) -> Response<B
                 respond(StatusCode::NO_CONTENT, "")
             } else {
                 registry.heartbeats += 1;
+                registry.last_report = heartbeat.report;
                 json(&registered)
             }
         }

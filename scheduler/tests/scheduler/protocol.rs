@@ -280,3 +280,56 @@ async fn assignments_say_where_a_pair_resumes_even_after_a_restart() {
     assert_eq!(resume(&assignments, "home"), Some(planned + 30_000));
     net.stop().await;
 }
+
+#[tokio::test]
+async fn a_prober_whose_results_arrive_late_is_flagged_and_its_reported_backlog_shows() {
+    let net = Net::start(&format!("{CONFIG}dashboard: {{token: read-token-123456}}\n")).await;
+    net.register("p1", "eu").await;
+    let value = |text: &str, series: &str| -> Option<f64> {
+        text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+    };
+    let labels = r#"{prober="p1",region="eu"}"#;
+
+    // A result that ran a moment ago: on time.
+    let mut fresh = result("home", "eu", on_grid("home", "eu", 30, now_ms()), State::Up);
+    fresh.started_at_ms = now_ms() - 100;
+    assert_eq!(net.post_results("eu", &[fresh]).await.0, StatusCode::OK);
+    let metrics = net.metrics().await;
+    assert_eq!(value(&metrics, &format!("probenet_scheduler_prober_late{labels}")), Some(0.0), "{metrics}");
+    let delay = value(&metrics, &format!("probenet_scheduler_prober_result_delay_seconds{labels}")).unwrap();
+    assert!((0.0..5.0).contains(&delay), "{delay}");
+    // Before its first report, no backlog series.
+    assert!(!metrics.contains("probenet_scheduler_prober_results_pending{"), "{metrics}");
+
+    // A heartbeat tells its backlog, drops, skips and lateness.
+    let report = json!({"results_pending": 12, "spool_bytes": 4096, "results_dropped_total": 3,
+                        "runs_skipped_total": 2, "start_lateness_p99_ms": 250.0});
+    let beat = json!({"name": "p1", "region": "eu", "report": report});
+    let (status, _) = net.call("POST", Some(net.token("eu")), "/v1/heartbeat", Some(beat)).await;
+    assert_eq!(status, StatusCode::OK);
+    let metrics = net.metrics().await;
+    for (series, want) in [
+        ("probenet_scheduler_prober_results_pending", 12.0),
+        ("probenet_scheduler_prober_results_dropped_total", 3.0),
+        ("probenet_scheduler_prober_runs_skipped_total", 2.0),
+        ("probenet_scheduler_prober_start_lateness_p99_seconds", 0.25),
+    ] {
+        assert_eq!(value(&metrics, &format!("{series}{labels}")), Some(want), "{series}: {metrics}");
+    }
+
+    // Its spool replayed after an outage: runs of five minutes ago arrive now, and it is late.
+    let old = on_grid("home", "eu", 30, now_ms() - 300_000);
+    assert_eq!(net.post_results("eu", &[result("home", "eu", old, State::Up)]).await.0, StatusCode::OK);
+    let metrics = net.metrics().await;
+    assert_eq!(value(&metrics, &format!("probenet_scheduler_prober_late{labels}")), Some(1.0), "{metrics}");
+    let delay = value(&metrics, &format!("probenet_scheduler_prober_result_delay_seconds{labels}")).unwrap();
+    assert!(delay > 290.0, "{delay}");
+    // The dashboard's Probers page says so, with the reported figures.
+    let (status, page) = net.call("GET", Some("read-token-123456"), "/api/ui/probers", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let prober = &page["regions"][0]["probers"][0];
+    assert_eq!(prober["name"], "p1", "{page}");
+    assert!(prober["late"].as_str().is_some_and(|why| why.starts_with("results arrive up to 3")), "{prober}");
+    assert_eq!((prober["results_pending"].as_u64(), prober["results_dropped"].as_u64()), (Some(12), Some(3)));
+    net.stop().await;
+}

@@ -181,12 +181,12 @@ impl Net {
     }
 
     pub async fn heartbeat(&self, name: &str, region: &str) -> StatusCode {
-        let body = serde_json::to_value(Heartbeat { name: name.into(), region: region.into() }).unwrap();
+        let body = serde_json::to_value(Heartbeat { name: name.into(), region: region.into(), report: None }).unwrap();
         self.call("POST", Some(self.token(region)), "/v1/heartbeat", Some(body)).await.0
     }
 
     pub async fn deregister(&self, name: &str, region: &str) -> StatusCode {
-        let body = serde_json::to_value(Heartbeat { name: name.into(), region: region.into() }).unwrap();
+        let body = serde_json::to_value(Heartbeat { name: name.into(), region: region.into(), report: None }).unwrap();
         self.call("POST", Some(self.token(region)), "/v1/deregister", Some(body)).await.0
     }
 
