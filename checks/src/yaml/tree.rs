@@ -7,8 +7,13 @@ use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Tag};
 
 /// Maximum number of nested collections in a document (after expanding aliases).
 pub const MAX_DEPTH: usize = 64;
-/// Maximum number of nodes in a document (after expanding aliases).
-pub const MAX_NODES: usize = 100_000;
+/// Maximum number of nodes in a document, aliases expanded. A file is at most 16 MiB, so this only stops a
+/// document that aliases blow up; a file of many checks written out (10,000 checks is about 300,000 nodes)
+/// stays well under it.
+pub const MAX_NODES: usize = 4_000_000;
+/// Maximum number of nodes that aliases add by expanding (the "billion laughs" bound): aliases are for sharing
+/// a few defaults, not for multiplying a document.
+pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// A place in the source: 1-based line and 1-based column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -285,11 +290,17 @@ struct Builder {
     nodes: usize,
     /// Nodes held as anchor copies.
     anchor_nodes: usize,
+    /// Nodes added by expanding aliases.
+    alias_nodes: usize,
     root: Option<Node>,
 }
 
 fn too_large(mark: Mark) -> YamlError {
     YamlError::new(mark, format!("document too large: more than {MAX_NODES} nodes after expanding aliases"))
+}
+
+fn too_many_aliased(mark: Mark) -> YamlError {
+    YamlError::new(mark, format!("aliases expand to more than {MAX_ALIAS_NODES} nodes"))
 }
 
 fn too_deep(mark: Mark) -> YamlError {
@@ -439,6 +450,10 @@ impl Builder {
         if self.stack.len() + height > MAX_DEPTH {
             return Err(too_deep(mark));
         }
+        self.alias_nodes = self.alias_nodes.saturating_add(size);
+        if self.alias_nodes > MAX_ALIAS_NODES {
+            return Err(too_many_aliased(mark));
+        }
         self.count(size, mark)?;
         // Bounded recursion: the clone is at most MAX_DEPTH deep and MAX_NODES large.
         let Some(anchored) = self.anchors.get(&id) else {
@@ -506,7 +521,8 @@ fn apply_merges(
 /// Parse one YAML document. An empty input (or only comments) gives a plain empty scalar (null).
 pub fn parse(src: &str) -> Result<Node, YamlError> {
     let mut parser = Parser::new_from_str(src);
-    let mut b = Builder { stack: Vec::new(), anchors: HashMap::new(), nodes: 0, anchor_nodes: 0, root: None };
+    let mut b =
+        Builder { stack: Vec::new(), anchors: HashMap::new(), nodes: 0, anchor_nodes: 0, alias_nodes: 0, root: None };
     let mut documents = 0usize;
     let mut end = Mark { line: 1, col: 1 };
     while let Some(next) = parser.next_event() {
