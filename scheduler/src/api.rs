@@ -429,7 +429,9 @@ async fn metrics_text(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
 pub async fn metrics_page(shared: &Arc<Shared>) -> Response {
     let plan = shared.plan().await;
     let mut text = metrics::render(shared, &plan);
-    text.push_str(&shared.outputs.render());
+    if shared.per_check_metrics.load(std::sync::atomic::Ordering::Relaxed) {
+        text.push_str(&shared.outputs.render());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 

@@ -84,6 +84,9 @@ pub struct Options {
     /// Replicated without a bucket: keep artifacts (screenshots) in the database. Without it, replicated
     /// schedulers refuse to start unless the config sets `objects`.
     pub artifacts_in_database: bool,
+    /// Adds the per-check series (`probe_success`...) of every pair's latest result to `/metrics`. Off by
+    /// default: they grow with the checks (hundreds of MB at 60,000 checks), and remote write carries them.
+    pub per_check_metrics: bool,
 }
 
 /// A replica's database and identity.
@@ -252,6 +255,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         options.limits.body,
         stopping.clone(),
     ));
+    shared.per_check_metrics.store(options.per_check_metrics, std::sync::atomic::Ordering::Relaxed);
     let cluster = match &options.cluster {
         Some(cluster) => {
             let pool = cluster.database.pool(cluster.pool_size).map_err(|error| Error::Database(error.to_string()))?;

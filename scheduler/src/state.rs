@@ -68,6 +68,8 @@ pub struct Shared {
     pub results_dropped: AtomicU64,
     /// How each prober is doing: its heartbeats' reports and how late its results arrive.
     pub health: crate::health::Health,
+    /// Whether `/metrics` has the per-check series too (`Options::per_check_metrics`).
+    pub per_check_metrics: std::sync::atomic::AtomicBool,
     /// The archive's counters (days written, pending), for `/metrics`.
     pub archive: Arc<probenet_exporters::archive::Status>,
     /// Bumped whenever results are stored: the dashboard's pages refetch when it changes.
@@ -173,6 +175,7 @@ impl Shared {
             reloads_error: AtomicU64::new(0),
             results_dropped: AtomicU64::new(0),
             health: crate::health::Health::default(),
+            per_check_metrics: std::sync::atomic::AtomicBool::new(false),
             archive: Arc::default(),
             ui_version: AtomicU64::new(0),
             last_planned: Mutex::new(last_planned),

@@ -31,6 +31,7 @@ async fn sighup_reloads_the_config() {
         cluster: None,
         store_dir: None,
         artifacts_in_database: false,
+        per_check_metrics: false,
     };
     let running = probenet_scheduler::start(options).await.unwrap();
     let client = reqwest::Client::new();

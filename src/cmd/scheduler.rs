@@ -62,6 +62,10 @@ pub struct Args {
     /// every replica reads them. Without a bucket and without this flag, replicas refuse to start.
     #[arg(long)]
     artifacts_in_database: bool,
+    /// Adds every (check, region) pair's series to this scheduler's `/metrics` (off: they are many; remote
+    /// write or the probers' `/metrics` carry them). Its own health and totals are always there.
+    #[arg(long)]
+    metrics_per_check: bool,
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -111,6 +115,7 @@ pub fn main(args: Args) -> ExitCode {
         cluster,
         store_dir,
         artifacts_in_database: args.artifacts_in_database,
+        per_check_metrics: args.metrics_per_check,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -190,6 +190,7 @@ async fn wrong_keys_stop_the_start_with_the_reason_and_no_bucket_needs_the_datab
         }),
         store_dir: None,
         artifacts_in_database,
+        per_check_metrics: false,
     };
     let error = probenet_scheduler::start(options(false, "a")).await.unwrap_err().to_string();
     assert!(error.contains("the bucket refused the keys") && error.contains("s3://probenet/prod"), "{error}");

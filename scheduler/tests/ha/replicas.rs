@@ -78,6 +78,7 @@ fn options(data: PathBuf, config: PathBuf, url: &str, name: &str, artifacts_in_d
         }),
         store_dir: None,
         artifacts_in_database,
+        per_check_metrics: false,
     }
 }
 

@@ -233,6 +233,15 @@ async fn results_are_ingested_once_per_run_id() {
     let metrics = net.metrics().await;
     assert!(metrics.contains("\nprobenet_scheduler_results_ingested_total 5\n"), "{metrics}");
     assert!(metrics.contains("\nprobenet_scheduler_results_duplicate_total 5\n"), "{metrics}");
+    // The per-check series are not on the scheduler's `/metrics` unless asked for: they grow with the checks.
+    assert!(!metrics.contains("probe_success{"), "{metrics}");
+    net.stop().await;
+
+    let net = Net::start_per_check_metrics(CONFIG).await;
+    net.register("p1", "eu").await;
+    assert_eq!(net.post_results("eu", &batch).await.0, StatusCode::OK);
+    let metrics = net.metrics().await;
+    assert!(metrics.contains(r#"probe_success{job="home",instance="#), "{metrics}");
     net.stop().await;
 }
 

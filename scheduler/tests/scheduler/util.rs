@@ -63,6 +63,7 @@ fn options_with(dir: &std::path::Path, config: PathBuf, plain: Option<Limits>) -
         cluster: None,
         store_dir: None,
         artifacts_in_database: false,
+        per_check_metrics: false,
     };
     match plain {
         Some(limits) => Options { tls: TlsMode::PlainHttp, limits, ..options },
@@ -90,15 +91,20 @@ fn connect(running: &Running) -> (reqwest::Client, String) {
 impl Net {
     /// Starts a scheduler on `config` (YAML) with a token for eu, one for us, and an admin token.
     pub async fn start(config: &str) -> Self {
-        Self::start_with(config, None).await
+        Self::start_with(config, None, false).await
+    }
+
+    /// Starts a scheduler whose `/metrics` has the per-check series too.
+    pub async fn start_per_check_metrics(config: &str) -> Self {
+        Self::start_with(config, None, true).await
     }
 
     /// Starts a scheduler serving plain HTTP on loopback with these server limits.
     pub async fn start_plain(config: &str, limits: Limits) -> Self {
-        Self::start_with(config, Some(limits)).await
+        Self::start_with(config, Some(limits), false).await
     }
 
-    async fn start_with(config: &str, plain: Option<Limits>) -> Self {
+    async fn start_with(config: &str, plain: Option<Limits>, per_check_metrics: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checks.yaml");
         std::fs::write(&path, config).unwrap();
@@ -106,7 +112,8 @@ impl Net {
         let eu = tokens::create(&data, &Scope::Region("eu".into())).unwrap();
         let us = tokens::create(&data, &Scope::Region("us".into())).unwrap();
         let admin = tokens::create(&data, &Scope::Admin).unwrap();
-        let running = probenet_scheduler::start(options_with(dir.path(), path.clone(), plain)).await.unwrap();
+        let options = Options { per_check_metrics, ..options_with(dir.path(), path.clone(), plain) };
+        let running = probenet_scheduler::start(options).await.unwrap();
         let (client, base) = connect(&running);
         Self { dir, config: path, running: Some(running), client, base, admin, eu, us, plain }
     }

@@ -89,6 +89,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         cluster: None,
         store_dir: None,
         artifacts_in_database: false,
+        per_check_metrics: false,
     })
     .await?;
     let url = scheduler.url();
