@@ -184,6 +184,9 @@ struct Slot {
     running: Arc<AtomicBool>,
     next_ms: i64,
     last_planned_ms: Option<i64>,
+    /// The next run is the catch-up of a planned time the pair missed between owners: it does not hold the
+    /// running flag, so a catch-up still going at the next planned time never makes that run skip.
+    catching_up: bool,
 }
 
 struct Dispatcher {
@@ -266,6 +269,7 @@ impl Dispatcher {
                         }
                         newest
                     });
+                    let catching_up = missed.is_some();
                     let Some(next) = missed.or_else(|| pair.next_at(now)) else {
                         tracing::warn!(check = %pair.check.name, "the check's schedule never fires again; not run");
                         continue;
@@ -288,6 +292,7 @@ impl Dispatcher {
                         running: Arc::new(AtomicBool::new(false)),
                         next_ms: next,
                         last_planned_ms: None,
+                        catching_up,
                     });
                     self.heap.push(Reverse((next, id, self.epochs[index])));
                 }
@@ -335,7 +340,8 @@ impl Dispatcher {
                 continue;
             }
             slot.last_planned_ms = Some(at);
-            start(&self.shared, slot, at);
+            let catch_up = std::mem::take(&mut slot.catching_up);
+            start(&self.shared, slot, at, catch_up);
             let now_ms = now.div_euclid(1000);
             let mut next = slot.pair.next_at(at + 1);
             if let Some(planned) = next
@@ -378,15 +384,17 @@ fn same_schedule(a: &Schedule, b: &Schedule) -> bool {
     }
 }
 
-/// Starts the run of `slot` planned at `planned_ms`, unless its previous run is still going.
-fn start(shared: &Arc<Shared>, slot: &Slot, planned_ms: i64) {
-    if slot.running.swap(true, Ordering::AcqRel) {
+/// Starts the run of `slot` planned at `planned_ms`, unless its previous run is still going. A catch-up runs
+/// on a flag of its own: the pair's next planned run starts even if the catch-up is still going.
+fn start(shared: &Arc<Shared>, slot: &Slot, planned_ms: i64, catch_up: bool) {
+    let running = if catch_up { Arc::new(AtomicBool::new(false)) } else { slot.running.clone() };
+    if running.swap(true, Ordering::AcqRel) {
         add(&shared.counters.skipped_overrun, 1);
         tracing::debug!(check = %slot.pair.check.name, region = %slot.pair.region, "previous run still running; skipped");
         return;
     }
     let semaphore = &shared.semaphores[slot.kind];
-    let guard = InFlight::new(shared.clone(), slot.running.clone());
+    let guard = InFlight::new(shared.clone(), running);
     match semaphore.clone().try_acquire_owned() {
         Ok(permit) => {
             tokio::spawn(run(guard, slot.pair.clone(), planned_ms, permit));

@@ -304,19 +304,31 @@ async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
     // "current": its latest result is its last planned time, nothing missed. "stale": its latest stored result
     // is 25 s old (a replica that has not heard of newer ones): of the runs after it, the one 15 s ago is past
     // the resume limit (15 s) and the newest, 5 s ago, is run. The last two are next planned 5 s from now.
+    // "imminent": it missed the run 9 s ago and its next is in 1 s; its target answers in 1.3 s, so the catch-up
+    // is still going at the next planned time, which runs all the same (a catch-up never makes a run skip).
     let offset = |at: i64| u64::try_from(at.rem_euclid(10_000)).unwrap();
     let missed_at = now - 3_000;
     let ahead = now + 5_000;
-    let checks = [("missed", offset(missed_at)), ("current", offset(ahead)), ("stale", offset(ahead))];
+    let soon = now + 1_000;
+    let checks = [
+        ("missed", offset(missed_at)),
+        ("current", offset(ahead)),
+        ("stale", offset(ahead)),
+        ("imminent", offset(soon)),
+    ];
     let checks: Vec<(&str, String, u64)> = checks
         .iter()
-        .map(|(name, offset)| (*name, http_check(name, "10s", "2s", &target.url(0, name)), *offset))
+        .map(|(name, offset)| {
+            let delay = if *name == "imminent" { 1_300 } else { 0 };
+            (*name, http_check(name, "10s", "2s", &target.url(delay, name)), *offset)
+        })
         .collect();
     let mut assigned = pairs(&mut planner, "h1", &checks);
     for pair in &mut assigned {
         pair.resume_after_ms = match &*pair.check.name {
             "missed" => Some(missed_at - 10_000),
             "current" => Some(ahead - 10_000),
+            "imminent" => Some(soon - 20_000),
             _ => Some(ahead - 30_000),
         };
     }
@@ -326,7 +338,7 @@ async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
     let collected = tokio::spawn(drain(rx));
     runner.apply(assigned);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    runner.stop(Duration::from_secs(2)).await;
+    runner.stop(Duration::from_secs(3)).await;
     let results = collected.await.unwrap();
     let planned = by_check(&results);
     assert_eq!(planned.get("missed"), Some(&vec![missed_at]), "the missed run, once: {planned:?}");
@@ -336,6 +348,12 @@ async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
         Some(&vec![ahead - 10_000]),
         "the newest missed run only, not one missed too long ago: {planned:?}"
     );
+    assert_eq!(
+        planned.get("imminent"),
+        Some(&vec![soon - 10_000, soon]),
+        "the catch-up and the next run, not skipped as an overrun: {planned:?}"
+    );
+    assert_eq!(stats.snapshot().skipped_overrun, 0);
     let missed_run = results.iter().find(|result| result.check == "missed").unwrap();
     assert!(missed_run.started_at_ms >= missed_at + 3_000, "the missed run ran late, now");
 }
