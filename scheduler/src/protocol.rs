@@ -242,9 +242,20 @@ pub async fn assignments(
     shared
         .with_registry(|registry| registry.live_in(name, &region, &principal.id).map(drop))
         .map_err(registry_error)?;
+    // A poll is news of the prober: it renews its lease as a heartbeat does.
+    let now_ms = crate::time::now_ms();
+    renew(&shared, name, &region, &principal.id, now_ms);
 
     let (mut changes, current) = shared.subscribe();
     if current == known && !wait.is_zero() {
+        // If this wait ends because the connection broke (a crashed prober's connections close), its lease is
+        // cut short: a live prober polls again at once; a dead one loses its pairs in seconds.
+        let mut watch = PollWatch {
+            shared: shared.clone(),
+            prober: (region.clone(), name.clone(), principal.id.clone()),
+            since_ms: now_ms,
+            done: false,
+        };
         let mut stopping = shared.stopping.clone();
         let changed = async {
             loop {
@@ -261,6 +272,7 @@ pub async fn assignments(
             () = tokio::time::sleep(wait) => {}
             () = crate::server::stopped(&mut stopping) => {}
         }
+        watch.done = true;
     }
 
     let plan = shared.plan().await;
@@ -294,6 +306,59 @@ pub async fn assignments(
         config: view.files.clone(),
         assigned,
     }))
+}
+
+/// How long a prober whose long-poll broke keeps its pairs unless it polls again or heartbeats.
+pub const BROKEN_POLL_GRACE: Duration = Duration::from_secs(3);
+
+/// Renews a prober's lease on news of it other than a heartbeat (a poll).
+fn renew(shared: &Arc<Shared>, name: &str, region: &str, token: &str, now_ms: i64) {
+    let lease = shared.with_registry(|registry| registry.lease());
+    if let Some(cluster) = shared.cluster().cloned() {
+        // In the background: a database that is slow or down must not hold the poll.
+        let (region, name, token) = (region.to_owned(), name.to_owned(), token.to_owned());
+        tokio::spawn(async move {
+            if let Err(error) = cluster.heartbeat(&region, &name, &token, now_ms, lease).await {
+                tracing::debug!(prober = name, %error, "lease not renewed by the poll");
+            }
+        });
+    }
+    let _ = shared.with_registry(|registry| registry.heartbeat(name, region, token, Instant::now(), now_ms));
+}
+
+/// A long-poll in progress: dropped before it is done, the connection broke.
+struct PollWatch {
+    shared: Arc<Shared>,
+    /// Region, name, token id.
+    prober: (String, String, String),
+    since_ms: i64,
+    done: bool,
+}
+
+impl Drop for PollWatch {
+    fn drop(&mut self) {
+        if self.done || *self.shared.stopping.borrow() {
+            return;
+        }
+        let (region, name, token) = self.prober.clone();
+        tracing::info!(
+            prober = name,
+            region,
+            "the prober's long-poll broke; its pairs move unless it is heard from within 3 s"
+        );
+        let until = Instant::now() + BROKEN_POLL_GRACE;
+        self.shared.with_registry(|registry| registry.suspect(&name, &region, &token, self.since_ms, until));
+        if let Some(cluster) = self.shared.cluster().cloned()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let since_ms = self.since_ms;
+            runtime.spawn(async move {
+                if let Err(error) = cluster.suspect(&region, &name, &token, since_ms, BROKEN_POLL_GRACE).await {
+                    tracing::debug!(prober = name, %error, "the broken poll is not recorded");
+                }
+            });
+        }
+    }
 }
 
 /// `POST /v1/results`: stores the batch, idempotently on each result's run id. The batch must come from a live

@@ -271,6 +271,18 @@ impl Registry {
         Ok(())
     }
 
+    /// Shortens a live prober's lease to end at `until` (its long-poll broke: a crashed process closes its
+    /// connections), unless it was heard from after `since_ms` (it polled again, or heartbeat). A prober that
+    /// is alive polls again at once and renews its lease; a dead one loses its pairs at `until`, not a whole
+    /// lease later.
+    pub fn suspect(&mut self, name: &str, region: &str, token: &str, since_ms: i64, until: Instant) {
+        if let Ok(live) = self.live_in(name, region, token)
+            && live.last_heartbeat_ms <= since_ms
+        {
+            live.expires = live.expires.min(until);
+        }
+    }
+
     /// Removes a prober at once; its work moves. Removing one that is not live is not an error.
     pub fn deregister(&mut self, name: &str, region: &str, token: &str) -> Result<(), RegistryError> {
         match self.live_in(name, region, token) {

@@ -55,7 +55,9 @@ pub struct RawScheduling {
     /// from the region and keeps being probed when one prober dies.
     pub probers_per_region: Option<u32>,
     /// How long a prober's registration lasts without a heartbeat, `3s` to `5m` (default `15s`); after it, its
-    /// checks move to the other probers of its region.
+    /// checks move to the other probers of its region. A prober whose connection to the scheduler breaks (a
+    /// crashed process) and that is not heard from again within 3 s loses its checks then, without waiting
+    /// for the lease.
     pub lease: Option<String>,
 }
 

@@ -100,6 +100,27 @@ pub async fn heartbeat(
     Ok(changed == 1)
 }
 
+/// Shortens a prober's lease to end `grace` from now, unless it was heard from after `since_ms` (see
+/// `Registry::suspect`).
+pub async fn suspect(
+    client: &Client,
+    region: &str,
+    name: &str,
+    token: &str,
+    since_ms: i64,
+    grace: Duration,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE scheduler_probers
+             SET expires_at = LEAST(expires_at, now() + $5::BIGINT * INTERVAL '1 millisecond')
+             WHERE region = $1 AND name = $2 AND token = $3 AND last_heartbeat_ms <= $4",
+            &[&region, &name, &token, &since_ms, &millis(grace)],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Removes a prober registered with `token`.
 pub async fn deregister(client: &Client, region: &str, name: &str, token: &str) -> Result<(), tokio_postgres::Error> {
     client

@@ -198,6 +198,19 @@ impl Cluster {
         bounded(db::heartbeat(&client, region, name, token, now_ms, lease)).await
     }
 
+    /// Shortens a prober's lease for every replica (its long-poll here broke), unless it was heard from since.
+    pub async fn suspect(
+        &self,
+        region: &str,
+        name: &str,
+        token: &str,
+        since_ms: i64,
+        grace: Duration,
+    ) -> Result<(), String> {
+        let client = self.client().await?;
+        bounded(db::suspect(&client, region, name, token, since_ms, grace)).await
+    }
+
     /// Removes a prober for every replica.
     pub async fn deregister(&self, region: &str, name: &str, token: &str) -> Result<(), String> {
         let client = self.client().await?;

@@ -342,3 +342,30 @@ async fn a_prober_whose_results_arrive_late_is_flagged_and_its_reported_backlog_
     assert_eq!((prober["results_pending"].as_u64(), prober["results_dropped"].as_u64()), (Some(12), Some(3)));
     net.stop().await;
 }
+
+#[tokio::test]
+async fn a_prober_whose_long_poll_breaks_loses_its_pairs_in_seconds_unless_it_polls_again() {
+    let net = Net::start(CONFIG).await;
+    net.register("p1", "eu").await;
+    net.register("p2", "eu").await;
+    let all = net.pairs_of("p1", "eu").await.len() + net.pairs_of("p2", "eu").await.len();
+    assert!(!net.pairs_of("p1", "eu").await.is_empty());
+
+    // p2's poll breaks (a blip) but it polls again at once: it keeps its lease and its pairs.
+    net.poll_then_hang_up("p2", "eu", Duration::from_millis(300)).await;
+    assert!(net.assignments("p2", "eu", 0, 0).await.assigned.len() < all);
+    // p1's poll breaks and nothing more is heard of it (a SIGKILL): its pairs move within the 3 s grace,
+    // not after the lease (15 s).
+    let broken = Instant::now();
+    net.poll_then_hang_up("p1", "eu", Duration::from_millis(300)).await;
+    eventually(Duration::from_secs(6), || async { (net.pairs_of("p2", "eu").await.len() == all).then_some(()) }).await;
+    let moved = broken.elapsed();
+    assert!(moved >= Duration::from_millis(2_500), "not before the grace: {moved:?}");
+    assert!(moved < Duration::from_secs(6), "{moved:?}");
+    // p2, heard from since, is still live after the grace.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let probers = net.admin_get("/api/v1/probers").await;
+    let names: Vec<&str> = probers.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["p2"], "{probers}");
+    net.stop().await;
+}

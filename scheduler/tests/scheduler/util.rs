@@ -126,6 +126,18 @@ impl Net {
         }
     }
 
+    /// Starts a long-poll of `name`'s assignments (waiting on the current generation), then hangs up after
+    /// `after`, as a crashed prober's connection closes.
+    pub async fn poll_then_hang_up(&self, name: &str, region: &str, after: Duration) {
+        let generation = self.assignments(name, region, 0, 0).await.generation;
+        let url = format!("{}/v1/assignments?prober={name}&generation={generation}&wait_seconds=30", self.base);
+        let request = self.client.get(url).bearer_auth(self.token(region)).send();
+        let held = tokio::spawn(request);
+        tokio::time::sleep(after).await;
+        assert!(!held.is_finished(), "the long-poll is held");
+        held.abort();
+    }
+
     /// A request with an optional bearer token; the status and the JSON body (Null when there is none).
     pub async fn call(
         &self,
