@@ -62,13 +62,9 @@ pub fn series_options(config: &Config) -> SeriesOptions {
 pub fn build(exporter: &Exporter, series: &SeriesOptions) -> Result<Arc<dyn Sink>, BuildError> {
     let fail = |message: String| BuildError { place: exporter.place.to_string(), kind: exporter.kind.key(), message };
     let sink: Arc<dyn Sink> = match &exporter.kind {
-        ExporterKind::Logs { path, max_bytes, max_files } => {
-            Arc::new(LogSink::from_config(path.as_deref(), *max_bytes, *max_files, series))
-        }
-        ExporterKind::Loki { target, tenant } => {
-            Arc::new(LokiSink::from_config(target, tenant.as_deref(), series).map_err(fail)?)
-        }
-        ExporterKind::RemoteWrite(target) => Arc::new(RemoteWriteSink::from_config(target, series).map_err(fail)?),
+        ExporterKind::Logs(spec) => Arc::new(LogSink::from_config(spec, series)),
+        ExporterKind::Loki(spec) => Arc::new(LokiSink::from_config(spec, series).map_err(fail)?),
+        ExporterKind::RemoteWrite(spec) => Arc::new(RemoteWriteSink::from_config(spec, series).map_err(fail)?),
     };
     Ok(sink)
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
+use probenet_checks::config::exporters::logs::LogsSpec;
 
 use crate::record::{RecordOptions, Secrets, record};
 use crate::samples::SeriesOptions;
@@ -102,11 +103,11 @@ impl BatchId {
 
 impl LogSink {
     /// The sink a config's `logs` exporter describes: the file (`None`: standard output) and its rotation.
-    pub fn from_config(path: Option<&Path>, max_bytes: u64, max_files: u32, series: &SeriesOptions) -> Self {
+    pub fn from_config(spec: &LogsSpec, series: &SeriesOptions) -> Self {
         Self::new(LogOptions {
-            path: path.map(Path::to_path_buf),
-            max_bytes,
-            max_files,
+            path: spec.path.clone(),
+            max_bytes: spec.max_bytes,
+            max_files: spec.max_files,
             region_labels: series.region_labels.clone(),
             ..LogOptions::default()
         })

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::record::{RecordOptions, Secrets, record};
 use crate::samples::SeriesOptions;
 use crate::sink::{Event, SendError, Sink};
-use probenet_checks::config::exporters::HttpTarget;
+use probenet_checks::config::exporters::loki::LokiSpec;
 
 /// The push endpoint's path, appended to a base URL.
 pub const PUSH_PATH: &str = "/loki/api/v1/push";
@@ -135,11 +135,12 @@ impl std::fmt::Debug for LokiSink {
 impl LokiSink {
     /// The sink a config's `loki` exporter describes, its credentials resolved on this machine (and kept out
     /// of every record it sends).
-    pub fn from_config(target: &HttpTarget, tenant: Option<&str>, series: &SeriesOptions) -> Result<Self, String> {
+    pub fn from_config(spec: &LokiSpec, series: &SeriesOptions) -> Result<Self, String> {
+        let target = &spec.target;
         let resolved = crate::build::Resolved::of(target)?;
         let options = LokiOptions {
             url: target.url.to_string(),
-            tenant: tenant.map(str::to_owned),
+            tenant: spec.tenant.clone(),
             bearer_token: resolved.bearer_token,
             basic_auth: resolved.basic_auth,
             ca_file: target.ca_file.clone(),

@@ -15,7 +15,7 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, Hea
 
 use crate::samples::{MetricType, SeriesOptions, Totals, family, samples};
 use crate::sink::{Event, SendError, Sink};
-use probenet_checks::config::exporters::HttpTarget;
+use probenet_checks::config::exporters::remote_write::RemoteWriteSpec;
 use proto::{Label, MetricMetadata, TimeSeries, WriteRequest};
 
 const USER_AGENT: &str = concat!("probenet/", env!("CARGO_PKG_VERSION"));
@@ -124,7 +124,8 @@ impl fmt::Debug for RemoteWriteSink {
 
 impl RemoteWriteSink {
     /// The sink a config's `remote_write` exporter describes, its credentials resolved on this machine.
-    pub fn from_config(target: &HttpTarget, series: &SeriesOptions) -> Result<Self, String> {
+    pub fn from_config(spec: &RemoteWriteSpec, series: &SeriesOptions) -> Result<Self, String> {
+        let target = &spec.target;
         let resolved = crate::build::Resolved::of(target)?;
         let options = RemoteWriteOptions {
             url: target.url.to_string(),
