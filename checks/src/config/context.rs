@@ -88,7 +88,9 @@ impl<'a> Ctx<'a> {
             }
             [key] => Some(key),
             [first, second, ..] => {
-                let message = format!("a {what} has exactly one kind, but this one has both `{first}` and `{second}`");
+                let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                let message =
+                    format!("{article} {what} has exactly one kind, but this one has both `{first}` and `{second}`");
                 self.error_at_key(&path.key(second), message);
                 None
             }

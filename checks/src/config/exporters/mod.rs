@@ -57,9 +57,19 @@ macro_rules! exporters {
         pub const EXPORTER_KINDS: [&str; [$(stringify!($key)),*].len()] = [$(stringify!($key)),*];
 
         /// The one kind `raw` holds, validated, and where it runs.
-        fn validate_kind(cx: &mut Ctx<'_>, path: &Path, raw: RawExporter) -> Option<(ExporterKind, ExportOn)> {
-            $(if let Some(raw) = raw.$key {
-                let at = path.key(stringify!($key));
+        fn validate_kind(
+            cx: &mut Ctx<'_>,
+            path: &Path,
+            kind: &str,
+            raw: RawExporter,
+        ) -> Option<(ExporterKind, ExportOn)> {
+            $(if kind == stringify!($key) {
+                let at = path.key(kind);
+                let Some(raw) = raw.$key else {
+                    // The key is written with no value (`logs:`, `logs: null`).
+                    cx.error_at_key(&at, format!("`{kind}` has no options: write them as a mapping under it"));
+                    return None;
+                };
                 let on = export_on(cx, &at, raw.on.as_deref());
                 let spec = $key::validate(cx, &at, raw);
                 return Some((ExporterKind::$variant(spec?), on?));
@@ -143,17 +153,10 @@ fn validate_exporter(cx: &mut Ctx<'_>, path: &Path) -> Option<Exporter> {
         let mark = cx.mark(path);
         Place { file: cx.file().to_owned(), line: mark.line, col: mark.col }
     };
-    // Not `Ctx::one_of`: a key written with no value counts as not written, and two kinds are one error at
-    // the list item, not at the second key.
-    if cx.written(path, &EXPORTER_KINDS, false).len() != 1 {
-        // An unknown key was already reported; "exactly one" would only repeat it.
-        if cx.errors.len() > errors_before {
-            return None;
-        }
-        cx.error(path, exactly_one());
-        return None;
-    }
-    let (kind, on) = validate_kind(cx, path, raw)?;
+    // An unknown key was already reported; "none of the kinds" would only repeat it.
+    let none = (cx.errors.len() == errors_before).then(exactly_one);
+    let kind = cx.one_of(path, &EXPORTER_KINDS, "exporter", none)?;
+    let (kind, on) = validate_kind(cx, path, kind, raw)?;
     Some(Exporter { kind, on, place })
 }
 
