@@ -109,9 +109,10 @@ pub struct Assignment {
     /// For interval checks: runs are planned at `k * interval + offset_ms` milliseconds since the Unix epoch.
     /// Fixed per pair (a hash), so a new owner keeps the phase. 0 for cron checks (they run on their schedule).
     pub offset_ms: u64,
-    /// The planned time of the pair's latest result the scheduler stored, while the pair is between owners (a
-    /// prober restarting, work handed over): a new owner runs a planned time it missed after this one, late,
-    /// instead of leaving a hole. Absent from schedulers before 0.2.0; ignored by probers before 0.2.0.
+    /// The planned time of the pair's latest result the scheduler stored, or the time of a planned handover
+    /// when later (the previous holder lives and ran the pair up to it): a new owner runs a planned time it
+    /// missed after this one, late, instead of leaving a hole, and never re-runs its previous holder's last
+    /// run. Absent from schedulers before 0.2.0; ignored by probers before 0.2.0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_after_ms: Option<i64>,
 }

@@ -165,6 +165,25 @@ impl Ownership {
     /// with this token, held the pair then (within the grace of a handover) and the time is one of the pair's
     /// planned times on the schedule it had then. A pair this scheduler has no record of at that time (planned before it started) is taken on
     /// `schedule`, the pair's schedule now, alone.
+    /// When `prober`'s tenure of the pair began by a planned handover: a previous holder's tenure ended as
+    /// this one began, and that prober is still `live` (it ran the pair up to the handover, and its last
+    /// results may not have arrived yet). `None` for a pair taken over from a prober that died or left, or held
+    /// from the start.
+    pub fn planned_handover(
+        &self,
+        check: &str,
+        region: &str,
+        prober: &str,
+        live: impl Fn(&str) -> bool,
+    ) -> Option<i64> {
+        let tenures = self.pairs.get(&(check.to_owned(), region.to_owned()))?;
+        let since = tenures.iter().find(|tenure| tenure.prober == prober && tenure.until_ms.is_none())?.since_ms;
+        tenures
+            .iter()
+            .any(|tenure| tenure.prober != prober && tenure.until_ms == Some(since) && live(&tenure.prober))
+            .then_some(since)
+    }
+
     pub fn verdict(
         &self,
         check: &str,

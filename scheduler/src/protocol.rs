@@ -288,17 +288,26 @@ pub async fn assignments(
         ApiError::unavailable(format!("no config for region {region:?} (the scheduler logs why): {error}"))
     })?;
     let checks = &plan.config.config.checks;
-    let assigned = shared.with_last_planned(|last_planned| {
-        index
-            .into_iter()
-            .flat_map(|index| plan.table.of_prober(index))
-            .map(|(pair, offset_ms)| {
-                let (c, r) = plan.table.pair(pair);
-                let (check, region) = (&checks[c].name, &checks[c].regions[r]);
-                let resume_after_ms = last_planned(check, region);
-                Assignment { check: check.clone(), region: region.clone(), offset_ms, resume_after_ms }
-            })
-            .collect()
+    let live = |prober: &str| plan.index.contains_key(&(region.clone(), prober.to_owned()));
+    let assigned = shared.with_ownership(|ownership| {
+        shared.with_last_planned(|last_planned| {
+            index
+                .into_iter()
+                .flat_map(|index| plan.table.of_prober(index))
+                .map(|(pair, offset_ms)| {
+                    let (c, r) = plan.table.pair(pair);
+                    let (check, region) = (&checks[c].name, &checks[c].regions[r]);
+                    // After a planned handover the previous holder ran the pair up to it (its last results
+                    // may still be on their way): resume after the handover, never re-run its last run.
+                    let handover = ownership.planned_handover(check, region, name, live);
+                    let resume_after_ms = match (last_planned(check, region), handover) {
+                        (Some(last), Some(at)) => Some(last.max(at)),
+                        (last, at) => last.or(at),
+                    };
+                    Assignment { check: check.clone(), region: region.clone(), offset_ms, resume_after_ms }
+                })
+                .collect()
+        })
     });
     Ok(Json(Assignments {
         generation: plan.generation,

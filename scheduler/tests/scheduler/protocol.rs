@@ -369,3 +369,45 @@ async fn a_prober_whose_long_poll_breaks_loses_its_pairs_in_seconds_unless_it_po
     assert_eq!(names, ["p2"], "{probers}");
     net.stop().await;
 }
+
+#[tokio::test]
+async fn a_pair_handed_over_resumes_after_the_handover_but_after_its_last_result_when_its_holder_died() {
+    let net = Net::start(&ten_checks()).await;
+    net.register("p1", "eu").await;
+    // p1 ran every pair of eu a minute ago.
+    let pairs = net.pairs_of("p1", "eu").await;
+    let ran: Vec<_> = pairs
+        .iter()
+        .map(|(check, region)| result(check, region, on_grid(check, region, 30, now_ms() - 60_000), State::Up))
+        .collect();
+    assert_eq!(net.post_results("eu", &ran).await.0, StatusCode::OK);
+    let last = |check: &str| ran.iter().find(|result| result.check == check).map(|result| result.planned_at_ms);
+
+    // p2 joins while p1 lives: the pairs it takes resume after the handover, not after p1's last stored run
+    // (p1 ran them up to the handover; its latest results may still be in its batch).
+    let joined = now_ms();
+    net.register("p2", "eu").await;
+    let taken = net.assignments("p2", "eu", 0, 0).await.assigned;
+    assert!(!taken.is_empty() && taken.len() < pairs.len(), "p2 takes a share: {taken:?}");
+    for assignment in &taken {
+        let resume = assignment.resume_after_ms.unwrap();
+        assert!(
+            resume >= joined - 1_000,
+            "{assignment:?}: resumes after the handover, not at {:?}",
+            last(&assignment.check)
+        );
+    }
+
+    // p2 dies (its long-poll breaks and it is not heard from again): the pairs go back to p1, which resumes
+    // after the last stored run, catching up what p2 may not have run.
+    net.poll_then_hang_up("p2", "eu", Duration::from_millis(300)).await;
+    eventually(Duration::from_secs(6), || async {
+        (net.pairs_of("p1", "eu").await.len() == pairs.len()).then_some(())
+    })
+    .await;
+    let back = net.assignments("p1", "eu", 0, 0).await.assigned;
+    for assignment in back.iter().filter(|assignment| taken.iter().any(|t| t.check == assignment.check)) {
+        assert_eq!(assignment.resume_after_ms, last(&assignment.check), "{assignment:?}");
+    }
+    net.stop().await;
+}
