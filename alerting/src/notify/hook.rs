@@ -1,5 +1,6 @@
-//! What the notifiers whose URL is itself the credential share (Slack, Teams, Google Chat, Discord,
-//! Mattermost, and Telegram with its token in the path): the URL, checked and never shown but for its origin, the client, and one JSON POST.
+//! What the notifiers whose URL is itself the credential share (Slack, Teams, Google Chat, Discord, Mattermost,
+//! Telegram with its token in the path, ntfy with its topic): the URL, checked and never shown but for its
+//! origin, the client, and one POST whose failure names no part of it.
 
 use std::fmt;
 use std::time::Duration;
@@ -24,8 +25,8 @@ impl SecretUrlHook {
         Self::with_secrets(http::parse_url(label, url)?, std::iter::empty(), timeout)
     }
 
-    /// A hook to a URL checked and built already (Telegram's, with the bot token put into its path), with
-    /// more secrets to scrub from errors besides the URL's parts.
+    /// A hook to a URL checked and built already (Telegram's, with the bot token put into its path; ntfy's,
+    /// with its topic checked), with more secrets to scrub from errors besides the URL's parts.
     pub(crate) fn with_secrets(
         url: reqwest::Url,
         secrets: impl IntoIterator<Item = String>,
@@ -46,10 +47,20 @@ impl SecretUrlHook {
         f.debug_struct(name).field("origin", &self.origin()).finish_non_exhaustive()
     }
 
-    /// POSTs `body` as JSON: a 2xx answer is a delivery, anything else is sorted into retry or reject as
-    /// [`http::send`] does, with every part of the URL scrubbed from the message.
+    /// POSTs `body` as JSON and sends it as [`Self::send`] does.
     pub(crate) async fn post_json(&self, body: Value) -> Result<(), DeliveryError> {
-        let request = self.client.post(self.url.clone()).json(&body);
+        self.send(self.post().json(&body)).await
+    }
+
+    /// A POST to the URL, for a receiver that wants more than a JSON body (ntfy's headers and plain text);
+    /// send it with [`Self::send`].
+    pub(crate) fn post(&self) -> reqwest::RequestBuilder {
+        self.client.post(self.url.clone())
+    }
+
+    /// Sends a request from [`Self::post`]: a 2xx answer is a delivery, anything else is sorted into retry
+    /// or reject as [`http::send`] does, with every part of the URL (and the other secrets) scrubbed.
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Result<(), DeliveryError> {
         http::send(request, &self.redactor).await.map(drop)
     }
 }
