@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::BuildError;
-use super::http::{self, Redactor};
+use super::hook::SecretUrlHook;
 use super::resolve;
 use super::text::{self, truncate};
 use crate::{DeliveryError, Notification, Notifier, Status};
@@ -43,15 +43,13 @@ impl fmt::Debug for DiscordOptions {
 
 /// Posts each notification to a Discord webhook.
 pub struct DiscordNotifier {
-    url: reqwest::Url,
+    hook: SecretUrlHook,
     username: Option<String>,
-    client: reqwest::Client,
-    redactor: Redactor,
 }
 
 impl fmt::Debug for DiscordNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordNotifier").field("origin", &http::origin(&self.url)).finish_non_exhaustive()
+        self.hook.debug_as("DiscordNotifier", f)
     }
 }
 
@@ -65,9 +63,8 @@ impl DiscordNotifier {
 
     /// Checks the URL and builds the HTTP client.
     pub fn new(options: DiscordOptions) -> Result<Self, BuildError> {
-        let url = http::parse_url("discord url", &options.url)?;
-        let client = http::client(options.timeout, None, false)?;
-        Ok(Self { redactor: Redactor::new(Redactor::url_parts(&url)), url, username: options.username, client })
+        let hook = SecretUrlHook::new("discord url", &options.url, options.timeout)?;
+        Ok(Self { hook, username: options.username })
     }
 
     /// The JSON body posted for a notification.
@@ -114,9 +111,6 @@ impl Notifier for DiscordNotifier {
     }
 
     fn deliver<'a>(&'a self, notification: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move {
-            let request = self.client.post(self.url.clone()).json(&self.payload(notification));
-            http::send(request, &self.redactor).await.map(drop)
-        })
+        Box::pin(self.hook.post_json(self.payload(notification)))
     }
 }

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::BuildError;
-use super::http::{self, Redactor};
+use super::hook::SecretUrlHook;
 use super::resolve;
 use super::text;
 use crate::{DeliveryError, Notification, Notifier};
@@ -31,14 +31,12 @@ impl fmt::Debug for GoogleChatOptions {
 
 /// Posts each notification to a Google Chat webhook.
 pub struct GoogleChatNotifier {
-    url: reqwest::Url,
-    client: reqwest::Client,
-    redactor: Redactor,
+    hook: SecretUrlHook,
 }
 
 impl fmt::Debug for GoogleChatNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GoogleChatNotifier").field("origin", &http::origin(&self.url)).finish_non_exhaustive()
+        self.hook.debug_as("GoogleChatNotifier", f)
     }
 }
 
@@ -51,9 +49,7 @@ impl GoogleChatNotifier {
 
     /// Checks the URL and builds the HTTP client.
     pub fn new(options: GoogleChatOptions) -> Result<Self, BuildError> {
-        let url = http::parse_url("google_chat url", &options.url)?;
-        let client = http::client(options.timeout, None, false)?;
-        Ok(Self { redactor: Redactor::new(Redactor::url_parts(&url)), url, client })
+        Ok(Self { hook: SecretUrlHook::new("google_chat url", &options.url, options.timeout)? })
     }
 }
 
@@ -76,9 +72,6 @@ impl Notifier for GoogleChatNotifier {
     }
 
     fn deliver<'a>(&'a self, notification: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move {
-            let request = self.client.post(self.url.clone()).json(&json!({"text": message(notification)}));
-            http::send(request, &self.redactor).await.map(drop)
-        })
+        Box::pin(self.hook.post_json(json!({"text": message(notification)})))
     }
 }

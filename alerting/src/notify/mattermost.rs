@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::BuildError;
-use super::http::{self, Redactor};
+use super::hook::SecretUrlHook;
 use super::resolve;
 use super::text;
 use crate::{DeliveryError, Notification, Notifier};
@@ -40,16 +40,14 @@ impl fmt::Debug for MattermostOptions {
 
 /// Posts each notification to a Mattermost webhook.
 pub struct MattermostNotifier {
-    url: reqwest::Url,
+    hook: SecretUrlHook,
     channel: Option<String>,
     username: Option<String>,
-    client: reqwest::Client,
-    redactor: Redactor,
 }
 
 impl fmt::Debug for MattermostNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MattermostNotifier").field("origin", &http::origin(&self.url)).finish_non_exhaustive()
+        self.hook.debug_as("MattermostNotifier", f)
     }
 }
 
@@ -67,10 +65,8 @@ impl MattermostNotifier {
 
     /// Checks the URL and builds the HTTP client.
     pub fn new(options: MattermostOptions) -> Result<Self, BuildError> {
-        let url = http::parse_url("mattermost url", &options.url)?;
-        let client = http::client(options.timeout, None, false)?;
-        let redactor = Redactor::new(Redactor::url_parts(&url));
-        Ok(Self { url, channel: options.channel, username: options.username, client, redactor })
+        let hook = SecretUrlHook::new("mattermost url", &options.url, options.timeout)?;
+        Ok(Self { hook, channel: options.channel, username: options.username })
     }
 
     /// The JSON body posted for a notification.
@@ -106,9 +102,6 @@ impl Notifier for MattermostNotifier {
     }
 
     fn deliver<'a>(&'a self, notification: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move {
-            let request = self.client.post(self.url.clone()).json(&self.payload(notification));
-            http::send(request, &self.redactor).await.map(drop)
-        })
+        Box::pin(self.hook.post_json(self.payload(notification)))
     }
 }

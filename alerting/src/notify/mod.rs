@@ -12,6 +12,7 @@ mod dispatch;
 mod email;
 mod from_config;
 mod google_chat;
+mod hook;
 mod http;
 mod mattermost;
 mod ntfy;

@@ -9,7 +9,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::future::BoxFuture;
 
-use super::http::{self, Redactor};
+use super::hook::SecretUrlHook;
+use super::http;
 use super::text;
 use super::{BuildError, HttpAuth, resolve};
 use crate::{DeliveryError, Notification, Notifier, Status};
@@ -63,18 +64,16 @@ impl fmt::Debug for NtfyOptions {
 
 /// Publishes each notification to an ntfy topic.
 pub struct NtfyNotifier {
-    url: reqwest::Url,
+    hook: SecretUrlHook,
     auth: Option<HttpAuth>,
     priority: u8,
     tags: Vec<String>,
-    client: reqwest::Client,
-    redactor: Redactor,
 }
 
 impl fmt::Debug for NtfyNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NtfyNotifier")
-            .field("origin", &http::origin(&self.url))
+            .field("origin", &self.hook.origin())
             .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
@@ -105,21 +104,14 @@ impl NtfyNotifier {
         if let Some(tag) = options.tags.iter().find(|tag| tag.contains(',') || !tag.is_ascii() || tag.is_empty()) {
             return Err(BuildError::Invalid(format!("ntfy: {tag:?} is not a tag")));
         }
-        let mut secrets = Redactor::url_parts(&url);
-        match &options.auth {
-            Some(HttpAuth::Bearer(token)) => secrets.push(token.clone()),
-            Some(HttpAuth::Basic { password, .. }) => secrets.push(password.clone()),
-            None => {}
-        }
-        let client = http::client(options.timeout, None, false)?;
-        Ok(Self {
-            url,
-            auth: options.auth,
-            priority: options.priority,
-            tags: options.tags,
-            client,
-            redactor: Redactor::new(secrets),
-        })
+        // The hook scrubs the URL's parts and this credential from errors.
+        let secret = match &options.auth {
+            Some(HttpAuth::Bearer(token)) => Some(token.clone()),
+            Some(HttpAuth::Basic { password, .. }) => Some(password.clone()),
+            None => None,
+        };
+        let hook = SecretUrlHook::with_secrets(url, secret, options.timeout)?;
+        Ok(Self { hook, auth: options.auth, priority: options.priority, tags: options.tags })
     }
 
     /// The headers of a notification's message, in the order sent (authorization aside).
@@ -166,8 +158,8 @@ impl Notifier for NtfyNotifier {
     fn deliver<'a>(&'a self, notification: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
             let mut request = self
-                .client
-                .post(self.url.clone())
+                .hook
+                .post()
                 .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
                 .body(message(notification));
             for (name, value) in self.headers(notification) {
@@ -178,7 +170,7 @@ impl Notifier for NtfyNotifier {
                 Some(HttpAuth::Basic { username, password }) => request.basic_auth(username, Some(password)),
                 None => request,
             };
-            http::send(request, &self.redactor).await.map(drop)
+            self.hook.send(request).await
         })
     }
 }

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 
 use super::BuildError;
-use super::http::{self, Redactor};
+use super::hook::SecretUrlHook;
 use super::resolve;
 use super::text;
 use crate::{DeliveryError, Notification, Notifier, Status};
@@ -36,14 +36,12 @@ impl fmt::Debug for SlackOptions {
 
 /// Posts each notification to a Slack incoming webhook.
 pub struct SlackNotifier {
-    url: reqwest::Url,
-    client: reqwest::Client,
-    redactor: Redactor,
+    hook: SecretUrlHook,
 }
 
 impl fmt::Debug for SlackNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackNotifier").field("origin", &http::origin(&self.url)).finish_non_exhaustive()
+        self.hook.debug_as("SlackNotifier", f)
     }
 }
 
@@ -56,9 +54,7 @@ impl SlackNotifier {
 
     /// Checks the URL and builds the HTTP client.
     pub fn new(options: SlackOptions) -> Result<Self, BuildError> {
-        let url = http::parse_url("slack url", &options.url)?;
-        let client = http::client(options.timeout, None, false)?;
-        Ok(Self { redactor: Redactor::new(Redactor::url_parts(&url)), url, client })
+        Ok(Self { hook: SecretUrlHook::new("slack url", &options.url, options.timeout)? })
     }
 }
 
@@ -103,9 +99,6 @@ impl Notifier for SlackNotifier {
     }
 
     fn deliver<'a>(&'a self, notification: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move {
-            let request = self.client.post(self.url.clone()).json(&payload(notification));
-            http::send(request, &self.redactor).await.map(drop)
-        })
+        Box::pin(self.hook.post_json(payload(notification)))
     }
 }

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::BuildError;
-use super::http::{self, Redactor};
+use super::hook::SecretUrlHook;
 use super::resolve;
 use super::text::{self, truncate};
 use crate::{DeliveryError, Notification, Notifier, Status};
@@ -32,14 +32,12 @@ impl fmt::Debug for TeamsOptions {
 
 /// Posts each notification as an Adaptive Card to a Teams workflow.
 pub struct TeamsNotifier {
-    url: reqwest::Url,
-    client: reqwest::Client,
-    redactor: Redactor,
+    hook: SecretUrlHook,
 }
 
 impl fmt::Debug for TeamsNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TeamsNotifier").field("origin", &http::origin(&self.url)).finish_non_exhaustive()
+        self.hook.debug_as("TeamsNotifier", f)
     }
 }
 
@@ -52,9 +50,7 @@ impl TeamsNotifier {
 
     /// Checks the URL and builds the HTTP client.
     pub fn new(options: TeamsOptions) -> Result<Self, BuildError> {
-        let url = http::parse_url("teams url", &options.url)?;
-        let client = http::client(options.timeout, None, false)?;
-        Ok(Self { redactor: Redactor::new(Redactor::url_parts(&url)), url, client })
+        Ok(Self { hook: SecretUrlHook::new("teams url", &options.url, options.timeout)? })
     }
 }
 
@@ -101,9 +97,6 @@ impl Notifier for TeamsNotifier {
     }
 
     fn deliver<'a>(&'a self, notification: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move {
-            let request = self.client.post(self.url.clone()).json(&payload(notification));
-            http::send(request, &self.redactor).await.map(drop)
-        })
+        Box::pin(self.hook.post_json(payload(notification)))
     }
 }

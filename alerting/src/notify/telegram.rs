@@ -8,7 +8,8 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::BuildError;
-use super::http::{self, Redactor};
+use super::hook::SecretUrlHook;
+use super::http;
 use super::resolve;
 use super::text::{self, truncate};
 use crate::{DeliveryError, Notification, Notifier};
@@ -58,17 +59,15 @@ impl fmt::Debug for TelegramOptions {
 
 /// Sends each notification as a Telegram message.
 pub struct TelegramNotifier {
-    url: reqwest::Url,
+    hook: SecretUrlHook,
     chat_id: Value,
     parse_mode: ParseMode,
-    client: reqwest::Client,
-    redactor: Redactor,
 }
 
 impl fmt::Debug for TelegramNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TelegramNotifier")
-            .field("origin", &http::origin(&self.url))
+            .field("origin", &self.hook.origin())
             .field("chat_id", &self.chat_id)
             .finish_non_exhaustive()
     }
@@ -103,11 +102,10 @@ impl TelegramNotifier {
             .pop_if_empty()
             .push(&format!("bot{token}"))
             .push("sendMessage");
-        let client = http::client(options.timeout, None, false)?;
-        let redactor = Redactor::new(Redactor::url_parts(&url).into_iter().chain([token]));
+        let hook = SecretUrlHook::with_secrets(url, [token], options.timeout)?;
         // A numeric id is sent as a number, a `@channel` as a string (the Bot API takes both).
         let chat_id = chat_id.parse::<i64>().map_or_else(|_| json!(chat_id), |id| json!(id));
-        Ok(Self { url, chat_id, parse_mode: options.parse_mode, client, redactor })
+        Ok(Self { hook, chat_id, parse_mode: options.parse_mode })
     }
 
     /// The JSON body posted for a notification.
@@ -181,10 +179,7 @@ impl Notifier for TelegramNotifier {
     }
 
     fn deliver<'a>(&'a self, notification: &'a Notification) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(async move {
-            let request = self.client.post(self.url.clone()).json(&self.payload(notification));
-            http::send(request, &self.redactor).await.map(drop)
-        })
+        Box::pin(self.hook.post_json(self.payload(notification)))
     }
 }
 

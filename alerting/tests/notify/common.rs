@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
-use probenet_alerting::{Notification, Status};
+use probenet_alerting::{Notification, Notifier, Status};
 
 /// A firing notification with every field set.
 pub fn sample() -> Notification {
@@ -75,6 +75,19 @@ pub fn fact_lines(facts: &[(&str, &str)], line: impl Fn(&str, &str) -> String) -
 /// A receiver answering every request with this status and body.
 pub async fn answering(status: StatusCode, body: &'static str) -> Receiver {
     Receiver::with_judge(Arc::new(move |_: &Received| (status, body.to_owned()))).await
+}
+
+/// Delivers the firing sample, then its resolution; the two requests, each checked to be a JSON POST to `path`.
+pub async fn firing_then_resolved_json(notifier: &impl Notifier, receiver: &Receiver, path: &str) -> Vec<Received> {
+    notifier.deliver(&sample()).await.unwrap();
+    notifier.deliver(&resolved()).await.unwrap();
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert_eq!(request.line(), ("POST".into(), path.into()));
+        assert_eq!(request.header("content-type").as_deref(), Some("application/json"));
+    }
+    requests
 }
 
 /// One request as received.

@@ -8,7 +8,8 @@ use probenet_alerting::{DeliveryError, Notifier};
 use serde_json::json;
 
 use super::common::{
-    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, resolved, resolved_facts, sample,
+    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, firing_then_resolved_json, resolved_facts,
+    sample,
 };
 
 const TOKEN: &str = "dIsCoRdWeBhOoKtOkEn0123456789";
@@ -31,14 +32,7 @@ async fn discord_gets_a_message_with_one_embed() {
         timeout: Duration::from_secs(5),
     })
     .unwrap();
-    notifier.deliver(&sample()).await.unwrap();
-    notifier.deliver(&resolved()).await.unwrap();
-    let requests = receiver.requests();
-    assert_eq!(requests.len(), 2);
-    for request in &requests {
-        assert_eq!(request.line(), ("POST".into(), format!("/api/webhooks/1234567890/{TOKEN}")));
-        assert_eq!(request.header("content-type").as_deref(), Some("application/json"));
-    }
+    let requests = firing_then_resolved_json(&notifier, &receiver, &format!("/api/webhooks/1234567890/{TOKEN}")).await;
     let firing = json!({
         "content": FIRING_SUBJECT,
         "username": "probenet",

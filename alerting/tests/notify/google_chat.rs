@@ -9,7 +9,8 @@ use probenet_alerting::{DeliveryError, Notifier};
 use serde_json::json;
 
 use super::common::{
-    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, fact_lines, resolved, resolved_facts, sample,
+    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, fact_lines, firing_then_resolved_json,
+    resolved_facts, sample,
 };
 
 const PATH: &str = "/v1/spaces/AAAAbCdEfGh/messages?key=GcHaTkEy0123456789&token=GcHaTtOkEn0123456789";
@@ -27,14 +28,7 @@ async fn google_chat_gets_a_text_message() {
     let notifier =
         GoogleChatNotifier::new(GoogleChatOptions { url: receiver.url(PATH), timeout: Duration::from_secs(5) })
             .unwrap();
-    notifier.deliver(&sample()).await.unwrap();
-    notifier.deliver(&resolved()).await.unwrap();
-    let requests = receiver.requests();
-    assert_eq!(requests.len(), 2);
-    for request in &requests {
-        assert_eq!(request.line(), ("POST".into(), PATH.into()));
-        assert_eq!(request.header("content-type").as_deref(), Some("application/json"));
-    }
+    let requests = firing_then_resolved_json(&notifier, &receiver, PATH).await;
     assert_eq!(requests[0].text(), json!({"text": text(FIRING_SUBJECT, &FIRING_FACTS)}).to_string());
     assert_eq!(requests[1].text(), json!({"text": text(RESOLVED_SUBJECT, &resolved_facts())}).to_string());
 }

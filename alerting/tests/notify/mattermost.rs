@@ -9,7 +9,8 @@ use probenet_alerting::{DeliveryError, Notifier};
 use serde_json::json;
 
 use super::common::{
-    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, fact_lines, resolved, resolved_facts, sample,
+    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, fact_lines, firing_then_resolved_json,
+    resolved_facts, sample,
 };
 
 const KEY: &str = "mAtTeRmOsThOoKkEy0123456789";
@@ -31,14 +32,7 @@ async fn mattermost_gets_markdown_text_with_channel_and_username() {
         timeout: Duration::from_secs(5),
     })
     .unwrap();
-    notifier.deliver(&sample()).await.unwrap();
-    notifier.deliver(&resolved()).await.unwrap();
-    let requests = receiver.requests();
-    assert_eq!(requests.len(), 2);
-    for request in &requests {
-        assert_eq!(request.line(), ("POST".into(), format!("/hooks/{KEY}")));
-        assert_eq!(request.header("content-type").as_deref(), Some("application/json"));
-    }
+    let requests = firing_then_resolved_json(&notifier, &receiver, &format!("/hooks/{KEY}")).await;
     let expected = |subject, facts: &[(&str, &str)]| {
         json!({"text": text(subject, facts), "channel": "ops-alerts", "username": "probenet"}).to_string()
     };

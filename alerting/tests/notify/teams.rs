@@ -9,7 +9,8 @@ use probenet_alerting::{DeliveryError, Notifier};
 use serde_json::json;
 
 use super::common::{
-    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, resolved, resolved_facts, sample,
+    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, firing_then_resolved_json, resolved_facts,
+    sample,
 };
 
 const PATH: &str = "/workflows/0a1b2c3d/triggers/manual/paths/invoke?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=TeAmSsIgNaTuRe0123456789";
@@ -43,14 +44,7 @@ async fn teams_gets_an_adaptive_card() {
     let receiver = answering(StatusCode::ACCEPTED, "").await;
     let notifier =
         TeamsNotifier::new(TeamsOptions { url: receiver.url(PATH), timeout: Duration::from_secs(5) }).unwrap();
-    notifier.deliver(&sample()).await.unwrap();
-    notifier.deliver(&resolved()).await.unwrap();
-    let requests = receiver.requests();
-    assert_eq!(requests.len(), 2);
-    for request in &requests {
-        assert_eq!(request.line(), ("POST".into(), PATH.into()));
-        assert_eq!(request.header("content-type").as_deref(), Some("application/json"));
-    }
+    let requests = firing_then_resolved_json(&notifier, &receiver, PATH).await;
     assert_eq!(requests[0].text(), card(FIRING_SUBJECT, "Attention", &FIRING_FACTS).to_string());
     assert_eq!(requests[1].text(), card(RESOLVED_SUBJECT, "Good", &resolved_facts()).to_string());
 }

@@ -9,7 +9,8 @@ use probenet_alerting::{DeliveryError, Notifier};
 use serde_json::json;
 
 use super::common::{
-    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, fact_lines, resolved, resolved_facts, sample,
+    DASHBOARD, FIRING_FACTS, FIRING_SUBJECT, RESOLVED_SUBJECT, answering, fact_lines, firing_then_resolved_json,
+    resolved, resolved_facts, sample,
 };
 
 const TOKEN: &str = "123456789:AAHfTeLeGrAmBoTtOkEn0123456789abc";
@@ -37,14 +38,7 @@ fn html(subject: &str, facts: &[(&str, &str)]) -> String {
 async fn telegram_gets_send_message_in_html() {
     let receiver = answering(StatusCode::OK, r#"{"ok":true,"result":{"message_id":7}}"#).await;
     let notifier = notifier(receiver.url("/tg"), "-1001234567890", TelegramParseMode::Html);
-    notifier.deliver(&sample()).await.unwrap();
-    notifier.deliver(&resolved()).await.unwrap();
-    let requests = receiver.requests();
-    assert_eq!(requests.len(), 2);
-    for request in &requests {
-        assert_eq!(request.line(), ("POST".into(), format!("/tg/bot{TOKEN}/sendMessage")));
-        assert_eq!(request.header("content-type").as_deref(), Some("application/json"));
-    }
+    let requests = firing_then_resolved_json(&notifier, &receiver, &format!("/tg/bot{TOKEN}/sendMessage")).await;
     let body = |text: String| {
         json!({"chat_id": -1_001_234_567_890_i64, "text": text, "parse_mode": "HTML",
                "link_preview_options": {"is_disabled": true}})
