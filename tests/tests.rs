@@ -8,6 +8,7 @@
 // - http:     the HTTP executor: redirects, timing, bodies, assertions, TLS, HTTP/2, secrets
 // - regions:  probes from network namespaces behind delay lines measure each region's latency
 // - up:       `probenet up --demo`: the quick start on one machine
+// - reload:   a refused config reload in the terminal and as a dashboard banner, until fixed
 // - network:  a scheduler and six probers in three regions: exactly once per interval, failover, restarts
 // - alerting: a signed webhook fires once, survives a scheduler restart, resolves once (loopback)
 // - alerting_regions: alerts over probers in namespace regions (quorum, impairment); a real Alertmanager
@@ -39,6 +40,7 @@ mod http;
 mod install;
 mod network;
 mod regions;
+mod reload;
 mod run;
 mod secrets;
 mod token;

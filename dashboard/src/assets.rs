@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::Ctx;
+use crate::model::ReloadProblem;
 
 /// The embedded files: name, media type, content.
 const ASSETS: [(&str, &str, &[u8]); 7] = [
@@ -83,7 +84,23 @@ const NAV: [(&str, &str, &str); 5] = [
     ("/status", "Status", "status"),
 ];
 
-/// A dashboard page: the header with navigation and an empty main the script fills.
+/// The banner of a refused config reload (an empty, hidden slot when there is none; the script keeps it current).
+pub(crate) fn reload_banner(problem: Option<&ReloadProblem>) -> String {
+    let Some(problem) = problem else {
+        return "<div id=\"reload-problem\" class=\"reload-problem\" role=\"alert\" hidden></div>".to_owned();
+    };
+    let at = probenet_checks::time::rfc3339_ms(problem.at_ms);
+    let errors: String =
+        problem.errors.iter().map(|error| format!("<li><code>{}</code></li>", escape(error))).collect();
+    format!(
+        "<div id=\"reload-problem\" class=\"reload-problem\" role=\"alert\"><b>The config reload of \
+         <time datetime=\"{at}\">{at}</time> failed; the previous config is still in use.</b> Fix the files \
+         (<code>probenet validate</code> shows the same errors); the next change reloads them.<ul>{errors}</ul></div>"
+    )
+}
+
+/// A dashboard page: the header with navigation, the banner of a refused config reload, and an empty main the
+/// script fills.
 fn page(ctx: &Ctx, page: &str, title: &str) -> Response {
     let base = &ctx.options.base_path;
     let app_title = &ctx.options.title;
@@ -95,11 +112,12 @@ fn page(ctx: &Ctx, page: &str, title: &str) -> Response {
     let html = format!(
         "{}<header class=\"top\"><a class=\"brand\" href=\"{base}/\"><img src=\"{base}/assets/icon.svg?v={v}\" \
          alt=\"\" width=\"22\" height=\"22\"><span>{}</span></a><nav>{nav}</nav>\
-         <span id=\"live\" class=\"live\" title=\"Live updates\">connecting</span></header>\
+         <span id=\"live\" class=\"live\" title=\"Live updates\">connecting</span></header>{banner}\
          <main id=\"main\" aria-busy=\"true\"><p class=\"loading\">Loading…</p></main></body></html>",
         head(base, title, page, app_title),
         escape(app_title),
         v = assets_version(),
+        banner = reload_banner(ctx.source.reload_problem().as_ref()),
     );
     html_response(html)
 }

@@ -197,6 +197,15 @@ pub struct Artifact {
     pub data: Vec<u8>,
 }
 
+/// A config reload that was refused: every dashboard page shows it until a reload succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReloadProblem {
+    /// When the reload was tried.
+    pub at_ms: i64,
+    /// Its errors, one a line as `probenet validate` prints them (values that may hold a credential elided).
+    pub errors: Vec<String>,
+}
+
 /// Alerts now and before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Alerts {

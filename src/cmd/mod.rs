@@ -83,6 +83,50 @@ fn print_errors(errors: &[probenet_checks::ConfigError]) {
     eprintln!("probenet: {} error{plural} in the config; nothing was applied", errors.len());
 }
 
+/// Prints every config reload of a running scheduler on stderr, until it stops: a refused one with its errors
+/// located as `probenet validate` prints them and a line saying the previous config is still in use, an applied
+/// one as one `reloaded:` line.
+async fn print_reloads(
+    mut reloads: tokio::sync::watch::Receiver<Option<std::sync::Arc<probenet_scheduler::state::Reload>>>,
+) {
+    while reloads.changed().await.is_ok() {
+        let reload = reloads.borrow_and_update().clone();
+        if let Some(reload) = reload {
+            eprint!("{}", reload_text(&reload));
+        }
+    }
+}
+
+/// What the terminal shows of a reload, one line or more, each ending in a newline.
+fn reload_text(reload: &probenet_scheduler::state::Reload) -> String {
+    use probenet_scheduler::state::ReloadOutcome;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match &reload.outcome {
+        ReloadOutcome::Applied { checks, added, removed } => {
+            let mut changes = Vec::new();
+            if !added.is_empty() {
+                changes.push(format!("added {}", added.join(", ")));
+            }
+            if !removed.is_empty() {
+                changes.push(format!("removed {}", removed.join(", ")));
+            }
+            let changes = if changes.is_empty() { String::new() } else { format!(" ({})", changes.join("; ")) };
+            format!("probenet: reloaded: {}{changes}\n", plural(*checks, "check"))
+        }
+        ReloadOutcome::Unchanged { checks } => {
+            format!("probenet: reloaded: {}, nothing changed\n", plural(*checks, "check"))
+        }
+        ReloadOutcome::Rejected { errors } => {
+            let mut out: String = errors.iter().map(|error| format!("{error}\n")).collect();
+            out.push_str(&format!(
+                "probenet: config reload refused ({} in the config); the previous config is still in use\n",
+                plural(errors.len(), "error")
+            ));
+            out
+        }
+    }
+}
+
 /// Files the long-running commands create (tokens, the store, the spool, logs of results) are their owner's
 /// alone: umask 077, whatever the shell's.
 pub fn private_files() {

@@ -141,7 +141,9 @@ async fn serve(options: Options) -> ExitCode {
         None => println!("plain HTTP: for a local try only"),
     }
     println!("listening on {}", running.url());
+    let reloads = tokio::spawn(super::print_reloads(running.reloads()));
     stop_signal().await;
+    reloads.abort();
     eprintln!("probenet: stopping");
     running.shutdown().await;
     ExitCode::SUCCESS

@@ -92,6 +92,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
     })
     .await?;
     let url = scheduler.url();
+    let reloads = tokio::spawn(super::print_reloads(scheduler.reloads()));
     let admin = stored_token(&args.data, "admin", &Scope::Admin)?;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -153,6 +154,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     print_status(&client, &url, &admin).await;
+    reloads.abort();
     scheduler.shutdown().await;
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
