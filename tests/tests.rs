@@ -17,6 +17,7 @@
 // - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall; three
 //             scheduler replicas on a local PostgreSQL upgraded one at a time (some replica always healthy)
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
+// - notify:   `probenet notify test NAME`: delivered, a 500 from the receiver, unknown and missing names
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
 // - archive:  `probenet archive list|restore`: days listed, a window restored identically, twice adds nothing
 // - backup:   the scheduler backs its store up to the bucket; `probenet store backups|restore`; a scheduler on it
@@ -39,6 +40,7 @@ mod ha;
 mod http;
 mod install;
 mod network;
+mod notify;
 mod regions;
 mod reload;
 mod run;

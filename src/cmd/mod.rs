@@ -5,6 +5,7 @@ use std::process::ExitCode;
 mod archive;
 mod export;
 mod install;
+mod notify;
 mod prober;
 mod run;
 mod scheduler;
@@ -35,6 +36,8 @@ pub enum Command {
     Store(store::Args),
     /// Export what the config means for other tools: `export rules` (Prometheus alerting rules).
     Export(export::Args),
+    /// Try a configured notifier: `notify test NAME -c PATH` sends one test notification and says if it arrived.
+    Notify(notify::Args),
     /// Run the checks a scheduler assigns to this machine, in one region, until SIGTERM or Ctrl-C.
     Prober(prober::Args),
     /// Deploy the whole stack: `install local` on this host, `install kubernetes` as manifests.
@@ -64,6 +67,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Store(args) => store::main(args),
         Command::Prober(args) => prober::main(&args),
         Command::Export(args) => export::main(&args),
+        Command::Notify(args) => notify::main(&args),
         Command::Install(args) => install::install(args),
         Command::Supervise(args) => install::supervise(&args),
         Command::Status(args) => install::status(&args),
