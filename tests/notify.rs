@@ -19,10 +19,15 @@ fn config(ok_url: &str, bad_url: &str) -> Config {
 }
 
 async fn notify(config: &Config, name: Option<&str>) -> Output {
+    notify_with(config, name, &[]).await
+}
+
+async fn notify_with(config: &Config, name: Option<&str>, extra: &[&str]) -> Output {
     probenet(["notify", "test"])
         .env("HOOK_SECRET", SECRET)
         .env("HOOK_TOKEN", TOKEN)
         .args(name)
+        .args(extra)
         .arg("-c")
         .arg(&config.path)
         .output()
@@ -44,6 +49,14 @@ async fn a_test_notification_is_delivered_or_its_error_shown() {
     assert_eq!(sent[0]["alert"], "probenet-test");
     assert_eq!(sent[0]["status"], "firing");
     assert!(sent[0]["summary"].as_str().unwrap_or_default().contains("Test notification"), "{}", sent[0]);
+    // With --resolve, the same alert fires and then resolves.
+    let out = notify_with(&config, Some("oncall"), &["--resolve"]).await;
+    out.assert_code(0);
+    assert!(out.stdout.contains("oncall (webhook): resolved test notification delivered"), "{out:?}");
+    let sent = notifications(&got, SECRET);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!((&sent[1]["status"], &sent[2]["status"]), (&"firing".into(), &"resolved".into()));
+    assert_eq!(sent[2]["key"], sent[0]["key"]);
 
     // A 500: exit 1 with the receiver's answer, never the token.
     let out = notify(&config, Some("broken")).await;
@@ -62,6 +75,6 @@ async fn a_test_notification_is_delivered_or_its_error_shown() {
     }
     let out = notify(&config, Some("on-call")).await;
     assert!(out.stderr.contains("no notifier named \"on-call\" (did you mean \"oncall\"?)"), "{out:?}");
-    assert_eq!(got.lock().unwrap().len(), 1);
+    assert_eq!(got.lock().unwrap().len(), 3);
     assert_eq!(failing.hits("/hook"), 1);
 }
