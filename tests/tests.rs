@@ -18,6 +18,7 @@
 //             scheduler replicas on a local PostgreSQL upgraded one at a time (some replica always healthy)
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 // - notify:   `probenet notify test NAME`: delivered, a 500 from the receiver, unknown and missing names
+// - notifier_status: a delivery refused with 500 is logged as WARN and shown on the dashboard's Alerts page
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
 // - archive:  `probenet archive list|restore`: days listed, a window restored identically, twice adds nothing
 // - backup:   the scheduler backs its store up to the bucket; `probenet store backups|restore`; a scheduler on it
@@ -40,6 +41,7 @@ mod ha;
 mod http;
 mod install;
 mod network;
+mod notifier_status;
 mod notify;
 mod regions;
 mod reload;

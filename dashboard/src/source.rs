@@ -1,6 +1,8 @@
 //! The data the dashboard reads: one trait, implemented over the store and the alert engine.
 
-use crate::model::{Alerts, Artifact, CheckDetail, Overview, Probers, Range, ReloadProblem, Slo, StatusPage};
+use crate::model::{
+    Alerts, Artifact, CheckDetail, NotifierStatus, Overview, Probers, Range, ReloadProblem, Slo, StatusPage,
+};
 
 /// Why a source could not answer (the store is unavailable, a query failed). Shown to the user as is: keep
 /// secrets out of it.
@@ -44,8 +46,13 @@ pub trait Source: Send + Sync + 'static {
     /// there is none. The path comes from the URL: refuse anything the store did not hand out.
     fn artifact(&self, path: &str) -> SourceResult<Option<Artifact>>;
 
-    /// Firing alerts and their history.
+    /// Firing alerts, their history and the notifiers (as [`Source::notifiers`]).
     fn alerts(&self) -> SourceResult<Alerts>;
+
+    /// Every configured notifier and its last delivery (the alerts page shows them before its script runs).
+    fn notifiers(&self) -> SourceResult<Vec<NotifierStatus>> {
+        Ok(Vec::new())
+    }
 
     /// The probers of every region.
     fn probers(&self) -> SourceResult<Probers>;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use probenet_checks::wire::RunResult;
 use probenet_checks::{Check, Schedule};
 use probenet_dashboard::model::{
-    Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Failure, Incident, LatencyPoint,
-    Overview, Prober, Probers, Range, RegionDetail, RegionProbers, ReloadProblem, Slo, State, StatusCheck, StatusPage,
-    StatusRegion,
+    Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Delivery, Failure, Incident,
+    LatencyPoint, NotifierStatus, Overview, Prober, Probers, Range, RegionDetail, RegionProbers, ReloadProblem, Slo,
+    State, StatusCheck, StatusPage, StatusRegion,
 };
 use probenet_dashboard::{Source, SourceError, SourceResult};
 use probenet_exporters::store::{ResultQuery, Store, UptimeQuery};
@@ -376,7 +376,45 @@ impl Source for UiSource {
             }
         }
         history.reverse();
-        Ok(Alerts { firing, history })
+        Ok(Alerts { firing, history, notifiers: self.notifiers()? })
+    }
+
+    fn notifiers(&self) -> SourceResult<Vec<NotifierStatus>> {
+        use probenet_alerting::notify::DeliveryStatus;
+        let config = self.shared.config();
+        let (deliveries, counters) = self.shared.alerting.deliveries();
+        Ok(config
+            .config
+            .notifiers
+            .iter()
+            .map(|(name, spec)| {
+                // The newest delivery that has an outcome (a queued one has none yet).
+                let last = deliveries.iter().filter(|record| &record.notifier == name).find_map(|record| {
+                    let (state, at_ms) = match record.status {
+                        DeliveryStatus::Queued => return None,
+                        DeliveryStatus::Retrying => ("retrying", record.queued_at_ms),
+                        DeliveryStatus::Delivered => {
+                            ("delivered", record.delivered_at_ms.unwrap_or(record.queued_at_ms))
+                        }
+                        DeliveryStatus::Failed => ("failed", record.failed_at_ms.unwrap_or(record.queued_at_ms)),
+                    };
+                    Some(Delivery {
+                        alert: record.alert.clone(),
+                        state: state.to_owned(),
+                        error: record.last_error.clone().filter(|_| state != "delivered"),
+                        at_ms,
+                    })
+                });
+                let counted = counters.get(name);
+                NotifierStatus {
+                    name: name.clone(),
+                    kind: spec.kind().to_owned(),
+                    last,
+                    sent: counted.map_or(0, |counters| counters.sent),
+                    failed: counted.map_or(0, |counters| counters.failed),
+                }
+            })
+            .collect())
     }
 
     fn probers(&self) -> SourceResult<Probers> {

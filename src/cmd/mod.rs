@@ -87,6 +87,14 @@ fn print_errors(errors: &[probenet_checks::ConfigError]) {
     eprintln!("probenet: {} error{plural} in the config; nothing was applied", errors.len());
 }
 
+/// Logs to stderr; `RUST_LOG` picks the level (default `default`).
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
 /// Prints every config reload of a running scheduler on stderr, until it stops: a refused one with its errors
 /// located as `probenet validate` prints them and a line saying the previous config is still in use, an applied
 /// one as one `reloaded:` line.

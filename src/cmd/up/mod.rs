@@ -36,6 +36,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn main(args: &Args) -> ExitCode {
     super::private_files();
+    // Warnings only (a failed notification, a prober that lost its scheduler): the status table is the news.
+    super::init_logging("warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
