@@ -7,6 +7,7 @@ mod error;
 pub mod exporters;
 mod load;
 pub mod objects;
+mod one_or_many;
 mod path;
 pub mod reference;
 pub mod spec;
@@ -23,6 +24,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use load::{
     SourceFile, is_stack_file, load_paths, load_paths_checking_secrets, load_sources, load_str, read_sources,
 };
+pub use one_or_many::{ONE_OR_MANY, OneOrMany};
 pub use path::Path;
 pub use validate::validate;
 pub use view::{ViewError, Views, region_view};
