@@ -408,7 +408,8 @@ pub fn uninstall(args: &UninstallArgs) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
         let (loaded, layout, plan) = prepare(&args.stack)?;
         let data = layout.data();
-        if !uninstall::installed(&plan, &layout) && !(args.purge && data.exists()) {
+        let purge_only = args.purge && data.exists();
+        if !(uninstall::installed(&plan, &layout) || purge_only) {
             let kept = if data.exists() {
                 format!("; its data is still in {} (`--purge` removes it)", data.display())
             } else {
