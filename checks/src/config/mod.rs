@@ -279,9 +279,13 @@ impl Schedule {
 }
 
 impl Config {
-    /// Runs a day over every check and region.
+    /// Runs a day over every check and region (0, never -0, for no check: an empty float `sum()` is -0.0,
+    /// which prints as "-0").
     pub fn runs_per_day(&self) -> f64 {
-        self.checks.iter().map(|check| check.schedule.runs_per_day() * check.regions.len() as f64).sum()
+        self.checks
+            .iter()
+            .map(|check| check.schedule.runs_per_day() * check.regions.len() as f64)
+            .fold(0.0, |a, b| a + b)
     }
 
     /// Checks that every secret reference resolves on this machine; one error per unresolvable one.
