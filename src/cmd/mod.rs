@@ -87,7 +87,7 @@ fn print_errors(errors: &[probenet_checks::ConfigError]) {
     eprintln!("probenet: {} error{plural} in the config; nothing was applied", errors.len());
 }
 
-/// Logs to stderr; `RUST_LOG` picks the level (default `default`).
+/// Logs to stderr; `RUST_LOG` picks the level (default: `default`, such as `info`).
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
