@@ -29,3 +29,24 @@ async fn exported_rules_pass_promtool_and_the_grafana_dashboard_names_the_checks
     out.assert_code(2);
     assert!(out.stdout.is_empty() && out.stderr.contains("broken.yaml:3:"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn export_takes_the_config_paths_as_validate_and_run_do() {
+    // Positional paths, as `probenet validate PATH...` and `probenet run PATH...`; `-c PATH` gives the same.
+    for what in ["rules", "grafana"] {
+        let option = probenet(["export", what, "-c", "examples/alerting.yaml"]).current_dir(REPO).output().await;
+        option.assert_code(0);
+        let positional = probenet(["export", what, "examples/alerting.yaml"]).current_dir(REPO).output().await;
+        positional.assert_code(0);
+        assert_eq!(positional.stdout, option.stdout, "export {what}");
+        // Several paths merge, as for validate.
+        let two = probenet(["export", what, "examples/alerting.yaml", "examples/dns.yaml"]).current_dir(REPO);
+        let two = two.output().await;
+        two.assert_code(0);
+        assert_ne!(two.stdout, option.stdout, "export {what} merges both files");
+        // No path at all is a usage error naming PATH.
+        let none = probenet(["export", what]).current_dir(REPO).output().await;
+        none.assert_code(2);
+        assert!(none.stderr.contains("<PATH>"), "{}", none.stderr);
+    }
+}

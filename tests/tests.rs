@@ -8,6 +8,7 @@
 // - http:     the HTTP executor: redirects, timing, bodies, assertions, TLS, HTTP/2, secrets
 // - regions:  probes from network namespaces behind delay lines measure each region's latency
 // - up:       `probenet up --demo`: the quick start on one machine
+// - reload:   a refused config reload in the terminal and as a dashboard banner, until fixed
 // - network:  a scheduler and six probers in three regions: exactly once per interval, failover, restarts
 // - alerting: a signed webhook fires once, survives a scheduler restart, resolves once (loopback)
 // - alerting_regions: alerts over probers in namespace regions (quorum, impairment); a real Alertmanager
@@ -16,6 +17,8 @@
 // - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall; three
 //             scheduler replicas on a local PostgreSQL upgraded one at a time (some replica always healthy)
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
+// - notify:   `probenet notify test NAME`: delivered, a 500 from the receiver, unknown and missing names
+// - notifier_status: a delivery refused with 500 is logged as WARN and shown on the dashboard's Alerts page
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
 // - archive:  `probenet archive list|restore`: days listed, a window restored identically, twice adds nothing
 // - backup:   the scheduler backs its store up to the bucket; `probenet store backups|restore`; a scheduler on it
@@ -40,7 +43,10 @@ mod ha;
 mod http;
 mod install;
 mod network;
+mod notifier_status;
+mod notify;
 mod regions;
+mod reload;
 mod run;
 mod secrets;
 mod token;

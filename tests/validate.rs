@@ -201,3 +201,11 @@ async fn an_unknown_field_does_not_hide_the_other_mistakes_of_its_check() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn an_empty_config_runs_0_times_a_day_not_minus_0() {
+    let config = Config::new("checks: []\n");
+    let out = probenet(["validate"]).arg(&config.path).output().await;
+    out.assert_code(0);
+    assert_eq!(out.stdout, "ok: 0 checks, 1 region, 0 runs a day\n");
+}

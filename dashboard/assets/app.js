@@ -93,6 +93,21 @@ function ready() {
   }, 0));
 }
 
+/** Keeps the banner of a refused config reload current (its slot is on the dashboard pages, not the status page). */
+async function refreshReload() {
+  const slot = document.getElementById('reload-problem');
+  if (!slot) return;
+  const state = await api('/api/ui/reload');
+  if (!state.failed) {
+    slot.hidden = true;
+    slot.innerHTML = '';
+    return;
+  }
+  const errors = state.errors.map((error) => `<li><code>${esc(error)}</code></li>`).join('');
+  slot.innerHTML = `<b>The config reload of ${time(state.at_ms)} failed; the previous config is still in use.</b> Fix the files (<code>probenet validate</code> shows the same errors); the next change reloads them.<ul>${errors}</ul>`;
+  slot.hidden = false;
+}
+
 /** Calls `refresh` whenever the server's version changes (server-sent events; polls when they fail). */
 function live(refresh) {
   const badge = document.getElementById('live');
@@ -102,6 +117,7 @@ function live(refresh) {
     if (last !== null && value !== last && !busy) {
       busy = true;
       try { await refresh(); } catch (error) { console.warn('refresh failed', error); } finally { busy = false; }
+      refreshReload().catch((error) => console.warn('reload state', error));
     }
     last = value;
   };

@@ -12,9 +12,16 @@ function alerts(h, data) {
   const check = (a) => a.check ? `<a href="${base}/checks/${encodeURIComponent(a.check)}">${esc(a.check)}</a>` : '<span class="muted">–</span>';
   const firing = data.firing.map((a) => `<tr><td><span class="badge ${esc(a.severity)}">${esc(a.severity)}</span></td><td><b>${esc(a.name)}</b><div class="muted">${esc(a.summary)}</div></td><td>${check(a)}</td><td>${esc(a.regions.join(', ') || 'all')}</td><td class="num">${h.time(a.started_at_ms)}<div class="muted">for ${h.span((data.now_ms - a.started_at_ms) / 1000)}</div></td></tr>`).join('');
   const history = data.history.map((a) => `<tr><td><span class="badge ${esc(a.severity)}">${esc(a.severity)}</span></td><td><b>${esc(a.name)}</b><div class="muted">${esc(a.summary)}</div></td><td>${check(a)}</td><td>${esc(a.regions.join(', ') || 'all')}</td><td class="num">${h.time(a.started_at_ms)}</td><td class="num">${a.resolved_at_ms ? h.span((a.resolved_at_ms - a.started_at_ms) / 1000) : '–'}</td></tr>`).join('');
+  const notifiers = (data.notifiers || []).map((n) => {
+    const last = n.last;
+    const cls = !last ? '' : last.state === 'delivered' ? 'up' : last.state === 'failed' ? 'down' : 'degraded';
+    const state = last ? `<span class="badge ${cls}">${esc(last.state)}</span>` : '<span class="muted">none yet</span>';
+    return `<tr data-notifier="${esc(n.name)}"><td><b>${esc(n.name)}</b><div class="muted">${esc(n.kind)}</div></td><td>${state}</td><td>${last ? esc(last.alert) : ''}</td><td class="num">${last ? h.time(last.at_ms) : ''}</td><td class="num">${n.sent} / ${n.failed}</td><td class="muted">${last && last.error ? esc(last.error) : ''}</td></tr>`;
+  }).join('');
+  const notifierCard = notifiers ? `<section class="card" id="notifiers"><h2>Notifiers</h2><div class="tablewrap"><table><tr><th>Notifier</th><th>Last delivery</th><th>Alert</th><th>When</th><th>Sent / failed</th><th>Error</th></tr>${notifiers}</table></div></section>` : '';
   return `<h1>Alerts</h1>
     <section class="card"><h2>Firing <span class="badge ${data.firing.length ? 'down' : 'up'}">${data.firing.length}</span></h2>${firing ? `<div class="tablewrap"><table id="firing"><tr><th>Severity</th><th>Alert</th><th>Check</th><th>Regions</th><th>Since</th></tr>${firing}</table></div>` : '<p class="muted">Nothing is firing.</p>'}</section>
-    <section class="card"><h2>History</h2>${history ? `<div class="tablewrap"><table id="history"><tr><th>Severity</th><th>Alert</th><th>Check</th><th>Regions</th><th>Started</th><th>Lasted</th></tr>${history}</table></div>` : '<p class="muted">No resolved alert yet.</p>'}</section>`;
+    <section class="card"><h2>History</h2>${history ? `<div class="tablewrap"><table id="history"><tr><th>Severity</th><th>Alert</th><th>Check</th><th>Regions</th><th>Started</th><th>Lasted</th></tr>${history}</table></div>` : '<p class="muted">No resolved alert yet.</p>'}</section>${notifierCard}`;
 }
 
 function probers(h, data) {

@@ -220,6 +220,17 @@ pub(crate) async fn version(State(ctx): State<Ctx>) -> Response {
     response
 }
 
+/// `GET /api/ui/reload`: `{"failed": false}`, or the refused config reload the pages show as a banner.
+pub(crate) async fn reload(State(ctx): State<Ctx>) -> Response {
+    let body = match ctx.source.reload_problem() {
+        Some(problem) => json!({ "failed": true, "at_ms": problem.at_ms, "errors": problem.errors }),
+        None => json!({ "failed": false }),
+    };
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// `GET /api/ui/events`: server-sent events; a `version` event (data: the counter) at once and whenever it
 /// changes. Pages refetch what they show when it does.
 pub(crate) async fn events(State(ctx): State<Ctx>) -> Response {

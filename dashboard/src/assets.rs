@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::Ctx;
+use crate::model::{NotifierStatus, ReloadProblem};
 
 /// The embedded files: name, media type, content.
 const ASSETS: [(&str, &str, &[u8]); 7] = [
@@ -83,8 +84,74 @@ const NAV: [(&str, &str, &str); 5] = [
     ("/status", "Status", "status"),
 ];
 
-/// A dashboard page: the header with navigation and an empty main the script fills.
+/// The banner of a refused config reload (an empty, hidden slot when there is none; the script keeps it current).
+pub(crate) fn reload_banner(problem: Option<&ReloadProblem>) -> String {
+    let Some(problem) = problem else {
+        return "<div id=\"reload-problem\" class=\"reload-problem\" role=\"alert\" hidden></div>".to_owned();
+    };
+    let at = probenet_checks::time::rfc3339_ms(problem.at_ms);
+    let errors: String =
+        problem.errors.iter().map(|error| format!("<li><code>{}</code></li>", escape(error))).collect();
+    format!(
+        "<div id=\"reload-problem\" class=\"reload-problem\" role=\"alert\"><b>The config reload of \
+         <time datetime=\"{at}\">{at}</time> failed; the previous config is still in use.</b> Fix the files \
+         (<code>probenet validate</code> shows the same errors); the next change reloads them.<ul>{errors}</ul></div>"
+    )
+}
+
+/// The alerts page's card of notifiers and their last delivery (`lists.js` draws the same from the API).
+pub(crate) fn notifiers_card(notifiers: &[NotifierStatus]) -> String {
+    if notifiers.is_empty() {
+        return String::new();
+    }
+    let rows: String = notifiers
+        .iter()
+        .map(|notifier| {
+            let (state, alert, at, error) = match &notifier.last {
+                None => {
+                    ("<span class=\"muted\">none yet</span>".to_owned(), String::new(), String::new(), String::new())
+                }
+                Some(last) => {
+                    let class = match last.state.as_str() {
+                        "delivered" => "up",
+                        "failed" => "down",
+                        _ => "degraded",
+                    };
+                    let at = probenet_checks::time::rfc3339_ms(last.at_ms);
+                    (
+                        format!("<span class=\"badge {class}\">{}</span>", escape(&last.state)),
+                        escape(&last.alert),
+                        format!("<time datetime=\"{at}\">{at}</time>"),
+                        last.error.as_deref().map(escape).unwrap_or_default(),
+                    )
+                }
+            };
+            format!(
+                "<tr data-notifier=\"{name}\"><td><b>{name}</b><div class=\"muted\">{kind}</div></td><td>{state}</td>\
+                 <td>{alert}</td><td class=\"num\">{at}</td><td class=\"num\">{sent} / {failed}</td>\
+                 <td class=\"muted\">{error}</td></tr>",
+                name = escape(&notifier.name),
+                kind = escape(&notifier.kind),
+                sent = notifier.sent,
+                failed = notifier.failed,
+            )
+        })
+        .collect();
+    format!(
+        "<section class=\"card\" id=\"notifiers\"><h2>Notifiers</h2><div class=\"tablewrap\"><table>\
+         <tr><th>Notifier</th><th>Last delivery</th><th>Alert</th><th>When</th><th>Sent / failed</th><th>Error</th>\
+         </tr>{rows}</table></div></section>"
+    )
+}
+
+/// A dashboard page: the header with navigation, the banner of a refused config reload, and an empty main the
+/// script fills.
 fn page(ctx: &Ctx, page: &str, title: &str) -> Response {
+    page_with(ctx, page, title, "")
+}
+
+/// [`page`] with `first` in the main element until the script draws it.
+fn page_with(ctx: &Ctx, page: &str, title: &str, first: &str) -> Response {
     let base = &ctx.options.base_path;
     let app_title = &ctx.options.title;
     let mut nav = String::new();
@@ -95,11 +162,12 @@ fn page(ctx: &Ctx, page: &str, title: &str) -> Response {
     let html = format!(
         "{}<header class=\"top\"><a class=\"brand\" href=\"{base}/\"><img src=\"{base}/assets/icon.svg?v={v}\" \
          alt=\"\" width=\"22\" height=\"22\"><span>{}</span></a><nav>{nav}</nav>\
-         <span id=\"live\" class=\"live\" title=\"Live updates\">connecting</span></header>\
-         <main id=\"main\" aria-busy=\"true\"><p class=\"loading\">Loading…</p></main></body></html>",
+         <span id=\"live\" class=\"live\" title=\"Live updates\">connecting</span></header>{banner}\
+         <main id=\"main\" aria-busy=\"true\">{first}<p class=\"loading\">Loading…</p></main></body></html>",
         head(base, title, page, app_title),
         escape(app_title),
         v = assets_version(),
+        banner = reload_banner(ctx.source.reload_problem().as_ref()),
     );
     html_response(html)
 }
@@ -121,9 +189,14 @@ pub(crate) async fn check_page(State(ctx): State<Ctx>, Path(name): Path<String>)
     page(&ctx, "check", &name)
 }
 
-/// `GET /alerts`.
+/// `GET /alerts`: with the notifiers and their last delivery already drawn.
 pub(crate) async fn alerts_page(State(ctx): State<Ctx>) -> Response {
-    page(&ctx, "alerts", "Alerts")
+    let source = ctx.source.clone();
+    let notifiers = match tokio::task::spawn_blocking(move || source.notifiers()).await {
+        Ok(Ok(notifiers)) => notifiers,
+        _ => Vec::new(),
+    };
+    page_with(&ctx, "alerts", "Alerts", &notifiers_card(&notifiers))
 }
 
 /// `GET /probers`.

@@ -86,7 +86,8 @@ fn normalise_base(base: &str) -> Result<String, OptionsError> {
 }
 
 /// The dashboard's routes, under `options.base_path`: the pages `/`, `/checks/{name}`, `/alerts`, `/probers`,
-/// `/slos` and `/status`; the API under `/api/ui/`; live updates at `/api/ui/events`; assets under `/assets/`.
+/// `/slos` and `/status`; the API under `/api/ui/` (`/api/ui/reload`: a refused config reload, also shown as a
+/// banner on every page but the status page); live updates at `/api/ui/events`; assets under `/assets/`.
 pub fn router(source: Arc<dyn Source>, options: DashboardOptions) -> Result<Router, OptionsError> {
     let base = normalise_base(&options.base_path)?;
     if let Some(auth) = &options.auth
@@ -112,6 +113,7 @@ pub fn router(source: Arc<dyn Source>, options: DashboardOptions) -> Result<Rout
         .route("/api/ui/probers", get(api::probers))
         .route("/api/ui/slos", get(api::slos))
         .route("/api/ui/version", get(api::version))
+        .route("/api/ui/reload", get(api::reload))
         .route("/api/ui/events", get(api::events));
     let status = Router::new().route("/status", get(assets::status_page)).route("/api/ui/status", get(api::status));
     let mut public = Router::new()

@@ -197,6 +197,15 @@ pub struct Artifact {
     pub data: Vec<u8>,
 }
 
+/// A config reload that was refused: every dashboard page shows it until a reload succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReloadProblem {
+    /// When the reload was tried.
+    pub at_ms: i64,
+    /// Its errors, one a line as `probenet validate` prints them (values that may hold a credential elided).
+    pub errors: Vec<String>,
+}
+
 /// Alerts now and before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Alerts {
@@ -204,6 +213,37 @@ pub struct Alerts {
     pub firing: Vec<Alert>,
     /// Resolved alerts, newest first (a few hundred at most).
     pub history: Vec<Alert>,
+    /// Every configured notifier and how its last delivery went.
+    #[serde(default)]
+    pub notifiers: Vec<NotifierStatus>,
+}
+
+/// A configured notifier and its last delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NotifierStatus {
+    /// Its name in the config.
+    pub name: String,
+    /// Its kind (`webhook`, `slack`...).
+    pub kind: String,
+    /// The last notification it delivered, gave up or is retrying; `None` before the first.
+    pub last: Option<Delivery>,
+    /// Notifications delivered since the scheduler started (or the config last changed).
+    pub sent: u64,
+    /// Notifications given up since then.
+    pub failed: u64,
+}
+
+/// How one notification's delivery went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Delivery {
+    /// The alert it told of.
+    pub alert: String,
+    /// `delivered`, `failed` (given up) or `retrying`.
+    pub state: String,
+    /// The last failure's message (never holds a secret).
+    pub error: Option<String>,
+    /// When it was delivered or given up (for one retrying: queued).
+    pub at_ms: i64,
 }
 
 /// One alert.

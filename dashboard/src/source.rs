@@ -1,6 +1,8 @@
 //! The data the dashboard reads: one trait, implemented over the store and the alert engine.
 
-use crate::model::{Alerts, Artifact, CheckDetail, Overview, Probers, Range, Slo, StatusPage};
+use crate::model::{
+    Alerts, Artifact, CheckDetail, NotifierStatus, Overview, Probers, Range, ReloadProblem, Slo, StatusPage,
+};
 
 /// Why a source could not answer (the store is unavailable, a query failed). Shown to the user as is: keep
 /// secrets out of it.
@@ -44,8 +46,13 @@ pub trait Source: Send + Sync + 'static {
     /// there is none. The path comes from the URL: refuse anything the store did not hand out.
     fn artifact(&self, path: &str) -> SourceResult<Option<Artifact>>;
 
-    /// Firing alerts and their history.
+    /// Firing alerts, their history and the notifiers (as [`Source::notifiers`]).
     fn alerts(&self) -> SourceResult<Alerts>;
+
+    /// Every configured notifier and its last delivery (the alerts page shows them before its script runs).
+    fn notifiers(&self) -> SourceResult<Vec<NotifierStatus>> {
+        Ok(Vec::new())
+    }
 
     /// The probers of every region.
     fn probers(&self) -> SourceResult<Probers>;
@@ -60,6 +67,13 @@ pub trait Source: Send + Sync + 'static {
     /// `None` leaves the one of [`DashboardOptions`](crate::DashboardOptions). Called on every protected request:
     /// it must not block.
     fn auth(&self) -> Option<crate::Auth> {
+        None
+    }
+
+    /// The last config reload, when it was refused (the running config is then older than the files): the
+    /// pages show a banner. `None` when the last reload applied, or there was none. Shown to anyone who may read
+    /// the dashboard: keep credentials out of it. It must not block.
+    fn reload_problem(&self) -> Option<ReloadProblem> {
         None
     }
 }

@@ -67,6 +67,14 @@ fn remove(path: &Path, removed: &mut Vec<PathBuf>) -> Result<(), UninstallError>
     Ok(())
 }
 
+/// Whether a local install of `plan` is below the layout's root: its configuration, its binary, or a unit of one
+/// of its components (what `uninstall` removes). The data alone, left by an uninstall without `--purge`, is not
+/// an install.
+pub fn installed(plan: &Plan, layout: &Layout) -> bool {
+    let units = plan.components.iter().any(|component| layout.unit_file(&component.name).exists());
+    units || layout.etc().exists() || layout.binary().exists()
+}
+
 /// Removes the install of `plan`; returns what was removed.
 pub fn uninstall(plan: &Plan, layout: &Layout, purge: bool) -> Result<Vec<PathBuf>, UninstallError> {
     let mut removed = Vec::new();

@@ -189,6 +189,16 @@ impl Alerting {
         json!({"deliveries": dispatcher.deliveries(), "counters": dispatcher.counters()})
     }
 
+    /// Recent deliveries (newest first) and counters per notifier; none on a follower replica.
+    pub fn deliveries(
+        &self,
+    ) -> (Vec<notify::DeliveryRecord>, std::collections::BTreeMap<String, notify::NotifierCounters>) {
+        match self.lock().as_ref() {
+            Some(inner) => (inner.dispatcher.deliveries(), inner.dispatcher.counters()),
+            None => (Vec::new(), std::collections::BTreeMap::new()),
+        }
+    }
+
     /// Counters per notifier (sent, retried, failed, pending) and alerts firing now, for `/metrics`.
     pub fn counters(&self) -> (std::collections::BTreeMap<String, notify::NotifierCounters>, usize) {
         let guard = self.lock();

@@ -380,6 +380,48 @@ struct ConfigView {
     checks: usize,
     pairs: usize,
     errors: Vec<ErrorView>,
+    last_reload: Option<ReloadView>,
+}
+
+/// The last reload: `ok` (applied), `unchanged` or `rejected` (with `errors`), and when.
+#[derive(Debug, Serialize)]
+struct ReloadView {
+    result: &'static str,
+    at: String,
+    checks: Option<usize>,
+    added: Vec<String>,
+    removed: Vec<String>,
+    errors: Vec<ErrorView>,
+}
+
+impl ErrorView {
+    fn of(error: &probenet_checks::ConfigError) -> Self {
+        Self {
+            file: error.file.clone(),
+            line: error.line,
+            col: error.col,
+            path: error.path.clone(),
+            message: error.message.clone(),
+            text: error.to_string(),
+        }
+    }
+}
+
+impl ReloadView {
+    fn of(reload: &crate::state::Reload) -> Self {
+        use crate::state::ReloadOutcome;
+        let at = time::rfc3339_ms(reload.at_ms);
+        let (result, checks, added, removed, errors) = match &reload.outcome {
+            ReloadOutcome::Applied { checks, added, removed } => {
+                ("ok", Some(*checks), added.clone(), removed.clone(), Vec::new())
+            }
+            ReloadOutcome::Unchanged { checks } => ("unchanged", Some(*checks), Vec::new(), Vec::new(), Vec::new()),
+            ReloadOutcome::Rejected { errors } => {
+                ("rejected", None, Vec::new(), Vec::new(), errors.iter().map(ErrorView::of).collect())
+            }
+        };
+        Self { result, at, checks, added, removed, errors }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -403,18 +445,8 @@ async fn config(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
         generation: view.generation,
         checks: loaded.config.checks.len(),
         pairs: loaded.config.checks.iter().map(|check| check.regions.len()).sum(),
-        errors: view
-            .rejected
-            .iter()
-            .map(|error| ErrorView {
-                file: error.file.clone(),
-                line: error.line,
-                col: error.col,
-                path: error.path.clone(),
-                message: error.message.clone(),
-                text: error.to_string(),
-            })
-            .collect(),
+        errors: view.rejected.iter().map(ErrorView::of).collect(),
+        last_reload: shared.last_reload().as_deref().map(ReloadView::of),
     }))
 }
 

@@ -202,6 +202,11 @@ impl Running {
         self.cluster.as_ref()
     }
 
+    /// Config reloads as they happen (applied, unchanged or rejected with their errors), for the terminal.
+    pub fn reloads(&self) -> watch::Receiver<Option<Arc<state::Reload>>> {
+        self.shared.subscribe_reloads()
+    }
+
     /// Ends like a killed process as far as the others can tell: the lease is neither released nor renewed (it
     /// runs out by itself), every task and connection ends at once, nothing is flushed. For failover tests.
     pub fn crash(mut self) {

@@ -92,6 +92,49 @@ pub struct Shared {
     owners_since_ms: AtomicI64,
     /// The embedded store's backups to the bucket (their series in `/metrics`).
     pub backups: Arc<crate::backup::Status>,
+    /// The last config reload (none yet after the start): the terminal prints each, the API and the
+    /// dashboard show the last.
+    reloads: watch::Sender<Option<Arc<Reload>>>,
+}
+
+/// One config reload: when, and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reload {
+    /// When it was tried, unix ms.
+    pub at_ms: i64,
+    /// What came of it.
+    pub outcome: ReloadOutcome,
+}
+
+/// What came of a config reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new config runs.
+    Applied {
+        /// Its number of checks.
+        checks: usize,
+        /// Checks it adds, by name.
+        added: Vec<String>,
+        /// Checks it removes, by name.
+        removed: Vec<String>,
+    },
+    /// The files were touched but hold the running config.
+    Unchanged {
+        /// The running config's number of checks.
+        checks: usize,
+    },
+    /// The new config was refused, for these errors; the previous one still runs.
+    Rejected {
+        /// Every error, located as `probenet validate` prints them.
+        errors: Vec<ConfigError>,
+    },
+}
+
+impl Reload {
+    /// Whether the config was refused.
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, ReloadOutcome::Rejected { .. })
+    }
 }
 
 #[derive(Debug)]
@@ -187,6 +230,7 @@ impl Shared {
             cluster: OnceLock::new(),
             owners_since_ms: AtomicI64::new(i64::MIN),
             backups: Arc::default(),
+            reloads: watch::Sender::new(None),
         }
     }
 
@@ -271,6 +315,22 @@ impl Shared {
             }
             None => Ok(None),
         }
+    }
+
+    /// The last config reload, if there was one since the start.
+    pub fn last_reload(&self) -> Option<Arc<Reload>> {
+        self.reloads.borrow().clone()
+    }
+
+    /// A receiver of config reloads (it sees the last one as changed only when a new one happens).
+    pub fn subscribe_reloads(&self) -> watch::Receiver<Option<Arc<Reload>>> {
+        self.reloads.subscribe()
+    }
+
+    /// Records a reload and tells the pages to refetch (a banner may come or go).
+    fn record_reload(&self, outcome: ReloadOutcome) {
+        self.reloads.send_replace(Some(Arc::new(Reload { at_ms: crate::time::now_ms(), outcome })));
+        self.ui_version.fetch_add(1, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -402,7 +462,7 @@ impl Shared {
     }
 
     /// Reloads the config when its files changed (or always, when `forced`). A config with errors is
-    /// rejected and logged one error a line; the running one stays.
+    /// rejected and the running one stays; either way the outcome is recorded (see [`Shared::last_reload`]).
     pub fn reload(&self, forced: bool) {
         let stamps = Stamps::take(&self.paths);
         if !forced && self.lock().stamps == stamps {
@@ -426,16 +486,23 @@ impl Shared {
             Ok(loaded)
         });
         inner.stamps = stamps;
-        match result {
+        let outcome = match result {
             Ok(loaded) if loaded.hash == inner.config.hash => {
                 inner.rejected.clear();
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(hash = loaded.hash, "config files touched; nothing changed");
+                ReloadOutcome::Unchanged { checks: loaded.config.checks.len() }
             }
             Ok(loaded) => {
                 inner.registry.set_lease(loaded.config.scheduling.lease);
                 inner.rejected.clear();
                 let checks = loaded.config.checks.len();
+                let names = |config: &probenet_checks::Config| -> Vec<String> {
+                    config.checks.iter().map(|check| check.name.clone()).collect()
+                };
+                let (before, after) = (names(&inner.config.config), names(&loaded.config));
+                let added = after.iter().filter(|name| !before.contains(name)).cloned().collect();
+                let removed = before.iter().filter(|name| !after.contains(name)).cloned().collect();
                 self.outputs.reconfigure(&inner.config, &loaded);
                 self.alerting.reconfigure(&loaded);
                 if let Err(error) = self.set_dashboard_token(&loaded) {
@@ -448,16 +515,19 @@ impl Shared {
                 inner.plan = None;
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(checks, generation = inner.registry.generation(), "config reloaded");
+                ReloadOutcome::Applied { checks, added, removed }
             }
             Err(errors) => {
                 self.reloads_error.fetch_add(1, Ordering::Relaxed);
+                // The errors themselves reach the terminal through `subscribe_reloads` (the binary prints
+                // them as `probenet validate` does), the admin API and the dashboard.
                 tracing::warn!(errors = errors.0.len(), "config rejected; the running config stays");
-                for error in &errors.0 {
-                    tracing::warn!("{error}");
-                }
-                inner.rejected = errors.0;
+                inner.rejected = errors.0.clone();
+                ReloadOutcome::Rejected { errors: errors.0 }
             }
-        }
+        };
+        drop(inner);
+        self.record_reload(outcome);
     }
 
     /// Runs lease expiry and config reload (every 2 s, and on SIGHUP) until the scheduler stops.

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use probenet_checks::wire::RunResult;
 use probenet_checks::{Check, Schedule};
 use probenet_dashboard::model::{
-    Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Failure, Incident, LatencyPoint,
-    Overview, Prober, Probers, Range, RegionDetail, RegionProbers, Slo, State, StatusCheck, StatusPage, StatusRegion,
+    Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Delivery, Failure, Incident,
+    LatencyPoint, NotifierStatus, Overview, Prober, Probers, Range, RegionDetail, RegionProbers, ReloadProblem, Slo,
+    State, StatusCheck, StatusPage, StatusRegion,
 };
 use probenet_dashboard::{Source, SourceError, SourceResult};
 use probenet_exporters::store::{ResultQuery, Store, UptimeQuery};
@@ -40,6 +41,45 @@ impl UiSource {
 
 fn failed(error: impl std::fmt::Display) -> SourceError {
     SourceError::new(format!("the store cannot answer: {error}"))
+}
+
+/// Sections whose values the dashboard shows anyway (a check page shows its definition) or that hold no
+/// credential: their errors are shown whole.
+const OPEN_SECTIONS: [&str; 6] = ["checks", "regions", "defaults", "scheduling", "alerts", "probe_health"];
+
+/// A config error as the dashboard shows it: whole for the sections in [`OPEN_SECTIONS`]; elsewhere (notifiers,
+/// exporters, the dashboard's own token, object storage, syntax errors) every quoted value is elided, since a
+/// value written literally there (a webhook URL with its token, say) may be a credential the dashboard's
+/// readers are not given. The terminal and the admin API show the errors whole.
+fn dashboard_error(error: &probenet_checks::ConfigError) -> String {
+    let section = error.path.split(['.', '[']).next().unwrap_or_default();
+    if OPEN_SECTIONS.contains(&section) {
+        return error.to_string();
+    }
+    let message = elide_quoted(&error.message);
+    probenet_checks::ConfigError { message, ..error.clone() }.to_string()
+}
+
+/// `"..."` quoted parts (Rust's debug quoting, with its escapes) replaced by `"…"`.
+fn elide_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' {
+            continue;
+        }
+        out.push_str("…\"");
+        let mut escaped = false;
+        for inner in chars.by_ref() {
+            match (escaped, inner) {
+                (false, '\\') => escaped = true,
+                (false, '"') => break,
+                _ => escaped = false,
+            }
+        }
+    }
+    out
 }
 
 /// The state a result shows: none older than three intervals and a timeout (it no longer tells).
@@ -160,6 +200,12 @@ impl UiSource {
 impl Source for UiSource {
     fn auth(&self) -> Option<probenet_dashboard::Auth> {
         self.shared.dashboard_token().map(probenet_dashboard::Auth::Token)
+    }
+
+    fn reload_problem(&self) -> Option<ReloadProblem> {
+        let reload = self.shared.last_reload()?;
+        let crate::state::ReloadOutcome::Rejected { errors } = &reload.outcome else { return None };
+        Some(ReloadProblem { at_ms: reload.at_ms, errors: errors.iter().map(dashboard_error).collect() })
     }
 
     fn version(&self) -> u64 {
@@ -330,7 +376,45 @@ impl Source for UiSource {
             }
         }
         history.reverse();
-        Ok(Alerts { firing, history })
+        Ok(Alerts { firing, history, notifiers: self.notifiers()? })
+    }
+
+    fn notifiers(&self) -> SourceResult<Vec<NotifierStatus>> {
+        use probenet_alerting::notify::DeliveryStatus;
+        let config = self.shared.config();
+        let (deliveries, counters) = self.shared.alerting.deliveries();
+        Ok(config
+            .config
+            .notifiers
+            .iter()
+            .map(|(name, spec)| {
+                // The newest delivery that has an outcome (a queued one has none yet).
+                let last = deliveries.iter().filter(|record| &record.notifier == name).find_map(|record| {
+                    let (state, at_ms) = match record.status {
+                        DeliveryStatus::Queued => return None,
+                        DeliveryStatus::Retrying => ("retrying", record.queued_at_ms),
+                        DeliveryStatus::Delivered => {
+                            ("delivered", record.delivered_at_ms.unwrap_or(record.queued_at_ms))
+                        }
+                        DeliveryStatus::Failed => ("failed", record.failed_at_ms.unwrap_or(record.queued_at_ms)),
+                    };
+                    Some(Delivery {
+                        alert: record.alert.clone(),
+                        state: state.to_owned(),
+                        error: record.last_error.clone().filter(|_| state != "delivered"),
+                        at_ms,
+                    })
+                });
+                let counted = counters.get(name);
+                NotifierStatus {
+                    name: name.clone(),
+                    kind: spec.kind().to_owned(),
+                    last,
+                    sent: counted.map_or(0, |counters| counters.sent),
+                    failed: counted.map_or(0, |counters| counters.failed),
+                }
+            })
+            .collect())
     }
 
     fn probers(&self) -> SourceResult<Probers> {
@@ -451,4 +535,32 @@ impl Source for UiSource {
 
 fn strings(value: &serde_json::Value) -> Vec<String> {
     value.as_array().into_iter().flatten().filter_map(|item| item.as_str().map(str::to_owned)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(path: &str, message: &str) -> probenet_checks::ConfigError {
+        probenet_checks::ConfigError {
+            file: "c.yaml".into(),
+            line: 3,
+            col: 5,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn the_dashboard_elides_quoted_values_outside_the_open_sections() {
+        let hook = r#""https://hooks.example/T0/B0/s3cr\"et" is not a valid URL: invalid port number"#;
+        let shown = dashboard_error(&error("notifiers.slack.url", hook));
+        assert_eq!(shown, r#"c.yaml:3:5: notifiers.slack.url: "…" is not a valid URL: invalid port number"#);
+        assert!(!shown.contains("s3cr"), "{shown}");
+        let unclosed = dashboard_error(&error("", r#"found "token: abc"#));
+        assert_eq!(unclosed, r#"c.yaml:3:5: found "…""#);
+        // Check errors are shown whole: the check page shows the definition anyway.
+        let interval = error("checks[0].interval", r#""soon" is not a duration"#);
+        assert_eq!(dashboard_error(&interval), interval.to_string());
+    }
 }

@@ -13,23 +13,27 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum What {
     /// Prometheus alerting rules (YAML) equivalent to the config's alerts and SLOs, over blackbox names.
-    Rules {
-        /// Config files or directories.
-        #[arg(short, long = "config", value_name = "PATH", required = true)]
-        config: Vec<PathBuf>,
-    },
+    Rules(Paths),
     /// A Grafana dashboard (JSON, to import) for the store fed by remote write: uptime per region, latency
     /// phases, certificate expiry, SLO budget.
-    Grafana {
-        /// Config files or directories.
-        #[arg(short, long = "config", value_name = "PATH", required = true)]
-        config: Vec<PathBuf>,
-    },
+    Grafana(Paths),
+}
+
+/// The config, given as `probenet validate` and `probenet run` take it (`-c PATH` works too).
+#[derive(Debug, clap::Args)]
+struct Paths {
+    /// Config files or directories (every *.yaml and *.yml inside, merged).
+    #[arg(value_name = "PATH", required_unless_present = "config")]
+    paths: Vec<PathBuf>,
+    /// Config files or directories, as an option (repeatable); the same as PATH.
+    #[arg(short, long = "config", value_name = "PATH")]
+    config: Vec<PathBuf>,
 }
 
 pub fn main(args: &Args) -> ExitCode {
-    let (What::Rules { config: paths } | What::Grafana { config: paths }) = &args.what;
-    let config = match probenet_checks::load_paths(paths) {
+    let (What::Rules(given) | What::Grafana(given)) = &args.what;
+    let paths: Vec<PathBuf> = given.paths.iter().chain(&given.config).cloned().collect();
+    let config = match probenet_checks::load_paths(&paths) {
         Ok(config) => config,
         Err(errors) => {
             super::print_errors(&errors.0);

@@ -218,6 +218,19 @@ fn prepare(args: &StackArgs) -> Result<(Loaded, Layout, Plan), ExitCode> {
     Ok((loaded, layout, plan))
 }
 
+/// `probenet status`'s exit code when nothing is installed (1 is "installed, something unhealthy"), as LSB init
+/// scripts' `status` says "not running".
+const NOT_INSTALLED: u8 = 3;
+
+/// "here" or "below ROOT", for messages about an install.
+fn below(layout: &Layout) -> String {
+    if layout.root() == Path::new("/") {
+        "on this host".to_owned()
+    } else {
+        format!("below {}", layout.root().display())
+    }
+}
+
 fn client() -> Result<Client, ExitCode> {
     Client::new().map_err(|error| {
         eprintln!("probenet: cannot start the runtime: {error}");
@@ -345,7 +358,19 @@ pub fn supervise(args: &SuperviseArgs) -> ExitCode {
 /// `probenet status`: exits 1 when a component is unhealthy.
 pub fn status(args: &StatusArgs) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
-        let (_, layout, plan) = prepare(&args.stack)?;
+        let (loaded, layout, plan) = prepare(&args.stack)?;
+        if !uninstall::installed(&plan, &layout) {
+            println!(
+                "stack {:?} is not installed {}: no {}, no {}. `probenet install local -f {}{}` installs it.",
+                loaded.stack.name,
+                below(&layout),
+                layout.etc().display(),
+                layout.binary().display(),
+                args.stack.file.display(),
+                args.stack.root.as_ref().map(|root| format!(" --root {}", root.display())).unwrap_or_default(),
+            );
+            return Ok(ExitCode::from(NOT_INSTALLED));
+        }
         let http = client()?;
         let status = status::status(&plan, &layout, &http);
         print!("{status}");
@@ -381,7 +406,22 @@ pub fn upgrade(args: &UpgradeArgs) -> ExitCode {
 /// `probenet uninstall`.
 pub fn uninstall(args: &UninstallArgs) -> ExitCode {
     let run = || -> Result<ExitCode, ExitCode> {
-        let (_, layout, plan) = prepare(&args.stack)?;
+        let (loaded, layout, plan) = prepare(&args.stack)?;
+        let data = layout.data();
+        let purge_only = args.purge && data.exists();
+        if !(uninstall::installed(&plan, &layout) || purge_only) {
+            let kept = if data.exists() {
+                format!("; its data is still in {} (`--purge` removes it)", data.display())
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "probenet: nothing to uninstall: stack {:?} is not installed {}{kept}",
+                loaded.stack.name,
+                below(&layout)
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         let removed = uninstall::uninstall(&plan, &layout, args.purge).map_err(fail)?;
         for path in &removed {
             eprintln!("probenet: removed {}", path.display());

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 mod archive;
 mod export;
 mod install;
+mod notify;
 mod prober;
 mod run;
 mod scheduler;
@@ -35,6 +36,8 @@ pub enum Command {
     Store(store::Args),
     /// Export what the config means for other tools: `export rules` (Prometheus alerting rules).
     Export(export::Args),
+    /// Try a configured notifier: `notify test NAME -c PATH` sends one test notification and says if it arrived.
+    Notify(notify::Args),
     /// Run the checks a scheduler assigns to this machine, in one region, until SIGTERM or Ctrl-C.
     Prober(prober::Args),
     /// Deploy the whole stack: `install local` on this host, `install kubernetes` as manifests.
@@ -64,6 +67,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Store(args) => store::main(args),
         Command::Prober(args) => prober::main(&args),
         Command::Export(args) => export::main(&args),
+        Command::Notify(args) => notify::main(&args),
         Command::Install(args) => install::install(args),
         Command::Supervise(args) => install::supervise(&args),
         Command::Status(args) => install::status(&args),
@@ -81,6 +85,58 @@ fn print_errors(errors: &[probenet_checks::ConfigError]) {
     }
     let plural = if errors.len() == 1 { "" } else { "s" };
     eprintln!("probenet: {} error{plural} in the config; nothing was applied", errors.len());
+}
+
+/// Logs to stderr; `RUST_LOG` picks the level (default: `default`, such as `info`).
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+/// Prints every config reload of a running scheduler on stderr, until it stops: a refused one with its errors
+/// located as `probenet validate` prints them and a line saying the previous config is still in use, an applied
+/// one as one `reloaded:` line.
+async fn print_reloads(
+    mut reloads: tokio::sync::watch::Receiver<Option<std::sync::Arc<probenet_scheduler::state::Reload>>>,
+) {
+    while reloads.changed().await.is_ok() {
+        let reload = reloads.borrow_and_update().clone();
+        if let Some(reload) = reload {
+            eprint!("{}", reload_text(&reload));
+        }
+    }
+}
+
+/// What the terminal shows of a reload, one line or more, each ending in a newline.
+fn reload_text(reload: &probenet_scheduler::state::Reload) -> String {
+    use probenet_scheduler::state::ReloadOutcome;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match &reload.outcome {
+        ReloadOutcome::Applied { checks, added, removed } => {
+            let mut changes = Vec::new();
+            if !added.is_empty() {
+                changes.push(format!("added {}", added.join(", ")));
+            }
+            if !removed.is_empty() {
+                changes.push(format!("removed {}", removed.join(", ")));
+            }
+            let changes = if changes.is_empty() { String::new() } else { format!(" ({})", changes.join("; ")) };
+            format!("probenet: reloaded: {}{changes}\n", plural(*checks, "check"))
+        }
+        ReloadOutcome::Unchanged { checks } => {
+            format!("probenet: reloaded: {}, nothing changed\n", plural(*checks, "check"))
+        }
+        ReloadOutcome::Rejected { errors } => {
+            let mut out: String = errors.iter().map(|error| format!("{error}\n")).collect();
+            out.push_str(&format!(
+                "probenet: config reload refused ({} in the config); the previous config is still in use\n",
+                plural(errors.len(), "error")
+            ));
+            out
+        }
+    }
 }
 
 /// Files the long-running commands create (tokens, the store, the spool, logs of results) are their owner's

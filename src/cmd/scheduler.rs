@@ -70,7 +70,7 @@ pub struct Args {
 
 pub fn main(args: Args) -> ExitCode {
     super::private_files();
-    init_logging();
+    super::init_logging("info");
     let tls = match (args.plain_http, args.tls_cert, args.tls_key) {
         (true, _, _) => TlsMode::PlainHttp,
         (false, Some(cert), Some(key)) => TlsMode::Files { cert, key },
@@ -146,7 +146,9 @@ async fn serve(options: Options) -> ExitCode {
         None => println!("plain HTTP: for a local try only"),
     }
     println!("listening on {}", running.url());
+    let reloads = tokio::spawn(super::print_reloads(running.reloads()));
     stop_signal().await;
+    reloads.abort();
     eprintln!("probenet: stopping");
     running.shutdown().await;
     ExitCode::SUCCESS
@@ -175,12 +177,4 @@ async fn stop_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-/// Logs to stderr; `RUST_LOG` picks the level (default `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }

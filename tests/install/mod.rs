@@ -4,12 +4,14 @@
 //! - previous: the previous release (built from its commit) installed, then upgraded to this build
 //! - replicas: three schedulers on a PostgreSQL the install runs, two regions, status with the leader, a rolling
 //!   upgrade with some replica healthy at every moment, uninstall
+//! - nothing:  status and uninstall where nothing is installed say so (status exits 3)
 //! - systemd:  the systemd path, in a machine booted with systemd-nspawn: units, restarts, upgrades, uninstall
 //!
 //! Both check that no result is lost across an upgrade: the scheduler's results are planned one interval apart,
 //! without a hole, from before the upgrade to after it.
 
 mod local;
+mod nothing;
 mod previous;
 mod replicas;
 mod systemd;

@@ -455,7 +455,13 @@ async fn deliver(
                     None
                 }
                 Err(error) => {
-                    tracing::warn!(notifier = name, alert = %notification.alert, attempt, %error, "notification failed");
+                    tracing::warn!(
+                        notifier = name,
+                        alert = %notification.alert,
+                        attempt,
+                        %error,
+                        "notification failed; given up"
+                    );
                     book.fail(name, id, &error.to_string());
                     Some(Err(error.to_string()))
                 }
@@ -467,7 +473,19 @@ async fn deliver(
             None => {}
         }
         let message = lock(book).record(id).and_then(|record| record.last_error.clone()).unwrap_or_default();
-        tracing::debug!(notifier = name, attempt, error = %message, "notification not delivered; retrying");
+        // The first failure is worth a warning (the receiver may be down for good); the retries that follow
+        // are not, until the last one gives up ("notification failed").
+        if attempt == 1 {
+            tracing::warn!(
+                notifier = name,
+                alert = %notification.alert,
+                error = %message,
+                retry_in = ?backoff,
+                "notification not delivered; retrying"
+            );
+        } else {
+            tracing::debug!(notifier = name, attempt, error = %message, "notification not delivered; retrying");
+        }
         attempt += 1;
         // While closing, retry at once: the grace period bounds it.
         if !lock(&lane.queue).closed {

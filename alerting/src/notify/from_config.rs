@@ -16,10 +16,15 @@ use crate::Notifier;
 pub fn notifiers(specs: &BTreeMap<String, NotifierSpec>) -> Result<BTreeMap<String, Arc<dyn Notifier>>, String> {
     let mut built = BTreeMap::new();
     for (name, spec) in specs {
-        let notifier = one(spec).map_err(|message| format!("notifier {name:?} ({}): {message}", spec.kind()))?;
-        built.insert(name.clone(), notifier);
+        built.insert(name.clone(), notifier(name, spec)?);
     }
     Ok(built)
+}
+
+/// Builds the notifier `name` of the config (its secrets resolved on this machine); an error names it and never
+/// holds a secret.
+pub fn notifier(name: &str, spec: &NotifierSpec) -> Result<Arc<dyn Notifier>, String> {
+    one(spec).map_err(|message| format!("notifier {name:?} ({}): {message}", spec.kind()))
 }
 
 fn one(spec: &NotifierSpec) -> Result<Arc<dyn Notifier>, String> {

@@ -29,7 +29,7 @@ pub use alertmanager::{AlertmanagerNotifier, AlertmanagerOptions, HttpAuth};
 pub use discord::{DiscordNotifier, DiscordOptions};
 pub use dispatch::{DeliveryRecord, DeliveryStatus, Dispatcher, DispatcherOptions, NotifierCounters};
 pub use email::{EmailNotifier, EmailOptions, SmtpTls};
-pub use from_config::notifiers;
+pub use from_config::{notifier, notifiers};
 pub use google_chat::{GoogleChatNotifier, GoogleChatOptions};
 pub use mattermost::{MattermostNotifier, MattermostOptions};
 pub use ntfy::{NtfyNotifier, NtfyOptions};

@@ -7,6 +7,7 @@ mod error;
 pub mod exporters;
 mod load;
 pub mod objects;
+mod one_or_many;
 mod path;
 pub mod reference;
 pub mod spec;
@@ -23,6 +24,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use load::{
     SourceFile, is_stack_file, load_paths, load_paths_checking_secrets, load_sources, load_str, read_sources,
 };
+pub use one_or_many::{ONE_OR_MANY, OneOrMany};
 pub use path::Path;
 pub use validate::validate;
 pub use view::{ViewError, Views, region_view};
@@ -277,9 +279,13 @@ impl Schedule {
 }
 
 impl Config {
-    /// Runs a day over every check and region.
+    /// Runs a day over every check and region (0, never -0, for no check: an empty float `sum()` is -0.0,
+    /// which prints as "-0").
     pub fn runs_per_day(&self) -> f64 {
-        self.checks.iter().map(|check| check.schedule.runs_per_day() * check.regions.len() as f64).sum()
+        self.checks
+            .iter()
+            .map(|check| check.schedule.runs_per_day() * check.regions.len() as f64)
+            .fold(0.0, |a, b| a + b)
     }
 
     /// Checks that every secret reference resolves on this machine; one error per unresolvable one.

@@ -83,7 +83,7 @@ pub struct RawDefaults {
     /// How long a run may take before it fails with reason `timeout` (default `10s`, at most the interval).
     pub timeout: Option<String>,
     /// The regions checks run from (default: every declared region).
-    pub regions: Option<Vec<String>>,
+    pub regions: Option<super::OneOrMany<String>>,
 }
 
 /// One check: a name, common options and exactly one kind key (`http`, `dns`, `tls`, `tcp`, `icmp`, `browser`).
@@ -102,7 +102,7 @@ pub struct RawCheck {
     /// How long a run may take before it fails with reason `timeout`; at most the interval.
     pub timeout: Option<String>,
     /// The regions this check runs from; each must be declared under `regions`.
-    pub regions: Option<Vec<String>>,
+    pub regions: Option<super::OneOrMany<String>>,
     /// Labels attached to every result of this check (label names: letters, digits and `_`).
     pub labels: Option<BTreeMap<String, String>>,
     /// A service level objective: the share of runs that must succeed over a window, with burn-rate alerts.

@@ -7,7 +7,7 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::config::{Ctx, KindSpec, Path, split_host_port};
+use crate::config::{Ctx, KindSpec, OneOrMany, Path, split_host_port};
 
 /// A DNS query and what its answer must look like. One query, one attempt: no retries, no cache.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -45,25 +45,25 @@ pub struct DnsSpec {
 pub struct DnsExpectSpec {
     /// Accepted response codes (default `[NOERROR]`): NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, ...
     /// Any other code fails with reason `rcode`.
-    pub rcode: Option<Vec<String>>,
+    pub rcode: Option<OneOrMany<String>>,
     /// Values that must each appear in the answer section, such as `203.0.113.10` or `10 mail.example.com`.
-    pub answers: Option<Vec<String>>,
+    pub answers: Option<OneOrMany<String>>,
     /// The fewest records the answer section must hold.
     pub min_answers: Option<u32>,
     /// Whether the answer must (`true`) or must not (`false`) be authoritative: the AA flag.
     pub authoritative: Option<bool>,
     /// Regular expressions that must each match at least one record of the answer section.
-    pub answer_regex: Option<Vec<String>>,
+    pub answer_regex: Option<OneOrMany<String>>,
     /// Regular expressions that no record of the answer section may match.
-    pub answer_not_regex: Option<Vec<String>>,
+    pub answer_not_regex: Option<OneOrMany<String>>,
     /// Regular expressions that must each match at least one record of the authority section.
-    pub authority_regex: Option<Vec<String>>,
+    pub authority_regex: Option<OneOrMany<String>>,
     /// Regular expressions that no record of the authority section may match.
-    pub authority_not_regex: Option<Vec<String>>,
+    pub authority_not_regex: Option<OneOrMany<String>>,
     /// Regular expressions that must each match at least one record of the additional section.
-    pub additional_regex: Option<Vec<String>>,
+    pub additional_regex: Option<OneOrMany<String>>,
     /// Regular expressions that no record of the additional section may match.
-    pub additional_not_regex: Option<Vec<String>>,
+    pub additional_not_regex: Option<OneOrMany<String>>,
 }
 
 const RECORDS: [&str; 10] = ["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA"];
@@ -210,7 +210,7 @@ impl KindSpec for DnsSpec {
 
 fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: DnsExpectSpec) -> Option<DnsExpect> {
     let mut ok = true;
-    let rcodes: Vec<String> = spec.rcode.unwrap_or_else(|| vec!["NOERROR".to_owned()]);
+    let rcodes: Vec<String> = spec.rcode.map_or_else(|| vec!["NOERROR".to_owned()], Vec::from);
     if rcodes.is_empty() {
         cx.error(&path.key("rcode"), "the list of accepted response codes is empty");
         ok = false;
@@ -221,16 +221,16 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: DnsExpectSpec) -> Option
             ok = false;
         }
     }
-    let answers = spec.answers.unwrap_or_default();
+    let answers: Vec<String> = spec.answers.map(Vec::from).unwrap_or_default();
     for (i, answer) in answers.iter().enumerate() {
         if answer.trim().is_empty() {
             cx.error(&path.key("answers").index(i), "an expected answer is empty");
             ok = false;
         }
     }
-    let mut regexes = |cx: &mut Ctx<'_>, key: &str, list: Option<Vec<String>>| {
+    let mut regexes = |cx: &mut Ctx<'_>, key: &str, list: Option<OneOrMany<String>>| {
         let mut out = Vec::new();
-        for (i, text) in list.unwrap_or_default().iter().enumerate() {
+        for (i, text) in list.map(Vec::from).unwrap_or_default().iter().enumerate() {
             match cx.regex(&path.key(key).index(i), text) {
                 Some(regex) => out.push(regex),
                 None => ok = false,

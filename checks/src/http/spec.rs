@@ -8,7 +8,7 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::config::{Ctx, KindSpec, Path};
+use crate::config::{Ctx, KindSpec, OneOrMany, Path};
 use crate::secret::Template;
 
 /// An HTTP(S) request and what its response must look like.
@@ -60,7 +60,7 @@ pub use crate::net::IpVersion;
 #[serde(deny_unknown_fields)]
 pub struct HttpExpectSpec {
     /// Accepted status codes and classes, such as `[200, 301, "3xx"]` (default `["2xx"]`).
-    pub status: Option<Vec<StatusSpec>>,
+    pub status: Option<OneOrMany<StatusSpec>>,
     /// Text the body must contain.
     pub body_contains: Option<String>,
     /// Text the body must not contain.

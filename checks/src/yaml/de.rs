@@ -315,6 +315,21 @@ impl<'de> De<'de> {
     }
 }
 
+/// One scalar seen as a list of one (see [`crate::config::OneOrMany`]).
+struct One<'de>(Option<De<'de>>);
+
+impl<'de> SeqAccess<'de> for One<'de> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+        self.0.take().map(|de| seed.deserialize(de)).transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(usize::from(self.0.is_some()))
+    }
+}
+
 macro_rules! de_int {
     ($method:ident, $ty:ty, $visit:ident) => {
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -445,8 +460,18 @@ impl<'de> de::Deserializer<'de> for De<'de> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         let (mark, path) = (self.mark, self.path.clone());
+        // A list written as its one item (`rcode: NOERROR`): a list of one, the item located at the scalar.
+        if name == crate::config::ONE_OR_MANY {
+            match self.view {
+                View::Scalar { .. } if !self.is_null() => {
+                    return visitor.visit_seq(One(Some(self))).map_err(|e| e.located(mark, &path));
+                }
+                View::Map(_) => return Err(self.expected("a value or a list")),
+                View::Scalar { .. } | View::Seq(_) => {}
+            }
+        }
         visitor.visit_newtype_struct(self).map_err(|e| e.located(mark, &path))
     }
 

@@ -308,7 +308,7 @@ impl Source for DemoSource {
                 })
             })
             .collect();
-        Ok(Alerts { firing, history })
+        Ok(Alerts { firing, history, notifiers: Vec::new() })
     }
 
     fn probers(&self) -> SourceResult<Probers> {

@@ -36,6 +36,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn main(args: &Args) -> ExitCode {
     super::private_files();
+    // Warnings only (a failed notification, a prober that lost its scheduler): the status table is the news.
+    super::init_logging("warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -93,6 +95,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
     })
     .await?;
     let url = scheduler.url();
+    let reloads = tokio::spawn(super::print_reloads(scheduler.reloads()));
     let admin = stored_token(&args.data, "admin", &Scope::Admin)?;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -154,6 +157,7 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     print_status(&client, &url, &admin).await;
+    reloads.abort();
     scheduler.shutdown().await;
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -17,7 +17,7 @@ pub struct RawAlert {
     /// `slo-slow-burn` are reserved.
     pub name: String,
     /// The checks the rule watches, by name. Exclusive with `match`; one of them is required.
-    pub checks: Option<Vec<String>>,
+    pub checks: Option<crate::config::OneOrMany<String>>,
     /// Selects the checks the rule watches by their labels. Exclusive with `checks`.
     #[serde(rename = "match")]
     pub matcher: Option<RawMatch>,
@@ -40,7 +40,7 @@ pub struct RawAlert {
     /// Labels added to the alert (the check's labels are added too).
     pub labels: Option<BTreeMap<String, String>>,
     /// The notifiers told when the alert fires and resolves, by name.
-    pub notify: Option<Vec<String>>,
+    pub notify: Option<crate::config::OneOrMany<String>>,
 }
 
 /// A label selector.
@@ -63,7 +63,7 @@ pub struct RawSlo {
     pub window: Option<String>,
     /// The notifiers told of burn-rate alerts (`slo-fast-burn`, `slo-slow-burn`); default: the notifiers of
     /// every alert rule that watches this check.
-    pub notify: Option<Vec<String>>,
+    pub notify: Option<crate::config::OneOrMany<String>>,
 }
 
 /// The probe-health alert raised when one region fails most of its checks while the others pass them.
@@ -72,7 +72,7 @@ pub struct RawSlo {
 #[schemars(rename = "ProbeHealth")]
 pub struct RawProbeHealth {
     /// The notifiers told of a `region-impaired` alert (default: every notifier some alert rule uses).
-    pub notify: Option<Vec<String>>,
+    pub notify: Option<crate::config::OneOrMany<String>>,
     /// The alert's severity (default `warning`).
     pub severity: Option<String>,
     /// The fewest failing checks that can make a region impaired (default 3).

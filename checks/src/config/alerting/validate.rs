@@ -37,7 +37,7 @@ pub(crate) fn validate_slo(cx: &mut Ctx<'_>, path: &Path, raw: RawSlo) -> Option
         }
     };
     let window = window?;
-    ok.then_some(Slo { objective: raw.objective, window, notify: raw.notify })
+    ok.then_some(Slo { objective: raw.objective, window, notify: raw.notify.map(Vec::from) })
 }
 
 /// Validates the alerting sections of every file, given the checks (valid ones) and every check name written.
@@ -231,7 +231,7 @@ fn validate_rule(
         state,
         severity,
         labels,
-        notify,
+        notify: notify.into(),
         place,
     })
 }
@@ -382,7 +382,7 @@ fn validate_probe_health(cx: &mut Ctx<'_>, path: &Path, known: &[&str]) -> Optio
     let min_passing_elsewhere =
         share("min_passing_elsewhere", raw.min_passing_elsewhere, defaults.min_passing_elsewhere);
     ok.then_some(ProbeHealth {
-        notify: raw.notify,
+        notify: raw.notify.map(Vec::from),
         severity,
         min_failing_checks: usize::try_from(min_failing_checks).ok()?,
         min_failing_share: min_failing_share?,
