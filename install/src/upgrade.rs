@@ -164,6 +164,9 @@ fn restart_and_wait(
     match manager {
         ServiceManager::Supervisor => restart_supervised(layout, &component.name)?,
         ServiceManager::Systemd => {
+            // An upgrade then a rollback restart a unit several times in a minute: without this, systemd's
+            // start limit (5 starts in 10 s by default) can refuse the rollback's restart.
+            let _ = Command::new("systemctl").args(["reset-failed", &component.name]).status();
             let status = Command::new("systemctl").args(["restart", &component.name]).status();
             if !status.is_ok_and(|status| status.success()) {
                 return Err("systemctl restart failed".to_owned());
