@@ -65,10 +65,11 @@ async fn a_refused_reload_shows_in_the_terminal_and_on_the_dashboard_until_fixed
     assert!(overview.contains("id=\"reload-problem\""), "{overview}");
     assert!(!overview.contains("failed; the previous config"), "no banner before any reload: {overview}");
 
-    // A typo, a bad duration and markup in a value: refused, every error located, the old config still runs.
+    // A typo (with markup in the key) and a bad duration (with markup in the value): refused, every error
+    // located, the old config still runs.
     let broken = config(&["web"]).replace(
         "    schedule: \"0 0 1 1 *\"\n",
-        "    schedule: \"0 0 1 1 *\"\n    timeout: <b>soon</b>\n    intervall: 1m\n",
+        "    schedule: \"0 0 1 1 *\"\n    timeout: <b>soon</b>\n    \"<i>intervall\": 1m\n",
     );
     std::fs::write(&file, &broken).unwrap();
     let path = file.display().to_string();
@@ -78,7 +79,8 @@ async fn a_refused_reload_shows_in_the_terminal_and_on_the_dashboard_until_fixed
     let out = terminal();
     assert!(out.contains(&format!("{path}:7:")), "located errors: {out}");
     assert!(out.contains("checks[0].timeout"), "{out}");
-    assert!(out.contains("checks[0].intervall"), "{out}");
+    assert!(out.contains(r#"checks[0]["<i>intervall"]"#), "{out}");
+    assert!(out.contains("<b>soon</b>"), "the terminal shows the values: {out}");
     assert!(out.contains("config reload refused (2 errors in the config)"), "{out}");
     // The same errors as `probenet validate` prints.
     let validate = command().env("DASHBOARD_TOKEN", TOKEN).arg("validate").arg(&file).output().unwrap();
@@ -87,12 +89,13 @@ async fn a_refused_reload_shows_in_the_terminal_and_on_the_dashboard_until_fixed
         assert!(out.contains(line), "validate's {line:?} is in the terminal: {out}");
     }
 
-    // Every dashboard page shows the banner, the markup escaped; the public status page does not.
+    // Every dashboard page shows the banner, the markup escaped and the values written elided (one may be a
+    // credential); the public status page does not.
     for path in ["/", "/alerts", "/probers", "/slos", "/checks/web"] {
         let html = page(path).await;
         assert!(html.contains("failed; the previous config is still in use"), "{path}: {html}");
-        assert!(html.contains("checks[0].intervall"), "{path}: {html}");
-        assert!(html.contains("&lt;b&gt;soon&lt;/b&gt;") && !html.contains("<b>soon"), "escaped: {html}");
+        assert!(html.contains("&lt;i&gt;intervall") && !html.contains("<i>intervall"), "escaped: {html}");
+        assert!(html.contains("checks[0].timeout") && !html.contains("soon"), "the value is elided: {html}");
     }
     let reload: serde_json::Value =
         client.get(format!("{base}/api/ui/reload")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();

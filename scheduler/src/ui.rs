@@ -43,19 +43,12 @@ fn failed(error: impl std::fmt::Display) -> SourceError {
     SourceError::new(format!("the store cannot answer: {error}"))
 }
 
-/// Sections whose values the dashboard shows anyway (a check page shows its definition) or that hold no
-/// credential: their errors are shown whole.
-const OPEN_SECTIONS: [&str; 6] = ["checks", "regions", "defaults", "scheduling", "alerts", "probe_health"];
-
-/// A config error as the dashboard shows it: whole for the sections in [`OPEN_SECTIONS`]; elsewhere (notifiers,
-/// exporters, the dashboard's own token, object storage, syntax errors) every quoted value is elided, since a
-/// value written literally there (a webhook URL with its token, say) may be a credential the dashboard's
-/// readers are not given. The terminal and the admin API show the errors whole.
+/// A config error as the dashboard shows it: located, with every quoted value elided. A value written in the
+/// file may be a credential the dashboard's readers are not given (a webhook URL with its token, a check URL
+/// with a password, a header, a value a rejected edit meant as a secret reference), and an error about a file
+/// that does not run is not redacted as a running check's definition is. The terminal and the admin API show
+/// the errors whole.
 fn dashboard_error(error: &probenet_checks::ConfigError) -> String {
-    let section = error.path.split(['.', '[']).next().unwrap_or_default();
-    if OPEN_SECTIONS.contains(&section) {
-        return error.to_string();
-    }
     let message = elide_quoted(&error.message);
     probenet_checks::ConfigError { message, ..error.clone() }.to_string()
 }
@@ -552,15 +545,15 @@ mod tests {
     }
 
     #[test]
-    fn the_dashboard_elides_quoted_values_outside_the_open_sections() {
+    fn the_dashboard_elides_quoted_values() {
         let hook = r#""https://hooks.example/T0/B0/s3cr\"et" is not a valid URL: invalid port number"#;
         let shown = dashboard_error(&error("notifiers.slack.url", hook));
         assert_eq!(shown, r#"c.yaml:3:5: notifiers.slack.url: "…" is not a valid URL: invalid port number"#);
         assert!(!shown.contains("s3cr"), "{shown}");
         let unclosed = dashboard_error(&error("", r#"found "token: abc"#));
         assert_eq!(unclosed, r#"c.yaml:3:5: found "…""#);
-        // Check errors are shown whole: the check page shows the definition anyway.
-        let interval = error("checks[0].interval", r#""soon" is not a duration"#);
-        assert_eq!(dashboard_error(&interval), interval.to_string());
+        // In a check too: a URL with a password written in it is refused, and must not reach the page.
+        let url = error("checks[0].http.url", r#""http://ops:hunter22@x:99999/" is not a valid URL"#);
+        assert_eq!(dashboard_error(&url), r#"c.yaml:3:5: checks[0].http.url: "…" is not a valid URL"#);
     }
 }
