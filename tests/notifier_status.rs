@@ -2,11 +2,10 @@
 //! and when it gives up, and the dashboard's Alerts page shows its last delivery (retrying, then failed, with
 //! the receiver's answer); a notifier never used shows "none yet".
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::util::Server;
-use crate::util::processes::{Kill, command, free_port};
+use crate::util::processes::{free_port, up_logged};
 
 const TOKEN: &str = "dashboard-token-of-the-notifier-test";
 
@@ -42,19 +41,7 @@ async fn a_failed_delivery_is_logged_and_shown_on_the_alerts_page() {
     let log = dir.path().join("up.log");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let _up = Kill(
-        command()
-            .env("DASHBOARD_TOKEN", TOKEN)
-            .args(["up", "-c"])
-            .arg(&file)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(dir.path().join("data"))
-            .args(["--duration", "180s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .unwrap(),
-    );
+    let _up = up_logged(&file, dir.path(), port, TOKEN, "180s", &log);
     let terminal = || std::fs::read_to_string(&log).unwrap_or_default();
     let _show = ShowOnFailure(log.clone());
     let client = reqwest::Client::new();

@@ -2,10 +2,9 @@
 //! use" in the terminal, a banner on the dashboard's pages and the reload's state in the admin API; fixing the
 //! file prints `reloaded:` and the banner goes.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::processes::{Kill, command, free_port, wait_for};
+use crate::util::processes::{command, free_port, up_logged, wait_for};
 
 const TOKEN: &str = "dashboard-token-of-the-reload-test";
 
@@ -28,19 +27,7 @@ async fn a_refused_reload_shows_in_the_terminal_and_on_the_dashboard_until_fixed
     let log = dir.path().join("up.log");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let _up = Kill(
-        command()
-            .env("DASHBOARD_TOKEN", TOKEN)
-            .args(["up", "-c"])
-            .arg(&file)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(dir.path().join("data"))
-            .args(["--duration", "120s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .unwrap(),
-    );
+    let _up = up_logged(&file, dir.path(), port, TOKEN, "120s", &log);
     let client = reqwest::Client::new();
     let page = |path: &'static str| {
         let client = client.clone();

@@ -159,3 +159,21 @@ pub fn plain_prober(dir: &Path, data: &Path, port: u16, region: &str) -> Command
         .stderr(Stdio::from(log));
     command
 }
+
+/// `probenet up -c CONFIG` on 127.0.0.1:`port` with its data in `dir/data`, the dashboard token `token` in
+/// `DASHBOARD_TOKEN`, stopping by itself after `duration`; its terminal (stderr) goes to `log`.
+pub fn up_logged(config: &Path, dir: &Path, port: u16, token: &str, duration: &str, log: &Path) -> Kill {
+    Kill(
+        command()
+            .env("DASHBOARD_TOKEN", token)
+            .args(["up", "-c"])
+            .arg(config)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(dir.join("data"))
+            .args(["--duration", duration])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
+            .spawn()
+            .unwrap(),
+    )
+}
