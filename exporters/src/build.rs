@@ -8,6 +8,7 @@ use probenet_checks::config::spec::AlertSensitivity;
 use probenet_checks::secret::Template;
 use probenet_checks::{Config, Schedule};
 
+use crate::fed::{Checks, Feed, cursor_name};
 use crate::{Exporters, LogSink, LokiSink, QueueOptions, RemoteWriteSink, SeriesOptions, Sink, SinkHandle};
 
 /// Why an exporter could not start.
@@ -23,8 +24,9 @@ pub struct BuildError {
 }
 
 /// Starts every exporter of `config` meant for `on` (inside a Tokio runtime). Secrets are resolved here; one
-/// that cannot be is an error, and no sink is started then.
-pub fn start(config: &Config, on: ExportOn) -> Result<Exporters, BuildError> {
+/// that cannot be is an error, and no sink is started then. With a `feed` (a scheduler), each sink reads the
+/// store from its own cursor; without (a prober), results are offered to in-memory queues.
+pub fn start(config: &Config, on: ExportOn, feed: Option<(&Feed, &Checks)>) -> Result<Exporters, BuildError> {
     let series = series_options(config);
     let mut sinks = Vec::new();
     for (index, exporter) in config.exporters.iter().filter(|exporter| exporter.on == on).enumerate() {
@@ -32,9 +34,25 @@ pub fn start(config: &Config, on: ExportOn) -> Result<Exporters, BuildError> {
         let name = format!("{}-{index}", exporter.kind.key());
         sinks.push((name, sink));
     }
-    Ok(Exporters::new(
-        sinks.into_iter().map(|(name, sink)| SinkHandle::spawn(name, sink, QueueOptions::default())).collect(),
-    ))
+    let mut cursors: Vec<String> = Vec::new();
+    let mut handles = Vec::new();
+    for (name, sink) in sinks {
+        let handle = match feed {
+            None => SinkHandle::spawn(name, sink, QueueOptions::default()),
+            Some((feed, checks)) => {
+                // Two sinks writing to one place (unusual) still keep a position each.
+                let mut cursor = cursor_name(sink.as_ref());
+                let same = cursors.iter().filter(|known| known.starts_with(&cursor)).count();
+                if same > 0 {
+                    cursor = format!("{cursor}#{same}");
+                }
+                cursors.push(cursor.clone());
+                SinkHandle::spawn_fed(name, cursor, sink, QueueOptions::default(), feed.clone(), checks.clone())
+            }
+        };
+        handles.push(handle);
+    }
+    Ok(Exporters::new(handles))
 }
 
 /// What series and records need from the config besides the results: each region's labels, each check's

@@ -119,14 +119,25 @@ pub fn sink_families(sinks: &[SinkHandle]) -> Vec<FamilySamples> {
         ("probenet_sink_retries_total", "Failed deliveries a sink retried", MetricType::Counter),
         ("probenet_sink_dropped_total", "Events a sink gave up", MetricType::Counter),
         ("probenet_sink_queued", "Events waiting in a sink's queue", MetricType::Gauge),
+        (
+            "probenet_sink_behind_seconds",
+            "Age of the oldest result a sink has read and not delivered yet (0: caught up)",
+            MetricType::Gauge,
+        ),
     ]
     .map(|(name, help, kind)| FamilySamples { name: name.into(), help: help.into(), kind, series: Vec::new() });
     for sink in sinks {
         let counters = sink.counters();
         let labels = vec![("sink".to_owned(), sink.name().to_owned()), ("kind".to_owned(), sink.kind().to_owned())];
-        let values = [counters.sent, counters.retried, counters.dropped, counters.queued];
+        let values = [
+            counters.sent as f64,
+            counters.retried as f64,
+            counters.dropped as f64,
+            counters.queued as f64,
+            counters.behind_ms as f64 / 1000.0,
+        ];
         for (family, value) in families.iter_mut().zip(values) {
-            family.series.push((labels.clone(), value as f64));
+            family.series.push((labels.clone(), value));
         }
     }
     families.into_iter().collect()

@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod build;
 pub mod exposition;
+pub mod fed;
 pub mod logs;
 pub mod loki;
 pub mod outputs;

@@ -183,6 +183,13 @@ impl Sink for LogSink {
         "logs"
     }
 
+    fn destination(&self) -> String {
+        match &lock(&self.state).out {
+            Out::File(file) => file.path.display().to_string(),
+            Out::Writer(_) => "stdout".to_owned(),
+        }
+    }
+
     fn send<'a>(&'a self, batch: &'a [Event]) -> BoxFuture<'a, Result<(), SendError>> {
         // Local file writes of one batch: short enough to run inline, like the buffered writes they are.
         Box::pin(async move { self.write_batch(batch) })

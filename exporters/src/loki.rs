@@ -338,6 +338,10 @@ impl Sink for LokiSink {
         "loki"
     }
 
+    fn destination(&self) -> String {
+        self.url.to_string()
+    }
+
     fn send<'a>(&'a self, batch: &'a [Event]) -> BoxFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
             match self.body(batch) {

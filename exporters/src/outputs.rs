@@ -12,12 +12,17 @@ use probenet_checks::config::exporters::{ExportOn, ExporterKind};
 use probenet_checks::wire::RunResult;
 
 use crate::build::{self, BuildError};
+use crate::fed::{Checks, Feed};
 use crate::{CheckMeta, Event, Exporters, FamilySamples, Latest, SeriesOptions};
 
 /// One side's sinks, checks and latest results.
 #[derive(Debug)]
 pub struct Outputs {
     side: ExportOn,
+    /// A scheduler's: the store its sinks read (`None` on a prober: sinks queue what is offered).
+    feed: Option<Feed>,
+    /// The labelling facts of the config's checks, by name (shared with sinks fed by the store).
+    checks: Checks,
     inner: Mutex<Inner>,
 }
 
@@ -27,7 +32,6 @@ struct Inner {
     /// The exporters and series options the sinks were built from (`None`: none built yet), to rebuild only
     /// on a change.
     built_from: Option<(Vec<ExporterKind>, SeriesOptions)>,
-    checks: HashMap<String, Arc<CheckMeta>>,
     /// The latest result of each pair, for `/metrics`.
     latest: Arc<Latest>,
 }
@@ -44,30 +48,37 @@ pub enum Rebuilt {
 impl Outputs {
     /// Nothing yet: no checks, no sinks (a prober before its first config).
     pub fn new(side: ExportOn) -> Self {
-        Self { side, inner: Mutex::new(Inner::default()) }
+        Self { side, feed: None, checks: Checks::default(), inner: Mutex::new(Inner::default()) }
     }
 
     /// The outputs of `config` on `side`, sinks started (inside a Tokio runtime); the latest results are
-    /// labelled with the config's series options.
-    pub fn start(config: &Config, side: ExportOn) -> Result<Self, BuildError> {
-        let sinks = build::start(config, side)?;
+    /// labelled with the config's series options. With a `feed` (a scheduler), the sinks read the results from
+    /// its store, each from a position of its own saved there, rather than from what is published.
+    pub fn start(config: &Config, side: ExportOn, feed: Option<Feed>) -> Result<Self, BuildError> {
+        let checks = Checks::new(std::sync::RwLock::new(Arc::new(metas(config))));
+        let sinks = build::start(config, side, feed.as_ref().map(|feed| (feed, &checks)))?;
         let inner = Inner {
             sinks: Arc::new(sinks),
             built_from: Some((exporters_on(config, side), build::series_options(config))),
-            checks: metas(config),
             latest: Arc::new(Latest::new(build::series_options(config))),
         };
-        Ok(Self { side, inner: Mutex::new(inner) })
+        Ok(Self { side, feed, checks, inner: Mutex::new(inner) })
+    }
+
+    fn checks(&self) -> Arc<HashMap<String, Arc<CheckMeta>>> {
+        self.checks.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Offers a result of a known check to `/metrics` and every sink.
+    /// Offers a result of a known check to `/metrics` and every sink (sinks fed by the store only wake: they
+    /// read it there).
     pub fn publish(&self, result: &RunResult) {
+        let checks = self.checks();
         let inner = self.lock();
-        let Some(check) = inner.checks.get(&result.check) else { return };
+        let Some(check) = checks.get(&result.check) else { return };
         let event = Event::Result { check: check.clone(), result: Arc::new(result.clone()) };
         inner.latest.record(&event);
         if !inner.sinks.sinks().is_empty() {
@@ -78,8 +89,9 @@ impl Outputs {
     /// Ends the series of a pair (of a check of the current config) at `at_ms`, on `/metrics` and in the
     /// sinks (remote write sends stale markers).
     pub fn end(&self, check: &str, region: &str, at_ms: i64) {
+        let checks = self.checks();
         let inner = self.lock();
-        if let Some(meta) = inner.checks.get(check) {
+        if let Some(meta) = checks.get(check) {
             let event = Event::Removed { check: meta.clone(), region: region.to_owned(), at_ms };
             inner.latest.record(&event);
             inner.sinks.offer(&event);
@@ -88,10 +100,11 @@ impl Outputs {
 
     /// Drops from `/metrics` (only) the pairs for which `keep` is false.
     pub fn forget_unless(&self, keep: impl Fn(&str, &str) -> bool) {
+        let checks = self.checks();
         let inner = self.lock();
         for (check, region) in inner.latest.pairs() {
             if !keep(&check, &region)
-                && let Some(meta) = inner.checks.get(&check)
+                && let Some(meta) = checks.get(&check)
             {
                 inner.latest.record(&Event::Removed { check: meta.clone(), region, at_ms: 0 });
             }
@@ -103,14 +116,14 @@ impl Outputs {
     /// (a secret missing on this machine), the running sinks stay and the error is returned.
     pub fn configure(&self, config: &Config) -> Result<Rebuilt, BuildError> {
         let mut inner = self.lock();
-        inner.checks = metas(config);
+        *self.checks.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(metas(config));
         let series = build::series_options(config);
         inner.latest.set_options(series.clone());
         let wanted = (exporters_on(config, self.side), series);
         if inner.built_from.as_ref() == Some(&wanted) {
             return Ok(Rebuilt::Unchanged);
         }
-        let sinks = build::start(config, self.side)?;
+        let sinks = build::start(config, self.side, self.feed.as_ref().map(|feed| (feed, &self.checks)))?;
         let count = sinks.sinks().len();
         let old = std::mem::replace(&mut inner.sinks, Arc::new(sinks));
         inner.built_from = Some(wanted);

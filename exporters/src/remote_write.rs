@@ -19,6 +19,8 @@ use probenet_checks::config::exporters::remote_write::RemoteWriteSpec;
 use proto::{Label, MetricMetadata, TimeSeries, WriteRequest};
 
 const USER_AGENT: &str = concat!("probenet/", env!("CARGO_PKG_VERSION"));
+/// Requests in flight at once (remote write allows concurrent senders; a series stays on one).
+const SHARDS: usize = 4;
 /// The most bytes of a receiver's error body kept in a message.
 const MAX_BODY_IN_ERROR: usize = 256;
 
@@ -333,6 +335,14 @@ impl RemoteWriteSink {
 impl Sink for RemoteWriteSink {
     fn kind(&self) -> &'static str {
         "remote_write"
+    }
+
+    fn shards(&self) -> usize {
+        SHARDS
+    }
+
+    fn destination(&self) -> String {
+        self.url.to_string()
     }
 
     fn send<'a>(&'a self, batch: &'a [Event]) -> BoxFuture<'a, Result<(), SendError>> {

@@ -80,6 +80,15 @@ pub trait Sink: Send + Sync + fmt::Debug + 'static {
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+    /// Batches it may be sent at once (each (check, region) pair's events stay on one, in order).
+    fn shards(&self) -> usize {
+        1
+    }
+    /// Where it delivers (a URL without credentials, a file), to tell its saved position apart from other
+    /// sinks' in the store.
+    fn destination(&self) -> String {
+        String::new()
+    }
 }
 
 /// How a sink's queue behaves.
@@ -123,6 +132,8 @@ pub struct SinkCounters {
     pub dropped: u64,
     /// Events waiting now.
     pub queued: u64,
+    /// How old the oldest result read and not yet delivered is, in milliseconds (0: caught up).
+    pub behind_ms: u64,
     /// The last failure's message, if the last attempt failed.
     pub last_error: Option<String>,
 }
@@ -141,9 +152,18 @@ struct Queue {
 pub struct SinkHandle {
     name: String,
     kind: &'static str,
-    shared: Arc<(Mutex<Queue>, Notify)>,
+    mode: Mode,
     capacity: usize,
     task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Where a sink's results wait.
+#[derive(Debug)]
+enum Mode {
+    /// In memory, offered one by one (probers, tests).
+    Queued(Arc<(Mutex<Queue>, Notify)>),
+    /// In the store, read from the sink's cursor (a scheduler's sinks); only other events are offered.
+    Fed(Arc<crate::fed::State>),
 }
 
 impl SinkHandle {
@@ -152,7 +172,36 @@ impl SinkHandle {
         let shared = Arc::new((Mutex::new(Queue::default()), Notify::new()));
         let kind = sink.kind();
         let task = tokio::spawn(deliver(sink, shared.clone(), options));
-        Self { name: name.into(), kind, shared, capacity: options.capacity.max(1), task: Mutex::new(Some(task)) }
+        Self {
+            name: name.into(),
+            kind,
+            mode: Mode::Queued(shared),
+            capacity: options.capacity.max(1),
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// Starts delivering to `sink` what `feed`'s store holds, from the position saved under `cursor` (inside a
+    /// Tokio runtime): results offered are not queued, they only wake the reader. A sink never seen before starts
+    /// with the results stored from now on.
+    pub fn spawn_fed(
+        name: impl Into<String>,
+        cursor: impl Into<String>,
+        sink: Arc<dyn Sink>,
+        options: QueueOptions,
+        feed: crate::fed::Feed,
+        checks: crate::fed::Checks,
+    ) -> Self {
+        let state = Arc::new(crate::fed::State::new());
+        let kind = sink.kind();
+        let task = tokio::spawn(crate::fed::deliver(sink, cursor.into(), state.clone(), options, feed, checks));
+        Self {
+            name: name.into(),
+            kind,
+            mode: Mode::Fed(state),
+            capacity: options.capacity.max(1),
+            task: Mutex::new(Some(task)),
+        }
     }
 
     /// The name given at spawn.
@@ -165,9 +214,26 @@ impl SinkHandle {
         self.kind
     }
 
-    /// Queues an event; when the queue is full the oldest event is dropped and counted.
+    /// Queues an event; when the queue is full the oldest event is dropped and counted. A sink fed by the store
+    /// reads results there: offering one only wakes it.
     pub fn offer(&self, event: Event) {
-        let (queue, notify) = &*self.shared;
+        let shared = match &self.mode {
+            Mode::Queued(shared) => shared,
+            Mode::Fed(state) => {
+                if let Event::Removed { .. } = event {
+                    let mut events = lock(&state.events);
+                    events.push(event);
+                    if events.len() > self.capacity {
+                        let over = events.len() - self.capacity;
+                        events.drain(..over);
+                        lock(&state.counters).dropped += over as u64;
+                    }
+                }
+                state.wake.notify_one();
+                return;
+            }
+        };
+        let (queue, notify) = &**shared;
         {
             let mut queue = lock(queue);
             if queue.closed {
@@ -185,22 +251,54 @@ impl SinkHandle {
 
     /// The counters now.
     pub fn counters(&self) -> SinkCounters {
-        let queue = lock(&self.shared.0);
-        let mut counters = queue.counters.clone();
-        counters.queued = queue.events.len() as u64;
-        counters
+        match &self.mode {
+            Mode::Queued(shared) => {
+                let queue = lock(&shared.0);
+                let mut counters = queue.counters.clone();
+                counters.queued = queue.events.len() as u64;
+                counters
+            }
+            Mode::Fed(state) => {
+                let mut counters = lock(&state.counters).clone();
+                counters.queued += lock(&state.events).len() as u64;
+                let oldest = state.oldest_pending_ms.load(std::sync::atomic::Ordering::Relaxed);
+                if oldest != i64::MIN {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
+                    counters.behind_ms = u64::try_from(now - oldest).unwrap_or(0);
+                }
+                counters
+            }
+        }
     }
 
-    /// Stops taking events and delivers what is queued, for at most `grace`; what is left is dropped.
+    /// Stops taking events and delivers what is queued, for at most `grace`; what is left is dropped. A sink fed
+    /// by the store delivers until it is caught up, for at most `grace`, and saves its position: the rest waits
+    /// in the store.
     pub async fn close(&self, grace: Duration) {
-        lock(&self.shared.0).closed = true;
-        self.shared.1.notify_one();
+        let shared = match &self.mode {
+            Mode::Queued(shared) => shared,
+            Mode::Fed(state) => {
+                state.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+                state.wake.notify_one();
+                let task = lock(&self.task).take();
+                if let Some(mut task) = task
+                    && tokio::time::timeout(grace, &mut task).await.is_err()
+                {
+                    task.abort();
+                }
+                return;
+            }
+        };
+        lock(&shared.0).closed = true;
+        shared.1.notify_one();
         let task = lock(&self.task).take();
         if let Some(mut task) = task
             && tokio::time::timeout(grace, &mut task).await.is_err()
         {
             task.abort();
-            let mut queue = lock(&self.shared.0);
+            let mut queue = lock(&shared.0);
             let left = queue.events.len() as u64 + queue.in_flight;
             queue.events.clear();
             queue.in_flight = 0;

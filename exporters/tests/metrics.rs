@@ -637,9 +637,10 @@ async fn a_reload_relabels_the_series_of_metrics_and_sinks() {
         text.lines().find(|line| line.starts_with("sm_check_info{")).unwrap_or_default().to_owned()
     };
 
-    for outputs in
-        [Outputs::new(ExportOn::Probers), Outputs::start(&config("u0", "10s", "none"), ExportOn::Probers).unwrap()]
-    {
+    for outputs in [
+        Outputs::new(ExportOn::Probers),
+        Outputs::start(&config("u0", "10s", "none"), ExportOn::Probers, None).unwrap(),
+    ] {
         assert!(matches!(
             outputs.configure(&config("u0", "10s", "none")),
             Ok(Rebuilt::Started(1) | Rebuilt::Unchanged)

@@ -249,7 +249,9 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let (stop, stopping) = watch::channel(false);
     let checks = loaded.config.checks.len();
     let artifacts = open_objects(&options, &loaded).await?;
-    let outputs = Outputs::start(&loaded)?;
+    // Sinks deliver from the store: always when alone; replicated, on the leader only.
+    let (delivering, may_deliver) = watch::channel(options.cluster.is_none());
+    let outputs = Outputs::start(&loaded, probenet_exporters::fed::Feed::new(store.clone(), may_deliver))?;
     let alerting = crate::alerts::Alerting::start(&loaded, &options.data, options.dashboard_url.clone())?;
     let shared = Arc::new(Shared::new(
         options.config.clone(),
@@ -304,6 +306,17 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     tasks.spawn(server::serve(listener, acceptor, router, options.limits, stopping.clone()));
     tasks.spawn(shared.clone().duties());
     if let Some(cluster) = &cluster {
+        let mut leadership = cluster.leadership();
+        let mut stopped = stopping.clone();
+        tasks.spawn(async move {
+            loop {
+                delivering.send_replace(leadership.borrow_and_update().is_some());
+                tokio::select! {
+                    () = server::stopped(&mut stopped) => return,
+                    changed = leadership.changed() => if changed.is_err() { return },
+                }
+            }
+        });
         tasks.spawn(cluster::run(shared.clone(), cluster.clone()));
         tasks.spawn(cluster::feed::run(shared.clone(), cluster.options.lease * 2));
     }

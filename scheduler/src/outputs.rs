@@ -7,6 +7,7 @@ use std::time::Duration;
 use probenet_checks::config::exporters::ExportOn;
 use probenet_checks::wire::RunResult;
 use probenet_exporters::build::BuildError;
+use probenet_exporters::fed::Feed;
 use probenet_exporters::{Exporters, Rebuilt};
 
 use crate::config::Loaded;
@@ -16,12 +17,14 @@ use crate::config::Loaded;
 pub struct Outputs(probenet_exporters::Outputs);
 
 impl Outputs {
-    /// Starts the scheduler's exporters of `loaded` (inside a Tokio runtime).
-    pub fn start(loaded: &Loaded) -> Result<Self, BuildError> {
-        probenet_exporters::Outputs::start(&loaded.config, ExportOn::Scheduler).map(Self)
+    /// Starts the scheduler's exporters of `loaded` (inside a Tokio runtime): each reads the results from the
+    /// store (`feed`), from a position of its own saved there, so an outage of its receiver, a restart or a
+    /// failover loses nothing the store holds.
+    pub fn start(loaded: &Loaded, feed: Feed) -> Result<Self, BuildError> {
+        probenet_exporters::Outputs::start(&loaded.config, ExportOn::Scheduler, Some(feed)).map(Self)
     }
 
-    /// Offers newly stored results to every sink.
+    /// Takes newly stored results: the latest of each pair for `/metrics`; the sinks are woken to read them.
     pub fn publish(&self, results: &[RunResult]) {
         results.iter().for_each(|result| self.0.publish(result));
     }

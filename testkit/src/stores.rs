@@ -23,6 +23,22 @@ pub struct Store {
     _dir: tempfile::TempDir,
 }
 
+impl Store {
+    /// Stops the process as an operator would (SIGTERM: it writes what it holds), waiting up to 30 s; the data
+    /// directory stays when it was given.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Store {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -90,10 +106,14 @@ pub async fn victoria_metrics() -> Store {
 
 /// VictoriaMetrics on a given data directory (such as one `vmrestore` filled), else on a new one.
 pub async fn victoria_metrics_on(data: Option<&Path>) -> Store {
+    victoria_metrics_at(data, free_port()).await
+}
+
+/// VictoriaMetrics on a given data directory and port: started again where it was, as after an outage.
+pub async fn victoria_metrics_at(data: Option<&Path>, port: u16) -> Store {
     let bin = binary("/usr/bin/victoria-metrics");
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("tempdir: {error}"));
     let data = data.map_or_else(|| dir.path().join("data"), Path::to_owned);
-    let port = free_port();
     let child = Command::new(bin)
         .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
         .arg(format!("-storageDataPath={}", data.display()))

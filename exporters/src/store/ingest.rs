@@ -61,7 +61,10 @@ impl SqliteStore {
         }
         let mut fresh = Vec::new();
         let mut guard = self.writer()?;
-        let super::Writer { conn, pairs, rollups } = &mut *guard;
+        let super::Writer { conn, pairs, rollups, next_id } = &mut *guard;
+        // Results are numbered here, under the writer lock, so their ids follow the order of commits and are
+        // never reused (`Store::stored_after` reads by id).
+        let mut id = *next_id;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting an ingest transaction"))?;
@@ -108,11 +111,12 @@ impl SqliteStore {
             let state = state_code(outcome.state);
             let inserted = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO results (check_id, region_id, planned_at_ms, state, duration, body) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT OR IGNORE INTO results (id, check_id, region_id, planned_at_ms, state, duration, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .and_then(|mut statement| {
                     statement.execute(params![
+                        id,
                         check,
                         region,
                         result.planned_at_ms,
@@ -126,6 +130,7 @@ impl SqliteStore {
                 done.duplicates += 1;
                 continue;
             }
+            id += 1;
             done.accepted += 1;
             fresh.push(index);
             for (relative, data) in files {
@@ -197,6 +202,7 @@ impl SqliteStore {
             artifacts::sync_dir(&self.inner.artifacts)?;
         }
         tx.commit().map_err(StoreError::sqlite("committing an ingest transaction"))?;
+        *next_id = id;
 
         rollups.extend(written);
         let mut max_planned = self.inner.max_planned_ms.load(Ordering::Relaxed);

@@ -8,8 +8,8 @@ use std::path::Path;
 use probenet_checks::wire::RunResult;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Pruned, ResultQuery, Snapshot,
-    StoreError, Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Position, Pruned, ResultQuery,
+    Snapshot, StoreError, StoredPage, Uptime, UptimeQuery,
 };
 
 /// A result store: raw results, rollups, incidents and artifacts of every (check, region) pair.
@@ -103,6 +103,22 @@ pub trait Store: Send + Sync + fmt::Debug {
         let _ = (from_ms, limit);
         Err(StoreError::Unsupported("results by arrival"))
     }
+
+    /// Results in the order they were stored, after `after`, at most `limit`: how a sink reads the store as its
+    /// write-ahead log. A result is returned only once no result still being written can come before it, so a
+    /// reader that goes on from a page's `next` misses none and sees none twice (PostgreSQL, where replicas
+    /// write at once, holds back the last few seconds; the embedded store, one writer, holds back nothing).
+    fn stored_after(&self, after: Position, limit: usize) -> Result<StoredPage, StoreError>;
+
+    /// The position after every result stored now: where a reader that wants only new results starts.
+    fn stored_end(&self) -> Result<Position, StoreError>;
+
+    /// A reader's saved position (see [`Store::save_cursor`]), if it saved one.
+    fn cursor(&self, name: &str) -> Result<Option<Position>, StoreError>;
+
+    /// Saves a reader's position under `name` (a sink's name), in the store, so it goes on from there after a
+    /// restart or, replicated, on another replica.
+    fn save_cursor(&self, name: &str, at: Position) -> Result<(), StoreError>;
 
     /// Copies the database into `file` (which must not exist), consistent as of one commit, while ingest goes
     /// on: the embedded store's online backup (the scheduler uploads it to the bucket). Stores that keep their

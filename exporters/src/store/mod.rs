@@ -38,7 +38,10 @@ pub use backup::Snapshot;
 pub use interface::Store;
 pub use overview::{HourLatency, LatestRun};
 pub use postgres::PostgresStore;
-pub use types::{Bucket, Incident, Ingested, Latency, LatencyPoint, Pair, Pruned, ResultQuery, Uptime, UptimeQuery};
+pub use types::{
+    Bucket, Incident, Ingested, Latency, LatencyPoint, Pair, Position, Pruned, ResultQuery, StoredPage, Uptime,
+    UptimeQuery,
+};
 
 /// The database file inside the store directory.
 pub const DB_FILE: &str = "probenet.db";
@@ -169,6 +172,9 @@ pub(crate) struct Writer {
     pub(crate) pairs: HashMap<(i64, i64), PairState>,
     /// The latest rollup rows written (committed), so ingest need not read them back.
     pub(crate) rollups: rollup::RowCache,
+    /// The id the next stored result gets: above every id ever stored, pruned ones too (`meta`'s
+    /// `results_max_id` keeps it across a prune of every row).
+    pub(crate) next_id: i64,
 }
 
 pub(crate) struct Inner {
@@ -248,6 +254,10 @@ impl SqliteStore {
                 .map(|value| value.unwrap_or(i64::MIN))
         };
         let raw_pruned_before = setting("raw_pruned_before_ms")?;
+        let max_id: Option<i64> = conn
+            .query_row("SELECT MAX(id) FROM results", [], |row| row.get(0))
+            .map_err(StoreError::sqlite("loading settings"))?;
+        let next_id = max_id.unwrap_or(0).max(setting("results_max_id")?).max(0) + 1;
         let minute_pruned_before = setting("minute_pruned_before_ms")?;
         let max_planned = pairs.values().map(|pair| pair.last_planned_ms).max().unwrap_or(i64::MIN);
         let mut readers = Vec::new();
@@ -266,7 +276,7 @@ impl SqliteStore {
             dir: dir.to_path_buf(),
             artifacts,
             options,
-            writer: Mutex::new(Writer { conn, pairs, rollups: rollup::RowCache::new() }),
+            writer: Mutex::new(Writer { conn, pairs, rollups: rollup::RowCache::new(), next_id }),
             readers,
             next_reader: AtomicUsize::new(0),
             names: RwLock::new(names),

@@ -6,11 +6,13 @@ use std::sync::atomic::Ordering;
 
 use probenet_checks::wire::RunResult;
 use rusqlite::types::Value;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::codec::decode_body;
 use super::rollup::{Agg, Buckets, DAY_MS, Level, Source, Term, plan, row_agg_at};
-use super::{Bucket, Incident, Latency, LatencyPoint, Pair, ResultQuery, SqliteStore, StoreError};
+use super::{
+    Bucket, Incident, Latency, LatencyPoint, Pair, Position, ResultQuery, SqliteStore, StoreError, StoredPage,
+};
 
 /// Which pairs a query covers: `None` (a name never stored) matches nothing.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +109,78 @@ impl SqliteStore {
             });
         }
         Ok(out)
+    }
+
+    /// Results stored after `after` (by id: the writer numbers them in commit order), at most `limit`.
+    pub(crate) fn stored_after(&self, after: Position, limit: usize) -> Result<StoredPage, StoreError> {
+        let conn = self.reader()?;
+        let limit = i64::try_from(limit.clamp(1, 100_000)).unwrap_or(100_000);
+        type StoredRow = (i64, i64, i64, i64, Vec<u8>, i64, f64);
+        let rows: Vec<StoredRow> = conn
+            .prepare_cached(
+                "SELECT r.id, r.check_id, r.region_id, r.planned_at_ms, r.body, r.state, r.duration FROM results r \
+                 WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![after.0[0], limit], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?))
+                    })?
+                    .collect()
+            })
+            .map_err(StoreError::sqlite("reading results in stored order"))?;
+        let mut page = StoredPage { results: Vec::with_capacity(rows.len()), next: after };
+        for (id, check_id, region_id, planned_at_ms, body, state, duration) in rows {
+            let (check, region) = self.pair_names(&conn, check_id, region_id)?;
+            let body = decode_body(&body, planned_at_ms, state, duration)
+                .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
+            page.results.push(RunResult {
+                check,
+                region,
+                planned_at_ms,
+                started_at_ms: body.started_at_ms,
+                prober: body.prober,
+                outcome: body.outcome,
+            });
+            page.next = Position([id, 0, 0, 0]);
+        }
+        Ok(page)
+    }
+
+    /// The position after the last result committed now.
+    pub(crate) fn stored_end(&self) -> Result<Position, StoreError> {
+        let conn = self.reader()?;
+        let last: Option<i64> = conn
+            .query_row("SELECT MAX(id) FROM results", [], |row| row.get(0))
+            .map_err(StoreError::sqlite("reading the last result's id"))?;
+        let pruned: Option<i64> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'results_max_id'", [], |row| row.get(0))
+            .optional()
+            .map_err(StoreError::sqlite("reading the last result's id"))?;
+        Ok(Position([last.unwrap_or(0).max(pruned.unwrap_or(0)), 0, 0, 0]))
+    }
+
+    /// A reader's saved position.
+    pub(crate) fn cursor(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        let conn = self.reader()?;
+        let id: Option<i64> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [format!("cursor:{name}")], |row| row.get(0))
+            .optional()
+            .map_err(StoreError::sqlite("reading a cursor"))?;
+        Ok(id.map(|id| Position([id, 0, 0, 0])))
+    }
+
+    /// Saves a reader's position.
+    pub(crate) fn save_cursor(&self, name: &str, at: Position) -> Result<(), StoreError> {
+        let writer = self.writer()?;
+        writer
+            .conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![format!("cursor:{name}"), at.0[0]],
+            )
+            .map_err(StoreError::sqlite("saving a cursor"))?;
+        Ok(())
     }
 
     /// Rows of many terms, terms of the same sign and source merged where their ranges touch.

@@ -63,6 +63,7 @@ impl SqliteStore {
         }
 
         let mut writer = self.writer()?;
+        let max_id = writer.next_id - 1;
         let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed())?;
         let old: Vec<String> = tx
             .prepare("SELECT path FROM artifacts WHERE planned_at_ms < ?1")
@@ -89,6 +90,9 @@ impl SqliteStore {
             tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![*key, *cut])
                 .map_err(failed())?;
         }
+        // Ids are never reused, even when every row is pruned (readers in stored order keep ids).
+        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('results_max_id', ?1)", [max_id])
+            .map_err(failed())?;
         let known: HashSet<String> = tx
             .prepare("SELECT path FROM artifacts")
             .and_then(|mut statement| statement.query_map([], |row| row.get(0))?.collect())

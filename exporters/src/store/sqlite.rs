@@ -5,8 +5,8 @@ use std::path::Path;
 use probenet_checks::wire::RunResult;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Pruned, ResultQuery, Snapshot,
-    SqliteStore, Store, StoreError, Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Position, Pruned, ResultQuery,
+    Snapshot, SqliteStore, Store, StoreError, StoredPage, Uptime, UptimeQuery,
 };
 
 impl Store for SqliteStore {
@@ -27,6 +27,22 @@ impl Store for SqliteStore {
 
     fn results(&self, query: &ResultQuery) -> Result<Vec<RunResult>, StoreError> {
         SqliteStore::results(self, query)
+    }
+
+    fn stored_after(&self, after: Position, limit: usize) -> Result<StoredPage, StoreError> {
+        SqliteStore::stored_after(self, after, limit)
+    }
+
+    fn stored_end(&self) -> Result<Position, StoreError> {
+        SqliteStore::stored_end(self)
+    }
+
+    fn cursor(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        SqliteStore::cursor(self, name)
+    }
+
+    fn save_cursor(&self, name: &str, at: Position) -> Result<(), StoreError> {
+        SqliteStore::save_cursor(self, name, at)
     }
 
     fn pairs(&self) -> Result<Vec<Pair>, StoreError> {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use probenet_checks::wire::RunResult;
 use serde::Serialize;
 
 /// What one ingest did.
@@ -163,4 +164,28 @@ pub struct Pruned {
     pub artifacts: usize,
     /// Files in the artifact directory that no stored result refers to (a crash between write and commit).
     pub orphans: usize,
+}
+
+/// Where a reader of results in stored order stands: just after the result at this position. Positions are
+/// the store's own (the embedded store counts results; PostgreSQL orders them by its clock, then by run id) and
+/// compare in stored order; a reader keeps one between calls and saves it with [`Store::save_cursor`].
+///
+/// [`Store::save_cursor`]: super::Store::save_cursor
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position(pub [i64; 4]);
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b, c, d] = self.0;
+        write!(f, "{a}:{b}:{c}:{d}")
+    }
+}
+
+/// A page of results in stored order.
+#[derive(Debug, Clone, Default)]
+pub struct StoredPage {
+    /// The results, in the order they were stored.
+    pub results: Vec<RunResult>,
+    /// Where the next page starts (the position of the last result, or the one given when there is none).
+    pub next: Position,
 }

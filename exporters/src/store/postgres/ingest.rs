@@ -15,6 +15,7 @@
 //! A serialization failure or deadlock runs the whole batch again; any other error rolls it back.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::Object;
 use probenet_checks::outcome::Outcome;
@@ -26,6 +27,10 @@ use crate::store::incidents::Run;
 use crate::store::ingest::state_code;
 use crate::store::rollup::{Agg, Level};
 use crate::store::{Ingested, StoreError, artifacts};
+
+/// How long a batch's transaction may go on after writing its results (well within `query::SETTLE_MS`, for the
+/// commit itself).
+pub(crate) const MAX_OPEN: Duration = Duration::from_secs(6);
 
 /// Attempts of a batch's transaction before a serialization failure or deadlock is the caller's error.
 const TRIES: usize = 8;
@@ -327,6 +332,8 @@ async fn attempt(client: &mut Object, rows: &[Row]) -> Result<Vec<bool>, Failure
     let durations: Vec<f64> = rows.iter().map(|row| row.duration).collect();
     let bodies: Vec<&[u8]> = rows.iter().map(|row| row.body.as_slice()).collect();
     let mut inserted = HashSet::with_capacity(rows.len());
+    // The rows carry the database clock from here on; readers in stored order wait `SETTLE_MS` for them.
+    let opened = Instant::now();
     for row in
         tx.query(&statement, &[&checks, &regions, &planned, &states, &durations, &bodies]).await.map_err(failed())?
     {
@@ -386,6 +393,16 @@ async fn attempt(client: &mut Object, rows: &[Row]) -> Result<Vec<bool>, Failure
         .await
         .map_err(failed())?;
     tx.execute(&statement, &[&last_checks, &last_regions, &lasts]).await.map_err(failed())?;
+    if opened.elapsed() > MAX_OPEN {
+        // Committed now, its rows could come before results a reader in stored order has passed: roll back (the
+        // prober sends the batch again).
+        return Err(StoreError::Codec(format!(
+            "the ingest transaction took longer than {} s after writing its results; rolled back, the batch is sent \
+             again",
+            MAX_OPEN.as_secs()
+        ))
+        .into());
+    }
     tx.commit().await.map_err(Failure::db("committing an ingest transaction"))?;
     Ok(stored)
 }

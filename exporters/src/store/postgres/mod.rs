@@ -20,8 +20,8 @@ use probenet_pg::{Blocking, Tls};
 use tokio_postgres::error::SqlState;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Names, Pair, Pruned, ResultQuery, Store,
-    StoreError, StoreOptions, Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Names, Pair, Position, Pruned,
+    ResultQuery, Store, StoreError, StoreOptions, StoredPage, Uptime, UptimeQuery,
 };
 
 /// Worker threads of a store's own runtime (the calls block their caller; the runtime only drives sockets).
@@ -311,6 +311,24 @@ impl Store for PostgresStore {
 
     fn stored_since(&self, from_ms: i64, limit: usize) -> Result<Vec<(i64, RunResult)>, StoreError> {
         self.run(move |shared| async move { query::stored_since(&shared, from_ms, limit).await })
+    }
+
+    fn stored_after(&self, after: Position, limit: usize) -> Result<StoredPage, StoreError> {
+        self.run(move |shared| async move { query::stored_after(&shared, after, limit).await })
+    }
+
+    fn stored_end(&self) -> Result<Position, StoreError> {
+        self.run(|shared| async move { query::stored_end(&shared).await })
+    }
+
+    fn cursor(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |shared| async move { query::cursor(&shared, &name).await })
+    }
+
+    fn save_cursor(&self, name: &str, at: Position) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.run(move |shared| async move { query::save_cursor(&shared, &name, at).await })
     }
 }
 

@@ -15,7 +15,8 @@ use crate::store::codec::{Histogram, decode_body, decode_phases};
 use crate::store::query::Filter;
 use crate::store::rollup::{Agg, Buckets, DAY_MS, Kept, Level, Source, Term, plan};
 use crate::store::{
-    Bucket, HourLatency, Incident, Latency, LatencyPoint, LatestRun, Pair, ResultQuery, StoreError, Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Latency, LatencyPoint, LatestRun, Pair, Position, ResultQuery, StoreError,
+    StoredPage, Uptime, UptimeQuery,
 };
 
 /// Parameters as the driver takes them.
@@ -262,6 +263,92 @@ pub(crate) async fn stored_since(
             Ok((stored_at_ms, result_of(row, "reading results by arrival")?))
         })
         .collect()
+}
+
+/// How long a result's place in stored order stays open: its row carries the database clock when it was
+/// inserted, and its transaction commits within this (ingest rolls back a transaction that would not, see
+/// `ingest::MAX_OPEN`), so results stored before now minus this can no longer be preceded by another.
+pub(crate) const SETTLE_MS: i64 = 10_000;
+
+/// Results after `after` in stored order (the database clock, then the run id), settled ones only.
+pub(crate) async fn stored_after(shared: &Shared, after: Position, limit: usize) -> Result<StoredPage, Failure> {
+    let client = shared.client().await?;
+    let failed = || Failure::db("reading results in stored order");
+    let limit = i64::try_from(limit.clamp(1, 100_000)).unwrap_or(100_000);
+    let statement = client
+        .prepare_cached(
+            "SELECT c.name, g.name, r.planned_at_ms, r.body, r.state, r.duration, r.stored_at_ms, r.check_id, \
+             r.region_id FROM store_results r \
+             JOIN store_checks c ON c.id = r.check_id JOIN store_regions g ON g.id = r.region_id \
+             WHERE r.stored_at_ms >= $1 AND (r.stored_at_ms, r.check_id, r.region_id, r.planned_at_ms) > ($1, $2, $3, $4) \
+             AND r.stored_at_ms < CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) - $5 \
+             ORDER BY r.stored_at_ms, r.check_id, r.region_id, r.planned_at_ms LIMIT $6",
+        )
+        .await
+        .map_err(failed())?;
+    let [at, check, region, planned] = after.0;
+    let rows =
+        client.query(&statement, &[&at, &check, &region, &planned, &SETTLE_MS, &limit]).await.map_err(failed())?;
+    let mut page = StoredPage { results: Vec::with_capacity(rows.len()), next: after };
+    for row in &rows {
+        page.results.push(result_of(row, "reading results in stored order")?);
+        page.next = Position([
+            row.try_get(6).map_err(failed())?,
+            row.try_get(7).map_err(failed())?,
+            row.try_get(8).map_err(failed())?,
+            row.try_get(2).map_err(failed())?,
+        ]);
+    }
+    Ok(page)
+}
+
+/// The position after every settled result: the database clock minus [`SETTLE_MS`].
+pub(crate) async fn stored_end(shared: &Shared) -> Result<Position, Failure> {
+    let client = shared.client().await?;
+    let row = client
+        .query_one("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) - $1", &[&SETTLE_MS])
+        .await
+        .map_err(Failure::db("reading the database clock"))?;
+    let settled: i64 = row.try_get(0).map_err(Failure::db("reading the database clock"))?;
+    Ok(Position([settled - 1, i64::MAX, i64::MAX, i64::MAX]))
+}
+
+/// A reader's saved position.
+pub(crate) async fn cursor(shared: &Shared, name: &str) -> Result<Option<Position>, Failure> {
+    let client = shared.client().await?;
+    let failed = || Failure::db("reading a cursor");
+    let row = client
+        .query_opt(
+            "SELECT stored_at_ms, check_id, region_id, planned_at_ms FROM store_cursors WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .map_err(failed())?;
+    row.map(|row| {
+        Ok(Position([
+            row.try_get(0).map_err(failed())?,
+            row.try_get(1).map_err(failed())?,
+            row.try_get(2).map_err(failed())?,
+            row.try_get(3).map_err(failed())?,
+        ]))
+    })
+    .transpose()
+}
+
+/// Saves a reader's position.
+pub(crate) async fn save_cursor(shared: &Shared, name: &str, at: Position) -> Result<(), Failure> {
+    let client = shared.client().await?;
+    let [a, b, c, d] = at.0;
+    client
+        .execute(
+            "INSERT INTO store_cursors (name, stored_at_ms, check_id, region_id, planned_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET stored_at_ms = excluded.stored_at_ms, \
+             check_id = excluded.check_id, region_id = excluded.region_id, planned_at_ms = excluded.planned_at_ms",
+            &[&name, &a, &b, &c, &d],
+        )
+        .await
+        .map_err(Failure::db("saving a cursor"))?;
+    Ok(())
 }
 
 /// Every (check, region) pair with results, by check then region.

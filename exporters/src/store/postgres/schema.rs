@@ -11,9 +11,10 @@ use crate::store::StoreError;
 /// Every step of the store's schema, oldest first. Never edit a released step: add a new one.
 pub const MIGRATIONS: Migrations = Migrations {
     component: "store",
-    steps: &[(
-        1,
-        "CREATE TABLE store_checks (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    steps: &[
+        (
+            1,
+            "CREATE TABLE store_checks (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);
          CREATE TABLE store_regions (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);
          CREATE TABLE store_pairs (
              check_id BIGINT NOT NULL,
@@ -95,7 +96,18 @@ pub const MIGRATIONS: Migrations = Migrations {
          );
          CREATE INDEX store_artifacts_by_time ON store_artifacts (planned_at_ms);
          CREATE TABLE store_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);",
-    )],
+        ),
+        (
+            2,
+            "CREATE TABLE store_cursors (
+             name TEXT PRIMARY KEY,
+             stored_at_ms BIGINT NOT NULL,
+             check_id BIGINT NOT NULL,
+             region_id BIGINT NOT NULL,
+             planned_at_ms BIGINT NOT NULL
+         );",
+        ),
+    ],
 };
 
 /// Brings the store's tables to this build's version; a newer schema is [`StoreError::NewerSchema`].
