@@ -4,8 +4,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+#[path = "common/results.rs"]
+mod results;
+
 use criterion::{Criterion, Throughput};
-use probenet_checks::outcome::{Assertion, Outcome, Phase, State};
 use probenet_checks::wire::RunResult;
 use probenet_exporters::store::codec::Histogram;
 use probenet_exporters::store::rollup::{Agg, DAY_MS, HOUR_MS, Level, MINUTE_MS, counts, write_row};
@@ -18,56 +20,6 @@ const BATCH: usize = 500;
 /// A UTC midnight.
 const T0: i64 = 1_750_032_000_000;
 
-/// A realistic HTTPS result of pair number `pair` at run number `run` (one run a minute).
-fn http_result(pair: i64, run: i64) -> RunResult {
-    let (check, region) = (pair / REGIONS, pair % REGIONS);
-    let planned_at_ms = T0 + run * MINUTE_MS + (pair * 7919) % MINUTE_MS;
-    // Durations as probers measure them: `Duration::as_secs_f64` of nanosecond timings.
-    let nanos = 50_000_000 + ((pair * 31 + run * 17) % 200) as u64 * 1_000_000 + (pair * 7 + run * 13) as u64 % 997_001;
-    let seconds = Duration::from_nanos(nanos).as_secs_f64();
-    let state = if (pair + run) % 97 == 0 { State::Down } else { State::Up };
-    let phase = |name: &str, share: f64| Phase {
-        name: name.to_owned(),
-        seconds: Duration::from_nanos((nanos as f64 * share) as u64).as_secs_f64(),
-    };
-    RunResult {
-        check: format!("check-{check:04}"),
-        region: format!("region-{region}"),
-        planned_at_ms,
-        started_at_ms: planned_at_ms + 2,
-        prober: format!("prober-{region}-a"),
-        outcome: Outcome {
-            state,
-            duration_seconds: seconds,
-            phases: vec![
-                phase("resolve", 0.05),
-                phase("connect", 0.15),
-                phase("tls", 0.3),
-                phase("processing", 0.4),
-                phase("transfer", 0.1),
-            ],
-            reason: None,
-            error: None,
-            assertions: vec![Assertion {
-                name: "status".into(),
-                expected: "200-299".into(),
-                observed: "200".into(),
-                passed: true,
-            }],
-            details: serde_json::json!({
-                "status": 200, "http_version": "HTTP/2", "body_bytes": 5120 + run % 100,
-                "tls": {"version": "TLSv1.3", "cipher": "TLS13_AES_128_GCM_SHA256", "cert_not_after": "2027-01-01T00:00:00Z"}
-            }),
-            log: vec![
-                format!("resolved check-{check:04}.example.net to 192.0.2.{}", check % 250),
-                "connected, TLSv1.3 handshake done".into(),
-                "GET / -> 200".into(),
-            ],
-            artifacts: Vec::new(),
-        },
-    }
-}
-
 /// Batches of the next results: every pair once a minute, `BATCH` at a time.
 struct Feed {
     next: i64,
@@ -76,7 +28,11 @@ struct Feed {
 impl Feed {
     fn batch(&mut self) -> Vec<RunResult> {
         let pairs = CHECKS * REGIONS;
-        let batch = (0..BATCH as i64).map(|i| http_result((self.next + i) % pairs, (self.next + i) / pairs)).collect();
+        let batch = (0..BATCH as i64)
+            .map(|i| {
+                results::http_result(T0, MINUTE_MS, CHECKS, REGIONS, (self.next + i) % pairs, (self.next + i) / pairs)
+            })
+            .collect();
         self.next += BATCH as i64;
         batch
     }

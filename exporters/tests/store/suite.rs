@@ -4,7 +4,7 @@
 use probenet_checks::outcome::State;
 use probenet_checks::wire::RunResult;
 use probenet_exporters::store::codec::HISTOGRAM_RELATIVE_ERROR;
-use probenet_exporters::store::{Ingested, ResultQuery, Store, UptimeQuery};
+use probenet_exporters::store::{Ingested, Position, ResultQuery, Store, StoredPage, UptimeQuery};
 
 use super::helpers::{DAY, Lcg, MIN, T0, artifact_bytes, brute_uptime, ingest, result, three_days, with_artifact};
 
@@ -31,6 +31,7 @@ macro_rules! store_suite {
             prune_removes_old_rows_and_artifacts_and_rollups_outlive_them,
             a_raw_floor_keeps_what_retention_would_delete,
             overview_queries_agree_with_the_per_pair_ones,
+            results_in_stored_order_are_read_once_from_a_saved_cursor,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -412,4 +413,66 @@ pub fn overview_queries_agree_with_the_per_pair_ones(backend: &mut dyn Backend) 
         mine.sort_by_key(|hour| hour.0);
         assert_eq!(mine, theirs, "{check}/{region}");
     }
+}
+
+/// Every result stored after `after`, read in pages of `page` until a bounded wait finds `count` (PostgreSQL
+/// returns a result only once it is settled, some seconds after it was stored).
+fn read_stored(store: &dyn Store, after: Position, page: usize, count: usize) -> StoredPage {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut all = StoredPage { results: Vec::new(), next: after };
+    loop {
+        let got = store.stored_after(all.next, page).unwrap();
+        assert!(got.results.len() <= page, "a page holds at most its limit");
+        if got.results.is_empty() {
+            if all.results.len() >= count || std::time::Instant::now() > deadline {
+                return all;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            continue;
+        }
+        assert!(got.next > all.next, "a page moves the position on");
+        all.results.extend(got.results);
+        all.next = got.next;
+    }
+}
+
+fn ids(results: &[RunResult]) -> Vec<(String, i64)> {
+    results.iter().map(|r| (r.check.clone(), r.planned_at_ms - T0)).collect()
+}
+
+pub fn results_in_stored_order_are_read_once_from_a_saved_cursor(backend: &mut dyn Backend) {
+    let start = backend.store().stored_end().unwrap();
+    assert_eq!(backend.store().cursor("remote_write:abc").unwrap(), None);
+    let store = backend.store();
+    ingest(store, &[run("b", "eu", T0 + 1000), run("a", "eu", T0)]).unwrap();
+    // A duplicate is not stored again, so it is not read again.
+    ingest(store, &[run("a", "eu", T0), run("c", "eu", T0 + 5000)]).unwrap();
+    ingest(store, &[run("a", "eu", T0 - 9000)]).unwrap();
+    let read = read_stored(store, start, 2, 4);
+    let mut got = ids(&read.results);
+    assert_eq!(got.len(), 4, "each stored result once: {got:?}");
+    // Batches in the order they were stored (inside one batch, PostgreSQL orders by run id).
+    let first_batch: std::collections::BTreeSet<_> = got.drain(..2).collect();
+    assert_eq!(first_batch, [("a".to_owned(), 0), ("b".to_owned(), 1000)].into_iter().collect());
+    assert_eq!(got, [("c".to_owned(), 5000), ("a".to_owned(), -9000)]);
+
+    // A saved position outlives a restart; reading from it finds only what came after.
+    store.save_cursor("remote_write:abc", read.next).unwrap();
+    backend.reopen();
+    let store = backend.store();
+    let saved = store.cursor("remote_write:abc").unwrap();
+    assert_eq!(saved, Some(read.next));
+    assert_eq!(store.cursor("loki:abc").unwrap(), None, "cursors are by name");
+    ingest(store, &[run("d", "eu", T0 + 7000)]).unwrap();
+    let after = read_stored(store, read.next, 100, 1);
+    assert_eq!(ids(&after.results), [("d".to_owned(), 7000)]);
+    assert!(store.stored_end().unwrap() >= after.next);
+
+    // Pruning every result does not make later results come before a saved position.
+    let pruned = store.prune(T0 + 30 * DAY).unwrap();
+    assert_eq!(pruned.results, 5);
+    assert!(store.stored_end().unwrap() >= after.next, "the end never goes back");
+    ingest(store, &[run("e", "eu", T0 + 30 * DAY)]).unwrap();
+    let later = read_stored(store, after.next, 100, 1);
+    assert_eq!(ids(&later.results), [("e".to_owned(), 30 * DAY)]);
 }

@@ -1,0 +1,184 @@
+//! Remote-write throughput into a real VictoriaMetrics, side by side in one run:
+//! - `probenet_store`: the scheduler's path, a sink reading the embedded store from its cursor, 4 requests at once;
+//! - `probenet_queue`: the same sink behind the in-memory queue a prober uses (one request at a time);
+//! - `vm_import` (the peer, the receiver's own ceiling): the same samples in Prometheus text to VictoriaMetrics'
+//!   `/api/v1/import/prometheus`, 4 streams at once.
+//!
+//! Each runs against a VictoriaMetrics of its own. Results are realistic HTTPS results (about 30 samples each) of
+//! 1,000 checks x 5 regions, every 10 s, ending now. Prints `figure NAME VALUE UNIT` lines and the ratios.
+
+#[path = "common/results.rs"]
+mod results;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use probenet_checks::wire::RunResult;
+use probenet_exporters::fed::{Checks, Feed, cursor_name};
+use probenet_exporters::samples::{SeriesOptions, Totals, samples};
+use probenet_exporters::store::{Position, SqliteStore, Store, StoreOptions};
+use probenet_exporters::{CheckMeta, Event, QueueOptions, RemoteWriteOptions, RemoteWriteSink, Sink, SinkHandle};
+use probenet_testkit::stores;
+
+const CHECKS: i64 = 1000;
+const REGIONS: i64 = 5;
+const EVERY_MS: i64 = 10_000;
+
+fn generate(count: usize) -> Vec<RunResult> {
+    let pairs = CHECKS * REGIONS;
+    let runs = (count as i64 + pairs - 1) / pairs;
+    let now = (stores::now_seconds() * 1000.0) as i64;
+    let t0 = now - (runs + 1) * EVERY_MS;
+    (0..count as i64).map(|i| results::http_result(t0, EVERY_MS, CHECKS, REGIONS, i % pairs, i / pairs)).collect()
+}
+
+fn metas() -> HashMap<String, Arc<CheckMeta>> {
+    let kind = "http".parse().expect("kind");
+    (0..CHECKS)
+        .map(|check| {
+            let name = format!("check-{check:04}");
+            let target = format!("https://check-{check:04}.example.net/");
+            (name.clone(), Arc::new(CheckMeta { name, kind, target, labels: BTreeMap::new() }))
+        })
+        .collect()
+}
+
+fn sink(vm: &str) -> Arc<dyn Sink> {
+    let options = RemoteWriteOptions { url: format!("{vm}/api/v1/write"), ..RemoteWriteOptions::default() };
+    Arc::new(RemoteWriteSink::new(options).expect("sink"))
+}
+
+async fn wait_sent(handle: &SinkHandle, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(1200);
+    loop {
+        let counters = handle.counters();
+        assert_eq!(counters.dropped, 0, "{counters:?}");
+        if counters.sent >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not delivered in time: {counters:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The samples VictoriaMetrics holds for `probe_success` (a check that the run delivered everything).
+async fn stored_samples(vm: &str) -> usize {
+    let _ = reqwest::get(format!("{vm}/internal/force_flush")).await;
+    let body = reqwest::get(format!("{vm}/api/v1/export?match[]=probe_success"))
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("export")
+        .text()
+        .await
+        .expect("export");
+    body.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .map(|row| row["timestamps"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
+async fn through_the_store(results: &[RunResult], checks: &Checks) -> f64 {
+    let vm = stores::victoria_metrics().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(dir.path(), StoreOptions { durable: false, ..StoreOptions::default() }).expect("store"),
+    );
+    for batch in results.chunks(500) {
+        store.ingest(batch.to_vec()).expect("ingest");
+    }
+    let sink = sink(&vm.base);
+    let cursor = cursor_name(sink.as_ref());
+    store.save_cursor(&cursor, Position::default()).expect("cursor");
+    let (_delivering, may_deliver) = tokio::sync::watch::channel(true);
+    let started = Instant::now();
+    let handle = SinkHandle::spawn_fed(
+        "bench",
+        cursor,
+        sink,
+        QueueOptions::default(),
+        Feed::new(store, may_deliver),
+        checks.clone(),
+    );
+    wait_sent(&handle, results.len() as u64).await;
+    let seconds = started.elapsed().as_secs_f64();
+    handle.close(Duration::from_secs(5)).await;
+    assert_eq!(stored_samples(&vm.base).await, results.len(), "every result reached VictoriaMetrics");
+    results.len() as f64 / seconds
+}
+
+async fn through_the_queue(results: &[RunResult], checks: &Checks) -> f64 {
+    let vm = stores::victoria_metrics().await;
+    let metas = checks.read().expect("checks").clone();
+    let events: Vec<Event> = results
+        .iter()
+        .map(|result| Event::Result { check: metas[&result.check].clone(), result: Arc::new(result.clone()) })
+        .collect();
+    let queue = QueueOptions { capacity: results.len() + 1, ..QueueOptions::default() };
+    let started = Instant::now();
+    let handle = SinkHandle::spawn("bench", sink(&vm.base), queue);
+    for event in events {
+        handle.offer(event);
+    }
+    wait_sent(&handle, results.len() as u64).await;
+    let seconds = started.elapsed().as_secs_f64();
+    handle.close(Duration::from_secs(5)).await;
+    assert_eq!(stored_samples(&vm.base).await, results.len(), "every result reached VictoriaMetrics");
+    results.len() as f64 / seconds
+}
+
+/// The peer: the same samples as Prometheus text into VictoriaMetrics' own import API (text made beforehand).
+async fn vm_import(results: &[RunResult], checks: &Checks) -> (f64, usize) {
+    let vm = stores::victoria_metrics().await;
+    let metas = checks.read().expect("checks").clone();
+    let options = SeriesOptions::default();
+    let mut totals: HashMap<(String, String), Totals> = HashMap::new();
+    let mut bodies = vec![String::new(); 4];
+    let mut count = 0;
+    for (index, result) in results.iter().enumerate() {
+        let pair = totals.entry((result.check.clone(), result.region.clone())).or_default();
+        pair.observe(result);
+        let body = &mut bodies[index % 4];
+        for sample in samples(&metas[&result.check], result, pair, &options) {
+            count += 1;
+            body.push_str(sample.name);
+            body.push('{');
+            for (i, (name, value)) in sample.labels.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                let _ = write!(body, "{name}={value:?}");
+            }
+            let _ = writeln!(body, "}} {} {}", sample.value, sample.timestamp_ms);
+        }
+    }
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let url = format!("{}/api/v1/import/prometheus", vm.base);
+    let sends = bodies.into_iter().map(|body| {
+        let request = client.post(&url).body(body);
+        async move { request.send().await.and_then(reqwest::Response::error_for_status).expect("import") }
+    });
+    futures::future::join_all(sends).await;
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(stored_samples(&vm.base).await, results.len(), "every result reached VictoriaMetrics");
+    (results.len() as f64 / seconds, count)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let count = std::env::var("RW_BENCH_RESULTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000usize);
+    let results = generate(count);
+    let checks: Checks = Arc::new(RwLock::new(Arc::new(metas())));
+    let store = through_the_store(&results, &checks).await;
+    let queue = through_the_queue(&results, &checks).await;
+    let (import, samples) = vm_import(&results, &checks).await;
+    let per_result = samples as f64 / count as f64;
+    println!("figure results {count} results ({per_result:.1} samples each)");
+    println!("figure probenet_store {store:.0} results/s ({:.0} samples/s)", store * per_result);
+    println!("figure probenet_queue {queue:.0} results/s ({:.0} samples/s)", queue * per_result);
+    println!("figure vm_import {import:.0} results/s ({:.0} samples/s)", import * per_result);
+    println!("ratio probenet_store/vm_import {:.2}", store / import);
+    println!("ratio probenet_store/probenet_queue {:.2}", store / queue);
+}
