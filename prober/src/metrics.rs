@@ -97,6 +97,12 @@ fn stats_families(stats: &Stats) -> Vec<FamilySamples> {
             ],
         ),
         FamilySamples::single(
+            "probenet_prober_runs_caught_up_total",
+            "Planned runs nobody made (the pair's previous prober crashed or left) made late after taking the pair over.",
+            MetricType::Counter,
+            stats.runs_caught_up as f64,
+        ),
+        FamilySamples::single(
             "probenet_prober_results_in_memory",
             "Results held in memory now (batching, waiting for the scheduler, or when the spool fails).",
             MetricType::Gauge,

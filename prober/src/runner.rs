@@ -30,9 +30,8 @@ const MAX_PERMIT_GRACE: Duration = Duration::from_millis(100);
 const EARLY_TOLERANCE_US: i64 = 50;
 /// A pair further behind than this (in milliseconds) skips to its next planned time instead of catching up.
 const BEHIND_LIMIT_MS: i64 = 1_000;
-/// How far back (in milliseconds) a new owner of a pair runs a planned time nobody ran (see
-/// [`probenet_checks::wire::Assignment::resume_after_ms`]).
-const RESUME_LIMIT_MS: i64 = 15_000;
+/// The most planned times a new owner of a pair makes up for (see [`Slot`] and the check's `catch_up`).
+const MAX_CATCH_UPS: usize = 100;
 
 /// Concurrency limits per check kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +126,7 @@ impl Runner {
             free: Vec::new(),
             index: HashMap::new(),
             heap: BinaryHeap::new(),
+            catch_ups: BinaryHeap::new(),
         };
         // A blocking-pool thread keeps the runtime's context (runs are spawned onto the runtime) and ends
         // when the runner stops or is dropped.
@@ -184,9 +184,6 @@ struct Slot {
     running: Arc<AtomicBool>,
     next_ms: i64,
     last_planned_ms: Option<i64>,
-    /// The next run is the catch-up of a planned time the pair missed between owners: it does not hold the
-    /// running flag, so a catch-up still going at the next planned time never makes that run skip.
-    catching_up: bool,
 }
 
 struct Dispatcher {
@@ -197,6 +194,10 @@ struct Dispatcher {
     free: Vec<u32>,
     index: HashMap<(Box<str>, Arc<str>), u32>,
     heap: BinaryHeap<Reverse<(i64, u32, u32)>>,
+    /// Planned times a pair missed between owners, made up for by its new owner: (when to start, planned time,
+    /// slot, epoch). They are spread over one interval, and none holds the pair's running flag, so a catch-up
+    /// still going at the next planned time never makes that run skip.
+    catch_ups: BinaryHeap<Reverse<(i64, i64, u32, u32)>>,
 }
 
 impl Dispatcher {
@@ -204,8 +205,10 @@ impl Dispatcher {
     /// up would add up to 2 ms to every start) until the earliest planned run or a command.
     fn run(mut self, commands: std::sync::mpsc::Receiver<Command>) {
         loop {
-            let wait = match self.heap.peek() {
-                Some(Reverse((at, _, _))) => {
+            let first = self.heap.peek().map(|Reverse((at, _, _))| *at);
+            let catch_up = self.catch_ups.peek().map(|Reverse((at, _, _, _))| *at);
+            let wait = match first.into_iter().chain(catch_up).min() {
+                Some(at) => {
                     let ahead_us = at.saturating_mul(1000) - now_us() - EARLY_TOLERANCE_US;
                     Duration::from_micros(u64::try_from(ahead_us).unwrap_or(0))
                 }
@@ -253,24 +256,13 @@ impl Dispatcher {
                     }
                 }
                 Entry::Vacant(entry) => {
-                    // A pair between owners resumes after its latest stored result: the newest planned time it
-                    // missed since then, by less than RESUME_LIMIT_MS, runs now, late, instead of leaving a hole.
-                    // The newest, not the first: the resume point can be a few runs old (a replica that has not
-                    // heard of the latest run yet), and catching up the oldest would leave the pair behind, so
-                    // it would skip ahead past the one run that is really missing.
-                    let missed = pair.resume_after_ms.and_then(|last| {
-                        let mut newest = None;
-                        let mut at = pair.next_at((last + 1).max(now - RESUME_LIMIT_MS));
-                        while let Some(planned) = at
-                            && planned < now
-                        {
-                            newest = Some(planned);
-                            at = pair.next_at(planned + 1);
-                        }
-                        newest
-                    });
-                    let catching_up = missed.is_some();
-                    let Some(next) = missed.or_else(|| pair.next_at(now)) else {
+                    // A pair between owners resumes after its latest stored result: the planned times it missed
+                    // since then, within the check's `catch_up`, are made now and over the next interval,
+                    // late, instead of leaving a hole; the pair keeps its grid from now on. (A replica that has
+                    // not heard of the latest run yet gives an older resume point: the store takes the runs made
+                    // twice once.)
+                    let missed = missed_since(&pair, now);
+                    let Some(next) = pair.next_at(now) else {
                         tracing::warn!(check = %pair.check.name, "the check's schedule never fires again; not run");
                         continue;
                     };
@@ -286,15 +278,21 @@ impl Dispatcher {
                     let index = id as usize;
                     entry.insert(id);
                     keep[index] = true;
+                    let epoch = self.epochs[index];
+                    // Spread over one interval (at most until the pair's next planned run), the first at once.
+                    let span = (next - now).max(1);
+                    let count = i64::try_from(missed.len()).unwrap_or(1).max(1);
+                    for (n, planned) in (0_i64..).zip(missed) {
+                        self.catch_ups.push(Reverse((now + span * n / count, planned, id, epoch)));
+                    }
                     self.slots[index] = Some(Slot {
                         pair,
                         kind,
                         running: Arc::new(AtomicBool::new(false)),
                         next_ms: next,
                         last_planned_ms: None,
-                        catching_up,
                     });
-                    self.heap.push(Reverse((next, id, self.epochs[index])));
+                    self.heap.push(Reverse((next, id, epoch)));
                 }
             }
         }
@@ -315,6 +313,9 @@ impl Dispatcher {
         if self.heap.len() > 2 * self.index.len() + 1024 {
             let heap = std::mem::take(&mut self.heap);
             self.heap = heap.into_iter().filter(|Reverse((_, id, epoch))| self.is_live(*id, *epoch)).collect();
+            let catch_ups = std::mem::take(&mut self.catch_ups);
+            self.catch_ups =
+                catch_ups.into_iter().filter(|Reverse((_, _, id, epoch))| self.is_live(*id, *epoch)).collect();
         }
         self.shared.counters.assigned_pairs.store(self.index.len() as u64, Ordering::Relaxed);
     }
@@ -326,6 +327,16 @@ impl Dispatcher {
 
     fn fire_due(&mut self) {
         let now = now_us();
+        while let Some(&Reverse((at, planned, id, epoch))) = self.catch_ups.peek() {
+            if at.saturating_mul(1000) > now + EARLY_TOLERANCE_US {
+                break;
+            }
+            self.catch_ups.pop();
+            if let Some(Some(slot)) = self.is_live(id, epoch).then(|| self.slots[id as usize].as_ref()) {
+                add(&self.shared.counters.caught_up, 1);
+                start(&self.shared, slot, planned, true);
+            }
+        }
         while let Some(&Reverse((at, id, epoch))) = self.heap.peek() {
             if at.saturating_mul(1000) > now + EARLY_TOLERANCE_US {
                 break;
@@ -340,8 +351,7 @@ impl Dispatcher {
                 continue;
             }
             slot.last_planned_ms = Some(at);
-            let catch_up = std::mem::take(&mut slot.catching_up);
-            start(&self.shared, slot, at, catch_up);
+            start(&self.shared, slot, at, false);
             let now_ms = now.div_euclid(1000);
             let mut next = slot.pair.next_at(at + 1);
             if let Some(planned) = next
@@ -359,6 +369,30 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// The planned times of a pair between owners that nobody made: after its resume point, within its check's
+/// `catch_up` of `now`, before `now`; the newest [`MAX_CATCH_UPS`] at most.
+fn missed_since(pair: &Pair, now: i64) -> Vec<i64> {
+    let Some(last) = pair.resume_after_ms else { return Vec::new() };
+    let mut window = i64::try_from(pair.check.catch_up.as_millis()).unwrap_or(i64::MAX);
+    if let Schedule::Every(interval) = &pair.check.schedule {
+        // No need to walk further back than the runs that can be kept.
+        let most = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).saturating_mul(MAX_CATCH_UPS as i64 + 1);
+        window = window.min(most);
+    }
+    let mut missed = std::collections::VecDeque::new();
+    let mut at = pair.next_at((last + 1).max(now.saturating_sub(window)));
+    while let Some(planned) = at
+        && planned < now
+    {
+        if missed.len() == MAX_CATCH_UPS {
+            missed.pop_front();
+        }
+        missed.push_back(planned);
+        at = pair.next_at(planned + 1);
+    }
+    missed.into()
 }
 
 /// How many planned runs lie in `[from, until)` (bounded, for the skipped-late counter).

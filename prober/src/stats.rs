@@ -19,6 +19,9 @@ pub struct Stats {
     pub skipped_late: u64,
     /// Runs cancelled at shutdown because they did not finish within the grace period (no result).
     pub runs_abandoned: u64,
+    /// Planned runs nobody made (their pair's previous prober crashed or left) made late, after taking the pair
+    /// over (within the check's `catch_up`).
+    pub runs_caught_up: u64,
     /// Results acknowledged by the scheduler.
     pub results_sent: u64,
     /// Of those, results the scheduler already had (a replay after a lost acknowledgement).
@@ -86,6 +89,7 @@ impl StatsHandle {
             skipped_busy: get(&c.skipped_busy),
             skipped_late: get(&c.skipped_late),
             runs_abandoned: get(&c.runs_abandoned),
+            runs_caught_up: get(&c.caught_up),
             results_sent: get(&c.results_sent),
             results_duplicate: get(&c.results_duplicate),
             results_replayed: get(&c.results_replayed),
@@ -134,6 +138,7 @@ pub(crate) struct Counters {
     pub skipped_busy: AtomicU64,
     pub skipped_late: AtomicU64,
     pub runs_abandoned: AtomicU64,
+    pub caught_up: AtomicU64,
     pub results_sent: AtomicU64,
     pub results_duplicate: AtomicU64,
     pub results_replayed: AtomicU64,

@@ -296,14 +296,15 @@ async fn wait_assigned(stats: &StatsHandle, count: u64) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
+async fn a_new_owner_makes_the_planned_times_its_pair_missed_spread_over_an_interval() {
     let target = Target::start().await;
     let mut planner = Planner::new();
     let now = now_ms();
     // Interval 10 s. "missed": its latest stored result was 13 s ago, so the run planned 3 s ago was nobody's.
-    // "current": its latest result is its last planned time, nothing missed. "stale": its latest stored result
-    // is 25 s old (a replica that has not heard of newer ones): of the runs after it, the one 15 s ago is past
-    // the resume limit (15 s) and the newest, 5 s ago, is run. The last two are next planned 5 s from now.
+    // "current": its latest result is its last planned time, nothing missed. "stale" (catch_up 20s): its latest
+    // stored result is 40 s before its next run (in 5 s), so it missed the runs 25, 15 and 5 s ago: the one 25 s
+    // ago is past its catch_up, the other two are made, the first at once and the second 2.5 s later (spread
+    // up to its next run). "none" (catch_up 0s) missed as much and makes up for nothing.
     // "imminent": it missed the run 9 s ago and its next is in 1 s; its target answers in 1.3 s, so the catch-up
     // is still going at the next planned time, which runs all the same (a catch-up never makes a run skip).
     let offset = |at: i64| u64::try_from(at.rem_euclid(10_000)).unwrap();
@@ -311,16 +312,18 @@ async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
     let ahead = now + 5_000;
     let soon = now + 1_000;
     let checks = [
-        ("missed", offset(missed_at)),
-        ("current", offset(ahead)),
-        ("stale", offset(ahead)),
-        ("imminent", offset(soon)),
+        ("missed", offset(missed_at), ""),
+        ("current", offset(ahead), ""),
+        ("stale", offset(ahead), "    catch_up: 20s\n"),
+        ("none", offset(ahead), "    catch_up: 0s\n"),
+        ("imminent", offset(soon), ""),
     ];
     let checks: Vec<(&str, String, u64)> = checks
         .iter()
-        .map(|(name, offset)| {
+        .map(|(name, offset, extra)| {
             let delay = if *name == "imminent" { 1_300 } else { 0 };
-            (*name, http_check(name, "10s", "2s", &target.url(delay, name)), *offset)
+            let check = http_check(name, "10s", "2s", &target.url(delay, name));
+            (*name, check.replacen("    interval:", &format!("{extra}    interval:"), 1), *offset)
         })
         .collect();
     let mut assigned = pairs(&mut planner, "h1", &checks);
@@ -329,7 +332,7 @@ async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
             "missed" => Some(missed_at - 10_000),
             "current" => Some(ahead - 10_000),
             "imminent" => Some(soon - 20_000),
-            _ => Some(ahead - 30_000),
+            _ => Some(ahead - 40_000),
         };
     }
     let (tx, rx) = mpsc::channel(1024);
@@ -337,7 +340,7 @@ async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
     let runner = Runner::start("p1", &Limits::default(), tx, &stats);
     let collected = tokio::spawn(drain(rx));
     runner.apply(assigned);
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
     runner.stop(Duration::from_secs(3)).await;
     let results = collected.await.unwrap();
     let planned = by_check(&results);
@@ -345,15 +348,21 @@ async fn a_new_owner_runs_the_planned_time_its_pair_missed_between_owners() {
     assert_eq!(planned.get("current"), None, "nothing missed, nothing run early: {planned:?}");
     assert_eq!(
         planned.get("stale"),
-        Some(&vec![ahead - 10_000]),
-        "the newest missed run only, not one missed too long ago: {planned:?}"
+        Some(&vec![ahead - 20_000, ahead - 10_000]),
+        "every missed run within catch_up, not one missed longer ago: {planned:?}"
     );
+    assert_eq!(planned.get("none"), None, "catch_up 0s makes up for nothing: {planned:?}");
     assert_eq!(
         planned.get("imminent"),
         Some(&vec![soon - 10_000, soon]),
         "the catch-up and the next run, not skipped as an overrun: {planned:?}"
     );
-    assert_eq!(stats.snapshot().skipped_overrun, 0);
+    let stats = stats.snapshot();
+    assert_eq!(stats.skipped_overrun, 0);
+    assert_eq!(stats.runs_caught_up, 4, "counted: {stats:?}");
     let missed_run = results.iter().find(|result| result.check == "missed").unwrap();
     assert!(missed_run.started_at_ms >= missed_at + 3_000, "the missed run ran late, now");
+    let started = |at: i64| results.iter().find(|r| r.check == "stale" && r.planned_at_ms == at).unwrap().started_at_ms;
+    let gap = started(ahead - 10_000) - started(ahead - 20_000);
+    assert!((2_000..3_500).contains(&gap), "spread over the time to the next run (2.5 s apart), not at once: {gap} ms");
 }

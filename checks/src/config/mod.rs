@@ -110,6 +110,8 @@ pub struct Check {
     pub schedule: Schedule,
     /// How long one run may take.
     pub timeout: Duration,
+    /// How far back planned runs nobody made are made by the prober that takes the check over.
+    pub catch_up: Duration,
     /// Regions it runs from.
     pub regions: Vec<String>,
     /// Labels attached to its results.

@@ -84,6 +84,10 @@ pub struct RawDefaults {
     pub timeout: Option<String>,
     /// The regions checks run from (default: every declared region).
     pub regions: Option<super::OneOrMany<String>>,
+    /// How far back a check's planned runs that nobody made (its prober crashed or left) are still worth making
+    /// (default `1m`, at most `1h`; `0s`: none): the prober that takes the check over makes them, spread over one
+    /// interval.
+    pub catch_up: Option<String>,
 }
 
 /// One check: a name, common options and exactly one kind key (`http`, `dns`, `tls`, `tcp`, `icmp`, `browser`).
@@ -103,6 +107,9 @@ pub struct RawCheck {
     pub timeout: Option<String>,
     /// The regions this check runs from; each must be declared under `regions`.
     pub regions: Option<super::OneOrMany<String>>,
+    /// How far back planned runs nobody made (its prober crashed or left) are made by the prober that takes the
+    /// check over, spread over one interval (default `1m`, at most `1h`; `0s`: none).
+    pub catch_up: Option<String>,
     /// Labels attached to every result of this check (label names: letters, digits and `_`).
     pub labels: Option<BTreeMap<String, String>>,
     /// A service level objective: the share of runs that must succeed over a window, with burn-rate alerts.

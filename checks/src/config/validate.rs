@@ -19,6 +19,8 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CATCH_UP: Duration = Duration::from_secs(60);
+const MAX_CATCH_UP: Duration = Duration::from_secs(3600);
 /// Why an empty file is refused.
 pub const EMPTY_FILE: &str = "the file is empty (a half-saved edit?); a config file holds at least one section: write `checks: []` to run no checks";
 
@@ -31,6 +33,7 @@ struct Defaults {
     interval: Option<Duration>,
     timeout: Option<Duration>,
     regions: Option<Vec<String>>,
+    catch_up: Option<Duration>,
 }
 
 /// Validates every file into one config, or returns every error found in any of them.
@@ -321,7 +324,18 @@ fn validate_defaults(cx: &mut Ctx<'_>, raw: &RawDefaults, declared: &[String]) -
         cx.error(&base.key("timeout"), timeout_message(timeout, interval));
     }
     let regions = raw.regions.as_ref().map(|list| validate_region_list(cx, &base.key("regions"), list, declared));
-    Defaults { interval, timeout, regions }
+    let catch_up = validate_catch_up(cx, &base.key("catch_up"), raw.catch_up.as_deref());
+    Defaults { interval, timeout, regions, catch_up }
+}
+
+/// A `catch_up` window: a duration from `0s` to `1h`.
+fn validate_catch_up(cx: &mut Ctx<'_>, at: &Path, text: Option<&str>) -> Option<Duration> {
+    let catch_up = cx.opt_duration(at, text)?;
+    if catch_up > MAX_CATCH_UP {
+        cx.error(at, format!("{} is more than the most, 1h", crate::duration::format(catch_up)));
+        return None;
+    }
+    Some(catch_up)
 }
 
 fn validate_check(
@@ -375,6 +389,9 @@ fn validate_check(
                 if declared.is_empty() { vec![LOCAL_REGION.to_owned()] } else { declared.to_vec() }
             })),
         };
+    let catch_up = validate_catch_up(cx, &path.key("catch_up"), raw.catch_up.as_deref())
+        .or(defaults.catch_up)
+        .unwrap_or(DEFAULT_CATCH_UP);
     let labels = validate_labels(cx, &path.key("labels"), raw.labels.unwrap_or_default());
     let slo = raw.slo.and_then(|slo| super::alerting::validate_slo(cx, &path.key("slo"), slo));
 
@@ -410,6 +427,7 @@ fn validate_check(
         name: raw.name,
         schedule,
         timeout,
+        catch_up,
         regions,
         labels,
         slo,
