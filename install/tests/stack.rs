@@ -122,3 +122,20 @@ fn errors_of_the_checks_config_come_through_located() {
     let text = errors.to_string();
     assert!(text.contains("checks.yaml:3:5"), "{text}");
 }
+
+#[test]
+fn a_checks_path_not_found_names_its_entry_and_says_paths_are_relative_to_the_stack_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let path = dir.path().join("stack.yaml");
+    std::fs::copy(common::repo().join("examples/stack.yaml"), &path).unwrap_or_else(|error| panic!("{error}"));
+    let errors = stack::load(&path).expect_err("quickstart.yaml is not next to the copy");
+    let got: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    let dir = dir.path().display();
+    assert_eq!(
+        got,
+        [format!(
+            "{dir}/stack.yaml:10:10: checks[0]: {dir}/quickstart.yaml not found: the paths in `checks` are \
+             relative to the stack file, whose directory is {dir}"
+        )]
+    );
+}
