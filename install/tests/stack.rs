@@ -88,7 +88,7 @@ fn the_example_stack_validates_against_the_quickstart_checks() {
     assert_eq!(loaded.stack.name, "demo");
     assert_eq!(loaded.stack.regions.keys().collect::<Vec<_>>(), ["local-a", "local-b"]);
     assert_eq!(loaded.stack.regions["local-a"].probers, 2);
-    assert_eq!(loaded.config.checks.len(), 8);
+    assert_eq!(loaded.config.checks.len(), 9);
     assert_eq!(loaded.sources.len(), 1);
     let alerting = loaded.stack.alerting.expect("alerting");
     assert_eq!(alerting.receiver, "ops");
