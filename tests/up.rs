@@ -64,13 +64,13 @@ async fn up_with_the_demo_needs_no_file_and_shows_alerts_slos_and_degraded_check
     // and the status shows the alert with its regions.
     assert!(
         out.stdout.contains(
-            "demo service: notification received: FIRING shop-down/shop-checkout in 2 of 2 regions (local-a, \
+            "demo service: notification received: FIRING web-down/shop-checkout in 2 of 2 regions (local-a, \
              local-b), reason status"
         ),
         "{}",
         out.stdout
     );
-    let alert: Vec<&str> = line(&out, "ALERT", "shop-down/shop-checkout").split_whitespace().collect();
+    let alert: Vec<&str> = line(&out, "ALERT", "web-down/shop-checkout").split_whitespace().collect();
     assert_eq!(alert[1..5], ["FIRING", "local-a,", "local-b", "(2"], "{}", out.stdout);
     // SLOs with their budgets: the healthy home page keeps all of it.
     let slo: Vec<&str> = line(&out, "SLO", "shop-homepage").split_whitespace().collect();
@@ -110,8 +110,8 @@ async fn the_demo_inventory_alert_fires_then_resolves() {
     // Down for its first 45 s: fires within 30 s; passing for 30 s after that resolves it.
     let out = up(&["--demo"], "100s", data.path()).await;
     out.assert_code(0);
-    let firing = out.stdout.find("notification received: FIRING shop-down/shop-inventory in 2 of 2 regions");
-    let resolved = out.stdout.find("notification received: RESOLVED shop-down/shop-inventory");
+    let firing = out.stdout.find("notification received: FIRING web-down/shop-inventory in 2 of 2 regions");
+    let resolved = out.stdout.find("notification received: RESOLVED web-down/shop-inventory");
     assert!(firing.is_some() && resolved > firing, "{}", out.stdout);
     assert_eq!(row(&out, "shop-inventory", "local-a")[2], "UP");
 }

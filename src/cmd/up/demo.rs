@@ -180,10 +180,10 @@ async fn route(
         "/hooks/alerts" if request.method() == hyper::Method::POST => {
             use http_body_util::BodyExt as _;
             let limited = http_body_util::Limited::new(request.into_body(), 64 << 10);
-            if let Ok(body) = limited.collect().await {
-                if let Ok(notification) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes()) {
-                    println!("{}", notification_line(&notification));
-                }
+            if let Ok(body) = limited.collect().await
+                && let Ok(notification) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes())
+            {
+                println!("{}", notification_line(&notification));
             }
             reply(StatusCode::OK, "text/plain", "ok\n")
         }
@@ -295,6 +295,24 @@ mod tests {
         (status, text)
     }
 
+    #[test]
+    fn the_inventory_is_down_45_s_every_3_minutes_and_notifications_read_as_one_line() {
+        let down = |seconds: u64| inventory_down(Duration::from_secs(seconds));
+        assert_eq!([0, 44, 45, 179, 180, 224, 225].map(down), [true, true, false, false, true, true, false]);
+        let firing = serde_json::json!({"status": "firing", "key": "web-down/shop-checkout",
+            "regions": ["local-a", "local-b"], "total_regions": 2, "reason": "status"});
+        assert_eq!(
+            notification_line(&firing),
+            "demo service: notification received: FIRING web-down/shop-checkout in 2 of 2 regions (local-a, \
+             local-b), reason status"
+        );
+        let resolved = serde_json::json!({"status": "resolved", "key": "web-down/shop-inventory"});
+        assert_eq!(
+            notification_line(&resolved),
+            "demo service: notification received: RESOLVED web-down/shop-inventory"
+        );
+    }
+
     #[tokio::test]
     async fn the_demo_serves_healthy_flaky_and_broken_endpoints() {
         let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
@@ -311,6 +329,20 @@ mod tests {
             [get(demo.http, "/flaky").await.0, get(demo.http, "/flaky").await.0, get(demo.http, "/flaky").await.0]
                 .to_vec();
         assert_eq!(flaky, vec![200, 200, 503]);
+        // The inventory starts down (its first 45 s), and the webhook receiver answers 200.
+        assert_eq!(get(demo.http, "/inventory").await.0, 503);
+        let mut stream = tokio::net::TcpStream::connect(demo.http).await.unwrap_or_else(|error| panic!("{error}"));
+        let body = r#"{"status": "firing", "key": "a/b", "regions": ["x"], "total_regions": 2}"#;
+        let request = format!(
+            "POST /hooks/alerts HTTP/1.1\r\nHost: demo\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap_or_else(|error| panic!("{error}"));
+        let mut answer = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(std::fs::read_to_string(dir.path().join("ca.pem")).unwrap_or_default().contains("BEGIN CERTIFICATE"));
         assert!(
             start("0.0.0.0".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])), ports, &dir.path().join("x.pem"))
