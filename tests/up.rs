@@ -131,6 +131,15 @@ async fn a_busy_demo_port_falls_back_to_free_ports_or_is_named_when_chosen() {
              choose other ports with --demo-port BASE, or leave it out\n"
         )
     );
+    // The scheduler's own port, taken: named too.
+    let config = Config::new("checks:\n  - name: a\n    http: {url: \"http://127.0.0.1:9/\"}\n");
+    let out = probenet(["up", "-c", config.path.to_str().unwrap(), "--listen", &format!("127.0.0.1:{busy}"), "--data"])
+        .arg(data.path())
+        .output()
+        .await;
+    out.assert_code(1);
+    assert!(out.stderr.starts_with(&format!("probenet: cannot listen on 127.0.0.1:{busy}: ")), "{}", out.stderr);
+    assert!(out.stderr.ends_with("; choose another address or port with --listen ADDRESS:PORT\n"), "{}", out.stderr);
     // With a config of one's own, the quick start's ports are needed: a busy one is named too. (Other tests'
     // demos may hold 8000 already; then this part is left out.)
     let Ok(quickstart) = std::net::TcpListener::bind("127.0.0.1:8000") else {

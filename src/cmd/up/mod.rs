@@ -112,7 +112,13 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         artifacts_in_database: false,
         per_check_metrics: false,
     })
-    .await?;
+    .await
+    .map_err(|error| match error {
+        probenet_scheduler::Error::Listen { .. } => {
+            anyhow::anyhow!("{error}; choose another address or port with --listen ADDRESS:PORT")
+        }
+        other => other.into(),
+    })?;
     // Probers and the status table reach the scheduler on loopback (its certificate names 127.0.0.1, and
     // 0.0.0.0 is nobody's address).
     let url = local_url(&scheduler.url(), args.listen);
