@@ -23,8 +23,9 @@ async fn quickstart_passes_against_the_demo_site() {
     let srv = demo_site(200, "Welcome to the shop").await;
     let out = quickstart(&srv).run_json(QUICKSTART_HTTP).await;
     out.assert_code(0);
-    let lines = out.json_lines();
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(out.json_lines().len(), 2, "{}", out.stdout);
+    // Printed in the order they finish: taken by name.
+    let lines = [out.check("shop-homepage"), out.check("shop-health")];
     for (line, path) in lines.iter().zip(["/", "/health.json"]) {
         assert_eq!(line["success"], true, "{line}");
         assert_eq!(line["state"], "up", "{line}");
@@ -222,4 +223,105 @@ checks:
     out.assert_code(2);
     assert_eq!(out.stderr, "probenet: unknown region \"mars\"; declared regions: eu-west, us-east\n");
     assert_eq!(srv.hits("/"), 3);
+}
+
+/// `probenet run` on a fast and a slow check, stdout piped: the lines it printed so far are read from a thread.
+struct Streaming {
+    child: crate::util::processes::Kill,
+    lines: std::sync::mpsc::Receiver<String>,
+    _config: Config,
+}
+
+impl Streaming {
+    fn start(srv: &Server, output: &[&str]) -> Self {
+        let yaml = format!(
+            "checks:\n  - name: slow\n    timeout: 20s\n    http: {{url: \"{}\"}}\n  - name: fast\n    http: {{url: \"{}\"}}\n",
+            srv.url("/slow"),
+            srv.url("/fast")
+        );
+        let config = Config::new(&yaml);
+        let mut child = crate::util::processes::command()
+            .arg("run")
+            .arg(&config.path)
+            .args(output)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self { child: crate::util::processes::Kill(child), lines, _config: config }
+    }
+
+    /// The next line printed, within 10 s.
+    #[track_caller]
+    fn next_line(&self) -> String {
+        self.lines.recv_timeout(std::time::Duration::from_secs(10)).expect("a line within 10 s")
+    }
+
+    /// Ctrl-C, then the exit code, what else it printed on stdout, and its stderr.
+    fn interrupt(mut self) -> (i32, Vec<String>, String) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.0.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(10), "probenet run did not stop on Ctrl-C");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        use std::io::Read as _;
+        self.child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        let rest: Vec<String> = self.lines.iter().collect();
+        (status.code().unwrap_or(-1), rest, stderr)
+    }
+}
+
+async fn slow_and_fast() -> Server {
+    Server::http1()
+        .slow_head("/slow", std::time::Duration::from_secs(15), "late")
+        .route("/fast", 200, "hi")
+        .start()
+        .await
+}
+
+// Multi-threaded: the test blocks on the child's output while the server answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_lines_stream_as_checks_finish_and_ctrl_c_keeps_the_finished_ones() {
+    let srv = slow_and_fast().await;
+    let run = Streaming::start(&srv, &["--output", "json"]);
+    let first: serde_json::Value = serde_json::from_str(&run.next_line()).unwrap();
+    assert_eq!(first["check"], "fast", "the fast check's line comes first, while the slow one runs: {first}");
+    assert_eq!(first["success"], true);
+    let start = std::time::Instant::now();
+    while srv.hits("/slow") == 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "the slow check is running");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (code, rest, stderr) = run.interrupt();
+    assert_eq!(code, 130, "{stderr}");
+    assert!(rest.is_empty(), "nothing more after the fast line: {rest:?}");
+    assert_eq!(stderr, "probenet: interrupted: 1 of 2 checks finished; the others were stopped\n");
+}
+
+// Multi-threaded: the test blocks on the child's output while the server answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_rows_stream_as_checks_finish() {
+    let srv = slow_and_fast().await;
+    let run = Streaming::start(&srv, &[]);
+    let header: Vec<String> = run.next_line().split_whitespace().map(str::to_owned).collect();
+    assert_eq!(header, ["CHECK", "KIND", "REGION", "RESULT", "DURATION", "REASON"]);
+    let row: Vec<String> = run.next_line().split_whitespace().map(str::to_owned).collect();
+    assert_eq!((row[0].as_str(), row[3].as_str()), ("fast", "up"), "{row:?}");
+    let (code, rest, _) = run.interrupt();
+    assert_eq!(code, 130);
+    assert!(rest.is_empty(), "{rest:?}");
 }

@@ -4,10 +4,12 @@
 // Modules:
 // - util:     the harness (test servers, certificates, running the binary)
 // - validate: `probenet validate` and `probenet schema` on the examples and on broken configs
-// - run:      `probenet run`: the quick start, outputs, selection, exit codes, connection failures
+// - run:      `probenet run`: the quick start, outputs, selection, exit codes, connection failures, results
+//             streamed as checks finish, Ctrl-C
 // - http:     the HTTP executor: redirects, timing, bodies, assertions, TLS, HTTP/2, secrets
 // - regions:  probes from network namespaces behind delay lines measure each region's latency
-// - up:       `probenet up --demo`: the quick start on one machine
+// - up:       `probenet up --demo` from any directory: the built-in quick start, an alert firing and resolving,
+//             SLOs, busy demo ports; the dashboard off beyond loopback without a token; the default title
 // - reload:   a refused config reload in the terminal and as a dashboard banner, until fixed
 // - network:  a scheduler and six probers in three regions: exactly once per interval, failover, restarts
 // - alerting: a signed webhook fires once, survives a scheduler restart, resolves once (loopback)

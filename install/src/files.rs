@@ -70,6 +70,22 @@ fn quote_matcher(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Whether the install gives the dashboard its token (a config file of its own naming the token file): the
+/// checks config sets no `dashboard` section (a second file may not set one; with a section of its own, the
+/// user adds `token: ${file:...}` to it).
+pub fn dashboard_token_added(loaded: &Loaded) -> bool {
+    loaded.config.dashboard.token.is_none()
+        && !loaded.sources.iter().any(|source| source.text.lines().any(|line| line.starts_with("dashboard:")))
+}
+
+/// The config file giving the scheduler the dashboard token in `token_file`.
+pub fn dashboard_config(token_file: &str) -> String {
+    format!(
+        "# Written by probenet install: the dashboard's read token (open the dashboard once with ?token=...).\n\
+         dashboard:\n  token: ${{file:{token_file}}}\n"
+    )
+}
+
 /// The actions writing every configuration file of a local install.
 pub fn config_files(loaded: &Loaded, layout: &Layout) -> Vec<Action> {
     let mut actions = Vec::new();
@@ -91,6 +107,14 @@ pub fn config_files(loaded: &Loaded, layout: &Layout) -> Vec<Action> {
             mode: SHARED,
             purpose: "the scheduler's remote write to VictoriaMetrics".to_owned(),
             contents: remote_write(&url, Some(&ca), &password),
+        });
+    }
+    if dashboard_token_added(loaded) {
+        actions.push(Action::WriteFile {
+            path: layout.dashboard_config(),
+            mode: SHARED,
+            purpose: "the dashboard's read token for the scheduler".to_owned(),
+            contents: dashboard_config(&layout.dashboard_token().display().to_string()),
         });
     }
     if let Some(alerting) = &stack.alerting {

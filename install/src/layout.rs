@@ -231,6 +231,16 @@ impl Layout {
         self.secrets_dir().join("admin.token")
     }
 
+    /// The dashboard's read token the install makes when the checks config sets none.
+    pub fn dashboard_token(&self) -> PathBuf {
+        self.secrets_dir().join("dashboard.token")
+    }
+
+    /// The config file giving the scheduler that token (in [`Self::stack_config_dir`]).
+    pub fn dashboard_config(&self) -> PathBuf {
+        self.stack_config_dir().join("dashboard.yaml")
+    }
+
     /// Runtime state: the supervisor's pid file, its state and control files.
     pub fn run_dir(&self) -> PathBuf {
         self.at("/run/probenet")

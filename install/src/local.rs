@@ -339,7 +339,7 @@ pub fn components(loaded: &Loaded, layout: &Layout) -> Vec<Component> {
         let name = if replicated { format!("{SCHEDULER}-{index}") } else { SCHEDULER.to_owned() };
         let data = layout.replica_data(index);
         let mut exec = vec![s(layout.binary()), "scheduler".to_owned(), "-c".to_owned(), s(layout.checks_dir())];
-        if stack.store.kind == StoreKind::VictoriaMetrics {
+        if stack.store.kind == StoreKind::VictoriaMetrics || crate::files::dashboard_token_added(loaded) {
             exec.extend(["-c".to_owned(), s(layout.stack_config_dir())]);
         }
         exec.extend([
@@ -489,8 +489,11 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
         (layout.secrets_dir(), 0o700),
         (layout.data(), 0o700),
     ];
+    if with_store || crate::files::dashboard_token_added(loaded) {
+        dirs.push((layout.stack_config_dir(), 0o750));
+    }
     if with_store {
-        dirs.extend([(layout.stack_config_dir(), 0o750), (layout.store_data(), 0o700)]);
+        dirs.push((layout.store_data(), 0o700));
     }
     if stack.alerting.is_some() {
         dirs.extend([
@@ -550,6 +553,13 @@ pub fn plan(loaded: &Loaded, layout: &Layout, manager: ServiceManager) -> Plan {
             purpose: "the store (VictoriaMetrics and vmalert basic auth)".to_owned(),
             file: layout.store_password(),
             env: Some((layout.store_env(), "httpAuth_password".to_owned())),
+        });
+    }
+    if loaded.config.dashboard.token.is_none() {
+        actions.push(Action::CreatePassword {
+            purpose: "the dashboard's read token".to_owned(),
+            file: layout.dashboard_token(),
+            env: None,
         });
     }
     match &stack.scheduler.store {

@@ -268,8 +268,59 @@ fn without_the_store_only_probenet_is_installed() {
     let (dir, loaded) = common::load(&stack, common::CHECKS);
     let layout = Layout::new(&loaded.stack).with_root(dir.path().join("root"));
     let plan = local::plan(&loaded, &layout, ServiceManager::Systemd);
-    assert!(!plan.actions().any(|a| matches!(a, Action::InstallPackages { .. } | Action::CreatePassword { .. })));
+    assert!(!plan.actions().any(|a| matches!(a, Action::InstallPackages { .. })));
+    let passwords: Vec<&PathBuf> = plan
+        .actions()
+        .filter_map(|a| match a {
+            Action::CreatePassword { file, .. } => Some(file),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(passwords, [&layout.dashboard_token()], "no store password, only the dashboard's token");
     let names: Vec<&str> = plan.components.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names[0], "probenet-scheduler");
-    assert!(!plan.components[0].exec.iter().any(|arg| arg.contains("stack.d")));
+    assert!(
+        !plan.actions().any(|a| matches!(a, Action::WriteFile { path, .. } if *path == layout.remote_write_file()))
+    );
+}
+
+#[test]
+fn the_install_makes_a_dashboard_token_unless_the_config_has_one() {
+    let (dir, loaded) = common::load(common::STACK, common::CHECKS);
+    let layout = Layout::new(&loaded.stack).with_root(dir.path().join("root"));
+    let plan = local::plan(&loaded, &layout, ServiceManager::Systemd);
+    let token = layout.dashboard_token();
+    let made = position(
+        &plan.actions().cloned().collect::<Vec<_>>(),
+        |a| matches!(a, Action::CreatePassword { file, env: None, .. } if *file == token),
+    );
+    let config = plan
+        .actions()
+        .find_map(|a| match a {
+            Action::WriteFile { path, contents, .. } if *path == layout.dashboard_config() => Some(contents.clone()),
+            _ => None,
+        })
+        .expect("a config file gives the scheduler the token");
+    assert!(made > 0);
+    assert!(config.contains(&format!("token: ${{file:{}}}", token.display())), "{config}");
+    // The scheduler reads it with the checks: together they are a valid config with a dashboard token.
+    let scheduler = plan.components.iter().find(|c| c.role == Role::Scheduler).expect("a scheduler");
+    let stack_dir = layout.stack_config_dir().display().to_string();
+    assert!(scheduler.exec.windows(2).any(|pair| pair[0] == "-c" && pair[1] == stack_dir), "{:?}", scheduler.exec);
+    let sources = [
+        probenet_checks::wire::ConfigFile { name: "checks.yaml".to_owned(), text: common::CHECKS.to_owned() },
+        probenet_checks::wire::ConfigFile { name: "dashboard.yaml".to_owned(), text: config },
+    ];
+    let both = probenet_checks::config::load_sources(&sources).unwrap_or_else(|errors| panic!("{errors}"));
+    assert!(both.dashboard.token.is_some());
+
+    // A config with its own token: nothing made.
+    let checks = format!("dashboard: {{token: \"${{env:DASH}}\"}}\n{}", common::CHECKS);
+    let (dir, loaded) = common::load(common::STACK, &checks);
+    let layout = Layout::new(&loaded.stack).with_root(dir.path().join("root"));
+    let plan = local::plan(&loaded, &layout, ServiceManager::Systemd);
+    assert!(
+        !plan.actions().any(|a| matches!(a, Action::CreatePassword { file, .. } if *file == layout.dashboard_token()))
+    );
+    assert!(!plan.actions().any(|a| matches!(a, Action::WriteFile { path, .. } if *path == layout.dashboard_config())));
 }

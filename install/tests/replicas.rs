@@ -236,9 +236,12 @@ fn a_single_scheduler_plan_is_unchanged() {
     ));
     assert!(!actions.iter().any(|a| matches!(a, Action::InitDatabase { .. } | Action::CopySecret { .. })));
     let passwords: Vec<&Action> = actions.iter().filter(|a| matches!(a, Action::CreatePassword { .. })).collect();
-    assert_eq!(passwords.len(), 1);
+    assert_eq!(passwords.len(), 2, "the store's password and the dashboard's token");
     assert!(matches!(passwords[0], Action::CreatePassword { file, env: Some((env, variable)), .. }
             if *file == layout.store_password() && *env == layout.store_env() && variable == "httpAuth_password"));
+    assert!(
+        matches!(passwords[1], Action::CreatePassword { file, env: None, .. } if *file == layout.dashboard_token())
+    );
 }
 
 fn refused(stack: &str) -> Vec<String> {

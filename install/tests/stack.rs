@@ -88,7 +88,7 @@ fn the_example_stack_validates_against_the_quickstart_checks() {
     assert_eq!(loaded.stack.name, "demo");
     assert_eq!(loaded.stack.regions.keys().collect::<Vec<_>>(), ["local-a", "local-b"]);
     assert_eq!(loaded.stack.regions["local-a"].probers, 2);
-    assert_eq!(loaded.config.checks.len(), 8);
+    assert_eq!(loaded.config.checks.len(), 9);
     assert_eq!(loaded.sources.len(), 1);
     let alerting = loaded.stack.alerting.expect("alerting");
     assert_eq!(alerting.receiver, "ops");
@@ -121,4 +121,21 @@ fn errors_of_the_checks_config_come_through_located() {
     let errors = stack::load(&path).expect_err("broken checks");
     let text = errors.to_string();
     assert!(text.contains("checks.yaml:3:5"), "{text}");
+}
+
+#[test]
+fn a_checks_path_not_found_names_its_entry_and_says_paths_are_relative_to_the_stack_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let path = dir.path().join("stack.yaml");
+    std::fs::copy(common::repo().join("examples/stack.yaml"), &path).unwrap_or_else(|error| panic!("{error}"));
+    let errors = stack::load(&path).expect_err("quickstart.yaml is not next to the copy");
+    let got: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    let dir = dir.path().display();
+    assert_eq!(
+        got,
+        [format!(
+            "{dir}/stack.yaml:10:10: checks[0]: {dir}/quickstart.yaml not found: the paths in `checks` are \
+             relative to the stack file, whose directory is {dir}"
+        )]
+    );
 }

@@ -284,7 +284,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let router = match dashboard_router(&shared, &store, options.listen, tls.is_some()) {
         // API paths keep JSON errors; every other path is the dashboard's.
         Ok(Some(dashboard)) => router.route("/api/v1/{*rest}", axum::routing::any(api::not_found)).merge(dashboard),
-        Ok(None) => router.fallback(api::not_found),
+        Ok(None) => router.route("/", axum::routing::get(dashboard_off)).fallback(api::not_found),
         Err(message) => return Err(Error::Internal(message)),
     };
     let acceptor = tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(tls.config.clone()));
@@ -396,7 +396,9 @@ fn dashboard_router(
         Some(token) => Some(probenet_dashboard::Auth::Token(token)),
         None if listen.ip().is_loopback() => None,
         None => {
-            tracing::warn!("the dashboard is off: set `dashboard.token` in the config to serve it beyond loopback");
+            tracing::warn!(
+                "the dashboard is off: set `dashboard.token` in the config to serve it beyond loopback; / says how"
+            );
             return Ok(None);
         }
     };
@@ -410,6 +412,35 @@ fn dashboard_router(
     let source = Arc::new(crate::ui::UiSource::new(shared.clone(), store.clone()));
     probenet_dashboard::router(source, options).map(Some).map_err(|error| error.to_string())
 }
+
+/// What `/` answers when the dashboard is off (beyond loopback without `dashboard.token`): a page saying so and
+/// how to turn it on, rather than a bare 404. Status 503: the dashboard is not available here.
+async fn dashboard_off() -> (axum::http::StatusCode, [(axum::http::header::HeaderName, &'static str); 2], &'static str)
+{
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        DASHBOARD_OFF_PAGE,
+    )
+}
+
+/// The page of [`dashboard_off`].
+pub const DASHBOARD_OFF_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Dashboard off · probenet</title>\
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}\
+pre{background:#f0f0f0;color:#111;padding:.8rem;overflow:auto}</style></head><body>\
+<h1>The dashboard is off</h1>\
+<p>This probenet scheduler listens beyond loopback, and its config sets no <code>dashboard.token</code>, so it \
+does not serve its dashboard to anyone.</p>\
+<p>To turn it on, give the dashboard a read token in the config, kept in a secret:</p>\
+<pre>dashboard:\n  token: \"${env:DASHBOARD_TOKEN}\"     # or \"${file:/etc/probenet/dashboard.token}\"</pre>\
+<p>set that variable (for example <code>export DASHBOARD_TOKEN=$(tr -dc a-z0-9 &lt; /dev/urandom | head -c 32)</code>), \
+restart probenet, and open this address once with <code>?token=YOUR_TOKEN</code>. \
+<code>probenet install local</code> makes a token and prints where it is.</p>\
+<p>The API (<code>/api/v1/</code>) and the probers are not affected.</p></body></html>\n";
 
 type Prepared = (Loaded, Stamps, Option<ServerTls>, Tokens, Arc<dyn Store>);
 

@@ -282,12 +282,34 @@ fn local_install(args: &LocalArgs) -> Result<ExitCode, ExitCode> {
     println!("probenet: stack {:?} is running", loaded.stack.name);
     println!("dashboard: {}", loaded.stack.scheduler.dashboard_url);
     println!("admin token (for the /api/v1 read API and /metrics): in {}", layout.admin_token().display());
-    println!("the dashboard asks for the checks config's dashboard.token, not the admin token");
+    for line in dashboard_token_lines(&loaded, &layout) {
+        println!("{line}");
+    }
     println!("first results:");
     for line in status::first_results(&layout, &plan.components, &http, Duration::from_secs(30)) {
         println!("  {line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the end of an install says about the dashboard's read token: where the one it made is, or how to give
+/// the checks config's own `dashboard:` section a token.
+fn dashboard_token_lines(loaded: &probenet_install::Loaded, layout: &probenet_install::Layout) -> Vec<String> {
+    let file = layout.dashboard_token().display().to_string();
+    if loaded.config.dashboard.token.is_some() {
+        vec!["the dashboard asks for the checks config's dashboard.token (open it once with ?token=...)".to_owned()]
+    } else if probenet_install::files::dashboard_token_added(loaded) {
+        vec![format!("dashboard token: in {file} (open the dashboard once with ?token=TOKEN; not the admin token)")]
+    } else {
+        vec![
+            "the dashboard is off: beyond loopback it needs a read token, and the checks config's `dashboard:` \
+             section sets none"
+                .to_owned(),
+            format!(
+                "  a token is ready in {file}: add `token: \"${{file:{file}}}\"` under `dashboard:` and install again"
+            ),
+        ]
+    }
 }
 
 fn kubernetes(args: &KubernetesArgs) -> Result<ExitCode, ExitCode> {

@@ -1,4 +1,5 @@
-//! `probenet run PATH`: run the selected checks once from this machine and print a table or JSON lines.
+//! `probenet run PATH`: run the selected checks once from this machine and print a table or JSON lines, each
+//! result as soon as it is in.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use probenet_checks::{Check, Outcome, load_paths, run_once};
 enum Output {
     /// A table for people.
     Table,
-    /// One JSON object per check, one a line.
+    /// One JSON object per check, one a line, in the order they finish.
     Json,
 }
 
@@ -84,42 +85,78 @@ pub fn main(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut outcomes = runtime.block_on(run_all(&selected, usize::from(args.concurrency)));
-    for (outcome, (check, region)) in outcomes.iter_mut().zip(&selected) {
-        save_artifacts(&args.artifacts, &check.name, region, outcome);
+    runtime.block_on(run_all(args, &selected))
+}
+
+/// Runs the selected checks, printing each result as soon as it is in (in the order they finish); on Ctrl-C
+/// or SIGTERM stops, keeps what finished (and the table's error lines) and exits 130.
+async fn run_all(args: &Args, selected: &[(Check, String)]) -> ExitCode {
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(usize::from(args.concurrency)));
+    let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, (check, region)) in selected.iter().enumerate() {
+        let (check, region, limit, done) = (check.clone(), region.clone(), limit.clone(), done.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let outcome = run_once(&check, &region).await;
+            let _ = done.send((index, outcome));
+        });
     }
-    let all_passed = outcomes.iter().all(Outcome::success);
+    drop(done);
+    let mut table = Table::new(selected);
     let mut stdout = std::io::stdout().lock();
-    let printed = match args.output {
-        Output::Json => outcomes
-            .iter()
-            .zip(&selected)
-            .try_for_each(|(outcome, (check, region))| writeln!(stdout, "{}", json_line(check, region, outcome))),
-        Output::Table => write!(stdout, "{}", table(&selected, &outcomes)),
-    };
-    if printed.is_err() {
+    if args.output == Output::Table && writeln!(stdout, "{}", table.header()).is_err() {
         return ExitCode::FAILURE;
+    }
+    let (mut finished, mut all_passed, mut interrupted) = (0, true, false);
+    let stop = async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate() => {}
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        let (index, mut outcome) = tokio::select! {
+            next = results.recv() => match next {
+                Some(next) => next,
+                None => break,
+            },
+            () = &mut stop => {
+                interrupted = true;
+                break;
+            }
+        };
+        let Some((check, region)) = selected.get(index) else { continue };
+        save_artifacts(&args.artifacts, &check.name, region, &mut outcome);
+        all_passed &= outcome.success();
+        finished += 1;
+        let printed = match args.output {
+            Output::Json => writeln!(stdout, "{}", json_line(check, region, &outcome)),
+            Output::Table => writeln!(stdout, "{}", table.row(check, region, &outcome)),
+        };
+        if printed.and_then(|()| stdout.flush()).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    tasks.abort_all();
+    if args.output == Output::Table && write!(stdout, "{}", table.notes()).and_then(|()| stdout.flush()).is_err() {
+        return ExitCode::FAILURE;
+    }
+    if interrupted {
+        eprintln!("probenet: interrupted: {finished} of {} checks finished; the others were stopped", selected.len());
+        return ExitCode::from(130);
     }
     if all_passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-async fn run_all(selected: &[(Check, String)], concurrency: usize) -> Vec<Outcome> {
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let mut tasks = Vec::new();
-    for (check, region) in selected {
-        let (check, region, limit) = (check.clone(), region.clone(), limit.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            run_once(&check, &region).await
-        }));
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => std::future::pending().await,
     }
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.unwrap_or_else(|error| {
-            Outcome::failed(probenet_checks::Reason::Protocol, format!("the check crashed: {error}"))
-        }));
-    }
-    outcomes
 }
 
 fn json_line(check: &Check, region: &str, outcome: &Outcome) -> serde_json::Value {
@@ -170,46 +207,69 @@ fn save_artifacts(dir: &std::path::Path, check: &str, region: &str, outcome: &mu
     }
 }
 
-fn table(selected: &[(Check, String)], outcomes: &[Outcome]) -> String {
-    let mut rows = vec![["CHECK", "KIND", "REGION", "RESULT", "DURATION", "REASON"].map(str::to_owned).to_vec()];
-    let mut errors = Vec::new();
-    for ((check, region), outcome) in selected.iter().zip(outcomes) {
+/// The table output, a row at a time: columns sized from the selected checks (the result's width is known in
+/// advance), error lines and saved artifacts kept for the end.
+struct Table {
+    widths: [usize; 5],
+    notes: Vec<String>,
+}
+
+impl Table {
+    fn new(selected: &[(Check, String)]) -> Self {
+        let widest = |f: &dyn Fn(&(Check, String)) -> usize, title: &str| {
+            selected.iter().map(f).max().unwrap_or(0).max(title.len())
+        };
+        let widths = [
+            widest(&|(check, _)| check.name.len(), "CHECK"),
+            widest(&|(check, _)| check.kind.key().len(), "KIND"),
+            widest(&|(_, region)| region.len(), "REGION"),
+            "degraded".len(),
+            "DURATION".len(),
+        ];
+        Self { widths, notes: Vec::new() }
+    }
+
+    fn line(&self, cells: [&str; 6]) -> String {
+        let mut out: Vec<String> =
+            cells.iter().zip(&self.widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        out.push(cells[5].to_owned());
+        out.join("  ").trim_end().to_owned()
+    }
+
+    fn header(&self) -> String {
+        self.line(["CHECK", "KIND", "REGION", "RESULT", "DURATION", "REASON"])
+    }
+
+    /// The row of one result; its error and artifacts are kept for [`Self::notes`].
+    fn row(&mut self, check: &Check, region: &str, outcome: &Outcome) -> String {
         let result = match outcome.state {
             probenet_checks::State::Up => "up",
             probenet_checks::State::Degraded => "degraded",
             probenet_checks::State::Down => "DOWN",
         };
-        rows.push(vec![
-            check.name.clone(),
-            check.kind.key().to_owned(),
-            region.clone(),
-            result.to_owned(),
-            format!("{:.3}s", outcome.duration_seconds),
-            outcome.reason.map(|reason| reason.as_str().to_owned()).unwrap_or_else(|| "-".to_owned()),
-        ]);
         if let Some(error) = &outcome.error {
-            errors.push(format!("{}: {error}", check.name));
+            self.notes.push(format!("{}: {error}", check.name));
         }
         for artifact in &outcome.artifacts {
             if let Some(path) = &artifact.path {
-                errors.push(format!("{}: {} saved to {path}", check.name, artifact.name));
+                self.notes.push(format!("{}: {} saved to {path}", check.name, artifact.name));
             }
         }
+        let duration = format!("{:.3}s", outcome.duration_seconds);
+        let reason = outcome.reason.map_or("-", |reason| reason.as_str());
+        self.line([&check.name, check.kind.key(), region, result, &duration, reason])
     }
-    let widths: Vec<usize> =
-        (0..rows[0].len()).map(|i| rows.iter().map(|row| row[i].len()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    if !errors.is_empty() {
-        out.push('\n');
-        for error in errors {
-            out.push_str(&error);
+
+    /// The error lines and saved artifacts of the rows printed, after a blank line; empty when none.
+    fn notes(&self) -> String {
+        if self.notes.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("\n");
+        for note in &self.notes {
+            out.push_str(note);
             out.push('\n');
         }
+        out
     }
-    out
 }

@@ -69,6 +69,14 @@ fn install_upgrade_and_uninstall_a_stack_with_regions_in_namespaces() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains(&format!("dashboard: https://localhost:{scheduler}/")), "{stdout}");
     assert!(stdout.contains("web in ra: up") && stdout.contains("web in rb: up"), "first results: {stdout}");
+    // The checks config sets no dashboard token: the install made one, said where, and the dashboard (beyond
+    // loopback) serves its pages with it.
+    let dashboard_token = layout.dashboard_token();
+    assert!(stdout.contains(&format!("dashboard token: in {}", dashboard_token.display())), "{stdout}");
+    let overview = stack.client(false).get(format!("https://127.0.0.1:{scheduler}/"));
+    let page = overview.bearer_auth(read_trimmed(&dashboard_token)).send().unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().unwrap().contains("</title>"));
     let supervisor = supervise::running_pid(layout).expect("the supervisor runs");
     for region in &regions {
         let inside = std::process::Command::new("ip").args(["netns", "pids", region.prober_ns()]).output().unwrap();
@@ -79,6 +87,7 @@ fn install_upgrade_and_uninstall_a_stack_with_regions_in_namespaces() {
     // Every secret is private.
     let secrets = [
         layout.admin_token(),
+        layout.dashboard_token(),
         layout.token_file("ra"),
         layout.token_file("rb"),
         layout.store_password(),

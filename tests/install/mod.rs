@@ -5,6 +5,7 @@
 //! - replicas: three schedulers on a PostgreSQL the install runs, two regions, status with the leader, a rolling
 //!   upgrade with some replica healthy at every moment, uninstall
 //! - nothing:  status and uninstall where nothing is installed say so (status exits 3)
+//! - readme:   the README's Deployment steps (`cp`, then `--plan`) as written; a checks path not found
 //! - systemd:  the systemd path, in a machine booted with systemd-nspawn: units, restarts, upgrades, uninstall
 //!
 //! Both check that no result is lost across an upgrade: the scheduler's results are planned one interval apart,
@@ -13,6 +14,7 @@
 mod local;
 mod nothing;
 mod previous;
+mod readme;
 mod replicas;
 mod systemd;
 

@@ -37,7 +37,7 @@ pub struct RawStatusPage {
 }
 
 /// The validated dashboard options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Dashboard {
     /// The page title.
     pub title: String,
@@ -45,6 +45,16 @@ pub struct Dashboard {
     pub token: Option<Template>,
     /// The status page.
     pub status_page: Option<StatusPage>,
+}
+
+/// The title when the config sets none.
+pub const DEFAULT_TITLE: &str = "probenet";
+
+impl Default for Dashboard {
+    /// A config without a `dashboard` section: the default title, no token, no status page.
+    fn default() -> Self {
+        Self { title: DEFAULT_TITLE.to_owned(), token: None, status_page: None }
+    }
 }
 
 /// The validated status page.
@@ -97,5 +107,24 @@ pub(super) fn validate_dashboard(cx: &mut Ctx<'_>, checks: &[&str]) -> Option<Da
             checks: shown,
         }
     });
-    Some(Dashboard { title: raw.title.unwrap_or_else(|| "probenet".to_owned()), token, status_page })
+    Some(Dashboard { title: raw.title.unwrap_or_else(|| DEFAULT_TITLE.to_owned()), token, status_page })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::wire::ConfigFile;
+
+    fn title(yaml: &str) -> String {
+        let file = ConfigFile { name: "t.yaml".to_owned(), text: yaml.to_owned() };
+        let config = crate::config::load_sources(&[file]).unwrap_or_else(|errors| panic!("{errors}"));
+        config.dashboard.title
+    }
+
+    #[test]
+    fn the_title_is_probenet_unless_set() {
+        let check = "checks:\n  - name: a\n    http: {url: \"http://127.0.0.1/\"}\n";
+        assert_eq!(title(check), "probenet", "no dashboard section");
+        assert_eq!(title(&format!("dashboard: {{}}\n{check}")), "probenet");
+        assert_eq!(title(&format!("dashboard: {{title: Shop}}\n{check}")), "Shop");
+    }
 }

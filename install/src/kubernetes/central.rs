@@ -94,7 +94,7 @@ pub(super) fn cluster(loaded: &Loaded, secrets: &Secrets) -> Cluster {
         let text = crate::files::remote_write(&url, None, "/etc/probenet/secrets/password");
         stack_files.insert("remote-write.yaml".to_owned(), text);
     }
-    if dashboard_token_added(loaded) {
+    if crate::files::dashboard_token_added(loaded) {
         let text = format!(
             "# The dashboard's read token: the Secret {DASHBOARD_SECRET} (its value is in the output directory's \
              secrets/dashboard.token).\ndashboard:\n  token: ${{file:{DASHBOARD_TOKEN_FILE}}}\n"
@@ -127,13 +127,6 @@ pub(super) fn cluster(loaded: &Loaded, secrets: &Secrets) -> Cluster {
         patches: Vec::new(),
     };
     Cluster { dir: "central".to_owned(), context: stack.kubernetes.context.clone(), files, kustomization, objects }
-}
-
-/// Whether the manifests give the dashboard its token: the checks config sets no `dashboard` section (a
-/// second file may not set one; with a section of its own, the user adds `token: ${file:...}` to it).
-pub(super) fn dashboard_token_added(loaded: &Loaded) -> bool {
-    loaded.config.dashboard.token.is_none()
-        && !loaded.sources.iter().any(|source| source.text.lines().any(|line| line.starts_with("dashboard:")))
 }
 
 /// A config map key (`[-._a-zA-Z0-9]`) made of a file name.
@@ -363,7 +356,7 @@ fn scheduler(loaded: &Loaded) -> Vec<Object> {
     let k = &stack.kubernetes;
     let ns = k.namespace.as_str();
     let with_store = stack.store.kind == StoreKind::VictoriaMetrics;
-    let with_stack_config = with_store || dashboard_token_added(loaded);
+    let with_stack_config = with_store || crate::files::dashboard_token_added(loaded);
     let scheduler_port = super::scheduler_port(stack);
     let mut args = vec!["scheduler".to_owned(), "-c".to_owned(), "/etc/probenet/checks".to_owned()];
     if with_stack_config {

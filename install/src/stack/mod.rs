@@ -44,6 +44,8 @@ pub struct Stack {
     pub name: String,
     /// The probenet config files and directories, resolved against the stack file's directory.
     pub checks: Vec<PathBuf>,
+    /// Where each entry of `checks` is written (for a path that does not exist).
+    pub checks_places: Vec<Place>,
     /// The scheduler.
     pub scheduler: SchedulerSpec,
     /// Regions by name, each with its probers.
@@ -403,10 +405,39 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let stack = parse_str(&name, &text, base)?;
+    missing_checks(&stack, base)?;
     let sources = probenet_checks::config::read_sources(&stack.checks)?;
     let config = probenet_checks::config::load_sources(&sources)?;
     let errors = stack.check_config(&config);
     if errors.is_empty() { Ok(Loaded { stack, config, sources }) } else { Err(ConfigErrors(errors).sorted()) }
+}
+
+/// An error at each entry of the stack's `checks` that names no file or directory, saying that these paths
+/// are relative to the stack file (`cp examples/stack.yaml .` leaves its `quickstart.yaml` behind).
+fn missing_checks(stack: &Stack, base: &Path) -> Result<(), ConfigErrors> {
+    let errors: Vec<ConfigError> = stack
+        .checks
+        .iter()
+        .zip(&stack.checks_places)
+        .enumerate()
+        .filter(|(_, (path, _))| !path.exists())
+        .map(|(index, (path, place))| {
+            let dir = if base.as_os_str().is_empty() { Path::new(".") } else { base };
+            let message = format!(
+                "{} not found: the paths in `checks` are relative to the stack file, whose directory is {}",
+                path.display(),
+                dir.display()
+            );
+            ConfigError {
+                file: place.file.clone(),
+                line: place.line,
+                col: place.col,
+                path: format!("checks[{index}]"),
+                message,
+            }
+        })
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
 }
 
 impl Stack {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path as FsPath, PathBuf};
 use std::time::Duration;
 
-use probenet_checks::config::{ConfigErrors, Ctx, Path};
+use probenet_checks::config::{ConfigErrors, Ctx, Path, Place};
 use probenet_checks::yaml::{self, NodeKind};
 
 use super::raw::{RawAlerting, RawKubernetes, RawReceiver, RawRegion, RawStack, RawStore};
@@ -58,6 +58,12 @@ fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
             None
         }
     };
+    let checks_places: Vec<Place> = (0..raw.checks.as_ref().map_or(0, Vec::len))
+        .map(|index| {
+            let at = cx.located(&top.key("checks").index(index), "");
+            Place { file: at.file, line: at.line, col: at.col }
+        })
+        .collect();
     let checks = match raw.checks {
         Some(list) if !list.is_empty() => list.iter().map(|item| base.join(item)).collect(),
         Some(_) => {
@@ -121,6 +127,7 @@ fn stack(cx: &mut Ctx<'_>, raw: RawStack, base: &FsPath) -> Option<Stack> {
     let stack = Stack {
         name: name?,
         checks,
+        checks_places,
         scheduler: scheduler?,
         regions,
         regions_place,

@@ -1,6 +1,7 @@
 //! `probenet up --demo`: a small local service to probe, so the quick start shows real results offline: a
-//! healthy page, a JSON health endpoint, a slow one, a flaky one, a failing one, the same over TLS with a
-//! certificate close to expiry, an SMTP-like banner and a DNS zone. Loopback only.
+//! healthy page, a JSON health endpoint, a slow one, a flaky one, a failing one, one down for 45 s every 3
+//! minutes (an alert that fires and resolves), the same over TLS with a certificate close to expiry, an
+//! SMTP-like banner, a DNS zone, and a webhook receiver that prints the notifications it gets. Loopback only.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -30,6 +31,51 @@ pub struct Ports {
 impl Ports {
     /// The ports `examples/quickstart.yaml` expects.
     pub const QUICKSTART: Self = Self { http: 8000, https: 8443, smtp: 8025, dns: 8053 };
+    /// Free ports, chosen by the system.
+    pub const ANY: Self = Self { http: 0, https: 0, smtp: 0, dns: 0 };
+
+    /// `base` (HTTP), `base + 1` (HTTPS), `base + 2` (SMTP) and `base + 3` (DNS); none when they pass 65535.
+    pub fn from_base(base: u16) -> Option<Self> {
+        Some(Self { http: base, https: base.checked_add(1)?, smtp: base.checked_add(2)?, dns: base.checked_add(3)? })
+    }
+}
+
+/// How long the inventory endpoint is down at the start of each cycle, and the cycle.
+const INVENTORY_DOWN: Duration = Duration::from_secs(45);
+const INVENTORY_CYCLE: Duration = Duration::from_secs(180);
+
+/// A port the demo could not listen on.
+#[derive(Debug)]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// `/udp` for the DNS port, else empty.
+    proto: &'static str,
+    /// Why.
+    source: std::io::Error,
+}
+
+impl BindError {
+    /// Whether another program holds the port.
+    pub fn in_use(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::AddrInUse
+    }
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "demo service: cannot listen on {}{}: ", self.addr, self.proto)?;
+        match self.source.kind() {
+            std::io::ErrorKind::AddrInUse => f.write_str("the port is in use by another program"),
+            _ => write!(f, "{}", self.source),
+        }
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 /// The running demo service; it stops when dropped.
@@ -51,31 +97,36 @@ impl Drop for Demo {
 /// Starts the demo service on `ip` (a loopback address); writes its CA certificate to `ca_path`.
 pub async fn start(ip: IpAddr, ports: Ports, ca_path: &Path) -> anyhow::Result<Demo> {
     anyhow::ensure!(ip.is_loopback(), "the demo service only listens on loopback addresses");
-    let bind = |port: u16| async move {
-        TcpListener::bind((ip, port)).await.with_context(|| format!("demo: cannot listen on {ip}:{port}"))
-    };
+    let failed =
+        |port: u16, proto: &'static str| move |source| BindError { addr: SocketAddr::new(ip, port), proto, source };
+    let bind = |port: u16| async move { TcpListener::bind((ip, port)).await.map_err(failed(port, "")) };
     let http = bind(ports.http).await?;
     let https = bind(ports.https).await?;
     let smtp = bind(ports.smtp).await?;
-    let dns = UdpSocket::bind((ip, ports.dns))
-        .await
-        .with_context(|| format!("demo: cannot listen on {ip}:{}/udp", ports.dns))?;
+    let dns = UdpSocket::bind((ip, ports.dns)).await.map_err(failed(ports.dns, "/udp"))?;
     let acceptor = tls_acceptor(ip, ca_path)?;
     let demo_addrs = (http.local_addr()?, https.local_addr()?, smtp.local_addr()?, dns.local_addr()?);
     let mut tasks = JoinSet::new();
-    let flaky = Arc::new(AtomicU64::new(0));
-    tasks.spawn(serve_http(http, None, flaky.clone()));
-    tasks.spawn(serve_http(https, Some(acceptor), flaky));
+    let shared = Arc::new(Shared { flaky: AtomicU64::new(0), started: tokio::time::Instant::now() });
+    tasks.spawn(serve_http(http, None, shared.clone()));
+    tasks.spawn(serve_http(https, Some(acceptor), shared));
     tasks.spawn(serve_smtp(smtp));
     tasks.spawn(serve_dns(dns, ip));
     Ok(Demo { http: demo_addrs.0, https: demo_addrs.1, smtp: demo_addrs.2, dns: demo_addrs.3, tasks })
 }
 
-async fn serve_http(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, flaky: Arc<AtomicU64>) {
+/// What the HTTP endpoints share: the flaky endpoint's request count and the start of the inventory's cycle.
+#[derive(Debug)]
+struct Shared {
+    flaky: AtomicU64,
+    started: tokio::time::Instant,
+}
+
+async fn serve_http(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, shared: Arc<Shared>) {
     while let Ok((stream, _)) = listener.accept().await {
-        let (tls, flaky) = (tls.clone(), flaky.clone());
+        let (tls, shared) = (tls.clone(), shared.clone());
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| route(request, flaky.clone()));
+            let service = hyper::service::service_fn(move |request| route(request, shared.clone()));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             match tls {
                 Some(acceptor) => {
@@ -93,7 +144,7 @@ async fn serve_http(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor
 
 async fn route(
     request: Request<hyper::body::Incoming>,
-    flaky: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let reply = |status: StatusCode, content_type: &'static str, body: &'static str| {
         let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
@@ -116,13 +167,51 @@ async fn route(
             reply(StatusCode::OK, HTML, "<h1>Welcome, eventually</h1>\n")
         }
         // One request in three fails: a flaky dependency.
-        "/flaky" if flaky.fetch_add(1, Ordering::Relaxed) % 3 == 2 => {
+        "/flaky" if shared.flaky.fetch_add(1, Ordering::Relaxed) % 3 == 2 => {
             reply(StatusCode::SERVICE_UNAVAILABLE, HTML, "<h1>upstream unavailable</h1>\n")
         }
         "/flaky" => reply(StatusCode::OK, HTML, "<h1>Welcome</h1>\n"),
         "/broken" => reply(StatusCode::INTERNAL_SERVER_ERROR, HTML, "<h1>database unavailable</h1>\n"),
+        // Down for the first 45 s of every 3 minutes: an alert that fires, then resolves.
+        "/inventory" if inventory_down(shared.started.elapsed()) => {
+            reply(StatusCode::SERVICE_UNAVAILABLE, HTML, "<h1>inventory sync in progress</h1>\n")
+        }
+        "/inventory" => reply(StatusCode::OK, "application/json", "{\"in_stock\": 42}\n"),
+        "/hooks/alerts" if request.method() == hyper::Method::POST => {
+            use http_body_util::BodyExt as _;
+            let limited = http_body_util::Limited::new(request.into_body(), 64 << 10);
+            if let Ok(body) = limited.collect().await
+                && let Ok(notification) = serde_json::from_slice::<serde_json::Value>(&body.to_bytes())
+            {
+                println!("{}", notification_line(&notification));
+            }
+            reply(StatusCode::OK, "text/plain", "ok\n")
+        }
         _ => reply(StatusCode::NOT_FOUND, HTML, "<h1>not found</h1>\n"),
     })
+}
+
+/// Whether the inventory endpoint is down `elapsed` after the demo started.
+fn inventory_down(elapsed: Duration) -> bool {
+    let cycle = INVENTORY_CYCLE.as_millis();
+    elapsed.as_millis() % cycle < INVENTORY_DOWN.as_millis()
+}
+
+/// One line for a webhook notification (probenet's webhook body): what fired or resolved, and where.
+fn notification_line(notification: &serde_json::Value) -> String {
+    let text = |key: &str| notification[key].as_str().unwrap_or("-").to_owned();
+    let regions: Vec<&str> =
+        notification["regions"].as_array().into_iter().flatten().filter_map(serde_json::Value::as_str).collect();
+    let status = text("status").to_uppercase();
+    let mut line = format!("demo service: notification received: {status} {}", text("key"));
+    if status == "FIRING" {
+        let total = notification["total_regions"].as_u64().unwrap_or(0);
+        line.push_str(&format!(" in {} of {total} regions ({})", regions.len(), regions.join(", ")));
+        if let Some(reason) = notification["reason"].as_str() {
+            line.push_str(&format!(", reason {reason}"));
+        }
+    }
+    line
 }
 
 async fn serve_smtp(listener: TcpListener) {
@@ -206,10 +295,28 @@ mod tests {
         (status, text)
     }
 
+    #[test]
+    fn the_inventory_is_down_45_s_every_3_minutes_and_notifications_read_as_one_line() {
+        let down = |seconds: u64| inventory_down(Duration::from_secs(seconds));
+        assert_eq!([0, 44, 45, 179, 180, 224, 225].map(down), [true, true, false, false, true, true, false]);
+        let firing = serde_json::json!({"status": "firing", "key": "web-down/shop-checkout",
+            "regions": ["local-a", "local-b"], "total_regions": 2, "reason": "status"});
+        assert_eq!(
+            notification_line(&firing),
+            "demo service: notification received: FIRING web-down/shop-checkout in 2 of 2 regions (local-a, \
+             local-b), reason status"
+        );
+        let resolved = serde_json::json!({"status": "resolved", "key": "web-down/shop-inventory"});
+        assert_eq!(
+            notification_line(&resolved),
+            "demo service: notification received: RESOLVED web-down/shop-inventory"
+        );
+    }
+
     #[tokio::test]
     async fn the_demo_serves_healthy_flaky_and_broken_endpoints() {
         let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
-        let ports = Ports { http: 0, https: 0, smtp: 0, dns: 0 };
+        let ports = Ports::ANY;
         let demo =
             start("127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1])), ports, &dir.path().join("ca.pem"))
                 .await
@@ -222,6 +329,20 @@ mod tests {
             [get(demo.http, "/flaky").await.0, get(demo.http, "/flaky").await.0, get(demo.http, "/flaky").await.0]
                 .to_vec();
         assert_eq!(flaky, vec![200, 200, 503]);
+        // The inventory starts down (its first 45 s), and the webhook receiver answers 200.
+        assert_eq!(get(demo.http, "/inventory").await.0, 503);
+        let mut stream = tokio::net::TcpStream::connect(demo.http).await.unwrap_or_else(|error| panic!("{error}"));
+        let body = r#"{"status": "firing", "key": "a/b", "regions": ["x"], "total_regions": 2}"#;
+        let request = format!(
+            "POST /hooks/alerts HTTP/1.1\r\nHost: demo\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap_or_else(|error| panic!("{error}"));
+        let mut answer = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(std::fs::read_to_string(dir.path().join("ca.pem")).unwrap_or_default().contains("BEGIN CERTIFICATE"));
         assert!(
             start("0.0.0.0".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])), ports, &dir.path().join("x.pem"))
