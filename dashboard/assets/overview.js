@@ -7,6 +7,35 @@ const SPARK_H = 18;
 const SEVERITY = [0, 2, 1, 3];
 const SEVERITY_RANK = [3, 1, 0, 2];
 
+const RUN_W = 6;
+const RUN_H = 12;
+
+/** A run's duration in ms from its level (see compact.rs): 2^(level/4). */
+function runMs(level) {
+  return 2 ** (level / 4);
+}
+
+/** The recent runs of a cell: [{ at, state, ms }], oldest first; `last` is the newest run's exact duration. */
+function decodeRuns(text, times, now, last) {
+  const runs = [];
+  if (!text || !times) return runs;
+  const n = text.length / 2;
+  let at = now - times[0] * 1000;
+  for (let i = n - 1; i >= 0; i--) {
+    const level = SPARK_DIGITS.indexOf(text[2 * i + 1]);
+    runs[i] = { at, state: Number(text[2 * i]), ms: level < 0 ? null : i === n - 1 && last !== null ? last : runMs(level), exact: i === n - 1 };
+    if (i > 0) at -= (Array.isArray(times[1]) ? times[1][i - 1] : times[1]) * 1000;
+  }
+  return runs;
+}
+
+/** The bar of recent runs: one block per run, coloured by its state (titles are added on hover). */
+function runsBar(runs) {
+  if (!runs.length) return '<span class="runs none">no run yet</span>';
+  const rects = runs.map((run, i) => `<rect class="r${run.state}" x="${i * RUN_W}" width="${RUN_W - 2}" height="${RUN_H}" rx="1"/>`).join('');
+  return `<svg class="runs" viewBox="0 0 ${runs.length * RUN_W} ${RUN_H}" width="${runs.length * RUN_W}" height="${RUN_H}" aria-hidden="true">${rects}</svg>`;
+}
+
 /** The SVG path of a sparkline string ('.' is a gap). */
 function sparkPath(spark) {
   const n = spark.length;
@@ -91,17 +120,51 @@ export function run(h) {
     return true;
   }
 
+  function runsSummary(runs) {
+    if (!runs.length) return 'no run yet';
+    const counts = [0, 0, 0];
+    for (const run of runs) counts[run.state]++;
+    const parts = [0, 1, 2].filter((s) => counts[s]).map((s) => `${counts[s]} ${STATE_LABEL[STATES[s]].toLowerCase()}`);
+    const failed = runs.filter((run) => run.state === 2);
+    return `last ${runs.length} runs: ${parts.join(', ')}` + (failed.length ? `, last failed at ${h.clock(failed[failed.length - 1].at)}` : '');
+  }
+
   function cellHtml(row, cell, region) {
     if (!cell) return `<span class="c na" data-region="${esc(region)}" title="Not run in ${esc(region)}"></span>`;
-    const [state, ago, last, u24, u7, u30, spark] = cell;
+    const [state, ago, last, u24, u7, u30, spark, recent, times] = cell;
+    const runs = decodeRuns(recent, times, data.now, last);
+    const label = `${row.name} in ${region}: ${STATE_LABEL[STATES[state]]}` +
+      (ago === null ? ', no run yet' : `, last run ${span(ago)} ago, took ${ms(last)}`) +
+      `; uptime ${pctH(u24)} over 24 h; ${runsSummary(runs)}`;
     const title = `${region}: ${STATE_LABEL[STATES[state]]}` +
       (ago === null ? ', no run yet' : `, last run ${span(ago)} ago, ${ms(last)}`) +
       (row.max ? `; 24 h latency up to ${ms(row.max)}` : '');
-    return `<a class="c s${state}" data-region="${esc(region)}" href="${base}/checks/${encodeURIComponent(row.name)}#region=${encodeURIComponent(region)}" title="${esc(title)}">` +
+    return `<a class="c s${state}" data-region="${esc(region)}" href="${base}/checks/${encodeURIComponent(row.name)}#region=${encodeURIComponent(region)}" title="${esc(title)}" aria-label="${esc(label)}">` +
       `<i class="dot"></i><b class="u24">${pctH(u24)}</b>` +
       `<svg class="spk" viewBox="0 0 ${SPARK_W} ${SPARK_H}" aria-hidden="true"><path d="${sparkPath(spark)}"/></svg>` +
+      `<span class="rl">${runsBar(runs)}<span class="lat">${ago === null ? '' : ms(last)}</span></span>` +
       `<span class="l2"><span class="u7">${pctH(u7)}</span><span class="u30">${pctH(u30)}</span></span></a>`;
   }
+
+  // A block of the runs bar gets its tooltip (time, state, duration) when the pointer first comes over it.
+  grid.addEventListener('mouseover', (event) => {
+    const svg = event.target.closest && event.target.closest('svg.runs');
+    if (!svg || svg.dataset.titled) return;
+    const rowEl = svg.closest('.row');
+    const cellEl = svg.closest('.c');
+    const row = rows.find((r) => r.name === rowEl.dataset.check);
+    const i = data.regions.indexOf(cellEl.dataset.region);
+    const cell = row && row.cells[i];
+    if (!cell) return;
+    const runs = decodeRuns(cell[7], cell[8], data.now, cell[2]);
+    svg.querySelectorAll('rect').forEach((rect, k) => {
+      const run = runs[k];
+      const title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+      title.textContent = `${h.clock(run.at)}: ${STATE_LABEL[STATES[run.state]]}${run.ms === null ? '' : `, ${run.exact ? '' : '~'}${ms(run.ms)}`}`;
+      rect.appendChild(title);
+    });
+    svg.dataset.titled = '1';
+  });
 
   function rowHtml(row) {
     const labels = row.labels.map((l) => `<span class="chip">${esc(l)}</span>`).join('');
@@ -123,7 +186,7 @@ export function run(h) {
     if (shown.length === 0) parts.push(`<p class="empty">${rows.length ? 'No check matches these filters.' : 'No checks yet.'}</p>`);
     grid.innerHTML = parts.join('');
     document.getElementById('shown').textContent = shown.length === rows.length
-      ? `All ${rows.length.toLocaleString('en-US')} checks. Uptime over 24 h, 7 d and 30 d; latency over the last 24 h.`
+      ? `All ${rows.length.toLocaleString('en-US')} checks. Uptime over 24 h, 7 d and 30 d; latency over the last 24 h; the last runs and the last latency.`
       : `${shown.length.toLocaleString('en-US')} of ${rows.length.toLocaleString('en-US')} checks match.`;
     summary();
     document.body.dataset.rows = String(shown.length);
