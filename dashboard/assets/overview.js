@@ -15,16 +15,26 @@ function runMs(level) {
   return 2 ** (level / 4);
 }
 
-/** The recent runs of a cell: [{ at, state, ms }], oldest first; `last` is the newest run's exact duration. */
-function decodeRuns(text, times, now, last) {
+/** The recent runs of a cell: [{ at, state, ms, exact }], oldest first (the encoding is in compact.rs). */
+function decodeRuns(cell, now) {
+  const [, ago, last, , , , , text, gaps, newestAgo] = cell;
   const runs = [];
-  if (!text || !times) return runs;
-  const n = text.length / 2;
-  let at = now - times[0] * 1000;
-  for (let i = n - 1; i >= 0; i--) {
-    const level = SPARK_DIGITS.indexOf(text[2 * i + 1]);
-    runs[i] = { at, state: Number(text[2 * i]), ms: level < 0 ? null : i === n - 1 && last !== null ? last : runMs(level), exact: i === n - 1 };
-    if (i > 0) at -= (Array.isArray(times[1]) ? times[1][i - 1] : times[1]) * 1000;
+  if (!text || gaps === null || gaps === undefined) return runs;
+  let state = 0;
+  for (const c of text) {
+    if (c === '!') { state = 1; continue; }
+    if (c === '~') { state = 2; continue; }
+    const level = SPARK_DIGITS.indexOf(c);
+    runs.push({ state, ms: level < 0 ? null : runMs(level), exact: false });
+    state = 0;
+  }
+  const newest = runs[runs.length - 1];
+  const exactLast = newestAgo === undefined;
+  if (exactLast && newest.ms !== null && last !== null) { newest.ms = last; newest.exact = true; }
+  let at = now - (exactLast ? ago : newestAgo) * 1000;
+  for (let i = runs.length - 1; i >= 0; i--) {
+    runs[i].at = at;
+    if (i > 0) at -= (Array.isArray(gaps) ? gaps[i - 1] : gaps) * 1000;
   }
   return runs;
 }
@@ -131,8 +141,8 @@ export function run(h) {
 
   function cellHtml(row, cell, region) {
     if (!cell) return `<span class="c na" data-region="${esc(region)}" title="Not run in ${esc(region)}"></span>`;
-    const [state, ago, last, u24, u7, u30, spark, recent, times] = cell;
-    const runs = decodeRuns(recent, times, data.now, last);
+    const [state, ago, last, u24, u7, u30, spark] = cell;
+    const runs = decodeRuns(cell, data.now);
     const label = `${row.name} in ${region}: ${STATE_LABEL[STATES[state]]}` +
       (ago === null ? ', no run yet' : `, last run ${span(ago)} ago, took ${ms(last)}`) +
       `; uptime ${pctH(u24)} over 24 h; ${runsSummary(runs)}`;
@@ -156,12 +166,11 @@ export function run(h) {
     const i = data.regions.indexOf(cellEl.dataset.region);
     const cell = row && row.cells[i];
     if (!cell) return;
-    const runs = decodeRuns(cell[7], cell[8], data.now, cell[2]);
+    const runs = decodeRuns(cell, data.now);
     svg.querySelectorAll('rect').forEach((rect, k) => {
       const run = runs[k];
-      const title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
-      title.textContent = `${h.clock(run.at)}: ${STATE_LABEL[STATES[run.state]]}${run.ms === null ? '' : `, ${run.exact ? '' : '~'}${ms(run.ms)}`}`;
-      rect.appendChild(title);
+      const text = `${h.clock(run.at)}: ${STATE_LABEL[STATES[run.state]]}${run.ms === null ? '' : `, ${run.exact ? '' : '~'}${ms(run.ms)}`}`;
+      rect.innerHTML = `<title>${esc(text)}</title>`;
     });
     svg.dataset.titled = '1';
   });

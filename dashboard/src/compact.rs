@@ -5,9 +5,12 @@
 //! { "now": ms, "regions": [region...], "states": ["up","degraded","down","no_data"],
 //!   "checks": [[name, kind, target, {label: value}, spark_max_ms, [cell | null per region]]] }
 //! cell = [state index, seconds since the last run | null, last duration in ms | null,
-//!         uptime 24 h | null, uptime 7 d | null, uptime 30 d | null, sparkline, runs, run times]
-//! runs = two characters per recent run, oldest first: the state index and the duration's level
-//! run times = null without runs, else [seconds since the newest run, seconds between runs | [gap...]]
+//!         uptime 24 h | null, uptime 7 d | null, uptime 30 d | null, sparkline, runs, run gaps (, newest run)]
+//! runs = the recent runs, oldest first: a duration level per run, after `!` for a degraded run and `~` for a
+//!        failed one (an up run is one character)
+//! run gaps = null without runs, else the seconds between consecutive runs: one number when they are all equal
+//!        (a check on an interval), else a list
+//! newest run = seconds since the newest of the runs, only when it is not the last run of the cell's element 1
 //! ```
 //!
 //! Uptimes are in hundredths of a percent, rounded down (`9995` is 99.95%: see [`uptime_hundredths`]). A
@@ -77,26 +80,32 @@ pub fn duration_level(seconds: f64) -> u8 {
     (ms.log2() * 4.0).round().clamp(0.0, 63.0) as u8
 }
 
-/// Encodes recent runs: their states and levels, and their times.
-fn runs(cell: &crate::model::Cell, now: i64) -> (String, Value) {
+/// Encodes recent runs: their states and levels, the gaps between them, and the newest one's age when it is
+/// not the cell's last run.
+fn runs(cell: &crate::model::Cell, now: i64) -> (String, Value, Option<i64>) {
     let start = cell.recent.len().saturating_sub(crate::model::RECENT_RUNS);
     let recent = &cell.recent[start..];
-    let mut text = String::with_capacity(recent.len() * 2);
+    let mut text = String::with_capacity(recent.len() + 2);
     for run in recent {
-        text.push(char::from(b'0' + run.state.index()));
+        match run.state {
+            State::Up | State::NoData => {}
+            State::Degraded => text.push('!'),
+            State::Down => text.push('~'),
+        }
         text.push(match run.seconds.filter(|seconds| seconds.is_finite()) {
             Some(seconds) => char::from(SPARK_DIGITS[usize::from(duration_level(seconds))]),
             None => '.',
         });
     }
-    let Some(newest) = recent.last() else { return (text, Value::Null) };
+    let Some(newest) = recent.last() else { return (text, Value::Null, None) };
     let gaps: Vec<i64> = recent.windows(2).map(|pair| (pair[1].at_ms - pair[0].at_ms).max(0) / 1000).collect();
-    let ago = (now - newest.at_ms).max(0) / 1000;
-    let times = match gaps.first() {
-        Some(first) if gaps.iter().all(|gap| gap == first) => json!([ago, first]),
-        _ => json!([ago, gaps]),
+    let gaps = match gaps.first() {
+        Some(first) if gaps.iter().all(|gap| gap == first) => json!(first),
+        None => json!(0),
+        _ => json!(gaps),
     };
-    (text, times)
+    let ago = (cell.last_run_ms != Some(newest.at_ms)).then(|| (now - newest.at_ms).max(0) / 1000);
+    (text, gaps, ago)
 }
 
 /// The compact overview.
@@ -121,8 +130,8 @@ pub fn encode_overview(overview: &Overview) -> Value {
                 .map(|region| match row.cells.iter().find(|cell| &cell.region == region) {
                     None => Value::Null,
                     Some(cell) => {
-                        let (recent, times) = runs(cell, now);
-                        json!([
+                        let (recent, gaps, newest_ago) = runs(cell, now);
+                        let mut cell = json!([
                             cell.state.index(),
                             cell.last_run_ms.map(|at| (now - at).max(0) / 1000),
                             cell.last_seconds.filter(|s| s.is_finite()).map(millis),
@@ -131,8 +140,12 @@ pub fn encode_overview(overview: &Overview) -> Value {
                             cell.uptime_30d.map(uptime_hundredths),
                             spark(&cell.sparkline, max_ms),
                             recent,
-                            times,
-                        ])
+                            gaps,
+                        ]);
+                        if let (Some(ago), Some(array)) = (newest_ago, cell.as_array_mut()) {
+                            array.push(json!(ago));
+                        }
+                        cell
                     }
                 })
                 .collect();
@@ -192,7 +205,7 @@ mod tests {
         let value = encode_overview(&overview);
         assert_eq!(value["checks"][0][4], json!(200));
         assert_eq!(value["checks"][0][5][0], Value::Null);
-        assert_eq!(value["checks"][0][5][1], json!([2, 6, 123.4, 5000, null, 10000, "_.W0", "0G1e2.", [6, [2, 1]]]));
+        assert_eq!(value["checks"][0][5][1], json!([2, 6, 123.4, 5000, null, 10000, "_.W0", "G!e~.", [2, 1]]));
         assert_eq!(duration_level(0.001), 0);
         assert_eq!(duration_level(0.016), 16);
         assert_eq!(duration_level(1.0), 40);
