@@ -233,3 +233,86 @@ async fn pages_fit_a_phone() {
     drop(tab);
     chromium.close().await;
 }
+
+/// The text of every visible element whose own text has a contrast under 4.5:1 with what is behind it (WCAG
+/// AA), from the colours Chromium computed: the backgrounds of the element and its ancestors are painted on a
+/// canvas in order (so translucent ones blend), then the text colour (SVG text: its fill) on top.
+const LOW_CONTRAST: &str = r#"(() => {
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 1;
+  const g = canvas.getContext('2d', { willReadFrequently: true });
+  const paint = (color) => { g.fillStyle = color; g.fillRect(0, 0, 1, 1); const d = g.getImageData(0, 0, 1, 1).data; return [d[0], d[1], d[2]]; };
+  const lum = (rgb) => rgb.map((v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const low = [];
+  const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  let checked = 0;
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    if (!walker.currentNode.textContent.trim() || !el || seen.has(el)) continue;
+    seen.add(el);
+    if (el.closest('title, script, style, option, [hidden]')) continue;
+    const box = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (!box.width || !box.height || style.visibility !== 'visible') continue;
+    const chain = [];
+    for (let e = el; e; e = e.parentElement) chain.unshift(e);
+    paint('#fff');
+    let bg = null;
+    for (const e of chain) bg = paint(getComputedStyle(e).backgroundColor);
+    const fg = paint(el instanceof SVGElement ? style.fill : style.color);
+    const [a, b] = [lum(fg), lum(bg)];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    checked++;
+    if (ratio < 4.5) low.push(`${ratio.toFixed(2)}: <${el.tagName.toLowerCase()} class="${el.getAttribute('class') || ''}"> ${el.textContent.trim().slice(0, 40)} (rgb ${fg} on rgb ${bg})`);
+  }
+  return [checked, low];
+})()"#;
+
+async fn low_contrast(tab: &support::Watched) -> (usize, Vec<String>) {
+    tab.eval(LOW_CONTRAST).await
+}
+
+/// A check whose kind has a `degraded_after` in the demo and that is degraded in some region.
+fn degraded_http_check(source: &DemoSource) -> Option<(String, String)> {
+    source.overview().expect("overview").checks.iter().find_map(|row| {
+        let slow = ["http", "https", "browser"].contains(&row.kind.as_str());
+        let cell = row.cells.iter().find(|cell| cell.state == State::Degraded)?;
+        slow.then(|| (row.name.clone(), cell.region.clone()))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_has_aa_contrast_in_light_and_dark() {
+    let source = Arc::new(DemoSource::new(DemoOptions { checks: 60, ..DemoOptions::default() }));
+    let (check, _) = degraded_http_check(&source).expect("a degraded HTTP check");
+    let server = serve(source.clone(), DashboardOptions::default()).await;
+    let _one = support::ONE_BROWSER.lock().await;
+    let chromium = Chromium::launch(1280, 900).await;
+    let tab = chromium.page().await;
+    let mut low = Vec::new();
+    for scheme in ["light", "dark"] {
+        let feature = MediaFeature { name: "prefers-color-scheme".to_owned(), value: scheme.to_owned() };
+        tab.page.emulate_media_features(vec![feature]).await.expect("colour scheme");
+        for path in [
+            "/".to_owned(),
+            format!("/checks/{check}"),
+            "/alerts".into(),
+            "/probers".into(),
+            "/slos".into(),
+            "/status".into(),
+        ] {
+            tab.open(&server.url(&path)).await;
+            let (checked, found) = low_contrast(&tab).await;
+            assert!(checked > 20, "{path} ({scheme}): only {checked} text elements were checked");
+            low.extend(found.into_iter().map(|line| format!("{path} ({scheme}) {line}")));
+        }
+        tab.screenshot(&format!("contrast-check-{scheme}")).await;
+    }
+    assert!(low.is_empty(), "text under 4.5:1:\n{}", low.join("\n"));
+    let errors = tab.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(tab);
+    chromium.close().await;
+}
