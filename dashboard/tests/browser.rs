@@ -316,3 +316,92 @@ async fn every_page_has_aa_contrast_in_light_and_dark() {
     drop(tab);
     chromium.close().await;
 }
+
+/// The overview's runs bars: per cell (check, region), the class of every block, its tooltip after a hover,
+/// the latency number and the link's accessible name.
+const READ_RUNS: &str = r#"(() => {
+  const out = {};
+  for (const cell of document.querySelectorAll('#grid .row a.c')) {
+    const svg = cell.querySelector('svg.runs');
+    if (svg) svg.dispatchEvent(new MouseEvent('mouseover', { bubbles: true }));
+    const blocks = svg ? [...svg.querySelectorAll('rect')].map((rect) => [rect.getAttribute('class'), rect.querySelector('title') ? rect.querySelector('title').textContent : '']) : [];
+    out[`${cell.closest('.row').dataset.check} ${cell.dataset.region}`] = [blocks, cell.querySelector('.lat').textContent, cell.getAttribute('aria-label')];
+  }
+  return JSON.stringify(out);
+})()"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_minutes_show_the_last_runs_and_a_range_that_fits() {
+    // Checks that started five minutes ago: ten runs each, and hourly sparklines of one point.
+    let options = DemoOptions { running_for_ms: Some(5 * 60_000), ..DemoOptions::default() };
+    let source = Arc::new(DemoSource::new(options));
+    let server = serve(source.clone(), DashboardOptions::default()).await;
+    let _one = support::ONE_BROWSER.lock().await;
+    let chromium = Chromium::launch(1280, 900).await;
+    let tab = chromium.page().await;
+
+    tab.open(&server.url("/")).await;
+    let json: String = tab.eval(READ_RUNS).await;
+    let shown: BTreeMap<String, (Vec<(String, String)>, String, String)> = serde_json::from_str(&json).expect("JSON");
+    let overview = source.overview().expect("overview");
+    let mut cells = 0;
+    for row in &overview.checks {
+        for cell in &row.cells {
+            let key = format!("{} {}", row.name, cell.region);
+            let (blocks, latency, label) = shown.get(&key).unwrap_or_else(|| panic!("no cell {key}"));
+            let state = match cell.state {
+                State::Up => "Up",
+                State::Degraded => "Degraded",
+                State::Down => "Down",
+                State::NoData => "No data",
+            };
+            assert!(label.starts_with(&format!("{} in {}: {state}", row.name, cell.region)), "{key}: {label}");
+            if cell.state == State::NoData {
+                continue;
+            }
+            cells += 1;
+            assert!((9..=11).contains(&cell.recent.len()), "{key}: {} runs in five minutes", cell.recent.len());
+            assert_eq!(blocks.len(), cell.recent.len(), "{key}: one block per run");
+            for ((class, title), run) in blocks.iter().zip(&cell.recent) {
+                assert_eq!(class, &format!("r{}", run.state.index()), "{key}");
+                // The time of the run (to the second, in the browser's zone, UTC here) and its duration.
+                let clock = probenet_checks::time::rfc3339_ms(run.at_ms);
+                assert!(title.starts_with(&clock[11..19]), "{key}: {title} is not at {clock}");
+                assert_eq!(run.seconds.is_some(), title.contains(" ms") || title.contains(" s"), "{key}: {title}");
+            }
+            // As the overview sends it: milliseconds with one decimal.
+            let last_ms = (cell.last_seconds.expect("a duration") * 10_000.0).round() / 10.0;
+            let expected = if last_ms >= 1000.0 {
+                format!("{:.2} s", last_ms / 1000.0)
+            } else if last_ms >= 10.0 {
+                format!("{} ms", last_ms.round())
+            } else {
+                format!("{last_ms:.1} ms")
+            };
+            assert_eq!(latency, &expected, "{key}: the last latency");
+        }
+    }
+    assert!(cells > 100, "only {cells} cells with data");
+    tab.screenshot("overview-first-minutes").await;
+
+    // A check page opens on the last hour (the runs of five minutes), not on an empty 24 hours.
+    let name = &overview.checks[0].name;
+    tab.open(&server.url(&format!("/checks/{name}"))).await;
+    let pressed: String = tab.eval("document.querySelector('.seg button[aria-pressed=true]').textContent").await;
+    assert_eq!(pressed, "1h");
+    let drawn: usize =
+        tab.eval("[...document.querySelectorAll('#lat path')].filter(p => p.getAttribute('d')).length").await;
+    let with_data = overview.checks[0].cells.iter().filter(|cell| cell.state != State::NoData).count();
+    assert_eq!(drawn, with_data, "one latency line per region with runs");
+    tab.screenshot("check-first-minutes").await;
+    // A range chosen by the user is kept in the address.
+    // (A query makes it a new document: a change of the fragment alone is not a navigation.)
+    tab.open(&server.url(&format!("/checks/{name}?again#range=24h"))).await;
+    let pressed: String = tab.eval("document.querySelector('.seg button[aria-pressed=true]').textContent").await;
+    assert_eq!(pressed, "24h");
+
+    let errors = tab.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(tab);
+    chromium.close().await;
+}

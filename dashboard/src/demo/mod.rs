@@ -274,15 +274,22 @@ fn generate_overview(options: &DemoOptions) -> Overview {
                         newest.state = state;
                         newest.seconds = (state != State::Down).then_some(last_seconds);
                     }
-                    let young = started.is_some();
+                    // A new install's uptimes are those of its few runs.
+                    let (u24, u7, u30) = if started.is_some() {
+                        let good = recent.iter().filter(|run| run.state != State::Down).count();
+                        let share = good as f64 / recent.len().max(1) as f64;
+                        (share, share, share)
+                    } else {
+                        (u24, u7, u30)
+                    };
                     Cell {
                         region: region.clone(),
                         state,
                         last_run_ms: Some(last_run_ms),
                         last_seconds: Some(last_seconds),
                         uptime_24h: Some(u24),
-                        uptime_7d: (!young).then_some(u7).or(Some(u24)),
-                        uptime_30d: (!young).then_some(u30).or(Some(u24)),
+                        uptime_7d: Some(u7),
+                        uptime_30d: Some(u30),
                         sparkline,
                         recent,
                     }
