@@ -73,7 +73,7 @@ function chart(h, box, { series, from, to, stacked, failures, threshold, hover }
     }
   }
   if (threshold) {
-    svg += `<g class="threshold"><line x1="${m.l}" x2="${width - m.r}" y1="${y(threshold)}" y2="${y(threshold)}"/><text x="${width - m.r - 4}" y="${y(threshold) - 4}" text-anchor="end">degraded after ${h.ms(threshold)}</text></g>`;
+    svg += `<g class="threshold"><line x1="${m.l}" x2="${width - m.r}" y1="${y(threshold)}" y2="${y(threshold)}"/><text x="${m.l + 4}" y="${y(threshold) - 4}">degraded after ${h.ms(threshold)}</text></g>`;
   }
   if (empty) svg += `<text class="nodata" x="${m.l + w / 2}" y="${m.t + hh / 2}" text-anchor="middle">No run in this range</text>`;
   for (const t of failures || []) svg += `<rect class="fail-tick" x="${(x(t) - 1.5).toFixed(1)}" y="${m.t + hh - 5}" width="3" height="5"><title>failed run at ${h.time(t)}</title></rect>`;

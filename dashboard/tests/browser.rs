@@ -405,3 +405,90 @@ async fn the_first_minutes_show_the_last_runs_and_a_range_that_fits() {
     drop(tab);
     chromium.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_page_groups_failures_explains_slowness_and_keeps_its_hover() {
+    let source = Arc::new(DemoSource::new(DemoOptions { checks: 60, ..DemoOptions::default() }));
+    let server = serve(source.clone(), DashboardOptions::default()).await;
+    let _one = support::ONE_BROWSER.lock().await;
+    let chromium = Chromium::launch(1280, 900).await;
+    let tab = chromium.page().await;
+    let day = Range { from_ms: source.now_ms() - 86_400_000, to_ms: source.now_ms() };
+
+    // A check down in a region has failed the same way on every run: one entry, with the count and the start.
+    let overview = source.overview().expect("overview");
+    let down = overview
+        .checks
+        .iter()
+        .find(|row| row.kind == "http" && row.cells.iter().any(|cell| cell.state == State::Down))
+        .expect("an HTTP check down somewhere");
+    let detail = source.check(&down.name, day).expect("detail").expect("the check");
+    let mut groups: BTreeMap<(String, String), (usize, i64)> = BTreeMap::new();
+    for failure in &detail.failures {
+        let entry = groups.entry((failure.region.clone(), failure.error.clone())).or_insert((0, i64::MAX));
+        entry.0 += 1;
+        entry.1 = entry.1.min(failure.planned_at_ms);
+    }
+    let (&(ref region, ref error), &(count, since)) =
+        groups.iter().max_by_key(|(_, (count, _))| *count).expect("failures");
+    assert!(count >= 7, "the demo's down region failed {count} times");
+    tab.open(&server.url(&format!("/checks/{}#range=24h", down.name))).await;
+    let shown: Vec<(usize, String)> = tab
+        .eval("[...document.querySelectorAll('#failures article.fail')].map(a => [Number(a.dataset.count), a.querySelector('header').innerText + ' | ' + a.querySelector('.err').textContent])")
+        .await;
+    assert_eq!(shown.len(), groups.len(), "one entry per region and error: {shown:#?}");
+    let since = probenet_checks::time::rfc3339_ms(since);
+    let entry = shown.iter().find(|(n, _)| *n == count).map(|(_, text)| text.clone()).expect("the grouped entry");
+    assert!(
+        entry.contains(region.as_str())
+            && entry.contains(&format!("× {count}"))
+            && entry.contains(&format!("since {} {}", &since[..10], &since[11..16]))
+            && entry.ends_with(error.as_str()),
+        "{entry}"
+    );
+    tab.screenshot("check-failures-grouped").await;
+
+    // A degraded region says why, and the latency chart draws the degraded_after line.
+    let (slow, slow_region) = degraded_http_check(&source).expect("a degraded HTTP check");
+    let detail = source.check(&slow, day).expect("detail").expect("the check");
+    let reason =
+        detail.regions.iter().find(|r| r.region == slow_region).and_then(|r| r.reason.clone()).expect("a reason");
+    assert!(reason.contains("over degraded_after 1s"), "{reason}");
+    tab.open(&server.url(&format!("/checks/{slow}"))).await;
+    let why: String =
+        tab.eval(&format!("document.querySelector('.why[data-region=\"{slow_region}\"]').innerText")).await;
+    assert!(why.contains("Degraded") && why.contains(&reason), "{why}");
+    let (label, line_y, top): (String, f64, f64) = tab
+        .eval("(() => { const t = document.querySelector('#lat .threshold'); const l = t.querySelector('line'); return [t.textContent, Number(l.getAttribute('y1')), 8]; })()")
+        .await;
+    assert_eq!(label, "degraded after 1.00 s");
+    assert!(line_y > top, "the threshold line is inside the chart");
+
+    // Hovering the chart shows a point; a live update redraws the chart and keeps the same point shown.
+    let hovered: String = tab
+        .eval("(() => { const svg = document.querySelector('#lat svg'); const r = svg.getBoundingClientRect(); svg.dispatchEvent(new MouseEvent('mousemove', { clientX: r.left + r.width * 0.6, clientY: r.top + 50, bubbles: true })); svg.dataset.old = '1'; return document.getElementById('lat').dataset.hover || ''; })()")
+        .await;
+    assert!(!hovered.is_empty(), "the hover shows no point");
+    let tip: String = tab.eval("document.querySelector('#lat .tip').innerText").await;
+    assert!(!tip.is_empty());
+    assert!(source.set_state(&slow, &slow_region, State::Degraded), "a live update");
+    let mut redrawn = false;
+    for _ in 0..100 {
+        if tab.eval::<bool>("!document.querySelector('#lat svg').dataset.old").await {
+            redrawn = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(redrawn, "the live update did not redraw the chart");
+    let (after, visible, tip_after): (String, bool, String) = tab
+        .eval("[document.getElementById('lat').dataset.hover || '', !document.querySelector('#lat .tip').hidden, document.querySelector('#lat .tip').innerText]")
+        .await;
+    assert_eq!((after, visible, tip_after), (hovered, true, tip), "the hovered point is lost after a live update");
+    tab.screenshot("check-degraded-hover").await;
+
+    let errors = tab.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(tab);
+    chromium.close().await;
+}

@@ -24,7 +24,7 @@ const HOUR_MS: i64 = 3_600_000;
 /// Every demo check runs every 30 seconds.
 const INTERVAL_MS: i64 = 30_000;
 /// The `degraded_after` of the demo's HTTP checks, in seconds.
-const DEGRADED_AFTER: f64 = 0.25;
+const DEGRADED_AFTER: f64 = 1.0;
 /// The demo's check flavours: every kind's key (a test checks it against `Kind::ALL`), and `https` for HTTP
 /// over TLS.
 const KINDS: [&str; 7] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser"];
