@@ -492,3 +492,81 @@ async fn a_check_page_groups_failures_explains_slowness_and_keeps_its_hover() {
     drop(tab);
     chromium.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_one_incident_per_service_and_slo_figures_agree() {
+    let source = Arc::new(DemoSource::new(DemoOptions::default()));
+    let server = serve(source.clone(), DashboardOptions::default()).await;
+    let _one = support::ONE_BROWSER.lock().await;
+    let chromium = Chromium::launch(1280, 900).await;
+    let tab = chromium.page().await;
+
+    // The first service (an HTTP check) goes down in three regions: the store has an incident per region,
+    // the page one for the service, with its reason in words.
+    let page = source.status_page().expect("status").expect("a status page");
+    let website = &page.checks[0];
+    for region in website.regions.iter().take(3) {
+        assert!(source.set_state(&website.name, &region.region, State::Down));
+    }
+    let raw = source.status_page().expect("status").expect("a status page").incidents;
+    let per_region = raw.iter().filter(|i| i.checks == [website.name.clone()] && i.resolved_at_ms.is_none()).count();
+    assert!(per_region >= 3, "the source records {per_region} incidents");
+    tab.open(&server.url("/status")).await;
+    let incidents: Vec<(String, String)> = tab
+        .eval("[...document.querySelectorAll('.incident')].map(i => [i.querySelector('h3').innerText, i.innerText])")
+        .await;
+    let ongoing: Vec<&(String, String)> = incidents
+        .iter()
+        .filter(|(title, _)| title.contains("Ongoing") && title.contains(&website.display_name))
+        .collect();
+    assert_eq!(ongoing.len(), 1, "one ongoing incident for {}: {incidents:#?}", website.display_name);
+    let text = &ongoing[0].1;
+    for region in website.regions.iter().take(3) {
+        assert!(text.contains(&region.region), "{text}");
+    }
+    assert!(text.contains("Requests fail with an unexpected HTTP status."), "{text}");
+    let paragraphs: Vec<String> =
+        tab.eval("[...document.querySelectorAll('.incident p')].map(p => p.textContent)").await;
+    for paragraph in &paragraphs {
+        assert!(paragraph.contains(' '), "a raw reason label on the status page: {paragraph:?}");
+    }
+    tab.screenshot("status-incidents").await;
+
+    // SLOs: what is left and what is used add up; an overspent budget says so, with no negative percentage.
+    let slos = source.slos().expect("slos");
+    assert!(slos.iter().any(|slo| slo.budget_remaining.is_some_and(|b| b < 0.0)), "the demo has an overspent SLO");
+    tab.open(&server.url("/slos")).await;
+    let cards: Vec<(String, String, String)> = tab
+        .eval("[...document.querySelectorAll('section[data-slo]')].map(s => [s.dataset.slo, s.querySelector('.slo-figures b').textContent, s.querySelector('.caption').textContent])")
+        .await;
+    assert_eq!(cards.len(), slos.len());
+    for ((name, left, caption), slo) in cards.iter().zip(&slos) {
+        assert_eq!(name, &slo.name);
+        let budget = slo.budget_remaining.expect("a budget");
+        assert!(!left.contains('-') && !caption.contains('-'), "{name}: {left} / {caption}");
+        if budget <= 0.0 {
+            assert_eq!(left, "Exhausted", "{name}");
+            assert!(
+                caption.starts_with("Error budget exhausted: ") && caption.ends_with("× the budget spent"),
+                "{caption}"
+            );
+            let spent: f64 = caption["Error budget exhausted: ".len()..caption.len() - "× the budget spent".len()]
+                .replace(',', "")
+                .parse()
+                .expect("a number");
+            assert!((spent - (1.0 - budget)).abs() <= 0.5 + (1.0 - budget) * 0.01, "{name}: {spent} for {budget}");
+        } else {
+            let left: f64 = left.trim_end_matches('%').parse().expect("a percentage");
+            let used: f64 =
+                caption.trim_end_matches(" of the budget used").trim_end_matches('%').parse().expect("a percentage");
+            assert!((0.0..=100.0).contains(&left) && (left + used - 100.0).abs() < 0.01, "{name}: {left} + {used}");
+            assert!((left - budget.min(1.0) * 100.0).abs() <= 0.1, "{name}: {left}% for {budget}");
+        }
+    }
+    tab.screenshot("slos-budgets").await;
+
+    let errors = tab.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(tab);
+    chromium.close().await;
+}
