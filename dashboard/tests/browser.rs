@@ -330,6 +330,9 @@ const READ_RUNS: &str = r#"(() => {
   return JSON.stringify(out);
 })()"#;
 
+/// A cell of [`READ_RUNS`]: (class, tooltip) per block, the latency shown, the accessible name.
+type ShownCell = (Vec<(String, String)>, String, String);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_minutes_show_the_last_runs_and_a_range_that_fits() {
     // Checks that started five minutes ago: ten runs each, and hourly sparklines of one point.
@@ -342,7 +345,7 @@ async fn the_first_minutes_show_the_last_runs_and_a_range_that_fits() {
 
     tab.open(&server.url("/")).await;
     let json: String = tab.eval(READ_RUNS).await;
-    let shown: BTreeMap<String, (Vec<(String, String)>, String, String)> = serde_json::from_str(&json).expect("JSON");
+    let shown: BTreeMap<String, ShownCell> = serde_json::from_str(&json).expect("JSON");
     let overview = source.overview().expect("overview");
     let mut cells = 0;
     for row in &overview.checks {
@@ -429,8 +432,7 @@ async fn a_check_page_groups_failures_explains_slowness_and_keeps_its_hover() {
         entry.0 += 1;
         entry.1 = entry.1.min(failure.planned_at_ms);
     }
-    let (&(ref region, ref error), &(count, since)) =
-        groups.iter().max_by_key(|(_, (count, _))| *count).expect("failures");
+    let ((region, error), &(count, since)) = groups.iter().max_by_key(|(_, (count, _))| *count).expect("failures");
     assert!(count >= 7, "the demo's down region failed {count} times");
     tab.open(&server.url(&format!("/checks/{}#range=24h", down.name))).await;
     let shown: Vec<(usize, String)> = tab

@@ -171,7 +171,7 @@ fn has_degraded_after(kind: &str) -> bool {
 
 /// How many failed runs in a row a down cell has had (one every [`INTERVAL_MS`]), at most.
 fn down_streak(check: usize, region: usize) -> i64 {
-    if (check + region) % 2 == 0 { 19 } else { 7 }
+    if (check + region).is_multiple_of(2) { 19 } else { 7 }
 }
 
 /// The error of a failed run of a kind: the reason label and the one-line text.
