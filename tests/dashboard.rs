@@ -197,6 +197,21 @@ async fn the_dashboard_of_probenet_up_shows_the_stores_figures() {
     let shown: BTreeMap<(String, String), [String; 3]> =
         rows.into_iter().map(|[check, region, a, b, c]| ((check, region), [a, b, c])).collect();
     assert_eq!(shown, expected, "the overview shows the store's uptimes for every check and region");
+    // Each cell's bar shows the store's last 12 runs: `web` in `b` failed every 5th run.
+    let bars: Vec<(String, String, Vec<String>)> = tab
+        .eval("[...document.querySelectorAll('#grid .row a.c')].map(cell => { cell.querySelector('svg.runs').dispatchEvent(new MouseEvent('mouseover', { bubbles: true })); return [cell.closest('.row').dataset.check, cell.dataset.region, [...cell.querySelectorAll('svg.runs rect')].map(r => r.getAttribute('class'))]; })")
+        .await;
+    assert_eq!(bars.len(), 4, "{bars:?}");
+    for (check, region, blocks) in &bars {
+        assert_eq!(blocks.len(), 12, "{check} in {region}: {blocks:?}");
+        let failed = blocks.iter().filter(|class| *class == "r2").count();
+        let expected = match (check.as_str(), region.as_str()) {
+            ("web", "b") => 2..=3,
+            ("journey", "a") => 3..=3,
+            _ => 0..=0,
+        };
+        assert!(expected.contains(&failed), "{check} in {region}: {blocks:?}");
+    }
     tab.screenshot("up-overview").await;
 
     // The browser check's page shows its failures with their screenshots, which load.
@@ -208,6 +223,12 @@ async fn the_dashboard_of_probenet_up_shows_the_stores_figures() {
     assert!(images.iter().all(|(_, complete, width)| *complete && *width == 1), "{images:?}");
     let text: String = tab.eval("document.getElementById('main').innerText").await;
     assert!(text.contains("Thank you"), "the failure's error text is shown: {text}");
+    // Identical failures are one entry; a month of runs opens on 24 hours.
+    let counts: Vec<u32> =
+        tab.eval("[...document.querySelectorAll('#failures article.fail')].map(a => Number(a.dataset.count))").await;
+    assert!(counts.len() == 1 && counts[0] > 1, "{counts:?}");
+    let range: String = tab.eval("document.querySelector('.seg button[aria-pressed=true]').textContent").await;
+    assert_eq!(range, "24h");
     tab.screenshot("up-check").await;
 
     for path in ["/alerts", "/probers", "/slos"] {

@@ -53,6 +53,12 @@ function time(msSinceEpoch) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** A time of day with seconds in the viewer's zone: 14:05:30. */
+function clock(msSinceEpoch) {
+  const d = new Date(msSinceEpoch);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 /** A date in the viewer's zone: 2026-06-01. */
 function day(msSinceEpoch) {
   const d = new Date(msSinceEpoch);
@@ -145,7 +151,7 @@ function live(refresh) {
   }
 }
 
-const helpers = { base, STATES, STATE_LABEL, esc, pct, pctH, ms, span, time, day, api, main, fail, ready, live };
+const helpers = { base, STATES, STATE_LABEL, esc, pct, pctH, ms, span, time, clock, day, api, main, fail, ready, live };
 
 const modules = {
   overview: 'overview.js', check: 'check.js', alerts: 'lists.js', probers: 'lists.js', slos: 'lists.js', status: 'status.js',

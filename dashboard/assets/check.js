@@ -12,8 +12,10 @@ function niceStep(max, count) {
   return (unit <= 1 ? 1 : unit <= 2 ? 2 : unit <= 5 ? 5 : 10) * power;
 }
 
-/** Draws a chart into `box`: lines per series, or stacked areas; values in ms; hover shows a tooltip. */
-function chart(h, box, { series, from, to, stacked, failures }) {
+/** Draws a chart into `box`: lines per series, or stacked areas; values in ms; hover shows a tooltip. `hover`
+ * ({ t }) keeps the hovered time, so that a redraw (a live update) shows the same point again; `threshold`
+ * (ms) draws the degraded_after line. */
+function chart(h, box, { series, from, to, stacked, failures, threshold, hover }) {
   const width = Math.max(box.clientWidth, 280);
   const height = 210;
   const m = { l: 52, r: 8, t: 8, b: 22 };
@@ -31,6 +33,8 @@ function chart(h, box, { series, from, to, stacked, failures }) {
   }
   let max = 0;
   for (const s of layers) for (const [, v] of s.points) if (v !== null && v > max) max = v;
+  const empty = max <= 0;
+  if (threshold && threshold > max) max = threshold;
   if (max <= 0) max = 1;
   const step = niceStep(max * 1.08, 4);
   const top = Math.ceil((max * 1.08) / step) * step;
@@ -68,18 +72,21 @@ function chart(h, box, { series, from, to, stacked, failures }) {
       svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6" stroke-linejoin="round"/>`;
     }
   }
+  if (threshold) {
+    svg += `<g class="threshold"><line x1="${m.l}" x2="${width - m.r}" y1="${y(threshold)}" y2="${y(threshold)}"/><text x="${m.l + 4}" y="${y(threshold) - 4}">degraded after ${h.ms(threshold)}</text></g>`;
+  }
+  if (empty) svg += `<text class="nodata" x="${m.l + w / 2}" y="${m.t + hh / 2}" text-anchor="middle">No run in this range</text>`;
   for (const t of failures || []) svg += `<rect class="fail-tick" x="${(x(t) - 1.5).toFixed(1)}" y="${m.t + hh - 5}" width="3" height="5"><title>failed run at ${h.time(t)}</title></rect>`;
   svg += `<line class="hl" x1="0" x2="0" y1="${m.t}" y2="${m.t + hh}" visibility="hidden"/></svg><div class="tip" hidden></div>`;
   box.innerHTML = svg;
   const line = box.querySelector('.hl');
   const tip = box.querySelector('.tip');
   const times = [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
-  box.querySelector('svg').addEventListener('mousemove', (event) => {
-    if (!times.length) return;
-    const rect = event.currentTarget.getBoundingClientRect();
-    const t = from + ((event.clientX - rect.left - m.l) / w) * (to - from);
+  const show = (t) => {
     let near = times[0];
     for (const candidate of times) if (Math.abs(candidate - t) < Math.abs(near - t)) near = candidate;
+    if (hover) hover.t = near;
+    box.dataset.hover = String(near);
     line.setAttribute('x1', x(near));
     line.setAttribute('x2', x(near));
     line.setAttribute('visibility', 'visible');
@@ -93,8 +100,19 @@ function chart(h, box, { series, from, to, stacked, failures }) {
     const left = x(near) + 12;
     tip.style.left = `${left + tip.offsetWidth > width ? x(near) - tip.offsetWidth - 12 : left}px`;
     tip.style.top = '8px';
+  };
+  box.querySelector('svg').addEventListener('mousemove', (event) => {
+    if (!times.length) return;
+    const rect = event.currentTarget.getBoundingClientRect();
+    show(from + ((event.clientX - rect.left - m.l) / w) * (to - from));
   });
-  box.querySelector('svg').addEventListener('mouseleave', () => { tip.hidden = true; line.setAttribute('visibility', 'hidden'); });
+  box.querySelector('svg').addEventListener('mouseleave', () => {
+    tip.hidden = true;
+    line.setAttribute('visibility', 'hidden');
+    if (hover) hover.t = null;
+    delete box.dataset.hover;
+  });
+  if (hover && hover.t !== null && times.length && hover.t >= from && hover.t <= to) show(hover.t);
 }
 
 function legend(h, items) {
@@ -111,6 +129,22 @@ function bars(h, days, height) {
   return `<svg viewBox="0 0 300 ${height}" preserveAspectRatio="none" role="img">${rects}</svg>`;
 }
 
+/** Identical failures (same region, reason and error) as one entry: the newest run, how many, since when. */
+function groupFailures(failures) {
+  const groups = new Map();
+  for (const f of failures) {
+    const key = JSON.stringify([f.region, f.reason, f.error]);
+    const group = groups.get(key);
+    if (group) {
+      group.count++;
+      group.since = Math.min(group.since, f.planned_at_ms);
+    } else {
+      groups.set(key, { ...f, count: 1, since: f.planned_at_ms });
+    }
+  }
+  return [...groups.values()];
+}
+
 function average(days) {
   const known = days.filter((d) => d.uptime !== null);
   return known.length ? known.reduce((sum, d) => sum + d.uptime, 0) / known.length : null;
@@ -120,28 +154,36 @@ export function run(h) {
   const { base, esc, main } = h;
   const name = decodeURIComponent(location.pathname.slice(base.length + '/checks/'.length));
   const hash = new URLSearchParams(location.hash.slice(1));
-  let range = RANGES.includes(hash.get('range')) ? hash.get('range') : '24h';
+  // Without a range in the address, the server picks the shortest that holds the check's runs (range=auto).
+  let range = RANGES.includes(hash.get('range')) ? hash.get('range') : null;
   let region = hash.get('region');
   let detail = null;
+  const hovers = { lat: { t: null }, phases: { t: null } };
 
   function draw() {
     const d = detail;
     const regions = d.regions;
     if (!regions.some((r) => r.region === region)) region = regions.length ? regions[0].region : null;
     const selected = regions.find((r) => r.region === region);
+    const shownRange = range || d.range || '24h';
     const labels = Object.entries(d.labels).map(([k, v]) => `<span class="chip">${esc(k)}=${esc(v)}</span>`).join('');
+    const why = regions.filter((r) => r.reason && r.state !== 'up').map((r) =>
+      `<p class="why" data-region="${esc(r.region)}"><span class="badge ${esc(r.state)}">${h.STATE_LABEL[r.state]}</span> <b>${esc(r.region)}</b>: ${esc(r.reason)}</p>`).join('');
     const pills = regions.map((r, i) => `<button type="button" class="pill s${h.STATES.indexOf(r.state)}" data-region="${esc(r.region)}" aria-pressed="${r.region === region}"><i class="dot"></i>${esc(r.region)} <b>${h.pct(r.uptime)}</b></button>`).join('');
-    const failures = d.failures.map((f) => {
+    const failures = groupFailures(d.failures).map((f) => {
       const asserts = f.assertions.length ? `<div class="tablewrap"><table class="asserts"><tr><th>Assertion</th><th>Expected</th><th>Observed</th><th></th></tr>${f.assertions.map((a) =>
         `<tr><td>${esc(a.name)}</td><td class="mono">${esc(a.expected)}</td><td class="mono">${esc(a.observed)}</td><td class="${a.passed ? 'ok' : 'bad'}">${a.passed ? 'passed' : 'failed'}</td></tr>`).join('')}</table></div>` : '';
       const url = f.screenshot ? `${base}/api/ui/artifacts/${f.screenshot.split('/').map(encodeURIComponent).join('/')}` : null;
       const shot = url ? `<a class="shot" href="${url}" target="_blank" rel="noopener"><img src="${url}" alt="Screenshot of the failed run in ${esc(f.region)}"></a>` : '<span></span>';
-      return `<article class="fail"><div><header><span class="badge down">${esc(f.reason)}</span><b>${esc(f.region)}</b><time class="muted">${h.time(f.planned_at_ms)}</time></header><p class="err">${esc(f.error)}</p>${asserts}</div>${shot}</article>`;
+      const when = f.count > 1
+        ? `<span class="count" title="${f.count} failed runs with this error">× ${f.count}</span><time class="muted">since ${h.time(f.since)}, last ${h.time(f.planned_at_ms)}</time>`
+        : `<time class="muted">${h.time(f.planned_at_ms)}</time>`;
+      return `<article class="fail" data-count="${f.count}"><div><header><span class="badge down">${esc(f.reason)}</span><b>${esc(f.region)}</b>${when}</header><p class="err">${esc(f.error)}</p>${asserts}</div>${shot}</article>`;
     }).join('');
     main.innerHTML = `<div class="crumbs"><a href="${base}/">Overview</a> / ${esc(d.name)}</div>
       <div class="head"><div><h1>${esc(d.name)}</h1><div class="meta"><span class="kind">${esc(d.kind)}</span><span class="mono">${esc(d.target)}</span>${labels}</div></div>
-      <div class="seg" role="group" aria-label="Time range">${RANGES.map((r) => `<button type="button" data-range="${r}" aria-pressed="${r === range}">${r}</button>`).join('')}</div></div>
-      <div class="pills" aria-label="Regions: state and uptime over the range">${pills}</div>
+      <div class="seg" role="group" aria-label="Time range">${RANGES.map((r) => `<button type="button" data-range="${r}" aria-pressed="${r === shownRange}">${r}</button>`).join('')}</div></div>
+      <div class="pills" aria-label="Regions: state and uptime over the range">${pills}</div>${why}
       <div class="cols"><section class="card"><h2>Latency per region</h2><div class="chart" id="lat"></div>${legend(h, regions.map((r, i) => [r.region, REGION_COLORS[i % REGION_COLORS.length]]))}</section>
       <section class="card"><h2>Phases in ${esc(region || '–')}</h2><div class="chart" id="phases"></div>${legend(h, d.phases.map((p, i) => [p, PHASE_COLORS[i % PHASE_COLORS.length]]))}</section></div>
       <section class="card"><h2>Daily uptime, last ${regions[0] ? regions[0].daily.length : 0} days</h2><div class="daily">${regions.map((r) =>
@@ -152,21 +194,22 @@ export function run(h) {
     const regionSeries = regions.map((r, i) => ({ key: i, name: r.region, color: REGION_COLORS[i % REGION_COLORS.length],
       points: r.latency.map((p) => [p.at_ms, p.seconds === null ? null : p.seconds * 1000]) }));
     const failed = regions.flatMap((r) => r.latency.filter((p) => p.failures > 0).map((p) => p.at_ms));
-    chart(h, document.getElementById('lat'), { series: regionSeries, from: d.from_ms, to: d.to_ms, failures: failed });
+    const threshold = d.degraded_after_seconds ? d.degraded_after_seconds * 1000 : null;
+    chart(h, document.getElementById('lat'), { series: regionSeries, from: d.from_ms, to: d.to_ms, failures: failed, threshold, hover: hovers.lat });
     const phaseSeries = d.phases.map((p, i) => ({ key: i, name: p, color: PHASE_COLORS[i % PHASE_COLORS.length],
       points: (selected ? selected.latency : []).map((pt) => [pt.at_ms, pt.phases[i] === null || pt.phases[i] === undefined ? null : pt.phases[i] * 1000]) }));
-    chart(h, document.getElementById('phases'), { series: phaseSeries, from: d.from_ms, to: d.to_ms, stacked: true });
+    chart(h, document.getElementById('phases'), { series: phaseSeries, from: d.from_ms, to: d.to_ms, stacked: true, hover: hovers.phases });
   }
 
   function remember() {
     const params = new URLSearchParams();
-    if (range !== '24h') params.set('range', range);
+    if (range) params.set('range', range);
     if (region) params.set('region', region);
     history.replaceState(null, '', `${location.pathname}${params.toString() ? `#${params}` : ''}`);
   }
 
   async function load() {
-    detail = await h.api(`/api/ui/checks/${encodeURIComponent(name)}?range=${range}`);
+    detail = await h.api(`/api/ui/checks/${encodeURIComponent(name)}?range=${range || 'auto'}`);
     draw();
   }
 
@@ -174,6 +217,8 @@ export function run(h) {
     const rangeButton = event.target.closest('button[data-range]');
     if (rangeButton) {
       range = rangeButton.dataset.range;
+      hovers.lat.t = null;
+      hovers.phases.t = null;
       remember();
       load().catch(h.fail);
       return;

@@ -54,11 +54,22 @@ function slos(h, data) {
   const { esc, base } = h;
   const cards = data.slos.map((s) => {
     const budget = s.budget_remaining;
-    const cls = budget === null ? '' : budget < 0.25 ? 'down' : budget < 0.5 ? 'degraded' : 'up';
-    const burns = s.burn_rates.map((b) => `<span class="badge ${b.rate === null ? '' : b.rate >= 2 ? 'down' : b.rate >= 1 ? 'degraded' : ''}">${esc(b.window)} ×${b.rate === null ? '–' : b.rate.toFixed(2)}</span>`).join('');
+    const known = budget !== null && budget !== undefined && isFinite(budget);
+    const exhausted = known && budget <= 0;
+    // Tenths of a percent, rounded down, so that what is left and what is used add up to 100%.
+    const leftTenths = known ? Math.floor(Math.min(Math.max(budget, 0), 1) * 1000 + 1e-6) : null;
+    const tenths = (n) => `${Math.floor(n / 10)}.${n % 10}%`;
+    const cls = !known ? '' : budget < 0.25 ? 'down' : budget < 0.5 ? 'degraded' : 'up';
+    const spent = known ? 1 - budget : null;
+    const times = (x) => (x < 10 ? x.toFixed(1) : Math.round(x).toLocaleString('en-US'));
+    const left = !known ? '–' : exhausted ? 'Exhausted' : tenths(leftTenths);
+    const caption = !known ? '' : exhausted
+      ? `Error budget exhausted: ${times(spent)}× the budget spent`
+      : `${tenths(1000 - leftTenths)} of the budget used`;
+    const burns = s.burn_rates.map((b) => `<span class="badge ${b.rate === null ? '' : b.rate >= 2 ? 'down' : b.rate >= 1 ? 'degraded' : ''}">${esc(b.window)} ×${b.rate === null ? '–' : times(b.rate)}</span>`).join('');
     return `<section class="card" data-slo="${esc(s.name)}"><h2>${esc(s.name)}</h2><div class="muted"><a href="${base}/checks/${encodeURIComponent(s.check)}">${esc(s.check)}</a> · objective ${h.pct(s.objective)} over ${s.window_days} days</div>
-      <div class="slo-figures"><div><b class="badge-text ${cls}">${budget === null ? '–' : `${Math.round(budget * 1000) / 10}%`}</b><span>error budget left</span></div><div><b>${h.pct(s.sli)}</b><span>availability so far</span></div></div>
-      ${meter(budget === null ? null : 1 - Math.max(budget, 0), 0.5, 0.75)}<div class="muted caption">${budget === null ? '' : `${Math.round(Math.min(Math.max(1 - budget, 0), 9.99) * 100)}% of the budget used`}</div><div class="burns" title="Burn rate: 1 spends the budget exactly over the window">${burns}</div></section>`;
+      <div class="slo-figures"><div><b class="badge-text ${cls}">${left}</b><span>error budget left</span></div><div><b>${h.pct(s.sli)}</b><span>availability so far</span></div></div>
+      ${meter(known ? 1 - leftTenths / 1000 : null, 0.5, 0.75)}<div class="muted caption">${caption}</div><div class="burns" title="Burn rate: 1 spends the budget exactly over the window">${burns}</div></section>`;
   }).join('');
   return `<h1>SLOs</h1>${cards ? `<div class="slos">${cards}</div>` : '<p class="empty">No SLO is defined.</p>'}`;
 }

@@ -7,6 +7,57 @@ const SPARK_H = 18;
 const SEVERITY = [0, 2, 1, 3];
 const SEVERITY_RANK = [3, 1, 0, 2];
 
+const RUN_W = 6;
+const RUN_H = 12;
+
+/** A run's duration in ms from its level (see compact.rs): 2^(level/4). */
+function runMs(level) {
+  return 2 ** (level / 4);
+}
+
+/** The recent runs of a cell: [{ at, state, ms, exact }], oldest first (the encoding is in compact.rs). */
+function decodeRuns(cell, now) {
+  const [, ago, last, , , , , text, gaps, newestAgo] = cell;
+  const runs = [];
+  if (!text || gaps === null || gaps === undefined) return runs;
+  let state = 0;
+  for (const c of text) {
+    if (c === '!') { state = 1; continue; }
+    if (c === '~') { state = 2; continue; }
+    const level = SPARK_DIGITS.indexOf(c);
+    runs.push({ state, ms: level < 0 ? null : runMs(level), exact: false });
+    state = 0;
+  }
+  const newest = runs[runs.length - 1];
+  const exactLast = newestAgo === undefined;
+  if (exactLast && newest.ms !== null && last !== null) { newest.ms = last; newest.exact = true; }
+  let at = now - (exactLast ? ago : newestAgo) * 1000;
+  for (let i = runs.length - 1; i >= 0; i--) {
+    runs[i].at = at;
+    if (i > 0) at -= (Array.isArray(gaps) ? gaps[i - 1] : gaps) * 1000;
+  }
+  return runs;
+}
+
+/** The bar of recent runs: one block per run, coloured by its state. Drawn as one path per state (few elements
+ * for thousands of cells); the first hover turns it into one rectangle per run with its tooltip. */
+function runsBar(runs) {
+  if (!runs.length) return '<span class="runs none">no run yet</span>';
+  const paths = [0, 1, 2].map((state) => {
+    const d = runs.map((run, i) => (run.state === state ? `M${i * RUN_W} 0h${RUN_W - 2}v${RUN_H}h-${RUN_W - 2}z` : '')).join('');
+    return d ? `<path class="r${state}" d="${d}"/>` : '';
+  }).join('');
+  return `<svg class="runs" viewBox="0 0 ${runs.length * RUN_W} ${RUN_H}" width="${runs.length * RUN_W}" height="${RUN_H}" aria-hidden="true">${paths}</svg>`;
+}
+
+/** The blocks of a runs bar as rectangles, each with its tooltip (time, state, duration). */
+function runRects(h, runs) {
+  return runs.map((run, i) => {
+    const text = `${h.clock(run.at)}: ${h.STATE_LABEL[h.STATES[run.state]]}${run.ms === null ? '' : `, ${run.exact ? '' : '~'}${h.ms(run.ms)}`}`;
+    return `<rect class="r${run.state}" x="${i * RUN_W}" width="${RUN_W - 2}" height="${RUN_H}"><title>${h.esc(text)}</title></rect>`;
+  }).join('');
+}
+
 /** The SVG path of a sparkline string ('.' is a gap). */
 function sparkPath(spark) {
   const n = spark.length;
@@ -91,17 +142,45 @@ export function run(h) {
     return true;
   }
 
+  function runsSummary(runs) {
+    if (!runs.length) return 'no run yet';
+    const counts = [0, 0, 0];
+    for (const run of runs) counts[run.state]++;
+    const parts = [0, 1, 2].filter((s) => counts[s]).map((s) => `${counts[s]} ${STATE_LABEL[STATES[s]].toLowerCase()}`);
+    const failed = runs.filter((run) => run.state === 2);
+    return `last ${runs.length} runs: ${parts.join(', ')}` + (failed.length ? `, last failed at ${h.clock(failed[failed.length - 1].at)}` : '');
+  }
+
   function cellHtml(row, cell, region) {
     if (!cell) return `<span class="c na" data-region="${esc(region)}" title="Not run in ${esc(region)}"></span>`;
     const [state, ago, last, u24, u7, u30, spark] = cell;
+    const runs = decodeRuns(cell, data.now);
+    const label = `${row.name} in ${region}: ${STATE_LABEL[STATES[state]]}` +
+      (ago === null ? ', no run yet' : `, last run ${span(ago)} ago, took ${ms(last)}`) +
+      `; uptime ${pctH(u24)} over 24 h; ${runsSummary(runs)}`;
     const title = `${region}: ${STATE_LABEL[STATES[state]]}` +
       (ago === null ? ', no run yet' : `, last run ${span(ago)} ago, ${ms(last)}`) +
       (row.max ? `; 24 h latency up to ${ms(row.max)}` : '');
-    return `<a class="c s${state}" data-region="${esc(region)}" href="${base}/checks/${encodeURIComponent(row.name)}#region=${encodeURIComponent(region)}" title="${esc(title)}">` +
+    return `<a class="c s${state}" data-region="${esc(region)}" href="${base}/checks/${encodeURIComponent(row.name)}#region=${encodeURIComponent(region)}" title="${esc(title)}" aria-label="${esc(label)}">` +
       `<i class="dot"></i><b class="u24">${pctH(u24)}</b>` +
       `<svg class="spk" viewBox="0 0 ${SPARK_W} ${SPARK_H}" aria-hidden="true"><path d="${sparkPath(spark)}"/></svg>` +
+      `<span class="rl">${runsBar(runs)}<span class="lat">${ago === null ? '' : ms(last)}</span></span>` +
       `<span class="l2"><span class="u7">${pctH(u7)}</span><span class="u30">${pctH(u30)}</span></span></a>`;
   }
+
+  // A runs bar gets a rectangle and a tooltip (time, state, duration) per run when the pointer first comes over it.
+  grid.addEventListener('mouseover', (event) => {
+    const svg = event.target.closest && event.target.closest('svg.runs');
+    if (!svg || svg.dataset.titled) return;
+    const rowEl = svg.closest('.row');
+    const cellEl = svg.closest('.c');
+    const row = rows.find((r) => r.name === rowEl.dataset.check);
+    const i = data.regions.indexOf(cellEl.dataset.region);
+    const cell = row && row.cells[i];
+    if (!cell) return;
+    svg.innerHTML = runRects(h, decodeRuns(cell, data.now));
+    svg.dataset.titled = '1';
+  });
 
   function rowHtml(row) {
     const labels = row.labels.map((l) => `<span class="chip">${esc(l)}</span>`).join('');
@@ -123,7 +202,7 @@ export function run(h) {
     if (shown.length === 0) parts.push(`<p class="empty">${rows.length ? 'No check matches these filters.' : 'No checks yet.'}</p>`);
     grid.innerHTML = parts.join('');
     document.getElementById('shown').textContent = shown.length === rows.length
-      ? `All ${rows.length.toLocaleString('en-US')} checks. Uptime over 24 h, 7 d and 30 d; latency over the last 24 h.`
+      ? `All ${rows.length.toLocaleString('en-US')} checks. Uptime over 24 h, 7 d and 30 d; latency over the last 24 h; the last runs and the last latency.`
       : `${shown.length.toLocaleString('en-US')} of ${rows.length.toLocaleString('en-US')} checks match.`;
     summary();
     document.body.dataset.rows = String(shown.length);

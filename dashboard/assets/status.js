@@ -41,7 +41,7 @@ function view(h, page) {
     const lasted = ongoing ? `ongoing for ${h.span((page.now_ms - i.started_at_ms) / 1000)}` : `lasted ${h.span((i.resolved_at_ms - i.started_at_ms) / 1000)}`;
     const affected = i.checks.map((c) => names.get(c) || c).join(', ');
     return `<div class="incident"><h3><span class="badge ${esc(i.state)}">${ongoing ? 'Ongoing' : 'Resolved'}</span>${esc(i.title)}</h3>
-      <div class="muted">${h.time(i.started_at_ms)} · ${lasted} · ${esc(affected)}${i.regions.length ? ` in ${esc(i.regions.join(', '))}` : ''}</div>${i.summary ? `<p>${esc(i.summary)}</p>` : ''}</div>`;
+      <div class="muted">${h.time(i.started_at_ms)} · ${lasted} · ${esc(affected)}${i.regions.length ? ` in ${esc(i.regions.join(', '))}` : ''}</div>${i.summary ? i.summary.split('\n').map((line) => `<p>${esc(line)}</p>`).join('') : ''}</div>`;
   }).join('');
   document.title = page.title;
   return `<h1>${esc(page.title)}</h1><div class="banner ${overall}" role="status">${esc(banner)}</div>

@@ -123,7 +123,8 @@ fn range(params: &HashMap<String, String>, now_ms: i64) -> Result<Range, &'stati
     Ok(Range { from_ms, to_ms })
 }
 
-/// `GET /api/ui/checks/{name}?range=24h` (or `from`, `to`): one check.
+/// `GET /api/ui/checks/{name}?range=24h` (or `from`, `to`): one check. `range=auto` picks the shortest of
+/// 1 h, 6 h and 24 h that holds the check's runs (see [`fitting_range`]) and names it in `range`.
 pub(crate) async fn check(
     State(ctx): State<Ctx>,
     Path(name): Path<String>,
@@ -131,15 +132,53 @@ pub(crate) async fn check(
     headers: HeaderMap,
 ) -> Response {
     let now_ms = ctx.source.now_ms();
+    let auto = params.get("range").is_some_and(|range| range == "auto");
+    let mut params = params;
+    if auto {
+        params.insert("range".to_owned(), "24h".to_owned());
+    }
     let range = match range(&params, now_ms) {
         Ok(range) => range,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    match query(&ctx, move |source| source.check(&name, range)).await {
-        Ok(Some(detail)) => json_with_etag(&headers, &WithNow { now_ms, data: detail }),
+    let answer = query(&ctx, move |source| {
+        let Some(detail) = source.check(&name, range)? else { return Ok(None) };
+        if !auto {
+            return Ok(Some((detail, None)));
+        }
+        let (label, span) = fitting_range(detail.first_run_ms, range.to_ms);
+        if span == range.to_ms - range.from_ms {
+            return Ok(Some((detail, Some(label))));
+        }
+        let fitted = Range { from_ms: range.to_ms - span, to_ms: range.to_ms };
+        Ok(source.check(&name, fitted)?.map(|detail| (detail, Some(label))))
+    })
+    .await;
+    match answer {
+        Ok(Some((detail, range))) => json_with_etag(&headers, &CheckAnswer { now_ms, range, data: detail }),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such check"),
         Err(response) => response,
     }
+}
+
+/// The ranges `range=auto` picks from, shortest first.
+const AUTO_RANGES: [(&str, i64); 3] = [("1h", 3_600_000), ("6h", 21_600_000), ("24h", 86_400_000)];
+
+/// The shortest of 1 h, 6 h and 24 h that holds every run since the first (24 h for a check older than
+/// that; 1 h for one that has not run yet).
+fn fitting_range(first_run_ms: Option<i64>, to_ms: i64) -> (&'static str, i64) {
+    let age = first_run_ms.map_or(0, |first| to_ms - first);
+    AUTO_RANGES.into_iter().find(|(_, span)| age <= *span).unwrap_or(AUTO_RANGES[AUTO_RANGES.len() - 1])
+}
+
+/// A check's answer: its detail, the source's now, and the range `range=auto` chose.
+#[derive(Serialize)]
+struct CheckAnswer<T> {
+    now_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    range: Option<&'static str>,
+    #[serde(flatten)]
+    data: T,
 }
 
 /// `GET /api/ui/artifacts/{path}`: a stored file, such as a screenshot.
@@ -200,7 +239,9 @@ pub(crate) async fn status(State(ctx): State<Ctx>, headers: HeaderMap) -> Respon
 
 /// The status page as the public sees it: each check keyed by its place on the page (`service-1`...), never by
 /// its internal name (which may name hosts, teams or customers).
+/// Incidents of one service that overlap are merged into one, their reasons worded ([`crate::status`]).
 fn without_check_names(mut page: crate::model::StatusPage) -> crate::model::StatusPage {
+    crate::status::merge_incidents(&mut page);
     let keys: std::collections::HashMap<String, String> =
         page.checks.iter().enumerate().map(|(i, check)| (check.name.clone(), format!("service-{}", i + 1))).collect();
     let key = |name: &String| keys.get(name).cloned().unwrap_or_else(|| "service".to_owned());
@@ -254,6 +295,16 @@ pub(crate) async fn events(State(ctx): State<Ctx>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_automatic_range_fits_the_runs() {
+        let now = 100 * 86_400_000;
+        assert_eq!(fitting_range(None, now).0, "1h");
+        assert_eq!(fitting_range(Some(now - 60_000), now).0, "1h");
+        assert_eq!(fitting_range(Some(now - 2 * 3_600_000), now).0, "6h");
+        assert_eq!(fitting_range(Some(now - 7 * 3_600_000), now).0, "24h");
+        assert_eq!(fitting_range(Some(now - 40 * 86_400_000), now).0, "24h");
+    }
 
     #[test]
     fn ranges_are_parsed_and_bounded() {

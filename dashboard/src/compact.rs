@@ -5,12 +5,20 @@
 //! { "now": ms, "regions": [region...], "states": ["up","degraded","down","no_data"],
 //!   "checks": [[name, kind, target, {label: value}, spark_max_ms, [cell | null per region]]] }
 //! cell = [state index, seconds since the last run | null, last duration in ms | null,
-//!         uptime 24 h | null, uptime 7 d | null, uptime 30 d | null, sparkline]
+//!         uptime 24 h | null, uptime 7 d | null, uptime 30 d | null, sparkline, runs, run gaps (, newest run)]
+//! runs = the recent runs, oldest first: a duration level per run, after `!` for a degraded run and `~` for a
+//!        failed one (an up run is one character)
+//! run gaps = null without runs, else the seconds between consecutive runs: one number when they are all equal
+//!        (a check on an interval), else a list
+//! newest run = seconds since the newest of the runs, only when it is not the last run of the cell's element 1
 //! ```
 //!
 //! Uptimes are in hundredths of a percent, rounded down (`9995` is 99.95%: see [`uptime_hundredths`]). A
 //! sparkline character is one of [`SPARK_DIGITS`] (its index: `0` is 0 ms, `63` is `spark_max_ms`) or `.`
-//! for a point without data.
+//! for a point without data. A run's duration level is also a digit of [`SPARK_DIGITS`], on a log scale:
+//! level `n` is `2^(n/4)` ms (1 ms to 55 s, each level 19% above the one below, so within 9.5%); `.` for a
+//! run without a duration. Run times are the gaps between consecutive runs, one number when they are all
+//! equal (a check on an interval).
 
 use serde_json::{Value, json};
 
@@ -66,6 +74,40 @@ fn spark(points: &[Option<f64>], max_ms: f64) -> String {
         .collect()
 }
 
+/// The level of a run's duration: `2^(level/4)` ms, see the module documentation.
+pub fn duration_level(seconds: f64) -> u8 {
+    let ms = (seconds * 1000.0).max(1.0);
+    (ms.log2() * 4.0).round().clamp(0.0, 63.0) as u8
+}
+
+/// Encodes recent runs: their states and levels, the gaps between them, and the newest one's age when it is
+/// not the cell's last run.
+fn runs(cell: &crate::model::Cell, now: i64) -> (String, Value, Option<i64>) {
+    let start = cell.recent.len().saturating_sub(crate::model::RECENT_RUNS);
+    let recent = &cell.recent[start..];
+    let mut text = String::with_capacity(recent.len() + 2);
+    for run in recent {
+        match run.state {
+            State::Up | State::NoData => {}
+            State::Degraded => text.push('!'),
+            State::Down => text.push('~'),
+        }
+        text.push(match run.seconds.filter(|seconds| seconds.is_finite()) {
+            Some(seconds) => char::from(SPARK_DIGITS[usize::from(duration_level(seconds))]),
+            None => '.',
+        });
+    }
+    let Some(newest) = recent.last() else { return (text, Value::Null, None) };
+    let gaps: Vec<i64> = recent.windows(2).map(|pair| (pair[1].at_ms - pair[0].at_ms).max(0) / 1000).collect();
+    let gaps = match gaps.first() {
+        Some(first) if gaps.iter().all(|gap| gap == first) => json!(first),
+        None => json!(0),
+        _ => json!(gaps),
+    };
+    let ago = (cell.last_run_ms != Some(newest.at_ms)).then(|| (now - newest.at_ms).max(0) / 1000);
+    (text, gaps, ago)
+}
+
 /// The compact overview.
 pub fn encode_overview(overview: &Overview) -> Value {
     let now = overview.generated_at_ms;
@@ -87,15 +129,24 @@ pub fn encode_overview(overview: &Overview) -> Value {
                 .iter()
                 .map(|region| match row.cells.iter().find(|cell| &cell.region == region) {
                     None => Value::Null,
-                    Some(cell) => json!([
-                        cell.state.index(),
-                        cell.last_run_ms.map(|at| (now - at).max(0) / 1000),
-                        cell.last_seconds.filter(|s| s.is_finite()).map(millis),
-                        cell.uptime_24h.map(uptime_hundredths),
-                        cell.uptime_7d.map(uptime_hundredths),
-                        cell.uptime_30d.map(uptime_hundredths),
-                        spark(&cell.sparkline, max_ms),
-                    ]),
+                    Some(cell) => {
+                        let (recent, gaps, newest_ago) = runs(cell, now);
+                        let mut cell = json!([
+                            cell.state.index(),
+                            cell.last_run_ms.map(|at| (now - at).max(0) / 1000),
+                            cell.last_seconds.filter(|s| s.is_finite()).map(millis),
+                            cell.uptime_24h.map(uptime_hundredths),
+                            cell.uptime_7d.map(uptime_hundredths),
+                            cell.uptime_30d.map(uptime_hundredths),
+                            spark(&cell.sparkline, max_ms),
+                            recent,
+                            gaps,
+                        ]);
+                        if let (Some(ago), Some(array)) = (newest_ago, cell.as_array_mut()) {
+                            array.push(json!(ago));
+                        }
+                        cell
+                    }
                 })
                 .collect();
             json!([row.name, row.kind, row.target, row.labels, scale, cells])
@@ -112,7 +163,7 @@ pub fn encode_overview(overview: &Overview) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Cell, CheckRow};
+    use crate::model::{Cell, CheckRow, RecentRun};
 
     #[test]
     fn uptimes_round_down() {
@@ -143,12 +194,21 @@ mod tests {
                     uptime_7d: None,
                     uptime_30d: Some(1.0),
                     sparkline: vec![Some(0.2), None, Some(0.1), Some(0.0)],
+                    recent: vec![
+                        RecentRun { at_ms: 1_000, state: State::Up, seconds: Some(0.016) },
+                        RecentRun { at_ms: 3_000, state: State::Degraded, seconds: Some(1.0) },
+                        RecentRun { at_ms: 4_000, state: State::Down, seconds: None },
+                    ],
                 }],
             }],
         };
         let value = encode_overview(&overview);
         assert_eq!(value["checks"][0][4], json!(200));
         assert_eq!(value["checks"][0][5][0], Value::Null);
-        assert_eq!(value["checks"][0][5][1], json!([2, 6, 123.4, 5000, null, 10000, "_.W0"]));
+        assert_eq!(value["checks"][0][5][1], json!([2, 6, 123.4, 5000, null, 10000, "_.W0", "G!e~.", [2, 1]]));
+        assert_eq!(duration_level(0.001), 0);
+        assert_eq!(duration_level(0.016), 16);
+        assert_eq!(duration_level(1.0), 40);
+        assert_eq!(duration_level(600.0), 63);
     }
 }

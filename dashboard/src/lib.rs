@@ -14,6 +14,7 @@ pub mod demo;
 mod grafana;
 pub mod model;
 mod source;
+pub mod status;
 
 use std::sync::Arc;
 

@@ -96,6 +96,24 @@ pub struct Cell {
     /// Latency in seconds, oldest first, evenly spaced (for example the median of each of the last 24 hours);
     /// `None` for a slot without a successful run. Up to 60 points are drawn.
     pub sparkline: Vec<Option<f64>>,
+    /// The last runs, oldest first (up to [`RECENT_RUNS`]): the overview's bar of recent results, which has
+    /// something to show from the first run on (a sparkline of hourly medians needs hours).
+    #[serde(default)]
+    pub recent: Vec<RecentRun>,
+}
+
+/// How many recent runs a cell keeps for the overview's bar.
+pub const RECENT_RUNS: usize = 12;
+
+/// One recent run of a check in a region.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct RecentRun {
+    /// When it was planned.
+    pub at_ms: i64,
+    /// Its outcome: up, degraded or down.
+    pub state: State,
+    /// How long it took, in seconds.
+    pub seconds: Option<f64>,
 }
 
 /// A time range asked for by the check page.
@@ -131,6 +149,14 @@ pub struct CheckDetail {
     pub regions: Vec<RegionDetail>,
     /// The most recent failed runs, newest first (a few dozen at most).
     pub failures: Vec<Failure>,
+    /// When the oldest stored run of the check was planned (`None`: no run yet). The check page picks its
+    /// default range from it, so that a check a few minutes old does not open on an empty 24 hours.
+    #[serde(default)]
+    pub first_run_ms: Option<i64>,
+    /// The duration above which a successful run counts as degraded (`degraded_after`), in seconds: drawn on
+    /// the latency chart.
+    #[serde(default)]
+    pub degraded_after_seconds: Option<f64>,
 }
 
 /// One region of a check's page.
@@ -146,6 +172,10 @@ pub struct RegionDetail {
     pub latency: Vec<LatencyPoint>,
     /// Uptime per UTC day, oldest first (the last 30 days, say).
     pub daily: Vec<DailyUptime>,
+    /// Why the current state is what it is, when it is not up: for a degraded run the limit it passed
+    /// (`took 1.31 s, over degraded_after 1 s`), for a failed one its error. Never holds a secret.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// The latency of one bucket of time.

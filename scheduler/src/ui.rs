@@ -10,8 +10,8 @@ use probenet_checks::wire::RunResult;
 use probenet_checks::{Check, Schedule};
 use probenet_dashboard::model::{
     Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Delivery, Failure, Incident,
-    LatencyPoint, NotifierStatus, Overview, Prober, Probers, Range, RegionDetail, RegionProbers, ReloadProblem, Slo,
-    State, StatusCheck, StatusPage, StatusRegion,
+    LatencyPoint, NotifierStatus, Overview, Prober, Probers, RECENT_RUNS, Range, RecentRun, RegionDetail,
+    RegionProbers, ReloadProblem, Slo, State, StatusCheck, StatusPage, StatusRegion,
 };
 use probenet_dashboard::{Source, SourceError, SourceResult};
 use probenet_exporters::store::{ResultQuery, Store, UptimeQuery};
@@ -73,6 +73,27 @@ fn elide_quoted(text: &str) -> String {
         }
     }
     out
+}
+
+/// A stored run's state.
+fn run_state(result: &RunResult) -> State {
+    match result.outcome.state {
+        probenet_checks::State::Up => State::Up,
+        probenet_checks::State::Degraded => State::Degraded,
+        probenet_checks::State::Down => State::Down,
+    }
+}
+
+/// The `degraded_after` of a check, in seconds (HTTP checks have one).
+fn degraded_after(check: &Check) -> Option<f64> {
+    match &check.kind {
+        probenet_checks::config::CheckKind::Http(http) => http.expect.degraded_after.map(|after| after.as_secs_f64()),
+        probenet_checks::config::CheckKind::Dns(_)
+        | probenet_checks::config::CheckKind::Tls(_)
+        | probenet_checks::config::CheckKind::Tcp(_)
+        | probenet_checks::config::CheckKind::Icmp(_)
+        | probenet_checks::config::CheckKind::Browser(_) => None,
+    }
 }
 
 /// The state a result shows: none older than three intervals and a timeout (it no longer tells).
@@ -139,10 +160,39 @@ impl UiSource {
         }
         let mut checks = Vec::new();
         for check in &config.config.checks {
+            // The last runs of every region: one query per check, over the span its last runs take.
+            let since = match &check.schedule {
+                Schedule::Every(interval) => {
+                    let span = interval.as_millis() * (RECENT_RUNS as u128 + 1) + check.timeout.as_millis();
+                    now - i64::try_from(span).unwrap_or(DAY_MS)
+                }
+                _ => now - DAY_MS,
+            };
+            let mut recent: HashMap<String, Vec<RecentRun>> = HashMap::new();
+            let runs = db
+                .results(&ResultQuery {
+                    check: Some(check.name.clone()),
+                    region: None,
+                    since_ms: Some(since),
+                    until_ms: None,
+                    only_failures: false,
+                    limit: RECENT_RUNS * check.regions.len().max(1),
+                    oldest_first: false,
+                })
+                .map_err(failed)?;
+            for run in runs {
+                let line = recent.entry(run.region.clone()).or_default();
+                if line.len() < RECENT_RUNS {
+                    let seconds = Some(run.outcome.duration_seconds).filter(|seconds| seconds.is_finite());
+                    line.push(RecentRun { at_ms: run.planned_at_ms, state: run_state(&run), seconds });
+                }
+            }
             let mut cells = Vec::new();
             for region in &check.regions {
                 let key = (check.name.clone(), region.clone());
                 let last = latest.get(&key).copied();
+                let mut recent = recent.remove(region).unwrap_or_default();
+                recent.reverse();
                 cells.push(Cell {
                     region: region.clone(),
                     state: state_of_run(check, last.map(|(planned, state, _)| (planned, state)), now),
@@ -152,6 +202,7 @@ impl UiSource {
                     uptime_7d: week.get(&key).copied(),
                     uptime_30d: month.get(&key).copied(),
                     sparkline: sparklines.remove(&key).unwrap_or_else(|| vec![None; 24]),
+                    recent,
                 });
             }
             checks.push(CheckRow {
@@ -269,14 +320,33 @@ impl Source for UiSource {
                     uptime: (bucket.runs > 0).then(|| (bucket.up + bucket.degraded) as f64 / bucket.runs as f64),
                 })
                 .collect();
+            let state = state_of(check, latest.as_ref(), now);
+            let reason = match state {
+                State::Degraded | State::Down => latest.as_ref().and_then(|run| run.outcome.error.clone()),
+                State::Up | State::NoData => None,
+            };
             regions.push(RegionDetail {
+                reason,
                 region: region.clone(),
-                state: state_of(check, latest.as_ref(), now),
+                state,
                 uptime: uptimes.iter().find(|row| &row.region == region).and_then(|row| row.ratio),
                 latency,
                 daily,
             });
         }
+        let first_run_ms = db
+            .results(&ResultQuery {
+                check: Some(name.to_owned()),
+                region: None,
+                since_ms: None,
+                until_ms: None,
+                only_failures: false,
+                limit: 1,
+                oldest_first: true,
+            })
+            .map_err(failed)?
+            .first()
+            .map(|run| run.planned_at_ms);
         let failures = db
             .results(&ResultQuery {
                 check: Some(name.to_owned()),
@@ -314,6 +384,8 @@ impl Source for UiSource {
             phases,
             regions,
             failures,
+            first_run_ms,
+            degraded_after_seconds: degraded_after(check),
         }))
     }
 

@@ -1,6 +1,8 @@
 //! The check page of the demo source: latency series, daily uptime and made-up failures with screenshots.
 
-use super::{DAY_MS, DemoSource, HOUR_MS, mix, phases};
+use super::{
+    DAY_MS, DEGRADED_AFTER, DemoSource, HOUR_MS, INTERVAL_MS, down_streak, has_degraded_after, kind_error, mix, phases,
+};
 use crate::model::{
     Assertion, Cell, CheckDetail, CheckRow, DailyUptime, Failure, LatencyPoint, Range, RegionDetail, State,
 };
@@ -12,8 +14,13 @@ fn definition(row: &CheckRow) -> String {
         "https" => "http",
         other => other,
     };
+    let degraded = if has_degraded_after(&row.kind) {
+        format!("    degraded_after: {}ms\n", DEGRADED_AFTER * 1000.0)
+    } else {
+        String::new()
+    };
     format!(
-        "checks:\n  - name: {}\n    kind: {kind}\n    target: {}\n    interval: 30s\n    timeout: 10s\n    labels:\n{labels}",
+        "checks:\n  - name: {}\n    kind: {kind}\n    target: {}\n    interval: 30s\n    timeout: 10s\n{degraded}    labels:\n{labels}",
         row.name, row.target
     )
 }
@@ -26,6 +33,8 @@ impl DemoSource {
         let step = (span / 240).max(60_000);
         let first = range.from_ms - range.from_ms.rem_euclid(step);
         let today = self.options.now_ms - self.options.now_ms.rem_euclid(DAY_MS);
+        let started = self.options.running_for_ms.map(|running| self.options.now_ms - running);
+        let degraded_after = has_degraded_after(&row.kind).then_some(DEGRADED_AFTER);
         let regions = row
             .cells
             .iter()
@@ -35,6 +44,10 @@ impl DemoSource {
                 let mut at = first;
                 let mut latency = Vec::new();
                 while at < range.to_ms && cell.state != State::NoData {
+                    if started.is_some_and(|started| at + step <= started) {
+                        at += step;
+                        continue;
+                    }
                     let mut rng = mix(seed, &[check_index as u64, r as u64, at as u64]);
                     let failures = u32::from(rng.unit() < 0.02);
                     let spike = if rng.unit() < 0.05 { 2.5 } else { 1.0 };
@@ -52,13 +65,31 @@ impl DemoSource {
                         let day_ms = today - (29 - d as i64) * DAY_MS;
                         let uptime = match cell.state {
                             State::NoData => None,
+                            _ if started.is_some_and(|started| day_ms + DAY_MS <= started) => None,
                             _ if rng.unit() < 0.85 => Some(1.0),
                             _ => Some(1.0 - (rng.unit().powi(3) * 0.03 * 2000.0).round() / 2000.0),
                         };
                         DailyUptime { day_ms, uptime }
                     })
                     .collect();
-                RegionDetail { region: cell.region.clone(), state: cell.state, uptime: cell.uptime_24h, latency, daily }
+                let reason = match cell.state {
+                    State::Degraded => Some(match (degraded_after, cell.last_seconds) {
+                        (Some(limit), Some(took)) => {
+                            format!("took {took:.2} s, over degraded_after {}", seconds(limit))
+                        }
+                        _ => "3 of the last 12 runs failed (flapping)".to_owned(),
+                    }),
+                    State::Down => Some(kind_error(&row.kind).1.to_owned()),
+                    State::Up | State::NoData => None,
+                };
+                RegionDetail {
+                    region: cell.region.clone(),
+                    state: cell.state,
+                    uptime: cell.uptime_24h,
+                    latency,
+                    daily,
+                    reason,
+                }
             })
             .collect();
         let mut rng = mix(seed, &[check_index as u64, 3]);
@@ -71,6 +102,18 @@ impl DemoSource {
                 Some(failure(row, cell, planned_at_ms, check_index, k))
             })
             .collect();
+        // A down region has failed on every run for a while: the same error, run after run.
+        for (r, cell) in row.cells.iter().enumerate().filter(|(_, cell)| cell.state == State::Down) {
+            let last = cell.last_run_ms.unwrap_or(self.options.now_ms);
+            for n in 0..down_streak(check_index, r) {
+                failures.push(failure(row, cell, last - n * INTERVAL_MS, check_index, 0));
+            }
+        }
+        failures.retain(|failure| {
+            failure.planned_at_ms >= range.from_ms
+                && failure.planned_at_ms < range.to_ms
+                && started.is_none_or(|started| failure.planned_at_ms >= started)
+        });
         failures.sort_by_key(|failure| std::cmp::Reverse(failure.planned_at_ms));
         CheckDetail {
             name: row.name.clone(),
@@ -83,8 +126,15 @@ impl DemoSource {
             phases: kinds.iter().map(|(name, _)| (*name).to_owned()).collect(),
             regions,
             failures,
+            first_run_ms: Some(started.unwrap_or(self.options.now_ms - 400 * DAY_MS)),
+            degraded_after_seconds: degraded_after,
         }
     }
+}
+
+/// Seconds as written in a config: `250ms`, `2s`.
+fn seconds(value: f64) -> String {
+    if value < 1.0 { format!("{}ms", (value * 1000.0).round()) } else { format!("{value}s") }
 }
 
 /// A made-up failure of a row in a region.
@@ -95,29 +145,23 @@ fn failure(row: &CheckRow, cell: &Cell, planned_at_ms: i64, check_index: usize, 
         observed: observed.to_owned(),
         passed,
     };
-    let (reason, error, assertions) = match row.kind.as_str() {
-        "http" | "https" => (
-            "status",
-            "status 503, expected one of 200".to_owned(),
-            vec![assertion("status", "200", "503", false), assertion("max_duration", "2s", "0.41s", true)],
-        ),
-        "browser" => (
-            "assertion",
-            "step 4 (expect_text \"Welcome\"): text not found within 5s".to_owned(),
-            vec![assertion("expect_text", "Welcome", "Service unavailable", false)],
-        ),
-        "tls" => (
-            "cert_expiring",
-            "certificate expires in 6 days (minimum 14)".to_owned(),
-            vec![assertion("min_days_remaining", "14", "6", false)],
-        ),
-        "dns" => (
-            "rcode",
-            "answer SERVFAIL, expected NOERROR".to_owned(),
-            vec![assertion("rcode", "NOERROR", "SERVFAIL", false)],
-        ),
-        _ => ("timeout", "no answer within 10s".to_owned(), Vec::new()),
+    let (reason, error) = kind_error(&row.kind);
+    let assertions = match row.kind.as_str() {
+        "http" | "https" => {
+            vec![assertion("status", "200", "503", false), assertion("max_duration", "2s", "0.41s", true)]
+        }
+        "browser" => vec![assertion("expect_text", "Welcome", "Service unavailable", false)],
+        "tls" => vec![assertion("min_days_remaining", "14", "6", false)],
+        "dns" => vec![assertion("rcode", "NOERROR", "SERVFAIL", false)],
+        _ => Vec::new(),
     };
     let screenshot = (row.kind == "browser").then(|| format!("screenshots/{check_index}-{k}.png"));
-    Failure { region: cell.region.clone(), planned_at_ms, reason: reason.to_owned(), error, assertions, screenshot }
+    Failure {
+        region: cell.region.clone(),
+        planned_at_ms,
+        reason: reason.to_owned(),
+        error: error.to_owned(),
+        assertions,
+        screenshot,
+    }
 }

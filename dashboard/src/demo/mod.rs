@@ -12,7 +12,7 @@ pub use png::{encode_rgb, failure_screenshot};
 
 use crate::model::{
     Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Incident, Overview, Prober, Probers,
-    Range, RegionProbers, Slo, State, StatusCheck, StatusPage, StatusRegion,
+    RECENT_RUNS, Range, RecentRun, RegionProbers, Slo, State, StatusCheck, StatusPage, StatusRegion,
 };
 use crate::{Source, SourceError, SourceResult};
 
@@ -21,6 +21,10 @@ pub const DEFAULT_NOW_MS: i64 = 1_780_315_200_000;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
+/// Every demo check runs every 30 seconds.
+const INTERVAL_MS: i64 = 30_000;
+/// The `degraded_after` of the demo's HTTP checks, in seconds.
+const DEGRADED_AFTER: f64 = 1.0;
 /// The demo's check flavours: every kind's key (a test checks it against `Kind::ALL`), and `https` for HTTP
 /// over TLS.
 const KINDS: [&str; 7] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser"];
@@ -39,12 +43,15 @@ pub struct DemoOptions {
     pub seed: u64,
     /// The source's fixed "now".
     pub now_ms: i64,
+    /// How long the checks have been running: `None` for months of history; `Some(10 * 60_000)` shows the
+    /// first minutes of a new install (a few runs, no hourly history yet).
+    pub running_for_ms: Option<i64>,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
         let regions = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"].map(String::from).to_vec();
-        Self { checks: 24, regions, seed: 7, now_ms: DEFAULT_NOW_MS }
+        Self { checks: 24, regions, seed: 7, now_ms: DEFAULT_NOW_MS, running_for_ms: None }
     }
 }
 
@@ -136,6 +143,9 @@ impl DemoSource {
             return false;
         };
         cell.state = state;
+        if let Some(newest) = cell.recent.last_mut() {
+            newest.state = state;
+        }
         self.version.fetch_add(1, Ordering::SeqCst);
         true
     }
@@ -154,8 +164,30 @@ impl DemoSource {
     }
 }
 
+/// Whether a kind has a `degraded_after` in the demo.
+fn has_degraded_after(kind: &str) -> bool {
+    matches!(kind, "http" | "https" | "browser")
+}
+
+/// How many failed runs in a row a down cell has had (one every [`INTERVAL_MS`]), at most.
+fn down_streak(check: usize, region: usize) -> i64 {
+    if (check + region).is_multiple_of(2) { 19 } else { 7 }
+}
+
+/// The error of a failed run of a kind: the reason label and the one-line text.
+fn kind_error(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "http" | "https" => ("status", "status 503, expected one of 200"),
+        "browser" => ("assertion", "step 4 (expect_text \"Welcome\"): text not found within 5s"),
+        "tls" => ("cert_expiring", "certificate expires in 6 days (minimum 14)"),
+        "dns" => ("rcode", "answer SERVFAIL, expected NOERROR"),
+        _ => ("timeout", "no answer within 10s"),
+    }
+}
+
 fn generate_overview(options: &DemoOptions) -> Overview {
     let now = options.now_ms;
+    let started = options.running_for_ms.map(|running| now - running);
     let checks = (0..options.checks)
         .map(|i| {
             let mut rng = mix(options.seed, &[i as u64]);
@@ -192,6 +224,7 @@ fn generate_overview(options: &DemoOptions) -> Overview {
                     if state == State::NoData {
                         return Cell { region: region.clone(), state, sparkline: vec![None; 24], ..Cell::default() };
                     }
+                    let last_run_ms = now - (rng.below(30) as i64 + 1) * 1000;
                     let far = 1.0 + r as f64 * 0.35;
                     let loss = if state == State::Down { 0.05 } else { 0.004 };
                     let mut uptime = |scale: f64| {
@@ -204,22 +237,61 @@ fn generate_overview(options: &DemoOptions) -> Overview {
                     let (u24, u7, u30) = (uptime(1.0), uptime(0.6), uptime(0.4));
                     let sparkline = (0..24)
                         .map(|h| {
-                            if state == State::Down && h >= 21 {
+                            let hour_end = now - now.rem_euclid(HOUR_MS) - (22 - h) * HOUR_MS;
+                            if state == State::Down && h >= 21 || started.is_some_and(|started| hour_end <= started) {
                                 None
                             } else {
                                 Some(base * far * (0.85 + 0.3 * rng.unit() + if h % 9 == 4 { 0.4 } else { 0.0 }))
                             }
                         })
                         .collect();
+                    let slow = if has_degraded_after(kind) {
+                        (base * far * 3.0).max(DEGRADED_AFTER * 1.3)
+                    } else {
+                        base * far * 3.0
+                    };
+                    let last_seconds = if state == State::Degraded { slow } else { base * far };
+                    let mut recent: Vec<RecentRun> = (0..RECENT_RUNS as i64)
+                        .rev()
+                        .map(|k| last_run_ms - k * INTERVAL_MS)
+                        .filter(|at| started.is_none_or(|started| *at >= started))
+                        .map(|at_ms| {
+                            let seconds = base * far * (0.8 + 0.4 * rng.unit());
+                            if rng.unit() < 0.04 {
+                                RecentRun { at_ms, state: State::Down, seconds: None }
+                            } else {
+                                RecentRun { at_ms, state: State::Up, seconds: Some(seconds) }
+                            }
+                        })
+                        .collect();
+                    let streak = down_streak(i, r);
+                    for run in &mut recent {
+                        if state == State::Down && run.at_ms > last_run_ms - streak * INTERVAL_MS {
+                            *run = RecentRun { state: State::Down, seconds: None, ..*run };
+                        }
+                    }
+                    if let Some(newest) = recent.last_mut() {
+                        newest.state = state;
+                        newest.seconds = (state != State::Down).then_some(last_seconds);
+                    }
+                    // A new install's uptimes are those of its few runs.
+                    let (u24, u7, u30) = if started.is_some() {
+                        let good = recent.iter().filter(|run| run.state != State::Down).count();
+                        let share = good as f64 / recent.len().max(1) as f64;
+                        (share, share, share)
+                    } else {
+                        (u24, u7, u30)
+                    };
                     Cell {
                         region: region.clone(),
                         state,
-                        last_run_ms: Some(now - (rng.below(60) as i64 + 1) * 1000),
-                        last_seconds: Some(base * far * if state == State::Degraded { 3.0 } else { 1.0 }),
+                        last_run_ms: Some(last_run_ms),
+                        last_seconds: Some(last_seconds),
                         uptime_24h: Some(u24),
                         uptime_7d: Some(u7),
                         uptime_30d: Some(u30),
                         sparkline,
+                        recent,
                     }
                 })
                 .collect();
@@ -363,6 +435,8 @@ impl Source for DemoSource {
                 let objective = objectives[n % objectives.len()];
                 let values: Vec<f64> = row.cells.iter().filter_map(|cell| cell.uptime_30d).collect();
                 let sli = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
+                // The second SLO had a bad month: its budget is spent many times over.
+                let sli = if n == 1 { sli.map(|sli| sli.min(0.9626)) } else { sli };
                 let mut rng = mix(self.options.seed, &[n as u64, 13]);
                 let burn_rates = ["1h", "6h", "1d", "3d"]
                     .iter()
@@ -421,14 +495,17 @@ impl Source for DemoSource {
         let mut incidents = Vec::new();
         for check in &checks {
             for region in check.regions.iter().filter(|region| region.state == State::Down) {
+                // As the store records them: one per region, with the failure's reason label (the dashboard
+                // merges them into one incident per service and words the reason).
+                let kind = data.overview.checks[data.index[&check.name]].kind.as_str();
                 incidents.push(Incident {
-                    title: format!("{} unavailable in {}", check.display_name, region.region),
+                    title: format!("{} down in {}", check.display_name, region.region),
                     checks: vec![check.name.clone()],
                     regions: vec![region.region.clone()],
                     state: State::Down,
                     started_at_ms: self.options.now_ms - 25 * 60_000,
                     resolved_at_ms: None,
-                    summary: "Requests fail with status 503.".to_owned(),
+                    summary: kind_error(kind).0.to_owned(),
                 });
             }
         }
