@@ -228,6 +228,12 @@ pub trait KindCheck: Execute + Sized {
         None
     }
 
+    /// The duration over which a run that passed counts as degraded, if the check sets one (HTTP's
+    /// `degraded_after`): the dashboard draws it on the latency chart.
+    fn degraded_after(&self) -> Option<Duration> {
+        None
+    }
+
     /// A successful outcome with every detail this check reports, so that counting the series it writes
     /// (`probenet install`'s cost estimate) counts every one.
     fn representative(&self) -> Outcome;

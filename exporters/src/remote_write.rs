@@ -3,8 +3,9 @@
 
 pub mod proto;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -100,10 +101,21 @@ enum Auth {
 #[derive(Debug, Clone, Default)]
 struct Pair {
     totals: Totals,
-    /// The series written for its latest result, so those that vanish (or all, on removal) get a stale marker.
-    series: BTreeSet<Vec<Label>>,
+    /// The series written for its latest result, by a hash of their labels, so those that vanish (or all, on
+    /// removal) get a stale marker.
+    series: HashMap<u64, Vec<Label>>,
     last_ms: i64,
     removed: bool,
+}
+
+/// A series' samples in a batch: (unix ms, value).
+type Points = Vec<(i64, f64)>;
+
+/// A hash of a series' labels (to compare a result's series with the previous one's without copying them).
+fn series_hash(labels: &[Label]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    labels.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Writes results to a Prometheus remote-write receiver (Prometheus, VictoriaMetrics, Mimir...).
@@ -210,7 +222,11 @@ impl RemoteWriteSink {
     fn build(&self, batch: &[Event]) -> (WriteRequest, HashMap<(String, String), Pair>) {
         let known = self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut work: HashMap<(String, String), Pair> = HashMap::new();
-        let mut series: BTreeMap<Vec<Label>, Vec<(i64, f64)>> = BTreeMap::new();
+        let mut series: HashMap<Vec<Label>, Points> = HashMap::new();
+        let mut names: HashSet<&'static str> = HashSet::new();
+        let stale = |series: &mut HashMap<Vec<Label>, Points>, labels: Vec<Label>, at: i64| {
+            series.entry(labels).or_default().push((at, proto::stale_nan()));
+        };
         for event in batch {
             let key = match event {
                 Event::Result { check, result } => (check.name.clone(), result.region.clone()),
@@ -225,23 +241,34 @@ impl RemoteWriteSink {
                     if !pair.totals.observe(result) {
                         continue;
                     }
-                    let mut now = BTreeSet::new();
+                    let mut now = HashSet::new();
                     for sample in samples(check, result, &pair.totals, &self.series) {
+                        names.insert(sample.name);
                         let labels = self.labels(sample.name, &sample.labels);
-                        series.entry(labels.clone()).or_default().push((sample.timestamp_ms, sample.value));
-                        now.insert(labels);
+                        let hash = series_hash(&labels);
+                        now.insert(hash);
+                        pair.series.entry(hash).or_insert_with(|| labels.clone());
+                        let point = (sample.timestamp_ms, sample.value);
+                        match series.get_mut(&labels) {
+                            Some(points) => points.push(point),
+                            None => {
+                                series.insert(labels, vec![point]);
+                            }
+                        }
                     }
                     let at = result.started_at_ms.max(pair.last_ms);
-                    for gone in pair.series.difference(&now) {
-                        series.entry(gone.clone()).or_default().push((at, proto::stale_nan()));
+                    let gone: Vec<u64> = pair.series.keys().filter(|hash| !now.contains(*hash)).copied().collect();
+                    for hash in gone {
+                        if let Some(labels) = pair.series.remove(&hash) {
+                            stale(&mut series, labels, at);
+                        }
                     }
-                    pair.series = now;
                     pair.last_ms = at;
                 }
                 Event::Removed { at_ms, .. } => {
                     let at = (*at_ms).max(pair.last_ms + 1);
-                    for gone in std::mem::take(&mut pair.series) {
-                        series.entry(gone).or_default().push((at, proto::stale_nan()));
+                    for (_, labels) in std::mem::take(&mut pair.series) {
+                        stale(&mut series, labels, at);
                     }
                     *pair = Pair { removed: true, ..Pair::default() };
                 }
@@ -249,6 +276,14 @@ impl RemoteWriteSink {
         }
         drop(known);
         let mut families = BTreeSet::new();
+        for name in names {
+            if let Some(family) = family(name) {
+                families.insert(family.name);
+            }
+        }
+        // In label order: a batch sent again is the same bytes.
+        let mut series: Vec<(Vec<Label>, Points)> = series.into_iter().collect();
+        series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let timeseries = series
             .into_iter()
             .map(|(labels, mut points)| {
@@ -256,11 +291,6 @@ impl RemoteWriteSink {
                 points.reverse();
                 points.sort_by_key(|(at, _)| *at);
                 points.dedup_by_key(|(at, _)| *at);
-                if let Some(name) = labels.iter().find(|label| label.name == "__name__")
-                    && let Some(family) = family(&name.value)
-                {
-                    families.insert(family.name);
-                }
                 let samples = points.into_iter().map(|(timestamp, value)| proto::Sample { value, timestamp }).collect();
                 TimeSeries { labels, samples }
             })

@@ -84,18 +84,6 @@ fn run_state(result: &RunResult) -> State {
     }
 }
 
-/// The `degraded_after` of a check, in seconds (HTTP checks have one).
-fn degraded_after(check: &Check) -> Option<f64> {
-    match &check.kind {
-        probenet_checks::config::CheckKind::Http(http) => http.expect.degraded_after.map(|after| after.as_secs_f64()),
-        probenet_checks::config::CheckKind::Dns(_)
-        | probenet_checks::config::CheckKind::Tls(_)
-        | probenet_checks::config::CheckKind::Tcp(_)
-        | probenet_checks::config::CheckKind::Icmp(_)
-        | probenet_checks::config::CheckKind::Browser(_) => None,
-    }
-}
-
 /// The state a result shows: none older than three intervals and a timeout (it no longer tells).
 fn state_of(check: &Check, latest: Option<&RunResult>, now: i64) -> State {
     let run = latest.map(|result| {
@@ -385,7 +373,7 @@ impl Source for UiSource {
             regions,
             failures,
             first_run_ms,
-            degraded_after_seconds: degraded_after(check),
+            degraded_after_seconds: check.kind.degraded_after().map(|after| after.as_secs_f64()),
         }))
     }
 

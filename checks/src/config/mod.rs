@@ -248,6 +248,11 @@ impl CheckKind {
         with_check!(self, check => KindCheck::timeout_problem(check, timeout))
     }
 
+    /// When a passing run counts as degraded (see [`KindCheck::degraded_after`]).
+    pub fn degraded_after(&self) -> Option<Duration> {
+        with_check!(self, check => KindCheck::degraded_after(check))
+    }
+
     /// A successful outcome with every detail this check reports (see [`KindCheck::representative`]).
     pub fn representative(&self) -> crate::Outcome {
         with_check!(self, check => KindCheck::representative(check))

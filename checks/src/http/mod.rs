@@ -30,6 +30,10 @@ impl crate::kind::KindCheck for HttpCheck {
     }
 
     /// The URL.
+    fn degraded_after(&self) -> Option<std::time::Duration> {
+        self.expect.degraded_after
+    }
+
     fn target(&self) -> String {
         self.url.to_string()
     }
