@@ -3,9 +3,11 @@
 //! and the overview queries (`latest_runs`, `hourly_latency` over a day, a 30-day `uptime`) for 1,000 checks x 5
 //! regions on PostgreSQL. Starts its own PostgreSQL with the testkit. Prints `figure NAME VALUE UNIT` lines.
 
-use std::time::{Duration, Instant};
+#[path = "common/results.rs"]
+mod results;
 
-use probenet_checks::outcome::{Assertion, Outcome, Phase, State};
+use std::time::Instant;
+
 use probenet_checks::wire::RunResult;
 use probenet_exporters::store::codec::{encode_body, encode_phases};
 use probenet_exporters::store::rollup::{Agg, DAY_MS, HOUR_MS, Level, MINUTE_MS};
@@ -20,56 +22,13 @@ const REPLICAS: usize = 3;
 /// A UTC midnight.
 const T0: i64 = 1_750_032_000_000;
 
-/// A realistic HTTPS result of pair number `pair` at run number `run` (one run a minute), as in the SQLite bench.
-fn http_result(pair: i64, run: i64) -> RunResult {
-    let (check, region) = (pair / REGIONS, pair % REGIONS);
-    let planned_at_ms = T0 + run * MINUTE_MS + (pair * 7919) % MINUTE_MS;
-    let nanos = 50_000_000 + ((pair * 31 + run * 17) % 200) as u64 * 1_000_000 + (pair * 7 + run * 13) as u64 % 997_001;
-    let seconds = Duration::from_nanos(nanos).as_secs_f64();
-    let state = if (pair + run) % 97 == 0 { State::Down } else { State::Up };
-    let phase = |name: &str, share: f64| Phase {
-        name: name.to_owned(),
-        seconds: Duration::from_nanos((nanos as f64 * share) as u64).as_secs_f64(),
-    };
-    RunResult {
-        check: format!("check-{check:04}"),
-        region: format!("region-{region}"),
-        planned_at_ms,
-        started_at_ms: planned_at_ms + 2,
-        prober: format!("prober-{region}-a"),
-        outcome: Outcome {
-            state,
-            duration_seconds: seconds,
-            phases: vec![
-                phase("resolve", 0.05),
-                phase("connect", 0.15),
-                phase("tls", 0.3),
-                phase("processing", 0.4),
-                phase("transfer", 0.1),
-            ],
-            reason: None,
-            error: None,
-            assertions: vec![Assertion {
-                name: "status".into(),
-                expected: "200-299".into(),
-                observed: "200".into(),
-                passed: true,
-            }],
-            details: serde_json::json!({
-                "status": 200, "http_version": "HTTP/2", "body_bytes": 5120 + run % 100,
-                "tls": {"version": "TLSv1.3", "cipher": "TLS13_AES_128_GCM_SHA256", "cert_not_after": "2027-01-01T00:00:00Z"}
-            }),
-            log: vec![format!("resolved check-{check:04}.example.net"), "GET / -> 200".into()],
-            artifacts: Vec::new(),
-        },
-    }
-}
-
 /// Batch number `index`: the next `BATCH` results, every pair once a minute.
 fn batch(index: usize) -> Vec<RunResult> {
     let pairs = CHECKS * REGIONS;
     let first = (index * BATCH) as i64;
-    (first..first + BATCH as i64).map(|n| http_result(n % pairs, n / pairs)).collect()
+    (first..first + BATCH as i64)
+        .map(|n| results::http_result(T0, MINUTE_MS, CHECKS, REGIONS, n % pairs, n / pairs))
+        .collect()
 }
 
 /// Ingests `batches` batches through `stores`, one thread per store, batch `i` to store `i % stores`; the
@@ -108,7 +67,7 @@ fn seed_overview(url: &str, now: i64) {
             agg.record(if i % 29 == 0 { 2 } else { 0 }, seconds, phases.map(|(n, s)| (n, seconds * s)));
         }
         let (hist, phases) = (agg.hist.encode(), encode_phases(&agg.phases));
-        let sample = http_result(0, 0);
+        let sample = results::http_result(T0, MINUTE_MS, CHECKS, REGIONS, 0, 0);
         let body =
             encode_body(sample.planned_at_ms, sample.started_at_ms, &sample.prober, &sample.outcome).expect("body");
         let from = now - 30 * DAY_MS;
