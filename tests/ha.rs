@@ -3,7 +3,8 @@
 //! each, talking to different replicas. Killing the leader with SIGKILL, killing the replica probers talk to, and
 //! stopping PostgreSQL for 30 s lose no planned run and store none twice; an alert that fires before the leader
 //! dies and one that starts as it dies are each paged once and resolved once (a real webhook receiver counts);
-//! tokens made with `token create --store` work on every replica.
+//! tokens made with `token create --store` work on every replica; remote write goes on from where the dead leader
+//! stopped, and every stored run reaches VictoriaMetrics.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -476,4 +477,71 @@ fn an_alert_is_sent_once_and_resolved_once_across_a_failover() {
         assert_eq!(sent(alert, status), 1, "{alert} {status} once across the failover: {summary:?}");
     }
     assert_eq!(all.len(), 4, "{summary:?}");
+}
+
+/// Every `probe_success` sample VictoriaMetrics holds, as (check, region, unix ms).
+fn exported(vm: &str) -> std::collections::BTreeSet<(String, String, i64)> {
+    let url = format!("{vm}/api/v1/export?match[]=probe_success");
+    let text = reqwest::blocking::get(url).and_then(|response| response.text()).unwrap_or_default();
+    let mut samples = std::collections::BTreeSet::new();
+    for row in text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
+        let label = |name: &str| row["metric"][name].as_str().unwrap_or_default().to_owned();
+        for at in row["timestamps"].as_array().into_iter().flatten().filter_map(Value::as_i64) {
+            samples.insert((label("job"), label("probe"), at));
+        }
+    }
+    samples
+}
+
+#[test]
+fn remote_write_goes_on_from_the_shared_position_across_a_failover() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let vm = runtime.block_on(probenet_testkit::stores::victoria_metrics());
+    let extra = format!("exporters:\n  - remote_write: {{url: \"{}/api/v1/write\"}}\n", vm.base);
+    let test = "remote_write_goes_on_from_the_shared_position_across_a_failover";
+    let Some((mut cluster, _)) = start_with(test, &extra, Arc::new(Target::default())) else { return };
+    // The stored runs of every pair, with when they started (the samples' time).
+    let stored = |cluster: &Cluster| {
+        let index = cluster.alive()[0];
+        let mut runs = std::collections::BTreeSet::new();
+        for check in CHECKS {
+            for region in REGIONS {
+                let path = format!("/api/v1/results?check={check}&region={region}&limit=1000");
+                if let Some((200, Value::Array(results))) = cluster.get(index, &path) {
+                    for result in results {
+                        let at = result["started_at_ms"].as_i64().unwrap_or_default();
+                        runs.insert((check.to_owned(), region.to_owned(), at));
+                    }
+                }
+            }
+        }
+        runs
+    };
+    // The leader delivers (about 10 s behind, once results are settled in the database).
+    cluster.wait("samples in VictoriaMetrics", Duration::from_secs(40), |_| exported(&vm.base).len() >= 8);
+    let leader = cluster.leader().expect("a leader");
+    cluster.kill_replica(leader);
+    cluster.wait("a new leader", Duration::from_secs(3 * LEASE_S), |cluster| cluster.leader().is_some());
+    std::thread::sleep(Duration::from_secs(5));
+    // Every result stored up to now, before and after the failover, reaches VictoriaMetrics.
+    let runs = stored(&cluster);
+    assert!(runs.len() >= 8 * 10, "{} runs stored", runs.len());
+    let start = Instant::now();
+    let missing = loop {
+        let have = exported(&vm.base);
+        let missing: Vec<_> = runs.iter().filter(|run| !have.contains(*run)).cloned().collect();
+        if missing.is_empty() || start.elapsed() > Duration::from_secs(60) {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    if !missing.is_empty() {
+        cluster.print_logs();
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} stored runs never reached VictoriaMetrics: {missing:?}",
+        missing.len(),
+        runs.len()
+    );
 }
