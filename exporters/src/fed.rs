@@ -173,7 +173,8 @@ pub(crate) async fn deliver(
                     })
                     .collect::<Vec<_>>()
             };
-            events.append(&mut state.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let ended = std::mem::take(&mut *state.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            events.extend(ended.iter().cloned());
             let oldest = events
                 .iter()
                 .filter_map(|event| match event {
@@ -186,7 +187,8 @@ pub(crate) async fn deliver(
             state.counters().queued = events.len() as u64;
             if !events.is_empty() && !deliver_page(&sink, events, &state, options, &delivering).await {
                 // Stopped part way: the page is read again from `at` next time (receivers take samples sent
-                // twice as one).
+                // twice as one), and the series that ended wait for it.
+                state.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).splice(0..0, ended);
                 break;
             }
             state.counters().queued = 0;
