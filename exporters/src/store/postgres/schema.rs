@@ -105,7 +105,9 @@ pub const MIGRATIONS: Migrations = Migrations {
              check_id BIGINT NOT NULL,
              region_id BIGINT NOT NULL,
              planned_at_ms BIGINT NOT NULL
-         );",
+         );
+         CREATE INDEX store_results_by_position ON store_results (stored_at_ms, check_id, region_id, planned_at_ms);
+         DROP INDEX store_results_by_arrival;",
         ),
     ],
 };
