@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::util::Server;
-use crate::util::processes::{free_port, up_logged};
+use crate::util::processes::{ShowOnFailure, free_port, up_logged};
 
 const TOKEN: &str = "dashboard-token-of-the-notifier-test";
 
@@ -87,15 +87,4 @@ async fn a_failed_delivery_is_logged_and_shown_on_the_alerts_page() {
     assert_eq!(notifiers[0]["name"], "oncall");
     assert_eq!(notifiers[0]["last"]["state"], "failed", "{api}");
     assert_eq!(notifiers[1]["last"], serde_json::Value::Null, "{api}");
-}
-
-/// Prints the log of `probenet up` when the test fails.
-struct ShowOnFailure(std::path::PathBuf);
-
-impl Drop for ShowOnFailure {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- probenet up's log\n{}", std::fs::read_to_string(&self.0).unwrap_or_default());
-        }
-    }
 }

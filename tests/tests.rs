@@ -10,6 +10,8 @@
 // - regions:  probes from network namespaces behind delay lines measure each region's latency
 // - up:       `probenet up --demo` from any directory: the built-in quick start, an alert firing and resolving,
 //             SLOs, busy demo ports; the dashboard off beyond loopback without a token; the default title
+// - first_minute: the first minute of `probenet up --demo` in headless Chromium: runs bars and latencies, the
+//             firing alert and the notifier's delivery, SLO budgets, the reload banner
 // - reload:   a refused config reload in the terminal and as a dashboard banner, until fixed
 // - network:  a scheduler and six probers in three regions: exactly once per interval, failover, restarts
 // - alerting: a signed webhook fires once, survives a scheduler restart, resolves once (loopback)
@@ -40,6 +42,7 @@ mod container;
 mod dashboard;
 mod export;
 mod exporters;
+mod first_minute;
 mod grafana;
 mod ha;
 mod http;

@@ -357,18 +357,22 @@ impl Engine {
                 continue;
             }
             let remaining = slo::budget_remaining(buckets.window(now, millis(objective.window)), budget);
+            // As the dashboard says it: an overspent budget is exhausted, never a negative percentage.
+            let left = match remaining > 0.0 {
+                true => format!("{:.1}% of the budget left", remaining.min(1.0) * 100.0),
+                false => format!("the budget exhausted: {:.1}× spent", 1.0 - remaining),
+            };
             let mut steps = Vec::new();
             for (alert, (long, short)) in BURN_ALERTS.into_iter().zip(burns) {
                 let verdict = if firing(&alert, (long, short)) { Verdict::True } else { Verdict::False };
                 let what = format!(
                     "{} burns its error budget {long:.1}x over {} and {short:.1}x over {} (objective {}% over {}; \
-                     {:.1}% of the budget left)",
+                     {left})",
                     check.name,
                     window_name(alert.long_ms),
                     window_name(alert.short_ms),
                     objective.objective,
                     probenet_checks::duration::format(objective.window),
-                    remaining * 100.0
                 );
                 let observed = Observed { verdict, regions: Vec::new(), reason: None, error: None, what };
                 let template = self.template(

@@ -133,3 +133,33 @@ fn thirty_days_of_history_give_the_exact_budget_and_the_right_burn_alerts() {
     assert!((20 * 1440..20 * 1440 + 360).contains(&slow), "{slow}");
     assert!(clock.now_ms() == START + MINUTES * 60_000);
 }
+
+#[test]
+fn an_overspent_budget_is_exhausted_in_the_summary_never_a_negative_percentage() {
+    let config = load_str("slo.yaml", CONFIG).unwrap_or_else(|errors| panic!("{errors}"));
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let mut engine =
+        Engine::open(Rules::from_config(&config), &dir.path().join("state.db"), clock.clone(), Options::default())
+            .unwrap();
+    // Every run of `hard` fails: 1,000 times its 0.1% budget.
+    let mut summaries = Vec::new();
+    for _ in 0..10 {
+        let now = clock.now_ms();
+        engine.observe(&RunResult {
+            check: "hard".to_owned(),
+            region: "eu-west".to_owned(),
+            planned_at_ms: now,
+            started_at_ms: now,
+            prober: "p1".to_owned(),
+            outcome: outcome(false),
+        });
+        summaries.extend(engine.evaluate().into_iter().map(|(_, notification)| notification.summary));
+        clock.advance(Duration::from_secs(60));
+    }
+    assert!(!summaries.is_empty(), "the fast burn fires");
+    for summary in &summaries {
+        assert!(summary.contains("(objective 99.9% over 720h; the budget exhausted: 1000.0× spent)"), "{summary}");
+        assert!(!summary.contains(" -"), "a negative figure: {summary}");
+    }
+}

@@ -67,7 +67,7 @@ function slos(h, data) {
       ? `Error budget exhausted: ${times(spent)}× the budget spent`
       : `${tenths(1000 - leftTenths)} of the budget used`;
     const burns = s.burn_rates.map((b) => `<span class="badge ${b.rate === null ? '' : b.rate >= 2 ? 'down' : b.rate >= 1 ? 'degraded' : ''}">${esc(b.window)} ×${b.rate === null ? '–' : times(b.rate)}</span>`).join('');
-    return `<section class="card" data-slo="${esc(s.name)}"><h2>${esc(s.name)}</h2><div class="muted"><a href="${base}/checks/${encodeURIComponent(s.check)}">${esc(s.check)}</a> · objective ${h.pct(s.objective)} over ${s.window_days} days</div>
+    return `<section class="card" data-slo="${esc(s.name)}"><h2>${esc(s.name)}</h2><div class="muted"><a href="${base}/checks/${encodeURIComponent(s.check)}">${esc(s.check)}</a> · objective ${h.pct(s.objective)} over ${s.window_days === 1 ? 'a day' : `${s.window_days} days`}</div>
       <div class="slo-figures"><div><b class="badge-text ${cls}">${left}</b><span>error budget left</span></div><div><b>${h.pct(s.sli)}</b><span>availability so far</span></div></div>
       ${meter(known ? 1 - leftTenths / 1000 : null, 0.5, 0.75)}<div class="muted caption">${caption}</div><div class="burns" title="Burn rate: 1 spends the budget exactly over the window">${burns}</div></section>`;
   }).join('');

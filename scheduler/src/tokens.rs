@@ -253,18 +253,17 @@ impl Tokens {
     }
 
     /// Re-reads the file if its modification time or size changed. A file that became invalid keeps the
-    /// tokens read before.
+    /// tokens read before. Refreshes run one at a time: two at once (a prober's request and the periodic one)
+    /// could otherwise store an older read over a newer one, and refuse a token created in between.
     pub fn refresh(&self) -> Result<bool, TokenError> {
         if self.from_database.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(false);
         }
+        let mut loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let stamp =
             fs::metadata(&self.path).ok().map(|meta| (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
-        {
-            let loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if loaded.stamp == stamp {
-                return Ok(false);
-            }
+        if loaded.stamp == stamp {
+            return Ok(false);
         }
         let entries = match read_file(&self.path)? {
             None => Vec::new(),
@@ -274,7 +273,6 @@ impl Tokens {
                 .filter_map(|entry| Some((entry.sha256.to_ascii_lowercase(), entry.scope()?)))
                 .collect(),
         };
-        let mut loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         loaded.stamp = stamp;
         loaded.entries = entries;
         Ok(true)
@@ -427,6 +425,35 @@ mod tests {
         assert!(tokens.verify(&made[1]).is_some());
         assert!(matches!(revoke(&data, &id), Err(TokenError::NoSuchToken(_))));
         assert!(matches!(revoke(&data, "abc"), Err(TokenError::NoSuchToken(_))));
+    }
+
+    #[test]
+    fn a_token_created_while_others_refresh_works_at_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let data = dir.path().to_owned();
+        let tokens = std::sync::Arc::new(Tokens::open(&data).unwrap_or_else(|error| panic!("{error}")));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Others refresh all the time (the periodic refresh, other probers' requests).
+        let refreshers: Vec<_> = (0..3)
+            .map(|_| {
+                let (tokens, done) = (tokens.clone(), done.clone());
+                std::thread::spawn(move || {
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = tokens.refresh();
+                    }
+                })
+            })
+            .collect();
+        let mut refused = 0;
+        for _ in 0..100 {
+            let token = create(&data, &Scope::Region("eu".into())).unwrap_or_default();
+            refused += usize::from(tokens.verify(&token).is_none());
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for refresher in refreshers {
+            let _ = refresher.join();
+        }
+        assert_eq!(refused, 0, "new tokens refused by a scheduler that re-reads the file");
     }
 
     #[test]

@@ -187,6 +187,32 @@ impl Drop for InFlight {
     }
 }
 
+/// A response body that keeps its request in flight until it has been sent or dropped.
+struct Counted {
+    body: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Counted {
+    type Data = <axum::body::Body as hyper::body::Body>::Data;
+    type Error = <axum::body::Body as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 impl Activity {
     /// Completes once the connection has had no request in flight for `idle`.
     async fn idle_for(&self, idle: Duration) {
@@ -214,9 +240,10 @@ where
             let guard = InFlight::enter(&activity);
             let response = hyper::service::Service::call(&inner, request);
             async move {
+                // In flight until its body has been sent: a server-sent event stream is a request, not an idle
+                // connection to close after `limits.idle`.
                 let response = response.await;
-                drop(guard);
-                response
+                response.map(|response| response.map(|body| Counted { body, _in_flight: guard }))
             }
         })
     };
@@ -252,4 +279,72 @@ where
 /// Completes once `stop` is true (at once if it already is).
 pub async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use axum::body::Bytes;
+    use hyper::body::Frame;
+    use std::future::Future as _;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// A body of five chunks 300 ms apart (an event stream, a slow download).
+    struct Slow {
+        left: u32,
+        sleep: Pin<Box<tokio::time::Sleep>>,
+    }
+
+    impl hyper::body::Body for Slow {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+            if self.left == 0 {
+                return Poll::Ready(None);
+            }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.left -= 1;
+            self.sleep.as_mut().reset(Instant::now() + Duration::from_millis(300));
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"tick\n")))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_response_still_being_sent_keeps_its_connection_open_past_the_idle_limit() {
+        let router = Router::new().route(
+            "/slow",
+            axum::routing::get(|| async {
+                axum::body::Body::new(Slow { left: 5, sleep: Box::pin(tokio::time::sleep(Duration::ZERO)) })
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|error| panic!("{error}"));
+        let addr = listener.local_addr().unwrap_or_else(|error| panic!("{error}"));
+        let (_stop, stopped) = watch::channel(false);
+        let limits = Limits { idle: Duration::from_millis(500), ..Limits::default() };
+        tokio::spawn(serve(listener, None, router, limits, stopped));
+
+        let mut client = TcpStream::connect(addr).await.unwrap_or_else(|error| panic!("{error}"));
+        client
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        let mut response = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut response)).await;
+        assert!(read.is_ok(), "the response did not end");
+        let text = String::from_utf8_lossy(&response);
+        // Every chunk and the end of the chunked body, 1.2 s after the start (more than the idle 500 ms).
+        assert_eq!(text.matches("tick").count(), 5, "{text}");
+        assert!(text.ends_with("0\r\n\r\n"), "{text}");
+    }
 }

@@ -39,6 +39,21 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The first of `count` consecutive loopback ports free for TCP and UDP (for `up --demo-port BASE`).
+pub fn free_ports(count: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_port();
+        let Some(end) = base.checked_add(count) else { continue };
+        let free = (base..end).all(|port| {
+            TcpListener::bind(("127.0.0.1", port)).is_ok() && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        });
+        if free {
+            return base;
+        }
+    }
+    panic!("no {count} consecutive free ports on 127.0.0.1");
+}
+
 /// Unix milliseconds now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -158,6 +173,38 @@ pub fn plain_prober(dir: &Path, data: &Path, port: u16, region: &str) -> Command
         .stdout(Stdio::null())
         .stderr(Stdio::from(log));
     command
+}
+
+/// `probenet up --demo` as a new user starts it: in the empty directory `DIR/cwd`, the demo on `--demo-port
+/// demo_port`, the scheduler on 127.0.0.1:`port`, its data in `DIR/data`, stopping by itself after `duration`;
+/// its terminal (stdout and stderr) goes to `log`.
+pub fn up_demo(dir: &Path, port: u16, demo_port: u16, duration: &str, log: &Path) -> Kill {
+    let cwd = dir.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let terminal = std::fs::File::create(log).unwrap();
+    Kill(
+        command()
+            .current_dir(&cwd)
+            .args(["up", "--demo", "--demo-port", &demo_port.to_string()])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(dir.join("data"))
+            .args(["--duration", duration])
+            .stdout(Stdio::from(terminal.try_clone().unwrap()))
+            .stderr(Stdio::from(terminal))
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Prints a log (a terminal of `probenet up`) when the test fails.
+pub struct ShowOnFailure(pub std::path::PathBuf);
+
+impl Drop for ShowOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- {}\n{}", self.0.display(), std::fs::read_to_string(&self.0).unwrap_or_default());
+        }
+    }
 }
 
 /// `probenet up -c CONFIG` on 127.0.0.1:`port` with its data in `dir/data`, the dashboard token `token` in
