@@ -19,7 +19,8 @@
 // - exporters: remote write to VictoriaMetrics, result logs, Prometheus scraping a prober, stale markers
 // - export:   `probenet export rules` (promtool) and `export grafana`
 // - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall; three
-//             scheduler replicas on a local PostgreSQL upgraded one at a time (some replica always healthy)
+//             scheduler replicas on a local PostgreSQL upgraded one at a time (some replica always healthy);
+//             the Debian package installed in a systemd-nspawn machine, `up --demo` there, removed
 // - dashboard: `probenet up`'s dashboard over a seeded store, in headless Chromium
 // - notify:   `probenet notify test NAME`: delivered, a 500 from the receiver, unknown and missing names
 // - notifier_status: a delivery refused with 500 is logged as WARN and shown on the dashboard's Alerts page

@@ -1,7 +1,8 @@
 //! A throwaway machine with systemd as its init, for tests of what runs under systemd: `systemd-nspawn` boots
 //! this host's own system (its `/usr`, read-only) on a tmpfs root, with copy-on-write overlays of `/etc` and
-//! `/usr/local` (so installing into them changes nothing on the host), one shared directory, and a private
-//! network (its own loopback: nothing it runs meets the host's ports). Commands run inside through `nsenter`.
+//! `/usr/local` (and of other directories when asked, such as `/usr` and `/var` for dpkg; so installing into them
+//! changes nothing on the host), one shared directory, and a private network (its own loopback: nothing it runs
+//! meets the host's ports). Commands run inside through `nsenter`.
 //! The machine powers off, and its overlays go, on drop.
 
 use std::io;
@@ -26,11 +27,19 @@ impl Machine {
     /// the system runs (`running`, or `degraded` when a unit of the host's failed there). Its console goes to
     /// `log`. An error says why it could not boot (this host may not allow containers).
     pub fn boot(shared: &Path, log: &Path, limit: Duration) -> io::Result<Self> {
+        Self::boot_overlaying(shared, log, limit, &[])
+    }
+
+    /// [`Machine::boot`], with copy-on-write overlays of these directories of the host too (absolute paths):
+    /// `/usr` and `/var` let `dpkg` install a package in the machine without touching the host (systemd-nspawn
+    /// creates only the last part of a mount point on the machine's empty root: `/var`, not `/var/lib/dpkg`).
+    pub fn boot_overlaying(shared: &Path, log: &Path, limit: Duration, overlays: &[&str]) -> io::Result<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!("pn-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let console = std::fs::File::create(log)?;
         let nspawn = Command::new(NSPAWN)
             .args(["--directory=/", "--volatile=yes", "--overlay=/etc::/etc", "--overlay=/usr/local::/usr/local"])
+            .args(overlays.iter().map(|dir| format!("--overlay={dir}::{dir}")))
             .arg(format!("--bind={}", shared.display()))
             .args(["--private-network", "--boot", "--register=no", "--keep-unit", "--console=passive"])
             .arg(format!("--machine={name}"))

@@ -7,10 +7,12 @@
 //! - nothing:  status and uninstall where nothing is installed say so (status exits 3)
 //! - readme:   the README's Deployment steps (`cp`, then `--plan`) as written; a checks path not found
 //! - systemd:  the systemd path, in a machine booted with systemd-nspawn: units, restarts, upgrades, uninstall
+//! - deb:      the Debian package (cargo-deb) installed with apt-get in such a machine, `up --demo` there, removed
 //!
 //! Both check that no result is lost across an upgrade: the scheduler's results are planned one interval apart,
 //! without a hole, from before the upgrade to after it.
 
+mod deb;
 mod local;
 mod nothing;
 mod previous;
