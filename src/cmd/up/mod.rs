@@ -97,6 +97,14 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
         }
     };
 
+    // Every token first, so the scheduler starts knowing them all (a prober never meets one it has not read).
+    let admin = stored_token(&args.data, "admin", &Scope::Admin)?;
+    let mut region_tokens = Vec::new();
+    for region in config.regions.keys() {
+        let token = stored_token(&args.data, &format!("region-{region}"), &Scope::Region(region.clone()))?;
+        region_tokens.push((region.clone(), token));
+    }
+
     let plain = args.listen.ip().is_loopback();
     let scheduler = probenet_scheduler::start(probenet_scheduler::Options {
         config: paths.clone(),
@@ -123,15 +131,13 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
     // 0.0.0.0 is nobody's address).
     let url = local_url(&scheduler.url(), args.listen);
     let reloads = tokio::spawn(super::print_reloads(scheduler.reloads()));
-    let admin = stored_token(&args.data, "admin", &Scope::Admin)?;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut probers = tokio::task::JoinSet::new();
-    for region in config.regions.keys() {
-        let token = stored_token(&args.data, &format!("region-{region}"), &Scope::Region(region.clone()))?;
+    for (region, token) in region_tokens {
         let mut options = probenet_prober::Options::new(url.clone(), region.clone(), token);
         options.name = format!("up-{region}");
-        options.spool = args.data.join("spool").join(region);
+        options.spool = args.data.join("spool").join(&region);
         options.ca = (!plain).then(|| args.data.join("ca.pem"));
         let mut stopped = stopped.clone();
         let region = region.clone();
