@@ -208,10 +208,10 @@ fn a_newer_schema_is_refused_with_its_message() {
     drop(store);
     pg.psql("INSERT INTO schema_migrations (component, version) VALUES ('store', 99)");
     let error = PostgresStore::open(&pg.url(), Tls::Disabled, StoreOptions::default()).unwrap_err();
-    assert!(matches!(error, StoreError::NewerSchema { found: 99, known: 1 }), "{error}");
+    assert!(matches!(error, StoreError::NewerSchema { found: 99, known: 2 }), "{error}");
     assert_eq!(
         error.to_string(),
-        "the database has schema version 99, newer than this build knows (1): it was written by a newer probenet; \
+        "the database has schema version 99, newer than this build knows (2): it was written by a newer probenet; \
          refusing to downgrade; run a newer probenet, or restore the backup taken before the upgrade"
     );
     // Refused before anything is written: the newer build still finds its schema and the data.
