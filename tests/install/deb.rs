@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use probenet_testkit::container::{Machine, NSPAWN};
 
+use super::systemd::run;
+
 use super::current;
 use crate::util::processes::can_create_namespaces;
 
@@ -70,15 +72,6 @@ fn dpkg_deb(args: &[&str], deb: &Path) -> String {
     let output = Command::new("dpkg-deb").args(args).arg(deb).output().unwrap();
     assert!(output.status.success(), "dpkg-deb {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Runs `command` in the machine: success, stdout and stderr, after echoing both streams.
-fn run(machine: &Machine, command: &[&str]) -> (bool, String, String) {
-    let output = machine.run(command).unwrap();
-    let (stdout, stderr) =
-        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned());
-    eprintln!("machine$ {}\n{stdout}{stderr}", command.join(" "));
-    (output.status.success(), stdout, stderr)
 }
 
 #[test]

@@ -34,8 +34,9 @@ checks:
     tcp: {target: '127.0.0.1:17443'}
 ";
 
-/// Runs `command` in the machine: its stdout, after echoing both streams; panics on a failed start.
-fn run(machine: &Machine, command: &[&str]) -> (bool, String, String) {
+/// Runs `command` in the machine: success, stdout and stderr, after echoing both streams; panics on a failed
+/// start.
+pub(super) fn run(machine: &Machine, command: &[&str]) -> (bool, String, String) {
     let output = machine.run(command).unwrap();
     let (stdout, stderr) =
         (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned());

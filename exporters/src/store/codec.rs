@@ -246,6 +246,27 @@ pub fn encode_legacy_body(started_at_ms: i64, prober: &str, outcome: &Outcome) -
 
 /// Reverses [`encode_body`] (and [`encode_legacy_body`]), given the row's `planned_at_ms`, `state` code and
 /// `duration`.
+/// A stored row back as the result it was: its body decoded, the pair's names given.
+pub(crate) fn decode_result(
+    check: String,
+    region: String,
+    planned_at_ms: i64,
+    body: &[u8],
+    state: i64,
+    duration: f64,
+) -> Result<probenet_checks::wire::RunResult, super::StoreError> {
+    let body = decode_body(body, planned_at_ms, state, duration)
+        .map_err(|message| super::StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
+    Ok(probenet_checks::wire::RunResult {
+        check,
+        region,
+        planned_at_ms,
+        started_at_ms: body.started_at_ms,
+        prober: body.prober,
+        outcome: body.outcome,
+    })
+}
+
 pub fn decode_body(bytes: &[u8], planned_at_ms: i64, state: i64, duration: f64) -> Result<Body, String> {
     if let Some(mut value) = super::body::decode(bytes) {
         if let Some(started) = value.get_mut("started_at_ms") {

@@ -8,7 +8,7 @@ use probenet_checks::wire::RunResult;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use super::codec::decode_body;
+use super::codec::{decode_body, decode_result};
 use super::rollup::{Agg, Buckets, DAY_MS, Level, Source, Term, plan, row_agg_at};
 use super::{
     Bucket, Incident, Latency, LatencyPoint, Pair, Position, ResultQuery, SqliteStore, StoreError, StoredPage,
@@ -97,16 +97,7 @@ impl SqliteStore {
         let mut out = Vec::with_capacity(rows.len());
         for (check_id, region_id, planned_at_ms, body, state, duration) in rows {
             let (check, region) = self.pair_names(&conn, check_id, region_id)?;
-            let body = decode_body(&body, planned_at_ms, state, duration)
-                .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
-            out.push(RunResult {
-                check,
-                region,
-                planned_at_ms,
-                started_at_ms: body.started_at_ms,
-                prober: body.prober,
-                outcome: body.outcome,
-            });
+            out.push(decode_result(check, region, planned_at_ms, &body, state, duration)?);
         }
         Ok(out)
     }
@@ -132,16 +123,7 @@ impl SqliteStore {
         let mut page = StoredPage { results: Vec::with_capacity(rows.len()), next: after };
         for (id, check_id, region_id, planned_at_ms, body, state, duration) in rows {
             let (check, region) = self.pair_names(&conn, check_id, region_id)?;
-            let body = decode_body(&body, planned_at_ms, state, duration)
-                .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
-            page.results.push(RunResult {
-                check,
-                region,
-                planned_at_ms,
-                started_at_ms: body.started_at_ms,
-                prober: body.prober,
-                outcome: body.outcome,
-            });
+            page.results.push(decode_result(check, region, planned_at_ms, &body, state, duration)?);
             page.next = Position([id, 0, 0, 0]);
         }
         Ok(page)

@@ -11,7 +11,7 @@ use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::ToSql;
 
 use super::{Failure, Shared};
-use crate::store::codec::{Histogram, decode_body, decode_phases};
+use crate::store::codec::{Histogram, decode_body, decode_phases, decode_result};
 use crate::store::query::Filter;
 use crate::store::rollup::{Agg, Buckets, DAY_MS, Kept, Level, Source, Term, plan};
 use crate::store::{
@@ -226,16 +226,8 @@ fn result_of(row: &tokio_postgres::Row, what: &'static str) -> Result<RunResult,
     let region: String = row.try_get(1).map_err(failed())?;
     let planned_at_ms: i64 = row.try_get(2).map_err(failed())?;
     let body: Vec<u8> = row.try_get(3).map_err(failed())?;
-    let body = decode_body(&body, planned_at_ms, row.try_get(4).map_err(failed())?, row.try_get(5).map_err(failed())?)
-        .map_err(|message| StoreError::Codec(format!("decoding the result of {check}/{region}: {message}")))?;
-    Ok(RunResult {
-        check,
-        region,
-        planned_at_ms,
-        started_at_ms: body.started_at_ms,
-        prober: body.prober,
-        outcome: body.outcome,
-    })
+    let (state, duration) = (row.try_get(4).map_err(failed())?, row.try_get(5).map_err(failed())?);
+    Ok(decode_result(check, region, planned_at_ms, &body, state, duration)?)
 }
 
 /// Results stored at or after `from_ms` (the database clock when their batch was written), oldest first, at
