@@ -134,11 +134,9 @@ impl Instance {
     /// The summary line: what, since when, why, and a flapping note.
     pub fn summary(&self) -> String {
         let mut out = format!("{} since {}", self.what, format_time(self.active_since_ms));
-        match (&self.reason, &self.error) {
-            (Some(reason), Some(error)) => out.push_str(&format!(": {reason}: {error}")),
-            (Some(reason), None) => out.push_str(&format!(": {reason}")),
-            (None, Some(error)) => out.push_str(&format!(": {error}")),
-            (None, None) => {}
+        if let Some(why) = why(self.reason.as_deref(), self.error.as_deref()) {
+            out.push_str(": ");
+            out.push_str(&why);
         }
         if self.flaps >= 2 {
             out.push_str(&format!(" (flapping: recovered and failed again {} times)", self.flaps));
@@ -176,4 +174,33 @@ pub fn format_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| ms.to_string())
+}
+
+/// The reason and the message of a failure as one phrase, without saying the reason twice: a message that
+/// starts with it (`status: expected 200, got 500` for reason `status`) is enough alone.
+fn why(reason: Option<&str>, error: Option<&str>) -> Option<String> {
+    match (reason, error) {
+        (Some(reason), Some(error)) if error.starts_with(reason) => Some(error.to_owned()),
+        (Some(reason), Some(error)) => Some(format!("{reason}: {error}")),
+        (Some(only), None) | (None, Some(only)) => Some(only.to_owned()),
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::why;
+
+    #[test]
+    fn a_reason_the_message_already_names_is_said_once() {
+        assert_eq!(why(Some("status"), Some("status: expected 200, got 500")).unwrap(), "status: expected 200, got 500");
+        assert_eq!(
+            why(Some("body"), Some("body_contains: expected \"Welcome\", got not found")).unwrap(),
+            "body_contains: expected \"Welcome\", got not found"
+        );
+        assert_eq!(why(Some("timeout"), Some("no answer in 5s")).unwrap(), "timeout: no answer in 5s");
+        assert_eq!(why(Some("connect"), None).unwrap(), "connect");
+        assert_eq!(why(None, Some("refused")).unwrap(), "refused");
+        assert_eq!(why(None, None), None);
+    }
 }
