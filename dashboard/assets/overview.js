@@ -29,7 +29,7 @@ function decodeRuns(cell, now) {
     state = 0;
   }
   const newest = runs[runs.length - 1];
-  const exactLast = newestAgo === undefined;
+  const exactLast = newestAgo === undefined || newestAgo === null;
   if (exactLast && newest.ms !== null && last !== null) { newest.ms = last; newest.exact = true; }
   let at = now - (exactLast ? ago : newestAgo) * 1000;
   for (let i = runs.length - 1; i >= 0; i--) {
@@ -153,19 +153,20 @@ export function run(h) {
 
   function cellHtml(row, cell, region) {
     if (!cell) return `<span class="c na" data-region="${esc(region)}" title="Not run in ${esc(region)}"></span>`;
-    const [state, ago, last, u24, u7, u30, spark] = cell;
+    const [state, ago, last, u24, u7, u30, spark, , , , reason] = cell;
     const runs = decodeRuns(cell, data.now);
-    const label = `${row.name} in ${region}: ${STATE_LABEL[STATES[state]]}` +
+    const why = reason ? ` (${reason})` : '';
+    const label = `${row.name} in ${region}: ${STATE_LABEL[STATES[state]]}${why}` +
       (ago === null ? ', no run yet' : `, last run ${span(ago)} ago, took ${ms(last)}`) +
       `; uptime ${pctH(u24)} over 24 h; ${runsSummary(runs)}`;
-    const title = `${region}: ${STATE_LABEL[STATES[state]]}` +
+    const title = `${region}: ${STATE_LABEL[STATES[state]]}${why}` +
       (ago === null ? ', no run yet' : `, last run ${span(ago)} ago, ${ms(last)}`) +
       (row.max ? `; 24 h latency up to ${ms(row.max)}` : '');
     return `<a class="c s${state}" data-region="${esc(region)}" href="${base}/checks/${encodeURIComponent(row.name)}#region=${encodeURIComponent(region)}" title="${esc(title)}" aria-label="${esc(label)}">` +
       `<i class="dot"></i><b class="u24">${pctH(u24)}</b>` +
       `<svg class="spk" viewBox="0 0 ${SPARK_W} ${SPARK_H}" aria-hidden="true"><path d="${sparkPath(spark)}"/></svg>` +
       `<span class="rl">${runsBar(runs)}<span class="lat">${ago === null ? '' : ms(last)}</span></span>` +
-      `<span class="l2"><span class="u7">${pctH(u7)}</span><span class="u30">${pctH(u30)}</span></span></a>`;
+      `<span class="l2"><span class="u7">${pctH(u7)}</span><span class="u30">${pctH(u30)}</span>${reason ? `<span class="why">${esc(reason)}</span>` : ''}</span></a>`;
   }
 
   // A runs bar gets a rectangle and a tooltip (time, state, duration) per run when the pointer first comes over it.

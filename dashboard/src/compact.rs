@@ -5,12 +5,15 @@
 //! { "now": ms, "regions": [region...], "states": ["up","degraded","down","no_data"],
 //!   "checks": [[name, kind, target, {label: value}, spark_max_ms, [cell | null per region]]] }
 //! cell = [state index, seconds since the last run | null, last duration in ms | null,
-//!         uptime 24 h | null, uptime 7 d | null, uptime 30 d | null, sparkline, runs, run gaps (, newest run)]
+//!         uptime 24 h | null, uptime 7 d | null, uptime 30 d | null, sparkline, runs, run gaps (, newest run
+//!         (, reason))]
 //! runs = the recent runs, oldest first: a duration level per run, after `!` for a degraded run and `~` for a
 //!        failed one (an up run is one character)
 //! run gaps = null without runs, else the seconds between consecutive runs: one number when they are all equal
 //!        (a check on an interval), else a list
 //! newest run = seconds since the newest of the runs, only when it is not the last run of the cell's element 1
+//!        (null when only the reason follows)
+//! reason = why the last run was degraded or down (`duration`, `status`...), only then
 //! ```
 //!
 //! Uptimes are in hundredths of a percent, rounded down (`9995` is 99.95%: see [`uptime_hundredths`]). A
@@ -131,6 +134,7 @@ pub fn encode_overview(overview: &Overview) -> Value {
                     None => Value::Null,
                     Some(cell) => {
                         let (recent, gaps, newest_ago) = runs(cell, now);
+                        let cell_reason = cell.reason.clone();
                         let mut cell = json!([
                             cell.state.index(),
                             cell.last_run_ms.map(|at| (now - at).max(0) / 1000),
@@ -142,8 +146,13 @@ pub fn encode_overview(overview: &Overview) -> Value {
                             recent,
                             gaps,
                         ]);
-                        if let (Some(ago), Some(array)) = (newest_ago, cell.as_array_mut()) {
-                            array.push(json!(ago));
+                        if let Some(array) = cell.as_array_mut() {
+                            if newest_ago.is_some() || cell_reason.is_some() {
+                                array.push(json!(newest_ago));
+                            }
+                            if let Some(reason) = cell_reason {
+                                array.push(json!(reason));
+                            }
                         }
                         cell
                     }
@@ -199,6 +208,7 @@ mod tests {
                         RecentRun { at_ms: 3_000, state: State::Degraded, seconds: Some(1.0) },
                         RecentRun { at_ms: 4_000, state: State::Down, seconds: None },
                     ],
+                    reason: None,
                 }],
             }],
         };
@@ -206,6 +216,12 @@ mod tests {
         assert_eq!(value["checks"][0][4], json!(200));
         assert_eq!(value["checks"][0][5][0], Value::Null);
         assert_eq!(value["checks"][0][5][1], json!([2, 6, 123.4, 5000, null, 10000, "_.W0", "G!e~.", [2, 1]]));
+        // A reason follows the newest run's place (null here: the newest run is the last one).
+        let mut with_reason = overview.clone();
+        with_reason.checks[0].cells[0].reason = Some("status".into());
+        let value = encode_overview(&with_reason);
+        assert_eq!(value["checks"][0][5][1][9], Value::Null);
+        assert_eq!(value["checks"][0][5][1][10], json!("status"));
         assert_eq!(duration_level(0.001), 0);
         assert_eq!(duration_level(0.016), 16);
         assert_eq!(duration_level(1.0), 40);

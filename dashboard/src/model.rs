@@ -100,6 +100,10 @@ pub struct Cell {
     /// something to show from the first run on (a sparkline of hourly medians needs hours).
     #[serde(default)]
     pub recent: Vec<RecentRun>,
+    /// Why the last run was degraded or down (its reason, such as `duration` or `status`); `None` when it was
+    /// up or there is none.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// How many recent runs a cell keeps for the overview's bar.

@@ -157,6 +157,7 @@ impl UiSource {
                 _ => now - DAY_MS,
             };
             let mut recent: HashMap<String, Vec<RecentRun>> = HashMap::new();
+            let mut reasons: HashMap<String, String> = HashMap::new();
             let runs = db
                 .results(&ResultQuery {
                     check: Some(check.name.clone()),
@@ -170,6 +171,12 @@ impl UiSource {
                 .map_err(failed)?;
             for run in runs {
                 let line = recent.entry(run.region.clone()).or_default();
+                if line.is_empty()
+                    && run_state(&run) != State::Up
+                    && let Some(reason) = run.outcome.reason
+                {
+                    reasons.insert(run.region.clone(), reason.as_str().to_owned());
+                }
                 if line.len() < RECENT_RUNS {
                     let seconds = Some(run.outcome.duration_seconds).filter(|seconds| seconds.is_finite());
                     line.push(RecentRun { at_ms: run.planned_at_ms, state: run_state(&run), seconds });
@@ -181,15 +188,17 @@ impl UiSource {
                 let last = latest.get(&key).copied();
                 let mut recent = recent.remove(region).unwrap_or_default();
                 recent.reverse();
+                let state = state_of_run(check, last.map(|(planned, state, _)| (planned, state)), now);
                 cells.push(Cell {
                     region: region.clone(),
-                    state: state_of_run(check, last.map(|(planned, state, _)| (planned, state)), now),
+                    state,
                     last_run_ms: last.map(|(planned, _, _)| planned),
                     last_seconds: last.map(|(_, _, seconds)| seconds),
                     uptime_24h: day.get(&key).copied(),
                     uptime_7d: week.get(&key).copied(),
                     uptime_30d: month.get(&key).copied(),
                     sparkline: sparklines.remove(&key).unwrap_or_else(|| vec![None; 24]),
+                    reason: reasons.remove(region).filter(|_| matches!(state, State::Degraded | State::Down)),
                     recent,
                 });
             }

@@ -292,6 +292,11 @@ fn generate_overview(options: &DemoOptions) -> Overview {
                         uptime_30d: Some(u30),
                         sparkline,
                         recent,
+                        reason: match state {
+                            State::Degraded => Some("duration".to_owned()),
+                            State::Down => Some("timeout".to_owned()),
+                            State::Up | State::NoData => None,
+                        },
                     }
                 })
                 .collect();
