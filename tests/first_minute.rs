@@ -112,7 +112,7 @@ async fn the_first_minute_of_the_demo_in_a_browser() {
     // the flaky page's overspent budget says `Exhausted` and how many times it was spent, and no figure is
     // negative or above 100%.
     tab.open(&format!("{base}/slos")).await;
-    // One request in three fails on the flaky page: its 5% budget is overspent from its first failure on.
+    // One request in three fails on the flaky page: its 1% budget is overspent from its first failure on.
     until(
         &tab,
         "the flaky page's SLO budget exhausted",
@@ -199,9 +199,10 @@ async fn the_first_minute_of_the_demo_in_a_browser() {
     assert_eq!(cells.len(), 9 * 2, "nine checks in two regions: {cells:#?}");
     for (check, region, _, latency, label) in &cells {
         assert!(is_latency(latency), "{check} in {region}: the latency {latency:?}");
+        // A degraded or down cell says why.
         let state = match check.as_str() {
-            "shop-checkout" => "Down",
-            "shop-search" => "Degraded",
+            "shop-checkout" => "Down (status)",
+            "shop-search" => "Degraded (duration)",
             // Down for its first 45 s, flaky, or close to expiry: whatever the last run said.
             "shop-inventory" | "shop-recommendations" | "shop-certificate" => "",
             _ => "Up",

@@ -402,9 +402,10 @@ fn status_text(checks: &serde_json::Value, alerts: &serde_json::Value, now_ms: i
             let runs = slo["window_counts"]["total"].as_u64().unwrap_or(0);
             let budget = match runs {
                 0 => "-".to_owned(),
-                _ => slo["budget_remaining"]
-                    .as_f64()
-                    .map_or_else(|| "-".to_owned(), |left| format!("{:.0}%", left * 100.0)),
+                _ => slo["budget_remaining"].as_f64().map_or_else(
+                    || "-".to_owned(),
+                    |left| if left < 0.0 { "exhausted".to_owned() } else { format!("{:.0}%", left * 100.0) },
+                ),
             };
             rows.push(vec![
                 text(&slo["check"]),
