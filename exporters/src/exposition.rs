@@ -214,12 +214,25 @@ impl Latest {
 
     /// The exposition of every pair's latest result followed by `extra` families.
     pub fn render_with(&self, extra: &[FamilySamples]) -> String {
+        self.render_chunks(extra).concat()
+    }
+
+    /// The exposition in pieces, one per family, for a server to send one after another. Each pair's samples
+    /// are written as text as soon as they are made, so a scrape holds the text once, never every sample of
+    /// every pair with its labels (at tens of thousands of pairs that was several times the text, and a large
+    /// heap the process kept after the scrape).
+    pub fn render_chunks(&self, extra: &[FamilySamples]) -> Vec<String> {
         let options = self.options.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let all: Vec<Sample> = {
+        let mut by_family = vec![String::new(); FAMILIES.len()];
+        {
             let pairs = self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            pairs.values().flat_map(|entry| samples(&entry.check, &entry.result, &entry.totals, &options)).collect()
-        };
-        render(&all, extra)
+            for entry in pairs.values() {
+                for sample in samples(&entry.check, &entry.result, &entry.totals, &options) {
+                    write_sample(&mut by_family, &sample);
+                }
+            }
+        }
+        chunks(by_family, extra)
     }
 }
 
@@ -238,26 +251,34 @@ impl Sink for Latest {
 
 /// Renders samples (grouped by family, one `# HELP` and `# TYPE` each, without timestamps) and `extra` families.
 pub fn render(samples: &[Sample], extra: &[FamilySamples]) -> String {
-    let mut by_family: Vec<Vec<&Sample>> = vec![Vec::new(); FAMILIES.len()];
+    let mut by_family = vec![String::new(); FAMILIES.len()];
     for sample in samples {
-        if let Some(family) = family(sample.name)
-            && let Some(i) = FAMILIES.iter().position(|known| known.name == family.name)
-        {
-            by_family[i].push(sample);
-        }
+        write_sample(&mut by_family, sample);
     }
-    let mut out = String::new();
-    for (family, samples) in FAMILIES.iter().zip(by_family) {
-        if samples.is_empty() {
-            continue;
-        }
-        header(&mut out, family.name, family.help, family.kind);
-        for sample in samples {
-            line(&mut out, sample.name, &sample.labels, sample.value);
-        }
+    chunks(by_family, extra).concat()
+}
+
+/// Appends a sample's line to the text of its family in [`FAMILIES`] (`by_family`, one per family), after
+/// the family's header if it is its first line.
+fn write_sample(by_family: &mut [String], sample: &Sample) {
+    let Some(family) = family(sample.name) else { return };
+    let Some(i) = FAMILIES.iter().position(|known| known.name == family.name) else { return };
+    let out = &mut by_family[i];
+    if out.is_empty() {
+        header(out, family.name, family.help, family.kind);
     }
+    line(out, sample.name, &sample.labels, sample.value);
+}
+
+/// The text of each family that has series, then that of each of `extra` that has series.
+fn chunks(by_family: Vec<String>, extra: &[FamilySamples]) -> Vec<String> {
+    let mut out: Vec<String> = by_family.into_iter().filter(|text| !text.is_empty()).collect();
+    let mut tail = String::new();
     for family in extra.iter().filter(|family| !family.series.is_empty()) {
-        write_family(&mut out, family);
+        write_family(&mut tail, family);
+    }
+    if !tail.is_empty() {
+        out.push(tail);
     }
     out
 }

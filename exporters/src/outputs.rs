@@ -131,14 +131,15 @@ impl Outputs {
         Ok(Rebuilt::Started(count))
     }
 
-    /// The exposition of every pair's latest result, then `extra` families, then the sinks' counters.
-    pub fn render(&self, mut extra: Vec<FamilySamples>) -> String {
+    /// The exposition of every pair's latest result, then `extra` families, then the sinks' counters, in
+    /// pieces to send one after another ([`crate::exposition::Latest::render_chunks`]).
+    pub fn render(&self, mut extra: Vec<FamilySamples>) -> Vec<String> {
         let (latest, sinks) = {
             let inner = self.lock();
             (inner.latest.clone(), inner.sinks.clone())
         };
         extra.extend(crate::sink_families(sinks.sinks()));
-        latest.render_with(&extra)
+        latest.render_chunks(&extra)
     }
 
     /// The running sinks (for metrics).

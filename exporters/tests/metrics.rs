@@ -633,7 +633,7 @@ async fn a_reload_relabels_the_series_of_metrics_and_sinks() {
     };
     let result = fixtures::result("web", "eu", now_ms(), fixtures::up());
     let info = |outputs: &Outputs| {
-        let text = outputs.render(Vec::new());
+        let text = outputs.render(Vec::new()).concat();
         text.lines().find(|line| line.starts_with("sm_check_info{")).unwrap_or_default().to_owned()
     };
 
@@ -655,7 +655,7 @@ async fn a_reload_relabels_the_series_of_metrics_and_sinks() {
         let second = info(&outputs);
         assert!(second.contains(r#"geohash="u1""#) && second.contains(r#"frequency="20000""#), "{second}");
         assert!(second.contains(r#"alert_sensitivity="high""#), "{second}");
-        let success = outputs.render(Vec::new());
+        let success = outputs.render(Vec::new()).concat();
         let line = success.lines().find(|line| line.starts_with("probe_success{")).unwrap_or_default();
         assert!(line.contains(r#"geohash="u1""#), "the region's labels are on every series: {line}");
     }

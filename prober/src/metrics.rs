@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::State as Extract;
-use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use probenet_exporters::exposition::CONTENT_TYPE;
 use probenet_exporters::{FamilySamples, MetricType, ProberHealth};
 
 use crate::client::Client;
@@ -57,8 +55,7 @@ async fn metrics(Extract(state): Extract<State>) -> impl IntoResponse {
     };
     let mut families = state.client.families();
     families.extend(stats_families(&stats));
-    let text = state.outputs.render(&health, families);
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
+    probenet_serve::exposition(state.outputs.render(&health, families))
 }
 
 /// Every drop, skip and backlog of the prober, so none is only in its logs.

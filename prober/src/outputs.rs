@@ -35,7 +35,7 @@ impl Outputs {
     }
 
     /// The exposition of the assigned pairs' latest results, the prober's health and its sinks' counters.
-    pub fn render(&self, health: &ProberHealth, more: Vec<FamilySamples>) -> String {
+    pub fn render(&self, health: &ProberHealth, more: Vec<FamilySamples>) -> Vec<String> {
         let mut extra: Vec<FamilySamples> = health.families();
         extra.extend(more);
         self.0.render(extra)

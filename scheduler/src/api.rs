@@ -460,11 +460,11 @@ async fn metrics_text(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
 /// The scheduler's metrics in the Prometheus text format.
 pub async fn metrics_page(shared: &Arc<Shared>) -> Response {
     let plan = shared.plan().await;
-    let mut text = metrics::render(shared, &plan);
+    let mut chunks = vec![metrics::render(shared, &plan)];
     if shared.per_check_metrics.load(std::sync::atomic::Ordering::Relaxed) {
-        text.push_str(&shared.outputs.render());
+        chunks.extend(shared.outputs.render());
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    probenet_serve::exposition(chunks)
 }
 
 async fn alerts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {

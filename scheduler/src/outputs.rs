@@ -52,8 +52,8 @@ impl Outputs {
         self.0.sinks()
     }
 
-    /// The exposition of every pair's latest result and of the sinks' counters.
-    pub fn render(&self) -> String {
+    /// The exposition of every pair's latest result and of the sinks' counters, in pieces.
+    pub fn render(&self) -> Vec<String> {
         self.0.render(Vec::new())
     }
 

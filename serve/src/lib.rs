@@ -276,6 +276,15 @@ where
     }
 }
 
+/// A `/metrics` answer in the Prometheus text format, sent piece by piece (each piece dropped once written),
+/// so a large exposition is never copied into one more buffer.
+pub fn exposition(chunks: Vec<String>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let body =
+        axum::body::Body::from_stream(futures::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>)));
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
 /// Completes once `stop` is true (at once if it already is).
 pub async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
