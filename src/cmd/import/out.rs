@@ -1,0 +1,580 @@
+//! What an import produces: the checks written, the secrets the user must set, and the located list of what
+//! was not carried over; rendered as a commented probenet config and a report on stderr.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use probenet_checks::yaml::{Key, Mark, Node, NodeKind, emit};
+
+/// Where something is in an input file: `FILE:LINE:COL: PATH` for YAML, `FILE: PATH` for JSON (line 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// The path inside the file, such as `modules.http_2xx.http.method` or `monitorList[3].keyword`.
+    pub path: String,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.col)?;
+        }
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        Ok(())
+    }
+}
+
+/// One located line of the report: an error, or something not carried over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub place: Place,
+    pub message: String,
+}
+
+impl Line {
+    pub fn new(place: Place, message: impl Into<String>) -> Self {
+        Line { place, message: message.into() }
+    }
+
+    /// A line about a file as a whole (cannot be read, too large).
+    pub fn whole_file(file: &str, message: impl Into<String>) -> Self {
+        Line::new(Place { file: file.to_owned(), line: 0, col: 0, path: String::new() }, message)
+    }
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.place, self.message)
+    }
+}
+
+/// A secret moved out of the config into an environment variable.
+#[derive(Debug, Clone)]
+struct Secret {
+    var: String,
+    /// Where the reference is in the output, such as `checks[2].http.headers.Authorization`.
+    used_at: String,
+    /// Where the value was in the input.
+    from: Place,
+}
+
+/// One check, ready to be written.
+#[derive(Debug)]
+pub struct CheckOut {
+    pub name: String,
+    /// Milliseconds.
+    pub interval: Option<u64>,
+    /// Milliseconds.
+    pub timeout: Option<u64>,
+    pub labels: Map,
+    /// The kind key: `http`, `dns`, `tls`, `tcp`, `icmp` or `browser`.
+    pub kind: &'static str,
+    pub spec: Map,
+}
+
+/// Everything an import found, filled by one tool's module.
+#[derive(Debug)]
+pub struct Out {
+    /// What was read, for the header: such as "Gatus config gatus.yaml".
+    source: String,
+    /// The subcommand, for the header: such as "gatus".
+    tool: &'static str,
+    checks: Vec<Node>,
+    names: BTreeSet<String>,
+    vars: BTreeSet<String>,
+    secrets: Vec<Secret>,
+    /// Not carried over, in the order found (see [`Out::dropped`]).
+    dropped: Vec<Line>,
+    /// Things the user should know that are not about one option (paused monitors skipped).
+    notes: Vec<String>,
+}
+
+/// The longest check name written; longer derived names are cut.
+const MAX_NAME: usize = 60;
+
+impl Out {
+    pub fn new(tool: &'static str, source: impl Into<String>) -> Self {
+        Out {
+            source: source.into(),
+            tool,
+            checks: Vec::new(),
+            names: BTreeSet::new(),
+            vars: BTreeSet::new(),
+            secrets: Vec::new(),
+            dropped: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// A unique check name derived from `wanted` (lowercase, other characters as `-`), else from `fallback`:
+    /// the second `shop` is `shop-2`.
+    pub fn name(&mut self, wanted: &str, fallback: &str) -> String {
+        let mut base = slug(wanted);
+        if base.is_empty() {
+            base = slug(fallback);
+        }
+        if base.is_empty() {
+            base = "check".to_owned();
+        }
+        let mut name = base.clone();
+        let mut n = 2;
+        while self.names.contains(&name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        self.names.insert(name.clone());
+        name
+    }
+
+    /// The path of the next check in the output, such as `checks[3]`.
+    pub fn next_check_path(&self) -> String {
+        format!("checks[{}]", self.checks.len())
+    }
+
+    /// Records that a secret found at `from` is read from an environment variable named after the check and
+    /// `what`; returns the reference to write, `${env:VAR}`. The value itself is never kept.
+    pub fn secret(&mut self, check: &str, what: &str, used_at: impl Into<String>, from: Place) -> String {
+        let mut base: String = format!("{check}_{what}")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .collect();
+        while base.contains("__") {
+            base = base.replace("__", "_");
+        }
+        if base.starts_with(|c: char| c.is_ascii_digit()) {
+            base = format!("CHECK_{base}");
+        }
+        let mut var = base.clone();
+        let mut n = 2;
+        while self.vars.contains(&var) {
+            var = format!("{base}_{n}");
+            n += 1;
+        }
+        self.vars.insert(var.clone());
+        self.secrets.push(Secret { var: var.clone(), used_at: used_at.into(), from });
+        format!("${{env:{var}}}")
+    }
+
+    /// Records an environment variable the source already referenced (Gatus's `${NAME}`) as one to set.
+    pub fn existing_secret(&mut self, var: &str, used_at: impl Into<String>, from: Place) {
+        self.vars.insert(var.to_owned());
+        self.secrets.push(Secret { var: var.to_owned(), used_at: used_at.into(), from });
+    }
+
+    /// Something at `place` that the output does not carry over, and why. The list is kept in file order.
+    pub fn drop(&mut self, place: Place, message: impl Into<String>) {
+        self.dropped.push(Line::new(place, message));
+    }
+
+    /// What was not carried over, by file, line and column (JSON lines in the order found).
+    fn dropped(&self) -> Vec<&Line> {
+        let mut lines: Vec<&Line> = self.dropped.iter().collect();
+        lines.sort_by(|a, b| {
+            (&a.place.file, a.place.line, a.place.col).cmp(&(&b.place.file, b.place.line, b.place.col))
+        });
+        lines
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    /// The interval and timeout as probenet takes them: the interval within 1s..1h, the timeout at most the
+    /// interval (1m when unset); each change is listed at its place.
+    pub fn schedule(
+        &mut self,
+        interval: Option<(u64, Place)>,
+        timeout: Option<(u64, Place)>,
+    ) -> (Option<u64>, Option<u64>) {
+        let interval = interval.map(|(ms, place)| {
+            if ms < 1_000 {
+                self.drop(
+                    place,
+                    format!("interval {}: probenet runs a check at most every second; 1s written", ms_text(ms)),
+                );
+                1_000
+            } else if ms > 3_600_000 {
+                self.drop(
+                    place,
+                    format!("interval {}: probenet runs a check at least hourly; 1h written", ms_text(ms)),
+                );
+                3_600_000
+            } else {
+                ms
+            }
+        });
+        let every = interval.unwrap_or(60_000);
+        let timeout = timeout.and_then(|(ms, place)| {
+            if ms == 0 {
+                None
+            } else if ms > every {
+                self.drop(
+                    place,
+                    format!(
+                        "timeout {}: a probenet timeout is at most the interval; {} written",
+                        ms_text(ms),
+                        ms_text(every)
+                    ),
+                );
+                Some(every)
+            } else {
+                Some(ms)
+            }
+        });
+        (interval, timeout)
+    }
+
+    pub fn push(&mut self, check: CheckOut) {
+        let mut map = Map::default();
+        map.set("name", s(&check.name));
+        if let Some(ms) = check.interval {
+            map.set("interval", s(&ms_text(ms)));
+        }
+        if let Some(ms) = check.timeout {
+            map.set("timeout", s(&ms_text(ms)));
+        }
+        if !check.labels.is_empty() {
+            map.set("labels", check.labels.node());
+        }
+        map.set(check.kind, check.spec.node());
+        self.checks.push(map.node());
+    }
+
+    /// The config: a header saying where it came from, the region, the secrets to set and what was not
+    /// carried over, then `regions` and `checks`.
+    pub fn render(&self, region: &str) -> String {
+        let mut text = String::new();
+        let mut comment = |line: &str| {
+            if line.is_empty() {
+                text.push_str("#\n");
+            }
+            let indent = line.len() - line.trim_start().len();
+            for (i, wrapped) in wrap(&one_line(line), 110 - indent).iter().enumerate() {
+                let pad = if i == 0 { indent } else { indent + 2 };
+                text.push_str(&format!("# {}{wrapped}\n", " ".repeat(pad)));
+            }
+        };
+        comment(&format!("Imported by `probenet import {}` from {}.", self.tool, self.source));
+        comment("Check it with `probenet validate FILE`; docs/import.md says what maps to what.");
+        comment("");
+        comment(&format!(
+            "Regions: every check runs from the one region declared below, `{region}`. Rename it after where your \
+             prober runs (`probenet prober --region NAME`) and declare more regions to probe from several places."
+        ));
+        if !self.secrets.is_empty() {
+            comment("");
+            comment(
+                "Secrets are read from environment variables where the checks run; set each to the value the source held:",
+            );
+            for secret in &self.secrets {
+                comment(&format!("  {}: {} (from {})", secret.var, secret.used_at, secret.from));
+            }
+        }
+        if !self.notes.is_empty() {
+            comment("");
+            for note in &self.notes {
+                comment(note);
+            }
+        }
+        if !self.dropped.is_empty() {
+            comment("");
+            comment("Not carried over:");
+            for line in self.dropped() {
+                comment(&format!("  {line}"));
+            }
+        }
+        let mut regions = Map::default();
+        regions.set(region, Map::default().node());
+        let mut root = Map::default();
+        root.set("regions", regions.node());
+        root.set("checks", list(self.checks.clone()));
+        text.push_str(&emit(&root.node()));
+        text
+    }
+
+    /// The report printed on stderr: what was not carried over, one located line each, then what was written
+    /// and which environment variables to set (by name; never a value).
+    pub fn summary(&self, output: Option<&Path>, region: &str) -> String {
+        let mut text = String::new();
+        for line in self.dropped() {
+            text.push_str(&format!("{line}\n"));
+        }
+        let checks = self.checks.len();
+        let plural = if checks == 1 { "" } else { "s" };
+        let to = output.map_or_else(|| "standard output".to_owned(), |path| path.display().to_string());
+        text.push_str(&format!(
+            "probenet: wrote {checks} check{plural} to {to}, all in region `{region}` (rename it or add more)\n"
+        ));
+        if !self.dropped.is_empty() {
+            let n = self.dropped.len();
+            text.push_str(&format!(
+                "probenet: {n} thing{} not carried over, listed above\n",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        for note in &self.notes {
+            text.push_str(&format!("probenet: {}\n", one_line(note)));
+        }
+        if !self.secrets.is_empty() {
+            text.push_str(
+                "probenet: set these environment variables where the checks run, each to the value the source held:\n",
+            );
+            for secret in &self.secrets {
+                text.push_str(&format!("  {}  for {} (from {})\n", secret.var, secret.used_at, secret.from));
+            }
+        }
+        text
+    }
+}
+
+/// Text for a header comment: one line, control characters as spaces.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// Words of `text` in lines of at most `width` characters (a longer word alone on its line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        if !current.is_empty() && current.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+/// `[a-z0-9][a-z0-9_-]*`: lowercase ASCII letters and digits kept, `_` kept, everything else one `-`.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches(|c| c == '-' || c == '_');
+    let cut: String = out.chars().take(MAX_NAME).collect();
+    cut.trim_end_matches(['-', '_']).to_owned()
+}
+
+/// A label name probenet takes (letters, digits and `_`, not starting with a digit or `__`), or `None` for
+/// the names it reserves (`job`, `instance`, `probe`).
+pub fn label_name(text: &str) -> Option<String> {
+    let mut name: String = text.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name = format!("tag_{name}");
+    }
+    while name.starts_with("__") {
+        name.remove(0);
+    }
+    (!["job", "instance", "probe"].contains(&name.as_str())).then_some(name)
+}
+
+/// Text that goes into a field that may hold secret references, with every `${` written `$${` so that it
+/// stays literal.
+pub fn literal(text: &str) -> String {
+    text.replace("${", "$${")
+}
+
+/// A Go, Prometheus or Gatus duration (`300ms`, `1m30s`, `1.5h`, `2d`, `1w`) in milliseconds, rounded up.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text == "0" {
+        return Some(0);
+    }
+    let mut rest = text;
+    let mut total_ns: f64 = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "d" => 86_400e9,
+            "w" => 7.0 * 86_400e9,
+            "y" => 365.0 * 86_400e9,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total_ns += number * scale;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some((total_ns / 1e6).ceil() as u64)
+}
+
+/// Milliseconds as a probenet duration: `250ms`, `30s`, `1m30s`, `2h`.
+pub fn ms_text(ms: u64) -> String {
+    if ms % 1000 != 0 {
+        return format!("{ms}ms");
+    }
+    let secs = ms / 1000;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Building YAML nodes
+// -------------------------------------------------------------------------------------------------------------
+
+/// A string scalar: written plain when it reads back as the same string, quoted otherwise.
+pub fn s(text: &str) -> Node {
+    let plain = Node { kind: NodeKind::Scalar { text: text.to_owned(), plain: true }, mark: Mark::default() };
+    if plain.type_name() == "a string" {
+        plain
+    } else {
+        Node { kind: NodeKind::Scalar { text: text.to_owned(), plain: false }, mark: Mark::default() }
+    }
+}
+
+/// A typed scalar: a number or a boolean, written as is.
+pub fn n(value: impl fmt::Display) -> Node {
+    Node { kind: NodeKind::Scalar { text: value.to_string(), plain: true }, mark: Mark::default() }
+}
+
+pub fn list(items: Vec<Node>) -> Node {
+    Node { kind: NodeKind::Seq(items), mark: Mark::default() }
+}
+
+/// A mapping in the order its keys are set; setting a key again replaces its value.
+#[derive(Debug, Default, Clone)]
+pub struct Map(Vec<(Key, Node)>);
+
+impl Map {
+    pub fn set(&mut self, key: &str, value: Node) {
+        match self.0.iter_mut().find(|(k, _)| k.text == key) {
+            Some((_, slot)) => *slot = value,
+            None => self.0.push((Key { text: key.to_owned(), mark: Mark::default() }, value)),
+        }
+    }
+
+    /// This mapping with `key` set.
+    pub fn with(mut self, key: &str, value: Node) -> Self {
+        self.set(key, value);
+        self
+    }
+
+    /// Sets every key of `other`, in its order.
+    pub fn extend(&mut self, other: Map) {
+        for (key, value) in other.0 {
+            self.set(&key.text, value);
+        }
+    }
+
+    /// Removes `key` and returns its value.
+    pub fn take(&mut self, key: &str) -> Option<Node> {
+        let at = self.0.iter().position(|(k, _)| k.text == key)?;
+        Some(self.0.remove(at).1)
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k.text == key)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn node(self) -> Node {
+        Node { kind: NodeKind::Map(self.0), mark: Mark::default() }
+    }
+}
+
+/// A URL's user and whether it holds a password (`https://user:pass@host/`), and the URL without them.
+pub fn split_userinfo(url: &str) -> Option<(String, bool, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (userinfo, host) = rest[..authority_end].rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':').map_or((userinfo, false), |(user, _)| (user, true));
+    Some((user.to_owned(), password, format!("{scheme}://{host}{}", &rest[authority_end..])))
+}
+
+/// A JSON body assertion that `path` holds `value` as the source tools compare it, as text: a string is
+/// `equals`; a number or boolean an anchored regex, which matches `1` and `"1"` alike.
+pub fn json_equals(path: &str, value: &str) -> Map {
+    let assertion = Map::default().with("path", s(path));
+    if n(value).type_name() == "a string" {
+        assertion.with("equals", s(value))
+    } else {
+        assertion.with("regex", s(&format!("^{}$", regex_escape(value))))
+    }
+}
+
+/// `text` as a regular expression that matches it literally.
+pub fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_go_and_prometheus_write_them() {
+        assert_eq!(parse_duration("1m30s"), Some(90_000));
+        assert_eq!(parse_duration("300ms"), Some(300));
+        assert_eq!(parse_duration("1.5h"), Some(5_400_000));
+        assert_eq!(parse_duration("2d"), Some(172_800_000));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(ms_text(90_000), "1m30s");
+        assert_eq!(ms_text(3_600_000), "1h");
+        assert_eq!(ms_text(1_500), "1500ms");
+    }
+
+    #[test]
+    fn names_are_slugs_made_unique() {
+        let mut out = Out::new("gatus", "x");
+        assert_eq!(out.name("Shop / Checkout (EU)", "x"), "shop-checkout-eu");
+        assert_eq!(out.name("shop checkout eu", "x"), "shop-checkout-eu-2");
+        assert_eq!(out.name("!!!", "dns"), "dns");
+    }
+
+    #[test]
+    fn userinfo_is_taken_out_of_a_url() {
+        assert_eq!(
+            split_userinfo("https://bob:pw@example.com/a@b"),
+            Some(("bob".to_owned(), true, "https://example.com/a@b".to_owned()))
+        );
+        assert_eq!(split_userinfo("https://example.com/a@b"), None);
+    }
+}
