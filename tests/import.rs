@@ -208,6 +208,43 @@ async fn a_scrape_job_naming_an_unknown_module_is_an_error_at_its_place() {
     assert!(!output.exists());
 }
 
+#[tokio::test]
+async fn a_module_timeout_longer_than_the_scrape_interval_is_shortened_and_listed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("blackbox.yml"),
+        "modules:\n  slow_http:\n    prober: http\n    timeout: 20s\n  no_name:\n    prober: dns\n",
+    )
+    .unwrap();
+    // Targets given as probe parameters (no relabeling), and a DNS module without the name to ask.
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        "scrape_configs:\n  - job_name: slow\n    metrics_path: /probe\n    scrape_interval: 10s\n    params:\n      \
+         module: [slow_http]\n      target: [https://a.example.com/, https://b.example.com/]\n    \
+         static_configs:\n      - targets: [127.0.0.1:9115]\n  - job_name: dns\n    metrics_path: /probe\n    \
+         params:\n      module: [no_name]\n    static_configs:\n      - targets: [192.0.2.53]\n",
+    )
+    .unwrap();
+    let out = probenet(["import", "blackbox", "blackbox.yml", "prometheus.yml"]).current_dir(dir.path()).output().await;
+    out.assert_code(0);
+    assert_eq!(
+        check(&out.stdout, "slow-a-example-com"),
+        "  - name: slow-a-example-com\n    interval: 10s\n    timeout: 10s\n    http:\n      url: https://a.example.com/\n"
+    );
+    assert!(out.stdout.contains("  - name: slow-b-example-com\n"), "{}", out.stdout);
+    assert_eq!(
+        dropped(&out.stderr),
+        [
+            "blackbox.yml:4:5: modules.slow_http.timeout: timeout 20s: a probenet timeout is at most the interval; \
+             10s written",
+            "prometheus.yml:10:5: scrape_configs[1]: no relabeling copies __address__ into __param_target: the static \
+             targets are taken as the probed targets",
+            "prometheus.yml:15:19: scrape_configs[1].static_configs[0].targets[0]: module \"no_name\" has no \
+             `dns.query_name`: no check written",
+        ]
+    );
+}
+
 // -------------------------------------------------------------------------------------------------------------
 // Gatus
 // -------------------------------------------------------------------------------------------------------------

@@ -164,14 +164,8 @@ fn job_checks(
         };
         let (fields, Some(kind)) = (
             match &module.kind {
-                Kind::Unsupported(prober) => {
-                    out.drop(
-                        target_y.place(),
-                        format!(
-                            "module {:?} uses prober {prober:?}, which probenet has no check for: no check written",
-                            module.name
-                        ),
-                    );
+                Kind::Unsupported(why) => {
+                    out.drop(target_y.place(), format!("module {:?} {why}: no check written", module.name));
                     continue;
                 }
                 Kind::Http => {
@@ -223,7 +217,7 @@ enum Kind {
     Tcp,
     Icmp,
     Dns,
-    /// A prober probenet has no check for (`grpc`, or one it does not know).
+    /// A module probenet writes no check for, and why (`uses prober "grpc", which ...`).
     Unsupported(String),
 }
 
@@ -249,7 +243,7 @@ impl Module {
             "tcp" => Kind::Tcp,
             "icmp" => Kind::Icmp,
             "dns" => Kind::Dns,
-            other => Kind::Unsupported(other.to_owned()),
+            other => Kind::Unsupported(format!("uses prober {other:?}, which probenet has no check for")),
         };
         let mut timeout = None;
         let mut spec = Map::default();
@@ -268,15 +262,11 @@ impl Module {
                 _ => out.drop(value.place(), "option not carried over"),
             }
         }
-        if matches!(kind, Kind::Dns) && !spec.has("query") {
-            out.drop(y.place(), "a DNS module needs `dns.query_name`: its targets are not written");
-            return Module {
-                name: name.to_owned(),
-                kind: Kind::Unsupported("dns without query_name".to_owned()),
-                timeout,
-                spec,
-            };
-        }
+        let kind = if matches!(kind, Kind::Dns) && !spec.has("query") {
+            Kind::Unsupported("has no `dns.query_name`".to_owned())
+        } else {
+            kind
+        };
         Module { name: name.to_owned(), kind, timeout, spec }
     }
 }

@@ -194,7 +194,8 @@ fn import_endpoint(endpoint: &Y<'_>, out: &mut Out) {
                 for condition in value.items() {
                     match condition.str() {
                         Some(text) => {
-                            if let Err(why) = map_condition(text, kind, &mut expect) {
+                            let tls = kind == Kind::Tls || target.starts_with("https://");
+                            if let Err(why) = map_condition(text, kind, tls, &mut expect) {
                                 out.drop(condition.place(), format!("condition not carried over: {why}"));
                             }
                         }
@@ -289,8 +290,9 @@ fn env_refs(text: &str, used_at: &str, y: &Y<'_>, out: &mut Out) -> Option<Strin
     found.then_some(written)
 }
 
-/// Maps one condition onto the check's `expect`, or says why it cannot be.
-fn map_condition(text: &str, kind: Kind, expect: &mut Map) -> Result<(), String> {
+/// Maps one condition onto the check's `expect`, or says why it cannot be; `tls` says whether the check
+/// speaks TLS (certificate conditions need it).
+fn map_condition(text: &str, kind: Kind, tls: bool, expect: &mut Map) -> Result<(), String> {
     let (left, op, right) = split_condition(text).ok_or("not of the form `LEFT OPERATOR RIGHT`")?;
     match (left, kind) {
         ("[CONNECTED]", _) if op == "==" && right == "true" => Ok(()),
@@ -303,7 +305,7 @@ fn map_condition(text: &str, kind: Kind, expect: &mut Map) -> Result<(), String>
             expect.set(if kind == Kind::Http { "max_duration" } else { "max_rtt" }, s(&format!("{ms}ms")));
             Ok(())
         }
-        ("[CERTIFICATE_EXPIRATION]", Kind::Http | Kind::Tls) if op == ">" || op == ">=" => {
+        ("[CERTIFICATE_EXPIRATION]", Kind::Http | Kind::Tls) if tls && (op == ">" || op == ">=") => {
             let ms = parse_duration(right).ok_or("not a duration")?;
             let days = ms.div_ceil(86_400_000);
             expect.set("min_days_remaining", n(days));
@@ -355,7 +357,7 @@ fn status(op: &str, right: &str, expect: &mut Map) -> Result<(), String> {
         "<" | "<=" => {
             let below: u16 = right.parse().map_err(|_| "not a status code")?;
             let below = if op == "<=" { below + 1 } else { below };
-            if below % 100 != 0 || !(200..=600).contains(&below) {
+            if !below.is_multiple_of(100) || !(200..=600).contains(&below) {
                 return Err("probenet matches status codes and whole classes (2xx)".to_owned());
             }
             let classes = (2..below / 100).map(|class| s(&format!("{class}xx"))).collect();

@@ -161,7 +161,7 @@ fn status_codes(codes: &J<'_>, out: &mut Out) -> Vec<probenet_checks::yaml::Node
                 Err(_) => out.drop(item.place(), "not a status code"),
             },
             Some((low, high)) => match (low.trim().parse::<u16>(), high.trim().parse::<u16>()) {
-                (Ok(low), Ok(high)) if low % 100 == 0 && high % 100 == 99 && low <= high => {
+                (Ok(low), Ok(high)) if low.is_multiple_of(100) && high % 100 == 99 && low <= high => {
                     written.extend((low / 100..=high / 100).map(|class| s(&format!("{class}xx"))));
                 }
                 (Ok(low), Ok(high)) if low <= high && high - low < 100 => written.extend((low..=high).map(n)),
@@ -206,7 +206,7 @@ fn import_monitor(monitor: &J<'_>, groups: &BTreeMap<i64, &str>, out: &mut Out) 
             let mut expect = Map::default();
             if let Some(codes) = monitor.get("accepted_statuscodes") {
                 let codes = status_codes(&codes, out);
-                if !codes.is_empty() && !(codes.len() == 1 && codes[0] == s("2xx")) {
+                if !codes.is_empty() && codes != [s("2xx")] {
                     expect.set("status", list(codes));
                 }
             }

@@ -169,7 +169,11 @@ impl Out {
 
     /// Something at `place` that the output does not carry over, and why. The list is kept in file order.
     pub fn drop(&mut self, place: Place, message: impl Into<String>) {
-        self.dropped.push(Line::new(place, message));
+        let line = Line::new(place, message);
+        // A module's option shared by several checks is listed once.
+        if !self.dropped.contains(&line) {
+            self.dropped.push(line);
+        }
     }
 
     /// What was not carried over, by file, line and column (JSON lines in the order found).
@@ -428,7 +432,7 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 
 /// Milliseconds as a probenet duration: `250ms`, `30s`, `1m30s`, `2h`.
 pub fn ms_text(ms: u64) -> String {
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let secs = ms / 1000;
