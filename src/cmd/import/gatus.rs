@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use super::out::{
-    CheckOut, Line, Map, Out, json_equals, label_name, list, literal, n, parse_duration, regex_escape, s,
-    split_userinfo,
-};
+use super::out::{CheckOut, Line, Out};
 use super::read_input;
 use super::source::{Y, parse_yaml};
+use super::value::{
+    DNS_RECORDS, Map, json_equals, label_name, list, literal, n, parse_duration, regex_escape, s, split_userinfo,
+};
 
 pub fn import(config: &Path, include_paused: bool) -> Result<Out, Vec<Line>> {
     let file = config.display().to_string();
@@ -239,7 +239,7 @@ fn dns(y: &Y<'_>, server: &str, spec: &mut Map, out: &mut Out) {
     }
     let record = y.get("query-type").and_then(|q| q.str()).map(str::to_ascii_uppercase);
     match record {
-        Some(record) if super::blackbox::DNS_RECORDS.contains(&record.as_str()) => spec.set("record", s(&record)),
+        Some(record) if DNS_RECORDS.contains(&record.as_str()) => spec.set("record", s(&record)),
         Some(_) => {
             if let Some(at) = y.get("query-type") {
                 out.drop(at.place(), "a record type probenet does not ask; A is asked");

@@ -5,9 +5,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::out::{CheckOut, Line, Map, Out, json_equals, label_name, list, literal, n, s, split_userinfo};
+use super::out::{CheckOut, Line, Out};
 use super::read_input;
 use super::source::{J, parse_json};
+use super::value::{DNS_RECORDS, Map, json_equals, label_name, list, literal, n, s, split_userinfo};
 
 pub fn import(backup: &Path, include_paused: bool) -> Result<Out, Vec<Line>> {
     let file = backup.display().to_string();
@@ -326,7 +327,7 @@ fn json_query(monitor: &J<'_>, expect: &mut Map, out: &mut Out) {
 fn dns(monitor: &J<'_>, host: &str, out: &mut Out) -> Map {
     let mut spec = Map::default().with("query", s(host));
     let record = monitor.get("dns_resolve_type").and_then(|t| t.str()).unwrap_or("A").to_ascii_uppercase();
-    if super::blackbox::DNS_RECORDS.contains(&record.as_str()) {
+    if DNS_RECORDS.contains(&record.as_str()) {
         spec.set("record", s(&record));
     } else {
         out.drop(monitor.key_place("dns_resolve_type"), "a record type probenet does not ask; A is asked");

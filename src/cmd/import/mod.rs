@@ -1,5 +1,5 @@
 //! `probenet import TOOL FILE...`: another monitoring tool's config as a probenet config, and a located list
-//! of what could not be carried over. One module per tool owns its format; they share [`out::Out`].
+//! of what could not be carried over. One module per tool owns its format; they share [`out::Out`] (what was written and what was not) and [`value`] (how values are written).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ mod gatus;
 mod kuma;
 mod out;
 mod source;
+mod value;
 
 use out::Line;
 
