@@ -245,6 +245,27 @@ async fn a_module_timeout_longer_than_the_scrape_interval_is_shortened_and_liste
     );
 }
 
+#[tokio::test]
+async fn an_icmp_timeout_under_a_second_sends_its_echo_request_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blackbox.yml"), "modules:\n  quick_ping:\n    prober: icmp\n    timeout: 500ms\n")
+        .unwrap();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        "scrape_configs:\n  - job_name: ping\n    metrics_path: /probe\n    params: {module: [quick_ping]}\n    \
+         static_configs: [{targets: [192.0.2.1]}]\n    relabel_configs:\n      - source_labels: [__address__]\n        \
+         target_label: __param_target\n",
+    )
+    .unwrap();
+    let out = probenet(["import", "blackbox", "blackbox.yml", "prometheus.yml"]).current_dir(dir.path()).output().await;
+    out.assert_code(0);
+    assert_eq!(
+        check(&out.stdout, "ping-192-0-2-1"),
+        "  - name: ping-192-0-2-1\n    timeout: 500ms\n    icmp:\n      host: 192.0.2.1\n      interval: 500ms\n"
+    );
+    assert_eq!(dropped(&out.stderr), Vec::<&str>::new());
+}
+
 // -------------------------------------------------------------------------------------------------------------
 // Gatus
 // -------------------------------------------------------------------------------------------------------------
@@ -316,15 +337,18 @@ async fn gatus_lists_each_setting_and_condition_not_carried_over_at_its_place() 
         "gatus.yaml:89:5: endpoints[9].ui: option not carried over",
         "gatus.yaml:92:9: endpoints[9].conditions[0]: condition not carried over: probenet has no assertion like \
          [DOMAIN_EXPIRATION] for http checks",
+        // A value probenet's validation refuses takes its check out, and says so where it came from.
+        "gatus.yaml:94:5: endpoints[10]: not written: probenet refuses http.url: \"https://shop example.com/\" is \
+         not a valid URL: invalid international domain name",
     ];
     assert_eq!(dropped(&out.stderr), expected);
     assert_no_secret(&out, &config);
     assert!(out.stderr.contains(
-        "  ORDERS_TOKEN  for checks[2].http.headers.Authorization (from gatus.yaml:38:7: \
+        "  ORDERS_TOKEN  for http.headers.Authorization of check orders-api (from gatus.yaml:38:7: \
          endpoints[2].headers.Authorization)\n"
     ));
     assert!(out.stderr.contains(
-        "  ORDERS_API_X_API_KEY  for checks[2].http.headers.X-Api-Key (from gatus.yaml:39:7: \
+        "  ORDERS_API_X_API_KEY  for http.headers.X-Api-Key of check orders-api (from gatus.yaml:39:7: \
          endpoints[2].headers.X-Api-Key)\n"
     ));
 }
@@ -440,11 +464,11 @@ async fn uptime_kuma_lists_what_is_not_carried_over_by_json_path_and_keeps_secre
     assert_eq!(dropped(&out.stderr), expected);
     assert_no_secret(&out, &config);
     assert!(out.stderr.contains(
-        "  ORDERS_API_AUTHORIZATION  for checks[2].http.headers.Authorization (from uptime-kuma.json: \
+        "  ORDERS_API_AUTHORIZATION  for http.headers.Authorization of check orders-api (from uptime-kuma.json: \
          monitorList[3].headers.Authorization)\n"
     ));
     assert!(out.stderr.contains(
-        "  ADMIN_PASSWORD  for checks[4].http.basic_auth.password (from uptime-kuma.json: \
+        "  ADMIN_PASSWORD  for http.basic_auth.password of check admin (from uptime-kuma.json: \
          monitorList[5].basic_auth_pass)\n"
     ));
 }

@@ -88,8 +88,11 @@ fn import_endpoint(endpoint: &Y<'_>, out: &mut Out) {
     } else if let Some(rest) = url.strip_prefix("tls://") {
         (Kind::Tls, rest.to_owned())
     } else {
-        let scheme = url.split_once("://").map_or(url, |(scheme, _)| scheme);
-        out.drop(url_y.place(), format!("probenet has no check for {scheme:?} endpoints: no check written"));
+        let message = match url.split_once("://") {
+            Some((scheme, _)) => format!("probenet has no check for {scheme:?} endpoints: no check written"),
+            None => "not a URL probenet has a check for: no check written".to_owned(),
+        };
+        out.drop(url_y.place(), message);
         return;
     };
     if target.contains('$') {
@@ -98,7 +101,6 @@ fn import_endpoint(endpoint: &Y<'_>, out: &mut Out) {
     }
     let wanted = group.map_or_else(|| raw_name.to_owned(), |group| format!("{group}-{raw_name}"));
     let name = out.name(&wanted, kind.key());
-    let check_path = out.next_check_path();
     let mut spec = Map::default();
     let mut expect = Map::default();
     let mut labels = Map::default();
@@ -109,7 +111,7 @@ fn import_endpoint(endpoint: &Y<'_>, out: &mut Out) {
             Some((user, has_password, bare)) => {
                 spec.set("url", s(&bare));
                 if has_password {
-                    let used_at = format!("{check_path}.http.basic_auth.password");
+                    let used_at = format!("http.basic_auth.password of check {name}");
                     let password = out.secret(&name, "password", used_at, url_y.place());
                     spec.set(
                         "basic_auth",
@@ -146,7 +148,7 @@ fn import_endpoint(endpoint: &Y<'_>, out: &mut Out) {
             "headers" if kind == Kind::Http => {
                 for (header, v) in value.entries() {
                     let Some(text) = v.str() else { continue };
-                    let used_at = format!("{check_path}.http.headers.{header}");
+                    let used_at = format!("http.headers.{header} of check {name}");
                     let written = match env_refs(text, &used_at, &v, out) {
                         Some(converted) => converted,
                         None if probenet_checks::config::is_credential_header(header) => {
@@ -159,7 +161,7 @@ fn import_endpoint(endpoint: &Y<'_>, out: &mut Out) {
             }
             "body" if kind == Kind::Http => {
                 if let Some(text) = value.str() {
-                    let used_at = format!("{check_path}.http.body");
+                    let used_at = format!("http.body of check {name}");
                     let written = env_refs(text, &used_at, &value, out).unwrap_or_else(|| literal(text));
                     spec.set("body", s(&written));
                 }
@@ -229,7 +231,7 @@ fn import_endpoint(endpoint: &Y<'_>, out: &mut Out) {
         return;
     }
     let (interval, timeout) = out.schedule(interval, timeout);
-    out.push(CheckOut { name, interval, timeout, labels, kind: kind.key(), spec });
+    out.push(CheckOut { name, interval, timeout, labels, kind: kind.key(), spec, from: endpoint.place() });
 }
 
 /// Gatus's `dns:` block: the endpoint's URL is the server asked.

@@ -61,14 +61,14 @@ pub fn import(backup: &Path, include_paused: bool) -> Result<Out, Vec<Line>> {
 }
 
 /// The request options Kuma's HTTP-based monitors (`http`, `keyword`, `json-query`) share.
-fn http(monitor: &J<'_>, name: &str, check_path: &str, out: &mut Out) -> Option<Map> {
+fn http(monitor: &J<'_>, name: &str, out: &mut Out) -> Option<Map> {
     let url_j = monitor.get("url")?;
     let url = url_j.str()?;
     let mut spec = Map::default();
     match split_userinfo(url) {
         Some((user, true, bare)) => {
             spec.set("url", s(&bare));
-            let used_at = format!("{check_path}.http.basic_auth.password");
+            let used_at = format!("http.basic_auth.password of check {name}");
             let password = out.secret(name, "password", used_at, url_j.place());
             spec.set("basic_auth", Map::default().with("username", s(&user)).with("password", s(&password)).node());
         }
@@ -90,7 +90,7 @@ fn http(monitor: &J<'_>, name: &str, check_path: &str, out: &mut Out) -> Option<
                         continue;
                     };
                     let written = if probenet_checks::config::is_credential_header(header) {
-                        out.secret(name, header, format!("{check_path}.http.headers.{header}"), at)
+                        out.secret(name, header, format!("http.headers.{header} of check {name}"), at)
                     } else {
                         literal(&text)
                     };
@@ -122,7 +122,7 @@ fn http(monitor: &J<'_>, name: &str, check_path: &str, out: &mut Out) -> Option<
     match (auth, user) {
         (None | Some("basic"), Some(user)) => {
             let at = monitor.key_place("basic_auth_pass");
-            let password = out.secret(name, "password", format!("{check_path}.http.basic_auth.password"), at);
+            let password = out.secret(name, "password", format!("http.basic_auth.password of check {name}"), at);
             spec.set("basic_auth", Map::default().with("username", s(user)).with("password", s(&password)).node());
         }
         (None | Some("basic"), None) => {}
@@ -200,10 +200,9 @@ fn import_monitor(monitor: &J<'_>, groups: &BTreeMap<i64, &str>, out: &mut Out) 
         return;
     }
     let name = out.name(raw_name, &monitor_type);
-    let check_path = out.next_check_path();
     let hostname = monitor.get("hostname").and_then(|h| h.str());
     let spec = match monitor_type.as_str() {
-        "http" | "keyword" | "json-query" => http(monitor, &name, &check_path, out).map(|mut spec| {
+        "http" | "keyword" | "json-query" => http(monitor, &name, out).map(|mut spec| {
             let mut expect = Map::default();
             if let Some(codes) = monitor.get("accepted_statuscodes") {
                 let codes = status_codes(&codes, out);
@@ -284,7 +283,7 @@ fn import_monitor(monitor: &J<'_>, groups: &BTreeMap<i64, &str>, out: &mut Out) 
         out.drop(monitor.key_place("proxyId"), "proxies are not carried over");
     }
     let (interval, timeout) = out.schedule(interval, timeout);
-    out.push(CheckOut { name, interval, timeout, labels, kind, spec });
+    out.push(CheckOut { name, interval, timeout, labels, kind, spec, from: monitor.place() });
 }
 
 /// `keyword` and `invertKeyword`: the body must (not) contain the keyword, case-sensitive as in Kuma.

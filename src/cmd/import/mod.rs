@@ -79,7 +79,7 @@ pub fn main(args: &Args) -> ExitCode {
         );
         return ExitCode::from(super::EXIT_CONFIG);
     }
-    let out = match result {
+    let mut out = match result {
         Ok(out) => out,
         Err(errors) => {
             for error in &errors {
@@ -90,16 +90,22 @@ pub fn main(args: &Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let text = out.render(&out_args.region);
-    // The output must be a config probenet accepts: validate it as `probenet validate --skip-secrets` would.
     let label = out_args.output.as_ref().map_or_else(|| "<output>".to_owned(), |path| path.display().to_string());
-    if let Err(errors) = probenet_checks::config::load_str(&label, &text) {
-        for error in &errors.0 {
-            eprintln!("{error}");
+    // The output must be a config probenet accepts, as `probenet validate --skip-secrets` would: a check it
+    // refuses (a URL or a regex probenet does not take) is not written and is listed instead.
+    let text = loop {
+        let text = out.render(&out_args.region);
+        let Err(errors) = probenet_checks::config::load_str(&label, &text) else { break text };
+        if let Err(errors) = out.reject(errors.0) {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            eprintln!(
+                "probenet: the imported config does not validate (a bug in `probenet import`); nothing was written"
+            );
+            return ExitCode::from(1);
         }
-        eprintln!("probenet: the imported config does not validate (a bug in `probenet import`); nothing was written");
-        return ExitCode::from(1);
-    }
+    };
     match &out_args.output {
         Some(path) => {
             if let Err(error) = std::fs::write(path, &text) {

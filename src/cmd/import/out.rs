@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
+use probenet_checks::ConfigError;
 use probenet_checks::yaml::{Node, emit};
 
 use super::value::{Map, list, ms_text, s};
@@ -78,6 +79,16 @@ pub struct CheckOut {
     /// The kind key: `http`, `dns`, `tls`, `tcp`, `icmp` or `browser`.
     pub kind: &'static str,
     pub spec: Map,
+    /// What it was made from: an endpoint, a monitor, a scrape target.
+    pub from: Place,
+}
+
+/// A check as written, with what it was made from.
+#[derive(Debug)]
+struct Written {
+    name: String,
+    from: Place,
+    node: Node,
 }
 
 /// Everything an import found, filled by one tool's module.
@@ -87,7 +98,7 @@ pub struct Out {
     source: String,
     /// The subcommand, for the header: such as "gatus".
     tool: &'static str,
-    checks: Vec<Node>,
+    checks: Vec<Written>,
     names: BTreeSet<String>,
     vars: BTreeSet<String>,
     secrets: Vec<Secret>,
@@ -132,11 +143,6 @@ impl Out {
         }
         self.names.insert(name.clone());
         name
-    }
-
-    /// The path of the next check in the output, such as `checks[3]`.
-    pub fn next_check_path(&self) -> String {
-        format!("checks[{}]", self.checks.len())
     }
 
     /// Records that a secret found at `from` is read from an environment variable named after the check and
@@ -236,7 +242,11 @@ impl Out {
         (interval, timeout)
     }
 
-    pub fn push(&mut self, check: CheckOut) {
+    pub fn push(&mut self, mut check: CheckOut) {
+        // One echo request must fit in the timeout: under a second, it is sent within it.
+        if let ("icmp", Some(timeout @ ..1_000)) = (check.kind, check.timeout) {
+            check.spec.set("interval", s(&ms_text(timeout.max(10))));
+        }
         let mut map = Map::default();
         map.set("name", s(&check.name));
         if let Some(ms) = check.interval {
@@ -249,7 +259,41 @@ impl Out {
             map.set("labels", check.labels.node());
         }
         map.set(check.kind, check.spec.node());
-        self.checks.push(map.node());
+        self.checks.push(Written { name: check.name, from: check.from, node: map.node() });
+    }
+
+    /// Takes out the checks probenet's validation refuses (a URL or a regex it does not accept), each listed as
+    /// not carried over with the validator's message at the place it came from. Gives back the errors that
+    /// are not about one check: those would be a bug of the import.
+    pub fn reject(&mut self, errors: Vec<ConfigError>) -> Result<(), Vec<ConfigError>> {
+        let mut refused: Vec<(usize, String)> = Vec::new();
+        let mut other = Vec::new();
+        for error in errors {
+            let index = error.path.strip_prefix("checks[").and_then(|rest| {
+                let (index, rest) = rest.split_once(']')?;
+                Some((index.parse::<usize>().ok()?, rest.trim_start_matches('.').to_owned()))
+            });
+            match index {
+                Some((index, path)) if index < self.checks.len() => {
+                    let about = if path.is_empty() { String::new() } else { format!("{path}: ") };
+                    refused.push((index, format!("{about}{}", error.message)));
+                }
+                _ => other.push(error),
+            }
+        }
+        if !other.is_empty() || refused.is_empty() {
+            return Err(other);
+        }
+        refused.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
+        for (index, message) in refused {
+            if index >= self.checks.len() {
+                continue;
+            }
+            let check = self.checks.remove(index);
+            self.secrets.retain(|secret| !secret.used_at.ends_with(&format!(" of check {}", check.name)));
+            self.drop(check.from, format!("not written: probenet refuses {message}"));
+        }
+        Ok(())
     }
 
     /// The config: a header saying where it came from, the region, the secrets to set and what was not
@@ -299,7 +343,7 @@ impl Out {
         regions.set(region, Map::default().node());
         let mut root = Map::default();
         root.set("regions", regions.node());
-        root.set("checks", list(self.checks.clone()));
+        root.set("checks", list(self.checks.iter().map(|check| check.node.clone()).collect()));
         text.push_str(&emit(&root.node()));
         text
     }

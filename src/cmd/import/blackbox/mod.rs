@@ -202,6 +202,6 @@ fn job_checks(
         for (label, value) in labels {
             label_map.set(&label, s(&value));
         }
-        out.push(CheckOut { name, interval, timeout, labels: label_map, kind, spec });
+        out.push(CheckOut { name, interval, timeout, labels: label_map, kind, spec, from: target_y.place() });
     }
 }
