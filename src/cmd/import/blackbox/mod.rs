@@ -10,7 +10,7 @@ use self::modules::{Kind, Module};
 use super::out::{CheckOut, Line, Out};
 use super::read_input;
 use super::source::{Y, parse_yaml};
-use super::value::{Map, label_name, parse_duration, s};
+use super::value::{Map, label_name, parse_duration, s, split_userinfo};
 
 /// blackbox_exporter's module when a scrape job names none.
 const DEFAULT_MODULE: &str = "http_2xx";
@@ -162,10 +162,16 @@ fn job_checks(
         .clone()
         .or_else(|| duration(job.get("scrape_timeout")).or_else(|| duration(global_timeout.cloned())));
     for (target_y, labels) in targets {
-        let Some(target) = target_y.str() else {
+        let Some(written) = target_y.str() else {
             out.drop(target_y.place(), "not a target");
             continue;
         };
+        // A user and password in a target URL go to `basic_auth`, the password to an environment variable.
+        let (target, user) = match split_userinfo(written) {
+            Some((user, has_password, bare)) => (bare, has_password.then_some(user)),
+            None => (written.to_owned(), None),
+        };
+        let target = target.as_str();
         let (fields, Some(kind)) = (
             match &module.kind {
                 Kind::Unsupported(why) => {
@@ -196,6 +202,11 @@ fn job_checks(
         let mut spec = Map::default();
         for (key, node) in fields {
             spec.set(key, node);
+        }
+        if let (Kind::Http, Some(user)) = (&module.kind, user) {
+            let used_at = format!("http.basic_auth.password of check {name}");
+            let password = out.secret(&name, "password", used_at, target_y.place());
+            spec.set("basic_auth", Map::default().with("username", s(&user)).with("password", s(&password)).node());
         }
         spec.extend(module.spec.clone());
         let mut label_map = Map::default();
