@@ -67,10 +67,8 @@ struct OutArgs {
 const MAX_INPUT_BYTES: u64 = 16 << 20;
 
 pub fn main(args: &Args) -> ExitCode {
-    let (out_args, result) = match &args.tool {
-        Tool::Blackbox { modules, targets, out } => (out, blackbox::import(modules, targets)),
-        Tool::Gatus { config, include_paused, out } => (out, gatus::import(config, *include_paused)),
-        Tool::UptimeKuma { backup, include_paused, out } => (out, kuma::import(backup, *include_paused)),
+    let out_args = match &args.tool {
+        Tool::Blackbox { out, .. } | Tool::Gatus { out, .. } | Tool::UptimeKuma { out, .. } => out,
     };
     if !is_region_name(&out_args.region) {
         eprintln!(
@@ -79,6 +77,11 @@ pub fn main(args: &Args) -> ExitCode {
         );
         return ExitCode::from(super::EXIT_CONFIG);
     }
+    let result = match &args.tool {
+        Tool::Blackbox { modules, targets, .. } => blackbox::import(modules, targets),
+        Tool::Gatus { config, include_paused, .. } => gatus::import(config, *include_paused),
+        Tool::UptimeKuma { backup, include_paused, .. } => kuma::import(backup, *include_paused),
+    };
     let mut out = match result {
         Ok(out) => out,
         Err(errors) => {
