@@ -526,6 +526,29 @@ async fn invalid_yaml_and_json_are_errors_at_their_line() {
 }
 
 #[tokio::test]
+async fn another_tools_file_is_refused_saying_what_was_expected() {
+    // A Kuma backup is JSON, so valid YAML, but not a Gatus config; a Gatus config is not JSON.
+    let out = probenet(["import", "gatus", "uptime-kuma.json"]).current_dir(fixture("")).output().await;
+    out.assert_code(1);
+    assert_eq!(
+        out.stderr,
+        "uptime-kuma.json:1:1: no `endpoints:`: is this a Gatus config file?\n\
+         probenet: 1 error in the input; nothing was written\n"
+    );
+    let out = probenet(["import", "uptime-kuma", "gatus.yaml"]).current_dir(fixture("")).output().await;
+    out.assert_code(1);
+    assert!(out.stderr.starts_with("gatus.yaml:1:1: invalid JSON: "), "{}", out.stderr);
+    let out =
+        probenet(["import", "blackbox", "prometheus.yml", "blackbox.yml"]).current_dir(fixture("")).output().await;
+    out.assert_code(1);
+    assert!(
+        out.stderr.starts_with("prometheus.yml:2:1: no `modules:` mapping: is this blackbox_exporter's config file?\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
 async fn a_file_over_16_mib_is_refused_before_it_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("backup.json");
