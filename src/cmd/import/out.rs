@@ -175,7 +175,7 @@ impl Out {
         self.secrets.push(Secret { var: var.to_owned(), used_at: used_at.into(), from });
     }
 
-    /// Something at `place` that the output does not carry over, and why. The list is kept in file order.
+    /// Something at `place` that the output does not carry over, and why (listed in file order).
     pub fn drop(&mut self, place: Place, message: impl Into<String>) {
         let line = Line::new(place, message);
         // A module's option shared by several checks is listed once.
