@@ -18,6 +18,8 @@
 // - alerting_regions: alerts over probers in namespace regions (quorum, impairment); a real Alertmanager
 // - exporters: remote write to VictoriaMetrics, result logs, Prometheus scraping a prober, stale markers
 // - export:   `probenet export rules` (promtool) and `export grafana`
+// - import:   `probenet import blackbox|gatus|uptime-kuma` on fixtures of each tool: exact checks, validation,
+//             secrets as environment variables, what is not carried over at its place, bad input
 // - install:  `probenet install local --yes` below a temp root, status, upgrade without a gap, uninstall; three
 //             scheduler replicas on a local PostgreSQL upgraded one at a time (some replica always healthy);
 //             the Debian package installed in a systemd-nspawn machine, `up --demo` there, removed
@@ -47,6 +49,7 @@ mod first_minute;
 mod grafana;
 mod ha;
 mod http;
+mod import;
 mod install;
 mod network;
 mod notifier_status;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 mod archive;
 mod export;
+mod import;
 mod install;
 mod notify;
 mod prober;
@@ -36,6 +37,8 @@ pub enum Command {
     Store(store::Args),
     /// Export what the config means for other tools: `export rules` (Prometheus alerting rules).
     Export(export::Args),
+    /// Write a probenet config from blackbox_exporter's, Gatus's or Uptime Kuma's, listing what was not carried over.
+    Import(import::Args),
     /// Try a configured notifier: `notify test NAME -c PATH` sends one test notification and says if it arrived.
     Notify(notify::Args),
     /// Run the checks a scheduler assigns to this machine, in one region, until SIGTERM or Ctrl-C.
@@ -67,6 +70,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Store(args) => store::main(args),
         Command::Prober(args) => prober::main(&args),
         Command::Export(args) => export::main(&args),
+        Command::Import(args) => import::main(&args),
         Command::Notify(args) => notify::main(&args),
         Command::Install(args) => install::install(args),
         Command::Supervise(args) => install::supervise(&args),
