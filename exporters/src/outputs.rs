@@ -76,11 +76,23 @@ impl Outputs {
     /// Offers a result of a known check to `/metrics` and every sink (sinks fed by the store only wake: they
     /// read it there).
     pub fn publish(&self, result: &RunResult) {
+        self.publish_to(result, true);
+    }
+
+    /// Offers a result to the sinks only: for a process whose `/metrics` leaves out the per-pair series, so it
+    /// keeps no copy of each pair's latest result for them.
+    pub fn offer(&self, result: &RunResult) {
+        self.publish_to(result, false);
+    }
+
+    fn publish_to(&self, result: &RunResult, latest: bool) {
         let checks = self.checks();
         let inner = self.lock();
         let Some(check) = checks.get(&result.check) else { return };
         let event = Event::Result { check: check.clone(), result: Arc::new(result.clone()) };
-        inner.latest.record(&event);
+        if latest {
+            inner.latest.record(&event);
+        }
         if !inner.sinks.sinks().is_empty() {
             inner.sinks.offer(&event);
         }

@@ -24,9 +24,13 @@ impl Outputs {
         probenet_exporters::Outputs::start(&loaded.config, ExportOn::Scheduler, Some(feed)).map(Self)
     }
 
-    /// Takes newly stored results: the latest of each pair for `/metrics`; the sinks are woken to read them.
-    pub fn publish(&self, results: &[RunResult]) {
-        results.iter().for_each(|result| self.0.publish(result));
+    /// Takes newly stored results: the sinks are woken to read them, and with `per_check` (the per-pair series
+    /// on `/metrics`) the latest of each pair is kept for `/metrics`.
+    pub fn publish(&self, results: &[RunResult], per_check: bool) {
+        match per_check {
+            true => results.iter().for_each(|result| self.0.publish(result)),
+            false => results.iter().for_each(|result| self.0.offer(result)),
+        }
     }
 
     /// Moves to a new config: pairs that left it end their series; sinks are rebuilt when the exporters

@@ -451,7 +451,7 @@ pub async fn results(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         ApiError::unavailable(error.to_string())
     })?;
     shared.note_stored(&fresh);
-    shared.outputs.publish(&fresh);
+    shared.outputs.publish(&fresh, shared.per_check_metrics.load(Ordering::Relaxed));
     if !fresh.is_empty() {
         shared.ui_version.fetch_add(1, Ordering::Relaxed);
     }
