@@ -1,0 +1,514 @@
+//! Running a WebSocket check: resolve, connect, TLS, the opening handshake, the steps, then the closing
+//! handshake; every `expect` and the close code are assertions.
+
+use std::time::{Duration, Instant};
+
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tokio::TokioAdapter;
+use async_tungstenite::tungstenite::handshake::client::generate_key;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use async_tungstenite::tungstenite::{Error as WsError, Message, error::CapacityError};
+use futures::StreamExt as _;
+use http::header::{HOST, HeaderName, HeaderValue, USER_AGENT};
+use serde::Deserialize as _;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::details::{Conversation, HandshakeDetails, WebsocketDetails};
+use super::spec::{Expect, Matcher, WebsocketCheck, WebsocketStep};
+use crate::details::Details as _;
+use crate::http::JsonTest;
+use crate::outcome::{Failure, Judgement, Outcome, Reason};
+use crate::run::{Execute, RunContext};
+use crate::tls::TlsPart;
+
+const USER_AGENT_VALUE: &str = concat!("probenet/", env!("CARGO_PKG_VERSION"));
+/// The most characters of a received message kept in the details.
+const RECEIVED_CHARS: usize = 512;
+/// The most characters of a handshake response body shown in an error.
+const BODY_CHARS: usize = 120;
+/// The code probenet closes with.
+const NORMAL: u16 = 1000;
+/// The code reported for a close frame without one (RFC 6455 section 7.4.1).
+const NO_STATUS: u16 = 1005;
+
+impl Execute for WebsocketCheck {
+    async fn execute(&self, cx: &RunContext) -> Outcome {
+        let mut details = WebsocketDetails::default();
+        match run(self, cx, &mut details).await {
+            Ok(judgement) => judgement.into_outcome(details.to_value()),
+            Err(failure) => Outcome { details: details.to_value(), ..Outcome::failed(failure.reason, failure.message) },
+        }
+    }
+}
+
+async fn run(check: &WebsocketCheck, cx: &RunContext, details: &mut WebsocketDetails) -> Result<Judgement, Failure> {
+    let request = request(check, cx)?;
+    let addr = cx
+        .timed("resolve", crate::net::resolve(&check.host, check.port, check.ip_version))
+        .await
+        .map_err(|message| Failure::new(Reason::Dns, message))?;
+    if addr.ip().to_string() != check.host {
+        cx.log(format!("resolved {} to {}", check.host, addr.ip()));
+    }
+    details.remote_address = Some(addr.to_string());
+    let tcp = cx
+        .timed("connect", TcpStream::connect(addr))
+        .await
+        .map_err(|error| Failure::new(Reason::Connect, format!("connect to {addr}: {error}")))?;
+    tcp.set_nodelay(true).ok();
+    if check.url.scheme() != "wss" {
+        return converse(check, cx, tcp, request, details, Judgement::default()).await;
+    }
+    let name = check.tls.server_name.clone().unwrap_or_else(|| check.host.clone());
+    let (stream, seen) = match check.tls.connect(cx, tcp, &name, &[b"http/1.1"], None).await {
+        Ok(connected) => connected,
+        Err(failure) => {
+            details.tls = TlsPart::deserialize(&failure.details).unwrap_or_default();
+            return Err(failure);
+        }
+    };
+    details.tls = seen.details();
+    // The certificate assertions (all passed, or the handshake would have failed) come first, as for `http`.
+    let mut judgement = Judgement::default();
+    for tls in &seen.judged.assertions {
+        judgement.check(Reason::Tls, &tls.name, tls.expected.clone(), tls.observed.clone(), tls.passed);
+    }
+    converse(check, cx, stream, request, details, judgement).await
+}
+
+/// The opening handshake's request, with the configured headers (secrets resolved).
+fn request(check: &WebsocketCheck, cx: &RunContext) -> Result<http::Request<()>, Failure> {
+    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+    for (name, template) in &check.headers {
+        let text = cx.resolve(template).map_err(|error| Failure::new(Reason::Secret, error.0))?;
+        let mut value = HeaderValue::from_str(&text)
+            .map_err(|_| Failure::new(Reason::Protocol, format!("header {name}: the value is not a valid header value")))?;
+        value.set_sensitive(true);
+        headers.push((name.clone(), value));
+    }
+    let host = check.url.host_str().unwrap_or_default();
+    let authority = match check.url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let mut builder = http::Request::builder()
+        .method(http::Method::GET)
+        .uri(check.url.as_str())
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", generate_key());
+    // A `Host` or `User-Agent` from the config wins.
+    if !headers.iter().any(|(name, _)| *name == HOST) {
+        builder = builder.header(HOST, authority);
+    }
+    if !headers.iter().any(|(name, _)| *name == USER_AGENT) {
+        builder = builder.header(USER_AGENT, USER_AGENT_VALUE);
+    }
+    if !check.subprotocols.is_empty() {
+        builder = builder.header("Sec-WebSocket-Protocol", check.subprotocols.join(", "));
+    }
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(()).map_err(|error| Failure::new(Reason::Protocol, format!("building the handshake: {error}")))
+}
+
+/// The handshake, the steps and the close over an established (plain or TLS) stream.
+async fn converse<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    check: &WebsocketCheck,
+    cx: &RunContext,
+    stream: S,
+    request: http::Request<()>,
+    details: &mut WebsocketDetails,
+    mut judgement: Judgement,
+) -> Result<Judgement, Failure> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(check.max_message_size))
+        .max_frame_size(Some(check.max_message_size));
+    let opened = cx.timed("handshake", async_tungstenite::tokio::client_async_with_config(request, stream, Some(config)));
+    let (ws, response) = match opened.await {
+        Ok(opened) => opened,
+        Err(WsError::Http(response)) => {
+            let status = response.status();
+            details.handshake = Some(HandshakeDetails { status_code: status.as_u16(), subprotocol: None });
+            let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let body: String = body.trim().chars().take(BODY_CHARS).collect();
+            if !body.is_empty() {
+                cx.log(format!("handshake refused with {status}: {body}"));
+            }
+            let observed = status.to_string();
+            judgement.check(Reason::Status, "handshake", "101 Switching Protocols".to_owned(), observed, false);
+            return Ok(judgement);
+        }
+        Err(WsError::Io(error)) => {
+            return Err(Failure::new(Reason::Connect, format!("handshake: {}", crate::net::describe(&error))));
+        }
+        Err(error) => return Err(Failure::new(Reason::Protocol, format!("handshake: {error}"))),
+    };
+    let subprotocol = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    details.handshake = Some(HandshakeDetails { status_code: response.status().as_u16(), subprotocol });
+    let mut session = Session { ws, frames_limit: check.max_frames, conversation: Conversation::default() };
+    let failed = cx.timed("messages", session.steps(cx, &check.steps, &mut judgement)).await;
+    cx.timed("close", session.close(check, failed, &mut judgement)).await;
+    details.conversation = Some(session.conversation);
+    Ok(judgement)
+}
+
+/// An open connection and what was said over it.
+struct Session<S> {
+    ws: WebSocketStream<TokioAdapter<S>>,
+    frames_limit: u32,
+    conversation: Conversation,
+}
+
+/// Why an `expect` step ended without its message.
+enum Miss {
+    /// The deadline passed.
+    Timeout(Duration),
+    /// Other messages came (and `skip_others` is off): the last one.
+    Unexpected(String),
+    /// The server closed the connection (its close frame, if it sent one).
+    Closed(Option<(u16, String)>),
+    /// `max_frames` frames came without the message.
+    Frames,
+    /// A message larger than `max_message_size`.
+    TooLarge(usize),
+    /// Reading failed.
+    Error(String),
+}
+
+impl Miss {
+    /// The `step_failure` of the details.
+    fn key(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "expect_timeout",
+            Self::Unexpected(_) => "unexpected_message",
+            Self::Closed(_) => "closed",
+            Self::Frames => "frame_limit",
+            Self::TooLarge(_) => "message_too_large",
+            Self::Error(_) => "read_failed",
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
+    /// Runs the steps until their end or the first failure; returns whether one failed. Every `expect` shows up
+    /// as an assertion: those after a failure as not reached.
+    async fn steps(&mut self, cx: &RunContext, steps: &[WebsocketStep], judgement: &mut Judgement) -> bool {
+        let mut failed = false;
+        for (i, step) in steps.iter().enumerate() {
+            match step {
+                WebsocketStep::Expect(expect) if failed => {
+                    let name = format!("steps[{i}].expect");
+                    let not_reached = "not reached: an earlier step failed".to_owned();
+                    judgement.check(Reason::Assertion, &name, describe(&expect.matcher), not_reached, false);
+                }
+                WebsocketStep::Send(_) if failed => {}
+                WebsocketStep::Send(template) => {
+                    let name = format!("steps[{i}].send");
+                    let text = match cx.resolve(template) {
+                        Ok(text) => text,
+                        Err(error) => {
+                            self.fail(judgement, &name, "secret", Reason::Secret, error.0, None);
+                            failed = true;
+                            continue;
+                        }
+                    };
+                    if let Err(error) = self.ws.send(Message::text(text)).await {
+                        let message = format!("{name}: sending failed: {}", describe_error(&error));
+                        self.fail(judgement, &name, "send_failed", Reason::Connect, message, None);
+                        failed = true;
+                        continue;
+                    }
+                    self.conversation.messages_sent += 1;
+                    self.conversation.steps_run += 1;
+                }
+                WebsocketStep::Expect(expect) => {
+                    let name = format!("steps[{i}].expect");
+                    match self.expect(expect).await {
+                        Ok(text) => {
+                            judgement.check(Reason::Assertion, &name, describe(&expect.matcher), quoted(&text), true);
+                            self.conversation.steps_run += 1;
+                        }
+                        Err((miss, last)) => {
+                            let (reason, why) = match &miss {
+                                Miss::Timeout(after) => (
+                                    Reason::Assertion,
+                                    format!("no matching message within {}", crate::duration::format(*after)),
+                                ),
+                                Miss::Unexpected(_) => (Reason::Assertion, "another message came".to_owned()),
+                                Miss::Closed(frame) => (Reason::Assertion, closed_words(frame.as_ref())),
+                                Miss::Frames => (
+                                    Reason::Assertion,
+                                    format!("{} frames read without a matching message", self.frames_limit),
+                                ),
+                                Miss::TooLarge(max) => {
+                                    (Reason::Protocol, format!("a message is larger than max_message_size ({max} bytes)"))
+                                }
+                                Miss::Error(error) => (Reason::Protocol, format!("reading failed: {error}")),
+                            };
+                            let observed = match (&miss, &last) {
+                                (Miss::Unexpected(text), _) | (_, Some(text)) => quoted(text),
+                                (Miss::Closed(frame), None) => closed_words(frame.as_ref()),
+                                _ => "nothing".to_owned(),
+                            };
+                            judgement.check(reason, &name, describe(&expect.matcher), observed, false);
+                            let received = match &miss {
+                                Miss::Unexpected(text) => Some(text.clone()),
+                                _ => last,
+                            };
+                            let received_words = match &received {
+                                Some(text) => format!("; received {}", quoted(text)),
+                                None => String::new(),
+                            };
+                            let message = format!("{name}: {why}{received_words}");
+                            self.fail(judgement, &name, miss.key(), reason, message, received.map(|text| cx_cut(cx, &text)));
+                            failed = true;
+                        }
+                    }
+                }
+            }
+        }
+        failed
+    }
+
+    /// Records the failure of the step `name`: the run's reason and message (unless an assertion gave them
+    /// already), and the details.
+    fn fail(
+        &mut self,
+        judgement: &mut Judgement,
+        name: &str,
+        key: &str,
+        reason: Reason,
+        message: String,
+        received: Option<String>,
+    ) {
+        // A failed assertion set the judgement's failure; a failure outside assertions sets it here. Either way
+        // the message says which step failed and why.
+        judgement.failure = Some((reason, message));
+        self.conversation.failed_step = Some(name.to_owned());
+        self.conversation.step_failure = Some(key.to_owned());
+        self.conversation.received = received;
+    }
+
+    /// Reads until a message matches `expect`: its text, or why not and the last message read.
+    async fn expect(&mut self, expect: &Expect) -> Result<String, (Miss, Option<String>)> {
+        let deadline = expect.within.map(|within| Instant::now() + within);
+        let mut last = None;
+        for _ in 0..self.frames_limit {
+            let next = match deadline {
+                Some(deadline) => match tokio::time::timeout_at(deadline.into(), self.ws.next()).await {
+                    Ok(next) => next,
+                    Err(_) => return Err((Miss::Timeout(expect.within.unwrap_or_default()), last)),
+                },
+                None => self.ws.next().await,
+            };
+            let text = match next {
+                None => return Err((Miss::Closed(None), last)),
+                Some(Err(WsError::Capacity(CapacityError::MessageTooLong { max_size, .. }))) => {
+                    return Err((Miss::TooLarge(max_size), last));
+                }
+                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return Err((Miss::Closed(None), last)),
+                Some(Err(error)) => return Err((Miss::Error(describe_error(&error)), last)),
+                Some(Ok(Message::Close(frame))) => {
+                    let frame = self.server_closed(frame.as_ref(), "server");
+                    return Err((Miss::Closed(Some(frame)), last));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(Message::Text(text))) => self.received(text.as_bytes()),
+                Some(Ok(Message::Binary(data))) => self.received(&data),
+            };
+            if matches(&expect.matcher, &text) {
+                return Ok(text);
+            }
+            if !expect.skip_others {
+                return Err((Miss::Unexpected(text), None));
+            }
+            last = Some(text);
+        }
+        Err((Miss::Frames, last))
+    }
+
+    /// Counts a message received and gives its text.
+    fn received(&mut self, data: &[u8]) -> String {
+        self.conversation.messages_received += 1;
+        self.conversation.bytes_received += data.len() as u64;
+        String::from_utf8_lossy(data).into_owned()
+    }
+
+    /// Records the server's close frame; gives its code and reason.
+    fn server_closed(&mut self, frame: Option<&CloseFrame>, by: &str) -> (u16, String) {
+        let (code, reason) = match frame {
+            Some(frame) => (u16::from(frame.code), frame.reason.as_str().to_owned()),
+            None => (NO_STATUS, String::new()),
+        };
+        self.conversation.close_code = Some(code);
+        self.conversation.close_reason = (!reason.is_empty()).then(|| reason.clone());
+        self.conversation.closed_by = Some(by.to_owned());
+        (code, reason)
+    }
+
+    /// The closing handshake. After the steps passed: takes a close frame the server already sent, or sends
+    /// ours and waits for the server's, and judges its code. After a failure: closes politely, and judges the
+    /// code only if the server closed.
+    async fn close(&mut self, check: &WebsocketCheck, failed: bool, judgement: &mut Judgement) {
+        let expected = check.close.code;
+        // A close frame that already arrived means the server closed first.
+        for _ in 0..self.frames_limit {
+            if self.conversation.closed_by.is_some() {
+                break;
+            }
+            match tokio::time::timeout(Duration::ZERO, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    self.server_closed(frame.as_ref(), "server");
+                }
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    self.received(text.as_bytes());
+                }
+                Ok(Some(Ok(Message::Binary(data)))) => {
+                    self.received(&data);
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {}
+                Ok(None | Some(Err(_))) | Err(_) => break,
+            }
+        }
+        let by_server = self.conversation.closed_by.is_some();
+        let ours = CloseFrame { code: CloseCode::from(NORMAL), reason: "".into() };
+        // After the server's close frame this sends the reply tungstenite queued; errors change nothing.
+        let sent = self.ws.close(Some(ours)).await;
+        if failed && !by_server {
+            let _ = tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await;
+            return;
+        }
+        let observed = if by_server {
+            self.conversation.close_code.map(|code| close_words(code, self.conversation.close_reason.as_deref()))
+        } else {
+            match self.await_close(check.close.within).await {
+                Ok(()) => self.conversation.close_code.map(|code| close_words(code, self.conversation.close_reason.as_deref())),
+                Err(why) => {
+                    let why = match (&sent, why) {
+                        (Err(error), _) => format!("closing failed: {}", describe_error(error)),
+                        (Ok(()), why) => why,
+                    };
+                    judgement.check(Reason::Assertion, "close", format!("code {expected}"), why, false);
+                    return;
+                }
+            }
+        };
+        let code = self.conversation.close_code.unwrap_or(NO_STATUS);
+        // A close frame without a code, in reply to ours, echoes ours.
+        let passed = code == expected || (code == NO_STATUS && expected == NORMAL && !by_server);
+        let observed = observed.unwrap_or_else(|| "no close frame".to_owned());
+        let observed = if by_server { format!("{observed}, the server closed first") } else { observed };
+        judgement.check(Reason::Assertion, "close", format!("code {expected}"), observed, passed);
+    }
+
+    /// Waits for the server's close frame after ours, skipping other frames (at most `max_frames`).
+    async fn await_close(&mut self, within: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + within;
+        for _ in 0..self.frames_limit {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Err(format!("no close frame within {}", crate::duration::format(within))),
+                Ok(None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed))) => {
+                    return Err("the connection ended without a close frame".to_owned());
+                }
+                Ok(Some(Err(error))) => return Err(format!("reading failed: {}", describe_error(&error))),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    self.server_closed(frame.as_ref(), "client");
+                    return Ok(());
+                }
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    self.received(text.as_bytes());
+                }
+                Ok(Some(Ok(Message::Binary(data)))) => {
+                    self.received(&data);
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {}
+            }
+        }
+        Err(format!("{} frames read without a close frame", self.frames_limit))
+    }
+}
+
+/// Whether `text` is the message `matcher` waits for.
+fn matches(matcher: &Matcher, text: &str) -> bool {
+    match matcher {
+        Matcher::Text(expected) => text == expected,
+        Matcher::Regex(regex) => regex.is_match(text),
+        Matcher::Json { path, test, .. } => {
+            let Ok(document) = serde_json::from_str::<serde_json::Value>(text) else {
+                return false;
+            };
+            let nodes = path.query(&document).all();
+            match test {
+                JsonTest::Equals(value) => nodes.contains(&value),
+                JsonTest::Regex(regex) => nodes.iter().any(|node| match node {
+                    serde_json::Value::String(text) => regex.is_match(text),
+                    other => regex.is_match(&other.to_string()),
+                }),
+                JsonTest::Exists(exists) => nodes.is_empty() != *exists,
+            }
+        }
+    }
+}
+
+/// What `matcher` expects, for an assertion.
+fn describe(matcher: &Matcher) -> String {
+    match matcher {
+        Matcher::Text(text) => quoted(text),
+        Matcher::Regex(regex) => format!("/{regex}/"),
+        Matcher::Json { text, test, .. } => match test {
+            JsonTest::Equals(value) => format!("JSON with {text} equal to {value}"),
+            JsonTest::Regex(regex) => format!("JSON with {text} matching /{regex}/"),
+            JsonTest::Exists(_) => format!("JSON with a node at {text}"),
+        },
+    }
+}
+
+/// A close code and reason in words: `1011 ("internal error")`.
+fn close_words(code: u16, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("code {code} ({reason:?})"),
+        None => format!("code {code}"),
+    }
+}
+
+/// How the server closed, in words.
+fn closed_words(frame: Option<&(u16, String)>) -> String {
+    match frame {
+        Some((code, reason)) => {
+            let reason = (!reason.is_empty()).then_some(reason.as_str());
+            format!("the server closed the connection with {}", close_words(*code, reason))
+        }
+        None => "the connection ended".to_owned(),
+    }
+}
+
+/// A tungstenite error in words.
+fn describe_error(error: &WsError) -> String {
+    match error {
+        WsError::Io(error) => crate::net::describe(error),
+        other => other.to_string(),
+    }
+}
+
+/// A received text as the details keep it: its secrets redacted while it is whole, then cut.
+fn cx_cut(cx: &RunContext, text: &str) -> String {
+    let text = cx.redact(text);
+    if text.chars().count() <= RECEIVED_CHARS {
+        text
+    } else {
+        format!("{}...", text.chars().take(RECEIVED_CHARS).collect::<String>())
+    }
+}
+
+/// An observed text, quoted. Not escaped or cut here: the runtime redacts secrets first, then bounds it.
+fn quoted(text: &str) -> String {
+    format!("\"{text}\"")
+}
