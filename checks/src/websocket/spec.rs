@@ -33,9 +33,9 @@ pub struct WebsocketSpec {
     /// `[{send: ping}, {expect: {text: pong, within: 2s}}]`. Without it, the check opens and closes the connection.
     pub steps: Option<Vec<WebsocketStepSpec>>,
     /// How the connection must close (default `{code: 1000}`). After the last step probenet sends a close frame
-    /// with code 1000 and waits for the server's; the server's code must be `code` (a close frame without a code
-    /// counts as 1000). If the server closes first after the last step, its code must be `code` too; if it closes
-    /// during a step, that step fails. A mismatch fails with reason `assertion`.
+    /// with code 1000 and waits for the server's, whose code must be `code` (a reply without a code counts as
+    /// 1000). If the server closes first after the last step, its code must be `code` too; if it closes during a
+    /// step, that step fails. A mismatch fails with reason `assertion`.
     pub close: Option<WebsocketCloseSpec>,
     /// The largest message (and frame) accepted from the server, from `1KiB` to `16MiB` (default `1MiB`). A larger
     /// one fails the check with reason `protocol`.
