@@ -28,6 +28,8 @@ enum Behaviour {
     Refuse,
     /// Upgrades, then never sends anything.
     Silent,
+    /// Answers any message with five `noise N` messages, `target`, then 2 KiB of `x`.
+    Burst,
 }
 
 /// A server on 127.0.0.1 and the handshake requests it saw.
@@ -66,7 +68,11 @@ impl Server {
     }
 }
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, behaviour: Behaviour, seen: Arc<Mutex<Vec<http::HeaderMap>>>) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    behaviour: Behaviour,
+    seen: Arc<Mutex<Vec<http::HeaderMap>>>,
+) {
     let authorization = Arc::new(Mutex::new(String::new()));
     let auth = authorization.clone();
     let callback = move |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
@@ -87,6 +93,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, behaviour: Behaviou
     while let Some(Ok(message)) = ws.next().await {
         match (behaviour, message) {
             (Behaviour::Silent, _) => {}
+            (Behaviour::Burst, Message::Text(_)) => {
+                for n in 0..5 {
+                    let _ = ws.send(Message::text(format!("noise {n}"))).await;
+                }
+                let _ = ws.send(Message::text("target")).await;
+                let _ = ws.send(Message::text("x".repeat(2048))).await;
+            }
             (Behaviour::Echo, Message::Text(text)) if text.as_str() == "whoami" => {
                 let who = authorization.lock().unwrap().clone();
                 let _ = ws.send(Message::text(who)).await;
@@ -108,7 +121,10 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, behaviour: Behaviou
 async fn run(yaml: &str) -> Outcome {
     let config = load_str("test.yaml", yaml).unwrap_or_else(|errors| panic!("invalid test config: {errors:?}"));
     let outcome = run_once(&config.checks[0], "local").await;
-    println!("{}", serde_json::to_string(&serde_json::json!({"kind": "websocket", "details": outcome.details})).unwrap());
+    println!(
+        "{}",
+        serde_json::to_string(&serde_json::json!({"kind": "websocket", "details": outcome.details})).unwrap()
+    );
     println!("{}", serde_json::to_string_pretty(&outcome).unwrap());
     outcome
 }
@@ -145,7 +161,13 @@ checks:
     let names: Vec<(&str, bool)> = outcome.assertions.iter().map(|a| (a.name.as_str(), a.passed)).collect();
     assert_eq!(
         names,
-        [("steps[1].expect", true), ("steps[3].expect", true), ("steps[5].expect", true), ("steps[7].expect", true), ("close", true)]
+        [
+            ("steps[1].expect", true),
+            ("steps[3].expect", true),
+            ("steps[5].expect", true),
+            ("steps[7].expect", true),
+            ("close", true)
+        ]
     );
     assert_eq!(outcome.assertions[1].observed, "\"tick 42\"");
     assert_eq!(outcome.assertions[4].expected, "code 1000");
@@ -291,6 +313,39 @@ checks:
 }
 
 #[tokio::test]
+async fn other_messages_are_skipped_within_max_frames_and_a_large_message_is_refused() {
+    let server = Server::start(Behaviour::Burst, None).await;
+    let check = |options: &str| {
+        format!(
+            "checks:\n  - name: burst\n    timeout: 5s\n    websocket: {{url: \"ws://{}/\", {options}}}\n",
+            server.addr
+        )
+    };
+    let outcome = run(&check(
+        "max_message_size: 1KiB, steps: [{send: go}, {expect: {text: target, skip_others: true}}, {expect: {regex: x}}]",
+    ))
+    .await;
+    assert_eq!(outcome.reason, Some(Reason::Protocol), "{:?}", outcome.error);
+    assert!(outcome.assertions[0].passed, "{:?}", outcome.assertions);
+    assert_eq!(outcome.details["step_failure"], "message_too_large");
+    assert_eq!(outcome.details["failed_step"], "steps[2].expect");
+    assert_eq!(outcome.details["messages_received"], 6);
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some("steps[2].expect: a message is larger than max_message_size (1024 bytes)")
+    );
+
+    let outcome = run(&check("max_frames: 3, steps: [{send: go}, {expect: {text: target, skip_others: true}}]")).await;
+    assert_eq!(outcome.reason, Some(Reason::Assertion));
+    assert_eq!(outcome.details["step_failure"], "frame_limit");
+    assert_eq!(outcome.details["received"], "noise 2");
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some("steps[1].expect: 3 frames read without a matching message; received \"noise 2\"")
+    );
+}
+
+#[tokio::test]
 async fn a_refused_handshake_is_down_with_its_status() {
     let server = Server::start(Behaviour::Refuse, None).await;
     let outcome = run(&format!(
@@ -311,7 +366,8 @@ async fn nothing_listening_is_connect() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let outcome = run(&format!("checks:\n  - name: nobody\n    timeout: 5s\n    websocket: {{url: \"ws://{addr}/\"}}\n")).await;
+    let outcome =
+        run(&format!("checks:\n  - name: nobody\n    timeout: 5s\n    websocket: {{url: \"ws://{addr}/\"}}\n")).await;
     assert_eq!(outcome.reason, Some(Reason::Connect));
     assert_eq!(outcome.details["remote_address"], addr.to_string());
 }

@@ -36,9 +36,12 @@ const NO_STATUS: u16 = 1005;
 impl Execute for WebsocketCheck {
     async fn execute(&self, cx: &RunContext) -> Outcome {
         let mut details = WebsocketDetails::default();
-        match run(self, cx, &mut details).await {
-            Ok(judgement) => judgement.into_outcome(details.to_value()),
-            Err(failure) => Outcome { details: details.to_value(), ..Outcome::failed(failure.reason, failure.message) },
+        let result = run(self, cx, &mut details).await;
+        // A run that failed before connecting has nothing to say, as for the other kinds.
+        let details = if details == WebsocketDetails::default() { serde_json::Value::Null } else { details.to_value() };
+        match result {
+            Ok(judgement) => judgement.into_outcome(details),
+            Err(failure) => Outcome { details, ..Outcome::failed(failure.reason, failure.message) },
         }
     }
 }
@@ -83,8 +86,13 @@ fn request(check: &WebsocketCheck, cx: &RunContext) -> Result<http::Request<()>,
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     for (name, template) in &check.headers {
         let text = cx.resolve(template).map_err(|error| Failure::new(Reason::Secret, error.0))?;
-        let mut value = HeaderValue::from_str(&text)
-            .map_err(|_| Failure::new(Reason::Protocol, format!("header {name}: the value is not a valid header value")))?;
+        let mut value = HeaderValue::from_str(&text).map_err(|_| {
+            Failure::new(Reason::Protocol, format!("header {name}: the value is not a valid header value"))
+        })?;
+        if value.to_str().is_err() {
+            // The handshake is written as text: say so without showing the value.
+            return Err(Failure::new(Reason::Protocol, format!("header {name}: the value is not printable ASCII")));
+        }
         value.set_sensitive(true);
         headers.push((name.clone(), value));
     }
@@ -128,14 +136,16 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let config = WebSocketConfig::default()
         .max_message_size(Some(check.max_message_size))
         .max_frame_size(Some(check.max_message_size));
-    let opened = cx.timed("handshake", async_tungstenite::tokio::client_async_with_config(request, stream, Some(config)));
+    let opened =
+        cx.timed("handshake", async_tungstenite::tokio::client_async_with_config(request, stream, Some(config)));
     let (ws, response) = match opened.await {
         Ok(opened) => opened,
         Err(WsError::Http(response)) => {
             let status = response.status();
             details.handshake = Some(HandshakeDetails { status_code: status.as_u16(), subprotocol: None });
             let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-            let body: String = body.trim().chars().take(BODY_CHARS).collect();
+            // Redacted while whole, then cut.
+            let body: String = cx.redact(body.trim()).chars().take(BODY_CHARS).collect();
             if !body.is_empty() {
                 cx.log(format!("handshake refused with {status}: {body}"));
             }
@@ -215,7 +225,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     let text = match cx.resolve(template) {
                         Ok(text) => text,
                         Err(error) => {
-                            self.fail(judgement, &name, "secret", Reason::Secret, error.0, None);
+                            self.fail(judgement, &name, "secret", Reason::Secret, format!("{name}: {}", error.0), None);
                             failed = true;
                             continue;
                         }
@@ -237,38 +247,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                             self.conversation.steps_run += 1;
                         }
                         Err((miss, last)) => {
-                            let (reason, why) = match &miss {
-                                Miss::Timeout(after) => (
-                                    Reason::Assertion,
-                                    format!("no matching message within {}", crate::duration::format(*after)),
-                                ),
-                                Miss::Unexpected(_) => (Reason::Assertion, "another message came".to_owned()),
-                                Miss::Closed(frame) => (Reason::Assertion, closed_words(frame.as_ref())),
-                                Miss::Frames => (
-                                    Reason::Assertion,
-                                    format!("{} frames read without a matching message", self.frames_limit),
-                                ),
-                                Miss::TooLarge(max) => {
-                                    (Reason::Protocol, format!("a message is larger than max_message_size ({max} bytes)"))
-                                }
-                                Miss::Error(error) => (Reason::Protocol, format!("reading failed: {error}")),
-                            };
-                            let observed = match (&miss, &last) {
-                                (Miss::Unexpected(text), _) | (_, Some(text)) => quoted(text),
-                                (Miss::Closed(frame), None) => closed_words(frame.as_ref()),
-                                _ => "nothing".to_owned(),
-                            };
-                            judgement.check(reason, &name, describe(&expect.matcher), observed, false);
-                            let received = match &miss {
-                                Miss::Unexpected(text) => Some(text.clone()),
-                                _ => last,
-                            };
-                            let received_words = match &received {
-                                Some(text) => format!("; received {}", quoted(text)),
-                                None => String::new(),
-                            };
-                            let message = format!("{name}: {why}{received_words}");
-                            self.fail(judgement, &name, miss.key(), reason, message, received.map(|text| cx_cut(cx, &text)));
+                            self.missed(cx, judgement, &name, expect, miss, last);
                             failed = true;
                         }
                     }
@@ -276,6 +255,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
         }
         failed
+    }
+
+    /// Records an `expect` step that ended without its message: its assertion, the run's failure, the details.
+    fn missed(
+        &mut self,
+        cx: &RunContext,
+        judgement: &mut Judgement,
+        name: &str,
+        expect: &Expect,
+        miss: Miss,
+        last: Option<String>,
+    ) {
+        let (reason, why) = match &miss {
+            Miss::Timeout(after) => {
+                (Reason::Assertion, format!("no matching message within {}", crate::duration::format(*after)))
+            }
+            Miss::Unexpected(_) => (Reason::Assertion, "another message came".to_owned()),
+            Miss::Closed(frame) => (Reason::Assertion, closed_words(frame.as_ref())),
+            Miss::Frames => {
+                (Reason::Assertion, format!("{} frames read without a matching message", self.frames_limit))
+            }
+            Miss::TooLarge(max) => {
+                (Reason::Protocol, format!("a message is larger than max_message_size ({max} bytes)"))
+            }
+            Miss::Error(error) => (Reason::Protocol, format!("reading failed: {error}")),
+        };
+        let received = match &miss {
+            Miss::Unexpected(text) => Some(text.clone()),
+            _ => last,
+        };
+        let observed = match (&miss, &received) {
+            (_, Some(text)) => quoted(text),
+            (Miss::Closed(frame), None) => closed_words(frame.as_ref()),
+            _ => "nothing".to_owned(),
+        };
+        judgement.check(reason, name, describe(&expect.matcher), observed, false);
+        let message = match &received {
+            Some(text) => format!("{name}: {why}; received {}", quoted(text)),
+            None => format!("{name}: {why}"),
+        };
+        self.fail(judgement, name, miss.key(), reason, message, received.map(|text| cx_cut(cx, &text)));
     }
 
     /// Records the failure of the step `name`: the run's reason and message (unless an assertion gave them
@@ -314,7 +334,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 Some(Err(WsError::Capacity(CapacityError::MessageTooLong { max_size, .. }))) => {
                     return Err((Miss::TooLarge(max_size), last));
                 }
-                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return Err((Miss::Closed(None), last)),
+                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                    return Err((Miss::Closed(None), last));
+                }
                 Some(Err(error)) => return Err((Miss::Error(describe_error(&error)), last)),
                 Some(Ok(Message::Close(frame))) => {
                     let frame = self.server_closed(frame.as_ref(), "server");
@@ -390,7 +412,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             self.conversation.close_code.map(|code| close_words(code, self.conversation.close_reason.as_deref()))
         } else {
             match self.await_close(check.close.within).await {
-                Ok(()) => self.conversation.close_code.map(|code| close_words(code, self.conversation.close_reason.as_deref())),
+                Ok(()) => self
+                    .conversation
+                    .close_code
+                    .map(|code| close_words(code, self.conversation.close_reason.as_deref())),
                 Err(why) => {
                     let why = match (&sent, why) {
                         (Err(error), _) => format!("closing failed: {}", describe_error(error)),

@@ -304,10 +304,13 @@ fn validate_subprotocols(cx: &mut Ctx<'_>, path: &Path, list: Option<Vec<String>
     let mut ok = true;
     for (i, name) in list.iter().enumerate() {
         // An HTTP token (RFC 9110): visible ASCII but separators.
-        let token = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        let token =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
         if !token {
-            cx.error(&path.index(i), format!("{name:?} is not a subprotocol name: letters, digits and !#$%&'*+-.^_`|~"));
+            cx.error(
+                &path.index(i),
+                format!("{name:?} is not a subprotocol name: letters, digits and !#$%&'*+-.^_`|~"),
+            );
             ok = false;
         } else if list[..i].contains(name) {
             cx.error(&path.index(i), format!("{name:?} is offered twice"));
