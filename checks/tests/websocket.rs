@@ -68,6 +68,7 @@ impl Server {
     }
 }
 
+#[allow(clippy::result_large_err)] // the handshake callback's type is tungstenite's
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     behaviour: Behaviour,
