@@ -28,3 +28,38 @@ pub(super) fn series(outcome: &Outcome, details: &WebsocketDetails, out: &mut dy
     out.gauge("probe_failed_due_to_regex", flag(expect_failed && outcome.reason == Some(Reason::Assertion)));
     crate::metrics::tls_part(out, &details.tls);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KindCheck as _;
+
+    /// Collects series names and labels.
+    #[derive(Default)]
+    struct Names(Vec<String>);
+
+    impl SeriesWriter for Names {
+        fn push(&mut self, name: &'static str, labels: &[(&str, &str)], _: f64) {
+            let labels: Vec<String> = labels.iter().map(|(key, value)| format!("{key}={value}")).collect();
+            self.0.push(format!("{name}{{{}}}", labels.join(",")));
+        }
+    }
+
+    #[test]
+    fn the_representative_outcome_writes_every_family_and_the_tls_series_of_wss() {
+        let yaml = "checks:\n  - {name: a, websocket: {url: \"wss://chat.example.com/\"}}\n";
+        let config = crate::load_str("t.yaml", yaml).unwrap_or_else(|errors| panic!("{errors}"));
+        let crate::CheckKind::Websocket(check) = &config.checks[0].kind else { panic!("not a websocket check") };
+        let outcome = check.representative();
+        let mut names = Names::default();
+        series(&outcome, &WebsocketDetails::read(&outcome.details), &mut names);
+        for family in FAMILIES {
+            assert!(names.0.iter().any(|name| name.starts_with(&format!("{}{{", family.name))), "{}", family.name);
+        }
+        for phase in PHASES {
+            assert!(names.0.contains(&format!("probe_websocket_duration_seconds{{phase={phase}}}")), "{phase}");
+        }
+        assert!(names.0.iter().any(|name| name.starts_with("probe_ssl_earliest_cert_expiry")), "{:?}", names.0);
+        assert!(names.0.contains(&"probe_ip_protocol{}".to_owned()), "{:?}", names.0);
+    }
+}
