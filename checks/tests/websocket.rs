@@ -251,6 +251,20 @@ checks:
 }
 
 #[tokio::test]
+async fn an_expect_without_within_gives_up_just_before_the_checks_timeout() {
+    let server = Server::start(Behaviour::Silent, None).await;
+    let outcome = run(&format!(
+        "checks:\n  - name: silent\n    timeout: 1s\n    websocket: {{url: \"ws://{}/\", steps: [{{expect: {{text: here}}}}]}}\n",
+        server.addr
+    ))
+    .await;
+    assert_eq!(outcome.reason, Some(Reason::Assertion), "{:?}", outcome.error);
+    assert_eq!(outcome.error.as_deref(), Some("steps[0].expect: no matching message before the check's timeout of 1s"));
+    assert_eq!(outcome.details["step_failure"], "expect_timeout");
+    assert!(outcome.duration_seconds < 1.0, "{}", outcome.duration_seconds);
+}
+
+#[tokio::test]
 async fn a_server_closing_with_1011_is_down_naming_the_code() {
     let server = Server::start(Behaviour::CloseAfterEcho(1011), None).await;
     let outcome = run(&format!(

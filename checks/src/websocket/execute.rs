@@ -28,6 +28,10 @@ const USER_AGENT_VALUE: &str = concat!("probenet/", env!("CARGO_PKG_VERSION"));
 const RECEIVED_CHARS: usize = 512;
 /// The most characters of a handshake response body shown in an error.
 const BODY_CHARS: usize = 120;
+/// The most time kept between giving up a wait and the check's timeout (a tenth of the timeout when shorter).
+const MAX_MARGIN: Duration = Duration::from_millis(250);
+/// How long a close after a failed step waits for the server's close frame.
+const POLITE_CLOSE: Duration = Duration::from_millis(200);
 /// The code probenet closes with.
 const NORMAL: u16 = 1000;
 /// The code reported for a close frame without one (RFC 6455 section 7.4.1).
@@ -163,7 +167,13 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .get("Sec-WebSocket-Protocol")
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
     details.handshake = Some(HandshakeDetails { status_code: response.status().as_u16(), subprotocol });
-    let mut session = Session { ws, frames_limit: check.max_frames, conversation: Conversation::default() };
+    // Waits without a time of their own end a little before the check's timeout, so that the run still says
+    // which step was waiting and what came.
+    let timeout = cx.timeout();
+    let margin = (timeout / 10).min(MAX_MARGIN);
+    let deadline = Instant::now() + timeout.saturating_sub(cx.elapsed()).saturating_sub(margin);
+    let mut session =
+        Session { ws, frames_limit: check.max_frames, deadline, timeout, conversation: Conversation::default() };
     let failed = cx.timed("messages", session.steps(cx, &check.steps, &mut judgement)).await;
     cx.timed("close", session.close(check, failed, &mut judgement)).await;
     details.conversation = Some(session.conversation);
@@ -174,13 +184,17 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin + Send>(
 struct Session<S> {
     ws: WebSocketStream<TokioAdapter<S>>,
     frames_limit: u32,
+    /// When waiting stops, whatever a step's `within` says: shortly before the check's timeout.
+    deadline: Instant,
+    /// The check's timeout, for messages.
+    timeout: Duration,
     conversation: Conversation,
 }
 
 /// Why an `expect` step ended without its message.
 enum Miss {
-    /// The deadline passed.
-    Timeout(Duration),
+    /// The step's `within` passed (`Some`), or the check's timeout came near (`None`).
+    Timeout(Option<Duration>),
     /// Other messages came (and `skip_others` is off): the last one.
     Unexpected(String),
     /// The server closed the connection (its close frame, if it sent one).
@@ -268,9 +282,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         last: Option<String>,
     ) {
         let (reason, why) = match &miss {
-            Miss::Timeout(after) => {
-                (Reason::Assertion, format!("no matching message within {}", crate::duration::format(*after)))
+            Miss::Timeout(Some(within)) => {
+                (Reason::Assertion, format!("no matching message within {}", crate::duration::format(*within)))
             }
+            Miss::Timeout(None) => (
+                Reason::Assertion,
+                format!("no matching message before the check's timeout of {}", crate::duration::format(self.timeout)),
+            ),
             Miss::Unexpected(_) => (Reason::Assertion, "another message came".to_owned()),
             Miss::Closed(frame) => (Reason::Assertion, closed_words(frame.as_ref())),
             Miss::Frames => {
@@ -319,15 +337,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Reads until a message matches `expect`: its text, or why not and the last message read.
     async fn expect(&mut self, expect: &Expect) -> Result<String, (Miss, Option<String>)> {
-        let deadline = expect.within.map(|within| Instant::now() + within);
+        let (deadline, within) = match expect.within {
+            Some(within) if Instant::now() + within <= self.deadline => (Instant::now() + within, Some(within)),
+            _ => (self.deadline, None),
+        };
         let mut last = None;
         for _ in 0..self.frames_limit {
-            let next = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline.into(), self.ws.next()).await {
-                    Ok(next) => next,
-                    Err(_) => return Err((Miss::Timeout(expect.within.unwrap_or_default()), last)),
-                },
-                None => self.ws.next().await,
+            let Ok(next) = tokio::time::timeout_at(deadline.into(), self.ws.next()).await else {
+                return Err((Miss::Timeout(within), last));
             };
             let text = match next {
                 None => return Err((Miss::Closed(None), last)),
@@ -403,9 +420,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         let by_server = self.conversation.closed_by.is_some();
         let ours = CloseFrame { code: CloseCode::from(NORMAL), reason: "".into() };
         // After the server's close frame this sends the reply tungstenite queued; errors change nothing.
-        let sent = self.ws.close(Some(ours)).await;
+        let sent = match tokio::time::timeout_at(self.deadline.into(), self.ws.close(Some(ours))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(describe_error(&error)),
+            Err(_) => Err("the check's timeout came near".to_owned()),
+        };
         if failed && !by_server {
-            let _ = tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await;
+            let polite = (Instant::now() + POLITE_CLOSE).min(self.deadline);
+            let _ = tokio::time::timeout_at(polite.into(), self.ws.next()).await;
             return;
         }
         let observed = if by_server {
@@ -418,7 +440,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     .map(|code| close_words(code, self.conversation.close_reason.as_deref())),
                 Err(why) => {
                     let why = match (&sent, why) {
-                        (Err(error), _) => format!("closing failed: {}", describe_error(error)),
+                        (Err(error), _) => format!("closing failed: {error}"),
                         (Ok(()), why) => why,
                     };
                     judgement.check(Reason::Assertion, "close", format!("code {expected}"), why, false);
@@ -436,10 +458,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Waits for the server's close frame after ours, skipping other frames (at most `max_frames`).
     async fn await_close(&mut self, within: Duration) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + within;
+        let own = Instant::now() + within;
+        let deadline = own.min(self.deadline);
         for _ in 0..self.frames_limit {
-            match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => return Err(format!("no close frame within {}", crate::duration::format(within))),
+            match tokio::time::timeout_at(deadline.into(), self.ws.next()).await {
+                Err(_) if own <= self.deadline => {
+                    return Err(format!("no close frame within {}", crate::duration::format(within)));
+                }
+                Err(_) => {
+                    let timeout = crate::duration::format(self.timeout);
+                    return Err(format!("no close frame before the check's timeout of {timeout}"));
+                }
                 Ok(None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed))) => {
                     return Err("the connection ended without a close frame".to_owned());
                 }

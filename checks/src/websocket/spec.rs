@@ -67,7 +67,8 @@ pub struct WebsocketExpectSpec {
     pub regex: Option<String>,
     /// A JSONPath assertion on the message, read as JSON.
     pub json: Option<WebsocketJsonSpec>,
-    /// How long to wait for the message, such as `2s` (default: until the check's timeout).
+    /// How long to wait for the message, such as `2s` (default, and at most: until shortly before the check's
+    /// timeout, so that the result still names the step and what came).
     pub within: Option<String>,
     /// Skip messages that do not match (up to `max_frames`) instead of failing at the first one (default
     /// `false`): for servers that interleave other messages, such as heartbeats.
