@@ -5,6 +5,7 @@
 mod details;
 mod execute;
 mod metrics;
+mod session;
 mod spec;
 
 pub use details::{Conversation, HandshakeDetails, WebsocketDetails};
