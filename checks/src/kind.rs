@@ -59,6 +59,8 @@ kinds! {
     Icmp = "icmp", limit 64;
     /// A browser journey.
     Browser = "browser", limit 2;
+    /// A WebSocket conversation.
+    Websocket = "websocket", limit 256;
 }
 
 impl Kind {
@@ -72,7 +74,7 @@ impl Kind {
         Self::ALL.iter().position(|kind| *kind == self).unwrap_or_default()
     }
 
-    /// Every key, comma-separated, for messages: `http, dns, tls, tcp, icmp, browser`.
+    /// Every key, comma-separated, for messages: `http, dns, tls, tcp, icmp, browser, websocket`.
     pub fn keys() -> String {
         Self::ALL.map(Kind::key).join(", ")
     }
@@ -98,6 +100,7 @@ impl Kind {
             Kind::Tcp => visitor.visit::<crate::tcp::TcpCheck>(),
             Kind::Icmp => visitor.visit::<crate::icmp::IcmpCheck>(),
             Kind::Browser => visitor.visit::<crate::browser::BrowserCheck>(),
+            Kind::Websocket => visitor.visit::<crate::websocket::WebsocketCheck>(),
         }
     }
 
@@ -262,7 +265,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", kind.key()));
             assert_eq!(serde_json::from_str::<Kind>(&json).ok(), Some(kind));
         }
-        assert_eq!(Kind::keys(), "http, dns, tls, tcp, icmp, browser");
+        assert_eq!(Kind::keys(), "http, dns, tls, tcp, icmp, browser, websocket");
         let error = serde_json::from_str::<Kind>("\"grpc\"").err().map(|e| e.to_string()).unwrap_or_default();
         for kind in Kind::ALL {
             // Every kind's check type says it is that kind.

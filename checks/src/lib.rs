@@ -22,6 +22,7 @@ pub mod http;
 pub mod icmp;
 pub mod tcp;
 pub mod tls;
+pub mod websocket;
 
 pub use config::{Check, CheckKind, Config, ConfigError, ConfigErrors, Schedule, load_paths, load_str};
 pub use kind::{Kind, KindCheck};

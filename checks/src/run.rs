@@ -82,6 +82,12 @@ impl RunContext {
         }
     }
 
+    /// `text` with every secret resolved so far redacted: for an executor that must cut an observation itself
+    /// (the runtime redacts the rest of the outcome, but after a cut a secret may no longer be whole).
+    pub fn redact(&self, text: &str) -> String {
+        Redactor::new(&self.secrets()).redact(text)
+    }
+
     /// Adds a line to the run's log (bounded).
     pub fn log(&self, line: impl Into<String>) {
         let mut log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

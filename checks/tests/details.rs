@@ -56,4 +56,8 @@ fn every_recorded_shape_of_a_kind_is_there() {
     assert!(shapes.contains_key(&("tcp".to_owned(), "remote_address".to_owned())));
     assert!(has("dns", "query,") && shapes.keys().any(|(k, keys)| k == "dns" && !keys.contains("rcode")));
     assert!(shapes.keys().any(|(k, keys)| k == "tls" && !keys.contains("verdict")));
+    assert!(has("websocket", "remote_address,status_code,subprotocol,messages_sent,"));
+    assert!(has("websocket", "remote_address,tls_version,") && has("websocket", "remote_address,status_code,"));
+    assert!(shapes.contains_key(&("websocket".to_owned(), "remote_address".to_owned())));
+    assert!(shapes.contains_key(&("websocket".to_owned(), "remote_address,status_code,subprotocol".to_owned())));
 }

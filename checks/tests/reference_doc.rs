@@ -16,7 +16,18 @@ fn docs_config_md_matches_the_schema() {
         "docs/config.md is out of date: regenerate the part between the markers with `probenet schema --markdown`"
     );
     // Every kind key and every documented top-level key appears in the reference.
-    for key in ["`regions`", "`defaults`", "`checks`", "`http`", "`dns`", "`tls`", "`tcp`", "`icmp`", "`browser`"] {
+    for key in [
+        "`regions`",
+        "`defaults`",
+        "`checks`",
+        "`http`",
+        "`dns`",
+        "`tls`",
+        "`tcp`",
+        "`icmp`",
+        "`browser`",
+        "`websocket`",
+    ] {
         assert!(generated.contains(key), "{key} is missing from the reference");
     }
 }

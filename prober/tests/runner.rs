@@ -205,6 +205,54 @@ async fn per_kind_limits_are_respected() {
     assert!(Limits::with_overrides(&HashMap::from([(Kind::Http, 0)])).is_err());
 }
 
+/// A WebSocket echo server on 127.0.0.1.
+async fn websocket_echo() -> std::net::SocketAddr {
+    use futures::StreamExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = async_tungstenite::tokio::accept_async(tcp).await else { return };
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_text() {
+                        let _ = ws.send(message).await;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_check_runs_through_the_kind_table_like_every_kind() {
+    let addr = websocket_echo().await;
+    let mut planner = Planner::new();
+    let yaml = format!(
+        "  - name: ws\n    interval: 1s\n    timeout: 900ms\n    websocket:\n      url: \"ws://{addr}/\"\n      \
+         steps: [{{send: ping}}, {{expect: {{text: ping, within: 500ms}}}}]\n"
+    );
+    assert_eq!(Limits::default().get(Kind::Websocket), 256);
+    let (tx, rx) = mpsc::channel(1024);
+    let stats = StatsHandle::default();
+    let runner = Runner::start("p1", &Limits::default(), tx, &stats);
+    let collected = tokio::spawn(drain(rx));
+    runner.apply(pairs(&mut planner, "h1", &[("ws", yaml, 0)]));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    runner.stop(Duration::from_secs(2)).await;
+    let results = collected.await.unwrap();
+    assert!(results.len() >= 2, "{results:?}");
+    for result in &results {
+        let outcome = &result.outcome;
+        assert_eq!(outcome.state, State::Up, "{outcome:?}");
+        assert_eq!(outcome.details["status_code"], 101, "{outcome:?}");
+        assert_eq!(outcome.details["close_code"], 1000, "{outcome:?}");
+        let phases: Vec<&str> = outcome.phases.iter().map(|phase| phase.name.as_str()).collect();
+        assert_eq!(phases, ["resolve", "connect", "handshake", "messages", "close"]);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_waits_briefly_for_a_permit() {
     let target = Target::start().await;

@@ -30,7 +30,7 @@ pub use validate::validate;
 pub use view::{ViewError, Views, region_view};
 
 use crate::kind::{Kind, KindCheck};
-use crate::{browser, dns, http, icmp, tcp, tls};
+use crate::{browser, dns, http, icmp, tcp, tls, websocket};
 
 /// A validated config, ready to run.
 #[derive(Debug, Clone)]
@@ -202,6 +202,8 @@ pub enum CheckKind {
     Icmp(icmp::IcmpCheck),
     /// A browser journey.
     Browser(browser::BrowserCheck),
+    /// A WebSocket conversation.
+    Websocket(Box<websocket::WebsocketCheck>),
 }
 
 /// Evaluates `$body` with `$check` bound to a reference to the kind's check (a [`KindCheck`]), whatever the
@@ -218,6 +220,10 @@ macro_rules! with_check {
             $crate::config::CheckKind::Tcp($check) => $body,
             $crate::config::CheckKind::Icmp($check) => $body,
             $crate::config::CheckKind::Browser($check) => $body,
+            $crate::config::CheckKind::Websocket(boxed) => {
+                let $check: &$crate::websocket::WebsocketCheck = boxed;
+                $body
+            }
         }
     };
 }

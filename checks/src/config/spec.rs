@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::alerting::spec as alerting;
-use crate::{browser, dns, http, icmp, tcp, tls};
+use crate::{browser, dns, http, icmp, tcp, tls, websocket};
 
 /// A probenet config file. Several files (or a directory of `*.yaml`) are merged.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -90,7 +90,8 @@ pub struct RawDefaults {
     pub catch_up: Option<String>,
 }
 
-/// One check: a name, common options and exactly one kind key (`http`, `dns`, `tls`, `tcp`, `icmp`, `browser`).
+/// One check: a name, common options and exactly one kind key (`http`, `dns`, `tls`, `tcp`, `icmp`, `browser`,
+/// `websocket`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Check")]
@@ -129,6 +130,8 @@ pub struct RawCheck {
     pub icmp: Option<Deferred<icmp::IcmpSpec>>,
     /// A scripted journey in a headless browser.
     pub browser: Option<Deferred<browser::BrowserSpec>>,
+    /// A WebSocket connection, messages sent and awaited, and its close.
+    pub websocket: Option<Deferred<websocket::WebsocketSpec>>,
 }
 
 /// How sensitive Grafana synthetic monitoring's legacy alerts are for a check.

@@ -27,7 +27,7 @@ const INTERVAL_MS: i64 = 30_000;
 const DEGRADED_AFTER: f64 = 1.0;
 /// The demo's check flavours: every kind's key (a test checks it against `Kind::ALL`), and `https` for HTTP
 /// over TLS.
-const KINDS: [&str; 7] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser"];
+const KINDS: [&str; 8] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser", "websocket"];
 const SERVICES: [&str; 12] =
     ["api", "checkout", "login", "search", "cdn", "db", "mail", "auth", "payments", "docs", "images", "billing"];
 const TEAMS: [&str; 4] = ["web", "platform", "payments", "identity"];
@@ -101,6 +101,14 @@ fn phases(kind: &str) -> Vec<(&'static str, f64)> {
         "tcp" => vec![("resolve", 0.002), ("connect", 0.015)],
         "tls" => vec![("resolve", 0.002), ("connect", 0.014), ("tls", 0.03)],
         "dns" => vec![("query", 0.008)],
+        "websocket" => vec![
+            ("resolve", 0.002),
+            ("connect", 0.014),
+            ("tls", 0.028),
+            ("handshake", 0.02),
+            ("messages", 0.04),
+            ("close", 0.01),
+        ],
         _ => vec![("rtt", 0.02)],
     }
 }
@@ -181,6 +189,7 @@ fn kind_error(kind: &str) -> (&'static str, &'static str) {
         "browser" => ("assertion", "step 4 (expect_text \"Welcome\"): text not found within 5s"),
         "tls" => ("cert_expiring", "certificate expires in 6 days (minimum 14)"),
         "dns" => ("rcode", "answer SERVFAIL, expected NOERROR"),
+        "websocket" => ("assertion", "steps[1].expect: no matching message within 2s"),
         _ => ("timeout", "no answer within 10s"),
     }
 }
@@ -201,6 +210,7 @@ fn generate_overview(options: &DemoOptions) -> Overview {
                 "browser" => format!("https://{host}/login"),
                 "tcp" => format!("{host}:5432"),
                 "tls" => format!("{host}:443"),
+                "websocket" => format!("wss://{host}/socket"),
                 "icmp" => format!("10.{}.{}.{}", i / 65_536 % 256, i / 256 % 256, i % 256),
                 _ => host,
             };
