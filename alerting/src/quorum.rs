@@ -47,15 +47,15 @@ impl RegionResult {
 /// The latest result of every (check, region) pair.
 #[derive(Debug, Default)]
 pub struct Latest {
-    by_pair: HashMap<(String, String), RegionResult>,
+    /// By check, then region: looked up with borrowed names, since every evaluation reads every pair.
+    by_check: HashMap<String, HashMap<String, RegionResult>>,
 }
 
 impl Latest {
     /// Records a run; an older or repeated run than the latest one known is ignored.
     pub fn observe(&mut self, result: &RunResult) {
-        let key = (result.check.clone(), result.region.clone());
         let state = result.outcome.state;
-        let previous = self.by_pair.get(&key);
+        let previous = self.by_check.get(&result.check).and_then(|regions| regions.get(&result.region));
         if previous.is_some_and(|known| known.planned_ms >= result.planned_at_ms) {
             return;
         }
@@ -69,12 +69,21 @@ impl Latest {
             down_streak: if state == State::Down { down.saturating_add(1) } else { 0 },
             not_up_streak: if state == State::Up { 0 } else { not_up.saturating_add(1) },
         };
-        self.by_pair.insert(key, entry);
+        let regions = match self.by_check.get_mut(&result.check) {
+            Some(regions) => regions,
+            None => self.by_check.entry(result.check.clone()).or_default(),
+        };
+        match regions.get_mut(&result.region) {
+            Some(known) => *known = entry,
+            None => {
+                regions.insert(result.region.clone(), entry);
+            }
+        }
     }
 
     /// The latest result of `check` in `region`, unless it is stale at `now_ms`.
     pub fn fresh(&self, check: &CheckInfo, region: &str, now_ms: i64) -> Option<&RegionResult> {
-        let result = self.by_pair.get(&(check.name.clone(), region.to_owned()))?;
+        let result = self.by_check.get(&check.name)?.get(region)?;
         #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
         let stale_ms = (check.interval_ms as f64 * STALE_INTERVALS) as i64;
         let at = result.started_ms.max(result.planned_ms);

@@ -50,7 +50,16 @@ pub struct Alerting {
 struct Inner {
     engine: Engine,
     dispatcher: Arc<Dispatcher>,
+    /// When the rules were last evaluated.
+    evaluated: Option<std::time::Instant>,
 }
+
+/// Results evaluate the rules at most this often (each evaluation looks at every check's regions); results in
+/// between wait for the next batch or the timer ([`EVALUATE_TIMER`]).
+const EVALUATE_AFTER_RESULTS: Duration = Duration::from_millis(500);
+
+/// How often the rules are evaluated without new results (pending alerts fire, recoveries resolve).
+pub const EVALUATE_TIMER: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Alerting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,14 +134,17 @@ impl Alerting {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Observes newly stored results, then evaluates and sends what changed.
+    /// Observes newly stored results, then evaluates and sends what changed, unless the rules were evaluated
+    /// within [`EVALUATE_AFTER_RESULTS`] (at thousands of results a second, batches come faster than that).
     pub fn observe(&self, results: &[RunResult]) {
         let mut guard = self.lock();
         let Some(inner) = guard.as_mut() else { return };
         for result in results {
             inner.engine.observe(result);
         }
-        send(inner);
+        if inner.evaluated.is_none_or(|at| at.elapsed() >= EVALUATE_AFTER_RESULTS) {
+            send(inner);
+        }
     }
 
     /// Evaluates (time passing resolves, fires pending alerts, repeats).
@@ -248,11 +260,12 @@ fn open(loaded: &Loaded, home: &Home, dashboard_url: Option<String>) -> Result<I
             Engine::with_state(rules, Arc::new(state), Arc::new(SystemClock), options)?
         }
     };
-    Ok(Inner { engine, dispatcher })
+    Ok(Inner { engine, dispatcher, evaluated: None })
 }
 
 /// Evaluates, then hands what was recorded in the outbox (and, after a start, what was resumed) to the dispatcher.
 fn send(inner: &mut Inner) {
+    inner.evaluated = Some(std::time::Instant::now());
     for (names, notification) in inner.engine.evaluate() {
         tracing::info!(
             alert = notification.alert,

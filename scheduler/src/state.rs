@@ -542,7 +542,7 @@ impl Shared {
         };
         let mut expiry = tokio::time::interval(Duration::from_millis(250));
         let mut poll = tokio::time::interval(Duration::from_secs(2));
-        let mut alerts = tokio::time::interval(Duration::from_secs(5));
+        let mut alerts = tokio::time::interval(crate::alerts::EVALUATE_TIMER);
         alerts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
