@@ -154,6 +154,35 @@ impl<'a> Ctx<'a> {
         self.errors.push(error);
     }
 
+    /// Validates the steps written at `path` (a list under the key `key`) one by one with `step`, each at its
+    /// index, after refusing an empty list and one of more than `max` steps. `None` when any step is wrong.
+    pub fn steps<S, T>(
+        &mut self,
+        path: &Path,
+        key: &str,
+        steps: Vec<S>,
+        max: usize,
+        mut step: impl FnMut(&mut Self, &Path, S) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        if self.node(path).is_some() && steps.is_empty() {
+            self.error(path, format!("`{key}` has no step; add steps or remove `{key}`"));
+            return None;
+        }
+        if steps.len() > max {
+            self.error(path, format!("`{key}` has {} steps, more than the allowed {max}", steps.len()));
+            return None;
+        }
+        let mut ok = true;
+        let mut out = Vec::with_capacity(steps.len());
+        for (i, one) in steps.into_iter().enumerate() {
+            match step(self, &path.index(i), one) {
+                Some(one) => out.push(one),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
     /// Records a warning at the value of `path`: the config is valid, but something in it should change.
     pub fn warn(&mut self, path: &Path, message: impl Into<String>) {
         let warning = self.located(path, message);
@@ -187,7 +216,7 @@ impl<'a> Ctx<'a> {
     /// validation can still report the semantic errors of the rest; the recorded errors keep the config from
     /// being used, and [`Ctx::missing`] does not report a dropped key as missing. A broken list item takes its
     /// whole list out, and then no value is returned, since validating what is left would report misleading
-    /// errors ("the script is empty").
+    /// errors ("`script` has no step").
     pub fn deserialize<T: serde::de::DeserializeOwned>(&mut self, path: &Path) -> Option<T> {
         let node = self.node(path)?;
         let base = path.to_string();

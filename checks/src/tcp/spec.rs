@@ -99,23 +99,7 @@ impl KindSpec for TcpSpec {
 }
 
 fn validate_script(cx: &mut Ctx<'_>, path: &Path, steps: Vec<TcpStepSpec>) -> Option<Vec<TcpStep>> {
-    if cx.node(path).is_some() && steps.is_empty() {
-        cx.error(path, "the script is empty; add steps or remove `script`");
-        return None;
-    }
-    if steps.len() > MAX_STEPS {
-        cx.error(path, format!("the script has {} steps, more than the allowed {MAX_STEPS}", steps.len()));
-        return None;
-    }
-    let mut ok = true;
-    let mut out = Vec::new();
-    for (i, step) in steps.into_iter().enumerate() {
-        match validate_step(cx, &path.index(i), step) {
-            Some(step) => out.push(step),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
+    cx.steps(path, "script", steps, MAX_STEPS, validate_step)
 }
 
 fn validate_step(cx: &mut Ctx<'_>, path: &Path, step: TcpStepSpec) -> Option<TcpStep> {

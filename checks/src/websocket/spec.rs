@@ -322,23 +322,7 @@ fn validate_subprotocols(cx: &mut Ctx<'_>, path: &Path, list: Option<Vec<String>
 }
 
 fn validate_steps(cx: &mut Ctx<'_>, path: &Path, steps: Vec<WebsocketStepSpec>) -> Option<Vec<WebsocketStep>> {
-    if cx.node(path).is_some() && steps.is_empty() {
-        cx.error(path, "the list of steps is empty; add steps or remove `steps`");
-        return None;
-    }
-    if steps.len() > MAX_STEPS {
-        cx.error(path, format!("there are {} steps, more than the allowed {MAX_STEPS}", steps.len()));
-        return None;
-    }
-    let mut ok = true;
-    let mut out = Vec::new();
-    for (i, step) in steps.into_iter().enumerate() {
-        match validate_step(cx, &path.index(i), step) {
-            Some(step) => out.push(step),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
+    cx.steps(path, "steps", steps, MAX_STEPS, validate_step)
 }
 
 fn validate_step(cx: &mut Ctx<'_>, path: &Path, step: WebsocketStepSpec) -> Option<WebsocketStep> {
