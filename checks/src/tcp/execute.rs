@@ -44,7 +44,7 @@ impl Execute for TcpCheck {
             None => session.talk(cx, stream, &self.script).await,
             Some(tls) => {
                 let name = tls.server_name.clone().unwrap_or_else(|| self.host.clone());
-                match tls.connect(cx, stream, &name, &[], None).await {
+                match tls.connect(cx, stream, addr, &name, &[], None).await {
                     Ok((stream, seen)) => {
                         handshake = Some(seen);
                         session.talk(cx, stream, &self.script).await;

@@ -1,0 +1,353 @@
+//! The connection wrappers that see when a request left and when its response came: [`Wire`] wraps the TCP
+//! socket (it notes the last write before the answer and reads the kernel's receive stamps), [`Watched`] wraps
+//! what the HTTP client reads (plain or decrypted) and marks the read that brought the response's start.
+//!
+//! Only the exchange's first reads pay for a stamp (`recvmsg` with a control message); once the response has
+//! started, reads and writes go straight to the socket.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
+
+/// What the wrappers saw of one exchange.
+#[derive(Debug, Default)]
+struct Marks {
+    /// Noting writes and stamping reads, from [`Marker::arm`] until the response starts.
+    armed: bool,
+    /// The socket gives receive stamps.
+    kernel: bool,
+    /// A read has returned data since arming: later writes (HTTP/2 acknowledgements) are not the request.
+    answered: bool,
+    /// The response has started: nothing more to note.
+    started: bool,
+    /// When the last write before the answer returned (monotonic).
+    last_write: Option<Instant>,
+    /// The kernel's receive stamp of the latest stamped read, on the monotonic clock.
+    last_rx: Option<Instant>,
+    /// The receive stamp of the read that brought the response's start.
+    first_byte: Option<Instant>,
+}
+
+/// The two instants of an exchange that the wrappers know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exchange {
+    /// When the last request byte was handed to the kernel.
+    pub request_sent: Option<Instant>,
+    /// When the kernel received the segment that carried the response's first byte (its receive stamp).
+    pub first_byte: Option<Instant>,
+}
+
+/// The handle an executor keeps on a [`Wire`] and its [`Watched`] stream.
+#[derive(Debug, Clone, Default)]
+pub struct Marker(Arc<Mutex<Marks>>);
+
+impl Marker {
+    fn lock(&self) -> MutexGuard<'_, Marks> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// From now on, writes are the request and reads are stamped until the response starts (call it once the
+    /// connection is ready for the request: after the TLS handshake).
+    pub fn arm(&self) {
+        self.lock().armed = true;
+    }
+
+    /// Wraps what the HTTP client reads, so that the read carrying the response's start is marked.
+    pub fn watch<S>(&self, io: S, h2: bool) -> Watched<S> {
+        Watched { io, marker: self.clone(), scan: if h2 { Scan::Frames(Frames::default()) } else { Scan::Any } }
+    }
+
+    /// What was seen so far.
+    pub fn exchange(&self) -> Exchange {
+        let marks = self.lock();
+        Exchange { request_sent: marks.last_write, first_byte: marks.first_byte }
+    }
+}
+
+/// A TCP connection that notes its writes and reads the kernel's receive stamps while an exchange is armed.
+#[derive(Debug)]
+pub struct Wire {
+    io: TcpStream,
+    marker: Marker,
+}
+
+impl Wire {
+    /// Wraps `io`; with `kernel`, asks the socket for receive stamps (`SO_TIMESTAMPNS`). Without them, or when
+    /// the socket refuses, only the writes are noted.
+    pub fn new(io: TcpStream, kernel: bool) -> (Self, Marker) {
+        let kernel = kernel && setsockopt(&io, sockopt::ReceiveTimestampns, &true).is_ok();
+        let marker = Marker::default();
+        marker.lock().kernel = kernel;
+        (Self { io, marker: marker.clone() }, marker)
+    }
+
+    /// The socket.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.io
+    }
+
+    fn wrote(&self, n: usize) {
+        if n > 0 {
+            let mut marks = self.marker.lock();
+            if marks.armed && !marks.answered {
+                marks.last_write = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// One `recvmsg` with room for a `SCM_TIMESTAMPNS` control message: the bytes read and the stamp (since the
+/// epoch, CLOCK_REALTIME) if the kernel gave one.
+fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<Duration>)> {
+    // CMSG_SPACE(sizeof(struct timespec)) is 32 bytes on 64-bit Linux; twice that leaves room to spare.
+    let mut control = [0u8; 64];
+    let mut iov = [IoSliceMut::new(buf)];
+    let message = recvmsg::<()>(fd, &mut iov, Some(&mut control), MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)?;
+    let stamp = message.cmsgs().ok().and_then(|mut cmsgs| {
+        cmsgs.find_map(|cmsg| match cmsg {
+            ControlMessageOwned::ScmTimestampns(stamp) => Some(Duration::from(stamp)),
+            _ => None,
+        })
+    });
+    Ok((message.bytes, stamp))
+}
+
+/// A CLOCK_REALTIME instant (since the epoch) on the monotonic clock the phases use: the realtime clock is
+/// read between two monotonic readings, and the stamp's age on the first is its age on the second. `None` when
+/// the stamp is in the future or older than a minute (the realtime clock was stepped).
+pub fn monotonic(stamp: Duration) -> Option<Instant> {
+    let before = Instant::now();
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    let after = Instant::now();
+    let now = before + after.saturating_duration_since(before) / 2;
+    let age = wall.checked_sub(stamp)?;
+    if age > Duration::from_secs(60) {
+        return None;
+    }
+    now.checked_sub(age)
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let (armed, stamping) = {
+            let marks = this.marker.lock();
+            (marks.armed && !marks.started, marks.armed && marks.kernel && !marks.started)
+        };
+        if !stamping {
+            let before = buf.filled().len();
+            let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+            if armed && buf.filled().len() > before {
+                this.marker.lock().answered = true;
+            }
+            return polled;
+        }
+        let fd = this.io.as_raw_fd();
+        loop {
+            ready!(this.io.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match this.io.try_io(Interest::READABLE, || recv_stamped(fd, unfilled)) {
+                Ok((n, stamp)) => {
+                    buf.advance(n);
+                    if n > 0 {
+                        let mut marks = this.marker.lock();
+                        marks.answered = true;
+                        marks.last_rx = stamp.and_then(monotonic);
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &polled {
+            this.wrote(*n);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &polled {
+            this.wrote(*n);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// How the response's start is recognised in what the client reads.
+#[derive(Debug)]
+enum Scan {
+    /// HTTP/1: the first byte read is the response's.
+    Any,
+    /// HTTP/2: the first HEADERS frame of a stream (the server's SETTINGS and the like come before it).
+    Frames(Frames),
+    /// Found: reads pass through.
+    Done,
+}
+
+/// An HTTP/2 frame header reader over the server's byte stream.
+#[derive(Debug, Default)]
+struct Frames {
+    header: [u8; 9],
+    have: usize,
+    skip: usize,
+}
+
+impl Frames {
+    /// Whether `data` holds the start of a HEADERS frame on a stream (not the connection).
+    fn feed(&mut self, mut data: &[u8]) -> bool {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                data = &data[n..];
+                continue;
+            }
+            let n = (self.header.len() - self.have).min(data.len());
+            self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have == self.header.len() {
+                self.have = 0;
+                let [l0, l1, l2, kind, _flags, s0, s1, s2, s3] = self.header;
+                let stream = u32::from_be_bytes([s0 & 0x7f, s1, s2, s3]);
+                if kind == 0x1 && stream != 0 {
+                    return true;
+                }
+                self.skip = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
+            }
+        }
+        false
+    }
+}
+
+/// What the HTTP client reads and writes (the plain [`Wire`] or the TLS stream over it), watched for the
+/// read that brings the response's start.
+#[derive(Debug)]
+pub struct Watched<S> {
+    io: S,
+    marker: Marker,
+    scan: Scan,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        let data = &buf.filled()[before..];
+        let started = !data.is_empty()
+            && match &mut this.scan {
+                Scan::Done => false,
+                Scan::Any => true,
+                Scan::Frames(frames) => frames.feed(data),
+            };
+        if started {
+            this.scan = Scan::Done;
+            let mut marks = this.marker.lock();
+            marks.started = true;
+            // The latest stamped read carried (or completed the TLS record of) these bytes.
+            marks.first_byte = if marks.kernel { marks.last_rx } else { None };
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let length = u32::try_from(payload.len()).unwrap_or(0).to_be_bytes();
+        let mut out = vec![length[1], length[2], length[3], kind, 0];
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn http2_headers_of_a_stream_are_found_after_settings_even_when_split() {
+        let mut data = frame(0x4, 0, &[0; 12]);
+        data.extend(frame(0x8, 0, &[0, 0, 1, 0]));
+        data.extend(frame(0x1, 1, b"hpack"));
+        let headers_at = data.len() - 14;
+        // Split everywhere: the result is the same, and only the part holding the HEADERS frame's header says so.
+        for cut in 1..data.len() {
+            let mut frames = Frames::default();
+            let first = frames.feed(&data[..cut]);
+            let second = frames.feed(&data[cut..]);
+            assert_eq!((first, second), (cut >= headers_at + 9, cut < headers_at + 9), "cut at {cut}");
+        }
+        let mut frames = Frames::default();
+        assert!(!frames.feed(&frame(0x1, 0, b"")));
+    }
+
+    #[test]
+    fn a_realtime_stamp_lands_at_its_age_on_the_monotonic_clock() {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let converted =
+            monotonic(wall.saturating_sub(Duration::from_millis(250))).unwrap_or_else(|| panic!("no conversion"));
+        let age = converted.elapsed();
+        assert!(age >= Duration::from_millis(250) && age < Duration::from_millis(350), "{age:?}");
+        assert_eq!(monotonic(wall + Duration::from_secs(5)), None);
+        assert_eq!(monotonic(wall.saturating_sub(Duration::from_secs(120))), None);
+    }
+}
