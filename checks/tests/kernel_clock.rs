@@ -219,3 +219,17 @@ async fn on_a_busy_prober_kernel_processing_stays_within_what_the_server_saw() {
     println!("kernel processing minus the server's hold, busy prober: {gaps:?}");
     assert!(gaps[gaps.len() / 2] < Duration::from_millis(50), "{gaps:?}");
 }
+
+#[tokio::test]
+async fn a_tcp_check_connects_on_the_kernel_clock_too() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { while listener.accept().await.is_ok() {} });
+    let yaml = format!("checks:\n  - name: k\n    tcp: {{target: \"{addr}\"}}\n");
+    let outcome = run(&yaml).await;
+    assert_eq!(clocks(&outcome), &json!({"resolve": "stopwatch", "connect": "kernel_rtt"}));
+    probenet_checks::clock::stopwatch_only_on_this_thread(true);
+    let outcome = run(&yaml).await;
+    probenet_checks::clock::stopwatch_only_on_this_thread(false);
+    assert_eq!(clocks(&outcome), &json!({"resolve": "stopwatch", "connect": "stopwatch"}));
+}

@@ -48,6 +48,9 @@ pub struct PhaseClocks {
     /// The rest of the response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfer: Option<Clock>,
+    /// A TCP check's send/expect script.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<Clock>,
 }
 
 impl PhaseClocks {
@@ -60,6 +63,7 @@ impl PhaseClocks {
             "tls" => &mut self.tls,
             "processing" => &mut self.processing,
             "transfer" => &mut self.transfer,
+            "script" => &mut self.script,
             _ => return,
         };
         *slot = match *slot {
@@ -112,7 +116,7 @@ mod tests {
         clocks.note("connect", Clock::KernelRtt);
         clocks.note("processing", Clock::KernelRx);
         clocks.note("processing", Clock::Stopwatch);
-        clocks.note("script", Clock::Stopwatch);
+        clocks.note("dns", Clock::Stopwatch);
         let json = serde_json::to_string(&clocks).unwrap_or_default();
         assert_eq!(json, r#"{"connect":"kernel_rtt","processing":"mixed"}"#);
     }

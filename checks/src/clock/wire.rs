@@ -27,8 +27,13 @@ struct Marks {
     answered: bool,
     /// The response has started: nothing more to note.
     started: bool,
+    /// HTTP/2: the request's end is found in what the client writes, not by the first read (the server's
+    /// SETTINGS may be read before the request is written).
+    h2: bool,
     /// When the last write before the answer returned (monotonic).
     last_write: Option<Instant>,
+    /// HTTP/2: when the write that ended the request's stream returned.
+    request_end: Option<Instant>,
     /// The kernel's receive stamp of the latest stamped read, on the monotonic clock.
     last_rx: Option<Instant>,
     /// The receive stamp of the read that brought the response's start.
@@ -61,13 +66,17 @@ impl Marker {
 
     /// Wraps what the HTTP client reads, so that the read carrying the response's start is marked.
     pub fn watch<S>(&self, io: S, h2: bool) -> Watched<S> {
-        Watched { io, marker: self.clone(), scan: if h2 { Scan::Frames(Frames::default()) } else { Scan::Any } }
+        self.lock().h2 = h2;
+        let (scan, request) =
+            if h2 { (Scan::Frames(Frames::default()), Some(Frames::outgoing())) } else { (Scan::Any, None) };
+        Watched { io, marker: self.clone(), scan, request }
     }
 
     /// What was seen so far.
     pub fn exchange(&self) -> Exchange {
         let marks = self.lock();
-        Exchange { request_sent: marks.last_write, first_byte: marks.first_byte }
+        let request_sent = if marks.h2 { marks.request_end } else { marks.last_write };
+        Exchange { request_sent, first_byte: marks.first_byte }
     }
 }
 
@@ -217,22 +226,54 @@ enum Scan {
     Done,
 }
 
-/// An HTTP/2 frame header reader over the server's byte stream.
+/// An HTTP/2 frame header reader over one direction of the byte stream.
 #[derive(Debug, Default)]
 struct Frames {
     header: [u8; 9],
     have: usize,
+    /// Payload bytes (or the client preface) still to pass over.
     skip: usize,
+    /// The frame being passed over ends the request's stream.
+    ending: bool,
 }
 
+/// HTTP/2 frame types and flags used here.
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const END_STREAM: u8 = 0x1;
+/// `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`, which opens what a client writes.
+const CLIENT_PREFACE: usize = 24;
+
 impl Frames {
-    /// Whether `data` holds the start of a HEADERS frame on a stream (not the connection).
-    fn feed(&mut self, mut data: &[u8]) -> bool {
+    /// A reader of what the client writes: the preface, then frames.
+    fn outgoing() -> Self {
+        Self { skip: CLIENT_PREFACE, ..Self::default() }
+    }
+
+    /// Whether `data` holds the start of a HEADERS frame on a stream (not the connection): the response's.
+    fn response_starts(&mut self, data: &[u8]) -> bool {
+        self.feed(data, |kind, _flags, stream| (kind == HEADERS && stream != 0).then_some(false))
+    }
+
+    /// Whether `data` holds the last byte of the frame that ends the request's stream (HEADERS or DATA with
+    /// END_STREAM).
+    fn request_ends(&mut self, data: &[u8]) -> bool {
+        self.feed(data, |kind, flags, stream| {
+            (matches!(kind, DATA | HEADERS) && flags & END_STREAM != 0 && stream != 0).then_some(true)
+        })
+    }
+
+    /// Reads frame headers until `stop` picks one: `Some(false)` stops at its header, `Some(true)` at the end
+    /// of its payload.
+    fn feed(&mut self, mut data: &[u8], stop: impl Fn(u8, u8, u32) -> Option<bool>) -> bool {
         while !data.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(data.len());
                 self.skip -= n;
                 data = &data[n..];
+                if self.skip == 0 && self.ending {
+                    return true;
+                }
                 continue;
             }
             let n = (self.header.len() - self.have).min(data.len());
@@ -241,12 +282,15 @@ impl Frames {
             data = &data[n..];
             if self.have == self.header.len() {
                 self.have = 0;
-                let [l0, l1, l2, kind, _flags, s0, s1, s2, s3] = self.header;
+                let [l0, l1, l2, kind, flags, s0, s1, s2, s3] = self.header;
                 let stream = u32::from_be_bytes([s0 & 0x7f, s1, s2, s3]);
-                if kind == 0x1 && stream != 0 {
-                    return true;
-                }
                 self.skip = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
+                match stop(kind, flags, stream) {
+                    Some(false) => return true,
+                    Some(true) if self.skip == 0 => return true,
+                    Some(true) => self.ending = true,
+                    None => {}
+                }
             }
         }
         false
@@ -260,6 +304,27 @@ pub struct Watched<S> {
     io: S,
     marker: Marker,
     scan: Scan,
+    /// HTTP/2, until the request's end has been written.
+    request: Option<Frames>,
+}
+
+impl<S> Watched<S> {
+    /// Notes the write of `written` (the first bytes of `bufs`) if it ends the HTTP/2 request.
+    fn wrote(&mut self, bufs: &[&[u8]], mut written: usize) {
+        let Some(frames) = &mut self.request else { return };
+        for buf in bufs {
+            let part = &buf[..written.min(buf.len())];
+            written -= part.len();
+            if frames.request_ends(part) {
+                self.request = None;
+                self.marker.lock().request_end = Some(Instant::now());
+                return;
+            }
+            if written == 0 {
+                return;
+            }
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -272,7 +337,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
             && match &mut this.scan {
                 Scan::Done => false,
                 Scan::Any => true,
-                Scan::Frames(frames) => frames.feed(data),
+                Scan::Frames(frames) => frames.response_starts(data),
             };
         if started {
             this.scan = Scan::Done;
@@ -287,7 +352,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &polled {
+            this.wrote(&[buf], *n);
+        }
+        polled
     }
 
     fn poll_write_vectored(
@@ -295,7 +365,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &polled
+            && this.request.is_some()
+        {
+            let slices: Vec<&[u8]> = bufs.iter().map(|buf| &**buf).collect();
+            this.wrote(&slices, *n);
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -332,12 +410,35 @@ mod tests {
         // Split everywhere: the result is the same, and only the part holding the HEADERS frame's header says so.
         for cut in 1..data.len() {
             let mut frames = Frames::default();
-            let first = frames.feed(&data[..cut]);
-            let second = frames.feed(&data[cut..]);
+            let first = frames.response_starts(&data[..cut]);
+            let second = frames.response_starts(&data[cut..]);
             assert_eq!((first, second), (cut >= headers_at + 9, cut < headers_at + 9), "cut at {cut}");
         }
         let mut frames = Frames::default();
-        assert!(!frames.feed(&frame(0x1, 0, b"")));
+        assert!(!frames.response_starts(&frame(0x1, 0, b"")));
+    }
+
+    #[test]
+    fn an_http2_request_ends_with_the_last_byte_of_its_end_stream_frame() {
+        let mut data = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        data.extend(frame(0x4, 0, &[0; 6]));
+        data.extend(frame(0x1, 1, b"headers"));
+        let mut body = frame(0x0, 1, b"body");
+        body[4] = END_STREAM;
+        data.extend(body);
+        data.extend(frame(0x4, 0, b""));
+        let end = data.len() - 9;
+        for cut in 1..data.len() {
+            let mut frames = Frames::outgoing();
+            let first = frames.request_ends(&data[..cut]);
+            let second = !first && frames.request_ends(&data[cut..]);
+            assert_eq!((first, second), (cut >= end, cut < end), "cut at {cut}");
+        }
+        let mut headers_only = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        let mut get = frame(0x1, 1, b"hpack");
+        get[4] = END_STREAM | 0x4;
+        headers_only.extend(get);
+        assert!(Frames::outgoing().request_ends(&headers_only));
     }
 
     #[test]
