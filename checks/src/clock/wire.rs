@@ -1,6 +1,7 @@
 //! The connection wrappers that see when a request left and when its response came: [`Wire`] wraps the TCP
-//! socket (it notes the last write before the answer and reads the kernel's receive stamps), [`Watched`] wraps
-//! what the HTTP client reads (plain or decrypted) and marks the read that brought the response's start.
+//! socket and reads the kernel's receive stamps, [`Watched`] wraps what the HTTP client reads and writes (plain
+//! or decrypted): it notes when the request's last byte was written and marks the read that brought the
+//! response's start.
 //!
 //! Only the exchange's first reads pay for a stamp (`recvmsg` with a control message); once the response has
 //! started, reads and writes go straight to the socket.
@@ -19,20 +20,13 @@ use tokio::net::TcpStream;
 /// What the wrappers saw of one exchange.
 #[derive(Debug, Default)]
 struct Marks {
-    /// Noting writes and stamping reads, from [`Marker::arm`] until the response starts.
+    /// Stamping reads, from [`Marker::arm`] until the response starts.
     armed: bool,
     /// The socket gives receive stamps.
     kernel: bool,
-    /// A read has returned data since arming: later writes (HTTP/2 acknowledgements) are not the request.
-    answered: bool,
     /// The response has started: nothing more to note.
     started: bool,
-    /// HTTP/2: the request's end is found in what the client writes, not by the first read (the server's
-    /// SETTINGS may be read before the request is written).
-    h2: bool,
-    /// When the last write before the answer returned (monotonic).
-    last_write: Option<Instant>,
-    /// HTTP/2: when the write that ended the request's stream returned.
+    /// When the write that ended the request returned (monotonic).
     request_end: Option<Instant>,
     /// The kernel's receive stamp of the latest stamped read, on the monotonic clock.
     last_rx: Option<Instant>,
@@ -58,29 +52,31 @@ impl Marker {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// From now on, writes are the request and reads are stamped until the response starts (call it once the
-    /// connection is ready for the request: after the TLS handshake).
+    /// From now on, reads are stamped until the response starts (call it once the connection is ready for the
+    /// request: after the TLS handshake).
     pub fn arm(&self) {
         self.lock().armed = true;
     }
 
-    /// Wraps what the HTTP client reads, so that the read carrying the response's start is marked.
+    /// Wraps what the HTTP client reads and writes, so that the request's end and the response's start are
+    /// marked.
     pub fn watch<S>(&self, io: S, h2: bool) -> Watched<S> {
-        self.lock().h2 = h2;
-        let (scan, request) =
-            if h2 { (Scan::Frames(Frames::default()), Some(Frames::outgoing())) } else { (Scan::Any, None) };
+        let (scan, request) = if h2 {
+            (Scan::Frames(Frames::default()), Request::Frames(Frames::outgoing()))
+        } else {
+            (Scan::Any, Request::UntilAnswer)
+        };
         Watched { io, marker: self.clone(), scan, request }
     }
 
     /// What was seen so far.
     pub fn exchange(&self) -> Exchange {
         let marks = self.lock();
-        let request_sent = if marks.h2 { marks.request_end } else { marks.last_write };
-        Exchange { request_sent, first_byte: marks.first_byte }
+        Exchange { request_sent: marks.request_end, first_byte: marks.first_byte }
     }
 }
 
-/// A TCP connection that notes its writes and reads the kernel's receive stamps while an exchange is armed.
+/// A TCP connection that reads the kernel's receive stamps while an exchange is armed.
 #[derive(Debug)]
 pub struct Wire {
     io: TcpStream,
@@ -89,7 +85,7 @@ pub struct Wire {
 
 impl Wire {
     /// Wraps `io`; with `kernel`, asks the socket for receive stamps (`SO_TIMESTAMPNS`). Without them, or when
-    /// the socket refuses, only the writes are noted.
+    /// the socket refuses, reads go straight to the socket.
     pub fn new(io: TcpStream, kernel: bool) -> (Self, Marker) {
         let kernel = kernel && setsockopt(&io, sockopt::ReceiveTimestampns, &true).is_ok();
         let marker = Marker::default();
@@ -100,15 +96,6 @@ impl Wire {
     /// The socket.
     pub fn get_ref(&self) -> &TcpStream {
         &self.io
-    }
-
-    fn wrote(&self, n: usize) {
-        if n > 0 {
-            let mut marks = self.marker.lock();
-            if marks.armed && !marks.answered {
-                marks.last_write = Some(Instant::now());
-            }
-        }
     }
 }
 
@@ -146,17 +133,12 @@ pub fn monotonic(stamp: Duration) -> Option<Instant> {
 impl AsyncRead for Wire {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let (armed, stamping) = {
+        let stamping = {
             let marks = this.marker.lock();
-            (marks.armed && !marks.started, marks.armed && marks.kernel && !marks.started)
+            marks.armed && marks.kernel && !marks.started
         };
         if !stamping {
-            let before = buf.filled().len();
-            let polled = Pin::new(&mut this.io).poll_read(cx, buf);
-            if armed && buf.filled().len() > before {
-                this.marker.lock().answered = true;
-            }
-            return polled;
+            return Pin::new(&mut this.io).poll_read(cx, buf);
         }
         let fd = this.io.as_raw_fd();
         loop {
@@ -166,9 +148,7 @@ impl AsyncRead for Wire {
                 Ok((n, stamp)) => {
                     buf.advance(n);
                     if n > 0 {
-                        let mut marks = this.marker.lock();
-                        marks.answered = true;
-                        marks.last_rx = stamp.and_then(monotonic);
+                        this.marker.lock().last_rx = stamp.and_then(monotonic);
                     }
                     return Poll::Ready(Ok(()));
                 }
@@ -181,12 +161,7 @@ impl AsyncRead for Wire {
 
 impl AsyncWrite for Wire {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &polled {
-            this.wrote(*n);
-        }
-        polled
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -194,12 +169,7 @@ impl AsyncWrite for Wire {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &polled {
-            this.wrote(*n);
-        }
-        polled
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -213,6 +183,18 @@ impl AsyncWrite for Wire {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
+}
+
+/// How the request's end is recognised in what the client writes.
+#[derive(Debug)]
+enum Request {
+    /// HTTP/1: the last write before any response byte was read (TLS session tickets are no response bytes).
+    UntilAnswer,
+    /// HTTP/2: the write that completes the frame ending the request's stream (the server's SETTINGS may be
+    /// read, and acknowledged, before the request is written).
+    Frames(Frames),
+    /// Found: writes pass through.
+    Done,
 }
 
 /// How the response's start is recognised in what the client reads.
@@ -298,30 +280,37 @@ impl Frames {
 }
 
 /// What the HTTP client reads and writes (the plain [`Wire`] or the TLS stream over it), watched for the
-/// read that brings the response's start.
+/// request's end and the read that brings the response's start.
 #[derive(Debug)]
 pub struct Watched<S> {
     io: S,
     marker: Marker,
     scan: Scan,
-    /// HTTP/2, until the request's end has been written.
-    request: Option<Frames>,
+    request: Request,
 }
 
 impl<S> Watched<S> {
-    /// Notes the write of `written` (the first bytes of `bufs`) if it ends the HTTP/2 request.
+    /// Notes the write of `written` bytes (the first of `bufs`) if it is, or may be, the request's end.
     fn wrote(&mut self, bufs: &[&[u8]], mut written: usize) {
-        let Some(frames) = &mut self.request else { return };
-        for buf in bufs {
-            let part = &buf[..written.min(buf.len())];
-            written -= part.len();
-            if frames.request_ends(part) {
-                self.request = None;
-                self.marker.lock().request_end = Some(Instant::now());
-                return;
-            }
-            if written == 0 {
-                return;
+        if written == 0 {
+            return;
+        }
+        match &mut self.request {
+            Request::Done => {}
+            Request::UntilAnswer => self.marker.lock().request_end = Some(Instant::now()),
+            Request::Frames(frames) => {
+                for buf in bufs {
+                    let part = &buf[..written.min(buf.len())];
+                    written -= part.len();
+                    if frames.request_ends(part) {
+                        self.request = Request::Done;
+                        self.marker.lock().request_end = Some(Instant::now());
+                        return;
+                    }
+                    if written == 0 {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -333,12 +322,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.io).poll_read(cx, buf);
         let data = &buf.filled()[before..];
-        let started = !data.is_empty()
-            && match &mut this.scan {
-                Scan::Done => false,
-                Scan::Any => true,
-                Scan::Frames(frames) => frames.response_starts(data),
-            };
+        if data.is_empty() {
+            return polled;
+        }
+        if let Request::UntilAnswer = this.request {
+            this.request = Request::Done;
+        }
+        let started = match &mut this.scan {
+            Scan::Done => false,
+            Scan::Any => true,
+            Scan::Frames(frames) => frames.response_starts(data),
+        };
         if started {
             this.scan = Scan::Done;
             let mut marks = this.marker.lock();
@@ -368,7 +362,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = &polled
-            && this.request.is_some()
+            && !matches!(this.request, Request::Done)
         {
             let slices: Vec<&[u8]> = bufs.iter().map(|buf| &**buf).collect();
             this.wrote(&slices, *n);
