@@ -7,13 +7,15 @@
 //! started, reads and writes go straight to the socket.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use nix::sys::socket::{
+    AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, setsockopt, socket, sockopt,
+};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -87,6 +89,9 @@ impl Wire {
     /// Wraps `io`; with `kernel`, asks the socket for receive stamps (`SO_TIMESTAMPNS`). Without them, or when
     /// the socket refuses, reads go straight to the socket.
     pub fn new(io: TcpStream, kernel: bool) -> (Self, Marker) {
+        if kernel {
+            keep_stamping_on();
+        }
         let kernel = kernel && setsockopt(&io, sockopt::ReceiveTimestampns, &true).is_ok();
         let marker = Marker::default();
         marker.lock().kernel = kernel;
@@ -97,6 +102,19 @@ impl Wire {
     pub fn get_ref(&self) -> &TcpStream {
         &self.io
     }
+}
+
+/// Keeps the kernel's receive stamping switched on for the life of the process, with one UDP socket that asks
+/// for stamps. The kernel switches stamping on when the first socket asks and off when the last one closes, each
+/// time by patching its code on every CPU (deferred to a work queue); without this socket, a prober whose probes
+/// do not overlap would pay that twice per probe.
+fn keep_stamping_on() {
+    static SOCKET: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    SOCKET.get_or_init(|| {
+        let socket = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).ok()?;
+        setsockopt(&socket, sockopt::ReceiveTimestampns, &true).ok()?;
+        Some(socket)
+    });
 }
 
 /// One `recvmsg` with room for a `SCM_TIMESTAMPNS` control message: the bytes read and the stamp (since the
