@@ -42,11 +42,12 @@ fn clocks(outcome: &Outcome) -> &Value {
     &outcome.details["clocks"]
 }
 
-/// When the plain server finished reading a request and when it had written the answer.
-type Holds = Arc<Mutex<Vec<(Instant, Instant)>>>;
+/// When the plain server finished reading a request, when it started writing the answer and when it had
+/// written it.
+type Holds = Arc<Mutex<Vec<(Instant, Instant, Instant)>>>;
 
 /// An HTTP/1.1 server on loopback that reads a request head, holds it for `HOLD`, then answers `ok`; it notes
-/// when it read the request and when the answer was written.
+/// when it read the request and when it wrote the answer.
 async fn plain_server() -> (SocketAddr, Holds) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -64,8 +65,9 @@ async fn plain_server() -> (SocketAddr, Holds) {
                 let read = Instant::now();
                 tokio::time::sleep(HOLD).await;
                 let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                let writing = Instant::now();
                 if stream.get_mut().write_all(answer).await.is_ok() {
-                    noted.lock().unwrap().push((read, Instant::now()));
+                    noted.lock().unwrap().push((read, writing, Instant::now()));
                 }
             });
         }
@@ -204,11 +206,21 @@ async fn on_a_busy_prober_kernel_processing_stays_within_what_the_server_saw() {
         let outcome = run(&yaml).await;
         assert_eq!(clocks(&outcome)["processing"], "kernel_rx");
         let processing = phase(&outcome, "processing");
-        let (read, written) = holds.lock().unwrap().pop().unwrap();
-        // The truth lies between what the server held (it read the request after it arrived) and the time
-        // from the run's start to the answer's write (the request left after the run started); a stopwatch
-        // would add the prober's scheduling delay after the answer arrived, beyond the upper bound.
-        let (held, upper) = (written - read, written - before);
+        // The server notes its times after the write, maybe after the client has the answer: wait for them.
+        let mut noted = None;
+        for _ in 0..2000 {
+            noted = holds.lock().unwrap().pop();
+            if noted.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let (read, writing, written) = noted.unwrap();
+        // The truth lies between what the server surely held (from after the request had arrived, as it was
+        // read, to before the answer was written) and the time from the run's start (before the request left)
+        // to the answer's write (on loopback the answer is in the client's socket when the write returns); a
+        // stopwatch would add the prober's scheduling delay after the answer arrived, beyond the upper bound.
+        let (held, upper) = (writing - read, written - before);
         let margin = Duration::from_millis(1);
         assert!(processing >= HOLD, "{processing:?}");
         assert!(processing + margin >= held && processing <= upper + margin, "{processing:?} {held:?} {upper:?}");
