@@ -3,6 +3,7 @@
 //! The flow is `load` (files → located YAML trees) → `spec` (raw serde types, one per file section) →
 //! `validate` (one pure function into ready [`Config`] types, every error at once) → `run` (one check, once).
 
+pub mod clock;
 pub mod config;
 pub mod details;
 pub mod duration;

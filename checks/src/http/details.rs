@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::PhaseClocks;
 use crate::tls::TlsPart;
 
 /// The details of an `http` run: the final response once there is one, and the TLS session and certificate
@@ -15,6 +16,10 @@ pub struct HttpDetails {
     /// The TLS session and certificate of the final hop.
     #[serde(flatten)]
     pub tls: TlsPart,
+    /// Which clock each phase came from: the kernel's (`kernel_rtt`, `kernel_rx`) or the prober's
+    /// (`stopwatch`). Absent in results of versions that did not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clocks: Option<PhaseClocks>,
     /// The address connected to. The executor does not report it yet (adding a key would change the details
     /// results carry); only the cost estimate's representative outcome sets it, so that it counts
     /// `probe_ip_protocol` as for every other kind.

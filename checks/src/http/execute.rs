@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 
 use super::details::{HttpDetails, HttpResponse};
 use super::spec::{HttpCheck, HttpExpect, HttpVersion, JsonAssert, JsonTest};
+use crate::clock::{Clock, Marker, PhaseClocks, Wire};
 use crate::details::Details as _;
 use crate::net::describe;
 use crate::outcome::Failure;
@@ -55,9 +56,11 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
     let mut body = prepared.body.clone();
     let mut visited = vec![url.to_string()];
     let mut redirects = 0u32;
+    let mut clocks = PhaseClocks::default();
     let response = loop {
         let same_origin = url.origin() == check.url.origin();
-        let response = hop(check, cx, &url, &method, &prepared, body.clone(), same_origin).await?;
+        let request = HopRequest { url: &url, method: &method, prepared: &prepared, body: body.clone(), same_origin };
+        let response = hop(check, cx, request, &mut clocks).await?;
         let location = response.headers.get(LOCATION).and_then(|value| value.to_str().ok());
         let follow = check.max_redirects > 0 && (300..400).contains(&response.status) && response.status != 304;
         let Some(location) = location.filter(|_| follow) else {
@@ -98,6 +101,7 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
             tls: response.tls.is_some(),
         }),
         tls: response.tls.as_ref().map(crate::tls::Handshake::details).unwrap_or_default(),
+        clocks: Some(clocks),
         remote_address: None,
     };
     let state = judged.state;
@@ -138,28 +142,45 @@ fn prepare(check: &HttpCheck, cx: &RunContext) -> Result<Prepared, Failure> {
     Ok(Prepared { headers, authorization, body })
 }
 
-/// One request on a fresh connection. Every phase is added to the run's phases.
+/// What one hop asks for.
+struct HopRequest<'a> {
+    url: &'a url::Url,
+    method: &'a Method,
+    prepared: &'a Prepared,
+    body: Bytes,
+    /// Whether `url` is the configured URL's origin (credentials go only there).
+    same_origin: bool,
+}
+
+/// One request on a fresh connection. Every phase is added to the run's phases, and its clock to `clocks`.
 async fn hop(
     check: &HttpCheck,
     cx: &RunContext,
-    url: &url::Url,
-    method: &Method,
-    prepared: &Prepared,
-    body: Bytes,
-    same_origin: bool,
+    request: HopRequest<'_>,
+    clocks: &mut PhaseClocks,
 ) -> Result<Response, Failure> {
+    let HopRequest { url, method, prepared, body, same_origin } = request;
+    let kernel = crate::clock::kernel_allowed();
     let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
     let addr = cx
         .timed("resolve", crate::net::resolve(&host, port, check.ip_version))
         .await
         .map_err(|message| Failure::new(Reason::Dns, message))?;
+    clocks.note("resolve", Clock::Stopwatch);
     cx.log(format!("resolved {host} to {}", addr.ip()));
-    let tcp = cx
-        .timed("connect", TcpStream::connect(addr))
-        .await
-        .map_err(|error| Failure::new(Reason::Connect, format!("connect to {addr}: {error}")))?;
+    let started = Instant::now();
+    let connected = TcpStream::connect(addr).await;
+    let stopwatch = started.elapsed();
+    let tcp = connected.map_err(|error| {
+        cx.phase("connect", stopwatch);
+        Failure::new(Reason::Connect, format!("connect to {addr}: {error}"))
+    })?;
+    let (connect, clock) = crate::clock::connect_phase(&tcp, stopwatch, kernel);
+    cx.phase("connect", connect);
+    clocks.note("connect", clock);
     tcp.set_nodelay(true).ok();
+    let (tcp, marker) = Wire::new(tcp, kernel);
 
     let mut request = Request::builder().method(method.clone());
     let authority = match url.port() {
@@ -195,17 +216,18 @@ async fn hop(
             Some(name) if host == configured_host => name.clone(),
             _ => host.clone(),
         };
-        let (stream, seen) = check.tls.connect(cx, tcp, &name, alpn, check.expect.min_days_remaining).await?;
+        let (stream, seen) = check.tls.connect(cx, tcp, addr, &name, alpn, check.expect.min_days_remaining).await?;
+        clocks.note("tls", Clock::Stopwatch);
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         if check.http_version == Some(HttpVersion::Http2) && !h2 {
             return Err(Failure::new(Reason::Protocol, "the server did not agree to HTTP/2"));
         }
         let request = finish(request, url, &authority, h2, body)?;
-        exchange(cx, stream, h2, request, check.body_limit, Some(seen)).await
+        exchange(cx, (stream, marker), h2, request, check.body_limit, Some(seen), clocks).await
     } else {
         let h2 = check.http_version == Some(HttpVersion::Http2);
         let request = finish(request, url, &authority, h2, body)?;
-        exchange(cx, tcp, h2, request, check.body_limit, None).await
+        exchange(cx, (tcp, marker), h2, request, check.body_limit, None, clocks).await
     }
 }
 
@@ -247,18 +269,22 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The request and its response over `io`, whose [`Marker`] tells when the request left and when the
+/// response came.
 async fn exchange<S>(
     cx: &RunContext,
-    io: S,
+    (io, marker): (S, Marker),
     h2: bool,
     request: Request<Full<Bytes>>,
     body_limit: u64,
     tls: Option<crate::tls::Handshake>,
+    clocks: &mut PhaseClocks,
 ) -> Result<Response, Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(io);
+    marker.arm();
+    let io = TokioIo::new(marker.watch(io, h2));
     let protocol = |error: hyper::Error| Failure::new(Reason::Protocol, format!("http: {}", describe(&error)));
     let start = Instant::now();
     let (response, _connection) = if h2 {
@@ -275,7 +301,9 @@ where
         }));
         (sender.send_request(request).await.map_err(protocol)?, guard)
     };
-    cx.phase("processing", start.elapsed());
+    let (processing, clock) = processing(marker.exchange(), start, Instant::now());
+    cx.phase("processing", processing);
+    clocks.note("processing", clock);
 
     let status = response.status().as_u16();
     let version = match response.version() {
@@ -302,10 +330,22 @@ where
         }
     }
     cx.phase("transfer", start.elapsed());
+    clocks.note("transfer", Clock::Stopwatch);
     if truncated {
         cx.log(format!("body truncated at the body_limit of {body_limit} bytes"));
     }
     Ok(Response { status, version, headers: parts.headers, body, truncated, tls })
+}
+
+/// The processing phase: from the last request byte handed to the kernel (else from before the client's
+/// handshake, `start`) to the kernel's receive stamp of the response's first byte when it lies in between,
+/// else to `head`, when the client handed over the response head.
+fn processing(exchange: crate::clock::Exchange, start: Instant, head: Instant) -> (Duration, Clock) {
+    let sent = exchange.request_sent.filter(|sent| *sent <= head).unwrap_or(start);
+    match exchange.first_byte {
+        Some(first) if first >= sent && first <= head => (first - sent, Clock::KernelRx),
+        _ => (head.saturating_duration_since(sent), Clock::Stopwatch),
+    }
 }
 
 /// The verdict on a response.

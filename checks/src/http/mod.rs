@@ -48,7 +48,20 @@ impl crate::kind::KindCheck for HttpCheck {
             ..HttpResponse::default()
         };
         let tls = if https { crate::tls::representative_tls() } else { crate::tls::TlsPart::default() };
-        let details = HttpDetails { response: Some(response), tls, remote_address: Some("192.0.2.1:443".to_owned()) };
+        let mut clocks = crate::clock::PhaseClocks::default();
+        clocks.note("resolve", crate::clock::Clock::Stopwatch);
+        clocks.note("connect", crate::clock::Clock::KernelRtt);
+        if https {
+            clocks.note("tls", crate::clock::Clock::Stopwatch);
+        }
+        clocks.note("processing", crate::clock::Clock::KernelRx);
+        clocks.note("transfer", crate::clock::Clock::Stopwatch);
+        let details = HttpDetails {
+            response: Some(response),
+            tls,
+            clocks: Some(clocks),
+            remote_address: Some("192.0.2.1:443".to_owned()),
+        };
         crate::Outcome::representative(&["resolve", "connect", "tls", "processing", "transfer"], details.to_value())
     }
 }

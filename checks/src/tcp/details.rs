@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::PhaseClocks;
 use crate::tls::TlsPart;
 
 /// The details of a `tcp` run: the address once connecting was tried, the conversation once connected, and
@@ -18,6 +19,10 @@ pub struct TcpDetails {
     /// The TLS session and certificate, with `tls`.
     #[serde(flatten)]
     pub tls: TlsPart,
+    /// Which clock each phase came from (see the HTTP details' `clocks`). Absent in results of versions that
+    /// did not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clocks: Option<PhaseClocks>,
 }
 
 /// What was said over a connection.

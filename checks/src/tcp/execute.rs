@@ -7,6 +7,7 @@ use tokio::net::TcpStream;
 
 use super::details::{Conversation, TcpDetails};
 use super::spec::{TcpCheck, TcpStep};
+use crate::clock::{Clock, PhaseClocks};
 use crate::details::Details as _;
 use crate::outcome::{Assertion, Judgement, Outcome, Reason};
 use crate::run::{Execute, RunContext};
@@ -28,9 +29,20 @@ impl Execute for TcpCheck {
         if addr.ip().to_string() != self.host {
             cx.log(format!("resolved {} to {}", self.host, addr.ip()));
         }
-        let stream = match cx.timed("connect", TcpStream::connect(addr)).await {
-            Ok(stream) => stream,
+        let mut clocks = PhaseClocks::default();
+        clocks.note("resolve", Clock::Stopwatch);
+        let started = Instant::now();
+        let connected = TcpStream::connect(addr).await;
+        let stopwatch = started.elapsed();
+        let stream = match connected {
+            Ok(stream) => {
+                let (connect, clock) = crate::clock::connect_phase(&stream, stopwatch, crate::clock::kernel_allowed());
+                cx.phase("connect", connect);
+                clocks.note("connect", clock);
+                stream
+            }
             Err(error) => {
+                cx.phase("connect", stopwatch);
                 let details = TcpDetails { remote_address: Some(addr.to_string()), ..TcpDetails::default() };
                 let failed = Outcome::failed(Reason::Connect, format!("connect to {addr}: {error}"));
                 return Outcome { details: details.to_value(), ..failed };
@@ -44,14 +56,18 @@ impl Execute for TcpCheck {
             None => session.talk(cx, stream, &self.script).await,
             Some(tls) => {
                 let name = tls.server_name.clone().unwrap_or_else(|| self.host.clone());
-                match tls.connect(cx, stream, &name, &[], None).await {
+                match tls.connect(cx, stream, addr, &name, &[], None).await {
                     Ok((stream, seen)) => {
+                        clocks.note("tls", Clock::Stopwatch);
                         handshake = Some(seen);
                         session.talk(cx, stream, &self.script).await;
                     }
                     Err(failure) => return failure.into(),
                 }
             }
+        }
+        if !self.script.is_empty() {
+            clocks.note("script", Clock::Stopwatch);
         }
         let details = TcpDetails {
             remote_address: Some(addr.to_string()),
@@ -63,6 +79,7 @@ impl Execute for TcpCheck {
                 steps_run: session.steps_run,
             }),
             tls: handshake.as_ref().map(Handshake::details).unwrap_or_default(),
+            clocks: Some(clocks),
         };
         Judgement { assertions: session.assertions, failure: session.failure }.into_outcome(details.to_value())
     }

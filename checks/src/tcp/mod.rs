@@ -33,10 +33,14 @@ impl crate::kind::KindCheck for TcpCheck {
     }
 
     fn representative(&self) -> crate::Outcome {
+        let mut clocks = crate::clock::PhaseClocks::default();
+        clocks.note("resolve", crate::clock::Clock::Stopwatch);
+        clocks.note("connect", crate::clock::Clock::KernelRtt);
         let details = TcpDetails {
             remote_address: Some("192.0.2.1:25".to_owned()),
             conversation: Some(Conversation::default()),
             tls: if self.tls.is_some() { crate::tls::representative_tls() } else { TlsPart::default() },
+            clocks: Some(clocks),
         };
         crate::Outcome::representative(&["resolve", "connect"], details.to_value())
     }

@@ -1,11 +1,12 @@
 //! TLS for kinds that speak it on their own connection (HTTP over TLS, TCP with `tls:`): the options users
 //! write, the handshake, and the judgement of the certificate the server showed.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::client::TlsStream;
 
 use super::{ChainReport, Judged, Session, TlsExpect, TlsPart, client_config, judge};
@@ -110,15 +111,15 @@ impl ClientTls {
     /// anything is sent, when the certificate is expired, not yet valid, untrusted or for another name (unless
     /// `insecure`); a certificate that merely expires within `min_days_remaining` is a failing assertion in
     /// the returned [`Handshake`], so that the conversation still happens and is judged too.
-    pub async fn connect(
+    pub async fn connect<IO: AsyncRead + AsyncWrite + Unpin>(
         &self,
         cx: &RunContext,
-        tcp: TcpStream,
+        tcp: IO,
+        peer: SocketAddr,
         server_name: &str,
         alpn: &[&[u8]],
         min_days_remaining: Option<u32>,
-    ) -> Result<(TlsStream<TcpStream>, Handshake), Failure> {
-        let peer = tcp.peer_addr().map(|addr| addr.to_string()).unwrap_or_default();
+    ) -> Result<(TlsStream<IO>, Handshake), Failure> {
         let identity = self.client_identity.as_ref().map(|(cert, key)| (cert.as_path(), key.as_path()));
         let (config, verifier) = client_config(self.ca_file.as_deref(), alpn, identity)
             .map_err(|message| Failure::new(Reason::Tls, message))?;
