@@ -193,7 +193,10 @@ mod tests {
 
     #[test]
     fn a_reason_the_message_already_names_is_said_once() {
-        assert_eq!(why(Some("status"), Some("status: expected 200, got 500")).unwrap(), "status: expected 200, got 500");
+        assert_eq!(
+            why(Some("status"), Some("status: expected 200, got 500")).unwrap(),
+            "status: expected 200, got 500"
+        );
         assert_eq!(
             why(Some("body"), Some("body_contains: expected \"Welcome\", got not found")).unwrap(),
             "body_contains: expected \"Welcome\", got not found"

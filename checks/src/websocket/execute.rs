@@ -53,7 +53,7 @@ async fn run(check: &WebsocketCheck, cx: &RunContext, details: &mut WebsocketDet
         return converse(check, cx, tcp, request, details, Judgement::default()).await;
     }
     let name = check.tls.server_name.clone().unwrap_or_else(|| check.host.clone());
-    let (stream, seen) = match check.tls.connect(cx, tcp, &name, &[b"http/1.1"], None).await {
+    let (stream, seen) = match check.tls.connect(cx, tcp, addr, &name, &[b"http/1.1"], None).await {
         Ok(connected) => connected,
         Err(failure) => {
             details.tls = TlsPart::deserialize(&failure.details).unwrap_or_default();
