@@ -172,11 +172,12 @@ async fn a_run_that_would_overrun_is_skipped_and_counted() {
 async fn per_kind_limits_are_respected() {
     let target = Target::start().await;
     let mut planner = Planner::new();
-    // With one http permit: `first` (600 ms) holds it when `second` is due 50 ms later; `second` waits the
-    // grace (100 ms) and is skipped. `third`, due when `first` is done, runs.
+    // With one http permit: `first` (600 ms) holds it when `second` is due 250 ms later; `second` waits the
+    // grace (100 ms) and is skipped. `third`, due when `first` is done, runs. (`second` was due 50 ms after
+    // `first`: on a loaded machine `first` could start late enough for `second` to take the permit.)
     let checks = [
         ("first", http_check("first", "2s", "1s", &target.url(600, "first")), 0),
-        ("second", http_check("second", "2s", "1s", &target.url(600, "second")), 50),
+        ("second", http_check("second", "2s", "1s", &target.url(600, "second")), 250),
         ("third", http_check("third", "2s", "1s", &target.url(10, "third")), 800),
     ];
     let limits = Limits::with_overrides(&HashMap::from([(Kind::Http, 1)])).unwrap();
