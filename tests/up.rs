@@ -109,8 +109,9 @@ async fn up_with_the_demo_needs_no_file_and_shows_alerts_slos_and_degraded_check
 #[tokio::test]
 async fn the_demo_inventory_alert_fires_then_resolves() {
     let data = tempfile::tempdir().unwrap();
-    // Down for its first 45 s: fires within 30 s; passing for 30 s after that resolves it.
-    let out = up(&["--demo"], "100s", data.path()).await;
+    // Down for its first 45 s: fires within 30 s; passing for 30 s after that resolves it, by about 91 s in the
+    // worst case (its first passing run up to one 15 s interval after it recovers), so it runs 120 s.
+    let out = up(&["--demo"], "120s", data.path()).await;
     out.assert_code(0);
     let firing = out.stdout.find("notification received: FIRING web-down/shop-inventory in 2 of 2 regions");
     let resolved = out.stdout.find("notification received: RESOLVED web-down/shop-inventory");
