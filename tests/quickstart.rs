@@ -61,9 +61,10 @@ fn the_readme_quick_start_works_in_a_fresh_clone() {
         .spawn()
         .unwrap();
     let (lines, seen) = mpsc::channel::<(bool, String)>();
-    for (is_stdout, stream) in [(true, demo.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)),
-        (false, demo.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>))]
-    {
+    for (is_stdout, stream) in [
+        (true, demo.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)),
+        (false, demo.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)),
+    ] {
         let lines = lines.clone();
         let stream = stream.unwrap();
         std::thread::spawn(move || {
@@ -106,7 +107,9 @@ fn the_readme_quick_start_works_in_a_fresh_clone() {
         }
         // Once the notification is in and a status table shows the alert firing, stop as a user would.
         let alert_shown = stdout.lines().any(|line| {
-            line.starts_with("web-down/shop-checkout ") && line.contains(" FIRING ") && line.contains("local-a, local-b")
+            line.starts_with("web-down/shop-checkout ")
+                && line.contains(" FIRING ")
+                && line.contains("local-a, local-b")
         });
         if stdout.contains(fired) && alert_shown {
             break;
