@@ -60,8 +60,16 @@ async fn drain(mut rx: mpsc::Receiver<RunResult>) -> Vec<RunResult> {
 
 /// Sleeps until `offset_ms` past the next whole second.
 async fn sleep_to_phase(offset_ms: i64) {
+    sleep_to_grid_phase(1000, offset_ms).await;
+}
+
+/// Sleeps until `offset_ms` past the next multiple of `period_ms` (since the epoch, like the check grid).
+async fn sleep_to_grid_phase(period_ms: i64, offset_ms: i64) {
     let now = now_ms();
-    let target = (now / 1000 + 1) * 1000 + offset_ms;
+    let mut target = (now / period_ms + 1) * period_ms + offset_ms;
+    if target <= now {
+        target += period_ms;
+    }
     tokio::time::sleep(Duration::from_millis(u64::try_from(target - now).unwrap())).await;
 }
 
@@ -174,7 +182,9 @@ async fn per_kind_limits_are_respected() {
     let mut planner = Planner::new();
     // With one http permit: `first` (600 ms) holds it when `second` is due 250 ms later; `second` waits the
     // grace (100 ms) and is skipped. `third`, due when `first` is done, runs. (`second` was due 50 ms after
-    // `first`: on a loaded machine `first` could start late enough for `second` to take the permit.)
+    // `first`: on a loaded machine `first` could start late enough for `second` to take the permit.) The set is
+    // applied 150 ms before `first`'s grid point, so the three come in that order: applied at a random phase,
+    // `second` or `third` could come first and take the permit.
     let checks = [
         ("first", http_check("first", "2s", "1s", &target.url(600, "first")), 0),
         ("second", http_check("second", "2s", "1s", &target.url(600, "second")), 250),
@@ -187,7 +197,9 @@ async fn per_kind_limits_are_respected() {
     let stats = StatsHandle::default();
     let runner = Runner::start("p1", &limits, tx, &stats);
     let collected = tokio::spawn(drain(rx));
-    runner.apply(pairs(&mut planner, "h1", &checks));
+    let pairs = pairs(&mut planner, "h1", &checks);
+    sleep_to_grid_phase(2000, -150).await;
+    runner.apply(pairs);
     tokio::time::sleep(Duration::from_millis(4500)).await;
     runner.stop(Duration::from_secs(2)).await;
     let planned = by_check(&collected.await.unwrap());
