@@ -2,8 +2,8 @@
 //!
 //! `getsockopt(TCP_INFO)` has no safe wrapper in `nix` or `socket2`, and this workspace forbids `unsafe`; the
 //! same kernel struct comes, safely, as the `INET_DIAG_INFO` attribute of a `sock_diag` answer about one
-//! socket, looked up by its four addresses and ports. One netlink socket, one request and one answer per
-//! connection: a few microseconds, after the connect has been timed.
+//! socket, looked up by its four addresses and ports. One netlink socket per thread, one request and one
+//! answer per connection: a few microseconds, after the connect has been timed.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -37,16 +37,48 @@ pub struct TcpInfo {
     pub retransmits: u32,
 }
 
+thread_local! {
+    /// This thread's netlink socket and the sequence number of its last request: opened once per thread,
+    /// not per connection (two system calls and a socket less per probe). Threads do not change network
+    /// namespace in probenet, so the socket always looks in the namespace of the connections it is asked about.
+    static NETLINK: std::cell::RefCell<Option<(std::os::fd::OwnedFd, u32)>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The `tcp_info` of the connection from `local` to `peer` in this network namespace, if the kernel answers.
 pub fn tcp_info(local: SocketAddr, peer: SocketAddr) -> Option<TcpInfo> {
-    let fd = socket(AddressFamily::Netlink, SockType::Datagram, SockFlag::SOCK_CLOEXEC, SockProtocol::NetlinkSockDiag)
-        .ok()?;
-    let request = request(local, peer)?;
-    send(fd.as_raw_fd(), &request, MsgFlags::empty()).ok()?;
-    // The kernel answers a single-socket request before `send` returns.
-    let mut answer = [0u8; 1024];
-    let read = recv(fd.as_raw_fd(), &mut answer, MsgFlags::MSG_DONTWAIT).ok()?;
-    parse(answer.get(..read)?)
+    let mut request = request(local, peer)?;
+    NETLINK.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let fd = socket(
+                AddressFamily::Netlink,
+                SockType::Datagram,
+                SockFlag::SOCK_CLOEXEC,
+                SockProtocol::NetlinkSockDiag,
+            )
+            .ok()?;
+            *slot = Some((fd, 0));
+        }
+        let (fd, seq) = slot.as_mut()?;
+        *seq = seq.wrapping_add(1);
+        request[8..12].copy_from_slice(&seq.to_ne_bytes());
+        if send(fd.as_raw_fd(), &request, MsgFlags::empty()).is_err() {
+            *slot = None;
+            return None;
+        }
+        // The kernel answers a single-socket request before `send` returns. An answer to an earlier request
+        // (none is expected: each is read at once) is skipped by its sequence number, so it is never taken for
+        // this connection's.
+        let mut answer = [0u8; 1024];
+        for _ in 0..4 {
+            let read = recv(fd.as_raw_fd(), &mut answer, MsgFlags::MSG_DONTWAIT).ok()?;
+            let answer = answer.get(..read)?;
+            if u32_at(answer, 8)? == *seq {
+                return parse(answer);
+            }
+        }
+        None
+    })
 }
 
 /// The netlink request about one TCP socket (`idiag_src` is the local end, as in `ss`).
@@ -61,7 +93,7 @@ fn request(local: SocketAddr, peer: SocketAddr) -> Option<[u8; NLMSG_HEADER + RE
     out[0..4].copy_from_slice(&length.to_ne_bytes());
     out[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
     out[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
-    // seq and pid stay 0.
+    // seq is set per request by `tcp_info`; pid stays 0.
     let body = &mut out[NLMSG_HEADER..];
     body[0] = u8::try_from(family as i32).ok()?;
     body[1] = IPPROTO_TCP;
@@ -161,5 +193,48 @@ mod tests {
         let info = tcp_info(local, peer).unwrap_or_else(|| panic!("no tcp_info for {local} -> {peer}"));
         assert!(info.rtt_us > 0 && info.rtt_us < 1_000_000, "{info:?}");
         assert_eq!(info.retransmits, 0);
+    }
+
+    #[test]
+    fn the_thread_socket_answers_each_connection_in_turn_and_skips_a_stale_answer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let target = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let streams: Vec<std::net::TcpStream> =
+            (0..3).map(|_| std::net::TcpStream::connect(target).unwrap_or_else(|e| panic!("{e}"))).collect();
+        let ends = |stream: &std::net::TcpStream| {
+            (
+                stream.local_addr().unwrap_or_else(|e| panic!("{e}")),
+                stream.peer_addr().unwrap_or_else(|e| panic!("{e}")),
+            )
+        };
+        for round in 0..20 {
+            let (local, peer) = ends(&streams[round % 3]);
+            assert!(tcp_info(local, peer).is_some(), "round {round}: {local} -> {peer}");
+            // A connection the kernel does not have: an error answer, and the next question is still answered.
+            let gone: SocketAddr = "127.0.0.1:1".parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(tcp_info(local, gone), None);
+        }
+        // An answer left unread in the socket (as after a `recv` that came too early) belongs to an older
+        // sequence number and is not taken for the next connection's.
+        let (local, peer) = ends(&streams[0]);
+        NETLINK.with(|cell| {
+            let slot = cell.borrow();
+            let (fd, seq) = slot.as_ref().unwrap_or_else(|| panic!("no thread socket"));
+            let mut stale = request(local, peer).unwrap_or_else(|| panic!("no request"));
+            stale[8..12].copy_from_slice(&seq.wrapping_sub(7).to_ne_bytes());
+            send(fd.as_raw_fd(), &stale, MsgFlags::empty()).unwrap_or_else(|e| panic!("{e}"));
+        });
+        let (local, peer) = ends(&streams[1]);
+        let seq_before = NETLINK.with(|cell| cell.borrow().as_ref().map(|(_, seq)| *seq));
+        assert!(tcp_info(local, peer).is_some());
+        assert_eq!(NETLINK.with(|cell| cell.borrow().as_ref().map(|(_, seq)| *seq)), seq_before.map(|s| s + 1));
+        // Both the stale answer and this connection's were read: had the stale one been taken, the right one
+        // would still be waiting.
+        NETLINK.with(|cell| {
+            let slot = cell.borrow();
+            let (fd, _) = slot.as_ref().unwrap_or_else(|| panic!("no thread socket"));
+            let mut rest = [0u8; 1024];
+            assert!(recv(fd.as_raw_fd(), &mut rest, MsgFlags::MSG_DONTWAIT).is_err(), "an answer was left unread");
+        });
     }
 }
