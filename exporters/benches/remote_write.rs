@@ -4,9 +4,10 @@
 //! - `vm_import` (the peer, the receiver's own ceiling): the same samples in Prometheus text to VictoriaMetrics'
 //!   `/api/v1/import/prometheus`, 4 streams at once.
 //!
-//! Each runs against a VictoriaMetrics of its own. Results are realistic HTTPS results (58 samples each) of 200
-//! checks x 5 regions, every 10 s, ending now: many runs of each series, as after an outage (the first run of a
-//! series costs the receiver far more, to index it, than the next ones; sent first, untimed, in each case). Prints `figure NAME VALUE UNIT` lines and the ratios.
+//! Each runs against a VictoriaMetrics of its own, for two shapes of result: realistic HTTPS results (58 samples
+//! each) and TCP results (a connect: far fewer samples), of 200 checks x 5 regions, every 10 s, ending now: many
+//! runs of each series, as after an outage (the first run of a series costs the receiver far more, to index it,
+//! than the next ones; sent first, untimed, in each case). Prints `figure NAME VALUE UNIT` lines and the ratios.
 
 #[path = "common/results.rs"]
 mod results;
@@ -27,20 +28,47 @@ const CHECKS: i64 = 200;
 const REGIONS: i64 = 5;
 const EVERY_MS: i64 = 10_000;
 
-fn generate(count: usize) -> Vec<RunResult> {
+/// The shape of the results sent.
+#[derive(Clone, Copy)]
+enum Shape {
+    Https,
+    Tcp,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Https => "https",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+fn generate(shape: Shape, count: usize) -> Vec<RunResult> {
     let pairs = CHECKS * REGIONS;
     let runs = (count as i64 + pairs - 1) / pairs;
     let now = (stores::now_seconds() * 1000.0) as i64;
     let t0 = now - (runs + 1) * EVERY_MS;
-    (0..count as i64).map(|i| results::http_result(t0, EVERY_MS, CHECKS, REGIONS, i % pairs, i / pairs)).collect()
+    let make = match shape {
+        Shape::Https => results::http_result,
+        Shape::Tcp => results::tcp_result,
+    };
+    (0..count as i64).map(|i| make(t0, EVERY_MS, CHECKS, REGIONS, i % pairs, i / pairs)).collect()
 }
 
-fn metas() -> HashMap<String, Arc<CheckMeta>> {
-    let kind = "http".parse().expect("kind");
+fn metas(shape: Shape) -> HashMap<String, Arc<CheckMeta>> {
+    let kind = match shape {
+        Shape::Https => "http",
+        Shape::Tcp => "tcp",
+    };
+    let kind = kind.parse().expect("kind");
     (0..CHECKS)
         .map(|check| {
             let name = format!("check-{check:04}");
-            let target = format!("https://check-{check:04}.example.net/");
+            let target = match shape {
+                Shape::Https => format!("https://check-{check:04}.example.net/"),
+                Shape::Tcp => format!("check-{check:04}.example.net:443"),
+            };
             (name.clone(), Arc::new(CheckMeta { name, kind, target, labels: BTreeMap::new() }))
         })
         .collect()
@@ -186,16 +214,19 @@ async fn vm_import(results: &[RunResult], checks: &Checks) -> (f64, usize) {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let count = std::env::var("RW_BENCH_RESULTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000usize);
-    let results = generate(count);
-    let checks: Checks = Arc::new(RwLock::new(Arc::new(metas())));
-    let store = through_the_store(&results, &checks).await;
-    let queue = through_the_queue(&results, &checks).await;
-    let (import, samples) = vm_import(&results, &checks).await;
-    let per_result = samples as f64 / count as f64;
-    println!("figure results {count} results ({per_result:.1} samples each)");
-    println!("figure probenet_store {store:.0} results/s ({:.0} samples/s)", store * per_result);
-    println!("figure probenet_queue {queue:.0} results/s ({:.0} samples/s)", queue * per_result);
-    println!("figure vm_import {import:.0} results/s ({:.0} samples/s)", import * per_result);
-    println!("ratio probenet_store/vm_import {:.2}", store / import);
-    println!("ratio probenet_store/probenet_queue {:.2}", store / queue);
+    for shape in [Shape::Https, Shape::Tcp] {
+        let results = generate(shape, count);
+        let checks: Checks = Arc::new(RwLock::new(Arc::new(metas(shape))));
+        let store = through_the_store(&results, &checks).await;
+        let queue = through_the_queue(&results, &checks).await;
+        let (import, samples) = vm_import(&results, &checks).await;
+        let per_result = samples as f64 / count as f64;
+        let name = shape.name();
+        println!("figure {name}_results {count} results ({per_result:.1} samples each)");
+        println!("figure {name}_probenet_store {store:.0} results/s ({:.0} samples/s)", store * per_result);
+        println!("figure {name}_probenet_queue {queue:.0} results/s ({:.0} samples/s)", queue * per_result);
+        println!("figure {name}_vm_import {import:.0} results/s ({:.0} samples/s)", import * per_result);
+        println!("ratio {name}_probenet_store/vm_import {:.2}", store / import);
+        println!("ratio {name}_probenet_store/probenet_queue {:.2}", store / queue);
+    }
 }

@@ -55,3 +55,22 @@ pub fn http_result(t0: i64, every_ms: i64, checks: i64, regions: i64, pair: i64,
         },
     }
 }
+
+/// A realistic TCP result (a connect, no TLS) of pair number `pair`, like [`http_result`]: the smallest
+/// result a network sends by the thousand.
+#[allow(dead_code)] // not every benchmark that includes this file uses both shapes
+pub fn tcp_result(t0: i64, every_ms: i64, checks: i64, regions: i64, pair: i64, run: i64) -> RunResult {
+    let mut result = http_result(t0, every_ms, checks, regions, pair, run);
+    let nanos = 200_000 + ((pair * 31 + run * 17) % 200) as u64 * 10_000;
+    let seconds = Duration::from_nanos(nanos).as_secs_f64();
+    let phase = |name: &str, share: f64| Phase {
+        name: name.to_owned(),
+        seconds: Duration::from_nanos((nanos as f64 * share) as u64).as_secs_f64(),
+    };
+    result.outcome.duration_seconds = seconds;
+    result.outcome.phases = vec![phase("resolve", 0.1), phase("connect", 0.9)];
+    result.outcome.assertions = Vec::new();
+    result.outcome.details = serde_json::json!({"remote_address": format!("192.0.2.{}:443", pair % 250)});
+    result.outcome.log = vec![format!("connected to 192.0.2.{}:443", pair % 250)];
+    result
+}
