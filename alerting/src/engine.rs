@@ -196,8 +196,30 @@ impl Engine {
         let mut seen = BTreeSet::new();
         self.evaluate_impairment(now, &mut out, &mut seen);
         let impaired: BTreeSet<String> = self.impaired_set();
-        for rule_index in 0..self.rules.alerts.len() {
-            let rule = &self.rules.alerts[rule_index];
+        // Every rule's condition first: a check held back by a dependency (in any rule) is named in the alert of
+        // the dependency that is down, the root.
+        let evaluations: Vec<Vec<(&CheckInfo, quorum::Evaluation)>> = self
+            .rules
+            .alerts
+            .iter()
+            .map(|rule| {
+                rule.checks
+                    .iter()
+                    .filter_map(|name| self.rules.checks.get(name))
+                    .map(|check| {
+                        (check, quorum::evaluate(rule, check, &self.rules.checks, &self.latest, &impaired, now))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut held_back: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (check, evaluation) in evaluations.iter().flatten() {
+            for (_, root) in &evaluation.held {
+                held_back.entry(root.clone()).or_default().insert(check.name.clone());
+            }
+        }
+        let mut all_steps = Vec::new();
+        for (rule, evaluations) in self.rules.alerts.iter().zip(evaluations) {
             let timing = Timing {
                 hold_ms: match rule.hold {
                     Hold::For(hold) => millis(hold),
@@ -206,9 +228,8 @@ impl Engine {
                 resolve_after_ms: millis(rule.resolve_after),
             };
             let mut steps = Vec::new();
-            for name in &rule.checks {
-                let Some(check) = self.rules.checks.get(name) else { continue };
-                let evaluation = quorum::evaluate(rule, check, &self.latest, &impaired, now);
+            for (check, evaluation) in evaluations {
+                let name = &check.name;
                 let left_out: Vec<&String> = check.regions.iter().filter(|r| impaired.contains(*r)).collect();
                 let word = match rule.state {
                     FailingState::Down => "down",
@@ -224,6 +245,12 @@ impl Engine {
                     let names: Vec<&str> = left_out.iter().map(|r| r.as_str()).collect();
                     what.push_str(&format!("; impaired regions left out: {}", names.join(", ")));
                 }
+                if let Some(dependents) = held_back.get(name.as_str()) {
+                    let count = dependents.len();
+                    let names: Vec<&str> = dependents.iter().map(String::as_str).collect();
+                    let word = if count == 1 { "check" } else { "checks" };
+                    what.push_str(&format!("; {count} dependent {word} held back (not paged): {}", names.join(", ")));
+                }
                 let observed = Observed {
                     verdict: evaluation.verdict,
                     regions: evaluation.failing,
@@ -236,6 +263,9 @@ impl Engine {
                 let template = self.template(&rule.name, Some(check), None, &rule.severity, labels, &rule.notify);
                 steps.push((template, observed));
             }
+            all_steps.push((timing, steps));
+        }
+        for (timing, steps) in all_steps {
             for (template, observed) in steps {
                 seen.insert(template.key.clone());
                 self.advance(template, observed, timing, now, &mut out);

@@ -1,6 +1,6 @@
 //! The latest result of every (check, region), failure streaks, and whether a rule's region quorum holds.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use probenet_checks::config::alerting::{AlertRule, FailingState, Hold};
 use probenet_checks::outcome::State;
@@ -102,6 +102,33 @@ pub enum Verdict {
     Unknown,
 }
 
+/// The check whose failure explains `check`'s in `region` at `now_ms`: one of its dependencies that is down
+/// there, followed down to the one that is down for a reason of its own (the root); `None` when no dependency
+/// is down in that region.
+pub fn held_by<'a>(
+    checks: &'a BTreeMap<String, CheckInfo>,
+    check: &CheckInfo,
+    latest: &Latest,
+    region: &str,
+    now_ms: i64,
+) -> Option<&'a str> {
+    let down = |name: &String| {
+        let info = checks.get(name)?;
+        let result = latest.fresh(info, region, now_ms)?;
+        (result.state == State::Down).then_some(info)
+    };
+    let mut root: Option<&'a CheckInfo> = None;
+    // Dependencies have no cycle (the config refuses one); the bound is for safety only.
+    for _ in 0..checks.len() {
+        let at = root.map_or(&check.depends_on, |info| &info.depends_on);
+        match at.iter().find_map(down) {
+            Some(next) => root = Some(next),
+            None => break,
+        }
+    }
+    root.map(|info| info.name.as_str())
+}
+
 /// A rule's condition for one check.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
@@ -115,12 +142,17 @@ pub struct Evaluation {
     pub reason: Option<String>,
     /// One failing region's message.
     pub error: Option<String>,
+    /// Regions where the check fails while a check it depends on is down there, with that root check: they
+    /// count as no data, so they neither fire nor resolve the alert.
+    pub held: Vec<(String, String)>,
 }
 
-/// Evaluates `rule` for `check` at `now_ms`, leaving out `impaired` regions.
+/// Evaluates `rule` for `check` (one of `checks`) at `now_ms`, leaving out `impaired` regions and holding back
+/// regions where a dependency of the check is down.
 pub fn evaluate(
     rule: &AlertRule,
     check: &CheckInfo,
+    checks: &BTreeMap<String, CheckInfo>,
     latest: &Latest,
     impaired: &BTreeSet<String>,
     now_ms: i64,
@@ -130,10 +162,16 @@ pub fn evaluate(
     let mut failing = Vec::new();
     let mut no_data = 0;
     let mut reasons: Vec<(Option<String>, Option<String>)> = Vec::new();
+    let mut held = Vec::new();
     for region in &counted {
         match latest.fresh(check, region, now_ms) {
             None => no_data += 1,
             Some(result) if result.failing(rule.state, rule.hold) => {
+                if let Some(root) = held_by(checks, check, latest, region, now_ms) {
+                    held.push(((*region).clone(), root.to_owned()));
+                    no_data += 1;
+                    continue;
+                }
                 failing.push((*region).clone());
                 reasons.push((result.reason.clone(), result.error.clone()));
             }
@@ -150,7 +188,7 @@ pub fn evaluate(
         Verdict::False
     };
     let (reason, error) = most_common(&reasons);
-    Evaluation { verdict, failing, counted: counted.len(), reason, error }
+    Evaluation { verdict, failing, counted: counted.len(), reason, error, held }
 }
 
 /// The most common reason and a message that goes with it.

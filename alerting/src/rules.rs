@@ -24,6 +24,8 @@ pub struct CheckInfo {
     pub slo: Option<Slo>,
     /// Where its SLO burn alerts go.
     pub slo_notify: Vec<String>,
+    /// The checks it needs (`depends_on`).
+    pub depends_on: Vec<String>,
 }
 
 /// Everything the engine evaluates.
@@ -78,6 +80,7 @@ impl Rules {
                     target: check.kind.target(),
                     slo: check.slo.clone(),
                     slo_notify,
+                    depends_on: check.depends_on.clone(),
                 };
                 (check.name.clone(), info)
             })

@@ -59,7 +59,11 @@ impl World {
     }
 
     fn with_options(alerts: &str, options: Options) -> Self {
-        let config = load_str("alerting.yaml", &config_text(alerts)).unwrap_or_else(|errors| panic!("{errors}"));
+        Self::with_config(&config_text(alerts), options)
+    }
+
+    fn with_config(text: &str, options: Options) -> Self {
+        let config = load_str("alerting.yaml", text).unwrap_or_else(|errors| panic!("{errors}"));
         let mut world = Self {
             clock: Arc::new(ManualClock::new(START)),
             dir: tempfile::tempdir().unwrap(),
@@ -408,4 +412,76 @@ fn a_degraded_rule_fires_on_slow_runs_by_share_of_regions_while_the_down_rule_st
         keys(&sent),
         [("search-slow/search".to_owned(), Status::Firing), ("search-slow/search".to_owned(), Status::Resolved)]
     );
+}
+
+const EVERYTHING_DOWN: &str = "alerts:
+  - name: check-down
+    checks: [homepage, api, search, cart, login]
+    failed_regions: 2
+    for: 2m
+    severity: page
+    notify: [oncall]
+";
+
+/// The usual five checks, where `homepage` needs `api`, and `api` and `search` need `login`.
+fn dependent_world() -> World {
+    let text = config_text(EVERYTHING_DOWN)
+        .replace("  - name: homepage\n", "  - name: homepage\n    depends_on: api\n")
+        .replace("  - name: api\n", "  - name: api\n    depends_on: [login]\n")
+        .replace("  - name: search\n", "  - name: search\n    depends_on: [login]\n");
+    assert_eq!(text.matches("depends_on").count(), 3, "{text}");
+    World::with_config(&text, Options::default())
+}
+
+fn everywhere(checks: &[&'static str]) -> Vec<(&'static str, &'static str)> {
+    checks.iter().flat_map(|check| REGIONS.iter().map(move |region| (*check, *region))).collect()
+}
+
+#[test]
+fn a_dependency_outage_pages_once_naming_the_root_and_the_checks_it_held_back() {
+    let mut world = dependent_world();
+    assert!(world.minutes(2, &[]).is_empty());
+    // `login` goes down everywhere, and with it everything that needs it, directly or through `api`.
+    let down = everywhere(&["login", "api", "search", "homepage"]);
+    let sent = world.minutes(6, &down);
+    assert_eq!(keys(&sent), vec![("check-down/login".to_owned(), Status::Firing)], "one page, for the root");
+    let summary = &sent[0].1.summary;
+    assert!(summary.contains("login is down in 3 of 3 regions"), "{summary}");
+    assert!(summary.contains("3 dependent checks held back (not paged): api, homepage, search"), "{summary}");
+
+    // `login` comes back while `api` stays down: `api` pages on its own after its hold, naming `homepage`,
+    // which it still holds back; `search` recovered with `login`. `login` resolves.
+    let down = everywhere(&["api", "homepage"]);
+    let sent = world.minutes(5, &down);
+    let mut got = keys(&sent);
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![("check-down/api".to_owned(), Status::Firing), ("check-down/login".to_owned(), Status::Resolved)]
+    );
+    let api = sent.iter().find(|(_, n)| n.key == "check-down/api").map(|(_, n)| n.summary.clone()).unwrap();
+    assert!(api.contains("1 dependent check held back (not paged): homepage"), "{api}");
+}
+
+#[test]
+fn a_dependency_down_in_one_region_holds_back_only_that_region() {
+    let mut world = dependent_world();
+    // `login` fails in eu-west only (not enough to page). `search` fails in eu-west and us-east: eu-west is put
+    // down to `login`, so one region of its own is left, short of the two the rule needs: no page.
+    let down = vec![("login", "eu-west"), ("search", "eu-west"), ("search", "us-east")];
+    assert!(world.minutes(6, &down).is_empty());
+    // Once `search` also fails in ap-south, two regions of its own fail: it pages, naming those two only.
+    let mut down = down;
+    down.push(("search", "ap-south"));
+    let sent = world.minutes(4, &down);
+    assert_eq!(keys(&sent), vec![("check-down/search".to_owned(), Status::Firing)]);
+    assert!(
+        sent[0].1.summary.contains("search is down in 2 of 3 regions (ap-south, us-east)"),
+        "{}",
+        sent[0].1.summary
+    );
+    // Without `depends_on` the same failures page at once: the check alone decides.
+    let mut plain = World::new(EVERYTHING_DOWN);
+    let sent = plain.minutes(6, &[("login", "eu-west"), ("search", "eu-west"), ("search", "us-east")]);
+    assert_eq!(keys(&sent), vec![("check-down/search".to_owned(), Status::Firing)]);
 }

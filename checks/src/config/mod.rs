@@ -118,6 +118,8 @@ pub struct Check {
     pub labels: BTreeMap<String, String>,
     /// Its service level objective.
     pub slo: Option<alerting::Slo>,
+    /// The checks it needs: while one is down in a region, its failures there are that check's doing.
+    pub depends_on: Vec<String>,
     /// How sensitive Grafana synthetic monitoring's legacy alerts are for it.
     pub alert_sensitivity: spec::AlertSensitivity,
     /// What it does.

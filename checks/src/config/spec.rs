@@ -115,6 +115,10 @@ pub struct RawCheck {
     pub labels: Option<BTreeMap<String, String>>,
     /// A service level objective: the share of runs that must succeed over a window, with burn-rate alerts.
     pub slo: Option<alerting::RawSlo>,
+    /// Checks this one needs (a database behind an API, the login page before a journey): while one of them is
+    /// down in a region, this check's failures there are put down to it (reason `dependency`) and do not page;
+    /// the alert on the dependency names the checks it held back.
+    pub depends_on: Option<super::OneOrMany<String>>,
     /// How sensitive the alerts of Grafana synthetic monitoring's legacy recording rules are for this check:
     /// `none` (the default), `low`, `medium` or `high`. Exported as `sm_check_info{alert_sensitivity}`.
     pub alert_sensitivity: Option<AlertSensitivity>,

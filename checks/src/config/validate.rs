@@ -123,6 +123,8 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
 
     // Pass 2: every check of every file.
     let mut checks: Vec<Check> = Vec::new();
+    // Where each valid check is written (file index, path), for errors found once every check is known.
+    let mut written: Vec<(usize, Path)> = Vec::new();
     let mut names: HashMap<String, Place> = HashMap::new();
     let shaped_files = shaped.clone();
     for index in shaped {
@@ -137,6 +139,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
                     let path = checks_path.index(i);
                     if let Some(check) = validate_check(&mut cx, &path, &defaults, &declared, &mut names) {
                         checks.push(check);
+                        written.push((index, path));
                     }
                 }
             }
@@ -147,6 +150,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         warnings.append(&mut cx.warnings);
     }
 
+    validate_dependencies(files, &checks, &written, &names, &mut errors);
     let alerting = super::alerting::validate_alerting(
         files,
         &shaped_files,
@@ -431,10 +435,97 @@ fn validate_check(
         regions,
         labels,
         slo,
+        depends_on: raw.depends_on.map(Vec::from).unwrap_or_default(),
         alert_sensitivity: raw.alert_sensitivity.unwrap_or_default(),
         kind,
         place: Place { file: cx.file().to_owned(), line: mark.line, col: mark.col },
     })
+}
+
+/// Checks the `depends_on` of every valid check, now that every name is known: each names another check, once,
+/// and following them never leads back to where it started.
+fn validate_dependencies(
+    files: &[SourceFile],
+    checks: &[Check],
+    written: &[(usize, Path)],
+    names: &HashMap<String, Place>,
+    errors: &mut Vec<super::ConfigError>,
+) {
+    let entry_path = |cx: &Ctx<'_>, path: &Path, i: usize| {
+        let list = path.key("depends_on");
+        let entry = list.index(i);
+        if cx.node(&entry).is_some() { entry } else { list }
+    };
+    let mut sound = true;
+    for (check, (file, path)) in checks.iter().zip(written) {
+        if check.depends_on.is_empty() {
+            continue;
+        }
+        let mut cx = Ctx::new(&files[*file].name, &files[*file].root);
+        for (i, name) in check.depends_on.iter().enumerate() {
+            let at = entry_path(&cx, path, i);
+            if *name == check.name {
+                cx.error(&at, format!("check {name:?} cannot depend on itself"));
+            } else if check.depends_on[..i].contains(name) {
+                cx.error(&at, format!("check {name:?} is listed twice"));
+            } else if !names.contains_key(name) {
+                let hint = super::suggest(name, names.keys().map(String::as_str))
+                    .map(|close| format!(" (did you mean {close:?}?)"))
+                    .unwrap_or_default();
+                cx.error(&at, format!("unknown check {name:?}{hint}"));
+            }
+        }
+        sound &= cx.errors.is_empty();
+        errors.append(&mut cx.errors);
+    }
+    if !sound {
+        return;
+    }
+    // A cycle is reported once, at the first check of it in file order.
+    let by_name: HashMap<&str, usize> = checks.iter().enumerate().map(|(i, check)| (check.name.as_str(), i)).collect();
+    let mut reported: std::collections::HashSet<usize> = std::collections::HashSet::new();
+    for (start, (file, path)) in written.iter().enumerate() {
+        if reported.contains(&start) {
+            continue;
+        }
+        if let Some(cycle) = find_cycle(checks, &by_name, start) {
+            reported.extend(cycle.iter().copied());
+            let mut cx = Ctx::new(&files[*file].name, &files[*file].root);
+            let names: Vec<&str> = cycle.iter().chain([&start]).map(|i| checks[*i].name.as_str()).collect();
+            cx.error_at_key(
+                &path.key("depends_on"),
+                format!("`depends_on` goes round in a circle: {}", names.join(" -> ")),
+            );
+            errors.append(&mut cx.errors);
+        }
+    }
+}
+
+/// A path of dependencies from `start` back to `start` (the checks on it, `start` first), if there is one.
+fn find_cycle(checks: &[Check], by_name: &HashMap<&str, usize>, start: usize) -> Option<Vec<usize>> {
+    // Depth-first, each check entered once: with a path stack to report the circle.
+    let mut path = vec![start];
+    let mut next = vec![0usize];
+    let mut done = vec![false; checks.len()];
+    while let Some(&at) = path.last() {
+        let depth = path.len() - 1;
+        let Some(name) = checks[at].depends_on.get(next[depth]) else {
+            done[at] = true;
+            path.pop();
+            next.pop();
+            continue;
+        };
+        next[depth] += 1;
+        let Some(&to) = by_name.get(name.as_str()) else { continue };
+        if to == start {
+            return Some(path);
+        }
+        if !done[to] && !path.contains(&to) {
+            path.push(to);
+            next.push(0);
+        }
+    }
+    None
 }
 
 fn validate_kind(cx: &mut Ctx<'_>, path: &Path, kind: Kind) -> Option<CheckKind> {
