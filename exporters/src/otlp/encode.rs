@@ -23,11 +23,11 @@ use crate::record::RecordOptions;
 use crate::samples::{SeriesOptions, Totals, family, samples};
 use crate::sink::{CheckMeta, Event};
 
-/// Bytes a metric adds to a request besides its data points (name, help, the gauge's framing): an upper
-/// bound, so the estimate of a request's size stays above its real size.
-const METRIC_OVERHEAD: usize = 160;
-/// Bytes of a request besides its metrics or records (resource, scope, framing).
-const REQUEST_OVERHEAD: usize = 1024;
+/// Bytes of framing (tags and lengths) a metric adds besides its name and description: an upper bound, so the
+/// estimate of a request's size stays above its real size.
+const METRIC_FRAMING: usize = 32;
+/// Bytes of framing of a request besides its resource and scope.
+const REQUEST_FRAMING: usize = 64;
 
 /// What the requests of a batch carry besides the results.
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ pub(crate) fn encode(
     }
     let mut requests = Requests::default();
     if cx.metrics {
-        for group in pack(&units, cx.max_bytes, |unit| {
+        for group in pack(&units, cx, |unit| {
             // Every metric may appear in each result: its framing counts per result (an upper bound).
             unit.points.iter().map(|(name, point)| point.encoded_len() + name.len() + 8).sum::<usize>()
                 + metric_overhead(unit)
@@ -101,28 +101,27 @@ pub(crate) fn encode(
         }
     }
     if cx.logs {
-        for group in
-            pack(&units, cx.max_bytes, |unit| unit.record.as_ref().map_or(0, |record| record.encoded_len() + 8))
-        {
+        for group in pack(&units, cx, |unit| unit.record.as_ref().map_or(0, |record| record.encoded_len() + 8)) {
             requests.logs.push(logs_request(group, cx).encode_to_vec());
         }
     }
     (requests, work)
 }
 
-/// Consecutive units grouped so that each group's estimated size (`size` of each, plus overheads) stays under
-/// `max_bytes`; empty groups are left out.
-fn pack<'u>(units: &'u [Unit], max_bytes: usize, size: impl Fn(&Unit) -> usize) -> Vec<&'u [Unit]> {
+/// Consecutive units grouped so that each group's estimated size (`size` of each, plus the request's framing,
+/// resource and scope) stays under `cx.max_bytes`; units of size 0 are left out.
+fn pack<'u>(units: &'u [Unit], cx: &Context<'_>, size: impl Fn(&Unit) -> usize) -> Vec<&'u [Unit]> {
+    let overhead = REQUEST_FRAMING + cx.resource.encoded_len() + scope().encoded_len();
     let mut groups = Vec::new();
-    let (mut start, mut bytes, mut any) = (0, REQUEST_OVERHEAD, false);
+    let (mut start, mut bytes, mut any) = (0, overhead, false);
     for (at, unit) in units.iter().enumerate() {
         let own = size(unit);
         if own == 0 {
             continue;
         }
-        if any && bytes + own > max_bytes {
+        if any && bytes + own > cx.max_bytes {
             groups.push(&units[start..at]);
-            (start, bytes) = (at, REQUEST_OVERHEAD);
+            (start, bytes) = (at, overhead);
         }
         bytes += own;
         any = true;
@@ -133,10 +132,11 @@ fn pack<'u>(units: &'u [Unit], max_bytes: usize, size: impl Fn(&Unit) -> usize) 
     groups
 }
 
-/// The metric framing a unit may add: one per distinct name among its points.
+/// What the metrics of a unit's points may add besides the points: each distinct name's framing, name and
+/// description (counted for every unit, though a request holds each metric once: an upper bound).
 fn metric_overhead(unit: &Unit) -> usize {
     let names: BTreeSet<&str> = unit.points.iter().map(|(name, _)| *name).collect();
-    names.len() * METRIC_OVERHEAD
+    names.into_iter().map(|name| METRIC_FRAMING + name.len() + family(name).map_or(0, |family| family.help.len())).sum()
 }
 
 /// A result's series as data points: the remote-write samples (names and labels from [`samples`]), the labels
