@@ -610,3 +610,48 @@ async fn an_outage_and_a_restart_lose_nothing_when_fed_by_the_store() {
     assert_eq!(counters.dropped, 0, "{counters:?}");
     handle.close(Duration::from_secs(5)).await;
 }
+
+/// From the config to the receiver: an `otlp` exporter of a config, built as a prober builds its sinks, sends
+/// with the header read from a secret file, gzip and the resource attributes; the region's labels are on
+/// every data point.
+#[tokio::test]
+async fn a_configured_exporter_sends_with_its_secret_header() {
+    use probenet_checks::config::exporters::ExportOn;
+    use probenet_exporters::Outputs;
+
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "k3y-from-file\n").unwrap();
+    let yaml = format!(
+        "regions: {{eu: {{labels: {{geohash: u0}}}}}}\n\
+         exporters:\n  - otlp:\n      endpoint: {}\n      headers: {{x-api-key: \"${{file:{}}}\"}}\n      \
+         compression: gzip\n      resource_attributes: {{deployment.environment: test}}\n      on: probers\n\
+         checks:\n  - {{name: web, interval: 10s, http: {{url: \"http://127.0.0.1:9/\"}}}}\n",
+        server.endpoint(),
+        key.display()
+    );
+    let config = probenet_checks::load_str("checks.yaml", &yaml).unwrap_or_else(|errors| panic!("{errors}"));
+    let outputs = Outputs::start(&config, ExportOn::Probers, None).unwrap();
+    assert_eq!(outputs.sinks().sinks()[0].kind(), "otlp");
+    outputs.publish(&run("web", "eu", "p1", now_ms() - 1000, true));
+    outputs.close(Duration::from_secs(10)).await;
+
+    let seen = server.seen();
+    assert_eq!(seen.iter().map(|request| request.path.as_str()).collect::<Vec<_>>(), ["/v1/metrics", "/v1/logs"]);
+    for request in &seen {
+        assert_eq!(request.headers["x-api-key"], "k3y-from-file");
+        assert_eq!(request.headers["content-encoding"], "gzip");
+    }
+    let metrics = server.metrics();
+    let resource = metrics[0].resource_metrics[0].resource.as_ref().unwrap();
+    assert_eq!(
+        attributes(&resource.attributes),
+        [("service.name".into(), "probenet".into()), ("deployment.environment".into(), "test".into())]
+    );
+    let got = points(&metrics);
+    let success: Vec<&Point> = got.iter().filter(|(name, ..)| name == "probe_success").collect();
+    assert_eq!(success.len(), 1);
+    assert!(success[0].1.contains(&("geohash".to_owned(), "u0".to_owned())), "{:?}", success[0].1);
+    assert_eq!(records(&server.logs()).len(), 1);
+}
