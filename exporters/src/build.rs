@@ -9,7 +9,7 @@ use probenet_checks::secret::Template;
 use probenet_checks::{Config, Schedule};
 
 use crate::fed::{Checks, Feed, cursor_name};
-use crate::{Exporters, LogSink, LokiSink, QueueOptions, RemoteWriteSink, SeriesOptions, Sink, SinkHandle};
+use crate::{Exporters, LogSink, LokiSink, OtlpSink, QueueOptions, RemoteWriteSink, SeriesOptions, Sink, SinkHandle};
 
 /// Why an exporter could not start.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +83,7 @@ pub fn build(exporter: &Exporter, series: &SeriesOptions) -> Result<Arc<dyn Sink
         ExporterKind::Logs(spec) => Arc::new(LogSink::from_config(spec, series)),
         ExporterKind::Loki(spec) => Arc::new(LokiSink::from_config(spec, series).map_err(fail)?),
         ExporterKind::RemoteWrite(spec) => Arc::new(RemoteWriteSink::from_config(spec, series).map_err(fail)?),
+        ExporterKind::Otlp(spec) => Arc::new(OtlpSink::from_config(spec, series).map_err(fail)?),
     };
     Ok(sink)
 }

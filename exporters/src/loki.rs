@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::record::{RecordOptions, Secrets, record};
 use crate::samples::SeriesOptions;
-use crate::sink::{Event, SendError, Sink};
+use crate::sink::{CheckMeta, Event, SendError, Sink};
 use probenet_checks::config::exporters::loki::LokiSpec;
+use probenet_checks::wire::RunResult;
 
 /// The push endpoint's path, appended to a base URL.
 pub const PUSH_PATH: &str = "/loki/api/v1/push";
@@ -253,13 +254,7 @@ impl LokiSink {
                     .filter(|(name, _)| !region.is_some_and(|region| region.contains_key(*name)))
                     .map(|(name, value)| (name.clone(), secrets.redact_str(value))),
             );
-            let line = match record(check, result, &self.record) {
-                Value::Object(map) => {
-                    Value::Object(map.into_iter().filter(|(key, _)| !LINE_OMITS.contains(&key.as_str())).collect())
-                }
-                other => other,
-            };
-            let entry = (i128::from(result.started_at_ms) * 1_000_000, line.to_string());
+            let entry = (i128::from(result.started_at_ms) * 1_000_000, line(check, result, &self.record));
             let at = *index.entry(labels.clone()).or_insert_with(|| {
                 streams.push((labels, Vec::new()));
                 streams.len() - 1
@@ -350,6 +345,18 @@ impl Sink for LokiSink {
             }
         })
     }
+}
+
+/// The line pushed for a result: its [`record`] (secrets redacted) without the [`LINE_OMITS`] fields, as JSON.
+/// The OTLP sink sends the same line as its log records' body.
+pub fn line(check: &CheckMeta, result: &RunResult, options: &RecordOptions) -> String {
+    match record(check, result, options) {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(key, _)| !LINE_OMITS.contains(&key.as_str())).collect())
+        }
+        other => other,
+    }
+    .to_string()
 }
 
 /// A Loki (Prometheus) label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`.

@@ -28,7 +28,7 @@ pub struct RawFile {
     pub checks: Option<Deferred<Vec<RawCheck>>>,
     /// How the scheduler spreads checks over probers. At most one file may set it.
     pub scheduling: Option<Deferred<RawScheduling>>,
-    /// Where results go besides the scheduler's embedded store: remote write, result logs, Loki. Every file may
+    /// Where results go besides the scheduler's embedded store: remote write, result logs, Loki, OTLP. Every file may
     /// add exporters.
     pub exporters: Option<Deferred<Vec<super::exporters::RawExporter>>>,
     /// Where alerts are sent: a map of notifier name to exactly one kind (`webhook`, `slack`, `alertmanager`,

@@ -46,6 +46,7 @@ pub(super) fn validate(cx: &mut Ctx<'_>, at: &Path, raw: RawLoki) -> Option<Loki
         at,
         HttpParts {
             url: &raw.url,
+            url_key: "url",
             bearer_token: raw.bearer_token.as_deref(),
             basic_auth: raw.basic_auth,
             headers: BTreeMap::new(),

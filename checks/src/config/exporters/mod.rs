@@ -1,5 +1,5 @@
 //! The `exporters` section: where results go besides the scheduler's embedded store (remote write, result
-//! logs, Loki), and whether the scheduler or every prober sends them. One module per kind (its YAML type, its
+//! logs, Loki, OTLP), and whether the scheduler or every prober sends them. One module per kind (its YAML type, its
 //! spec and its validation) and one table, [`exporters!`], that makes [`RawExporter`], [`ExporterKind`], the
 //! kind keys and the dispatch from them.
 //!
@@ -8,6 +8,7 @@
 
 pub mod logs;
 pub mod loki;
+pub mod otlp;
 pub mod remote_write;
 
 use std::collections::BTreeMap;
@@ -86,6 +87,9 @@ exporters! {
     Logs = logs: RawLogs => LogsSpec;
     /// One log line per result pushed to Grafana Loki (labels `job`, `probe`, `success`).
     Loki = loki: RawLoki => LokiSpec;
+    /// OpenTelemetry (OTLP over HTTP, protobuf) to a Collector or any OTLP receiver: every result as gauges
+    /// and as a log record.
+    Otlp = otlp: RawOtlp => OtlpSpec;
 }
 
 /// A validated exporter.
@@ -184,6 +188,8 @@ fn export_on(cx: &mut Ctx<'_>, path: &Path, text: Option<&str>) -> Option<Export
 
 struct HttpParts<'a> {
     url: &'a str,
+    /// The YAML key of the URL (`url`, or `endpoint` for OTLP), for error locations.
+    url_key: &'static str,
     bearer_token: Option<&'a str>,
     basic_auth: Option<BasicAuthSpec>,
     headers: BTreeMap<String, String>,
@@ -198,16 +204,19 @@ fn http_target(cx: &mut Ctx<'_>, path: &Path, parts: HttpParts<'_>) -> Option<Ht
     let url = match url::Url::parse(parts.url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
         Ok(_) => {
-            cx.error(&path.key("url"), format!("{:?} is not an http:// or https:// URL with a host", parts.url));
+            cx.error(
+                &path.key(parts.url_key),
+                format!("{:?} is not an http:// or https:// URL with a host", parts.url),
+            );
             None
         }
         Err(error) => {
-            cx.error(&path.key("url"), format!("{:?} is not a valid URL: {error}", parts.url));
+            cx.error(&path.key(parts.url_key), format!("{:?} is not a valid URL: {error}", parts.url));
             None
         }
     };
     if url.as_ref().is_some_and(|url| url.password().is_some()) {
-        cx.error(&path.key("url"), "put credentials in `basic_auth` with a secret reference, not in the URL");
+        cx.error(&path.key(parts.url_key), "put credentials in `basic_auth` with a secret reference, not in the URL");
     }
     let bearer_token = parts.bearer_token.and_then(|text| cx.credential(&path.key("bearer_token"), text));
     let basic_auth = parts.basic_auth.and_then(|auth| {

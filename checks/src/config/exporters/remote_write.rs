@@ -47,6 +47,7 @@ pub(super) fn validate(cx: &mut Ctx<'_>, at: &Path, raw: RawRemoteWrite) -> Opti
         at,
         HttpParts {
             url: &raw.url,
+            url_key: "url",
             bearer_token: raw.bearer_token.as_deref(),
             basic_auth: raw.basic_auth,
             headers: raw.headers.unwrap_or_default(),
