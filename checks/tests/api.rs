@@ -105,6 +105,8 @@ fn password_file() -> (tempfile::TempDir, String) {
 async fn run(yaml: &str) -> Outcome {
     let config = load_str("test.yaml", yaml).unwrap_or_else(|errors| panic!("invalid test config: {errors}"));
     let outcome = run_once(&config.checks[0], "local").await;
+    // The recorded form of `fixtures/details.jsonl`.
+    println!("{}", serde_json::to_string(&serde_json::json!({"kind": "api", "details": outcome.details})).unwrap());
     println!("{}", serde_json::to_string_pretty(&outcome).unwrap());
     outcome
 }
