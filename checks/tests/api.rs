@@ -310,4 +310,27 @@ fn the_example_file_validates() {
     assert!(config.checks.iter().all(|check| check.kind.key() == "api"));
     let probenet_checks::CheckKind::Api(check) = &config.checks[0].kind else { panic!("not an api check") };
     assert_eq!(check.steps.len(), 3);
+    // Its one secret is named, where it is written, when it is not set (`probenet validate examples/`).
+    if std::env::var_os("ORDERS_API_KEY").is_none() {
+        let errors = probenet_checks::config::load_paths_checking_secrets(&["../examples/api.yaml".into()])
+            .err()
+            .map(|errors| errors.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            errors.trim(),
+            "../examples/api.yaml:13:17: checks[0].api.steps[0].body: secret ${env:ORDERS_API_KEY}: \
+             environment variable ORDERS_API_KEY is not set"
+        );
+    }
+}
+
+#[test]
+fn more_than_twenty_steps_is_a_config_error() {
+    let steps: String =
+        (0..21).map(|i| format!("        - {{name: s{i}, url: \"http://127.0.0.1:9/{i}\"}}\n")).collect();
+    let yaml = format!("checks:\n  - name: long\n    api:\n      steps:\n{steps}");
+    let errors = load_str("long.yaml", &yaml).err().map(|errors| errors.to_string()).unwrap_or_default();
+    assert_eq!(errors.trim(), "long.yaml:5:9: checks[0].api.steps: `steps` has 21 steps, more than the allowed 20");
+    let twenty: String = steps.lines().take(20).map(|line| format!("{line}\n")).collect();
+    assert!(load_str("ok.yaml", &format!("checks:\n  - name: long\n    api:\n      steps:\n{twenty}")).is_ok());
 }
