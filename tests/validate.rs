@@ -51,6 +51,8 @@ async fn examples_without_their_secrets_name_each_missing_one() {
         [
             "examples/alerting.yaml:15:18: notifiers.team-chat.slack.url: secret ${env:SLACK_HOOK}: \
              environment variable SLACK_HOOK is not set",
+            "examples/api.yaml:13:17: checks[0].api.steps[0].body: secret ${env:ORDERS_API_KEY}: \
+             environment variable ORDERS_API_KEY is not set",
             "examples/browser.yaml:9:44: checks[0].browser.steps[1].fill.text: secret ${env:SHOP_USER}: \
              environment variable SHOP_USER is not set",
             "examples/http.yaml:25:20: checks[1].http.headers.X-Api-Key: secret ${env:ORDERS_API_KEY}: \
@@ -63,7 +65,7 @@ async fn examples_without_their_secrets_name_each_missing_one() {
              environment variable S3_SECRET_ACCESS_KEY is not set",
             "examples/tcp.yaml:22:17: checks[2].tcp.script[0].send: secret ${env:REDIS_PASSWORD}: \
              environment variable REDIS_PASSWORD is not set",
-            "probenet: 7 errors in the config; nothing was applied",
+            "probenet: 8 errors in the config; nothing was applied",
         ]
     );
     // Setting only some of them reports only the others.

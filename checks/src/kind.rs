@@ -61,6 +61,8 @@ kinds! {
     Browser = "browser", limit 2;
     /// A WebSocket conversation.
     Websocket = "websocket", limit 256;
+    /// A sequence of HTTP requests.
+    Api = "api", limit 128;
 }
 
 impl Kind {
@@ -74,7 +76,7 @@ impl Kind {
         Self::ALL.iter().position(|kind| *kind == self).unwrap_or_default()
     }
 
-    /// Every key, comma-separated, for messages: `http, dns, tls, tcp, icmp, browser, websocket`.
+    /// Every key, comma-separated, for messages: `http, dns, tls, tcp, icmp, browser, websocket, api`.
     pub fn keys() -> String {
         Self::ALL.map(Kind::key).join(", ")
     }
@@ -101,6 +103,7 @@ impl Kind {
             Kind::Icmp => visitor.visit::<crate::icmp::IcmpCheck>(),
             Kind::Browser => visitor.visit::<crate::browser::BrowserCheck>(),
             Kind::Websocket => visitor.visit::<crate::websocket::WebsocketCheck>(),
+            Kind::Api => visitor.visit::<crate::api::ApiCheck>(),
         }
     }
 
@@ -265,7 +268,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", kind.key()));
             assert_eq!(serde_json::from_str::<Kind>(&json).ok(), Some(kind));
         }
-        assert_eq!(Kind::keys(), "http, dns, tls, tcp, icmp, browser, websocket");
+        assert_eq!(Kind::keys(), "http, dns, tls, tcp, icmp, browser, websocket, api");
         let error = serde_json::from_str::<Kind>("\"grpc\"").err().map(|e| e.to_string()).unwrap_or_default();
         for kind in Kind::ALL {
             // Every kind's check type says it is that kind.

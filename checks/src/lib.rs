@@ -17,6 +17,7 @@ pub mod time;
 pub mod wire;
 pub mod yaml;
 
+pub mod api;
 pub mod browser;
 pub mod dns;
 pub mod http;

@@ -74,6 +74,7 @@ pub trait SeriesWriter {
 pub const SERIES_LABELS: &[&str] = &[
     "config_version",
     "phase",
+    "step",
     "le",
     "version",
     "cipher",

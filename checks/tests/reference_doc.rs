@@ -27,6 +27,7 @@ fn docs_config_md_matches_the_schema() {
         "`icmp`",
         "`browser`",
         "`websocket`",
+        "`api`",
     ] {
         assert!(generated.contains(key), "{key} is missing from the reference");
     }

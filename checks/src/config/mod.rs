@@ -30,7 +30,7 @@ pub use validate::validate;
 pub use view::{ViewError, Views, region_view};
 
 use crate::kind::{Kind, KindCheck};
-use crate::{browser, dns, http, icmp, tcp, tls, websocket};
+use crate::{api, browser, dns, http, icmp, tcp, tls, websocket};
 
 /// A validated config, ready to run.
 #[derive(Debug, Clone)]
@@ -206,6 +206,8 @@ pub enum CheckKind {
     Browser(browser::BrowserCheck),
     /// A WebSocket conversation.
     Websocket(Box<websocket::WebsocketCheck>),
+    /// A sequence of HTTP requests.
+    Api(Box<api::ApiCheck>),
 }
 
 /// Evaluates `$body` with `$check` bound to a reference to the kind's check (a [`KindCheck`]), whatever the
@@ -224,6 +226,10 @@ macro_rules! with_check {
             $crate::config::CheckKind::Browser($check) => $body,
             $crate::config::CheckKind::Websocket(boxed) => {
                 let $check: &$crate::websocket::WebsocketCheck = boxed;
+                $body
+            }
+            $crate::config::CheckKind::Api(boxed) => {
+                let $check: &$crate::api::ApiCheck = boxed;
                 $body
             }
         }

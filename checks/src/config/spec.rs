@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::alerting::spec as alerting;
-use crate::{browser, dns, http, icmp, tcp, tls, websocket};
+use crate::{api, browser, dns, http, icmp, tcp, tls, websocket};
 
 /// A probenet config file. Several files (or a directory of `*.yaml`) are merged.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -91,7 +91,7 @@ pub struct RawDefaults {
 }
 
 /// One check: a name, common options and exactly one kind key (`http`, `dns`, `tls`, `tcp`, `icmp`, `browser`,
-/// `websocket`).
+/// `websocket`, `api`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Check")]
@@ -136,6 +136,8 @@ pub struct RawCheck {
     pub browser: Option<Deferred<browser::BrowserSpec>>,
     /// A WebSocket connection, messages sent and awaited, and its close.
     pub websocket: Option<Deferred<websocket::WebsocketSpec>>,
+    /// A sequence of HTTP(S) requests, where later ones use values captured from earlier responses.
+    pub api: Option<Deferred<api::ApiSpec>>,
 }
 
 /// How sensitive Grafana synthetic monitoring's legacy alerts are for a check.

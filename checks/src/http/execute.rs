@@ -32,35 +32,77 @@ impl Execute for HttpCheck {
 }
 
 /// The request parts that come from secrets, resolved once per run.
-struct Prepared {
+pub(crate) struct Prepared {
     /// Configured headers; the flag says the value holds a secret.
-    headers: Vec<(HeaderName, HeaderValue, bool)>,
-    authorization: Option<HeaderValue>,
-    body: Bytes,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue, bool)>,
+    pub(crate) authorization: Option<HeaderValue>,
+    pub(crate) body: Bytes,
 }
 
 /// One response as far as it was read.
-struct Response {
-    status: u16,
-    version: &'static str,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    truncated: bool,
-    tls: Option<crate::tls::Handshake>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) version: &'static str,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+    pub(crate) truncated: bool,
+    pub(crate) tls: Option<crate::tls::Handshake>,
+}
+
+/// The final response of a request and how it was reached.
+pub(crate) struct Fetched {
+    pub(crate) response: Response,
+    /// Redirects followed.
+    pub(crate) redirects: u32,
+    /// The URL that answered.
+    pub(crate) url: url::Url,
 }
 
 async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
     let prepared = prepare(check, cx)?;
+    let mut clocks = PhaseClocks::default();
+    let Fetched { response, redirects, url } = fetch(check, cx, &prepared, &mut clocks).await?;
+    let total = cx.elapsed();
+    let judged = judge(&check.expect, &response, total, &|phase| cx.phase_seconds(phase));
+    let details = HttpDetails {
+        response: Some(HttpResponse {
+            status_code: response.status,
+            http_version: response.version.to_owned(),
+            redirects,
+            final_url: url.to_string(),
+            content_length: response.body.len(),
+            body_truncated: response.truncated,
+            tls: response.tls.is_some(),
+        }),
+        tls: response.tls.as_ref().map(crate::tls::Handshake::details).unwrap_or_default(),
+        clocks: Some(clocks),
+        remote_address: None,
+    };
+    let state = judged.state;
+    let judgement = Judgement { assertions: judged.assertions, failure: judged.failure };
+    let mut outcome = judgement.into_outcome(details.to_value());
+    // Slow but correct is degraded: the reason says why, the state keeps it a success.
+    outcome.state = state;
+    Ok(outcome)
+}
+
+/// The request (and its redirects) on fresh connections, as `prepared`: every phase goes to the run's phases
+/// and its clock to `clocks`.
+pub(crate) async fn fetch(
+    check: &HttpCheck,
+    cx: &RunContext,
+    prepared: &Prepared,
+    clocks: &mut PhaseClocks,
+) -> Result<Fetched, Failure> {
     let mut url = check.url.clone();
     let mut method = check.method.clone();
     let mut body = prepared.body.clone();
     let mut visited = vec![url.to_string()];
     let mut redirects = 0u32;
-    let mut clocks = PhaseClocks::default();
     let response = loop {
         let same_origin = url.origin() == check.url.origin();
-        let request = HopRequest { url: &url, method: &method, prepared: &prepared, body: body.clone(), same_origin };
-        let response = hop(check, cx, request, &mut clocks).await?;
+        let request = HopRequest { url: &url, method: &method, prepared, body: body.clone(), same_origin };
+        let response = hop(check, cx, request, clocks).await?;
         let location = response.headers.get(LOCATION).and_then(|value| value.to_str().ok());
         let follow = check.max_redirects > 0 && (300..400).contains(&response.status) && response.status != 304;
         let Some(location) = location.filter(|_| follow) else {
@@ -88,38 +130,21 @@ async fn run(check: &HttpCheck, cx: &RunContext) -> Result<Outcome, Failure> {
         visited.push(next.to_string());
         url = next;
     };
-    let total = cx.elapsed();
-    let judged = judge(&check.expect, &response, total, &|phase| cx.phase_seconds(phase));
-    let details = HttpDetails {
-        response: Some(HttpResponse {
-            status_code: response.status,
-            http_version: response.version.to_owned(),
-            redirects,
-            final_url: url.to_string(),
-            content_length: response.body.len(),
-            body_truncated: response.truncated,
-            tls: response.tls.is_some(),
-        }),
-        tls: response.tls.as_ref().map(crate::tls::Handshake::details).unwrap_or_default(),
-        clocks: Some(clocks),
-        remote_address: None,
-    };
-    let state = judged.state;
-    let judgement = Judgement { assertions: judged.assertions, failure: judged.failure };
-    let mut outcome = judgement.into_outcome(details.to_value());
-    // Slow but correct is degraded: the reason says why, the state keeps it a success.
-    outcome.state = state;
-    Ok(outcome)
+    Ok(Fetched { response, redirects, url })
 }
 
-fn prepare(check: &HttpCheck, cx: &RunContext) -> Result<Prepared, Failure> {
+/// A header value that may hold a secret: `Debug` does not show it, nor does its error.
+pub(crate) fn sensitive_value(text: String, what: &str) -> Result<HeaderValue, Failure> {
+    let mut value = HeaderValue::from_str(&text)
+        .map_err(|_| Failure::new(Reason::Protocol, format!("{what}: the value is not a valid header value")))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Resolves the check's headers, credentials and body (the runtime remembers the secrets read for redaction).
+pub(crate) fn prepare(check: &HttpCheck, cx: &RunContext) -> Result<Prepared, Failure> {
     let secret = |error: crate::secret::ResolveError| Failure::new(Reason::Secret, error.0);
-    let value = |text: String, what: &str| {
-        let mut value = HeaderValue::from_str(&text)
-            .map_err(|_| Failure::new(Reason::Protocol, format!("{what}: the value is not a valid header value")))?;
-        value.set_sensitive(true);
-        Ok::<_, Failure>(value)
-    };
+    let value = sensitive_value;
     let mut headers = Vec::new();
     for (name, template) in &check.headers {
         let text = cx.resolve(template).map_err(secret)?;
@@ -349,14 +374,19 @@ fn processing(exchange: crate::clock::Exchange, start: Instant, head: Instant) -
 }
 
 /// The verdict on a response.
-struct Judged {
-    state: State,
-    assertions: Vec<Assertion>,
-    failure: Option<(Reason, String)>,
+pub(crate) struct Judged {
+    pub(crate) state: State,
+    pub(crate) assertions: Vec<Assertion>,
+    pub(crate) failure: Option<(Reason, String)>,
 }
 
 /// Evaluates every assertion; the first failing one gives the reason.
-fn judge(expect: &HttpExpect, response: &Response, total: Duration, phase: &dyn Fn(&str) -> Option<f64>) -> Judged {
+pub(crate) fn judge(
+    expect: &HttpExpect,
+    response: &Response,
+    total: Duration,
+    phase: &dyn Fn(&str) -> Option<f64>,
+) -> Judged {
     let body = String::from_utf8_lossy(&response.body);
     let mut judgement = Judgement::default();
     let mut check = |reason: Reason, name: &str, expected: String, observed: String, passed: bool| {

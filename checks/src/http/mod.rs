@@ -2,9 +2,9 @@
 //! as blackbox_exporter times them, and judged against its `expect` block.
 
 mod details;
-mod execute;
+pub(crate) mod execute;
 mod metrics;
-mod spec;
+pub(crate) mod spec;
 
 pub use details::{HttpDetails, HttpResponse};
 pub use spec::{

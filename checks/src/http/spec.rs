@@ -324,15 +324,7 @@ impl KindSpec for HttpSpec {
             Some(false) => 0,
             _ => self.max_redirects.unwrap_or(DEFAULT_MAX_REDIRECTS),
         };
-        let http_version = match self.http_version.as_deref() {
-            None | Some("auto") => Some(None),
-            Some("1.1") => Some(Some(HttpVersion::Http1)),
-            Some("2") | Some("2.0") => Some(Some(HttpVersion::Http2)),
-            Some(other) => {
-                cx.error(&path.key("http_version"), format!("{other:?} is not one of auto, 1.1, 2"));
-                None
-            }
-        };
+        let http_version = validate_http_version(cx, &path.key("http_version"), self.http_version.as_deref());
         let body_limit = match self.body_limit.as_deref() {
             Some(text) => cx.size(&path.key("body_limit"), text),
             None => Some(DEFAULT_BODY_LIMIT),
@@ -353,6 +345,19 @@ impl KindSpec for HttpSpec {
             tls: tls?,
             expect: expect?,
         })
+    }
+}
+
+/// The `http_version` written at `path`: `None` for auto (the default).
+pub(crate) fn validate_http_version(cx: &mut Ctx<'_>, path: &Path, text: Option<&str>) -> Option<Option<HttpVersion>> {
+    match text {
+        None | Some("auto") => Some(None),
+        Some("1.1") => Some(Some(HttpVersion::Http1)),
+        Some("2") | Some("2.0") => Some(Some(HttpVersion::Http2)),
+        Some(other) => {
+            cx.error(path, format!("{other:?} is not one of auto, 1.1, 2"));
+            None
+        }
     }
 }
 

@@ -27,7 +27,7 @@ const INTERVAL_MS: i64 = 30_000;
 const DEGRADED_AFTER: f64 = 1.0;
 /// The demo's check flavours: every kind's key (a test checks it against `Kind::ALL`), and `https` for HTTP
 /// over TLS.
-const KINDS: [&str; 8] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser", "websocket"];
+const KINDS: [&str; 9] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser", "websocket", "api"];
 const SERVICES: [&str; 12] =
     ["api", "checkout", "login", "search", "cdn", "db", "mail", "auth", "payments", "docs", "images", "billing"];
 const TEAMS: [&str; 4] = ["web", "platform", "payments", "identity"];
@@ -95,7 +95,7 @@ fn mix(seed: u64, parts: &[u64]) -> Rng {
 fn phases(kind: &str) -> Vec<(&'static str, f64)> {
     match kind {
         "http" => vec![("resolve", 0.002), ("connect", 0.012), ("processing", 0.045), ("transfer", 0.004)],
-        "https" | "browser" => {
+        "https" | "browser" | "api" => {
             vec![("resolve", 0.002), ("connect", 0.014), ("tls", 0.028), ("processing", 0.06), ("transfer", 0.006)]
         }
         "tcp" => vec![("resolve", 0.002), ("connect", 0.015)],
@@ -190,6 +190,7 @@ fn kind_error(kind: &str) -> (&'static str, &'static str) {
         "tls" => ("cert_expiring", "certificate expires in 6 days (minimum 14)"),
         "dns" => ("rcode", "answer SERVFAIL, expected NOERROR"),
         "websocket" => ("assertion", "steps[1].expect: no matching message within 2s"),
+        "api" => ("status", "step `orders`: status: expected 200, got 503"),
         _ => ("timeout", "no answer within 10s"),
     }
 }
@@ -211,6 +212,7 @@ fn generate_overview(options: &DemoOptions) -> Overview {
                 "tcp" => format!("{host}:5432"),
                 "tls" => format!("{host}:443"),
                 "websocket" => format!("wss://{host}/socket"),
+                "api" => format!("https://{host}/v1/login"),
                 "icmp" => format!("10.{}.{}.{}", i / 65_536 % 256, i / 256 % 256, i % 256),
                 _ => host,
             };
