@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -17,7 +17,7 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, Hea
 use crate::samples::{MetricType, SeriesOptions, Totals, family, samples};
 use crate::sink::{Event, SendError, Sink};
 use probenet_checks::config::exporters::remote_write::RemoteWriteSpec;
-use proto::{Label, MetricMetadata, TimeSeries, WriteRequest};
+use proto::{Label, MetricMetadata};
 
 const USER_AGENT: &str = concat!("probenet/", env!("CARGO_PKG_VERSION"));
 /// Requests in flight at once (remote write allows concurrent senders; a series stays on one).
@@ -97,13 +97,17 @@ enum Auth {
     Basic(String, String),
 }
 
+/// A series' labels (sorted by name, `__name__` among them), shared by the pair that last wrote the series and
+/// every batch that carries it: built once per series, not once per sample.
+type Labels = Arc<[Label]>;
+
 /// What the sink remembers of a (check, region) pair.
 #[derive(Debug, Clone, Default)]
 struct Pair {
     totals: Totals,
-    /// The series written for its latest result, by a hash of their labels, so those that vanish (or all, on
-    /// removal) get a stale marker.
-    series: HashMap<u64, Vec<Label>>,
+    /// The series written for its latest result, by [`sample_hash`], so those that vanish (or all, on removal)
+    /// get a stale marker. Cloning a pair for a batch copies the table, not the labels.
+    series: HashMap<u64, Labels>,
     last_ms: i64,
     removed: bool,
 }
@@ -111,11 +115,42 @@ struct Pair {
 /// A series' samples in a batch: (unix ms, value).
 type Points = Vec<(i64, f64)>;
 
-/// A hash of a series' labels (to compare a result's series with the previous one's without copying them).
-fn series_hash(labels: &[Label]) -> u64 {
+/// A hash of a sample's name and labels: which series it belongs to (the sink's external labels are the same
+/// for every sample), computed without building the series' labels.
+fn sample_hash(name: &str, labels: &[(String, String)]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
     labels.hash(&mut hasher);
     hasher.finish()
+}
+
+/// A series in a batch: found by its hash; labels are compared only when two hashes meet, and are then
+/// usually the same allocation.
+#[derive(Debug)]
+struct SeriesKey {
+    hash: u64,
+    labels: Labels,
+}
+
+impl Hash for SeriesKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for SeriesKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && (Arc::ptr_eq(&self.labels, &other.labels) || self.labels == other.labels)
+    }
+}
+
+impl Eq for SeriesKey {}
+
+/// A batch ready to encode: its series in label order, each with its samples oldest first, and the metadata of
+/// their families.
+struct Built {
+    series: Vec<(Labels, Vec<proto::Sample>)>,
+    metadata: Vec<MetricMetadata>,
 }
 
 /// Writes results to a Prometheus remote-write receiver (Prometheus, VictoriaMetrics, Mimir...).
@@ -219,13 +254,13 @@ impl RemoteWriteSink {
     }
 
     /// The series of a batch (each with its samples, oldest first) and the pairs' state after it.
-    fn build(&self, batch: &[Event]) -> (WriteRequest, HashMap<(String, String), Pair>) {
+    fn build(&self, batch: &[Event]) -> (Built, HashMap<(String, String), Pair>) {
         let known = self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut work: HashMap<(String, String), Pair> = HashMap::new();
-        let mut series: HashMap<Vec<Label>, Points> = HashMap::new();
+        let mut series: HashMap<SeriesKey, Points> = HashMap::new();
         let mut names: HashSet<&'static str> = HashSet::new();
-        let stale = |series: &mut HashMap<Vec<Label>, Points>, labels: Vec<Label>, at: i64| {
-            series.entry(labels).or_default().push((at, proto::stale_nan()));
+        let stale = |series: &mut HashMap<SeriesKey, Points>, hash: u64, labels: Labels, at: i64| {
+            series.entry(SeriesKey { hash, labels }).or_default().push((at, proto::stale_nan()));
         };
         for event in batch {
             let key = match event {
@@ -244,31 +279,31 @@ impl RemoteWriteSink {
                     let mut now = HashSet::new();
                     for sample in samples(check, result, &pair.totals, &self.series) {
                         names.insert(sample.name);
-                        let labels = self.labels(sample.name, &sample.labels);
-                        let hash = series_hash(&labels);
+                        let hash = sample_hash(sample.name, &sample.labels);
                         now.insert(hash);
-                        pair.series.entry(hash).or_insert_with(|| labels.clone());
-                        let point = (sample.timestamp_ms, sample.value);
-                        match series.get_mut(&labels) {
-                            Some(points) => points.push(point),
+                        let labels = match pair.series.get(&hash) {
+                            Some(labels) => labels.clone(),
                             None => {
-                                series.insert(labels, vec![point]);
+                                let labels: Labels = self.labels(sample.name, &sample.labels).into();
+                                pair.series.insert(hash, labels.clone());
+                                labels
                             }
-                        }
+                        };
+                        series.entry(SeriesKey { hash, labels }).or_default().push((sample.timestamp_ms, sample.value));
                     }
                     let at = result.started_at_ms.max(pair.last_ms);
                     let gone: Vec<u64> = pair.series.keys().filter(|hash| !now.contains(*hash)).copied().collect();
                     for hash in gone {
                         if let Some(labels) = pair.series.remove(&hash) {
-                            stale(&mut series, labels, at);
+                            stale(&mut series, hash, labels, at);
                         }
                     }
                     pair.last_ms = at;
                 }
                 Event::Removed { at_ms, .. } => {
                     let at = (*at_ms).max(pair.last_ms + 1);
-                    for (_, labels) in std::mem::take(&mut pair.series) {
-                        stale(&mut series, labels, at);
+                    for (hash, labels) in std::mem::take(&mut pair.series) {
+                        stale(&mut series, hash, labels, at);
                     }
                     *pair = Pair { removed: true, ..Pair::default() };
                 }
@@ -282,9 +317,9 @@ impl RemoteWriteSink {
             }
         }
         // In label order: a batch sent again is the same bytes.
-        let mut series: Vec<(Vec<Label>, Points)> = series.into_iter().collect();
+        let mut series: Vec<(Labels, Points)> = series.into_iter().map(|(key, points)| (key.labels, points)).collect();
         series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let timeseries = series
+        let series = series
             .into_iter()
             .map(|(labels, mut points)| {
                 // Oldest first; of two samples at one time, the later one written wins.
@@ -292,11 +327,11 @@ impl RemoteWriteSink {
                 points.sort_by_key(|(at, _)| *at);
                 points.dedup_by_key(|(at, _)| *at);
                 let samples = points.into_iter().map(|(timestamp, value)| proto::Sample { value, timestamp }).collect();
-                TimeSeries { labels, samples }
+                (labels, samples)
             })
             .collect();
         let metadata = families.into_iter().filter_map(family).map(metadata).collect();
-        (WriteRequest { timeseries, metadata }, work)
+        (Built { series, metadata }, work)
     }
 
     /// `__name__`, the sample's labels and the external labels, sorted by name.
@@ -377,12 +412,13 @@ impl Sink for RemoteWriteSink {
 
     fn send<'a>(&'a self, batch: &'a [Event]) -> BoxFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
-            let (request, work) = self.build(batch);
-            if request.timeseries.is_empty() {
+            let (built, work) = self.build(batch);
+            if built.series.is_empty() {
                 self.commit(work);
                 return Ok(());
             }
-            let body = proto::encode(&request).map_err(|error| SendError::Reject(format!("snappy: {error}")))?;
+            let body = proto::encode_parts(&built.series, &built.metadata)
+                .map_err(|error| SendError::Reject(format!("snappy: {error}")))?;
             let result = self.post(body).await;
             // A refused batch is dropped by the queue: its series count as written, or stale markers would follow.
             if !matches!(result, Err(SendError::Retry(_))) {

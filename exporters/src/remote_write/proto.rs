@@ -81,8 +81,73 @@ pub fn encode(request: &WriteRequest) -> Result<Vec<u8>, snap::Error> {
     snap::raw::Encoder::new().compress_vec(&raw)
 }
 
+/// The same bytes as [`encode`] of a request holding `series` (labels, samples) and `metadata`, written
+/// straight from borrowed labels: the sink keeps each series' labels between batches and does not copy them
+/// into a [`WriteRequest`] for every request.
+pub fn encode_parts<L: AsRef<[Label]>>(
+    series: &[(L, Vec<Sample>)],
+    metadata: &[MetricMetadata],
+) -> Result<Vec<u8>, snap::Error> {
+    use prost::encoding::{WireType, encode_key, encode_varint, message};
+    let mut raw = Vec::new();
+    for (labels, samples) in series {
+        let labels = labels.as_ref();
+        let length: usize = labels.iter().map(|label| message::encoded_len(1, label)).sum::<usize>()
+            + samples.iter().map(|sample| message::encoded_len(2, sample)).sum::<usize>();
+        encode_key(1, WireType::LengthDelimited, &mut raw);
+        encode_varint(length as u64, &mut raw);
+        for label in labels {
+            message::encode(1, label, &mut raw);
+        }
+        for sample in samples {
+            message::encode(2, sample, &mut raw);
+        }
+    }
+    for family in metadata {
+        message::encode(3, family, &mut raw);
+    }
+    snap::raw::Encoder::new().compress_vec(&raw)
+}
+
 /// The inverse of [`encode`], for receivers and tests.
 pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
     let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(|error| format!("snappy: {error}"))?;
     <WriteRequest as prost::Message>::decode(raw.as_slice()).map_err(|error| format!("protobuf: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_encode_to_the_bytes_of_the_whole_request() {
+        let label = |name: &str, value: &str| Label { name: name.to_owned(), value: value.to_owned() };
+        let series = vec![
+            (
+                vec![label("__name__", "probe_success"), label("job", "probenet"), label("probe", "eu-west")],
+                vec![Sample { value: 1.0, timestamp: 1_767_225_600_000 }, Sample { value: stale_nan(), timestamp: 1 }],
+            ),
+            (vec![label("__name__", "probe_duration_seconds")], vec![Sample { value: 0.25, timestamp: -5 }]),
+            (Vec::new(), Vec::new()),
+        ];
+        let metadata = vec![MetricMetadata {
+            r#type: 2,
+            metric_family_name: "probe_success".into(),
+            help: "Whether the probe succeeded.".into(),
+            unit: String::new(),
+        }];
+        let request = WriteRequest {
+            timeseries: series
+                .iter()
+                .map(|(labels, samples)| TimeSeries { labels: labels.clone(), samples: samples.clone() })
+                .collect(),
+            metadata: metadata.clone(),
+        };
+        let whole = encode(&request).unwrap_or_else(|error| panic!("{error}"));
+        let parts = encode_parts(&series, &metadata).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(parts, whole);
+        let back = decode(&parts).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(back.timeseries.len(), 3);
+        assert!(is_stale(back.timeseries[0].samples[1].value));
+    }
 }
