@@ -309,6 +309,21 @@ async fn call_statuses_are_judged_and_unknown_methods_and_fields_named() {
 }
 
 #[tokio::test]
+async fn an_answer_larger_than_max_message_size_is_refused() {
+    let server = Server::start(Reflection::V1).await;
+    let word = "x".repeat(100);
+    let call = format!("call: {{method: test.Echo/Say, request: {{text: {word}, times: 20}}}}");
+    let outcome = check(server.addr, &format!("max_message_size: 1KiB, {call}")).await;
+    assert_eq!(outcome.reason, Some(Reason::Protocol));
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some("/test.Echo/Say: the response is larger than max_message_size (1024 bytes)")
+    );
+    let outcome = check(server.addr, &call).await;
+    assert_eq!(outcome.state, State::Up, "{:?}", outcome.error);
+}
+
+#[tokio::test]
 async fn v1alpha_reflection_is_used_when_v1_is_missing() {
     let server = Server::start(Reflection::V1alpha).await;
     let outcome = check(

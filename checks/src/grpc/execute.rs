@@ -21,6 +21,8 @@ use crate::tls::TlsPart;
 
 /// The most characters of a response kept in the details.
 const RESPONSE_CHARS: usize = 512;
+/// The most characters of a status message kept in the details.
+const MESSAGE_CHARS: usize = 200;
 /// The largest header (and trailer) block accepted.
 const MAX_HEADER_LIST_SIZE: u32 = 16 << 10;
 const HEALTH_PATH: &str = "/grpc.health.v1.Health/Check";
@@ -127,7 +129,7 @@ async fn calls(
 ) -> Result<Judgement, Failure> {
     let remaining = || cx.timeout().saturating_sub(cx.elapsed()).max(Duration::from_millis(1));
     if let Some(health) = &check.health {
-        self::health(health, channel, remaining(), details, &mut judgement).await?;
+        self::health(health, cx, channel, remaining(), details, &mut judgement).await?;
         if judgement.failure.is_some() {
             return Ok(judgement);
         }
@@ -140,6 +142,7 @@ async fn calls(
 
 async fn health(
     health: &Health,
+    cx: &RunContext,
     channel: &mut Channel,
     remaining: Duration,
     details: &mut GrpcDetails,
@@ -148,7 +151,7 @@ async fn health(
     let request = HealthCheckRequest { service: health.service.clone() }.encode_to_vec();
     let reply = channel.unary(HEALTH_PATH, &request, remaining).await?;
     details.status_code = Some(reply.code);
-    details.status_message = (!reply.message.is_empty()).then(|| reply.message.clone());
+    details.status_message = status_message(cx, &reply.message);
     let status = match reply.code {
         0 => {
             let answer = HealthCheckResponse::decode(reply.body.unwrap_or_default())
@@ -193,7 +196,7 @@ async fn call(
     })?;
     let reply = channel.unary(&format!("/{name}"), &request.encode_to_vec(), remaining()).await?;
     details.status_code = Some(reply.code);
-    details.status_message = (!reply.message.is_empty()).then(|| reply.message.clone());
+    details.status_message = status_message(cx, &reply.message);
     let observed = format!("{} {}", status_name(reply.code), reply.message).trim_end().to_owned();
     judgement.check(
         Reason::Status,
@@ -223,4 +226,9 @@ async fn call(
         judgement.check(Reason::Body, &format!("json {}", assertion.text), expected, observed, passed);
     }
     Ok(())
+}
+
+/// A status message for the details: redacted while whole, then cut.
+fn status_message(cx: &RunContext, message: &str) -> Option<String> {
+    (!message.is_empty()).then(|| cx.redact(message).chars().take(MESSAGE_CHARS).collect())
 }

@@ -41,8 +41,7 @@ pub async fn method(
         match answer {
             ReflectionAnswer::Error(error) => {
                 let code = u32::try_from(error.error_code).unwrap_or(2);
-                let message: String = error.error_message.chars().take(200).collect();
-                return Err(refused(&query, code, &message));
+                return Err(refused(&query, code, &error.error_message));
             }
             ReflectionAnswer::Files(answer) => {
                 for bytes in answer.file_descriptor_proto {

@@ -11,8 +11,6 @@ use http_body_util::{BodyExt as _, Full};
 use crate::outcome::{Failure, Reason};
 
 const USER_AGENT_VALUE: &str = concat!("probenet/", env!("CARGO_PKG_VERSION"));
-/// The most characters of a server's status message kept.
-const MESSAGE_CHARS: usize = 200;
 
 /// A gRPC client on an open HTTP/2 connection.
 #[derive(Debug)]
@@ -34,7 +32,8 @@ pub struct Channel {
 pub struct Reply {
     /// The gRPC status code.
     pub code: u32,
-    /// The status message (decoded, cut).
+    /// The status message, decoded: raw (a secret the server echoes is still whole, for the runtime to redact),
+    /// and bounded by the header list size.
     pub message: String,
     /// The response message, when one came.
     pub body: Option<Bytes>,
@@ -129,7 +128,7 @@ fn status_of(headers: &HeaderMap) -> Option<u32> {
     headers.get("grpc-status").and_then(|value| value.to_str().ok()).and_then(|text| text.trim().parse().ok())
 }
 
-/// `grpc-message`, percent-decoded and cut.
+/// `grpc-message`, percent-decoded.
 fn message_of(headers: &HeaderMap) -> String {
     let Some(raw) = headers.get("grpc-message") else {
         return String::new();
@@ -150,7 +149,7 @@ fn message_of(headers: &HeaderMap) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).chars().take(MESSAGE_CHARS).collect()
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `grpc.health.v1.HealthCheckRequest`.
