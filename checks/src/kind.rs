@@ -63,6 +63,8 @@ kinds! {
     Websocket = "websocket", limit 256;
     /// A sequence of HTTP requests.
     Api = "api", limit 128;
+    /// A gRPC health check or call.
+    Grpc = "grpc", limit 256;
 }
 
 impl Kind {
@@ -76,7 +78,7 @@ impl Kind {
         Self::ALL.iter().position(|kind| *kind == self).unwrap_or_default()
     }
 
-    /// Every key, comma-separated, for messages: `http, dns, tls, tcp, icmp, browser, websocket, api`.
+    /// Every key, comma-separated, for messages: `http, dns, tls, tcp, icmp, browser, websocket, api, grpc`.
     pub fn keys() -> String {
         Self::ALL.map(Kind::key).join(", ")
     }
@@ -104,6 +106,7 @@ impl Kind {
             Kind::Browser => visitor.visit::<crate::browser::BrowserCheck>(),
             Kind::Websocket => visitor.visit::<crate::websocket::WebsocketCheck>(),
             Kind::Api => visitor.visit::<crate::api::ApiCheck>(),
+            Kind::Grpc => visitor.visit::<crate::grpc::GrpcCheck>(),
         }
     }
 
@@ -268,8 +271,8 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", kind.key()));
             assert_eq!(serde_json::from_str::<Kind>(&json).ok(), Some(kind));
         }
-        assert_eq!(Kind::keys(), "http, dns, tls, tcp, icmp, browser, websocket, api");
-        let error = serde_json::from_str::<Kind>("\"grpc\"").err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(Kind::keys(), "http, dns, tls, tcp, icmp, browser, websocket, api, grpc");
+        let error = serde_json::from_str::<Kind>("\"smtp\"").err().map(|e| e.to_string()).unwrap_or_default();
         for kind in Kind::ALL {
             // Every kind's check type says it is that kind.
             struct Which;
@@ -282,6 +285,6 @@ mod tests {
             assert_eq!(kind.visit(Which), kind);
             assert!(!kind.record_keys().is_empty(), "{kind}");
         }
-        assert!(error.starts_with("unknown kind \"grpc\": this build knows http, dns"), "{error}");
+        assert!(error.starts_with("unknown kind \"smtp\": this build knows http, dns"), "{error}");
     }
 }

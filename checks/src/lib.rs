@@ -20,6 +20,7 @@ pub mod yaml;
 pub mod api;
 pub mod browser;
 pub mod dns;
+pub mod grpc;
 pub mod http;
 pub mod icmp;
 pub mod tcp;

@@ -75,6 +75,7 @@ pub const SERIES_LABELS: &[&str] = &[
     "config_version",
     "phase",
     "step",
+    "serving_status",
     "le",
     "version",
     "cipher",

@@ -60,4 +60,8 @@ fn every_recorded_shape_of_a_kind_is_there() {
     assert!(has("websocket", "remote_address,tls_version,") && has("websocket", "remote_address,status_code,"));
     assert!(shapes.contains_key(&("websocket".to_owned(), "remote_address".to_owned())));
     assert!(shapes.contains_key(&("websocket".to_owned(), "remote_address,status_code,subprotocol".to_owned())));
+    assert!(has("grpc", "remote_address,serving_status,status_code,method,response"));
+    assert!(has("grpc", "remote_address,status_code,method,response,tls_version,"));
+    assert!(shapes.contains_key(&("grpc".to_owned(), "remote_address".to_owned())));
+    assert!(shapes.contains_key(&("grpc".to_owned(), "remote_address,method".to_owned())));
 }

@@ -28,6 +28,7 @@ fn docs_config_md_matches_the_schema() {
         "`browser`",
         "`websocket`",
         "`api`",
+        "`grpc`",
     ] {
         assert!(generated.contains(key), "{key} is missing from the reference");
     }

@@ -40,7 +40,7 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// Each kind's [`Kind::default_limit`]: http, dns, tcp and websocket 256; tls and api 128; icmp 64; browser 2.
+    /// Each kind's [`Kind::default_limit`]: http, dns, tcp, websocket and grpc 256; tls and api 128; icmp 64; browser 2.
     fn default() -> Self {
         Self { per_kind: Kind::ALL.map(Kind::default_limit) }
     }

@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     spool_max_bytes: u64,
     /// How many checks of a kind may run at once, as KIND=N (repeat for several kinds). Defaults: http, dns,
-    /// tcp and websocket 256, tls and api 128, icmp 64, browser 2.
+    /// tcp, websocket and grpc 256, tls and api 128, icmp 64, browser 2.
     #[arg(long = "limit", value_name = "KIND=N", value_parser = Limits::parse_override)]
     limits: Vec<(Kind, usize)>,
     /// Serve Prometheus `/metrics` (the latest result of each assigned check, blackbox_exporter names, and the

@@ -30,7 +30,7 @@ pub use validate::validate;
 pub use view::{ViewError, Views, region_view};
 
 use crate::kind::{Kind, KindCheck};
-use crate::{api, browser, dns, http, icmp, tcp, tls, websocket};
+use crate::{api, browser, dns, grpc, http, icmp, tcp, tls, websocket};
 
 /// A validated config, ready to run.
 #[derive(Debug, Clone)]
@@ -208,6 +208,8 @@ pub enum CheckKind {
     Websocket(Box<websocket::WebsocketCheck>),
     /// A sequence of HTTP requests.
     Api(Box<api::ApiCheck>),
+    /// A gRPC health check or call.
+    Grpc(Box<grpc::GrpcCheck>),
 }
 
 /// Evaluates `$body` with `$check` bound to a reference to the kind's check (a [`KindCheck`]), whatever the
@@ -230,6 +232,10 @@ macro_rules! with_check {
             }
             $crate::config::CheckKind::Api(boxed) => {
                 let $check: &$crate::api::ApiCheck = boxed;
+                $body
+            }
+            $crate::config::CheckKind::Grpc(boxed) => {
+                let $check: &$crate::grpc::GrpcCheck = boxed;
                 $body
             }
         }

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::alerting::spec as alerting;
-use crate::{api, browser, dns, http, icmp, tcp, tls, websocket};
+use crate::{api, browser, dns, grpc, http, icmp, tcp, tls, websocket};
 
 /// A probenet config file. Several files (or a directory of `*.yaml`) are merged.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -91,7 +91,7 @@ pub struct RawDefaults {
 }
 
 /// One check: a name, common options and exactly one kind key (`http`, `dns`, `tls`, `tcp`, `icmp`, `browser`,
-/// `websocket`, `api`).
+/// `websocket`, `api`, `grpc`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Check")]
@@ -138,6 +138,8 @@ pub struct RawCheck {
     pub websocket: Option<Deferred<websocket::WebsocketSpec>>,
     /// A sequence of HTTP(S) requests, where later ones use values captured from earlier responses.
     pub api: Option<Deferred<api::ApiSpec>>,
+    /// A gRPC server: its health check and, optionally, a unary call described by its reflection service.
+    pub grpc: Option<Deferred<grpc::GrpcSpec>>,
 }
 
 /// How sensitive Grafana synthetic monitoring's legacy alerts are for a check.

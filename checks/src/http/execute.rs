@@ -469,7 +469,7 @@ pub(crate) fn judge(
     Judged { state, assertions, failure }
 }
 
-fn json_expected(test: &JsonTest) -> String {
+pub(crate) fn json_expected(test: &JsonTest) -> String {
     match test {
         JsonTest::Equals(value) => format!("a node equal to {value}"),
         JsonTest::Regex(regex) => format!("a node matching /{regex}/"),
@@ -479,7 +479,7 @@ fn json_expected(test: &JsonTest) -> String {
 }
 
 /// Evaluates one JSON assertion: (expected, observed, passed).
-fn judge_json(assertion: &JsonAssert, document: &serde_json::Value) -> (String, String, bool) {
+pub(crate) fn judge_json(assertion: &JsonAssert, document: &serde_json::Value) -> (String, String, bool) {
     let nodes = assertion.path.query(document).all();
     let observed = match nodes.as_slice() {
         [] => "no match".to_owned(),

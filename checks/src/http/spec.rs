@@ -348,6 +348,40 @@ impl KindSpec for HttpSpec {
     }
 }
 
+/// Validates JSON body assertions written at `path` (a list): every error is recorded; `None` when any.
+pub(crate) fn validate_json_asserts(
+    cx: &mut Ctx<'_>,
+    path: &Path,
+    items: Vec<JsonAssertSpec>,
+) -> Option<Vec<JsonAssert>> {
+    let mut ok = true;
+    let mut json = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let at = path.index(i);
+        let query = match serde_json_path::JsonPath::parse(&item.path) {
+            Ok(query) => Some(query),
+            Err(error) => {
+                cx.error(&at.key("path"), format!("{:?} is not a valid JSONPath: {error}", item.path));
+                None
+            }
+        };
+        let test = match (item.equals, item.regex, item.exists) {
+            (Some(value), None, None) => Some(JsonTest::Equals(value)),
+            (None, Some(text), None) => cx.regex(&at.key("regex"), &text).map(JsonTest::Regex),
+            (None, None, exists) => Some(JsonTest::Exists(exists.unwrap_or(true))),
+            _ => {
+                cx.error(&at, "set only one of `equals`, `regex` and `exists`");
+                None
+            }
+        };
+        match (query, test) {
+            (Some(path), Some(test)) => json.push(JsonAssert { text: item.path, path, test }),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(json)
+}
+
 /// The `http_version` written at `path`: `None` for auto (the default).
 pub(crate) fn validate_http_version(cx: &mut Ctx<'_>, path: &Path, text: Option<&str>) -> Option<Option<HttpVersion>> {
     match text {
@@ -410,30 +444,9 @@ fn validate_expect(cx: &mut Ctx<'_>, path: &Path, spec: HttpExpectSpec) -> Optio
             }
         }
     }
-    let mut json = Vec::new();
-    for (i, item) in spec.json.unwrap_or_default().into_iter().enumerate() {
-        let at = path.key("json").index(i);
-        let query = match serde_json_path::JsonPath::parse(&item.path) {
-            Ok(query) => Some(query),
-            Err(error) => {
-                cx.error(&at.key("path"), format!("{:?} is not a valid JSONPath: {error}", item.path));
-                None
-            }
-        };
-        let test = match (item.equals, item.regex, item.exists) {
-            (Some(value), None, None) => Some(JsonTest::Equals(value)),
-            (None, Some(text), None) => cx.regex(&at.key("regex"), &text).map(JsonTest::Regex),
-            (None, None, exists) => Some(JsonTest::Exists(exists.unwrap_or(true))),
-            _ => {
-                cx.error(&at, "set only one of `equals`, `regex` and `exists`");
-                None
-            }
-        };
-        match (query, test) {
-            (Some(path), Some(test)) => json.push(JsonAssert { text: item.path, path, test }),
-            _ => ok = false,
-        }
-    }
+    let json = validate_json_asserts(cx, &path.key("json"), spec.json.unwrap_or_default());
+    ok &= json.is_some();
+    let json = json.unwrap_or_default();
     let mut max_phase_duration = Vec::new();
     for (phase, text) in spec.max_phase_duration.unwrap_or_default() {
         let at = path.key("max_phase_duration").key(&phase);

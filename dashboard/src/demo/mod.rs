@@ -27,7 +27,7 @@ const INTERVAL_MS: i64 = 30_000;
 const DEGRADED_AFTER: f64 = 1.0;
 /// The demo's check flavours: every kind's key (a test checks it against `Kind::ALL`), and `https` for HTTP
 /// over TLS.
-const KINDS: [&str; 9] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser", "websocket", "api"];
+const KINDS: [&str; 10] = ["http", "https", "tcp", "dns", "tls", "icmp", "browser", "websocket", "api", "grpc"];
 const SERVICES: [&str; 12] =
     ["api", "checkout", "login", "search", "cdn", "db", "mail", "auth", "payments", "docs", "images", "billing"];
 const TEAMS: [&str; 4] = ["web", "platform", "payments", "identity"];
@@ -101,6 +101,7 @@ fn phases(kind: &str) -> Vec<(&'static str, f64)> {
         "tcp" => vec![("resolve", 0.002), ("connect", 0.015)],
         "tls" => vec![("resolve", 0.002), ("connect", 0.014), ("tls", 0.03)],
         "dns" => vec![("query", 0.008)],
+        "grpc" => vec![("resolve", 0.002), ("connect", 0.014), ("tls", 0.028), ("processing", 0.03)],
         "websocket" => vec![
             ("resolve", 0.002),
             ("connect", 0.014),
@@ -191,6 +192,7 @@ fn kind_error(kind: &str) -> (&'static str, &'static str) {
         "dns" => ("rcode", "answer SERVFAIL, expected NOERROR"),
         "websocket" => ("assertion", "steps[1].expect: no matching message within 2s"),
         "api" => ("status", "step `orders`: status: expected 200, got 503"),
+        "grpc" => ("status", "health \"shop.v1.Orders\": expected SERVING, got NOT_SERVING"),
         _ => ("timeout", "no answer within 10s"),
     }
 }
@@ -213,6 +215,7 @@ fn generate_overview(options: &DemoOptions) -> Overview {
                 "tls" => format!("{host}:443"),
                 "websocket" => format!("wss://{host}/socket"),
                 "api" => format!("https://{host}/v1/login"),
+                "grpc" => format!("{host}:443"),
                 "icmp" => format!("10.{}.{}.{}", i / 65_536 % 256, i / 256 % 256, i % 256),
                 _ => host,
             };
