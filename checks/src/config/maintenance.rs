@@ -209,10 +209,10 @@ pub(crate) fn validate_maintenance(
                             }
                         }
                     }
-                    if let Some(window) = validate_window(&mut cx, &path, checks, check_names) {
-                        if !duplicate {
-                            out.push(window);
-                        }
+                    if let Some(window) = validate_window(&mut cx, &path, checks, check_names)
+                        && !duplicate
+                    {
+                        out.push(window);
                     }
                 }
             }
