@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use probenet_checks::config::alerting::{FailingState, Hold};
+use probenet_checks::config::maintenance::{self, MaintenanceMode};
 use probenet_checks::wire::RunResult;
 
 use crate::clock::Clock;
@@ -160,12 +161,16 @@ impl Engine {
         if !check.regions.contains(&result.region) {
             return;
         }
+        let at = result.planned_at_ms;
+        // A run planned inside a pause window is no data (a prober that made it anyway is not heard).
+        if maintenance::in_mode(&self.rules.maintenance, &check.name, at, MaintenanceMode::Pause) {
+            return;
+        }
         self.latest.observe(result);
         let Some(buckets) = self.slo.get_mut(&result.check) else { return };
         let impaired = self.instances.contains_key(&format!("{REGION_IMPAIRED}/{}", result.region));
-        let at = result.planned_at_ms;
-        let maintenance =
-            self.silences.iter().any(|silence| silence.covers_run(&check.name, &result.region, &check.labels, at));
+        let maintenance = maintenance::active_for(&self.rules.maintenance, &check.name, at).next().is_some()
+            || self.silences.iter().any(|silence| silence.covers_run(&check.name, &result.region, &check.labels, at));
         if !impaired && !maintenance {
             buckets.record(at, !result.outcome.success(), self.clock.now_ms());
         }
@@ -207,7 +212,13 @@ impl Engine {
                     .iter()
                     .filter_map(|name| self.rules.checks.get(name))
                     .map(|check| {
-                        (check, quorum::evaluate(rule, check, &self.rules.checks, &self.latest, &impaired, now))
+                        let mut evaluation =
+                            quorum::evaluate(rule, check, &self.rules.checks, &self.latest, &impaired, now);
+                        // A paused check has no data: its alert neither fires nor resolves.
+                        if maintenance::in_mode(&self.rules.maintenance, &check.name, now, MaintenanceMode::Pause) {
+                            evaluation.verdict = Verdict::Unknown;
+                        }
+                        (check, evaluation)
                     })
                     .collect()
             })
@@ -579,6 +590,12 @@ impl Engine {
             labels: &instance.labels,
         };
         self.silences.iter().any(|silence| silence.active(now) && silence.matches(&subject))
+            || instance.check.as_deref().is_some_and(|check| self.in_maintenance(check, now))
+    }
+
+    /// Whether a maintenance window of the config (mute or pause) is in force for `check` at `now`.
+    fn in_maintenance(&self, check: &str, now: i64) -> bool {
+        maintenance::active_for(&self.rules.maintenance, check, now).next().is_some()
     }
 
     fn impaired_set(&self) -> BTreeSet<String> {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use probenet_checks::config::alerting::{AlertRule, ProbeHealth, Slo};
+use probenet_checks::config::maintenance::Maintenance;
 use probenet_checks::config::{Config, Schedule};
 
 /// One check as the engine sees it.
@@ -41,6 +42,9 @@ pub struct Rules {
     pub probe_health: ProbeHealth,
     /// Where `region-impaired` alerts go.
     pub probe_health_notify: Vec<String>,
+    /// Maintenance windows: while one is in force for a check, its alerts notify nobody and its runs stay out of
+    /// its SLO; a `pause` window also makes its results no data.
+    pub maintenance: Vec<Maintenance>,
 }
 
 impl Rules {
@@ -91,6 +95,7 @@ impl Rules {
             regions: config.regions.keys().cloned().collect(),
             probe_health: config.probe_health.clone(),
             probe_health_notify: config.probe_health.notify.clone().unwrap_or(every_notifier),
+            maintenance: config.maintenance.clone(),
         }
     }
 }

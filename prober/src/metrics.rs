@@ -83,13 +83,14 @@ fn stats_families(stats: &Stats) -> Vec<FamilySamples> {
         ),
         labelled(
             "probenet_prober_runs_skipped_total",
-            "Planned runs not made, by why: overrun (the previous run of the pair still ran), busy (no slot of its kind in time), late (the prober fell behind by more than an interval), abandoned (cut at shutdown).",
+            "Planned runs not made, by why: overrun (the previous run of the pair still ran), busy (no slot of its kind in time), late (the prober fell behind by more than an interval), maintenance (a pause window of the check), abandoned (cut at shutdown).",
             MetricType::Counter,
             "reason",
             &[
                 ("overrun", stats.skipped_overrun),
                 ("busy", stats.skipped_busy),
                 ("late", stats.skipped_late),
+                ("maintenance", stats.skipped_maintenance),
                 ("abandoned", stats.runs_abandoned),
             ],
         ),

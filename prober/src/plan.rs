@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use probenet_checks::config::maintenance::{Maintenance, MaintenanceMode};
 use probenet_checks::config::{Check, Schedule, load_sources};
 use probenet_checks::wire::Assignments;
 
@@ -18,9 +19,16 @@ pub struct Pair {
     pub offset_ms: u64,
     /// The planned time of its latest stored result, when the scheduler says (see [`wire::Assignment`]).
     pub resume_after_ms: Option<i64>,
+    /// The `pause` maintenance windows of its check: its planned runs inside one are not made.
+    pub pauses: Arc<[Maintenance]>,
 }
 
 impl Pair {
+    /// Whether a planned run at `planned_ms` falls in a pause window of its check.
+    pub fn paused(&self, planned_ms: i64) -> bool {
+        self.pauses.iter().any(|window| window.active(planned_ms))
+    }
+
     /// The first planned run at or after `at_ms` (milliseconds since the Unix epoch).
     pub fn next_at(&self, at_ms: i64) -> Option<i64> {
         next_planned_ms(&self.check.schedule, self.offset_ms, at_ms)
@@ -62,6 +70,7 @@ pub struct Planner {
     hash: Option<String>,
     rejected_hash: Option<String>,
     checks: HashMap<String, Arc<Check>>,
+    pauses: HashMap<String, Arc<[Maintenance]>>,
     regions: HashMap<String, Arc<str>>,
     parses: usize,
 }
@@ -89,6 +98,21 @@ impl Planner {
                 Ok(config) => {
                     self.checks =
                         config.checks.iter().map(|check| (check.name.clone(), Arc::new(check.clone()))).collect();
+                    self.pauses = config
+                        .checks
+                        .iter()
+                        .map(|check| {
+                            let pauses: Vec<Maintenance> = config
+                                .maintenance
+                                .iter()
+                                .filter(|window| {
+                                    window.mode == MaintenanceMode::Pause && window.applies_to(&check.name)
+                                })
+                                .cloned()
+                                .collect();
+                            (check.name.clone(), Arc::from(pauses))
+                        })
+                        .collect();
                     plan.new_config = Some(Arc::new(config));
                     self.hash = Some(assignments.config_hash.clone());
                     self.rejected_hash = None;
@@ -118,6 +142,7 @@ impl Planner {
                 region,
                 offset_ms: assignment.offset_ms,
                 resume_after_ms: assignment.resume_after_ms,
+                pauses: self.pauses.get(&assignment.check).cloned().unwrap_or_else(|| Arc::from(Vec::new())),
             });
         }
         plan

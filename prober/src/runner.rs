@@ -421,6 +421,11 @@ fn same_schedule(a: &Schedule, b: &Schedule) -> bool {
 /// Starts the run of `slot` planned at `planned_ms`, unless its previous run is still going. A catch-up runs
 /// on a flag of its own: the pair's next planned run starts even if the catch-up is still going.
 fn start(shared: &Arc<Shared>, slot: &Slot, planned_ms: i64, catch_up: bool) {
+    if slot.pair.paused(planned_ms) {
+        add(&shared.counters.skipped_maintenance, 1);
+        tracing::debug!(check = %slot.pair.check.name, region = %slot.pair.region, planned_ms, "in a pause window; skipped");
+        return;
+    }
     let running = if catch_up { Arc::new(AtomicBool::new(false)) } else { slot.running.clone() };
     if running.swap(true, Ordering::AcqRel) {
         add(&shared.counters.skipped_overrun, 1);

@@ -17,6 +17,9 @@ pub struct Stats {
     /// Planned runs skipped because the prober fell behind by more than one interval (a suspended machine,
     /// a clock jump).
     pub skipped_late: u64,
+    /// Planned runs not made because a `pause` maintenance window of their check was in force (on purpose: not
+    /// counted in `runs_skipped_total` of the health summary).
+    pub skipped_maintenance: u64,
     /// Runs cancelled at shutdown because they did not finish within the grace period (no result).
     pub runs_abandoned: u64,
     /// Planned runs nobody made (their pair's previous prober crashed or left) made late, after taking the pair
@@ -88,6 +91,7 @@ impl StatsHandle {
             skipped_overrun: get(&c.skipped_overrun),
             skipped_busy: get(&c.skipped_busy),
             skipped_late: get(&c.skipped_late),
+            skipped_maintenance: get(&c.skipped_maintenance),
             runs_abandoned: get(&c.runs_abandoned),
             runs_caught_up: get(&c.caught_up),
             results_sent: get(&c.results_sent),
@@ -137,6 +141,7 @@ pub(crate) struct Counters {
     pub skipped_overrun: AtomicU64,
     pub skipped_busy: AtomicU64,
     pub skipped_late: AtomicU64,
+    pub skipped_maintenance: AtomicU64,
     pub runs_abandoned: AtomicU64,
     pub caught_up: AtomicU64,
     pub results_sent: AtomicU64,

@@ -427,3 +427,50 @@ async fn a_new_owner_makes_the_planned_times_its_pair_missed_spread_over_an_inte
     let gap = started(ahead - 10_000) - started(ahead - 20_000);
     assert!((2_000..3_500).contains(&gap), "spread over the time to the next run (2.5 s apart), not at once: {gap} ms");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planned_runs_inside_a_pause_window_are_skipped_and_counted() {
+    let target = Target::start().await;
+    let mut planner = Planner::new();
+    let checks =
+        [http_check("a", "1s", "900ms", &target.url(20, "a")), http_check("b", "1s", "900ms", &target.url(20, "b"))];
+    // A pause of `a` for the two whole seconds starting two seconds from now.
+    let start_ms = (now_ms() / 1000 + 2) * 1000;
+    let start = chrono::DateTime::from_timestamp_millis(start_ms).unwrap().to_rfc3339();
+    let mut file = config(&checks);
+    file.text.push_str(&format!(
+        "maintenance:\n  - {{name: deploy, checks: [a], start: \"{start}\", duration: 2s, mode: pause}}\n"
+    ));
+    let plan = planner.update(&Assignments {
+        generation: 1,
+        config_hash: "h1".to_owned(),
+        config: vec![file],
+        assigned: ["a", "b"]
+            .iter()
+            .map(|name| Assignment {
+                check: (*name).to_owned(),
+                region: "eu-west".to_owned(),
+                offset_ms: 0,
+                resume_after_ms: None,
+            })
+            .collect(),
+    });
+    assert!(plan.config_errors.is_empty(), "{:?}", plan.config_errors);
+    let (tx, rx) = mpsc::channel(1024);
+    let stats = StatsHandle::default();
+    let runner = Runner::start("p1", &Limits::default(), tx, &stats);
+    let collected = tokio::spawn(drain(rx));
+    runner.apply(plan.pairs);
+    let until = start_ms + 3500;
+    tokio::time::sleep(Duration::from_millis(u64::try_from(until - now_ms()).unwrap())).await;
+    assert_eq!(runner.stop(Duration::from_secs(2)).await, 0);
+    let planned = by_check(&collected.await.unwrap());
+    assert!(
+        planned["a"].iter().all(|at| *at < start_ms || *at >= start_ms + 2000),
+        "a ran while paused: {:?}",
+        planned["a"]
+    );
+    assert!(planned["a"].contains(&(start_ms + 3000)), "a runs again after the window: {:?}", planned["a"]);
+    assert!(planned["b"].contains(&start_ms) && planned["b"].contains(&(start_ms + 1000)), "b is not paused");
+    assert_eq!(stats.snapshot().skipped_maintenance, 2);
+}

@@ -83,6 +83,7 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
         "Changes of the config or the prober set so far.",
         plan.generation,
     ));
+    maintenance(&mut families, &plan.config.config.maintenance, probenet_checks::time::now_ms());
     let live = plan.probers.iter().map(|prober| (prober.region.as_str(), prober.name.as_str()));
     families.extend(shared.health.families(live, std::time::Instant::now()));
     alerting(&mut families, shared);
@@ -92,6 +93,26 @@ pub fn render(shared: &Shared, plan: &Plan) -> String {
         families.extend(shared.archive.families());
     }
     probenet_exporters::exposition::text(&families)
+}
+
+/// One series per maintenance window of the config: 1 while it is in force, 0 otherwise.
+fn maintenance(
+    families: &mut Vec<FamilySamples>,
+    windows: &[probenet_checks::config::maintenance::Maintenance],
+    now_ms: i64,
+) {
+    if windows.is_empty() {
+        return;
+    }
+    families.push(labelled(
+        "probenet_maintenance_active",
+        MetricType::Gauge,
+        "1 while a maintenance window of the config is in force, 0 otherwise, by window and mode (mute, pause).",
+        windows.iter().map(|window| {
+            let labels = vec![("window", window.name.clone()), ("mode", window.mode.as_str().to_owned())];
+            (labels, u64::from(window.active(now_ms)))
+        }),
+    ));
 }
 
 /// The alert engine's series: alerts firing, and per notifier the notifications sent, retried and failed.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use notifiers::{HttpAuth, NOTIFIER_KINDS, NotifierSpec};
-pub(crate) use validate::{validate_alerting, validate_slo};
+pub(crate) use validate::{select_checks, validate_alerting, validate_slo};
 
 use super::Place;
 

@@ -6,6 +6,7 @@ pub mod dashboard;
 mod error;
 pub mod exporters;
 mod load;
+pub mod maintenance;
 pub mod objects;
 mod one_or_many;
 mod path;
@@ -53,6 +54,8 @@ pub struct Config {
     pub notifiers: BTreeMap<String, alerting::NotifierSpec>,
     /// The region-impaired alert.
     pub probe_health: alerting::ProbeHealth,
+    /// Maintenance windows, in file order.
+    pub maintenance: Vec<maintenance::Maintenance>,
     /// The dashboard and the status page.
     pub dashboard: dashboard::Dashboard,
     /// The object store, if one is set.

@@ -38,6 +38,9 @@ pub struct RawFile {
     pub alerts: Option<Deferred<Vec<alerting::RawAlert>>>,
     /// The `region-impaired` alert: when a region counts as impaired and who is told. At most one file may set it.
     pub probe_health: Option<Deferred<alerting::RawProbeHealth>>,
+    /// Maintenance windows: one-off or recurring (cron, time-zone aware) spans during which the alerts of some
+    /// checks are muted, or their runs paused. Every file may add windows.
+    pub maintenance: Option<Deferred<Vec<super::maintenance::RawMaintenance>>>,
     /// The dashboard's title and read token, and the public status page. At most one file may set it.
     pub dashboard: Option<Deferred<super::dashboard::RawDashboard>>,
     /// The object store (a bucket) for what must outlive a machine: screenshots, the archive of old results,

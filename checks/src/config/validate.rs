@@ -160,6 +160,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         &mut secrets,
         &mut warnings,
     );
+    let maintenance = super::maintenance::validate_maintenance(files, &shaped_files, &checks, &names, &mut errors);
     let check_names: Vec<&str> = checks.iter().map(|check| check.name.as_str()).collect();
     let mut found = Found { errors: &mut errors, secrets: &mut secrets, warnings: &mut warnings };
     let dashboard = set_once(files, &shaped_files, "dashboard", &mut found, |cx| {
@@ -187,6 +188,7 @@ pub(crate) fn validate_collecting_secrets(files: &[SourceFile]) -> (Result<Confi
         alerts,
         notifiers,
         probe_health,
+        maintenance,
         dashboard,
         objects,
         checks_written: files.iter().any(|file| file.root.get("checks").is_some()),
@@ -579,7 +581,7 @@ fn validate_schedule(cx: &mut Ctx<'_>, path: &Path, raw: &RawCheck, defaults: &D
 }
 
 /// Parses a standard 5-field crontab line or an `@alias`.
-fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+pub(crate) fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
     let trimmed = expr.trim();
     let fields = trimmed.split_whitespace().count();
     if !trimmed.starts_with('@') && fields != 5 {

@@ -117,7 +117,14 @@ fn parse_sample(line: &str) -> Option<Sample> {
 
 #[tokio::test]
 async fn health_is_open_metrics_need_the_admin_token_and_parse_line_by_line() {
-    let net = Net::start(CONFIG).await;
+    // One maintenance window in force (every minute, for a week) and one long over.
+    let config = format!(
+        "{CONFIG}maintenance:
+  - {{name: always, checks: [home], schedule: '* * * * *', duration: 7d}}
+  - {{name: done, checks: [api], start: '2020-01-01T00:00:00Z', end: '2020-01-01T01:00:00Z', mode: pause}}
+"
+    );
+    let net = Net::start(&config).await;
     net.register("p1", "eu").await;
     let health = net.client.get(format!("{}/healthz", net.base)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
@@ -159,6 +166,8 @@ async fn health_is_open_metrics_need_the_admin_token_and_parse_line_by_line() {
     assert_eq!(value("probenet_scheduler_config_reloads_total", &[("result", "error")]), 0.0);
     assert_eq!(value("probenet_scheduler_results_refused_total", &[("reason", "future")]), 0.0);
     assert!(value("probenet_scheduler_generation", &[]) >= 2.0);
+    assert_eq!(value("probenet_maintenance_active", &[("window", "always"), ("mode", "mute")]), 1.0);
+    assert_eq!(value("probenet_maintenance_active", &[("window", "done"), ("mode", "pause")]), 0.0);
     // Every series has its TYPE line.
     for (name, _, _) in &samples {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name} has no TYPE line");

@@ -3,10 +3,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use super::spec::{RawAlert, RawProbeHealth, RawSlo, RegionCount};
+use super::spec::{RawAlert, RawMatch, RawProbeHealth, RawSlo, RegionCount};
 use super::{AlertRule, Alerting, FailingState, Hold, ProbeHealth, RESERVED_ALERTS, RegionQuorum, Slo, parse_percent};
 use crate::config::validate::{is_name, validate_labels};
-use crate::config::{Check, ConfigError, Ctx, Path, Place, Schedule, SecretRef, SourceFile, suggest};
+use crate::config::{Check, ConfigError, Ctx, OneOrMany, Path, Place, Schedule, SecretRef, SourceFile, suggest};
 use crate::yaml::{Node, NodeKind};
 
 const MIN_SLO_WINDOW: Duration = Duration::from_secs(86_400);
@@ -141,7 +141,8 @@ fn validate_rule(
         cx.error(&path.key("name"), format!("alert name {:?} is reserved: probenet raises it itself", raw.name));
         ok = false;
     }
-    let watched = select_checks(cx, path, &raw, checks, check_names);
+    let watched =
+        select_checks(cx, path, "an alert rule", raw.checks.as_ref(), raw.matcher.as_ref(), checks, check_names);
     let failed_regions = match &raw.failed_regions {
         None => Some(RegionQuorum::Percent(50.0)),
         Some(RegionCount::Count(count)) if *count >= 1 => Some(RegionQuorum::Count(usize::try_from(*count).ok()?)),
@@ -236,21 +237,23 @@ fn validate_rule(
     })
 }
 
-/// The checks a rule watches, from `checks` or `match`.
-fn select_checks(
+/// The checks selected by `checks` or `match` (of an alert rule or a maintenance window: `what`).
+pub(crate) fn select_checks(
     cx: &mut Ctx<'_>,
     path: &Path,
-    raw: &RawAlert,
+    what: &str,
+    names: Option<&OneOrMany<String>>,
+    matcher: Option<&RawMatch>,
     checks: &[Check],
     check_names: &HashMap<String, Place>,
 ) -> Option<Vec<String>> {
-    match (&raw.checks, &raw.matcher) {
+    match (names, matcher) {
         (Some(_), Some(_)) => {
             cx.error_at_key(&path.key("match"), "set either `checks` or `match`, not both");
             None
         }
         (None, None) => {
-            cx.error(path, "an alert rule needs `checks` (a list of check names) or `match` (labels)");
+            cx.error(path, format!("{what} needs `checks` (a list of check names) or `match` (labels)"));
             None
         }
         (Some(names), None) => {
