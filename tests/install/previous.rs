@@ -38,12 +38,16 @@ fn the_previous_release_upgrades_to_this_build_without_losing_a_result() {
         "regions: {{ra: {{}}, rb: {{}}}}\ndefaults: {{interval: 1s, timeout: 700ms}}\nchecks:\n  - name: web\n    \
          http: {{url: \"http://127.0.0.1:{target}/\"}}\n"
     );
-    let (scheduler, store) = (free_port(), free_port());
+    // Every listener on a free port: on the defaults (Alertmanager on 9093...), a stack of another test running
+    // at the same time could answer this one's health checks (a failed CI run: "invalid peer certificate:
+    // BadSignature", another install's Alertmanager).
+    let (scheduler, store, vmalert, alertmanager) = (free_port(), free_port(), free_port(), free_port());
     let stack = Stack::new(
         &checks,
         &format!(
             "name: previous\nchecks: [checks.yaml]\nscheduler: {{host: localhost, listen: '127.0.0.1:{scheduler}'}}\n\
-             regions:\n  ra: {{probers: 2}}\n  rb: {{probers: 1}}\nstore: {{listen: '127.0.0.1:{store}'}}\n"
+             regions:\n  ra: {{probers: 2}}\n  rb: {{probers: 1}}\nstore: {{listen: '127.0.0.1:{store}'}}\n\
+             alerting:\n  vmalert: {{listen: '127.0.0.1:{vmalert}'}}\n  alertmanager: {{listen: '127.0.0.1:{alertmanager}'}}\n"
         ),
     );
 
