@@ -174,10 +174,10 @@ async fn a_registration_flood_leaves_memory_and_the_generation_bounded() {
         let (status, body) = net.call("POST", Some(&net.eu), "/v1/register", Some(register)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     }
-    let unknown = json!({"name": "x", "region": "eu", "version": "0.2.0", "protocol": 1, "kinds": ["http", "grpc"]});
+    let unknown = json!({"name": "x", "region": "eu", "version": "0.2.0", "protocol": 1, "kinds": ["http", "smtp"]});
     let (status, body) = net.call("POST", Some(&net.eu), "/v1/register", Some(unknown)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().contains("unknown kind \"grpc\""), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("unknown kind \"smtp\""), "{body}");
     let long = json!({"name": "x", "region": "eu", "version": "v".repeat(65), "protocol": 1});
     assert_eq!(net.call("POST", Some(&net.eu), "/v1/register", Some(long)).await.0, StatusCode::BAD_REQUEST);
 
