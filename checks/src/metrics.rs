@@ -175,3 +175,16 @@ pub fn tls_part(out: &mut dyn SeriesWriter, part: &crate::tls::TlsPart) {
     let session = part.session.clone().unwrap_or_default();
     tls_series(out, part.chain(), session.tls_version.as_deref(), session.cipher_suite.as_deref());
 }
+
+/// For tests: collects each series written as `name{key=value,...}`.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct SeriesNames(pub(crate) Vec<String>);
+
+#[cfg(test)]
+impl SeriesWriter for SeriesNames {
+    fn push(&mut self, name: &'static str, labels: &[(&str, &str)], _: f64) {
+        let labels: Vec<String> = labels.iter().map(|(key, value)| format!("{key}={value}")).collect();
+        self.0.push(format!("{name}{{{}}}", labels.join(",")));
+    }
+}

@@ -40,16 +40,7 @@ mod tests {
     use crate::KindCheck as _;
     use crate::details::Details as _;
 
-    /// Collects series names and labels.
-    #[derive(Default)]
-    struct Names(Vec<String>);
-
-    impl SeriesWriter for Names {
-        fn push(&mut self, name: &'static str, labels: &[(&str, &str)], _: f64) {
-            let labels: Vec<String> = labels.iter().map(|(key, value)| format!("{key}={value}")).collect();
-            self.0.push(format!("{name}{{{}}}", labels.join(",")));
-        }
-    }
+    use crate::metrics::SeriesNames as Names;
 
     #[test]
     fn the_representative_outcome_writes_every_family_and_a_series_per_step() {
