@@ -20,8 +20,8 @@ use serde_json::Value;
 
 const SECRET: &str = "regions-hook-secret-3f9a";
 const TARGET_PORT: u16 = 18_090;
-/// Short names and small delays; control links 20 to 22 (tests/network.rs uses 0 to 2, tests/regions.rs 7).
-const REGIONS: [(&str, u64, u8); 3] = [("r1", 5, 20), ("r2", 10, 21), ("r3", 20, 22)];
+/// Short names and small delays.
+const REGIONS: [(&str, u64); 3] = [("r1", 5), ("r2", 10), ("r3", 20)];
 
 /// Short lines naming each notification, for assertion messages.
 fn brief(all: &[Value]) -> String {
@@ -122,10 +122,10 @@ fn a_quorum_of_regions_pages_once_and_one_region_does_not() {
     std::fs::write(&checks, regions_config(hook_port)).unwrap();
 
     let mut regions: Vec<(&str, Region, Ipv4Addr, Broken)> = Vec::new();
-    for (name, delay, link) in REGIONS {
+    for (name, delay) in REGIONS {
         let region = Region::create(name, Duration::from_millis(delay)).unwrap();
         let broken = serve_switchable(&region);
-        let (host_ip, _) = region.control_link(link).unwrap();
+        let (host_ip, _) = region.control_link().unwrap();
         regions.push((name, region, host_ip, broken));
     }
     for (name, ..) in &regions {

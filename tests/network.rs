@@ -209,11 +209,11 @@ fn the_network_spreads_checks_over_regions_and_survives_failures() {
     std::fs::write(dir.path().join("checks.yaml"), config()).unwrap();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut regions = Vec::new();
-    for (index, (name, delay)) in REGIONS.iter().enumerate() {
-        let region = Region::create(&name[..2], Duration::from_millis(*delay)).unwrap();
+    for (name, delay) in REGIONS {
+        let region = Region::create(&name[..2], Duration::from_millis(delay)).unwrap();
         serve_target(&region);
-        let (host_ip, _) = region.control_link(u8::try_from(index).unwrap()).unwrap();
-        regions.push(((*name).to_owned(), region, host_ip));
+        let (host_ip, _) = region.control_link().unwrap();
+        regions.push((name.to_owned(), region, host_ip));
     }
     let data = dir.path().join("data");
     for (name, _, _) in &regions {

@@ -111,7 +111,7 @@ fn a_control_link_reaches_the_root_namespace_without_the_delay() {
         return;
     }
     let region = Region::create("control", Duration::from_secs(2)).unwrap();
-    let (host_ip, _) = region.control_link(7).unwrap();
+    let (host_ip, _) = region.control_link().unwrap();
     let listener = TcpListener::bind((host_ip, 0)).unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {

@@ -51,7 +51,7 @@ pub enum ApplyError {
     #[error(transparent)]
     Secret(#[from] SecretError),
     /// A component did not become healthy in time.
-    #[error("{component} is not healthy after {}s ({last}); see {log}", .waited.as_secs())]
+    #[error("{component} is not healthy after {}s ({last}); see {log}{tail}", .waited.as_secs())]
     Unhealthy {
         /// The component.
         component: String,
@@ -61,6 +61,8 @@ pub enum ApplyError {
         last: String,
         /// Where its log is.
         log: String,
+        /// The log's last lines (each on its own line, indented), or empty.
+        tail: String,
     },
     /// The supervisor did not start.
     #[error("the supervisor did not start; see {0}")]
@@ -323,12 +325,36 @@ pub fn wait_healthy(
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+    let log = layout.log_dir().join(format!("{}.log", component.name));
+    let tail = log_tail(&log, 12).iter().map(|line| format!("\n    {line}")).collect::<String>();
+    let tail = if tail.is_empty() { tail } else { format!("; its last lines:{tail}") };
     Err(ApplyError::Unhealthy {
         component: component.name.clone(),
         waited: timeout,
         last,
-        log: layout.log_dir().join(format!("{}.log", component.name)).display().to_string(),
+        log: log.display().to_string(),
+        tail,
     })
+}
+
+/// The last `lines` lines of a log (read from its last 8 KiB, so a huge log costs nothing), or none when it
+/// cannot be read.
+fn log_tail(path: &Path, lines: usize) -> Vec<String> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    const WINDOW: u64 = 8 * 1024;
+    let Ok(mut file) = fs::File::open(path) else { return Vec::new() };
+    let length = file.metadata().map(|meta| meta.len()).unwrap_or(0);
+    let start = length.saturating_sub(WINDOW);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.take(WINDOW).read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut all: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
+    if start > 0 && !all.is_empty() {
+        all.remove(0); // cut in the middle
+    }
+    all[all.len().saturating_sub(lines)..].iter().map(|line| (*line).to_owned()).collect()
 }
 
 /// Starts `probenet supervise --root ROOT` detached (its own session, stdin closed, output to its log), or
@@ -580,4 +606,28 @@ fn own_files(layout: &Layout) -> Result<(), ApplyError> {
 
 fn progress(options: &mut Options<'_>, line: &str) {
     let _ = writeln!(options.progress, "probenet: {line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_tail;
+
+    #[test]
+    fn a_log_tail_is_its_last_lines_and_a_cut_first_line_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short.log");
+        std::fs::write(&short, "one\n\ntwo\nthree\n").unwrap();
+        assert_eq!(log_tail(&short, 2), ["two", "three"]);
+        assert_eq!(log_tail(&short, 10), ["one", "two", "three"]);
+        assert!(log_tail(&dir.path().join("missing.log"), 5).is_empty());
+
+        // A long log: only its end is read, and the line the window cuts is not shown half.
+        let long = dir.path().join("long.log");
+        let text: String = (0..2000).map(|n| format!("line {n:05} of the prober's log\n")).collect();
+        std::fs::write(&long, &text).unwrap();
+        let tail = log_tail(&long, 500);
+        assert_eq!(tail.last().unwrap(), "line 01999 of the prober's log");
+        assert!(tail.len() < 300, "read from the last 8 KiB only: {}", tail.len());
+        assert!(tail.iter().all(|line| line.starts_with("line ") && line.ends_with("log")), "{tail:?}");
+    }
 }

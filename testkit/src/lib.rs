@@ -42,6 +42,7 @@ pub struct Region {
 impl Region {
     /// Creates the namespaces and starts the delay line. `delay` is the added round-trip time.
     pub fn create(name: &str, delay: Duration) -> io::Result<Self> {
+        remove_stale_namespaces();
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let unique = format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let prober_ns = format!("pn-{name}-{unique}-p");
@@ -85,15 +86,15 @@ impl Region {
     }
 
     /// Links the prober namespace to this (the root) namespace with a veth pair, for control traffic that must
-    /// not cross the delay line (a prober talking to its scheduler). `index` (0 to 63) picks the private /30:
-    /// the root side gets 10.201.INDEX.1, the prober side 10.201.INDEX.2, which the prober namespace routes
-    /// only to the root side. Returns (root side, prober side). The link goes with the namespace.
-    pub fn control_link(&self, index: u8) -> io::Result<(Ipv4Addr, Ipv4Addr)> {
-        if index > 63 {
-            return Err(io::Error::other("control link index must be 0 to 63"));
-        }
+    /// not cross the delay line (a prober talking to its scheduler). The link gets a private /30 that no
+    /// address of this host is in (10.201.N.0/30): the root side is 10.201.N.1, the prober side 10.201.N.2,
+    /// which the prober namespace routes only to the root side. Returns (root side, prober side). The link
+    /// goes with the namespace.
+    pub fn control_link(&self) -> io::Result<(Ipv4Addr, Ipv4Addr)> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let host_if = format!("pnc{}h{}", std::process::id() % 100_000, NEXT.fetch_add(1, Ordering::Relaxed));
+        let serial = NEXT.fetch_add(1, Ordering::Relaxed);
+        let index = free_control_subnet(serial)?;
+        let host_if = format!("pnc{}h{serial}", std::process::id() % 100_000);
         let ns_if = "pnctl";
         let (host_ip, ns_ip) = (Ipv4Addr::new(10, 201, index, 1), Ipv4Addr::new(10, 201, index, 2));
         ip(&["link", "add", &host_if, "type", "veth", "peer", "name", ns_if, "netns", &self.prober_ns])?;
@@ -182,6 +183,57 @@ impl Drop for Region {
     }
 }
 
+/// The third octet of a 10.201.N.0/30 that no address of this host is in, starting at this process's next
+/// link (`serial`): another test's link, or one a killed run left behind, is never shared (two hosts routes
+/// for one /30 send the answers of one link down the other).
+fn free_control_subnet(serial: u32) -> io::Result<u8> {
+    let output = Command::new("ip").args(["-4", "-o", "addr", "show"]).output()?;
+    let listed = String::from_utf8_lossy(&output.stdout);
+    let taken: std::collections::BTreeSet<u8> = listed
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("10.201."))
+        .filter_map(|rest| rest.split('.').next()?.parse().ok())
+        .collect();
+    (0..=255u32)
+        .map(|step| u8::try_from((serial + step) % 256).unwrap_or(0))
+        .find(|index| !taken.contains(index))
+        .ok_or_else(|| io::Error::other("every 10.201.N.0/30 is in use on this host"))
+}
+
+/// Removes the namespaces a killed test process left behind (named `pn-NAME-PID-N-p|t` for a PID that no
+/// longer runs): their veths keep 10.201.N addresses on this host, and processes a test started inside keep
+/// them alive, so those are stopped first. Runs once per process.
+fn remove_stale_namespaces() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(output) = Command::new("ip").args(["netns", "list"]).output() else { return };
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Some(name) = line.split_whitespace().next() else { continue };
+            let Some(pid) = stale_namespace_pid(name) else { continue };
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            if let Ok(pids) = Command::new("ip").args(["netns", "pids", name]).output() {
+                for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            }
+            let _ = ip(&["netns", "del", name]);
+        }
+    });
+}
+
+/// The creating process of a namespace named like this crate's (`pn-NAME-PID-N-p` or `-t`), else None.
+fn stale_namespace_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("pn-")?;
+    let rest = rest.strip_suffix("-p").or_else(|| rest.strip_suffix("-t"))?;
+    let mut parts = rest.rsplitn(3, '-');
+    parts.next()?.parse::<u32>().ok()?;
+    let pid = parts.next()?.parse::<u32>().ok()?;
+    parts.next().filter(|region| !region.is_empty())?;
+    Some(pid)
+}
+
 fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
     let handle = File::open(format!("/var/run/netns/{ns}"))?;
     std::thread::spawn(move || {
@@ -207,5 +259,20 @@ fn ip(args: &[&str]) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::other(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale_namespace_pid;
+
+    #[test]
+    fn only_this_crates_namespace_names_are_read_as_stale_candidates() {
+        assert_eq!(stale_namespace_pid("pn-ra-28427-3-p"), Some(28427));
+        assert_eq!(stale_namespace_pid("pn-eu-west-9-12-t"), Some(9));
+        for other in ["pn-ra-28427-3", "pn--1-2-p", "pn-ra-x-3-p", "pn-ra-1-x-p", "netns-ra-1-2-p", "pn-1-2-p", "cni-1"]
+        {
+            assert_eq!(stale_namespace_pid(other), None, "{other}");
+        }
     }
 }
