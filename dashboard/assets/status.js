@@ -43,8 +43,19 @@ function view(h, page) {
     return `<div class="incident"><h3><span class="badge ${esc(i.state)}">${ongoing ? 'Ongoing' : 'Resolved'}</span>${esc(i.title)}</h3>
       <div class="muted">${h.time(i.started_at_ms)} · ${lasted} · ${esc(affected)}${i.regions.length ? ` in ${esc(i.regions.join(', '))}` : ''}</div>${i.summary ? i.summary.split('\n').map((line) => `<p>${esc(line)}</p>`).join('') : ''}</div>`;
   }).join('');
+  const maintenance = (page.maintenance || []).map((m) => {
+    const affected = m.checks.map((c) => names.get(c) || c).join(', ');
+    const what = m.mode === 'pause' ? 'not monitored while it lasts' : 'monitored; alerts held';
+    const when = m.active ? `until ${h.time(m.end_ms)}` : `${h.time(m.start_ms)} to ${h.time(m.end_ms)}`;
+    return `<div class="incident maintenance"><h3><span class="badge">${m.active ? 'In progress' : 'Scheduled'}</span>Maintenance: ${esc(affected)}</h3>
+      <div class="muted">${when} · ${h.span((m.end_ms - m.start_ms) / 1000)} · ${what}</div></div>`;
+  }).join('');
+  const inProgress = (page.maintenance || []).filter((m) => m.active);
+  const note = inProgress.length && overall !== 'down'
+    ? `<div class="banner maintenance" role="status">Maintenance in progress: ${esc(inProgress.map((m) => m.checks.map((c) => names.get(c) || c).join(', ')).join('; '))}</div>` : '';
   document.title = page.title;
-  return `<h1>${esc(page.title)}</h1><div class="banner ${overall}" role="status">${esc(banner)}</div>
+  return `<h1>${esc(page.title)}</h1><div class="banner ${overall}" role="status">${esc(banner)}</div>${note}
+    ${maintenance ? `<section class="card"><h2>Scheduled maintenance</h2>${maintenance}</section>` : ''}
     <section class="card">${checks || '<p class="muted">Nothing is shown here yet.</p>'}</section>
     <section class="card"><h2>Incident history</h2>${incidents || '<p class="muted">No incidents.</p>'}</section>`;
 }

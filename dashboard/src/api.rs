@@ -251,6 +251,9 @@ fn without_check_names(mut page: crate::model::StatusPage) -> crate::model::Stat
     for incident in &mut page.incidents {
         incident.checks = incident.checks.iter().map(key).collect();
     }
+    for notice in &mut page.maintenance {
+        notice.checks = notice.checks.iter().map(key).collect();
+    }
     page
 }
 

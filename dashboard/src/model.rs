@@ -405,6 +405,25 @@ pub struct StatusPage {
     pub checks: Vec<StatusCheck>,
     /// Incidents, newest first (ongoing ones included).
     pub incidents: Vec<Incident>,
+    /// Maintenance of its checks in progress or starting within a week, soonest first.
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceNotice>,
+}
+
+/// A maintenance window as the status page announces it: when, and which of its checks (never the window's own
+/// name, which is an operator's word).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MaintenanceNotice {
+    /// The check names it concerns (display names are looked up on the page).
+    pub checks: Vec<String>,
+    /// `mute` (the checks still run) or `pause` (they do not).
+    pub mode: String,
+    /// When it starts (or started).
+    pub start_ms: i64,
+    /// When it ends.
+    pub end_ms: i64,
+    /// Whether it is in progress.
+    pub active: bool,
 }
 
 /// A check on the status page.

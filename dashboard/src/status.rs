@@ -123,6 +123,7 @@ mod tests {
                 incident("ap", 120, None, "timeout"),
                 incident("eu", 10, Some(50), "connect"),
             ],
+            maintenance: Vec::new(),
         };
         merge_incidents(&mut page);
         assert_eq!(page.incidents.len(), 2, "{:#?}", page.incidents);

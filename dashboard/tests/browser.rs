@@ -182,6 +182,9 @@ async fn the_status_page_is_public_while_the_dashboard_needs_its_token() {
     status.open(&server.url("/ui/status")).await;
     let services: usize = status.eval("document.querySelectorAll('.svc').length").await;
     assert_eq!(services, 6);
+    let first: String = status.eval("document.querySelector('.svc .name').textContent").await;
+    let scheduled: String = status.eval("document.querySelector('.maintenance h3')?.textContent || ''").await;
+    assert_eq!(scheduled, format!("ScheduledMaintenance: {first}"));
     assert!(status.errors().is_empty(), "console errors: {:#?}", status.errors());
 
     // The dashboard answers with the sign-in form, and shows no data.

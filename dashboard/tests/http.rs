@@ -275,6 +275,9 @@ async fn other_endpoints_have_the_documented_shapes() {
     let status = get("/api/ui/status").await;
     assert_eq!(status["title"], "Example Inc. status");
     assert!(status["checks"][0]["regions"][0]["state"].is_string());
+    // The demo's maintenance of its first service, by its place on the page, never by the check's name.
+    assert_eq!(status["maintenance"][0]["checks"], serde_json::json!(["service-1"]));
+    assert_eq!(status["maintenance"][0]["active"], false);
     let version = get("/api/ui/version").await;
     assert_eq!(version["version"], 1);
 }

@@ -10,8 +10,8 @@ use probenet_checks::wire::RunResult;
 use probenet_checks::{Check, Schedule};
 use probenet_dashboard::model::{
     Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Delivery, Failure, Incident,
-    LatencyPoint, NotifierStatus, Overview, Prober, Probers, RECENT_RUNS, Range, RecentRun, RegionDetail,
-    RegionProbers, ReloadProblem, Slo, State, StatusCheck, StatusPage, StatusRegion,
+    LatencyPoint, MaintenanceNotice, NotifierStatus, Overview, Prober, Probers, RECENT_RUNS, Range, RecentRun,
+    RegionDetail, RegionProbers, ReloadProblem, Slo, State, StatusCheck, StatusPage, StatusRegion,
 };
 use probenet_dashboard::{Source, SourceError, SourceResult};
 use probenet_exporters::store::{ResultQuery, Store, UptimeQuery};
@@ -591,8 +591,34 @@ impl Source for UiSource {
         }
         incidents.sort_by_key(|incident| std::cmp::Reverse(incident.started_at_ms));
         incidents.truncate(50);
-        Ok(Some(StatusPage { title: page.title.clone(), checks, incidents }))
+        let maintenance = maintenance_notices(&config.config.maintenance, &page.checks, now);
+        Ok(Some(StatusPage { title: page.title.clone(), checks, incidents, maintenance }))
     }
+}
+
+/// The maintenance of the page's checks in progress at `now` or starting within a week, soonest first.
+fn maintenance_notices(
+    windows: &[probenet_checks::config::maintenance::Maintenance],
+    shown: &[(String, String)],
+    now: i64,
+) -> Vec<MaintenanceNotice> {
+    let mut notices: Vec<MaintenanceNotice> = windows
+        .iter()
+        .filter_map(|window| {
+            let checks: Vec<String> =
+                shown.iter().filter(|(name, _)| window.applies_to(name)).map(|(name, _)| name.clone()).collect();
+            let span = window.next_span(now).filter(|span| span.start_ms <= now + 7 * DAY_MS)?;
+            (!checks.is_empty()).then(|| MaintenanceNotice {
+                checks,
+                mode: window.mode.as_str().to_owned(),
+                start_ms: span.start_ms,
+                end_ms: span.end_ms,
+                active: span.contains(now),
+            })
+        })
+        .collect();
+    notices.sort_by_key(|notice| (notice.start_ms, notice.end_ms));
+    notices
 }
 
 fn strings(value: &serde_json::Value) -> Vec<String> {
@@ -611,6 +637,35 @@ mod tests {
             path: path.into(),
             message: message.into(),
         }
+    }
+
+    #[test]
+    fn the_status_page_announces_maintenance_of_its_checks_within_a_week() {
+        let config = probenet_checks::config::load_str(
+            "c.yaml",
+            "checks:\n  - {name: web, http: {url: 'https://example.com/'}}\n  - {name: db, tcp: {target: 'example.com:5432'}}\n\
+             maintenance:\n  \
+             - {name: now, checks: [web], start: '2026-12-07T09:00:00Z', end: '2026-12-07T11:00:00Z'}\n  \
+             - {name: weekly, checks: [web, db], schedule: '0 2 * * SUN', duration: 1h, mode: pause}\n  \
+             - {name: far, checks: [web], start: '2027-03-01T00:00:00Z', duration: 1h}\n  \
+             - {name: other, checks: [db], start: '2026-12-07T09:00:00Z', duration: 1h}\n  \
+             - {name: over, checks: [web], start: '2026-12-01T00:00:00Z', duration: 1h}\n",
+        )
+        .unwrap();
+        // Monday 2026-12-07 10:00 UTC; only `web` is on the page.
+        let now = 1_796_637_600_000;
+        let notices = maintenance_notices(&config.maintenance, &[("web".into(), "Website".into())], now);
+        let seen: Vec<(&str, bool, i64, i64)> =
+            notices.iter().map(|n| (n.mode.as_str(), n.active, n.start_ms, n.end_ms)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("mute", true, now - 3_600_000, now + 3_600_000),
+                ("pause", false, now + 6 * DAY_MS - 8 * 3_600_000, now + 6 * DAY_MS - 7 * 3_600_000)
+            ],
+            "in progress, then next Sunday 02:00; not the one in March, not db's, not the one over"
+        );
+        assert!(notices.iter().all(|n| n.checks == ["web"]), "only the page's checks: {notices:?}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! Local probe targets for whole-process benchmarks: HTTP, HTTPS, DNS and TCP servers on 127.0.0.1.
+//! Local probe targets for whole-process benchmarks: HTTP, HTTPS, DNS, TCP and gRPC (health) servers on
+//! 127.0.0.1.
 //!
 //! `targets CA_PEM_PATH [BIND_IP]` starts them (on 127.0.0.1 unless BIND_IP is given), writes the CA certificate of the HTTPS server to CA_PEM_PATH, prints one
-//! JSON line `{"http": PORT, "https": PORT, "dns": PORT, "tcp": PORT}` and serves until stdin closes. The
+//! JSON line `{"http": PORT, "https": PORT, "dns": PORT, "tcp": PORT, "grpc": PORT}` and serves until stdin closes
+//! (gRPC: plaintext HTTP/2, the standard health service answering SERVING for the server as a whole). The
 //! servers are minimal and cheap so that what a benchmark measures is the prober, not the target.
 
 use std::sync::Arc;
@@ -22,12 +24,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let https = TcpListener::bind((ip, 0)).await?;
     let tcp = TcpListener::bind((ip, 0)).await?;
     let dns = UdpSocket::bind((ip, 0)).await?;
+    let grpc = TcpListener::bind((ip, 0)).await?;
     println!(
-        "{{\"http\": {}, \"https\": {}, \"dns\": {}, \"tcp\": {}}}",
+        "{{\"http\": {}, \"https\": {}, \"dns\": {}, \"tcp\": {}, \"grpc\": {}}}",
         http.local_addr()?.port(),
         https.local_addr()?.port(),
         dns.local_addr()?.port(),
-        tcp.local_addr()?.port()
+        tcp.local_addr()?.port(),
+        grpc.local_addr()?.port()
     );
 
     let acceptor = tls_acceptor(&ca_path, ip)?;
@@ -39,6 +43,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     tokio::spawn(serve_dns(dns));
+    // The health service alone (its reporter says SERVING for "" from the start).
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let incoming = tonic::transport::server::TcpIncoming::from(grpc);
+    tokio::spawn(tonic::transport::Server::builder().add_service(health).serve_with_incoming(incoming));
     // Serve until stdin closes.
     tokio::task::spawn_blocking(|| {
         let mut sink = String::new();

@@ -1,6 +1,7 @@
 //! The validation context: where errors go, how they find their line and column, and small parsers
 //! (durations, regexes, URLs, secrets) that every kind shares.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use regex::Regex;
@@ -34,12 +35,23 @@ pub struct Ctx<'a> {
     pub(crate) warnings: Vec<ConfigError>,
     /// Paths of keys dropped by `deserialize` for not fitting (not to be reported missing too).
     pruned: Vec<String>,
+    /// Regular expressions compiled so far, by their text: a pattern written on many checks (generated
+    /// configs repeat theirs) is compiled once and shared. One compiled `\w` costs hundreds of KiB.
+    regexes: HashMap<String, Regex>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `file`, whose parsed tree is `root`.
     pub fn new(file: &'a str, root: &'a Node) -> Self {
-        Self { file, root, errors: Vec::new(), secrets: Vec::new(), warnings: Vec::new(), pruned: Vec::new() }
+        Self {
+            file,
+            root,
+            errors: Vec::new(),
+            secrets: Vec::new(),
+            warnings: Vec::new(),
+            pruned: Vec::new(),
+            regexes: HashMap::new(),
+        }
     }
 
     /// The errors recorded so far, in the order they were found.
@@ -254,8 +266,14 @@ impl<'a> Ctx<'a> {
 
     /// Compiles a regular expression written at `path`.
     pub fn regex(&mut self, path: &Path, text: &str) -> Option<Regex> {
+        if let Some(regex) = self.regexes.get(text) {
+            return Some(regex.clone());
+        }
         match regex::RegexBuilder::new(text).size_limit(1 << 20).build() {
-            Ok(regex) => Some(regex),
+            Ok(regex) => {
+                self.regexes.insert(text.to_owned(), regex.clone());
+                Some(regex)
+            }
             Err(error) => {
                 let detail = error.to_string();
                 let last = detail.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("invalid");
@@ -427,7 +445,25 @@ pub fn split_host_port(text: &str, default_port: Option<u16>) -> Result<(String,
 
 #[cfg(test)]
 mod tests {
-    use super::{is_credential_header, is_credential_selector, parse_size, split_host_port};
+    use super::{Ctx, is_credential_header, is_credential_selector, parse_size, split_host_port};
+    use crate::config::path::Path;
+    use crate::yaml::Node;
+
+    #[test]
+    fn a_pattern_written_on_many_checks_is_compiled_once_and_a_bad_one_is_an_error_each_time() {
+        let root: Node = crate::yaml::parse("{}").unwrap();
+        let mut cx = Ctx::new("t.yaml", &root);
+        let path = Path::root();
+        for _ in 0..3 {
+            let regex = cx.regex(&path, r"(Wel\w+)").unwrap();
+            assert_eq!(regex.captures("Welcome").unwrap().get(1).unwrap().as_str(), "Welcome");
+        }
+        assert!(cx.regex(&path, "^ok$").unwrap().is_match("ok"));
+        assert_eq!(cx.regexes.len(), 2, "one compiled regex per distinct pattern");
+        assert!(cx.regex(&path, "(unclosed").is_none() && cx.regex(&path, "(unclosed").is_none());
+        assert_eq!(cx.errors().len(), 2, "{:?}", cx.errors());
+        assert_eq!(cx.regexes.len(), 2, "errors are not kept");
+    }
 
     #[test]
     fn credential_headers_and_selectors() {

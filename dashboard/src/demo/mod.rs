@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use png::{encode_rgb, failure_screenshot};
 
 use crate::model::{
-    Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Incident, Overview, Prober, Probers,
-    RECENT_RUNS, Range, RecentRun, RegionProbers, Slo, State, StatusCheck, StatusPage, StatusRegion,
+    Alert, Alerts, Artifact, BurnRate, Cell, CheckDetail, CheckRow, DailyUptime, Incident, MaintenanceNotice, Overview,
+    Prober, Probers, RECENT_RUNS, Range, RecentRun, RegionProbers, Slo, State, StatusCheck, StatusPage, StatusRegion,
 };
 use crate::{Source, SourceError, SourceResult};
 
@@ -541,7 +541,20 @@ impl Source for DemoSource {
                 summary: "Responses took over 2 seconds.".to_owned(),
             });
         }
-        Ok(Some(StatusPage { title: "Example Inc. status".to_owned(), checks, incidents }))
+        // A maintenance of the first service, tomorrow at 02:00 UTC for an hour.
+        let tomorrow = (self.options.now_ms.div_euclid(DAY_MS) + 1) * DAY_MS + 2 * HOUR_MS;
+        let maintenance = checks
+            .first()
+            .map(|check| MaintenanceNotice {
+                checks: vec![check.name.clone()],
+                mode: "mute".to_owned(),
+                start_ms: tomorrow,
+                end_ms: tomorrow + HOUR_MS,
+                active: false,
+            })
+            .into_iter()
+            .collect();
+        Ok(Some(StatusPage { title: "Example Inc. status".to_owned(), checks, incidents, maintenance }))
     }
 }
 
