@@ -168,6 +168,25 @@ async fn health_is_open_metrics_need_the_admin_token_and_parse_line_by_line() {
     assert!(value("probenet_scheduler_generation", &[]) >= 2.0);
     assert_eq!(value("probenet_maintenance_active", &[("window", "always"), ("mode", "mute")]), 1.0);
     assert_eq!(value("probenet_maintenance_active", &[("window", "done"), ("mode", "pause")]), 0.0);
+    // The same windows through the API, with their spans; the admin token only.
+    let (status, _) = net.call("GET", Some(&net.eu), "/api/v1/maintenance", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let windows = net.admin_get("/api/v1/maintenance").await;
+    let always = &windows["windows"][0];
+    assert_eq!((&always["name"], &always["mode"], &always["active"]), (&"always".into(), &"mute".into(), &true.into()));
+    assert_eq!(
+        (&always["schedule"], &always["timezone"], &always["duration_ms"]),
+        (&"* * * * *".into(), &"UTC".into(), &604_800_000.into())
+    );
+    let start = probenet_scheduler::time::parse_rfc3339_ms(always["start"].as_str().unwrap()).unwrap();
+    let end = probenet_scheduler::time::parse_rfc3339_ms(always["end"].as_str().unwrap()).unwrap();
+    assert!(start <= now_ms() && now_ms() < end && end - start == 604_800_000, "{always}");
+    let done = &windows["windows"][1];
+    assert_eq!(
+        (&done["checks"], &done["active"], &done["start"]),
+        (&serde_json::json!(["api"]), &false.into(), &Value::Null)
+    );
+    assert_eq!(windows["silences"], serde_json::json!([]));
     // Every series has its TYPE line.
     for (name, _, _) in &samples {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name} has no TYPE line");
