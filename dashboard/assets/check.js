@@ -169,6 +169,7 @@ export function run(h) {
     const labels = Object.entries(d.labels).map(([k, v]) => `<span class="chip">${esc(k)}=${esc(v)}</span>`).join('');
     const why = regions.filter((r) => r.reason && r.state !== 'up').map((r) =>
       `<p class="why" data-region="${esc(r.region)}"><span class="badge ${esc(r.state)}">${h.STATE_LABEL[r.state]}</span> <b>${esc(r.region)}</b>: ${esc(r.reason)}</p>`).join('');
+    const maintenance = (d.maintenance || []).map((m) => `<p class="why maint"><span class="badge">${m.active ? 'Maintenance' : 'Scheduled'}</span> ${m.mode === 'pause' ? 'runs paused' : 'alerts muted'} ${m.active ? `until ${h.time(m.end_ms)}` : `from ${h.time(m.start_ms)} to ${h.time(m.end_ms)}`}</p>`).join('');
     const pills = regions.map((r, i) => `<button type="button" class="pill s${h.STATES.indexOf(r.state)}" data-region="${esc(r.region)}" aria-pressed="${r.region === region}"><i class="dot"></i>${esc(r.region)} <b>${h.pct(r.uptime)}</b></button>`).join('');
     const failures = groupFailures(d.failures).map((f) => {
       const asserts = f.assertions.length ? `<div class="tablewrap"><table class="asserts"><tr><th>Assertion</th><th>Expected</th><th>Observed</th><th></th></tr>${f.assertions.map((a) =>
@@ -183,7 +184,7 @@ export function run(h) {
     main.innerHTML = `<div class="crumbs"><a href="${base}/">Overview</a> / ${esc(d.name)}</div>
       <div class="head"><div><h1>${esc(d.name)}</h1><div class="meta"><span class="kind">${esc(d.kind)}</span><span class="mono">${esc(d.target)}</span>${labels}</div></div>
       <div class="seg" role="group" aria-label="Time range">${RANGES.map((r) => `<button type="button" data-range="${r}" aria-pressed="${r === shownRange}">${r}</button>`).join('')}</div></div>
-      <div class="pills" aria-label="Regions: state and uptime over the range">${pills}</div>${why}
+      <div class="pills" aria-label="Regions: state and uptime over the range">${pills}</div>${maintenance}${why}
       <div class="cols"><section class="card"><h2>Latency per region</h2><div class="chart" id="lat"></div>${legend(h, regions.map((r, i) => [r.region, REGION_COLORS[i % REGION_COLORS.length]]))}</section>
       <section class="card"><h2>Phases in ${esc(region || '–')}</h2><div class="chart" id="phases"></div>${legend(h, d.phases.map((p, i) => [p, PHASE_COLORS[i % PHASE_COLORS.length]]))}</section></div>
       <section class="card"><h2>Daily uptime, last ${regions[0] ? regions[0].daily.length : 0} days</h2><div class="daily">${regions.map((r) =>

@@ -161,6 +161,9 @@ pub struct CheckDetail {
     /// the latency chart.
     #[serde(default)]
     pub degraded_after_seconds: Option<f64>,
+    /// Its maintenance windows in progress or starting within a week, soonest first.
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceNotice>,
 }
 
 /// One region of a check's page.

@@ -173,6 +173,7 @@ async fn the_status_page_is_public_while_the_dashboard_needs_its_token() {
         title: "probenet".to_owned(),
         secure: false,
     };
+    let overview = source.overview().expect("overview");
     let server = serve(source, options).await;
     let _one = support::ONE_BROWSER.lock().await;
     let chromium = Chromium::launch(1280, 900).await;
@@ -202,6 +203,15 @@ async fn the_status_page_is_public_while_the_dashboard_needs_its_token() {
     assert!(!url.contains("token="), "the token must leave the address bar: {url}");
     let rows: usize = login.eval("document.querySelectorAll('#grid .row').length").await;
     assert_eq!(rows, 24);
+
+    // The status page's scheduled window on its check's own page (the demo's first check); none on another's.
+    let checks = overview.checks;
+    login.open(&server.url(&format!("/ui/checks/{}#range=24h", checks[0].name))).await;
+    let notice: String = login.eval("document.querySelector('.maint')?.textContent || ''").await;
+    assert!(notice.starts_with("Scheduled alerts muted from "), "{notice}");
+    login.open(&server.url(&format!("/ui/checks/{}#range=24h", checks[1].name))).await;
+    let none: bool = login.eval("!document.querySelector('.maint')").await;
+    assert!(none, "only the first check is in maintenance");
     chromium.close().await;
 }
 

@@ -383,6 +383,11 @@ impl Source for UiSource {
             failures,
             first_run_ms,
             degraded_after_seconds: check.kind.degraded_after().map(|after| after.as_secs_f64()),
+            maintenance: maintenance_notices(
+                &config.config.maintenance,
+                &[(check.name.clone(), check.name.clone())],
+                now,
+            ),
         }))
     }
 
@@ -596,7 +601,8 @@ impl Source for UiSource {
     }
 }
 
-/// The maintenance of the page's checks in progress at `now` or starting within a week, soonest first.
+/// The maintenance of these checks (name, shown name) in progress at `now` or starting within a week, soonest
+/// first: for the status page and a check's page.
 fn maintenance_notices(
     windows: &[probenet_checks::config::maintenance::Maintenance],
     shown: &[(String, String)],

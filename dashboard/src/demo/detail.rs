@@ -128,6 +128,7 @@ impl DemoSource {
             failures,
             first_run_ms: Some(started.unwrap_or(self.options.now_ms - 400 * DAY_MS)),
             degraded_after_seconds: degraded_after,
+            maintenance: (check_index == 0).then(|| self.maintenance_of(&row.name)).into_iter().collect(),
         }
     }
 }

@@ -131,6 +131,19 @@ pub struct DemoSource {
 }
 
 impl DemoSource {
+    /// The demo's one maintenance window, of its first check (the status page's first service): tomorrow at
+    /// 02:00 UTC for an hour, alerts muted.
+    pub(super) fn maintenance_of(&self, check: &str) -> MaintenanceNotice {
+        let tomorrow = (self.options.now_ms.div_euclid(DAY_MS) + 1) * DAY_MS + 2 * HOUR_MS;
+        MaintenanceNotice {
+            checks: vec![check.to_owned()],
+            mode: "mute".to_owned(),
+            start_ms: tomorrow,
+            end_ms: tomorrow + HOUR_MS,
+            active: false,
+        }
+    }
+
     /// Generates the data.
     pub fn new(options: DemoOptions) -> Self {
         let overview = generate_overview(&options);
@@ -541,19 +554,7 @@ impl Source for DemoSource {
                 summary: "Responses took over 2 seconds.".to_owned(),
             });
         }
-        // A maintenance of the first service, tomorrow at 02:00 UTC for an hour.
-        let tomorrow = (self.options.now_ms.div_euclid(DAY_MS) + 1) * DAY_MS + 2 * HOUR_MS;
-        let maintenance = checks
-            .first()
-            .map(|check| MaintenanceNotice {
-                checks: vec![check.name.clone()],
-                mode: "mute".to_owned(),
-                start_ms: tomorrow,
-                end_ms: tomorrow + HOUR_MS,
-                active: false,
-            })
-            .into_iter()
-            .collect();
+        let maintenance = checks.first().map(|check| self.maintenance_of(&check.name)).into_iter().collect();
         Ok(Some(StatusPage { title: "Example Inc. status".to_owned(), checks, incidents, maintenance }))
     }
 }
