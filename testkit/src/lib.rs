@@ -183,21 +183,26 @@ impl Drop for Region {
     }
 }
 
-/// The third octet of a 10.201.N.0/30 that no address of this host is in, starting at this process's next
-/// link (`serial`): another test's link, or one a killed run left behind, is never shared (two hosts routes
-/// for one /30 send the answers of one link down the other).
+/// The third octet of a 10.201.N.0/30 that no address of this host is in and that this process has not handed
+/// out before, searching from this process's next link (`serial`): another test's link, or one a killed run
+/// left behind, is never shared (two host routes for one /30 send the answers of one link down the other).
 fn free_control_subnet(serial: u32) -> io::Result<u8> {
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u8>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
     let output = Command::new("ip").args(["-4", "-o", "addr", "show"]).output()?;
     let listed = String::from_utf8_lossy(&output.stdout);
-    let taken: std::collections::BTreeSet<u8> = listed
+    let on_host: std::collections::BTreeSet<u8> = listed
         .split_whitespace()
         .filter_map(|word| word.strip_prefix("10.201."))
         .filter_map(|rest| rest.split('.').next()?.parse().ok())
         .collect();
-    (0..=255u32)
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let index = (0..=255u32)
         .map(|step| u8::try_from((serial + step) % 256).unwrap_or(0))
-        .find(|index| !taken.contains(index))
-        .ok_or_else(|| io::Error::other("every 10.201.N.0/30 is in use on this host"))
+        .find(|index| !on_host.contains(index) && !handed_out.contains(index))
+        .ok_or_else(|| io::Error::other("every 10.201.N.0/30 is in use on this host"))?;
+    handed_out.insert(index);
+    Ok(index)
 }
 
 /// Removes the namespaces a killed test process left behind (named `pn-NAME-PID-N-p|t` for a PID that no
