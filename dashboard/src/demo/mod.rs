@@ -548,16 +548,6 @@ impl Source for DemoSource {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_demo_has_a_check_of_every_kind() {
-        for kind in probenet_checks::Kind::ALL {
-            assert!(super::KINDS.contains(&kind.key()), "the demo has no {kind} check");
-        }
-    }
-}
-
 /// The made-up traceroute of a failed tcp check's run `id` (`CHECK-K`): the path stops after hop 2.
 fn demo_traceroute(id: &str, checks: usize) -> Option<Artifact> {
     let (check, k) = id.split_once('-')?;
@@ -585,4 +575,14 @@ fn demo_traceroute(id: &str, checks: usize) -> Option<Artifact> {
         "in_details": [],
     });
     Some(Artifact { media_type: "application/json".to_owned(), data: serde_json::to_vec(&evidence).ok()? })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_has_a_check_of_every_kind() {
+        for kind in probenet_checks::Kind::ALL {
+            assert!(super::KINDS.contains(&kind.key()), "the demo has no {kind} check");
+        }
+    }
 }
