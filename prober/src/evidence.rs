@@ -104,6 +104,10 @@ impl Evidence {
                 add(&counters.evidence_captured, 1);
                 tracing::debug!(check = %check.name, region, "traceroute attached to the failed run");
                 outcome.artifacts.push(artifact);
+                // The summary line also goes to the run's log (and with it to the result's log record).
+                if let Some(evidence) = capture::traceroute_of(outcome) {
+                    outcome.log.push(format!("traceroute from {region}: {}", evidence.traceroute.summary));
+                }
             }
             Ok(None) => {
                 add(&counters.evidence_no_address, 1);

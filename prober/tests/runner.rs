@@ -521,6 +521,8 @@ async fn a_failing_check_gets_one_traceroute_within_the_rate_limit_and_a_passing
     assert_eq!(traceroute["reached"], true);
     assert_eq!(traceroute["hops"][0]["address"], "127.0.0.1");
     assert!(traceroute["summary"].as_str().unwrap().starts_with("reached 127.0.0.1 in 1 hop"));
+    let log = &with_evidence[0].outcome.log;
+    assert!(log.iter().any(|line| line.starts_with("traceroute from eu-west: reached 127.0.0.1 in 1 hop")), "{log:?}");
     let snapshot = stats.snapshot();
     assert_eq!(snapshot.evidence_captured, 1);
     assert_eq!(snapshot.evidence_rate_limited, down.len() as u64 - 1);
