@@ -1,6 +1,7 @@
 //! The traceroute of a failed run's evidence, for real: to the loopback addresses, and across three network
 //! namespaces the test builds itself (prober -- router -- target, addresses from 10.77.<pid % 250>.0/29 and
-//! fd77:<pid % 250>::/32), first along a working path, then with the target's answers blackholed.
+//! fd77:<pid % 250>::/32), first along a working path, then with the target's answers blackholed, then with
+//! the router's link to the target down.
 #![allow(clippy::unwrap_used)]
 
 use std::net::IpAddr;
@@ -159,6 +160,11 @@ fn a_path_through_a_router_then_the_answers_vanish() {
     trace_from(p, &v4(6), &format!("dropped {}", v4(2)));
     trace_from(p, &v6(2, 2), &format!("dropped {}", v6(1, 2)));
 
+    // The router's link to the target goes down: it has no route there any more and says so at hop 1.
+    ip(&["-n", r, "link", "set", "r1", "down"]);
+    trace_from(p, &v4(6), &format!("unreachable {}", v4(2)));
+    trace_from(p, &v6(2, 2), &format!("unreachable {}", v6(1, 2)));
+
     drop(guard);
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let left = String::from_utf8_lossy(&left.stdout);
@@ -166,7 +172,7 @@ fn a_path_through_a_router_then_the_answers_vanish() {
 }
 
 /// Run by `a_path_through_a_router_then_the_answers_vanish` inside the prober namespace.
-/// `PNT_TRACE_EXPECT` is `reached HOP...` or `dropped HOP1`.
+/// `PNT_TRACE_EXPECT` is `reached HOP...`, `dropped HOP1` or `unreachable HOP1`.
 #[tokio::test]
 #[ignore = "run inside a network namespace by a_path_through_a_router_then_the_answers_vanish"]
 async fn inner_trace() {
@@ -201,6 +207,15 @@ async fn inner_trace() {
             assert_eq!(traceroute.stopped_at_ttl, Some(1));
             assert_eq!(traceroute.summary, format!("stopped after hop 1 ({}): no answer from hop 2 on", addresses[0]));
             assert!(traceroute.duration_ms < 5_000.0, "bounded by the total time cap");
+        }
+        "unreachable" => {
+            assert!(!traceroute.reached);
+            assert_eq!(traceroute.hops.len(), 1, "an unreachable answer ends the path");
+            let hop1 = &traceroute.hops[0];
+            assert_eq!(hop1.address.as_deref(), Some(addresses[0]));
+            assert_eq!(hop1.note.as_deref(), Some("network unreachable"));
+            assert_eq!(traceroute.stopped_at_ttl, Some(1));
+            assert_eq!(traceroute.summary, format!("stopped at hop 1 ({}): network unreachable", addresses[0]));
         }
         other => panic!("unknown expectation {other}"),
     }
