@@ -130,6 +130,28 @@ function bars(h, days, height) {
 }
 
 /** Identical failures (same region, reason and error) as one entry: the newest run, how many, since when. */
+function artifactUrl(base, path) {
+  return `${base}/api/ui/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+// Fills a failure's traceroute placeholder: the summary line and a small hop table (fetched like a screenshot).
+async function showTraceroute(h, el) {
+  const { esc } = h;
+  let evidence;
+  try {
+    const response = await fetch(el.dataset.src, { cache: 'no-cache', headers: { Accept: 'application/json' } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    evidence = await response.json();
+  } catch (error) {
+    el.innerHTML = `<p class="muted">Traceroute not available (${esc(String(error.message || error))}).</p>`;
+    return;
+  }
+  const t = evidence.traceroute || {};
+  const rows = (t.hops || []).map((hop) => `<tr><td class="num">${esc(String(hop.ttl))}</td><td class="mono">${hop.address ? esc(hop.address) : '<span class="muted">*</span>'}</td><td class="mono">${(hop.rtt_ms || []).map((ms) => `${ms.toFixed(2)} ms`).join(', ') || '–'}</td><td>${esc(hop.note || '')}</td></tr>`).join('');
+  el.innerHTML = `<details open><summary>Traceroute from ${esc(el.dataset.region)} to <span class="mono">${esc(t.target || '?')}</span> (${esc(t.method || '?')}): ${esc(t.summary || '')}</summary>
+    <div class="tablewrap"><table class="hops"><tr><th>Hop</th><th>Address</th><th>Round trips</th><th></th></tr>${rows}</table></div></details>`;
+}
+
 function groupFailures(failures) {
   const groups = new Map();
   for (const f of failures) {
@@ -138,6 +160,8 @@ function groupFailures(failures) {
     if (group) {
       group.count++;
       group.since = Math.min(group.since, f.planned_at_ms);
+      // The newest traceroute of the group (the prober captures one per pair per interval).
+      if (!group.traceroute && f.traceroute) group.traceroute = f.traceroute;
     } else {
       groups.set(key, { ...f, count: 1, since: f.planned_at_ms });
     }
@@ -174,12 +198,13 @@ export function run(h) {
     const failures = groupFailures(d.failures).map((f) => {
       const asserts = f.assertions.length ? `<div class="tablewrap"><table class="asserts"><tr><th>Assertion</th><th>Expected</th><th>Observed</th><th></th></tr>${f.assertions.map((a) =>
         `<tr><td>${esc(a.name)}</td><td class="mono">${esc(a.expected)}</td><td class="mono">${esc(a.observed)}</td><td class="${a.passed ? 'ok' : 'bad'}">${a.passed ? 'passed' : 'failed'}</td></tr>`).join('')}</table></div>` : '';
-      const url = f.screenshot ? `${base}/api/ui/artifacts/${f.screenshot.split('/').map(encodeURIComponent).join('/')}` : null;
+      const url = f.screenshot ? artifactUrl(base, f.screenshot) : null;
+      const trace = f.traceroute ? `<div class="trace" data-src="${esc(artifactUrl(base, f.traceroute))}" data-region="${esc(f.region)}"></div>` : '';
       const shot = url ? `<a class="shot" href="${url}" target="_blank" rel="noopener"><img src="${url}" alt="Screenshot of the failed run in ${esc(f.region)}"></a>` : '<span></span>';
       const when = f.count > 1
         ? `<span class="count" title="${f.count} failed runs with this error">× ${f.count}</span><time class="muted">since ${h.time(f.since)}, last ${h.time(f.planned_at_ms)}</time>`
         : `<time class="muted">${h.time(f.planned_at_ms)}</time>`;
-      return `<article class="fail" data-count="${f.count}"><div><header><span class="badge down">${esc(f.reason)}</span><b>${esc(f.region)}</b>${when}</header><p class="err">${esc(f.error)}</p>${asserts}</div>${shot}</article>`;
+      return `<article class="fail" data-count="${f.count}"><div><header><span class="badge down">${esc(f.reason)}</span><b>${esc(f.region)}</b>${when}</header><p class="err">${esc(f.error)}</p>${asserts}${trace}</div>${shot}</article>`;
     }).join('');
     main.innerHTML = `<div class="crumbs"><a href="${base}/">Overview</a> / ${esc(d.name)}</div>
       <div class="head"><div><h1>${esc(d.name)}</h1><div class="meta"><span class="kind">${esc(d.kind)}</span><span class="mono">${esc(d.target)}</span>${labels}</div></div>
@@ -200,6 +225,7 @@ export function run(h) {
     const phaseSeries = d.phases.map((p, i) => ({ key: i, name: p, color: PHASE_COLORS[i % PHASE_COLORS.length],
       points: (selected ? selected.latency : []).map((pt) => [pt.at_ms, pt.phases[i] === null || pt.phases[i] === undefined ? null : pt.phases[i] * 1000]) }));
     chart(h, document.getElementById('phases'), { series: phaseSeries, from: d.from_ms, to: d.to_ms, stacked: true, hover: hovers.phases });
+    for (const el of main.querySelectorAll('.trace[data-src]')) showTraceroute(h, el);
   }
 
   function remember() {

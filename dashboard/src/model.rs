@@ -223,6 +223,11 @@ pub struct Failure {
     /// The artifact path of the browser screenshot, served by [`Source::artifact`](crate::Source::artifact) at
     /// `{base}/api/ui/artifacts/{path}`.
     pub screenshot: Option<String>,
+    /// The artifact path of the traceroute the prober captured for this failure (`traceroute.json`, see
+    /// `probenet_checks::evidence`), served like the screenshot; absent on old results, for up runs and for
+    /// failures within the prober's rate limit.
+    #[serde(default)]
+    pub traceroute: Option<String>,
 }
 
 /// A file served from the store, such as a screenshot.

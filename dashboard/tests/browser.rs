@@ -134,6 +134,29 @@ async fn every_page_renders_the_source_without_console_errors() {
     assert_eq!(lines, detail.regions.len(), "one latency line per region");
     tab.screenshot("check").await;
 
+    // A tcp check's failure shows the traceroute the prober attached: its summary and a hop table.
+    let tcp_check = expected
+        .keys()
+        .filter(|name| name.contains("-tcp-"))
+        .find(|name| !source.check(name, day).expect("detail").expect("the check exists").failures.is_empty())
+        .expect("a tcp check with a failure")
+        .clone();
+    tab.open(&server.url(&format!("/checks/{tcp_check}"))).await;
+    let mut hops = 0_usize;
+    for _ in 0..50 {
+        hops = tab.eval("document.querySelectorAll('#failures .trace table.hops tr').length").await;
+        if hops > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failures: usize = tab.eval("document.querySelectorAll('#failures .fail').length").await;
+    assert_eq!(hops, failures * 6, "a header and five hops per failure");
+    let text: String = tab.eval("document.getElementById('failures').innerText").await;
+    assert!(text.contains("stopped after hop 2 (10.9.1.1): no answer from hop 3 on"), "{text}");
+    assert!(text.contains("10.9.0.1") && text.contains("0.41 ms"), "{text}");
+    tab.screenshot("check-traceroute").await;
+
     // The other pages.
     for (path, name, marker) in [
         ("/alerts", "alerts", "#firing tr"),

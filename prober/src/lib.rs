@@ -6,6 +6,7 @@
 //! region in-process, each with its own spool directory.
 
 pub mod client;
+pub mod evidence;
 mod metrics;
 pub mod outputs;
 pub mod plan;
@@ -71,6 +72,9 @@ pub struct Options {
     /// Where to serve `/metrics` (the latest result of each assigned pair and the prober's health) and
     /// `/healthz`; none by default.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Evidence of failed runs (a traceroute from this prober to the target's address): by default at most
+    /// once per (check, region) pair per 10 minutes; [`evidence::Policy::disabled`] turns it off.
+    pub evidence: evidence::Policy,
 }
 
 impl Options {
@@ -88,6 +92,7 @@ impl Options {
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             limits: HashMap::new(),
             metrics_listen: None,
+            evidence: evidence::Policy::default(),
         }
     }
 }
@@ -105,6 +110,7 @@ impl std::fmt::Debug for Options {
             .field("spool_max_bytes", &self.spool_max_bytes)
             .field("limits", &self.limits)
             .field("metrics_listen", &self.metrics_listen)
+            .field("evidence", &self.evidence)
             .finish()
     }
 }
@@ -238,7 +244,7 @@ pub async fn run_with_stats(
         })
         .run(),
     );
-    let runner = Runner::start(&options.name, &limits, results_tx, &stats);
+    let runner = Runner::with_evidence(&options.name, &limits, options.evidence, results_tx, &stats);
     let session = Session {
         client: client.clone(),
         runner: &runner,

@@ -94,6 +94,19 @@ fn stats_families(stats: &Stats) -> Vec<FamilySamples> {
                 ("abandoned", stats.runs_abandoned),
             ],
         ),
+        labelled(
+            "probenet_prober_evidence_total",
+            "Failed runs and their evidence (a traceroute from this prober), by outcome: captured (attached to the result), rate_limited (the pair had a capture within the interval), busy (every capture slot was taken), timed_out (given up at the time cap), no_address (nothing to trace).",
+            MetricType::Counter,
+            "outcome",
+            &[
+                ("captured", stats.evidence_captured),
+                ("rate_limited", stats.evidence_rate_limited),
+                ("busy", stats.evidence_busy),
+                ("timed_out", stats.evidence_timed_out),
+                ("no_address", stats.evidence_no_address),
+            ],
+        ),
         FamilySamples::single(
             "probenet_prober_runs_caught_up_total",
             "Planned runs nobody made (the pair's previous prober crashed or left) made late after taking the pair over.",

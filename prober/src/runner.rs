@@ -14,12 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use probenet_checks::Kind;
+use probenet_checks::State;
 use probenet_checks::config::Schedule;
 use probenet_checks::run_once;
 use probenet_checks::wire::RunResult;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::evidence::{Evidence, Policy};
 use crate::plan::{Pair, now_ms, now_us};
 use crate::stats::{Counters, StatsHandle, add};
 
@@ -89,6 +91,7 @@ struct Shared {
     idle: Notify,
     stopping: AtomicBool,
     cancel: watch::Receiver<bool>,
+    evidence: Evidence,
 }
 
 enum Command {
@@ -105,8 +108,20 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Starts the dispatcher (on the current Tokio runtime). Results go to `results`, named `prober`.
+    /// Starts the dispatcher (on the current Tokio runtime), capturing no evidence. Results go to `results`,
+    /// named `prober`.
     pub fn start(prober: &str, limits: &Limits, results: mpsc::Sender<RunResult>, stats: &StatsHandle) -> Self {
+        Self::with_evidence(prober, limits, Policy::disabled(), results, stats)
+    }
+
+    /// [`Runner::start`], attaching evidence (a traceroute) to failed runs as `evidence` allows.
+    pub fn with_evidence(
+        prober: &str,
+        limits: &Limits,
+        evidence: Policy,
+        results: mpsc::Sender<RunResult>,
+        stats: &StatsHandle,
+    ) -> Self {
         let (cancel, cancel_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             prober: Arc::from(prober),
@@ -117,6 +132,7 @@ impl Runner {
             idle: Notify::new(),
             stopping: AtomicBool::new(false),
             cancel: cancel_rx,
+            evidence: Evidence::new(evidence),
         });
         let (commands, commands_rx) = std::sync::mpsc::channel();
         let dispatcher = Dispatcher {
@@ -461,13 +477,14 @@ fn start(shared: &Arc<Shared>, slot: &Slot, planned_ms: i64, catch_up: bool) {
     }
 }
 
-/// One run: start, measure, emit the result. Cancelled (without a result) only at shutdown.
-async fn run(guard: InFlight, pair: Pair, planned_ms: i64, permit: tokio::sync::OwnedSemaphorePermit) {
+/// One run: start, measure, attach evidence to a failure (see [`crate::evidence`]), emit the result. Cancelled
+/// (without a result) only at shutdown.
+async fn run(mut guard: InFlight, pair: Pair, planned_ms: i64, permit: tokio::sync::OwnedSemaphorePermit) {
     let shared = guard.shared.clone();
     let started_us = now_us();
     shared.counters.lateness.record(started_us - planned_ms.saturating_mul(1000));
     let mut cancel = shared.cancel.clone();
-    let outcome = tokio::select! {
+    let mut outcome = tokio::select! {
         outcome = run_once(&pair.check, &pair.region) => outcome,
         _ = cancel.wait_for(|cancelled| *cancelled) => {
             add(&shared.counters.runs_abandoned, 1);
@@ -476,6 +493,15 @@ async fn run(guard: InFlight, pair: Pair, planned_ms: i64, permit: tokio::sync::
         }
     };
     drop(permit);
+    if outcome.state == State::Down && shared.evidence.enabled() {
+        // The run is over: the pair's next run may start while the capture goes on (its own time cap bounds it).
+        guard.release_pair();
+        tokio::select! {
+            () = shared.evidence.attach(&pair.check, &pair.region, &mut outcome, &shared.counters) => {}
+            // At shutdown the result goes without evidence.
+            _ = cancel.wait_for(|cancelled| *cancelled) => {}
+        }
+    }
     let result = RunResult {
         check: pair.check.name.clone(),
         region: pair.region.to_string(),
@@ -500,19 +526,27 @@ async fn run(guard: InFlight, pair: Pair, planned_ms: i64, permit: tokio::sync::
 /// Counts a run in flight and clears its pair's running flag when it ends, however it ends.
 struct InFlight {
     shared: Arc<Shared>,
-    running: Arc<AtomicBool>,
+    /// The pair's running flag, until cleared.
+    running: Option<Arc<AtomicBool>>,
 }
 
 impl InFlight {
     fn new(shared: Arc<Shared>, running: Arc<AtomicBool>) -> Self {
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        Self { shared, running }
+        Self { shared, running: Some(running) }
+    }
+
+    /// Clears the pair's running flag now (the run still counts as in flight until dropped).
+    fn release_pair(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.store(false, Ordering::Release);
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.running.store(false, Ordering::Release);
+        self.release_pair();
         if self.shared.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.idle.notify_waiters();
         }

@@ -53,6 +53,16 @@ pub struct Stats {
     pub registered: bool,
     /// Configs received from the scheduler that did not validate (the previous one kept running).
     pub config_errors: u64,
+    /// Traceroutes attached to failed runs as evidence.
+    pub evidence_captured: u64,
+    /// Failed runs without evidence because their pair had a capture within the interval.
+    pub evidence_rate_limited: u64,
+    /// Failed runs without evidence because every capture slot was taken.
+    pub evidence_busy: u64,
+    /// Captures given up at their time cap.
+    pub evidence_timed_out: u64,
+    /// Failed runs without evidence because there was no address to trace (the name did not resolve).
+    pub evidence_no_address: u64,
     /// Moves to another scheduler replica (after a connection error, a timeout or a 5xx).
     pub scheduler_switches: u64,
     /// Runs whose start lateness was recorded.
@@ -108,6 +118,11 @@ impl StatsHandle {
             generation: get(&c.generation),
             registered: c.registered.load(Ordering::Relaxed),
             config_errors: get(&c.config_errors),
+            evidence_captured: get(&c.evidence_captured),
+            evidence_rate_limited: get(&c.evidence_rate_limited),
+            evidence_busy: get(&c.evidence_busy),
+            evidence_timed_out: get(&c.evidence_timed_out),
+            evidence_no_address: get(&c.evidence_no_address),
             scheduler_switches: get(&c.scheduler_switches),
             lateness_samples: lateness.count,
             lateness_p50_ms: lateness.quantile_ms(0.50),
@@ -158,6 +173,11 @@ pub(crate) struct Counters {
     pub generation: AtomicU64,
     pub registered: AtomicBool,
     pub config_errors: AtomicU64,
+    pub evidence_captured: AtomicU64,
+    pub evidence_rate_limited: AtomicU64,
+    pub evidence_busy: AtomicU64,
+    pub evidence_timed_out: AtomicU64,
+    pub evidence_no_address: AtomicU64,
     /// Shared with the client, which counts its moves between replicas.
     pub scheduler_switches: Arc<AtomicU64>,
     pub lateness: Histogram,

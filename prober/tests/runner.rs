@@ -474,3 +474,77 @@ async fn planned_runs_inside_a_pause_window_are_skipped_and_counted() {
     assert!(planned["b"].contains(&start_ms) && planned["b"].contains(&(start_ms + 1000)), "b is not paused");
     assert_eq!(stats.snapshot().skipped_maintenance, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_check_gets_one_traceroute_within_the_rate_limit_and_a_passing_one_none() {
+    let target = Target::start().await;
+    // A port nobody listens on: every run of `down` fails at connect. Its URL holds a token (credentials in
+    // a URL are refused by validation), which must never reach the evidence: only the address does.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down_url = format!("http://127.0.0.1:{port}/private/hunter2?token=s3cret");
+    let mut planner = Planner::new();
+    let checks = [
+        ("down", http_check("down", "1s", "900ms", &down_url), 0),
+        ("fine", http_check("fine", "1s", "900ms", &target.url(5, "fine")), 500),
+    ];
+    let (tx, rx) = mpsc::channel(1024);
+    let stats = StatsHandle::default();
+    let policy = probenet_prober::evidence::Policy::default();
+    assert_eq!(policy.interval, Some(Duration::from_secs(600)), "the default: once per pair per 10 minutes");
+    let runner = Runner::with_evidence("p1", &Limits::default(), policy, tx, &stats);
+    let collected = tokio::spawn(drain(rx));
+    runner.apply(pairs(&mut planner, "h1", &checks));
+    tokio::time::sleep(Duration::from_millis(3600)).await;
+    runner.stop(Duration::from_secs(2)).await;
+    let results = collected.await.unwrap();
+
+    let down: Vec<&RunResult> = results.iter().filter(|result| result.check == "down").collect();
+    let fine: Vec<&RunResult> = results.iter().filter(|result| result.check == "fine").collect();
+    assert!(down.len() >= 3 && fine.len() >= 3, "{} down, {} fine", down.len(), fine.len());
+    assert!(down.iter().all(|result| result.outcome.state == State::Down));
+    assert!(fine.iter().all(|result| result.outcome.state == State::Up && result.outcome.artifacts.is_empty()));
+    let with_evidence: Vec<&&RunResult> = down.iter().filter(|result| !result.outcome.artifacts.is_empty()).collect();
+    assert_eq!(with_evidence.len(), 1, "exactly one capture within the rate-limit window");
+    let artifact = &with_evidence[0].outcome.artifacts[0];
+    assert_eq!((artifact.name.as_str(), artifact.media_type.as_str()), ("traceroute.json", "application/json"));
+    let text = String::from_utf8(artifact.data.clone()).unwrap();
+    println!("{text}");
+    for secret in ["hunter2", "s3cret", "private", "http"] {
+        assert!(!text.contains(secret), "{secret} in the evidence");
+    }
+    let evidence: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let traceroute = &evidence["traceroute"];
+    assert_eq!(traceroute["target"], "127.0.0.1");
+    assert_eq!(traceroute["method"], "udp");
+    assert_eq!(traceroute["reached"], true);
+    assert_eq!(traceroute["hops"][0]["address"], "127.0.0.1");
+    assert!(traceroute["summary"].as_str().unwrap().starts_with("reached 127.0.0.1 in 1 hop"));
+    let log = &with_evidence[0].outcome.log;
+    assert!(log.iter().any(|line| line.starts_with("traceroute from eu-west: reached 127.0.0.1 in 1 hop")), "{log:?}");
+    let snapshot = stats.snapshot();
+    assert_eq!(snapshot.evidence_captured, 1);
+    assert_eq!(snapshot.evidence_rate_limited, down.len() as u64 - 1);
+    assert_eq!((snapshot.evidence_busy, snapshot.evidence_timed_out, snapshot.evidence_no_address), (0, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_evidence_a_failing_check_gets_no_artifact() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut planner = Planner::new();
+    let checks = [("down", http_check("down", "1s", "900ms", &format!("http://127.0.0.1:{port}/")), 0)];
+    let (tx, rx) = mpsc::channel(1024);
+    let stats = StatsHandle::default();
+    let runner = Runner::start("p1", &Limits::default(), tx, &stats);
+    let collected = tokio::spawn(drain(rx));
+    runner.apply(pairs(&mut planner, "h1", &checks));
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    runner.stop(Duration::from_secs(2)).await;
+    let results = collected.await.unwrap();
+    assert!(!results.is_empty());
+    assert!(results.iter().all(|result| result.outcome.state == State::Down && result.outcome.artifacts.is_empty()));
+    assert_eq!(stats.snapshot().evidence_captured + stats.snapshot().evidence_rate_limited, 0);
+}

@@ -368,6 +368,12 @@ impl Source for UiSource {
                     .iter()
                     .find(|artifact| artifact.media_type.starts_with("image/"))
                     .and_then(|artifact| artifact.path.clone()),
+                traceroute: result
+                    .outcome
+                    .artifacts
+                    .iter()
+                    .find(|artifact| artifact.name == probenet_checks::evidence::TRACEROUTE_ARTIFACT)
+                    .and_then(|artifact| artifact.path.clone()),
             })
             .collect();
         Ok(Some(CheckDetail {
@@ -399,7 +405,13 @@ impl Source for UiSource {
             _ => self.store.artifact(path).map_err(failed)?,
         };
         let Some(data) = found else { return Ok(None) };
-        let media_type = if path.ends_with(".png") { "image/png" } else { "application/octet-stream" };
+        let media_type = if path.ends_with(".png") {
+            "image/png"
+        } else if path.ends_with(".json") {
+            "application/json"
+        } else {
+            "application/octet-stream"
+        };
         Ok(Some(Artifact { media_type: media_type.to_owned(), data }))
     }
 

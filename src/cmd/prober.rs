@@ -47,6 +47,10 @@ pub struct Args {
     /// prober's health) and `/healthz` on this address, such as 127.0.0.1:9470.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// The least time between two traceroutes attached to failed runs of one (check, region) pair, such as
+    /// 10m or 1h; 0 captures none.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_interval)]
+    evidence_interval: std::time::Duration,
 }
 
 pub fn main(args: &Args) -> ExitCode {
@@ -68,6 +72,7 @@ pub fn main(args: &Args) -> ExitCode {
     options.spool_max_bytes = args.spool_max_bytes;
     options.limits = args.limits.iter().cloned().collect::<HashMap<_, _>>();
     options.metrics_listen = args.metrics_listen;
+    options.evidence.interval = (!args.evidence_interval.is_zero()).then_some(args.evidence_interval);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -144,4 +149,9 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+/// A duration as in the config (`10m`, `1h`), or `0`.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" { Ok(std::time::Duration::ZERO) } else { probenet_checks::duration::parse(text) }
 }

@@ -164,5 +164,6 @@ fn failure(row: &CheckRow, cell: &Cell, planned_at_ms: i64, check_index: usize, 
         error: error.to_owned(),
         assertions,
         screenshot,
+        traceroute: (row.kind == "tcp").then(|| format!("traceroutes/{check_index}-{k}.json")),
     }
 }

@@ -361,6 +361,9 @@ impl Source for DemoSource {
 
     fn artifact(&self, path: &str) -> SourceResult<Option<Artifact>> {
         self.check_failing()?;
+        if let Some(id) = path.strip_prefix("traceroutes/").and_then(|rest| rest.strip_suffix(".json")) {
+            return Ok(demo_traceroute(id, self.options.checks));
+        }
         let Some(id) = path.strip_prefix("screenshots/").and_then(|rest| rest.strip_suffix(".png")) else {
             return Ok(None);
         };
@@ -557,6 +560,35 @@ impl Source for DemoSource {
         let maintenance = checks.first().map(|check| self.maintenance_of(&check.name)).into_iter().collect();
         Ok(Some(StatusPage { title: "Example Inc. status".to_owned(), checks, incidents, maintenance }))
     }
+}
+
+/// The made-up traceroute of a failed tcp check's run `id` (`CHECK-K`): the path stops after hop 2.
+fn demo_traceroute(id: &str, checks: usize) -> Option<Artifact> {
+    let (check, k) = id.split_once('-')?;
+    let (check, k) = (check.parse::<usize>().ok()?, k.parse::<u8>().ok()?);
+    if check >= checks || KINDS[check % KINDS.len()] != "tcp" || k > 8 {
+        return None;
+    }
+    let target = format!("192.0.2.{}", 10 + check % 200);
+    let evidence = serde_json::json!({
+        "traceroute": {
+            "target": target,
+            "method": "udp",
+            "hops": [
+                {"ttl": 1, "address": "10.9.0.1", "rtt_ms": [0.41, 0.38, 0.40]},
+                {"ttl": 2, "address": "10.9.1.1", "rtt_ms": [3.2 + f64::from(k) / 10.0, 3.1, 3.4]},
+                {"ttl": 3, "address": null, "rtt_ms": []},
+                {"ttl": 4, "address": null, "rtt_ms": []},
+                {"ttl": 5, "address": null, "rtt_ms": []},
+            ],
+            "reached": false,
+            "stopped_at_ttl": 2,
+            "summary": "stopped after hop 2 (10.9.1.1): no answer from hop 3 on",
+            "duration_ms": 3004.2,
+        },
+        "in_details": [],
+    });
+    Some(Artifact { media_type: "application/json".to_owned(), data: serde_json::to_vec(&evidence).ok()? })
 }
 
 #[cfg(test)]

@@ -207,3 +207,34 @@ async fn health_is_open_metrics_need_the_admin_token_and_parse_line_by_line() {
     assert!(linted.status.success() && said.trim().is_empty(), "promtool check metrics: {said}");
     net.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_runs_traceroute_is_stored_and_shown_with_the_failure() {
+    let net = Net::start(CONFIG).await;
+    net.register("p1", "eu").await;
+    let planned = on_grid("home", "eu", 30, now_ms() - 60_000);
+    let evidence = br#"{"traceroute":{"target":"127.0.0.1","method":"udp","hops":[{"ttl":1,"address":"127.0.0.1","rtt_ms":[0.05]}],"reached":true,"stopped_at_ttl":1,"summary":"reached 127.0.0.1 in 1 hop (0.05 ms)","duration_ms":0.2},"in_details":[]}"#;
+    let mut run = result("home", "eu", planned, State::Down);
+    run.outcome.artifacts.push(probenet_checks::outcome::Artifact {
+        name: "traceroute.json".into(),
+        media_type: "application/json".into(),
+        data: evidence.to_vec(),
+        path: None,
+    });
+    assert_eq!(net.post_results("eu", &[run]).await.0, StatusCode::OK);
+
+    // The check page's failure names the stored traceroute...
+    let response = net.client.get(format!("{}/api/ui/checks/home?range=24h", net.base)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let detail: Value = response.json().await.unwrap();
+    let failure = &detail["failures"][0];
+    assert_eq!(failure["screenshot"], Value::Null);
+    let path = failure["traceroute"].as_str().expect("the failure names its traceroute").to_owned();
+    assert!(path.ends_with("traceroute.json"), "{path}");
+    // ... served as JSON, byte for byte what the prober sent.
+    let response = net.client.get(format!("{}/api/ui/artifacts/{path}", net.base)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), evidence.as_slice());
+    net.stop().await;
+}
