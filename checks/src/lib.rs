@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod details;
 pub mod duration;
+pub mod ips;
 pub mod kind;
 pub mod metrics;
 pub mod net;

@@ -91,6 +91,7 @@ pub const SERIES_LABELS: &[&str] = &[
     "reason",
     "url",
     "success",
+    "ip",
 ];
 
 /// 1 for true, 0 for false.
@@ -99,12 +100,25 @@ pub fn flag(value: bool) -> f64 {
 }
 
 /// The families that more than one kind writes, in exposition order: the name lookup, the IP protocol, the
-/// regex verdict and the TLS session and certificate series (of `http`, `tcp` and `tls`).
+/// regex verdict, the per-address series of `ip_strategy: all` (see [`per_ip`]) and the TLS session and
+/// certificate series (of `http`, `tcp` and `tls`).
 pub const SHARED: &[Family] = &[
     gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds"),
     gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6"),
     gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex"),
+    gauge("probe_ip_success", "Displays whether or not the probe of one address of the target was a success"),
+    gauge("probe_ip_duration_seconds", "Returns how long the probe of one address of the target took in seconds"),
 ];
+
+/// `probe_ip_success{ip}` and `probe_ip_duration_seconds{ip}`, one pair per address a run with
+/// `ip_strategy: all` probed (bounded by [`crate::net::MAX_IPS`]); nothing for a run that probed one address.
+/// Written by the runtime for every kind, from the details' `ips` (see [`crate::ips`]).
+pub fn per_ip(out: &mut dyn SeriesWriter, outcome: &Outcome) {
+    for result in crate::ips::of(&outcome.details).iter().take(crate::net::MAX_IPS) {
+        out.push("probe_ip_success", &[("ip", &result.ip)], flag(result.success()));
+        out.push("probe_ip_duration_seconds", &[("ip", &result.ip)], result.duration_seconds);
+    }
+}
 
 /// The TLS families (see [`tls_series`]), after each kind's own in exposition order.
 pub const TLS: &[Family] = &[

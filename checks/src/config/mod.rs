@@ -271,6 +271,11 @@ impl CheckKind {
         with_check!(self, check => KindCheck::timeout_problem(check, timeout))
     }
 
+    /// The host the check probes and which of its addresses (see [`KindCheck::ip_target`]).
+    pub fn ip_target(&self) -> Option<crate::net::IpTarget> {
+        with_check!(self, check => KindCheck::ip_target(check))
+    }
+
     /// When a passing run counts as degraded (see [`KindCheck::degraded_after`]).
     pub fn degraded_after(&self) -> Option<Duration> {
         with_check!(self, check => KindCheck::degraded_after(check))
