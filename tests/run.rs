@@ -336,9 +336,9 @@ fn ip_series(kind: probenet_checks::Kind, details: &serde_json::Value) -> Vec<St
     struct Written(Vec<String>);
     impl probenet_checks::metrics::SeriesWriter for Written {
         fn push(&mut self, name: &'static str, labels: &[(&str, &str)], value: f64) {
-            if name.starts_with("probe_ip_") && name != "probe_ip_protocol" {
+            if name.starts_with("probenet_ip_") {
                 let labels: Vec<String> = labels.iter().map(|(key, value)| format!("{key}={value}")).collect();
-                let value = if name == "probe_ip_success" { value.to_string() } else { "seconds".to_owned() };
+                let value = if name == "probenet_ip_success" { value.to_string() } else { "seconds".to_owned() };
                 self.0.push(format!("{name}{{{}}} {value}", labels.join(",")));
             }
         }
@@ -416,10 +416,10 @@ async fn ip_strategy_all_probes_every_address_of_a_name_and_names_the_refusing_o
     assert_eq!(
         ip_series(probenet_checks::Kind::Http, &out.check("http-all")["details"]),
         [
-            "probe_ip_duration_seconds{ip=127.0.0.1} seconds",
-            "probe_ip_duration_seconds{ip=127.0.0.2} seconds",
-            "probe_ip_success{ip=127.0.0.1} 1",
-            "probe_ip_success{ip=127.0.0.2} 0",
+            "probenet_ip_duration_seconds{ip=127.0.0.1} seconds",
+            "probenet_ip_duration_seconds{ip=127.0.0.2} seconds",
+            "probenet_ip_success{ip=127.0.0.1} 1",
+            "probenet_ip_success{ip=127.0.0.2} 0",
         ]
     );
 

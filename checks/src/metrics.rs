@@ -106,17 +106,17 @@ pub const SHARED: &[Family] = &[
     gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds"),
     gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6"),
     gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex"),
-    gauge("probe_ip_success", "Displays whether or not the probe of one address of the target was a success"),
-    gauge("probe_ip_duration_seconds", "Returns how long the probe of one address of the target took in seconds"),
+    gauge("probenet_ip_success", "Whether the probe of one address of the target succeeded (ip_strategy: all)"),
+    gauge("probenet_ip_duration_seconds", "How long the probe of one address of the target took in seconds"),
 ];
 
-/// `probe_ip_success{ip}` and `probe_ip_duration_seconds{ip}`, one pair per address a run with
+/// `probenet_ip_success{ip}` and `probenet_ip_duration_seconds{ip}`, one pair per address a run with
 /// `ip_strategy: all` probed (bounded by [`crate::net::MAX_IPS`]); nothing for a run that probed one address.
 /// Written by the runtime for every kind, from the details' `ips` (see [`crate::ips`]).
 pub fn per_ip(out: &mut dyn SeriesWriter, outcome: &Outcome) {
     for result in crate::ips::of(&outcome.details).iter().take(crate::net::MAX_IPS) {
-        out.push("probe_ip_success", &[("ip", &result.ip)], flag(result.success()));
-        out.push("probe_ip_duration_seconds", &[("ip", &result.ip)], result.duration_seconds);
+        out.push("probenet_ip_success", &[("ip", &result.ip)], flag(result.success()));
+        out.push("probenet_ip_duration_seconds", &[("ip", &result.ip)], result.duration_seconds);
     }
 }
 

@@ -38,7 +38,7 @@ pub fn family_mismatch(what: &str, ip: IpAddr) -> String {
     format!("{what} is an {family} address, but `ip_version` is {asked}")
 }
 
-/// Which addresses of a name a check probes, as written.
+/// Which addresses of a name a check probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IpStrategy {
@@ -48,7 +48,7 @@ pub enum IpStrategy {
     All,
 }
 
-/// When a check that probes every address of a name is up, as written.
+/// When a check that probes every address of a name is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IpVerdict {

@@ -20,7 +20,7 @@ pub struct TlsSpec {
     /// Which addresses of the host to probe: `first` (default: one, the first the resolver gives that
     /// answers) or `all` (each IPv4 and IPv6 address of the name, at most 16, all at once within the check's
     /// timeout; the result holds one entry per address under `ips` and each address gets its own
-    /// `probe_ip_success{ip}` series). `all` needs a host name, not an IP address.
+    /// `probenet_ip_success{ip}` series). `all` needs a host name, not an IP address.
     pub ip_strategy: Option<IpStrategy>,
     /// With `ip_strategy: all`, when the check is up: `all` (default: every address is up) or `any` (at least
     /// one is). The error of a failed run names each failing address.
