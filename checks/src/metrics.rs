@@ -190,6 +190,39 @@ pub fn tls_part(out: &mut dyn SeriesWriter, part: &crate::tls::TlsPart) {
     tls_series(out, part.chain(), session.tls_version.as_deref(), session.cipher_suite.as_deref());
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_writes_one_pair_per_address_and_nothing_without_addresses() {
+        let ips = serde_json::json!([
+            {"ip": "127.0.0.1", "address": "127.0.0.1:80", "state": "up", "duration_seconds": 0.01},
+            {"ip": "::1", "address": "[::1]:80", "state": "down", "reason": "connect", "error": "[::1]:80: connect", "duration_seconds": 0.02},
+        ]);
+        let outcome = Outcome { details: serde_json::json!({"status_code": 200, "ips": ips}), ..Outcome::up(0.0) };
+        let mut written = SeriesNames::default();
+        per_ip(&mut written, &outcome);
+        assert_eq!(
+            written.0,
+            [
+                "probenet_ip_success{ip=127.0.0.1}",
+                "probenet_ip_duration_seconds{ip=127.0.0.1}",
+                "probenet_ip_success{ip=::1}",
+                "probenet_ip_duration_seconds{ip=::1}",
+            ]
+        );
+        let mut none = SeriesNames::default();
+        per_ip(&mut none, &Outcome::up(0.0));
+        assert!(none.0.is_empty());
+        // Through a kind's series, as the exporters write them.
+        let mut all = SeriesNames::default();
+        crate::Kind::Http.series(&outcome, &mut all);
+        assert!(all.0.contains(&"probenet_ip_success{ip=::1}".to_owned()), "{:?}", all.0);
+        assert!(all.0.contains(&"probe_http_status_code{}".to_owned()), "{:?}", all.0);
+    }
+}
+
 /// For tests: collects each series written as `name{key=value,...}`.
 #[cfg(test)]
 #[derive(Default)]
