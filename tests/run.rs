@@ -432,3 +432,22 @@ async fn ip_strategy_all_probes_every_address_of_a_name_and_names_the_refusing_o
     assert_eq!(plain.hits("/"), 2 + first_hits, "{first}");
     assert_eq!(secure.hits("/"), 1);
 }
+
+#[tokio::test]
+async fn ip_strategy_all_probes_at_most_16_addresses_of_a_name() {
+    let test = "run::ip_strategy_all_probes_at_most_16_addresses_of_a_name";
+    let lines: String = (1..=20).map(|n| format!("127.0.0.{n} many.test\n")).collect();
+    let Some(hosts) = Hosts::new_or_skip(test, &lines) else { return };
+    let srv = Server::http1().route("/", 200, "hello").start().await;
+    let port = srv.addr().port();
+    let config = Config::new(&format!(
+        "checks:\n  - {{name: many, timeout: 5s, tcp: {{target: \"many.test:{port}\", ip_strategy: all, ip_verdict: any}}}}\n"
+    ));
+    let out = hosts.run_json(&config, &[]).await;
+    out.assert_code(0);
+    let result = out.only();
+    assert_eq!(result["success"], true, "{result}");
+    let ips = result["details"]["ips"].as_array().unwrap();
+    assert_eq!(ips.len(), 16, "{result}");
+    assert_eq!(ips.iter().filter(|one| one["state"] == "up").count(), 1, "{result}");
+}
