@@ -49,6 +49,28 @@ pub fn of(details: &serde_json::Value) -> Vec<IpResult> {
     details.get(IPS_KEY).and_then(|ips| Vec::<IpResult>::deserialize(ips).ok()).unwrap_or_default()
 }
 
+/// Adds the results of two addresses (192.0.2.1 and 2001:db8::1, both up) to a representative outcome.
+pub(crate) fn add_representative(outcome: &mut Outcome) {
+    let results: Vec<IpResult> = ["192.0.2.1", "2001:db8::1"]
+        .into_iter()
+        .map(|ip| IpResult {
+            ip: ip.to_owned(),
+            address: ip.to_owned(),
+            state: State::Up,
+            reason: None,
+            error: None,
+            duration_seconds: outcome.duration_seconds,
+            phases: outcome.phases.clone(),
+        })
+        .collect();
+    if !outcome.details.is_object() {
+        outcome.details = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(map) = outcome.details.as_object_mut() {
+        map.insert(IPS_KEY.to_owned(), serde_json::to_value(results).unwrap_or_default());
+    }
+}
+
 /// How an address shows in messages: `ip:port`, or the bare address when there is no port (ICMP).
 fn shown(addr: SocketAddr) -> String {
     if addr.port() == 0 { addr.ip().to_string() } else { addr.to_string() }
@@ -236,5 +258,18 @@ mod tests {
         assert_eq!(judged(IpVerdict::All, slow.clone()).state, State::Degraded);
         assert_eq!(judged(IpVerdict::Any, slow).state, State::Up);
         assert_eq!(judged(IpVerdict::All, Vec::new()).state, State::Down);
+    }
+
+    #[test]
+    fn the_representative_outcome_of_every_address_counts_their_series() {
+        let config = |extra: &str| {
+            let yaml = format!("checks:\n  - {{name: c, tcp: {{target: \"db.example:5432\"{extra}}}}}\n");
+            crate::load_str("c.yaml", &yaml).map(|config| config.checks[0].kind.representative())
+        };
+        let all = config(", ip_strategy: all").unwrap_or_else(|errors| panic!("{errors:?}"));
+        assert_eq!(of(&all.details).len(), 2);
+        assert_eq!(all.details["remote_address"], "192.0.2.1:25");
+        let first = config("").unwrap_or_else(|errors| panic!("{errors:?}"));
+        assert!(of(&first.details).is_empty());
     }
 }

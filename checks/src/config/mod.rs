@@ -281,9 +281,15 @@ impl CheckKind {
         with_check!(self, check => KindCheck::degraded_after(check))
     }
 
-    /// A successful outcome with every detail this check reports (see [`KindCheck::representative`]).
+    /// A successful outcome with every detail this check reports (see [`KindCheck::representative`]); with
+    /// `ip_strategy: all`, the per-address results of a name with two addresses (one A, one AAAA), so that the
+    /// per-address series are counted too.
     pub fn representative(&self) -> crate::Outcome {
-        with_check!(self, check => KindCheck::representative(check))
+        let mut outcome = with_check!(self, check => KindCheck::representative(check));
+        if self.ip_target().is_some_and(|target| target.plan != crate::net::IpPlan::First) {
+            crate::ips::add_representative(&mut outcome);
+        }
+        outcome
     }
 }
 
