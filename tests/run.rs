@@ -451,3 +451,37 @@ async fn ip_strategy_all_probes_at_most_16_addresses_of_a_name() {
     assert_eq!(ips.len(), 16, "{result}");
     assert_eq!(ips.iter().filter(|one| one["state"] == "up").count(), 1, "{result}");
 }
+
+#[tokio::test]
+async fn ip_strategy_all_ends_every_probe_by_the_check_timeout_and_pings_each_address() {
+    let test = "run::ip_strategy_all_ends_every_probe_by_the_check_timeout_and_pings_each_address";
+    let Some(hosts) = Hosts::new_or_skip(test, MULTI_HOSTS) else { return };
+    // 127.0.0.1 accepts and then says nothing for 5 s; 127.0.0.2 refuses.
+    let srv = Server::http1().slow_head("/", std::time::Duration::from_secs(5), "late").start().await;
+    let port = srv.addr().port();
+    let config = Config::new(&format!(
+        "checks:\n\
+         - {{name: slow, timeout: 1s, http: {{url: \"http://multi.test:{port}/\", ip_strategy: all}}}}\n\
+         - {{name: ping, timeout: 2s, icmp: {{host: multi.test, ip_version: ipv4, ip_strategy: all}}}}\n"
+    ));
+    let started = std::time::Instant::now();
+    let out = hosts.run_json(&config, &[]).await;
+    out.assert_code(1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "{:?}", started.elapsed());
+
+    let slow = out.check("slow");
+    assert_eq!((&slow["success"], &slow["reason"]), (&false.into(), &"timeout".into()), "{slow}");
+    assert!(slow["duration_seconds"].as_f64().unwrap() < 1.5, "{slow}");
+    // Both addresses are reported: the silent one timed out, the other refused at once.
+    assert_eq!(ip_result(&slow, "127.0.0.1")["reason"], "timeout", "{slow}");
+    assert_eq!(ip_result(&slow, "127.0.0.2")["reason"], "connect", "{slow}");
+    let error = slow["error"].as_str().unwrap();
+    assert!(error.starts_with("2 of 2 addresses down: 127.0.0.1:"), "{error}");
+
+    let ping = out.check("ping");
+    assert_eq!(ping["success"], true, "{ping}");
+    for ip in ["127.0.0.1", "127.0.0.2"] {
+        let one = ip_result(&ping, ip);
+        assert_eq!((&one["state"], &one["address"]), (&"up".into(), &ip.into()), "{ping}");
+    }
+}
