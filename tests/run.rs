@@ -1,7 +1,8 @@
 //! `probenet run`: the quick start against a local site, both outputs, check selection, exit codes and
-//! failures before any HTTP (connection refused, unresolvable host), and a browser check that cannot connect.
+//! failures before any HTTP (connection refused, unresolvable host), a browser check that cannot connect,
+//! and `ip_strategy: all` probing each address of a name that has two.
 
-use crate::util::{Config, REPO, Server, assertion, closed_port, http_check, phase, run_json};
+use crate::util::{Config, Hosts, Pki, REPO, Server, assertion, closed_port, http_check, phase, run_json};
 
 /// `examples/quickstart.yaml`, pointed at `srv` instead of 127.0.0.1:8000.
 fn quickstart(srv: &Server) -> Config {
@@ -324,4 +325,163 @@ async fn table_rows_stream_as_checks_finish() {
     let (code, rest, _) = run.interrupt();
     assert_eq!(code, 130);
     assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// `multi.test` has two addresses: 127.0.0.1, where the test servers listen, and 127.0.0.2, where nothing
+/// listens on their ports (connections are refused).
+const MULTI_HOSTS: &str = "127.0.0.1 multi.test\n127.0.0.2 multi.test\n";
+
+/// The per-address series a result's details give (`name{ip} value`), as the exporters write them.
+fn ip_series(kind: probenet_checks::Kind, details: &serde_json::Value) -> Vec<String> {
+    struct Written(Vec<String>);
+    impl probenet_checks::metrics::SeriesWriter for Written {
+        fn push(&mut self, name: &'static str, labels: &[(&str, &str)], value: f64) {
+            if name.starts_with("probenet_ip_") {
+                let labels: Vec<String> = labels.iter().map(|(key, value)| format!("{key}={value}")).collect();
+                let value = if name == "probenet_ip_success" { value.to_string() } else { "seconds".to_owned() };
+                self.0.push(format!("{name}{{{}}} {value}", labels.join(",")));
+            }
+        }
+    }
+    let outcome = probenet_checks::Outcome { details: details.clone(), ..probenet_checks::Outcome::up(0.0) };
+    let mut written = Written(Vec::new());
+    kind.series(&outcome, &mut written);
+    written.0.sort();
+    written.0
+}
+
+/// The per-address result of `ip` in a result's details.
+#[track_caller]
+fn ip_result<'a>(result: &'a serde_json::Value, ip: &str) -> &'a serde_json::Value {
+    result["details"]["ips"]
+        .as_array()
+        .and_then(|all| all.iter().find(|one| one["ip"] == ip))
+        .unwrap_or_else(|| panic!("no result for {ip} in {result}"))
+}
+
+#[tokio::test]
+async fn ip_strategy_all_probes_every_address_of_a_name_and_names_the_refusing_one() {
+    let test = "run::ip_strategy_all_probes_every_address_of_a_name_and_names_the_refusing_one";
+    let Some(hosts) = Hosts::new_or_skip(test, MULTI_HOSTS) else { return };
+    let pki = Pki::new();
+    let plain = Server::http1().route("/", 200, "hello").start().await;
+    // A certificate for the name only: a probe pinned to an address still sends and checks the name.
+    let secure = Server::tls(pki.leaf(&["multi.test"], (2020, 1, 1), (2090, 1, 1))).route("/", 200, "hi").start().await;
+    let (p, s) = (plain.addr().port(), secure.addr().port());
+    let config = Config::new("");
+    let ca = config.dir().join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let ca = ca.display();
+    let yaml = format!(
+        "checks:\n\
+         - {{name: http-all, timeout: 5s, http: {{url: \"http://multi.test:{p}/\", ip_strategy: all}}}}\n\
+         - {{name: http-any, timeout: 5s, http: {{url: \"http://multi.test:{p}/\", ip_strategy: all, ip_verdict: any}}}}\n\
+         - {{name: http-first, timeout: 5s, http: {{url: \"http://multi.test:{p}/\"}}}}\n\
+         - {{name: tcp-all, timeout: 5s, tcp: {{target: \"multi.test:{p}\", ip_strategy: all}}}}\n\
+         - {{name: https-any, timeout: 5s, http: {{url: \"https://multi.test:{s}/\", ip_strategy: all, ip_verdict: any, tls: {{ca_file: \"{ca}\"}}}}}}\n\
+         - {{name: tls-all, timeout: 5s, tls: {{target: \"multi.test:{s}\", ca_file: \"{ca}\", ip_strategy: all}}}}\n"
+    );
+    std::fs::write(&config.path, yaml).unwrap();
+    let out = hosts.run_json(&config, &[]).await;
+    out.assert_code(1);
+
+    // `all`: down, with the refusing address's reason, and its error names it (and only it).
+    for (name, port) in [("http-all", p), ("tcp-all", p), ("tls-all", s)] {
+        let result = out.check(name);
+        assert_eq!((&result["success"], &result["reason"]), (&false.into(), &"connect".into()), "{result}");
+        let error = result["error"].as_str().unwrap();
+        assert!(error.starts_with(&format!("1 of 2 addresses down: 127.0.0.2:{port}: connect")), "{error}");
+        assert!(!error.contains(&format!("127.0.0.1:{port}")), "{error}");
+        assert_eq!(result["details"]["ips"].as_array().map(Vec::len), Some(2), "{result}");
+        let (good, refused) = (ip_result(&result, "127.0.0.1"), ip_result(&result, "127.0.0.2"));
+        assert_eq!((&good["state"], &good["address"]), (&"up".into(), &format!("127.0.0.1:{port}").into()), "{result}");
+        assert!(good["error"].is_null() && good["duration_seconds"].as_f64().unwrap() > 0.0, "{result}");
+        assert_eq!((&refused["state"], &refused["reason"]), (&"down".into(), &"connect".into()), "{result}");
+        assert!(phase(&result, "resolve") >= 0.0);
+    }
+    // The name was checked against the certificate over the pinned address.
+    assert_eq!(ip_result(&out.check("tls-all"), "127.0.0.1")["state"], "up");
+
+    // `any`: up, with the details of an address that is up.
+    let any = out.check("http-any");
+    assert_eq!((&any["success"], &any["state"]), (&true.into(), &"up".into()), "{any}");
+    assert!(any["error"].is_null() && any["reason"].is_null(), "{any}");
+    assert_eq!(any["details"]["status_code"], 200, "{any}");
+    assert_eq!(ip_result(&any, "127.0.0.2")["reason"], "connect");
+    let https = out.check("https-any");
+    assert_eq!((&https["success"], &https["details"]["tls"]), (&true.into(), &true.into()), "{https}");
+    assert_eq!(ip_result(&https, "127.0.0.1")["state"], "up", "{https}");
+
+    // Per-address series beside the aggregate ones.
+    assert_eq!(
+        ip_series(probenet_checks::Kind::Http, &out.check("http-all")["details"]),
+        [
+            "probenet_ip_duration_seconds{ip=127.0.0.1} seconds",
+            "probenet_ip_duration_seconds{ip=127.0.0.2} seconds",
+            "probenet_ip_success{ip=127.0.0.1} 1",
+            "probenet_ip_success{ip=127.0.0.2} 0",
+        ]
+    );
+
+    // The default probes one address: no per-address results or series, and at most one request.
+    let first = out.check("http-first");
+    assert!(first["details"].get("ips").is_none(), "{first}");
+    assert!(ip_series(probenet_checks::Kind::Http, &first["details"]).is_empty());
+    let first_hits = usize::from(first["success"] == true);
+    // http-all and http-any each reached 127.0.0.1 once; tcp-all sent no request.
+    assert_eq!(plain.hits("/"), 2 + first_hits, "{first}");
+    assert_eq!(secure.hits("/"), 1);
+}
+
+#[tokio::test]
+async fn ip_strategy_all_probes_at_most_16_addresses_of_a_name() {
+    let test = "run::ip_strategy_all_probes_at_most_16_addresses_of_a_name";
+    let lines: String = (1..=20).map(|n| format!("127.0.0.{n} many.test\n")).collect();
+    let Some(hosts) = Hosts::new_or_skip(test, &lines) else { return };
+    let srv = Server::http1().route("/", 200, "hello").start().await;
+    let port = srv.addr().port();
+    let config = Config::new(&format!(
+        "checks:\n  - {{name: many, timeout: 5s, tcp: {{target: \"many.test:{port}\", ip_strategy: all, ip_verdict: any}}}}\n"
+    ));
+    let out = hosts.run_json(&config, &[]).await;
+    out.assert_code(0);
+    let result = out.only();
+    assert_eq!(result["success"], true, "{result}");
+    let ips = result["details"]["ips"].as_array().unwrap();
+    assert_eq!(ips.len(), 16, "{result}");
+    assert_eq!(ips.iter().filter(|one| one["state"] == "up").count(), 1, "{result}");
+}
+
+#[tokio::test]
+async fn ip_strategy_all_ends_every_probe_by_the_check_timeout_and_pings_each_address() {
+    let test = "run::ip_strategy_all_ends_every_probe_by_the_check_timeout_and_pings_each_address";
+    let Some(hosts) = Hosts::new_or_skip(test, MULTI_HOSTS) else { return };
+    // 127.0.0.1 accepts and then says nothing for 5 s; 127.0.0.2 refuses.
+    let srv = Server::http1().slow_head("/", std::time::Duration::from_secs(5), "late").start().await;
+    let port = srv.addr().port();
+    let config = Config::new(&format!(
+        "checks:\n\
+         - {{name: slow, timeout: 1s, http: {{url: \"http://multi.test:{port}/\", ip_strategy: all}}}}\n\
+         - {{name: ping, timeout: 2s, icmp: {{host: multi.test, ip_version: ipv4, ip_strategy: all}}}}\n"
+    ));
+    let started = std::time::Instant::now();
+    let out = hosts.run_json(&config, &[]).await;
+    out.assert_code(1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "{:?}", started.elapsed());
+
+    let slow = out.check("slow");
+    assert_eq!((&slow["success"], &slow["reason"]), (&false.into(), &"timeout".into()), "{slow}");
+    assert!(slow["duration_seconds"].as_f64().unwrap() < 1.5, "{slow}");
+    // Both addresses are reported: the silent one timed out, the other refused at once.
+    assert_eq!(ip_result(&slow, "127.0.0.1")["reason"], "timeout", "{slow}");
+    assert_eq!(ip_result(&slow, "127.0.0.2")["reason"], "connect", "{slow}");
+    let error = slow["error"].as_str().unwrap();
+    assert!(error.starts_with("2 of 2 addresses down: 127.0.0.1:"), "{error}");
+
+    let ping = out.check("ping");
+    assert_eq!(ping["success"], true, "{ping}");
+    for ip in ["127.0.0.1", "127.0.0.2"] {
+        let one = ip_result(&ping, ip);
+        assert_eq!((&one["state"], &one["address"]), (&"up".into(), &ip.into()), "{ping}");
+    }
 }

@@ -161,8 +161,8 @@ async fn a_file_with_five_mistakes_lists_all_five_where_they_are() {
             "checks.yaml:8:15: checks[1].regions[0]: unknown region \"eu-wets\" (did you mean \"eu-west\"?); \
              declared regions: eu-west",
             "checks.yaml:11:7: checks[1].http.retries: unknown field \"retries\"; expected one of: url, method, \
-             headers, body, basic_auth, bearer_token, follow_redirects, max_redirects, ip_version, http_version, \
-             body_limit, tls, expect",
+             headers, body, basic_auth, bearer_token, follow_redirects, max_redirects, ip_version, ip_strategy, \
+             ip_verdict, http_version, body_limit, tls, expect",
             "checks.yaml:12:11: checks[2].name: duplicate check name \"home\" (first defined at checks.yaml:4:11)",
             "checks.yaml:16:21: checks[2].http.expect.body_regex: \"ok(\" is not a valid regular expression: \
              unclosed group",

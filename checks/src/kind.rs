@@ -124,7 +124,23 @@ impl Kind {
 
     /// Reads `details` strictly as this kind's details type and writes them back: the same JSON when the
     /// type describes what the executor wrote (`checks/tests/details.rs` checks this on recorded results).
+    /// The runtime's per-address results (`ips`, see [`crate::ips`]) are read and written as theirs.
     pub fn rewrite_details(self, details: &serde_json::Value) -> Result<serde_json::Value, serde_json::Error> {
+        if let Some(ips) = details.get(crate::ips::IPS_KEY) {
+            let ips: Vec<crate::ips::IpResult> = serde::Deserialize::deserialize(ips)?;
+            let mut rest = details.clone();
+            if let Some(map) = rest.as_object_mut() {
+                map.remove(crate::ips::IPS_KEY);
+            }
+            let mut rewritten = match &rest {
+                serde_json::Value::Object(map) if map.is_empty() => rest,
+                _ => self.rewrite_details(&rest)?,
+            };
+            if let Some(map) = rewritten.as_object_mut() {
+                map.insert(crate::ips::IPS_KEY.to_owned(), serde_json::to_value(ips)?);
+            }
+            return Ok(rewritten);
+        }
         struct Rewrite<'a>(&'a serde_json::Value);
         impl KindVisitor for Rewrite<'_> {
             type Output = Result<serde_json::Value, serde_json::Error>;
@@ -160,7 +176,8 @@ impl Kind {
         self.visit(Name)
     }
 
-    /// Writes this kind's series of `outcome` (its details read as this kind's type) into `out`.
+    /// Writes this kind's series of `outcome` (its details read as this kind's type) into `out`, then the
+    /// runtime's per-address series ([`crate::metrics::per_ip`]).
     pub fn series(self, outcome: &Outcome, out: &mut dyn SeriesWriter) {
         struct Series<'a>(&'a Outcome, &'a mut dyn SeriesWriter);
         impl KindVisitor for Series<'_> {
@@ -170,6 +187,7 @@ impl Kind {
             }
         }
         self.visit(Series(outcome, out));
+        crate::metrics::per_ip(out, outcome);
     }
 }
 
@@ -234,6 +252,13 @@ pub trait KindCheck: Execute + Sized {
     /// (the first one written is blamed) that make it so. Most kinds have no such rule.
     fn timeout_problem(&self, timeout: Duration) -> Option<(&'static [&'static str], String)> {
         let _ = timeout;
+        None
+    }
+
+    /// The host this check probes and which of its addresses (`ip_strategy`), for a kind whose executor
+    /// resolves one host through [`crate::net::resolve`]: with `ip_strategy: all`, the runtime probes each
+    /// address with it pinned. Most kinds have none.
+    fn ip_target(&self) -> Option<crate::net::IpTarget> {
         None
     }
 

@@ -91,6 +91,7 @@ pub const SERIES_LABELS: &[&str] = &[
     "reason",
     "url",
     "success",
+    "ip",
 ];
 
 /// 1 for true, 0 for false.
@@ -99,12 +100,25 @@ pub fn flag(value: bool) -> f64 {
 }
 
 /// The families that more than one kind writes, in exposition order: the name lookup, the IP protocol, the
-/// regex verdict and the TLS session and certificate series (of `http`, `tcp` and `tls`).
+/// regex verdict, the per-address series of `ip_strategy: all` (see [`per_ip`]) and the TLS session and
+/// certificate series (of `http`, `tcp` and `tls`).
 pub const SHARED: &[Family] = &[
     gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds"),
     gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6"),
     gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex"),
+    gauge("probenet_ip_success", "Whether the probe of one address of the target succeeded (ip_strategy: all)"),
+    gauge("probenet_ip_duration_seconds", "How long the probe of one address of the target took in seconds"),
 ];
+
+/// `probenet_ip_success{ip}` and `probenet_ip_duration_seconds{ip}`, one pair per address a run with
+/// `ip_strategy: all` probed (bounded by [`crate::net::MAX_IPS`]); nothing for a run that probed one address.
+/// Written by the runtime for every kind, from the details' `ips` (see [`crate::ips`]).
+pub fn per_ip(out: &mut dyn SeriesWriter, outcome: &Outcome) {
+    for result in crate::ips::of(&outcome.details).iter().take(crate::net::MAX_IPS) {
+        out.push("probenet_ip_success", &[("ip", &result.ip)], flag(result.success()));
+        out.push("probenet_ip_duration_seconds", &[("ip", &result.ip)], result.duration_seconds);
+    }
+}
 
 /// The TLS families (see [`tls_series`]), after each kind's own in exposition order.
 pub const TLS: &[Family] = &[
@@ -174,6 +188,39 @@ pub fn tls_series(
 pub fn tls_part(out: &mut dyn SeriesWriter, part: &crate::tls::TlsPart) {
     let session = part.session.clone().unwrap_or_default();
     tls_series(out, part.chain(), session.tls_version.as_deref(), session.cipher_suite.as_deref());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_writes_one_pair_per_address_and_nothing_without_addresses() {
+        let ips = serde_json::json!([
+            {"ip": "127.0.0.1", "address": "127.0.0.1:80", "state": "up", "duration_seconds": 0.01},
+            {"ip": "::1", "address": "[::1]:80", "state": "down", "reason": "connect", "error": "[::1]:80: connect", "duration_seconds": 0.02},
+        ]);
+        let outcome = Outcome { details: serde_json::json!({"status_code": 200, "ips": ips}), ..Outcome::up(0.0) };
+        let mut written = SeriesNames::default();
+        per_ip(&mut written, &outcome);
+        assert_eq!(
+            written.0,
+            [
+                "probenet_ip_success{ip=127.0.0.1}",
+                "probenet_ip_duration_seconds{ip=127.0.0.1}",
+                "probenet_ip_success{ip=::1}",
+                "probenet_ip_duration_seconds{ip=::1}",
+            ]
+        );
+        let mut none = SeriesNames::default();
+        per_ip(&mut none, &Outcome::up(0.0));
+        assert!(none.0.is_empty());
+        // Through a kind's series, as the exporters write them.
+        let mut all = SeriesNames::default();
+        crate::Kind::Http.series(&outcome, &mut all);
+        assert!(all.0.contains(&"probenet_ip_success{ip=::1}".to_owned()), "{:?}", all.0);
+        assert!(all.0.contains(&"probe_http_status_code{}".to_owned()), "{:?}", all.0);
+    }
 }
 
 /// For tests: collects each series written as `name{key=value,...}`.

@@ -1,6 +1,7 @@
 //! Running one check once: the runtime that owns timeouts, phases, secrets and redaction, and the
 //! dispatch to each kind's executor.
 
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ pub struct RunContext {
     phases: Mutex<Vec<Phase>>,
     secrets: Mutex<Vec<String>>,
     log: Mutex<Vec<String>>,
+    /// The host name whose address this run is pinned to, and that address (see [`RunContext::pin`]).
+    pin: Option<(String, IpAddr)>,
 }
 
 /// The most lines a run's log keeps.
@@ -33,7 +36,29 @@ impl RunContext {
             phases: Mutex::new(Vec::new()),
             secrets: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
+            pin: None,
         }
+    }
+
+    /// A context for probing one address of `host`: the same region, start and timeout, its own phases and
+    /// log, and `host` resolving to `ip` alone ([`crate::net::resolve`] honours it; TLS SNI, the `Host`
+    /// header and the certificate check still use the name).
+    pub fn pin(&self, host: &str, ip: IpAddr) -> Self {
+        Self {
+            region: self.region.clone(),
+            started: self.started,
+            timeout: self.timeout,
+            phases: Mutex::new(Vec::new()),
+            secrets: Mutex::new(self.secrets()),
+            log: Mutex::new(Vec::new()),
+            pin: Some((normal_host(host).to_owned(), ip)),
+        }
+    }
+
+    /// The address this run is pinned to when `host` is the pinned name.
+    pub fn pinned(&self, host: &str) -> Option<IpAddr> {
+        let (name, ip) = self.pin.as_ref()?;
+        normal_host(host).eq_ignore_ascii_case(name).then_some(*ip)
     }
 
     /// The region this run is for.
@@ -44,6 +69,11 @@ impl RunContext {
     /// The run's timeout (the runtime enforces it; an executor may plan within it, as ICMP does).
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// When the run must end: its start plus its timeout.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.started + self.timeout
     }
 
     /// Time since the run started.
@@ -102,17 +132,22 @@ impl RunContext {
         phases.iter().find(|phase| phase.name == name).map(|phase| phase.seconds)
     }
 
-    fn take_phases(&self) -> Vec<Phase> {
+    pub(crate) fn take_phases(&self) -> Vec<Phase> {
         std::mem::take(&mut *self.phases.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    fn take_log(&self) -> Vec<String> {
+    pub(crate) fn take_log(&self) -> Vec<String> {
         std::mem::take(&mut *self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         self.secrets.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
+}
+
+/// A host as compared for pinning: without brackets or a trailing dot.
+fn normal_host(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.')
 }
 
 /// A check kind's executor: it measures and judges. Timeouts, phases and redaction belong to the runtime.
@@ -125,13 +160,17 @@ pub trait Execute {
 /// and every secret value redacted.
 pub async fn run_once(check: &Check, region: &str) -> Outcome {
     let cx = RunContext::new(region, check.timeout);
-    let result = tokio::time::timeout(check.timeout, dispatch(&check.kind, &cx)).await;
+    let result = match check.kind.ip_target() {
+        // Every address of a name: each probe is bounded by the same deadline, so the sub-results of the
+        // addresses that answered in time are kept.
+        Some(target) if target.host.parse::<IpAddr>().is_err() && target.plan != crate::net::IpPlan::First => {
+            Ok(crate::ips::run_each(&check.kind, &cx, &target).await)
+        }
+        _ => tokio::time::timeout(check.timeout, dispatch(&check.kind, &cx)).await,
+    };
     let mut outcome = match result {
         Ok(outcome) => outcome,
-        Err(_) => Outcome::failed(
-            Reason::Timeout,
-            format!("no result within the timeout of {}", crate::duration::format(check.timeout)),
-        ),
+        Err(_) => timed_out(check.timeout),
     };
     outcome.duration_seconds = cx.elapsed().as_secs_f64();
     outcome.phases = cx.take_phases();
@@ -145,7 +184,12 @@ pub async fn run_once(check: &Check, region: &str) -> Outcome {
     outcome
 }
 
-async fn dispatch(kind: &CheckKind, cx: &RunContext) -> Outcome {
+/// The outcome of a run that did not finish within `timeout`.
+pub(crate) fn timed_out(timeout: Duration) -> Outcome {
+    Outcome::failed(Reason::Timeout, format!("no result within the timeout of {}", crate::duration::format(timeout)))
+}
+
+pub(crate) async fn dispatch(kind: &CheckKind, cx: &RunContext) -> Outcome {
     crate::config::with_check!(kind, check => check.execute(cx).await)
 }
 

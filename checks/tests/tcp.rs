@@ -1,5 +1,5 @@
 //! TCP checks against real servers on loopback: an SMTP-like banner server, a Redis-like responder, a refused
-//! port, a silent server, one that closes at once and one that floods.
+//! port, a silent server, one that closes at once and one that floods; `ip_strategy: all` over `localhost`.
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -450,4 +450,51 @@ async fn a_script_runs_inside_tls_and_a_bad_certificate_stops_it_before_anything
     .await;
     let outcome = run(&yaml(plain, "")).await;
     assert_eq!(outcome.reason, Some(Reason::Tls), "{:?}", outcome.error);
+}
+
+/// `ip_strategy: all` goes through the runtime's per-address path even for a name with one address
+/// (`localhost` here; names with several are tested in the root crate's `run` tests): the kind's details stay,
+/// with the address's own result added, and the script ran over the pinned address.
+#[tokio::test]
+async fn ip_strategy_all_over_a_name_keeps_the_kind_details_and_adds_one_result_per_address() {
+    let addr = server("127.0.0.1", smtp).await;
+    let yaml = format!(
+        "checks:\n  - name: mail\n    timeout: 5s\n    tcp:\n      target: \"localhost:{}\"\n      ip_version: ipv4\n      ip_strategy: all\n      script: [{{expect: \"^220 \"}}, {{send: \"QUIT\\r\\n\"}}, {{expect: \"^221\"}}]\n",
+        addr.port()
+    );
+    let outcome = run(&yaml).await;
+    assert_eq!((outcome.state, outcome.reason), (State::Up, None), "{outcome:?}");
+    assert_eq!(outcome.details["remote_address"], addr.to_string());
+    assert_eq!(outcome.details["banner"], "220 probe.test ESMTP ready");
+    assert_eq!(outcome.assertions.len(), 2);
+    let ips = probenet_checks::ips::of(&outcome.details);
+    assert_eq!(ips.len(), 1, "{outcome:?}");
+    assert_eq!((ips[0].ip.as_str(), ips[0].address.as_str()), ("127.0.0.1", addr.to_string().as_str()));
+    assert_eq!((ips[0].state, ips[0].reason), (State::Up, None));
+    assert!(ips[0].phases.iter().any(|phase| phase.name == "connect"), "{ips:?}");
+    assert!(outcome.phase("resolve").is_some() && outcome.phase("connect").is_some(), "{outcome:?}");
+    // The details read back as the kind's, `ips` included, byte for byte.
+    let rewritten = probenet_checks::Kind::Tcp.rewrite_details(&outcome.details).unwrap();
+    assert_eq!(serde_json::to_string(&rewritten).unwrap(), serde_json::to_string(&outcome.details).unwrap());
+}
+
+#[tokio::test]
+async fn ip_strategy_all_fails_naming_the_refusing_address() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let yaml = format!(
+        "checks:\n  - {{name: refused, timeout: 5s, tcp: {{target: \"localhost:{port}\", ip_version: ipv4, ip_strategy: all, ip_verdict: any}}}}\n"
+    );
+    let outcome = run(&yaml).await;
+    assert_eq!((outcome.state, outcome.reason), (State::Down, Some(Reason::Connect)), "{outcome:?}");
+    let error = outcome.error.unwrap_or_default();
+    assert!(
+        error.starts_with(&format!("1 of 1 addresses down: 127.0.0.1:{port}: connect to 127.0.0.1:{port}: ")),
+        "{error}"
+    );
+    let ips = probenet_checks::ips::of(&outcome.details);
+    assert_eq!(ips.len(), 1);
+    assert_eq!(ips[0].reason, Some(Reason::Connect));
 }

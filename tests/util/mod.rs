@@ -49,7 +49,16 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_probenet"));
+    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_probenet"));
+    probenet_as(command, args)
+}
+
+/// `probenet ARGS...` run through `command` (which ends with the program that execs probenet's arguments).
+fn probenet_as<I, S>(mut command: tokio::process::Command, args: I) -> Probenet
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     command.args(args).kill_on_drop(true);
     for name in ["ORDERS_API_KEY", "ADMIN_PASSWORD", "SHOP_USER", "PROBE_TEST_TOKEN", "PROBE_TEST_PASSWORD", "RUST_LOG"]
     {
@@ -188,6 +197,52 @@ impl Config {
     pub fn command(&self, args: &[&str], extra: &[&str]) -> Probenet {
         let path = self.path.to_str().unwrap();
         probenet(["run", path].iter().chain(args).chain(extra))
+    }
+}
+
+/// A hosts file that the `probenet` runs of a test see as `/etc/hosts`, so that a test can give a name several
+/// addresses: each run gets a private mount namespace (`unshare --mount`) with the file bind-mounted over
+/// `/etc/hosts`, as `ip netns exec` does with `/etc/netns/NS/hosts`. The machine's own `/etc/hosts` is never
+/// touched, and the mount goes with the run's process.
+#[derive(Debug)]
+pub struct Hosts {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Hosts {
+    /// A hosts file of `lines` (`127.0.0.2 multi.test`...), or `None` after printing a `skip:` line when this
+    /// machine cannot mount it for a run (not root, no `unshare`).
+    pub fn new_or_skip(test: &str, lines: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, lines).unwrap();
+        let probe = std::process::Command::new("unshare")
+            .args(["--mount", "--", "sh", "-c", "mount --bind \"$0\" /etc/hosts"])
+            .arg(&path)
+            .output();
+        match probe {
+            Ok(output) if output.status.success() => Some(Self { _dir: dir, path }),
+            Ok(output) => {
+                println!("skip: {test}: cannot mount a hosts file: {}", String::from_utf8_lossy(&output.stderr).trim());
+                None
+            }
+            Err(error) => {
+                println!("skip: {test}: no `unshare`: {error}");
+                None
+            }
+        }
+    }
+
+    /// `probenet run CONFIG --output json EXTRA...` seeing this hosts file as `/etc/hosts`.
+    pub async fn run_json(&self, config: &Config, extra: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new("unshare");
+        command
+            .args(["--mount", "--", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\""])
+            .arg(&self.path)
+            .arg(env!("CARGO_BIN_EXE_probenet"));
+        let path = config.path.to_str().unwrap();
+        probenet_as(command, ["run", path, "--output", "json"].iter().chain(extra)).output().await
     }
 }
 

@@ -242,6 +242,8 @@ fn validate_step(cx: &mut Ctx<'_>, path: &Path, spec: ApiStepSpec, scope: &Scope
         follow_redirects: spec.follow_redirects,
         max_redirects: spec.max_redirects,
         ip_version: None,
+        ip_strategy: None,
+        ip_verdict: None,
         http_version: None,
         body_limit: spec.body_limit,
         tls: None,

@@ -271,14 +271,25 @@ impl CheckKind {
         with_check!(self, check => KindCheck::timeout_problem(check, timeout))
     }
 
+    /// The host the check probes and which of its addresses (see [`KindCheck::ip_target`]).
+    pub fn ip_target(&self) -> Option<crate::net::IpTarget> {
+        with_check!(self, check => KindCheck::ip_target(check))
+    }
+
     /// When a passing run counts as degraded (see [`KindCheck::degraded_after`]).
     pub fn degraded_after(&self) -> Option<Duration> {
         with_check!(self, check => KindCheck::degraded_after(check))
     }
 
-    /// A successful outcome with every detail this check reports (see [`KindCheck::representative`]).
+    /// A successful outcome with every detail this check reports (see [`KindCheck::representative`]); with
+    /// `ip_strategy: all`, the per-address results of a name with two addresses (one A, one AAAA), so that the
+    /// per-address series are counted too.
     pub fn representative(&self) -> crate::Outcome {
-        with_check!(self, check => KindCheck::representative(check))
+        let mut outcome = with_check!(self, check => KindCheck::representative(check));
+        if self.ip_target().is_some_and(|target| target.plan != crate::net::IpPlan::First) {
+            crate::ips::add_representative(&mut outcome);
+        }
+        outcome
     }
 }
 

@@ -46,7 +46,7 @@ async fn run(check: &GrpcCheck, cx: &RunContext, details: &mut GrpcDetails) -> R
         metadata.push((name.clone(), crate::http::execute::sensitive_value(text, &format!("metadata {name}"))?));
     }
     let addr = cx
-        .timed("resolve", crate::net::resolve(&check.host, check.port, check.ip_version))
+        .timed("resolve", crate::net::resolve(cx, &check.host, check.port, check.ip_version))
         .await
         .map_err(|message| Failure::new(Reason::Dns, message))?;
     if addr.ip().to_string() != check.host {

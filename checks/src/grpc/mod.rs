@@ -39,6 +39,10 @@ impl crate::kind::KindCheck for GrpcCheck {
         self.target.clone()
     }
 
+    fn ip_target(&self) -> Option<crate::net::IpTarget> {
+        Some(crate::net::IpTarget::new(&self.host, self.port, self.ip_version, self.ips))
+    }
+
     fn representative(&self) -> crate::Outcome {
         let details = GrpcDetails {
             remote_address: Some("192.0.2.1:443".to_owned()),

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::config::{Ctx, KindSpec, Path};
 use crate::http::{JsonAssert, JsonAssertSpec};
-use crate::net::IpVersion;
+use crate::net::{IpPlan, IpStrategy, IpVerdict, IpVersion, validate_ip_plan};
 use crate::secret::Template;
 
 /// A gRPC server: the standard health check (`grpc.health.v1.Health/Check`) and, optionally, a unary call whose
@@ -24,6 +24,14 @@ pub struct GrpcSpec {
     pub plaintext: Option<bool>,
     /// Which address family to use: `any` (default: the first address the resolver gives), `ipv4` or `ipv6`.
     pub ip_version: Option<IpVersion>,
+    /// Which addresses of the host to probe: `first` (default: one, the first the resolver gives of the
+    /// `ip_version` family) or `all` (each address of that family, at most 16, all at once within the check's
+    /// timeout; the result holds one entry per address under `ips` and each address gets its own
+    /// `probenet_ip_success{ip}` series). `all` needs a host name, not an IP address.
+    pub ip_strategy: Option<IpStrategy>,
+    /// With `ip_strategy: all`, when the check is up: `all` (default: every address is up) or `any` (at least
+    /// one is). The error of a failed run names each failing address.
+    pub ip_verdict: Option<IpVerdict>,
     /// Request metadata sent with every call, such as `{authorization: "Bearer ${env:TOKEN}"}`. Values may hold
     /// secrets: `${env:NAME}` or `${file:PATH}`. Names are lowercase ASCII; `grpc-*`, `content-type`, `te`
     /// and `user-agent` are the protocol's own and cannot be set.
@@ -106,6 +114,8 @@ pub struct GrpcCheck {
     pub tls: Option<crate::tls::ClientTls>,
     /// Address family preference.
     pub ip_version: IpVersion,
+    /// Which addresses of the host are probed.
+    pub ips: IpPlan,
     /// Metadata sent with every call (values may hold secrets).
     pub metadata: Vec<(http::HeaderName, Template)>,
     /// The health check, if one is made.
@@ -220,6 +230,8 @@ impl KindSpec for GrpcSpec {
                 fits.then_some(size)
             }),
         };
+        let host = target.as_ref().map(|(host, _)| host.as_str());
+        let ips = validate_ip_plan(cx, path, self.ip_strategy, self.ip_verdict, host);
         let (host, port) = target?;
         let call = call?;
         // Neither: the server's overall health.
@@ -233,6 +245,7 @@ impl KindSpec for GrpcSpec {
             port,
             tls: tls?,
             ip_version: self.ip_version.unwrap_or(IpVersion::Any),
+            ips,
             metadata: metadata?,
             health,
             call,

@@ -189,7 +189,7 @@ async fn hop(
     let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
     let addr = cx
-        .timed("resolve", crate::net::resolve(&host, port, check.ip_version))
+        .timed("resolve", crate::net::resolve(cx, &host, port, check.ip_version))
         .await
         .map_err(|message| Failure::new(Reason::Dns, message))?;
     clocks.note("resolve", Clock::Stopwatch);

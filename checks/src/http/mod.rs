@@ -38,6 +38,15 @@ impl crate::kind::KindCheck for HttpCheck {
         self.url.to_string()
     }
 
+    fn ip_target(&self) -> Option<crate::net::IpTarget> {
+        Some(crate::net::IpTarget::new(
+            self.url.host_str().unwrap_or_default(),
+            self.url.port_or_known_default().unwrap_or(80),
+            self.ip_version,
+            self.ips,
+        ))
+    }
+
     fn representative(&self) -> crate::Outcome {
         let https = self.url.scheme() == "https";
         let response = HttpResponse {

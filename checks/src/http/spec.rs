@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::config::{Ctx, KindSpec, OneOrMany, Path};
+use crate::net::{IpPlan, IpStrategy, IpVerdict, validate_ip_plan};
 use crate::secret::Template;
 
 /// An HTTP(S) request and what its response must look like.
@@ -33,6 +34,14 @@ pub struct HttpSpec {
     pub max_redirects: Option<u32>,
     /// Which address family to use: `any` (default: the first address the resolver gives), `ipv4` or `ipv6`.
     pub ip_version: Option<IpVersion>,
+    /// Which addresses of the host to probe: `first` (default: one, the first the resolver gives of the
+    /// `ip_version` family) or `all` (each address of that family, at most 16, all at once within the check's
+    /// timeout; the result holds one entry per address under `ips` and each address gets its own
+    /// `probenet_ip_success{ip}` series). `all` needs a host name, not an IP address.
+    pub ip_strategy: Option<IpStrategy>,
+    /// With `ip_strategy: all`, when the check is up: `all` (default: every address is up) or `any` (at least
+    /// one is). The error of a failed run names each failing address.
+    pub ip_verdict: Option<IpVerdict>,
     /// The HTTP version: `auto` (default: HTTP/2 when the server offers it over TLS, else HTTP/1.1), `1.1` or `2`.
     pub http_version: Option<String>,
     /// How much of the body is read (default `1MiB`); the rest is not downloaded.
@@ -197,6 +206,8 @@ pub struct HttpCheck {
     pub max_redirects: u32,
     /// Address family preference.
     pub ip_version: IpVersion,
+    /// Which addresses of the host are probed.
+    pub ips: IpPlan,
     /// `None` for auto, else `1.1` or `2`.
     pub http_version: Option<HttpVersion>,
     /// The most body bytes read.
@@ -293,6 +304,9 @@ impl KindSpec for HttpSpec {
         if url.as_ref().is_some_and(|url| url.password().is_some()) {
             cx.error(&path.key("url"), "put credentials in `basic_auth` with a secret reference, not in the URL");
         }
+        let host =
+            url.as_ref().and_then(|url| url.host_str()).map(|host| host.trim_start_matches('[').trim_end_matches(']'));
+        let ips = validate_ip_plan(cx, path, self.ip_strategy, self.ip_verdict, host);
         let method_text = self.method.as_deref().unwrap_or("GET");
         let method = match http::Method::from_bytes(method_text.as_bytes()) {
             Ok(method) if method_text.bytes().all(|b| b.is_ascii_uppercase()) => Some(method),
@@ -340,6 +354,7 @@ impl KindSpec for HttpSpec {
             bearer_token,
             max_redirects,
             ip_version: self.ip_version.unwrap_or(IpVersion::Any),
+            ips,
             http_version: http_version?,
             body_limit: body_limit?,
             tls: tls?,

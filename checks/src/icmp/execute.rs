@@ -77,7 +77,7 @@ fn stats(rtts: &[Duration]) -> Option<Rtt> {
 }
 
 async fn run(check: &IcmpCheck, cx: &RunContext) -> Result<Outcome, (Reason, String)> {
-    let resolved = crate::net::resolve(&check.host, 0, check.ip_version);
+    let resolved = crate::net::resolve(cx, &check.host, 0, check.ip_version);
     let ip = cx.timed("resolve", resolved).await.map(|addr| addr.ip()).map_err(|m| (Reason::Dns, m))?;
     if ip.to_string() != check.host {
         cx.log(format!("resolved {} to {ip}", check.host));
@@ -257,6 +257,7 @@ mod tests {
             count: 4,
             interval: Duration::from_secs(1),
             ip_version: IpVersion::Any,
+            ips: crate::net::IpPlan::First,
             payload_size: 56,
             max_loss,
             max_rtt,

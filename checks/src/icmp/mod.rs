@@ -37,6 +37,10 @@ impl crate::kind::KindCheck for IcmpCheck {
         self.too_long_for(timeout).map(|message| (&["interval", "count"][..], message))
     }
 
+    fn ip_target(&self) -> Option<crate::net::IpTarget> {
+        Some(crate::net::IpTarget::new(&self.host, 0, self.ip_version, self.ips))
+    }
+
     fn representative(&self) -> crate::Outcome {
         let details = IcmpDetails {
             address: "192.0.2.1".to_owned(),

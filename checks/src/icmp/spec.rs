@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::config::{Ctx, KindSpec, Path};
 use crate::duration::format;
-use crate::net::{IpVersion, family_mismatch};
+use crate::net::{IpPlan, IpStrategy, IpVerdict, IpVersion, family_mismatch, validate_ip_plan};
 
 /// ICMP echo requests.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -23,6 +23,14 @@ pub struct IcmpSpec {
     pub interval: Option<String>,
     /// Which address family to use: `any` (default: the first address the resolver gives), `ipv4` or `ipv6`.
     pub ip_version: Option<IpVersion>,
+    /// Which addresses of the host to probe: `first` (default: one, the first the resolver gives of the
+    /// `ip_version` family) or `all` (each address of that family, at most 16, all at once within the check's
+    /// timeout; the result holds one entry per address under `ips` and each address gets its own
+    /// `probenet_ip_success{ip}` series). `all` needs a host name, not an IP address.
+    pub ip_strategy: Option<IpStrategy>,
+    /// With `ip_strategy: all`, when the check is up: `all` (default: every address is up) or `any` (at least
+    /// one is). The error of a failed run names each failing address.
+    pub ip_verdict: Option<IpVerdict>,
     /// Bytes of payload in each echo request, 0 to 65500 (default 56, as `ping`).
     pub payload_size: Option<u32>,
     /// What the replies must look like. Without it, the check fails (reason `loss`) only when no reply comes.
@@ -51,6 +59,8 @@ pub struct IcmpCheck {
     pub interval: Duration,
     /// Address family preference.
     pub ip_version: IpVersion,
+    /// Which addresses of the host are probed.
+    pub ips: IpPlan,
     /// Payload bytes per request.
     pub payload_size: usize,
     /// The largest acceptable loss ratio; `None` fails only at 100% loss.
@@ -86,6 +96,7 @@ impl KindSpec for IcmpSpec {
             cx.error(&path.key("ip_version"), family_mismatch(&format!("the host {ip}"), ip));
             ok = false;
         }
+        let ips = validate_ip_plan(cx, path, self.ip_strategy, self.ip_verdict, Some(&self.host));
         let interval = match self.interval.as_deref() {
             None => Some(DEFAULT_INTERVAL),
             Some(text) => match cx.duration(&path.key("interval"), text) {
@@ -114,6 +125,7 @@ impl KindSpec for IcmpSpec {
             count,
             interval,
             ip_version,
+            ips,
             payload_size: payload_size as usize,
             max_loss,
             max_rtt,

@@ -22,7 +22,7 @@ const SHOWN_CHARS: usize = 120;
 
 impl Execute for TcpCheck {
     async fn execute(&self, cx: &RunContext) -> Outcome {
-        let addr = match cx.timed("resolve", crate::net::resolve(&self.host, self.port, self.ip_version)).await {
+        let addr = match cx.timed("resolve", crate::net::resolve(cx, &self.host, self.port, self.ip_version)).await {
             Ok(addr) => addr,
             Err(message) => return Outcome::failed(Reason::Dns, message),
         };

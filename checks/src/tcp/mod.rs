@@ -32,6 +32,10 @@ impl crate::kind::KindCheck for TcpCheck {
         crate::net::host_port(&self.host, self.port)
     }
 
+    fn ip_target(&self) -> Option<crate::net::IpTarget> {
+        Some(crate::net::IpTarget::new(&self.host, self.port, self.ip_version, self.ips))
+    }
+
     fn representative(&self) -> crate::Outcome {
         let mut clocks = crate::clock::PhaseClocks::default();
         clocks.note("resolve", crate::clock::Clock::Stopwatch);

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::config::{Ctx, KindSpec, Path};
-use crate::net::{IpVersion, family_mismatch};
+use crate::net::{IpPlan, IpStrategy, IpVerdict, IpVersion, family_mismatch, validate_ip_plan};
 use crate::secret::Template;
 
 /// A TCP connection, and optionally a conversation over it.
@@ -17,6 +17,14 @@ pub struct TcpSpec {
     pub target: String,
     /// Which address family to use: `any` (default: the first address the resolver gives), `ipv4` or `ipv6`.
     pub ip_version: Option<IpVersion>,
+    /// Which addresses of the host to probe: `first` (default: one, the first the resolver gives of the
+    /// `ip_version` family) or `all` (each address of that family, at most 16, all at once within the check's
+    /// timeout; the result holds one entry per address under `ips` and each address gets its own
+    /// `probenet_ip_success{ip}` series). `all` needs a host name, not an IP address.
+    pub ip_strategy: Option<IpStrategy>,
+    /// With `ip_strategy: all`, when the check is up: `all` (default: every address is up) or `any` (at least
+    /// one is). The error of a failed run names each failing address.
+    pub ip_verdict: Option<IpVerdict>,
     /// Steps run in order once connected, each a `send` or an `expect`, such as
     /// `[{expect: "^220 "}, {send: "QUIT\r\n"}]`. Without it, the check only connects.
     pub script: Option<Vec<TcpStepSpec>>,
@@ -51,6 +59,8 @@ pub struct TcpCheck {
     pub port: u16,
     /// Address family preference.
     pub ip_version: IpVersion,
+    /// Which addresses of the host are probed.
+    pub ips: IpPlan,
     /// The script, empty when the check only connects.
     pub script: Vec<TcpStep>,
     /// TLS right after connecting, when asked for.
@@ -88,13 +98,15 @@ impl KindSpec for TcpSpec {
         {
             cx.error(&path.key("ip_version"), family_mismatch(&format!("the target {host}"), ip));
         }
+        let host = target.as_ref().map(|(host, _)| host.as_str());
+        let ips = validate_ip_plan(cx, path, self.ip_strategy, self.ip_verdict, host);
         let script = validate_script(cx, &path.key("script"), self.script.unwrap_or_default());
         let tls = match self.tls {
             Some(spec) => Some(crate::tls::validate_client_tls(cx, &path.key("tls"), Some(spec))?),
             None => None,
         };
         let (host, port) = target?;
-        Some(TcpCheck { host, port, ip_version, script: script?, tls })
+        Some(TcpCheck { host, port, ip_version, ips, script: script?, tls })
     }
 }
 

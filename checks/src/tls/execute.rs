@@ -43,7 +43,7 @@ async fn run(check: &TlsCheck, cx: &RunContext) -> Result<Outcome, Failure> {
     let sni = matches!(server_name, ServerName::DnsName(_));
 
     let addrs = cx
-        .timed("resolve", crate::net::resolve_all(&check.host, check.port, crate::net::IpVersion::Any))
+        .timed("resolve", crate::net::resolve_all(cx, &check.host, check.port, crate::net::IpVersion::Any))
         .await
         .map_err(|message| Failure::new(Reason::Dns, message))?;
     let (tcp, addr) = cx.timed("connect", connect(cx, &addrs)).await?;

@@ -46,6 +46,10 @@ impl crate::kind::KindCheck for TlsCheck {
         crate::net::host_port(&self.host, self.port)
     }
 
+    fn ip_target(&self) -> Option<crate::net::IpTarget> {
+        Some(crate::net::IpTarget::new(&self.host, self.port, crate::net::IpVersion::Any, self.ips))
+    }
+
     fn representative(&self) -> crate::Outcome {
         let tls = details::representative_tls();
         let session = tls.session.unwrap_or_default();

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::config::{Ctx, KindSpec, Path};
+use crate::net::{IpPlan, IpStrategy, IpVerdict, validate_ip_plan};
 
 /// A TLS handshake and what the certificate must look like.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -16,6 +17,15 @@ pub struct TlsSpec {
     pub server_name: Option<String>,
     /// A PEM file of CA certificates to trust instead of the system's.
     pub ca_file: Option<String>,
+    /// Which addresses of the host to probe: `first` (default: one, the first the resolver gives that
+    /// answers) or `all` (each IPv4 and IPv6 address of the name, at most 16, all at once within the check's
+    /// timeout; the result holds one entry per address under `ips` and each address gets its own
+    /// `probenet_ip_success{ip}` series). `all` needs a host name, not an IP address.
+    pub ip_strategy: Option<IpStrategy>,
+    /// With `ip_strategy: all`, when the check is up: `all` (default: every address is up) or `any` (at least
+    /// one is). The error of a failed run names each failing address.
+    pub ip_verdict: Option<IpVerdict>,
+
     /// A PEM client certificate (chain) for servers that require mutual TLS.
     pub client_cert: Option<String>,
     /// The PEM private key of `client_cert`.
@@ -127,6 +137,9 @@ pub struct TlsCheck {
     pub port: u16,
     /// SNI and verification name.
     pub server_name: String,
+    /// Which addresses of the host are probed.
+    pub ips: IpPlan,
+
     /// CA file to trust instead of the system's.
     pub ca_file: Option<std::path::PathBuf>,
     /// Client certificate and key for mutual TLS.
@@ -164,6 +177,8 @@ impl KindSpec for TlsSpec {
             }
             (None, None) => None,
         };
+        let host = target.as_ref().map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']'));
+        let ips = validate_ip_plan(cx, path, self.ip_strategy, self.ip_verdict, host);
         let client_identity = super::validate_client_identity(cx, path, self.client_cert, self.client_key);
         let alpn = validate_alpn(cx, &path.key("alpn"), self.alpn);
         let insecure = self.insecure.unwrap_or(false);
@@ -173,6 +188,7 @@ impl KindSpec for TlsSpec {
             host,
             port,
             server_name: server_name?,
+            ips,
             ca_file: self.ca_file.map(Into::into),
             client_identity: client_identity?,
             alpn: alpn?,

@@ -37,7 +37,7 @@ impl Execute for WebsocketCheck {
 async fn run(check: &WebsocketCheck, cx: &RunContext, details: &mut WebsocketDetails) -> Result<Judgement, Failure> {
     let request = request(check, cx)?;
     let addr = cx
-        .timed("resolve", crate::net::resolve(&check.host, check.port, check.ip_version))
+        .timed("resolve", crate::net::resolve(cx, &check.host, check.port, check.ip_version))
         .await
         .map_err(|message| Failure::new(Reason::Dns, message))?;
     if addr.ip().to_string() != check.host {
