@@ -137,7 +137,11 @@ pub(crate) async fn run_each(kind: &CheckKind, cx: &RunContext, target: &IpTarge
             address: address.clone(),
             state: outcome.state,
             reason: outcome.reason,
-            error: outcome.error.as_ref().map(|error| format!("{address}: {error}")),
+            // Named once: a kind's own error often already says which address it was connecting to.
+            error: outcome
+                .error
+                .as_ref()
+                .map(|error| if error.contains(&address) { error.clone() } else { format!("{address}: {error}") }),
             duration_seconds: took.as_secs_f64(),
             phases: own.clone(),
         });

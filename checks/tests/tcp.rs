@@ -490,10 +490,7 @@ async fn ip_strategy_all_fails_naming_the_refusing_address() {
     let outcome = run(&yaml).await;
     assert_eq!((outcome.state, outcome.reason), (State::Down, Some(Reason::Connect)), "{outcome:?}");
     let error = outcome.error.unwrap_or_default();
-    assert!(
-        error.starts_with(&format!("1 of 1 addresses down: 127.0.0.1:{port}: connect to 127.0.0.1:{port}: ")),
-        "{error}"
-    );
+    assert!(error.starts_with(&format!("1 of 1 addresses down: connect to 127.0.0.1:{port}: ")), "{error}");
     let ips = probenet_checks::ips::of(&outcome.details);
     assert_eq!(ips.len(), 1);
     assert_eq!(ips[0].reason, Some(Reason::Connect));

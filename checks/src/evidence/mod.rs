@@ -82,7 +82,8 @@ async fn resolve_target(target: &str) -> Option<IpAddr> {
             None => target.rsplit_once(':').map_or(target, |(host, _)| host).to_owned(),
         },
     };
-    crate::net::resolve(&host, 0, crate::net::IpVersion::Any).await.ok().map(|addr| addr.ip())
+    let addrs = crate::net::lookup(&host, 0, crate::net::IpVersion::Any).await.ok()?;
+    addrs.first().map(|addr| addr.ip())
 }
 
 /// The traceroute in a result's artifacts, decoded (while its bytes still travel with it).
