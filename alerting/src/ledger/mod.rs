@@ -10,6 +10,8 @@ use probenet_checks::outcome::State;
 use probenet_checks::wire::RunResult;
 use serde::Serialize;
 
+pub mod render;
+
 use crate::quorum::most_common;
 use crate::rules::Rules;
 
