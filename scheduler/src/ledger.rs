@@ -68,14 +68,39 @@ pub fn compute(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Ledger, StoreError> {
-    let policies = policies(config, checks);
-    let samples = samples(store, &policies, from_ms, to_ms)?;
-    Ok(ledger::compute(&Input {
-        checks: &policies,
-        samples: &samples,
-        maintenance: &config.maintenance,
-        impaired,
-        from_ms,
-        to_ms,
+    let mut ledgers = compute_many(store, config, checks, impaired, &[(from_ms, to_ms)])?;
+    Ok(ledgers.pop().unwrap_or_else(|| {
+        ledger::compute(&Input { checks: &[], samples: &[], maintenance: &[], impaired: &[], from_ms, to_ms })
     }))
+}
+
+/// The ledgers of several windows `[from, to)` (the days of a month, the last 24 hours, 7 and 30 days), the
+/// results read once.
+pub fn compute_many(
+    store: &dyn Store,
+    config: &Config,
+    checks: Option<&[String]>,
+    impaired: &[ImpairedSpan],
+    windows: &[(i64, i64)],
+) -> Result<Vec<Ledger>, StoreError> {
+    let (Some(from), Some(to)) =
+        (windows.iter().map(|window| window.0).min(), windows.iter().map(|window| window.1).max())
+    else {
+        return Ok(Vec::new());
+    };
+    let policies = policies(config, checks);
+    let samples = samples(store, &policies, from, to)?;
+    Ok(windows
+        .iter()
+        .map(|(from_ms, to_ms)| {
+            ledger::compute(&Input {
+                checks: &policies,
+                samples: &samples,
+                maintenance: &config.maintenance,
+                impaired,
+                from_ms: *from_ms,
+                to_ms: *to_ms,
+            })
+        })
+        .collect())
 }

@@ -14,10 +14,14 @@ use probenet_dashboard::model::{
     RegionProbers, ReloadProblem, Slo, State, StatusCheck, StatusPage, StatusRegion,
 };
 use probenet_dashboard::{Source, SourceError, SourceResult};
-use probenet_exporters::store::{ResultQuery, Store, UptimeQuery};
+use probenet_exporters::store::{ResultQuery, Store};
 
+use crate::config::Loaded;
 use crate::state::Shared;
 use crate::time::now_ms;
+
+/// Uptime per (check, region).
+type Uptimes = HashMap<(String, String), f64>;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -114,21 +118,39 @@ fn state_of_run(check: &Check, run: Option<(i64, u8)>, now: i64) -> State {
 }
 
 impl UiSource {
-    fn uptimes(&self, from: i64, to: i64) -> SourceResult<HashMap<(String, String), f64>> {
-        let rows = self.store.uptime(&UptimeQuery { check: None, region: None, from_ms: from, to_ms: to });
-        Ok(rows
-            .map_err(failed)?
+    /// Uptime per (check, region) over each window, by the uptime ledger (docs/uptime.md): the figures
+    /// `probenet report` prints for the same window.
+    fn uptimes(&self, config: &Loaded, windows: &[(i64, i64)], now: i64) -> SourceResult<Vec<Uptimes>> {
+        let impaired = self.shared.alerting.impaired_spans(now);
+        let ledgers = crate::ledger::compute_many(self.store.as_ref(), &config.config, None, &impaired, windows)
+            .map_err(failed)?;
+        Ok(ledgers
             .into_iter()
-            .filter_map(|row| row.ratio.map(|ratio| ((row.check, row.region), ratio)))
+            .map(|ledger| {
+                ledger
+                    .checks
+                    .into_iter()
+                    .flat_map(|check| {
+                        let name = check.check;
+                        check.regions.into_iter().filter_map(move |region| {
+                            region.figures.uptime.map(|uptime| ((name.clone(), region.region), uptime))
+                        })
+                    })
+                    .collect()
+            })
             .collect())
     }
 
     fn compute_overview(&self) -> SourceResult<Overview> {
         let config = self.shared.config();
         let now = now_ms();
-        let day = self.uptimes(now - DAY_MS, now)?;
-        let week = self.uptimes(now - 7 * DAY_MS, now)?;
-        let month = self.uptimes(now - 30 * DAY_MS, now)?;
+        let windows = [(now - DAY_MS, now), (now - 7 * DAY_MS, now), (now - 30 * DAY_MS, now)];
+        let mut uptimes = self.uptimes(&config, &windows, now)?.into_iter();
+        let (day, week, month) = (
+            uptimes.next().unwrap_or_default(),
+            uptimes.next().unwrap_or_default(),
+            uptimes.next().unwrap_or_default(),
+        );
         let db = &self.store;
         // Two statements for every pair at once: the latest runs and the last day's hourly medians.
         let latest: HashMap<(String, String), (i64, u8, f64)> = db
@@ -283,15 +305,21 @@ impl Source for UiSource {
         }
         let order = ["resolve", "connect", "tls", "processing", "transfer", "request", "setup", "rtt"];
         phases.sort_by_key(|phase| order.iter().position(|known| known == phase).unwrap_or(order.len()));
-        let uptimes = db
-            .uptime(&UptimeQuery {
-                check: Some(name.to_owned()),
-                region: None,
-                from_ms: range.from_ms,
-                to_ms: range.to_ms,
-            })
-            .map_err(failed)?;
+        // Uptime by the ledger: over the range, then each of the last 31 days (the results read once).
         let day_start = (now - 30 * DAY_MS).div_euclid(DAY_MS) * DAY_MS;
+        let mut windows = vec![(range.from_ms, range.to_ms)];
+        windows.extend((0..31).map(|day| (day_start + day * DAY_MS, day_start + (day + 1) * DAY_MS)));
+        let only = [name.to_owned()];
+        let impaired = self.shared.alerting.impaired_spans(now);
+        let ledgers = crate::ledger::compute_many(db.as_ref(), &config.config, Some(&only), &impaired, &windows)
+            .map_err(failed)?;
+        let region_figures = |index: usize, region: &str| {
+            ledgers
+                .get(index)
+                .and_then(|ledger| ledger.checks.first())
+                .and_then(|check| check.regions.iter().find(|row| row.region == region))
+                .map(|row| row.figures.clone())
+        };
         let mut regions = Vec::new();
         for region in &check.regions {
             let latest = db.latest(name, region).map_err(failed)?;
@@ -307,14 +335,13 @@ impl Source for UiSource {
                     failures: u32::try_from(failures_at.get(&point.start_ms).copied().unwrap_or(0)).unwrap_or(0),
                 })
                 .collect();
-            let daily = db
-                .uptime_buckets(name, Some(region), day_start, day_start + 31 * DAY_MS, DAY_MS)
-                .map_err(failed)?
-                .into_iter()
-                .filter(|bucket| bucket.start_ms <= now)
-                .map(|bucket| DailyUptime {
-                    day_ms: bucket.start_ms,
-                    uptime: (bucket.runs > 0).then(|| (bucket.up + bucket.degraded) as f64 / bucket.runs as f64),
+            let daily = windows[1..]
+                .iter()
+                .enumerate()
+                .filter(|(_, (start, _))| *start <= now)
+                .map(|(index, (start, _))| DailyUptime {
+                    day_ms: *start,
+                    uptime: region_figures(index + 1, region).and_then(|figures| figures.uptime),
                 })
                 .collect();
             let state = state_of(check, latest.as_ref(), now);
@@ -326,7 +353,7 @@ impl Source for UiSource {
                 reason,
                 region: region.clone(),
                 state,
-                uptime: uptimes.iter().find(|row| &row.region == region).and_then(|row| row.ratio),
+                uptime: region_figures(0, region).and_then(|figures| figures.uptime),
                 latency,
                 daily,
             });
@@ -558,6 +585,7 @@ impl Source for UiSource {
         let db = &self.store;
         let now = now_ms();
         let day_start = (now - 29 * DAY_MS).div_euclid(DAY_MS) * DAY_MS;
+        let impaired = self.shared.alerting.impaired_spans(now);
         let mut checks = Vec::new();
         let mut incidents = Vec::new();
         for (name, shown) in &page.checks {
@@ -567,13 +595,18 @@ impl Source for UiSource {
                 let latest = db.latest(name, region).map_err(failed)?;
                 regions.push(StatusRegion { region: region.clone(), state: state_of(check, latest.as_ref(), now) });
             }
-            let daily = db
-                .uptime_buckets(name, None, day_start, day_start + 30 * DAY_MS, DAY_MS)
-                .map_err(failed)?
-                .into_iter()
-                .map(|bucket| DailyUptime {
-                    day_ms: bucket.start_ms,
-                    uptime: (bucket.runs > 0).then(|| (bucket.up + bucket.degraded) as f64 / bucket.runs as f64),
+            // Each day's uptime of the check as a whole (its region quorum), by the ledger.
+            let days: Vec<(i64, i64)> =
+                (0..30).map(|day| (day_start + day * DAY_MS, day_start + (day + 1) * DAY_MS)).collect();
+            let only = [name.clone()];
+            let ledgers = crate::ledger::compute_many(db.as_ref(), &config.config, Some(&only), &impaired, &days)
+                .map_err(failed)?;
+            let daily = days
+                .iter()
+                .zip(&ledgers)
+                .map(|((start, _), ledger)| DailyUptime {
+                    day_ms: *start,
+                    uptime: ledger.checks.first().and_then(|check| check.overall.uptime),
                 })
                 .collect();
             checks.push(StatusCheck { name: name.clone(), display_name: shown.clone(), regions, daily });
