@@ -94,10 +94,6 @@ fn seed(store: &SqliteStore, now: i64) {
     store.ingest(batch).unwrap();
 }
 
-fn percent(ratio: Option<f64>) -> String {
-    probenet_dashboard::compact::format_uptime(ratio)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_of_probenet_up_shows_the_stores_figures() {
     let dir = tempfile::tempdir().unwrap();
