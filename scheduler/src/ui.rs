@@ -16,6 +16,8 @@ use probenet_dashboard::model::{
 use probenet_dashboard::{Source, SourceError, SourceResult};
 use probenet_exporters::store::{ResultQuery, Store};
 
+use probenet_alerting::ledger::Ledger;
+
 use crate::config::Loaded;
 use crate::state::Shared;
 use crate::time::now_ms;
@@ -27,6 +29,8 @@ const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 /// How long a computed overview is served again.
 const OVERVIEW_TTL: Duration = Duration::from_secs(5);
+/// How long the ledgers of the overview and the status page are served again.
+const LEDGER_TTL: Duration = Duration::from_secs(30);
 
 /// The scheduler as a dashboard source.
 #[derive(Debug)]
@@ -34,12 +38,15 @@ pub struct UiSource {
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
     overview: Mutex<Option<(Instant, Overview)>>,
+    /// Ledgers recently computed for the overview and the status page, by use: each reads weeks of raw
+    /// results, so they are computed at most every [`LEDGER_TTL`].
+    ledgers: Mutex<HashMap<String, (Instant, Vec<Ledger>)>>,
 }
 
 impl UiSource {
     /// A source over the scheduler's state and store.
     pub fn new(shared: Arc<Shared>, store: Arc<dyn Store>) -> Self {
-        Self { shared, store, overview: Mutex::new(None) }
+        Self { shared, store, overview: Mutex::new(None), ledgers: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -118,12 +125,33 @@ fn state_of_run(check: &Check, run: Option<(i64, u8)>, now: i64) -> State {
 }
 
 impl UiSource {
+    /// The ledgers of `checks` over `windows`, computed at most every [`LEDGER_TTL`] for `key`.
+    fn cached_ledgers(
+        &self,
+        key: &str,
+        config: &Loaded,
+        checks: Option<&[String]>,
+        windows: &[(i64, i64)],
+        now: i64,
+    ) -> SourceResult<Vec<Ledger>> {
+        let mut cache = self.ledgers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, ledgers)) = cache.get(key)
+            && at.elapsed() < LEDGER_TTL
+        {
+            return Ok(ledgers.clone());
+        }
+        cache.retain(|_, (at, _)| at.elapsed() < LEDGER_TTL);
+        let impaired = self.shared.alerting.impaired_spans(now);
+        let ledgers = crate::ledger::compute_many(self.store.as_ref(), &config.config, checks, &impaired, windows)
+            .map_err(failed)?;
+        cache.insert(key.to_owned(), (Instant::now(), ledgers.clone()));
+        Ok(ledgers)
+    }
+
     /// Uptime per (check, region) over each window, by the uptime ledger (docs/uptime.md): the figures
     /// `probenet report` prints for the same window.
     fn uptimes(&self, config: &Loaded, windows: &[(i64, i64)], now: i64) -> SourceResult<Vec<Uptimes>> {
-        let impaired = self.shared.alerting.impaired_spans(now);
-        let ledgers = crate::ledger::compute_many(self.store.as_ref(), &config.config, None, &impaired, windows)
-            .map_err(failed)?;
+        let ledgers = self.cached_ledgers("overview", config, None, windows, now)?;
         Ok(ledgers
             .into_iter()
             .map(|ledger| {
@@ -585,7 +613,6 @@ impl Source for UiSource {
         let db = &self.store;
         let now = now_ms();
         let day_start = (now - 29 * DAY_MS).div_euclid(DAY_MS) * DAY_MS;
-        let impaired = self.shared.alerting.impaired_spans(now);
         let mut checks = Vec::new();
         let mut incidents = Vec::new();
         for (name, shown) in &page.checks {
@@ -599,8 +626,7 @@ impl Source for UiSource {
             let days: Vec<(i64, i64)> =
                 (0..30).map(|day| (day_start + day * DAY_MS, day_start + (day + 1) * DAY_MS)).collect();
             let only = [name.clone()];
-            let ledgers = crate::ledger::compute_many(db.as_ref(), &config.config, Some(&only), &impaired, &days)
-                .map_err(failed)?;
+            let ledgers = self.cached_ledgers(&format!("status/{name}"), &config, Some(&only), &days, now)?;
             let daily = days
                 .iter()
                 .zip(&ledgers)
