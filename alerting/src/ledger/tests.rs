@@ -287,3 +287,36 @@ fn the_policy_of_a_check_comes_from_its_first_down_rule() {
     // a: consecutive 3 -> 2 retries; b: for 150 s at 60 s -> 3 runs fit, 2 retries; c: no rule -> 50%, none.
     assert_eq!(found, [("a", "2".to_owned(), 2), ("b", "100%".to_owned(), 2), ("c", "50%".to_owned(), 0)]);
 }
+
+#[test]
+#[allow(clippy::float_cmp)]
+fn a_count_quorum_larger_than_the_regions_left_is_never_reached() {
+    // As for alerts: with `failed_regions: 2` and us impaired, eu failing alone does not make the check down.
+    let checks = [policy(&["eu", "us"], RegionQuorum::Count(2), 0)];
+    let samples: Vec<Sample> = (0..10)
+        .flat_map(|minute| {
+            // us fails for `status` twice, then for `tls`: over 00:00-00:05, 7 runs of `status`, 3 of `tls`.
+            let us = if minute < 2 { "status" } else { "tls" };
+            [sample("web", "eu", at(0, 0, minute), Some("status")), sample("web", "us", at(0, 0, minute), Some(us))]
+        })
+        .collect();
+    let impaired = [ImpairedSpan { region: "us".into(), start_ms: at(0, 0, 5), end_ms: at(0, 0, 10) }];
+    let ledger = compute(&Input {
+        checks: &checks,
+        samples: &samples,
+        maintenance: &[],
+        impaired: &impaired,
+        from_ms: T0,
+        to_ms: T0 + 10 * MIN,
+    });
+    let web = &ledger.checks[0];
+    // 00:00-00:05 both down: 300 s down. 00:05-00:10 us impaired (unknown there), eu down alone: up.
+    assert_eq!((web.overall.down_seconds, web.overall.up_seconds), (300.0, 300.0));
+    let down = &web.overall.downtime[0];
+    assert_eq!(
+        (down.regions.clone(), down.reason.as_deref()),
+        (vec!["eu".to_owned(), "us".to_owned()], Some("status"))
+    );
+    let us = &web.regions[1].figures;
+    assert_eq!((us.down_seconds, us.unknown_seconds), (300.0, 300.0));
+}
