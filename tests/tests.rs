@@ -27,6 +27,7 @@
 // - notify:   `probenet notify test NAME`: delivered, a 500 from the receiver, unknown and missing names
 // - notifier_status: a delivery refused with 500 is logged as WARN and shown on the dashboard's Alerts page
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
+// - report:   `probenet report` on a seeded store (csv, json, html, selection, bad arguments)
 // - archive:  `probenet archive list|restore`: days listed, a window restored identically, twice adds nothing
 // - backup:   the scheduler backs its store up to the bucket; `probenet store backups|restore`; a scheduler on it
 // - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network
@@ -56,6 +57,7 @@ mod notifier_status;
 mod notify;
 mod regions;
 mod reload;
+mod report;
 mod run;
 mod secrets;
 mod token;

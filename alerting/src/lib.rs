@@ -6,6 +6,7 @@ pub mod error;
 pub mod export;
 pub mod impairment;
 mod instance;
+pub mod ledger;
 pub mod notification;
 pub mod notify;
 mod quorum;

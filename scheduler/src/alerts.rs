@@ -193,6 +193,15 @@ impl Alerting {
         })
     }
 
+    /// When regions were impaired, from the alert history (the newest 10 000 entries): the uptime ledger's
+    /// `unknown` time. An impairment still open ends at `until_ms`. None on a follower replica.
+    pub fn impaired_spans(&self, until_ms: i64) -> Vec<probenet_alerting::ledger::ImpairedSpan> {
+        let guard = self.lock();
+        let Some(inner) = guard.as_ref() else { return Vec::new() };
+        let history = inner.engine.history(10_000).unwrap_or_default();
+        probenet_alerting::ledger::render::impaired_spans(&history, until_ms)
+    }
+
     /// Recent deliveries and counters per notifier.
     pub fn notifications(&self) -> Value {
         let Some(dispatcher) = self.lock().as_ref().map(|inner| inner.dispatcher.clone()) else {

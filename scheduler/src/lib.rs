@@ -11,6 +11,7 @@ pub mod config;
 pub mod files;
 pub mod ha;
 pub mod health;
+pub mod ledger;
 pub mod metrics;
 pub mod outputs;
 pub mod ownership;

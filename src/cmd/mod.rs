@@ -8,6 +8,7 @@ mod import;
 mod install;
 mod notify;
 mod prober;
+mod report;
 mod run;
 mod scheduler;
 mod schema;
@@ -41,6 +42,8 @@ pub enum Command {
     Import(import::Args),
     /// Try a configured notifier: `notify test NAME -c PATH` sends one test notification and says if it arrived.
     Notify(notify::Args),
+    /// The uptime ledger of a window from the scheduler's store: per check and region, by time (docs/uptime.md).
+    Report(report::Args),
     /// Run the checks a scheduler assigns to this machine, in one region, until SIGTERM or Ctrl-C.
     Prober(prober::Args),
     /// Deploy the whole stack: `install local` on this host, `install kubernetes` as manifests.
@@ -69,6 +72,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Token(args) => token::main(args),
         Command::Store(args) => store::main(args),
         Command::Prober(args) => prober::main(&args),
+        Command::Report(args) => report::main(&args),
         Command::Export(args) => export::main(&args),
         Command::Import(args) => import::main(&args),
         Command::Notify(args) => notify::main(&args),
