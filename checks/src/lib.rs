@@ -8,6 +8,7 @@ pub mod config;
 pub mod details;
 pub mod duration;
 pub mod evidence;
+pub mod html;
 pub mod ips;
 pub mod kind;
 pub mod metrics;

@@ -33,21 +33,7 @@ fn assets_version() -> &'static str {
     })
 }
 
-/// Escapes text for HTML.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use probenet_checks::html::escape;
 
 /// The `<head>` and the opening `<body>` of a page.
 fn head(base: &str, title: &str, page: &str, app_title: &str) -> String {
