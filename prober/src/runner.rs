@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use probenet_checks::Kind;
-use probenet_checks::State;
 use probenet_checks::config::Schedule;
 use probenet_checks::run_once;
 use probenet_checks::wire::RunResult;
@@ -493,11 +492,17 @@ async fn run(mut guard: InFlight, pair: Pair, planned_ms: i64, permit: tokio::sy
         }
     };
     drop(permit);
-    if outcome.state == State::Down && shared.evidence.enabled() {
-        // The run is over: the pair's next run may start while the capture goes on (its own time cap bounds it).
+    let turn = if shared.evidence.enabled() {
+        shared.evidence.begin(&pair.check, &pair.region, &outcome, &shared.counters)
+    } else {
+        None
+    };
+    if turn.is_some() {
+        // The run is over: the pair's next run may start while the capture goes on (its own time cap bounds
+        // it); that run's result waits behind this one.
         guard.release_pair();
         tokio::select! {
-            () = shared.evidence.attach(&pair.check, &pair.region, &mut outcome, &shared.counters) => {}
+            () = shared.evidence.capture(&pair.check, &pair.region, &mut outcome, &shared.counters) => {}
             // At shutdown the result goes without evidence.
             _ = cancel.wait_for(|cancelled| *cancelled) => {}
         }
@@ -511,16 +516,27 @@ async fn run(mut guard: InFlight, pair: Pair, planned_ms: i64, permit: tokio::sy
         outcome,
     };
     add(&shared.counters.runs, 1);
-    if let Err(error) = shared.results.try_send(result) {
-        add(&shared.counters.results_dropped, 1);
-        let why = match error {
-            mpsc::error::TrySendError::Full(_) => "the result queue is full",
-            mpsc::error::TrySendError::Closed(_) => "the result sender has stopped",
-        };
-        tracing::warn!(check = %pair.check.name, region = %pair.region, planned_at_ms = planned_ms, "result dropped: {why}");
+    let send = |result: RunResult| shared.send(result);
+    match turn {
+        Some(turn) => shared.evidence.finish(turn, result, send),
+        None => shared.evidence.emit(result, send),
     }
     // Only now is the run over: a shutdown waiting for it knows its result is queued.
     drop(guard);
+}
+
+impl Shared {
+    /// Queues a result for the scheduler; a full or closed queue drops it, counted and logged.
+    fn send(&self, result: RunResult) {
+        if let Err(error) = self.results.try_send(result) {
+            add(&self.counters.results_dropped, 1);
+            let (why, result) = match error {
+                mpsc::error::TrySendError::Full(result) => ("the result queue is full", result),
+                mpsc::error::TrySendError::Closed(result) => ("the result sender has stopped", result),
+            };
+            tracing::warn!(check = %result.check, region = %result.region, planned_at_ms = result.planned_at_ms, "result dropped: {why}");
+        }
+    }
 }
 
 /// Counts a run in flight and clears its pair's running flag when it ends, however it ends.
