@@ -85,25 +85,34 @@ pub fn main(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run_all(args, &selected))
+    runtime.block_on(run_all(args, std::sync::Arc::new(selected)))
 }
 
 /// Runs the selected checks, printing each result as soon as it is in (in the order they finish); on Ctrl-C
 /// or SIGTERM stops, keeps what finished (and the table's error lines) and exits 130.
-async fn run_all(args: &Args, selected: &[(Check, String)]) -> ExitCode {
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(usize::from(args.concurrency)));
+async fn run_all(args: &Args, selected: std::sync::Arc<Vec<(Check, String)>>) -> ExitCode {
     let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, (check, region)) in selected.iter().enumerate() {
-        let (check, region, limit, done) = (check.clone(), region.clone(), limit.clone(), done.clone());
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let outcome = run_once(&check, &region).await;
-            let _ = done.send((index, outcome));
-        });
-    }
-    drop(done);
-    let mut table = Table::new(selected);
+    // A run's task is made only once it has a slot: a waiting task would hold the whole probe's state (tens of
+    // KiB), so memory follows `--concurrency`, not the number of checks. Aborting the feeder stops every run.
+    let feeder = tokio::spawn({
+        let (selected, limit) = (selected.clone(), usize::from(args.concurrency));
+        async move {
+            let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limit));
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, (check, region)) in selected.iter().enumerate() {
+                let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                let (check, region, done) = (check.clone(), region.clone(), done.clone());
+                tasks.spawn(async move {
+                    let outcome = run_once(&check, &region).await;
+                    drop(slot);
+                    let _ = done.send((index, outcome));
+                });
+                while tasks.try_join_next().is_some() {}
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+    });
+    let mut table = Table::new(&selected);
     let mut stdout = std::io::stdout().lock();
     if args.output == Output::Table && writeln!(stdout, "{}", table.header()).is_err() {
         return ExitCode::FAILURE;
@@ -139,7 +148,7 @@ async fn run_all(args: &Args, selected: &[(Check, String)]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    tasks.abort_all();
+    feeder.abort();
     if args.output == Output::Table && write!(stdout, "{}", table.notes()).and_then(|()| stdout.flush()).is_err() {
         return ExitCode::FAILURE;
     }
