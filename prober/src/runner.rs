@@ -463,7 +463,9 @@ fn start(shared: &Arc<Shared>, slot: &Slot, planned_ms: i64, catch_up: bool) {
             tokio::spawn(async move {
                 match tokio::time::timeout(grace, semaphore.acquire_owned()).await {
                     Ok(Ok(permit)) if !guard.shared.stopping.load(Ordering::Acquire) => {
-                        run(guard, pair, planned_ms, permit).await;
+                        // A task of its own: this waiting task stays small (a run's future holds its whole
+                        // probe's state, tens of KiB), however many wait for a permit.
+                        tokio::spawn(run(guard, pair, planned_ms, permit));
                     }
                     Ok(_) => {}
                     Err(_) => {
