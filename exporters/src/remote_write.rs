@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use probenet_checks::secret::Redactor;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
-use crate::samples::{MetricType, SeriesOptions, Totals, family, samples};
+use crate::samples::{MetricType, SeriesOptions, Totals, family, visit_samples};
 use crate::sink::{Event, SendError, Sink};
 use probenet_checks::config::exporters::remote_write::RemoteWriteSpec;
 use proto::{Label, MetricMetadata};
@@ -117,10 +117,18 @@ type Points = Vec<(i64, f64)>;
 
 /// A hash of a sample's name and labels: which series it belongs to (the sink's external labels are the same
 /// for every sample), computed without building the series' labels.
-fn sample_hash(name: &str, labels: &[(String, String)]) -> u64 {
+fn sample_hash(base: u64, name: &str, own: &[(&str, &str)]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    base.hash(&mut hasher);
     name.hash(&mut hasher);
-    labels.hash(&mut hasher);
+    own.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The hash of the labels all samples of a result share.
+fn hash_of(base: &[(String, String)]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    base.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -276,21 +284,24 @@ impl RemoteWriteSink {
                     if !pair.totals.observe(result) {
                         continue;
                     }
-                    let mut now = HashSet::new();
-                    for sample in samples(check, result, &pair.totals, &self.series) {
-                        names.insert(sample.name);
-                        let hash = sample_hash(sample.name, &sample.labels);
+                    let mut now = HashSet::with_capacity(pair.series.len());
+                    let at = result.started_at_ms;
+                    // The hash of the labels every sample of the result shares, taken at its first sample.
+                    let mut base_hash = None;
+                    visit_samples(check, result, &pair.totals, &self.series, &mut |name, base, own, value| {
+                        names.insert(name);
+                        let hash = sample_hash(*base_hash.get_or_insert_with(|| hash_of(base)), name, own);
                         now.insert(hash);
                         let labels = match pair.series.get(&hash) {
                             Some(labels) => labels.clone(),
                             None => {
-                                let labels: Labels = self.labels(sample.name, &sample.labels).into();
+                                let labels: Labels = self.labels(name, base, own).into();
                                 pair.series.insert(hash, labels.clone());
                                 labels
                             }
                         };
-                        series.entry(SeriesKey { hash, labels }).or_default().push((sample.timestamp_ms, sample.value));
-                    }
+                        series.entry(SeriesKey { hash, labels }).or_default().push((at, value));
+                    });
                     let at = result.started_at_ms.max(pair.last_ms);
                     let gone: Vec<u64> = pair.series.keys().filter(|hash| !now.contains(*hash)).copied().collect();
                     for hash in gone {
@@ -335,10 +346,11 @@ impl RemoteWriteSink {
     }
 
     /// `__name__`, the sample's labels and the external labels, sorted by name.
-    fn labels(&self, name: &str, labels: &[(String, String)]) -> Vec<Label> {
-        let mut out = Vec::with_capacity(labels.len() + 1 + self.external_labels.len());
+    fn labels(&self, name: &str, base: &[(String, String)], own: &[(&str, &str)]) -> Vec<Label> {
+        let mut out = Vec::with_capacity(base.len() + own.len() + 1 + self.external_labels.len());
         out.push(Label { name: "__name__".to_owned(), value: name.to_owned() });
-        out.extend(labels.iter().map(|(name, value)| Label { name: name.clone(), value: value.clone() }));
+        out.extend(base.iter().map(|(name, value)| Label { name: name.clone(), value: value.clone() }));
+        out.extend(own.iter().map(|(name, value)| Label { name: (*name).to_owned(), value: (*value).to_owned() }));
         for (name, value) in &self.external_labels {
             if !out.iter().any(|label| &label.name == name) {
                 out.push(Label { name: name.clone(), value: value.clone() });

@@ -161,23 +161,45 @@ pub fn config_version(check: &CheckMeta) -> String {
     format!("{:016x}", probenet_checks::wire::stable_hash(&parts))
 }
 
-/// Builds the samples of a series set at one time.
-struct Builder {
+/// What [`visit_samples`] calls for each sample: its series name, the labels every sample of the result has
+/// (the same slice each time), the sample's own labels, its value.
+pub type Visit<'a> = dyn FnMut(&'static str, &[(String, String)], &[(&str, &str)], f64) + 'a;
+
+/// Hands each sample of a series set to a visitor, the result's labels built once.
+struct Builder<'v, 'a> {
     base: Vec<(String, String)>,
-    at: i64,
-    out: Vec<Sample>,
+    visit: &'v mut Visit<'a>,
 }
 
-impl SeriesWriter for Builder {
+impl SeriesWriter for Builder<'_, '_> {
     fn push(&mut self, name: &'static str, labels: &[(&str, &str)], value: f64) {
-        let mut all = self.base.clone();
-        all.extend(labels.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())));
-        self.out.push(Sample { name, labels: all, value, timestamp_ms: self.at });
+        (self.visit)(name, &self.base, labels, value);
     }
 }
 
 /// The samples of one result, at its start time, given the pair's totals (already updated with it).
 pub fn samples(check: &CheckMeta, result: &RunResult, totals: &Totals, options: &SeriesOptions) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(64);
+    let at = result.started_at_ms;
+    visit_samples(check, result, totals, options, &mut |name, base, own, value| {
+        let mut labels = Vec::with_capacity(base.len() + own.len());
+        labels.extend(base.iter().cloned());
+        labels.extend(own.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())));
+        out.push(Sample { name, labels, value, timestamp_ms: at });
+    });
+    out
+}
+
+/// [`samples`] without building them: each sample goes to `visit` with the labels all of them share (the
+/// result's: job, instance, probe, config_version, the region's) apart from its own, so a sink that only needs
+/// to find a series it knows copies no label.
+pub fn visit_samples(
+    check: &CheckMeta,
+    result: &RunResult,
+    totals: &Totals,
+    options: &SeriesOptions,
+    visit: &mut Visit<'_>,
+) {
     let outcome = &result.outcome;
     let mut base = vec![
         ("job".to_owned(), check.name.clone()),
@@ -188,7 +210,7 @@ pub fn samples(check: &CheckMeta, result: &RunResult, totals: &Totals, options: 
     if let Some(labels) = options.region_labels.get(&result.region) {
         base.extend(labels.iter().map(|(name, value)| (name.clone(), value.clone())));
     }
-    let mut b = Builder { base, at: result.started_at_ms, out: Vec::with_capacity(64) };
+    let mut b = Builder { base, visit };
     b.gauge("probe_success", flag(outcome.success()));
     b.gauge("probe_duration_seconds", outcome.duration_seconds);
     // The kind's own series, from its details type.
@@ -196,11 +218,10 @@ pub fn samples(check: &CheckMeta, result: &RunResult, totals: &Totals, options: 
     check_info(&mut b, check, result, options);
     summaries(&mut b, totals);
     own(&mut b, outcome, result.started_at_ms);
-    b.out
 }
 
 /// `sm_check_info`: the check's kind as `check_name`, the region, and the check's labels as `label_NAME`.
-fn check_info(b: &mut Builder, check: &CheckMeta, result: &RunResult, options: &SeriesOptions) {
+fn check_info(b: &mut impl SeriesWriter, check: &CheckMeta, result: &RunResult, options: &SeriesOptions) {
     let mut labels: Vec<(String, String)> = vec![
         ("check_name".to_owned(), check.kind.sm_check_name().to_owned()),
         ("region".to_owned(), result.region.clone()),
@@ -221,7 +242,7 @@ fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
-fn summaries(b: &mut Builder, totals: &Totals) {
+fn summaries(b: &mut impl SeriesWriter, totals: &Totals) {
     b.gauge("probe_all_success_sum", totals.successes as f64);
     b.gauge("probe_all_success_count", totals.runs as f64);
     let mut cumulative = 0;
@@ -234,7 +255,7 @@ fn summaries(b: &mut Builder, totals: &Totals) {
     b.gauge("probe_all_duration_seconds_count", totals.runs as f64);
 }
 
-fn own(b: &mut Builder, outcome: &Outcome, started_at_ms: i64) {
+fn own(b: &mut impl SeriesWriter, outcome: &Outcome, started_at_ms: i64) {
     let state = match outcome.state {
         State::Up => 0.0,
         State::Degraded => 1.0,
