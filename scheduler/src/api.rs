@@ -132,10 +132,11 @@ pub async fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Principal
     Err(ApiError::unauthorized("unknown token"))
 }
 
-/// 403 unless the token is an admin token.
-async fn require_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    match authorize(shared, headers).await?.scope {
-        Scope::Admin => Ok(()),
+/// Who holds the request's admin token: 401 without a known token, 403 for a prober's.
+pub async fn require_admin(shared: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let principal = authorize(shared, headers).await?;
+    match principal.scope {
+        Scope::Admin => Ok(principal),
         Scope::Region(_) => Err(ApiError::forbidden("this API needs an admin token")),
     }
 }

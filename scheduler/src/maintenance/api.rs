@@ -12,25 +12,15 @@ use probenet_checks::config::maintenance::{Maintenance, When};
 use serde_json::Value;
 
 use super::{ApiWindow, MAX_BODY, MAX_WINDOWS, SOURCE, describe, located, source};
-use crate::api::{ApiError, authorize, json_body};
+use crate::api::{ApiError, json_body, require_admin};
 use crate::state::Shared;
 use crate::time;
-use crate::tokens::{Principal, Scope};
-
-/// 401 without a known token, 403 for a prober's.
-async fn admin(shared: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let principal = authorize(shared, headers).await?;
-    match principal.scope {
-        Scope::Admin => Ok(principal),
-        Scope::Region(_) => Err(ApiError::forbidden("this API needs an admin token")),
-    }
-}
 
 /// `GET /api/v1/maintenance`: every window of the running config (files and API, each saying which), each with
 /// its span in force or next; the API's windows the config files no longer accept, with why; and the silences
 /// added as maintenance.
 pub async fn list(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    admin(&shared, &headers).await?;
+    require_admin(&shared, &headers).await?;
     let config = shared.config();
     let now = time::now_ms();
     let mut windows: Vec<Value> =
@@ -95,7 +85,7 @@ pub async fn add(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     // Who asks first: a stranger's body is never read.
-    let principal = admin(&shared, &headers).await?;
+    let principal = require_admin(&shared, &headers).await?;
     let Value::Object(window) = json_body::<Value>(&shared, body, MAX_BODY).await? else {
         return Err(ApiError::bad_request("the body must be a JSON object: one maintenance window"));
     };
@@ -190,7 +180,7 @@ pub async fn end(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&shared, &headers).await?;
+    require_admin(&shared, &headers).await?;
     let _one_change_at_a_time = shared.maintenance.writes.lock().await;
     let mut windows = shared.maintenance.list();
     let running = shared.config();
