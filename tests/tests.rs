@@ -27,6 +27,8 @@
 // - notify:   `probenet notify test NAME`: delivered, a 500 from the receiver, unknown and missing names
 // - notifier_status: a delivery refused with 500 is logged as WARN and shown on the dashboard's Alerts page
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
+// - maintenance: windows added through the API: a pause stops a check's runs on its prober until deleted; a
+//             mute holds the page while the check runs, and `probenet report` counts the time muted
 // - report:   `probenet report` on a seeded store (csv, json, html, selection, bad arguments)
 // - archive:  `probenet archive list|restore`: days listed, a window restored identically, twice adds nothing
 // - backup:   the scheduler backs its store up to the bucket; `probenet store backups|restore`; a scheduler on it
@@ -52,6 +54,7 @@ mod ha;
 mod http;
 mod import;
 mod install;
+mod maintenance;
 mod network;
 mod notifier_status;
 mod notify;

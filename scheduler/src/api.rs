@@ -47,7 +47,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/config", get(config))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/notifications", get(notifications))
-        .route("/api/v1/maintenance", get(maintenance))
+        .route("/api/v1/maintenance", get(crate::maintenance::api::list).post(crate::maintenance::api::add))
+        .route("/api/v1/maintenance/{name}", axum::routing::delete(crate::maintenance::api::end))
         .route("/api/v1/silences", post(add_silence))
         .route("/api/v1/silences/{id}", axum::routing::delete(expire_silence))
         .route("/api/v1/cluster", get(cluster))
@@ -131,10 +132,11 @@ pub async fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Principal
     Err(ApiError::unauthorized("unknown token"))
 }
 
-/// 403 unless the token is an admin token.
-async fn require_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    match authorize(shared, headers).await?.scope {
-        Scope::Admin => Ok(()),
+/// Who holds the request's admin token: 401 without a known token, 403 for a prober's.
+pub async fn require_admin(shared: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let principal = authorize(shared, headers).await?;
+    match principal.scope {
+        Scope::Admin => Ok(principal),
         Scope::Region(_) => Err(ApiError::forbidden("this API needs an admin token")),
     }
 }
@@ -377,6 +379,7 @@ struct ConfigView {
     loaded_at: String,
     files: Vec<String>,
     config_hash: String,
+    files_hash: String,
     generation: u64,
     checks: usize,
     pairs: usize,
@@ -443,6 +446,7 @@ async fn config(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result
         loaded_at: time::rfc3339_ms(loaded.loaded_at_ms),
         files: loaded.files.iter().map(|file| file.name.clone()).collect(),
         config_hash: loaded.hash.clone(),
+        files_hash: loaded.files_hash.clone(),
         generation: view.generation,
         checks: loaded.config.checks.len(),
         pairs: loaded.config.checks.iter().map(|check| check.regions.len()).sum(),
@@ -479,47 +483,6 @@ async fn notifications(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(&shared, &headers).await?;
     Ok(Json(shared.alerting.notifications()))
-}
-
-/// The config's maintenance windows, each with its span in force or next, and the silences added through the API
-/// as maintenance.
-async fn maintenance(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&shared, &headers).await?;
-    let config = shared.config();
-    let now = time::now_ms();
-    let windows: Vec<serde_json::Value> =
-        config.config.maintenance.iter().map(|window| maintenance_view(window, now)).collect();
-    let view = shared.alerting.view();
-    let silences: Vec<serde_json::Value> = view["silences"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|silence| silence["maintenance"] == true)
-        .cloned()
-        .collect();
-    Ok(Json(serde_json::json!({ "windows": windows, "silences": silences })))
-}
-
-fn maintenance_view(window: &probenet_checks::config::maintenance::Maintenance, now: i64) -> serde_json::Value {
-    use probenet_checks::config::maintenance::When;
-    let span = window.next_span(now);
-    let mut view = serde_json::json!({
-        "name": window.name,
-        "mode": window.mode.as_str(),
-        "checks": window.checks,
-        "active": span.is_some_and(|span| span.contains(now)),
-        "start": span.map(|span| time::rfc3339_ms(span.start_ms)),
-        "end": span.map(|span| time::rfc3339_ms(span.end_ms)),
-    });
-    if let When::Recurring { cron, duration_ms } = &window.when {
-        view["schedule"] = cron.expr.clone().into();
-        view["timezone"] = cron.timezone.name().into();
-        view["duration_ms"] = (*duration_ms).into();
-    }
-    view
 }
 
 /// The largest silence body.

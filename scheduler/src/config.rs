@@ -9,6 +9,8 @@ use probenet_checks::config::{Views, load_sources, read_sources};
 use probenet_checks::wire::{self, ConfigFile};
 use probenet_checks::{Config, ConfigErrors};
 
+use crate::maintenance::{self, ApiWindow};
+
 /// A validated config and what it was loaded from.
 #[derive(Debug)]
 pub struct Loaded {
@@ -16,8 +18,15 @@ pub struct Loaded {
     pub config: Config,
     /// The files, as read (the scheduler's alone: probers receive their region's view).
     pub files: Vec<ConfigFile>,
-    /// A hash of the files (hex).
+    /// A hash of the files (hex), the API's maintenance windows included.
     pub hash: String,
+    /// A hash of the config files alone (what `probenet validate` reads), without the API's windows.
+    pub files_hash: String,
+    /// The API's maintenance windows this config leaves out, by name, with why: the config files no longer
+    /// accept them (their checks were removed, a window of the files took the name).
+    pub api_left_out: Vec<(String, String)>,
+    /// The API's maintenance windows it was built with (those left out included).
+    pub api: Vec<ApiWindow>,
     /// When it was loaded, unix ms.
     pub loaded_at_ms: i64,
     /// Check index by name.
@@ -40,19 +49,90 @@ pub struct RegionView {
 impl Loaded {
     /// Reads and validates the config at `paths`.
     pub fn load(paths: &[PathBuf]) -> Result<Self, ConfigErrors> {
-        let files = read_sources(paths)?;
-        let config = load_sources(&files)?;
-        for warning in &config.warnings {
-            tracing::warn!("{warning}");
+        Self::load_with(paths, &[])
+    }
+
+    /// Reads and validates the config at `paths` with the API's maintenance windows (see [`Loaded::build`]).
+    pub fn load_with(paths: &[PathBuf], api: &[ApiWindow]) -> Result<Self, ConfigErrors> {
+        Self::build(read_sources(paths)?, api)
+    }
+
+    /// Validates config files with the API's maintenance windows as one more source ([`maintenance::SOURCE`]).
+    /// A window the files no longer accept is left out (logged, and listed in `api_left_out`) rather than
+    /// refusing the files; errors of the files refuse the whole.
+    pub fn build(files: Vec<ConfigFile>, api: &[ApiWindow]) -> Result<Self, ConfigErrors> {
+        let mut kept: Vec<ApiWindow> = api.to_vec();
+        let mut left_out = Vec::new();
+        loop {
+            let mut all = files.clone();
+            all.extend(maintenance::source(&kept));
+            let errors = match load_sources(&all) {
+                Ok(config) => {
+                    for warning in &config.warnings {
+                        tracing::warn!("{warning}");
+                    }
+                    let mut loaded = Self::new(config, all);
+                    loaded.api_left_out = left_out;
+                    loaded.api = api.to_vec();
+                    return Ok(loaded);
+                }
+                Err(errors) => errors,
+            };
+            // Each error of the API's source with the window it is about (none: the source as a whole).
+            let bad: Option<Vec<(Option<usize>, String)>> = errors
+                .0
+                .iter()
+                .map(|error| {
+                    if error.file != maintenance::SOURCE {
+                        return None;
+                    }
+                    Some(match maintenance::located(error).filter(|(index, _)| *index < kept.len()) {
+                        Some((index, path)) => (Some(index), maintenance::describe(&path, &error.message)),
+                        None => (None, error.message.clone()),
+                    })
+                })
+                .collect();
+            // An error of the files refuses the whole.
+            let Some(mut bad) = bad else { return Err(errors) };
+            if let Some((_, why)) = bad.iter().find(|(index, _)| index.is_none()) {
+                let why = why.clone();
+                bad = (0..kept.len()).map(|index| (Some(index), why.clone())).collect();
+            }
+            if bad.is_empty() {
+                return Err(errors);
+            }
+            bad.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
+            bad.dedup_by_key(|(index, _)| *index);
+            for (index, why) in bad {
+                let window = kept.remove(index.unwrap_or_default());
+                tracing::warn!(window = %window.name, %why, "a maintenance window of the API is not in force");
+                left_out.push((window.name, why));
+            }
         }
-        Ok(Self::new(config, files))
     }
 
     /// Wraps a validated config and its files.
     pub fn new(config: Config, files: Vec<ConfigFile>) -> Self {
         let checks = config.checks.iter().enumerate().map(|(index, check)| (check.name.clone(), index)).collect();
         let (views, outside) = region_views(&config, &files);
-        Self { hash: hash_files(&files), config, files, loaded_at_ms: crate::time::now_ms(), checks, views, outside }
+        let own: Vec<ConfigFile> = files.iter().filter(|file| file.name != maintenance::SOURCE).cloned().collect();
+        Self {
+            hash: hash_files(&files),
+            files_hash: hash_files(&own),
+            api_left_out: Vec::new(),
+            api: Vec::new(),
+            config,
+            files,
+            loaded_at_ms: crate::time::now_ms(),
+            checks,
+            views,
+            outside,
+        }
+    }
+
+    /// The config files, as read (without the API's windows).
+    pub fn config_files(&self) -> Vec<ConfigFile> {
+        self.files.iter().filter(|file| file.name != maintenance::SOURCE).cloned().collect()
     }
 
     /// The view the probers of `region` receive, or why there is none (they must then get nothing).

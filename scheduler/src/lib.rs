@@ -12,6 +12,7 @@ pub mod files;
 pub mod ha;
 pub mod health;
 pub mod ledger;
+pub mod maintenance;
 pub mod metrics;
 pub mod outputs;
 pub mod ownership;
@@ -132,6 +133,9 @@ pub enum Error {
     /// The tokens file could not be read.
     #[error(transparent)]
     Tokens(#[from] TokenError),
+    /// The API's maintenance windows (`DATA/maintenance.json`) could not be read.
+    #[error(transparent)]
+    Maintenance(#[from] maintenance::MaintenanceError),
     /// The embedded store could not be opened.
     #[error("the result store: {0}")]
     Store(#[from] probenet_exporters::store::StoreError),
@@ -263,6 +267,9 @@ pub async fn start(options: Options) -> Result<Running, Error> {
         options.limits.body,
         stopping.clone(),
     ));
+    if options.cluster.is_none() {
+        shared.maintenance.keep_in(options.data.clone());
+    }
     shared.per_check_metrics.store(options.per_check_metrics, std::sync::atomic::Ordering::Relaxed);
     let cluster = match &options.cluster {
         Some(cluster) => {
@@ -274,6 +281,7 @@ pub async fn start(options: Options) -> Result<Running, Error> {
             }
             let joined = cluster::Cluster::join(pool, replica).await.map_err(Error::Database)?;
             joined.adopt_tokens(&shared, &options.data).await.map_err(Error::Database)?;
+            joined.refresh_maintenance(&shared).await.map_err(Error::Database)?;
             let fence_of = joined.clone();
             shared.alerting.replicate(cluster.database.clone(), Arc::new(move || fence_of.fence()));
             shared.set_cluster(joined.clone());
@@ -447,7 +455,12 @@ type Prepared = (Loaded, Stamps, Option<ServerTls>, Tokens, Arc<dyn Store>);
 
 fn prepare(options: &Options) -> Result<Prepared, Error> {
     let stamps = Stamps::take(&options.config);
-    let loaded = Loaded::load(&options.config).map_err(Error::Config)?;
+    // Replicated, the API's maintenance windows come from the database once the replica joins.
+    let windows = match &options.cluster {
+        Some(_) => Vec::new(),
+        None => maintenance::read(&options.data)?,
+    };
+    let loaded = Loaded::load_with(&options.config, &windows).map_err(Error::Config)?;
     files::create_private_dir(&options.data).map_err(|source| Error::Data { path: options.data.clone(), source })?;
     let tls = match &options.tls {
         TlsMode::Auto => Some(pki::auto(&options.data, &pki::wanted_sans(options.listen, &options.sans))?),

@@ -60,6 +60,8 @@ pub struct Shared {
     pub artifacts: Option<Arc<crate::artifacts::Artifacts>>,
     /// Accepted tokens.
     pub tokens: Tokens,
+    /// The maintenance windows added through the API (part of the running config).
+    pub maintenance: crate::maintenance::Windows,
     /// Reloads that applied a config.
     pub reloads_ok: AtomicU64,
     /// Reloads that rejected a config.
@@ -144,6 +146,8 @@ struct Inner {
     /// Errors of the last rejected reload; empty once a reload succeeds.
     rejected: Vec<ConfigError>,
     stamps: Stamps,
+    /// The version of the API's maintenance windows the running config was built with.
+    api_version: u64,
     plan: Option<Arc<Plan>>,
     /// Replicated: what the leader published last (the probers the current generation covers).
     published: Option<Published>,
@@ -198,6 +202,7 @@ impl Shared {
             .map(|run| (pair_key(&run.check, &run.region), run.planned_at_ms))
             .collect();
         let registry = Registry::new(loaded.config.scheduling.lease);
+        let maintenance = crate::maintenance::Windows::new(loaded.api.clone());
         Self {
             paths,
             inner: Mutex::new(Inner {
@@ -205,6 +210,7 @@ impl Shared {
                 config: Arc::new(loaded),
                 rejected: Vec::new(),
                 stamps,
+                api_version: maintenance.snapshot().1,
                 plan: None,
                 published: None,
             }),
@@ -214,6 +220,7 @@ impl Shared {
             alerting,
             artifacts,
             tokens,
+            maintenance,
             reloads_ok: AtomicU64::new(0),
             reloads_error: AtomicU64::new(0),
             results_dropped: AtomicU64::new(0),
@@ -463,13 +470,35 @@ impl Shared {
 
     /// Reloads the config when its files changed (or always, when `forced`). A config with errors is
     /// rejected and the running one stays; either way the outcome is recorded (see [`Shared::last_reload`]).
+    ///
+    /// The API's maintenance windows are part of the config: when only they changed, the running config files
+    /// are validated again with them (a file broken on disk since does not hold them up).
     pub fn reload(&self, forced: bool) {
         let stamps = Stamps::take(&self.paths);
-        if !forced && self.lock().stamps == stamps {
+        let (api, api_version) = self.maintenance.snapshot();
+        let mut inner = self.lock();
+        let files_changed = forced || inner.stamps != stamps;
+        if !files_changed && inner.api_version == api_version {
             return;
         }
-        let mut inner = self.lock();
-        let result = Loaded::load(&self.paths).and_then(|loaded| {
+        if !files_changed {
+            let result = Loaded::build(inner.config.config_files(), &api);
+            inner.api_version = api_version;
+            match result {
+                // Only windows left out changed (what the API lists of them).
+                Ok(loaded) if loaded.hash == inner.config.hash => inner.config = Arc::new(loaded),
+                Ok(loaded) => {
+                    let checks = loaded.config.checks.len();
+                    self.apply(&mut inner, loaded);
+                    tracing::info!(generation = inner.registry.generation(), "maintenance windows of the API applied");
+                    drop(inner);
+                    self.record_reload(ReloadOutcome::Applied { checks, added: Vec::new(), removed: Vec::new() });
+                }
+                Err(errors) => tracing::error!(%errors, "the API's maintenance windows were not applied"),
+            }
+            return;
+        }
+        let result = Loaded::load_with(&self.paths, &api).and_then(|loaded| {
             let running = inner.config.config.checks.len();
             if loaded.config.checks.is_empty() && running > 0 && !loaded.config.checks_written {
                 return Err(probenet_checks::ConfigErrors(vec![probenet_checks::config::ConfigError {
@@ -488,13 +517,14 @@ impl Shared {
         inner.stamps = stamps;
         let outcome = match result {
             Ok(loaded) if loaded.hash == inner.config.hash => {
+                inner.api_version = api_version;
                 inner.rejected.clear();
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(hash = loaded.hash, "config files touched; nothing changed");
                 ReloadOutcome::Unchanged { checks: loaded.config.checks.len() }
             }
             Ok(loaded) => {
-                inner.registry.set_lease(loaded.config.scheduling.lease);
+                inner.api_version = api_version;
                 inner.rejected.clear();
                 let checks = loaded.config.checks.len();
                 let names = |config: &probenet_checks::Config| -> Vec<String> {
@@ -503,17 +533,7 @@ impl Shared {
                 let (before, after) = (names(&inner.config.config), names(&loaded.config));
                 let added = after.iter().filter(|name| !before.contains(name)).cloned().collect();
                 let removed = before.iter().filter(|name| !after.contains(name)).cloned().collect();
-                self.outputs.reconfigure(&inner.config, &loaded);
-                self.alerting.reconfigure(&loaded);
-                if let Err(error) = self.set_dashboard_token(&loaded) {
-                    tracing::warn!("{error}; the dashboard keeps its running token");
-                }
-                inner.config = Arc::new(loaded);
-                inner.registry.bump();
-                // Replicated, the generation moves when the leader publishes; until then the plan follows the
-                // new config.
-                inner.plan = None;
-                self.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                self.apply(&mut inner, loaded);
                 tracing::info!(checks, generation = inner.registry.generation(), "config reloaded");
                 ReloadOutcome::Applied { checks, added, removed }
             }
@@ -528,6 +548,22 @@ impl Shared {
         };
         drop(inner);
         self.record_reload(outcome);
+    }
+
+    /// Makes `loaded` the running config: exporters, alerts and the dashboard token follow, and a new generation
+    /// hands the probers their new views.
+    fn apply(&self, inner: &mut Inner, loaded: Loaded) {
+        inner.registry.set_lease(loaded.config.scheduling.lease);
+        self.outputs.reconfigure(&inner.config, &loaded);
+        self.alerting.reconfigure(&loaded);
+        if let Err(error) = self.set_dashboard_token(&loaded) {
+            tracing::warn!("{error}; the dashboard keeps its running token");
+        }
+        inner.config = Arc::new(loaded);
+        inner.registry.bump();
+        // Replicated, the generation moves when the leader publishes; until then the plan follows the new config.
+        inner.plan = None;
+        self.reloads_ok.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Runs lease expiry and config reload (every 2 s, and on SIGHUP) until the scheduler stops.
@@ -568,6 +604,7 @@ impl Shared {
             let state = self.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 state.reload(forced);
+                crate::maintenance::prune(&state);
                 if let Err(error) = state.tokens.refresh() {
                     tracing::warn!(%error, "tokens file not re-read; keeping the tokens read before");
                 }

@@ -687,6 +687,28 @@ mod tests {
     }
 
     #[test]
+    fn the_status_page_announces_a_window_of_the_api_like_one_of_the_config() {
+        use crate::maintenance::ApiWindow;
+        let checks = "checks:\n  - {name: web, http: {url: 'https://example.com/'}}\n";
+        let files = vec![probenet_checks::wire::ConfigFile { name: "c.yaml".into(), text: checks.into() }];
+        let serde_json::Value::Object(window) = serde_json::json!({
+            "name": "db-upgrade", "checks": ["web"], "start": "2026-12-07T09:00:00Z", "end": "2026-12-07T11:00:00Z",
+            "mode": "pause", "reason": "OPS-7", "created_by": "alice"
+        }) else {
+            panic!("not an object")
+        };
+        let api = ApiWindow { name: "db-upgrade".into(), window, token: "0123456789ab".into(), created_at_ms: 0 };
+        let loaded = crate::config::Loaded::build(files, &[api]).unwrap();
+        // Monday 2026-12-07 10:00 UTC.
+        let now = 1_796_637_600_000;
+        let notices = maintenance_notices(&loaded.config.maintenance, &[("web".into(), "Website".into())], now);
+        let seen: Vec<(&str, bool, i64, i64)> =
+            notices.iter().map(|n| (n.mode.as_str(), n.active, n.start_ms, n.end_ms)).collect();
+        assert_eq!(seen, [("pause", true, now - 3_600_000, now + 3_600_000)]);
+        assert_eq!(notices[0].checks, ["web"]);
+    }
+
+    #[test]
     fn the_dashboard_elides_quoted_values() {
         let hook = r#""https://hooks.example/T0/B0/s3cr\"et" is not a valid URL: invalid port number"#;
         let shown = dashboard_error(&error("notifiers.slack.url", hook));

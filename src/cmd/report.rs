@@ -42,8 +42,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     format: Format,
-    /// The scheduler's data directory (its --data): the store in DATA/store, and the alert history in
-    /// DATA/alerts.db for the times regions were impaired.
+    /// The scheduler's data directory (its --data): the store in DATA/store, the alert history in
+    /// DATA/alerts.db for the times regions were impaired, and the maintenance windows added through the API in
+    /// DATA/maintenance.json.
     #[arg(long, value_name = "DIR", required_unless_present = "store", conflicts_with = "store")]
     data: Option<PathBuf>,
     /// The store instead, as the scheduler's --store: sqlite:DIR or postgres://USER@HOST:PORT/DB (password from
@@ -84,8 +85,19 @@ pub fn main(args: &Args) -> ExitCode {
             render::rfc3339(to)
         ));
     }
-    let config = match probenet_checks::load_paths(&args.config) {
-        Ok(config) => config,
+    // The maintenance windows added through the API count as those of the files.
+    let windows = match &args.data {
+        Some(data) => match probenet_scheduler::maintenance::read(data) {
+            Ok(windows) => windows,
+            Err(error) => {
+                eprintln!("probenet: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Vec::new(),
+    };
+    let config = match probenet_scheduler::config::Loaded::load_with(&args.config, &windows) {
+        Ok(loaded) => loaded.config,
         Err(errors) => {
             super::print_errors(&errors.0);
             return ExitCode::from(super::EXIT_CONFIG);

@@ -49,6 +49,8 @@ fn window(name: &str, mode: MaintenanceMode, start_ms: i64, end_ms: i64) -> Main
         checks: vec!["web".into()],
         when: When::Once { start_ms, end_ms },
         mode,
+        reason: None,
+        created_by: None,
         place: Place { file: "c.yaml".into(), line: 1, col: 1 },
     }
 }

@@ -54,7 +54,17 @@ pub struct RawMaintenance {
     /// is held, and sent when the window ends if the alert still fires) and their runs are left out of SLOs.
     /// `pause`: the checks do not run; alerts see no data (neither failing nor passing).
     pub mode: Option<String>,
+    /// Why: a short free text (at most 500 characters) the API and `/api/v1/maintenance` show, such as the
+    /// ticket of the change.
+    pub reason: Option<String>,
+    /// Who set it up: a short free text (at most 100 characters), such as a name or a team.
+    pub created_by: Option<String>,
 }
+
+/// The longest `reason`, in characters.
+const MAX_REASON: usize = 500;
+/// The longest `created_by`, in characters.
+const MAX_CREATED_BY: usize = 100;
 
 /// What a window does to its checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,6 +115,10 @@ pub struct Maintenance {
     pub when: When,
     /// What it does.
     pub mode: MaintenanceMode,
+    /// Why, as written.
+    pub reason: Option<String>,
+    /// Who set it up, as written.
+    pub created_by: Option<String>,
     /// Where it is written.
     pub place: Place,
 }
@@ -261,9 +275,25 @@ fn validate_window(
         }
     };
     let when = validate_when(cx, path, &raw);
+    for (key, text, most) in [("reason", &raw.reason, MAX_REASON), ("created_by", &raw.created_by, MAX_CREATED_BY)] {
+        if let Some(text) = text
+            && (text.chars().count() > most || text.chars().any(char::is_control))
+        {
+            cx.error(&path.key(key), format!("use at most {most} characters, without control characters"));
+            ok = false;
+        }
+    }
     let place = cx.place(path);
     let (checks, mode, when) = (selected?, mode?, when?);
-    ok.then_some(Maintenance { name: raw.name, checks, when, mode, place })
+    ok.then_some(Maintenance {
+        name: raw.name,
+        checks,
+        when,
+        mode,
+        reason: raw.reason,
+        created_by: raw.created_by,
+        place,
+    })
 }
 
 fn validate_when(cx: &mut Ctx<'_>, path: &Path, raw: &RawMaintenance) -> Option<When> {

@@ -733,6 +733,17 @@ checks:
         }
     }
 
+    #[test]
+    fn json_reads_back_as_the_same_values() {
+        let json = serde_json::json!({
+            "name": "a: b # c", "n": 3, "f": 1.5, "yes": true, "none": null, "text": "true",
+            "list": ["x", "- y", ""], "map": {"k": "v", "<<": "merge?"}, "empty": [], "nothing": {}
+        });
+        let text = emit(&Node::from_json(&json));
+        let back: serde_json::Value = from_node(&ok(&text), "").unwrap();
+        assert_eq!(back, json, "{text}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 

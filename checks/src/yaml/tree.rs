@@ -205,6 +205,27 @@ pub(super) fn quote(text: &str, max: usize) -> String {
 }
 
 impl Node {
+    /// The tree of a JSON value, unplaced (marks 0:0): strings become quoted scalars (always strings), numbers,
+    /// booleans and null plain ones. [`super::emit`] writes it as YAML the config reads as that JSON.
+    pub fn from_json(value: &serde_json::Value) -> Node {
+        use serde_json::Value;
+        let plain = |text: String| NodeKind::Scalar { text, plain: true };
+        let kind = match value {
+            Value::Null => plain("null".to_owned()),
+            Value::Bool(value) => plain(value.to_string()),
+            Value::Number(number) => plain(number.to_string()),
+            Value::String(text) => NodeKind::Scalar { text: text.clone(), plain: false },
+            Value::Array(items) => NodeKind::Seq(items.iter().map(Node::from_json).collect()),
+            Value::Object(fields) => NodeKind::Map(
+                fields
+                    .iter()
+                    .map(|(key, value)| (Key { text: key.clone(), mark: Mark::default() }, Node::from_json(value)))
+                    .collect(),
+            ),
+        };
+        Node { kind, mark: Mark::default() }
+    }
+
     /// True for a plain scalar `""`, `~`, `null`, `Null` or `NULL`.
     pub fn is_null(&self) -> bool {
         matches!(&self.kind, NodeKind::Scalar { text, plain: true } if resolve_plain(text) == Plain::Null)

@@ -7,6 +7,7 @@
 
 pub mod db;
 pub mod feed;
+pub mod maintenance;
 pub mod tokens;
 
 use std::future::Future;
@@ -257,6 +258,37 @@ impl Cluster {
         Ok(())
     }
 
+    /// Re-reads the maintenance windows added through the API; when they changed, the config is rebuilt with
+    /// them (and the leader publishes the new config to the probers).
+    pub async fn refresh_maintenance(&self, shared: &Arc<Shared>) -> Result<(), String> {
+        let client = self.client().await?;
+        let windows = bounded(maintenance::list(&client)).await?;
+        drop(client);
+        if shared.maintenance.set(windows) {
+            let state = shared.clone();
+            tokio::task::spawn_blocking(move || state.reload(false)).await.map_err(|error| error.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Adds a maintenance window for every replica: false when its name is taken or the table is full.
+    pub async fn add_maintenance(&self, window: &crate::maintenance::ApiWindow) -> Result<bool, String> {
+        let client = self.client().await?;
+        bounded(maintenance::add(&client, window, crate::maintenance::MAX_WINDOWS)).await
+    }
+
+    /// Replaces a maintenance window for every replica.
+    pub async fn update_maintenance(&self, window: &crate::maintenance::ApiWindow) -> Result<bool, String> {
+        let client = self.client().await?;
+        bounded(maintenance::update(&client, window)).await
+    }
+
+    /// Removes a maintenance window for every replica.
+    pub async fn remove_maintenance(&self, name: &str) -> Result<bool, String> {
+        let client = self.client().await?;
+        bounded(maintenance::remove(&client, name)).await
+    }
+
     /// Drops the lease task without releasing the lease, as a killed process would (for failover tests).
     pub fn crash(&self) {
         drop(self.handle.lock().unwrap_or_else(PoisonError::into_inner).take());
@@ -380,11 +412,15 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
     }
 }
 
-/// Every couple of seconds: re-read the tokens, announce this replica, exchange the alerts view, read the
-/// members for the dashboard, and (as leader) reopen an engine that failed to open and forget long-gone probers.
+/// Every couple of seconds: re-read the tokens and the API's maintenance windows, announce this replica, exchange
+/// the alerts view, read the members for the dashboard, and (as leader) reopen an engine that failed to open and
+/// forget long-gone probers and the API's windows that ended a week ago.
 async fn announce_round(shared: &Arc<Shared>, cluster: &Arc<Cluster>) {
     if let Err(error) = cluster.refresh_tokens(shared).await {
         tracing::debug!(error, "tokens not re-read; keeping those read before");
+    }
+    if let Err(error) = cluster.refresh_maintenance(shared).await {
+        tracing::debug!(error, "maintenance windows not re-read; keeping those read before");
     }
     let options = &cluster.options;
     if let Ok(client) = cluster.pool.get().await {
@@ -395,6 +431,11 @@ async fn announce_round(shared: &Arc<Shared>, cluster: &Arc<Cluster>) {
         exchange_views(shared, cluster, &client).await;
         if cluster.leading().is_some() {
             let _ = db::forget_old_probers(&client).await;
+            for name in crate::maintenance::ended(shared, crate::time::now_ms()) {
+                if let Ok(true) = maintenance::remove(&client, &name).await {
+                    tracing::info!(window = %name, "a maintenance window of the API that ended a week ago forgotten");
+                }
+            }
         }
     }
     if let Ok(view) = cluster.view().await {

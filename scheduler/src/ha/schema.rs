@@ -1,6 +1,6 @@
 //! The scheduler's own tables: the replicas that share the database, the live probers, the assignment the
-//! leader published, and the prober tokens. Migrations run per component
-//! (`probenet_pg::schema`); [`migrate`] brings the lease's and the scheduler's up to date.
+//! leader published, the prober tokens and the maintenance windows added through the API. Migrations run per
+//! component (`probenet_pg::schema`); [`migrate`] brings the lease's and the scheduler's up to date.
 
 use probenet_pg::{Migrations, SchemaError};
 use tokio_postgres::Client;
@@ -47,6 +47,15 @@ pub const MIGRATIONS: Migrations = Migrations {
                  sha256 TEXT PRIMARY KEY,
                  scope TEXT NOT NULL,
                  created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             );",
+        ),
+        (
+            3,
+            "CREATE TABLE scheduler_maintenance (
+                 name TEXT PRIMARY KEY,
+                 body TEXT NOT NULL,
+                 token TEXT NOT NULL,
+                 created_at_ms BIGINT NOT NULL
              );",
         ),
     ],

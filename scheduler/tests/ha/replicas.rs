@@ -1,5 +1,6 @@
 //! Three scheduler replicas on one PostgreSQL: one leader publishes the assignment, every replica serves the same
-//! one to the probers that talk to it, and the loss of the leader changes neither who runs what nor the answers.
+//! one to the probers that talk to it, and the loss of the leader changes neither who runs what nor the answers;
+//! a maintenance window added through one replica's API is in force on the others.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -318,6 +319,26 @@ async fn three_replicas_serve_one_assignment_and_outlive_their_leader() {
     assert!(moved > after);
     let (status, _) = cluster.call(survivor, "GET", &cluster.tokens["eu"], "/v1/assignments?prober=eu-2", None).await;
     assert_eq!(status, 404, "a deregistered prober is unknown to every replica");
+
+    // A pause added through the API of one replica is listed by the other, and reaches eu's probers through it.
+    let (one, other) = (cluster.alive()[0], cluster.alive()[1]);
+    let start = probenet_scheduler::time::rfc3339_ms(probenet_scheduler::time::now_ms() - 1_000);
+    let window = json!({"name": "eu-move", "checks": ["eu-only"], "start": start, "duration": "1h", "mode": "pause"});
+    let (status, created) = cluster.call(one, "POST", &cluster.admin, "/api/v1/maintenance", Some(window)).await;
+    assert_eq!(status, 201, "{created}");
+    within("the other replica lists the window", Duration::from_secs(10), || async {
+        let (_, listed) = cluster.call(other, "GET", &cluster.admin, "/api/v1/maintenance", None).await;
+        let windows = listed["windows"].as_array()?;
+        windows.iter().any(|window| window["name"] == "eu-move" && window["source"] == "api").then_some(())
+    })
+    .await;
+    cluster.register(other, "eu", "eu-1").await;
+    within("eu's view from the other replica pauses eu-only", Duration::from_secs(10), || async {
+        let view = cluster.assignments(other, "eu", "eu-1").await?;
+        let config = probenet_checks::config::load_sources(&view.config).ok()?;
+        config.maintenance.iter().any(|window| window.name == "eu-move" && window.checks == ["eu-only"]).then_some(())
+    })
+    .await;
 
     for replica in &mut cluster.replicas {
         if let Some(running) = replica.running.take() {

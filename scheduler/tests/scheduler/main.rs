@@ -11,12 +11,15 @@
 // - trust:    what a prober token, a stranger or a flood cannot do
 // - fuzz:     hostile protocol bodies get a 4xx, never a 5xx or a crash
 // - views:    what a prober receives: its region's view of the config, no scheduler secrets
+// - maintenance: windows through the API: the config's messages for bad ones, admins only, in the probers'
+//             views, kept across a restart and reloads; a window of the files is not deleted through the API
 // - archive:  the retention round archives the days due (objects.archive_after) and counts them in /metrics
 
 mod util;
 
 mod archive;
 mod fuzz;
+mod maintenance;
 mod protocol;
 mod read_api;
 mod reload;

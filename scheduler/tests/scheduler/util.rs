@@ -150,6 +150,7 @@ impl Net {
         let mut request = match method {
             "GET" => self.client.get(url),
             "POST" => self.client.post(url),
+            "DELETE" => self.client.delete(url),
             other => panic!("method {other}"),
         };
         if let Some(token) = token {

@@ -3,7 +3,9 @@
 //!
 //! A view keeps, from each file: `regions` (every name, since check region lists name them; labels only for
 //! the view's region), `defaults`, `scheduling`, the checks that run in the region (every field, but
-//! `slo.notify`, which names notifiers) and the exporters that run `on: probers`. Everything else
+//! `slo.notify`, which names notifiers), the exporters that run `on: probers`, and the `pause` maintenance windows
+//! of those checks (their `checks` narrowed to them, a `match` resolved to names, without `reason` and
+//! `created_by`: a prober needs only when not to run). Everything else
 //! (`notifiers`, `alerts`, `probe_health`, `dashboard`, scheduler-side exporters, other regions' checks, and
 //! any section added later) is left out. The kept trees are written back as canonical YAML (anchors and merges
 //! expanded, see [`crate::yaml::emit`]), so comments and YAML tricks of the source never leak or break it.
@@ -15,12 +17,16 @@
 use std::collections::BTreeMap;
 
 use super::load::SourceFile;
+use super::maintenance::{Maintenance, MaintenanceMode};
 use super::{Check, Config, ConfigError, ConfigErrors, validate};
 use crate::wire::ConfigFile;
 use crate::yaml::{self, Key, Node, NodeKind};
 
 /// The top-level sections a view may keep; any other is left out.
-const KEPT: [&str; 5] = ["regions", "defaults", "scheduling", "checks", "exporters"];
+const KEPT: [&str; 6] = ["regions", "defaults", "scheduling", "checks", "exporters", "maintenance"];
+
+/// The keys of a `pause` window a view keeps (besides `checks`, written anew).
+const WINDOW_KEYS: [&str; 7] = ["name", "schedule", "timezone", "start", "end", "duration", "mode"];
 
 /// Why a region view could not be built. The caller gives the region nothing and says why.
 #[derive(Debug, thiserror::Error)]
@@ -92,12 +98,14 @@ impl Views {
             .iter()
             .map(|check| (check.name.as_str(), check.regions.iter().any(|r| r == region)))
             .collect();
+        let pauses = pauses_in(&self.config, region);
+        let pauses: BTreeMap<&str, Vec<&str>> =
+            pauses.iter().map(|(window, checks)| (window.name.as_str(), checks.clone())).collect();
         let mut out = Vec::new();
         let mut trees = Vec::new();
         for file in &self.files {
-            let Some(tree) = file_view(&file.root, region, &runs_here).map_err(|detail| ViewError::Differs {
-                region: region.to_owned(),
-                detail: format!("{}: {detail}", file.name),
+            let Some(tree) = file_view(&file.root, region, &runs_here, &pauses).map_err(|detail| {
+                ViewError::Differs { region: region.to_owned(), detail: format!("{}: {detail}", file.name) }
             })?
             else {
                 continue;
@@ -156,8 +164,34 @@ impl Views {
         if view.scheduling != self.config.scheduling {
             return Err(differs("the scheduling differs".to_owned()));
         }
+        fn described(pauses: Vec<(&Maintenance, Vec<&str>)>) -> Vec<String> {
+            pauses.into_iter().map(|(window, checks)| format!("{} {checks:?} {:?}", window.name, window.when)).collect()
+        }
+        if described(pauses_in(&view, region)) != described(pauses_in(&self.config, region)) {
+            return Err(differs("the pause windows differ".to_owned()));
+        }
         Ok(())
     }
+}
+
+/// The `pause` windows of a config that apply to checks running in `region`, each with those checks.
+fn pauses_in<'a>(config: &'a Config, region: &str) -> Vec<(&'a Maintenance, Vec<&'a str>)> {
+    let here: std::collections::HashSet<&str> = config
+        .checks
+        .iter()
+        .filter(|check| check.regions.iter().any(|r| r == region))
+        .map(|check| check.name.as_str())
+        .collect();
+    config
+        .maintenance
+        .iter()
+        .filter(|window| window.mode == MaintenanceMode::Pause)
+        .filter_map(|window| {
+            let checks: Vec<&str> =
+                window.checks.iter().map(String::as_str).filter(|name| here.contains(name)).collect();
+            (!checks.is_empty()).then_some((window, checks))
+        })
+        .collect()
 }
 
 /// A check as the view must reproduce it: everything but where it is written and whom its SLO alerts tell.
@@ -171,7 +205,12 @@ pub fn comparable(check: &Check) -> String {
 }
 
 /// One file's view, or `None` when nothing of it is kept.
-fn file_view(root: &Node, region: &str, runs_here: &BTreeMap<&str, bool>) -> Result<Option<Node>, String> {
+fn file_view(
+    root: &Node,
+    region: &str,
+    runs_here: &BTreeMap<&str, bool>,
+    pauses: &BTreeMap<&str, Vec<&str>>,
+) -> Result<Option<Node>, String> {
     let pairs = match &root.kind {
         NodeKind::Map(pairs) => pairs,
         _ if root.is_null() => return Ok(None),
@@ -183,6 +222,7 @@ fn file_view(root: &Node, region: &str, runs_here: &BTreeMap<&str, bool>) -> Res
             "regions" => Some(regions_view(value, region)),
             "checks" => filter_list(value, |item| check_view(item, runs_here))?,
             "exporters" => filter_list(value, |item| Ok(runs_on_probers(item).then(|| item.clone())))?,
+            "maintenance" => filter_list(value, |item| Ok(pause_view(item, pauses)))?,
             name if KEPT.contains(&name) => Some(value.clone()),
             _ => None,
         };
@@ -245,6 +285,26 @@ fn check_view(item: &Node, runs_here: &BTreeMap<&str, bool>) -> Result<Option<No
             Ok(Some(item))
         }
     }
+}
+
+/// A maintenance item if it pauses checks of the region: the keys saying when, and `checks` naming those.
+fn pause_view(item: &Node, pauses: &BTreeMap<&str, Vec<&str>>) -> Option<Node> {
+    let NodeKind::Map(pairs) = &item.kind else { return None };
+    let checks = match item.get("name").map(|node| &node.kind) {
+        Some(NodeKind::Scalar { text, .. }) => pauses.get(text.as_str())?,
+        _ => return None,
+    };
+    let mut kept: Vec<(Key, Node)> =
+        pairs.iter().filter(|(key, _)| WINDOW_KEYS.contains(&key.text.as_str())).cloned().collect();
+    let names = checks
+        .iter()
+        .map(|name| Node { kind: NodeKind::Scalar { text: (*name).to_owned(), plain: false }, mark: item.mark })
+        .collect();
+    kept.push((
+        Key { text: "checks".to_owned(), mark: item.mark },
+        Node { kind: NodeKind::Seq(names), mark: item.mark },
+    ));
+    Some(Node { kind: NodeKind::Map(kept), mark: item.mark })
 }
 
 /// Whether an exporter item's body says `on: probers`.

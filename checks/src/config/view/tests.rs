@@ -239,3 +239,31 @@ fn an_invalid_config_gives_no_view() {
     let files = [file("bad.yaml", "checks: [\n")];
     assert!(matches!(region_view(&files, "local"), Err(ViewError::Invalid(_))));
 }
+
+#[test]
+fn pause_windows_reach_the_regions_of_their_checks_narrowed_to_them() {
+    let files = [file(
+        "c.yaml",
+        "regions: {eu: {}, us: {}}\n\
+         checks:\n  \
+         - {name: web, regions: [eu, us], labels: {team: web}, http: {url: 'https://example.com/'}}\n  \
+         - {name: db, regions: [us], labels: {team: web}, tcp: {target: 'db.internal:5432'}}\n\
+         maintenance:\n  \
+         - {name: upgrade, match: {labels: {team: web}}, start: '2026-12-07T09:00:00Z', duration: 1h, mode: pause,\n     \
+            reason: 'ticket OPS-1', created_by: alice}\n  \
+         - {name: quiet, checks: [web], schedule: '0 2 * * *', duration: 1h}\n  \
+         - {name: db-only, checks: [db], schedule: '0 3 * * *', timezone: Europe/Paris, duration: 1h, mode: pause}\n",
+    )];
+    check_every_region(&files);
+    let windows = |region: &str| {
+        let view = region_view(&files, region).unwrap();
+        let config = load_sources(&view).unwrap();
+        let text = all_text(&view);
+        assert!(!text.contains("OPS-1") && !text.contains("alice") && !text.contains("quiet"), "{text}");
+        config.maintenance.iter().map(|window| (window.name.clone(), window.checks.join(","))).collect::<Vec<_>>()
+    };
+    let pair = |name: &str, checks: &str| (name.to_owned(), checks.to_owned());
+    assert_eq!(windows("eu"), [pair("upgrade", "web")]);
+    assert_eq!(windows("us"), [pair("upgrade", "web,db"), pair("db-only", "db")]);
+    assert_eq!(windows("nowhere"), []);
+}
