@@ -200,8 +200,10 @@ async fn a_registration_flood_leaves_memory_and_the_generation_bounded() {
     assert_eq!(accepted + throttled, 3_000);
     let live = net.admin_get("/api/v1/probers").await.as_array().unwrap().len();
     assert!(live <= limits.probers_per_token, "{live} live probers");
+    // Each accepted prober moves the generation when it joins and, if the flood outlasts its lease (a slow,
+    // loaded machine), once more when it lapses; refused and throttled ones never move it.
     let moved = generation(&net).await - start_generation;
-    assert!(moved <= most, "the generation moved {moved} times");
+    assert!(moved <= 2 * most, "the generation moved {moved} times for {accepted} accepted probers (at most {most})");
     let grown = rss().saturating_sub(before);
     println!("flood: {accepted} accepted, {throttled} throttled in {elapsed:.1}s; RSS grew {} MiB", grown >> 20);
     assert!(grown < 256 << 20, "the scheduler kept {} MiB after the flood", grown >> 20);
