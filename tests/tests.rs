@@ -28,6 +28,8 @@
 // - notifier_status: a delivery refused with 500 is logged as WARN and shown on the dashboard's Alerts page
 // - token:    `probenet token create|list|revoke`; a revoked token stops working
 // - report:   `probenet report` on a seeded store (csv, json, html, selection, bad arguments)
+// - uptime:   `probenet up` closes ledger hours over a seeded store; its overview, check and status pages show
+//             the same uptimes as `probenet report`
 // - archive:  `probenet archive list|restore`: days listed, a window restored identically, twice adds nothing
 // - backup:   the scheduler backs its store up to the bucket; `probenet store backups|restore`; a scheduler on it
 // - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network
@@ -62,4 +64,5 @@ mod run;
 mod secrets;
 mod token;
 mod up;
+mod uptime;
 mod validate;
