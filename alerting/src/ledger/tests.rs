@@ -354,7 +354,8 @@ fn hours_read_through_fetch_window_add_up_to_the_whole() {
             figures.muted_seconds,
         ]
     };
-    let views: [(&str, fn(&Ledger) -> &Figures); 3] = [
+    type View = fn(&Ledger) -> &Figures;
+    let views: [(&str, View); 3] = [
         ("overall", |ledger| &ledger.checks[0].overall),
         ("eu", |ledger| &ledger.checks[0].regions[0].figures),
         ("us", |ledger| &ledger.checks[0].regions[1].figures),
