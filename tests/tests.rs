@@ -30,6 +30,8 @@
 // - maintenance: windows added through the API: a pause stops a check's runs on its prober until deleted; a
 //             mute holds the page while the check runs, and `probenet report` counts the time muted
 // - report:   `probenet report` on a seeded store (csv, json, html, selection, bad arguments)
+// - uptime:   `probenet up` closes ledger hours over a seeded store; its overview, check and status pages show
+//             the same uptimes as `probenet report`
 // - archive:  `probenet archive list|restore`: days listed, a window restored identically, twice adds nothing
 // - backup:   the scheduler backs its store up to the bucket; `probenet store backups|restore`; a scheduler on it
 // - secrets:  no encoding of a secret reaches results, the store, the spool or the logs of a real network
@@ -65,4 +67,5 @@ mod run;
 mod secrets;
 mod token;
 mod up;
+mod uptime;
 mod validate;

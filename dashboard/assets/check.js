@@ -209,11 +209,11 @@ export function run(h) {
     main.innerHTML = `<div class="crumbs"><a href="${base}/">Overview</a> / ${esc(d.name)}</div>
       <div class="head"><div><h1>${esc(d.name)}</h1><div class="meta"><span class="kind">${esc(d.kind)}</span><span class="mono">${esc(d.target)}</span>${labels}</div></div>
       <div class="seg" role="group" aria-label="Time range">${RANGES.map((r) => `<button type="button" data-range="${r}" aria-pressed="${r === shownRange}">${r}</button>`).join('')}</div></div>
-      <div class="pills" aria-label="Regions: state and uptime over the range">${pills}</div>${maintenance}${why}
+      <div class="pills" aria-label="Regions: state and uptime over the range"${d.uptime_as_of_ms ? ` title="Uptime as of ${h.time(d.uptime_as_of_ms)}"` : ''}>${pills}</div>${maintenance}${why}
       <div class="cols"><section class="card"><h2>Latency per region</h2><div class="chart" id="lat"></div>${legend(h, regions.map((r, i) => [r.region, REGION_COLORS[i % REGION_COLORS.length]]))}</section>
       <section class="card"><h2>Phases in ${esc(region || '–')}</h2><div class="chart" id="phases"></div>${legend(h, d.phases.map((p, i) => [p, PHASE_COLORS[i % PHASE_COLORS.length]]))}</section></div>
       <section class="card"><h2>Daily uptime, last ${regions[0] ? regions[0].daily.length : 0} days</h2><div class="daily">${regions.map((r) =>
-        `<span>${esc(r.region)}</span>${bars(h, r.daily, 22)}<span class="num">${h.pct(average(r.daily))}</span>`).join('')}</div></section>
+        `<span>${esc(r.region)}</span>${bars(h, r.daily, 22)}<span class="num">${h.pct(r.daily_uptime !== undefined ? r.daily_uptime : average(r.daily))}</span>`).join('')}</div></section>
       <section class="card" id="failures"><h2>Recent failures</h2>${failures || '<p class="muted">No failed run in this period.</p>'}</section>
       <section class="card"><h2>Definition</h2><pre class="def">${esc(d.definition)}</pre></section>`;
     document.title = `${d.name} · probenet`;

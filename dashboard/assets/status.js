@@ -30,11 +30,13 @@ function view(h, page) {
   }[overall];
   const checks = page.checks.map((c) => {
     const state = worst(c.regions.map((r) => r.state));
+    // Uptime by time over the days shown (the server's); a source without it: the mean of the days.
     const known = c.daily.filter((d) => d.uptime !== null);
-    const uptime = known.length ? known.reduce((sum, d) => sum + d.uptime, 0) / known.length : null;
+    const uptime = c.uptime !== undefined ? c.uptime : known.length ? known.reduce((sum, d) => sum + d.uptime, 0) / known.length : null;
+    const asOf = page.uptime_as_of_ms ? ` title="As of ${h.time(page.uptime_as_of_ms)}"` : '';
     return `<div class="svc" data-check="${esc(c.name)}"><div class="top-line"><span class="name">${esc(c.display_name)}</span><span class="badge ${state}">${h.STATE_LABEL[state]}</span></div>
       <div class="regions">${c.regions.map((r) => `<span data-region="${esc(r.region)}" class="s${h.STATES.indexOf(r.state)}"><i class="dot"></i>${esc(r.region)}</span>`).join('')}</div>
-      ${bars(h, c.daily)}<div class="scale"><span>${c.daily.length} days ago</span><span>${h.pct(uptime)} uptime</span><span>today</span></div></div>`;
+      ${bars(h, c.daily)}<div class="scale"><span>${c.daily.length} days ago</span><span${asOf}>${h.pct(uptime)} uptime</span><span>today</span></div></div>`;
   }).join('');
   const incidents = page.incidents.map((i) => {
     const ongoing = i.resolved_at_ms === null;

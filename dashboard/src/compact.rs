@@ -166,6 +166,7 @@ pub fn encode_overview(overview: &Overview) -> Value {
         "regions": overview.regions,
         "states": State::ALL.iter().map(|state| state.as_str()).collect::<Vec<_>>(),
         "checks": checks,
+        "uptime_as_of": overview.uptime_as_of_ms,
     })
 }
 
@@ -211,8 +212,10 @@ mod tests {
                     reason: None,
                 }],
             }],
+            uptime_as_of_ms: Some(7_200_000),
         };
         let value = encode_overview(&overview);
+        assert_eq!(value["uptime_as_of"], json!(7_200_000));
         assert_eq!(value["checks"][0][4], json!(200));
         assert_eq!(value["checks"][0][5][0], Value::Null);
         assert_eq!(value["checks"][0][5][1], json!([2, 6, 123.4, 5000, null, 10000, "_.W0", "G!e~.", [2, 1]]));

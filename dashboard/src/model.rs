@@ -58,6 +58,10 @@ pub struct Overview {
     pub regions: Vec<String>,
     /// The checks, in display order (the rows).
     pub checks: Vec<CheckRow>,
+    /// The end of the closed hours the uptimes sum (the uptime ledger's hours, `docs/uptime.md`): the 24 h
+    /// uptime is that of the 24 hours before it. `None` when no hour is closed yet.
+    #[serde(default)]
+    pub uptime_as_of_ms: Option<i64>,
 }
 
 /// One check in the overview.
@@ -87,11 +91,11 @@ pub struct Cell {
     pub last_run_ms: Option<i64>,
     /// How long the last run took, in seconds.
     pub last_seconds: Option<f64>,
-    /// The share of successful runs over the last 24 hours.
+    /// Uptime by time (up / (up + down), the uptime ledger's) over the last 24 closed hours.
     pub uptime_24h: Option<f64>,
-    /// The share of successful runs over the last 7 days.
+    /// The same over the last 7 days of closed hours.
     pub uptime_7d: Option<f64>,
-    /// The share of successful runs over the last 30 days.
+    /// The same over the last 30 days of closed hours.
     pub uptime_30d: Option<f64>,
     /// Latency in seconds, oldest first, evenly spaced (for example the median of each of the last 24 hours);
     /// `None` for a slot without a successful run. Up to 60 points are drawn.
@@ -164,6 +168,9 @@ pub struct CheckDetail {
     /// Its maintenance windows in progress or starting within a week, soonest first.
     #[serde(default)]
     pub maintenance: Vec<MaintenanceNotice>,
+    /// The end of the closed hours the uptimes sum (see [`Overview::uptime_as_of_ms`]).
+    #[serde(default)]
+    pub uptime_as_of_ms: Option<i64>,
 }
 
 /// One region of a check's page.
@@ -173,12 +180,16 @@ pub struct RegionDetail {
     pub region: String,
     /// The current state.
     pub state: State,
-    /// Uptime over the asked range.
+    /// Uptime by time over the closed hours of the asked range: as many hours as the range holds (rounded up),
+    /// up to its end or [`CheckDetail::uptime_as_of_ms`], whichever is earlier.
     pub uptime: Option<f64>,
     /// Latency over the range, oldest first: one point per bucket (a few hundred at most).
     pub latency: Vec<LatencyPoint>,
     /// Uptime per UTC day, oldest first (the last 30 days, say).
     pub daily: Vec<DailyUptime>,
+    /// Uptime by time over the days of [`RegionDetail::daily`] together.
+    #[serde(default)]
+    pub daily_uptime: Option<f64>,
     /// Why the current state is what it is, when it is not up: for a degraded run the limit it passed
     /// (`took 1.31 s, over degraded_after 1 s`), for a failed one its error. Never holds a secret.
     #[serde(default)]
@@ -203,7 +214,7 @@ pub struct LatencyPoint {
 pub struct DailyUptime {
     /// Midnight UTC at the start of the day.
     pub day_ms: i64,
-    /// The share of successful runs that day; `None` if there was no run.
+    /// Uptime by time that day (its closed hours); `None` if it was neither up nor down.
     pub uptime: Option<f64>,
 }
 
@@ -416,6 +427,9 @@ pub struct StatusPage {
     /// Maintenance of its checks in progress or starting within a week, soonest first.
     #[serde(default)]
     pub maintenance: Vec<MaintenanceNotice>,
+    /// The end of the closed hours the uptimes sum (see [`Overview::uptime_as_of_ms`]).
+    #[serde(default)]
+    pub uptime_as_of_ms: Option<i64>,
 }
 
 /// A maintenance window as the status page announces it: when, and which of its checks (never the window's own
@@ -443,8 +457,12 @@ pub struct StatusCheck {
     pub display_name: String,
     /// The state per region.
     pub regions: Vec<StatusRegion>,
-    /// Uptime per day, oldest first, all regions together (for the bars of the last 30 or 90 days).
+    /// Uptime per day, oldest first, the check as a whole (its quorum view; for the bars of the last 30 or 90
+    /// days).
     pub daily: Vec<DailyUptime>,
+    /// Uptime by time over the days of [`StatusCheck::daily`] together.
+    #[serde(default)]
+    pub uptime: Option<f64>,
 }
 
 /// The state of a status-page check in one region.

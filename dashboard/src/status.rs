@@ -124,6 +124,7 @@ mod tests {
                 incident("eu", 10, Some(50), "connect"),
             ],
             maintenance: Vec::new(),
+            uptime_as_of_ms: None,
         };
         merge_incidents(&mut page);
         assert_eq!(page.incidents.len(), 2, "{:#?}", page.incidents);

@@ -167,7 +167,72 @@ fn median_query_ms(store: &SqliteStore, query: &UptimeQuery, rounds: usize) -> f
     times[times.len() / 2]
 }
 
+/// The overview's ledger figures: 31 days of ledger hours of 1,000 checks x 5 regions (and each check as a whole)
+/// written a day at a time; then the time to write one more hour (6,000 rows and its day row rebuilt) and to sum
+/// the last 24 hours, 7 and 30 days of every pair, as the overview does.
+fn ledger_figures() {
+    use probenet_exporters::store::{LedgerHour, LedgerMs};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path(), StoreOptions::default()).expect("open");
+    let hour_rows = |start_ms: i64| -> Vec<LedgerHour> {
+        let mut rows = Vec::with_capacity((CHECKS * (REGIONS + 1)) as usize);
+        for check in 0..CHECKS {
+            for region in 0..=REGIONS {
+                let down = (check + region + start_ms / HOUR_MS) % 97;
+                rows.push(LedgerHour {
+                    check: format!("check-{check:04}"),
+                    region: (region < REGIONS).then(|| format!("region-{region}")),
+                    start_ms,
+                    policy: 1,
+                    ms: LedgerMs { up_ms: HOUR_MS - down * 1000, down_ms: down * 1000, ..LedgerMs::default() },
+                });
+            }
+        }
+        rows
+    };
+    let days = 31;
+    let started = Instant::now();
+    for day in 0..days {
+        let rows: Vec<LedgerHour> = (0..24).flat_map(|hour| hour_rows(T0 + day * DAY_MS + hour * HOUR_MS)).collect();
+        store.write_ledger_hours(&rows).expect("write");
+    }
+    eprintln!("wrote {days} days of ledger hours in {:.1} s", started.elapsed().as_secs_f64());
+    let as_of = T0 + days * DAY_MS + 13 * HOUR_MS;
+    let mut writes: Vec<f64> = (0..13)
+        .map(|hour| {
+            let rows = hour_rows(T0 + days * DAY_MS + hour * HOUR_MS);
+            let started = Instant::now();
+            store.write_ledger_hours(&rows).expect("write");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    writes.sort_by(f64::total_cmp);
+    println!("figure ledger_hour_write_ms {:.1} ms (6,000 rows and their day rows)", writes[writes.len() / 2]);
+    let mut times: Vec<f64> = (0..7)
+        .map(|_| {
+            let started = Instant::now();
+            for window in [DAY_MS, 7 * DAY_MS, 30 * DAY_MS] {
+                let sums = store.ledger_sums(None, as_of - window, as_of).expect("sums");
+                assert_eq!(sums.len() as i64, CHECKS * (REGIONS + 1));
+            }
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "figure ledger_overview_sums_ms {:.1} ms (24 h, 7 d and 30 d of 1,000 checks x 5 regions and each check; \
+         median of 7, worst {:.1})",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+}
+
 fn main() {
+    if std::env::var("STORE_BENCH_ONLY").is_ok_and(|only| only == "ledger") {
+        ledger_figures();
+        return;
+    }
+    ledger_figures();
     let quick = std::env::var("STORE_BENCH_RESULTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000usize);
     let (rate, bytes) = ingest_figures(quick, true);
     println!("figure ingest_results_per_second {rate:.0} results/s (synchronous=FULL, batches of {BATCH})");

@@ -5,7 +5,8 @@
 use probenet_alerting::Rules;
 use probenet_alerting::ledger::{self, CheckPolicy, ImpairedSpan, Input, Ledger, Sample};
 use probenet_checks::Config;
-use probenet_exporters::store::{ResultQuery, Store, StoreError};
+use probenet_exporters::store::ledger::HOUR_MS;
+use probenet_exporters::store::{LedgerSum, ResultQuery, Store, StoreError};
 
 /// Results read per query.
 const PAGE: usize = 10_000;
@@ -83,18 +84,28 @@ pub fn compute_many(
     impaired: &[ImpairedSpan],
     windows: &[(i64, i64)],
 ) -> Result<Vec<Ledger>, StoreError> {
+    compute_policies(store, config, &policies(config, checks), impaired, windows)
+}
+
+/// [`compute_many`] for checks whose policies are known (a few at a time: their results are held together).
+pub fn compute_policies(
+    store: &dyn Store,
+    config: &Config,
+    policies: &[CheckPolicy],
+    impaired: &[ImpairedSpan],
+    windows: &[(i64, i64)],
+) -> Result<Vec<Ledger>, StoreError> {
     let (Some(from), Some(to)) =
         (windows.iter().map(|window| window.0).min(), windows.iter().map(|window| window.1).max())
     else {
         return Ok(Vec::new());
     };
-    let policies = policies(config, checks);
-    let samples = samples(store, &policies, from, to)?;
+    let samples = samples(store, policies, from, to)?;
     Ok(windows
         .iter()
         .map(|(from_ms, to_ms)| {
             ledger::compute(&Input {
-                checks: &policies,
+                checks: policies,
                 samples: &samples,
                 maintenance: &config.maintenance,
                 impaired,
@@ -103,4 +114,72 @@ pub fn compute_many(
             })
         })
         .collect())
+}
+
+/// `ledger` (computed from raw results over `[from, to)`) with the figures of its whole hours before the oldest
+/// raw result kept taken from the stored ledger hours instead, for each check and region whose hours were all
+/// written there: a report over weeks older than raw retention. Figures only: the downtime spans of those hours need the raw results (restore
+/// the archive for them). Returns the ledger and the hours' end (`None` when no stored hour was used).
+pub fn with_stored_hours(
+    store: &dyn Store,
+    config: &Config,
+    checks: Option<&[String]>,
+    impaired: &[ImpairedSpan],
+    mut ledger: Ledger,
+) -> Result<(Ledger, Option<i64>), StoreError> {
+    let first_hour = -(-ledger.from_ms).div_euclid(HOUR_MS) * HOUR_MS;
+    let last_hour = ledger.to_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    let cut = oldest_raw_ms(store)?.map_or(last_hour, |oldest| (oldest.div_euclid(HOUR_MS) * HOUR_MS).min(last_hour));
+    if cut <= first_hour {
+        return Ok((ledger, None));
+    }
+    let stored = store.ledger_sums(None, first_hour, cut)?;
+    if stored.is_empty() {
+        return Ok((ledger, None));
+    }
+    // What the raw results say of those hours (little: they are gone), to take out.
+    let raw = compute(store, config, checks, impaired, first_hour, cut)?;
+    // Only where every hour of the part was written: else the raw figures stay.
+    let find = |check: &str, region: Option<&str>| {
+        stored
+            .iter()
+            .find(|sum| sum.check == check && sum.region.as_deref() == region)
+            .filter(|sum: &&LedgerSum| {
+                let ms = &sum.ms;
+                ms.up_ms + ms.down_ms + ms.unknown_ms + ms.maintenance_ms == cut - first_hour
+            })
+            .map(|sum| {
+                let ms = &sum.ms;
+                [ms.up_ms, ms.down_ms, ms.unknown_ms, ms.maintenance_ms, ms.muted_up_ms, ms.muted_down_ms]
+            })
+    };
+    for (check, part) in ledger.checks.iter_mut().zip(&raw.checks) {
+        if let Some(ms) = find(&check.check, None) {
+            check.overall.swap_part(&part.overall, ms);
+        }
+        for (region, part) in check.regions.iter_mut().zip(&part.regions) {
+            if let Some(ms) = find(&check.check, Some(&region.region)) {
+                region.figures.swap_part(&part.figures, ms);
+            }
+        }
+    }
+    Ok((ledger, Some(cut)))
+}
+
+/// When the oldest raw result kept was planned: the oldest of every pair's, each found through the pair's key.
+pub fn oldest_raw_ms(store: &dyn Store) -> Result<Option<i64>, StoreError> {
+    let mut oldest: Option<i64> = None;
+    for pair in store.pairs()? {
+        let first = store.results(&ResultQuery {
+            check: Some(pair.check),
+            region: Some(pair.region),
+            limit: 1,
+            oldest_first: true,
+            ..ResultQuery::default()
+        })?;
+        if let Some(run) = first.first() {
+            oldest = Some(oldest.map_or(run.planned_at_ms, |known| known.min(run.planned_at_ms)));
+        }
+    }
+    Ok(oldest)
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod files;
 pub mod ha;
 pub mod health;
+pub mod hours;
 pub mod ledger;
 pub mod maintenance;
 pub mod metrics;
@@ -351,6 +352,9 @@ pub async fn start(options: Options) -> Result<Running, Error> {
     let archive =
         crate::store::archiver(&shared.config().config, bucket, shared.archive.clone()).map_err(Error::Objects)?;
     let retention = crate::store::Retention { store: store.clone(), artifacts: artifacts.clone(), archive };
+    let leads = cluster.clone();
+    let ledger_duty = move || leads.as_ref().is_none_or(|cluster| cluster.leading().is_some());
+    tasks.spawn(crate::hours::run(shared.clone(), ledger_duty, stopping.clone()));
     tasks.spawn(crate::store::prune_every(retention, std::time::Duration::from_secs(3600), duty, stopping.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let fingerprint = tls.as_ref().map(|tls| format!("sha256:{}", tls.fingerprint)).unwrap_or_default();

@@ -94,6 +94,8 @@ pub struct Shared {
     owners_since_ms: AtomicI64,
     /// The embedded store's backups to the bucket (their series in `/metrics`).
     pub backups: Arc<crate::backup::Status>,
+    /// The ledger hours closed and those to compute again (`hours.rs`).
+    pub hours: crate::hours::Marks,
     /// The last config reload (none yet after the start): the terminal prints each, the API and the
     /// dashboard show the last.
     reloads: watch::Sender<Option<Arc<Reload>>>,
@@ -237,6 +239,7 @@ impl Shared {
             cluster: OnceLock::new(),
             owners_since_ms: AtomicI64::new(i64::MIN),
             backups: Arc::default(),
+            hours: crate::hours::Marks::default(),
             reloads: watch::Sender::new(None),
         }
     }
@@ -276,6 +279,7 @@ impl Shared {
 
     /// Notes the planned times of stored results.
     pub fn note_stored(&self, results: &[RunResult]) {
+        self.hours.note(results);
         let mut last = self.last_planned.lock().unwrap_or_else(PoisonError::into_inner);
         for result in results {
             let at = last.entry(pair_key(&result.check, &result.region)).or_insert(result.planned_at_ms);

@@ -14,7 +14,7 @@ use probenet_dashboard::model::{
     RegionDetail, RegionProbers, ReloadProblem, Slo, State, StatusCheck, StatusPage, StatusRegion,
 };
 use probenet_dashboard::{Source, SourceError, SourceResult};
-use probenet_exporters::store::{ResultQuery, Store, UptimeQuery};
+use probenet_exporters::store::{LedgerMs, LedgerSum, ResultQuery, Store};
 
 use crate::state::Shared;
 use crate::time::now_ms;
@@ -23,6 +23,20 @@ const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 /// How long a computed overview is served again.
 const OVERVIEW_TTL: Duration = Duration::from_secs(5);
+/// How long the overview's sums of ledger hours are used again while no newer hour is closed (an hour computed
+/// again for late results shows within this).
+const LEDGER_TTL: Duration = Duration::from_secs(60);
+
+/// Uptimes by check and region (`None`: the check as a whole).
+type LedgerUptimes = HashMap<(String, Option<String>), f64>;
+
+/// The overview's ledger uptimes over 24 h, 7 d and 30 d, as of the end of the closed hours.
+#[derive(Debug)]
+struct OverviewUptimes {
+    at: Instant,
+    as_of_ms: i64,
+    windows: [LedgerUptimes; 3],
+}
 
 /// The scheduler as a dashboard source.
 #[derive(Debug)]
@@ -30,13 +44,36 @@ pub struct UiSource {
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
     overview: Mutex<Option<(Instant, Overview)>>,
+    uptimes: Mutex<Option<OverviewUptimes>>,
 }
 
 impl UiSource {
     /// A source over the scheduler's state and store.
     pub fn new(shared: Arc<Shared>, store: Arc<dyn Store>) -> Self {
-        Self { shared, store, overview: Mutex::new(None) }
+        Self { shared, store, overview: Mutex::new(None), uptimes: Mutex::new(None) }
     }
+}
+
+/// The day rows of one check and region (`None`: the check as a whole) as the daily bars of the days from
+/// `first_day` to `last_day` (each included), and their uptime together.
+fn daily_bars(
+    days: &[LedgerSum],
+    region: Option<&str>,
+    first_day: i64,
+    last_day: i64,
+) -> (Vec<DailyUptime>, Option<f64>) {
+    let mut total = LedgerMs::default();
+    let mut bars = Vec::new();
+    let mut day = first_day;
+    while day <= last_day {
+        let row = days.iter().find(|row| row.start_ms == day && row.region.as_deref() == region);
+        if let Some(row) = row {
+            total.add(&row.ms);
+        }
+        bars.push(DailyUptime { day_ms: day, uptime: row.and_then(|row| row.ms.uptime()) });
+        day += DAY_MS;
+    }
+    (bars, total.uptime())
 }
 
 fn failed(error: impl std::fmt::Display) -> SourceError {
@@ -114,21 +151,41 @@ fn state_of_run(check: &Check, run: Option<(i64, u8)>, now: i64) -> State {
 }
 
 impl UiSource {
-    fn uptimes(&self, from: i64, to: i64) -> SourceResult<HashMap<(String, String), f64>> {
-        let rows = self.store.uptime(&UptimeQuery { check: None, region: None, from_ms: from, to_ms: to });
-        Ok(rows
-            .map_err(failed)?
-            .into_iter()
-            .filter_map(|row| row.ratio.map(|ratio| ((row.check, row.region), ratio)))
-            .collect())
+    /// The end of the closed ledger hours: the figures are as of then.
+    fn uptime_as_of(&self) -> SourceResult<Option<i64>> {
+        Ok(self.store.ledger_last_hour().map_err(failed)?.map(|last| last + HOUR_MS))
+    }
+
+    /// Uptimes by time (the ledger's) of the closed hours starting in `[from, to)`.
+    fn ledger_uptimes(&self, check: Option<&str>, from: i64, to: i64) -> SourceResult<LedgerUptimes> {
+        let rows = self.store.ledger_sums(check, from, to).map_err(failed)?;
+        Ok(rows.into_iter().filter_map(|row| row.ms.uptime().map(|uptime| ((row.check, row.region), uptime))).collect())
+    }
+
+    /// The overview's uptimes over the last 24 hours, 7 and 30 days of closed hours, and their end: summed
+    /// again when a newer hour is closed, or after [`LEDGER_TTL`].
+    fn overview_uptimes(&self) -> SourceResult<(Option<i64>, [LedgerUptimes; 3])> {
+        let Some(as_of) = self.uptime_as_of()? else { return Ok((None, Default::default())) };
+        let mut cached = self.uptimes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = cached.as_ref()
+            && known.as_of_ms == as_of
+            && known.at.elapsed() < LEDGER_TTL
+        {
+            return Ok((Some(as_of), known.windows.clone()));
+        }
+        let windows = [
+            self.ledger_uptimes(None, as_of - DAY_MS, as_of)?,
+            self.ledger_uptimes(None, as_of - 7 * DAY_MS, as_of)?,
+            self.ledger_uptimes(None, as_of - 30 * DAY_MS, as_of)?,
+        ];
+        *cached = Some(OverviewUptimes { at: Instant::now(), as_of_ms: as_of, windows: windows.clone() });
+        Ok((Some(as_of), windows))
     }
 
     fn compute_overview(&self) -> SourceResult<Overview> {
         let config = self.shared.config();
         let now = now_ms();
-        let day = self.uptimes(now - DAY_MS, now)?;
-        let week = self.uptimes(now - 7 * DAY_MS, now)?;
-        let month = self.uptimes(now - 30 * DAY_MS, now)?;
+        let (uptime_as_of_ms, [day, week, month]) = self.overview_uptimes()?;
         let db = &self.store;
         // Two statements for every pair at once: the latest runs and the last day's hourly medians.
         let latest: HashMap<(String, String), (i64, u8, f64)> = db
@@ -185,6 +242,7 @@ impl UiSource {
             let mut cells = Vec::new();
             for region in &check.regions {
                 let key = (check.name.clone(), region.clone());
+                let uptime_key = (check.name.clone(), Some(region.clone()));
                 let last = latest.get(&key).copied();
                 let mut recent = recent.remove(region).unwrap_or_default();
                 recent.reverse();
@@ -194,9 +252,9 @@ impl UiSource {
                     state,
                     last_run_ms: last.map(|(planned, _, _)| planned),
                     last_seconds: last.map(|(_, _, seconds)| seconds),
-                    uptime_24h: day.get(&key).copied(),
-                    uptime_7d: week.get(&key).copied(),
-                    uptime_30d: month.get(&key).copied(),
+                    uptime_24h: day.get(&uptime_key).copied(),
+                    uptime_7d: week.get(&uptime_key).copied(),
+                    uptime_30d: month.get(&uptime_key).copied(),
                     sparkline: sparklines.remove(&key).unwrap_or_else(|| vec![None; 24]),
                     reason: reasons.remove(region).filter(|_| matches!(state, State::Degraded | State::Down)),
                     recent,
@@ -210,7 +268,12 @@ impl UiSource {
                 cells,
             });
         }
-        Ok(Overview { generated_at_ms: now, regions: config.config.regions.keys().cloned().collect(), checks })
+        Ok(Overview {
+            generated_at_ms: now,
+            regions: config.config.regions.keys().cloned().collect(),
+            checks,
+            uptime_as_of_ms,
+        })
     }
 
     fn definition(&self, check: &Check) -> String {
@@ -283,15 +346,19 @@ impl Source for UiSource {
         }
         let order = ["resolve", "connect", "tls", "processing", "transfer", "request", "setup", "rtt"];
         phases.sort_by_key(|phase| order.iter().position(|known| known == phase).unwrap_or(order.len()));
-        let uptimes = db
-            .uptime(&UptimeQuery {
-                check: Some(name.to_owned()),
-                region: None,
-                from_ms: range.from_ms,
-                to_ms: range.to_ms,
-            })
-            .map_err(failed)?;
+        // Uptime over as many closed hours as the range holds, up to its end or the last closed hour.
+        let uptime_as_of_ms = self.uptime_as_of()?;
+        let uptimes = match uptime_as_of_ms {
+            Some(as_of) => {
+                let to = range.to_ms.div_euclid(HOUR_MS).saturating_mul(HOUR_MS).min(as_of);
+                let hours = ((range.to_ms - range.from_ms).max(1) + HOUR_MS - 1) / HOUR_MS;
+                self.ledger_uptimes(Some(name), to - hours * HOUR_MS, to)?
+            }
+            None => LedgerUptimes::new(),
+        };
         let day_start = (now - 30 * DAY_MS).div_euclid(DAY_MS) * DAY_MS;
+        let today = now.div_euclid(DAY_MS) * DAY_MS;
+        let days = db.ledger_days(Some(name), day_start, today + DAY_MS).map_err(failed)?;
         let mut regions = Vec::new();
         for region in &check.regions {
             let latest = db.latest(name, region).map_err(failed)?;
@@ -307,16 +374,7 @@ impl Source for UiSource {
                     failures: u32::try_from(failures_at.get(&point.start_ms).copied().unwrap_or(0)).unwrap_or(0),
                 })
                 .collect();
-            let daily = db
-                .uptime_buckets(name, Some(region), day_start, day_start + 31 * DAY_MS, DAY_MS)
-                .map_err(failed)?
-                .into_iter()
-                .filter(|bucket| bucket.start_ms <= now)
-                .map(|bucket| DailyUptime {
-                    day_ms: bucket.start_ms,
-                    uptime: (bucket.runs > 0).then(|| (bucket.up + bucket.degraded) as f64 / bucket.runs as f64),
-                })
-                .collect();
+            let (daily, daily_uptime) = daily_bars(&days, Some(region), day_start, today);
             let state = state_of(check, latest.as_ref(), now);
             let reason = match state {
                 State::Degraded | State::Down => latest.as_ref().and_then(|run| run.outcome.error.clone()),
@@ -326,9 +384,10 @@ impl Source for UiSource {
                 reason,
                 region: region.clone(),
                 state,
-                uptime: uptimes.iter().find(|row| &row.region == region).and_then(|row| row.ratio),
+                uptime: uptimes.get(&(name.to_owned(), Some(region.clone()))).copied(),
                 latency,
                 daily,
+                daily_uptime,
             });
         }
         let first_run_ms = db
@@ -394,6 +453,7 @@ impl Source for UiSource {
                 &[(check.name.clone(), check.name.clone())],
                 now,
             ),
+            uptime_as_of_ms,
         }))
     }
 
@@ -575,6 +635,7 @@ impl Source for UiSource {
         let db = &self.store;
         let now = now_ms();
         let day_start = (now - 29 * DAY_MS).div_euclid(DAY_MS) * DAY_MS;
+        let today = now.div_euclid(DAY_MS) * DAY_MS;
         let mut checks = Vec::new();
         let mut incidents = Vec::new();
         for (name, shown) in &page.checks {
@@ -584,16 +645,10 @@ impl Source for UiSource {
                 let latest = db.latest(name, region).map_err(failed)?;
                 regions.push(StatusRegion { region: region.clone(), state: state_of(check, latest.as_ref(), now) });
             }
-            let daily = db
-                .uptime_buckets(name, None, day_start, day_start + 30 * DAY_MS, DAY_MS)
-                .map_err(failed)?
-                .into_iter()
-                .map(|bucket| DailyUptime {
-                    day_ms: bucket.start_ms,
-                    uptime: (bucket.runs > 0).then(|| (bucket.up + bucket.degraded) as f64 / bucket.runs as f64),
-                })
-                .collect();
-            checks.push(StatusCheck { name: name.clone(), display_name: shown.clone(), regions, daily });
+            // The check as a whole: its quorum view.
+            let days = db.ledger_days(Some(name), day_start, today + DAY_MS).map_err(failed)?;
+            let (daily, uptime) = daily_bars(&days, None, day_start, today);
+            checks.push(StatusCheck { name: name.clone(), display_name: shown.clone(), regions, daily, uptime });
             for incident in db.incidents(Some(name), None, now - 30 * DAY_MS, now).map_err(failed)? {
                 incidents.push(Incident {
                     title: format!("{shown} down in {}", incident.region),
@@ -609,7 +664,8 @@ impl Source for UiSource {
         incidents.sort_by_key(|incident| std::cmp::Reverse(incident.started_at_ms));
         incidents.truncate(50);
         let maintenance = maintenance_notices(&config.config.maintenance, &page.checks, now);
-        Ok(Some(StatusPage { title: page.title.clone(), checks, incidents, maintenance }))
+        let uptime_as_of_ms = self.uptime_as_of()?;
+        Ok(Some(StatusPage { title: page.title.clone(), checks, incidents, maintenance, uptime_as_of_ms }))
     }
 }
 

@@ -121,14 +121,27 @@ pub fn main(args: &Args) -> ExitCode {
         },
         None => Vec::new(),
     };
-    let ledger =
-        match probenet_scheduler::ledger::compute(store.as_ref(), &config, Some(&selected), &impaired, from, to) {
-            Ok(ledger) => ledger,
-            Err(error) => {
-                eprintln!("probenet: {error}");
-                return ExitCode::FAILURE;
+    // From raw results; whole hours older than them from the scheduler's ledger hours (figures only).
+    let computed = probenet_scheduler::ledger::compute(store.as_ref(), &config, Some(&selected), &impaired, from, to)
+        .and_then(|ledger| {
+            probenet_scheduler::ledger::with_stored_hours(store.as_ref(), &config, Some(&selected), &impaired, ledger)
+        });
+    let ledger = match computed {
+        Ok((ledger, stored_until)) => {
+            if let Some(until) = stored_until {
+                eprintln!(
+                    "probenet: the raw results before {} are gone: the figures of the hours before it come from the \
+                     scheduler's ledger hours, without their downtime spans",
+                    render::rfc3339(until)
+                );
             }
-        };
+            ledger
+        }
+        Err(error) => {
+            eprintln!("probenet: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let text = match args.format {
         Format::Csv => render::csv(&ledger),
         Format::Json => render::json(&ledger),

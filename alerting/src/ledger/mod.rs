@@ -122,8 +122,8 @@ pub struct ImpairedSpan {
 pub struct Input<'a> {
     /// The checks to report on, in the order wanted.
     pub checks: &'a [CheckPolicy],
-    /// Their results, in any order: give those of `[from - interval, to + (retries + 1) × interval)` so the
-    /// edges are exact (see [`fetch_window`]).
+    /// Their results, in any order: give those of `[from - (retries + 2) × interval, to + (retries + 1) ×
+    /// interval)` so the edges are exact (see [`fetch_window`]).
     pub samples: &'a [Sample],
     /// The maintenance windows of the config.
     pub maintenance: &'a [Maintenance],
@@ -136,9 +136,12 @@ pub struct Input<'a> {
 }
 
 /// The results to read for a ledger of `checks` over `[from_ms, to_ms)`: one interval before (a result covers
-/// until the next run) and enough after for the retries of the last runs.
+/// until the next run) and the retries before that (a streak of failed runs that began before the window is
+/// then seen long enough not to be forgiven), and enough after for the retries of the last runs. So the
+/// figures of adjacent windows add up to those of the whole (the ledger hours rely on it).
 pub fn fetch_window(checks: &[CheckPolicy], from_ms: i64, to_ms: i64) -> (i64, i64) {
-    let before = checks.iter().map(|check| check.interval_ms).max().unwrap_or(0);
+    let before =
+        checks.iter().map(|check| check.interval_ms.saturating_mul(i64::from(check.retries) + 2)).max().unwrap_or(0);
     let after =
         checks.iter().map(|check| check.interval_ms.saturating_mul(i64::from(check.retries) + 1)).max().unwrap_or(0);
     (from_ms.saturating_sub(before), to_ms.saturating_add(after))
@@ -207,6 +210,41 @@ pub struct Figures {
     muted_up_ms: i64,
     #[serde(skip)]
     muted_down_ms: i64,
+}
+
+impl Figures {
+    /// Milliseconds of the up time inside `mute` windows.
+    pub fn muted_up_ms(&self) -> i64 {
+        self.muted_up_ms
+    }
+
+    /// Milliseconds of the down time inside `mute` windows.
+    pub fn muted_down_ms(&self) -> i64 {
+        self.muted_down_ms
+    }
+
+    /// Takes the figures of a part of the window out (`part`, computed over it) and puts others in for it:
+    /// `[up, down, unknown, maintenance, muted_up, muted_down]` in ms (stored ledger hours, when the raw
+    /// results of that part are gone). The downtime spans stay as they are.
+    pub fn swap_part(&mut self, part: &Figures, ms: [i64; 6]) {
+        let [up, down, unknown, maintenance, muted_up, muted_down] = ms;
+        self.up_seconds += seconds(up) - part.up_seconds;
+        self.down_seconds += seconds(down) - part.down_seconds;
+        self.unknown_seconds += seconds(unknown) - part.unknown_seconds;
+        self.maintenance_seconds += seconds(maintenance) - part.maintenance_seconds;
+        self.muted_up_ms += muted_up - part.muted_up_ms;
+        self.muted_down_ms += muted_down - part.muted_down_ms;
+        self.ratios();
+    }
+
+    /// The uptimes and muted seconds from the other figures.
+    fn ratios(&mut self) {
+        let ratio = |up: f64, down: f64| (up + down > 0.0).then(|| up / (up + down));
+        self.uptime = ratio(self.up_seconds, self.down_seconds);
+        self.muted_seconds = seconds(self.muted_up_ms + self.muted_down_ms);
+        self.slo_uptime =
+            ratio(self.up_seconds - seconds(self.muted_up_ms), self.down_seconds - seconds(self.muted_down_ms));
+    }
 }
 
 /// A span of downtime.
@@ -408,13 +446,7 @@ impl<'s> Tally<'s> {
     fn finish(mut self) -> Figures {
         self.close();
         let mut figures = self.figures;
-        let ratio = |up: f64, down: f64| (up + down > 0.0).then(|| up / (up + down));
-        figures.uptime = ratio(figures.up_seconds, figures.down_seconds);
-        figures.muted_seconds = seconds(figures.muted_up_ms + figures.muted_down_ms);
-        figures.slo_uptime = ratio(
-            figures.up_seconds - seconds(figures.muted_up_ms),
-            figures.down_seconds - seconds(figures.muted_down_ms),
-        );
+        figures.ratios();
         figures
     }
 }

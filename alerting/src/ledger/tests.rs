@@ -322,3 +322,55 @@ fn a_count_quorum_larger_than_the_regions_left_is_never_reached() {
     let us = &web.regions[1].figures;
     assert_eq!((us.down_seconds, us.unknown_seconds), (300.0, 300.0));
 }
+
+#[test]
+#[allow(clippy::float_cmp)]
+fn hours_read_through_fetch_window_add_up_to_the_whole() {
+    // Two regions, quorum 2, two retries; streaks of failures straddle the hour edges: a streak of 3 (not
+    // forgiven) whose last run is in the next hour, a streak of 2 (forgiven) across an edge, a mute window.
+    let checks = [policy(&["eu", "us"], RegionQuorum::Count(2), 2)];
+    let mut samples = Vec::new();
+    for minute in 0..180 {
+        let eu_down = (58..61).contains(&minute) || (119..121).contains(&minute) || (150..160).contains(&minute);
+        let us_down = (59..62).contains(&minute) || (150..155).contains(&minute);
+        samples.push(sample("web", "eu", at(0, 0, minute), eu_down.then_some("status")));
+        if minute != 30 {
+            samples.push(sample("web", "us", at(0, 0, minute), us_down.then_some("timeout")));
+        }
+    }
+    let windows = [window("m", MaintenanceMode::Mute, at(0, 2, 20), at(0, 2, 40))];
+    let run = |from_ms: i64, to_ms: i64| {
+        let (lo, hi) = fetch_window(&checks, from_ms, to_ms);
+        let read: Vec<Sample> =
+            samples.iter().filter(|sample| lo <= sample.planned_ms && sample.planned_ms < hi).cloned().collect();
+        compute(&Input { checks: &checks, samples: &read, maintenance: &windows, impaired: &[], from_ms, to_ms })
+    };
+    let whole = run(T0, T0 + 3 * HOUR);
+    let hours: Vec<Ledger> = (0..3).map(|hour| run(T0 + hour * HOUR, T0 + (hour + 1) * HOUR)).collect();
+    let values = |figures: &Figures| {
+        [
+            figures.up_seconds,
+            figures.down_seconds,
+            figures.unknown_seconds,
+            figures.maintenance_seconds,
+            figures.muted_seconds,
+        ]
+    };
+    type View = fn(&Ledger) -> &Figures;
+    let views: [(&str, View); 3] = [
+        ("overall", |ledger| &ledger.checks[0].overall),
+        ("eu", |ledger| &ledger.checks[0].regions[0].figures),
+        ("us", |ledger| &ledger.checks[0].regions[1].figures),
+    ];
+    for (name, pick) in views {
+        let mut sums = [0.0; 5];
+        for hour in &hours {
+            for (sum, value) in sums.iter_mut().zip(values(pick(hour))) {
+                *sum += value;
+            }
+        }
+        assert_eq!(sums, values(pick(&whole)), "{name}");
+    }
+    let eu = &whole.checks[0].regions[0].figures;
+    assert_eq!(eu.down_seconds, 180.0 + 600.0, "the streak of 3 across 01:00 is down, the 2 across 02:00 forgiven");
+}

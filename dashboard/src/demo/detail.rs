@@ -59,7 +59,7 @@ impl DemoSource {
                     latency.push(LatencyPoint { at_ms: at, seconds: Some(total), phases: values, failures });
                     at += step;
                 }
-                let daily = (0..30)
+                let daily: Vec<DailyUptime> = (0..30)
                     .map(|d| {
                         let mut rng = mix(seed, &[check_index as u64, r as u64, 2, d]);
                         let day_ms = today - (29 - d as i64) * DAY_MS;
@@ -82,12 +82,15 @@ impl DemoSource {
                     State::Down => Some(kind_error(&row.kind).1.to_owned()),
                     State::Up | State::NoData => None,
                 };
+                let days: Vec<f64> = daily.iter().filter_map(|day| day.uptime).collect();
+                let daily_uptime = (!days.is_empty()).then(|| days.iter().sum::<f64>() / days.len() as f64);
                 RegionDetail {
                     region: cell.region.clone(),
                     state: cell.state,
                     uptime: cell.uptime_24h,
                     latency,
                     daily,
+                    daily_uptime,
                     reason,
                 }
             })
@@ -129,6 +132,7 @@ impl DemoSource {
             first_run_ms: Some(started.unwrap_or(self.options.now_ms - 400 * DAY_MS)),
             degraded_after_seconds: degraded_after,
             maintenance: (check_index == 0).then(|| self.maintenance_of(&row.name)).into_iter().collect(),
+            uptime_as_of_ms: Some(self.options.now_ms.div_euclid(HOUR_MS) * HOUR_MS),
         }
     }
 }

@@ -331,7 +331,8 @@ fn generate_overview(options: &DemoOptions) -> Overview {
             CheckRow { name, kind: kind.to_owned(), target, labels, cells }
         })
         .collect();
-    Overview { generated_at_ms: now, regions: options.regions.clone(), checks }
+    let uptime_as_of_ms = Some(now.div_euclid(HOUR_MS) * HOUR_MS);
+    Overview { generated_at_ms: now, regions: options.regions.clone(), checks, uptime_as_of_ms }
 }
 
 impl Source for DemoSource {
@@ -525,7 +526,14 @@ impl Source for DemoSource {
                             }),
                         })
                         .collect(),
+                    uptime: None,
                 }
+            })
+            .map(|mut check: StatusCheck| {
+                // Every day is as long (the days' time weighs the same): the mean of the days.
+                let days: Vec<f64> = check.daily.iter().filter_map(|day| day.uptime).collect();
+                check.uptime = (!days.is_empty()).then(|| days.iter().sum::<f64>() / days.len() as f64);
+                check
             })
             .collect();
         let mut incidents = Vec::new();
@@ -558,7 +566,14 @@ impl Source for DemoSource {
             });
         }
         let maintenance = checks.first().map(|check| self.maintenance_of(&check.name)).into_iter().collect();
-        Ok(Some(StatusPage { title: "Example Inc. status".to_owned(), checks, incidents, maintenance }))
+        let uptime_as_of_ms = Some(self.options.now_ms.div_euclid(HOUR_MS) * HOUR_MS);
+        Ok(Some(StatusPage {
+            title: "Example Inc. status".to_owned(),
+            checks,
+            incidents,
+            maintenance,
+            uptime_as_of_ms,
+        }))
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::Path;
 use probenet_checks::wire::RunResult;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Position, Pruned, ResultQuery,
-    Snapshot, StoreError, StoredPage, Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, LedgerHour, LedgerSum, Pair, Position,
+    Pruned, ResultQuery, Snapshot, StoreError, StoredPage, Uptime, UptimeQuery,
 };
 
 /// A result store: raw results, rollups, incidents and artifacts of every (check, region) pair.
@@ -127,6 +127,22 @@ pub trait Store: Send + Sync + fmt::Debug {
         let _ = file;
         Err(StoreError::Unsupported("online backup"))
     }
+
+    /// Stores closed ledger hours (`docs/uptime.md`), replacing the rows of the same check, region and hour, and
+    /// brings the day rows of their days up to date: all in one transaction.
+    fn write_ledger_hours(&self, hours: &[LedgerHour]) -> Result<(), StoreError>;
+
+    /// The sums of the ledger hours starting in `[from_ms, to_ms)` (whole hours), per check and region and per
+    /// check as a whole (`region: None`), of one check or all; pairs without a written hour there are left out.
+    /// Whole days in the window are read from day rows.
+    fn ledger_sums(&self, check: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerSum>, StoreError>;
+
+    /// The day rows (sums of a UTC day's written hours) of the days starting in `[from_ms, to_ms)`, per check and
+    /// region and per check as a whole, of one check or all, by check, region and day.
+    fn ledger_days(&self, check: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerSum>, StoreError>;
+
+    /// The start of the newest ledger hour written, if any.
+    fn ledger_last_hour(&self) -> Result<Option<i64>, StoreError>;
 
     /// Applies retention as of `now_ms`: raw results and their artifacts, rollups, closed incidents.
     fn prune(&self, now_ms: i64) -> Result<Pruned, StoreError> {

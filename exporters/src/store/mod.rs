@@ -14,6 +14,7 @@ pub mod codec;
 pub mod incidents;
 mod ingest;
 mod interface;
+pub mod ledger;
 mod merge;
 mod overview;
 pub mod postgres;
@@ -36,6 +37,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use backup::Snapshot;
 pub use interface::Store;
+pub use ledger::{LedgerHour, LedgerMs, LedgerSum};
 pub use overview::{HourLatency, LatestRun};
 pub use postgres::PostgresStore;
 pub use types::{

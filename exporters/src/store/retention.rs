@@ -1,6 +1,7 @@
 //! Retention: raw results and their artifact files after `raw_retention`, minute rollups after
-//! `minute_retention`, hour and day rollups and closed incidents after `rollup_retention`, and artifact files
-//! no stored result refers to. Work is done in short transactions so ingest is never held up for long.
+//! `minute_retention`, hour and day rollups, ledger hours and days and closed incidents after `rollup_retention`,
+//! and artifact files no stored result refers to. Work is done in short transactions so ingest is never held up
+//! for long.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -8,7 +9,7 @@ use std::sync::atomic::Ordering;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::rollup::Level;
-use super::{Pruned, SqliteStore, StoreError, artifacts};
+use super::{Pruned, SqliteStore, StoreError, artifacts, ledger};
 
 /// Pairs pruned per transaction.
 const PAIRS_PER_TRANSACTION: usize = 100;
@@ -65,6 +66,12 @@ impl SqliteStore {
         let mut writer = self.writer()?;
         let max_id = writer.next_id - 1;
         let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed())?;
+        // Ledger hours and days go with the hour and day rollups (the longest kept).
+        for (table, unit) in [("ledger_hour", ledger::HOUR_MS), ("ledger_day", ledger::DAY_MS)] {
+            pruned.ledger += tx
+                .execute(&format!("DELETE FROM {table} WHERE start_ms <= ?1"), [rollup_cut - unit])
+                .map_err(failed())?;
+        }
         let old: Vec<String> = tx
             .prepare("SELECT path FROM artifacts WHERE planned_at_ms < ?1")
             .and_then(|mut statement| statement.query_map([raw_cut], |row| row.get(0))?.collect())

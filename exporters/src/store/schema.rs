@@ -172,10 +172,45 @@ pub const MIGRATIONS: &[Migration] = &[
         ",
         backfill: None,
     },
+    Migration {
+        version: 5,
+        description: "ledger hours and days: the uptime ledger's milliseconds per check, region and hour",
+        sql: "
+            CREATE TABLE ledger_hour (
+                start_ms INTEGER NOT NULL,
+                check_name TEXT NOT NULL,
+                region TEXT NOT NULL,
+                policy INTEGER NOT NULL,
+                up_ms INTEGER NOT NULL,
+                down_ms INTEGER NOT NULL,
+                unknown_ms INTEGER NOT NULL,
+                maintenance_ms INTEGER NOT NULL,
+                muted_up_ms INTEGER NOT NULL,
+                muted_down_ms INTEGER NOT NULL,
+                PRIMARY KEY (start_ms, check_name, region)
+            ) WITHOUT ROWID;
+            CREATE INDEX ledger_hour_by_check ON ledger_hour (check_name, start_ms);
+            CREATE TABLE ledger_day (
+                start_ms INTEGER NOT NULL,
+                check_name TEXT NOT NULL,
+                region TEXT NOT NULL,
+                policy INTEGER NOT NULL,
+                up_ms INTEGER NOT NULL,
+                down_ms INTEGER NOT NULL,
+                unknown_ms INTEGER NOT NULL,
+                maintenance_ms INTEGER NOT NULL,
+                muted_up_ms INTEGER NOT NULL,
+                muted_down_ms INTEGER NOT NULL,
+                PRIMARY KEY (start_ms, check_name, region)
+            ) WITHOUT ROWID;
+            CREATE INDEX ledger_day_by_check ON ledger_day (check_name, start_ms);
+        ",
+        backfill: None,
+    },
 ];
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i64 = 4;
+pub const CURRENT_VERSION: i64 = 5;
 
 fn backfill_hours(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     rollup::backfill(tx, Level::Minute, Level::Hour)

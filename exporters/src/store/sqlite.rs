@@ -5,8 +5,8 @@ use std::path::Path;
 use probenet_checks::wire::RunResult;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Pair, Position, Pruned, ResultQuery,
-    Snapshot, SqliteStore, Store, StoreError, StoredPage, Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, LedgerHour, LedgerSum, Pair, Position,
+    Pruned, ResultQuery, Snapshot, SqliteStore, Store, StoreError, StoredPage, Uptime, UptimeQuery,
 };
 
 impl Store for SqliteStore {
@@ -105,6 +105,22 @@ impl Store for SqliteStore {
 
     fn backup_into(&self, file: &Path) -> Result<Snapshot, StoreError> {
         SqliteStore::backup_into(self, file)
+    }
+
+    fn write_ledger_hours(&self, hours: &[LedgerHour]) -> Result<(), StoreError> {
+        SqliteStore::write_ledger_hours(self, hours)
+    }
+
+    fn ledger_sums(&self, check: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerSum>, StoreError> {
+        SqliteStore::ledger_sums(self, check, from_ms, to_ms)
+    }
+
+    fn ledger_days(&self, check: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerSum>, StoreError> {
+        SqliteStore::ledger_days(self, check, from_ms, to_ms)
+    }
+
+    fn ledger_last_hour(&self) -> Result<Option<i64>, StoreError> {
+        SqliteStore::ledger_last_hour(self)
     }
 
     fn prune_keeping(&self, now_ms: i64, raw_floor_ms: Option<i64>) -> Result<Pruned, StoreError> {

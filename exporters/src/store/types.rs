@@ -158,6 +158,8 @@ pub struct Pruned {
     pub results: usize,
     /// Rollup rows of every level.
     pub rollups: usize,
+    /// Ledger hour and day rows.
+    pub ledger: usize,
     /// Closed incidents.
     pub incidents: usize,
     /// Artifact files of pruned results.

@@ -1,6 +1,7 @@
 //! What only the PostgreSQL store has: several replicas ingesting overlapping batches into one database at
-//! once, a schema written by a newer build, the database going away and coming back under a live store, and
-//! results read in the order they were stored (what the leader's alert engine reads).
+//! once, a schema written by a newer build, one written by the previous build (upgraded), the database going
+//! away and coming back under a live store, and results read in the order they were stored (what the leader's
+//! alert engine reads).
 //! Each test starts a server of its own (`probenet_testkit::postgres`) and uses its `postgres` database, so
 //! `psql` can look at the tables directly.
 
@@ -10,7 +11,9 @@ use std::time::Duration;
 
 use probenet_checks::outcome::State;
 use probenet_checks::wire::RunResult;
-use probenet_exporters::store::{PostgresStore, ResultQuery, Store, StoreError, StoreOptions, UptimeQuery};
+use probenet_exporters::store::{
+    LedgerHour, LedgerMs, PostgresStore, ResultQuery, Store, StoreError, StoreOptions, UptimeQuery,
+};
 use probenet_pg::Tls;
 use probenet_testkit::postgres::Postgres;
 
@@ -208,15 +211,44 @@ fn a_newer_schema_is_refused_with_its_message() {
     drop(store);
     pg.psql("INSERT INTO schema_migrations (component, version) VALUES ('store', 99)");
     let error = PostgresStore::open(&pg.url(), Tls::Disabled, StoreOptions::default()).unwrap_err();
-    assert!(matches!(error, StoreError::NewerSchema { found: 99, known: 2 }), "{error}");
+    assert!(matches!(error, StoreError::NewerSchema { found: 99, known: 3 }), "{error}");
     assert_eq!(
         error.to_string(),
-        "the database has schema version 99, newer than this build knows (2): it was written by a newer probenet; \
+        "the database has schema version 99, newer than this build knows (3): it was written by a newer probenet; \
          refusing to downgrade; run a newer probenet, or restore the backup taken before the upgrade"
     );
     // Refused before anything is written: the newer build still finds its schema and the data.
     assert_eq!(number(&pg, "SELECT max(version) FROM schema_migrations WHERE component = 'store'"), 99);
     assert_eq!(number(&pg, "SELECT count(*) FROM store_results"), 1);
+}
+
+#[test]
+fn a_store_of_the_previous_schema_is_upgraded_and_keeps_ledger_hours() {
+    let Some(pg) = Postgres::start_or_skip("a_store_of_the_previous_schema_is_upgraded_and_keeps_ledger_hours") else {
+        return;
+    };
+    let store = open(&pg.url());
+    ingest(&store, &[result("api", "eu", T0, State::Up, 0.1)]).unwrap();
+    drop(store);
+    // Back to step 2, as the previous build left it: no ledger tables.
+    pg.psql(
+        "DROP TABLE store_ledger_hour; DROP TABLE store_ledger_day; \
+         DELETE FROM schema_migrations WHERE component = 'store' AND version = 3",
+    );
+    let store = open(&pg.url());
+    assert_eq!(number(&pg, "SELECT max(version) FROM schema_migrations WHERE component = 'store'"), 3);
+    assert_eq!(store.results(&ResultQuery::default()).unwrap().len(), 1);
+    let hour = LedgerHour {
+        check: "api".into(),
+        region: None,
+        start_ms: T0,
+        policy: 1,
+        ms: LedgerMs { up_ms: 3_000_000, down_ms: 600_000, ..LedgerMs::default() },
+    };
+    store.write_ledger_hours(std::slice::from_ref(&hour)).unwrap();
+    let sums = store.ledger_sums(Some("api"), T0, T0 + DAY).unwrap();
+    assert_eq!((sums.len(), sums[0].region.as_deref(), sums[0].ms), (1, None, hour.ms));
+    assert_eq!(store.ledger_last_hour().unwrap(), Some(T0));
 }
 
 #[test]

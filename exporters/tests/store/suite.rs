@@ -4,7 +4,9 @@
 use probenet_checks::outcome::State;
 use probenet_checks::wire::RunResult;
 use probenet_exporters::store::codec::HISTOGRAM_RELATIVE_ERROR;
-use probenet_exporters::store::{Ingested, Position, ResultQuery, Store, StoredPage, UptimeQuery};
+use probenet_exporters::store::{
+    Ingested, LedgerHour, LedgerMs, LedgerSum, Position, ResultQuery, Store, StoredPage, UptimeQuery,
+};
 
 use super::helpers::{DAY, Lcg, MIN, T0, artifact_bytes, brute_uptime, ingest, result, three_days, with_artifact};
 
@@ -32,6 +34,7 @@ macro_rules! store_suite {
             a_raw_floor_keeps_what_retention_would_delete,
             overview_queries_agree_with_the_per_pair_ones,
             results_in_stored_order_are_read_once_from_a_saved_cursor,
+            ledger_hours_sum_over_hours_and_days_and_are_pruned,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -475,4 +478,84 @@ pub fn results_in_stored_order_are_read_once_from_a_saved_cursor(backend: &mut d
     ingest(store, &[run("e", "eu", T0 + 30 * DAY)]).unwrap();
     let later = read_stored(store, after.next, 100, 1);
     assert_eq!(ids(&later.results), [("e".to_owned(), 30 * DAY)]);
+}
+
+const HOUR: i64 = 60 * MIN;
+
+/// One hour of `check` in `region` (`None`: the check as a whole): `up` and `down` seconds, the rest unknown.
+fn ledger_hour(check: &str, region: Option<&str>, start_ms: i64, up: i64, down: i64) -> LedgerHour {
+    LedgerHour {
+        check: check.into(),
+        region: region.map(str::to_owned),
+        start_ms,
+        policy: 1,
+        ms: LedgerMs {
+            up_ms: up * 1000,
+            down_ms: down * 1000,
+            unknown_ms: HOUR - (up + down) * 1000,
+            maintenance_ms: 0,
+            muted_up_ms: 0,
+            muted_down_ms: down * 500,
+        },
+    }
+}
+
+fn sums(rows: &[LedgerSum]) -> Vec<(String, Option<String>, i64, i64, i64)> {
+    rows.iter()
+        .map(|row| (row.check.clone(), row.region.clone(), row.start_ms, row.ms.up_ms / 1000, row.ms.down_ms / 1000))
+        .collect()
+}
+
+pub fn ledger_hours_sum_over_hours_and_days_and_are_pruned(backend: &mut dyn Backend) {
+    let store = backend.store();
+    assert_eq!(store.ledger_last_hour().unwrap(), None);
+    // Three days of hours for `web` (eu, and the check as a whole) and one hour for `api`: hour h of the day
+    // is up h seconds and down 1.
+    let mut hours = Vec::new();
+    for hour in 0..72 {
+        let start = T0 + hour * HOUR;
+        let up = hour % 24;
+        hours.push(ledger_hour("web", Some("eu"), start, up, 1));
+        hours.push(ledger_hour("web", None, start, up, 2));
+    }
+    hours.push(ledger_hour("api", Some("eu"), T0 + 5 * HOUR, 3600, 0));
+    store.write_ledger_hours(&hours).unwrap();
+    assert_eq!(store.ledger_last_hour().unwrap(), Some(T0 + 71 * HOUR));
+    let day_up: i64 = (0..24).sum();
+    // From 05:00 on day 0 to 07:00 on day 2: hours, one whole day, hours.
+    let (from, to) = (T0 + 5 * HOUR, T0 + 2 * DAY + 7 * HOUR);
+    let head: i64 = (5..24).sum();
+    let tail: i64 = (0..7).sum();
+    let expected = [
+        ("api".to_owned(), Some("eu".to_owned()), from, 3600, 0),
+        ("web".to_owned(), None, from, head + day_up + tail, 2 * (19 + 24 + 7)),
+        ("web".to_owned(), Some("eu".to_owned()), from, head + day_up + tail, 19 + 24 + 7),
+    ];
+    assert_eq!(sums(&store.ledger_sums(None, from, to).unwrap()), expected);
+    assert_eq!(sums(&store.ledger_sums(Some("web"), from, to).unwrap()), expected[1..]);
+    // Within one day: hours only; whole days: days only.
+    assert_eq!(
+        sums(&store.ledger_sums(Some("web"), T0 + DAY + 2 * HOUR, T0 + DAY + 4 * HOUR).unwrap())[1],
+        ("web".to_owned(), Some("eu".to_owned()), T0 + DAY + 2 * HOUR, 2 + 3, 2)
+    );
+    let all = store.ledger_sums(None, T0, T0 + 3 * DAY).unwrap();
+    assert_eq!(all[1].ms.muted_down_ms, 72 * 1000, "every column is summed");
+    assert_eq!(all[1].ms.up_ms + all[1].ms.down_ms + all[1].ms.unknown_ms, 3 * DAY);
+    // An hour written again replaces the old one, and its day follows.
+    store.write_ledger_hours(&[ledger_hour("web", Some("eu"), T0 + DAY + 3 * HOUR, 0, 3600)]).unwrap();
+    let days = store.ledger_days(Some("web"), T0, T0 + 3 * DAY).unwrap();
+    let eu: Vec<(i64, i64, i64)> = days
+        .iter()
+        .filter(|day| day.region.as_deref() == Some("eu"))
+        .map(|day| (day.start_ms, day.ms.up_ms / 1000, day.ms.down_ms / 1000))
+        .collect();
+    assert_eq!(eu, [(T0, day_up, 24), (T0 + DAY, day_up - 3, 24 - 1 + 3600), (T0 + 2 * DAY, day_up, 24)]);
+    assert_eq!(days.iter().filter(|day| day.region.is_none()).count(), 3);
+    // Hours and days go with the hour and day rollups (400 days).
+    let pruned = store.prune(T0 + DAY + 400 * DAY).unwrap();
+    assert_eq!(pruned.ledger, 2 * 24 + 1 + 3, "day 0's hours and day rows (web in eu and as a whole, api)");
+    assert_eq!(store.ledger_days(None, T0, T0 + 3 * DAY).unwrap().len(), 4, "days 1 and 2 of web, both views");
+    assert_eq!(sums(&store.ledger_sums(Some("web"), T0, T0 + DAY).unwrap()), []);
+    backend.reopen();
+    assert_eq!(backend.store().ledger_last_hour().unwrap(), Some(T0 + 71 * HOUR));
 }

@@ -128,6 +128,8 @@ pub async fn run(shared: Arc<Shared>, start_back: Duration) {
             seen.forget_before(cursor - 2 * overlap_ms);
             if !fresh.is_empty() {
                 let state = shared.clone();
+                // The leader's ledger task computes again the closed hours other replicas' late results change.
+                shared.hours.note(&fresh);
                 let _ = tokio::task::spawn_blocking(move || state.alerting.observe(&fresh)).await;
             }
         }

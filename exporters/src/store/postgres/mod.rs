@@ -5,6 +5,7 @@
 //! from the rollups by the same plan as SQLite's. Design: `docs/store.md`, "The PostgreSQL backend".
 
 mod ingest;
+mod ledger;
 mod query;
 mod retention;
 pub mod schema;
@@ -20,8 +21,8 @@ use probenet_pg::{Blocking, Tls};
 use tokio_postgres::error::SqlState;
 
 use super::{
-    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, Names, Pair, Position, Pruned,
-    ResultQuery, Store, StoreError, StoreOptions, StoredPage, Uptime, UptimeQuery,
+    Bucket, HourLatency, Incident, Ingested, Latency, LatencyPoint, LatestRun, LedgerHour, LedgerSum, Names, Pair,
+    Position, Pruned, ResultQuery, Store, StoreError, StoreOptions, StoredPage, Uptime, UptimeQuery,
 };
 
 /// Worker threads of a store's own runtime (the calls block their caller; the runtime only drives sockets).
@@ -303,6 +304,25 @@ impl Store for PostgresStore {
         }
         let path = path.to_owned();
         self.run(move |shared| async move { query::artifact(&shared, &path).await })
+    }
+
+    fn write_ledger_hours(&self, hours: &[LedgerHour]) -> Result<(), StoreError> {
+        let hours = hours.to_vec();
+        self.run(move |shared| async move { ledger::write(&shared, &hours).await })
+    }
+
+    fn ledger_sums(&self, check: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerSum>, StoreError> {
+        let check = check.map(str::to_owned);
+        self.run(move |shared| async move { ledger::sums(&shared, check.as_deref(), from_ms, to_ms).await })
+    }
+
+    fn ledger_days(&self, check: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<LedgerSum>, StoreError> {
+        let check = check.map(str::to_owned);
+        self.run(move |shared| async move { ledger::days(&shared, check.as_deref(), from_ms, to_ms).await })
+    }
+
+    fn ledger_last_hour(&self) -> Result<Option<i64>, StoreError> {
+        self.run(|shared| async move { ledger::last_hour(&shared).await })
     }
 
     fn prune_keeping(&self, now_ms: i64, raw_floor_ms: Option<i64>) -> Result<Pruned, StoreError> {

@@ -67,6 +67,16 @@ pub(crate) async fn prune(shared: &Shared, now_ms: i64, raw_floor_ms: Option<i64
         pruned.artifacts += done.artifacts;
     }
 
+    // Ledger hours and days go with the hour and day rollups.
+    let failed = || Failure::db("pruning ledger hours");
+    for (table, unit) in
+        [("store_ledger_hour", crate::store::ledger::HOUR_MS), ("store_ledger_day", crate::store::ledger::DAY_MS)]
+    {
+        let statement =
+            client.prepare_cached(&format!("DELETE FROM {table} WHERE start_ms <= $1")).await.map_err(failed())?;
+        pruned.ledger += count(client.execute(&statement, &[&(cuts.rollup - unit)]).await.map_err(failed())?);
+    }
+
     // What is gone, for the queries' plans (of every replica): only ever moves forward.
     let failed = || Failure::db("recording what was pruned");
     let statement = client

@@ -1,6 +1,7 @@
 //! The PostgreSQL store's tables, component `store` of `schema_migrations` (`probenet_pg::schema`): SQLite's
 //! tables (`docs/store.md`) with a `store_` prefix, as they are at SQLite's schema version 4 minus the running
-//! counts (windows are summed from the rollups instead, see `query.rs`), plus the artifacts' bytes.
+//! counts (windows are summed from the rollups instead, see `query.rs`), plus the artifacts' bytes; and, from
+//! step 3, the ledger hours and days of SQLite's version 5.
 
 use probenet_pg::{Migrations, SchemaError};
 use tokio_postgres::Client;
@@ -108,6 +109,37 @@ pub const MIGRATIONS: Migrations = Migrations {
          );
          CREATE INDEX store_results_by_position ON store_results (stored_at_ms, check_id, region_id, planned_at_ms);
          DROP INDEX store_results_by_arrival;",
+        ),
+        (
+            3,
+            "CREATE TABLE store_ledger_hour (
+             start_ms BIGINT NOT NULL,
+             check_name TEXT NOT NULL,
+             region TEXT NOT NULL,
+             policy BIGINT NOT NULL,
+             up_ms BIGINT NOT NULL,
+             down_ms BIGINT NOT NULL,
+             unknown_ms BIGINT NOT NULL,
+             maintenance_ms BIGINT NOT NULL,
+             muted_up_ms BIGINT NOT NULL,
+             muted_down_ms BIGINT NOT NULL,
+             PRIMARY KEY (start_ms, check_name, region)
+         );
+         CREATE INDEX store_ledger_hour_by_check ON store_ledger_hour (check_name, start_ms);
+         CREATE TABLE store_ledger_day (
+             start_ms BIGINT NOT NULL,
+             check_name TEXT NOT NULL,
+             region TEXT NOT NULL,
+             policy BIGINT NOT NULL,
+             up_ms BIGINT NOT NULL,
+             down_ms BIGINT NOT NULL,
+             unknown_ms BIGINT NOT NULL,
+             maintenance_ms BIGINT NOT NULL,
+             muted_up_ms BIGINT NOT NULL,
+             muted_down_ms BIGINT NOT NULL,
+             PRIMARY KEY (start_ms, check_name, region)
+         );
+         CREATE INDEX store_ledger_day_by_check ON store_ledger_day (check_name, start_ms);",
         ),
     ],
 };
