@@ -203,7 +203,7 @@ export function run(h) {
     if (shown.length === 0) parts.push(`<p class="empty">${rows.length ? 'No check matches these filters.' : 'No checks yet.'}</p>`);
     grid.innerHTML = parts.join('');
     document.getElementById('shown').textContent = shown.length === rows.length
-      ? `All ${rows.length.toLocaleString('en-US')} checks. Uptime over 24 h, 7 d and 30 d${data.uptime_as_of ? ` of closed hours (as of ${h.time(data.uptime_as_of)})` : ' of closed hours (none yet: the first is counted 2 minutes after the first whole hour of results)'}; latency over the last 24 h; the last runs and the last latency.`
+      ? `All ${rows.length.toLocaleString('en-US')} checks. Uptime over 24 h, 7 d and 30 d${data.uptime_as_of ? ` of closed hours (as of ${h.time(data.uptime_as_of)})` : ' of closed hours (none yet: an hour is counted 2 minutes after it ends)'}; latency over the last 24 h; the last runs and the last latency.`
       : `${shown.length.toLocaleString('en-US')} of ${rows.length.toLocaleString('en-US')} checks match.`;
     summary();
     document.body.dataset.rows = String(shown.length);
