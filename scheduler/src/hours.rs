@@ -2,7 +2,7 @@
 //! dashboard and the status page sum stored hours instead of reading raw results. Only the leader writes;
 //! results that arrive late mark the closed hours they change, and the next pass computes them again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -36,10 +36,10 @@ pub struct Marks {
 struct MarksInner {
     /// The end of the closed hours (`None` until the task has read the store).
     closed_until: Option<i64>,
-    /// How far before and after its planned time a result changes figures: `(retries + 1) × interval` and one
-    /// interval, the largest of the config's checks.
-    before_ms: i64,
-    after_ms: i64,
+    /// How far before and after its planned time a result of each check changes figures: `(retries + 1) ×
+    /// interval` and one interval of that check (a slow check's reach must not make every check's results
+    /// mark hours).
+    reach: HashMap<String, (i64, i64)>,
     /// Closed hours to compute again.
     dirty: BTreeSet<i64>,
 }
@@ -59,11 +59,12 @@ impl Marks {
         let mut inner = self.lock();
         let Some(closed) = inner.closed_until else { return };
         for result in results {
-            let low = result.planned_at_ms.saturating_sub(inner.before_ms);
+            let Some(&(before_ms, after_ms)) = inner.reach.get(&result.check) else { continue };
+            let low = result.planned_at_ms.saturating_sub(before_ms);
             if low >= closed {
                 continue;
             }
-            let high = result.planned_at_ms.saturating_add(inner.after_ms).min(closed - 1);
+            let high = result.planned_at_ms.saturating_add(after_ms).min(closed - 1);
             let mut hour = floor_hour(low);
             while hour <= high {
                 inner.dirty.insert(hour);
@@ -113,8 +114,10 @@ pub fn pass(
 ) -> Result<Pass, StoreError> {
     let closable = floor_hour(now_ms - LAG_MS);
     let policies = crate::ledger::policies(config, None);
-    let before_ms = policies.iter().map(|p| p.interval_ms.saturating_mul(i64::from(p.retries) + 1)).max();
-    let after_ms = policies.iter().map(|p| p.interval_ms).max();
+    let reach: HashMap<String, (i64, i64)> = policies
+        .iter()
+        .map(|p| (p.name.clone(), (p.interval_ms.saturating_mul(i64::from(p.retries) + 1), p.interval_ms)))
+        .collect();
     if marks.closed_until().is_none() {
         let start = match store.ledger_last_hour()? {
             Some(last) => {
@@ -133,8 +136,7 @@ pub fn pass(
     // this pass reads marks its hour again for the next pass.
     let (todo, more) = {
         let mut inner = marks.lock();
-        inner.before_ms = before_ms.unwrap_or(0);
-        inner.after_ms = after_ms.unwrap_or(0);
+        inner.reach = reach;
         let closed = inner.closed_until.unwrap_or(closable);
         let mut todo: BTreeSet<i64> = inner.dirty.iter().copied().take(HOURS_PER_PASS).collect();
         let mut hour = closed;
@@ -356,5 +358,31 @@ mod tests {
         assert_eq!(figures(&after), figures(&before));
         assert_eq!(figures(&after).1, 60.0);
         assert_eq!(after.checks[0].overall.uptime, before.checks[0].overall.uptime);
+    }
+
+    #[test]
+    fn a_slow_checks_reach_does_not_make_a_fast_checks_results_mark_hours() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), StoreOptions::default()).unwrap();
+        // `web` every minute; `batch` hourly with 2 retries: its results change the 3 hours before them.
+        let config = probenet_checks::config::load_str(
+            "c.yaml",
+            "regions: {eu: {}}\nchecks:\n  - {name: web, interval: 1m, http: {url: 'http://127.0.0.1:9/'}}\n  \
+             - {name: batch, interval: 1h, tcp: {target: '127.0.0.1:9'}}\n\
+             alerts:\n  - {name: batch-down, checks: [batch], consecutive: 3}\n",
+        )
+        .unwrap();
+        store.ingest((0..240).map(|minute| run(minute, true)).collect()).unwrap();
+        let marks = Marks::default();
+        pass(&store, &config, &[], &marks, T0 + 4 * HOUR_MS + LAG_MS).unwrap();
+        assert_eq!(marks.closed_until(), Some(T0 + 4 * HOUR_MS));
+        // `web` at 04:05 reaches back 1 minute: nothing closed changes.
+        marks.note(&[run(245, true)]);
+        assert!(marks.dirty().is_empty(), "{:?}", marks.dirty());
+        // `batch` at 04:00 reaches back 3 hours.
+        let mut batch = run(240, true);
+        batch.check = "batch".into();
+        marks.note(&[batch]);
+        assert_eq!(marks.dirty(), [T0 + HOUR_MS, T0 + 2 * HOUR_MS, T0 + 3 * HOUR_MS]);
     }
 }
